@@ -1,0 +1,27 @@
+// What the pure admission core needs to know about the cluster. The webhook implements it from
+// watch-backed caches (src/cluster/), `wpgw render` from the YAML it was given. No I/O here.
+
+export interface AdmissionContext {
+  /** ClusterIP of the namespace's `wpgw` Service, if it exists. */
+  gatewayIP(namespace: string): string | undefined;
+  /** ClusterIP of the namespace's `wpgw-dns` Service (dnsConfig mode), if it exists. */
+  dnsIP(namespace: string): string | undefined;
+  /** The OS a RuntimeClass schedules onto (its scheduling.nodeSelector kubernetes.io/os). */
+  runtimeClassOS(name: string): string | undefined;
+  /** Annotations of the namespace (resolver mode default lives there). */
+  namespaceAnnotations(namespace: string): Record<string, string>;
+  /**
+   * Label sets of the namespace's Windows workloads: managed pods and the pod templates of
+   * Windows Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and CronJobs.
+   * A Service whose selector matches one of them is re-pointed at the gateway.
+   */
+  windowsLabelSets(namespace: string): ReadonlyArray<Readonly<Record<string, string>>>;
+  /** Gateway pod ports already taken in the namespace (inbound targetPorts of other Services). */
+  takenInboundPorts(namespace: string, exceptService: string): ReadonlySet<number>;
+  /** `port` values of every Service that selects the namespace's gateway pods (must not be reused as pod ports). */
+  gatewaySelectingServicePorts(namespace: string, exceptService: string): ReadonlySet<number>;
+}
+
+export interface CoreOptions {
+  clusterDomain: string;
+}

@@ -1,0 +1,73 @@
+// The contract between the pure desired-state computation (src/core/desired.ts) and its users:
+// the controller (apply + prune), `wpgw render` and `wpgw status`.
+import type { V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+
+/** Any Kubernetes object the controller writes. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: Array<{
+      apiVersion: string;
+      kind: string;
+      name: string;
+      uid: string;
+      controller?: boolean;
+      blockOwnerDeletion?: boolean;
+    }>;
+  };
+  [field: string]: unknown;
+}
+
+/** Every kind the controller may create; pruning lists exactly these by ownership label. */
+export const MANAGED_KINDS = [
+  { apiVersion: 'v1', kind: 'ServiceAccount', plural: 'serviceaccounts' },
+  { apiVersion: 'v1', kind: 'Service', plural: 'services' },
+  { apiVersion: 'v1', kind: 'ConfigMap', plural: 'configmaps' },
+  { apiVersion: 'apps/v1', kind: 'Deployment', plural: 'deployments' },
+  { apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', plural: 'poddisruptionbudgets' },
+  { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', plural: 'networkpolicies' },
+  { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', plural: 'gateways' },
+  { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', plural: 'virtualservices' },
+  { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', plural: 'destinationrules' },
+  { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', plural: 'serviceentries' },
+  { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', plural: 'authorizationpolicies' },
+] as const;
+
+/** A problem the controller reports (Event + status) instead of silently dropping. */
+export interface Conflict {
+  /** "Kind/name" of the object the problem is about (a Pod, a Service, the Namespace). */
+  subject: string;
+  reason: string;
+  message: string;
+}
+
+export interface NamespaceInput {
+  namespace: V1Namespace;
+  /** Pods of the namespace carrying the managed label (their status annotation says what was injected). */
+  pods: V1Pod[];
+  /** All Services of the namespace (re-pointed ones carry wpgw.io/original). */
+  services: V1Service[];
+  /** ClusterIP of kube-system/kube-dns (dnsConfig mode forwards to it). */
+  clusterDnsIP?: string;
+}
+
+export interface DesiredOptions {
+  clusterDomain: string;
+  defaultGatewayReplicas: number;
+  corednsImage: string;
+  /** render: pin the wpgw Service's ClusterIP to this address. */
+  pinnedGatewayIP?: string;
+}
+
+export interface DesiredState {
+  /** Every object the controller wants in the namespace, fully specified, deterministic order. */
+  objects: KubeObject[];
+  conflicts: Conflict[];
+  /** Human-readable summary lines for `wpgw status` / `wpgw render` explanations. */
+  notes: string[];
+}

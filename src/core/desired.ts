@@ -1,0 +1,91 @@
+// Desired state of one opted-in namespace: a pure function of its objects, shared by the
+// controller (apply + prune), `wpgw render` and `wpgw status`.
+import type { V1Service } from '@kubernetes/client-node';
+import {
+  DNS_SERVER_ANNOTATION,
+  GATEWAY_SERVICE,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  REPLICAS_ANNOTATION,
+  RESOLVER_ANNOTATION,
+} from '../names.js';
+import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
+import { gatewayObjects, gatewayService, STATUS_PORT } from './desired/gateway.js';
+import { inboundObjects } from './desired/inbound.js';
+import { outboundObjects } from './desired/outbound.js';
+import { planOutbound } from './desired/outbound-plan.js';
+import { authorizationPolicy, networkPolicies } from './desired/policy.js';
+import { dnsObjects } from './desired/dns.js';
+import { gatewaySelector, readOriginal } from './service.js';
+
+export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOptions): DesiredState {
+  const namespace = input.namespace.metadata?.name ?? '';
+  const annotations = input.namespace.metadata?.annotations ?? {};
+  const conflicts: Conflict[] = [];
+  const notes: string[] = [];
+
+  const liveGateway = input.services.find(
+    (s) => s.metadata?.name === GATEWAY_SERVICE && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE,
+  );
+  const selecting = input.services.filter((s) => s !== liveGateway && selectsGateway(s, namespace));
+  const reserved = new Set<number>([STATUS_PORT, ...selecting.flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port))]);
+  const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain);
+  conflicts.push(...plan.conflicts);
+
+  const inbound = input.services
+    .filter((s) => readOriginal(s) && selectsGateway(s, namespace))
+    .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+    .map((s) => inboundObjects(s, namespace, opts.clusterDomain));
+  for (const r of inbound) conflicts.push(...r.conflicts);
+  const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
+
+  const replicas = gatewayReplicas(annotations[REPLICAS_ANNOTATION], opts.defaultGatewayReplicas, namespace, conflicts);
+  // A live Service keeps its address (ClusterIP is immutable); a re-created one asks for the
+  // address the pods were injected with, so their hostAliases stay right.
+  const liveIP = liveGateway?.spec?.clusterIP && liveGateway.spec.clusterIP !== 'None' ? liveGateway.spec.clusterIP : undefined;
+  const clusterIP = liveIP ?? opts.pinnedGatewayIP ?? plan.recordedGatewayIP;
+
+  const dnsMode =
+    annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig');
+
+  const objects: KubeObject[] = [
+    ...gatewayObjects(namespace, replicas),
+    gatewayService(namespace, plan.groups, clusterIP),
+    ...outboundObjects(namespace, plan.groups),
+    ...inbound.flatMap((r) => r.objects),
+    authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
+    ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode),
+  ];
+  if (dnsMode) {
+    if (!input.clusterDnsIP) {
+      conflicts.push({ subject: `Namespace/${namespace}`, reason: 'ClusterDnsUnknown', message: 'kube-system/kube-dns has no ClusterIP; wpgw-dns forwards to it' });
+    }
+    objects.push(...dnsObjects(namespace, plan.groups, liveIP ?? clusterIP, input.clusterDnsIP ?? '/etc/resolv.conf', opts.corednsImage));
+  }
+
+  notes.push(`gateway: Service ${GATEWAY_SERVICE} (${clusterIP ?? 'address assigned on creation'}), ${replicas} replica(s)`);
+  for (const g of plan.groups) {
+    notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${g.routes.map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`).join(', ')}`);
+  }
+  for (const s of selecting.filter((s) => readOriginal(s))) notes.push(`inbound: Service ${s.metadata?.name} -> ${s.metadata?.name}-app`);
+  if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
+  return { objects, conflicts, notes };
+}
+
+function selectsGateway(s: V1Service, namespace: string): boolean {
+  const want = gatewaySelector(namespace);
+  const sel = s.spec?.selector ?? {};
+  return Object.keys(sel).length === Object.keys(want).length && Object.entries(want).every(([k, v]) => sel[k] === v);
+}
+
+function gatewayReplicas(text: string | undefined, fallback: number, namespace: string, conflicts: Conflict[]): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (Number.isInteger(n) && n >= 1 && n <= 50) return n;
+  conflicts.push({
+    subject: `Namespace/${namespace}`,
+    reason: 'InvalidReplicas',
+    message: `${REPLICAS_ANNOTATION} must be a whole number from 1 to 50, got "${text}"; using ${fallback}`,
+  });
+  return fallback;
+}

@@ -1,0 +1,83 @@
+// The gateway itself: ServiceAccount, Deployment (Istio gateway injection), PDB, `wpgw` Service.
+import { GATEWAY_SERVICE, OS_LABEL } from '../../names.js';
+import type { KubeObject } from '../desired-types.js';
+import { gatewayLabels, meta, type Owner } from './common.js';
+import type { PortGroup } from './outbound-plan.js';
+
+const NS_OWNER: Owner = { kind: 'namespace' };
+/** Envoy's health port on Istio gateways; always on the Service so it is never port-less. */
+export const STATUS_PORT = 15021;
+
+export function gatewayObjects(namespace: string, replicas: number): KubeObject[] {
+  const labels = gatewayLabels(namespace);
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER) },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER),
+      spec: {
+        replicas,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: {
+            labels: {
+              ...labels,
+              app: GATEWAY_SERVICE,
+              // Istio's gateway injection: the webhook fills in the istio-proxy container ("image: auto").
+              'sidecar.istio.io/inject': 'true',
+            },
+            annotations: { 'inject.istio.io/templates': 'gateway' },
+          },
+          spec: {
+            serviceAccountName: GATEWAY_SERVICE,
+            // Envoy is a Linux image; a mixed cluster must never schedule it on Windows nodes.
+            nodeSelector: { [OS_LABEL]: 'linux' },
+            topologySpreadConstraints: [
+              { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels } },
+              { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels } },
+            ],
+            containers: [
+              {
+                name: 'istio-proxy',
+                image: 'auto',
+                ports: [{ name: 'status-port', containerPort: STATUS_PORT, protocol: 'TCP' }],
+                resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '1Gi' } },
+              },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'policy/v1',
+      kind: 'PodDisruptionBudget',
+      metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER),
+      spec: { maxUnavailable: 1, selector: { matchLabels: labels } },
+    },
+  ];
+}
+
+/**
+ * The `wpgw` Service the Windows pods' names resolve to. Its ports are the ports the apps dial;
+ * each targets the gateway pod port whose listener serves that port's destinations.
+ */
+export function gatewayService(namespace: string, groups: PortGroup[], clusterIP: string | undefined): KubeObject {
+  const ports = [
+    ...groups.map((g) => ({ name: `${g.family}-out-${g.port}`, port: g.port, targetPort: g.podPort, protocol: 'TCP' })),
+  ];
+  if (!groups.some((g) => g.port === STATUS_PORT)) {
+    ports.push({ name: 'status-port', port: STATUS_PORT, targetPort: STATUS_PORT, protocol: 'TCP' });
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER),
+    spec: {
+      type: 'ClusterIP',
+      ...(clusterIP ? { clusterIP } : {}),
+      selector: gatewayLabels(namespace),
+      ports,
+    },
+  };
+}

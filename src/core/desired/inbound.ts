@@ -1,0 +1,114 @@
+// Inbound, per re-pointed Service `<name>`: mesh caller -(mTLS)-> wpgw -> `<name>-app` -> Windows pods.
+import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
+import { appServiceName } from '../../names.js';
+import type { Conflict, KubeObject } from '../desired-types.js';
+import { readOriginal } from '../service.js';
+import { gatewayLabels, isHttpPort, meta, type Owner } from './common.js';
+
+export interface InboundResult {
+  objects: KubeObject[];
+  conflicts: Conflict[];
+  /** Gateway pod ports serving inbound traffic (mTLS from any mesh identity). */
+  podPorts: number[];
+}
+
+export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string): InboundResult {
+  const name = service.metadata?.name ?? '';
+  const original = readOriginal(service);
+  if (!original) return { objects: [], conflicts: [], podPorts: [] };
+  const owner: Owner = { kind: 'service', name };
+  const app = appServiceName(name);
+  const conflicts: Conflict[] = [];
+  if (app.length > 63) {
+    conflicts.push({ subject: `Service/${name}`, reason: 'NameTooLong', message: `"${app}" would exceed 63 characters; rename the Service` });
+    return { objects: [], conflicts, podPorts: [] };
+  }
+  // Pair each original port with the gateway pod port the webhook gave it.
+  const pairs: Array<{ port: V1ServicePort; podPort: number }> = [];
+  for (const port of original.ports) {
+    const live = service.spec?.ports?.find((p) => p.port === port.port);
+    if (typeof live?.targetPort !== 'number') {
+      conflicts.push({ subject: `Service/${name}`, reason: 'PortNotRepointed', message: `port ${port.port} has no gateway pod port; re-apply the Service` });
+      continue;
+    }
+    pairs.push({ port, podPort: live.targetPort });
+  }
+  const uid = service.metadata?.uid;
+  const appHost = `${app}.${namespace}.svc.${clusterDomain}`;
+  const gatewayName = `wpgw-in-${name}`;
+  const objects: KubeObject[] = [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        ...meta(app, namespace, owner),
+        // Deleting `<name>` deletes `<name>-app` (garbage collection); render has no UID to point at.
+        ...(uid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid, blockOwnerDeletion: true }] } : {}),
+      },
+      spec: {
+        type: 'ClusterIP',
+        selector: original.selector,
+        ports: original.ports.map((p) => ({
+          ...(p.name !== undefined ? { name: p.name } : {}),
+          port: p.port,
+          targetPort: p.targetPort ?? p.port,
+          protocol: p.protocol ?? 'TCP',
+          ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
+        })),
+      },
+    },
+  ];
+  if (pairs.length > 0) {
+    objects.push(
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'Gateway',
+        metadata: meta(gatewayName, namespace, owner),
+        spec: {
+          selector: gatewayLabels(namespace),
+          // ISTIO_MUTUAL: the gateway presents its workload certificate and requires the caller's.
+          // hosts "./*" gives no SNI match, so sidecars' outbound_.<port>_._.<fqdn> SNI is accepted.
+          servers: pairs.map(({ port, podPort }) => ({
+            port: { number: podPort, name: `${isHttpPort(port) ? 'https' : 'tls'}-in-${port.port}`, protocol: isHttpPort(port) ? 'HTTPS' : 'TLS' },
+            hosts: ['./*'],
+            tls: { mode: 'ISTIO_MUTUAL' },
+          })),
+        },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: meta(gatewayName, namespace, owner),
+        spec: inboundRoutes(pairs, gatewayName, appHost),
+      },
+      {
+        // Without this, sidecars and ingress gateways talk plaintext to gateway pods (they lack the
+        // tlsMode=istio label); STRICT PeerAuthentication does not govern gateway listeners.
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: meta(gatewayName, namespace, owner),
+        spec: { host: `${name}.${namespace}.svc.${clusterDomain}`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
+      },
+      {
+        // The wpgw -> Windows pod hop is plaintext (no sidecar there); pin it against mesh-wide DRs.
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: meta(`wpgw-app-${name}`, namespace, owner),
+        spec: { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } },
+      },
+    );
+  }
+  return { objects, conflicts, podPorts: pairs.map((p) => p.podPort) };
+}
+
+function inboundRoutes(pairs: Array<{ port: V1ServicePort; podPort: number }>, gateway: string, appHost: string): Record<string, unknown> {
+  const route = (p: { port: V1ServicePort; podPort: number }) => ({
+    match: [{ port: p.podPort }],
+    route: [{ destination: { host: appHost, port: { number: p.port.port } } }],
+  });
+  const http = pairs.filter((p) => isHttpPort(p.port)).map(route);
+  const tcp = pairs.filter((p) => !isHttpPort(p.port)).map(route);
+  // One gateway resource per Service, so this "*" host catches every Host on its servers only
+  // (ingress traffic keeps its external Host; mesh callers may send a short name).
+  return { hosts: ['*'], gateways: [gateway], exportTo: ['.'], ...(http.length ? { http } : {}), ...(tcp.length ? { tcp } : {}) };
+}

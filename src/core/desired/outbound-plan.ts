@@ -1,0 +1,153 @@
+// Which outbound routes a namespace needs: the union of what its managed pods were injected with
+// (their status annotation, not the editable outbound annotation), grouped by the port the apps
+// dial, with a gateway pod port per group and every conflict that cannot be routed reported.
+import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import { appServiceName, OUTBOUND_POD_PORTS, POD_STATUS_ANNOTATION, type ResolverMode } from '../../names.js';
+import type { Conflict } from '../desired-types.js';
+import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
+import { parseStatus } from '../pod.js';
+import { readOriginal } from '../service.js';
+
+export interface OutboundRoute {
+  dest: Destination;
+  target: HostTarget;
+  /** Every name the apps may dial (hostAliases / DNS answers / authz hosts). */
+  names: string[];
+  /** Where the gateway sends it: a Service FQDN, `<svc>-app` for a re-pointed neighbour, or the external host. */
+  routeHost: string;
+  routePort: number;
+  /** True when the destination is a re-pointed Service of this namespace (skip its gateway hairpin). */
+  viaAppService: boolean;
+}
+
+export interface PortGroup {
+  port: number;
+  family: AppProtocol;
+  podPort: number;
+  routes: OutboundRoute[];
+}
+
+export interface OutboundPlan {
+  groups: PortGroup[];
+  conflicts: Conflict[];
+  /** Pod IPs of the managed pods: the only sources allowed on the outbound ports. */
+  sourceIPs: string[];
+  modes: Set<ResolverMode>;
+  /** The gateway address most hostAliases pods were injected with (kept stable on re-creation). */
+  recordedGatewayIP?: string;
+}
+
+export function planOutbound(
+  pods: V1Pod[],
+  namespace: string,
+  services: V1Service[],
+  reservedPorts: ReadonlySet<number>,
+  clusterDomain: string,
+): OutboundPlan {
+  const conflicts: Conflict[] = [];
+  const modes = new Set<ResolverMode>();
+  const ipVotes = new Map<string, number>();
+  const sourceIPs = new Set<string>();
+  const byHostPort = new Map<string, { dest: Destination; from: string }>();
+  const repointed = new Map(services.filter((s) => readOriginal(s)).map((s) => [s.metadata?.name ?? '', s]));
+
+  for (const pod of [...pods].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))) {
+    const podName = pod.metadata?.name ?? pod.metadata?.generateName ?? '<unnamed>';
+    const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
+    for (const ip of pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : [])) sourceIPs.add(ip);
+    if (!status) continue;
+    modes.add(status.mode);
+    if (status.mode === 'hostAliases' && status.gatewayIP) ipVotes.set(status.gatewayIP, (ipVotes.get(status.gatewayIP) ?? 0) + 1);
+    let dests: Destination[];
+    try {
+      dests = parseOutbound(status.outbound.join(','));
+    } catch (e) {
+      const message = e instanceof OutboundParseError ? e.message : String(e);
+      conflicts.push({ subject: `Pod/${podName}`, reason: 'InvalidOutbound', message });
+      continue;
+    }
+    for (const dest of dests) {
+      const key = `${dest.host}:${dest.port}`;
+      const prev = byHostPort.get(key);
+      if (!prev) byHostPort.set(key, { dest, from: podName });
+      else if (formatDestination(prev.dest) !== formatDestination(dest)) {
+        conflicts.push({
+          subject: `Pod/${podName}`,
+          reason: 'DestinationConflict',
+          message: `"${dest.raw}" conflicts with "${prev.dest.raw}" declared by pod ${prev.from}; keeping the latter`,
+        });
+      }
+    }
+  }
+
+  // Group by the port the apps dial; one protocol family per gateway port (Istio cannot mix
+  // plaintext and TLS on one listener), and one tcp destination per port (routed by port alone).
+  const groups = new Map<number, PortGroup>();
+  const sorted = [...byHostPort.values()].sort((a, b) => a.dest.port - b.dest.port || a.dest.host.localeCompare(b.dest.host));
+  for (const { dest, from } of sorted) {
+    const group = groups.get(dest.port);
+    if (group && group.family !== dest.protocol) {
+      conflicts.push({
+        subject: `Pod/${from}`,
+        reason: 'PortProtocolConflict',
+        message: `"${dest.raw}" needs a ${dest.protocol} listener on port ${dest.port}, which already carries ${group.family} (${group.routes.map((r) => r.dest.raw).join(', ')}); not routed`,
+      });
+      continue;
+    }
+    if (group && dest.protocol === 'tcp') {
+      conflicts.push({
+        subject: `Pod/${from}`,
+        reason: 'TcpPortConflict',
+        message: `"${dest.raw}" and "${group.routes[0]?.dest.raw}" are both tcp on port ${dest.port}; tcp is routed by port alone, so only the latter is routed`,
+      });
+      continue;
+    }
+    const target = classifyHost(dest.host, namespace, clusterDomain);
+    if (target.kind === 'service' && dest.originateTls) {
+      conflicts.push({
+        subject: `Pod/${from}`,
+        reason: 'TlsOriginationInMesh',
+        message: `"${dest.raw}": +tls applies to external hosts; in-mesh destinations already get Istio mTLS from the gateway; not routed`,
+      });
+      continue;
+    }
+    const neighbour = target.kind === 'service' && target.namespace === namespace ? repointed.get(target.service) : undefined;
+    const route: OutboundRoute = {
+      dest,
+      target,
+      names: dialNames(target, namespace, clusterDomain),
+      routeHost: neighbour
+        ? `${appServiceName(target.kind === 'service' ? target.service : '')}.${namespace}.svc.${clusterDomain}`
+        : target.kind === 'service'
+          ? target.fqdn
+          : target.host,
+      routePort: dest.upstreamPort,
+      viaAppService: neighbour !== undefined,
+    };
+    if (group) group.routes.push(route);
+    else groups.set(dest.port, { port: dest.port, family: dest.protocol, podPort: 0, routes: [route] });
+  }
+
+  // Pod ports: 20000 + port % 10000, probing upwards past any port a selecting Service uses.
+  const taken = new Set<number>([...reservedPorts, ...groups.keys()]);
+  const size = OUTBOUND_POD_PORTS.max - OUTBOUND_POD_PORTS.min + 1;
+  for (const group of [...groups.values()].sort((a, b) => a.port - b.port)) {
+    for (let i = 0; i < size; i++) {
+      const candidate = OUTBOUND_POD_PORTS.min + (((group.port % 10000) + i) % size);
+      if (!taken.has(candidate)) {
+        group.podPort = candidate;
+        taken.add(candidate);
+        break;
+      }
+    }
+  }
+
+  const recordedGatewayIP = [...ipVotes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+  return {
+    groups: [...groups.values()].sort((a, b) => a.port - b.port),
+    conflicts,
+    sourceIPs: [...sourceIPs].sort(),
+    modes,
+    ...(recordedGatewayIP ? { recordedGatewayIP } : {}),
+  };
+}

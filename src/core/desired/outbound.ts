@@ -1,0 +1,149 @@
+// Outbound Istio config: Windows pod -> wpgw -> destination.
+// Servers are addressed by gateway *pod* port (never a Service port), so Istio's legacy port
+// translation through "any Service selecting the gateway" cannot pick the wrong one.
+import type { KubeObject } from '../desired-types.js';
+import { escapeRegex, gatewayLabels, meta, objectName, type Owner } from './common.js';
+import type { OutboundRoute, PortGroup } from './outbound-plan.js';
+
+const NS_OWNER: Owner = { kind: 'namespace' };
+export const OUTBOUND_GATEWAY = 'wpgw-out';
+
+export function outboundObjects(namespace: string, groups: PortGroup[]): KubeObject[] {
+  if (groups.length === 0) return [];
+  const objects: KubeObject[] = [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: meta(OUTBOUND_GATEWAY, namespace, NS_OWNER),
+      spec: {
+        // A namespace-unique label value: a classic Gateway selector matches pods mesh-wide.
+        selector: gatewayLabels(namespace),
+        servers: groups.map(server),
+      },
+    },
+  ];
+  const shortNameRoutes: Array<{ group: PortGroup; route: OutboundRoute; name: string }> = [];
+  for (const group of groups) {
+    for (const route of group.routes) {
+      objects.push(virtualService(namespace, group, route));
+      // Classic VirtualService hosts turn a bare "orders" into orders.<ns>.svc..., so a bare Host
+      // header can only be matched by authority on a "*" host (see docs/architecture.md).
+      const bare = route.names.find((n) => !n.includes('.'));
+      if (group.family === 'http' && bare) shortNameRoutes.push({ group, route, name: bare });
+    }
+  }
+  if (shortNameRoutes.length > 0) objects.push(shortNameService(namespace, shortNameRoutes));
+  objects.push(...serviceEntries(namespace, groups), ...tlsOriginationRules(namespace, groups));
+  return objects;
+}
+
+function server(group: PortGroup): Record<string, unknown> {
+  const name = `${group.family}-out-${group.port}`;
+  if (group.family === 'http') return { port: { number: group.podPort, name, protocol: 'HTTP' }, hosts: ['./*'] };
+  if (group.family === 'tls') {
+    return { port: { number: group.podPort, name, protocol: 'TLS' }, hosts: ['./*'], tls: { mode: 'PASSTHROUGH' } };
+  }
+  return { port: { number: group.podPort, name, protocol: 'TCP' }, hosts: ['./*'] };
+}
+
+/** Hosts a classic VirtualService can name: every dial name but the bare short name. */
+function vsHosts(route: OutboundRoute): string[] {
+  return route.names.filter((n) => n.includes('.'));
+}
+
+function destination(route: OutboundRoute): Record<string, unknown> {
+  return { host: route.routeHost, port: { number: route.routePort } };
+}
+
+function httpRoute(group: PortGroup, route: OutboundRoute, extraMatch: Record<string, unknown> = {}): Record<string, unknown> {
+  const external = route.target.kind === 'external';
+  return {
+    match: [{ port: group.podPort, ...extraMatch }],
+    // External servers expect their own name, not "host:port" as the app sent it; with TLS
+    // origination the DestinationRule sets SNI explicitly (auto_sni would use the pre-rewrite Host).
+    ...(external ? { rewrite: { authority: route.dest.host } } : {}),
+    route: [{ destination: destination(route) }],
+  };
+}
+
+function virtualService(namespace: string, group: PortGroup, route: OutboundRoute): KubeObject {
+  const spec: Record<string, unknown> = { hosts: vsHosts(route), gateways: [OUTBOUND_GATEWAY], exportTo: ['.'] };
+  if (group.family === 'http') spec.http = [httpRoute(group, route)];
+  else if (group.family === 'tls') {
+    spec.tls = [{ match: [{ port: group.podPort, sniHosts: [route.dest.host] }], route: [{ destination: destination(route) }] }];
+  } else spec.tcp = [{ match: [{ port: group.podPort }], route: [{ destination: destination(route) }] }];
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: meta(objectName('wpgw-out', route.dest.host, route.dest.port), namespace, NS_OWNER),
+    spec,
+  };
+}
+
+function shortNameService(namespace: string, routes: Array<{ group: PortGroup; route: OutboundRoute; name: string }>): KubeObject {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'VirtualService',
+    metadata: meta('wpgw-out-shortnames', namespace, NS_OWNER),
+    spec: {
+      hosts: ['*'],
+      gateways: [OUTBOUND_GATEWAY],
+      exportTo: ['.'],
+      // Every route has a match, so a Host nobody declared still gets 404: no open proxy.
+      http: routes.map(({ group, route, name }) => httpRoute(group, route, { authority: { regex: `^${escapeRegex(name)}(:[0-9]+)?$` } })),
+    },
+  };
+}
+
+/** External hosts enter the registry for this namespace only (exportTo "."): the allowlist. */
+function serviceEntries(namespace: string, groups: PortGroup[]): KubeObject[] {
+  const byHost = new Map<string, { wildcard: boolean; ports: Map<number, { name: string; protocol: string }> }>();
+  for (const group of groups) {
+    for (const route of group.routes) {
+      if (route.target.kind !== 'external') continue;
+      const entry = byHost.get(route.dest.host) ?? { wildcard: route.dest.wildcard, ports: new Map() };
+      const d = route.dest;
+      const protocol = d.protocol === 'tcp' ? 'TCP' : d.protocol === 'tls' ? 'TLS' : d.originateTls ? 'HTTPS' : 'HTTP';
+      entry.ports.set(route.routePort, { name: `${protocol.toLowerCase()}-${route.routePort}`, protocol });
+      byHost.set(route.dest.host, entry);
+    }
+  }
+  return [...byHost.entries()].map(([host, { wildcard, ports }]) => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'ServiceEntry',
+    metadata: meta(objectName('wpgw-ext', host), namespace, NS_OWNER),
+    spec: {
+      hosts: [host],
+      exportTo: ['.'],
+      location: 'MESH_EXTERNAL',
+      // The gateway resolves with cluster DNS (it never uses wpgw-dns, so no loop back to itself).
+      resolution: wildcard ? 'DYNAMIC_DNS' : 'DNS',
+      ports: [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([number, p]) => ({ number, name: p.name, protocol: p.protocol })),
+    },
+  }));
+}
+
+/** "+tls": originate TLS with SNI and a certificate name check (Istio skips the SAN check if unset). */
+function tlsOriginationRules(namespace: string, groups: PortGroup[]): KubeObject[] {
+  const byHost = new Map<string, Set<number>>();
+  for (const r of groups.flatMap((g) => g.routes)) {
+    if (!r.dest.originateTls || r.target.kind !== 'external') continue;
+    byHost.set(r.dest.host, (byHost.get(r.dest.host) ?? new Set()).add(r.routePort));
+  }
+  // One rule per host: Istio does not merge traffic policies of several rules for one host.
+  return [...byHost.entries()].map(([host, ports]) => ({
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: meta(objectName('wpgw-tls', host), namespace, NS_OWNER),
+    spec: {
+      host,
+      exportTo: ['.'],
+      trafficPolicy: {
+        portLevelSettings: [...ports].sort((a, b) => a - b).map((number) => ({
+          port: { number },
+          tls: { mode: 'SIMPLE', sni: host, subjectAltNames: [host] },
+        })),
+      },
+    },
+  }));
+}

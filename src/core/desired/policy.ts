@@ -1,0 +1,83 @@
+// Never an open proxy: L7 authz on the gateway and L3/L4 NetworkPolicy on both sides.
+import { GATEWAY_SERVICE, MANAGED_LABEL } from '../../names.js';
+import type { KubeObject } from '../desired-types.js';
+import { gatewayLabels, meta, type Owner } from './common.js';
+import { STATUS_PORT } from './gateway.js';
+import type { PortGroup } from './outbound-plan.js';
+
+const NS_OWNER: Owner = { kind: 'namespace' };
+export const DNS_POD_LABEL = 'wpgw.io/dns';
+
+export function authorizationPolicy(namespace: string, groups: PortGroup[], sourceIPs: string[], inboundPodPorts: number[]): KubeObject {
+  const rules: Record<string, unknown>[] = [];
+  // Outbound: only this namespace's managed pods (by IP: gateway listeners see the pod's source
+  // address), only declared host:port pairs. Authz hosts match exactly, so add "name:*" too.
+  if (sourceIPs.length > 0 && groups.length > 0) {
+    rules.push({
+      from: [{ source: { ipBlocks: sourceIPs } }],
+      to: groups.map((g) => ({
+        operation: {
+          ports: [String(g.podPort)],
+          ...(g.family === 'http' ? { hosts: g.routes.flatMap((r) => r.names.flatMap((n) => [n, `${n}:*`])) } : {}),
+        },
+      })),
+    });
+  }
+  // Inbound: any authenticated mesh identity (mTLS is required on these ports); narrow it with
+  // your own AuthorizationPolicy on the gateway.
+  if (inboundPodPorts.length > 0) {
+    rules.push({ from: [{ source: { principals: ['*'] } }], to: [{ operation: { ports: inboundPodPorts.map(String) } }] });
+  }
+  // An ALLOW policy with no rules denies everything: an empty namespace routes nothing.
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER),
+    spec: { selector: { matchLabels: gatewayLabels(namespace) }, action: 'ALLOW', ...(rules.length ? { rules } : {}) },
+  };
+}
+
+export function networkPolicies(namespace: string, groups: PortGroup[], inboundPodPorts: number[], dnsMode: boolean): KubeObject[] {
+  const gw = { podSelector: { matchLabels: gatewayLabels(namespace) } };
+  const managed = { podSelector: { matchLabels: { [MANAGED_LABEL]: 'true' } } };
+  const dnsPorts = [
+    { protocol: 'UDP', port: 53 },
+    { protocol: 'TCP', port: 53 },
+  ];
+  const egress: Record<string, unknown>[] = [
+    { to: [gw] },
+    {
+      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+      ports: dnsPorts,
+    },
+  ];
+  if (dnsMode) egress.push({ to: [{ podSelector: { matchLabels: { [DNS_POD_LABEL]: namespace } } }], ports: dnsPorts.map((p) => ({ ...p, port: DNS_CONTAINER_PORT })) });
+  const gatewayIngress: Record<string, unknown>[] = [];
+  // An ingress rule without "ports" allows every port, so add rules only when there are ports.
+  if (groups.length > 0) gatewayIngress.push({ from: [managed], ports: groups.map((g) => ({ protocol: 'TCP', port: g.podPort })) });
+  if (inboundPodPorts.length > 0) gatewayIngress.push({ ports: inboundPodPorts.map((port) => ({ protocol: 'TCP', port })) });
+  gatewayIngress.push({ ports: [{ protocol: 'TCP', port: STATUS_PORT }] });
+  return [
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: meta('wpgw-managed-pods', namespace, NS_OWNER),
+      spec: {
+        // Everything into and out of the managed pods goes through the gateway (plus DNS).
+        podSelector: managed.podSelector,
+        policyTypes: ['Ingress', 'Egress'],
+        ingress: [{ from: [gw] }],
+        egress,
+      },
+    },
+    {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: meta('wpgw-gateway', namespace, NS_OWNER),
+      spec: { podSelector: gw.podSelector, policyTypes: ['Ingress'], ingress: gatewayIngress },
+    },
+  ];
+}
+
+/** CoreDNS listens on an unprivileged port so it runs as non-root without capabilities. */
+export const DNS_CONTAINER_PORT = 1053;

@@ -1,0 +1,256 @@
+// Pod mutation: point a Windows pod's outbound names at its namespace's gateway.
+// Pure: a pod (or pod template) in, a mutated copy or a skip/deny reason out.
+// Idempotent like Istio's injector: what we injected is recorded in wpgw.io/status and stripped
+// before every re-application, so re-admission and re-render change nothing.
+import type { V1HostAlias, V1ObjectMeta, V1PodDNSConfig, V1PodSpec } from '@kubernetes/client-node';
+import {
+  DEFAULT_CLUSTER_DOMAIN,
+  INJECT_KEY,
+  MANAGED_LABEL,
+  OUTBOUND_ANNOTATION,
+  POD_STATUS_ANNOTATION,
+  RESOLVER_ANNOTATION,
+  RESOLVER_MODES,
+  type ResolverMode,
+} from '../names.js';
+import type { AdmissionContext } from './context.js';
+import { isHostProcess, windowsEvidence } from './detect.js';
+import {
+  classifyHost,
+  dialNames,
+  formatDestination,
+  OutboundParseError,
+  parseOutbound,
+  type Destination,
+} from './outbound.js';
+
+/** A Pod or a pod template: the parts we read and write. */
+export interface PodLike {
+  metadata?: V1ObjectMeta;
+  spec?: V1PodSpec;
+}
+
+/** What the webhook injected, recorded on the pod. */
+export interface PodStatusRecord {
+  v: 1;
+  mode: ResolverMode;
+  /** hostAliases mode: the address the names point at. */
+  gatewayIP?: string;
+  /** hostAliases mode: the names injected. */
+  hostnames?: string[];
+  /** dnsConfig mode: the resolver the pod was pointed at, and what it had before. */
+  dnsIP?: string;
+  previousDnsPolicy?: string | null;
+  previousDnsConfig?: V1PodDNSConfig | null;
+  /** Canonical destinations (the controller routes exactly these). */
+  outbound: string[];
+}
+
+export type SkipReason = 'not_windows' | 'opted_out' | 'host_network' | 'host_process';
+
+export type PodOutcome =
+  | { action: 'skip'; reason: SkipReason; warnings: string[] }
+  | { action: 'deny'; reason: DenyReason; message: string }
+  | { action: 'mutate'; reason: 'injected' | 'stripped'; pod: PodLike; warnings: string[] };
+
+export type DenyReason =
+  | 'invalid_inject_value'
+  | 'invalid_outbound'
+  | 'invalid_resolver'
+  | 'no_gateway'
+  | 'no_dns_service'
+  | 'wildcard_needs_dns'
+  | 'host_network_outbound';
+
+export interface PodMutationInput {
+  pod: PodLike;
+  namespace: string;
+  ctx: AdmissionContext;
+  clusterDomain?: string;
+}
+
+export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN }: PodMutationInput): PodOutcome {
+  const who = describe(pod);
+  const base = stripInjection(pod);
+  const changedByStrip = base !== pod;
+  const inject = injectValue(base.metadata);
+  if (inject !== undefined && inject !== 'true' && inject !== 'false') {
+    return deny('invalid_inject_value', `${who}: ${INJECT_KEY} must be "true" or "false", got "${inject}"`);
+  }
+  if (inject === 'false') {
+    return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings: [] } : skip('opted_out');
+  }
+  const spec = base.spec;
+  const evidence = windowsEvidence(spec, (n) => ctx.runtimeClassOS(n));
+  if (!spec || (!evidence && inject !== 'true')) {
+    return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings: [] } : skip('not_windows');
+  }
+
+  const annotations = base.metadata?.annotations ?? {};
+  const outboundText = annotations[OUTBOUND_ANNOTATION];
+  let destinations: Destination[] = [];
+  try {
+    destinations = outboundText === undefined ? [] : parseOutbound(outboundText);
+  } catch (e) {
+    if (e instanceof OutboundParseError) return deny('invalid_outbound', `${who}: ${e.message}`);
+    throw e;
+  }
+
+  // The hosts file of a hostNetwork or HostProcess pod is the node's: hostAliases cannot reach it,
+  // and NetworkPolicy does not apply. Refuse when routing was asked for; otherwise admit and warn.
+  const hostReason = spec.hostNetwork ? 'host_network' : isHostProcess(spec) ? 'host_process' : undefined;
+  if (hostReason) {
+    const what = hostReason === 'host_network' ? 'hostNetwork' : 'a HostProcess container';
+    if (destinations.length > 0) {
+      return deny(
+        'host_network_outbound',
+        `${who}: uses ${what}, so wpgw cannot redirect its ${OUTBOUND_ANNOTATION} destinations (the node's hosts file and network are shared); remove the annotation or run the pod without ${what}`,
+      );
+    }
+    return {
+      action: 'skip',
+      reason: hostReason,
+      warnings: [`${who}: uses ${what}; wpgw does not manage it and its traffic bypasses the gateway`],
+    };
+  }
+
+  const modeText = annotations[RESOLVER_ANNOTATION] ?? ctx.namespaceAnnotations(namespace)[RESOLVER_ANNOTATION] ?? 'hostAliases';
+  if (!RESOLVER_MODES.includes(modeText as ResolverMode)) {
+    return deny('invalid_resolver', `${who}: ${RESOLVER_ANNOTATION} must be one of ${RESOLVER_MODES.join(', ')}, got "${modeText}"`);
+  }
+  const mode = modeText as ResolverMode;
+  const wildcard = destinations.find((d) => d.wildcard);
+  if (wildcard && mode === 'hostAliases') {
+    return deny(
+      'wildcard_needs_dns',
+      `${who}: ${OUTBOUND_ANNOTATION} entry "${wildcard.raw}" is a wildcard, which a hosts file cannot hold; set ${RESOLVER_ANNOTATION}: dnsConfig`,
+    );
+  }
+
+  const warnings: string[] = [];
+  const status: PodStatusRecord = { v: 1, mode, outbound: destinations.map(formatDestination) };
+  const newSpec: V1PodSpec = { ...spec };
+  if (destinations.length > 0 && mode === 'hostAliases') {
+    const ip = ctx.gatewayIP(namespace);
+    if (!ip) return deny('no_gateway', noGatewayMessage(who, namespace));
+    const hostnames = expandHostnames(destinations, namespace, clusterDomain);
+    const userNames = new Set((spec.hostAliases ?? []).flatMap((h) => h.hostnames ?? []));
+    const shadowed = hostnames.filter((h) => userNames.has(h));
+    if (shadowed.length > 0) {
+      warnings.push(`${who}: its own hostAliases also map ${shadowed.join(', ')}; the first entry in the hosts file wins`);
+    }
+    newSpec.hostAliases = [...(spec.hostAliases ?? []), { ip, hostnames }];
+    status.gatewayIP = ip;
+    status.hostnames = hostnames;
+  } else if (destinations.length > 0 && mode === 'dnsConfig') {
+    const dnsIP = ctx.dnsIP(namespace);
+    if (!dnsIP) {
+      return deny(
+        'no_dns_service',
+        `${who}: namespace "${namespace}" has no wpgw-dns Service (dnsConfig mode); the wpgw controller runs it when the namespace is annotated ${RESOLVER_ANNOTATION}=dnsConfig or wpgw.io/dns-server=enabled, and the pod's owner retries`,
+      );
+    }
+    status.dnsIP = dnsIP;
+    status.previousDnsPolicy = spec.dnsPolicy ?? null;
+    status.previousDnsConfig = spec.dnsConfig ?? null;
+    newSpec.dnsPolicy = 'None';
+    newSpec.dnsConfig = wpgwDnsConfig(dnsIP, namespace, clusterDomain, spec.dnsConfig);
+  }
+
+  const metadata: V1ObjectMeta = {
+    ...base.metadata,
+    labels: { ...base.metadata?.labels, [MANAGED_LABEL]: 'true' },
+    annotations: { ...annotations, [POD_STATUS_ANNOTATION]: JSON.stringify(status) },
+  };
+  return { action: 'mutate', reason: 'injected', pod: { ...base, metadata, spec: newSpec }, warnings };
+}
+
+/** Every name the pod may dial for its destinations, sorted and unique. */
+export function expandHostnames(destinations: Destination[], namespace: string, clusterDomain: string): string[] {
+  const names = new Set<string>();
+  for (const d of destinations) {
+    for (const n of dialNames(classifyHost(d.host, namespace, clusterDomain), namespace, clusterDomain)) names.add(n);
+  }
+  return [...names].sort();
+}
+
+function wpgwDnsConfig(ip: string, namespace: string, clusterDomain: string, user: V1PodDNSConfig | undefined): V1PodDNSConfig {
+  // The same search path ClusterFirst gives, so short names keep working; user additions follow.
+  const searches = [`${namespace}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
+  for (const s of user?.searches ?? []) if (!searches.includes(s)) searches.push(s);
+  const options = [{ name: 'ndots', value: '5' }, ...(user?.options ?? []).filter((o) => o.name !== 'ndots')];
+  return { nameservers: [ip], searches, options };
+}
+
+/** Removes what a previous admission injected (per the status annotation). Returns the input if nothing was. */
+export function stripInjection(pod: PodLike): PodLike {
+  const annotations = pod.metadata?.annotations;
+  const raw = annotations?.[POD_STATUS_ANNOTATION];
+  const hasLabel = pod.metadata?.labels?.[MANAGED_LABEL] !== undefined;
+  if (raw === undefined && !hasLabel) return pod;
+  const status = parseStatus(raw);
+  const { [POD_STATUS_ANNOTATION]: _s, ...restAnnotations } = annotations ?? {};
+  const { [MANAGED_LABEL]: _l, ...restLabels } = pod.metadata?.labels ?? {};
+  const metadata: V1ObjectMeta = { ...pod.metadata };
+  setOrDelete(metadata, 'annotations', restAnnotations);
+  setOrDelete(metadata, 'labels', restLabels);
+  if (!pod.spec || !status) return { ...pod, metadata };
+  const spec: V1PodSpec = { ...pod.spec };
+  if (status.gatewayIP && status.hostnames) {
+    const ours = (h: V1HostAlias) => h.ip === status.gatewayIP && sameList(h.hostnames ?? [], status.hostnames ?? []);
+    const kept = (spec.hostAliases ?? []).filter((h) => !ours(h));
+    if (kept.length > 0) spec.hostAliases = kept;
+    else delete spec.hostAliases;
+  }
+  if (status.mode === 'dnsConfig' && status.dnsIP && spec.dnsConfig?.nameservers?.[0] === status.dnsIP) {
+    if (status.previousDnsPolicy) spec.dnsPolicy = status.previousDnsPolicy;
+    else delete spec.dnsPolicy;
+    if (status.previousDnsConfig) spec.dnsConfig = status.previousDnsConfig;
+    else delete spec.dnsConfig;
+  }
+  return { ...pod, metadata, spec };
+}
+
+/** Reads a pod's status annotation; undefined if absent or not ours. */
+export function parseStatus(raw: string | undefined): PodStatusRecord | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw) as unknown;
+    if (v && typeof v === 'object' && (v as { v?: unknown }).v === 1) return v as PodStatusRecord;
+  } catch {
+    // A hand-edited or foreign value: drop it, re-inject from scratch.
+  }
+  return undefined;
+}
+
+function injectValue(meta: V1ObjectMeta | undefined): string | undefined {
+  return meta?.labels?.[INJECT_KEY] ?? meta?.annotations?.[INJECT_KEY];
+}
+
+function setOrDelete(meta: V1ObjectMeta, key: 'labels' | 'annotations', value: Record<string, string>): void {
+  if (Object.keys(value).length > 0) meta[key] = value;
+  else delete meta[key];
+}
+
+function sameList(a: string[], b: string[]): boolean {
+  if (a.length !== b.length) return false;
+  const sb = [...b].sort();
+  return [...a].sort().every((x, i) => x === sb[i]);
+}
+
+export function describe(pod: PodLike): string {
+  const name = pod.metadata?.name ?? (pod.metadata?.generateName ? `${pod.metadata.generateName}*` : '<unnamed>');
+  return `pod "${name}"`;
+}
+
+export function noGatewayMessage(who: string, namespace: string): string {
+  return `${who}: namespace "${namespace}" has no wpgw gateway yet (Service "wpgw" not found); the wpgw controller creates it once the namespace is labelled wpgw.io/inject=enabled, and the pod's owner retries`;
+}
+
+function skip(reason: SkipReason): PodOutcome {
+  return { action: 'skip', reason, warnings: [] };
+}
+
+function deny(reason: DenyReason, message: string): PodOutcome {
+  return { action: 'deny', reason, message };
+}

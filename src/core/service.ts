@@ -1,0 +1,205 @@
+// Service mutation: re-point a Service that fronts Windows pods at the namespace's gateway.
+// A webhook cannot rename objects and users' tools keep owning `<name>`, so `<name>` keeps its
+// name and ports, selects the gateway pods, and targets per-Service inbound gateway pod ports.
+// The original selector and ports are recorded so the controller creates `<name>-app` from them.
+import type { V1ObjectMeta, V1Service, V1ServicePort, V1ServiceSpec } from '@kubernetes/client-node';
+import {
+  GATEWAY_POD_LABEL,
+  INBOUND_POD_PORTS,
+  INJECT_KEY,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  REPOINTED_LABEL,
+  SERVICE_ORIGINAL_ANNOTATION,
+} from '../names.js';
+import type { AdmissionContext } from './context.js';
+
+export interface OriginalService {
+  selector: Record<string, string>;
+  ports: V1ServicePort[];
+}
+
+export type ServiceOutcome =
+  | { action: 'skip'; reason: ServiceSkipReason; warnings: string[] }
+  | { action: 'deny'; reason: 'invalid_inject_value' | 'udp_port' | 'no_free_port'; message: string }
+  | { action: 'mutate'; reason: 'repointed' | 'restored'; service: V1Service; warnings: string[] };
+
+export type ServiceSkipReason =
+  | 'owned_by_wpgw'
+  | 'opted_out'
+  | 'external_name'
+  | 'headless'
+  | 'no_selector'
+  | 'no_windows_pods';
+
+export function gatewaySelector(namespace: string): Record<string, string> {
+  return { [GATEWAY_POD_LABEL]: namespace };
+}
+
+export function mutateService(service: V1Service, namespace: string, ctx: AdmissionContext): ServiceOutcome {
+  const name = service.metadata?.name ?? '<unnamed>';
+  const who = `service "${name}"`;
+  if (service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return skip('owned_by_wpgw');
+  const spec = service.spec ?? {};
+  const recorded = readOriginal(service);
+  const repointed = recorded !== undefined && sameSelector(spec.selector, gatewaySelector(namespace));
+  const original: OriginalService = repointed ? recorded : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
+
+  const inject = service.metadata?.labels?.[INJECT_KEY] ?? service.metadata?.annotations?.[INJECT_KEY];
+  if (inject !== undefined && inject !== 'true' && inject !== 'false') {
+    return { action: 'deny', reason: 'invalid_inject_value', message: `${who}: ${INJECT_KEY} must be "true" or "false", got "${inject}"` };
+  }
+  if (inject === 'false') {
+    return repointed ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [] } : skip('opted_out');
+  }
+
+  const matches =
+    Object.keys(original.selector).length > 0 &&
+    ctx.windowsLabelSets(namespace).some((labels) => selectorMatches(original.selector, labels));
+  if (spec.type === 'ExternalName') {
+    return skip('external_name', [`${who}: ExternalName Services are left alone by wpgw`]);
+  }
+  if (spec.clusterIP === 'None' || spec.clusterIPs?.[0] === 'None') {
+    const warnings = matches
+      ? [`${who}: headless Service selecting Windows pods is left alone; its clients reach the pods directly, not through the wpgw gateway`]
+      : [];
+    return skip('headless', warnings);
+  }
+  if (Object.keys(original.selector).length === 0) {
+    return skip('no_selector', [`${who}: has no selector and is left alone by wpgw`]);
+  }
+  // Keep a re-pointed Service re-pointed even while its pods are gone (a rollout, a scale to zero).
+  if (!matches && !repointed) return skip('no_windows_pods');
+
+  const udp = original.ports.find((p) => p.protocol === 'UDP' || p.protocol === 'SCTP');
+  if (udp) {
+    return {
+      action: 'deny',
+      reason: 'udp_port',
+      message: `${who}: port ${udp.port}/${udp.protocol} cannot go through the wpgw gateway (it proxies TCP only); remove the port or label the Service ${INJECT_KEY}=false`,
+    };
+  }
+  const allocation = allocateInboundPorts(service, original, namespace, ctx);
+  if (typeof allocation === 'string') return { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
+
+  // nodePorts are not recorded; carry the live ones over so a NodePort Service keeps its ports.
+  const live = spec.ports ?? [];
+  const ports: V1ServicePort[] = original.ports.map((p, i) => {
+    const nodePort = p.nodePort ?? live.find((c) => c.port === p.port)?.nodePort;
+    return { ...p, targetPort: allocation[i]!, ...(nodePort !== undefined ? { nodePort } : {}) };
+  });
+  const newSpec: V1ServiceSpec = { ...spec, selector: gatewaySelector(namespace), ports };
+  const metadata: V1ObjectMeta = {
+    ...service.metadata,
+    labels: { ...service.metadata?.labels, [REPOINTED_LABEL]: 'true' },
+    annotations: {
+      ...service.metadata?.annotations,
+      [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify({ selector: original.selector, ports: original.ports.map(cleanPort) }),
+    },
+  };
+  return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings: [] };
+}
+
+/** The original selector and ports recorded on a re-pointed Service, if valid. */
+export function readOriginal(service: V1Service): OriginalService | undefined {
+  const raw = service.metadata?.annotations?.[SERVICE_ORIGINAL_ANNOTATION];
+  if (raw === undefined) return undefined;
+  try {
+    const v = JSON.parse(raw) as Partial<OriginalService>;
+    if (v && typeof v.selector === 'object' && v.selector !== null && Array.isArray(v.ports)) {
+      return { selector: v.selector, ports: v.ports };
+    }
+  } catch {
+    // Foreign or hand-edited: treat the Service as not re-pointed.
+  }
+  return undefined;
+}
+
+export function selectorMatches(selector: Record<string, string>, labels: Readonly<Record<string, string>>): boolean {
+  return Object.entries(selector).every(([k, v]) => labels[k] === v);
+}
+
+function sameSelector(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
+  const ka = Object.keys(a ?? {});
+  return ka.length === Object.keys(b).length && ka.every((k) => a?.[k] === b[k]);
+}
+
+/**
+ * Picks a gateway pod port per Service port. Stable: a port keeps the pod port it already has.
+ * New ones start at a hash of (namespace, service, port) and probe upwards, skipping pod ports
+ * other Services hold and any `port` of a Service selecting the gateway (Istio translates a
+ * classic Gateway's server port through such Services first; see docs/architecture.md).
+ */
+function allocateInboundPorts(
+  service: V1Service,
+  original: OriginalService,
+  namespace: string,
+  ctx: AdmissionContext,
+): number[] | string {
+  const name = service.metadata?.name ?? '';
+  const taken = new Set<number>([
+    ...ctx.takenInboundPorts(namespace, name),
+    ...ctx.gatewaySelectingServicePorts(namespace, name),
+    ...original.ports.map((p) => p.port),
+  ]);
+  const current = service.spec?.ports ?? [];
+  const size = INBOUND_POD_PORTS.max - INBOUND_POD_PORTS.min + 1;
+  const result: number[] = [];
+  for (const p of original.ports) {
+    const had = current.find((c) => c.port === p.port && (c.protocol ?? 'TCP') === (p.protocol ?? 'TCP'))?.targetPort;
+    if (typeof had === 'number' && inRange(had) && !taken.has(had)) {
+      taken.add(had);
+      result.push(had);
+      continue;
+    }
+    const start = fnv1a(`${namespace}/${name}/${p.port}`) % size;
+    let chosen: number | undefined;
+    for (let i = 0; i < size; i++) {
+      const candidate = INBOUND_POD_PORTS.min + ((start + i) % size);
+      if (!taken.has(candidate)) {
+        chosen = candidate;
+        break;
+      }
+    }
+    if (chosen === undefined) return `no free gateway pod port in ${INBOUND_POD_PORTS.min}-${INBOUND_POD_PORTS.max}`;
+    taken.add(chosen);
+    result.push(chosen);
+  }
+  return result;
+}
+
+function inRange(port: number): boolean {
+  return port >= INBOUND_POD_PORTS.min && port <= INBOUND_POD_PORTS.max;
+}
+
+function restore(service: V1Service, original: OriginalService): V1Service {
+  const { [SERVICE_ORIGINAL_ANNOTATION]: _a, ...annotations } = service.metadata?.annotations ?? {};
+  const { [REPOINTED_LABEL]: _l, ...labels } = service.metadata?.labels ?? {};
+  return {
+    ...service,
+    metadata: { ...service.metadata, labels, annotations },
+    spec: { ...service.spec, selector: original.selector, ports: original.ports },
+  };
+}
+
+function cleanPort(p: V1ServicePort): V1ServicePort {
+  const out: V1ServicePort = { port: p.port };
+  if (p.name !== undefined) out.name = p.name;
+  if (p.protocol !== undefined) out.protocol = p.protocol;
+  if (p.appProtocol !== undefined) out.appProtocol = p.appProtocol;
+  if (p.targetPort !== undefined) out.targetPort = p.targetPort;
+  return out;
+}
+
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+function skip(reason: ServiceSkipReason, warnings: string[] = []): ServiceOutcome {
+  return { action: 'skip', reason, warnings };
+}

@@ -1,0 +1,79 @@
+// The public names of wpgw. Users, docs, manifests and tests rely on these; change none lightly.
+
+/** Namespace label that opts a namespace in. The webhook configuration selects on it. */
+export const NS_INJECT_LABEL = 'wpgw.io/inject';
+export const NS_INJECT_ENABLED = 'enabled';
+
+/** Pod (and Service) label or annotation: "false" opts out, "true" opts in a non-Windows pod. */
+export const INJECT_KEY = 'wpgw.io/inject';
+
+/** Pod annotation: the destinations the pod calls (grammar in src/core/outbound.ts). */
+export const OUTBOUND_ANNOTATION = 'wpgw.io/outbound';
+
+/**
+ * Pod or namespace annotation choosing how outbound names reach the gateway:
+ * "hostAliases" (default) or "dnsConfig". The pod's value wins over the namespace's.
+ */
+export const RESOLVER_ANNOTATION = 'wpgw.io/resolver';
+export type ResolverMode = 'hostAliases' | 'dnsConfig';
+export const RESOLVER_MODES: readonly ResolverMode[] = ['hostAliases', 'dnsConfig'];
+
+/** Pod annotation recording what the webhook injected, so re-admission strips and re-applies. */
+export const POD_STATUS_ANNOTATION = 'wpgw.io/status';
+
+/** Pod label on every pod the webhook manages; NetworkPolicies select it. */
+export const MANAGED_LABEL = 'wpgw.io/managed';
+
+/** Service annotation recording the original selector and ports of a re-pointed Service. */
+export const SERVICE_ORIGINAL_ANNOTATION = 'wpgw.io/original';
+/** Service label on re-pointed Services, so the controller can list them by label. */
+export const REPOINTED_LABEL = 'wpgw.io/repointed';
+/**
+ * Service annotation the controller bumps to make the API server re-admit a Service whose
+ * Windows pods appeared after it (the webhook then re-points it). The value is opaque.
+ */
+export const NUDGE_ANNOTATION = 'wpgw.io/nudge';
+
+/** Label on the gateway pods; its value is the namespace, so it is unique mesh-wide. */
+export const GATEWAY_POD_LABEL = 'wpgw.io/gateway';
+
+/** The gateway Service in every opted-in namespace. */
+export const GATEWAY_SERVICE = 'wpgw';
+/** The per-namespace DNS Service used in dnsConfig mode. */
+export const DNS_SERVICE = 'wpgw-dns';
+/** Suffix of the Service that reaches the Windows pods behind a re-pointed Service. */
+export const APP_SERVICE_SUFFIX = '-app';
+
+/** Ownership labels on every object the controller creates (label-based, like Kyverno). */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'wpgw';
+/** Which input an object exists for: "namespace" or "service.<name>". Used for pruning and Events. */
+export const OWNER_LABEL = 'wpgw.io/for';
+
+/**
+ * Namespace annotation "enabled": run the per-namespace DNS service (wpgw-dns) even though the
+ * namespace default stays hostAliases, so single pods can choose dnsConfig.
+ */
+export const DNS_SERVER_ANNOTATION = 'wpgw.io/dns-server';
+
+/** Namespace annotations tuning the controller. */
+export const REPLICAS_ANNOTATION = 'wpgw.io/gateway-replicas';
+export const RESTART_ON_IP_CHANGE_ANNOTATION = 'wpgw.io/restart-on-ip-change';
+
+/** Server-side apply field manager. */
+export const FIELD_MANAGER = 'wpgw';
+
+/** Kubernetes well-known keys. */
+export const OS_LABEL = 'kubernetes.io/os';
+
+/** Gateway pod port ranges. Servers are addressed by pod port (see docs/architecture.md). */
+export const OUTBOUND_POD_PORTS = { min: 20000, max: 29999 } as const;
+export const INBOUND_POD_PORTS = { min: 30000, max: 39999 } as const;
+
+export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
+/** Placeholder gateway address for offline render (RFC 5737 documentation range). */
+export const PLACEHOLDER_GATEWAY_IP = '192.0.2.1';
+
+export function appServiceName(service: string): string {
+  return `${service}${APP_SERVICE_SUFFIX}`;
+}
