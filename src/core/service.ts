@@ -86,7 +86,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const live = spec.ports ?? [];
   const ports: V1ServicePort[] = original.ports.map((p, i) => {
     const nodePort = p.nodePort ?? live.find((c) => c.port === p.port)?.nodePort;
-    return { ...p, targetPort: allocation[i]!, ...(nodePort !== undefined ? { nodePort } : {}) };
+    return { ...cleanPort(p), targetPort: allocation[i]!, ...(nodePort !== undefined ? { nodePort } : {}) };
   });
   const newSpec: V1ServiceSpec = { ...spec, selector: gatewaySelector(namespace), ports };
   const metadata: V1ObjectMeta = {
@@ -182,13 +182,15 @@ function restore(service: V1Service, original: OriginalService): V1Service {
   };
 }
 
+/** The recorded fields of a port, in one key order, so re-admission yields identical output. */
 function cleanPort(p: V1ServicePort): V1ServicePort {
-  const out: V1ServicePort = { port: p.port };
-  if (p.name !== undefined) out.name = p.name;
-  if (p.protocol !== undefined) out.protocol = p.protocol;
-  if (p.appProtocol !== undefined) out.appProtocol = p.appProtocol;
-  if (p.targetPort !== undefined) out.targetPort = p.targetPort;
-  return out;
+  return {
+    ...(p.name !== undefined ? { name: p.name } : {}),
+    ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
+    ...(p.appProtocol !== undefined ? { appProtocol: p.appProtocol } : {}),
+    port: p.port,
+    ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
+  };
 }
 
 function fnv1a(text: string): number {

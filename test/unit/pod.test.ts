@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { mutatePod, stripInjection, type PodLike } from '../../src/core/pod.js';
+import { fakeContext } from './context.js';
+
+const ctx = fakeContext({
+  gatewayIPs: { shop: '10.96.0.50' },
+  dnsIPs: { shop: '10.96.0.53' },
+  namespaceAnnotations: { dns: { 'wpgw.io/resolver': 'dnsConfig' } },
+});
+
+function windowsPod(annotations: Record<string, string> = {}, extra: Partial<NonNullable<PodLike['spec']>> = {}): PodLike {
+  return {
+    metadata: { name: 'legacy-1', namespace: 'shop', labels: { app: 'legacy' }, annotations },
+    spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }], ...extra },
+  };
+}
+
+describe('pod mutation, hostAliases mode', () => {
+  it('points every dialable name at the gateway and keeps user hostAliases', () => {
+    const pod = windowsPod(
+      { 'wpgw.io/outbound': 'orders.shop.svc.cluster.local:9080, example.com:80+tls' },
+      { hostAliases: [{ ip: '192.168.1.1', hostnames: ['legacy-db'] }] },
+    );
+    const out = mutatePod({ pod, namespace: 'shop', ctx });
+    expect(out.action).toBe('mutate');
+    if (out.action !== 'mutate') return;
+    expect(out.pod.spec?.hostAliases).toEqual([
+      { ip: '192.168.1.1', hostnames: ['legacy-db'] },
+      { ip: '10.96.0.50', hostnames: ['example.com', 'orders', 'orders.shop', 'orders.shop.svc', 'orders.shop.svc.cluster.local'] },
+    ]);
+    expect(out.pod.metadata?.labels?.['wpgw.io/managed']).toBe('true');
+    const status = JSON.parse(out.pod.metadata?.annotations?.['wpgw.io/status'] ?? '{}');
+    expect(status).toMatchObject({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.0.50', outbound: ['orders.shop.svc.cluster.local:9080', 'example.com:80+tls'] });
+    // The input object is not modified.
+    expect(pod.spec?.hostAliases).toHaveLength(1);
+  });
+
+  it('is idempotent: mutating the result again gives the same pod', () => {
+    const first = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }), namespace: 'shop', ctx });
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    const second = mutatePod({ pod: first.pod, namespace: 'shop', ctx });
+    if (second.action !== 'mutate') throw new Error('expected mutate');
+    expect(second.pod).toEqual(first.pod);
+  });
+
+  it('follows a gateway address change on re-admission (strip and re-apply)', () => {
+    const first = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }), namespace: 'shop', ctx });
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    const moved = fakeContext({ gatewayIPs: { shop: '10.96.9.9' } });
+    const second = mutatePod({ pod: first.pod, namespace: 'shop', ctx: moved });
+    if (second.action !== 'mutate') throw new Error('expected mutate');
+    expect(second.pod.spec?.hostAliases).toEqual([{ ip: '10.96.9.9', hostnames: ['example.com'] }]);
+  });
+
+  it('denies when the namespace has no gateway yet, saying so', () => {
+    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }), namespace: 'other', ctx });
+    expect(out).toMatchObject({ action: 'deny', reason: 'no_gateway' });
+    if (out.action === 'deny') expect(out.message).toMatch(/namespace "other" has no wpgw gateway yet/);
+  });
+
+  it('manages a Windows pod without destinations (label only, no gateway needed)', () => {
+    const out = mutatePod({ pod: windowsPod(), namespace: 'nogw', ctx });
+    expect(out.action).toBe('mutate');
+    if (out.action === 'mutate') {
+      expect(out.pod.spec?.hostAliases).toBeUndefined();
+      expect(out.pod.metadata?.labels?.['wpgw.io/managed']).toBe('true');
+    }
+  });
+
+  it('denies a bad annotation naming the entry', () => {
+    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80, nope' }), namespace: 'shop', ctx });
+    expect(out).toMatchObject({ action: 'deny', reason: 'invalid_outbound' });
+    if (out.action === 'deny') expect(out.message).toContain('"nope"');
+  });
+
+  it('denies wildcards outside dnsConfig mode and bad resolver values', () => {
+    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'tls://*.example.com:443' }), namespace: 'shop', ctx })).toMatchObject({
+      action: 'deny',
+      reason: 'wildcard_needs_dns',
+    });
+    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/resolver': 'hosts' }), namespace: 'shop', ctx })).toMatchObject({ action: 'deny', reason: 'invalid_resolver' });
+  });
+});
+
+describe('pod mutation, dnsConfig mode', () => {
+  it('points the resolver at wpgw-dns and restores the previous DNS settings when stripped', () => {
+    const pod = windowsPod(
+      { 'wpgw.io/outbound': 'tls://*.example.com:443', 'wpgw.io/resolver': 'dnsConfig' },
+      { dnsPolicy: 'ClusterFirst', dnsConfig: { searches: ['corp.example'], options: [{ name: 'timeout', value: '2' }] } },
+    );
+    const out = mutatePod({ pod, namespace: 'shop', ctx });
+    if (out.action !== 'mutate') throw new Error(`expected mutate, got ${JSON.stringify(out)}`);
+    expect(out.pod.spec?.dnsPolicy).toBe('None');
+    expect(out.pod.spec?.dnsConfig).toEqual({
+      nameservers: ['10.96.0.53'],
+      searches: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'corp.example'],
+      options: [{ name: 'ndots', value: '5' }, { name: 'timeout', value: '2' }],
+    });
+    expect(out.pod.spec?.hostAliases).toBeUndefined();
+    const stripped = stripInjection(out.pod);
+    expect(stripped.spec?.dnsPolicy).toBe('ClusterFirst');
+    expect(stripped.spec?.dnsConfig).toEqual(pod.spec?.dnsConfig);
+    expect(stripped.metadata?.labels).toEqual({ app: 'legacy' });
+  });
+
+  it('takes the mode from the namespace and denies when wpgw-dns is missing', () => {
+    const out = mutatePod({ pod: { ...windowsPod({ 'wpgw.io/outbound': 'example.com:80' }) }, namespace: 'dns', ctx });
+    expect(out).toMatchObject({ action: 'deny', reason: 'no_dns_service' });
+  });
+});
+
+describe('which pods are touched', () => {
+  it('skips Linux pods and honours opt-in and opt-out', () => {
+    const linux: PodLike = { metadata: { name: 'web' }, spec: { containers: [{ name: 'web' }] } };
+    expect(mutatePod({ pod: linux, namespace: 'shop', ctx })).toMatchObject({ action: 'skip', reason: 'not_windows' });
+    const optedIn = { ...linux, metadata: { name: 'web', labels: { 'wpgw.io/inject': 'true' } } };
+    expect(mutatePod({ pod: optedIn, namespace: 'shop', ctx }).action).toBe('mutate');
+    const optedOut = windowsPod({ 'wpgw.io/inject': 'false', 'wpgw.io/outbound': 'example.com:80' });
+    expect(mutatePod({ pod: optedOut, namespace: 'shop', ctx })).toMatchObject({ action: 'skip', reason: 'opted_out' });
+    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/inject': 'maybe' }), namespace: 'shop', ctx })).toMatchObject({ action: 'deny', reason: 'invalid_inject_value' });
+  });
+
+  it('the label wins over the annotation', () => {
+    const pod = windowsPod({ 'wpgw.io/inject': 'false' });
+    pod.metadata!.labels = { 'wpgw.io/inject': 'true' };
+    expect(mutatePod({ pod, namespace: 'shop', ctx }).action).toBe('mutate');
+  });
+
+  it('warns for hostNetwork and HostProcess pods, and denies them when routing was asked for', () => {
+    const hostNet = mutatePod({ pod: windowsPod({}, { hostNetwork: true }), namespace: 'shop', ctx });
+    expect(hostNet).toMatchObject({ action: 'skip', reason: 'host_network' });
+    if (hostNet.action === 'skip') expect(hostNet.warnings[0]).toMatch(/hostNetwork/);
+    const hp = mutatePod({
+      pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, { securityContext: { windowsOptions: { hostProcess: true } } }),
+      namespace: 'shop',
+      ctx,
+    });
+    expect(hp).toMatchObject({ action: 'deny', reason: 'host_network_outbound' });
+  });
+
+  it('strips an injection copied onto a pod that opted out', () => {
+    const first = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }), namespace: 'shop', ctx });
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    const copied: PodLike = { ...first.pod, metadata: { ...first.pod.metadata, annotations: { ...first.pod.metadata?.annotations, 'wpgw.io/inject': 'false' } } };
+    const out = mutatePod({ pod: copied, namespace: 'shop', ctx });
+    expect(out.action).toBe('mutate');
+    if (out.action === 'mutate') {
+      expect(out.reason).toBe('stripped');
+      expect(out.pod.spec?.hostAliases).toBeUndefined();
+      expect(out.pod.metadata?.labels?.['wpgw.io/managed']).toBeUndefined();
+    }
+  });
+});

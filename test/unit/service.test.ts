@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { V1Service } from '@kubernetes/client-node';
+import { mutateService, readOriginal } from '../../src/core/service.js';
+import { fakeContext } from './context.js';
+
+const ctx = fakeContext({ windowsLabels: { shop: [{ app: 'legacy', tier: 'web' }] } });
+
+function svc(spec: V1Service['spec'], name = 'legacy'): V1Service {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec };
+}
+
+const legacy = () => svc({ selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }, { name: 'admin', port: 9000, targetPort: 9000 }] });
+
+describe('Service re-pointing', () => {
+  it('re-points a Service selecting Windows pods and records the original', () => {
+    const out = mutateService(legacy(), 'shop', ctx);
+    if (out.action !== 'mutate') throw new Error(`expected mutate, got ${JSON.stringify(out)}`);
+    const s = out.service;
+    expect(s.spec?.selector).toEqual({ 'wpgw.io/gateway': 'shop' });
+    const targets = s.spec?.ports?.map((p) => p.targetPort) as number[];
+    expect(targets.every((t) => t >= 30000 && t <= 39999)).toBe(true);
+    expect(new Set(targets).size).toBe(2);
+    expect(s.spec?.ports?.map((p) => [p.name, p.port])).toEqual([['http', 8080], ['admin', 9000]]);
+    expect(readOriginal(s)).toEqual({ selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }, { name: 'admin', port: 9000, targetPort: 9000 }] });
+    expect(s.metadata?.labels?.['wpgw.io/repointed']).toBe('true');
+  });
+
+  it('keeps it re-pointed, on the same pod ports, when re-admitted or re-applied', () => {
+    const first = mutateService(legacy(), 'shop', ctx);
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    const again = mutateService(first.service, 'shop', ctx);
+    if (again.action !== 'mutate') throw new Error('expected mutate');
+    expect(again.service).toEqual(first.service);
+    // kubectl apply sends the user's selector and ports again on top of the live object.
+    const reapplied = { ...first.service, spec: { ...first.service.spec, selector: { app: 'legacy' }, ports: legacy().spec?.ports } };
+    const third = mutateService(reapplied, 'shop', ctx);
+    if (third.action !== 'mutate') throw new Error('expected mutate');
+    expect(third.service.spec).toEqual(first.service.spec);
+  });
+
+  it('stays re-pointed while its pods are gone (no flapping during a rollout)', () => {
+    const first = mutateService(legacy(), 'shop', ctx);
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    const out = mutateService(first.service, 'shop', fakeContext());
+    expect(out.action).toBe('mutate');
+  });
+
+  it('avoids pod ports other Services hold and ports of Services selecting the gateway', () => {
+    const first = mutateService(legacy(), 'shop', ctx);
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    const taken = first.service.spec?.ports?.map((p) => p.targetPort as number) ?? [];
+    const crowded = fakeContext({ windowsLabels: { shop: [{ app: 'legacy' }] }, takenPorts: { shop: taken }, selectingPorts: { shop: [taken[0]! + 1] } });
+    const out = mutateService(legacy(), 'shop', crowded);
+    if (out.action !== 'mutate') throw new Error('expected mutate');
+    for (const p of out.service.spec?.ports ?? []) {
+      expect(taken).not.toContain(p.targetPort);
+      expect(p.targetPort).not.toBe(taken[0]! + 1);
+    }
+  });
+
+  it('leaves other Services alone, with warnings where the issue asks for them', () => {
+    expect(mutateService(svc({ selector: { app: 'web' }, ports: [{ port: 80 }] }), 'shop', ctx)).toMatchObject({ action: 'skip', reason: 'no_windows_pods' });
+    const headless = mutateService(svc({ clusterIP: 'None', selector: { app: 'legacy' }, ports: [{ port: 80 }] }), 'shop', ctx);
+    expect(headless).toMatchObject({ action: 'skip', reason: 'headless' });
+    if (headless.action === 'skip') expect(headless.warnings[0]).toMatch(/headless/);
+    const ext = mutateService(svc({ type: 'ExternalName', externalName: 'example.com' }), 'shop', ctx);
+    expect(ext).toMatchObject({ action: 'skip', reason: 'external_name' });
+    if (ext.action === 'skip') expect(ext.warnings).toHaveLength(1);
+    const noSel = mutateService(svc({ ports: [{ port: 80 }] }), 'shop', ctx);
+    expect(noSel).toMatchObject({ action: 'skip', reason: 'no_selector' });
+    if (noSel.action === 'skip') expect(noSel.warnings).toHaveLength(1);
+    const ours = svc({ selector: { app: 'legacy' }, ports: [{ port: 80 }] }, 'legacy-app');
+    ours.metadata!.labels = { 'app.kubernetes.io/managed-by': 'wpgw' };
+    expect(mutateService(ours, 'shop', ctx)).toMatchObject({ action: 'skip', reason: 'owned_by_wpgw' });
+  });
+
+  it('restores the original when a re-pointed Service opts out', () => {
+    const first = mutateService(legacy(), 'shop', ctx);
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    const optOut = { ...first.service, metadata: { ...first.service.metadata, labels: { ...first.service.metadata?.labels, 'wpgw.io/inject': 'false' } } };
+    const out = mutateService(optOut, 'shop', ctx);
+    if (out.action !== 'mutate') throw new Error('expected mutate');
+    expect(out.reason).toBe('restored');
+    expect(out.service.spec?.selector).toEqual({ app: 'legacy' });
+    expect(out.service.metadata?.annotations?.['wpgw.io/original']).toBeUndefined();
+  });
+
+  it('denies UDP ports with a clear message', () => {
+    const out = mutateService(svc({ selector: { app: 'legacy' }, ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] }), 'shop', ctx);
+    expect(out).toMatchObject({ action: 'deny', reason: 'udp_port' });
+    if (out.action === 'deny') expect(out.message).toMatch(/53\/UDP/);
+  });
+
+  it('keeps NodePort assignments', () => {
+    const np = svc({ type: 'NodePort', selector: { app: 'legacy' }, ports: [{ name: 'http', port: 80, targetPort: 80, nodePort: 30080 }] });
+    const first = mutateService(np, 'shop', ctx);
+    if (first.action !== 'mutate') throw new Error('expected mutate');
+    expect(first.service.spec?.ports?.[0]?.nodePort).toBe(30080);
+    const again = mutateService(first.service, 'shop', ctx);
+    if (again.action !== 'mutate') throw new Error('expected mutate');
+    expect(again.service.spec?.ports?.[0]?.nodePort).toBe(30080);
+  });
+});
