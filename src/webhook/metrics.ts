@@ -1,0 +1,90 @@
+// Prometheus metrics on a dedicated prom-client Registry (never the global one, so tests and
+// several components in one process do not collide). The controller adds its own metrics to
+// the same registry: `new Counter({ ..., registers: [metrics.registry] })`.
+
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface AdmissionMetrics {
+  requests: Counter<'kind' | 'operation'>;
+  decisions: Counter<'kind' | 'decision' | 'reason'>;
+  duration: Histogram<never>;
+  badRequests: Counter<'status'>;
+  /** The admission handler threw (answered 500). */
+  handlerErrors: Counter<never>;
+}
+
+export interface WebhookMetrics {
+  registry: Registry;
+  admission: AdmissionMetrics;
+}
+
+/** A registry with the default process metrics (CPU, memory, event loop lag, ...). */
+export function createRegistry(opts: { defaultMetrics?: boolean } = {}): Registry {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
+  const registers = [registry];
+  return {
+    requests: new Counter({
+      name: 'wpgw_admission_requests_total',
+      help: 'AdmissionReview requests received, by object kind and operation.',
+      labelNames: ['kind', 'operation'] as const,
+      registers,
+    }),
+    decisions: new Counter({
+      name: 'wpgw_admission_decisions_total',
+      help: 'Admission decisions (patched, unchanged, skipped, denied) with their reason.',
+      labelNames: ['kind', 'decision', 'reason'] as const,
+      registers,
+    }),
+    duration: new Histogram({
+      name: 'wpgw_admission_duration_seconds',
+      help: 'Time from request start (including body parsing) to response, for admissions.',
+      // Sub-millisecond for typical pods, up to 1 s (API server timeouts are 10-30 s; anything
+      // near 1 s already deserves attention).
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    }),
+    badRequests: new Counter({
+      name: 'wpgw_admission_bad_requests_total',
+      help: 'Requests to /mutate rejected before or by admission, by HTTP status (400, 413, 415, 500).',
+      labelNames: ['status'] as const,
+      registers,
+    }),
+    handlerErrors: new Counter({
+      name: 'wpgw_admission_handler_errors_total',
+      help: 'Admission handler failures (unexpected exceptions answered with 500).',
+      registers,
+    }),
+  };
+}
+
+/** Registry + admission metrics in one call (what the webhook command uses). */
+export function createMetrics(opts: { defaultMetrics?: boolean } = {}): WebhookMetrics {
+  const registry = createRegistry(opts);
+  return { registry, admission: createAdmissionMetrics(registry) };
+}
+
+const LABEL_VALUE_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
+
+/**
+ * Bounds label cardinality for values that come from requests: anyone who can reach /mutate
+ * could otherwise mint a time series per request. Odd values become "invalid", and once
+ * `max` distinct values were seen new ones become "other".
+ */
+export class LabelGuard {
+  readonly #seen = new Set<string>();
+  constructor(private readonly max = 50) {}
+
+  value(v: unknown): string {
+    if (typeof v !== 'string' || v === '') return 'unknown';
+    if (!LABEL_VALUE_RE.test(v)) return 'invalid';
+    if (this.#seen.has(v)) return v;
+    if (this.#seen.size >= this.max) return 'other';
+    this.#seen.add(v);
+    return v;
+  }
+}

@@ -1,0 +1,118 @@
+// Wiring for the `webhook` command: pick a certificate source, build the server, listen.
+//   files  --tls-cert-file/--tls-key-file, hot reloaded (cert-manager or any mounted Secret)
+//   dev    self-generated CA + leaf in a directory (certs/), reused while valid
+//   secret cluster mode: CA + leaf shared by replicas through a Secret, rotated, and the CA
+//          bundle patched into our MutatingWebhookConfiguration
+
+import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import type { AdmissionHandler } from '../core/admission-types.js';
+import { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from './ca-bundle.js';
+import type { CertIdentity } from './certs.js';
+import { dirCertStore } from './dir-store.js';
+import { createFileTlsSource } from './file-tls.js';
+import { startManagedTls } from './managed-tls.js';
+import { createMetrics, type WebhookMetrics } from './metrics.js';
+import type { RotationPolicy } from './rotation.js';
+import { secretCertStore } from './secret-store.js';
+import { createWebhookServer, type WebhookServer } from './server.js';
+import type { TlsSource } from './tls.js';
+
+export type WebhookTlsConfig =
+  | { mode: 'files'; certFile: string; keyFile: string; pollIntervalMs?: number }
+  | { mode: 'dev'; dir: string; identity: CertIdentity; policy?: RotationPolicy }
+  | {
+      mode: 'secret';
+      kubeConfig: KubeConfig;
+      namespace: string;
+      secretName: string;
+      identity: CertIdentity;
+      /** MutatingWebhookConfiguration whose caBundle we keep current (default "wpgw"); null: someone else does. */
+      webhookConfigName?: string | null;
+      policy?: RotationPolicy;
+      intervalMs?: number;
+    };
+
+export interface StartWebhookOptions {
+  handler: AdmissionHandler;
+  logger: Logger;
+  tls: WebhookTlsConfig;
+  host?: string;
+  port?: number;
+  /** Shared with the controller when both run in one process. */
+  metrics?: WebhookMetrics;
+  ready?: () => boolean;
+  bodyLimitBytes?: number;
+}
+
+export interface RunningWebhook {
+  app: WebhookServer;
+  tls: TlsSource;
+  /** e.g. https://127.0.0.1:8443 */
+  address: string;
+  close(): Promise<void>;
+}
+
+export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger): Promise<TlsSource> {
+  switch (cfg.mode) {
+    case 'files':
+      return createFileTlsSource({
+        certFile: cfg.certFile,
+        keyFile: cfg.keyFile,
+        logger,
+        ...(cfg.pollIntervalMs ? { intervalMs: cfg.pollIntervalMs } : {}),
+      });
+    case 'dev': {
+      const tls = await startManagedTls({
+        store: dirCertStore(cfg.dir),
+        identity: cfg.identity,
+        logger,
+        ...(cfg.policy ? { policy: cfg.policy } : {}),
+      });
+      logger.info({ caFile: `${cfg.dir}/ca.crt` }, 'dev certificates ready; trust this CA file');
+      return tls;
+    }
+    case 'secret': {
+      const webhookConfigName = cfg.webhookConfigName === undefined ? DEFAULT_WEBHOOK_CONFIG_NAME : cfg.webhookConfigName;
+      const patcher =
+        webhookConfigName === null
+          ? undefined
+          : createCaBundlePatcher({ api: cfg.kubeConfig.makeApiClient(AdmissionregistrationV1Api), logger, name: webhookConfigName });
+      return startManagedTls({
+        store: secretCertStore(cfg.kubeConfig.makeApiClient(CoreV1Api), { namespace: cfg.namespace, name: cfg.secretName }),
+        identity: cfg.identity,
+        logger,
+        ...(patcher ? { publishBundle: (b: string) => patcher.publish(b) } : {}),
+        ...(cfg.policy ? { policy: cfg.policy } : {}),
+        ...(cfg.intervalMs ? { intervalMs: cfg.intervalMs } : {}),
+      });
+    }
+  }
+}
+
+export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWebhook> {
+  const tls = await createTlsSource(opts.tls, opts.logger);
+  const app = createWebhookServer({
+    handler: opts.handler,
+    ready: opts.ready ?? (() => true),
+    tls,
+    logger: opts.logger,
+    metrics: opts.metrics ?? createMetrics(),
+    ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}),
+  });
+  try {
+    const address = await app.listen({ host: opts.host ?? '0.0.0.0', port: opts.port ?? 8443 });
+    return {
+      app,
+      tls,
+      address,
+      async close() {
+        await app.close();
+        tls.close();
+      },
+    };
+  } catch (err) {
+    tls.close();
+    throw err;
+  }
+}
