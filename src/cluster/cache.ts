@@ -1,0 +1,310 @@
+// Watch-backed, namespace-indexed view of the cluster objects wpgw reasons about. The webhook starts
+// the subset it needs (WEBHOOK_RESOURCES), the controller everything (CONTROLLER_RESOURCES).
+import type {
+  KubeConfig,
+  V1CronJob,
+  V1DaemonSet,
+  V1Deployment,
+  V1Job,
+  V1Namespace,
+  V1Pod,
+  V1ReplicaSet,
+  V1RuntimeClass,
+  V1Service,
+  V1StatefulSet,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { MANAGED_KINDS, type KubeObject } from '../core/desired-types.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL } from '../names.js';
+import { RawKubeClient, type KubeRest } from './client.js';
+import { groupKind, kindInfo, type KindInfo } from './kinds.js';
+import { KubeListWatchSource } from './kube-source.js';
+import { isManagedByWpgw } from './objects.js';
+import { Reflector, type ChangeType, type ListWatchSource, type ReflectorStats } from './reflector.js';
+import type { KubeObjectLike } from './store.js';
+
+export type ResourceKey =
+  | 'namespaces'
+  | 'services'
+  | 'managedPods'
+  | 'deployments'
+  | 'statefulsets'
+  | 'daemonsets'
+  | 'replicasets'
+  | 'jobs'
+  | 'cronjobs'
+  | 'runtimeclasses'
+  /** The controller's own outputs: every MANAGED_KINDS kind, label-selected. */
+  | 'managedOutputs';
+
+export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
+  'namespaces',
+  'services',
+  'managedPods',
+  'deployments',
+  'statefulsets',
+  'daemonsets',
+  'replicasets',
+  'jobs',
+  'cronjobs',
+  'runtimeclasses',
+];
+
+export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs'];
+
+/** Workload kinds whose pod templates can make a Service "Windows". */
+export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs'] as const;
+export type WorkloadResource = (typeof WORKLOAD_RESOURCES)[number];
+
+export type Workload = V1Deployment | V1StatefulSet | V1DaemonSet | V1ReplicaSet | V1Job | V1CronJob;
+
+const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
+
+interface WatchSpec {
+  /** Reflector name: the ResourceKey, or "managed:<plural>" for label-selected outputs. */
+  name: string;
+  resource: ResourceKey;
+  info: KindInfo;
+  labelSelector?: string;
+}
+
+const PLAIN: Record<Exclude<ResourceKey, 'managedOutputs' | 'managedPods'>, KindInfo> = {
+  namespaces: kindInfo('v1', 'Namespace'),
+  services: kindInfo('v1', 'Service'),
+  deployments: kindInfo('apps/v1', 'Deployment'),
+  statefulsets: kindInfo('apps/v1', 'StatefulSet'),
+  daemonsets: kindInfo('apps/v1', 'DaemonSet'),
+  replicasets: kindInfo('apps/v1', 'ReplicaSet'),
+  jobs: kindInfo('batch/v1', 'Job'),
+  cronjobs: kindInfo('batch/v1', 'CronJob'),
+  runtimeclasses: kindInfo('node.k8s.io/v1', 'RuntimeClass'),
+};
+
+/** The reflectors a resource set needs. A managed kind that is also watched in full reuses that watch. */
+export function watchSpecs(resources: readonly ResourceKey[]): WatchSpec[] {
+  const set = new Set(resources);
+  const specs: WatchSpec[] = [];
+  for (const r of set) {
+    if (r === 'managedOutputs') continue;
+    if (r === 'managedPods') {
+      specs.push({ name: 'managedPods', resource: r, info: kindInfo('v1', 'Pod'), labelSelector: MANAGED_LABEL });
+    } else {
+      specs.push({ name: r, resource: r, info: PLAIN[r] });
+    }
+  }
+  if (set.has('managedOutputs')) {
+    const full = new Set(specs.filter((s) => !s.labelSelector).map((s) => groupKind(s.info.apiVersion, s.info.kind)));
+    for (const k of MANAGED_KINDS) {
+      if (full.has(groupKind(k.apiVersion, k.kind))) continue;
+      specs.push({
+        name: `managed:${k.plural}`,
+        resource: 'managedOutputs',
+        info: kindInfo(k.apiVersion, k.kind),
+        labelSelector: MANAGED_SELECTOR,
+      });
+    }
+  }
+  return specs;
+}
+
+export interface CacheEvent {
+  /** Which reflector produced it. */
+  source: string;
+  resource: ResourceKey;
+  kind: string;
+  type: ChangeType;
+  obj: KubeObjectLike;
+  old: KubeObjectLike | undefined;
+}
+
+export type SourceFactory = (info: KindInfo, labelSelector: string | undefined) => ListWatchSource<KubeObjectLike>;
+
+export interface ClusterCacheOptions {
+  resources: readonly ResourceKey[];
+  sourceFactory: SourceFactory;
+  relistIntervalMs?: number;
+  backoff?: { initialMs?: number; maxMs?: number; jitter?: number };
+  logger?: Logger;
+}
+
+export interface KubeCacheOptions extends Omit<ClusterCacheOptions, 'sourceFactory'> {
+  rest?: KubeRest;
+  pageSize?: number;
+}
+
+export class ClusterCache {
+  private readonly reflectors = new Map<string, { spec: WatchSpec; r: Reflector<KubeObjectLike> }>();
+  /** group/Kind → reflector holding that kind's wpgw-managed objects (possibly a full watch). */
+  private readonly managedSource = new Map<string, { r: Reflector<KubeObjectLike>; filter: boolean }>();
+  private readonly handlers: Array<(e: CacheEvent) => void> = [];
+  /** Bumped by any change in a namespace; lets readers memoize per namespace. */
+  private readonly nsGen = new Map<string, number>();
+  private clusterGen = 0;
+
+  static fromKubeConfig(kc: KubeConfig, opts: KubeCacheOptions): ClusterCache {
+    const rest = opts.rest ?? new RawKubeClient(kc);
+    return new ClusterCache({
+      ...opts,
+      sourceFactory: (info, labelSelector) =>
+        new KubeListWatchSource(kc, rest, info, { labelSelector, pageSize: opts.pageSize }),
+    });
+  }
+
+  constructor(opts: ClusterCacheOptions) {
+    for (const spec of watchSpecs(opts.resources)) {
+      const r = new Reflector<KubeObjectLike>(opts.sourceFactory(spec.info, spec.labelSelector), {
+        name: spec.name,
+        relistIntervalMs: opts.relistIntervalMs,
+        backoff: opts.backoff,
+        logger: opts.logger,
+        missingHint: spec.info.crd
+          ? `the CRD for ${spec.info.apiVersion} ${spec.info.kind} is not installed (install Istio's CRDs)`
+          : undefined,
+      });
+      r.on((type, obj, old) => this.dispatch(spec, type, obj, old));
+      this.reflectors.set(spec.name, { spec, r });
+    }
+    for (const { spec, r } of this.reflectors.values()) {
+      const gk = groupKind(spec.info.apiVersion, spec.info.kind);
+      const isManagedKind = MANAGED_KINDS.some((k) => groupKind(k.apiVersion, k.kind) === gk);
+      if (!isManagedKind || spec.resource === 'managedPods') continue;
+      if (spec.labelSelector === MANAGED_SELECTOR) this.managedSource.set(gk, { r, filter: false });
+      else if (opts.resources.includes('managedOutputs')) this.managedSource.set(gk, { r, filter: true });
+    }
+  }
+
+  start(): void {
+    for (const { r } of this.reflectors.values()) r.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.reflectors.values()].map(({ r }) => r.stop()));
+  }
+
+  synced(): boolean {
+    for (const { r } of this.reflectors.values()) if (!r.synced()) return false;
+    return true;
+  }
+
+  async waitForSync(): Promise<void> {
+    await Promise.all([...this.reflectors.values()].map(({ r }) => r.waitForSync()));
+  }
+
+  relistAll(): void {
+    for (const { r } of this.reflectors.values()) r.relistNow();
+  }
+
+  on(handler: (e: CacheEvent) => void): void {
+    this.handlers.push(handler);
+  }
+
+  stats(): ReflectorStats[] {
+    return [...this.reflectors.values()].map(({ r }) => r.stats());
+  }
+
+  /** Total watch/relist events handled, across reflectors. */
+  eventCount(): number {
+    let n = 0;
+    for (const s of this.stats()) n += s.events.add + s.events.update + s.events.delete;
+    return n;
+  }
+
+  /** Kinds whose API is not served (missing CRDs), as "apiVersion Kind". */
+  missingKinds(): string[] {
+    const out: string[] = [];
+    for (const { spec, r } of this.reflectors.values()) {
+      if (r.missing()) out.push(`${spec.info.apiVersion} ${spec.info.kind}`);
+    }
+    return out;
+  }
+
+  isKindMissing(apiVersion: string, kind: string): boolean {
+    const src = this.managedSource.get(groupKind(apiVersion, kind));
+    return !!src && src.r.missing();
+  }
+
+  generation(namespace: string): number {
+    return (this.nsGen.get(namespace) ?? 0) + this.clusterGen;
+  }
+
+  // ---- typed reads -------------------------------------------------------------------------
+
+  namespace(name: string): V1Namespace | undefined {
+    return this.get<V1Namespace>('namespaces', '', name);
+  }
+
+  namespaces(): V1Namespace[] {
+    return this.list<V1Namespace>('namespaces', '');
+  }
+
+  service(namespace: string, name: string): V1Service | undefined {
+    return this.get<V1Service>('services', namespace, name);
+  }
+
+  services(namespace: string): V1Service[] {
+    return this.list<V1Service>('services', namespace);
+  }
+
+  /** Pods carrying the wpgw.io/managed label. */
+  managedPods(namespace: string): V1Pod[] {
+    return this.list<V1Pod>('managedPods', namespace);
+  }
+
+  runtimeClass(name: string): V1RuntimeClass | undefined {
+    return this.get<V1RuntimeClass>('runtimeclasses', '', name);
+  }
+
+  workload<T extends Workload>(resource: WorkloadResource, namespace: string, name: string): T | undefined {
+    return this.get<T>(resource, namespace, name);
+  }
+
+  workloads(resource: WorkloadResource, namespace: string): Workload[] {
+    return this.list<Workload>(resource, namespace);
+  }
+
+  /** Namespaces that hold at least one wpgw-managed object (for cleanup after opt-out). */
+  namespacesWithManagedObjects(): string[] {
+    const out = new Set<string>();
+    for (const { r, filter } of this.managedSource.values()) {
+      for (const ns of r.store.namespaces()) {
+        if (!filter || r.store.list(ns).some(isManagedByWpgw)) out.add(ns);
+      }
+    }
+    return [...out];
+  }
+
+  /** Every cached object of a MANAGED_KINDS kind in the namespace labelled managed-by=wpgw. */
+  managedObjects(namespace: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    for (const { r, filter } of this.managedSource.values()) {
+      for (const o of r.store.list(namespace)) {
+        if (!filter || isManagedByWpgw(o)) out.push(o as KubeObject);
+      }
+    }
+    return out;
+  }
+
+  private reflector(name: string): Reflector<KubeObjectLike> | undefined {
+    return this.reflectors.get(name)?.r;
+  }
+
+  private get<T>(name: string, namespace: string, objName: string): T | undefined {
+    const r = this.reflector(name);
+    if (!r) throw new Error(`ClusterCache: resource "${name}" is not watched by this cache`);
+    return r.store.get(namespace, objName) as T | undefined;
+  }
+
+  private list<T>(name: string, namespace: string): T[] {
+    const r = this.reflector(name);
+    if (!r) throw new Error(`ClusterCache: resource "${name}" is not watched by this cache`);
+    return r.store.list(namespace) as T[];
+  }
+
+  private dispatch(spec: WatchSpec, type: ChangeType, obj: KubeObjectLike, old: KubeObjectLike | undefined): void {
+    const ns = obj.metadata?.namespace;
+    if (ns) this.nsGen.set(ns, (this.nsGen.get(ns) ?? 0) + 1);
+    else this.clusterGen++; // namespaces, runtime classes: may change any namespace's answers
+    const e: CacheEvent = { source: spec.name, resource: spec.resource, kind: spec.info.kind, type, obj, old };
+    for (const h of this.handlers) h(e);
+  }
+}

@@ -1,0 +1,30 @@
+// Watch-backed cluster caches and the AdmissionContext the webhook uses.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { CacheAdmissionContext } from './admission-context.js';
+import { ClusterCache, WEBHOOK_RESOURCES } from './cache.js';
+
+export { CacheAdmissionContext, clusterIPOf, computeWindowsLabelSets } from './admission-context.js';
+export {
+  CONTROLLER_RESOURCES,
+  ClusterCache,
+  WEBHOOK_RESOURCES,
+  type CacheEvent,
+  type ClusterCacheOptions,
+  type KubeCacheOptions,
+  type ResourceKey,
+} from './cache.js';
+export { RawKubeClient, errorStatus, isNotFound, loadKubeConfig, type KubeRest } from './client.js';
+export { registerCacheMetrics } from './metrics.js';
+export { Reflector, type ListWatchSource, type ReflectorOptions, type ReflectorStats } from './reflector.js';
+export { isWindowsPodSpec, podTemplateOf } from './windows.js';
+
+/** The webhook's cache (only what admission needs) and the AdmissionContext over it, started. */
+export function startAdmissionCache(
+  kc: KubeConfig,
+  opts: { logger?: Logger; relistIntervalMs?: number } = {},
+): { cache: ClusterCache; context: CacheAdmissionContext } {
+  const cache = ClusterCache.fromKubeConfig(kc, { resources: WEBHOOK_RESOURCES, logger: opts.logger, relistIntervalMs: opts.relistIntervalMs });
+  cache.start();
+  return { cache, context: new CacheAdmissionContext(cache) };
+}

@@ -1,0 +1,67 @@
+// Static knowledge about the kinds wpgw reads and writes: REST paths without discovery round trips.
+import { MANAGED_KINDS } from '../core/desired-types.js';
+
+export interface KindInfo {
+  apiVersion: string;
+  kind: string;
+  /** Lower-case plural resource name used in the REST path. */
+  plural: string;
+  namespaced: boolean;
+  /** True for CRD-backed kinds: a 404 on list means "not installed", not a bug. */
+  crd?: boolean;
+}
+
+const BUILTIN: KindInfo[] = [
+  { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
+  { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
+  { apiVersion: 'v1', kind: 'Event', plural: 'events', namespaced: true },
+  { apiVersion: 'apps/v1', kind: 'ReplicaSet', plural: 'replicasets', namespaced: true },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet', plural: 'statefulsets', namespaced: true },
+  { apiVersion: 'apps/v1', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true },
+  { apiVersion: 'batch/v1', kind: 'Job', plural: 'jobs', namespaced: true },
+  { apiVersion: 'batch/v1', kind: 'CronJob', plural: 'cronjobs', namespaced: true },
+  { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', plural: 'runtimeclasses', namespaced: false },
+  { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
+];
+
+const ALL: KindInfo[] = [
+  ...BUILTIN,
+  ...MANAGED_KINDS.map((k) => ({
+    apiVersion: k.apiVersion,
+    kind: k.kind,
+    plural: k.plural,
+    namespaced: true,
+    crd: k.apiVersion.includes('istio.io/'),
+  })),
+];
+
+/** Group of an apiVersion ("" for the core group). */
+export function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}
+
+/** Kind identity ignoring the version, so v1/v1beta1 of one kind compare equal. */
+export function groupKind(apiVersion: string, kind: string): string {
+  return `${groupOf(apiVersion)}/${kind}`;
+}
+
+const BY_GROUP_KIND = new Map(ALL.map((k) => [groupKind(k.apiVersion, k.kind), k]));
+
+export function kindInfo(apiVersion: string, kind: string): KindInfo {
+  const info = BY_GROUP_KIND.get(groupKind(apiVersion, kind));
+  if (!info) throw new Error(`wpgw does not know the REST path of ${apiVersion} ${kind}`);
+  // Keep the caller's version: the path must name the version the object was written in.
+  return { ...info, apiVersion };
+}
+
+/** Collection path, cluster-wide when `namespace` is omitted: /api/v1/pods, /apis/apps/v1/namespaces/x/deployments. */
+export function collectionPath(info: Pick<KindInfo, 'apiVersion' | 'plural' | 'namespaced'>, namespace?: string): string {
+  const root = info.apiVersion.includes('/') ? `/apis/${info.apiVersion}` : `/api/${info.apiVersion}`;
+  if (info.namespaced && namespace) return `${root}/namespaces/${encodeURIComponent(namespace)}/${info.plural}`;
+  return `${root}/${info.plural}`;
+}
+
+export function objectPath(info: Pick<KindInfo, 'apiVersion' | 'plural' | 'namespaced'>, namespace: string | undefined, name: string): string {
+  return `${collectionPath(info, namespace)}/${encodeURIComponent(name)}`;
+}

@@ -1,0 +1,54 @@
+// Services created before their Windows pods existed were admitted un-re-pointed. Bumping an
+// annotation makes the API server send them through the webhook again, which re-points them.
+import { createHash } from 'node:crypto';
+import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import { annotationsOf, canonicalLabels, isManagedByWpgw, isTerminating, labelsOf, selectorMatches } from '../cluster/objects.js';
+import { INJECT_KEY, NUDGE_ANNOTATION, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
+
+export interface Nudge {
+  service: string;
+  /** New wpgw.io/nudge value: a hash of the pod label sets the Service selects. */
+  value: string;
+}
+
+/** Stable short hash of a collection of label sets (order and duplicates do not matter). */
+export function nudgeValue(labelSets: ReadonlyArray<Readonly<Record<string, string>>>): string {
+  const canon = [...new Set(labelSets.map(canonicalLabels))].sort();
+  return createHash('sha256').update(JSON.stringify(canon)).digest('hex').slice(0, 16);
+}
+
+/** Could the webhook re-point this Service? (It has a selector, is a normal ClusterIP/NodePort/LB Service, ...) */
+export function isNudgeCandidate(svc: V1Service): boolean {
+  const selector = svc.spec?.selector;
+  if (!selector || Object.keys(selector).length === 0) return false;
+  if (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(svc)) return false; // already re-pointed
+  if (isManagedByWpgw(svc)) return false;
+  if (isTerminating(svc)) return false;
+  if (svc.spec?.type === 'ExternalName') return false;
+  if (svc.spec?.clusterIP === 'None') return false; // headless: clients reach pods directly
+  if (labelsOf(svc)[INJECT_KEY] === 'false' || annotationsOf(svc)[INJECT_KEY] === 'false') return false;
+  return true;
+}
+
+/**
+ * Services to nudge. `alreadyNudged(service)` returns the value this process last wrote, so a
+ * value is written at most once even if the webhook decides not to re-point the Service.
+ */
+export function selectNudges(
+  services: readonly V1Service[],
+  managedPods: readonly V1Pod[],
+  alreadyNudged: (service: string) => string | undefined = () => undefined,
+): Nudge[] {
+  const podLabels = managedPods.filter((p) => !isTerminating(p)).map((p) => labelsOf(p));
+  const out: Nudge[] = [];
+  for (const svc of services) {
+    if (!isNudgeCandidate(svc)) continue;
+    const matching = podLabels.filter((l) => selectorMatches(svc.spec?.selector, l));
+    if (matching.length === 0) continue;
+    const name = svc.metadata?.name ?? '';
+    const value = nudgeValue(matching);
+    if (annotationsOf(svc)[NUDGE_ANNOTATION] === value || alreadyNudged(name) === value) continue;
+    out.push({ service: name, value });
+  }
+  return out.sort((a, b) => a.service.localeCompare(b.service));
+}

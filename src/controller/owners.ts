@@ -1,0 +1,156 @@
+// Gateway address drift: hostAliases-mode pods have the gateway IP baked into /etc/hosts. When the
+// `wpgw` Service is re-created with another address they must be restarted; we find the workload
+// that owns them and do what `kubectl rollout restart` does.
+import type { V1DaemonSet, V1Deployment, V1OwnerReference, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
+import { isTerminating, timeOf } from '../cluster/objects.js';
+import { parseStatus } from '../core/pod.js';
+import { POD_STATUS_ANNOTATION } from '../names.js';
+
+/** Pod template annotation bumped to roll a workload (the analogue of kubectl.kubernetes.io/restartedAt). */
+export const RESTARTED_AT_ANNOTATION = 'wpgw.io/restartedAt';
+
+export const RESTARTABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+export type RestartableKind = (typeof RESTARTABLE_KINDS)[number];
+
+export interface OwnerRef {
+  kind: string;
+  name: string;
+  uid?: string;
+}
+
+export interface OwnerLookup {
+  replicaSet(namespace: string, name: string): V1ReplicaSet | undefined;
+  deployment(namespace: string, name: string): V1Deployment | undefined;
+  statefulSet(namespace: string, name: string): V1StatefulSet | undefined;
+  daemonSet(namespace: string, name: string): V1DaemonSet | undefined;
+}
+
+type Restartable = V1Deployment | V1StatefulSet | V1DaemonSet;
+
+export function controllerRef(obj: { metadata?: { ownerReferences?: V1OwnerReference[] } }): V1OwnerReference | undefined {
+  return obj.metadata?.ownerReferences?.find((r) => r.controller);
+}
+
+/**
+ * The top-most owner we can act on: Pod → ReplicaSet → Deployment, or the StatefulSet/DaemonSet,
+ * else the immediate controller (Job, orphan ReplicaSet, ...) or the Pod itself.
+ */
+export function resolveTopOwner(pod: V1Pod, lookup: OwnerLookup): OwnerRef {
+  const ns = pod.metadata?.namespace ?? '';
+  const self: OwnerRef = { kind: 'Pod', name: pod.metadata?.name ?? '', uid: pod.metadata?.uid };
+  const ref = controllerRef(pod);
+  if (!ref) return self;
+  if (ref.kind === 'ReplicaSet') {
+    const rs = lookup.replicaSet(ns, ref.name);
+    const dref = rs ? controllerRef(rs) : undefined;
+    if (dref?.kind === 'Deployment') {
+      const d = lookup.deployment(ns, dref.name);
+      if (d) return { kind: 'Deployment', name: dref.name, uid: d.metadata?.uid ?? dref.uid };
+    }
+    return { kind: 'ReplicaSet', name: ref.name, uid: ref.uid };
+  }
+  return { kind: ref.kind, name: ref.name, uid: ref.uid };
+}
+
+export function isRestartable(kind: string): kind is RestartableKind {
+  return (RESTARTABLE_KINDS as readonly string[]).includes(kind);
+}
+
+export function restartableObject(ns: string, owner: OwnerRef, lookup: OwnerLookup): Restartable | undefined {
+  switch (owner.kind) {
+    case 'Deployment':
+      return lookup.deployment(ns, owner.name);
+    case 'StatefulSet':
+      return lookup.statefulSet(ns, owner.name);
+    case 'DaemonSet':
+      return lookup.daemonSet(ns, owner.name);
+    default:
+      return undefined;
+  }
+}
+
+export interface DriftedPod {
+  pod: string;
+  recordedIP: string;
+  currentIP: string;
+}
+
+/** hostAliases-mode pods whose recorded gateway address differs from the current one. */
+export function findDrift(pods: readonly V1Pod[], currentIP: string | undefined): DriftedPod[] {
+  if (!currentIP) return []; // no gateway Service yet: it is re-created with the recorded address
+  const out: DriftedPod[] = [];
+  for (const pod of pods) {
+    if (isTerminating(pod) || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+    const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
+    if (!status || status.mode !== 'hostAliases' || !status.gatewayIP) continue;
+    if (status.gatewayIP !== currentIP) out.push({ pod: pod.metadata?.name ?? '', recordedIP: status.gatewayIP, currentIP });
+  }
+  return out;
+}
+
+export interface RestartPlan {
+  owner: OwnerRef & { kind: RestartableKind };
+  pods: string[];
+  toIP: string;
+}
+
+export interface DriftWarning {
+  /** What the Warning Event is about: the owner if known, else the pod. */
+  subject: OwnerRef;
+  pods: string[];
+  toIP: string;
+  why: 'disabled' | 'not-restartable';
+}
+
+export interface DriftPlanInput {
+  pods: readonly V1Pod[];
+  currentIP: string | undefined;
+  /** Namespace annotation wpgw.io/restart-on-ip-change is not "false". */
+  restartEnabled: boolean;
+  lookup: OwnerLookup;
+  /** IP this process last restarted the owner for ("Kind/name"), to restart once per owner per IP. */
+  restartedFor?: (ownerKey: string) => string | undefined;
+}
+
+export function ownerKey(o: OwnerRef): string {
+  return `${o.kind}/${o.name}`;
+}
+
+/** Owners to restart and what to warn about instead. Deterministic order. */
+export function planDriftActions(input: DriftPlanInput): { restarts: RestartPlan[]; warnings: DriftWarning[] } {
+  const drift = findDrift(input.pods, input.currentIP);
+  if (drift.length === 0 || !input.currentIP) return { restarts: [], warnings: [] };
+  const byName = new Map(input.pods.map((p) => [p.metadata?.name ?? '', p]));
+  const restarts = new Map<string, RestartPlan>();
+  const warnings = new Map<string, DriftWarning>();
+  for (const d of drift) {
+    const pod = byName.get(d.pod);
+    if (!pod) continue;
+    const ns = pod.metadata?.namespace ?? '';
+    const owner = resolveTopOwner(pod, input.lookup);
+    const key = ownerKey(owner);
+    const obj = isRestartable(owner.kind) ? restartableObject(ns, owner, input.lookup) : undefined;
+    if (!input.restartEnabled || !obj || !isRestartable(owner.kind)) {
+      const w = warnings.get(key) ?? { subject: owner, pods: [], toIP: input.currentIP, why: input.restartEnabled ? 'not-restartable' : 'disabled' };
+      w.pods.push(d.pod);
+      warnings.set(key, w);
+      continue;
+    }
+    if (input.restartedFor?.(key) === input.currentIP) continue;
+    // Durable "once": a restart stamped after this pod was created is already rolling it away.
+    const stamped = timeOf(obj.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION]);
+    const created = timeOf(pod.metadata?.creationTimestamp);
+    if (stamped !== undefined && created !== undefined && stamped >= created) continue;
+    const r = restarts.get(key) ?? { owner: { ...owner, kind: owner.kind }, pods: [], toIP: input.currentIP };
+    r.pods.push(d.pod);
+    restarts.set(key, r);
+  }
+  const sort = <T extends { pods: string[] }>(m: Map<string, T>): T[] =>
+    [...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([, v]) => ({ ...v, pods: [...v.pods].sort() }));
+  return { restarts: sort(restarts), warnings: sort(warnings) };
+}
+
+/** JSON merge patch that rolls the workload's pods, like `kubectl rollout restart`. */
+export function restartPatch(now: Date): Record<string, unknown> {
+  return { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: now.toISOString() } } } } };
+}

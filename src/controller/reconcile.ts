@@ -1,0 +1,385 @@
+// Reconcile one namespace: compute the desired state from the cache, apply what differs, prune
+// what we made that is no longer wanted, nudge Services the webhook has not re-pointed yet, roll
+// workloads whose /etc/hosts points at an old gateway address, and tell people via Events.
+//
+// What opting out does NOT undo: the webhook's mutations of user objects (re-pointed Services keep
+// their wpgw.io/original annotation and gateway selector, pods keep their hostAliases). Those are
+// user-owned objects; the controller only ever deletes objects labelled managed-by=wpgw. Restoring
+// a re-pointed Service is a user action (re-apply it; the webhook skips opted-out namespaces).
+import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { clusterIPOf } from '../cluster/admission-context.js';
+import type { ClusterCache } from '../cluster/cache.js';
+import { errorMessage, errorStatus } from '../cluster/client.js';
+import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
+import type { KubeObjectLike } from '../cluster/store.js';
+import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../core/desired-types.js';
+import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
+import { needsApply } from './compare.js';
+import type { EventSink, EventSpec, EventTarget } from './events.js';
+import { buildNamespaceInput } from './input.js';
+import { selectNudges } from './nudge.js';
+import { ownerKey, planDriftActions, restartPatch, type OwnerLookup, type OwnerRef } from './owners.js';
+import { isManagedKind, objectKey, selectPrunes } from './prune.js';
+import { NotLeaderError, type ObjectWriter } from './writer.js';
+
+export type ReconcileCacheView = Pick<
+  ClusterCache,
+  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing'
+>;
+
+export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
+
+export interface ReconcilerOptions {
+  cache: ReconcileCacheView;
+  writer: ObjectWriter;
+  events: EventSink;
+  desired: DesiredFn;
+  desiredOptions: DesiredOptions;
+  logger: Logger;
+  now?: () => Date;
+}
+
+export interface ReconcileReport {
+  namespace: string;
+  /** ok; degraded: some kinds could not be written (CRDs missing); skipped: namespace gone/terminating. */
+  outcome: 'ok' | 'degraded' | 'skipped';
+  optedIn: boolean;
+  applied: string[];
+  unchanged: number;
+  pruned: string[];
+  nudged: string[];
+  restarted: string[];
+  conflicts: number;
+  missingKinds: string[];
+}
+
+export class ReconcileError extends Error {
+  constructor(
+    readonly namespace: string,
+    readonly failures: string[],
+    readonly report: ReconcileReport,
+  ) {
+    super(`reconcile ${namespace}: ${failures.length} failure(s): ${failures.slice(0, 3).join('; ')}`);
+    this.name = 'ReconcileError';
+  }
+}
+
+const EMPTY: DesiredState = { objects: [], conflicts: [], notes: [] };
+const MAX_NAMES_IN_MESSAGE = 5;
+
+function names(list: string[]): string {
+  const head = list.slice(0, MAX_NAMES_IN_MESSAGE).join(', ');
+  return list.length > MAX_NAMES_IN_MESSAGE ? `${head} and ${list.length - MAX_NAMES_IN_MESSAGE} more` : head;
+}
+
+function describeObj(o: { kind: string; metadata: { name: string } }): string {
+  return `${o.kind}/${o.metadata.name}`;
+}
+
+/** resourceVersions are opaque, but etcd's are integers: use that to ignore events older than our write. */
+function olderVersion(seen: string | undefined, written: string | undefined): boolean {
+  if (!seen || !written || !/^\d+$/.test(seen) || !/^\d+$/.test(written)) return false;
+  return BigInt(seen) < BigInt(written);
+}
+
+/** Deployment rolled out: every desired replica updated and ready for the current generation. */
+export function deploymentReady(d: V1Deployment | undefined): boolean {
+  if (!d) return false;
+  const want = d.spec?.replicas ?? 1;
+  const s = d.status ?? {};
+  if ((s.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) return false;
+  return want > 0 && (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want;
+}
+
+export class Reconciler {
+  /** Our own writes not yet reflected by the watch: key → object returned, or null once deleted. */
+  private readonly overlay = new Map<string, KubeObject | null>();
+  private readonly nudged = new Map<string, string>();
+  private readonly restarted = new Map<string, string>();
+  private readonly gatewayReady = new Map<string, boolean>();
+  private readonly now: () => Date;
+  private readonly log: Logger;
+
+  constructor(private readonly o: ReconcilerOptions) {
+    this.now = o.now ?? (() => new Date());
+    this.log = o.logger;
+  }
+
+  /** The cache saw this object change: once it is at least as new as our own write, trust the cache again. */
+  observe(obj: KubeObjectLike): void {
+    if (!obj.apiVersion || !obj.kind || !obj.metadata?.name) return;
+    const key = objectKey({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace } });
+    const mine = this.overlay.get(key);
+    if (mine === undefined) return;
+    if (mine === null || !olderVersion(obj.metadata.resourceVersion, (mine.metadata as { resourceVersion?: string }).resourceVersion)) {
+      this.overlay.delete(key);
+    }
+  }
+
+  /** The namespace is gone: drop per-namespace memory. */
+  forget(namespace: string): void {
+    this.gatewayReady.delete(namespace);
+    for (const m of [this.nudged, this.restarted]) {
+      for (const k of m.keys()) if (k.startsWith(`${namespace}/`)) m.delete(k);
+    }
+  }
+
+  async reconcile(namespace: string): Promise<ReconcileReport> {
+    const { cache } = this.o;
+    const report: ReconcileReport = {
+      namespace,
+      outcome: 'ok',
+      optedIn: false,
+      applied: [],
+      unchanged: 0,
+      pruned: [],
+      nudged: [],
+      restarted: [],
+      conflicts: 0,
+      missingKinds: [],
+    };
+    const nsObj = cache.namespace(namespace);
+    if (!nsObj || isTerminating(nsObj)) {
+      // Gone or going: its objects go with it, and writes into it would be refused.
+      if (!nsObj) this.forget(namespace);
+      report.outcome = 'skipped';
+      return report;
+    }
+    report.optedIn = isOptedIn(nsObj);
+    const state = report.optedIn ? this.o.desired(buildNamespaceInput(cache, nsObj), this.o.desiredOptions) : EMPTY;
+    const nsTarget: EventTarget = { kind: 'Namespace', name: namespace, namespace, uid: nsObj.metadata?.uid };
+    const failures: string[] = [];
+    const fail = (what: string, err: unknown): void => {
+      if (err instanceof NotLeaderError) throw err;
+      failures.push(`${what}: ${errorMessage(err)}`);
+    };
+
+    const live = this.liveObjects(namespace);
+    const liveByKey = new Map(live.map((o) => [objectKey(o), o]));
+    const missing = new Set<string>();
+
+    for (const obj of state.objects) {
+      if (obj.metadata.namespace !== namespace || !isManagedKind(obj.apiVersion, obj.kind)) {
+        // Never write outside the namespace or kinds we cannot prune (that would leak objects).
+        failures.push(`refusing desired ${obj.apiVersion} ${describeObj(obj)} in ${obj.metadata.namespace ?? '<none>'}`);
+        continue;
+      }
+      if (cache.isKindMissing(obj.apiVersion, obj.kind)) {
+        missing.add(`${obj.apiVersion} ${obj.kind}`);
+        continue;
+      }
+      const key = objectKey(obj);
+      if (!needsApply(obj, liveByKey.get(key), FIELD_MANAGER)) {
+        report.unchanged++;
+        continue;
+      }
+      try {
+        const res = await this.applyObject(obj, liveByKey.get(key), nsTarget);
+        this.overlay.set(key, res && typeof res === 'object' && res.metadata ? res : obj);
+        report.applied.push(describeObj(obj));
+      } catch (err) {
+        fail(`apply ${describeObj(obj)}`, err);
+      }
+    }
+
+    for (const p of selectPrunes(namespace, state.objects, live)) {
+      try {
+        await this.o.writer.delete(p);
+        this.overlay.set(objectKey(p), null);
+        report.pruned.push(describeObj(p));
+      } catch (err) {
+        fail(`delete ${describeObj(p)}`, err);
+      }
+    }
+    if (report.pruned.length > 0) {
+      const why = report.optedIn ? 'no longer desired' : `namespace is no longer labelled wpgw.io/inject=enabled`;
+      await this.event({ target: nsTarget, type: 'Normal', reason: 'Pruned', message: `deleted ${names(report.pruned)}: ${why}` });
+    }
+
+    report.missingKinds = [...missing].sort();
+    if (missing.size > 0) {
+      report.outcome = 'degraded';
+      this.log.error({ namespace, kinds: report.missingKinds }, 'cannot create objects whose CRDs are not installed');
+      await this.event({
+        target: nsTarget,
+        type: 'Warning',
+        reason: 'MissingCRD',
+        message: `cannot create ${report.missingKinds.join(', ')}: the API server does not serve these kinds (are Istio's CRDs installed?)`,
+      });
+    }
+
+    if (report.optedIn) {
+      await this.nudgeServices(namespace, report, fail);
+      await this.handleDrift(namespace, nsObj, report, fail);
+      report.conflicts = state.conflicts.length;
+      for (const c of state.conflicts) {
+        await this.event({ target: this.subjectTarget(namespace, c.subject, nsTarget), type: 'Warning', reason: 'ConflictDetected', message: `${c.reason}: ${c.message}` });
+      }
+      await this.checkGatewayReady(namespace, nsTarget);
+    } else {
+      this.gatewayReady.delete(namespace);
+    }
+
+    if (failures.length > 0) throw new ReconcileError(namespace, failures, report);
+    return report;
+  }
+
+  /**
+   * Server-side apply. A re-created Service asks for the ClusterIP its pods recorded; if the API
+   * server refuses that address (taken meanwhile, outside the range), create it with a fresh one
+   * and let the drift handling restart the pods' owners.
+   */
+  private async applyObject(obj: KubeObject, live: KubeObject | undefined, nsTarget: EventTarget): Promise<KubeObject> {
+    try {
+      return await this.o.writer.apply(obj);
+    } catch (err) {
+      const spec = obj.spec as { clusterIP?: string; clusterIPs?: string[] } | undefined;
+      if (obj.kind !== 'Service' || live || !spec?.clusterIP || errorStatus(err) !== 422) throw err;
+      const { clusterIP, clusterIPs: _ips, ...rest } = spec;
+      this.log.warn({ namespace: obj.metadata.namespace, service: obj.metadata.name, clusterIP, err: errorMessage(err) }, 'requested ClusterIP refused; creating the Service with a new address');
+      await this.event({
+        target: nsTarget,
+        type: 'Warning',
+        reason: 'GatewayAddressChanged',
+        message: `Service ${obj.metadata.name} could not get its previous address ${clusterIP} (${errorMessage(err)}); it gets a new one and hostAliases pods are restarted`,
+      });
+      return this.o.writer.apply({ ...obj, spec: rest });
+    }
+  }
+
+  /** Cached managed objects with our own not-yet-observed writes laid over them. */
+  private liveObjects(namespace: string): KubeObject[] {
+    const out: KubeObject[] = [];
+    const seen = new Set<string>();
+    for (const o of this.o.cache.managedObjects(namespace)) {
+      const key = objectKey(o);
+      seen.add(key);
+      const mine = this.overlay.get(key);
+      if (mine === null) continue;
+      out.push(mine ?? o);
+    }
+    for (const [key, o] of this.overlay) {
+      if (o && !seen.has(key) && o.metadata.namespace === namespace) out.push(o);
+    }
+    return out;
+  }
+
+  private async nudgeServices(namespace: string, report: ReconcileReport, fail: (what: string, err: unknown) => void): Promise<void> {
+    const { cache } = this.o;
+    const nudges = selectNudges(cache.services(namespace), cache.managedPods(namespace), (svc) => this.nudged.get(`${namespace}/${svc}`));
+    for (const n of nudges) {
+      try {
+        await this.o.writer.mergePatch(
+          { apiVersion: 'v1', kind: 'Service', namespace, name: n.service },
+          { metadata: { annotations: { [NUDGE_ANNOTATION]: n.value } } },
+        );
+      } catch (err) {
+        fail(`nudge Service/${n.service}`, err);
+        continue;
+      }
+      this.nudged.set(`${namespace}/${n.service}`, n.value);
+      report.nudged.push(n.service);
+      await this.event({
+        target: { kind: 'Service', name: n.service, namespace, uid: cache.service(namespace, n.service)?.metadata?.uid },
+        type: 'Normal',
+        reason: 'ServiceNudged',
+        message: `Service selects wpgw-managed pods but was not re-pointed; re-admitting it through the wpgw webhook (${NUDGE_ANNOTATION}=${n.value})`,
+      });
+    }
+  }
+
+  private ownerLookup(): OwnerLookup {
+    const { cache } = this.o;
+    return {
+      replicaSet: (ns, n) => cache.workload('replicasets', ns, n),
+      deployment: (ns, n) => cache.workload('deployments', ns, n),
+      statefulSet: (ns, n) => cache.workload('statefulsets', ns, n),
+      daemonSet: (ns, n) => cache.workload('daemonsets', ns, n),
+    };
+  }
+
+  private async handleDrift(
+    namespace: string,
+    nsObj: V1Namespace,
+    report: ReconcileReport,
+    fail: (what: string, err: unknown) => void,
+  ): Promise<void> {
+    const { cache } = this.o;
+    const currentIP = clusterIPOf(cache.service(namespace, GATEWAY_SERVICE));
+    const plan = planDriftActions({
+      pods: cache.managedPods(namespace),
+      currentIP,
+      restartEnabled: annotationsOf(nsObj)[RESTART_ON_IP_CHANGE_ANNOTATION] !== 'false',
+      lookup: this.ownerLookup(),
+      restartedFor: (k) => this.restarted.get(`${namespace}/${k}`),
+    });
+    for (const r of plan.restarts) {
+      const key = ownerKey(r.owner);
+      const apiVersion = 'apps/v1';
+      try {
+        await this.o.writer.mergePatch({ apiVersion, kind: r.owner.kind, namespace, name: r.owner.name }, restartPatch(this.now()));
+      } catch (err) {
+        fail(`restart ${key}`, err);
+        continue;
+      }
+      this.restarted.set(`${namespace}/${key}`, r.toIP);
+      report.restarted.push(key);
+      await this.event({
+        target: { apiVersion, kind: r.owner.kind, name: r.owner.name, namespace, uid: r.owner.uid },
+        type: 'Normal',
+        reason: 'OwnerRestarted',
+        message: `gateway Service ${GATEWAY_SERVICE} now has address ${r.toIP} but pods ${names(r.pods)} resolve their outbound names to an older one; rolling restart so hostAliases point at ${r.toIP}`,
+      });
+    }
+    for (const w of plan.warnings) {
+      const fix =
+        w.why === 'disabled'
+          ? `automatic restart is disabled by ${RESTART_ON_IP_CHANGE_ANNOTATION}=false; restart them`
+          : `${w.subject.kind}/${w.subject.name} cannot be rolling-restarted; delete the pods so they are re-created`;
+      await this.event({
+        target: { kind: w.subject.kind, name: w.subject.name, namespace, uid: w.subject.uid },
+        type: 'Warning',
+        reason: 'GatewayAddressChanged',
+        message: `pods ${names(w.pods)} resolve their outbound names to an old gateway address (now ${w.toIP}); ${fix}`,
+      });
+    }
+  }
+
+  private async checkGatewayReady(namespace: string, nsTarget: EventTarget): Promise<void> {
+    const key = objectKey({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: GATEWAY_SERVICE, namespace } });
+    const live = this.overlay.get(key) ?? this.o.cache.workload<V1Deployment>('deployments', namespace, GATEWAY_SERVICE);
+    const ready = deploymentReady(live as V1Deployment | undefined);
+    const before = this.gatewayReady.get(namespace);
+    this.gatewayReady.set(namespace, ready);
+    // Only a transition we watched happen: a restart on a converged cluster stays silent.
+    if (before === false && ready) {
+      const ip = clusterIPOf(this.o.cache.service(namespace, GATEWAY_SERVICE));
+      const d = live as V1Deployment;
+      await this.event({
+        target: nsTarget,
+        type: 'Normal',
+        reason: 'GatewayReady',
+        message: `gateway ${GATEWAY_SERVICE} is ready (${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 1} replicas)${ip ? ` at ${ip}` : ''}`,
+      });
+    }
+  }
+
+  private subjectTarget(namespace: string, subject: string, nsTarget: EventTarget): EventTarget {
+    const slash = subject.indexOf('/');
+    if (slash < 0) return nsTarget;
+    const kind = subject.slice(0, slash);
+    const name = subject.slice(slash + 1);
+    if (kind === 'Namespace') return nsTarget;
+    let uid: string | undefined;
+    if (kind === 'Service') uid = this.o.cache.service(namespace, name)?.metadata?.uid;
+    else if (kind === 'Pod') uid = this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === name)?.metadata?.uid;
+    return { kind, name, namespace, uid };
+  }
+
+  private async event(ev: EventSpec): Promise<void> {
+    await this.o.events.record(ev);
+  }
+}
+
+export type { OwnerRef };

@@ -1,0 +1,31 @@
+// Which namespaces a cache event makes dirty.
+import type { CacheEvent } from '../cluster/cache.js';
+import { isManagedByWpgw, isOptedIn } from '../cluster/objects.js';
+import { CLUSTER_DNS } from './input.js';
+
+export interface RoutingView {
+  /** Is this namespace opted in right now (per the cache)? */
+  isOptedIn(namespace: string): boolean;
+  /** Every opted-in namespace. */
+  optedInNamespaces(): string[];
+}
+
+export function namespacesForEvent(e: CacheEvent, view: RoutingView): string[] {
+  const meta = e.obj.metadata ?? {};
+  if (e.resource === 'namespaces') {
+    const name = meta.name ?? '';
+    if (e.type === 'delete') return []; // its objects are deleted with it
+    // Opted in, or just lost the label: the latter is reconciled to an empty desired state (cleanup).
+    return isOptedIn(e.obj) || isOptedIn(e.old) ? [name] : [];
+  }
+  if (e.resource === 'runtimeclasses') return []; // not an input of the desired state
+  const ns = meta.namespace;
+  if (!ns) return [];
+  if (e.resource === 'services' && ns === CLUSTER_DNS.namespace && meta.name === CLUSTER_DNS.name) {
+    return view.optedInNamespaces(); // clusterDnsIP is an input of every namespace
+  }
+  if (view.isOptedIn(ns)) return [ns];
+  // A leftover of ours in a namespace that is no longer opted in: reconcile deletes it.
+  if (isManagedByWpgw(e.obj) || isManagedByWpgw(e.old)) return [ns];
+  return [];
+}

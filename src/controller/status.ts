@@ -1,0 +1,192 @@
+// `wpgw status [-n NS]`: what wpgw did and sees in each opted-in namespace, read straight from the
+// API (no watch), plus a plain-text rendering.
+import type { KubeConfig, V1Deployment, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import { clusterIPOf } from '../cluster/admission-context.js';
+import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
+import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
+import { annotationsOf, isOptedIn } from '../cluster/objects.js';
+import { desiredNamespaceState } from '../core/desired.js';
+import type { Conflict, DesiredOptions, NamespaceInput } from '../core/desired-types.js';
+import {
+  DNS_SERVICE,
+  GATEWAY_SERVICE,
+  MANAGED_LABEL,
+  NS_INJECT_ENABLED,
+  NS_INJECT_LABEL,
+  OUTBOUND_ANNOTATION,
+  RESTART_ON_IP_CHANGE_ANNOTATION,
+  SERVICE_ORIGINAL_ANNOTATION,
+  appServiceName,
+} from '../names.js';
+import { DEFAULT_DESIRED_OPTIONS } from './defaults.js';
+import { CLUSTER_DNS } from './input.js';
+import { findDrift, type DriftedPod } from './owners.js';
+import type { DesiredFn } from './reconcile.js';
+
+export interface GatewayStatus {
+  serviceIP?: string;
+  dnsIP?: string;
+  deployment?: { name: string; ready: number; desired: number };
+}
+
+export interface NamespaceStatus {
+  namespace: string;
+  optedIn: boolean;
+  gateway: GatewayStatus;
+  /** Services the webhook re-pointed at the gateway, and the Service that now reaches the app. */
+  repointed: Array<{ service: string; app: string }>;
+  /** Raw wpgw.io/outbound annotation values of managed pods. */
+  destinations: Array<{ pod: string; outbound: string }>;
+  /** hostAliases pods whose recorded gateway address is not the current one. */
+  drift: DriftedPod[];
+  restartOnIpChange: boolean;
+  conflicts: Conflict[];
+  notes: string[];
+}
+
+export interface StatusReport {
+  namespaces: NamespaceStatus[];
+  /** Problems reading the cluster (e.g. RBAC), per namespace or global. */
+  errors: string[];
+}
+
+export interface StatusOptions {
+  namespace?: string;
+  desired?: Partial<DesiredOptions>;
+  rest?: KubeRest;
+  desiredFn?: DesiredFn;
+}
+
+const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
+  (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
+
+/** Pure: the status of one namespace from its objects. */
+export function summarizeNamespace(
+  input: NamespaceInput,
+  gatewayDeployment: V1Deployment | undefined,
+  desired: DesiredFn = desiredNamespaceState,
+  desiredOptions: DesiredOptions = DEFAULT_DESIRED_OPTIONS,
+): NamespaceStatus {
+  const ns = input.namespace.metadata?.name ?? '';
+  const optedIn = isOptedIn(input.namespace);
+  const gatewaySvc = input.services.find((s) => s.metadata?.name === GATEWAY_SERVICE);
+  const dnsSvc = input.services.find((s) => s.metadata?.name === DNS_SERVICE);
+  const serviceIP = clusterIPOf(gatewaySvc);
+  const state = optedIn ? desired(input, desiredOptions) : { conflicts: [], notes: [] };
+  const gateway: GatewayStatus = {};
+  if (serviceIP) gateway.serviceIP = serviceIP;
+  const dnsIP = clusterIPOf(dnsSvc);
+  if (dnsIP) gateway.dnsIP = dnsIP;
+  if (gatewayDeployment) {
+    gateway.deployment = {
+      name: gatewayDeployment.metadata?.name ?? GATEWAY_SERVICE,
+      ready: gatewayDeployment.status?.readyReplicas ?? 0,
+      desired: gatewayDeployment.spec?.replicas ?? 1,
+    };
+  }
+  return {
+    namespace: ns,
+    optedIn,
+    gateway,
+    repointed: input.services
+      .filter((s) => SERVICE_ORIGINAL_ANNOTATION in annotationsOf(s))
+      .map((s) => s.metadata?.name ?? '')
+      .sort()
+      .map((service) => ({ service, app: appServiceName(service) })),
+    destinations: [...input.pods]
+      .sort(byName)
+      .filter((p) => annotationsOf(p)[OUTBOUND_ANNOTATION] !== undefined)
+      .map((p) => ({ pod: p.metadata?.name ?? '', outbound: annotationsOf(p)[OUTBOUND_ANNOTATION] ?? '' })),
+    drift: findDrift(input.pods, serviceIP),
+    restartOnIpChange: annotationsOf(input.namespace)[RESTART_ON_IP_CHANGE_ANNOTATION] !== 'false',
+    conflicts: state.conflicts,
+    notes: state.notes,
+  };
+}
+
+interface List<T> {
+  items?: T[];
+}
+
+/** Reads the cluster and summarizes each opted-in namespace (or just `namespace`). */
+export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): Promise<StatusReport> {
+  const rest = opts.rest ?? new RawKubeClient(kc);
+  const desiredOptions = { ...DEFAULT_DESIRED_OPTIONS, ...opts.desired };
+  const errors: string[] = [];
+  const nsInfo = kindInfo('v1', 'Namespace');
+  let namespaces: V1Namespace[];
+  if (opts.namespace) {
+    try {
+      namespaces = [await rest.request<V1Namespace>('GET', objectPath(nsInfo, undefined, opts.namespace))];
+    } catch (err) {
+      return { namespaces: [], errors: [errorStatus(err) === 404 ? `namespace ${opts.namespace} not found` : `namespace ${opts.namespace}: ${errorMessage(err)}`] };
+    }
+  } else {
+    const list = await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo), {
+      query: { labelSelector: `${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}` },
+    });
+    namespaces = (list.items ?? []).sort(byName);
+  }
+
+  let clusterDnsIP: string | undefined;
+  try {
+    clusterDnsIP = clusterIPOf(await rest.request<V1Service>('GET', objectPath(kindInfo('v1', 'Service'), CLUSTER_DNS.namespace, CLUSTER_DNS.name)));
+  } catch (err) {
+    if (errorStatus(err) !== 404) errors.push(`kube-system/kube-dns: ${errorMessage(err)}`);
+  }
+
+  const out: NamespaceStatus[] = [];
+  for (const namespace of namespaces) {
+    const ns = namespace.metadata?.name ?? '';
+    try {
+      const [services, pods, deployment] = await Promise.all([
+        rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
+        rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
+        rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
+          if (errorStatus(err) === 404) return undefined;
+          throw err;
+        }),
+      ]);
+      const input: NamespaceInput = {
+        namespace,
+        pods: (pods.items ?? []).sort(byName),
+        services: (services.items ?? []).sort(byName),
+        ...(clusterDnsIP ? { clusterDnsIP } : {}),
+      };
+      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions));
+    } catch (err) {
+      errors.push(`namespace ${ns}: ${errorMessage(err)}`);
+    }
+  }
+  return { namespaces: out, errors };
+}
+
+/** Human-readable report, one block per namespace. */
+export function formatStatus(report: StatusReport): string {
+  const lines: string[] = [];
+  if (report.namespaces.length === 0 && report.errors.length === 0) {
+    lines.push(`no namespace is labelled ${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}`);
+  }
+  for (const s of report.namespaces) {
+    if (lines.length > 0) lines.push('');
+    lines.push(`Namespace ${s.namespace}${s.optedIn ? '' : ` (not opted in: label ${NS_INJECT_LABEL}=${NS_INJECT_ENABLED} missing)`}`);
+    const g = s.gateway;
+    const dep = g.deployment ? `deployment ${g.deployment.name} ${g.deployment.ready}/${g.deployment.desired} ready` : 'deployment missing';
+    lines.push(`  gateway:      Service ${GATEWAY_SERVICE} ${g.serviceIP ?? '(no address)'}${g.dnsIP ? `, dns ${g.dnsIP}` : ''}; ${dep}`);
+    if (s.repointed.length === 0) lines.push('  re-pointed:   none');
+    else for (const r of s.repointed) lines.push(`  re-pointed:   ${r.service} -> gateway (app reachable as ${r.app})`);
+    if (s.destinations.length === 0) lines.push('  destinations: none declared');
+    else for (const d of s.destinations) lines.push(`  destinations: pod ${d.pod}: ${d.outbound}`);
+    if (s.drift.length === 0) lines.push('  drift:        none');
+    else {
+      for (const d of s.drift) {
+        lines.push(`  drift:        pod ${d.pod} points at ${d.recordedIP}, gateway is ${d.currentIP}${s.restartOnIpChange ? '' : ' (auto-restart disabled)'}`);
+      }
+    }
+    if (s.conflicts.length === 0) lines.push('  conflicts:    none');
+    else for (const c of s.conflicts) lines.push(`  conflict:     ${c.subject}: ${c.reason}: ${c.message}`);
+    for (const n of s.notes) lines.push(`  note:         ${n}`);
+  }
+  for (const e of report.errors) lines.push(`error: ${e}`);
+  return `${lines.join('\n')}\n`;
+}

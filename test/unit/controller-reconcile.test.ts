@@ -1,0 +1,521 @@
+import { ApiException, type V1Deployment, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { pino } from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { KubeRest, RequestOptions } from '../../src/cluster/client.js';
+import type { DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
+import { EventRecorder } from '../../src/controller/events.js';
+import { ReconcileError, Reconciler, type ReconcileCacheView } from '../../src/controller/reconcile.js';
+import { NotLeaderError, Writer } from '../../src/controller/writer.js';
+
+// ---- a tiny in-memory API server the cache view reads and the real Writer writes ----------------
+
+type Obj = Record<string, any> & { metadata: Record<string, any> };
+
+const PLURALS: Record<string, string> = {
+  namespaces: 'Namespace',
+  services: 'Service',
+  pods: 'Pod',
+  deployments: 'Deployment',
+  replicasets: 'ReplicaSet',
+  statefulsets: 'StatefulSet',
+  daemonsets: 'DaemonSet',
+  serviceaccounts: 'ServiceAccount',
+  configmaps: 'ConfigMap',
+  gateways: 'Gateway',
+  virtualservices: 'VirtualService',
+  events: 'Event',
+};
+
+function parsePath(path: string): { ns: string; kind: string; name?: string } {
+  const m = /^\/apis?\/(?:[^/]+\/)?v1\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?$/.exec(path);
+  if (!m) throw new Error(`bad path ${path}`);
+  const kind = PLURALS[m[2]!];
+  if (!kind) throw new Error(`unknown plural in ${path}`);
+  // /api/v1/namespaces/x is the Namespace x itself.
+  if (m[2] === 'namespaces' && !m[1] && m[3]) return { ns: '', kind, name: decodeURIComponent(m[3]) };
+  return { ns: m[1] ? decodeURIComponent(m[1]) : '', kind, name: m[3] ? decodeURIComponent(m[3]) : undefined };
+}
+
+function fieldsOf(o: unknown): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (!o || typeof o !== 'object' || Array.isArray(o)) return out;
+  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
+    if (k === 'apiVersion' || k === 'kind' || k === 'name' || k === 'namespace') continue;
+    out[`f:${k}`] = v && typeof v === 'object' && !Array.isArray(v) ? fieldsOf(v) : {};
+  }
+  return out;
+}
+
+function mergePatch(target: any, patch: any): any {
+  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
+  const out = target && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
+}
+
+class FakeApi implements KubeRest {
+  readonly objects = new Map<string, Obj>();
+  readonly log: string[] = [];
+  private rv = 100;
+  private ip = 10;
+  failApplyFor = new Set<string>();
+  /** ClusterIPs the "allocator" refuses. */
+  takenIPs = new Set<string>();
+
+  private key(kind: string, ns: string, name: string): string {
+    return `${kind}/${ns}/${name}`;
+  }
+
+  /** Called for every change, like a watch event (the reconciler's observe()). */
+  onChange: (o: Obj) => void = () => {};
+
+  put(o: Obj): Obj {
+    const stored = this.serverify(structuredClone(o), undefined);
+    this.objects.set(this.key(stored.kind, stored.metadata.namespace ?? '', stored.metadata.name), stored);
+    this.onChange(stored);
+    return stored;
+  }
+
+  /** Someone else changes an object (a user, another controller). */
+  update(kind: string, ns: string, name: string, fn: (o: Obj) => void): void {
+    const o = this.get(kind, ns, name)!;
+    fn(o);
+    this.serverify(o, o);
+    this.onChange(o);
+  }
+
+  get(kind: string, ns: string, name: string): Obj | undefined {
+    return this.objects.get(this.key(kind, ns, name));
+  }
+
+  list(kind: string, ns: string): Obj[] {
+    return [...this.objects.values()].filter((o) => o.kind === kind && (o.metadata.namespace ?? '') === ns);
+  }
+
+  writes(): string[] {
+    return this.log.filter((l) => !l.startsWith('GET'));
+  }
+
+  private serverify(o: Obj, old: Obj | undefined): Obj {
+    o.metadata.uid ??= old?.metadata.uid ?? `uid-${o.kind}-${o.metadata.name}`;
+    o.metadata.resourceVersion = String(++this.rv);
+    o.metadata.creationTimestamp ??= old?.metadata.creationTimestamp ?? '2026-01-01T00:00:00Z';
+    if (o.kind === 'Service') {
+      o.spec ??= {};
+      o.spec.type ??= 'ClusterIP';
+      o.spec.clusterIP ??= old?.spec?.clusterIP ?? `10.96.0.${++this.ip}`;
+      o.spec.ports = (o.spec.ports ?? []).map((p: any) => ({ protocol: 'TCP', ...p }));
+    }
+    if (o.kind === 'Deployment') {
+      o.spec.strategy ??= { type: 'RollingUpdate' };
+      o.spec.revisionHistoryLimit ??= 10;
+    }
+    return o;
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    this.log.push(`${method} ${path}${opts.contentType ? ` ${opts.contentType}` : ''}`);
+    const { ns, kind, name } = parsePath(path);
+    const existing = name ? this.get(kind, ns, name) : undefined;
+    const notFound = () => new ApiException(404, 'not found', { code: 404 }, {});
+    switch (method) {
+      case 'GET':
+        if (!existing) throw notFound();
+        return structuredClone(existing) as T;
+      case 'POST': {
+        const body = opts.body as Obj;
+        if (this.get(kind, ns, body.metadata.name)) throw new ApiException(409, 'exists', {}, {});
+        return this.put(body) as T;
+      }
+      case 'PATCH': {
+        if (opts.contentType === 'application/apply-patch+yaml') {
+          expect(opts.query).toMatchObject({ fieldManager: 'wpgw', force: true });
+          const body = structuredClone(opts.body as Obj);
+          if (this.failApplyFor.has(`${body.kind}/${body.metadata.name}`)) throw new ApiException(422, 'invalid', {}, {});
+          if (!existing && this.takenIPs.has(body.spec?.clusterIP)) throw new ApiException(422, 'provided IP is already allocated', {}, {});
+          const merged = mergePatch(existing ?? {}, body) as Obj;
+          merged.metadata.managedFields = [{ manager: 'wpgw', operation: 'Apply', fieldsV1: fieldsOf(body) }];
+          const stored = this.serverify(merged, existing);
+          this.objects.set(this.key(kind, ns, name!), stored);
+          this.onChange(stored);
+          return structuredClone(stored) as T;
+        }
+        expect(opts.contentType).toBe('application/merge-patch+json');
+        if (!existing) throw notFound();
+        const stored = this.serverify(mergePatch(existing, opts.body) as Obj, existing);
+        this.objects.set(this.key(kind, ns, name!), stored);
+        this.onChange(stored);
+        return structuredClone(stored) as T;
+      }
+      case 'DELETE': {
+        if (!existing) throw notFound();
+        const pre = (opts.body as { preconditions?: { uid?: string; resourceVersion?: string } }).preconditions;
+        if (pre?.uid && pre.uid !== existing.metadata.uid) throw new ApiException(409, 'uid precondition', {}, {});
+        if (pre?.resourceVersion && pre.resourceVersion !== existing.metadata.resourceVersion) throw new ApiException(409, 'rv precondition', {}, {});
+        this.objects.delete(this.key(kind, ns, name!));
+        this.onChange(existing);
+        return {} as T;
+      }
+      default:
+        throw new Error(method);
+    }
+  }
+}
+
+const MANAGED = new Set(['ServiceAccount', 'Service', 'ConfigMap', 'Deployment', 'Gateway', 'VirtualService']);
+const MISSING = new Set<string>();
+
+function cacheView(api: FakeApi): ReconcileCacheView {
+  const workload = (kind: string) => (ns: string, name: string) => api.get(kind, ns, name);
+  const kinds: Record<string, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet' };
+  return {
+    namespace: (n) => api.get('Namespace', '', n) as V1Namespace | undefined,
+    services: (ns) => api.list('Service', ns) as V1Service[],
+    service: (ns, n) => api.get('Service', ns, n) as V1Service | undefined,
+    managedPods: (ns) => api.list('Pod', ns).filter((p) => p.metadata.labels?.['wpgw.io/managed']) as V1Pod[],
+    managedObjects: (ns) =>
+      [...api.objects.values()].filter(
+        (o) => MANAGED.has(o.kind) && o.metadata.namespace === ns && o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw',
+      ) as KubeObject[],
+    workload: ((resource: string, ns: string, name: string) => workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
+    isKindMissing: (_v, kind) => MISSING.has(kind),
+  };
+}
+
+// ---- a stand-in for desiredNamespaceState ------------------------------------------------------
+
+const OURS = (owner = 'namespace') => ({ 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': owner });
+
+function fakeDesired(input: NamespaceInput): DesiredState {
+  const ns = input.namespace.metadata!.name!;
+  const objects: KubeObject[] = [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'wpgw', namespace: ns, labels: OURS() } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'wpgw', namespace: ns, labels: OURS() },
+      spec: { replicas: 2, selector: { matchLabels: { 'wpgw.io/gateway': ns } }, template: { metadata: { labels: { 'wpgw.io/gateway': ns } }, spec: { containers: [{ name: 'istio-proxy', image: 'auto', resources: { requests: { cpu: '0.1' } } }] } } },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'wpgw', namespace: ns, labels: OURS() },
+      spec: { selector: { 'wpgw.io/gateway': ns }, ports: [{ name: 'http-out-80', port: 80, targetPort: 20000 }] },
+    },
+    { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'wpgw', namespace: ns, labels: OURS() }, spec: { selector: { 'wpgw.io/gateway': ns } } },
+  ];
+  for (const s of input.services) {
+    if (s.metadata?.annotations?.['wpgw.io/original']) {
+      objects.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${s.metadata.name}-app`, namespace: ns, labels: OURS(`service.${s.metadata.name}`) }, spec: { selector: { app: 'legacy' }, ports: [{ port: 8080, targetPort: 80 }] } });
+    }
+  }
+  const conflicts = input.pods
+    .filter((p) => p.metadata?.annotations?.['wpgw.io/outbound'] === 'bad')
+    .map((p) => ({ subject: `Pod/${p.metadata!.name}`, reason: 'InvalidOutbound', message: 'cannot parse "bad"' }));
+  return { objects, conflicts, notes: [] };
+}
+
+// ---- fixtures ------------------------------------------------------------------------------------
+
+const log = pino({ level: 'silent' });
+
+function setup(opts: { leader?: () => boolean } = {}) {
+  const api = new FakeApi();
+  const writer = new Writer(api, { isLeader: opts.leader ?? (() => true) });
+  const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date('2026-03-01T00:00:00Z') });
+  const r = new Reconciler({
+    cache: cacheView(api),
+    writer,
+    events,
+    desired: fakeDesired,
+    desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' },
+    logger: log,
+    now: () => new Date('2026-03-01T00:00:00Z'),
+  });
+  api.onChange = (o) => r.observe(o);
+  api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } });
+  return { api, writer, r };
+}
+
+function eventsOf(api: FakeApi, reason?: string): Obj[] {
+  return [...api.objects.values()].filter((o) => o.kind === 'Event' && (!reason || o.reason === reason));
+}
+
+function windowsPod(name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: 'shop',
+      labels: { 'wpgw.io/managed': 'true', app: 'legacy', ...extra.labels },
+      annotations: extra.annotations ?? {},
+      ...(extra.owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: extra.owner[0], name: extra.owner[1], uid: 'x', controller: true }] } : {}),
+    },
+  };
+}
+
+beforeEach(() => MISSING.clear());
+
+describe('Reconciler: apply', () => {
+  it('applies every desired object with SSA, then a resync makes zero API writes', async () => {
+    const { api, writer, r } = setup();
+    const first = await r.reconcile('shop');
+    expect(first.applied).toEqual(['ServiceAccount/wpgw', 'Deployment/wpgw', 'Service/wpgw', 'Gateway/wpgw']);
+    expect(writer.writeCounts().byVerbKind).toEqual({ 'apply/ServiceAccount': 1, 'apply/Deployment': 1, 'apply/Service': 1, 'apply/Gateway': 1 });
+    expect(api.writes().every((w) => w.startsWith('PATCH') && w.endsWith('application/apply-patch+yaml'))).toBe(true);
+
+    const before = writer.writeCounts().total;
+    const again = await r.reconcile('shop');
+    expect(again.applied).toEqual([]);
+    expect(again.unchanged).toBe(4);
+    expect(writer.writeCounts().total).toBe(before);
+    // Nor any Event: nothing changed.
+    expect(eventsOf(api)).toEqual([]);
+  });
+
+  it('re-applies only the object that drifted', async () => {
+    const { api, writer, r } = setup();
+    await r.reconcile('shop');
+    api.update('Service', 'shop', 'wpgw', (svc) => (svc.spec.ports[0].targetPort = 12345));
+    const before = writer.writeCounts().total;
+    const res = await r.reconcile('shop');
+    expect(res.applied).toEqual(['Service/wpgw']);
+    expect(writer.writeCounts().total).toBe(before + 1);
+    expect(api.get('Service', 'shop', 'wpgw')!.spec.ports[0].targetPort).toBe(20000);
+  });
+
+  it('skips kinds whose CRD is missing, reports degraded and warns once', async () => {
+    const { api, r } = setup();
+    MISSING.add('Gateway');
+    const res = await r.reconcile('shop');
+    expect(res.outcome).toBe('degraded');
+    expect(res.missingKinds).toEqual(['networking.istio.io/v1 Gateway']);
+    expect(res.applied).not.toContain('Gateway/wpgw');
+    await r.reconcile('shop');
+    expect(eventsOf(api, 'MissingCRD')).toHaveLength(1);
+    expect(eventsOf(api, 'MissingCRD')[0]!.type).toBe('Warning');
+  });
+
+  it('keeps going after one failed apply and reports the failure for a retry', async () => {
+    const { api, r } = setup();
+    api.failApplyFor.add('Service/wpgw');
+    const err = await r.reconcile('shop').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReconcileError);
+    expect((err as ReconcileError).failures).toHaveLength(1);
+    expect((err as ReconcileError).report.applied).toEqual(['ServiceAccount/wpgw', 'Deployment/wpgw', 'Gateway/wpgw']);
+  });
+
+  it('writes nothing when not the leader', async () => {
+    const { api, r } = setup({ leader: () => false });
+    await expect(r.reconcile('shop')).rejects.toBeInstanceOf(NotLeaderError);
+    expect(api.writes()).toEqual([]);
+  });
+
+  it('skips terminating and missing namespaces', async () => {
+    const { api, r } = setup();
+    api.get('Namespace', '', 'shop')!.metadata.deletionTimestamp = '2026-03-01T00:00:00Z';
+    expect((await r.reconcile('shop')).outcome).toBe('skipped');
+    expect((await r.reconcile('nope')).outcome).toBe('skipped');
+    expect(api.writes()).toEqual([]);
+  });
+});
+
+describe('Reconciler: re-created gateway Service', () => {
+  it('falls back to a fresh ClusterIP when the recorded one is refused, with a Warning', async () => {
+    const { api } = setup();
+    const desiredWithIP = (input: NamespaceInput): DesiredState => {
+      const d = fakeDesired(input);
+      const svc = d.objects.find((o) => o.kind === 'Service' && o.metadata.name === 'wpgw')!;
+      if (!api.get('Service', 'shop', 'wpgw')) (svc.spec as Record<string, unknown>).clusterIP = '10.96.99.99';
+      return d;
+    };
+    const writer = new Writer(api, { isLeader: () => true });
+    const r2 = new Reconciler({
+      cache: cacheView(api),
+      writer,
+      events: new EventRecorder(api, writer, { instance: 'x', logger: log }),
+      desired: desiredWithIP,
+      desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' },
+      logger: log,
+    });
+    api.onChange = (o) => r2.observe(o);
+    api.takenIPs.add('10.96.99.99');
+    const res = await r2.reconcile('shop');
+    expect(res.applied).toContain('Service/wpgw');
+    expect(api.get('Service', 'shop', 'wpgw')!.spec.clusterIP).not.toBe('10.96.99.99');
+    expect(eventsOf(api, 'GatewayAddressChanged')).toHaveLength(1);
+  });
+});
+
+describe('Reconciler: prune', () => {
+  it('deletes our objects that are no longer desired, never unlabelled ones', async () => {
+    const { api, r } = setup();
+    await r.reconcile('shop');
+    api.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'stale', namespace: 'shop', labels: OURS() } });
+    api.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'users', namespace: 'shop', labels: { app: 'x' } } });
+    api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: { app: 'other' } } });
+    const res = await r.reconcile('shop');
+    expect(res.pruned).toEqual(['ConfigMap/stale']);
+    expect(api.get('ConfigMap', 'shop', 'stale')).toBeUndefined();
+    expect(api.get('ConfigMap', 'shop', 'users')).toBeDefined();
+    expect(api.get('Service', 'shop', 'legacy')).toBeDefined();
+    expect(api.writes().filter((w) => w.startsWith('DELETE'))).toEqual(['DELETE /api/v1/namespaces/shop/configmaps/stale']);
+    expect(eventsOf(api, 'Pruned')).toHaveLength(1);
+  });
+
+  it('cleans up everything it made when the namespace opts out, leaving user objects alone', async () => {
+    const { api, r } = setup();
+    api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'shop', annotations: { 'wpgw.io/original': '{}' } }, spec: { selector: { 'wpgw.io/gateway': 'shop' } } });
+    await r.reconcile('shop');
+    expect(api.get('Service', 'shop', 'legacy-app')).toBeDefined();
+    delete api.get('Namespace', '', 'shop')!.metadata.labels['wpgw.io/inject'];
+    const res = await r.reconcile('shop');
+    expect(res.optedIn).toBe(false);
+    expect(res.pruned.sort()).toEqual(['Deployment/wpgw', 'Gateway/wpgw', 'Service/legacy-app', 'Service/wpgw', 'ServiceAccount/wpgw']);
+    // The re-pointed user Service stays as the webhook left it (documented behaviour).
+    expect(api.get('Service', 'shop', 'legacy')!.metadata.annotations['wpgw.io/original']).toBe('{}');
+    const after = api.writes().length;
+    await r.reconcile('shop');
+    expect(api.writes().length).toBe(after);
+  });
+});
+
+describe('Reconciler: nudges', () => {
+  it('nudges a Service selecting managed pods once, with an Event', async () => {
+    const { api, r } = setup();
+    api.put(windowsPod('legacy-1'));
+    api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] } });
+    const res = await r.reconcile('shop');
+    expect(res.nudged).toEqual(['legacy']);
+    expect(api.get('Service', 'shop', 'legacy')!.metadata.annotations['wpgw.io/nudge']).toMatch(/^[0-9a-f]{16}$/);
+    expect(api.writes()).toContain('PATCH /api/v1/namespaces/shop/services/legacy application/merge-patch+json');
+    expect(eventsOf(api, 'ServiceNudged')).toHaveLength(1);
+
+    // The webhook did not re-point it (e.g. it was down): no write loop.
+    const after = api.writes().length;
+    expect((await r.reconcile('shop')).nudged).toEqual([]);
+    expect(api.writes().length).toBe(after);
+  });
+});
+
+describe('Reconciler: gateway address drift', () => {
+  function withDrift(api: FakeApi) {
+    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: {}, template: { metadata: {} } } });
+    api.put({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'legacy-abc', namespace: 'shop', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', uid: 'd', controller: true }] } });
+    const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.99.99', outbound: [] });
+    api.put(windowsPod('legacy-abc-1', { annotations: { 'wpgw.io/status': status }, owner: ['ReplicaSet', 'legacy-abc'], labels: { app: 'x' } }));
+  }
+
+  it('rolls the owning Deployment once per new address', async () => {
+    const { api, r } = setup();
+    withDrift(api);
+    const res = await r.reconcile('shop');
+    expect(res.restarted).toEqual(['Deployment/legacy']);
+    expect(api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations['wpgw.io/restartedAt']).toBe('2026-03-01T00:00:00.000Z');
+    expect(eventsOf(api, 'OwnerRestarted')).toHaveLength(1);
+    expect(eventsOf(api, 'OwnerRestarted')[0]!.involvedObject).toMatchObject({ kind: 'Deployment', name: 'legacy', namespace: 'shop' });
+    const after = api.writes().length;
+    expect((await r.reconcile('shop')).restarted).toEqual([]);
+    expect(api.writes().length).toBe(after);
+  });
+
+  it('only warns when restarts are disabled for the namespace', async () => {
+    const { api, r } = setup();
+    api.get('Namespace', '', 'shop')!.metadata.annotations = { 'wpgw.io/restart-on-ip-change': 'false' };
+    withDrift(api);
+    const res = await r.reconcile('shop');
+    expect(res.restarted).toEqual([]);
+    expect(api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations).toBeUndefined();
+    const warn = eventsOf(api, 'GatewayAddressChanged');
+    expect(warn).toHaveLength(1);
+    expect(warn[0]!.type).toBe('Warning');
+    await r.reconcile('shop');
+    expect(eventsOf(api, 'GatewayAddressChanged')).toHaveLength(1);
+  });
+});
+
+describe('Reconciler: events', () => {
+  it('reports each conflict once, on its subject', async () => {
+    const { api, r } = setup();
+    api.put(windowsPod('bad-1', { annotations: { 'wpgw.io/outbound': 'bad' }, labels: { app: 'nomatch' } }));
+    await r.reconcile('shop');
+    await r.reconcile('shop');
+    const ev = eventsOf(api, 'ConflictDetected');
+    expect(ev).toHaveLength(1);
+    expect(ev[0]!.involvedObject).toMatchObject({ kind: 'Pod', name: 'bad-1', uid: 'uid-Pod-bad-1' });
+    expect(ev[0]!.message).toContain('InvalidOutbound');
+  });
+
+  it('a fresh controller on a converged cluster writes no events either', async () => {
+    const a = setup();
+    a.api.put(windowsPod('bad-1', { annotations: { 'wpgw.io/outbound': 'bad' }, labels: { app: 'nomatch' } }));
+    await a.r.reconcile('shop');
+    // Second controller instance, same API server.
+    const writer = new Writer(a.api, { isLeader: () => true });
+    const r2 = new Reconciler({
+      cache: cacheView(a.api),
+      writer,
+      events: new EventRecorder(a.api, writer, { instance: 'b', logger: log }),
+      desired: fakeDesired,
+      desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' },
+      logger: log,
+    });
+    await r2.reconcile('shop');
+    expect(writer.writeCounts().total).toBe(0);
+  });
+
+  it('announces GatewayReady only on an observed transition', async () => {
+    const { api, r } = setup();
+    await r.reconcile('shop');
+    api.update('Deployment', 'shop', 'wpgw', (d) => {
+      d.metadata.generation = 1;
+      d.status = { observedGeneration: 1, readyReplicas: 2, updatedReplicas: 2 } satisfies V1Deployment['status'];
+    });
+    await r.reconcile('shop');
+    expect(eventsOf(api, 'GatewayReady')).toHaveLength(1);
+    expect(eventsOf(api, 'GatewayReady')[0]!.message).toMatch(/ready \(2\/2 replicas\) at 10\.96\.0\.\d+/);
+
+    // A new reconciler that first sees it ready says nothing.
+    const writer = new Writer(api, { isLeader: () => true });
+    const r2 = new Reconciler({
+      cache: cacheView(api),
+      writer,
+      events: new EventRecorder(api, writer, { instance: 'b', logger: log }),
+      desired: fakeDesired,
+      desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' },
+      logger: log,
+    });
+    await r2.reconcile('shop');
+    expect(writer.writeCounts().total).toBe(0);
+  });
+});
+
+describe('Reconciler: own writes not yet seen by the watch', () => {
+  it('does not re-apply an object whose watch event has not arrived yet', async () => {
+    const { api, writer } = setup();
+    api.onChange = () => {};
+    // A cache that lags: it never shows our writes.
+    const lagging: ReconcileCacheView = { ...cacheView(api), managedObjects: () => [], service: () => undefined };
+    const r2 = new Reconciler({
+      cache: lagging,
+      writer,
+      events: { record: async () => false },
+      desired: fakeDesired,
+      desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' },
+      logger: log,
+    });
+    await r2.reconcile('shop');
+    const n = writer.writeCounts().total;
+    await r2.reconcile('shop');
+    expect(writer.writeCounts().total).toBe(n);
+    // Once the cache shows a newer version, it is trusted again.
+    const live = api.get('Service', 'shop', 'wpgw')!;
+    r2.observe({ ...live, metadata: { ...live.metadata, resourceVersion: '1' } }); // older: ignored
+    await r2.reconcile('shop');
+    expect(writer.writeCounts().total).toBe(n);
+  });
+});

@@ -1,0 +1,71 @@
+import type { V1Deployment, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import type { DesiredState, NamespaceInput } from '../../src/core/desired-types.js';
+import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
+
+const ns: V1Namespace = { metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } };
+const services: V1Service[] = [
+  { metadata: { name: 'wpgw' }, spec: { clusterIP: '10.96.0.10' } },
+  { metadata: { name: 'wpgw-dns' }, spec: { clusterIP: '10.96.0.53' } },
+  { metadata: { name: 'legacy', annotations: { 'wpgw.io/original': '{}' } }, spec: { clusterIP: '10.96.0.20' } },
+  { metadata: { name: 'plain' }, spec: { clusterIP: '10.96.0.21' } },
+];
+const status = (ip: string) => JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: ip, outbound: [] });
+const pods: V1Pod[] = [
+  { metadata: { name: 'legacy-1', annotations: { 'wpgw.io/outbound': 'orders.sales:9080, example.com:443', 'wpgw.io/status': status('10.96.0.10') } } },
+  { metadata: { name: 'legacy-0', annotations: { 'wpgw.io/outbound': 'example.com:443', 'wpgw.io/status': status('10.96.0.9') } } },
+];
+const deployment: V1Deployment = { metadata: { name: 'wpgw' }, spec: { replicas: 2, selector: {}, template: {} }, status: { readyReplicas: 1 } };
+
+const desired = (input: NamespaceInput): DesiredState => ({
+  objects: [],
+  conflicts: [{ subject: 'Service/plain', reason: 'PortTaken', message: `port 80 in ${input.namespace.metadata?.name}` }],
+  notes: ['gateway: Service wpgw'],
+});
+
+describe('status', () => {
+  it('summarizes gateway, re-pointed Services, destinations, drift and conflicts', () => {
+    const s = summarizeNamespace({ namespace: ns, pods, services }, deployment, desired);
+    expect(s).toEqual({
+      namespace: 'shop',
+      optedIn: true,
+      gateway: { serviceIP: '10.96.0.10', dnsIP: '10.96.0.53', deployment: { name: 'wpgw', ready: 1, desired: 2 } },
+      repointed: [{ service: 'legacy', app: 'legacy-app' }],
+      destinations: [
+        { pod: 'legacy-0', outbound: 'example.com:443' },
+        { pod: 'legacy-1', outbound: 'orders.sales:9080, example.com:443' },
+      ],
+      drift: [{ pod: 'legacy-0', recordedIP: '10.96.0.9', currentIP: '10.96.0.10' }],
+      restartOnIpChange: true,
+      conflicts: [{ subject: 'Service/plain', reason: 'PortTaken', message: 'port 80 in shop' }],
+      notes: ['gateway: Service wpgw'],
+    });
+  });
+
+  it('does not compute a desired state for a namespace that is not opted in', () => {
+    const s = summarizeNamespace({ namespace: { metadata: { name: 'quiet' } }, pods: [], services: [] }, undefined, () => {
+      throw new Error('must not be called');
+    });
+    expect(s.optedIn).toBe(false);
+    expect(s.gateway).toEqual({});
+  });
+
+  it('formats a readable report', () => {
+    const text = formatStatus({ namespaces: [summarizeNamespace({ namespace: ns, pods, services }, deployment, desired)], errors: ['kube-system/kube-dns: forbidden'] });
+    expect(text).toBe(
+      [
+        'Namespace shop',
+        '  gateway:      Service wpgw 10.96.0.10, dns 10.96.0.53; deployment wpgw 1/2 ready',
+        '  re-pointed:   legacy -> gateway (app reachable as legacy-app)',
+        '  destinations: pod legacy-0: example.com:443',
+        '  destinations: pod legacy-1: orders.sales:9080, example.com:443',
+        '  drift:        pod legacy-0 points at 10.96.0.9, gateway is 10.96.0.10',
+        '  conflict:     Service/plain: PortTaken: port 80 in shop',
+        '  note:         gateway: Service wpgw',
+        'error: kube-system/kube-dns: forbidden',
+        '',
+      ].join('\n'),
+    );
+    expect(formatStatus({ namespaces: [], errors: [] })).toBe('no namespace is labelled wpgw.io/inject=enabled\n');
+  });
+});
