@@ -186,6 +186,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     defaultGatewayReplicas: 2,
     corednsImage: opts.corednsImage ?? DEFAULT_COREDNS_IMAGE,
     pinnedGatewayIP: opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP,
+    pinnedDnsIP: opts.dnsIP ?? PLACEHOLDER_DNS_IP,
   };
   const generated: KubeObject[] = [];
   for (const [ns, namespace] of [...namespaces.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {

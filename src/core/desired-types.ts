@@ -62,6 +62,8 @@ export interface DesiredOptions {
   corednsImage: string;
   /** render: pin the wpgw Service's ClusterIP to this address. */
   pinnedGatewayIP?: string;
+  /** render: pin the wpgw-dns Service's ClusterIP to this address. */
+  pinnedDnsIP?: string;
 }
 
 export interface DesiredState {

@@ -3,6 +3,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import {
   DNS_SERVER_ANNOTATION,
+  DNS_SERVICE,
   GATEWAY_SERVICE,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
@@ -29,15 +30,14 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   );
   const selecting = input.services.filter((s) => s !== liveGateway && selectsGateway(s, namespace));
   const reserved = new Set<number>([STATUS_PORT, ...selecting.flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port))]);
-  const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain);
-  conflicts.push(...plan.conflicts);
-
   const inbound = input.services
     .filter((s) => readOriginal(s) && selectsGateway(s, namespace))
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
     .map((s) => inboundObjects(s, namespace, opts.clusterDomain));
-  for (const r of inbound) conflicts.push(...r.conflicts);
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
+  const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
+  conflicts.push(...plan.conflicts);
+  for (const r of inbound) conflicts.push(...r.conflicts);
 
   const replicas = gatewayReplicas(annotations[REPLICAS_ANNOTATION], opts.defaultGatewayReplicas, namespace, conflicts);
   // A live Service keeps its address (ClusterIP is immutable); a re-created one asks for the
@@ -60,14 +60,19 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     if (!input.clusterDnsIP) {
       conflicts.push({ subject: `Namespace/${namespace}`, reason: 'ClusterDnsUnknown', message: 'kube-system/kube-dns has no ClusterIP; wpgw-dns forwards to it' });
     }
-    objects.push(...dnsObjects(namespace, plan.groups, liveIP ?? clusterIP, input.clusterDnsIP ?? '/etc/resolv.conf', opts.corednsImage));
+    const liveDns = input.services.find((s) => s.metadata?.name === DNS_SERVICE && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE);
+    const liveDnsIP = liveDns?.spec?.clusterIP && liveDns.spec.clusterIP !== 'None' ? liveDns.spec.clusterIP : undefined;
+    const dnsIP = liveDnsIP ?? opts.pinnedDnsIP ?? plan.recordedDnsIP;
+    objects.push(...dnsObjects(namespace, plan.groups, liveIP ?? clusterIP, input.clusterDnsIP ?? '/etc/resolv.conf', opts.corednsImage, dnsIP));
   }
 
   notes.push(`gateway: Service ${GATEWAY_SERVICE} (${clusterIP ?? 'address assigned on creation'}), ${replicas} replica(s)`);
   for (const g of plan.groups) {
     notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${g.routes.map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`).join(', ')}`);
   }
-  for (const s of selecting.filter((s) => readOriginal(s))) notes.push(`inbound: Service ${s.metadata?.name} -> ${s.metadata?.name}-app`);
+  for (const name of selecting.filter((s) => readOriginal(s)).map((s) => s.metadata?.name ?? '').sort()) {
+    notes.push(`inbound: Service ${name} -> ${name}-app`);
+  }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
   return { objects, conflicts, notes };
 }

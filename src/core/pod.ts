@@ -198,7 +198,10 @@ export function stripInjection(pod: PodLike): PodLike {
   const spec: V1PodSpec = { ...pod.spec };
   if (status.gatewayIP && status.hostnames) {
     const ours = (h: V1HostAlias) => h.ip === status.gatewayIP && sameList(h.hostnames ?? [], status.hostnames ?? []);
-    const kept = (spec.hostAliases ?? []).filter((h) => !ours(h));
+    // Ours is the last matching entry (it is appended); a user entry identical to it stays.
+    const all = spec.hostAliases ?? [];
+    const index = all.findLastIndex(ours);
+    const kept = index < 0 ? all : all.filter((_, i) => i !== index);
     if (kept.length > 0) spec.hostAliases = kept;
     else delete spec.hostAliases;
   }

@@ -42,8 +42,11 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   if (service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return skip('owned_by_wpgw');
   const spec = service.spec ?? {};
   const recorded = readOriginal(service);
-  const repointed = recorded !== undefined && sameSelector(spec.selector, gatewaySelector(namespace));
-  const original: OriginalService = repointed ? recorded : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
+  // Re-pointed if we recorded an original and the gateway key is still in the selector. A
+  // client-side `kubectl apply` merges the user's selector keys next to ours and puts the user's
+  // targetPorts back, so the user's intent is read through our own changes (see userIntent).
+  const repointed = recorded !== undefined && spec.selector?.[GATEWAY_POD_LABEL] === namespace;
+  const original: OriginalService = repointed ? userIntent(spec, recorded) : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
 
   const inject = service.metadata?.labels?.[INJECT_KEY] ?? service.metadata?.annotations?.[INJECT_KEY];
   if (inject !== undefined && inject !== 'true' && inject !== 'false') {
@@ -100,6 +103,22 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings: [] };
 }
 
+/**
+ * What the user wants, given a re-pointed Service as it arrives: selector keys other than ours
+ * are the user's (a merge put them back), otherwise the recorded selector; a port whose
+ * targetPort is a gateway pod port gets the recorded targetPort back, any other is the user's.
+ */
+function userIntent(spec: V1ServiceSpec, recorded: OriginalService): OriginalService {
+  const { [GATEWAY_POD_LABEL]: _ours, ...userKeys } = spec.selector ?? {};
+  const selector = Object.keys(userKeys).length > 0 ? userKeys : recorded.selector;
+  const ports = (spec.ports ?? recorded.ports).map((p) => {
+    const rec = recorded.ports.find((r) => r.port === p.port && (r.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+    const ours = typeof p.targetPort === 'number' && inRange(p.targetPort);
+    return cleanPort(rec && (ours || p.targetPort === undefined) ? { ...p, targetPort: rec.targetPort } : p);
+  });
+  return { selector, ports };
+}
+
 /** The original selector and ports recorded on a re-pointed Service, if valid. */
 export function readOriginal(service: V1Service): OriginalService | undefined {
   const raw = service.metadata?.annotations?.[SERVICE_ORIGINAL_ANNOTATION];
@@ -117,11 +136,6 @@ export function readOriginal(service: V1Service): OriginalService | undefined {
 
 export function selectorMatches(selector: Record<string, string>, labels: Readonly<Record<string, string>>): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
-function sameSelector(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
-  const ka = Object.keys(a ?? {});
-  return ka.length === Object.keys(b).length && ka.every((k) => a?.[k] === b[k]);
 }
 
 /**

@@ -39,7 +39,14 @@ export function corefile(groups: PortGroup[], gatewayIP: string | undefined, ups
   return `${lines.join('\n')}\n`;
 }
 
-export function dnsObjects(namespace: string, groups: PortGroup[], gatewayIP: string | undefined, upstream: string, image: string): KubeObject[] {
+export function dnsObjects(
+  namespace: string,
+  groups: PortGroup[],
+  gatewayIP: string | undefined,
+  upstream: string,
+  image: string,
+  clusterIP: string | undefined,
+): KubeObject[] {
   const labels = { [DNS_POD_LABEL]: namespace };
   return [
     {
@@ -96,6 +103,8 @@ export function dnsObjects(namespace: string, groups: PortGroup[], gatewayIP: st
       metadata: meta(DNS_SERVICE, namespace, NS_OWNER),
       spec: {
         type: 'ClusterIP',
+        // Kept stable like the gateway's: pods carry this address as their nameserver.
+        ...(clusterIP ? { clusterIP } : {}),
         selector: labels,
         ports: [
           { name: 'dns', port: 53, targetPort: DNS_CONTAINER_PORT, protocol: 'UDP' },

@@ -35,6 +35,8 @@ export interface OutboundPlan {
   modes: Set<ResolverMode>;
   /** The gateway address most hostAliases pods were injected with (kept stable on re-creation). */
   recordedGatewayIP?: string;
+  /** Likewise the wpgw-dns address most dnsConfig pods were pointed at. */
+  recordedDnsIP?: string;
 }
 
 export function planOutbound(
@@ -43,10 +45,12 @@ export function planOutbound(
   services: V1Service[],
   reservedPorts: ReadonlySet<number>,
   clusterDomain: string,
+  inboundPodPorts: ReadonlySet<number> = new Set(),
 ): OutboundPlan {
   const conflicts: Conflict[] = [];
   const modes = new Set<ResolverMode>();
   const ipVotes = new Map<string, number>();
+  const dnsVotes = new Map<string, number>();
   const sourceIPs = new Set<string>();
   const byHostPort = new Map<string, { dest: Destination; from: string }>();
   const repointed = new Map(services.filter((s) => readOriginal(s)).map((s) => [s.metadata?.name ?? '', s]));
@@ -58,6 +62,7 @@ export function planOutbound(
     if (!status) continue;
     modes.add(status.mode);
     if (status.mode === 'hostAliases' && status.gatewayIP) ipVotes.set(status.gatewayIP, (ipVotes.get(status.gatewayIP) ?? 0) + 1);
+    if (status.mode === 'dnsConfig' && status.dnsIP) dnsVotes.set(status.dnsIP, (dnsVotes.get(status.dnsIP) ?? 0) + 1);
     let dests: Destination[];
     try {
       dests = parseOutbound(status.outbound.join(','));
@@ -83,9 +88,22 @@ export function planOutbound(
   // Group by the port the apps dial; one protocol family per gateway port (Istio cannot mix
   // plaintext and TLS on one listener), and one tcp destination per port (routed by port alone).
   const groups = new Map<number, PortGroup>();
+  // External host:port -> the ServiceEntry protocol it needs; TLS origination (HTTPS) and TLS
+  // passthrough cannot share one upstream port of one host.
+  const upstreams = new Map<string, { protocol: string; raw: string }>();
   const sorted = [...byHostPort.values()].sort((a, b) => a.dest.port - b.dest.port || a.dest.host.localeCompare(b.dest.host));
   for (const { dest, from } of sorted) {
     const group = groups.get(dest.port);
+    if (inboundPodPorts.has(dest.port)) {
+      // A wpgw Service port equal to an inbound gateway pod port would capture that listener
+      // through Istio's port translation.
+      conflicts.push({
+        subject: `Pod/${from}`,
+        reason: 'PortCollision',
+        message: `"${dest.raw}": port ${dest.port} is the gateway pod port of an inbound Service in this namespace; not routed`,
+      });
+      continue;
+    }
     if (group && group.family !== dest.protocol) {
       conflicts.push({
         subject: `Pod/${from}`,
@@ -110,6 +128,20 @@ export function planOutbound(
         message: `"${dest.raw}": +tls applies to external hosts; in-mesh destinations already get Istio mTLS from the gateway; not routed`,
       });
       continue;
+    }
+    if (target.kind === 'external') {
+      const protocol = dest.protocol === 'tcp' ? 'TCP' : dest.protocol === 'tls' ? 'TLS' : dest.originateTls ? 'HTTPS' : 'HTTP';
+      const key = `${dest.host}:${dest.upstreamPort}`;
+      const prev = upstreams.get(key);
+      if (prev && prev.protocol !== protocol) {
+        conflicts.push({
+          subject: `Pod/${from}`,
+          reason: 'UpstreamProtocolConflict',
+          message: `"${dest.raw}" needs ${key} as ${protocol}, but "${prev.raw}" needs it as ${prev.protocol}; not routed`,
+        });
+        continue;
+      }
+      upstreams.set(key, { protocol, raw: dest.raw });
     }
     const neighbour = target.kind === 'service' && target.namespace === namespace ? repointed.get(target.service) : undefined;
     const route: OutboundRoute = {
@@ -142,12 +174,18 @@ export function planOutbound(
     }
   }
 
-  const recordedGatewayIP = [...ipVotes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
+  const recordedGatewayIP = mostVoted(ipVotes);
+  const recordedDnsIP = mostVoted(dnsVotes);
   return {
     groups: [...groups.values()].sort((a, b) => a.port - b.port),
     conflicts,
     sourceIPs: [...sourceIPs].sort(),
     modes,
     ...(recordedGatewayIP ? { recordedGatewayIP } : {}),
+    ...(recordedDnsIP ? { recordedDnsIP } : {}),
   };
+}
+
+function mostVoted(votes: Map<string, number>): string | undefined {
+  return [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
 }

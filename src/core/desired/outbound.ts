@@ -70,7 +70,11 @@ function virtualService(namespace: string, group: PortGroup, route: OutboundRout
   const spec: Record<string, unknown> = { hosts: vsHosts(route), gateways: [OUTBOUND_GATEWAY], exportTo: ['.'] };
   if (group.family === 'http') spec.http = [httpRoute(group, route)];
   else if (group.family === 'tls') {
-    spec.tls = [{ match: [{ port: group.podPort, sniHosts: [route.dest.host] }], route: [{ destination: destination(route) }] }];
+    // SNI is whatever name the app dialled. sniHosts must fall under the VirtualService hosts, and
+    // a bare short name cannot be a classic host, so such a route takes "*" (its match still
+    // names every SNI exactly).
+    if (route.names.some((n) => !n.includes('.'))) spec.hosts = ['*'];
+    spec.tls = [{ match: [{ port: group.podPort, sniHosts: route.names }], route: [{ destination: destination(route) }] }];
   } else spec.tcp = [{ match: [{ port: group.podPort }], route: [{ destination: destination(route) }] }];
   return {
     apiVersion: 'networking.istio.io/v1',

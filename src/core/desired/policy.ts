@@ -18,7 +18,7 @@ export function authorizationPolicy(namespace: string, groups: PortGroup[], sour
       to: groups.map((g) => ({
         operation: {
           ports: [String(g.podPort)],
-          ...(g.family === 'http' ? { hosts: g.routes.flatMap((r) => r.names.flatMap((n) => [n, `${n}:*`])) } : {}),
+          ...(g.family === 'http' ? { hosts: g.routes.flatMap((r) => r.names.flatMap((n) => authzHosts(n, g.port))) } : {}),
         },
       })),
     });
@@ -35,6 +35,15 @@ export function authorizationPolicy(namespace: string, groups: PortGroup[], sour
     metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER),
     spec: { selector: { matchLabels: gatewayLabels(namespace) }, action: 'ALLOW', ...(rules.length ? { rules } : {}) },
   };
+}
+
+/**
+ * Authz hosts match exactly, or by one "*" at the start (suffix) or the end (prefix). The Host
+ * header carries the port unless it is the scheme's default, so "name" and "name:*"; a wildcard
+ * cannot take both stars, and the port the app dials is known, so "*.zone" and "*.zone:<port>".
+ */
+export function authzHosts(name: string, port: number): string[] {
+  return name.startsWith('*.') ? [name, `${name}:${port}`] : [name, `${name}:*`];
 }
 
 export function networkPolicies(namespace: string, groups: PortGroup[], inboundPodPorts: number[], dnsMode: boolean): KubeObject[] {
