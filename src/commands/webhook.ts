@@ -1,0 +1,126 @@
+// `wpgw webhook`: serve the mutating admission webhook.
+//   --dev                  local: self-generated certificates in certs/, no cluster, a fixed
+//                          gateway address (--gateway-ip); pods admitted earlier are remembered
+//   --tls-cert-file/-key   certificates from files (e.g. cert-manager), hot reloaded
+//   (default)              cluster: watch-backed caches from the kubeconfig in the environment,
+//                          certificates in a Secret shared by replicas, caBundle kept current
+import { parseArgs } from 'node:util';
+import { admit } from '../core/admission.js';
+import type { AdmissionHandler } from '../core/admission-types.js';
+import type { AdmissionContext } from '../core/context.js';
+import { loadKubeConfig, startAdmissionCache } from '../cluster/index.js';
+import { DEFAULT_CLUSTER_DOMAIN, PLACEHOLDER_GATEWAY_IP } from '../names.js';
+import { devContext } from '../webhook/dev-context.js';
+import { createLogger, startWebhook, webhookIdentity, type WebhookTlsConfig } from '../webhook/index.js';
+
+const HELP = `Usage: wpgw webhook [options]
+  --dev                    run locally: certificates in ./certs, no cluster needed
+  --gateway-ip IP          (--dev) the gateway address injected into pods (default ${PLACEHOLDER_GATEWAY_IP})
+  --dns-ip IP              (--dev) the wpgw-dns address for dnsConfig mode (default 192.0.2.53)
+  --host ADDR              listen address (default 0.0.0.0; 127.0.0.1 with --dev)
+  --port N                 listen port (default 8443)
+  --tls-cert-file F        serve this certificate (PEM), reloaded when it changes
+  --tls-key-file F         its private key
+  --tls-secret NS/NAME     Secret holding the shared CA and certificate (default wpgw-system/wpgw-webhook-tls)
+  --webhook-config NAME    MutatingWebhookConfiguration whose caBundle to keep current (default wpgw; "" = none)
+  --service-name NAME      the webhook Service, for certificate names (default wpgw-webhook)
+  --service-namespace NS   its namespace (default wpgw-system)
+  --cluster-domain D       (default ${DEFAULT_CLUSTER_DOMAIN})
+  --cert-dir DIR           (--dev) where certificates live (default certs)
+`;
+
+export async function webhookCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      dev: { type: 'boolean' },
+      'gateway-ip': { type: 'string' },
+      'dns-ip': { type: 'string' },
+      host: { type: 'string' },
+      port: { type: 'string' },
+      'tls-cert-file': { type: 'string' },
+      'tls-key-file': { type: 'string' },
+      'tls-secret': { type: 'string' },
+      'webhook-config': { type: 'string' },
+      'service-name': { type: 'string' },
+      'service-namespace': { type: 'string' },
+      'cluster-domain': { type: 'string' },
+      'cert-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const logger = createLogger();
+  const port = Number(values.port ?? 8443);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got ${values.port}`);
+  if (Boolean(values['tls-cert-file']) !== Boolean(values['tls-key-file'])) throw new Error('--tls-cert-file and --tls-key-file go together');
+  const clusterDomain = values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN;
+  const serviceName = values['service-name'] ?? 'wpgw-webhook';
+  const serviceNamespace = values['service-namespace'] ?? 'wpgw-system';
+  const identity = webhookIdentity({ service: serviceName, namespace: serviceNamespace, clusterDomain, extraNames: ['localhost', '127.0.0.1', '::1'] });
+
+  let context: AdmissionContext;
+  let ready: () => boolean = () => true;
+  let stopCache: () => Promise<void> = async () => {};
+  let tls: WebhookTlsConfig;
+  let remember: ((body: unknown, result: ReturnType<AdmissionHandler>) => void) | undefined;
+
+  if (values.dev) {
+    const dev = devContext(values['gateway-ip'] ?? PLACEHOLDER_GATEWAY_IP, values['dns-ip'] ?? '192.0.2.53');
+    context = dev;
+    remember = (body, result) => {
+      if (!result.ok) return;
+      const labels = (body as { request?: { object?: { metadata?: { labels?: Record<string, string> } } } }).request?.object?.metadata?.labels;
+      dev.remember(result.decision, labels);
+    };
+    tls = values['tls-cert-file']
+      ? { mode: 'files', certFile: values['tls-cert-file'], keyFile: values['tls-key-file']! }
+      : { mode: 'dev', dir: values['cert-dir'] ?? 'certs', identity };
+  } else {
+    const kc = loadKubeConfig();
+    const { cache, context: cacheContext } = startAdmissionCache(kc, { logger });
+    context = cacheContext;
+    // Ready only once the caches hold a full list: answering from an empty cache would deny pods
+    // for a "missing" gateway that exists.
+    ready = () => cache.synced();
+    stopCache = () => cache.stop();
+    if (values['tls-cert-file']) {
+      tls = { mode: 'files', certFile: values['tls-cert-file'], keyFile: values['tls-key-file']! };
+    } else {
+      const [secretNamespace, secretName] = (values['tls-secret'] ?? `${serviceNamespace}/wpgw-webhook-tls`).split('/');
+      if (!secretNamespace || !secretName) throw new Error('--tls-secret must be NAMESPACE/NAME');
+      const configName = values['webhook-config'] ?? 'wpgw';
+      tls = { mode: 'secret', kubeConfig: kc, namespace: secretNamespace, secretName, identity, webhookConfigName: configName === '' ? null : configName };
+    }
+  }
+
+  const handler: AdmissionHandler = (body) => {
+    const result = admit(body, context, { clusterDomain });
+    remember?.(body, result);
+    return result;
+  };
+  const running = await startWebhook({ handler, logger, tls, host: values.host ?? (values.dev ? '127.0.0.1' : '0.0.0.0'), port, ready });
+  logger.info({ address: running.address, mode: values.dev ? 'dev' : 'cluster' }, 'wpgw webhook serving');
+  if (values.dev) {
+    logger.info(
+      `try: curl --cacert ${values['cert-dir'] ?? 'certs'}/ca.crt -H 'Content-Type: application/json' --data @examples/admission-review.json ${running.address}/mutate`,
+    );
+  }
+  await waitForSignal();
+  logger.info('shutting down');
+  await running.close();
+  await stopCache();
+  return 0;
+}
+
+function waitForSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => resolve();
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+}
