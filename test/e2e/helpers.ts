@@ -1,0 +1,162 @@
+// Helpers for the e2e suite: kubectl as users run it, JSON reads, polling, the controller's metrics.
+import { spawnSync } from 'node:child_process';
+import { request } from 'node:https';
+import { inject } from 'vitest';
+import { stringify } from 'yaml';
+
+export const env = () => inject('e2e');
+
+export interface KubectlResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs kubectl with the admin kubeconfig; never throws (tests assert on status and stderr). */
+export function kubectl(args: string[], input?: string): KubectlResult {
+  const e = env();
+  const r = spawnSync(e.kubectl, args, { env: { ...process.env, KUBECONFIG: e.kubeconfig }, input, encoding: 'utf8', timeout: 60_000 });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+}
+
+/** kubectl that must succeed. */
+export function k(args: string[], input?: string): string {
+  const r = kubectl(args, input);
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
+  return r.stdout;
+}
+
+export function apply(objects: unknown[] | string, extra: string[] = []): string {
+  const text = typeof objects === 'string' ? objects : objects.map((o) => stringify(o)).join('---\n');
+  return k(['apply', ...extra, '-f', '-'], text);
+}
+
+export function getJson<T = any>(args: string[]): T | undefined {
+  const r = kubectl(['get', ...args, '-o', 'json']);
+  if (r.status !== 0) {
+    if (/NotFound|not found/.test(r.stderr)) return undefined;
+    throw new Error(`kubectl get ${args.join(' ')}: ${r.stderr}`);
+  }
+  return JSON.parse(r.stdout) as T;
+}
+
+export function list<T = any>(args: string[]): T[] {
+  return (getJson<{ items: T[] }>(args)?.items ?? []) as T[];
+}
+
+export async function eventually<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v as T;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(300);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function createNamespace(name: string, optIn = true, annotations: Record<string, string> = {}): void {
+  kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true']);
+  apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: optIn ? { 'wpgw.io/inject': 'enabled' } : {}, annotations } }]);
+}
+
+export async function waitForDefaultServiceAccount(ns: string): Promise<void> {
+  await eventually(`default ServiceAccount in ${ns}`, () => getJson(['serviceaccount', 'default', '-n', ns]));
+}
+
+/** Objects the controller owns in a namespace, as "Kind/name". */
+export function managedObjects(ns: string): string[] {
+  const kinds = 'serviceaccounts,services,configmaps,deployments,poddisruptionbudgets,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
+  return list<{ kind: string; metadata: { name: string } }>([kinds, '-n', ns, '-l', 'app.kubernetes.io/managed-by=wpgw'])
+    .map((o) => `${o.kind}/${o.metadata.name}`)
+    .sort();
+}
+
+export function windowsDeployment(name: string, ns: string, outbound: string, replicas = 2, extraLabels: Record<string, string> = {}): Record<string, unknown> {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name, ...extraLabels }, annotations: { 'wpgw.io/outbound': outbound } },
+        spec: {
+          nodeSelector: { 'kubernetes.io/os': 'windows' },
+          tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+          containers: [{ name: 'app', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022', ports: [{ name: 'http', containerPort: 80 }] }],
+        },
+      },
+    },
+  };
+}
+
+export function linuxDeployment(name: string, ns: string): Record<string, unknown> {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          nodeSelector: { 'kubernetes.io/os': 'linux' },
+          tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
+          containers: [{ name: 'app', image: 'nginx' }],
+        },
+      },
+    },
+  };
+}
+
+export function appService(name: string, ns: string, port = 8080, targetPort: number | string = 'http'): Record<string, unknown> {
+  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort }] } };
+}
+
+/** IPs behind a Service, from its EndpointSlices (filled by kube-controller-manager). */
+export function endpointIPs(ns: string, service: string): string[] {
+  return list<{ endpoints?: Array<{ addresses: string[] }> }>(['endpointslices', '-n', ns, '-l', `kubernetes.io/service-name=${service}`])
+    .flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses))
+    .sort();
+}
+
+export function podIPs(ns: string, selector: string): string[] {
+  return list<{ status?: { podIP?: string } }>(['pods', '-n', ns, '-l', selector])
+    .map((p) => p.status?.podIP)
+    .filter((ip): ip is string => Boolean(ip))
+    .sort();
+}
+
+/** Reads a counter family from the controller's /metrics, summed over the label filter. */
+export async function controllerMetric(name: string, filter: (labels: string) => boolean = () => true): Promise<number> {
+  const text = await httpsGet(`https://127.0.0.1:${env().controllerPort}/metrics`);
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`).exec(line);
+    if (m && filter(m[1] ?? '')) sum += Number(m[2]);
+  }
+  return sum;
+}
+
+// The controller's endpoint has a self-signed certificate made at start (see src/controller/serve.ts).
+function httpsGet(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
