@@ -6,6 +6,7 @@ import { loadKubeConfig } from '../cluster/index.js';
 import { startController } from '../controller/index.js';
 import { serveControllerEndpoint } from '../controller/serve.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
+import { parseDuration } from './duration.js';
 import { createLogger, createRegistry } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw controller [options]
@@ -79,11 +80,4 @@ export async function controllerCommand(args: string[]): Promise<number> {
   await controller.stop();
   await endpoint.app.close();
   return 0;
-}
-
-export function parseDuration(text: string): number {
-  const m = /^(\d+)(ms|s|m|h)$/.exec(text);
-  if (!m) throw new Error(`invalid duration "${text}" (use e.g. 30s, 5m, 1h)`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Number(m[1]) * unit;
 }

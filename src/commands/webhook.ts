@@ -11,6 +11,7 @@ import type { AdmissionContext } from '../core/context.js';
 import { loadKubeConfig, startAdmissionCache } from '../cluster/index.js';
 import { DEFAULT_CLUSTER_DOMAIN, PLACEHOLDER_GATEWAY_IP } from '../names.js';
 import { devContext } from '../webhook/dev-context.js';
+import { parseDuration } from './duration.js';
 import { createLogger, startWebhook, webhookIdentity, type WebhookTlsConfig } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw webhook [options]
@@ -21,6 +22,7 @@ const HELP = `Usage: wpgw webhook [options]
   --port N                 listen port (default 8443)
   --tls-cert-file F        serve this certificate (PEM), reloaded when it changes
   --tls-key-file F         its private key
+  --tls-reload-interval D  how often to look for new certificate files (default 10s)
   --tls-secret NS/NAME     Secret holding the shared CA and certificate (default wpgw-system/wpgw-webhook-tls)
   --webhook-config NAME    MutatingWebhookConfiguration whose caBundle to keep current (default wpgw; "" = none)
   --service-name NAME      the webhook Service, for certificate names (default wpgw-webhook)
@@ -41,6 +43,7 @@ export async function webhookCommand(args: string[]): Promise<number> {
       port: { type: 'string' },
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
+      'tls-reload-interval': { type: 'string' },
       'tls-secret': { type: 'string' },
       'webhook-config': { type: 'string' },
       'service-name': { type: 'string' },
@@ -63,6 +66,12 @@ export async function webhookCommand(args: string[]): Promise<number> {
   const serviceNamespace = values['service-namespace'] ?? 'wpgw-system';
   const identity = webhookIdentity({ service: serviceName, namespace: serviceNamespace, clusterDomain, extraNames: ['localhost', '127.0.0.1', '::1'] });
 
+  const fileTls: WebhookTlsConfig = {
+    mode: 'files',
+    certFile: values['tls-cert-file'] ?? '',
+    keyFile: values['tls-key-file'] ?? '',
+    pollIntervalMs: parseDuration(values['tls-reload-interval'] ?? '10s'),
+  };
   let context: AdmissionContext;
   let ready: () => boolean = () => true;
   let stopCache: () => Promise<void> = async () => {};
@@ -77,9 +86,7 @@ export async function webhookCommand(args: string[]): Promise<number> {
       const labels = (body as { request?: { object?: { metadata?: { labels?: Record<string, string> } } } }).request?.object?.metadata?.labels;
       dev.remember(result.decision, labels);
     };
-    tls = values['tls-cert-file']
-      ? { mode: 'files', certFile: values['tls-cert-file'], keyFile: values['tls-key-file']! }
-      : { mode: 'dev', dir: values['cert-dir'] ?? 'certs', identity };
+    tls = values['tls-cert-file'] ? fileTls : { mode: 'dev', dir: values['cert-dir'] ?? 'certs', identity };
   } else {
     const kc = loadKubeConfig();
     const { cache, context: cacheContext } = startAdmissionCache(kc, { logger });
@@ -89,7 +96,7 @@ export async function webhookCommand(args: string[]): Promise<number> {
     ready = () => cache.synced();
     stopCache = () => cache.stop();
     if (values['tls-cert-file']) {
-      tls = { mode: 'files', certFile: values['tls-cert-file'], keyFile: values['tls-key-file']! };
+      tls = fileTls;
     } else {
       const [secretNamespace, secretName] = (values['tls-secret'] ?? `${serviceNamespace}/wpgw-webhook-tls`).split('/');
       if (!secretNamespace || !secretName) throw new Error('--tls-secret must be NAMESPACE/NAME');

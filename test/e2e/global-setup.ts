@@ -18,12 +18,19 @@ export interface E2eEnv {
   harnessBin?: string;
   webhookPort: number;
   controllerPort: number;
-  /** How the webhook was started, so a test can stop it and start it again. */
-  webhookPid: number;
-  webhookArgs: string[];
-  webhookKubeconfig: string;
+  /** How the webhook and controller were started, so a test can stop and start them again. */
+  processes: Record<'webhook' | 'controller', ManagedProcess>;
   /** Whether this setup owns the cluster (false with WPGW_E2E_KUBECONFIG). */
   ownCluster: boolean;
+}
+
+export interface ManagedProcess {
+  args: string[];
+  kubeconfig: string;
+  /** The live pid is kept here (tests that restart a process rewrite it). */
+  pidFile: string;
+  log: string;
+  env: Record<string, string>;
 }
 
 declare module 'vitest' {
@@ -89,13 +96,42 @@ function serviceAccountKubeconfig(kubectl: (a: string[], i?: string) => string, 
 
 const children: Array<{ name: string; proc: ChildProcess; log: string }> = [];
 
-export function startProcess(name: string, args: string[], env: Record<string, string>, logFile: string): ChildProcess {
-  const out = createWriteStream(logFile, { flags: 'a' });
-  const proc = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts a wpgw process (also used by tests that restart one); its pid goes to its pid file. */
+export function startProcess(name: string, p: ManagedProcess): ChildProcess {
+  const out = createWriteStream(p.log, { flags: 'a' });
+  const proc = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), ...p.args], {
+    env: { ...process.env, ...p.env, KUBECONFIG: p.kubeconfig },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   proc.stdout?.pipe(out);
   proc.stderr?.pipe(out);
-  children.push({ name, proc, log: logFile });
+  writeFileSync(p.pidFile, String(proc.pid ?? ''));
+  children.push({ name, proc, log: p.log });
   return proc;
+}
+
+/** Stops a wpgw process by its pid file (whoever started it). */
+export async function stopProcess(p: ManagedProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const pid = Number(existsSync(p.pidFile) ? readFileSync(p.pidFile, 'utf8') : 0);
+  if (!pid) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 50; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // gone
+  }
 }
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 90_000): Promise<void> {
@@ -149,11 +185,25 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const logs = { webhook: join(STATE, 'webhook.log'), controller: join(STATE, 'controller.log') };
   for (const f of Object.values(logs)) writeFileSync(f, '');
 
-  const webhookArgs = ['webhook', '--host', '127.0.0.1', '--port', String(webhookPort), '--tls-secret', `${SYSTEM_NS}/wpgw-webhook-tls`, '--webhook-config', 'wpgw'];
-  let webhookPid = 0;
+  const processes: E2eEnv['processes'] = {
+    webhook: {
+      args: ['webhook', '--host', '127.0.0.1', '--port', String(webhookPort), '--tls-secret', `${SYSTEM_NS}/wpgw-webhook-tls`, '--webhook-config', 'wpgw'],
+      kubeconfig: join(STATE, 'webhook.kubeconfig'),
+      pidFile: join(STATE, 'webhook.pid'),
+      log: logs.webhook,
+      env: {},
+    },
+    controller: {
+      args: ['controller', '--namespace', SYSTEM_NS, '--host', '127.0.0.1', '--port', String(controllerPort), '--resync', '20s'],
+      kubeconfig: join(STATE, 'controller.kubeconfig'),
+      pidFile: join(STATE, 'controller.pid'),
+      log: logs.controller,
+      env: { POD_NAME: 'e2e-controller' },
+    },
+  };
   const teardown = async () => {
-    for (const c of children) c.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 500));
+    // Tests may have restarted either process: stop whatever the pid files name.
+    await Promise.all(Object.values(processes).map((p) => stopProcess(p)));
     for (const c of children) if (c.proc.exitCode === null) c.proc.kill('SIGKILL');
     if (!external && !process.env.WPGW_E2E_KEEP) execFileSync('bash', [join(ROOT, 'test/harness/down.sh'), CLUSTER_STATE], { stdio: 'inherit' });
     process.stdout.write(`[e2e] setup timings: ${timings.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)}s`).join(', ')}\n`);
@@ -171,13 +221,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     });
 
     await timed('start webhook and controller', async () => {
-      webhookPid = startProcess('webhook', webhookArgs, { KUBECONFIG: join(STATE, 'webhook.kubeconfig') }, logs.webhook).pid ?? 0;
-      startProcess(
-        'controller',
-        ['controller', '--namespace', SYSTEM_NS, '--host', '127.0.0.1', '--port', String(controllerPort), '--resync', '20s'],
-        { KUBECONFIG: join(STATE, 'controller.kubeconfig'), POD_NAME: 'e2e-controller' },
-        logs.controller,
-      );
+      startProcess('webhook', processes.webhook);
+      startProcess('controller', processes.controller);
       // The webhook patches its CA into the configuration itself; wait for that, then for it to serve.
       await waitFor('caBundle patched into MutatingWebhookConfiguration wpgw', () => {
         const out = kubectl(['get', 'mutatingwebhookconfiguration', 'wpgw', '-o', 'jsonpath={.webhooks[*].clientConfig.caBundle}']);
@@ -189,7 +234,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } catch (e) {
     process.stderr.write(`\n[e2e setup failed] ${(e as Error).message}\n--- webhook log ---\n${tail(logs.webhook)}\n--- controller log ---\n${tail(logs.controller)}\n`);
     if (!external) {
-      for (const c of ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'etcd']) {
+      for (const c of ['apiserver', 'kcm', 'scheduler', 'kwok', 'etcd']) {
         process.stderr.write(`--- ${c} log ---\n${tail(join(CLUSTER_STATE, 'logs', `${c}.log`), 20)}\n`);
       }
     }
@@ -204,9 +249,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ...(harnessBin ? { harnessBin } : {}),
     webhookPort,
     controllerPort,
-    webhookPid,
-    webhookArgs,
-    webhookKubeconfig: join(STATE, 'webhook.kubeconfig'),
+    processes,
     ownCluster: !external,
   });
   return teardown;

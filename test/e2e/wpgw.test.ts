@@ -1,11 +1,8 @@
 // End-to-end on a real control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
 // etcd, kwok nodes), with the wpgw webhook and controller running as real processes under their
 // own RBAC. Each part uses its own namespace; timings are printed per test.
-import { spawn } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { fetchInsecure } from './global-setup.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
 import {
   appService,
   apply,
@@ -205,13 +202,10 @@ describe('5. a bad wpgw.io/outbound is rejected by the API server with our messa
 });
 
 describe('6. with the webhook stopped, failurePolicy Fail holds', () => {
-  const extra: Array<{ kill: () => void }> = [];
-  afterAll(() => extra.forEach((p) => p.kill()));
-
   it('no Windows pod is admitted without its routing; nothing outside opted-in namespaces is blocked', async () => {
     const e = env();
     const ns = 'e2e-deploy-first';
-    process.kill(e.webhookPid, 'SIGTERM');
+    await stopProcess(e.processes.webhook);
     await eventually('webhook down', async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/healthz`)) === 0);
     const winPod = (name: string, namespace: string) =>
       JSON.stringify({
@@ -232,12 +226,7 @@ describe('6. with the webhook stopped, failurePolicy Fail holds', () => {
     expect(getJson(['pod', 'outside', '-n', 'e2e-not-opted-in']).spec.hostAliases).toBeUndefined();
 
     // Start it again (same Secret-held certificate): admissions resume.
-    const root = resolve(import.meta.dirname, '../..');
-    const log = createWriteStream(join(e.stateDir, 'webhook-restarted.log'));
-    const proc = spawn(process.execPath, [join(root, 'dist/src/cli.js'), ...e.webhookArgs], { env: { ...process.env, KUBECONFIG: e.webhookKubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout.pipe(log);
-    proc.stderr.pipe(log);
-    extra.push({ kill: () => proc.kill('SIGTERM') });
+    startProcess('webhook', e.processes.webhook);
     await eventually('webhook back', async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200);
     const ok = kubectl(['apply', '-f', '-'], winPod('after-restart', ns));
     expect(ok.stderr).toBe('');
