@@ -235,15 +235,20 @@ describe('faults', () => {
 async function restartApiServer(clusterState: string): Promise<void> {
   const pid = Number(readFileSync(join(clusterState, 'apiserver.pid'), 'utf8'));
   const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-  process.kill(pid, 'SIGTERM');
-  await eventually('old API server gone', () => {
+  const alive = () => {
     try {
       process.kill(pid, 0);
-      return false;
-    } catch {
       return true;
+    } catch {
+      return false;
     }
-  });
+  };
+  // Graceful first; open watches can hold a terminating API server for a while, then it is a crash.
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 10_000;
+  while (alive() && Date.now() < deadline) await sleep(200);
+  if (alive()) process.kill(pid, 'SIGKILL');
+  await eventually('old API server gone', () => !alive());
   const log = join(clusterState, 'logs', 'apiserver.log');
   writeFileSync(log, `\n--- restarted by the e2e suite ---\n`, { flag: 'a' });
   const out = openSync(log, 'a');
