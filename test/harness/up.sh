@@ -22,7 +22,7 @@ set -euo pipefail
 
 HARNESS="$(cd "$(dirname "$0")" && pwd)"
 REPO="$(cd "$HARNESS/../.." && pwd)"
-SHARED="$REPO/../shared"
+SHARED="$(cd "$REPO/.." && pwd)/shared"
 BIN="$HARNESS/bin"
 CRDS_DIR="${HARNESS_CRDS_DIR:-$SHARED/crds}"
 STEP_TIMEOUT="${HARNESS_TIMEOUT:-90}"
