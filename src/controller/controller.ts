@@ -38,6 +38,8 @@ export interface ControllerOptions {
   retryMaxMs: number;
   /** Re-check period for namespaces whose objects need CRDs that are missing. */
   degradedRecheckMs: number;
+  /** Events for a namespace within this window are handled by one reconcile. */
+  batchDelayMs: number;
   desired: DesiredOptions;
   /** Override the desired-state function (tests). */
   desiredFn?: DesiredFn;
@@ -59,6 +61,7 @@ export function defaultControllerOptions(): ControllerOptions {
     retryBaseMs: 500,
     retryMaxMs: 60_000,
     degradedRecheckMs: 30_000,
+    batchDelayMs: 500,
     desired: DEFAULT_DESIRED_OPTIONS,
   };
 }
@@ -154,7 +157,9 @@ export function startController(params: StartControllerParams): ControllerHandle
     if (e.resource === 'namespaces' && e.type === 'delete') reconciler.forget(e.obj.metadata?.name ?? '');
     // Followers only keep caches warm; a new leader enqueues everything anyway.
     if (!isLeader()) return;
-    for (const ns of namespacesForEvent(e, routing)) queue.add(ns);
+    // A short batching window: a rollout or a kubectl apply of many objects is one reconcile
+    // (and one write per changed object), not one per watch event.
+    for (const ns of namespacesForEvent(e, routing)) queue.addAfter(ns, opts.batchDelayMs);
   });
 
   if (opts.leaderElection) {

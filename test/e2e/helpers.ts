@@ -1,6 +1,6 @@
 // Helpers for the e2e suite: kubectl as users run it, JSON reads, polling, the controller's metrics.
 import { spawnSync } from 'node:child_process';
-import { request } from 'node:https';
+import { getInsecure } from '../../bench/cluster-stack.js';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
 
@@ -138,25 +138,12 @@ export function podIPs(ns: string, selector: string): string[] {
 
 /** Reads a counter family from the controller's /metrics, summed over the label filter. */
 export async function controllerMetric(name: string, filter: (labels: string) => boolean = () => true): Promise<number> {
-  const text = await httpsGet(`https://127.0.0.1:${env().controllerPort}/metrics`);
+  // The controller's endpoint has a self-signed certificate made at start (src/controller/serve.ts).
+  const text = (await getInsecure(`https://127.0.0.1:${env().controllerPort}/metrics`)).body;
   let sum = 0;
   for (const line of text.split('\n')) {
     const m = new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`).exec(line);
     if (m && filter(m[1] ?? '')) sum += Number(m[2]);
   }
   return sum;
-}
-
-// The controller's endpoint has a self-signed certificate made at start (see src/controller/serve.ts).
-function httpsGet(url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { rejectUnauthorized: false, timeout: 5000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve(body));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
