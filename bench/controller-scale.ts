@@ -109,7 +109,7 @@ async function main(): Promise<void> {
     // Pods are denied until their namespace's gateway exists (and the default ServiceAccount).
     await until('default ServiceAccounts', async () => (await kubectl(stack, ['get', 'serviceaccounts', '-A', '--field-selector', 'metadata.name=default', '-o', 'name'])).split('\n').filter((l) => l).length >= N + 1, 300_000);
     const t1 = Date.now();
-    await inBatches(namespaces, 4, (ns) => kubectl(stack, ['apply', '-f', '-'], workloads(ns)));
+    await inBatches(namespaces, 8, (ns) => kubectl(stack, ["apply", "--server-side", "--field-manager=bench", "-f", "-"], workloads(ns)));
     const applyMs = Date.now() - t1;
     const total = N * M;
     const convergedMs = await until(

@@ -1,6 +1,8 @@
 // End-to-end on a real control plane (kube-apiserver, kube-controller-manager, kube-scheduler,
 // etcd, kwok nodes), with the wpgw webhook and controller running as real processes under their
 // own RBAC. Each part uses its own namespace; timings are printed per test.
+import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
 import {
@@ -128,6 +130,25 @@ describe('2. a Windows Deployment and its Service converge in either order', () 
     apply([windowsDeployment('legacy', ns, OUTBOUND)], ['--server-side', '--field-manager=e2e-user']);
     await expectConverged(ns, 'legacy', 2);
     expect(getJson(['service', 'legacy', '-n', ns]).metadata.annotations['wpgw.io/nudge']).toBeTruthy();
+    // The nudge is explained on the Service itself.
+    const events = list(['events', '-n', ns, '--field-selector', 'reason=ServiceNudged,involvedObject.name=legacy']);
+    expect(events.length).toBe(1);
+    expect(events[0].message).toMatch(/re-admitting it through the wpgw webhook/);
+  });
+
+  it('wpgw status reports the gateway, the re-pointed Service and the destinations', async () => {
+    const ns = 'e2e-deploy-first';
+    const ip = await gatewayIP(ns);
+    const r = spawnSync(process.execPath, [resolve(import.meta.dirname, '../../dist/src/cli.js'), 'status', '-n', ns], {
+      env: { ...process.env, KUBECONFIG: env().kubeconfig },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`Namespace ${ns}`);
+    expect(r.stdout).toContain(`Service wpgw ${ip}`);
+    expect(r.stdout).toContain('legacy -> gateway (app reachable as legacy-app)');
+    expect(r.stdout).toContain('example.com:80+tls');
+    expect(r.stdout).toContain('conflicts:    none');
   });
 });
 
