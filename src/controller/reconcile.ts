@@ -159,6 +159,7 @@ export class Reconciler {
     const liveByKey = new Map(live.map((o) => [objectKey(o), o]));
     const missing = new Set<string>();
 
+    const toApply: Array<{ obj: KubeObject; key: string }> = [];
     for (const obj of state.objects) {
       if (obj.metadata.namespace !== namespace || !isManagedKind(obj.apiVersion, obj.kind)) {
         // Never write outside the namespace or kinds we cannot prune (that would leak objects).
@@ -174,14 +175,23 @@ export class Reconciler {
         report.unchanged++;
         continue;
       }
+      toApply.push({ obj, key });
+    }
+    // Independent objects: apply a few at a time (a namespace coming up writes ~150 objects);
+    // results are reported in desired order.
+    const applied = await mapLimit(toApply, APPLY_CONCURRENCY, async ({ obj, key }) => {
       try {
         const res = await this.applyObject(obj, liveByKey.get(key), nsTarget);
         this.overlay.set(key, res && typeof res === 'object' && res.metadata ? res : obj);
-        report.applied.push(describeObj(obj));
+        return true;
       } catch (err) {
         fail(`apply ${describeObj(obj)}`, err);
+        return false;
       }
-    }
+    });
+    toApply.forEach(({ obj }, i) => {
+      if (applied[i]) report.applied.push(describeObj(obj));
+    });
 
     for (const p of selectPrunes(namespace, state.objects, live)) {
       try {
@@ -383,3 +393,19 @@ export class Reconciler {
 }
 
 export type { OwnerRef };
+
+const APPLY_CONCURRENCY = 8;
+
+/** Runs fn over items with at most `limit` in flight; results in input order. */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
