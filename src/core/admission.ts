@@ -63,7 +63,13 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
   if (outcome.action === 'skip') return allow(base, 'skipped', outcome.reason, outcome.warnings);
 
   const after = 'pod' in outcome ? outcome.pod : outcome.service;
-  const patch = jsonpatch.compare(withoutManagedFields(object), withoutManagedFields(after as Record<string, unknown>));
+  let patch: jsonpatch.Operation[];
+  try {
+    patch = jsonpatch.compare(withoutManagedFields(object), withoutManagedFields(after as Record<string, unknown>));
+  } catch (e) {
+    // Only objects nested deeper than any real Pod or Service get here (the diff recurses).
+    return { ok: false, message: `request.object could not be diffed: ${(e as Error).message}` };
+  }
   if (patch.length === 0) return allow(base, 'unchanged', outcome.reason, outcome.warnings);
   const decision: AdmissionDecision = { ...base, allowed: true, decision: 'patched', reason: outcome.reason, warnings: outcome.warnings };
   return {

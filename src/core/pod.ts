@@ -44,7 +44,13 @@ export interface PodStatusRecord {
   previousDnsConfig?: V1PodDNSConfig | null;
   /** Canonical destinations (the controller routes exactly these). */
   outbound: string[];
+  /** We added sidecar.istio.io/inject=false (a user's own label is left alone on strip). */
+  istioOptOut?: boolean;
 }
+
+/** Istio's injector label: a Windows pod must never get its Linux sidecar. */
+export const ISTIO_INJECT_LABEL = 'sidecar.istio.io/inject';
+const ISTIO_STATUS_ANNOTATION = 'sidecar.istio.io/status';
 
 export type SkipReason = 'not_windows' | 'opted_out' | 'host_network' | 'host_process';
 
@@ -157,12 +163,22 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     newSpec.dnsConfig = wpgwDnsConfig(dnsIP, namespace, clusterDomain, spec.dnsConfig);
   }
 
+  // Istio's injector must skip this pod: the label keeps it from even calling the injector (its
+  // objectSelector), and undoing an injection that already happened (Istio's webhook may run
+  // before ours) covers webhook order.
+  const labels: Record<string, string> = { ...base.metadata?.labels, [MANAGED_LABEL]: 'true' };
+  if (labels[ISTIO_INJECT_LABEL] === undefined) {
+    labels[ISTIO_INJECT_LABEL] = 'false';
+    status.istioOptOut = true;
+  }
+  const unIstioed = stripIstioInjection(newSpec, annotations);
+  if (unIstioed.removed.length > 0) warnings.push(`${who}: removed Istio's sidecar injection (${unIstioed.removed.join(', ')}); Windows pods are meshed through the wpgw gateway`);
   const metadata: V1ObjectMeta = {
     ...base.metadata,
-    labels: { ...base.metadata?.labels, [MANAGED_LABEL]: 'true' },
-    annotations: { ...annotations, [POD_STATUS_ANNOTATION]: JSON.stringify(status) },
+    labels,
+    annotations: { ...unIstioed.annotations, [POD_STATUS_ANNOTATION]: JSON.stringify(status) },
   };
-  return { action: 'mutate', reason: 'injected', pod: { ...base, metadata, spec: newSpec }, warnings };
+  return { action: 'mutate', reason: 'injected', pod: { ...base, metadata, spec: unIstioed.spec }, warnings };
 }
 
 /** Every name the pod may dial for its destinations, sorted and unique. */
@@ -191,6 +207,7 @@ export function stripInjection(pod: PodLike): PodLike {
   const status = parseStatus(raw);
   const { [POD_STATUS_ANNOTATION]: _s, ...restAnnotations } = annotations ?? {};
   const { [MANAGED_LABEL]: _l, ...restLabels } = pod.metadata?.labels ?? {};
+  if (status?.istioOptOut) delete restLabels[ISTIO_INJECT_LABEL];
   const metadata: V1ObjectMeta = { ...pod.metadata };
   setOrDelete(metadata, 'annotations', restAnnotations);
   setOrDelete(metadata, 'labels', restLabels);
@@ -214,16 +231,76 @@ export function stripInjection(pod: PodLike): PodLike {
   return { ...pod, metadata, spec };
 }
 
+/**
+ * Removes what Istio's sidecar injector added, per its own status annotation (the containers,
+ * init containers and volumes it lists), like Istio's own stripPod.
+ */
+function stripIstioInjection(spec: V1PodSpec, annotations: Record<string, string>): { spec: V1PodSpec; annotations: Record<string, string>; removed: string[] } {
+  const raw = annotations[ISTIO_STATUS_ANNOTATION];
+  if (raw === undefined) return { spec, annotations, removed: [] };
+  let injected: { containers?: unknown; initContainers?: unknown; volumes?: unknown };
+  try {
+    injected = JSON.parse(raw) as typeof injected;
+  } catch {
+    return { spec, annotations, removed: [] };
+  }
+  const names = (v: unknown) => new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+  const containers = names(injected.containers);
+  const initContainers = names(injected.initContainers);
+  const volumes = names(injected.volumes);
+  const removed = [
+    ...spec.containers.filter((c) => containers.has(c.name)).map((c) => c.name),
+    ...(spec.initContainers ?? []).filter((c) => initContainers.has(c.name)).map((c) => c.name),
+  ];
+  const out: V1PodSpec = { ...spec, containers: spec.containers.filter((c) => !containers.has(c.name)) };
+  if (spec.initContainers) {
+    const kept = spec.initContainers.filter((c) => !initContainers.has(c.name));
+    if (kept.length > 0) out.initContainers = kept;
+    else delete out.initContainers;
+  }
+  if (spec.volumes) {
+    const kept = spec.volumes.filter((v) => !volumes.has(v.name));
+    if (kept.length > 0) out.volumes = kept;
+    else delete out.volumes;
+  }
+  const { [ISTIO_STATUS_ANNOTATION]: _s, ...rest } = annotations;
+  return { spec: out, annotations: rest, removed };
+}
+
 /** Reads a pod's status annotation; undefined if absent or not ours. */
 export function parseStatus(raw: string | undefined): PodStatusRecord | undefined {
   if (raw === undefined) return undefined;
   try {
     const v = JSON.parse(raw) as unknown;
-    if (v && typeof v === 'object' && (v as { v?: unknown }).v === 1) return v as PodStatusRecord;
+    if (v && typeof v === 'object' && (v as { v?: unknown }).v === 1 && wellFormed(v as Record<string, unknown>)) return v as PodStatusRecord;
   } catch {
     // A hand-edited or foreign value: drop it, re-inject from scratch.
   }
   return undefined;
+}
+
+const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+const optionalString = (v: unknown) => v === undefined || v === null || typeof v === 'string';
+
+/**
+ * The record is restored into the pod on strip, so only a shape we could have written is
+ * trusted; anything else (hand-edited, hostile) is dropped and the pod re-injected from scratch.
+ */
+function wellFormed(v: Record<string, unknown>): boolean {
+  if (v.mode !== 'hostAliases' && v.mode !== 'dnsConfig') return false;
+  if (!strings(v.outbound) || !optionalString(v.gatewayIP) || !optionalString(v.dnsIP) || !optionalString(v.previousDnsPolicy)) return false;
+  if (v.hostnames !== undefined && !strings(v.hostnames)) return false;
+  const dns = v.previousDnsConfig;
+  if (dns === undefined || dns === null) return true;
+  if (typeof dns !== 'object' || Array.isArray(dns)) return false;
+  const d = dns as Record<string, unknown>;
+  if (Object.keys(d).some((k) => !['nameservers', 'searches', 'options'].includes(k))) return false;
+  if ((d.nameservers !== undefined && !strings(d.nameservers)) || (d.searches !== undefined && !strings(d.searches))) return false;
+  return (
+    d.options === undefined ||
+    (Array.isArray(d.options) &&
+      d.options.every((o) => o && typeof o === 'object' && typeof (o as { name?: unknown }).name === 'string' && optionalString((o as { value?: unknown }).value)))
+  );
 }
 
 function injectValue(meta: V1ObjectMeta | undefined): string | undefined {

@@ -151,3 +151,45 @@ describe('which pods are touched', () => {
     }
   });
 });
+
+describe('Istio sidecar injection', () => {
+  it('tells Istio to skip a managed pod, and keeps a user label as it is', () => {
+    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }), namespace: 'shop', ctx });
+    if (out.action !== 'mutate') throw new Error('expected mutate');
+    expect(out.pod.metadata?.labels?.['sidecar.istio.io/inject']).toBe('false');
+    expect(stripInjection(out.pod).metadata?.labels?.['sidecar.istio.io/inject']).toBeUndefined();
+    const own = windowsPod();
+    own.metadata!.labels = { app: 'legacy', 'sidecar.istio.io/inject': 'false' };
+    const kept = mutatePod({ pod: own, namespace: 'shop', ctx });
+    if (kept.action !== 'mutate') throw new Error('expected mutate');
+    expect(stripInjection(kept.pod).metadata?.labels?.['sidecar.istio.io/inject']).toBe('false');
+  });
+
+  it("undoes Istio's injection when its webhook ran first", () => {
+    const pod = windowsPod(
+      { 'wpgw.io/outbound': 'example.com:80', 'sidecar.istio.io/status': JSON.stringify({ initContainers: ['istio-init'], containers: ['istio-proxy'], volumes: ['istio-envoy', 'istio-data'] }) },
+      {
+        initContainers: [{ name: 'istio-init', image: 'proxyv2' }, { name: 'setup', image: 'setup' }],
+        containers: [{ name: 'app', image: 'app' }, { name: 'istio-proxy', image: 'proxyv2' }],
+        volumes: [{ name: 'istio-envoy', emptyDir: {} }, { name: 'istio-data', emptyDir: {} }, { name: 'data', emptyDir: {} }],
+      },
+    );
+    const out = mutatePod({ pod, namespace: 'shop', ctx });
+    if (out.action !== 'mutate') throw new Error('expected mutate');
+    expect(out.pod.spec?.containers.map((c) => c.name)).toEqual(['app']);
+    expect(out.pod.spec?.initContainers?.map((c) => c.name)).toEqual(['setup']);
+    expect(out.pod.spec?.volumes?.map((v) => v.name)).toEqual(['data']);
+    expect(out.pod.metadata?.annotations?.['sidecar.istio.io/status']).toBeUndefined();
+    expect(out.warnings.join(' ')).toMatch(/removed Istio's sidecar injection \(istio-proxy, istio-init\)/);
+  });
+
+  it('drops a malformed status record instead of restoring it', () => {
+    const pod = windowsPod({
+      'wpgw.io/outbound': 'example.com:80',
+      'wpgw.io/status': JSON.stringify({ v: 1, mode: 'dnsConfig', dnsIP: '10.96.0.53', outbound: [], previousDnsConfig: { evil: { deep: [1] } } }),
+    });
+    const out = mutatePod({ pod, namespace: 'shop', ctx });
+    if (out.action !== 'mutate') throw new Error('expected mutate');
+    expect(JSON.parse(out.pod.metadata?.annotations?.['wpgw.io/status'] ?? '{}')).toMatchObject({ mode: 'hostAliases', gatewayIP: '10.96.0.50' });
+  });
+});

@@ -25,6 +25,7 @@ import { applyResponse, decodePatch, deepCopy, DNS_IP, GATEWAY_IP, review, stati
 
 const NS = 'shop';
 const MANAGED = 'wpgw.io/managed';
+const ISTIO_INJECT = 'sidecar.istio.io/inject';
 const STATUS = 'wpgw.io/status';
 
 // ---- arbitraries --------------------------------------------------------------------------------
@@ -315,7 +316,8 @@ describe('properties: Windows pods', () => {
         const expected = deepCopy(pod);
         expected.metadata = {
           ...expected.metadata,
-          labels: { ...expected.metadata?.labels, [MANAGED]: 'true' },
+          // Istio's injector is told to skip the pod, unless the user already said something.
+          labels: { [ISTIO_INJECT]: 'false', ...expected.metadata?.labels, [MANAGED]: 'true' },
           annotations: { ...expected.metadata?.annotations, [STATUS]: stored.metadata!.annotations![STATUS]! },
         };
         expected.spec = { ...expected.spec!, hostAliases: stored.spec?.hostAliases, dnsPolicy: stored.spec?.dnsPolicy, dnsConfig: stored.spec?.dnsConfig };

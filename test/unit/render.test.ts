@@ -50,7 +50,7 @@ describe('render: examples/shop.yaml (the seed\'s four flows)', () => {
     const dep = pick(out, 'Deployment', 'legacy');
     const tpl = dep.spec.template;
     expect(tpl.spec.hostAliases).toEqual([{ ip: '10.96.100.10', hostnames: ['example.com', 'orders.sales', 'orders.sales.svc', 'orders.sales.svc.cluster.local'] }]);
-    expect(tpl.metadata.labels).toEqual({ app: 'legacy', 'wpgw.io/managed': 'true' });
+    expect(tpl.metadata.labels).toEqual({ app: 'legacy', 'wpgw.io/managed': 'true', 'sidecar.istio.io/inject': 'false' });
     expect(JSON.parse(tpl.metadata.annotations['wpgw.io/status'])).toMatchObject({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.100.10', outbound: ['orders.sales.svc.cluster.local:9080', 'example.com:80+tls'] });
     // Nothing else of the Deployment changed.
     const original = pick(input, 'Deployment', 'legacy');
