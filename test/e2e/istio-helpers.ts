@@ -48,10 +48,13 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
 }
 
 export class Kubectl {
-  constructor(
-    readonly bin: string,
-    readonly kubeconfig: string,
-  ) {}
+  readonly bin: string;
+  readonly kubeconfig: string;
+
+  constructor(bin: string, kubeconfig: string) {
+    this.bin = bin;
+    this.kubeconfig = kubeconfig;
+  }
 
   run(args: string[], input?: string): string {
     return run(this.bin, args, { env: { KUBECONFIG: this.kubeconfig }, ...(input !== undefined ? { input } : {}), timeoutMs: 120_000 });

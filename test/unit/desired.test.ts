@@ -135,7 +135,7 @@ describe('desired state: the seed\'s four flows', () => {
     expect(spec(rule)).toEqual({
       host: 'example.com',
       exportTo: ['.'],
-      trafficPolicy: { portLevelSettings: [{ port: { number: 443 }, tls: { mode: 'SIMPLE', sni: 'example.com', subjectAltNames: ['example.com'] } }] },
+      trafficPolicy: { portLevelSettings: [{ port: { number: 443 }, tls: { mode: 'SIMPLE', sni: 'example.com', subjectAltNames: ['example.com'], caCertificates: 'system' } }] },
     });
   });
 

@@ -145,7 +145,8 @@ function tlsOriginationRules(namespace: string, groups: PortGroup[]): KubeObject
       trafficPolicy: {
         portLevelSettings: [...ports].sort((a, b) => a - b).map((number) => ({
           port: { number },
-          tls: { mode: 'SIMPLE', sni: host, subjectAltNames: [host] },
+          // caCertificates "system": the OS trust store, said explicitly (Istio's analyzer IST0129).
+          tls: { mode: 'SIMPLE', sni: host, subjectAltNames: [host], caCertificates: 'system' },
         })),
       },
     },

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# stop.sh <harness-state-dir>: stops the istiod started by start.sh (SIGTERM, SIGKILL after
+# ISTIO_STOP_GRACE seconds, default 10) and removes the validating webhook it registered, if the
+# cluster is still up (so a later Istio object write does not fail against a dead URL).
+# Only the pid in <state>/istiod.pid is signalled, and only if it runs this directory's
+# bin/pilot-discovery. Logs are kept. Safe to run repeatedly.
+set -uo pipefail
+
+[ $# -eq 1 ] || { echo "usage: $0 <harness-state-dir>" >&2; exit 2; }
+HERE="$(cd "$(dirname "$0")" && pwd)"
+BIN="$HERE/bin"
+[ -d "$1" ] || { echo "istio/stop.sh: $1: no such state dir (nothing to stop)"; exit 0; }
+STATE="$(cd "$1" && pwd)"
+GRACE="${ISTIO_STOP_GRACE:-10}"
+PIDFILE="$STATE/istiod.pid"
+
+ours() { # ours <pid>: alive and running our pilot-discovery?
+  local cmd
+  cmd="$( { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null)" || return 1
+  case "$cmd" in "$BIN/pilot-discovery "*) return 0 ;; *) return 1 ;; esac
+}
+
+# Unregister the webhook first: with failurePolicy Fail and istiod gone, every Istio object
+# write would be refused.
+if [ -f "$STATE/env" ]; then
+  # shellcheck disable=SC1091
+  source "$STATE/env"
+  if "$HARNESS_KUBECTL" --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then
+    "$HARNESS_KUBECTL" --request-timeout=5s delete validatingwebhookconfiguration istio-validator-istio-system \
+      --ignore-not-found >/dev/null 2>&1 && echo "istio/stop.sh: removed ValidatingWebhookConfiguration istio-validator-istio-system"
+  fi
+fi
+
+if [ -f "$PIDFILE" ]; then
+  pid="$(cat "$PIDFILE")"
+  if [[ "$pid" =~ ^[0-9]+$ ]] && ours "$pid"; then
+    kill -TERM "$pid" 2>/dev/null
+    deadline=$(( $(date +%s) + GRACE ))
+    while ours "$pid" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
+    if ours "$pid"; then
+      echo "istio/stop.sh: istiod (pid $pid) ignored SIGTERM for ${GRACE}s: SIGKILL"
+      kill -KILL "$pid" 2>/dev/null
+    fi
+    echo "istio/stop.sh: stopped istiod (pid $pid)"
+  fi
+  rm -f "$PIDFILE"
+fi
+echo "istio/stop.sh: done; log kept in $STATE/logs/istiod.log"
