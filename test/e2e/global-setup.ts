@@ -3,24 +3,12 @@
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { freePort, getInsecure, startProcess as startStackProcess, startStack, stopProcess, type ManagedProcess } from '../../bench/cluster-stack.js';
+import { freePort, getInsecure, startProcess as startStackProcess, startStack, stopProcess, type ManagedProcess, type Stack } from '../../bench/cluster-stack.js';
 
 export { freePort, stopProcess, type ManagedProcess };
 
-export interface E2eEnv {
-  /** Admin kubeconfig (tests act as the cluster admin / users). */
-  kubeconfig: string;
-  kubectl: string;
-  stateDir: string;
-  /** Harness bin dir, when the harness runs. */
-  harnessBin?: string;
-  webhookPort: number;
-  controllerPort: number;
-  /** How the webhook and controller were started, so a test can stop and start them again. */
-  processes: Record<'webhook' | 'controller', ManagedProcess>;
-  /** Whether this setup owns the cluster (false with WPGW_E2E_KUBECONFIG). */
-  ownCluster: boolean;
-}
+/** What the suite sees of the running stack (bench/cluster-stack.ts). */
+export type E2eEnv = Omit<Stack, 'timings' | 'stop'>;
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -51,16 +39,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     keepCluster: Boolean(process.env.WPGW_E2E_KEEP),
     log: (line) => process.stdout.write(`${line}\n`),
   });
-  project.provide('e2e', {
-    kubeconfig: stack.kubeconfig,
-    kubectl: stack.kubectl,
-    stateDir: stack.stateDir,
-    ...(stack.harnessBin ? { harnessBin: stack.harnessBin } : {}),
-    webhookPort: stack.webhookPort,
-    controllerPort: stack.controllerPort,
-    processes: stack.processes,
-    ownCluster: stack.ownCluster,
-  });
+  const { timings: _t, stop: _s, ...provided } = stack;
+  project.provide('e2e', provided);
   return async () => {
     await stack.stop();
     process.stdout.write(`[e2e] setup timings: ${stack.timings.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)}s`).join(', ')}\n`);
