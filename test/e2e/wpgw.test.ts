@@ -67,7 +67,7 @@ async function expectConverged(ns: string, app: string, replicas: number): Promi
     return s?.spec?.selector?.['wpgw.io/gateway'] === ns ? s : undefined;
   });
   expect(svc.spec.selector).toEqual({ 'wpgw.io/gateway': ns });
-  const appSvc = await eventually(`Service ${app}-app`, () => getJson(['service', `${app}-app`, '-n', ns]));
+  const appSvc = await eventually<any>(`Service ${app}-app`, () => getJson(['service', `${app}-app`, '-n', ns]));
   expect(appSvc.spec.selector).toEqual({ app });
   expect(appSvc.metadata.ownerReferences?.[0]).toMatchObject({ kind: 'Service', name: app, uid: svc.metadata.uid });
   const gwPodIPs = await eventually('gateway pods with IPs', () => {
