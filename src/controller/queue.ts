@@ -31,6 +31,11 @@ export class WorkQueue<K = string> {
     if (this.closed || this.dirty.has(key)) return;
     this.dirty.add(key);
     if (this.processing.has(key)) return; // done() re-queues it
+    this.dispatch(key);
+  }
+
+  /** Hands a dirty key to a waiting worker, or queues it. */
+  private dispatch(key: K): void {
     const getter = this.getters.shift();
     if (getter) {
       this.take(key);
@@ -89,16 +94,7 @@ export class WorkQueue<K = string> {
 
   done(key: K): void {
     this.processing.delete(key);
-    if (this.dirty.has(key) && !this.closed) {
-      const getter = this.getters.shift();
-      if (getter) {
-        this.take(key);
-        getter(key);
-      } else {
-        this.ready.push(key);
-        this.depthChanged();
-      }
-    }
+    if (this.dirty.has(key) && !this.closed) this.dispatch(key);
     this.checkIdle();
   }
 

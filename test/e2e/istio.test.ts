@@ -27,6 +27,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { desiredNamespaceState } from '../../src/core/desired.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../../src/controller/defaults.js';
 import { render } from '../../src/render.js';
+import { appService, windowsDeployment } from './helpers.js';
 import {
   cluster,
   collect,
@@ -123,31 +124,9 @@ function meshApp(name: string, ns: string, port: number, extraLabels: Record<str
   ];
 }
 
+// The same Windows app (Deployment + Service legacy:8080 -> http) the main e2e suite uses.
 function windowsApp(name: string, ns: string, outbound: string, replicas: number): Record<string, unknown>[] {
-  return [
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name, namespace: ns },
-      spec: {
-        replicas,
-        selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels: { app: name }, annotations: { 'wpgw.io/outbound': outbound } },
-          spec: {
-            nodeSelector: { 'kubernetes.io/os': 'windows' },
-            containers: [{ name, image: 'mcr.microsoft.com/dotnet/samples:aspnetapp-nanoserver-ltsc2022', ports: [{ name: 'http', containerPort: 80 }] }],
-          },
-        },
-      },
-    },
-    {
-      apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name, namespace: ns },
-      spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
-    },
-  ];
+  return [windowsDeployment(name, ns, outbound, replicas), appService(name, ns)];
 }
 
 /** Every namespace here is in the mesh (istio-injection, as examples/shop.yaml); opted-in ones also have wpgw. */
