@@ -15,8 +15,28 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const options = {
     name: 'wpgw',
     level: opts.level ?? 'info',
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimestamp(),
     formatters: { level: (label: string) => ({ level: label }) },
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);
+}
+
+/**
+ * pino's isoTime formats a Date per line; under admission load that was a tenth of the logging
+ * cost. The text up to the second changes once a second, so it is formatted once and the
+ * milliseconds appended: the same `"time":"2026-11-22T02:51:28.123Z"` as isoTime.
+ */
+export function isoTimestamp(clock: () => number = Date.now): () => string {
+  let second = Number.NaN;
+  let prefix = '';
+  return () => {
+    const now = clock();
+    const s = Math.floor(now / 1000);
+    if (s !== second) {
+      second = s;
+      prefix = new Date(s * 1000).toISOString().slice(0, -4); // "2026-11-22T02:51:28."
+    }
+    const ms = now - s * 1000;
+    return `,"time":"${prefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${ms}Z"`;
+  };
 }

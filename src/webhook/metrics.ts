@@ -7,6 +7,11 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
 export interface AdmissionMetrics {
   requests: Counter<'kind' | 'operation'>;
   decisions: Counter<'kind' | 'decision' | 'reason'>;
+  /** Hot-path increments of `requests` and `decisions`, handed to them at scrape time. */
+  count: {
+    request(kind: string, operation: string): void;
+    decision(kind: string, decision: string, reason: string): void;
+  };
   duration: Histogram<never>;
   badRequests: Counter<'status'>;
   /** The admission handler threw (answered 500). */
@@ -27,19 +32,33 @@ export function createRegistry(opts: { defaultMetrics?: boolean } = {}): Registr
 
 export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
   const registers = [registry];
+  const pendingRequests = new DeferredCounts<'kind' | 'operation'>();
+  const pendingDecisions = new DeferredCounts<'kind' | 'decision' | 'reason'>();
+  const requests = new Counter({
+    name: 'wpgw_admission_requests_total',
+    help: 'AdmissionReview requests received, by object kind and operation.',
+    labelNames: ['kind', 'operation'] as const,
+    registers,
+    collect() {
+      pendingRequests.flushInto(this);
+    },
+  });
+  const decisions = new Counter({
+    name: 'wpgw_admission_decisions_total',
+    help: 'Admission decisions (patched, unchanged, skipped, denied) with their reason.',
+    labelNames: ['kind', 'decision', 'reason'] as const,
+    registers,
+    collect() {
+      pendingDecisions.flushInto(this);
+    },
+  });
   return {
-    requests: new Counter({
-      name: 'wpgw_admission_requests_total',
-      help: 'AdmissionReview requests received, by object kind and operation.',
-      labelNames: ['kind', 'operation'] as const,
-      registers,
-    }),
-    decisions: new Counter({
-      name: 'wpgw_admission_decisions_total',
-      help: 'Admission decisions (patched, unchanged, skipped, denied) with their reason.',
-      labelNames: ['kind', 'decision', 'reason'] as const,
-      registers,
-    }),
+    requests,
+    decisions,
+    count: {
+      request: (kind, operation) => pendingRequests.inc(`${kind}\0${operation}`, () => ({ kind, operation })),
+      decision: (kind, decision, reason) => pendingDecisions.inc(`${kind}\0${decision}\0${reason}`, () => ({ kind, decision, reason })),
+    },
     duration: new Histogram({
       name: 'wpgw_admission_duration_seconds',
       help: 'Time from request start (including body parsing) to response, for admissions.',
@@ -68,6 +87,30 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): WebhookM
   return { registry, admission: createAdmissionMetrics(registry) };
 }
 
+/**
+ * Counts by a pre-joined label key and hands the totals to a prom-client Counter when it is
+ * collected (scraped). prom-client validates and hashes the label object on every inc(), a
+ * measurable cost per admission; here the hot path is one Map lookup. Callers bound the number
+ * of keys (LabelGuard), exactly as they bound the counter's series.
+ */
+export class DeferredCounts<L extends string> {
+  readonly #pending = new Map<string, { labels: Record<L, string>; n: number }>();
+
+  inc(key: string, labels: () => Record<L, string>): void {
+    const entry = this.#pending.get(key);
+    if (entry) entry.n++;
+    else this.#pending.set(key, { labels: labels(), n: 1 });
+  }
+
+  flushInto(counter: Counter<L>): void {
+    for (const entry of this.#pending.values()) {
+      if (entry.n === 0) continue;
+      counter.inc(entry.labels, entry.n);
+      entry.n = 0;
+    }
+  }
+}
+
 const LABEL_VALUE_RE = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,62}$/;
 
 /**
@@ -81,8 +124,8 @@ export class LabelGuard {
 
   value(v: unknown): string {
     if (typeof v !== 'string' || v === '') return 'unknown';
+    if (this.#seen.has(v)) return v; // only values that passed the check below are remembered
     if (!LABEL_VALUE_RE.test(v)) return 'invalid';
-    if (this.#seen.has(v)) return v;
     if (this.#seen.size >= this.max) return 'other';
     this.#seen.add(v);
     return v;

@@ -30,7 +30,7 @@ export function registerMutateRoute(app: AnyFastify, opts: MutateRouteOptions): 
     if (request.body === undefined) return fail(reply, m, 400, MESSAGES.emptyBody);
 
     const peek = peekRequest(request.body);
-    m.requests.inc({ kind: kinds.value(peek.kind), operation: operations.value(peek.operation) });
+    m.count.request(kinds.value(peek.kind), operations.value(peek.operation));
 
     let result: AdmitResult;
     try {
@@ -50,7 +50,7 @@ export function registerMutateRoute(app: AnyFastify, opts: MutateRouteOptions): 
     }
 
     const d = result.decision;
-    m.decisions.inc({ kind: kinds.value(d.kind), decision: d.decision, reason: reasons.value(d.reason) });
+    m.count.decision(kinds.value(d.kind), d.decision, reasons.value(d.reason));
     request.log.info(
       {
         uid: d.uid,

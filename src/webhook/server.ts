@@ -37,6 +37,10 @@ export function createWebhookServer(opts: WebhookServerOptions): WebhookServer {
     // Admissions get their own log line (mutate-route.ts) and everything else a debug line (below);
     // fastify's two info lines per request would be noise for probes and scrapes.
     logController: new LogController({ disableRequestLogging: true }),
+    // No per-request child logger: pino's child() serializes its bindings on every request, a
+    // measurable share of a small admission (bench/README.md). Admission lines carry the
+    // AdmissionReview uid, which is what an operator correlates with API server audit logs.
+    childLoggerFactory: (logger) => logger,
     bodyLimit,
     // API server webhook timeouts are at most 30 s; do not hold sockets for slow senders beyond that.
     requestTimeout: 30_000,
@@ -47,9 +51,12 @@ export function createWebhookServer(opts: WebhookServerOptions): WebhookServer {
   const unsubscribe = opts.tls.onChange((m) => applyTls(app, m));
   app.addHook('onClose', async () => unsubscribe());
 
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, latency_ms: reply.elapsedTime }, 'request');
-  });
+  // Only when debug is on: an async hook costs a promise per request even when it logs nothing.
+  if (opts.logger.isLevelEnabled('debug')) {
+    app.addHook('onResponse', async (request, reply) => {
+      request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, latency_ms: reply.elapsedTime }, 'request');
+    });
+  }
 
   app.setErrorHandler((err, request, reply) => {
     const { status, message } = describeRequestError(err, bodyLimit);
