@@ -46,6 +46,9 @@ const MAX_ANNOTATION_LENGTH = 16 * 1024;
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ENTRY = /^(?:([a-z]+):\/\/)?([^:/\s]+):(\d{1,5})(?:\+(tls)(?::(\d{1,5}))?)?$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+// A whole valid name in one pass (labels cannot contain ".", so this cannot backtrack across
+// labels); only a name that fails it goes through the per-label check that says what is wrong.
+const VALID_HOST = /^(?:\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
 
 /** Parses the annotation value; throws OutboundParseError naming the first bad entry. */
 export function parseOutbound(value: string): Destination[] {
@@ -82,7 +85,7 @@ function parseEntry(raw: string): Destination {
   }
   const [, scheme, hostPart, portPart, tlsFlag, upstreamPart] = m;
   const protocol = toProtocol(raw, scheme);
-  const host = hostPart!.replace(/\.$/, '');
+  const host = hostPart!.endsWith('.') ? hostPart!.slice(0, -1) : hostPart!;
   validateHost(raw, host);
   const port = toPort(raw, portPart!);
   const originateTls = tlsFlag === 'tls';
@@ -125,6 +128,7 @@ function validateHost(raw: string, host: string): void {
     throw new OutboundParseError(raw, 'an IP address cannot be redirected by name; declare the DNS name the app dials');
   }
   if (host.length > 253) throw new OutboundParseError(raw, 'host name is longer than 253 characters');
+  if (VALID_HOST.test(host)) return;
   const labels = host.split('.');
   labels.forEach((label, i) => {
     if (i === 0 && label === '*' && labels.length > 1) return;
@@ -165,17 +169,18 @@ export type HostTarget =
  */
 export function classifyHost(host: string, podNamespace: string, clusterDomain: string): HostTarget {
   if (host.startsWith('*.')) return { kind: 'external', host };
-  const labels = host.split('.');
-  if (labels.length === 1) {
+  if (!host.includes('.')) {
     return { kind: 'service', service: host, namespace: podNamespace, fqdn: `${host}.${podNamespace}.svc.${clusterDomain}` };
   }
   const suffix = `.svc.${clusterDomain}`;
   let base: string | undefined;
   if (host.endsWith(suffix)) base = host.slice(0, -suffix.length);
   else if (host.endsWith('.svc')) base = host.slice(0, -'.svc'.length);
-  const parts = base?.split('.');
-  if (parts && parts.length === 2) {
-    const [service, namespace] = parts as [string, string];
+  // "<service>.<namespace>": exactly one dot, not at either end.
+  const dot = base === undefined ? -1 : base.indexOf('.');
+  if (base !== undefined && dot > 0 && dot < base.length - 1 && base.indexOf('.', dot + 1) < 0) {
+    const service = base.slice(0, dot);
+    const namespace = base.slice(dot + 1);
     return { kind: 'service', service, namespace, fqdn: `${service}.${namespace}.svc.${clusterDomain}` };
   }
   return { kind: 'external', host };

@@ -15,6 +15,7 @@ import {
 } from '../names.js';
 import type { AdmissionContext } from './context.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
+import { BoundedMemo } from './memo.js';
 import {
   classifyHost,
   dialNames,
@@ -93,14 +94,9 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
   }
 
   const annotations = base.metadata?.annotations ?? {};
-  const outboundText = annotations[OUTBOUND_ANNOTATION];
-  let destinations: Destination[] = [];
-  try {
-    destinations = outboundText === undefined ? [] : parseOutbound(outboundText);
-  } catch (e) {
-    if (e instanceof OutboundParseError) return deny('invalid_outbound', `${who}: ${e.message}`);
-    throw e;
-  }
+  const plan = outboundPlan(annotations[OUTBOUND_ANNOTATION], namespace, clusterDomain);
+  if (plan instanceof OutboundParseError) return deny('invalid_outbound', `${who}: ${plan.message}`);
+  const destinations = plan.destinations;
 
   // The hosts file of a hostNetwork or HostProcess pod is the node's: hostAliases cannot reach it,
   // and NetworkPolicy does not apply. Refuse when routing was asked for; otherwise admit and warn.
@@ -134,12 +130,12 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
   }
 
   const warnings: string[] = [];
-  const status: PodStatusRecord = { v: 1, mode, outbound: destinations.map(formatDestination) };
+  const status: PodStatusRecord = { v: 1, mode, outbound: [...plan.outbound] };
   const newSpec: V1PodSpec = { ...spec };
   if (destinations.length > 0 && mode === 'hostAliases') {
     const ip = ctx.gatewayIP(namespace);
     if (!ip) return deny('no_gateway', noGatewayMessage(who, namespace));
-    const hostnames = expandHostnames(destinations, namespace, clusterDomain);
+    const hostnames = [...plan.hostnames];
     const userNames = new Set((spec.hostAliases ?? []).flatMap((h) => h.hostnames ?? []));
     const shadowed = hostnames.filter((h) => userNames.has(h));
     if (shadowed.length > 0) {
@@ -181,8 +177,39 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
   return { action: 'mutate', reason: 'injected', pod: { ...base, metadata, spec: unIstioed.spec }, warnings };
 }
 
+/** What a wpgw.io/outbound value means for a pod in a namespace; frozen, shared by the memo. */
+interface OutboundPlan {
+  readonly destinations: readonly Destination[];
+  /** Canonical texts (formatDestination), in annotation order. */
+  readonly outbound: readonly string[];
+  /** expandHostnames of the destinations. */
+  readonly hostnames: readonly string[];
+}
+
+const NO_OUTBOUND: OutboundPlan = Object.freeze({ destinations: Object.freeze([]), outbound: Object.freeze([]), hostnames: Object.freeze([]) });
+const outboundPlans = new BoundedMemo<OutboundPlan | OutboundParseError>(256);
+
+/** Parses and expands an outbound annotation once per (text, namespace, domain): replicas share it. */
+function outboundPlan(text: string | undefined, namespace: string, clusterDomain: string): OutboundPlan | OutboundParseError {
+  if (text === undefined) return NO_OUTBOUND;
+  return outboundPlans.get(`${namespace}\n${clusterDomain}\n${text}`, () => {
+    let destinations: Destination[];
+    try {
+      destinations = parseOutbound(text);
+    } catch (e) {
+      if (e instanceof OutboundParseError) return e;
+      throw e;
+    }
+    return Object.freeze({
+      destinations: Object.freeze(destinations.map((d) => Object.freeze(d))),
+      outbound: Object.freeze(destinations.map(formatDestination)),
+      hostnames: Object.freeze(expandHostnames(destinations, namespace, clusterDomain)),
+    });
+  });
+}
+
 /** Every name the pod may dial for its destinations, sorted and unique. */
-export function expandHostnames(destinations: Destination[], namespace: string, clusterDomain: string): string[] {
+export function expandHostnames(destinations: readonly Destination[], namespace: string, clusterDomain: string): string[] {
   const names = new Set<string>();
   for (const d of destinations) {
     for (const n of dialNames(classifyHost(d.host, namespace, clusterDomain), namespace, clusterDomain)) names.add(n);
