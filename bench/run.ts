@@ -5,8 +5,8 @@
 // each has its own peak RSS (VmHWM). This process generates the load with autocannon, pinned to
 // CPU 0, over keep-alive HTTPS on 127.0.0.1. See bench/README.md for what each number means.
 
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -29,6 +29,8 @@ const { values: args } = parseArgs({
     rounds: { type: 'string' },
     namespaces: { type: 'string' },
     'no-pin': { type: 'boolean' },
+    istiod: { type: 'boolean' },
+    'no-istiod': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -40,6 +42,8 @@ if (args.help) {
   --rounds R       floor/wpgw alternations per payload (default 2; quick 1)
   --namespaces N   the large cache size (default 10000)
   --no-pin         do not pin servers to CPU 1 and the load generator to CPU 0
+  --istiod         require the istiod row (fail if test/istio or test/harness is not built)
+  --no-istiod      skip the istiod row (by default it runs when both are built)
 `);
   process.exit(0);
 }
@@ -81,10 +85,13 @@ const CLK_TCK = (() => {
 
 interface Server {
   name: string;
-  child: ChildProcess;
+  /** Absent for istiod, which test/istio/start.sh starts. */
+  child?: ChildProcess;
   pid: number;
   port: number;
   ready: ServerReady;
+  /** The admission path (default /mutate; istiod's injector: /inject). */
+  path?: string;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -197,8 +204,9 @@ async function cannon(server: Server, body: Body, seconds: number, overallRate?:
   const latencies: number[] = [];
   const seen = new WeakSet<object>();
   const headers = { 'content-type': 'application/json' };
+  const path = server.path ?? '/mutate';
   const opts: autocannon.Options = {
-    url: `https://127.0.0.1:${server.port}/mutate`,
+    url: `https://127.0.0.1:${server.port}${path}`,
     method: 'POST',
     headers,
     connections: CONNECTIONS,
@@ -206,7 +214,7 @@ async function cannon(server: Server, body: Body, seconds: number, overallRate?:
     timeout: 10,
     // autocannon stops at its first sample tick after `duration`: tick often so runs end on time.
     sampleInt: 100,
-    ...(typeof body === 'string' ? { body } : { requests: body.map((b) => ({ method: 'POST' as const, path: '/mutate', headers, body: b })) }),
+    ...(typeof body === 'string' ? { body } : { requests: body.map((b) => ({ method: 'POST' as const, path, headers, body: b })) }),
     ...(overallRate ? { overallRate } : {}),
   };
   const cpu0 = cpuSeconds(server.pid);
@@ -272,10 +280,10 @@ async function paced(server: Server, body: string, rate: number, seconds: number
 
 // ---- checks before measuring -------------------------------------------------------------------
 
-function postOnce(port: number, ca: string, body: string): Promise<{ status: number; json: Record<string, unknown> }> {
+function postOnce(port: number, ca: string, body: string, path = '/mutate'): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', port, method: 'POST', path: '/mutate', ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json' } },
+      { host: '127.0.0.1', port, method: 'POST', path, ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json' } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -314,6 +322,25 @@ const f = (n: number, d = 2): string => (Number.isFinite(n) ? n.toFixed(d) : '-'
 const ratio = (a: number, b: number): string => f(a / b, 2);
 const pass = (ok: boolean): string => (ok ? 'PASS' : 'MISS');
 const pct = (n: number): string => `${Math.round(n * 100)}%`;
+/** req/s, p50, p99, p99.9, CPU us/req, server CPU, server wait (or '-'), generator CPU: the columns every saturation row has. */
+const saturationCells = (s: Stats): string[] => [
+  f(s.rps, 0),
+  f(s.p50),
+  f(s.p99),
+  f(s.p999),
+  f(s.cpuPerRequestUs, 0),
+  pct(s.serverCpu),
+  Number.isFinite(s.serverWait) ? pct(s.serverWait) : '-',
+  pct(s.clientCpu),
+];
+/** wpgw's (or a peer's) ratios to the floor: req/s, p50, p99, p99.9, and the one-core capacity ratio. */
+const floorRatios = (s: Stats, fl: Stats): string[] => [
+  ratio(s.rps, fl.rps),
+  ratio(s.p50, fl.p50),
+  ratio(s.p99, fl.p99),
+  ratio(s.p999, fl.p999),
+  f(fl.cpuPerRequestUs / s.cpuPerRequestUs),
+];
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -323,6 +350,252 @@ function table(header: string[], rows: string[][]): string {
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
+}
+
+// ---- peer: istiod's sidecar injector -----------------------------------------------------------
+//
+// The injector users will compare against: Istio's own (istiod, test/istio, built from the
+// istio.io/istio module), serving the chart's sidecar template at POST /inject. istiod needs an API
+// server, so this starts the test/harness control plane (pinned to CPU 0 with the generator once
+// up: ~5% of a core when idle) and istiod with ISTIO_INJECTOR=1 under `taskset -c 1` (GOMAXPROCS 1),
+// then runs the typical pod at saturation against floor, wpgw and istiod in turn. No webhook
+// configuration is registered: the bench posts the AdmissionReviews itself, as the API server would.
+
+const repoRoot = join(here, '..', '..');
+const HARNESS_COMPONENTS = ['etcd', 'apiserver', 'kcm', 'scheduler', 'kwok'];
+
+interface IstiodPeer {
+  server: Server;
+  ca: string;
+  version: string;
+  startSeconds: number;
+  stateDir: string;
+  stop(keepState: boolean): void;
+}
+
+interface PeerRow {
+  name: string;
+  stats: Stats;
+  peakRss: number;
+  rss: number;
+  patch: string;
+}
+
+type PeerResult = { skipped: string } | { rows: PeerRow[]; tls: string; version: string; startSeconds: number; cpuNote: string };
+
+/** Why the istiod row cannot run, or undefined if it can. */
+function istiodUnavailable(): string | undefined {
+  if (args['no-istiod']) return '--no-istiod';
+  const need: Array<[string, string]> = [
+    ['test/istio/bin/pilot-discovery', 'test/istio/build.sh'],
+    ['test/istio/start.sh', 'a repository checkout'],
+    ['test/harness/bin/harness', 'test/harness/build.sh'],
+    ['test/harness/bin/kwok', 'test/harness/build.sh'],
+  ];
+  for (const [file, how] of need) if (!existsSync(join(repoRoot, file))) return `${file} not found (needs ${how})`;
+  return undefined;
+}
+
+const ISTIOD_SKIP = istiodUnavailable();
+if (args.istiod && ISTIOD_SKIP) {
+  process.stderr.write(`--istiod: ${ISTIOD_SKIP}\n`);
+  process.exit(2);
+}
+
+function runScript(what: string, cmd: string, cmdArgs: string[], env: NodeJS.ProcessEnv = process.env): string {
+  const r = spawnSync(cmd, cmdArgs, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
+  const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}):\n${output.split('\n').slice(-30).join('\n')}`);
+  return output;
+}
+
+function startIstiod(): IstiodPeer {
+  const t0 = performance.now();
+  const stateDir = mkdtempSync(join(tmpdir(), 'wpgw-bench-istiod-'));
+  const up = join(repoRoot, 'test/harness/up.sh');
+  const down = join(repoRoot, 'test/harness/down.sh');
+  const start = join(repoRoot, 'test/istio/start.sh');
+  const stopSh = join(repoRoot, 'test/istio/stop.sh');
+  let stopped = false;
+  const stop = (keepState: boolean): void => {
+    if (stopped) return;
+    stopped = true;
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+    spawnSync('bash', [stopSh, stateDir], { stdio: 'ignore', env: { ...process.env, ISTIO_STOP_GRACE: '5' }, timeout: 60_000 });
+    spawnSync('bash', [down, stateDir], { stdio: 'ignore', timeout: 60_000 });
+    if (keepState) log(`  istiod/harness state and logs kept in ${stateDir}`);
+    else rmSync(stateDir, { recursive: true, force: true });
+  };
+  function onSignal(sig: NodeJS.Signals): void {
+    log(`${sig}: stopping istiod and the harness …`);
+    stop(false);
+    process.exit(130);
+  }
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    log(`istiod: starting the harness control plane (test/harness/up.sh ${stateDir}) …`);
+    // This process is pinned to CPU 0 and children inherit that: start the control plane on every
+    // CPU, then move it to CPU 0 so the server core only runs the server under test.
+    runScript('test/harness/up.sh', PIN ? 'taskset' : 'bash', PIN ? ['-c', `0-${cpus - 1}`, 'bash', up, stateDir] : [up, stateDir]);
+    if (PIN) {
+      for (const c of HARNESS_COMPONENTS) {
+        const pid = readFileSync(join(stateDir, `${c}.pid`), 'utf8').trim();
+        execFileSync('taskset', ['-a', '-p', '-c', '0', pid], { stdio: 'ignore' });
+      }
+    }
+    log('istiod: starting istiod with its sidecar injector (ISTIO_INJECTOR=1 test/istio/start.sh) …');
+    const env = { ...process.env, ISTIO_INJECTOR: '1' };
+    runScript('test/istio/start.sh', PIN ? 'taskset' : 'bash', PIN ? ['-c', '1', 'bash', start, stateDir] : [start, stateDir], env);
+    const ienv = JSON.parse(readFileSync(join(stateDir, 'istio-env.json'), 'utf8')) as Record<string, string>;
+    const url = new URL(ienv.ISTIO_INJECT_URL ?? '');
+    const pid = Number(readFileSync(ienv.ISTIO_PID_FILE ?? '', 'utf8').trim());
+    if (!url.port || !pid) throw new Error(`istio-env.json has no injector URL or pid: ${JSON.stringify(ienv)}`);
+    // Every thread on CPU 1 (it was started there; this covers threads of any later re-pinning).
+    if (PIN) execFileSync('taskset', ['-a', '-p', '-c', '1', String(pid)], { stdio: 'ignore' });
+    let version = '?';
+    try {
+      version = execFileSync(ienv.ISTIO_PILOT_DISCOVERY ?? '', ['version', '--short'], { encoding: 'utf8' }).replace(/^.*version:\s*/s, '').trim();
+    } catch {
+      // keep '?'
+    }
+    return {
+      server: { name: 'istiod sidecar injector', pid, port: Number(url.port), path: url.pathname, ready: { port: Number(url.port), mode: 'istiod' } },
+      ca: readFileSync(ienv.ISTIO_WEBHOOK_CA ?? '', 'utf8'),
+      version,
+      startSeconds: (performance.now() - t0) / 1000,
+      stateDir,
+      stop,
+    };
+  } catch (e) {
+    stop(true);
+    const msg = (e as Error).message;
+    const why = /^.*(FAILED|ERROR):.*$/m.exec(msg)?.[0] ?? msg.split('\n')[0] ?? '';
+    throw new Error(`${why.trim()} (state and logs kept in ${stateDir})\n${msg}`);
+  }
+}
+
+/** Seconds CPU `cpu` spent running tasks (user, nice, system) or stolen by the hypervisor. */
+function cpuBusySeconds(cpu: number): number {
+  const line = readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`cpu${cpu} `));
+  if (!line) return NaN;
+  const v = line.trim().split(/\s+/).slice(1).map(Number); // user nice system idle iowait irq softirq steal
+  return ((v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[7] ?? 0)) / CLK_TCK;
+}
+
+/**
+ * `cannon`, with `serverWait` replaced by the share of the run that the servers' core (CPU 1) spent
+ * on anything but the server: its wait counter reads the main thread only, which says little for
+ * a Go process (any thread runs goroutines), and summing every thread's wait counts a process's
+ * threads queueing behind each other. Needs pinning (NaN otherwise).
+ */
+async function cannonCoreOthers(server: Server, body: string, seconds: number): Promise<Sample> {
+  const b0 = cpuBusySeconds(1);
+  const c0 = cpuSeconds(server.pid);
+  const t0 = performance.now();
+  const s = await cannon(server, body, seconds);
+  const others = cpuBusySeconds(1) - b0 - (cpuSeconds(server.pid) - c0);
+  s.serverWait = PIN ? Math.max(0, others) / ((performance.now() - t0) / 1000) : NaN;
+  return s;
+}
+
+/**
+ * The typical pod at saturation against floor, wpgw and istiod's injector, in turn (order rotated
+ * each round), after checking istiod really injects it (allowed, a patch adding istio-proxy).
+ */
+async function runIstiodPeer(floor: Server, wpgw: Server, ca: string, typical: Payload, wpgwPatch: number): Promise<PeerResult> {
+  if (ISTIOD_SKIP) {
+    log(`istiod row skipped: ${ISTIOD_SKIP}`);
+    return { skipped: ISTIOD_SKIP };
+  }
+  let peer: IstiodPeer;
+  try {
+    peer = startIstiod();
+  } catch (e) {
+    if (args.istiod) throw e;
+    log(`istiod row skipped: ${(e as Error).message}`);
+    return { skipped: `istiod did not start: ${(e as Error).message.split('\n')[0] ?? ''}` };
+  }
+  let ok = false;
+  try {
+    const istiod = peer.server;
+    log(`istiod ${peer.version} up in ${f(peer.startSeconds, 1)} s: pid ${istiod.pid}, https://127.0.0.1:${istiod.port}${istiod.path ?? ''}`);
+    const { status, json } = await postOnce(istiod.port, peer.ca, typical.body, istiod.path);
+    const response = json.response as { allowed?: boolean; patch?: string; uid?: string } | undefined;
+    const patch = response?.patch ? Buffer.from(response.patch, 'base64') : Buffer.alloc(0);
+    const ops = patch.length ? (JSON.parse(patch.toString('utf8')) as Array<{ op: string; path: string; value?: unknown }>) : [];
+    const injectsProxy = ops.some((o) => /^\/spec\/(init)?[cC]ontainers/.test(o.path) && JSON.stringify(o.value ?? '').includes('"name":"istio-proxy"'));
+    if (status !== 200 || response?.allowed !== true || !injectsProxy) {
+      throw new Error(`istiod did not inject the typical pod: ${status} ${JSON.stringify(json).slice(0, 400)}`);
+    }
+    const tls = await tlsInfo(istiod.port, peer.ca);
+    log('istiod: warming up …');
+    await cannon(istiod, typical.body, WARMUP_S * payloads().length);
+    const samples = new Map<Server, Sample[]>([
+      [floor, []],
+      [wpgw, []],
+      [istiod, []],
+    ]);
+    const servers = [floor, wpgw, istiod];
+    for (let round = 0; round < ROUNDS; round++) {
+      for (let i = 0; i < servers.length; i++) {
+        const server = servers[(i + round) % servers.length]!;
+        log(`  typical (with istiod): ${server.name} round ${round + 1}/${ROUNDS}`);
+        samples.get(server)!.push(await cannonCoreOthers(server, typical.body, SLICE_S));
+      }
+    }
+    const rows: PeerRow[] = servers.map((s) => ({
+      name: s.name,
+      stats: summarize(samples.get(s)!),
+      peakRss: procStatus(s.pid, 'VmHWM'),
+      rss: procStatus(s.pid, 'VmRSS'),
+      patch: s === istiod ? `${patch.length} B, ${ops.length} ops` : s === wpgw ? `${wpgwPatch} B` : '',
+    }));
+    const threads = readdirSync(`/proc/${istiod.pid}/task`).length;
+    ok = true;
+    return { rows, tls, version: peer.version, startSeconds: peer.startSeconds, cpuNote: `istiod: ${threads} threads, GOMAXPROCS ${PIN ? '1 (started under taskset -c 1)' : 'all CPUs'}` };
+  } finally {
+    log('istiod: stopping istiod and the harness …');
+    peer.stop(!ok);
+  }
+}
+
+function istiodReport(peer: PeerResult, typical: Payload): string[] {
+  const out: string[] = [''];
+  if ('skipped' in peer) {
+    out.push(`Peer, istiod sidecar injector: skipped (${peer.skipped}).`);
+    return out;
+  }
+  const kb = `${Math.round(Buffer.byteLength(typical.body) / 1024)} KiB`;
+  out.push(
+    `Peer: Istio's sidecar injector (istiod ${peer.version}, the chart's injection templates, POST /inject), ${typical.label} [${kb}], saturation; floor, wpgw and istiod in turn (${ROUNDS} x ${SLICE_S} s each) while a harness control plane runs for istiod${PIN ? ' (pinned to CPU 0)' : ''}`,
+  );
+  const fl = peer.rows[0]!.stats;
+  out.push(
+    table(
+      ['server', 'req/s', 'p50', 'p99', 'p99.9', 'CPU us/req', 'srv CPU', 'core others', 'gen CPU', 'peak RSS', 'RSS now', 'patch', 'x req/s', 'x p50', 'x p99', 'x p99.9', 'x capacity'],
+      peer.rows.map(({ name, stats: s, peakRss, rss, patch }, i) => [
+        name,
+        ...saturationCells(s),
+        f(peakRss, 1),
+        f(rss, 1),
+        patch,
+        ...(i === 0 ? ['', '', '', '', ''] : floorRatios(s, fl)),
+      ]),
+    ),
+  );
+  for (const r of peer.rows) if (r.stats.non2xx + r.stats.errors > 0) out.push(`  note: ${r.name}: non-2xx ${r.stats.non2xx}, errors ${r.stats.errors}`);
+  out.push(
+    `(x …: server / floor, measured in the same phase. istiod answers with the full sidecar injection (istio-proxy, its volumes, probe rewrites); wpgw with its gateway redirect.\n` +
+      ` RSS in MiB (VmHWM / VmRSS): floor's and wpgw's peaks include the large-pod runs above; istiod's is the whole control plane process (xDS server,\n` +
+      ` CA, informers on a 3-node cluster), not the injector alone. core others: CPU time the servers'\n` +
+      ` core spent on other processes (and hypervisor steal) over wall time, from /proc/stat; should be ~0%. TLS: istiod ${peer.tls}. ${peer.cpuNote}.\n` +
+      ` Harness + istiod start: ${f(peer.startSeconds, 1)} s.)`,
+  );
+  return out;
 }
 
 // ---- main --------------------------------------------------------------------------------------
@@ -397,6 +670,9 @@ async function main(): Promise<void> {
       }
     }
 
+    // Peer: istiod's sidecar injector on the typical pod (starts and stops its own control plane).
+    const istiodPeer = await runIstiodPeer(floor, wpgw, ca, typical, patchBytes.get(typical.key) ?? 0);
+
     // ---- report --------------------------------------------------------------------------------
     const totalS = (performance.now() - started) / 1000;
     const out: string[] = [];
@@ -424,27 +700,8 @@ async function main(): Promise<void> {
       if (!tOk) misses.push(`${p.key} throughput`);
       if (!lOk) misses.push(`${p.key} p99`);
       const kb = `${Math.round(Buffer.byteLength(p.body) / 1024)} KiB`;
-      const capacity = fl.cpuPerRequestUs / w.cpuPerRequestUs;
-      rows.push([`${p.label} [${kb}]`, 'floor', f(fl.rps, 0), f(fl.p50), f(fl.p99), f(fl.p999), f(fl.cpuPerRequestUs, 0), pct(fl.serverCpu), pct(fl.serverWait), pct(fl.clientCpu), '', '', '', '', '', '', '']);
-      rows.push([
-        `  patch ${patchBytes.get(p.key)} B`,
-        'wpgw',
-        f(w.rps, 0),
-        f(w.p50),
-        f(w.p99),
-        f(w.p999),
-        f(w.cpuPerRequestUs, 0),
-        pct(w.serverCpu),
-        pct(w.serverWait),
-        pct(w.clientCpu),
-        ratio(w.rps, fl.rps),
-        ratio(w.p50, fl.p50),
-        ratio(w.p99, fl.p99),
-        ratio(w.p999, fl.p999),
-        f(capacity),
-        pass(tOk),
-        pass(lOk),
-      ]);
+      rows.push([`${p.label} [${kb}]`, 'floor', ...saturationCells(fl), '', '', '', '', '', '', '']);
+      rows.push([`  patch ${patchBytes.get(p.key)} B`, 'wpgw', ...saturationCells(w), ...floorRatios(w, fl), pass(tOk), pass(lOk)]);
       if (fl.non2xx + fl.errors + w.non2xx + w.errors > 0) {
         out.push(`  note: ${p.key}: non-2xx floor ${fl.non2xx} wpgw ${w.non2xx}, errors floor ${fl.errors} wpgw ${w.errors}`);
       }
@@ -460,6 +717,7 @@ async function main(): Promise<void> {
         ' with scheduling noise removed. srv CPU / gen CPU: CPU time of the server / of the load generator over wall time; 100% = one core.\n' +
         ' srv wait: time the server was ready to run but its core was busy with another process (from /proc/<pid>/schedstat); should be ~0%.)',
     );
+    out.push(...istiodReport(istiodPeer, typical));
 
     out.push('');
     out.push(`Fixed rate ${FIXED_RATE} admissions/s, typical pod, ${FIXED_S} s (target: wpgw p99 < ${TARGET.fixedP99Ms} ms)`);

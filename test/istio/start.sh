@@ -12,7 +12,11 @@
 #     https://127.0.0.1:<port>/validate with that CA as caBundle and failurePolicy Fail, so every
 #     networking.istio.io / security.istio.io object written to the API server from now on passes
 #     Istio's own validation. start.sh checks that it rejects an invalid VirtualService;
-#   - optionally (ISTIO_ANALYSIS=1) Istio's config analyzers in-process (PILOT_ENABLE_ANALYSIS).
+#   - optionally (ISTIO_ANALYSIS=1) Istio's config analyzers in-process (PILOT_ENABLE_ANALYSIS);
+#   - optionally (ISTIO_INJECTOR=1) the sidecar injector: its config and values files rendered from
+#     the chart in the istio.io/istio module (injector-config.mjs), served at
+#     https://127.0.0.1:<port>/inject. No MutatingWebhookConfiguration is registered: the API
+#     server never calls it; callers (bench/run.ts) POST AdmissionReviews to it directly.
 # Writes <state>/istio-env.json (and istio-env, a sourceable copy). Logs: <state>/logs/istiod.log.
 # Stop: test/istio/stop.sh <state>.
 set -euo pipefail
@@ -109,10 +113,32 @@ EOF
 } | "$KUBECTL" apply -f - >/dev/null || fail "could not create istio-system / ConfigMap istio"
 say "namespace istio-system, ConfigMap istio (mesh config)"
 
-# ---- istiod
+# ---- sidecar injector (optional)
 # Working directory $DIR/root: istiod's relative default paths (./etc/cacerts, ./var/run/...,
-# ./var/lib/istio/inject) resolve inside the state dir; no injector templates there, so the
-# sidecar injector stays off (pods are created already "injected" by the tests).
+# ./var/lib/istio/inject) resolve inside the state dir. By default there are no injector templates
+# there, so the sidecar injector stays off (pods are created already "injected" by the tests).
+# ISTIO_INJECTOR=1 writes ./var/lib/istio/inject/{config,values} as the chart's ConfigMap
+# istio-sidecar-injector would hold them (policy enabled, every chart template; proxy image
+# $ISTIO_PROXY_HUB/proxyv2:$ISTIO_PROXY_TAG, default docker.io/istio, 1.30.3), so istiod serves
+# /inject. Nothing registers it with the API server.
+INJECTOR=disabled INJECT_URL=""
+if [ "${ISTIO_INJECTOR:-0}" = 1 ]; then
+  REPO="$(cd "$HERE/../.." && pwd)"
+  NODE="$REPO/node_modules/.bin/node"
+  [ -x "$NODE" ] || NODE="$(command -v node)" || { echo "istio/start.sh: ISTIO_INJECTOR=1 needs node (and the repo's node_modules)" >&2; exit 1; }
+  CHART="${ISTIO_CHART_DIR:-}"
+  if [ -z "$CHART" ]; then
+    ISTIO_MOD_VERSION="$(awk '$1 == "istio.io/istio" { print $2; exit }' "$HERE/go.mod")"
+    CHART="$(go env GOMODCACHE 2>/dev/null || echo "$HOME/go/pkg/mod")/istio.io/istio@$ISTIO_MOD_VERSION/manifests/charts/istio-control/istio-discovery"
+  fi
+  [ -f "$CHART/files/injection-template.yaml" ] || { echo "istio/start.sh: chart not found in $CHART (run test/istio/build.sh, or set ISTIO_CHART_DIR)" >&2; exit 1; }
+  out="$("$NODE" "$HERE/injector-config.mjs" render "$CHART" "$DIR/root/var/lib/istio/inject")" \
+    || { echo "istio/start.sh: rendering the injector config failed" >&2; exit 1; }
+  INJECTOR=enabled INJECT_URL="https://127.0.0.1:$P_HTTPS/inject"
+  say "sidecar injector config from $CHART: $out"
+fi
+
+# ---- istiod
 (
   cd "$DIR/root"
   export POD_NAME=istiod-local POD_NAMESPACE=istio-system REVISION=default
@@ -211,6 +237,13 @@ EOF
 done
 say "validation webhook live: invalid VirtualService rejected ($(grep -o 'denied the request.*' <<<"$out" | head -c 160))"
 
+if [ "$INJECTOR" = enabled ]; then
+  grep -q 'initializing sidecar injector' "$LOG" || fail "istiod did not initialize its sidecar injector"
+  out="$("$NODE" "$HERE/injector-config.mjs" probe "$INJECT_URL" "$P/ca.crt")" \
+    || fail "sidecar injector did not inject a probe pod: $out"
+  say "sidecar injector live at $INJECT_URL (not registered with the API server): probe pod $out"
+fi
+
 # ---- env files
 cat > "$STATE/istio-env.json" <<EOF
 {
@@ -229,7 +262,9 @@ cat > "$STATE/istio-env.json" <<EOF
   "ISTIO_CLUSTER_ID": "Kubernetes",
   "ISTIO_DOMAIN": "cluster.local",
   "ISTIO_ANALYZE": "$BIN/istio-analyze",
-  "ISTIO_IN_ISTIOD_ANALYSIS": "$([ "${ISTIO_ANALYSIS:-0}" = 1 ] && echo enabled || echo disabled)"
+  "ISTIO_IN_ISTIOD_ANALYSIS": "$([ "${ISTIO_ANALYSIS:-0}" = 1 ] && echo enabled || echo disabled)",
+  "ISTIO_INJECTOR": "$INJECTOR",
+  "ISTIO_INJECT_URL": "$INJECT_URL"
 }
 EOF
 sed -n 's/^  "\([A-Z_]*\)": \(".*"\),\{0,1\}$/export \1=\2/p' "$STATE/istio-env.json" > "$STATE/istio-env"
