@@ -5,8 +5,9 @@
 //
 //   npm run bench:controller [-- --namespaces 50 --services 20]
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { parseArgs, promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { getInsecure, startStack, type Stack } from './cluster-stack.js';
@@ -56,6 +57,38 @@ function peakRssMiB(pidFile: string): number {
   return Math.round(Number(hwm) / 1024);
 }
 
+const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
+
+/** CPU seconds (user + system) of a process; for `self`, also of its waited-for children (kubectl). */
+function cpuSeconds(pid: number | 'self'): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // After "pid (comm) ": field 14 utime is index 11, stime 12, cutime 13, cstime 14.
+    const own = Number(f[11]) + Number(f[12]);
+    return (pid === 'self' ? own + Number(f[13]) + Number(f[14]) : own) / CLK_TCK;
+  } catch {
+    return Number.NaN; // the process is gone
+  }
+}
+
+/** Who used the CPU: every control-plane and wpgw process, and this generator with its kubectl children. */
+function cpuAccounts(stack: Stack): Array<[string, () => number]> {
+  const pidOf = (file: string) => (existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0);
+  const out: Array<[string, () => number]> = [];
+  if (stack.ownCluster) {
+    for (const c of ['etcd', 'apiserver', 'kcm', 'scheduler', 'kwok']) {
+      const pid = pidOf(join(stack.stateDir, 'cluster', `${c}.pid`));
+      if (pid) out.push([c, () => cpuSeconds(pid)]);
+    }
+  }
+  for (const p of ['webhook', 'controller'] as const) {
+    const pid = pidOf(stack.processes[p].pidFile);
+    if (pid) out.push([`wpgw ${p}`, () => cpuSeconds(pid)]);
+  }
+  out.push(['load generator (this process + kubectl)', () => cpuSeconds('self')]);
+  return out;
+}
+
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
@@ -103,6 +136,8 @@ async function main(): Promise<void> {
   try {
     const namespaces = Array.from({ length: N }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
     const watchStart = await metric(stack, 'wpgw_controller_watch_events_total');
+    const accounts = cpuAccounts(stack);
+    const cpuStart = accounts.map(([, f]) => f());
     const t0 = Date.now();
     await kubectl(stack, ['apply', '-f', '-'], namespaces.map((name) => stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' } } })).join('---\n'));
     const gatewaysMs = await until(`${N} gateways`, async () => (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw,wpgw.io/for=namespace')) >= N, 600_000);
@@ -123,6 +158,7 @@ async function main(): Promise<void> {
       900_000,
     );
     const tConverged = Date.now();
+    const cpuUsed = accounts.map(([name, f], i) => [name, f() - cpuStart[i]!] as const);
     const writes = await metric(stack, 'wpgw_controller_writes_total');
     const watchEvents = (await metric(stack, 'wpgw_controller_watch_events_total')) - watchStart;
     const kinds = 'serviceaccounts,services,configmaps,deployments,poddisruptionbudgets,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
@@ -151,6 +187,13 @@ async function main(): Promise<void> {
     ];
     process.stdout.write('\nwpgw controller scale (real kube-apiserver, kwok nodes)\n');
     for (const [k, v, t] of rows) process.stdout.write(`  ${k.padEnd(38)} ${v.padEnd(44)} ${t}\n`);
+    const wall = (tConverged - t0) / 1000;
+    const cpuTotal = cpuUsed.reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0);
+    process.stdout.write(`\nCPU time from labelling to converged (${wall.toFixed(1)} s wall, ${availableParallelism()} CPUs = ${(wall * availableParallelism()).toFixed(0)} CPU-s available)\n`);
+    for (const [name, v] of [...cpuUsed].sort((a, b) => b[1] - a[1])) {
+      process.stdout.write(`  ${name.padEnd(42)} ${Number.isFinite(v) ? `${v.toFixed(1).padStart(7)} CPU-s  ${((100 * v) / cpuTotal).toFixed(0).padStart(3)}%` : '  (exited)'}\n`);
+    }
+    process.stdout.write(`  ${'all of the above'.padEnd(42)} ${cpuTotal.toFixed(1).padStart(7)} CPU-s  (${((100 * cpuTotal) / (wall * availableParallelism())).toFixed(0)}% of the machine)\n`);
   } finally {
     await stack.stop();
   }
