@@ -3,8 +3,10 @@
 // timestamps into Dates and lose list `continue` tokens for CRDs. The controller compares desired
 // objects with live ones and must see exactly what the API server returned, and watch events are
 // raw JSON anyway, so list and watch must agree on shape.
+import { createHash } from 'node:crypto';
 import {
   ApiException,
+  bufferFromFileOrString,
   HttpMethod,
   KubeConfig,
   KubernetesObjectApi,
@@ -13,6 +15,7 @@ import {
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
+import { Agent, type Dispatcher } from 'undici';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -30,6 +33,11 @@ export interface KubeRest {
 const RAW = '__wpgw_raw_json__';
 
 class RawApi extends KubernetesObjectApi {
+  /** Authenticates requests with `auth` instead of the KubeConfig itself. */
+  useAuth(auth: { getName(): string; applySecurityAuthentication(ctx: RequestContext): Promise<void> }): void {
+    this.configuration.authMethods.default = auth;
+  }
+
   async send<T>(method: HttpMethod, path: string, opts: RequestOptions): Promise<T> {
     const ctx: RequestContext = this.configuration.baseServer.makeRequestContext(path, method);
     ctx.setHeaderParam('Accept', 'application/json');
@@ -66,11 +74,72 @@ function statusMessage(body: unknown, code: number): string {
   return typeof msg === 'string' ? `HTTP ${code}: ${msg}` : `HTTP ${code}`;
 }
 
+/**
+ * One kept-alive connection pool per API server and TLS identity. client-node 2.0 builds a new
+ * undici Agent inside KubeConfig.applySecurityAuthentication for every request, so every call paid a
+ * new TCP connection and TLS handshake on both sides: in `npm run bench:controller` TLS setup was
+ * most of the controller's CPU, and the API server's handshakes came on top. Requests keep
+ * client-node's authentication (headers, exec plugins, token files) and only the dispatcher is
+ * swapped for a shared one. The key covers the certificate bytes, so rotated client certificates or
+ * CAs get a fresh pool. Proxied and plain-HTTP clusters keep client-node's own dispatcher.
+ */
+export class PooledAuthentication {
+  readonly #agents = new Map<string, Dispatcher>();
+
+  constructor(readonly kubeconfig: KubeConfig) {}
+
+  getName(): string {
+    return this.kubeconfig.getName();
+  }
+
+  /** Agents created so far (one per distinct TLS identity). */
+  get pools(): number {
+    return this.#agents.size;
+  }
+
+  async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
+    await this.kubeconfig.applySecurityAuthentication(ctx);
+    const agent = this.agentFor();
+    if (agent) ctx.setDispatcher(agent);
+  }
+
+  private agentFor(): Dispatcher | undefined {
+    const cluster = this.kubeconfig.getCurrentCluster();
+    const user = this.kubeconfig.getCurrentUser();
+    if (!cluster || cluster.proxyUrl || !cluster.server.startsWith('https:')) return undefined;
+    // The same TLS options applySecurityAuthentication derives (and the same files it reads).
+    const ca = bufferFromFileOrString(cluster.caFile, cluster.caData);
+    const cert = bufferFromFileOrString(user?.certFile, user?.certData);
+    const key = bufferFromFileOrString(user?.keyFile, user?.keyData);
+    const options = {
+      ...(ca ? { ca } : {}),
+      ...(cert ? { cert } : {}),
+      ...(key ? { key } : {}),
+      ...(cluster.skipTLSVerify ? { rejectUnauthorized: false } : {}),
+      ...(cluster.tlsServerName ? { servername: cluster.tlsServerName } : {}),
+    };
+    const id = createHash('sha256')
+      .update(JSON.stringify([cluster.server, cluster.skipTLSVerify ?? false, cluster.tlsServerName ?? '', ca?.toString('base64'), cert?.toString('base64'), key?.toString('base64')]))
+      .digest('hex');
+    let agent = this.#agents.get(id);
+    if (!agent) {
+      const d = this.kubeconfig.createDispatcherOptions(cluster, options);
+      if (d.type !== 'agent') return undefined;
+      agent = new Agent({ connect: d.connect });
+      this.#agents.set(id, agent);
+    }
+    return agent;
+  }
+}
+
 export class RawKubeClient implements KubeRest {
   private readonly api: RawApi;
+  readonly auth: PooledAuthentication;
 
   constructor(readonly kubeconfig: KubeConfig) {
     this.api = kubeconfig.makeApiClient(RawApi);
+    this.auth = new PooledAuthentication(kubeconfig);
+    this.api.useAuth(this.auth);
   }
 
   request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts: RequestOptions = {}): Promise<T> {
