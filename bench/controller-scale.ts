@@ -89,6 +89,17 @@ function cpuAccounts(stack: Stack): Array<[string, () => number]> {
   return out;
 }
 
+/** A counter's samples as {labels: value}, e.g. {'verb="apply",kind="Service"': 12}. */
+async function metricByLabels(stack: Stack, name: string): Promise<Map<string, number>> {
+  const text = (await getInsecure(`https://127.0.0.1:${stack.controllerPort}/metrics`)).body;
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+-]+)$`).exec(line);
+    if (m) out.set(m[1]!, Number(m[2]));
+  }
+  return out;
+}
+
 async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
   const t0 = Date.now();
   while (Date.now() - t0 < timeoutMs) {
@@ -162,7 +173,11 @@ async function main(): Promise<void> {
     const writes = await metric(stack, 'wpgw_controller_writes_total');
     const watchEvents = (await metric(stack, 'wpgw_controller_watch_events_total')) - watchStart;
     const kinds = 'serviceaccounts,services,configmaps,deployments,poddisruptionbudgets,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
-    const managed = await count(stack, kinds, 'app.kubernetes.io/managed-by=wpgw');
+    const managedKinds = (await kubectl(stack, ['get', kinds, '-A', '-l', 'app.kubernetes.io/managed-by=wpgw', '-o', 'jsonpath={range .items[*]}{.kind}{"\\n"}{end}']))
+      .split('\n')
+      .filter(Boolean);
+    const managed = managedKinds.length;
+    const writesByKind = await metricByLabels(stack, 'wpgw_controller_writes_total');
 
     // No-op resync: every namespace is reconciled again at least once; count writes meanwhile.
     await new Promise((r) => setTimeout(r, 5000));
@@ -187,6 +202,18 @@ async function main(): Promise<void> {
     ];
     process.stdout.write('\nwpgw controller scale (real kube-apiserver, kwok nodes)\n');
     for (const [k, v, t] of rows) process.stdout.write(`  ${k.padEnd(38)} ${v.padEnd(44)} ${t}\n`);
+    process.stdout.write('\nWrites by kind (controller metric) against managed objects of that kind\n');
+    const objectsByKind = new Map<string, number>();
+    for (const k of managedKinds) objectsByKind.set(k, (objectsByKind.get(k) ?? 0) + 1);
+    const writeRows = [...writesByKind].map(([labels, n]) => {
+      const kind = /kind="([^"]*)"/.exec(labels)?.[1] ?? '?';
+      const verb = /verb="([^"]*)"/.exec(labels)?.[1] ?? '?';
+      return { kind, verb, n };
+    });
+    for (const r of writeRows.sort((a, b) => b.n - a.n)) {
+      const objects = objectsByKind.get(r.kind) ?? 0;
+      process.stdout.write(`  ${`${r.verb} ${r.kind}`.padEnd(42)} ${String(r.n).padStart(6)} writes  ${String(objects).padStart(6)} managed  ${objects ? (r.n / objects).toFixed(2) : '-'}\n`);
+    }
     const wall = (tConverged - t0) / 1000;
     const cpuTotal = cpuUsed.reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0);
     process.stdout.write(`\nCPU time from labelling to converged (${wall.toFixed(1)} s wall, ${availableParallelism()} CPUs = ${(wall * availableParallelism()).toFixed(0)} CPU-s available)\n`);

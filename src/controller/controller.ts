@@ -11,6 +11,7 @@ import { isOptedIn } from '../cluster/objects.js';
 import type { ReflectorStats } from '../cluster/reflector.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import type { DesiredOptions } from '../core/desired-types.js';
+import { BatchWindows, DEFAULT_BATCH_WINDOWS, type BatchWindowOptions } from './batching.js';
 import { DEFAULT_DESIRED_OPTIONS } from './defaults.js';
 import { EventRecorder } from './events.js';
 import { LeaderElector } from './lease.js';
@@ -38,8 +39,8 @@ export interface ControllerOptions {
   retryMaxMs: number;
   /** Re-check period for namespaces whose objects need CRDs that are missing. */
   degradedRecheckMs: number;
-  /** Events for a namespace within this window are handled by one reconcile. */
-  batchDelayMs: number;
+  /** Events for a namespace within a window are handled by one reconcile (see batching.ts). */
+  batching: BatchWindowOptions;
   desired: DesiredOptions;
   /** Override the desired-state function (tests). */
   desiredFn?: DesiredFn;
@@ -61,7 +62,7 @@ export function defaultControllerOptions(): ControllerOptions {
     retryBaseMs: 500,
     retryMaxMs: 60_000,
     degradedRecheckMs: 30_000,
-    batchDelayMs: 500,
+    batching: DEFAULT_BATCH_WINDOWS,
     desired: DEFAULT_DESIRED_OPTIONS,
   };
 }
@@ -139,6 +140,7 @@ export function startController(params: StartControllerParams): ControllerHandle
     maxDelayMs: opts.retryMaxMs,
     onDepth: (d) => metrics.queueDepth.set(d),
   });
+  const windows = new BatchWindows(opts.batching);
   const counts: ControllerStats['reconciles'] = { ok: 0, degraded: 0, skipped: 0, error: 0 };
   const failing = new Map<string, string>();
 
@@ -154,12 +156,15 @@ export function startController(params: StartControllerParams): ControllerHandle
   cache.on((e) => {
     metrics.watchEvents.inc({ resource: e.source, type: e.type });
     reconciler.observe(e.obj);
-    if (e.resource === 'namespaces' && e.type === 'delete') reconciler.forget(e.obj.metadata?.name ?? '');
+    if (e.resource === 'namespaces' && e.type === 'delete') {
+      reconciler.forget(e.obj.metadata?.name ?? '');
+      windows.forget(e.obj.metadata?.name ?? '');
+    }
     // Followers only keep caches warm; a new leader enqueues everything anyway.
     if (!isLeader()) return;
-    // A short batching window: a rollout or a kubectl apply of many objects is one reconcile
-    // (and one write per changed object), not one per watch event.
-    for (const ns of namespacesForEvent(e, routing)) queue.addAfter(ns, opts.batchDelayMs);
+    // A batching window: a rollout or a kubectl apply of many objects is one reconcile (and one
+    // write per changed object), not one per watch event; longer while the namespace keeps changing.
+    for (const ns of namespacesForEvent(e, routing)) queue.addAfter(ns, windows.delayFor(ns));
   });
 
   if (opts.leaderElection) {
@@ -197,6 +202,7 @@ export function startController(params: StartControllerParams): ControllerHandle
       metrics.reconciles.inc({ result: r.outcome });
       if (r.outcome === 'degraded') queue.addAfter(ns, opts.degradedRecheckMs);
       const changed = r.applied.length + r.pruned.length + r.nudged.length + r.restarted.length;
+      windows.reconciled(ns, changed > 0);
       (changed > 0 ? log.info.bind(log) : log.debug.bind(log))(
         { namespace: ns, applied: r.applied, unchanged: r.unchanged, pruned: r.pruned, nudged: r.nudged, restarted: r.restarted, conflicts: r.conflicts, outcome: r.outcome },
         'reconciled',

@@ -52,9 +52,9 @@ describe('RawKubeClient connection reuse', () => {
       const got = await Promise.all(Array.from({ length: 10 }, (_, i) => client.request<{ metadata: { extra: string } }>('GET', `/api/v1/namespaces/n${round}-${i}`)));
       expect(got.map((g) => g.metadata.extra)).toEqual(Array.from({ length: 10 }, (_, i) => `/api/v1/namespaces/n${round}-${i}`));
     }
-    // 10 in flight need 10 connections; later rounds reuse them (a connection closing at the wrong
-    // moment may add one). Without the pool it is one per request: 30 (see the control below).
-    expect(handshakes - before).toBeLessThanOrEqual(12);
+    // 10 in flight need 10 connections; later rounds reuse them (one still finishing its response
+    // when the next round starts may add a few). Without the pool it is one per request: 30.
+    expect(handshakes - before).toBeLessThanOrEqual(15);
     expect(authHeaders).toHaveLength(30);
     expect(new Set(authHeaders)).toEqual(new Set(['Bearer pool-token']));
     expect(client.auth.pools).toBe(1);
