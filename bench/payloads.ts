@@ -148,11 +148,15 @@ function pod(namespace: string, s: PodShape): Json {
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
 }
 
-/** `n` distinct destinations: in-cluster Services of other namespaces and external TLS-originated hosts. */
-export function destinations(n: number): string {
+/**
+ * `n` distinct destinations: in-cluster Services of other namespaces and external TLS-originated
+ * hosts. `variant` changes every name, for pods that share nothing with each other.
+ */
+export function destinations(n: number, variant?: number): string {
+  const v = variant === undefined ? '' : `v${variant}-`;
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(i % 2 === 0 ? `svc-${i}.team-${i % 7}.svc.cluster.local:${8000 + (i % 50)}` : `api-${i}.partner-${i % 5}.example.com:80+tls`);
+    out.push(i % 2 === 0 ? `${v}svc-${i}.team-${i % 7}.svc.cluster.local:${8000 + (i % 50)}` : `${v}api-${i}.partner-${i % 5}.example.com:80+tls`);
   }
   return out.join('\n');
 }
@@ -172,9 +176,15 @@ export function largePod(namespace = BENCH_NAMESPACE): Json {
   return pod(namespace, { app: 'legacy', outbound: destinations(4), containers: 20, envPerContainer: 100, extraLabels: 40, extraAnnotations: 40 });
 }
 
-export function podWithDestinations(n: number, namespace = BENCH_NAMESPACE): Json {
-  return pod(namespace, { app: 'legacy', outbound: destinations(n), containers: 2, envPerContainer: 8, extraLabels: 2, extraAnnotations: 2 });
+export function podWithDestinations(n: number, namespace = BENCH_NAMESPACE, variant?: number): Json {
+  return pod(namespace, { app: 'legacy', outbound: destinations(n, variant), containers: 2, envPerContainer: 8, extraLabels: 2, extraAnnotations: 2 });
 }
+
+/**
+ * More distinct pods than the webhook's outbound memo holds (256), sent in turn: every admission
+ * parses and expands its annotation from scratch, as for pods of many different workloads.
+ */
+export const DISTINCT_PODS = 1000;
 
 /** A Service selecting the Windows pods of `legacy`: admitted, it is re-pointed at the gateway. */
 export function legacyService(namespace = BENCH_NAMESPACE, name = 'legacy'): Json {
@@ -203,7 +213,10 @@ export function legacyService(namespace = BENCH_NAMESPACE, name = 'legacy'): Jso
 export interface Payload {
   key: string;
   label: string;
+  /** The body checked before measuring (and the one sent, unless `bodies` is set). */
   body: string;
+  /** Sent in turn instead of `body`: distinct requests, so nothing can be reused between them. */
+  bodies?: string[];
   /** What the built webhook must answer (checked before measuring). */
   expect: 'patched';
 }
@@ -228,6 +241,13 @@ export function payloads(): Payload[] {
     { key: 'dest1', label: 'pod, 1 destination', body: podReview(podWithDestinations(1)), expect: 'patched' },
     { key: 'dest10', label: 'pod, 10 destinations', body: podReview(podWithDestinations(10)), expect: 'patched' },
     { key: 'dest100', label: 'pod, 100 destinations', body: podReview(podWithDestinations(100)), expect: 'patched' },
+    {
+      key: 'dest100u',
+      label: `pod, 100 destinations, ${DISTINCT_PODS} distinct pods`,
+      body: podReview(podWithDestinations(100, BENCH_NAMESPACE, 0)),
+      bodies: Array.from({ length: DISTINCT_PODS }, (_, i) => podReview(podWithDestinations(100, BENCH_NAMESPACE, i))),
+      expect: 'patched',
+    },
     { key: 'service', label: 'Service re-point', body: serviceReview(legacyService()), expect: 'patched' },
   ];
 }

@@ -625,7 +625,7 @@ async function main(): Promise<void> {
 
     // Warm both servers' JIT on every payload (cycled in one run) before anything is measured.
     log('warming up …');
-    for (const server of [floor, wpgw]) await cannon(server, list.map((p) => p.body), WARMUP_S * list.length);
+    for (const server of [floor, wpgw]) await cannon(server, list.flatMap((p) => p.bodies ?? [p.body]), WARMUP_S * list.length);
 
     // Saturation: floor and wpgw alternate (order flipped each round) so drift hits both alike.
     const results = new Map<string, { floor: Sample[]; wpgw: Sample[] }>();
@@ -635,7 +635,7 @@ async function main(): Promise<void> {
         const order: Array<[Server, Sample[]]> = round % 2 === 0 ? [[floor, r.floor], [wpgw, r.wpgw]] : [[wpgw, r.wpgw], [floor, r.floor]];
         for (const [server, into] of order) {
           log(`  ${p.key}: ${server.name} round ${round + 1}/${ROUNDS}`);
-          into.push(await cannon(server, p.body, SLICE_S));
+          into.push(await cannon(server, p.bodies ?? p.body, SLICE_S));
         }
       }
       results.set(p.key, r);
