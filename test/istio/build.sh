@@ -12,25 +12,12 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="${ISTIO_BIN_DIR:-$HERE/bin}"
 
-command -v go >/dev/null 2>&1 || { echo "istio/build.sh: 'go' not found in PATH (need Go >= 1.26.0)" >&2; exit 1; }
-
-export GOTOOLCHAIN=local  # never download another toolchain
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:-} -mod=readonly"
-unset GOOS GOARCH 2>/dev/null || true
-
-gover="$(go env GOVERSION)"
-case "$gover" in
-  go1.2[6-9]*|go1.[3-9][0-9]*) ;;
-  *) echo "istio/build.sh: $gover is too old; need go >= 1.26.0" >&2; exit 1 ;;
-esac
-
-now() { date +%s.%N; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
+# shellcheck source=../lib/common.sh
+source "$HERE/../lib/common.sh"
+go_build_env istio/build.sh
 
 t0=$(now)
 mkdir -p "$BIN"
-echo "istio/build.sh: $gover, GOMODCACHE=$(go env GOMODCACHE), GOCACHE=$(go env GOCACHE)"
 
 t=$(now)
 (cd "$HERE" && go mod download)

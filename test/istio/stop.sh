@@ -12,13 +12,9 @@ BIN="$HERE/bin"
 [ -d "$1" ] || { echo "istio/stop.sh: $1: no such state dir (nothing to stop)"; exit 0; }
 STATE="$(cd "$1" && pwd)"
 GRACE="${ISTIO_STOP_GRACE:-10}"
-PIDFILE="$STATE/istiod.pid"
 
-ours() { # ours <pid>: alive and running our pilot-discovery?
-  local cmd
-  cmd="$( { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null)" || return 1
-  case "$cmd" in "$BIN/pilot-discovery "*) return 0 ;; *) return 1 ;; esac
-}
+# shellcheck source=../lib/common.sh
+source "$HERE/../lib/common.sh"
 
 # Unregister the webhook first: with failurePolicy Fail and istiod gone, every Istio object
 # write would be refused.
@@ -31,18 +27,6 @@ if [ -f "$STATE/env" ]; then
   fi
 fi
 
-if [ -f "$PIDFILE" ]; then
-  pid="$(cat "$PIDFILE")"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && ours "$pid"; then
-    kill -TERM "$pid" 2>/dev/null
-    deadline=$(( $(date +%s) + GRACE ))
-    while ours "$pid" && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.2; done
-    if ours "$pid"; then
-      echo "istio/stop.sh: istiod (pid $pid) ignored SIGTERM for ${GRACE}s: SIGKILL"
-      kill -KILL "$pid" 2>/dev/null
-    fi
-    echo "istio/stop.sh: stopped istiod (pid $pid)"
-  fi
-  rm -f "$PIDFILE"
-fi
+stop_pidfiles istio/stop.sh "$STATE" "$GRACE" "$BIN/pilot-discovery" istiod
+
 echo "istio/stop.sh: done; log kept in $STATE/logs/istiod.log"
