@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs, promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { getInsecure, startStack, type Stack } from './cluster-stack.js';
+import { cpuSeconds, procStatusMiB } from './proc.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -52,23 +53,7 @@ async function metric(stack: Stack, name: string): Promise<number> {
 }
 
 function peakRssMiB(pidFile: string): number {
-  const pid = readFileSync(pidFile, 'utf8').trim();
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return Math.round(Number(hwm) / 1024);
-}
-
-const CLK_TCK = 100; // Linux USER_HZ: /proc/<pid>/stat counts CPU time in 1/100 s
-
-/** CPU seconds (user + system) of a process; for `self`, also of its waited-for children (kubectl). */
-function cpuSeconds(pid: number | 'self'): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // After "pid (comm) ": field 14 utime is index 11, stime 12, cutime 13, cstime 14.
-    const own = Number(f[11]) + Number(f[12]);
-    return (pid === 'self' ? own + Number(f[13]) + Number(f[14]) : own) / CLK_TCK;
-  } catch {
-    return Number.NaN; // the process is gone
-  }
+  return Math.round(procStatusMiB(Number(readFileSync(pidFile, 'utf8').trim()), 'VmHWM'));
 }
 
 /** Who used the CPU: every control-plane and wpgw process, and this generator with its kubectl children. */
@@ -85,7 +70,7 @@ function cpuAccounts(stack: Stack): Array<[string, () => number]> {
     const pid = pidOf(stack.processes[p].pidFile);
     if (pid) out.push([`wpgw ${p}`, () => cpuSeconds(pid)]);
   }
-  out.push(['load generator (this process + kubectl)', () => cpuSeconds('self')]);
+  out.push(['load generator (this process + kubectl)', () => cpuSeconds('self', true)]);
   return out;
 }
 

@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { benchNamespace } from './context.js';
 import { pacedLoad } from './paced.js';
+import { CLK_TCK, cpuSeconds, procStatusMiB } from './proc.js';
 import { legacyService, payloads, podReview, serviceReview, typicalPod, type Payload } from './payloads.js';
 import type { ServerReady } from './server.js';
 
@@ -73,14 +74,6 @@ function hasTaskset(): boolean {
   }
 }
 if (PIN) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' });
-const CLK_TCK = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 // ---- servers -----------------------------------------------------------------------------------
 
 interface Server {
@@ -114,17 +107,6 @@ function startServer(name: string, certDir: string, mode: string, extra: string[
       resolve({ name, child, pid: child.pid ?? 0, port: ready.port, ready });
     });
   });
-}
-
-function procStatus(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
-
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime, stime
 }
 
 /** Seconds the process spent runnable but waiting for a CPU (other processes on its core). */
@@ -550,8 +532,8 @@ async function runIstiodPeer(floor: Server, wpgw: Server, ca: string, typical: P
     const rows: PeerRow[] = servers.map((s) => ({
       name: s.name,
       stats: summarize(samples.get(s)!),
-      peakRss: procStatus(s.pid, 'VmHWM'),
-      rss: procStatus(s.pid, 'VmRSS'),
+      peakRss: procStatusMiB(s.pid, 'VmHWM'),
+      rss: procStatusMiB(s.pid, 'VmRSS'),
       patch: s === istiod ? `${patch.length} B, ${ops.length} ops` : s === wpgw ? `${wpgwPatch} B` : '',
     }));
     const threads = readdirSync(`/proc/${istiod.pid}/task`).length;
@@ -787,7 +769,7 @@ async function main(): Promise<void> {
     out.push(
       table(
         ['server', 'peak RSS', 'RSS now'],
-        [wpgw, floor, small, large].map((s) => [s.name, f(procStatus(s.pid, 'VmHWM'), 1), f(procStatus(s.pid, 'VmRSS'), 1)]),
+        [wpgw, floor, small, large].map((s) => [s.name, f(procStatusMiB(s.pid, 'VmHWM'), 1), f(procStatusMiB(s.pid, 'VmRSS'), 1)]),
       ),
     );
     out.push('');
