@@ -44,10 +44,4 @@ export class BatchWindows {
   forget(namespace: string): void {
     this.#busyUntil.delete(namespace);
   }
-
-  busyNamespaces(now: number = Date.now()): number {
-    let n = 0;
-    for (const until of this.#busyUntil.values()) if (now < until) n++;
-    return n;
-  }
 }

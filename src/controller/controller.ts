@@ -157,8 +157,9 @@ export function startController(params: StartControllerParams): ControllerHandle
     metrics.watchEvents.inc({ resource: e.source, type: e.type });
     reconciler.observe(e.obj);
     if (e.resource === 'namespaces' && e.type === 'delete') {
-      reconciler.forget(e.obj.metadata?.name ?? '');
-      windows.forget(e.obj.metadata?.name ?? '');
+      const gone = e.obj.metadata?.name ?? '';
+      reconciler.forget(gone);
+      windows.forget(gone);
     }
     // Followers only keep caches warm; a new leader enqueues everything anyway.
     if (!isLeader()) return;

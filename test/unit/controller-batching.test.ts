@@ -12,7 +12,6 @@ describe('BatchWindows', () => {
     w.reconciled('shop', true, 1_000);
     expect(w.delayFor('shop', 1_001)).toBe(2500);
     expect(w.delayFor('depot', 1_001)).toBe(500); // per namespace
-    expect(w.busyNamespaces(1_001)).toBe(1);
   });
 
   it('is quiet again after a reconcile that wrote nothing, or once the busy period is over', () => {
@@ -23,7 +22,6 @@ describe('BatchWindows', () => {
     w.reconciled('shop', true, 5_000);
     expect(w.delayFor('shop', 14_999)).toBe(2500);
     expect(w.delayFor('shop', 15_000)).toBe(500);
-    expect(w.busyNamespaces(15_000)).toBe(0);
   });
 
   it('forgets deleted namespaces', () => {
