@@ -131,15 +131,22 @@ describe('createCaBundlePatcher', () => {
   });
 });
 
+const MIN = 60_000;
+const DAY = 24 * 60 * MIN;
+
+/** Cluster mode: a rotation policy with days-long lifetimes, the Secret API and our webhook configuration (no caBundle yet). */
+function clusterFixture() {
+  const policy: RotationPolicy = { caValidityMs: 30 * DAY, leafValidityMs: 10 * DAY, renewFraction: 1 / 3, minOverlapMs: 10 * MIN, oldCaGraceMs: 15 * MIN };
+  const identity = webhookIdentity({ service: 'wpgw', namespace: 'wpgw-system' });
+  const secrets = new FakeSecrets();
+  const configs = new FakeWebhookConfigs();
+  configs.put(webhookConfig('wpgw', OURS, [undefined]));
+  return { policy, identity, secrets, configs };
+}
+
 describe('cluster mode: two replicas, one Secret, one webhook configuration', () => {
   it('publishes the bundle, rotates the CA with overlap and only then switches the leaf', async () => {
-    const MIN = 60_000;
-    const DAY = 24 * 60 * MIN;
-    const policy: RotationPolicy = { caValidityMs: 30 * DAY, leafValidityMs: 10 * DAY, renewFraction: 1 / 3, minOverlapMs: 10 * MIN, oldCaGraceMs: 15 * MIN };
-    const identity = webhookIdentity({ service: 'wpgw', namespace: 'wpgw-system' });
-    const secrets = new FakeSecrets();
-    const configs = new FakeWebhookConfigs();
-    configs.put(webhookConfig('wpgw', OURS, [undefined]));
+    const { policy, identity, secrets, configs } = clusterFixture();
     const { logger } = captureLogs();
     let clock = new Date('2030-01-01T00:00:00Z');
     const replica = () =>
@@ -200,13 +207,7 @@ describe('cluster mode: two replicas, one Secret, one webhook configuration', ()
   });
 
   it('does not switch the leaf while the bundle cannot be published', async () => {
-    const MIN = 60_000;
-    const DAY = 24 * 60 * MIN;
-    const policy: RotationPolicy = { caValidityMs: 30 * DAY, leafValidityMs: 10 * DAY, renewFraction: 1 / 3, minOverlapMs: 10 * MIN, oldCaGraceMs: 15 * MIN };
-    const identity = webhookIdentity({ service: 'wpgw', namespace: 'wpgw-system' });
-    const secrets = new FakeSecrets();
-    const configs = new FakeWebhookConfigs();
-    configs.put(webhookConfig('wpgw', OURS, [undefined]));
+    const { policy, identity, secrets, configs } = clusterFixture();
     const { logger, lines } = captureLogs();
     let clock = new Date('2030-01-01T00:00:00Z');
     const tls = await startManagedTls({

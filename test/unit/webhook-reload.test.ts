@@ -36,15 +36,27 @@ async function servedFingerprint(port: number, ca: string): Promise<string | und
   return hs.ok ? hs.cert?.fingerprint256 : undefined;
 }
 
+/** A temporary directory, removed after the test. */
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'wpgw-reload-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A fresh PKI with its leaf written to tls.crt / tls.key in a temporary directory. */
+async function servingPairFiles(): Promise<{ certFile: string; keyFile: string; pki: Awaited<ReturnType<typeof makePki>> }> {
+  const dir = await tempDir();
+  const certFile = join(dir, 'tls.crt');
+  const keyFile = join(dir, 'tls.key');
+  const pki = await makePki();
+  await writeFile(certFile, pki.leaf.cert);
+  await writeFile(keyFile, pki.leaf.key);
+  return { certFile, keyFile, pki };
+}
+
 describe('file source (--tls-cert-file / --tls-key-file)', () => {
   it('swaps the served certificate when the files change, without restarting', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'wpgw-reload-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    const pki = await makePki();
-    await writeFile(certFile, pki.leaf.cert);
-    await writeFile(keyFile, pki.leaf.key);
+    const { certFile, keyFile, pki } = await servingPairFiles();
 
     const logs = captureLogs();
     const tls = await createFileTlsSource({ certFile, keyFile, intervalMs: 100, logger: logs.logger });
@@ -69,13 +81,7 @@ describe('file source (--tls-cert-file / --tls-key-file)', () => {
   });
 
   it('keeps the old pair on a half-written or mismatched pair and logs one error', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'wpgw-reload-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    const certFile = join(dir, 'tls.crt');
-    const keyFile = join(dir, 'tls.key');
-    const pki = await makePki();
-    await writeFile(certFile, pki.leaf.cert);
-    await writeFile(keyFile, pki.leaf.key);
+    const { certFile, keyFile, pki } = await servingPairFiles();
 
     const logs = captureLogs();
     const tls = await createFileTlsSource({ certFile, keyFile, intervalMs: 60_000, logger: logs.logger });
@@ -105,8 +111,7 @@ describe('file source (--tls-cert-file / --tls-key-file)', () => {
   });
 
   it('refuses to start from an unusable pair', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'wpgw-reload-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     const a = await makePki();
     const b = await makePki();
     await writeFile(join(dir, 'tls.crt'), a.leaf.cert);
@@ -121,8 +126,7 @@ describe('file source (--tls-cert-file / --tls-key-file)', () => {
 
 describe('managed source', () => {
   it('serves a renewed leaf after a reconcile, on the same listener', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'wpgw-reload-'));
-    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const dir = await tempDir();
     const logs = captureLogs();
     // Short lifetimes and a clock that starts 45 minutes ago, so the renewal is due "now"
     // while every certificate is valid in real time for the handshakes.
