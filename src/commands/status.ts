@@ -1,20 +1,26 @@
 // `wpgw status [-n NS]`: per opted-in namespace, the gateway's address and readiness, the
 // re-pointed Services, the declared destinations, and any drift or conflict.
 import { parseArgs } from 'node:util';
-import { loadKubeConfig } from '../cluster/index.js';
+import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectStatus, formatStatus } from '../controller/index.js';
+import { UsageError } from './flags.js';
+import type { CliIO } from './main.js';
 
-export async function statusCommand(args: string[]): Promise<number> {
+export async function statusCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
     options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
-    process.stdout.write('Usage: wpgw status [-n NAMESPACE] [-o text|json]\n');
+    io.stdout('Usage: wpgw status [-n NAMESPACE] [-o text|json]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -o, --output F       text (default) or json\n');
     return 0;
   }
-  const report = await collectStatus(loadKubeConfig(), values.namespace ? { namespace: values.namespace } : {});
-  process.stdout.write(values.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  if (values.output !== undefined && values.output !== 'text' && values.output !== 'json') throw new UsageError(`-o must be text or json, got "${values.output}"`);
+  const kubeconfig = loadKubeConfig();
+  // One quick look first: "cannot reach <server> (kubeconfig: ...)" beats a list of failed reads.
+  await checkApiServer(kubeconfig, { timeoutMs: 5_000 });
+  const report = await collectStatus(kubeconfig, values.namespace ? { namespace: values.namespace } : {});
+  io.stdout(values.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
   return report.errors.length > 0 ? 1 : 0;
 }

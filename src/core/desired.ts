@@ -11,7 +11,7 @@ import {
   RESOLVER_ANNOTATION,
 } from '../names.js';
 import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
-import { gatewayObjects, gatewayService, STATUS_PORT } from './desired/gateway.js';
+import { gatewayObjects, gatewayService, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
 import { inboundObjects } from './desired/inbound.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
@@ -86,11 +86,11 @@ function selectsGateway(s: V1Service, namespace: string): boolean {
 function gatewayReplicas(text: string | undefined, fallback: number, namespace: string, conflicts: Conflict[]): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (Number.isInteger(n) && n >= 1 && n <= 50) return n;
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_GATEWAY_REPLICAS) return n;
   conflicts.push({
     subject: `Namespace/${namespace}`,
     reason: 'InvalidReplicas',
-    message: `${REPLICAS_ANNOTATION} must be a whole number from 1 to 50, got "${text}"; using ${fallback}`,
+    message: `${REPLICAS_ANNOTATION} must be a whole number from 1 to ${MAX_GATEWAY_REPLICAS}, got "${text}"; using ${fallback}`,
   });
   return fallback;
 }
