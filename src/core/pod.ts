@@ -22,6 +22,7 @@ import {
   formatDestination,
   OutboundParseError,
   parseOutbound,
+  reviewDestinations,
   type Destination,
 } from './outbound.js';
 
@@ -129,7 +130,7 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     );
   }
 
-  const warnings: string[] = [];
+  const warnings: string[] = plan.advice.map((a) => `${who}: ${OUTBOUND_ANNOTATION} ${a}`);
   const status: PodStatusRecord = { v: 1, mode, outbound: [...plan.outbound] };
   const newSpec: V1PodSpec = { ...spec };
   if (destinations.length > 0 && mode === 'hostAliases') {
@@ -184,9 +185,11 @@ interface OutboundPlan {
   readonly outbound: readonly string[];
   /** expandHostnames of the destinations. */
   readonly hostnames: readonly string[];
+  /** reviewDestinations' warnings: entries that work but probably do not mean what was meant. */
+  readonly advice: readonly string[];
 }
 
-const NO_OUTBOUND: OutboundPlan = Object.freeze({ destinations: Object.freeze([]), outbound: Object.freeze([]), hostnames: Object.freeze([]) });
+const NO_OUTBOUND: OutboundPlan = Object.freeze({ destinations: Object.freeze([]), outbound: Object.freeze([]), hostnames: Object.freeze([]), advice: Object.freeze([]) });
 const outboundPlans = new BoundedMemo<OutboundPlan | OutboundParseError>(256);
 
 /** Parses and expands an outbound annotation once per (text, namespace, domain): replicas share it. */
@@ -200,7 +203,10 @@ function outboundPlan(text: string | undefined, namespace: string, clusterDomain
       if (e instanceof OutboundParseError) return e;
       throw e;
     }
+    const review = reviewDestinations(destinations, namespace, clusterDomain);
+    if (review.error) return review.error;
     return Object.freeze({
+      advice: Object.freeze(review.advice),
       destinations: Object.freeze(destinations.map((d) => Object.freeze(d))),
       outbound: Object.freeze(destinations.map(formatDestination)),
       hostnames: Object.freeze(expandHostnames(destinations, namespace, clusterDomain)),

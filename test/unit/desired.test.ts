@@ -323,8 +323,12 @@ describe('desired state: outbound edge cases', () => {
     expect(spec(get(r.objects, 'VirtualService', 'wpgw-out-example.com-80')).http[0].route[0].destination.port).toEqual({ number: 443 });
   });
 
-  it('+tls to an in-mesh Service is reported (Istio mTLS already applies), not routed', () => {
-    const r = state({ pods: [injectedPod({ name: 'a', outbound: 'orders.sales.svc:9080+tls', ip: '10.0.0.1' })] });
+  it('+tls to an in-mesh Service (a pod admitted before admission denied it) is reported, not routed', () => {
+    const pod = injectedPod({ name: 'a', outbound: 'orders.sales.svc:9080', ip: '10.0.0.1' });
+    const record = JSON.parse(pod.metadata!.annotations!['wpgw.io/status']!) as { outbound: string[] };
+    record.outbound = ['orders.sales.svc:9080+tls'];
+    pod.metadata!.annotations!['wpgw.io/status'] = JSON.stringify(record);
+    const r = state({ pods: [pod] });
     expect(r.conflicts.map((c) => c.reason)).toEqual(['TlsOriginationInMesh']);
     expect(virtualServices(r.objects)).toEqual([]);
     expect(find(r.objects, 'Gateway', 'wpgw-out')).toBeUndefined();
