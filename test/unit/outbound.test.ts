@@ -149,7 +149,7 @@ describe('advice reaches the admission response', () => {
   it('a pod with plain HTTP to 443 is admitted with a warning naming the pod and the entry', () => {
     const pod = { metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }, spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] } };
     const out = mutatePod({ pod, namespace: 'shop', ctx: staticContext() });
-    expect(out.action).toBe('mutate');
+    if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
     expect(out.warnings).toEqual([expect.stringMatching(/^pod "legacy": wpgw.io\/outbound "api.example.com:443" is plain HTTP to port 443/)]);
   });
 });
