@@ -15,7 +15,7 @@ import { gatewayObjects, gatewayService, MAX_GATEWAY_REPLICAS, STATUS_PORT } fro
 import { inboundObjects } from './desired/inbound.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
-import { authorizationPolicy, networkPolicies } from './desired/policy.js';
+import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
 import { gatewaySelector, readOriginal } from './service.js';
 
@@ -54,7 +54,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     ...outboundObjects(namespace, plan.groups),
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
-    ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode),
+    ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
   ];
   if (dnsMode) {
     if (!input.clusterDnsIP) {

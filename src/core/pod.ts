@@ -68,7 +68,8 @@ export type DenyReason =
   | 'no_gateway'
   | 'no_dns_service'
   | 'wildcard_needs_dns'
-  | 'host_network_outbound';
+  | 'host_network_outbound'
+  | 'own_nameservers';
 
 export interface PodMutationInput {
   pod: PodLike;
@@ -146,6 +147,15 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     status.gatewayIP = ip;
     status.hostnames = hostnames;
   } else if (destinations.length > 0 && mode === 'dnsConfig') {
+    const own = spec.dnsConfig?.nameservers ?? [];
+    if (own.length > 0) {
+      // wpgw-dns would replace them, and it forwards to cluster DNS, not to them: names only they
+      // resolve (an Active Directory domain, say) would stop resolving.
+      return deny(
+        'own_nameservers',
+        `${who}: its dnsConfig lists its own nameservers (${own.join(', ')}), which ${RESOLVER_ANNOTATION}=dnsConfig would replace with wpgw-dns (forwarding to cluster DNS, not to them); set ${RESOLVER_ANNOTATION}: hostAliases on the pod to keep its own DNS (the NetworkPolicy then allows those nameservers)`,
+      );
+    }
     const dnsIP = ctx.dnsIP(namespace);
     if (!dnsIP) {
       return deny(
@@ -158,6 +168,14 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     status.previousDnsConfig = spec.dnsConfig ?? null;
     newSpec.dnsPolicy = 'None';
     newSpec.dnsConfig = wpgwDnsConfig(dnsIP, namespace, clusterDomain, spec.dnsConfig);
+  }
+
+  // The managed pods' NetworkPolicy allows DNS to cluster DNS, wpgw-dns and the nameservers the pod
+  // lists; the node's own resolvers (dnsPolicy Default) are not known to wpgw.
+  if (newSpec.dnsPolicy === 'Default' && (newSpec.dnsConfig?.nameservers ?? []).length === 0) {
+    warnings.push(
+      `${who}: uses dnsPolicy Default (the node's resolvers), which the managed pods' NetworkPolicy does not allow: it allows cluster DNS and the nameservers listed in the pod's dnsConfig; list the node's resolvers in dnsConfig.nameservers or use dnsPolicy ClusterFirst`,
+    );
   }
 
   // Istio's injector must skip this pod: the label keeps it from even calling the injector (its

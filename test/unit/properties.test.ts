@@ -168,7 +168,9 @@ const userHostAlias: fc.Arbitrary<V1HostAlias> = fc
 
 const dnsConfigArb: fc.Arbitrary<V1PodDNSConfig> = fc
   .record({
-    nameservers: fc.option(fc.array(fc.ipV4(), { minLength: 1, maxLength: 2 }), { nil: undefined }),
+    // Rarer than the other fields: own nameservers deny dnsConfig mode, and the dnsConfig-mode
+    // coverage check below needs enough injections.
+    nameservers: fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.array(fc.ipV4(), { minLength: 1, maxLength: 2 }), weight: 1 }),
     searches: fc.option(fc.array(fc.oneof(externalHost, fc.constant('cluster.local')), { maxLength: 3 }), { nil: undefined }),
     options: fc.option(
       fc.array(
@@ -293,6 +295,14 @@ describe('properties: Windows pods', () => {
           expect(res.review.response.patch).toBeUndefined();
           expect(res.review.response.status?.message).toContain(wildcard.text);
           expect(res.decision.reason).toBe('wildcard_needs_dns');
+          return;
+        }
+        // dnsConfig mode would replace nameservers the pod lists itself: denied, not dropped.
+        if (mode === 'dnsConfig' && dests.length > 0 && (pod.spec?.dnsConfig?.nameservers ?? []).length > 0) {
+          denied++;
+          expect(res.decision.decision).toBe('denied');
+          expect(res.decision.reason).toBe('own_nameservers');
+          expect(res.review.response.status?.message).toContain(pod.spec!.dnsConfig!.nameservers!.join(', '));
           return;
         }
         expect(res.decision.decision).toBe('patched');
