@@ -55,11 +55,12 @@ export function renderCommand(args: string[], io: CliIO): number {
     ...(values.namespace ? { defaultNamespace: values.namespace } : {}),
     ...(values['cluster-domain'] ? { clusterDomain: values['cluster-domain'] } : {}),
   });
+  // The report first, also when something was denied: one denial must not hide the rest.
+  if (!values.quiet) for (const line of result.report) io.stderr(`# ${line}\n`);
   if (result.errors.length > 0) {
     for (const e of result.errors) io.stderr(`error: ${e}\n`);
     return 1;
   }
-  if (!values.quiet) for (const line of result.report) io.stderr(`# ${line}\n`);
   io.stdout(result.yaml);
   return 0;
 }

@@ -92,7 +92,14 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
   const spec = base.spec;
   const evidence = windowsEvidence(spec, (n) => ctx.runtimeClassOS(n));
   if (!spec || (!evidence && inject !== 'true')) {
-    return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings: [] } : skip('not_windows');
+    // An outbound list on a pod wpgw does not manage would silently do nothing: say so.
+    const warnings =
+      base.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined
+        ? [
+            `${who}: has ${OUTBOUND_ANNOTATION} but is not recognised as Windows (spec.os.name, a kubernetes.io/os nodeSelector or required node affinity, or a Windows RuntimeClass), so the annotation has no effect; add one of those, or label it ${INJECT_KEY}: "true" to manage a pod that cannot run a sidecar`,
+          ]
+        : [];
+    return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings } : { action: 'skip', reason: 'not_windows', warnings };
   }
 
   const annotations = base.metadata?.annotations ?? {};
