@@ -25,6 +25,8 @@ export interface RenderOptions {
 
 export interface RenderResult {
   yaml: string;
+  /** The same objects as `yaml`, in order. */
+  objects: unknown[];
   /** What happened to each object, for a person (stderr). */
   report: string[];
   /** Objects that the webhook would deny, with the reason. Non-empty means failure. */
@@ -146,7 +148,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     const problem = unwrap(v, docs);
     if (problem) errors.push(`${where}: ${problem}`);
   });
-  if (errors.length > 0) return { yaml: '', report, errors };
+  if (errors.length > 0) return { yaml: '', objects: [], report, errors };
 
   const clusterScoped = (d: Doc) => CLUSTER_SCOPED_KINDS.has(d.kind ?? '');
   const nsOf = (d: Doc) => d.metadata?.namespace ?? defaultNs;
@@ -264,7 +266,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     }
     outDocs.push(d);
   }
-  if (errors.length > 0) return { yaml: '', report, errors };
+  if (errors.length > 0) return { yaml: '', objects: [], report, errors };
 
   const desiredOpts: DesiredOptions = {
     clusterDomain,
@@ -293,6 +295,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       `${generatedNamespaces} namespaces share the gateway address ${opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP} here, a placeholder per namespace: in a cluster each namespace's wpgw Service gets its own ClusterIP`,
     );
   }
-  const yaml = [...outDocs, ...generated].map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
-  return { yaml, report, errors };
+  const objects = [...outDocs, ...generated];
+  const yaml = objects.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+  return { yaml, objects, report, errors };
 }

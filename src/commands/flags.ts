@@ -59,3 +59,12 @@ export function certPairFlags(certFlag: string, cert: string | undefined, keyFla
   if (!cert || !key) return {};
   return { certFile: readableFileFlag(certFlag, cert)!, keyFile: readableFileFlag(keyFlag, key)! };
 }
+
+export type OutputFormat = 'text' | 'json' | 'yaml';
+
+/** -o: one of `allowed`, default the first. */
+export function outputFlag<T extends OutputFormat>(text: string | undefined, allowed: readonly T[]): T {
+  if (text === undefined) return allowed[0]!;
+  if (!(allowed as readonly string[]).includes(text)) throw new UsageError(`-o must be one of ${allowed.join(', ')}, got "${text}"`);
+  return text as T;
+}

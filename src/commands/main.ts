@@ -13,9 +13,10 @@ Usage:
                                    serve the mutating admission webhook (HTTPS)
   wpgw controller [--namespace wpgw-system]
                                    run the companion controller (kubeconfig from the environment)
-  wpgw render -f FILE|- [--gateway-ip IP] [--dns-ip IP] [-n NAMESPACE]
+  wpgw render -f FILE|DIR|- [--gateway-ip IP] [--dns-ip IP] [-n NAMESPACE] [-o yaml|json]
                                    print the objects as admitted plus what the controller creates
-  wpgw status [-n NAMESPACE]       per opted-in namespace: gateway, re-pointed Services, destinations, drift
+  wpgw status [-n NAMESPACE] [-o text|json|yaml]
+                                   per opted-in namespace: gateway, re-pointed Services, destinations, drift
   wpgw help [COMMAND]              this text, or a command's options
   wpgw --version                   the version
 

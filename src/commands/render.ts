@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PLACEHOLDER_GATEWAY_IP } from '../names.js';
 import { render } from '../render.js';
-import { ipFlag, UsageError } from './flags.js';
+import { ipFlag, outputFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = () => `Usage: wpgw render -f FILE|DIR|- [-f ...] [options]
@@ -19,6 +19,7 @@ What it did goes to stderr.
   --cluster-dns-ip IP      the cluster DNS Service address wpgw-dns forwards to
   -n, --namespace NS       namespace for objects that name none (default "default")
   --cluster-domain D       (default cluster.local)
+  -o, --output F           yaml (default: a multi-document stream) or json (one v1 List)
   -q, --quiet              no report on stderr
 `;
 
@@ -34,6 +35,7 @@ export function renderCommand(args: string[], io: CliIO): number {
       'cluster-dns-ip': { type: 'string' },
       namespace: { type: 'string', short: 'n' },
       'cluster-domain': { type: 'string' },
+      output: { type: 'string', short: 'o' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -44,6 +46,7 @@ export function renderCommand(args: string[], io: CliIO): number {
     return 0;
   }
   if (!values.file || values.file.length === 0) throw new UsageError('-f FILE|DIR|- is required');
+  const output = outputFlag(values.output, ['yaml', 'json'] as const);
   const gatewayIP = ipFlag('gateway-ip', values['gateway-ip']);
   const dnsIP = ipFlag('dns-ip', values['dns-ip']);
   const clusterDnsIP = ipFlag('cluster-dns-ip', values['cluster-dns-ip']);
@@ -61,7 +64,7 @@ export function renderCommand(args: string[], io: CliIO): number {
     for (const e of result.errors) io.stderr(`error: ${e}\n`);
     return 1;
   }
-  io.stdout(result.yaml);
+  io.stdout(output === 'json' ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: result.objects }, null, 2)}\n` : result.yaml);
   return 0;
 }
 

@@ -3,7 +3,8 @@
 import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectStatus, formatStatus } from '../controller/index.js';
-import { UsageError } from './flags.js';
+import { stringify } from 'yaml';
+import { outputFlag } from './flags.js';
 import type { CliIO } from './main.js';
 
 export async function statusCommand(args: string[], io: CliIO): Promise<number> {
@@ -13,14 +14,14 @@ export async function statusCommand(args: string[], io: CliIO): Promise<number> 
     options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
-    io.stdout('Usage: wpgw status [-n NAMESPACE] [-o text|json]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -o, --output F       text (default) or json\n');
+    io.stdout('Usage: wpgw status [-n NAMESPACE] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -o, --output F       text (default), json or yaml\n');
     return 0;
   }
-  if (values.output !== undefined && values.output !== 'text' && values.output !== 'json') throw new UsageError(`-o must be text or json, got "${values.output}"`);
+  const output = outputFlag(values.output, ['text', 'json', 'yaml'] as const);
   const kubeconfig = loadKubeConfig();
   // One quick look first: "cannot reach <server> (kubeconfig: ...)" beats a list of failed reads.
   await checkApiServer(kubeconfig, { timeoutMs: 5_000 });
   const report = await collectStatus(kubeconfig, values.namespace ? { namespace: values.namespace } : {});
-  io.stdout(values.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  io.stdout(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'yaml' ? stringify(report) : `${formatStatus(report)}\n`);
   return report.errors.length > 0 ? 1 : 0;
 }

@@ -73,6 +73,7 @@ describe('usage errors', () => {
     ['render', '-f', 'examples', '--gateway-ip', '10.0.0.300'],
     ['render', '-f', 'examples', '--dns-ip', 'dns'],
     ['status', '-o', 'xml'],
+    ['render', '-f', 'examples', '-o', 'wide'],
   ])('wpgw %s %s ... exits 2 with one line naming the problem, before touching a cluster', async (...argv: string[]) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);
@@ -88,6 +89,18 @@ describe('usage errors', () => {
     const none = await cli();
     expect(none.code).toBe(2);
     expect(none.err).toContain('Usage:');
+  });
+});
+
+describe('structured output', () => {
+  it('render -o json prints one v1 List of the same objects as the YAML stream', async () => {
+    const yaml = await cli('render', '-f', 'examples/shop.yaml', '--gateway-ip', '10.96.100.10', '-q');
+    const json = await cli('render', '-f', 'examples/shop.yaml', '--gateway-ip', '10.96.100.10', '-q', '-o', 'json');
+    expect(json.code).toBe(0);
+    const list = JSON.parse(json.out) as { apiVersion: string; kind: string; items: unknown[] };
+    expect(list).toMatchObject({ apiVersion: 'v1', kind: 'List' });
+    const { parseAllDocuments } = await import('yaml');
+    expect(list.items).toEqual(parseAllDocuments(yaml.out).map((d) => d.toJS()));
   });
 });
 
