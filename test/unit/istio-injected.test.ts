@@ -3,10 +3,11 @@
 // holding the pod as the API server handed it to mutating admission (`original`: defaulted, with
 // the creator's managedFields) and the pod after istiod's JSON patch (`injected`).
 //
-// For every fixture, un-injection must give back exactly `original`: with managedFields (what the
-// API server sends), without them (render, hand-made reviews), and through admit(), where the
-// patch must apply to the injected pod (the API server applies it to what Istio produced) and
-// re-admission (reinvocationPolicy: IfNeeded) must change nothing.
+// Besides the 1.30 chart's own template, the sidecar templates of Istio 1.22, 1.24, 1.26 and 1.28
+// (`<case>@<version>.json`). For every fixture, un-injection must give back exactly `original`:
+// with managedFields (what the API server sends), without them (render, hand-made reviews), and
+// through admit(), where the patch must apply to the injected pod (the API server applies it to
+// what Istio produced) and re-admission (reinvocationPolicy: IfNeeded) must change nothing.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -75,10 +76,18 @@ describe("istiod's real injection, undone", () => {
     expect(fixtures.map((f) => f.case)).toEqual(
       expect.arrayContaining(['classic-probes-prometheus', 'native-probes-initcontainers', 'classic-bare-pod-no-prometheus', 'classic-hold-application', 'native-network-path', 'cni-classic-pull-secrets', 'cni-native']),
     );
+    // The sidecar templates of older releases (test/istio/legacy-templates), as AKS's asm-1-2x run them.
+    for (const v of ['1.22.8', '1.24.6', '1.26.8', '1.28.10']) {
+      expect(fixtures.map((f) => f.case)).toEqual(expect.arrayContaining(['classic-probes-prometheus', 'classic-bare-pod-no-prometheus', 'classic-hold-application', 'native-probes-initcontainers'].map((c) => `${c}@${v}`)));
+    }
     // The fixtures really are injected the ways their names say (guards a silent re-capture change).
     const byCase = Object.fromEntries(fixtures.map((f) => [f.case, f.injected]));
     expect(byCase['classic-probes-prometheus']!.spec!.containers.map((c) => c.name)).toContain('istio-proxy');
-    expect(byCase['native-probes-initcontainers']!.spec!.initContainers!.find((c) => c.name === 'istio-proxy')?.restartPolicy).toBe('Always');
+    for (const [name, pod] of Object.entries(byCase)) {
+      const native = pod.spec!.initContainers?.find((c) => c.name === 'istio-proxy');
+      expect(native ? 'native' : 'classic', name).toBe(name.startsWith('native-') || name === 'cni-native' ? 'native' : 'classic');
+      if (native) expect(native.restartPolicy).toBe('Always');
+    }
     expect(byCase['cni-native']!.spec!.initContainers!.map((c) => c.name)).toContain('istio-validation');
     expect(statusOf(byCase['cni-classic-pull-secrets']!).imagePullSecrets).toEqual(['istio-pull']);
     expect(byCase['classic-probes-prometheus']!.metadata!.annotations!['prometheus.io/port']).toBe('15020');
