@@ -11,9 +11,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
 import { admit } from '../../src/core/admission.js';
 import { uninjectIstio } from '../../src/core/istio-uninject.js';
 import { stripInjection, type PodLike } from '../../src/core/pod.js';
+import { render } from '../../src/render.js';
 import { applyResponse, deepCopy, review, staticContext } from './helpers/builders.js';
 
 interface Fixture {
@@ -128,6 +130,20 @@ describe("istiod's real injection, undone", () => {
       // Istio's global.imagePullSecrets are indistinguishable from the app's without the record.
       if (listed.length > 0) want.spec!.imagePullSecrets = f.injected.spec!.imagePullSecrets!;
       expect(uninjectIstio(pod).pod).toEqual(want);
+    });
+
+    it('wpgw render of a Deployment whose template Istio injected (istioctl kube-inject): the original template', () => {
+      const { metadata, spec } = withoutManagedFields(f.injected);
+      const name = 'orders-win';
+      const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: metadata!.namespace }, spec: { selector: { matchLabels: { app: 'x' } }, template: { metadata, spec } } };
+      const out = render(stringify(deployment), { gatewayIP: '10.96.100.10' });
+      expect(out.errors).toEqual([]);
+      expect(out.report.join('\n')).toMatch(/removed Istio's sidecar injection/);
+      const rendered = parseAllDocuments(out.yaml)
+        .map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; spec?: { template?: PodLike } })
+        .find((d) => d.kind === 'Deployment' && d.metadata?.name === name);
+      const want = withoutValueTwins(f);
+      expect(stripInjection(rendered!.spec!.template!)).toEqual({ metadata: want.metadata, spec: want.spec });
     });
 
     it('from a revisioned injector (istio.io/rev and the record carry the revision, e.g. AKS asm-1-22)', () => {
