@@ -12,6 +12,8 @@
 // injector really rewrites such pods.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
+import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stripInjection, type PodLike } from '../../src/core/pod.js';
 import { apply, env, eventually, getJson, k, kubectl, list, waitForDefaultServiceAccount } from './helpers.js';
@@ -79,6 +81,81 @@ function istioResidue(p: PodLike, own: PodLike = {}): string[] {
   for (const key of Object.keys(p.metadata?.labels ?? {})) if (/istio\.io\//.test(key) && key !== 'sidecar.istio.io/inject' && !(key in ownLabels)) out.push(`label ${key}`);
   for (const key of Object.keys(p.metadata?.annotations ?? {})) if (/istio\.io|kubectl\.kubernetes\.io\/default/.test(key) && !(key in ownAnnotations)) out.push(`annotation ${key}`);
   return out;
+}
+
+// ---- generated pods: what people write on Windows nodes, in many combinations ----------------
+
+const name = fc.constantFrom('app', 'web', 'api', 'worker', 'iis', 'agent');
+const port = fc.constantFrom(80, 443, 5000, 8080, 8443, 9090, 9102);
+const probe = fc.oneof(
+  fc.record(
+    { httpGet: fc.record({ path: fc.constantFrom('/', '/healthz', '/ready'), port, scheme: fc.constantFrom('HTTP', 'HTTPS'), httpHeaders: fc.constantFrom(undefined, [{ name: 'X-Probe', value: 'k' }]) }, { requiredKeys: ['path', 'port'] }), periodSeconds: fc.integer({ min: 1, max: 30 }), timeoutSeconds: fc.integer({ min: 1, max: 5 }) },
+    { requiredKeys: ['httpGet'] },
+  ),
+  fc.record({ tcpSocket: fc.record({ port }), initialDelaySeconds: fc.integer({ min: 0, max: 20 }) }, { requiredKeys: ['tcpSocket'] }),
+  fc.record({ grpc: fc.record({ port }), failureThreshold: fc.integer({ min: 1, max: 30 }) }, { requiredKeys: ['grpc'] }),
+);
+const hook = fc.oneof(fc.record({ httpGet: fc.record({ path: fc.constantFrom('/drain', '/start'), port }) }), fc.record({ tcpSocket: fc.record({ port }) }));
+/** kind: an app container, a plain init container (no probes or hooks allowed), or a native sidecar. */
+const container = (n: string, kind: 'app' | 'init' | 'sidecar') =>
+  fc.record(
+    {
+      name: fc.constant(n),
+      image: fc.constant(IMAGE),
+      ...(kind === 'sidecar' ? { restartPolicy: fc.constant('Always') } : {}),
+      ports: fc.uniqueArray(port, { minLength: 1, maxLength: 3 }).map((ps) => ps.map((containerPort) => ({ containerPort }))),
+      ...(kind === 'init'
+        ? {}
+        : { readinessProbe: probe, livenessProbe: probe, startupProbe: probe, lifecycle: fc.record({ preStop: hook, postStart: hook }, { requiredKeys: [] }) }),
+      volumeMounts: fc.constantFrom(undefined, [{ name: 'config', mountPath: 'C:\\config' }]),
+    },
+    { requiredKeys: kind === 'sidecar' ? ['name', 'image', 'ports', 'restartPolicy'] : ['name', 'image', 'ports'] },
+  );
+const generatedPod = fc
+  .record({
+    names: fc.uniqueArray(name, { minLength: 2, maxLength: 4 }),
+    containers: fc.integer({ min: 1, max: 2 }),
+    inits: fc.integer({ min: 0, max: 2 }),
+    sidecarInit: fc.boolean(),
+    native: fc.constantFrom(undefined, 'true', 'false'),
+    labels: fc.record({ app: name, version: fc.constantFrom('v1', '2.0'), 'app.kubernetes.io/name': name }, { requiredKeys: [] }),
+    prometheus: fc.record({ 'prometheus.io/scrape': fc.constantFrom('true', 'false'), 'prometheus.io/port': fc.constantFrom('9102', '8080'), 'prometheus.io/path': fc.constantFrom('/metrics', '/stats') }, { requiredKeys: [] }),
+    own: fc.record({ 'kubectl.kubernetes.io/default-container': name, 'security.istio.io/tlsMode': fc.constant('istio') }, { requiredKeys: [] }),
+    pullSecret: fc.boolean(),
+  })
+  .chain((g) => {
+    const [first, ...rest] = g.names;
+    const appNames = [first!, ...rest.slice(0, g.containers - 1)];
+    const initNames = rest.slice(g.containers - 1, g.containers - 1 + g.inits).map((n) => `init-${n}`);
+    return fc.record({
+      g: fc.constant(g),
+      containers: fc.tuple(...appNames.map((n) => container(n, 'app'))),
+      inits: initNames.length > 0 ? fc.tuple(...initNames.map((n, i) => container(n, g.sidecarInit && i === 0 ? 'sidecar' : 'init'))) : fc.constant([]),
+    });
+  })
+  .map(({ g, containers, inits }) => {
+    const { 'security.istio.io/tlsMode': tlsMode, ...ownAnnotations } = g.own;
+    const annotations: Record<string, string> = { ...g.prometheus, ...ownAnnotations, ...(g.native ? { 'sidecar.istio.io/nativeSidecar': g.native } : {}) };
+    return {
+      labels: { ...g.labels, ...(tlsMode ? { 'security.istio.io/tlsMode': tlsMode } : {}) },
+      annotations,
+      spec: {
+        nodeSelector: { 'kubernetes.io/os': 'windows' },
+        automountServiceAccountToken: false,
+        ...(inits.length > 0 ? { initContainers: inits } : {}),
+        containers,
+        volumes: [{ name: 'config', configMap: { name: 'app-config' } }],
+        ...(g.pullSecret ? { imagePullSecrets: [{ name: 'regcred' }] } : {}),
+      },
+    };
+  });
+
+/** `kubectl create --dry-run=server` of many pods at once: what the API server would store. */
+function dryRun(pods: Array<Record<string, unknown>>, ns: string): PodLike[] {
+  const items = pods.map((p) => ({ ...p, metadata: { ...(p.metadata as object), namespace: ns } }));
+  // One YAML document per pod (with -o json kubectl concatenates JSON objects).
+  const out = k(['create', '--dry-run=server', '--show-managed-fields', '-o', 'yaml', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+  return parseAllDocuments(out).map((d) => d.toJS() as PodLike);
 }
 
 const specWithoutNode = (p: PodLike) => {
@@ -167,6 +244,24 @@ describe("istiod's sidecar injector runs before wpgw", () => {
     const stored = getJson<PodLike>(['pod', 'orders-win-0', '-n', BOTH])!;
     expect(stored.spec!.hostAliases?.at(-1)?.hostnames).toContain('orders.sales');
     expectOriginal(stored, reference(object));
+  });
+
+  it('generated Windows pods (probes, hooks, init and native-sidecar containers, prometheus, own keys) through istiod then wpgw are stored as created', () => {
+    const generated = fc.sample(generatedPod, { seed: 20261201, numRuns: 40 }).map((p, i) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `gen-${i}`, labels: p.labels, annotations: p.annotations }, spec: p.spec }));
+    const plain = dryRun(generated, PLAIN);
+    const injected = dryRun(generated, ISTIO_ONLY);
+    // Every one of them is something Istio's injector really rewrites.
+    expect(injected.filter((p) => JSON.stringify(p.spec).includes('"istio-proxy"')).length).toBe(generated.length);
+    expect(injected.filter((p) => JSON.stringify(p.spec).includes('/app-health/')).length).toBe(generated.length);
+    const stored = dryRun(generated, BOTH);
+    stored.forEach((p, i) => {
+      // Istio records a probe's named port as its number (DumpAppProbers); none are named here.
+      try {
+        expectOriginal(p, plain[i]!);
+      } catch (e) {
+        throw new Error(`generated pod ${i}: ${JSON.stringify(generated[i])}\n${(e as Error).message}`);
+      }
+    });
   });
 
   it('a Windows Deployment (native sidecar, the kwok nodes report kubelet 1.36): every replica stored as its template', async () => {
