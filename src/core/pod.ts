@@ -52,6 +52,7 @@ export interface PodStatusRecord {
 
 /** Istio's injector label: a Windows pod must never get its Linux sidecar. */
 export const ISTIO_INJECT_LABEL = 'sidecar.istio.io/inject';
+const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 
 export type SkipReason = 'not_windows' | 'opted_out' | 'host_network' | 'host_process';
 
@@ -171,6 +172,10 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     status.istioOptOut = true;
   }
   if (unIstioed.removed.length > 0 || clean !== base) warnings.push(istioWarning(who, unIstioed));
+  // Istio sends mTLS to endpoints labelled so (auto mTLS); a pod without a sidecar cannot answer it.
+  if (labels[TLS_MODE_LABEL] === 'istio') {
+    warnings.push(`${who}: its own label ${TLS_MODE_LABEL}=istio makes Istio's proxies send it mTLS, which a pod without a sidecar cannot accept; remove the label`);
+  }
   const metadata: V1ObjectMeta = {
     ...clean.metadata,
     labels,

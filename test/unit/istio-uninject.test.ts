@@ -3,8 +3,8 @@
 import type { V1Container, V1ManagedFieldsEntry } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { uninjectIstio } from '../../src/core/istio-uninject.js';
-import type { PodLike } from '../../src/core/pod.js';
-import { deepCopy } from './helpers/builders.js';
+import { mutatePod, type PodLike } from '../../src/core/pod.js';
+import { deepCopy, staticContext } from './helpers/builders.js';
 
 const STATUS = JSON.stringify({ initContainers: ['istio-init'], containers: ['istio-proxy'], volumes: ['istio-envoy', 'istio-token'], imagePullSecrets: null, revision: 'default' });
 
@@ -183,5 +183,22 @@ describe('uninjectIstio', () => {
       expect(() => uninjectIstio(pod)).not.toThrow();
       expect(uninjectIstio(pod).pod.spec?.containers.map((c) => c.name)).toEqual(['web']);
     }
+  });
+});
+
+describe('mutatePod after un-injection', () => {
+  it("warns when the creator's own security.istio.io/tlsMode=istio stays (Istio would send the pod mTLS)", () => {
+    const pod = injected();
+    pod.metadata!.managedFields = createdWith(['app', 'security.istio.io/tlsMode'], []);
+    const out = mutatePod({ pod, namespace: 'shop', ctx: staticContext() });
+    if (out.action !== 'mutate') throw new Error('expected mutate');
+    expect(out.pod.metadata?.labels?.['security.istio.io/tlsMode']).toBe('istio');
+    expect(out.warnings.join('\n')).toMatch(/its own label security\.istio\.io\/tlsMode=istio makes Istio's proxies send it mTLS/);
+    // Istio's own label (not in managedFields) is removed, and then there is nothing to warn about.
+    const istios = injected();
+    istios.metadata!.managedFields = createdWith(['app'], []);
+    const clean = mutatePod({ pod: istios, namespace: 'shop', ctx: staticContext() });
+    if (clean.action !== 'mutate') throw new Error('expected mutate');
+    expect(clean.warnings.join('\n')).not.toMatch(/tlsMode/);
   });
 });
