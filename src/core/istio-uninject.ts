@@ -168,11 +168,14 @@ export function uninjectIstio(pod: PodLike): IstioUninjectResult {
   const probers = parseJsonObject(env.get('ISTIO_KUBE_APP_PROBERS'));
   const restoredProbes: string[] = [];
   const restore = (c: V1Container) => restoreProbes(c, probers, statusPort, restoredProbes);
-  const newSpec: V1PodSpec = { ...spec, containers: containers.filter((c) => !injectedContainers.has(c.name)).map(restore) };
-  setList(newSpec, 'initContainers', initContainers.filter((c) => !injectedInits.has(c.name)).map(restore));
+  // Entries that are not containers (never from the API server) pass through untouched.
+  const keep = (list: unknown, injected: Set<string>): V1Container[] =>
+    (Array.isArray(list) ? list : []).flatMap((c: unknown) => (isObject(c) && typeof c.name === 'string' ? (injected.has(c.name) ? [] : [restore(c as unknown as V1Container)]) : [c as V1Container]));
+  const newSpec: V1PodSpec = { ...spec, containers: keep(spec.containers, injectedContainers) };
+  if (Array.isArray(spec.initContainers)) setList(newSpec, 'initContainers', keep(spec.initContainers, injectedInits));
 
   const remaining = [...newSpec.containers, ...(newSpec.initContainers ?? []), ...containersOf(spec.ephemeralContainers)];
-  const mounted = new Set(remaining.flatMap((c) => (Array.isArray(c.volumeMounts) ? c.volumeMounts.map((m) => m?.name) : [])));
+  const mounted = new Set(remaining.flatMap((c) => (Array.isArray(c?.volumeMounts) ? c.volumeMounts.map((m) => m?.name) : [])));
   const injectedVolumes = new Set(status ? status.volumes : TEMPLATE_VOLUMES);
   // A volume a remaining container mounts stays (removing it would make the pod invalid).
   const dropVolume = (name: string) => injectedVolumes.has(name) && !mounted.has(name) && !owned?.volumes.has(name);

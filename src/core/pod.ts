@@ -171,7 +171,7 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     labels[ISTIO_INJECT_LABEL] = 'false';
     status.istioOptOut = true;
   }
-  if (unIstioed.removed.length > 0 || clean !== base) warnings.push(istioWarning(who, unIstioed));
+  if (clean !== base) warnings.push(istioWarning(who, unIstioed));
   // Istio sends mTLS to endpoints labelled so (auto mTLS); a pod without a sidecar cannot answer it.
   if (labels[TLS_MODE_LABEL] === 'istio') {
     warnings.push(`${who}: its own label ${TLS_MODE_LABEL}=istio makes Istio's proxies send it mTLS, which a pod without a sidecar cannot accept; remove the label`);
