@@ -15,6 +15,7 @@ import {
 } from '../names.js';
 import type { AdmissionContext } from './context.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
+import { uninjectIstio, type IstioUninjectResult } from './istio-uninject.js';
 import { BoundedMemo } from './memo.js';
 import {
   classifyHost,
@@ -52,7 +53,7 @@ export interface PodStatusRecord {
 
 /** Istio's injector label: a Windows pod must never get its Linux sidecar. */
 export const ISTIO_INJECT_LABEL = 'sidecar.istio.io/inject';
-const ISTIO_STATUS_ANNOTATION = 'sidecar.istio.io/status';
+const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 
 export type SkipReason = 'not_windows' | 'opted_out' | 'host_network' | 'host_process';
 
@@ -89,9 +90,8 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
   if (inject === 'false') {
     return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings: [] } : skip('opted_out');
   }
-  const spec = base.spec;
-  const evidence = windowsEvidence(spec, (n) => ctx.runtimeClassOS(n));
-  if (!spec || (!evidence && inject !== 'true')) {
+  const evidence = windowsEvidence(base.spec, (n) => ctx.runtimeClassOS(n));
+  if (!base.spec || (!evidence && inject !== 'true')) {
     // An outbound list on a pod wpgw does not manage would silently do nothing: say so.
     const warnings =
       base.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined
@@ -101,8 +101,12 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
         : [];
     return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings } : { action: 'skip', reason: 'not_windows', warnings };
   }
-
-  const annotations = base.metadata?.annotations ?? {};
+  // Istio's injector may have run first (webhooks run in name order): everything below works on
+  // the pod as its creator sent it.
+  const unIstioed = uninjectIstio(base);
+  const clean = unIstioed.pod;
+  const spec = clean.spec ?? base.spec;
+  const annotations = clean.metadata?.annotations ?? {};
   const plan = outboundPlan(annotations[OUTBOUND_ANNOTATION], namespace, clusterDomain);
   if (plan instanceof OutboundParseError) return deny('invalid_outbound', `${who}: ${plan.message}`);
   const destinations = plan.destinations;
@@ -188,19 +192,22 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
   // Istio's injector must skip this pod: the label keeps it from even calling the injector (its
   // objectSelector), and undoing an injection that already happened (Istio's webhook may run
   // before ours) covers webhook order.
-  const labels: Record<string, string> = { ...base.metadata?.labels, [MANAGED_LABEL]: 'true' };
+  const labels: Record<string, string> = { ...clean.metadata?.labels, [MANAGED_LABEL]: 'true' };
   if (labels[ISTIO_INJECT_LABEL] === undefined) {
     labels[ISTIO_INJECT_LABEL] = 'false';
     status.istioOptOut = true;
   }
-  const unIstioed = stripIstioInjection(newSpec, annotations);
-  if (unIstioed.removed.length > 0) warnings.push(`${who}: removed Istio's sidecar injection (${unIstioed.removed.join(', ')}); Windows pods are meshed through the wpgw gateway`);
+  if (clean !== base) warnings.push(istioWarning(who, unIstioed));
+  // Istio sends mTLS to endpoints labelled so (auto mTLS); a pod without a sidecar cannot answer it.
+  if (labels[TLS_MODE_LABEL] === 'istio') {
+    warnings.push(`${who}: its own label ${TLS_MODE_LABEL}=istio makes Istio's proxies send it mTLS, which a pod without a sidecar cannot accept; remove the label`);
+  }
   const metadata: V1ObjectMeta = {
-    ...base.metadata,
+    ...clean.metadata,
     labels,
-    annotations: { ...unIstioed.annotations, [POD_STATUS_ANNOTATION]: JSON.stringify(status) },
+    annotations: { ...annotations, [POD_STATUS_ANNOTATION]: JSON.stringify(status) },
   };
-  return { action: 'mutate', reason: 'injected', pod: { ...base, metadata, spec: unIstioed.spec }, warnings };
+  return { action: 'mutate', reason: 'injected', pod: { ...clean, metadata, spec: newSpec }, warnings };
 }
 
 /** What a wpgw.io/outbound value means for a pod in a namespace; frozen, shared by the memo. */
@@ -289,40 +296,10 @@ export function stripInjection(pod: PodLike): PodLike {
   return { ...pod, metadata, spec };
 }
 
-/**
- * Removes what Istio's sidecar injector added, per its own status annotation (the containers,
- * init containers and volumes it lists), like Istio's own stripPod.
- */
-function stripIstioInjection(spec: V1PodSpec, annotations: Record<string, string>): { spec: V1PodSpec; annotations: Record<string, string>; removed: string[] } {
-  const raw = annotations[ISTIO_STATUS_ANNOTATION];
-  if (raw === undefined) return { spec, annotations, removed: [] };
-  let injected: { containers?: unknown; initContainers?: unknown; volumes?: unknown };
-  try {
-    injected = JSON.parse(raw) as typeof injected;
-  } catch {
-    return { spec, annotations, removed: [] };
-  }
-  const names = (v: unknown) => new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-  const containers = names(injected.containers);
-  const initContainers = names(injected.initContainers);
-  const volumes = names(injected.volumes);
-  const removed = [
-    ...spec.containers.filter((c) => containers.has(c.name)).map((c) => c.name),
-    ...(spec.initContainers ?? []).filter((c) => initContainers.has(c.name)).map((c) => c.name),
-  ];
-  const out: V1PodSpec = { ...spec, containers: spec.containers.filter((c) => !containers.has(c.name)) };
-  if (spec.initContainers) {
-    const kept = spec.initContainers.filter((c) => !initContainers.has(c.name));
-    if (kept.length > 0) out.initContainers = kept;
-    else delete out.initContainers;
-  }
-  if (spec.volumes) {
-    const kept = spec.volumes.filter((v) => !volumes.has(v.name));
-    if (kept.length > 0) out.volumes = kept;
-    else delete out.volumes;
-  }
-  const { [ISTIO_STATUS_ANNOTATION]: _s, ...rest } = annotations;
-  return { spec: out, annotations: rest, removed };
+function istioWarning(who: string, r: IstioUninjectResult): string {
+  const what = r.removed.length > 0 ? ` (${r.removed.join(', ')})` : '';
+  const probes = r.restoredProbes.length > 0 ? `, gave the app back its own probes (${r.restoredProbes.join(', ')})` : '';
+  return `${who}: removed Istio's sidecar injection${what}${probes}; Windows pods are meshed through the wpgw gateway`;
 }
 
 /** Reads a pod's status annotation; undefined if absent or not ours. */
