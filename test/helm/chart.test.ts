@@ -186,6 +186,68 @@ describe('values', () => {
   });
 });
 
+describe('tls.mode', () => {
+  const webhookRbac = (objs: Obj[]) => ({
+    mwcRule: find(objs, 'ClusterRole', 'wpgw-webhook').rules.some((r: any) => r.resources.includes('mutatingwebhookconfigurations')),
+    secretRole: objs.some((o) => o.kind === 'Role' && o.metadata.name === 'wpgw-webhook'),
+    secretRoleBinding: objs.some((o) => o.kind === 'RoleBinding' && o.metadata.name === 'wpgw-webhook'),
+  });
+  const fileArgs = ['--tls-cert-file=/etc/wpgw/tls/tls.crt', '--tls-key-file=/etc/wpgw/tls/tls.key'];
+
+  it('self (default): the Secret and caBundle-patch RBAC, no mounted certificate', () => {
+    const objs = template();
+    expect(webhookRbac(objs)).toEqual({ mwcRule: true, secretRole: true, secretRoleBinding: true });
+    expect(podSpec(objs, 'wpgw-webhook')).not.toHaveProperty('volumes');
+    expect(container(objs, 'wpgw-webhook').args).toContain('--webhook-config=wpgw');
+    expect(objs.filter((o) => o.apiVersion.startsWith('cert-manager.io'))).toEqual([]);
+  });
+
+  it('certManager without an issuer: a self-signed CA chain, the serving Certificate, inject-ca-from, files, no patch RBAC', () => {
+    const objs = template('--set', 'tls.mode=certManager');
+    expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
+      'Certificate/wpgw-ca', 'Certificate/wpgw-webhook-cert', 'Issuer/wpgw-ca', 'Issuer/wpgw-selfsigned',
+    ]);
+    const cert = find(objs, 'Certificate', 'wpgw-webhook-cert');
+    expect(cert.spec).toMatchObject({ secretName: 'wpgw-webhook-cert', issuerRef: { name: 'wpgw-ca', kind: 'Issuer' } });
+    // The name the API server dials for a service reference is <service>.<namespace>.svc.
+    expect(cert.spec.dnsNames).toContain(`wpgw-webhook.${NS}.svc`);
+    expect(find(objs, 'Certificate', 'wpgw-ca').spec).toMatchObject({ isCA: true, secretName: 'wpgw-ca' });
+    expect(find(objs, 'Issuer', 'wpgw-ca').spec).toEqual({ ca: { secretName: 'wpgw-ca' } });
+    const mwc = find(objs, 'MutatingWebhookConfiguration', 'wpgw');
+    expect(mwc.metadata.annotations).toMatchObject({ 'cert-manager.io/inject-ca-from': `${NS}/wpgw-webhook-cert` });
+    for (const w of mwc.webhooks) expect(w.clientConfig).not.toHaveProperty('caBundle');
+    expect(webhookRbac(objs)).toEqual({ mwcRule: false, secretRole: false, secretRoleBinding: false });
+    const args = container(objs, 'wpgw-webhook').args as string[];
+    expect(args).toEqual(expect.arrayContaining(fileArgs));
+    expect(args.filter((a) => a.startsWith('--tls-secret') || a.startsWith('--webhook-config'))).toEqual([]);
+    expect(podSpec(objs, 'wpgw-webhook').volumes).toEqual([{ name: 'tls', secret: { secretName: 'wpgw-webhook-cert' } }]);
+    expect(container(objs, 'wpgw-webhook').volumeMounts).toEqual([{ name: 'tls', mountPath: '/etc/wpgw/tls', readOnly: true }]);
+    expect(notes('--set', 'tls.mode=certManager')).toContain("by cert-manager's cainjector");
+  });
+
+  it('certManager with an issuerRef: only the serving Certificate, from that issuer', () => {
+    const objs = template('-f', join(CHART, 'ci/cert-manager-values.yaml'));
+    expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Certificate/wpgw-webhook-cert']);
+    expect(find(objs, 'Certificate', 'wpgw-webhook-cert').spec.issuerRef).toEqual({ kind: 'ClusterIssuer', name: 'corp-ca', group: 'cert-manager.io' });
+  });
+
+  it('secret: the given Secret mounted, the given caBundle in both webhooks, no patch RBAC, no caBundle ignore in NOTES', () => {
+    const objs = template('-f', join(CHART, 'ci/secret-values.yaml'));
+    expect(podSpec(objs, 'wpgw-webhook').volumes).toEqual([{ name: 'tls', secret: { secretName: 'wpgw-serving' } }]);
+    expect(container(objs, 'wpgw-webhook').args).toEqual(expect.arrayContaining(fileArgs));
+    for (const w of find(objs, 'MutatingWebhookConfiguration', 'wpgw').webhooks) expect(w.clientConfig.caBundle).toBe('LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==');
+    expect(webhookRbac(objs)).toEqual({ mwcRule: false, secretRole: false, secretRoleBinding: false });
+    expect(objs.filter((o) => o.apiVersion.startsWith('cert-manager.io'))).toEqual([]);
+    expect(notes('-f', join(CHART, 'ci/secret-values.yaml'))).not.toContain('clientConfig.caBundle');
+  });
+
+  it('secret without a name or caBundle, and an unknown mode, are rejected', () => {
+    expect(() => template('--set', 'tls.mode=secret', '--set', 'tls.secret.caBundle=QUJD')).toThrow(/name/);
+    expect(() => template('--set', 'tls.mode=secret', '--set', 'tls.secret.name=x')).toThrow(/caBundle/);
+    expect(() => template('--set', 'tls.mode=helm')).toThrow(/mode/);
+  });
+});
+
 describe('values.schema.json', () => {
   it.each([
     ['a misspelt key', ['--set', 'webhook.replica=3'], /replica/],

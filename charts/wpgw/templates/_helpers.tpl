@@ -21,8 +21,8 @@ chart's own labels, so commonLabels cannot break a label wpgw relies on.
 
 {{/*
 The Deployment of one component: (dict "root" $ "name" "wpgw-webhook" "c" .Values.webhook
-"container" "<the container's name, args, ports and env as YAML>"). Both components run the same
-image under the same restrictions; only the container differs.
+"container" (dict "name" … "args" … "ports" … ["env" …] ["volumeMounts" …]) ["volumes" (list …)]).
+Both components run the same image under the same restrictions; only the container differs.
 */}}
 {{- define "wpgw.deployment" -}}
 {{- $root := .root -}}
@@ -70,12 +70,16 @@ spec:
       securityContext:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      {{- with .volumes }}
+      volumes:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       containers:
         - image: {{ include "wpgw.image" $root }}
           {{- with $root.Values.image.pullPolicy }}
           imagePullPolicy: {{ . }}
           {{- end }}
-          {{- .container | nindent 10 }}
+          {{- toYaml .container | nindent 10 }}
           readinessProbe:
             httpGet: {path: /readyz, port: https, scheme: HTTPS}
             periodSeconds: 5
@@ -113,4 +117,13 @@ spec:
   selector:
     matchLabels: {app.kubernetes.io/name: {{ .name }}}
 {{- end }}
+{{- end -}}
+
+{{/* The Secret the webhook reads its certificate files from (tls.mode certManager or secret). */}}
+{{- define "wpgw.tlsSecretName" -}}
+{{- if eq .Values.tls.mode "certManager" -}}
+wpgw-webhook-cert
+{{- else -}}
+{{- required "tls.mode secret needs tls.secret.name (an existing kubernetes.io/tls Secret)" .Values.tls.secret.name -}}
+{{- end -}}
 {{- end -}}
