@@ -149,15 +149,15 @@ describe('values', () => {
     expect(mwc.metadata.annotations).toEqual({ 'admissions.enforcer/disabled': 'true' });
   });
 
-  it('ci/hostnetwork-values.yaml: port 10250 on the host network, Ignore, no PDBs, scheduling knobs', () => {
+  it('ci/hostnetwork-values.yaml: the host network, Ignore, no PDBs, scheduling knobs', () => {
     const objs = template('-f', join(CHART, 'ci/hostnetwork-values.yaml'));
     const pod = podSpec(objs, 'wpgw-webhook');
     expect(pod).toMatchObject({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' });
     expect(pod).not.toHaveProperty('priorityClassName');
     expect(pod).not.toHaveProperty('topologySpreadConstraints');
     expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'system', effect: 'NoSchedule' }]);
-    expect(container(objs, 'wpgw-webhook').args).toContain('--port=10250');
-    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 10250 }]);
+    expect(container(objs, 'wpgw-webhook').args).toContain('--port=18443');
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 18443 }]);
     expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
     expect(objs.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
     expect(podSpec(objs, 'wpgw-controller').priorityClassName).toBe('system-cluster-critical');
@@ -171,6 +171,10 @@ describe('values', () => {
     // The built-in exclusions stay: the gateway's own pods must come up with the webhook down.
     expect(pods.objectSelector.matchExpressions).toContainEqual({ key: 'wpgw.io/gateway', operator: 'DoesNotExist' });
     expect(services.objectSelector.matchExpressions).toEqual([{ key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['wpgw'] }]);
+    // Host networking is forbidden under restricted (and baseline) Pod Security: NOTES says so.
+    const text = notes('-f', join(CHART, 'ci/hostnetwork-values.yaml'));
+    expect(text).toContain('pod-security.kubernetes.io/enforce=privileged');
+    expect(text).not.toContain('pod-security.kubernetes.io/enforce=restricted');
   });
 
   it('commonLabels cannot take the label the webhook checks before patching its caBundle', () => {
@@ -229,6 +233,10 @@ describe('tls.mode', () => {
     const objs = template('-f', join(CHART, 'ci/cert-manager-values.yaml'));
     expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Certificate/wpgw-webhook-cert']);
     expect(find(objs, 'Certificate', 'wpgw-webhook-cert').spec.issuerRef).toEqual({ kind: 'ClusterIssuer', name: 'corp-ca', group: 'cert-manager.io' });
+    // Port 10250 in the pod network (private clusters): the Service still answers on 443.
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 10250 }]);
+    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
+    expect(() => template('-f', join(CHART, 'ci/cert-manager-values.yaml'), '--set', 'webhook.hostNetwork=true')).toThrow(/kubelet/);
   });
 
   it('secret: the given Secret mounted, the given caBundle in both webhooks, no patch RBAC, no caBundle ignore in NOTES', () => {

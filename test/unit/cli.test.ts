@@ -198,7 +198,9 @@ describe('start-up against a cluster that is not there', () => {
     const saved = process.env.KUBECONFIG;
     process.env.KUBECONFIG = file;
     try {
-      const r = await cli(command, ...(command === 'status' ? [] : ['--api-timeout', '300ms', '--port', '0']));
+      // The controller also gets the --istio-revision the Helm chart passes: accepted (exit 1 here, not 2).
+      const extra = command === 'controller' ? ['--istio-revision', 'asm-1-26'] : [];
+      const r = await cli(command, ...(command === 'status' ? [] : ['--api-timeout', '300ms', '--port', '0', ...extra]));
       expect(r.code).toBe(1);
       expect(r.err.trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^wpgw ${command}: cannot reach the Kubernetes API server ${url} \\(kubeconfig: KUBECONFIG=${file}\\)`))]);
     } finally {
