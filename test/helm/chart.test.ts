@@ -298,5 +298,9 @@ describe('NOTES.txt', () => {
     expect(notes('--set', 'webhook.replicas=1')).toMatch(/WARNING: webhook.failurePolicy is Fail with 1 webhook replica/);
     expect(notes('--set', 'webhook.failurePolicy=Ignore')).toMatch(/WARNING: webhook.failurePolicy is Ignore/);
     expect(notes('--set', 'istio.revision=asm-1-26')).toContain('injected by Istio revision "asm-1-26"');
+    // A PDB no eviction can satisfy blocks node drains.
+    expect(notes('--set', 'webhook.replicas=1')).toMatch(/webhook.pdb.minAvailable \(1\) is not below webhook.replicas \(1\)/);
+    expect(notes('--set', 'webhook.replicas=3', '--set', 'webhook.pdb.minAvailable=3')).toContain('node drains block');
+    expect(notes('--set', 'webhook.replicas=3')).not.toContain('node drains block');
   });
 });
