@@ -102,11 +102,11 @@ afterAll(() => {
 describe('Istio revisions: an injector registered by revision only', () => {
   it('injects the gateway of a namespace annotated wpgw.io/istio-revision', async () => {
     for (const pod of await gatewayPods(ON)) {
-      expect(pod.metadata.labels['istio.io/rev']).toBe(REVISION);
-      expect(pod.metadata.annotations?.['sidecar.istio.io/status'], pod.metadata.name).toBeDefined();
       // The gateway template's proxy image, not the placeholder the Deployment carries.
-      expect(proxyImage(pod)).toMatch(/proxyv2/);
+      expect(proxyImage(pod), pod.metadata.name).toMatch(/proxyv2/);
+      expect(pod.metadata.annotations?.['sidecar.istio.io/status'], pod.metadata.name).toBeDefined();
       expect(pod.spec.containers.find((c: any) => c.name === 'istio-proxy').args).toContain('router');
+      expect(pod.metadata.labels['istio.io/rev']).toBe(REVISION);
     }
   });
 
