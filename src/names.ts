@@ -70,6 +70,14 @@ export const ISTIO_REV_LABEL = 'istio.io/rev';
 /** Istio's default-revision namespace label; while present, Istio ignores a pod's istio.io/rev. */
 export const ISTIO_INJECTION_LABEL = 'istio-injection';
 
+/**
+ * Label on a MutatingWebhookConfiguration, value "webhook": the wpgw webhook keeps its caBundle.
+ * Its own label because Helm relabels everything it installs app.kubernetes.io/managed-by=Helm;
+ * managed-by=wpgw (manifests/ before this label) still counts.
+ */
+export const CA_BUNDLE_LABEL = 'wpgw.io/ca-bundle';
+export const CA_BUNDLE_BY_WEBHOOK = 'webhook';
+
 /** Server-side apply field manager. */
 export const FIELD_MANAGER = 'wpgw';
 

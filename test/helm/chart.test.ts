@@ -178,8 +178,8 @@ describe('values', () => {
   });
 
   it('commonLabels cannot take the label the webhook checks before patching its caBundle', () => {
-    const objs = template('--set', 'commonLabels.app\\.kubernetes\\.io/managed-by=Helm');
-    expect(find(objs, 'MutatingWebhookConfiguration', 'wpgw').metadata.labels!['app.kubernetes.io/managed-by']).toBe('wpgw');
+    const objs = template('--set', 'commonLabels.app\\.kubernetes\\.io/managed-by=Helm', '--set', 'commonLabels.wpgw\\.io/ca-bundle=none');
+    expect(find(objs, 'MutatingWebhookConfiguration', 'wpgw').metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/ca-bundle': 'webhook' });
   });
 
   it('an image digest is written with @; pull secrets may be names or {name}', () => {
@@ -204,6 +204,7 @@ describe('tls.mode', () => {
     expect(podSpec(objs, 'wpgw-webhook')).not.toHaveProperty('volumes');
     expect(container(objs, 'wpgw-webhook').args).toContain('--webhook-config=wpgw');
     expect(objs.filter((o) => o.apiVersion.startsWith('cert-manager.io'))).toEqual([]);
+    expect(find(objs, 'MutatingWebhookConfiguration', 'wpgw').metadata.labels).toMatchObject({ 'wpgw.io/ca-bundle': 'webhook' });
   });
 
   it('certManager without an issuer: a self-signed CA chain, the serving Certificate, inject-ca-from, files, no patch RBAC', () => {
@@ -221,6 +222,8 @@ describe('tls.mode', () => {
     expect(mwc.metadata.annotations).toMatchObject({ 'cert-manager.io/inject-ca-from': `${NS}/wpgw-webhook-cert` });
     for (const w of mwc.webhooks) expect(w.clientConfig).not.toHaveProperty('caBundle');
     expect(webhookRbac(objs)).toEqual({ mwcRule: false, secretRole: false, secretRoleBinding: false });
+    // Nobody but the cainjector writes the caBundle: the webhook is not told it may.
+    expect(mwc.metadata.labels).not.toHaveProperty('wpgw.io/ca-bundle');
     const args = container(objs, 'wpgw-webhook').args as string[];
     expect(args).toEqual(expect.arrayContaining(fileArgs));
     expect(args.filter((a) => a.startsWith('--tls-secret') || a.startsWith('--webhook-config'))).toEqual([]);
