@@ -11,6 +11,15 @@ export default defineConfig({
         },
       },
       {
+        // charts/wpgw through a real helm and kustomize: needs test/helm/build.sh and
+        // test/harness/build.sh first (.ci/run), so not part of the offline unit suite.
+        test: {
+          name: 'helm',
+          include: ['test/helm/**/*.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
+      {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],

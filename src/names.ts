@@ -60,6 +60,24 @@ export const DNS_SERVER_ANNOTATION = 'wpgw.io/dns-server';
 export const REPLICAS_ANNOTATION = 'wpgw.io/gateway-replicas';
 export const RESTART_ON_IP_CHANGE_ANNOTATION = 'wpgw.io/restart-on-ip-change';
 
+/**
+ * Namespace annotation: the Istio revision (or revision tag) whose injector injects the gateway
+ * pods, e.g. "asm-1-26" on the AKS add-on. Wins over the controller's --istio-revision.
+ */
+export const ISTIO_REVISION_ANNOTATION = 'wpgw.io/istio-revision';
+/** Istio's revision label: revision-based injection selects namespaces and pods by it. */
+export const ISTIO_REV_LABEL = 'istio.io/rev';
+/** Istio's default-revision namespace label; while present, Istio ignores a pod's istio.io/rev. */
+export const ISTIO_INJECTION_LABEL = 'istio-injection';
+
+/**
+ * Label on a MutatingWebhookConfiguration, value "webhook": the wpgw webhook keeps its caBundle.
+ * Its own label because Helm relabels everything it installs app.kubernetes.io/managed-by=Helm;
+ * managed-by=wpgw (manifests/ before this label) still counts.
+ */
+export const CA_BUNDLE_LABEL = 'wpgw.io/ca-bundle';
+export const CA_BUNDLE_BY_WEBHOOK = 'webhook';
+
 /** Server-side apply field manager. */
 export const FIELD_MANAGER = 'wpgw';
 

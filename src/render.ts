@@ -19,6 +19,7 @@ export interface RenderOptions {
   defaultNamespace?: string;
   clusterDomain?: string;
   corednsImage?: string;
+  istioRevision?: string;
   /** Cluster DNS address wpgw-dns forwards to (render cannot look it up). */
   clusterDnsIP?: string;
 }
@@ -272,6 +273,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     clusterDomain,
     defaultGatewayReplicas: 2,
     corednsImage: opts.corednsImage ?? DEFAULT_COREDNS_IMAGE,
+    ...(opts.istioRevision ? { istioRevision: opts.istioRevision } : {}),
     pinnedGatewayIP: opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP,
     pinnedDnsIP: opts.dnsIP ?? PLACEHOLDER_DNS_IP,
   };

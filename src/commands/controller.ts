@@ -8,7 +8,7 @@ import { serveControllerEndpoint } from '../controller/serve.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { certPairFlags, durationFlag, intFlag } from './flags.js';
+import { certPairFlags, durationFlag, intFlag, revisionFlag } from './flags.js';
 import type { CliIO } from './main.js';
 import { createLogger, createRegistry } from '../webhook/index.js';
 
@@ -20,6 +20,9 @@ const HELP = `Usage: wpgw controller [options]
   --resync DURATION         reconcile every opted-in namespace this often (default 5m)
   --gateway-replicas N      default gateway replicas per namespace (default 2)
   --coredns-image IMAGE     image for wpgw-dns (dnsConfig mode)
+  --istio-revision REV      Istio revision or tag whose injector injects the gateway pods (istio.io/rev;
+                            a namespace's wpgw.io/istio-revision or istio.io/rev wins; default: none,
+                            Istio's default revision)
   --cluster-domain D        (default ${DEFAULT_CLUSTER_DOMAIN})
   --api-timeout D           how long to wait for the API server at start-up before exiting (default 30s)
 `;
@@ -38,6 +41,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       resync: { type: 'string' },
       'gateway-replicas': { type: 'string' },
       'coredns-image': { type: 'string' },
+      'istio-revision': { type: 'string' },
       'cluster-domain': { type: 'string' },
       'api-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -52,6 +56,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const resyncIntervalMs = durationFlag('resync', values.resync, '5m');
   const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
   const port = intFlag('port', values.port, 9443, 0, 65535);
+  const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
   const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
   const kubeconfig = loadKubeConfig();
   await checkApiServer(kubeconfig, { timeoutMs: apiTimeoutMs });
@@ -80,6 +85,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
         defaultGatewayReplicas: replicas,
         clusterDomain: values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN,
         ...(values['coredns-image'] ? { corednsImage: values['coredns-image'] } : {}),
+        ...(istioRevision ? { istioRevision } : {}),
       },
     },
   });

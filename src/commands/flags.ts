@@ -2,6 +2,7 @@
 // exit 2) whichever command or flag it concerns, and before anything starts.
 import { isIP } from 'node:net';
 import { accessSync, constants } from 'node:fs';
+import { isIstioRevision } from '../core/desired/gateway.js';
 import { parseDuration } from './duration.js';
 
 /** Exit code of every usage error (bad flag, bad value, missing argument). */
@@ -30,6 +31,12 @@ export function intFlag(flag: string, text: string | undefined, fallback: number
 export function ipFlag(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (isIP(text) === 0) throw new UsageError(`--${flag} must be an IP address, got "${text}"`);
+  return text;
+}
+
+export function revisionFlag(flag: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!isIstioRevision(text)) throw new UsageError(`--${flag} must be an Istio revision or tag name (a DNS label such as asm-1-26), got "${text}"`);
   return text;
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { PLACEHOLDER_GATEWAY_IP } from '../names.js';
 import { render } from '../render.js';
-import { ipFlag, outputFlag, UsageError } from './flags.js';
+import { ipFlag, outputFlag, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = () => `Usage: wpgw render -f FILE|DIR|- [-f ...] [options]
@@ -19,6 +19,7 @@ What it did goes to stderr.
   --cluster-dns-ip IP      the cluster DNS Service address wpgw-dns forwards to
   -n, --namespace NS       namespace for objects that name none (default "default")
   --cluster-domain D       (default cluster.local)
+  --istio-revision REV     the controller's --istio-revision (gateway pods get istio.io/rev=REV)
   -o, --output F           yaml (default: a multi-document stream) or json (one v1 List)
   -q, --quiet              no report on stderr
 `;
@@ -35,6 +36,7 @@ export function renderCommand(args: string[], io: CliIO): number {
       'cluster-dns-ip': { type: 'string' },
       namespace: { type: 'string', short: 'n' },
       'cluster-domain': { type: 'string' },
+      'istio-revision': { type: 'string' },
       output: { type: 'string', short: 'o' },
       quiet: { type: 'boolean', short: 'q' },
       help: { type: 'boolean', short: 'h' },
@@ -50,6 +52,7 @@ export function renderCommand(args: string[], io: CliIO): number {
   const gatewayIP = ipFlag('gateway-ip', values['gateway-ip']);
   const dnsIP = ipFlag('dns-ip', values['dns-ip']);
   const clusterDnsIP = ipFlag('cluster-dns-ip', values['cluster-dns-ip']);
+  const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
   const text = values.file.map(readInput).join('\n---\n');
   const result = render(text, {
     ...(gatewayIP ? { gatewayIP } : {}),
@@ -57,6 +60,7 @@ export function renderCommand(args: string[], io: CliIO): number {
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
     ...(values.namespace ? { defaultNamespace: values.namespace } : {}),
     ...(values['cluster-domain'] ? { clusterDomain: values['cluster-domain'] } : {}),
+    ...(istioRevision ? { istioRevision } : {}),
   });
   // The report first, also when something was denied: one denial must not hide the rest.
   if (!values.quiet) for (const line of result.report) io.stderr(`# ${line}\n`);

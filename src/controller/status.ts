@@ -9,6 +9,7 @@ import { desiredNamespaceState } from '../core/desired.js';
 import type { Conflict, DesiredOptions, NamespaceInput } from '../core/desired-types.js';
 import {
   DNS_SERVICE,
+  ISTIO_REV_LABEL,
   GATEWAY_SERVICE,
   MANAGED_LABEL,
   NS_INJECT_ENABLED,
@@ -72,7 +73,10 @@ export function summarizeNamespace(
   const gatewaySvc = input.services.find((s) => s.metadata?.name === GATEWAY_SERVICE);
   const dnsSvc = input.services.find((s) => s.metadata?.name === DNS_SERVICE);
   const serviceIP = clusterIPOf(gatewaySvc);
-  const state = optedIn ? desired(input, desiredOptions) : { conflicts: [], notes: [] };
+  // status runs without the controller's --istio-revision: the live gateway's label says what it chose.
+  const liveRevision = gatewayDeployment?.spec?.template?.metadata?.labels?.[ISTIO_REV_LABEL];
+  const options = liveRevision && !desiredOptions.istioRevision ? { ...desiredOptions, istioRevision: liveRevision } : desiredOptions;
+  const state = optedIn ? desired(input, options) : { conflicts: [], notes: [] };
   const gateway: GatewayStatus = {};
   if (serviceIP) gateway.serviceIP = serviceIP;
   const dnsIP = clusterIPOf(dnsSvc);

@@ -60,6 +60,8 @@ export interface DesiredOptions {
   clusterDomain: string;
   defaultGatewayReplicas: number;
   corednsImage: string;
+  /** Istio revision (or tag) for the gateway pods' istio.io/rev; unset: Istio's default revision. */
+  istioRevision?: string;
   /** render: pin the wpgw Service's ClusterIP to this address. */
   pinnedGatewayIP?: string;
   /** render: pin the wpgw-dns Service's ClusterIP to this address. */

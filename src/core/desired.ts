@@ -5,13 +5,16 @@ import {
   DNS_SERVER_ANNOTATION,
   DNS_SERVICE,
   GATEWAY_SERVICE,
+  ISTIO_INJECTION_LABEL,
+  ISTIO_REV_LABEL,
+  ISTIO_REVISION_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   REPLICAS_ANNOTATION,
   RESOLVER_ANNOTATION,
 } from '../names.js';
 import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
-import { gatewayObjects, gatewayService, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
+import { gatewayObjects, gatewayService, isIstioRevision, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
 import { inboundObjects } from './desired/inbound.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
@@ -40,6 +43,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   for (const r of inbound) conflicts.push(...r.conflicts);
 
   const replicas = gatewayReplicas(annotations[REPLICAS_ANNOTATION], opts.defaultGatewayReplicas, namespace, conflicts);
+  const revision = istioRevision(input.namespace.metadata?.labels ?? {}, annotations[ISTIO_REVISION_ANNOTATION], opts.istioRevision, namespace, conflicts);
   // A live Service keeps its address (ClusterIP is immutable); a re-created one asks for the
   // address the pods were injected with, so their hostAliases stay right.
   const liveIP = liveGateway?.spec?.clusterIP && liveGateway.spec.clusterIP !== 'None' ? liveGateway.spec.clusterIP : undefined;
@@ -49,7 +53,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig');
 
   const objects: KubeObject[] = [
-    ...gatewayObjects(namespace, replicas),
+    ...gatewayObjects(namespace, replicas, revision),
     gatewayService(namespace, plan.groups, clusterIP),
     ...outboundObjects(namespace, plan.groups),
     ...inbound.flatMap((r) => r.objects),
@@ -66,7 +70,10 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     objects.push(...dnsObjects(namespace, plan.groups, liveIP ?? clusterIP, input.clusterDnsIP ?? '/etc/resolv.conf', opts.corednsImage, dnsIP));
   }
 
-  notes.push(`gateway: Service ${GATEWAY_SERVICE} (${clusterIP ?? 'address assigned on creation'}), ${replicas} replica(s)`);
+  notes.push(
+    `gateway: Service ${GATEWAY_SERVICE} (${clusterIP ?? 'address assigned on creation'}), ${replicas} replica(s), ` +
+      (revision ? `injected by Istio revision ${revision}` : 'injected by Istio\'s default revision'),
+  );
   for (const g of plan.groups) {
     notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${g.routes.map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`).join(', ')}`);
   }
@@ -93,4 +100,47 @@ function gatewayReplicas(text: string | undefined, fallback: number, namespace: 
     message: `${REPLICAS_ANNOTATION} must be a whole number from 1 to ${MAX_GATEWAY_REPLICAS}, got "${text}"; using ${fallback}`,
   });
   return fallback;
+}
+
+/**
+ * The Istio revision the gateway pods ask for: the namespace annotation, else the namespace's own
+ * `istio.io/rev` label (Istio injects by it anyway), else the controller's default; none means
+ * Istio's default revision. Istio's namespace labels beat a pod's istio.io/rev (its webhooks'
+ * selectors), so a revision they override is reported rather than silently not applied.
+ */
+function istioRevision(
+  labels: Record<string, string>,
+  annotation: string | undefined,
+  fallback: string | undefined,
+  namespace: string,
+  conflicts: Conflict[],
+): string | undefined {
+  const nsRevision = labels[ISTIO_REV_LABEL];
+  let revision = nsRevision ?? fallback;
+  if (annotation !== undefined) {
+    if (isIstioRevision(annotation)) revision = annotation;
+    else {
+      conflicts.push({
+        subject: `Namespace/${namespace}`,
+        reason: 'InvalidIstioRevision',
+        message: `${ISTIO_REVISION_ANNOTATION} must be an Istio revision or tag name (a DNS label), got "${annotation}"; using ${revision ?? "Istio's default revision"}`,
+      });
+    }
+  }
+  if (!revision) return undefined;
+  const injection = labels[ISTIO_INJECTION_LABEL];
+  if (injection !== undefined) {
+    conflicts.push({
+      subject: `Namespace/${namespace}`,
+      reason: 'IstioRevisionOverridden',
+      message: `the namespace label ${ISTIO_INJECTION_LABEL}=${injection} makes Istio ignore the gateway pods' ${ISTIO_REV_LABEL}=${revision}; remove it (or label the namespace ${ISTIO_REV_LABEL}=${revision}) so that revision injects the gateway`,
+    });
+  } else if (nsRevision !== undefined && nsRevision !== revision) {
+    conflicts.push({
+      subject: `Namespace/${namespace}`,
+      reason: 'IstioRevisionOverridden',
+      message: `the namespace label ${ISTIO_REV_LABEL}=${nsRevision} selects Istio's injector, not the gateway pods' ${ISTIO_REV_LABEL}=${revision}; make them agree`,
+    });
+  }
+  return revision;
 }

@@ -1,6 +1,6 @@
 // Keeps webhooks[].clientConfig.caBundle of our MutatingWebhookConfiguration equal to the CA
 // bundle we serve under. Like Istio's webhook patcher it only touches the configuration it owns
-// (named `wpgw`, labelled app.kubernetes.io/managed-by=wpgw), writes only when bytes differ and
+// (named `wpgw`, labelled wpgw.io/ca-bundle=webhook or app.kubernetes.io/managed-by=wpgw), writes only when bytes differ and
 // retries with backoff. It sends a JSON Patch (client-node's default patch content type) whose
 // `test` ops pin each index to the webhook name we read, so a concurrent reorder fails the patch
 // instead of writing the wrong entry.
@@ -8,7 +8,7 @@
 import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
 import type { Logger } from 'pino';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
+import { CA_BUNDLE_BY_WEBHOOK, CA_BUNDLE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
 import { statusOf } from './secret-store.js';
 
 export type WebhookConfigApi = Pick<
@@ -22,7 +22,8 @@ export type CaBundleResult = 'patched' | 'unchanged' | 'not-found' | 'not-owned'
 
 /** Pure: whether we own `config`, and the JSON Patch that makes every caBundle equal `bundlePem`. */
 export function caBundlePatch(config: V1MutatingWebhookConfiguration, bundlePem: string): { owned: boolean; ops: Operation[] } {
-  const owned = config.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
+  const labels = config.metadata?.labels ?? {};
+  const owned = labels[CA_BUNDLE_LABEL] === CA_BUNDLE_BY_WEBHOOK || labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
   if (!owned) return { owned, ops: [] };
   const want = Buffer.from(bundlePem, 'utf8');
   const ops: Operation[] = [];
@@ -84,7 +85,7 @@ export function createCaBundlePatcher(opts: CaBundlePatcherOptions): CaBundlePat
       try {
         const result = await once(bundlePem);
         if (result === 'patched') log.info('caBundle updated');
-        if (result === 'not-owned') log.warn({ label: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` }, 'webhook configuration lacks our label; not patching it');
+        if (result === 'not-owned') log.warn({ label: `${CA_BUNDLE_LABEL}=${CA_BUNDLE_BY_WEBHOOK}` }, 'webhook configuration lacks our label; not patching it');
         if (result === 'not-found') log.warn('webhook configuration not found; caBundle not published');
         return result;
       } catch (err) {

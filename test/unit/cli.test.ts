@@ -68,6 +68,8 @@ describe('usage errors', () => {
     ['controller', '--gateway-replicas', '0'],
     ['controller', '--gateway-replicas', '51'],
     ['controller', '--resync', '5x'],
+    ['controller', '--istio-revision', 'ASM_1'],
+    ['render', '-f', 'examples', '--istio-revision', ''],
     ['controller', 'positional'],
     ['render'],
     ['render', '-f', 'examples', '--gateway-ip', '10.0.0.300'],
@@ -89,6 +91,17 @@ describe('usage errors', () => {
     const none = await cli();
     expect(none.code).toBe(2);
     expect(none.err).toContain('Usage:');
+  });
+});
+
+describe('render --istio-revision', () => {
+  it('labels the gateway pod template istio.io/rev as the controller would', async () => {
+    const r = await cli('render', '-f', 'examples/shop.yaml', '--istio-revision', 'asm-1-26', '-q', '-o', 'json');
+    expect(r.code).toBe(0);
+    const items = (JSON.parse(r.out) as { items: any[] }).items;
+    const gateways = items.filter((o) => o.kind === 'Deployment' && o.metadata.name === 'wpgw');
+    expect(gateways.length).toBeGreaterThan(0);
+    for (const d of gateways) expect(d.spec.template.metadata.labels['istio.io/rev']).toBe('asm-1-26');
   });
 });
 
@@ -185,7 +198,9 @@ describe('start-up against a cluster that is not there', () => {
     const saved = process.env.KUBECONFIG;
     process.env.KUBECONFIG = file;
     try {
-      const r = await cli(command, ...(command === 'status' ? [] : ['--api-timeout', '300ms', '--port', '0']));
+      // The controller also gets the --istio-revision the Helm chart passes: accepted (exit 1 here, not 2).
+      const extra = command === 'controller' ? ['--istio-revision', 'asm-1-26'] : [];
+      const r = await cli(command, ...(command === 'status' ? [] : ['--api-timeout', '300ms', '--port', '0', ...extra]));
       expect(r.code).toBe(1);
       expect(r.err.trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^wpgw ${command}: cannot reach the Kubernetes API server ${url} \\(kubeconfig: KUBECONFIG=${file}\\)`))]);
     } finally {

@@ -42,6 +42,15 @@ describe('status', () => {
     });
   });
 
+  it("reads the Istio revision the controller chose from the live gateway's pod template", () => {
+    const seen: Array<string | undefined> = [];
+    const record = (_: NamespaceInput, o: { istioRevision?: string }) => (seen.push(o.istioRevision), desired(_));
+    const labelled: V1Deployment = { ...deployment, spec: { ...deployment.spec!, template: { metadata: { labels: { 'istio.io/rev': 'asm-1-26' } } } } };
+    summarizeNamespace({ namespace: ns, pods, services }, labelled, record);
+    summarizeNamespace({ namespace: ns, pods, services }, deployment, record);
+    expect(seen).toEqual(['asm-1-26', undefined]);
+  });
+
   it('does not compute a desired state for a namespace that is not opted in', () => {
     const s = summarizeNamespace({ namespace: { metadata: { name: 'quiet' } }, pods: [], services: [] }, undefined, () => {
       throw new Error('must not be called');

@@ -545,6 +545,63 @@ describe('desired state: gateway address and replicas', () => {
   });
 });
 
+describe('desired state: Istio revision of the gateway pods', () => {
+  // Istio's injector webhooks (istio-discovery chart, mutatingwebhook.yaml): per revision,
+  // "rev.namespace" (ns istio.io/rev In [rev], istio-injection DoesNotExist) and "rev.object"
+  // (ns has neither label; pod istio.io/rev In [rev]); the default revision's "object" webhook
+  // requires the pod to have no istio.io/rev. Tags get the same pair under the tag's name.
+  const ns = (labels: Record<string, string> = {}, annotations?: Record<string, string>) => {
+    const n = namespaceObject('shop', annotations);
+    n.metadata!.labels = { ...n.metadata!.labels, ...labels };
+    return n;
+  };
+  const podLabels = (s: DesiredState) => (spec(get(s.objects, 'Deployment', 'wpgw')).template as any).metadata.labels as Record<string, string>;
+  const reasons = (s: DesiredState) => s.conflicts.map((c) => c.reason);
+
+  it('none set: only sidecar.istio.io/inject=true (Istio default revision), no istio.io/rev', () => {
+    const s = state({});
+    expect(podLabels(s)['sidecar.istio.io/inject']).toBe('true');
+    expect(podLabels(s)).not.toHaveProperty('istio.io/rev');
+    expect(s.notes.join('\n')).toContain("Istio's default revision");
+  });
+
+  it("the controller's revision labels the gateway pods istio.io/rev; the selector stays the same", () => {
+    const s = state({}, { istioRevision: 'asm-1-26' });
+    expect(podLabels(s)).toMatchObject({ 'istio.io/rev': 'asm-1-26', 'sidecar.istio.io/inject': 'true', 'wpgw.io/gateway': 'shop' });
+    // The selector is immutable on a Deployment: a revision change must not touch it.
+    expect(spec(get(s.objects, 'Deployment', 'wpgw')).selector).toEqual(spec(get(state({}).objects, 'Deployment', 'wpgw')).selector);
+    expect(s.conflicts).toEqual([]);
+    expect(s.notes.join('\n')).toContain('injected by Istio revision asm-1-26');
+  });
+
+  it('the namespace annotation wins over the controller default; the namespace istio.io/rev label over the default', () => {
+    expect(podLabels(state({ namespace: ns({}, { 'wpgw.io/istio-revision': 'canary' }) }, { istioRevision: 'stable' }))['istio.io/rev']).toBe('canary');
+    const labelled = state({ namespace: ns({ 'istio.io/rev': 'asm-1-25' }) }, { istioRevision: 'stable' });
+    expect(podLabels(labelled)['istio.io/rev']).toBe('asm-1-25');
+    expect(labelled.conflicts).toEqual([]);
+  });
+
+  it('an invalid annotation is a conflict and the fallback is used', () => {
+    for (const bad of ['', 'Asm', 'a_b', '-x', 'x'.repeat(64)]) {
+      const s = state({ namespace: ns({}, { 'wpgw.io/istio-revision': bad }) }, { istioRevision: 'stable' });
+      expect(podLabels(s)['istio.io/rev'], bad).toBe('stable');
+      expect(reasons(s), bad).toEqual(['InvalidIstioRevision']);
+      expect(s.conflicts[0]!.message, bad).toContain(`"${bad}"`);
+    }
+  });
+
+  it("Istio's namespace labels that override the pod's istio.io/rev are reported", () => {
+    const injection = state({ namespace: ns({ 'istio-injection': 'enabled' }) }, { istioRevision: 'asm-1-26' });
+    expect(reasons(injection)).toEqual(['IstioRevisionOverridden']);
+    expect(injection.conflicts[0]!.message).toContain('istio-injection=enabled');
+    const other = state({ namespace: ns({ 'istio.io/rev': 'asm-1-25' }, { 'wpgw.io/istio-revision': 'asm-1-26' }) });
+    expect(reasons(other)).toEqual(['IstioRevisionOverridden']);
+    expect(podLabels(other)['istio.io/rev']).toBe('asm-1-26');
+    // Without a revision, istio-injection=enabled is the ordinary default-revision setup.
+    expect(state({ namespace: ns({ 'istio-injection': 'enabled' }) }).conflicts).toEqual([]);
+  });
+});
+
 describe('desired state: inbound edge cases', () => {
   it('a re-pointed Service whose port lost its gateway pod port is reported, and nothing listens for it', () => {
     const legacy = repointedService(service('legacy', 'shop', { app: 'legacy' }, [{ name: 'http', port: 8080, targetPort: 80 }]), { app: 'legacy' });

@@ -39,6 +39,10 @@ describe('manifests', () => {
     const [mwc] = ofKind('MutatingWebhookConfiguration');
     expect(mwc.metadata.name).toBe('wpgw');
     expect(mwc.metadata.labels['app.kubernetes.io/managed-by']).toBe('wpgw');
+    // The label the webhook checks before patching the caBundle (Helm overwrites managed-by).
+    expect(mwc.metadata.labels['wpgw.io/ca-bundle']).toBe('webhook');
+    // AKS's Admissions Enforcer leaves the namespaceSelector alone only with this opt-out.
+    expect(mwc.metadata.annotations['admissions.enforcer/disabled']).toBe('true');
     for (const w of mwc.webhooks) {
       expect(w.namespaceSelector.matchLabels).toEqual({ 'wpgw.io/inject': 'enabled' });
       expect(w.namespaceSelector.matchExpressions).toContainEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['wpgw-system', 'kube-system'] });

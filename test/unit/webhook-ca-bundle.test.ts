@@ -18,10 +18,15 @@ const noSleep = async () => {};
 describe('caBundlePatch (pure)', () => {
   const bundle = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
 
-  it('touches nothing without our managed-by label', () => {
-    for (const labels of [{}, { 'app.kubernetes.io/managed-by': 'Helm' }] as Record<string, string>[]) {
+  it('touches nothing without one of our labels', () => {
+    for (const labels of [{}, { 'app.kubernetes.io/managed-by': 'Helm' }, { 'wpgw.io/ca-bundle': 'cert-manager' }] as Record<string, string>[]) {
       expect(caBundlePatch(webhookConfig('wpgw', labels, [undefined]), bundle)).toEqual({ owned: false, ops: [] });
     }
+  });
+
+  it('owns a configuration Helm installed (managed-by=Helm) that carries wpgw.io/ca-bundle=webhook', () => {
+    const labels = { 'app.kubernetes.io/managed-by': 'Helm', 'wpgw.io/ca-bundle': 'webhook' };
+    expect(caBundlePatch(webhookConfig('wpgw', labels, [undefined]), bundle).owned).toBe(true);
   });
 
   it('is empty when every caBundle already has the same bytes', () => {

@@ -1,5 +1,5 @@
 // The gateway itself: ServiceAccount, Deployment (Istio gateway injection), PDB, `wpgw` Service.
-import { GATEWAY_SERVICE, OS_LABEL } from '../../names.js';
+import { GATEWAY_SERVICE, ISTIO_REV_LABEL, OS_LABEL } from '../../names.js';
 import type { KubeObject } from '../desired-types.js';
 import { gatewayLabels, meta, type Owner } from './common.js';
 import type { PortGroup } from './outbound-plan.js';
@@ -10,7 +10,16 @@ export const STATUS_PORT = 15021;
 /** Gateway replicas a namespace (or the controller's default) may ask for. */
 export const MAX_GATEWAY_REPLICAS = 50;
 
-export function gatewayObjects(namespace: string, replicas: number): KubeObject[] {
+/**
+ * An Istio revision or tag name: a DNS-1123 label, as Istio names `istiod-<rev>` and its webhooks
+ * after it (and it must be a label value for `istio.io/rev`).
+ */
+export function isIstioRevision(text: string): boolean {
+  return text.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text);
+}
+
+/** `revision`: the gateway pods carry `istio.io/rev=<revision>`, for Istio's per-revision injectors. */
+export function gatewayObjects(namespace: string, replicas: number, revision?: string): KubeObject[] {
   const labels = gatewayLabels(namespace);
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER) },
@@ -27,7 +36,10 @@ export function gatewayObjects(namespace: string, replicas: number): KubeObject[
               ...labels,
               app: GATEWAY_SERVICE,
               // Istio's gateway injection: the webhook fills in the istio-proxy container ("image: auto").
+              // With a revision both labels, as Istio's own gateway chart sets them: the default
+              // revision's object webhook skips pods with istio.io/rev, that revision's matches.
               'sidecar.istio.io/inject': 'true',
+              ...(revision ? { [ISTIO_REV_LABEL]: revision } : {}),
             },
             annotations: { 'inject.istio.io/templates': 'gateway' },
           },
