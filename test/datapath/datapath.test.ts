@@ -8,6 +8,8 @@
 //   3. Windows app -> orders.sales:9080 (hosts file, ClusterIP, kube-proxy) -> wpgw -> sidecar
 //   4. Windows app -> external host: +tls origination (SNI, name check), tls:// passthrough, tcp://
 //   5. no open proxy: undeclared Host/SNI, unmanaged and foreign pods, the other namespace's gateway
+//   7. the wpgw Service deleted: traffic again at the same address (the outage is printed)
+//   wildcard (dnsConfig mode): the gateway keeps the Host the app used
 //   9. no proxy rejected or failed a config update
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync } from 'node:child_process';
@@ -152,7 +154,7 @@ beforeAll(async () => {
     apply(m.externalHost(pki.cert, pki.key));
     const ext = (await runningPods(m.EXTERNAL, 'ext-', 1))[0]!;
     ip.ext = ext.ip;
-    const records = { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip };
+    const records = { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip };
     procs.push(
       startProc('dns', 'ip', ['netns', 'exec', network!.node, process.execPath, join(DP, 'apps/dns.mjs')], {
         log: join(state, 'logs', 'dns.log'),
@@ -170,13 +172,17 @@ beforeAll(async () => {
   });
 
   await timed('opted-in namespaces shop, depot (controller brings up each wpgw)', async () => {
-    for (const [ns, app, outbound] of [
-      [m.SHOP, 'legacy', m.SHOP_OUTBOUND],
-      [m.DEPOT, 'ledger', m.DEPOT_OUTBOUND],
+    // one gateway replica each (CPU); depot also runs wpgw-dns, so its Windows pod can use dnsConfig
+    for (const [ns, app, outbound, dnsServer] of [
+      [m.SHOP, 'legacy', m.SHOP_OUTBOUND, false],
+      [m.DEPOT, 'ledger', m.DEPOT_OUTBOUND, true],
     ] as const) {
-      apply([{ ...m.namespace(ns, { 'wpgw.io/inject': 'enabled' }), metadata: { ...(m.namespace(ns, { 'wpgw.io/inject': 'enabled' }) as any).metadata, annotations: { 'wpgw.io/gateway-replicas': '1' } } }]);
+      const nsObj = m.namespace(ns, { 'wpgw.io/inject': 'enabled' }) as { metadata: Record<string, unknown> };
+      const annotations = { 'wpgw.io/gateway-replicas': '1', ...(dnsServer ? { 'wpgw.io/dns-server': 'enabled' } : {}) };
+      apply([{ ...nsObj, metadata: { ...nsObj.metadata, annotations } }]);
       await eventually(`Service wpgw in ${ns} with a ClusterIP`, () => json(['get', 'service', 'wpgw', '-n', ns]).spec?.clusterIP);
-      apply(m.windowsApp(app, ns, outbound));
+      if (dnsServer) await eventually(`Service wpgw-dns in ${ns}`, () => json(['get', 'service', 'wpgw-dns', '-n', ns]).spec?.clusterIP);
+      apply(m.windowsApp(app, ns, outbound, dnsServer ? 'dnsConfig' : undefined));
     }
     apply([m.unmanagedLinuxPod('shop-linux', m.SHOP)]);
   });
@@ -344,6 +350,45 @@ describe('data path through real Envoy', () => {
       expect((await callFrom(legacy.netns, { url: `http://${depotGw}:9080/`, headers: ordersHost })).status, 'shop -> depot`s gateway').toBe(403);
       const tcpForeign = await callFrom(ledger.netns, { tcp: { host: shopGw, port: 9000, data: 'x' } });
       expect(tcpForeign.body ?? '', 'depot on shop`s tcp port').not.toContain('tcp-echo');
+    });
+  });
+
+  it('wildcard (dnsConfig mode): *.zone.test reaches the server with the name the app used', async () => {
+    await timed('wildcard', async () => {
+      const ledger = pod(m.DEPOT, 'ledger-');
+      // dnsConfig mode: kubelet's resolv.conf from what the webhook injected points at wpgw-dns.
+      // (wpgw-dns itself, CoreDNS, is not run here: the app dials the gateway address it would answer.)
+      const dnsIP = json(['get', 'service', 'wpgw-dns', '-n', m.DEPOT]).spec.clusterIP as string;
+      expect(readFileSync(join('/etc/netns', ledger.netns, 'resolv.conf'), 'utf8')).toMatch(new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'));
+      const name = 'api.zone.test';
+      const r = await until(`${name} through depot's wpgw`, () => callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: name } }), (x) => x.status === 200);
+      expect(r.json?.pod).toMatch(/^ext-/);
+      expect(r.json?.headers?.host).toBe(name);
+      const other = await callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: 'api.other.test' } });
+      expect(other.status, 'a name outside the wildcard').not.toBe(200);
+    });
+  });
+
+  it('7: after the wpgw Service is deleted, the Windows app reaches orders again at the same address', async () => {
+    await timed('flow 7', async () => {
+      const legacy = pod(m.SHOP, 'legacy-');
+      const before = json(['get', 'service', 'wpgw', '-n', m.SHOP]).spec.clusterIP as string;
+      const call = () => callFrom(legacy.netns, { url: `http://orders.${m.SALES}:9080/`, timeoutMs: 3000 });
+      expect((await call()).status).toBe(200);
+      kubectl(['delete', 'service', 'wpgw', '-n', m.SHOP, '--wait=true']);
+      const t0 = Date.now();
+      let failed = 0;
+      let lastFailure = t0;
+      await eventually('the Windows app reaches orders again', async () => {
+        const r = await call();
+        if (r.status === 200) return true;
+        failed++;
+        lastFailure = Date.now();
+        return false;
+      });
+      // The hosts file still holds the old address: only the same ClusterIP can bring traffic back.
+      expect(json(['get', 'service', 'wpgw', '-n', m.SHOP]).spec.clusterIP).toBe(before);
+      console.log(`[datapath] flow 7: after deleting Service wpgw, ${failed} calls failed over ${((lastFailure - t0) / 1000).toFixed(1)}s; recovered ${((Date.now() - t0) / 1000).toFixed(1)}s after the delete`);
     });
   });
 

@@ -71,6 +71,20 @@ describe('regressions', () => {
     expect(rules.find((r) => r.to.some((t) => t.operation.ports.includes(httpPort)))!.to[0]!.operation.hosts).toContain('orders.sales.svc');
   });
 
+  it('a wildcard http destination keeps the app`s Host instead of rewriting it to the literal "*.zone"', () => {
+    // The issue's data-path finding: Host "*.zone.example" reached the server, and Envoy's dynamic
+    // forward proxy (DYNAMIC_DNS) resolves the upstream from that Host. A concrete one still rewrites.
+    const s = state([injectedPod({ name: 'a-1', outbound: '*.zone.example:80 api.example.com:8080', resolver: 'dnsConfig', ip: '10.0.0.1' })]);
+    const routes = s.objects
+      .filter((o) => o.kind === 'VirtualService')
+      .flatMap((o) => (spec(o).http ?? []) as Array<{ rewrite?: { authority?: string }; route: Array<{ destination: { host: string } }> }>);
+    const wild = routes.filter((r) => r.route[0]!.destination.host === '*.zone.example');
+    const concrete = routes.filter((r) => r.route[0]!.destination.host === 'api.example.com');
+    expect(wild.length).toBeGreaterThan(0);
+    for (const r of wild) expect(r.rewrite, 'no authority rewrite for a wildcard').toBeUndefined();
+    expect(concrete.map((r) => r.rewrite?.authority)).toEqual(concrete.map(() => 'api.example.com'));
+  });
+
   it('an app port equal to an inbound gateway pod port is reported and not routed', () => {
     const svc = repointedService(service('legacy', 'shop', { app: 'legacy' }, [{ name: 'http', port: 8080 }]), { app: 'legacy' }, { uid: 'u1' });
     const podPort = svc.spec?.ports?.[0]?.targetPort as number;
