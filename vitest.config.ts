@@ -29,6 +29,17 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // Real bytes through real Envoy (test/datapath/README.md): its own cluster and istiod.
+          name: 'datapath',
+          include: ['test/datapath/**/*.test.ts'],
+          globalSetup: ['test/datapath/global-setup.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

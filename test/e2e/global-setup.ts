@@ -33,7 +33,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   process.stdout.write(`[e2e setup] build wpgw (tsc): ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
   const stack = await startStack({
     root: ROOT,
-    stateDir: join(ROOT, '.e2e-state'),
+    // The data-path project (test/datapath/global-setup.ts) runs its own cluster beside this one.
+    stateDir: process.env.WPGW_E2E_STATE_DIR ?? join(ROOT, '.e2e-state'),
     ...(process.env.WPGW_E2E_KUBECONFIG ? { externalKubeconfig: process.env.WPGW_E2E_KUBECONFIG } : {}),
     ...(process.env.WPGW_E2E_KUBECTL ? { externalKubectl: process.env.WPGW_E2E_KUBECTL } : {}),
     keepCluster: Boolean(process.env.WPGW_E2E_KEEP),

@@ -4,6 +4,7 @@
 #   bin/kwok               kwok controller (separate module, test/harness/kwok)
 #   bin/kwok-stages.yaml   kwok Stage documents shipped in the kwok module zip
 #   bin/kubectl            symlink -> harness (multi-call)
+#   bin/kube-proxy         k8s.io/kubernetes/cmd/kube-proxy (same module), for the data-path suite
 # Uses the default Go build and module caches, so a warm rebuild takes seconds.
 # Idempotent: run it as often as you like.
 set -euo pipefail
@@ -39,6 +40,10 @@ t=$(now)
 (cd "$HARNESS" && go build -trimpath -ldflags="-s -w$ldx" -o "$BIN/harness" .)
 ln -sfn harness "$BIN/kubectl"
 echo "build.sh: bin/harness built in $(elapsed "$t")s"
+
+t=$(now)
+(cd "$HARNESS" && go build -trimpath -ldflags="-s -w$ldx" -o "$BIN/kube-proxy" k8s.io/kubernetes/cmd/kube-proxy)
+echo "build.sh: bin/kube-proxy built in $(elapsed "$t")s"
 
 t=$(now)
 (cd "$HARNESS/kwok" && go build -trimpath -ldflags='-s -w' -o "$BIN/kwok" sigs.k8s.io/kwok/cmd/kwok)

@@ -3,6 +3,8 @@
 #   bin/pilot-discovery   istiod (istio.io/istio/pilot/cmd/pilot-discovery), Istio release-1.30
 #   bin/xdsdump           minimal ADS client: dumps what istiod sends one proxy, as JSON
 #   bin/istio-analyze     Istio's config analyzers on a live cluster (istioctl analyze -A), as JSON
+#   bin/pilot-agent       Istio's proxy agent (istio.io/istio/pilot/cmd/pilot-agent): runs Envoy for
+#                         the data-path suite (test/datapath), same module and version as istiod
 # (ISTIO_BIN_DIR=... builds elsewhere, e.g. to time a cold build beside a running suite.)
 # A separate Go module (test/istio/go.mod): Istio pins k8s.io/* v0.35, the harness v0.36.
 # Uses the default Go build and module caches, so a warm rebuild takes seconds.
@@ -43,6 +45,10 @@ echo "istio/build.sh: bin/xdsdump built in $(elapsed "$t")s"
 t=$(now)
 (cd "$HERE" && go build -trimpath -ldflags="-s -w $ldx" -o "$BIN/istio-analyze" ./analyze)
 echo "istio/build.sh: bin/istio-analyze built in $(elapsed "$t")s"
+
+t=$(now)
+(cd "$HERE" && go build -trimpath -ldflags="-s -w $ldx" -o "$BIN/pilot-agent" istio.io/istio/pilot/cmd/pilot-agent)
+echo "istio/build.sh: bin/pilot-agent built in $(elapsed "$t")s"
 
 echo "istio/build.sh: istio.io/istio $iver ($itime)"
 echo "istio/build.sh: done in $(elapsed "$t0")s"

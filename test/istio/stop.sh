@@ -16,7 +16,7 @@ GRACE="${ISTIO_STOP_GRACE:-10}"
 # shellcheck source=../lib/common.sh
 source "$HERE/../lib/common.sh"
 
-# Unregister the webhook first: with failurePolicy Fail and istiod gone, every Istio object
+# Unregister the webhooks first: with failurePolicy Fail and istiod gone, every Istio object
 # write would be refused.
 if [ -f "$STATE/env" ]; then
   # shellcheck disable=SC1091
@@ -24,6 +24,8 @@ if [ -f "$STATE/env" ]; then
   if "$HARNESS_KUBECTL" --request-timeout=5s get --raw /readyz >/dev/null 2>&1; then
     "$HARNESS_KUBECTL" --request-timeout=5s delete validatingwebhookconfiguration istio-validator-istio-system \
       --ignore-not-found >/dev/null 2>&1 && echo "istio/stop.sh: removed ValidatingWebhookConfiguration istio-validator-istio-system"
+    "$HARNESS_KUBECTL" --request-timeout=5s delete mutatingwebhookconfiguration istio-sidecar-injector \
+      --ignore-not-found 2>/dev/null | grep -q deleted && echo "istio/stop.sh: removed MutatingWebhookConfiguration istio-sidecar-injector"
   fi
 fi
 

@@ -1,0 +1,165 @@
+// What the data-path suite applies: plain manifests, as a user writes them. The runner label opts
+// a namespace into the pod runner (runner.ts); everything else is ordinary Kubernetes and Istio.
+import { RUNNER_LABEL } from './runner.js';
+
+export const ISTIO_NS = 'istio-system';
+export const SHOP = 'shop';
+export const DEPOT = 'depot';
+export const SALES = 'sales';
+export const EXTERNAL = 'external';
+export const INGRESS_HOST = 'shop.example.com';
+export const ECHO_IMAGE = 'wpgw.test/echo:1';
+/** Names only the harness's DNS stand-in knows (the "internet" of the suite). */
+export const EXT_HOST = 'ext.test';
+export const WRONG_HOST = 'wrong.test';
+export const TCP_HOST = 'ext-tcp.test';
+
+export const SHOP_OUTBOUND = [`orders.${SALES}.svc.cluster.local:9080`, `${EXT_HOST}:80+tls`, `${WRONG_HOST}:80+tls`, `tls://${EXT_HOST}:8443`, `tcp://${TCP_HOST}:9000`].join('\n');
+/** A wildcard http destination: dnsConfig mode only (a hosts file cannot hold one). */
+export const WILDCARD = '*.zone.test';
+export const DEPOT_OUTBOUND = [`orders.${SALES}.svc.cluster.local:9080`, `${WILDCARD}:80`].join('\n');
+
+type Obj = Record<string, unknown>;
+
+export function namespace(name: string, labels: Record<string, string>): Obj {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [RUNNER_LABEL]: 'enabled', ...labels } } };
+}
+
+function deployment(name: string, ns: string, template: { labels?: Record<string, string>; annotations?: Record<string, string>; spec: Obj }): Obj {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace: ns },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: name } },
+      template: { metadata: { labels: { app: name, ...(template.labels ?? {}) }, annotations: template.annotations ?? {} }, spec: template.spec },
+    },
+  };
+}
+
+const echo = (env: Record<string, string>, port: number, extra: Obj = {}) => ({
+  name: 'app',
+  image: ECHO_IMAGE,
+  env: [...Object.entries(env).map(([name, value]) => ({ name, value })), { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+  ports: [{ name: 'http', containerPort: port }],
+  ...extra,
+});
+
+/** A Windows app (the echo server stands in for it) that calls its declared destinations. */
+export function windowsApp(name: string, ns: string, outbound: string, resolver?: 'dnsConfig'): Obj[] {
+  return [
+    deployment(name, ns, {
+      annotations: { 'wpgw.io/outbound': outbound, ...(resolver ? { 'wpgw.io/resolver': resolver } : {}) },
+      spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] },
+    }),
+    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } },
+  ];
+}
+
+/** A Linux pod of an opted-in namespace that is not managed by wpgw (no sidecar either). */
+export function unmanagedLinuxPod(name: string, ns: string): Obj {
+  return deployment(name, ns, { spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] } });
+}
+
+/**
+ * The mesh app: Istio's injector adds its sidecar. No iptables capture here (captureMode NONE):
+ * the Sidecar resource gives it an inbound listener on 9080 (the Service's targetPort) in front of
+ * the app on 127.0.0.1:9081, and an outbound listener on 127.0.0.1:8080 for shop's Services.
+ */
+export function meshApp(): Obj[] {
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'orders', namespace: SALES } },
+    deployment('orders', SALES, {
+      labels: { version: 'v1' },
+      annotations: { 'sidecar.istio.io/interceptionMode': 'NONE' },
+      spec: { serviceAccountName: 'orders', nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)] },
+    }),
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: SALES }, spec: { selector: { app: 'orders' }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Sidecar',
+      metadata: { name: 'orders', namespace: SALES },
+      spec: {
+        workloadSelector: { labels: { app: 'orders' } },
+        ingress: [{ port: { number: 9080, protocol: 'HTTP', name: 'http' }, defaultEndpoint: '127.0.0.1:9081', captureMode: 'NONE' }],
+        egress: [{ port: { number: 8080, protocol: 'HTTP', name: 'http' }, bind: '127.0.0.1', captureMode: 'NONE', hosts: [`${SHOP}/*`] }],
+      },
+    },
+  ];
+}
+
+/** Istio's ingress gateway (as the istio/gateway chart deploys it: injected with the gateway template). */
+export function ingressGateway(): Obj[] {
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'istio-ingressgateway', namespace: ISTIO_NS } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'istio-ingressgateway', namespace: ISTIO_NS },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { istio: 'ingressgateway' } },
+        template: {
+          metadata: {
+            labels: { app: 'istio-ingressgateway', istio: 'ingressgateway', 'sidecar.istio.io/inject': 'true' },
+            annotations: { 'inject.istio.io/templates': 'gateway' },
+          },
+          spec: {
+            serviceAccountName: 'istio-ingressgateway',
+            nodeSelector: { 'kubernetes.io/os': 'linux' },
+            containers: [{ name: 'istio-proxy', image: 'auto', ports: [{ name: 'http2', containerPort: 8080 }] }],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'istio-ingressgateway', namespace: ISTIO_NS },
+      spec: { selector: { istio: 'ingressgateway' }, ports: [{ name: 'http2', port: 80, targetPort: 8080 }] },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'shop-ingress', namespace: ISTIO_NS },
+      spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: [INGRESS_HOST] }] },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: 'shop-legacy', namespace: ISTIO_NS },
+      spec: {
+        hosts: [INGRESS_HOST],
+        gateways: ['shop-ingress'],
+        http: [{ route: [{ destination: { host: `legacy.${SHOP}.svc.cluster.local`, port: { number: 8080 } } }] }],
+      },
+    },
+  ];
+}
+
+/** The external host: TLS on 443 and 8443 with a certificate for EXT_HOST only, raw TCP on 9000, HTTP on 80. */
+export function externalHost(certPem: string, keyPem: string): Obj[] {
+  const fromSecret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: 'ext-tls', key } } });
+  return [
+    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ext-tls', namespace: EXTERNAL }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': certPem, 'tls.key': keyPem } },
+    deployment('ext', EXTERNAL, {
+      spec: {
+        nodeSelector: { 'kubernetes.io/os': 'linux' },
+        containers: [
+          {
+            ...echo({ ECHO_TLS: '443,8443', ECHO_TCP: '9000' }, 443),
+            env: [
+              { name: 'ECHO_TLS', value: '443,8443' },
+              { name: 'ECHO_TCP', value: '9000' },
+              { name: 'ECHO_HTTP', value: '80' },
+              { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              fromSecret('ECHO_TLS_CERT_PEM', 'tls.crt'),
+              fromSecret('ECHO_TLS_KEY_PEM', 'tls.key'),
+            ],
+          },
+        ],
+      },
+    }),
+  ];
+}
