@@ -21,6 +21,7 @@ export function staticBenchContext(): AdmissionContext {
     windowsLabelSets: () => WINDOWS_LABEL_SETS,
     takenInboundPorts: () => none,
     gatewaySelectingServicePorts: () => none,
+    serviceOwner: () => undefined,
   };
 }
 

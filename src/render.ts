@@ -9,6 +9,7 @@ import type { DesiredOptions, KubeObject } from './core/desired-types.js';
 import { windowsEvidence } from './core/detect.js';
 import { mutatePod, type PodLike } from './core/pod.js';
 import { mutateService, readOriginal } from './core/service.js';
+import { serviceOwnerOf, type ServiceOwner } from './core/service-rules.js';
 import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OS_LABEL, PLACEHOLDER_GATEWAY_IP } from './names.js';
 
 export interface RenderOptions {
@@ -115,6 +116,8 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     }
   }
   const services: V1Service[] = [];
+  const inputServices = new Map<string, ServiceOwner | undefined>();
+  for (const d of docs.filter((d) => d.kind === 'Service')) inputServices.set(`${nsOf(d)}/${d.metadata?.name ?? ''}`, serviceOwnerOf(d as V1Service));
   const ctx: AdmissionContext = {
     gatewayIP: () => opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP,
     dnsIP: () => opts.dnsIP ?? PLACEHOLDER_DNS_IP,
@@ -133,6 +136,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
           .filter((s) => s.metadata?.namespace === ns && s.metadata?.name !== except && readOriginal(s))
           .flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port)),
       ),
+    serviceOwner: (ns, name) => inputServices.get(`${ns}/${name}`),
   };
 
   const outDocs: Doc[] = [];

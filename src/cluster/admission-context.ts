@@ -4,6 +4,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { AdmissionContext } from '../core/context.js';
 import { DNS_SERVICE, GATEWAY_POD_LABEL, GATEWAY_SERVICE, OS_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
 import { WORKLOAD_RESOURCES, type ClusterCache } from './cache.js';
+import { serviceOwnerOf, type ServiceOwner } from '../core/service-rules.js';
 import { annotationsOf, canonicalLabels, labelsOf, sameStringMap } from './objects.js';
 import { isWindowsPodSpec, podTemplateOf } from './windows.js';
 
@@ -72,6 +73,10 @@ export class CacheAdmissionContext implements AdmissionContext {
       for (const p of svc.spec?.ports ?? []) out.add(p.port);
     }
     return out;
+  }
+
+  serviceOwner(namespace: string, name: string): ServiceOwner | undefined {
+    return serviceOwnerOf(this.cache.service(namespace, name));
   }
 }
 

@@ -3,7 +3,8 @@
 import { createHash } from 'node:crypto';
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { annotationsOf, canonicalLabels, isManagedByWpgw, isTerminating, labelsOf, selectorMatches } from '../cluster/objects.js';
-import { INJECT_KEY, NUDGE_ANNOTATION, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
+import { appServiceBlocker, blockingNonMeshAccess, serviceOwnerOf, type ServiceOwner } from '../core/service-rules.js';
+import { INJECT_KEY, NUDGE_ANNOTATION, SERVICE_ORIGINAL_ANNOTATION, appServiceName } from '../names.js';
 
 export interface Nudge {
   service: string;
@@ -17,8 +18,12 @@ export function nudgeValue(labelSets: ReadonlyArray<Readonly<Record<string, stri
   return createHash('sha256').update(JSON.stringify(canon)).digest('hex').slice(0, 16);
 }
 
-/** Could the webhook re-point this Service? (It has a selector, is a normal ClusterIP/NodePort/LB Service, ...) */
-export function isNudgeCandidate(svc: V1Service): boolean {
+/**
+ * Could the webhook re-point this Service? (It has a selector, is a normal ClusterIP Service that
+ * no non-mesh client reaches, its `<name>-app` can exist, ...) `serviceOwner` says who owns a
+ * Service of a given name in its namespace.
+ */
+export function isNudgeCandidate(svc: V1Service, serviceOwner: (name: string) => ServiceOwner | undefined = () => undefined): boolean {
   const selector = svc.spec?.selector;
   if (!selector || Object.keys(selector).length === 0) return false;
   if (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(svc)) return false; // already re-pointed
@@ -27,6 +32,10 @@ export function isNudgeCandidate(svc: V1Service): boolean {
   if (svc.spec?.type === 'ExternalName') return false;
   if (svc.spec?.clusterIP === 'None') return false; // headless: clients reach pods directly
   if (labelsOf(svc)[INJECT_KEY] === 'false' || annotationsOf(svc)[INJECT_KEY] === 'false') return false;
+  // The webhook would deny it or leave it alone (and say why when the user applies it).
+  const name = svc.metadata?.name ?? '';
+  if (appServiceBlocker(name, serviceOwner(appServiceName(name)))) return false;
+  if (blockingNonMeshAccess(svc).length > 0) return false;
   return true;
 }
 
@@ -40,9 +49,10 @@ export function selectNudges(
   alreadyNudged: (service: string) => string | undefined = () => undefined,
 ): Nudge[] {
   const podLabels = managedPods.filter((p) => !isTerminating(p)).map((p) => labelsOf(p));
+  const owners = new Map(services.map((s) => [s.metadata?.name ?? '', serviceOwnerOf(s)]));
   const out: Nudge[] = [];
   for (const svc of services) {
-    if (!isNudgeCandidate(svc)) continue;
+    if (!isNudgeCandidate(svc, (n) => owners.get(n))) continue;
     const matching = podLabels.filter((l) => selectorMatches(svc.spec?.selector, l));
     if (matching.length === 0) continue;
     const name = svc.metadata?.name ?? '';

@@ -1,5 +1,6 @@
 // What the pure admission core needs to know about the cluster. The webhook implements it from
 // watch-backed caches (src/cluster/), `wpgw render` from the YAML it was given. No I/O here.
+import type { ServiceOwner } from './service-rules.js';
 
 export interface AdmissionContext {
   /** ClusterIP of the namespace's `wpgw` Service, if it exists. */
@@ -20,6 +21,11 @@ export interface AdmissionContext {
   takenInboundPorts(namespace: string, exceptService: string): ReadonlySet<number>;
   /** `port` values of every Service that selects the namespace's gateway pods (must not be reused as pod ports). */
   gatewaySelectingServicePorts(namespace: string, exceptService: string): ReadonlySet<number>;
+  /**
+   * Who owns the namespace's Service `name`: "wpgw" (labelled app.kubernetes.io/managed-by=wpgw),
+   * "user" (any other), or undefined when there is none. A `<name>-app` the user owns blocks re-pointing.
+   */
+  serviceOwner(namespace: string, name: string): ServiceOwner | undefined;
 }
 
 export interface CoreOptions {

@@ -11,8 +11,19 @@ import {
   MANAGED_BY_VALUE,
   REPOINTED_LABEL,
   SERVICE_ORIGINAL_ANNOTATION,
+  appServiceName,
 } from '../names.js';
 import type { AdmissionContext } from './context.js';
+import {
+  appServiceBlocker,
+  blockingNonMeshAccess,
+  forcedRepoint,
+  mergedSelector,
+  nonMeshAccess,
+  nonMeshMessage,
+  sessionAffinityWarning,
+  type AppServiceBlocker,
+} from './service-rules.js';
 
 export interface OriginalService {
   selector: Record<string, string>;
@@ -21,7 +32,7 @@ export interface OriginalService {
 
 export type ServiceOutcome =
   | { action: 'skip'; reason: ServiceSkipReason; warnings: string[] }
-  | { action: 'deny'; reason: 'invalid_inject_value' | 'udp_port' | 'no_free_port'; message: string }
+  | { action: 'deny'; reason: 'invalid_inject_value' | 'udp_port' | 'no_free_port' | AppServiceBlocker['reason']; message: string }
   | { action: 'mutate'; reason: 'repointed' | 'restored'; service: V1Service; warnings: string[] };
 
 export type ServiceSkipReason =
@@ -30,7 +41,9 @@ export type ServiceSkipReason =
   | 'external_name'
   | 'headless'
   | 'no_selector'
-  | 'no_windows_pods';
+  | 'no_windows_pods'
+  /** Non-mesh clients reach it (LoadBalancer, NodePort, externalIPs, Prometheus): see service-rules.ts. */
+  | 'non_mesh_clients';
 
 export function gatewaySelector(namespace: string): Record<string, string> {
   return { [GATEWAY_POD_LABEL]: namespace };
@@ -74,6 +87,19 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   // Keep a re-pointed Service re-pointed even while its pods are gone (a rollout, a scale to zero).
   if (!matches && !repointed) return skip('no_windows_pods');
 
+  // Never re-point without a `<name>-app` to route to (that would blackhole the Service).
+  const blocker = appServiceBlocker(name, ctx.serviceOwner(namespace, appServiceName(name)));
+  if (blocker) {
+    if (!repointed) return { action: 'deny', reason: blocker.reason, message: `${who}: ${blocker.message}` };
+    return { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${blocker.message}; restored to its original selector`] };
+  }
+  // Clients outside the mesh cannot speak the gateway's mTLS: leave such Services alone, loudly.
+  const access = blockingNonMeshAccess(service);
+  if (access.length > 0) {
+    const warnings = [`${who}: ${nonMeshMessage(access, repointed)}`];
+    return repointed ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings } : skip('non_mesh_clients', warnings);
+  }
+
   const udp = original.ports.find((p) => p.protocol === 'UDP' || p.protocol === 'SCTP');
   if (udp) {
     return {
@@ -85,12 +111,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const allocation = allocateInboundPorts(service, original, namespace, ctx);
   if (typeof allocation === 'string') return { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
 
-  // nodePorts are not recorded; carry the live ones over so a NodePort Service keeps its ports.
-  const live = spec.ports ?? [];
-  const ports: V1ServicePort[] = original.ports.map((p, i) => {
-    const nodePort = p.nodePort ?? live.find((c) => c.port === p.port)?.nodePort;
-    return { ...cleanPort(p), targetPort: allocation[i]!, ...(nodePort !== undefined ? { nodePort } : {}) };
-  });
+  const ports: V1ServicePort[] = withLiveNodePorts(original.ports, spec.ports, (p, i) => ({ ...cleanPort(p), targetPort: allocation[i]! }));
   const newSpec: V1ServiceSpec = { ...spec, selector: gatewaySelector(namespace), ports };
   const metadata: V1ObjectMeta = {
     ...service.metadata,
@@ -100,17 +121,35 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
       [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify({ selector: original.selector, ports: original.ports.map(cleanPort) }),
     },
   };
-  return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings: [] };
+  const warnings: string[] = [];
+  const forced = forcedRepoint(service) ? nonMeshAccess(service) : [];
+  if (forced.length > 0) {
+    warnings.push(`${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forced.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`);
+  }
+  const affinity = sessionAffinityWarning(service);
+  if (affinity) warnings.push(`${who}: ${affinity}`);
+  return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings };
+}
+
+/** nodePorts are not recorded; carry the live ones over so a NodePort Service keeps its ports. */
+function withLiveNodePorts(
+  ports: readonly V1ServicePort[],
+  live: readonly V1ServicePort[] | undefined,
+  shape: (p: V1ServicePort, i: number) => V1ServicePort,
+): V1ServicePort[] {
+  return ports.map((p, i) => {
+    const nodePort = p.nodePort ?? live?.find((c) => c.port === p.port)?.nodePort;
+    return { ...shape(p, i), ...(nodePort !== undefined ? { nodePort } : {}) };
+  });
 }
 
 /**
  * What the user wants, given a re-pointed Service as it arrives: selector keys other than ours
- * are the user's (a merge put them back), otherwise the recorded selector; a port whose
+ * are merged over the recorded selector (see mergedSelector); a port whose
  * targetPort is a gateway pod port gets the recorded targetPort back, any other is the user's.
  */
 function userIntent(spec: V1ServiceSpec, recorded: OriginalService): OriginalService {
-  const { [GATEWAY_POD_LABEL]: _ours, ...userKeys } = spec.selector ?? {};
-  const selector = Object.keys(userKeys).length > 0 ? userKeys : recorded.selector;
+  const selector = mergedSelector(spec.selector, recorded.selector);
   const ports = (spec.ports ?? recorded.ports).map((p) => {
     const rec = recorded.ports.find((r) => r.port === p.port && (r.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
     const ours = typeof p.targetPort === 'number' && inRange(p.targetPort);
@@ -192,7 +231,7 @@ function restore(service: V1Service, original: OriginalService): V1Service {
   return {
     ...service,
     metadata: { ...service.metadata, labels, annotations },
-    spec: { ...service.spec, selector: original.selector, ports: original.ports },
+    spec: { ...service.spec, selector: original.selector, ports: withLiveNodePorts(original.ports, service.spec?.ports, cleanPort) },
   };
 }
 

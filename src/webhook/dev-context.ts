@@ -19,6 +19,7 @@ export function devContext(gatewayIP: string, dnsIP: string): DevContext {
     windowsLabelSets: (ns) => labelSets.get(ns) ?? [],
     takenInboundPorts: () => new Set(),
     gatewaySelectingServicePorts: () => new Set(),
+    serviceOwner: () => undefined,
     remember(decision, labels) {
       if (decision.kind !== 'Pod' || decision.decision !== 'patched' || !labels) return;
       const list = labelSets.get(decision.namespace) ?? [];

@@ -9,6 +9,8 @@ export interface FakeCluster {
   windowsLabels?: Record<string, Array<Record<string, string>>>;
   takenPorts?: Record<string, number[]>;
   selectingPorts?: Record<string, number[]>;
+  /** Services that exist, by namespace: name -> owner. */
+  serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
 }
 
 export function fakeContext(c: FakeCluster = {}): AdmissionContext {
@@ -20,5 +22,6 @@ export function fakeContext(c: FakeCluster = {}): AdmissionContext {
     windowsLabelSets: (ns) => c.windowsLabels?.[ns] ?? [],
     takenInboundPorts: (ns) => new Set(c.takenPorts?.[ns] ?? []),
     gatewaySelectingServicePorts: (ns) => new Set(c.selectingPorts?.[ns] ?? []),
+    serviceOwner: (ns, name) => c.serviceOwners?.[ns]?.[name],
   };
 }

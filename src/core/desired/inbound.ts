@@ -3,6 +3,7 @@ import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { appServiceName } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal } from '../service.js';
+import { appServiceBlocker, type ServiceOwner } from '../service-rules.js';
 import { gatewayLabels, isHttpPort, meta, type Owner } from './common.js';
 
 export interface InboundResult {
@@ -12,15 +13,18 @@ export interface InboundResult {
   podPorts: number[];
 }
 
-export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string): InboundResult {
+/** `ownerOfApp`: who owns a Service named `<name>-app` in the namespace today, if one exists. */
+export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string, ownerOfApp?: ServiceOwner): InboundResult {
   const name = service.metadata?.name ?? '';
   const original = readOriginal(service);
   if (!original) return { objects: [], conflicts: [], podPorts: [] };
   const owner: Owner = { kind: 'service', name };
   const app = appServiceName(name);
   const conflicts: Conflict[] = [];
-  if (app.length > 63) {
-    conflicts.push({ subject: `Service/${name}`, reason: 'NameTooLong', message: `"${app}" would exceed 63 characters; rename the Service` });
+  // Never take over a user's Service, never try a name the API server refuses.
+  const blocked = appServiceBlocker(name, ownerOfApp);
+  if (blocked) {
+    conflicts.push({ subject: `Service/${name}`, reason: blocked.reason === 'app_name_too_long' ? 'NameTooLong' : 'AppServiceTaken', message: `${blocked.message}; re-apply the Service afterwards` });
     return { objects: [], conflicts, podPorts: [] };
   }
   // Pair each original port with the gateway pod port the webhook gave it.

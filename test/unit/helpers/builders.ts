@@ -21,6 +21,8 @@ export interface StaticContextOptions {
   windowsLabelSets?: Record<string, Array<Record<string, string>>>;
   takenInboundPorts?: Iterable<number>;
   gatewaySelectingServicePorts?: Iterable<number>;
+  /** Services that exist, by namespace: name -> owner. */
+  serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
 }
 
 /** An AdmissionContext answering from fixed data (the same answer for every namespace unless keyed). */
@@ -38,6 +40,7 @@ export function staticContext(o: StaticContextOptions = {}): AdmissionContext {
     windowsLabelSets: (ns) => o.windowsLabelSets?.[ns] ?? [],
     takenInboundPorts: () => taken,
     gatewaySelectingServicePorts: () => selecting,
+    serviceOwner: (ns, name) => o.serviceOwners?.[ns]?.[name],
   };
 }
 
