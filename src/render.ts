@@ -8,6 +8,7 @@ import { desiredNamespaceState } from './core/desired.js';
 import type { DesiredOptions, KubeObject } from './core/desired-types.js';
 import { windowsEvidence } from './core/detect.js';
 import { mutatePod, type PodLike } from './core/pod.js';
+import { ROLLOUT_KIND } from './cluster/kinds.js';
 import { mutateService, readOriginal } from './core/service.js';
 import { serviceOwnerOf, type ServiceOwner } from './core/service-rules.js';
 import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OS_LABEL, PLACEHOLDER_GATEWAY_IP } from './names.js';
@@ -45,6 +46,9 @@ function templateOf(doc: Doc): V1PodTemplateSpec | undefined {
     case 'ReplicaSet':
     case 'Job':
       return spec?.template as V1PodTemplateSpec | undefined;
+    case ROLLOUT_KIND.kind:
+      // Argo Rollouts; a Rollout with spec.workloadRef borrows a Deployment's template instead.
+      return typeof doc.apiVersion === 'string' && doc.apiVersion.startsWith('argoproj.io/') ? (spec?.template as V1PodTemplateSpec | undefined) : undefined;
     case 'CronJob':
       return ((spec?.jobTemplate as Record<string, unknown> | undefined)?.spec as Record<string, unknown> | undefined)?.template as
         | V1PodTemplateSpec

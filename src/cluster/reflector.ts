@@ -40,6 +40,8 @@ export interface ReflectorOptions {
   logger?: Logger;
   /** Explains a 404 on list, e.g. "the Istio CRDs are not installed". */
   missingHint?: string;
+  /** The resource is an optional integration: a 404 is logged at info, not error. */
+  optional?: boolean;
   /** A watch that ends sooner than this without any event counts as a failure (avoids hot loops). */
   minWatchMs?: number;
 }
@@ -233,7 +235,7 @@ export class Reflector<T extends KubeObjectLike> {
   private markMissing(): void {
     if (!this.counters.missing) {
       this.counters.missing = true;
-      this.log.error(
+      (this.opts.optional ? this.log.info.bind(this.log) : this.log.error.bind(this.log))(
         { hint: this.opts.missingHint },
         `resource ${this.opts.name} is not served by the API server (404); treating it as empty and re-checking every ${Math.round(this.maxBackoffMs / 1000)}s`,
       );

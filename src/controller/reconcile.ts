@@ -19,7 +19,7 @@ import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
 import { selectNudges } from './nudge.js';
-import { ownerKey, planDriftActions, restartPatch, type OwnerLookup, type OwnerRef } from './owners.js';
+import { RESTARTABLE_API_VERSIONS, ownerKey, planDriftActions, restartPatch, type OwnerLookup, type OwnerRef } from './owners.js';
 import { isManagedKind, objectKey, selectPrunes } from './prune.js';
 import { NotLeaderError, type ObjectWriter } from './writer.js';
 
@@ -306,6 +306,7 @@ export class Reconciler {
       deployment: (ns, n) => cache.workload('deployments', ns, n),
       statefulSet: (ns, n) => cache.workload('statefulsets', ns, n),
       daemonSet: (ns, n) => cache.workload('daemonsets', ns, n),
+      rollout: (ns, n) => cache.workload('rollouts', ns, n),
     };
   }
 
@@ -326,9 +327,9 @@ export class Reconciler {
     });
     for (const r of plan.restarts) {
       const key = ownerKey(r.owner);
-      const apiVersion = 'apps/v1';
+      const apiVersion = RESTARTABLE_API_VERSIONS[r.owner.kind];
       try {
-        await this.o.writer.mergePatch({ apiVersion, kind: r.owner.kind, namespace, name: r.owner.name }, restartPatch(this.now()));
+        await this.o.writer.mergePatch({ apiVersion, kind: r.owner.kind, namespace, name: r.owner.name }, restartPatch(this.now(), r.owner.kind));
       } catch (err) {
         fail(`restart ${key}`, err);
         continue;

@@ -18,6 +18,7 @@ import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
+import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
 
@@ -40,6 +41,8 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);
   for (const r of inbound) conflicts.push(...r.conflicts);
+  const direct = directAccess(namespace, input.services, input.pods);
+  conflicts.push(...direct.conflicts);
 
   const replicas = gatewayReplicas(annotations[REPLICAS_ANNOTATION], opts.defaultGatewayReplicas, namespace, conflicts);
   // A live Service keeps its address (ClusterIP is immutable); a re-created one asks for the
@@ -57,6 +60,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode),
+    ...direct.objects,
   ];
   if (dnsMode) {
     if (!input.clusterDnsIP) {

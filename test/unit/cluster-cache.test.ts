@@ -79,7 +79,7 @@ const WIN = { nodeSelector: { 'kubernetes.io/os': 'windows' } };
 describe('watchSpecs', () => {
   it('the webhook set watches only what admission needs, managed pods by label', () => {
     const specs = watchSpecs(WEBHOOK_RESOURCES);
-    expect(specs.map((s) => s.name)).toEqual(['namespaces', 'services', 'managedPods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'runtimeclasses']);
+    expect(specs.map((s) => s.name)).toEqual(['namespaces', 'services', 'managedPods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts', 'runtimeclasses']);
     expect(specs.find((s) => s.name === 'managedPods')?.labelSelector).toBe('wpgw.io/managed');
   });
 
@@ -210,6 +210,28 @@ describe('CacheAdmissionContext', () => {
     ]);
     const sets = x.windowsLabelSets('shop').map((l) => l.app).sort();
     expect(sets).toEqual(['cron', 'deploy', 'ds', 'legacy', 'sts']);
+  });
+
+  it('counts Argo Rollout templates as Windows workloads; without the Rollout CRD it starts, reports nothing missing, and picks Rollouts up once served', async () => {
+    const rollout = (name: string, labels: Record<string, string>): Obj => ({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name, namespace: 'shop', resourceVersion: '1' },
+      spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'i' }], ...WIN } } },
+    });
+    const w = new World();
+    w.objects = [ns('shop'), rollout('web', { app: 'web' })];
+    w.missing.add('Rollout');
+    const c = await startCache(w, WEBHOOK_RESOURCES);
+    const x = new CacheAdmissionContext(c);
+    expect(c.synced()).toBe(true);
+    expect(c.missingKinds()).toEqual([]);
+    expect(x.windowsLabelSets('shop')).toEqual([]);
+    // The CRD is installed: the next re-check (backoff maxMs, 20 ms here) lists Rollouts.
+    w.missing.delete('Rollout');
+    const deadline = Date.now() + 5000;
+    while (x.windowsLabelSets('shop').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(x.windowsLabelSets('shop')).toEqual([{ app: 'web' }]);
   });
 
   it('memoizes label sets per namespace and recomputes after a change there', async () => {

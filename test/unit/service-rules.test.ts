@@ -212,3 +212,18 @@ describe('item 2: Services non-mesh clients reach are not moved to mTLS-only gat
     expect(selectNudges([userService('legacy', { type: 'NodePort' }, { 'wpgw.io/inject': 'true' })], pods).map((n) => n.service)).toEqual(['legacy']);
   });
 });
+
+describe('item 2: sessionAffinity ClientIP is carried to the gateway -> <name>-app hop', () => {
+  it('DestinationRule wpgw-app-<name> hashes on the source IP only when the Service asked for ClientIP affinity', () => {
+    const opts = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns:test' };
+    const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
+    const dr = (svc: V1Service) =>
+      find(desiredNamespaceState({ namespace: namespaceObject(NS), pods, services: [repointedService(svc, WIN, { uid: 'u1' })], clusterDnsIP: '10.96.0.10' }, opts).objects, 'DestinationRule', 'wpgw-app-legacy') as { spec: unknown } | undefined;
+    expect(dr(userService('legacy', { sessionAffinity: 'ClientIP' }))?.spec).toEqual({
+      host: 'legacy-app.shop.svc.cluster.local',
+      exportTo: ['.'],
+      trafficPolicy: { tls: { mode: 'DISABLE' }, loadBalancer: { consistentHash: { useSourceIp: true } } },
+    });
+    expect(dr(userService('legacy', { sessionAffinity: 'None' }))?.spec).toEqual({ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } });
+  });
+});

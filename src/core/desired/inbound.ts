@@ -98,11 +98,19 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
         apiVersion: 'networking.istio.io/v1',
         kind: 'DestinationRule',
         metadata: meta(`wpgw-app-${name}`, namespace, owner),
-        spec: { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } },
+        spec: { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' }, ...clientIPAffinity(service) } },
       },
     );
   }
   return { objects, conflicts, podPorts: pairs.map((p) => p.podPort) };
+}
+
+/**
+ * spec.sessionAffinity ClientIP pinned a client to one pod through kube-proxy; the gateway balances
+ * per request, so carry it as ring hashing on the source address the gateway sees (see service-rules.ts).
+ */
+function clientIPAffinity(service: V1Service): Record<string, unknown> {
+  return service.spec?.sessionAffinity === 'ClientIP' ? { loadBalancer: { consistentHash: { useSourceIp: true } } } : {};
 }
 
 function inboundRoutes(pairs: Array<{ port: V1ServicePort; podPort: number }>, gateway: string, appHost: string): Record<string, unknown> {

@@ -1,0 +1,56 @@
+// Services the webhook leaves alone because non-mesh clients reach them (LoadBalancer, NodePort,
+// externalIPs, Prometheus scraping; see service-rules.ts) but that select managed Windows pods.
+// Those clients keep dialling the pods directly, which wpgw-managed-pods would refuse (it admits
+// only the gateway), so each such Service gets a NetworkPolicy opening its target ports on the
+// pods it selects, and a Warning (Event, status, render) saying the Service is not behind the gateway.
+import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import { MANAGED_LABEL } from '../../names.js';
+import type { Conflict, KubeObject } from '../desired-types.js';
+import { readOriginal, selectorMatches } from '../service.js';
+import { blockingNonMeshAccess, nonMeshMessage } from '../service-rules.js';
+import { meta, objectName } from './common.js';
+
+export interface DirectAccessResult {
+  objects: KubeObject[];
+  conflicts: Conflict[];
+}
+
+/** Prometheus scrapes the pods on this port (annotation), not necessarily a Service port. */
+const SCRAPE_PORT_ANNOTATION = 'prometheus.io/port';
+
+export function directAccess(namespace: string, services: readonly V1Service[], managedPods: readonly V1Pod[]): DirectAccessResult {
+  const objects: KubeObject[] = [];
+  const conflicts: Conflict[] = [];
+  const sorted = [...services].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  for (const svc of sorted) {
+    const selector = svc.spec?.selector ?? {};
+    if (readOriginal(svc) || Object.keys(selector).length === 0 || svc.spec?.clusterIP === 'None') continue;
+    const access = blockingNonMeshAccess(svc);
+    if (access.length === 0) continue;
+    if (!managedPods.some((p) => !p.metadata?.deletionTimestamp && selectorMatches(selector, p.metadata?.labels ?? {}))) continue;
+    const name = svc.metadata?.name ?? '';
+    const ports = (svc.spec?.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.targetPort ?? p.port }));
+    const scrapePort = Number(svc.metadata?.annotations?.[SCRAPE_PORT_ANNOTATION]);
+    if (Number.isInteger(scrapePort) && scrapePort > 0 && scrapePort < 65536 && !ports.some((p) => p.port === scrapePort && p.protocol === 'TCP')) {
+      ports.push({ protocol: 'TCP', port: scrapePort });
+    }
+    objects.push({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: meta(objectName('wpgw-direct', name), namespace, { kind: 'service', name }),
+      spec: {
+        podSelector: { matchLabels: { ...selector, [MANAGED_LABEL]: 'true' } },
+        policyTypes: ['Ingress'],
+        // From anywhere: these clients were never in the mesh (LoadBalancer and NodePort traffic
+        // may arrive SNATed from any node). An ingress rule without ports would open every port.
+        ...(ports.length > 0 ? { ingress: [{ ports }] } : {}),
+      },
+    });
+    conflicts.push({
+      subject: `Service/${name}`,
+      reason: 'NotBehindGateway',
+      message: `${nonMeshMessage(access, false)}; NetworkPolicy ${objectName('wpgw-direct', name)} admits them to the wpgw-managed pods it selects`,
+    });
+  }
+  return { objects, conflicts };
+}
