@@ -22,6 +22,7 @@ export function staticBenchContext(): AdmissionContext {
     takenInboundPorts: () => none,
     gatewaySelectingServicePorts: () => none,
     serviceOwner: () => undefined,
+    unmanagedWorkloads: () => [],
   };
 }
 

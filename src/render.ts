@@ -11,6 +11,7 @@ import { mutatePod, type PodLike } from './core/pod.js';
 import { ROLLOUT_KIND } from './cluster/kinds.js';
 import { mutateService, readOriginal } from './core/service.js';
 import { serviceOwnerOf, type ServiceOwner } from './core/service-rules.js';
+import { unmanagedWorkloads, type UnmanagedWorkload } from './core/workloads.js';
 import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OS_LABEL, PLACEHOLDER_GATEWAY_IP } from './names.js';
 
 export interface RenderOptions {
@@ -68,6 +69,12 @@ function setTemplate(doc: Doc, template: PodLike): Doc {
   return { ...doc, spec };
 }
 
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) out.set(key(item), [...(out.get(key(item)) ?? []), item]);
+  return out;
+}
+
 export function render(input: string, opts: RenderOptions = {}): RenderResult {
   const report: string[] = [];
   const errors: string[] = [];
@@ -119,6 +126,12 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       labelSets.set(nsOf(d), list);
     }
   }
+  // Render sees bare Pods too (the webhook's caches do not): they count like workloads here.
+  const unmanaged = new Map<string, UnmanagedWorkload[]>();
+  for (const [ns, list] of groupBy(docs.filter((d) => d.kind === 'Pod' || templateOf(d)), nsOf)) {
+    const templates = list.map((d) => ({ workload: `${d.kind}/${d.metadata?.name ?? ''}`, template: d.kind === 'Pod' ? (d as PodLike) : templateOf(d) }));
+    unmanaged.set(ns, unmanagedWorkloads(templates, runtimeClassOS));
+  }
   const services: V1Service[] = [];
   const inputServices = new Map<string, ServiceOwner | undefined>();
   for (const d of docs.filter((d) => d.kind === 'Service')) inputServices.set(`${nsOf(d)}/${d.metadata?.name ?? ''}`, serviceOwnerOf(d as V1Service));
@@ -141,6 +154,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
           .flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port)),
       ),
     serviceOwner: (ns, name) => inputServices.get(`${ns}/${name}`),
+    unmanagedWorkloads: (ns) => unmanaged.get(ns) ?? [],
   };
 
   const outDocs: Doc[] = [];

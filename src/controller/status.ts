@@ -6,6 +6,7 @@ import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../clus
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
+import { readOriginal } from '../core/service.js';
 import type { Conflict, DesiredOptions, NamespaceInput } from '../core/desired-types.js';
 import {
   DNS_SERVICE,
@@ -34,7 +35,7 @@ export interface NamespaceStatus {
   optedIn: boolean;
   gateway: GatewayStatus;
   /** Services the webhook re-pointed at the gateway, and the Service that now reaches the app. */
-  repointed: Array<{ service: string; app: string }>;
+  repointed: Array<{ service: string; app: string; onlyManaged: boolean }>;
   /** Raw wpgw.io/outbound annotation values of managed pods. */
   destinations: Array<{ pod: string; outbound: string }>;
   /** hostAliases pods whose recorded gateway address is not the current one. */
@@ -90,9 +91,8 @@ export function summarizeNamespace(
     gateway,
     repointed: input.services
       .filter((s) => SERVICE_ORIGINAL_ANNOTATION in annotationsOf(s))
-      .map((s) => s.metadata?.name ?? '')
-      .sort()
-      .map((service) => ({ service, app: appServiceName(service) })),
+      .sort(byName)
+      .map((s) => ({ service: s.metadata?.name ?? '', app: appServiceName(s.metadata?.name ?? ''), onlyManaged: readOriginal(s)?.onlyManaged === true })),
     destinations: [...input.pods]
       .sort(byName)
       .filter((p) => annotationsOf(p)[OUTBOUND_ANNOTATION] !== undefined)
@@ -174,7 +174,12 @@ export function formatStatus(report: StatusReport): string {
     const dep = g.deployment ? `deployment ${g.deployment.name} ${g.deployment.ready}/${g.deployment.desired} ready` : 'deployment missing';
     lines.push(`  gateway:      Service ${GATEWAY_SERVICE} ${g.serviceIP ?? '(no address)'}${g.dnsIP ? `, dns ${g.dnsIP}` : ''}; ${dep}`);
     if (s.repointed.length === 0) lines.push('  re-pointed:   none');
-    else for (const r of s.repointed) lines.push(`  re-pointed:   ${r.service} -> gateway (app reachable as ${r.app})`);
+    else {
+      for (const r of s.repointed) {
+        const only = r.onlyManaged ? '; only its wpgw-managed pods: the selector also matches workloads wpgw does not manage' : '';
+        lines.push(`  re-pointed:   ${r.service} -> gateway (app reachable as ${r.app}${only})`);
+      }
+    }
     if (s.destinations.length === 0) lines.push('  destinations: none declared');
     else for (const d of s.destinations) lines.push(`  destinations: pod ${d.pod}: ${d.outbound}`);
     if (s.drift.length === 0) lines.push('  drift:        none');

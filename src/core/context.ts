@@ -1,6 +1,7 @@
 // What the pure admission core needs to know about the cluster. The webhook implements it from
 // watch-backed caches (src/cluster/), `wpgw render` from the YAML it was given. No I/O here.
 import type { ServiceOwner } from './service-rules.js';
+import type { UnmanagedWorkload } from './workloads.js';
 
 export interface AdmissionContext {
   /** ClusterIP of the namespace's `wpgw` Service, if it exists. */
@@ -26,6 +27,12 @@ export interface AdmissionContext {
    * "user" (any other), or undefined when there is none. A `<name>-app` the user owns blocks re-pointing.
    */
   serviceOwner(namespace: string, name: string): ServiceOwner | undefined;
+  /**
+   * Workloads of the namespace whose pods the webhook will not manage (not Windows, opted out,
+   * host network), with their pod-template labels. The webhook's caches see workloads, not bare
+   * unmanaged pods. A re-pointed Service whose selector matches one gets a narrowed `<name>-app`.
+   */
+  unmanagedWorkloads(namespace: string): ReadonlyArray<UnmanagedWorkload>;
 }
 
 export interface CoreOptions {

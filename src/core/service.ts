@@ -24,10 +24,16 @@ import {
   sessionAffinityWarning,
   type AppServiceBlocker,
 } from './service-rules.js';
+import { overlapWarning } from './workloads.js';
 
 export interface OriginalService {
   selector: Record<string, string>;
   ports: V1ServicePort[];
+  /**
+   * The selector also matched workloads wpgw does not manage (Linux pods beside the Windows ones):
+   * `<name>-app` then selects only wpgw-managed pods (selector + wpgw.io/managed=true).
+   */
+  onlyManaged?: true;
 }
 
 export type ServiceOutcome =
@@ -113,15 +119,15 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
 
   const ports: V1ServicePort[] = withLiveNodePorts(original.ports, spec.ports, (p, i) => ({ ...cleanPort(p), targetPort: allocation[i]! }));
   const newSpec: V1ServiceSpec = { ...spec, selector: gatewaySelector(namespace), ports };
+  const others = ctx.unmanagedWorkloads(namespace).filter((w) => selectorMatches(original.selector, w.labels));
+  const recordedNow: OriginalService = { selector: original.selector, ports: original.ports.map(cleanPort), ...(others.length > 0 ? { onlyManaged: true as const } : {}) };
   const metadata: V1ObjectMeta = {
     ...service.metadata,
     labels: { ...service.metadata?.labels, [REPOINTED_LABEL]: 'true' },
-    annotations: {
-      ...service.metadata?.annotations,
-      [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify({ selector: original.selector, ports: original.ports.map(cleanPort) }),
-    },
+    annotations: { ...service.metadata?.annotations, [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify(recordedNow) },
   };
   const warnings: string[] = [];
+  if (others.length > 0) warnings.push(`${who}: ${overlapWarning(name, appServiceName(name), others)}`);
   const forced = forcedRepoint(service) ? nonMeshAccess(service) : [];
   if (forced.length > 0) {
     warnings.push(`${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forced.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`);
@@ -165,7 +171,7 @@ export function readOriginal(service: V1Service): OriginalService | undefined {
   try {
     const v = JSON.parse(raw) as Partial<OriginalService>;
     if (v && typeof v.selector === 'object' && v.selector !== null && Array.isArray(v.ports)) {
-      return { selector: v.selector, ports: v.ports };
+      return { selector: v.selector, ports: v.ports, ...(v.onlyManaged === true ? { onlyManaged: true as const } : {}) };
     }
   } catch {
     // Foreign or hand-edited: treat the Service as not re-pointed.

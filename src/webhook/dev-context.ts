@@ -20,6 +20,7 @@ export function devContext(gatewayIP: string, dnsIP: string): DevContext {
     takenInboundPorts: () => new Set(),
     gatewaySelectingServicePorts: () => new Set(),
     serviceOwner: () => undefined,
+    unmanagedWorkloads: () => [],
     remember(decision, labels) {
       if (decision.kind !== 'Pod' || decision.decision !== 'patched' || !labels) return;
       const list = labelSets.get(decision.namespace) ?? [];

@@ -1,5 +1,6 @@
 // A static AdmissionContext for unit tests: the cluster as plain data.
 import type { AdmissionContext } from '../../src/core/context.js';
+import type { UnmanagedWorkload } from '../../src/core/workloads.js';
 
 export interface FakeCluster {
   gatewayIPs?: Record<string, string>;
@@ -11,6 +12,7 @@ export interface FakeCluster {
   selectingPorts?: Record<string, number[]>;
   /** Services that exist, by namespace: name -> owner. */
   serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
+  unmanagedWorkloads?: Record<string, UnmanagedWorkload[]>;
 }
 
 export function fakeContext(c: FakeCluster = {}): AdmissionContext {
@@ -23,5 +25,6 @@ export function fakeContext(c: FakeCluster = {}): AdmissionContext {
     takenInboundPorts: (ns) => new Set(c.takenPorts?.[ns] ?? []),
     gatewaySelectingServicePorts: (ns) => new Set(c.selectingPorts?.[ns] ?? []),
     serviceOwner: (ns, name) => c.serviceOwners?.[ns]?.[name],
+    unmanagedWorkloads: (ns) => c.unmanagedWorkloads?.[ns] ?? [],
   };
 }

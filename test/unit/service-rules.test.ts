@@ -1,4 +1,4 @@
-// Issue 11 items 2, 3 and 5: which Services may be re-pointed, and how selectors other controllers
+// Issue 11 items 2, 3, 4 and 5: which Services may be re-pointed, and how selectors other controllers
 // patch are kept. Real AdmissionReviews through admit(), real JSON patches applied with fast-json-patch.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +8,9 @@ import { admit } from '../../src/core/admission.js';
 import { desiredNamespaceState } from '../../src/core/desired.js';
 import { readOriginal } from '../../src/core/service.js';
 import { selectNudges } from '../../src/controller/nudge.js';
-import { applyResponse, find, injectedPod, namespaceObject, repointedService, review, service, staticContext } from './helpers/builders.js';
+import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
+import { unmanagedWorkloads, type UnmanagedWorkload } from '../../src/core/workloads.js';
+import { applyResponse, find, injectedPod, namespaceObject, repointedService, review, service, spec, staticContext } from './helpers/builders.js';
 
 const NS = 'shop';
 const WIN = { app: 'legacy', tier: 'web' };
@@ -225,5 +227,98 @@ describe('item 2: sessionAffinity ClientIP is carried to the gateway -> <name>-a
       trafficPolicy: { tls: { mode: 'DISABLE' }, loadBalancer: { consistentHash: { useSourceIp: true } } },
     });
     expect(dr(userService('legacy', { sessionAffinity: 'None' }))?.spec).toEqual({ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } });
+  });
+});
+
+describe('item 4: a selector that also matches pods wpgw does not manage', () => {
+  const linux: UnmanagedWorkload = { workload: 'Deployment/legacy-linux', why: 'not Windows', labels: { app: 'legacy', build: 'linux' } };
+
+  it('classifies templates as mutatePod would', () => {
+    const os = () => undefined;
+    const tpl = (labels: Record<string, string>, spec: Record<string, unknown>) => ({ metadata: { labels }, spec: { containers: [{ name: 'c' }], ...spec } });
+    expect(
+      unmanagedWorkloads(
+        [
+          { workload: 'Deployment/win', template: tpl({ app: 'a' }, { os: { name: 'windows' } }) },
+          { workload: 'Deployment/linux', template: tpl({ app: 'a' }, {}) },
+          { workload: 'Deployment/opted-in', template: tpl({ app: 'a', 'wpgw.io/inject': 'true' }, {}) },
+          { workload: 'Deployment/opted-out', template: tpl({ app: 'a', 'wpgw.io/inject': 'false' }, { os: { name: 'windows' } }) },
+          { workload: 'DaemonSet/host', template: tpl({ app: 'a' }, { os: { name: 'windows' }, hostNetwork: true }) },
+        ],
+        os,
+      ).map((w) => `${w.workload}: ${w.why}`),
+    ).toEqual(['DaemonSet/host: host network', 'Deployment/linux: not Windows', 'Deployment/opted-out: opted out']);
+  });
+
+  it('re-points, names the other workloads, and narrows <name>-app to the managed pods', () => {
+    const c = ctx({ unmanagedWorkloads: { [NS]: [linux, { workload: 'Deployment/unrelated', why: 'not Windows', labels: { app: 'web' } }] } });
+    const { res, stored } = admitService(userService('legacy'), c);
+    expect(res.decision.reason).toBe('repointed');
+    expect(res.review.response.warnings).toEqual([
+      'service "legacy": its selector also matches workloads wpgw does not manage: Deployment/legacy-linux (not Windows). legacy-app selects only the wpgw-managed pods (wpgw.io/managed=true), so those get no traffic through legacy any more; give them their own Service, or narrow the selector of legacy to the Windows pods',
+    ]);
+    expect(readOriginal(stored)).toEqual({ selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }], onlyManaged: true });
+    const state = desiredNamespaceState(
+      { namespace: namespaceObject(NS), pods: [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })], services: [{ ...stored, metadata: { ...stored.metadata, uid: 'u1' } }] },
+      { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns:test' },
+    );
+    expect(spec(find(state.objects, 'Service', 'legacy-app')).selector).toEqual({ app: 'legacy', 'wpgw.io/managed': 'true' });
+    // No overlap: <name>-app keeps the user's selector exactly, and the record has no flag.
+    const plain = admitService(userService('legacy'), ctx({ unmanagedWorkloads: { [NS]: [{ ...linux, labels: { app: 'other' } }] } }));
+    expect(plain.res.review.response.warnings).toBeUndefined();
+    expect(readOriginal(plain.stored)?.onlyManaged).toBeUndefined();
+  });
+
+  it('property: narrowed and warned iff the selector matches an unmanaged workload, naming exactly those', () => {
+    const labels = fc.dictionary(fc.constantFrom('app', 'tier', 'build', 'version'), fc.constantFrom('a', 'b'), { minKeys: 1, maxKeys: 3 });
+    fc.assert(
+      fc.property(labels, fc.array(labels, { maxLength: 5 }), (selector, otherLabels) => {
+        const others = otherLabels.map((l, i): UnmanagedWorkload => ({ workload: `Deployment/linux-${i}`, why: 'not Windows', labels: l }));
+        const c = staticContext({ windowsLabelSets: { [NS]: [selector] }, unmanagedWorkloads: { [NS]: others } });
+        const s = service('legacy', NS, selector, [{ name: 'http', port: 8080 }]);
+        const { res, stored } = admitService(s, c);
+        expect(res.decision.reason).toBe('repointed');
+        const matching = others.filter((o) => Object.entries(selector).every(([k, v]) => o.labels[k] === v)).map((o) => o.workload);
+        expect(readOriginal(stored)?.onlyManaged === true).toBe(matching.length > 0);
+        const warning = (res.review.response.warnings ?? []).join('\n');
+        for (const o of others) expect(warning.includes(`${o.workload} (`)).toBe(matching.includes(o.workload));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('wpgw status says which re-pointed Services reach only their managed pods, and which are left alone', () => {
+    const stored = admitService(userService('legacy'), ctx({ unmanagedWorkloads: { [NS]: [linux] } })).stored;
+    const nodePort = userService('legacy-np', { type: 'NodePort' });
+    const input = { namespace: namespaceObject(NS), pods: [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })], services: [stored, nodePort] };
+    const text = formatStatus({ namespaces: [summarizeNamespace(input, undefined)], errors: [] });
+    expect(text).toContain('re-pointed:   legacy -> gateway (app reachable as legacy-app; only its wpgw-managed pods: the selector also matches workloads wpgw does not manage)');
+    expect(text).toMatch(/conflict: {5}Service\/legacy-np: NotBehindGateway: is left alone \(not re-pointed at the wpgw gateway\): non-mesh clients reach it \(type NodePort/);
+    expect(text).toContain('NetworkPolicy wpgw-direct-legacy-np admits them');
+  });
+});
+
+describe('item 2: a left-alone Service keeps its non-mesh clients able to reach the Windows pods', () => {
+  it('NetworkPolicy wpgw-direct-<name> opens exactly its target ports (and the Prometheus port) on the managed pods it selects', () => {
+    const opts = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns:test' };
+    const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
+    const lb = userService('legacy', { type: 'LoadBalancer', ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'raw', port: 9000, targetPort: 9001, protocol: 'TCP' }] }, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9102' });
+    const state = desiredNamespaceState({ namespace: namespaceObject(NS), pods, services: [lb], clusterDnsIP: '10.96.0.10' }, opts);
+    expect(find(state.objects, 'NetworkPolicy', 'wpgw-direct-legacy')).toEqual({
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+      metadata: { name: 'wpgw-direct-legacy', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'service.legacy' } },
+      spec: {
+        podSelector: { matchLabels: { app: 'legacy', 'wpgw.io/managed': 'true' } },
+        policyTypes: ['Ingress'],
+        ingress: [{ ports: [{ protocol: 'TCP', port: 'http' }, { protocol: 'TCP', port: 9001 }, { protocol: 'TCP', port: 9102 }] }],
+      },
+    });
+    expect(state.conflicts.map((c) => `${c.subject} ${c.reason}`)).toEqual(['Service/legacy NotBehindGateway']);
+    // Re-pointed on request, or selecting no managed pod: no opening.
+    const forced = desiredNamespaceState({ namespace: namespaceObject(NS), pods, services: [userService('legacy', { type: 'LoadBalancer' }, { 'wpgw.io/inject': 'true' })], clusterDnsIP: '10.96.0.10' }, opts);
+    expect(find(forced.objects, 'NetworkPolicy', 'wpgw-direct-legacy')).toBeUndefined();
+    const none = desiredNamespaceState({ namespace: namespaceObject(NS), pods: [], services: [lb], clusterDnsIP: '10.96.0.10' }, opts);
+    expect(find(none.objects, 'NetworkPolicy', 'wpgw-direct-legacy')).toBeUndefined();
   });
 });

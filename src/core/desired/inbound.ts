@@ -1,6 +1,6 @@
 // Inbound, per re-pointed Service `<name>`: mesh caller -(mTLS)-> wpgw -> `<name>-app` -> Windows pods.
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { appServiceName } from '../../names.js';
+import { MANAGED_LABEL, appServiceName } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal } from '../service.js';
 import { appServiceBlocker, type ServiceOwner } from '../service-rules.js';
@@ -51,7 +51,7 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
       },
       spec: {
         type: 'ClusterIP',
-        selector: original.selector,
+        selector: { ...original.selector, ...(original.onlyManaged ? { [MANAGED_LABEL]: 'true' } : {}) },
         ports: original.ports.map((p) => ({
           ...(p.name !== undefined ? { name: p.name } : {}),
           port: p.port,

@@ -7,6 +7,7 @@ import type { AdmitResult } from '../../../src/core/admission-types.js';
 import { admit } from '../../../src/core/admission.js';
 import type { AdmissionContext } from '../../../src/core/context.js';
 import type { KubeObject } from '../../../src/core/desired-types.js';
+import type { UnmanagedWorkload } from '../../../src/core/workloads.js';
 import { mutatePod, type PodLike } from '../../../src/core/pod.js';
 import { mutateService } from '../../../src/core/service.js';
 
@@ -23,6 +24,7 @@ export interface StaticContextOptions {
   gatewaySelectingServicePorts?: Iterable<number>;
   /** Services that exist, by namespace: name -> owner. */
   serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
+  unmanagedWorkloads?: Record<string, UnmanagedWorkload[]>;
 }
 
 /** An AdmissionContext answering from fixed data (the same answer for every namespace unless keyed). */
@@ -41,6 +43,7 @@ export function staticContext(o: StaticContextOptions = {}): AdmissionContext {
     takenInboundPorts: () => taken,
     gatewaySelectingServicePorts: () => selecting,
     serviceOwner: (ns, name) => o.serviceOwners?.[ns]?.[name],
+    unmanagedWorkloads: (ns) => o.unmanagedWorkloads?.[ns] ?? [],
   };
 }
 
