@@ -2,7 +2,7 @@
 // (src/core/service.ts), the controller's nudges and desired state, `wpgw render` and `wpgw status`.
 // Pure: a Service (and what the caller knows of its namespace) in, data out.
 import type { V1Service } from '@kubernetes/client-node';
-import { GATEWAY_POD_LABEL, INJECT_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, appServiceName } from '../names.js';
+import { GATEWAY_POD_LABEL, INJECT_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NON_MESH_CLIENTS_ANNOTATION, appServiceName } from '../names.js';
 
 /** Kubernetes object names that must be DNS-1123 labels (Services) are at most this long. */
 export const MAX_SERVICE_NAME = 63;
@@ -51,7 +51,8 @@ export function appServiceBlocker(name: string, ownerOfApp: ServiceOwner | undef
 /**
  * How non-mesh clients reach this Service, one phrase each. A re-pointed Service only accepts
  * Istio mTLS, so every one of these would stop working. Ingress controllers and ServiceMonitors
- * that pick Services by label are not visible here (see README, "Services non-mesh clients reach").
+ * that pick Services by name or label are not visible here: their users declare them with
+ * wpgw.io/non-mesh-clients (see README, "Services non-mesh clients reach").
  */
 export function nonMeshAccess(service: V1Service): string[] {
   const spec = service.spec ?? {};
@@ -60,6 +61,7 @@ export function nonMeshAccess(service: V1Service): string[] {
   if (spec.type === 'NodePort') out.push('type NodePort (clients dialling node ports)');
   if ((spec.externalIPs ?? []).length > 0) out.push(`externalIPs ${spec.externalIPs!.join(', ')}`);
   const annotations = service.metadata?.annotations ?? {};
+  if (annotations[NON_MESH_CLIENTS_ANNOTATION] === 'true') out.push(`${NON_MESH_CLIENTS_ANNOTATION}: "true"`);
   for (const key of SCRAPE_ANNOTATIONS) {
     if (annotations[key] === 'true') out.push(`${key}: "true" (Prometheus scrapes its endpoints without mTLS)`);
   }

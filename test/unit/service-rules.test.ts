@@ -149,6 +149,7 @@ describe('item 2: Services non-mesh clients reach are not moved to mTLS-only gat
     externalIPs: fc.constantFrom<string[] | undefined>(undefined, [], ['203.0.113.7']),
     scrape: fc.constantFrom<string | undefined>(undefined, 'true', 'false'),
     probe: fc.constantFrom<string | undefined>(undefined, 'true'),
+    declared: fc.constantFrom<string | undefined>(undefined, 'true', 'false'),
     forced: fc.boolean(),
   });
 
@@ -158,6 +159,7 @@ describe('item 2: Services non-mesh clients reach are not moved to mTLS-only gat
         const annotations: Record<string, string> = {
           ...(a.scrape !== undefined ? { 'prometheus.io/scrape': a.scrape } : {}),
           ...(a.probe !== undefined ? { 'prometheus.io/probe': a.probe } : {}),
+          ...(a.declared !== undefined ? { 'wpgw.io/non-mesh-clients': a.declared } : {}),
           ...(a.forced ? { 'wpgw.io/inject': 'true' } : {}),
         };
         const user = userService('legacy', { ...(a.type ? { type: a.type } : {}), ...(a.externalIPs ? { externalIPs: a.externalIPs } : {}) }, annotations);
@@ -166,6 +168,7 @@ describe('item 2: Services non-mesh clients reach are not moved to mTLS-only gat
           ...(a.type === 'LoadBalancer' ? ['type LoadBalancer'] : []),
           ...(a.type === 'NodePort' ? ['type NodePort'] : []),
           ...(a.externalIPs?.length ? ['externalIPs 203.0.113.7'] : []),
+          ...(a.declared === 'true' ? ['wpgw.io/non-mesh-clients: "true"'] : []),
           ...(a.scrape === 'true' ? ['prometheus.io/scrape: "true"'] : []),
           ...(a.probe === 'true' ? ['prometheus.io/probe: "true"'] : []),
         ];
