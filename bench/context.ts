@@ -23,6 +23,7 @@ export function staticBenchContext(): AdmissionContext {
     gatewaySelectingServicePorts: () => none,
     serviceOwner: () => undefined,
     unmanagedWorkloads: () => [],
+    ingresses: () => [],
   };
 }
 

@@ -1,7 +1,7 @@
 // `wpgw render`: the webhook's and the controller's result, offline. Same code path as the webhook
 // (mutatePod / mutateService through an AdmissionContext built from the input), like
 // `istioctl kube-inject`. Text in, text out; the CLI does the file I/O.
-import type { V1Namespace, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Namespace, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdmissionContext } from './core/context.js';
 import { desiredNamespaceState } from './core/desired.js';
@@ -132,6 +132,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     const templates = list.map((d) => ({ workload: `${d.kind}/${d.metadata?.name ?? ''}`, template: d.kind === 'Pod' ? (d as PodLike) : templateOf(d) }));
     unmanaged.set(ns, unmanagedWorkloads(templates, runtimeClassOS));
   }
+  const ingresses = groupBy(docs.filter((d) => d.kind === 'Ingress') as Array<Doc & V1Ingress>, nsOf);
   const services: V1Service[] = [];
   const inputServices = new Map<string, ServiceOwner | undefined>();
   for (const d of docs.filter((d) => d.kind === 'Service')) inputServices.set(`${nsOf(d)}/${d.metadata?.name ?? ''}`, serviceOwnerOf(d as V1Service));
@@ -155,6 +156,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       ),
     serviceOwner: (ns, name) => inputServices.get(`${ns}/${name}`),
     unmanagedWorkloads: (ns) => unmanaged.get(ns) ?? [],
+    ingresses: (ns) => ingresses.get(ns) ?? [],
   };
 
   const outDocs: Doc[] = [];
@@ -213,7 +215,13 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
   const generated: KubeObject[] = [];
   for (const [ns, namespace] of [...namespaces.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
     const state = desiredNamespaceState(
-      { namespace, pods: pods.get(ns) ?? [], services: services.filter((s) => s.metadata?.namespace === ns), clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10' },
+      {
+        namespace,
+        pods: pods.get(ns) ?? [],
+        services: services.filter((s) => s.metadata?.namespace === ns),
+        clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10',
+        ingresses: ingresses.get(ns) ?? [],
+      },
       desiredOpts,
     );
     generated.push(...state.objects);

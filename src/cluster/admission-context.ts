@@ -1,6 +1,6 @@
 // AdmissionContext over the watch cache. Called on every admission, so every answer costs
 // O(objects in that namespace) and the expensive ones are memoized per namespace generation.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Service } from '@kubernetes/client-node';
 import type { AdmissionContext } from '../core/context.js';
 import { DNS_SERVICE, GATEWAY_POD_LABEL, GATEWAY_SERVICE, OS_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
 import { WORKLOAD_RESOURCES, type ClusterCache } from './cache.js';
@@ -14,7 +14,7 @@ type LabelSet = Readonly<Record<string, string>>;
 /** The read side of ClusterCache this context needs (so tests can pass a tiny fake). */
 export type AdmissionCacheView = Pick<
   ClusterCache,
-  'namespace' | 'service' | 'services' | 'managedPods' | 'runtimeClass' | 'workloads' | 'generation'
+  'namespace' | 'service' | 'services' | 'managedPods' | 'runtimeClass' | 'workloads' | 'generation' | 'ingresses'
 >;
 
 /** A Service's ClusterIP, if it has a real one. */
@@ -92,6 +92,10 @@ export class CacheAdmissionContext implements AdmissionContext {
     const list = unmanagedWorkloads(templates, (n) => this.runtimeClassOS(n));
     this.unmanagedMemo.set(namespace, { gen, list });
     return list;
+  }
+
+  ingresses(namespace: string): ReadonlyArray<V1Ingress> {
+    return this.cache.ingresses(namespace);
   }
 
   serviceOwner(namespace: string, name: string): ServiceOwner | undefined {

@@ -5,6 +5,7 @@ import type {
   V1CronJob,
   V1DaemonSet,
   V1Deployment,
+  V1Ingress,
   V1Job,
   V1Namespace,
   V1ObjectMeta,
@@ -38,6 +39,8 @@ export type ResourceKey =
   /** Argo Rollouts (a CRD: absent until installed). */
   | 'rollouts'
   | 'runtimeclasses'
+  /** Ingresses: another controller's Ingress makes a Service one that non-mesh clients reach. */
+  | 'ingresses'
   /** The controller's own outputs: every MANAGED_KINDS kind, label-selected. */
   | 'managedOutputs';
 
@@ -53,6 +56,7 @@ export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'cronjobs',
   'rollouts',
   'runtimeclasses',
+  'ingresses',
 ];
 
 export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs'];
@@ -92,6 +96,7 @@ const PLAIN: Record<Exclude<ResourceKey, 'managedOutputs' | 'managedPods'>, Kind
   cronjobs: kindInfo('batch/v1', 'CronJob'),
   runtimeclasses: kindInfo('node.k8s.io/v1', 'RuntimeClass'),
   rollouts: kindInfo(ROLLOUT_KIND.apiVersion, ROLLOUT_KIND.kind),
+  ingresses: kindInfo('networking.k8s.io/v1', 'Ingress'),
 };
 
 /** The reflectors a resource set needs. A managed kind that is also watched in full reuses that watch. */
@@ -261,6 +266,10 @@ export class ClusterCache {
   /** Pods carrying the wpgw.io/managed label. */
   managedPods(namespace: string): V1Pod[] {
     return this.list<V1Pod>('managedPods', namespace);
+  }
+
+  ingresses(namespace: string): V1Ingress[] {
+    return this.list<V1Ingress>('ingresses', namespace);
   }
 
   runtimeClass(name: string): V1RuntimeClass | undefined {

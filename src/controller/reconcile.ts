@@ -25,7 +25,7 @@ import { NotLeaderError, type ObjectWriter } from './writer.js';
 
 export type ReconcileCacheView = Pick<
   ClusterCache,
-  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing'
+  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses'
 >;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
@@ -277,7 +277,7 @@ export class Reconciler {
 
   private async nudgeServices(namespace: string, report: ReconcileReport, fail: (what: string, err: unknown) => void): Promise<void> {
     const { cache } = this.o;
-    const nudges = selectNudges(cache.services(namespace), cache.managedPods(namespace), (svc) => this.nudged.get(`${namespace}/${svc}`));
+    const nudges = selectNudges(cache.services(namespace), cache.managedPods(namespace), (svc) => this.nudged.get(`${namespace}/${svc}`), cache.ingresses(namespace));
     for (const n of nudges) {
       try {
         await this.o.writer.mergePatch(
@@ -294,7 +294,10 @@ export class Reconciler {
         target: { kind: 'Service', name: n.service, namespace, uid: cache.service(namespace, n.service)?.metadata?.uid },
         type: 'Normal',
         reason: 'ServiceNudged',
-        message: `Service selects wpgw-managed pods but was not re-pointed; re-admitting it through the wpgw webhook (${NUDGE_ANNOTATION}=${n.value})`,
+        message:
+          n.why === 'restore'
+            ? `Service is re-pointed at the gateway but non-mesh clients now reach it (${n.access.join('; ')}); re-admitting it through the wpgw webhook, which restores its original selector (${NUDGE_ANNOTATION}=${n.value})`
+            : `Service selects wpgw-managed pods but was not re-pointed; re-admitting it through the wpgw webhook (${NUDGE_ANNOTATION}=${n.value})`,
       });
     }
   }

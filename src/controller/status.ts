@@ -1,6 +1,6 @@
 // `wpgw status [-n NS]`: what wpgw did and sees in each opted-in namespace, read straight from the
 // API (no watch), plus a plain-text rendering.
-import type { KubeConfig, V1Deployment, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
@@ -139,18 +139,20 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
     try {
-      const [services, pods, deployment] = await Promise.all([
+      const [services, pods, deployment, ingresses] = await Promise.all([
         rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
         rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
         rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
           if (errorStatus(err) === 404) return undefined;
           throw err;
         }),
+        rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
       ]);
       const input: NamespaceInput = {
         namespace,
         pods: (pods.items ?? []).sort(byName),
         services: (services.items ?? []).sort(byName),
+        ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
       };
       out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions));

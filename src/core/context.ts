@@ -1,5 +1,6 @@
 // What the pure admission core needs to know about the cluster. The webhook implements it from
 // watch-backed caches (src/cluster/), `wpgw render` from the YAML it was given. No I/O here.
+import type { V1Ingress } from '@kubernetes/client-node';
 import type { ServiceOwner } from './service-rules.js';
 import type { UnmanagedWorkload } from './workloads.js';
 
@@ -33,6 +34,8 @@ export interface AdmissionContext {
    * unmanaged pods. A re-pointed Service whose selector matches one gets a narrowed `<name>-app`.
    */
   unmanagedWorkloads(namespace: string): ReadonlyArray<UnmanagedWorkload>;
+  /** The namespace's Ingress objects (an ingress controller outside the mesh is a non-mesh client). */
+  ingresses(namespace: string): ReadonlyArray<V1Ingress>;
 }
 
 export interface CoreOptions {

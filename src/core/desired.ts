@@ -41,7 +41,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);
   for (const r of inbound) conflicts.push(...r.conflicts);
-  const direct = directAccess(namespace, input.services, input.pods);
+  const direct = directAccess(namespace, input.services, input.pods, input.ingresses ?? []);
   conflicts.push(...direct.conflicts);
 
   const replicas = gatewayReplicas(annotations[REPLICAS_ANNOTATION], opts.defaultGatewayReplicas, namespace, conflicts);

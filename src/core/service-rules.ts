@@ -1,7 +1,7 @@
 // Rules deciding whether a Service may be re-pointed at the wpgw, shared by the webhook
 // (src/core/service.ts), the controller's nudges and desired state, `wpgw render` and `wpgw status`.
 // Pure: a Service (and what the caller knows of its namespace) in, data out.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Service } from '@kubernetes/client-node';
 import { GATEWAY_POD_LABEL, INJECT_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NON_MESH_CLIENTS_ANNOTATION, appServiceName } from '../names.js';
 
 /** Kubernetes object names that must be DNS-1123 labels (Services) are at most this long. */
@@ -48,15 +48,36 @@ export function appServiceBlocker(name: string, ownerOfApp: ServiceOwner | undef
   return undefined;
 }
 
+/** Ingress classes served by Istio's own ingress gateway (a mesh client: it speaks Istio mTLS). */
+const ISTIO_INGRESS_CLASSES = new Set(['istio']);
+
+/**
+ * The Ingresses of other controllers (nginx, Traefik, AGIC, ...) that send to Service `name`, as
+ * "Ingress/<name> (class <class>)". Their controllers are not in the mesh, so a re-pointed
+ * Service would refuse them. Istio's own ingress class is a mesh client and does not count.
+ */
+export function nonMeshIngresses(name: string, ingresses: readonly V1Ingress[]): string[] {
+  const out: string[] = [];
+  for (const ing of ingresses) {
+    const cls = ing.spec?.ingressClassName ?? ing.metadata?.annotations?.['kubernetes.io/ingress.class'];
+    if (cls !== undefined && ISTIO_INGRESS_CLASSES.has(cls)) continue;
+    const backends = [ing.spec?.defaultBackend, ...(ing.spec?.rules ?? []).flatMap((r) => (r.http?.paths ?? []).map((p) => p.backend))];
+    if (backends.some((b) => b?.service?.name === name)) out.push(`Ingress/${ing.metadata?.name ?? ''} (class ${cls ?? 'default'})`);
+  }
+  return out.sort();
+}
+
 /**
  * How non-mesh clients reach this Service, one phrase each. A re-pointed Service only accepts
- * Istio mTLS, so every one of these would stop working. Ingress controllers and ServiceMonitors
- * that pick Services by name or label are not visible here: their users declare them with
- * wpgw.io/non-mesh-clients (see README, "Services non-mesh clients reach").
+ * Istio mTLS, so every one of these would stop working. `ingresses` are the namespace's Ingress
+ * objects. ServiceMonitors and Gateway API routes of other controllers are not visible here:
+ * their users declare them with wpgw.io/non-mesh-clients (README, "Which Services are re-pointed").
  */
-export function nonMeshAccess(service: V1Service): string[] {
+export function nonMeshAccess(service: V1Service, ingresses: readonly V1Ingress[] = []): string[] {
   const spec = service.spec ?? {};
   const out: string[] = [];
+  const refs = nonMeshIngresses(service.metadata?.name ?? '', ingresses);
+  if (refs.length > 0) out.push(`sent to by ${refs.join(', ')}`);
   if (spec.type === 'LoadBalancer') out.push('type LoadBalancer (clients outside the cluster)');
   if (spec.type === 'NodePort') out.push('type NodePort (clients dialling node ports)');
   if ((spec.externalIPs ?? []).length > 0) out.push(`externalIPs ${spec.externalIPs!.join(', ')}`);
@@ -77,8 +98,8 @@ export function forcedRepoint(service: V1Service): boolean {
 }
 
 /** Non-mesh access that keeps wpgw from re-pointing this Service (empty when forced or none). */
-export function blockingNonMeshAccess(service: V1Service): string[] {
-  return forcedRepoint(service) ? [] : nonMeshAccess(service);
+export function blockingNonMeshAccess(service: V1Service, ingresses: readonly V1Ingress[] = []): string[] {
+  return forcedRepoint(service) ? [] : nonMeshAccess(service, ingresses);
 }
 
 export function nonMeshMessage(access: readonly string[], repointed: boolean): string {

@@ -100,7 +100,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
     return { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${blocker.message}; restored to its original selector`] };
   }
   // Clients outside the mesh cannot speak the gateway's mTLS: leave such Services alone, loudly.
-  const access = blockingNonMeshAccess(service);
+  const access = blockingNonMeshAccess(service, ctx.ingresses(namespace));
   if (access.length > 0) {
     const warnings = [`${who}: ${nonMeshMessage(access, repointed)}`];
     return repointed ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings } : skip('non_mesh_clients', warnings);
@@ -128,7 +128,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   };
   const warnings: string[] = [];
   if (others.length > 0) warnings.push(`${who}: ${overlapWarning(name, appServiceName(name), others)}`);
-  const forced = forcedRepoint(service) ? nonMeshAccess(service) : [];
+  const forced = forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : [];
   if (forced.length > 0) {
     warnings.push(`${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forced.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`);
   }

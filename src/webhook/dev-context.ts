@@ -21,6 +21,7 @@ export function devContext(gatewayIP: string, dnsIP: string): DevContext {
     gatewaySelectingServicePorts: () => new Set(),
     serviceOwner: () => undefined,
     unmanagedWorkloads: () => [],
+    ingresses: () => [],
     remember(decision, labels) {
       if (decision.kind !== 'Pod' || decision.decision !== 'patched' || !labels) return;
       const list = labelSets.get(decision.namespace) ?? [];

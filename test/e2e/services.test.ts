@@ -214,4 +214,34 @@ describe('item 2: a Service non-mesh clients reach is left alone, said so everyw
     k(['delete', 'service', 'legacy-np', '-n', ns]);
     await eventually('wpgw-direct-legacy-np pruned', () => !getJson(['networkpolicy', 'wpgw-direct-legacy-np', '-n', ns]));
   });
+
+  it('an nginx Ingress added to a re-pointed Service: the controller nudges it, the webhook restores it, its clients are let in, once', async () => {
+    const ns = 'e2e-names';
+    apply([service('web', ns, { app: 'legacy' })]);
+    await eventually('web re-pointed', () => getJson(['service', 'web', '-n', ns])?.spec?.selector?.['wpgw.io/gateway'] === ns);
+    apply([
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: { name: 'storefront', namespace: ns },
+        spec: { ingressClassName: 'nginx', rules: [{ host: 'store.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'web', port: { number: 8080 } } } }] } }] },
+      },
+    ]);
+    const restored = await eventually<any>('web restored to its own selector', () => {
+      const s = getJson(['service', 'web', '-n', ns]);
+      return s?.spec?.selector?.app === 'legacy' ? s : undefined;
+    });
+    expect(restored.spec.selector).toEqual({ app: 'legacy' });
+    expect(restored.spec.ports).toEqual([{ name: 'http', port: 8080, protocol: 'TCP', targetPort: 'http' }]);
+    expect(restored.metadata.annotations['wpgw.io/original']).toBeUndefined();
+    await eventually('NetworkPolicy wpgw-direct-web', () => getJson(['networkpolicy', 'wpgw-direct-web', '-n', ns]));
+    await eventually('web-app pruned', () => !getJson(['service', 'web-app', '-n', ns]));
+    const nudges = list(['events', '-n', ns, '--field-selector', 'reason=ServiceNudged,involvedObject.name=web']).filter((e) => /restores its original selector/.test(e.message));
+    expect(nudges).toHaveLength(1);
+    expect(nudges[0].message).toContain('sent to by Ingress/storefront (class nginx)');
+    // Converged: no more writes to the Service.
+    const rv = getJson(['service', 'web', '-n', ns]).metadata.resourceVersion;
+    await sleep(3000);
+    expect(getJson(['service', 'web', '-n', ns]).metadata.resourceVersion).toBe(rv);
+  });
 });

@@ -79,7 +79,7 @@ const WIN = { nodeSelector: { 'kubernetes.io/os': 'windows' } };
 describe('watchSpecs', () => {
   it('the webhook set watches only what admission needs, managed pods by label', () => {
     const specs = watchSpecs(WEBHOOK_RESOURCES);
-    expect(specs.map((s) => s.name)).toEqual(['namespaces', 'services', 'managedPods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts', 'runtimeclasses']);
+    expect(specs.map((s) => s.name)).toEqual(['namespaces', 'services', 'managedPods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts', 'runtimeclasses', 'ingresses']);
     expect(specs.find((s) => s.name === 'managedPods')?.labelSelector).toBe('wpgw.io/managed');
   });
 

@@ -26,5 +26,6 @@ export function fakeContext(c: FakeCluster = {}): AdmissionContext {
     gatewaySelectingServicePorts: (ns) => new Set(c.selectingPorts?.[ns] ?? []),
     serviceOwner: (ns, name) => c.serviceOwners?.[ns]?.[name],
     unmanagedWorkloads: (ns) => c.unmanagedWorkloads?.[ns] ?? [],
+    ingresses: () => [],
   };
 }

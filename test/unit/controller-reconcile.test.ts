@@ -1,4 +1,4 @@
-import { ApiException, type V1Deployment, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { KubeRest, RequestOptions } from '../../src/cluster/client.js';
@@ -183,6 +183,7 @@ function cacheView(api: FakeApi): ReconcileCacheView {
       ) as KubeObject[],
     workload: ((resource: string, ns: string, name: string) => workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
     isKindMissing: (_v, kind) => MISSING.has(kind),
+    ingresses: (ns) => api.list('Ingress', ns) as V1Ingress[],
   };
 }
 

@@ -108,3 +108,26 @@ spec:
     expect(r.errors[0]).toMatch(/^Service\/legacy in namespace shop: service "legacy": .*"legacy-app", and a Service of that name already exists that wpgw does not manage/);
   });
 });
+
+describe('render: an Ingress of another controller in the input', () => {
+  it('leaves the Service it sends to alone, and says which Ingress', () => {
+    const input = `${REAL}---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: storefront, namespace: store}
+spec:
+  ingressClassName: nginx
+  rules:
+  - host: store.example.com
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: portal, port: {number: 8080}}}}
+`;
+    const r = render(input, { gatewayIP: '10.96.100.10' });
+    expect(r.errors).toEqual([]);
+    const out = docsOf(r.yaml);
+    expect(pick(out, 'Service', 'portal').spec.selector).toEqual({ app: 'portal' });
+    expect(r.report.some((l) => l.includes('service "portal": is left alone') && l.includes('sent to by Ingress/storefront (class nginx)'))).toBe(true);
+    expect(pick(out, 'NetworkPolicy', 'wpgw-direct-portal').spec.ingress).toEqual([{ ports: [{ protocol: 'TCP', port: 'http' }] }]);
+  });
+});

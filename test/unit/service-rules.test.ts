@@ -2,11 +2,12 @@
 // patch are kept. Real AdmissionReviews through admit(), real JSON patches applied with fast-json-patch.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Service } from '@kubernetes/client-node';
 import type { AdmitResult } from '../../src/core/admission-types.js';
 import { admit } from '../../src/core/admission.js';
 import { desiredNamespaceState } from '../../src/core/desired.js';
 import { readOriginal } from '../../src/core/service.js';
+import { nonMeshIngresses } from '../../src/core/service-rules.js';
 import { selectNudges } from '../../src/controller/nudge.js';
 import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
 import { unmanagedWorkloads, type UnmanagedWorkload } from '../../src/core/workloads.js';
@@ -323,5 +324,61 @@ describe('item 2: a left-alone Service keeps its non-mesh clients able to reach 
     expect(find(forced.objects, 'NetworkPolicy', 'wpgw-direct-legacy')).toBeUndefined();
     const none = desiredNamespaceState({ namespace: namespaceObject(NS), pods: [], services: [lb], clusterDnsIP: '10.96.0.10' }, opts);
     expect(find(none.objects, 'NetworkPolicy', 'wpgw-direct-legacy')).toBeUndefined();
+  });
+});
+
+describe('item 2: Services another ingress controller sends to', () => {
+  const ingress = (name: string, backend: string, cls?: string, via: 'rule' | 'default' | 'annotation' = 'rule'): V1Ingress => ({
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name, namespace: NS, ...(via === 'annotation' && cls ? { annotations: { 'kubernetes.io/ingress.class': cls } } : {}) },
+    spec: {
+      ...(cls && via !== 'annotation' ? { ingressClassName: cls } : {}),
+      ...(via === 'default'
+        ? { defaultBackend: { service: { name: backend, port: { number: 8080 } } } }
+        : { rules: [{ host: 'shop.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: backend, port: { number: 8080 } } } }] } }] }),
+    },
+  });
+
+  it('names every non-Istio Ingress sending to the Service, by rule or default backend, class by field or annotation', () => {
+    const list = [
+      ingress('web', 'legacy', 'nginx'),
+      ingress('fallback', 'legacy', undefined, 'default'),
+      ingress('old', 'legacy', 'traefik', 'annotation'),
+      ingress('mesh', 'legacy', 'istio'),
+      ingress('mesh-old', 'legacy', 'istio', 'annotation'),
+      ingress('other', 'orders', 'nginx'),
+    ];
+    expect(nonMeshIngresses('legacy', list)).toEqual(['Ingress/fallback (class default)', 'Ingress/old (class traefik)', 'Ingress/web (class nginx)']);
+  });
+
+  it('such a Service is left alone at admission, and opened to its clients by wpgw-direct-<name>', () => {
+    const c = ctx({ ingresses: { [NS]: [ingress('web', 'legacy', 'nginx')] } });
+    const { res } = admitService(userService('legacy'), c);
+    expect(res.decision.reason).toBe('non_mesh_clients');
+    expect(res.review.response.warnings?.[0]).toContain('non-mesh clients reach it (sent to by Ingress/web (class nginx))');
+    expect(admitService(userService('legacy'), ctx({ ingresses: { [NS]: [ingress('web', 'legacy', 'istio')] } })).res.decision.reason).toBe('repointed');
+    const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
+    const state = desiredNamespaceState(
+      { namespace: namespaceObject(NS), pods, services: [userService('legacy')], ingresses: [ingress('web', 'legacy', 'nginx')] },
+      { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns:test' },
+    );
+    expect(find(state.objects, 'NetworkPolicy', 'wpgw-direct-legacy')).toBeDefined();
+  });
+
+  it('an Ingress appearing after re-pointing: the controller nudges once, the webhook restores, and nothing is nudged again', () => {
+    const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
+    const ingresses = [ingress('web', 'legacy', 'nginx')];
+    const repointed = repointedService(userService('legacy'), WIN);
+    const [nudge, ...rest] = selectNudges([repointed], pods, undefined, ingresses);
+    expect(rest).toEqual([]);
+    expect(nudge).toMatchObject({ service: 'legacy', why: 'restore', access: ['sent to by Ingress/web (class nginx)'] });
+    const nudged = { ...repointed, metadata: { ...repointed.metadata, annotations: { ...repointed.metadata?.annotations, 'wpgw.io/nudge': nudge!.value } } };
+    const { res, stored } = admitService(nudged, ctx({ ingresses: { [NS]: ingresses } }), 'UPDATE');
+    expect(res.decision.reason).toBe('restored');
+    expect(stored.spec?.selector).toEqual({ app: 'legacy' });
+    expect(selectNudges([stored], pods, undefined, ingresses)).toEqual([]);
+    // Without the Ingress, the re-pointed Service is left as it is.
+    expect(selectNudges([repointed], pods)).toEqual([]);
   });
 });

@@ -3,7 +3,7 @@
 // Those clients keep dialling the pods directly, which wpgw-managed-pods would refuse (it admits
 // only the gateway), so each such Service gets a NetworkPolicy opening its target ports on the
 // pods it selects, and a Warning (Event, status, render) saying the Service is not behind the gateway.
-import type { V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Pod, V1Service } from '@kubernetes/client-node';
 import { MANAGED_LABEL } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal, selectorMatches } from '../service.js';
@@ -18,14 +18,14 @@ export interface DirectAccessResult {
 /** Prometheus scrapes the pods on this port (annotation), not necessarily a Service port. */
 const SCRAPE_PORT_ANNOTATION = 'prometheus.io/port';
 
-export function directAccess(namespace: string, services: readonly V1Service[], managedPods: readonly V1Pod[]): DirectAccessResult {
+export function directAccess(namespace: string, services: readonly V1Service[], managedPods: readonly V1Pod[], ingresses: readonly V1Ingress[]): DirectAccessResult {
   const objects: KubeObject[] = [];
   const conflicts: Conflict[] = [];
   const sorted = [...services].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   for (const svc of sorted) {
     const selector = svc.spec?.selector ?? {};
     if (readOriginal(svc) || Object.keys(selector).length === 0 || svc.spec?.clusterIP === 'None') continue;
-    const access = blockingNonMeshAccess(svc);
+    const access = blockingNonMeshAccess(svc, ingresses);
     if (access.length === 0) continue;
     if (!managedPods.some((p) => !p.metadata?.deletionTimestamp && selectorMatches(selector, p.metadata?.labels ?? {}))) continue;
     const name = svc.metadata?.name ?? '';

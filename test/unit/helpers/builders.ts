@@ -2,7 +2,7 @@
 // JSON-patch application, and pods/Services as the webhook leaves them (produced by the real
 // mutatePod/mutateService, so desired-state tests consume exactly what admission writes).
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import type { V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type { V1Ingress, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import type { AdmitResult } from '../../../src/core/admission-types.js';
 import { admit } from '../../../src/core/admission.js';
 import type { AdmissionContext } from '../../../src/core/context.js';
@@ -25,6 +25,7 @@ export interface StaticContextOptions {
   /** Services that exist, by namespace: name -> owner. */
   serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
   unmanagedWorkloads?: Record<string, UnmanagedWorkload[]>;
+  ingresses?: Record<string, V1Ingress[]>;
 }
 
 /** An AdmissionContext answering from fixed data (the same answer for every namespace unless keyed). */
@@ -44,6 +45,7 @@ export function staticContext(o: StaticContextOptions = {}): AdmissionContext {
     gatewaySelectingServicePorts: () => selecting,
     serviceOwner: (ns, name) => o.serviceOwners?.[ns]?.[name],
     unmanagedWorkloads: (ns) => o.unmanagedWorkloads?.[ns] ?? [],
+    ingresses: (ns) => o.ingresses?.[ns] ?? [],
   };
 }
 
