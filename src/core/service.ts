@@ -24,7 +24,7 @@ import {
   sessionAffinityWarning,
   type AppServiceBlocker,
 } from './service-rules.js';
-import { overlapWarning } from './workloads.js';
+import { overlapWarning, type UnmanagedWorkload } from './workloads.js';
 
 export interface OriginalService {
   selector: Record<string, string>;
@@ -93,17 +93,17 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   // Keep a re-pointed Service re-pointed even while its pods are gone (a rollout, a scale to zero).
   if (!matches && !repointed) return skip('no_windows_pods');
 
-  // Never re-point without a `<name>-app` to route to (that would blackhole the Service).
-  const blocker = appServiceBlocker(name, ctx.serviceOwner(namespace, appServiceName(name)));
-  if (blocker) {
-    if (!repointed) return { action: 'deny', reason: blocker.reason, message: `${who}: ${blocker.message}` };
-    return { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${blocker.message}; restored to its original selector`] };
-  }
   // Clients outside the mesh cannot speak the gateway's mTLS: leave such Services alone, loudly.
   const access = blockingNonMeshAccess(service, ctx.ingresses(namespace));
   if (access.length > 0) {
     const warnings = [`${who}: ${nonMeshMessage(access, repointed)}`];
     return repointed ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings } : skip('non_mesh_clients', warnings);
+  }
+  // Never re-point without a `<name>-app` to route to (that would blackhole the Service).
+  const blocker = appServiceBlocker(name, ctx.serviceOwner(namespace, appServiceName(name)));
+  if (blocker) {
+    if (!repointed) return { action: 'deny', reason: blocker.reason, message: `${who}: ${blocker.message}` };
+    return { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${blocker.message}; restored to its original selector`] };
   }
 
   const udp = original.ports.find((p) => p.protocol === 'UDP' || p.protocol === 'SCTP');
@@ -126,15 +126,22 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
     labels: { ...service.metadata?.labels, [REPOINTED_LABEL]: 'true' },
     annotations: { ...service.metadata?.annotations, [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify(recordedNow) },
   };
+  const warnings = repointWarnings(service, others, forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : []);
+  return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings };
+}
+
+/** What a re-pointed Service's user should know: pods it no longer reaches, clients that now fail, affinity. */
+function repointWarnings(service: V1Service, others: readonly UnmanagedWorkload[], forcedAccess: readonly string[]): string[] {
+  const name = service.metadata?.name ?? '<unnamed>';
+  const who = `service "${name}"`;
   const warnings: string[] = [];
   if (others.length > 0) warnings.push(`${who}: ${overlapWarning(name, appServiceName(name), others)}`);
-  const forced = forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : [];
-  if (forced.length > 0) {
-    warnings.push(`${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forced.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`);
+  if (forcedAccess.length > 0) {
+    warnings.push(`${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forcedAccess.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`);
   }
   const affinity = sessionAffinityWarning(service);
   if (affinity) warnings.push(`${who}: ${affinity}`);
-  return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings };
+  return warnings;
 }
 
 /** nodePorts are not recorded; carry the live ones over so a NodePort Service keeps its ports. */

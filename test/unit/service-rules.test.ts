@@ -125,6 +125,17 @@ describe('item 5: selector keys other controllers add are merged into the record
     expect(readOriginal(next.stored)?.selector).toEqual({ app: 'legacy', 'rollouts-pod-template-hash': 'def' });
   });
 
+  it('Flagger\'s full update (its whole selector, the user\'s ports) re-records the selector, and its periodic re-send is a no-op', () => {
+    const c = ctx({ windowsLabelSets: { [NS]: [{ app: 'legacy-primary' }, WIN] } });
+    const stored = admitService(userService('legacy'), c).stored;
+    const flagger = (live: V1Service): V1Service => ({ ...live, spec: { ...live.spec, selector: { app: 'legacy-primary' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } });
+    const once = admitService(flagger(stored), c, 'UPDATE').stored;
+    expect(readOriginal(once)?.selector).toEqual({ app: 'legacy-primary' });
+    expect(once.spec?.selector).toEqual({ 'wpgw.io/gateway': NS });
+    expect(once.spec?.ports).toEqual(stored.spec?.ports);
+    expect(admitService(flagger(once), c, 'UPDATE').stored).toEqual(once);
+  });
+
   it('property: keys any client merges into a re-pointed selector are added to (or override) the recorded ones, idempotently', () => {
     const key = fc.stringMatching(/^([a-z]{1,6}\.[a-z]{2,3}\/)?[a-z][a-z0-9-]{0,10}$/).filter((k) => !k.startsWith('wpgw.io/'));
     const value = fc.stringMatching(/^[a-z0-9]{1,8}$/);
@@ -380,5 +391,13 @@ describe('item 2: Services another ingress controller sends to', () => {
     expect(selectNudges([stored], pods, undefined, ingresses)).toEqual([]);
     // Without the Ingress, the re-pointed Service is left as it is.
     expect(selectNudges([repointed], pods)).toEqual([]);
+  });
+});
+
+describe('items 2 and 3 together', () => {
+  it('a long-named LoadBalancer Service is left alone (it needs no <name>-app), not denied', () => {
+    const long = nameOfLength(61);
+    const { res } = admitService(userService(long, { type: 'LoadBalancer' }));
+    expect(res.decision).toMatchObject({ allowed: true, reason: 'non_mesh_clients' });
   });
 });
