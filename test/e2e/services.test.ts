@@ -193,6 +193,8 @@ describe('item 2: a Service non-mesh clients reach is left alone, said so everyw
     const r = kubectl(['apply', '-f', '-'], JSON.stringify(service('legacy-np', ns, { app: 'legacy' }, { type: 'NodePort' })));
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/Warning: service "legacy-np": is left alone \(not re-pointed at the wpgw gateway\): non-mesh clients reach it \(type NodePort/);
+    // The whole warning arrives (the API server truncates warnings only past 4 KiB in total).
+    expect(r.stderr).toContain('set wpgw.io/inject: "true" on this Service to re-point it anyway (its non-mesh clients then fail)');
     const svc = getJson(['service', 'legacy-np', '-n', ns]);
     expect(svc.spec.selector).toEqual({ app: 'legacy' });
     expect(svc.metadata.annotations?.['wpgw.io/original']).toBeUndefined();
