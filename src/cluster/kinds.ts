@@ -27,7 +27,15 @@ const BUILTIN: KindInfo[] = [
   { apiVersion: 'apps/v1', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true },
   { apiVersion: 'batch/v1', kind: 'Job', plural: 'jobs', namespaced: true },
   { apiVersion: 'batch/v1', kind: 'CronJob', plural: 'cronjobs', namespaced: true },
-  { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', plural: 'ingresses', namespaced: true },
+  {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    plural: 'ingresses',
+    namespaced: true,
+    // Read only to tell Services non-mesh clients reach; without RBAC for it, start anyway.
+    optional: true,
+    missingHint: 'Ingresses cannot be read: Services that other ingress controllers send to are not detected (annotate them wpgw.io/non-mesh-clients)',
+  },
   { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', plural: 'runtimeclasses', namespaced: false },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   {
