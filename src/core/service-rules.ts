@@ -92,9 +92,14 @@ export function nonMeshAccess(service: V1Service, ingresses: readonly V1Ingress[
 /** Annotations by which Prometheus (kubernetes-service-endpoints / blackbox probe jobs) scrapes a Service. */
 const SCRAPE_ANNOTATIONS = ['prometheus.io/scrape', 'prometheus.io/probe'] as const;
 
+/** wpgw.io/inject on a Service (the label wins over the annotation). */
+export function serviceInjectValue(service: V1Service): string | undefined {
+  return service.metadata?.labels?.[INJECT_KEY] ?? service.metadata?.annotations?.[INJECT_KEY];
+}
+
 /** The user asked for re-pointing whatever the Service's other clients: wpgw.io/inject "true" on the Service. */
 export function forcedRepoint(service: V1Service): boolean {
-  return (service.metadata?.labels?.[INJECT_KEY] ?? service.metadata?.annotations?.[INJECT_KEY]) === 'true';
+  return serviceInjectValue(service) === 'true';
 }
 
 /** Non-mesh access that keeps wpgw from re-pointing this Service (empty when forced or none). */

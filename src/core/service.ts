@@ -21,6 +21,7 @@ import {
   mergedSelector,
   nonMeshAccess,
   nonMeshMessage,
+  serviceInjectValue,
   sessionAffinityWarning,
   type AppServiceBlocker,
 } from './service-rules.js';
@@ -67,7 +68,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const repointed = recorded !== undefined && spec.selector?.[GATEWAY_POD_LABEL] === namespace;
   const original: OriginalService = repointed ? userIntent(spec, recorded) : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
 
-  const inject = service.metadata?.labels?.[INJECT_KEY] ?? service.metadata?.annotations?.[INJECT_KEY];
+  const inject = serviceInjectValue(service);
   if (inject !== undefined && inject !== 'true' && inject !== 'false') {
     return { action: 'deny', reason: 'invalid_inject_value', message: `${who}: ${INJECT_KEY} must be "true" or "false", got "${inject}"` };
   }

@@ -83,6 +83,21 @@ describe('item 3: a Service whose <name>-app cannot exist is never re-pointed', 
     );
   });
 
+  it('an existing Service that cannot be re-pointed keeps reaching its managed pods (wpgw-direct-<name>), said as NotBehindGateway', () => {
+    const opts = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns:test' };
+    const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
+    const long = userService(nameOfLength(61));
+    const usersApp = service('legacy-app', NS, { app: 'other' }, [{ port: 80 }]);
+    // wpgw's own <name>-app Services select the managed pods too, and are never opened.
+    const ours = { ...userService(`${nameOfLength(59)}-app`), metadata: { name: `${nameOfLength(59)}-app`, namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } };
+    const state = desiredNamespaceState({ namespace: namespaceObject(NS), pods, services: [long, userService('legacy'), usersApp, ours], clusterDnsIP: '10.96.0.10' }, opts);
+    const direct = state.objects.filter((o) => o.metadata.name.startsWith('wpgw-direct-')).map((o) => o.metadata.name).sort();
+    expect(direct).toEqual(['wpgw-direct-legacy', `wpgw-direct-${nameOfLength(61)}`].sort());
+    const notBehind = state.conflicts.filter((c) => c.reason === 'NotBehindGateway');
+    expect(notBehind.map((c) => c.subject).sort()).toEqual(['Service/legacy', `Service/${nameOfLength(61)}`].sort());
+    expect(notBehind.find((c) => c.subject === 'Service/legacy')!.message).toMatch(/^is not re-pointed: it cannot be re-pointed .*"legacy-app".*; NetworkPolicy wpgw-direct-legacy admits its clients/);
+  });
+
   it('the controller neither nudges such Services nor creates <name>-app over the user\'s', () => {
     const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
     const long = { ...userService(nameOfLength(60)) };
@@ -309,7 +324,7 @@ describe('item 4: a selector that also matches pods wpgw does not manage', () =>
     const text = formatStatus({ namespaces: [summarizeNamespace(input, undefined)], errors: [] });
     expect(text).toContain('re-pointed:   legacy -> gateway (app reachable as legacy-app; only its wpgw-managed pods: the selector also matches workloads wpgw does not manage)');
     expect(text).toMatch(/conflict: {5}Service\/legacy-np: NotBehindGateway: is left alone \(not re-pointed at the wpgw gateway\): non-mesh clients reach it \(type NodePort/);
-    expect(text).toContain('NetworkPolicy wpgw-direct-legacy-np admits them');
+    expect(text).toContain('NetworkPolicy wpgw-direct-legacy-np admits its clients');
   });
 });
 
