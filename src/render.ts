@@ -1,9 +1,11 @@
 // `wpgw render`: the webhook's and the controller's result, offline. Same code path as the webhook
 // (mutatePod / mutateService through an AdmissionContext built from the input), like
 // `istioctl kube-inject`. Text in, text out; the CLI does the file I/O.
-import type { V1Ingress, V1Namespace, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Namespace, V1ObjectMeta, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdmissionContext } from './core/context.js';
+import { checkShape } from './core/admission.js';
+import { namespaceHints, workloadHints } from './core/hints.js';
 import { desiredNamespaceState } from './core/desired.js';
 import type { DesiredOptions, KubeObject } from './core/desired-types.js';
 import { windowsEvidence } from './core/detect.js';
@@ -26,6 +28,8 @@ export interface RenderOptions {
 
 export interface RenderResult {
   yaml: string;
+  /** The same objects as `yaml`, in order. */
+  objects: unknown[];
   /** What happened to each object, for a person (stderr). */
   report: string[];
   /** Objects that the webhook would deny, with the reason. Non-empty means failure. */
@@ -33,6 +37,59 @@ export interface RenderResult {
 }
 
 const PLACEHOLDER_DNS_IP = '192.0.2.53';
+
+/** Kinds without a namespace: they never make render invent one (or a gateway for it). */
+const CLUSTER_SCOPED_KINDS = new Set([
+  'Namespace', 'RuntimeClass', 'Node', 'PersistentVolume', 'StorageClass', 'CSIDriver', 'CSINode', 'VolumeAttachment',
+  'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'APIService', 'PriorityClass', 'IngressClass', 'GatewayClass',
+  'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
+  'MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding', 'CertificateSigningRequest', 'ClusterIssuer', 'FlowSchema', 'PriorityLevelConfiguration',
+]);
+
+/**
+ * Adds a document's objects to `docs`: a `List` or any `*List` with `items` is unwrapped (items of
+ * a typed list such as DeploymentList carry no kind: it comes from the list). Returns a problem.
+ */
+function unwrap(v: unknown, docs: Doc[]): string | undefined {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not an object (a Kubernetes object or a List of them)';
+  const doc = v as Doc;
+  if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
+    const itemKind = doc.kind === 'List' ? undefined : doc.kind.slice(0, -'List'.length);
+    for (const [i, item] of (doc.items as unknown[]).entries()) {
+      if (typeof item !== 'object' || item === null || Array.isArray(item)) return `${doc.kind} item ${i + 1} is not an object`;
+      const it = item as Doc;
+      const filled = itemKind && it.kind === undefined ? { apiVersion: doc.apiVersion, kind: itemKind, ...it } : it;
+      const problem = unwrap(filled, docs);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
+  if (doc.metadata !== undefined && (typeof doc.metadata !== 'object' || doc.metadata === null || Array.isArray(doc.metadata))) {
+    return `${String(doc.kind ?? '<no kind>')}: metadata must be an object`;
+  }
+  const meta = doc.metadata as Record<string, unknown> | undefined;
+  for (const key of ['name', 'namespace'] as const) {
+    if (meta?.[key] !== undefined && typeof meta[key] !== 'string') return `${String(doc.kind ?? '<no kind>')}: metadata.${key} must be a string`;
+  }
+  docs.push(doc);
+  return undefined;
+}
+
+/** True when a value contains itself: yaml turns `&a {x: *a}` into a cyclic object. */
+function isCyclic(v: unknown, ancestors: Set<unknown> = new Set()): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  if (ancestors.has(v)) return true;
+  ancestors.add(v);
+  const found = Object.values(v).some((child) => isCyclic(child, ancestors));
+  ancestors.delete(v);
+  return found;
+}
+
+/** An object of a kind render does not know that still carries a pod template (spec.template.spec). */
+function hasPodTemplate(d: Doc): boolean {
+  const template = (d.spec as { template?: { spec?: { containers?: unknown } } } | undefined)?.template;
+  return Array.isArray(template?.spec?.containers);
+}
 export const DEFAULT_COREDNS_IMAGE = 'registry.k8s.io/coredns/coredns:v1.12.4';
 
 type Doc = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string } };
@@ -81,25 +138,39 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
   const clusterDomain = opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN;
   const defaultNs = opts.defaultNamespace ?? 'default';
   const docs: Doc[] = [];
-  for (const d of parseAllDocuments(input)) {
+  parseAllDocuments(input).forEach((d, index) => {
+    const where = `document ${index + 1}`;
     if (d.errors.length > 0) {
-      errors.push(`YAML error: ${d.errors[0]?.message}`);
-      continue;
+      errors.push(`${where}: YAML error: ${d.errors[0]?.message}`);
+      return;
     }
-    const v = d.toJS() as unknown;
-    if (v === null || v === undefined) continue;
-    if (typeof v !== 'object' || Array.isArray(v)) {
-      errors.push('YAML document is not an object');
-      continue;
+    let v: unknown;
+    try {
+      v = d.toJS();
+    } catch (e) {
+      // Recursive or exponential aliases (&a [*a]) and similar: the yaml library refuses them.
+      errors.push(`${where}: ${e instanceof Error ? e.message : String(e)}`);
+      return;
     }
-    const doc = v as Doc;
-    if (doc.kind === 'List' && Array.isArray(doc.items)) docs.push(...(doc.items as Doc[]));
-    else docs.push(doc);
-  }
-  if (errors.length > 0) return { yaml: '', report, errors };
+    if (v === null || v === undefined) return;
+    if (isCyclic(v)) {
+      errors.push(`${where}: a YAML alias refers to the node that contains it (a cycle), which no Kubernetes object can hold`);
+      return;
+    }
+    const problem = unwrap(v, docs);
+    if (problem) errors.push(`${where}: ${problem}`);
+  });
+  if (errors.length > 0) return { yaml: '', objects: [], report, errors };
 
+  const clusterScoped = (d: Doc) => CLUSTER_SCOPED_KINDS.has(d.kind ?? '');
   const nsOf = (d: Doc) => d.metadata?.namespace ?? defaultNs;
-  const label = (d: Doc) => `${d.kind ?? '<no kind>'}/${d.metadata?.name ?? '<unnamed>'} in namespace ${nsOf(d)}`;
+  const label = (d: Doc) => `${d.kind ?? '<no kind>'}/${d.metadata?.name ?? '<unnamed>'}${clusterScoped(d) ? '' : ` in namespace ${nsOf(d)}`}`;
+  const seen = new Map<string, number>();
+  for (const d of docs) {
+    const key = `${d.apiVersion ?? ''}|${label(d)}`;
+    seen.set(key, (seen.get(key) ?? 0) + 1);
+    if (seen.get(key) === 2) report.push(`warning: ${label(d)} appears more than once in the input; applied, the last one wins`);
+  }
   const runtimeClasses = new Map<string, string | undefined>();
   for (const d of docs.filter((d) => d.kind === 'RuntimeClass')) {
     const sel = (d.scheduling as { nodeSelector?: Record<string, string> } | undefined)?.nodeSelector;
@@ -107,7 +178,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
   }
   const namespaces = new Map<string, V1Namespace>();
   for (const d of docs.filter((d) => d.kind === 'Namespace')) namespaces.set(d.metadata?.name ?? '', d as V1Namespace);
-  for (const d of docs) if (d.kind !== 'Namespace' && d.kind !== 'RuntimeClass') {
+  for (const d of docs) if (!clusterScoped(d)) {
     const ns = nsOf(d);
     if (!namespaces.has(ns)) namespaces.set(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   }
@@ -167,7 +238,23 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     const ns = nsOf(d);
     // Objects the controller owns are regenerated below, so rendering rendered output is stable.
     if (ownedByController(d)) continue;
+    if (clusterScoped(d)) {
+      if (d.kind === 'Namespace') namespaceHints(d.metadata?.name ?? '', d.metadata as V1ObjectMeta).forEach((h) => report.push(`warning: ${label(d)}: ${h}`));
+      outDocs.push(d);
+      continue;
+    }
     const podLike = d.kind === 'Pod' ? (d as PodLike) : templateOf(d);
+    const shape = podLike ? checkShape(podLike as Record<string, unknown>, 'Pod') : d.kind === 'Service' ? checkShape(d, 'Service') : undefined;
+    if (shape) {
+      errors.push(`${label(d)}: not a valid ${d.kind === 'Pod' || d.kind === 'Service' ? d.kind : 'pod template'}: ${shape}`);
+      continue;
+    }
+    if (!podLike && hasPodTemplate(d)) {
+      report.push(
+        `${label(d)}: not examined (wpgw does not know where ${d.kind ?? 'this kind'} keeps its pod template); in a cluster its Pods are still admitted, but its template does not count as Windows for re-pointing Services`,
+      );
+    }
+    if (podLike && d.kind !== 'Pod') workloadHints(d.kind ?? 'workload', d.metadata as V1ObjectMeta, podLike.metadata).forEach((h) => report.push(`warning: ${label(d)}: ${h}`));
     if (podLike) {
       const outcome = mutatePod({ pod: podLike, namespace: ns, ctx, clusterDomain });
       if (outcome.action === 'deny') {
@@ -203,7 +290,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     }
     outDocs.push(d);
   }
-  if (errors.length > 0) return { yaml: '', report, errors };
+  if (errors.length > 0) return { yaml: '', objects: [], report, errors };
 
   const desiredOpts: DesiredOptions = {
     clusterDomain,
@@ -231,7 +318,14 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       report.push(`namespace ${ns}: outbound authorization lists pod IPs; the controller fills them in as pods start`);
     }
   }
+  const generatedNamespaces = namespaces.size;
   if (!opts.gatewayIP) report.push(`no --gateway-ip given: using ${PLACEHOLDER_GATEWAY_IP} (a documentation address) as the gateway ClusterIP`);
-  const yaml = [...outDocs, ...generated].map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
-  return { yaml, report, errors };
+  if (generatedNamespaces > 1) {
+    report.push(
+      `${generatedNamespaces} namespaces share the gateway address ${opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP} here, a placeholder per namespace: in a cluster each namespace's wpgw Service gets its own ClusterIP`,
+    );
+  }
+  const objects = [...outDocs, ...generated];
+  const yaml = objects.map((d) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n');
+  return { yaml, objects, report, errors };
 }

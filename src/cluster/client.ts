@@ -171,10 +171,3 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
-
-/** Loads KUBECONFIG / ~/.kube/config / in-cluster service account, whichever is present. */
-export function loadKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
-}

@@ -14,7 +14,8 @@ export {
   type KubeCacheOptions,
   type ResourceKey,
 } from './cache.js';
-export { RawKubeClient, errorStatus, isNotFound, loadKubeConfig, type KubeRest } from './client.js';
+export { RawKubeClient, errorStatus, isNotFound, type KubeRest } from './client.js';
+export { StartupError, checkApiServer, kubeconfigSource, loadKubeConfig } from './preflight.js';
 export { registerCacheMetrics } from './metrics.js';
 export { Reflector, type ListWatchSource, type ReflectorOptions, type ReflectorStats } from './reflector.js';
 export { isWindowsPodSpec, podTemplateOf } from './windows.js';

@@ -2,11 +2,14 @@
 // in-cluster), so the same binary runs in a cluster, on a laptop, or under the e2e suite.
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { loadKubeConfig } from '../cluster/index.js';
+import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { startController } from '../controller/index.js';
 import { serveControllerEndpoint } from '../controller/serve.js';
+import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { parseDuration } from './duration.js';
+import { certPairFlags, durationFlag, intFlag } from './flags.js';
+import type { CliIO } from './main.js';
 import { createLogger, createRegistry } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw controller [options]
@@ -18,9 +21,10 @@ const HELP = `Usage: wpgw controller [options]
   --gateway-replicas N      default gateway replicas per namespace (default 2)
   --coredns-image IMAGE     image for wpgw-dns (dnsConfig mode)
   --cluster-domain D        (default ${DEFAULT_CLUSTER_DOMAIN})
+  --api-timeout D           how long to wait for the API server at start-up before exiting (default 30s)
 `;
 
-export async function controllerCommand(args: string[]): Promise<number> {
+export async function controllerCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
@@ -35,20 +39,36 @@ export async function controllerCommand(args: string[]): Promise<number> {
       'gateway-replicas': { type: 'string' },
       'coredns-image': { type: 'string' },
       'cluster-domain': { type: 'string' },
+      'api-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout(HELP);
     return 0;
   }
+  // Every flag is checked before anything starts: a bad one is a usage error, not a crash later.
+  const replicas = intFlag('gateway-replicas', values['gateway-replicas'], DEFAULT_DESIRED_OPTIONS.defaultGatewayReplicas, 1, MAX_GATEWAY_REPLICAS);
+  const resyncIntervalMs = durationFlag('resync', values.resync, '5m');
+  const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
+  const port = intFlag('port', values.port, 9443, 0, 65535);
+  const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
+  const kubeconfig = loadKubeConfig();
+  await checkApiServer(kubeconfig, { timeoutMs: apiTimeoutMs });
+
   const logger = createLogger();
   const registry = createRegistry({ defaultMetrics: true });
-  const replicas = Number(values['gateway-replicas'] ?? 2);
-  if (!Number.isInteger(replicas) || replicas < 1) throw new Error(`--gateway-replicas must be a positive whole number, got ${values['gateway-replicas']}`);
-  const resyncIntervalMs = parseDuration(values.resync ?? '5m');
-  const controller = startController({
-    kubeconfig: loadKubeConfig(),
+  // Listen first: a port that cannot be bound ends the process before any watch or Lease starts.
+  let controller: ReturnType<typeof startController> | undefined;
+  const endpoint = await serveControllerEndpoint({
+    registry,
+    ready: () => controller?.ready() ?? false,
+    host: values.host ?? '0.0.0.0',
+    port,
+    ...files,
+  });
+  controller = startController({
+    kubeconfig,
     namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'wpgw-system',
     logger,
     registry,
@@ -62,14 +82,6 @@ export async function controllerCommand(args: string[]): Promise<number> {
         ...(values['coredns-image'] ? { corednsImage: values['coredns-image'] } : {}),
       },
     },
-  });
-  const endpoint = await serveControllerEndpoint({
-    registry,
-    ready: () => controller.ready(),
-    host: values.host ?? '0.0.0.0',
-    port: Number(values.port ?? 9443),
-    ...(values['tls-cert-file'] ? { certFile: values['tls-cert-file'] } : {}),
-    ...(values['tls-key-file'] ? { keyFile: values['tls-key-file'] } : {}),
   });
   logger.info({ address: endpoint.address }, 'wpgw controller running');
   await new Promise<void>((resolve) => {

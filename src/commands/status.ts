@@ -1,20 +1,27 @@
 // `wpgw status [-n NS]`: per opted-in namespace, the gateway's address and readiness, the
 // re-pointed Services, the declared destinations, and any drift or conflict.
 import { parseArgs } from 'node:util';
-import { loadKubeConfig } from '../cluster/index.js';
+import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectStatus, formatStatus } from '../controller/index.js';
+import { stringify } from 'yaml';
+import { outputFlag } from './flags.js';
+import type { CliIO } from './main.js';
 
-export async function statusCommand(args: string[]): Promise<number> {
+export async function statusCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
     options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
-    process.stdout.write('Usage: wpgw status [-n NAMESPACE] [-o text|json]\n');
+    io.stdout('Usage: wpgw status [-n NAMESPACE] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -o, --output F       text (default), json or yaml\n');
     return 0;
   }
-  const report = await collectStatus(loadKubeConfig(), values.namespace ? { namespace: values.namespace } : {});
-  process.stdout.write(values.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : `${formatStatus(report)}\n`);
+  const output = outputFlag(values.output, ['text', 'json', 'yaml'] as const);
+  const kubeconfig = loadKubeConfig();
+  // One quick look first: "cannot reach <server> (kubeconfig: ...)" beats a list of failed reads.
+  await checkApiServer(kubeconfig, { timeoutMs: 5_000 });
+  const report = await collectStatus(kubeconfig, values.namespace ? { namespace: values.namespace } : {});
+  io.stdout(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'yaml' ? stringify(report) : `${formatStatus(report)}\n`);
   return report.errors.length > 0 ? 1 : 0;
 }

@@ -8,10 +8,11 @@ import { parseArgs } from 'node:util';
 import { admit } from '../core/admission.js';
 import type { AdmissionHandler } from '../core/admission-types.js';
 import type { AdmissionContext } from '../core/context.js';
-import { loadKubeConfig, startAdmissionCache } from '../cluster/index.js';
+import { checkApiServer, loadKubeConfig, startAdmissionCache } from '../cluster/index.js';
 import { DEFAULT_CLUSTER_DOMAIN, PLACEHOLDER_GATEWAY_IP } from '../names.js';
 import { devContext } from '../webhook/dev-context.js';
-import { parseDuration } from './duration.js';
+import { certPairFlags, durationFlag, intFlag, ipFlag, UsageError } from './flags.js';
+import type { CliIO } from './main.js';
 import { createLogger, startWebhook, webhookIdentity, type WebhookTlsConfig } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw webhook [options]
@@ -29,9 +30,10 @@ const HELP = `Usage: wpgw webhook [options]
   --service-namespace NS   its namespace (default wpgw-system)
   --cluster-domain D       (default ${DEFAULT_CLUSTER_DOMAIN})
   --cert-dir DIR           (--dev) where certificates live (default certs)
+  --api-timeout D          how long to wait for the API server at start-up before exiting (default 30s)
 `;
 
-export async function webhookCommand(args: string[]): Promise<number> {
+export async function webhookCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
@@ -50,28 +52,33 @@ export async function webhookCommand(args: string[]): Promise<number> {
       'service-namespace': { type: 'string' },
       'cluster-domain': { type: 'string' },
       'cert-dir': { type: 'string' },
+      'api-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout(HELP);
     return 0;
   }
+  // Every flag is checked before anything starts: a bad one is a usage error, not a crash later.
+  const port = intFlag('port', values.port, 8443, 0, 65535);
+  const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
+  const pollIntervalMs = durationFlag('tls-reload-interval', values['tls-reload-interval'], '10s');
+  const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
+  const gatewayIP = ipFlag('gateway-ip', values['gateway-ip']) ?? PLACEHOLDER_GATEWAY_IP;
+  const dnsIP = ipFlag('dns-ip', values['dns-ip']) ?? '192.0.2.53';
+  const [secretNamespace, secretName, ...extra] = (values['tls-secret'] ?? `${values['service-namespace'] ?? 'wpgw-system'}/wpgw-webhook-tls`).split('/');
+  if (!secretNamespace || !secretName || extra.length > 0) throw new UsageError(`--tls-secret must be NAMESPACE/NAME, got "${values['tls-secret']}"`);
+  if (!values.dev && (values['gateway-ip'] || values['dns-ip'] || values['cert-dir'])) {
+    throw new UsageError('--gateway-ip, --dns-ip and --cert-dir only apply with --dev (in a cluster the addresses come from the gateway Services)');
+  }
   const logger = createLogger();
-  const port = Number(values.port ?? 8443);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0-65535, got ${values.port}`);
-  if (Boolean(values['tls-cert-file']) !== Boolean(values['tls-key-file'])) throw new Error('--tls-cert-file and --tls-key-file go together');
   const clusterDomain = values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN;
   const serviceName = values['service-name'] ?? 'wpgw-webhook';
   const serviceNamespace = values['service-namespace'] ?? 'wpgw-system';
   const identity = webhookIdentity({ service: serviceName, namespace: serviceNamespace, clusterDomain, extraNames: ['localhost', '127.0.0.1', '::1'] });
 
-  const fileTls: WebhookTlsConfig = {
-    mode: 'files',
-    certFile: values['tls-cert-file'] ?? '',
-    keyFile: values['tls-key-file'] ?? '',
-    pollIntervalMs: parseDuration(values['tls-reload-interval'] ?? '10s'),
-  };
+  const fileTls: WebhookTlsConfig = { mode: 'files', certFile: files.certFile ?? '', keyFile: files.keyFile ?? '', pollIntervalMs };
   let context: AdmissionContext;
   let ready: () => boolean = () => true;
   let stopCache: () => Promise<void> = async () => {};
@@ -79,27 +86,26 @@ export async function webhookCommand(args: string[]): Promise<number> {
   let remember: ((body: unknown, result: ReturnType<AdmissionHandler>) => void) | undefined;
 
   if (values.dev) {
-    const dev = devContext(values['gateway-ip'] ?? PLACEHOLDER_GATEWAY_IP, values['dns-ip'] ?? '192.0.2.53');
+    const dev = devContext(gatewayIP, dnsIP);
     context = dev;
     remember = (body, result) => {
       if (!result.ok) return;
       const labels = (body as { request?: { object?: { metadata?: { labels?: Record<string, string> } } } }).request?.object?.metadata?.labels;
       dev.remember(result.decision, labels);
     };
-    tls = values['tls-cert-file'] ? fileTls : { mode: 'dev', dir: values['cert-dir'] ?? 'certs', identity };
+    tls = files.certFile ? fileTls : { mode: 'dev', dir: values['cert-dir'] ?? 'certs', identity };
   } else {
     const kc = loadKubeConfig();
+    await checkApiServer(kc, { timeoutMs: apiTimeoutMs });
     const { cache, context: cacheContext } = startAdmissionCache(kc, { logger });
     context = cacheContext;
     // Ready only once the caches hold a full list: answering from an empty cache would deny pods
     // for a "missing" gateway that exists.
     ready = () => cache.synced();
     stopCache = () => cache.stop();
-    if (values['tls-cert-file']) {
+    if (files.certFile) {
       tls = fileTls;
     } else {
-      const [secretNamespace, secretName] = (values['tls-secret'] ?? `${serviceNamespace}/wpgw-webhook-tls`).split('/');
-      if (!secretNamespace || !secretName) throw new Error('--tls-secret must be NAMESPACE/NAME');
       const configName = values['webhook-config'] ?? 'wpgw';
       tls = { mode: 'secret', kubeConfig: kc, namespace: secretNamespace, secretName, identity, webhookConfigName: configName === '' ? null : configName };
     }
@@ -110,7 +116,13 @@ export async function webhookCommand(args: string[]): Promise<number> {
     remember?.(body, result);
     return result;
   };
-  const running = await startWebhook({ handler, logger, tls, host: values.host ?? (values.dev ? '127.0.0.1' : '0.0.0.0'), port, ready });
+  let running;
+  try {
+    running = await startWebhook({ handler, logger, tls, host: values.host ?? (values.dev ? '127.0.0.1' : '0.0.0.0'), port, ready });
+  } catch (err) {
+    await stopCache();
+    throw err;
+  }
   logger.info({ address: running.address, mode: values.dev ? 'dev' : 'cluster' }, 'wpgw webhook serving');
   if (values.dev) {
     logger.info(

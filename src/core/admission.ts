@@ -135,8 +135,11 @@ function parseReview(body: unknown): ParsedRequest | string {
 
 const STRING_MAPS = ['labels', 'annotations'] as const;
 
-/** Checks the fields the mutations read have the types the API server would give them. */
-function checkShape(object: Record<string, unknown>, kind: string): string | undefined {
+/**
+ * Checks the fields the mutations read have the types the API server would give them (the webhook
+ * gets only what the API server accepted; `wpgw render` gets whatever a file holds).
+ */
+export function checkShape(object: Record<string, unknown>, kind: string): string | undefined {
   const meta = object.metadata;
   if (meta !== undefined) {
     if (!isObject(meta)) return 'metadata must be an object';
@@ -144,7 +147,12 @@ function checkShape(object: Record<string, unknown>, kind: string): string | und
       const m = meta[key];
       if (m === undefined || m === null) continue;
       if (!isObject(m)) return `metadata.${key} must be a map of strings`;
-      for (const [k, v] of Object.entries(m)) if (typeof v !== 'string') return `metadata.${key}["${k.slice(0, 63)}"] must be a string`;
+      for (const [k, v] of Object.entries(m)) {
+        if (typeof v === 'string') continue;
+        // YAML reads unquoted true, false, 3 and null as non-strings; Kubernetes wants strings.
+        const hint = typeof v === 'boolean' || typeof v === 'number' || v === null ? ` (quote it: "${String(v)}")` : '';
+        return `metadata.${key}["${k.slice(0, 63)}"] must be a string${hint}`;
+      }
     }
   }
   const spec = object.spec;

@@ -12,11 +12,11 @@ import {
   appServiceName,
 } from '../names.js';
 import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
-import { gatewayObjects, gatewayService, STATUS_PORT } from './desired/gateway.js';
+import { gatewayObjects, gatewayService, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
 import { inboundObjects } from './desired/inbound.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
-import { authorizationPolicy, networkPolicies } from './desired/policy.js';
+import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
@@ -59,7 +59,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     ...outboundObjects(namespace, plan.groups),
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
-    ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode),
+    ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
     ...direct.objects,
   ];
   if (dnsMode) {
@@ -96,11 +96,11 @@ function selectsGateway(s: V1Service, namespace: string): boolean {
 function gatewayReplicas(text: string | undefined, fallback: number, namespace: string, conflicts: Conflict[]): number {
   if (text === undefined) return fallback;
   const n = Number(text);
-  if (Number.isInteger(n) && n >= 1 && n <= 50) return n;
+  if (Number.isInteger(n) && n >= 1 && n <= MAX_GATEWAY_REPLICAS) return n;
   conflicts.push({
     subject: `Namespace/${namespace}`,
     reason: 'InvalidReplicas',
-    message: `${REPLICAS_ANNOTATION} must be a whole number from 1 to 50, got "${text}"; using ${fallback}`,
+    message: `${REPLICAS_ANNOTATION} must be a whole number from 1 to ${MAX_GATEWAY_REPLICAS}, got "${text}"; using ${fallback}`,
   });
   return fallback;
 }

@@ -46,6 +46,8 @@ const MAX_ANNOTATION_LENGTH = 16 * 1024;
 const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const ENTRY = /^(?:([a-z]+):\/\/)?([^:/\s]+):(\d{1,5})(?:\+(tls)(?::(\d{1,5}))?)?$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+// RFC 6761 reserves "localhost" and its subdomains; the rest are Debian/Windows hosts-file aliases.
+const LOOPBACK_NAMES = new Set(['localhost', 'localhost.localdomain', 'ip6-localhost', 'ip6-loopback']);
 // A whole valid name in one pass (labels cannot contain ".", so this cannot backtrack across
 // labels); only a name that fails it goes through the per-label check that says what is wrong.
 const VALID_HOST = /^(?:\*\.)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
@@ -124,6 +126,9 @@ function toPort(raw: string, text: string): number {
 }
 
 function validateHost(raw: string, host: string): void {
+  if (LOOPBACK_NAMES.has(host) || host.endsWith('.localhost')) {
+    throw new OutboundParseError(raw, `"${host}" is a loopback name: it always resolves to the pod itself and cannot be redirected to the gateway`);
+  }
   if (IPV4.test(host)) {
     throw new OutboundParseError(raw, 'an IP address cannot be redirected by name; declare the DNS name the app dials');
   }
@@ -196,4 +201,106 @@ export function dialNames(target: HostTarget, podNamespace: string, clusterDomai
   const names = [`${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.${clusterDomain}`];
   if (namespace === podNamespace) names.unshift(service);
   return names;
+}
+
+// ---- what can share the gateway ----------------------------------------------------------------
+
+export type SharingConflictReason = 'PortProtocolConflict' | 'TcpPortConflict' | 'UpstreamProtocolConflict';
+
+/** The ServiceEntry protocol an external destination needs on its upstream port. */
+export function upstreamProtocol(d: Destination): 'TCP' | 'TLS' | 'HTTPS' | 'HTTP' {
+  return d.protocol === 'tcp' ? 'TCP' : d.protocol === 'tls' ? 'TLS' : d.originateTls ? 'HTTPS' : 'HTTP';
+}
+
+/**
+ * Why `d` cannot be routed beside `kept` (routed first), or undefined. The one definition of the
+ * gateway's sharing rules, for one pod's annotation (admission) and a whole namespace (desired
+ * state): one protocol family per dialled port (Istio cannot mix plaintext and TLS on one
+ * listener), one tcp destination per port (tcp is routed by port alone), and one ServiceEntry
+ * protocol per external host and upstream port (TLS origination and passthrough cannot share it).
+ */
+export function sharingConflict(
+  kept: Destination,
+  d: Destination,
+  external: (d: Destination) => boolean,
+): { reason: SharingConflictReason; message: string } | undefined {
+  if (kept.port === d.port && kept.protocol !== d.protocol) {
+    return { reason: 'PortProtocolConflict', message: `"${d.raw}" needs a ${d.protocol} listener on port ${d.port}, which "${kept.raw}" takes as ${kept.protocol}` };
+  }
+  if (kept.port === d.port && d.protocol === 'tcp' && kept.host !== d.host) {
+    return { reason: 'TcpPortConflict', message: `"${d.raw}" and "${kept.raw}" are both tcp on port ${d.port}; tcp is routed by port alone, so only "${kept.raw}" can be` };
+  }
+  if (kept.host === d.host && kept.upstreamPort === d.upstreamPort && external(kept) && external(d) && upstreamProtocol(kept) !== upstreamProtocol(d)) {
+    return {
+      reason: 'UpstreamProtocolConflict',
+      message: `"${d.raw}" needs ${d.host}:${d.upstreamPort} as ${upstreamProtocol(d)}, but "${kept.raw}" needs it as ${upstreamProtocol(kept)}`,
+    };
+  }
+  return undefined;
+}
+
+// ---- one pod's annotation as a whole -------------------------------------------------------------
+
+/** Ports that nearly always carry TLS: plain HTTP declared to them is usually a mistake. */
+const TLS_PORTS = new Set([443, 465, 636, 853, 993, 995, 5671, 6443, 8443, 8883, 9443]);
+/** Public suffixes common enough that "name.<suffix>" is surely not "<service>.<namespace>". */
+const COMMON_TLDS = new Set(['com', 'net', 'org', 'io', 'dev', 'app', 'co', 'ai', 'cloud', 'edu', 'gov', 'info', 'biz', 'us', 'uk', 'de', 'fr', 'nl', 'eu', 'jp', 'cn', 'in', 'au', 'ca', 'ch', 'se', 'no', 'es', 'it', 'br', 'ru']);
+
+export interface DestinationReview {
+  /** A reason the annotation cannot be honoured as written (deny), naming the entry. */
+  error?: OutboundParseError;
+  /** Entries that work but probably do not do what was meant (admission warnings). */
+  advice: string[];
+}
+
+/**
+ * Checks a pod's parsed destinations together, with the knowledge of where names live: names in
+ * the cluster's Service domain that are not a Service, +tls to the mesh, and pairs of entries the
+ * gateway cannot route side by side (deterministic: the first in annotation order would win, so the
+ * pod is denied instead of one entry silently not working).
+ */
+export function reviewDestinations(destinations: readonly Destination[], podNamespace: string, clusterDomain: string): DestinationReview {
+  const advice: string[] = [];
+  const targets = new Map(destinations.map((d) => [d, classifyHost(d.host, podNamespace, clusterDomain)]));
+  const external = (d: Destination) => targets.get(d)?.kind !== 'service';
+  for (const d of destinations) {
+    const target = targets.get(d)!;
+    if (target.kind === 'external' && inServiceDomain(d.host, clusterDomain)) {
+      return {
+        advice,
+        error: new OutboundParseError(
+          d.raw,
+          d.wildcard
+            ? 'a wildcard cannot name cluster Services; declare each Service as <service>.<namespace>.svc'
+            : `names under .svc are routed only as <service>.<namespace>[.svc[.${clusterDomain}]]; a per-pod name of a headless Service (pod.service.namespace.svc) cannot be routed through the gateway (Istio routes to Services); declare the Service instead`,
+        ),
+      };
+    }
+    if (target.kind === 'service' && d.originateTls) {
+      return { advice, error: new OutboundParseError(d.raw, '+tls applies to external hosts; in-mesh destinations already get Istio mTLS from the gateway') };
+    }
+  }
+  for (let i = 0; i < destinations.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const conflict = sharingConflict(destinations[j]!, destinations[i]!, external);
+      if (conflict) return { advice, error: new OutboundParseError(destinations[i]!.raw, conflict.message) };
+    }
+  }
+  for (const d of destinations) {
+    const target = targets.get(d)!;
+    if (d.protocol === 'http' && !d.originateTls && TLS_PORTS.has(d.port)) {
+      advice.push(
+        `"${d.raw}" is plain HTTP to port ${d.port}, which usually carries TLS: if the app speaks TLS itself write "tls://${d.host}:${d.port}"; if the gateway should originate TLS, have the app call http://${d.host}:80 and write "${d.host}:80+tls"`,
+      );
+    }
+    const labels = d.host.split('.');
+    if (target.kind === 'external' && !d.wildcard && labels.length === 2 && !COMMON_TLDS.has(labels[1]!)) {
+      advice.push(`"${d.raw}" is routed as the external name ${d.host}; if it is the Service ${labels[0]} in namespace ${labels[1]}, write "${labels[0]}.${labels[1]}.svc:${d.port}"`);
+    }
+  }
+  return { advice };
+}
+
+function inServiceDomain(host: string, clusterDomain: string): boolean {
+  return host.endsWith('.svc') || host.endsWith(`.svc.${clusterDomain}`) || host === `svc.${clusterDomain}`;
 }

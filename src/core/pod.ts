@@ -15,6 +15,7 @@ import {
 } from '../names.js';
 import type { AdmissionContext } from './context.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
+import { uninjectIstio, type IstioUninjectResult } from './istio-uninject.js';
 import { BoundedMemo } from './memo.js';
 import {
   classifyHost,
@@ -22,6 +23,7 @@ import {
   formatDestination,
   OutboundParseError,
   parseOutbound,
+  reviewDestinations,
   type Destination,
 } from './outbound.js';
 
@@ -51,7 +53,7 @@ export interface PodStatusRecord {
 
 /** Istio's injector label: a Windows pod must never get its Linux sidecar. */
 export const ISTIO_INJECT_LABEL = 'sidecar.istio.io/inject';
-const ISTIO_STATUS_ANNOTATION = 'sidecar.istio.io/status';
+const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 
 export type SkipReason = 'not_windows' | 'opted_out' | 'host_network' | 'host_process';
 
@@ -67,7 +69,8 @@ export type DenyReason =
   | 'no_gateway'
   | 'no_dns_service'
   | 'wildcard_needs_dns'
-  | 'host_network_outbound';
+  | 'host_network_outbound'
+  | 'own_nameservers';
 
 export interface PodMutationInput {
   pod: PodLike;
@@ -87,13 +90,23 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
   if (inject === 'false') {
     return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings: [] } : skip('opted_out');
   }
-  const spec = base.spec;
-  const evidence = windowsEvidence(spec, (n) => ctx.runtimeClassOS(n));
-  if (!spec || (!evidence && inject !== 'true')) {
-    return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings: [] } : skip('not_windows');
+  const evidence = windowsEvidence(base.spec, (n) => ctx.runtimeClassOS(n));
+  if (!base.spec || (!evidence && inject !== 'true')) {
+    // An outbound list on a pod wpgw does not manage would silently do nothing: say so.
+    const warnings =
+      base.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined
+        ? [
+            `${who}: has ${OUTBOUND_ANNOTATION} but is not recognised as Windows (spec.os.name, a kubernetes.io/os nodeSelector or required node affinity, or a Windows RuntimeClass), so the annotation has no effect; add one of those, or label it ${INJECT_KEY}: "true" to manage a pod that cannot run a sidecar`,
+          ]
+        : [];
+    return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings } : { action: 'skip', reason: 'not_windows', warnings };
   }
-
-  const annotations = base.metadata?.annotations ?? {};
+  // Istio's injector may have run first (webhooks run in name order): everything below works on
+  // the pod as its creator sent it.
+  const unIstioed = uninjectIstio(base);
+  const clean = unIstioed.pod;
+  const spec = clean.spec ?? base.spec;
+  const annotations = clean.metadata?.annotations ?? {};
   const plan = outboundPlan(annotations[OUTBOUND_ANNOTATION], namespace, clusterDomain);
   if (plan instanceof OutboundParseError) return deny('invalid_outbound', `${who}: ${plan.message}`);
   const destinations = plan.destinations;
@@ -129,7 +142,7 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     );
   }
 
-  const warnings: string[] = [];
+  const warnings: string[] = plan.advice.map((a) => `${who}: ${OUTBOUND_ANNOTATION} ${a}`);
   const status: PodStatusRecord = { v: 1, mode, outbound: [...plan.outbound] };
   const newSpec: V1PodSpec = { ...spec };
   if (destinations.length > 0 && mode === 'hostAliases') {
@@ -145,6 +158,15 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     status.gatewayIP = ip;
     status.hostnames = hostnames;
   } else if (destinations.length > 0 && mode === 'dnsConfig') {
+    const own = spec.dnsConfig?.nameservers ?? [];
+    if (own.length > 0) {
+      // wpgw-dns would replace them, and it forwards to cluster DNS, not to them: names only they
+      // resolve (an Active Directory domain, say) would stop resolving.
+      return deny(
+        'own_nameservers',
+        `${who}: its dnsConfig lists its own nameservers (${own.join(', ')}), which ${RESOLVER_ANNOTATION}=dnsConfig would replace with wpgw-dns (forwarding to cluster DNS, not to them); set ${RESOLVER_ANNOTATION}: hostAliases on the pod to keep its own DNS (the NetworkPolicy then allows those nameservers)`,
+      );
+    }
     const dnsIP = ctx.dnsIP(namespace);
     if (!dnsIP) {
       return deny(
@@ -159,22 +181,33 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     newSpec.dnsConfig = wpgwDnsConfig(dnsIP, namespace, clusterDomain, spec.dnsConfig);
   }
 
+  // The managed pods' NetworkPolicy allows DNS to cluster DNS, wpgw-dns and the nameservers the pod
+  // lists; the node's own resolvers (dnsPolicy Default) are not known to wpgw.
+  if (newSpec.dnsPolicy === 'Default' && (newSpec.dnsConfig?.nameservers ?? []).length === 0) {
+    warnings.push(
+      `${who}: uses dnsPolicy Default (the node's resolvers), which the managed pods' NetworkPolicy does not allow: it allows cluster DNS and the nameservers listed in the pod's dnsConfig; list the node's resolvers in dnsConfig.nameservers or use dnsPolicy ClusterFirst`,
+    );
+  }
+
   // Istio's injector must skip this pod: the label keeps it from even calling the injector (its
   // objectSelector), and undoing an injection that already happened (Istio's webhook may run
   // before ours) covers webhook order.
-  const labels: Record<string, string> = { ...base.metadata?.labels, [MANAGED_LABEL]: 'true' };
+  const labels: Record<string, string> = { ...clean.metadata?.labels, [MANAGED_LABEL]: 'true' };
   if (labels[ISTIO_INJECT_LABEL] === undefined) {
     labels[ISTIO_INJECT_LABEL] = 'false';
     status.istioOptOut = true;
   }
-  const unIstioed = stripIstioInjection(newSpec, annotations);
-  if (unIstioed.removed.length > 0) warnings.push(`${who}: removed Istio's sidecar injection (${unIstioed.removed.join(', ')}); Windows pods are meshed through the wpgw gateway`);
+  if (clean !== base) warnings.push(istioWarning(who, unIstioed));
+  // Istio sends mTLS to endpoints labelled so (auto mTLS); a pod without a sidecar cannot answer it.
+  if (labels[TLS_MODE_LABEL] === 'istio') {
+    warnings.push(`${who}: its own label ${TLS_MODE_LABEL}=istio makes Istio's proxies send it mTLS, which a pod without a sidecar cannot accept; remove the label`);
+  }
   const metadata: V1ObjectMeta = {
-    ...base.metadata,
+    ...clean.metadata,
     labels,
-    annotations: { ...unIstioed.annotations, [POD_STATUS_ANNOTATION]: JSON.stringify(status) },
+    annotations: { ...annotations, [POD_STATUS_ANNOTATION]: JSON.stringify(status) },
   };
-  return { action: 'mutate', reason: 'injected', pod: { ...base, metadata, spec: unIstioed.spec }, warnings };
+  return { action: 'mutate', reason: 'injected', pod: { ...clean, metadata, spec: newSpec }, warnings };
 }
 
 /** What a wpgw.io/outbound value means for a pod in a namespace; frozen, shared by the memo. */
@@ -184,9 +217,11 @@ interface OutboundPlan {
   readonly outbound: readonly string[];
   /** expandHostnames of the destinations. */
   readonly hostnames: readonly string[];
+  /** reviewDestinations' warnings: entries that work but probably do not mean what was meant. */
+  readonly advice: readonly string[];
 }
 
-const NO_OUTBOUND: OutboundPlan = Object.freeze({ destinations: Object.freeze([]), outbound: Object.freeze([]), hostnames: Object.freeze([]) });
+const NO_OUTBOUND: OutboundPlan = Object.freeze({ destinations: Object.freeze([]), outbound: Object.freeze([]), hostnames: Object.freeze([]), advice: Object.freeze([]) });
 const outboundPlans = new BoundedMemo<OutboundPlan | OutboundParseError>(256);
 
 /** Parses and expands an outbound annotation once per (text, namespace, domain): replicas share it. */
@@ -200,7 +235,10 @@ function outboundPlan(text: string | undefined, namespace: string, clusterDomain
       if (e instanceof OutboundParseError) return e;
       throw e;
     }
+    const review = reviewDestinations(destinations, namespace, clusterDomain);
+    if (review.error) return review.error;
     return Object.freeze({
+      advice: Object.freeze(review.advice),
       destinations: Object.freeze(destinations.map((d) => Object.freeze(d))),
       outbound: Object.freeze(destinations.map(formatDestination)),
       hostnames: Object.freeze(expandHostnames(destinations, namespace, clusterDomain)),
@@ -258,40 +296,10 @@ export function stripInjection(pod: PodLike): PodLike {
   return { ...pod, metadata, spec };
 }
 
-/**
- * Removes what Istio's sidecar injector added, per its own status annotation (the containers,
- * init containers and volumes it lists), like Istio's own stripPod.
- */
-function stripIstioInjection(spec: V1PodSpec, annotations: Record<string, string>): { spec: V1PodSpec; annotations: Record<string, string>; removed: string[] } {
-  const raw = annotations[ISTIO_STATUS_ANNOTATION];
-  if (raw === undefined) return { spec, annotations, removed: [] };
-  let injected: { containers?: unknown; initContainers?: unknown; volumes?: unknown };
-  try {
-    injected = JSON.parse(raw) as typeof injected;
-  } catch {
-    return { spec, annotations, removed: [] };
-  }
-  const names = (v: unknown) => new Set(Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-  const containers = names(injected.containers);
-  const initContainers = names(injected.initContainers);
-  const volumes = names(injected.volumes);
-  const removed = [
-    ...spec.containers.filter((c) => containers.has(c.name)).map((c) => c.name),
-    ...(spec.initContainers ?? []).filter((c) => initContainers.has(c.name)).map((c) => c.name),
-  ];
-  const out: V1PodSpec = { ...spec, containers: spec.containers.filter((c) => !containers.has(c.name)) };
-  if (spec.initContainers) {
-    const kept = spec.initContainers.filter((c) => !initContainers.has(c.name));
-    if (kept.length > 0) out.initContainers = kept;
-    else delete out.initContainers;
-  }
-  if (spec.volumes) {
-    const kept = spec.volumes.filter((v) => !volumes.has(v.name));
-    if (kept.length > 0) out.volumes = kept;
-    else delete out.volumes;
-  }
-  const { [ISTIO_STATUS_ANNOTATION]: _s, ...rest } = annotations;
-  return { spec: out, annotations: rest, removed };
+function istioWarning(who: string, r: IstioUninjectResult): string {
+  const what = r.removed.length > 0 ? ` (${r.removed.join(', ')})` : '';
+  const probes = r.restoredProbes.length > 0 ? `, gave the app back its own probes (${r.restoredProbes.join(', ')})` : '';
+  return `${who}: removed Istio's sidecar injection${what}${probes}; Windows pods are meshed through the wpgw gateway`;
 }
 
 /** Reads a pod's status annotation; undefined if absent or not ours. */

@@ -323,8 +323,28 @@ describe('desired state: outbound edge cases', () => {
     expect(spec(get(r.objects, 'VirtualService', 'wpgw-out-example.com-80')).http[0].route[0].destination.port).toEqual({ number: 443 });
   });
 
-  it('+tls to an in-mesh Service is reported (Istio mTLS already applies), not routed', () => {
-    const r = state({ pods: [injectedPod({ name: 'a', outbound: 'orders.sales.svc:9080+tls', ip: '10.0.0.1' })] });
+  it('nameservers managed pods list themselves (AD DNS) are allowed by the egress policy; wpgw-dns and unmanaged pods add none', () => {
+    const ad = injectedPod({ name: 'ad-1', outbound: 'example.com:80', ip: '10.0.0.1' });
+    ad.spec = { ...ad.spec!, dnsPolicy: 'None', dnsConfig: { nameservers: ['10.1.0.4', 'fd00::53', '10.1.0.4'] } };
+    const dnsMode = injectedPod({ name: 'dns-1', outbound: 'example.com:80', resolver: 'dnsConfig', ip: '10.0.0.2' });
+    const unmanaged: V1Pod = { metadata: { name: 'linux-1', namespace: 'shop' }, spec: { containers: [], dnsConfig: { nameservers: ['10.9.9.9'] } } };
+    const egress = (pods: V1Pod[]) => spec(get(state({ pods }).objects, 'NetworkPolicy', 'wpgw-managed-pods')).egress as Array<Record<string, unknown>>;
+    expect(egress([ad, dnsMode, unmanaged]).at(-1)).toEqual({
+      to: [{ ipBlock: { cidr: '10.1.0.4/32' } }, { ipBlock: { cidr: 'fd00::53/128' } }],
+      ports: [
+        { protocol: 'UDP', port: 53 },
+        { protocol: 'TCP', port: 53 },
+      ],
+    });
+    expect(JSON.stringify(egress([dnsMode, unmanaged]))).not.toContain('ipBlock');
+  });
+
+  it('+tls to an in-mesh Service (a pod admitted before admission denied it) is reported, not routed', () => {
+    const pod = injectedPod({ name: 'a', outbound: 'orders.sales.svc:9080', ip: '10.0.0.1' });
+    const record = JSON.parse(pod.metadata!.annotations!['wpgw.io/status']!) as { outbound: string[] };
+    record.outbound = ['orders.sales.svc:9080+tls'];
+    pod.metadata!.annotations!['wpgw.io/status'] = JSON.stringify(record);
+    const r = state({ pods: [pod] });
     expect(r.conflicts.map((c) => c.reason)).toEqual(['TlsOriginationInMesh']);
     expect(virtualServices(r.objects)).toEqual([]);
     expect(find(r.objects, 'Gateway', 'wpgw-out')).toBeUndefined();

@@ -109,6 +109,45 @@ describe('pod mutation, dnsConfig mode', () => {
   });
 });
 
+describe('pods with their own DNS', () => {
+  const adDns = { dnsPolicy: 'None', dnsConfig: { nameservers: ['10.1.0.4', '10.1.0.5'], searches: ['corp.example.com'] } } as const;
+
+  it.each([
+    ['dnsPolicy None with its own nameservers', adDns],
+    ['ClusterFirst plus extra nameservers', { dnsPolicy: 'ClusterFirst', dnsConfig: { nameservers: ['10.1.0.4'] } }],
+  ])('%s in dnsConfig mode is denied, naming the nameservers and the way out', (_what, extra) => {
+    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' }, extra as never), namespace: 'shop', ctx });
+    if (out.action !== 'deny') throw new Error(JSON.stringify(out));
+    expect(out.reason).toBe('own_nameservers');
+    expect(out.message).toContain('pod "legacy-1"');
+    expect(out.message).toContain(extra.dnsConfig.nameservers.join(', '));
+    expect(out.message).toContain('wpgw.io/resolver: hostAliases');
+  });
+
+  it('in hostAliases mode keeps its DNS exactly as written', () => {
+    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, adDns as never), namespace: 'shop', ctx });
+    if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
+    expect(out.pod.spec?.dnsPolicy).toBe('None');
+    expect(out.pod.spec?.dnsConfig).toEqual(adDns.dnsConfig);
+    expect(out.warnings).toEqual([]);
+  });
+
+  it('dnsPolicy Default without nameservers is admitted with a warning that the NetworkPolicy cannot know the node resolvers', () => {
+    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, { dnsPolicy: 'Default' }), namespace: 'shop', ctx });
+    if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
+    expect(out.warnings).toEqual([expect.stringMatching(/^pod "legacy-1": uses dnsPolicy Default .* list the node's resolvers in dnsConfig.nameservers/)]);
+    const listed = mutatePod({ pod: windowsPod({}, { dnsPolicy: 'Default', dnsConfig: { nameservers: ['168.63.129.16'] } }), namespace: 'shop', ctx });
+    expect(listed.action === 'mutate' && listed.warnings).toEqual([]);
+  });
+
+  it('dnsPolicy Default in dnsConfig mode is replaced by wpgw-dns (which forwards to cluster DNS) without a warning', () => {
+    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' }, { dnsPolicy: 'Default' }), namespace: 'shop', ctx });
+    if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
+    expect(out.pod.spec?.dnsPolicy).toBe('None');
+    expect(out.warnings).toEqual([]);
+  });
+});
+
 describe('which pods are touched', () => {
   it('skips Linux pods and honours opt-in and opt-out', () => {
     const linux: PodLike = { metadata: { name: 'web' }, spec: { containers: [{ name: 'web' }] } };

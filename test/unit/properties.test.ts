@@ -65,6 +65,10 @@ interface GenDest {
   host: GenHost;
   port: number;
   wildcard: boolean;
+  proto: 'http' | 'tls' | 'tcp';
+  /** The port the gateway sends to (the +tls upstream, else the port). */
+  upstream: number;
+  originate: boolean;
 }
 
 const destArb: fc.Arbitrary<GenDest> = fc
@@ -81,7 +85,8 @@ const destArb: fc.Arbitrary<GenDest> = fc
   .map((r) => {
     const wildcard = r.host.kind === 'wildcard';
     const proto = wildcard && r.proto === 'tcp' ? 'http' : r.proto;
-    const tls = proto === 'http' && !wildcard ? r.tls : 'none';
+    // +tls is for external hosts (in-mesh ones get Istio mTLS; declaring it is denied, tested apart).
+    const tls = proto === 'http' && r.host.kind === 'external' ? r.tls : 'none';
     const scheme = proto !== 'http' || r.explicitScheme ? `${proto}://` : '';
     const tlsText = tls === 'none' ? '' : tls === 'default' ? '+tls' : `+tls:${r.upstream}`;
     const text = `${scheme}${r.host.host}${r.trailingDot ? '.' : ''}:${r.port}${tlsText}`;
@@ -92,10 +97,26 @@ const destArb: fc.Arbitrary<GenDest> = fc
       host: r.host,
       port: r.port,
       wildcard,
+      proto,
+      upstream: tls === 'none' ? r.port : tls === 'default' ? 443 : r.upstream,
+      originate: tls !== 'none',
     };
   });
 
-const destsArb = fc.uniqueArray(destArb, { selector: (d) => `${d.host.host}:${d.port}`, maxLength: 5 });
+/**
+ * The README's sharing rules, restated independently of src/core/outbound.ts: one protocol per
+ * dialled port, one tcp destination per port, one upstream protocol per external host:port.
+ */
+function shareable(a: GenDest, b: GenDest): boolean {
+  if (a.port === b.port && (a.proto !== b.proto || a.proto === 'tcp')) return false;
+  const kind = (d: GenDest) => (d.proto === 'http' ? (d.originate ? 'https' : 'http') : d.proto);
+  const external = (d: GenDest) => d.host.kind !== 'service';
+  return !(external(a) && external(b) && a.host.host === b.host.host && a.upstream === b.upstream && kind(a) !== kind(b));
+}
+
+const destsArb = fc
+  .uniqueArray(destArb, { selector: (d) => `${d.host.host}:${d.port}`, maxLength: 5 })
+  .filter((ds) => ds.every((d, i) => ds.slice(0, i).every((e) => shareable(e, d))));
 const separators = fc.array(fc.constantFrom(',', ' ', '\n', ', ', ',\n  ', '\t', ' ,, '), { minLength: 8, maxLength: 8 });
 
 function joinEntries(entries: string[], seps: string[]): string {
@@ -147,7 +168,9 @@ const userHostAlias: fc.Arbitrary<V1HostAlias> = fc
 
 const dnsConfigArb: fc.Arbitrary<V1PodDNSConfig> = fc
   .record({
-    nameservers: fc.option(fc.array(fc.ipV4(), { minLength: 1, maxLength: 2 }), { nil: undefined }),
+    // Rarer than the other fields: own nameservers deny dnsConfig mode, and the dnsConfig-mode
+    // coverage check below needs enough injections.
+    nameservers: fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.array(fc.ipV4(), { minLength: 1, maxLength: 2 }), weight: 1 }),
     searches: fc.option(fc.array(fc.oneof(externalHost, fc.constant('cluster.local')), { maxLength: 3 }), { nil: undefined }),
     options: fc.option(
       fc.array(
@@ -272,6 +295,14 @@ describe('properties: Windows pods', () => {
           expect(res.review.response.patch).toBeUndefined();
           expect(res.review.response.status?.message).toContain(wildcard.text);
           expect(res.decision.reason).toBe('wildcard_needs_dns');
+          return;
+        }
+        // dnsConfig mode would replace nameservers the pod lists itself: denied, not dropped.
+        if (mode === 'dnsConfig' && dests.length > 0 && (pod.spec?.dnsConfig?.nameservers ?? []).length > 0) {
+          denied++;
+          expect(res.decision.decision).toBe('denied');
+          expect(res.decision.reason).toBe('own_nameservers');
+          expect(res.review.response.status?.message).toContain(pod.spec!.dnsConfig!.nameservers!.join(', '));
           return;
         }
         expect(res.decision.decision).toBe('patched');
@@ -458,6 +489,28 @@ describe('properties: invalid outbound annotations', () => {
         }
       });
     fc.assert(fc.property(token, context, (garbage, { before, after, seps }) => check(garbage, before, after, seps)), { numRuns: 300 });
+  });
+
+  it('two entries of one pod the gateway cannot route side by side are denied naming the later one, whatever else is declared', () => {
+    const port = fc.integer({ min: 1, max: 65535 });
+    const pair = fc.oneof(
+      fc.tuple(externalHost, externalHost, port).filter(([a, b]) => a !== b).map(([a, b, p]) => [`tcp://${a}:${p}`, `tcp://${b}:${p}`] as const),
+      fc.tuple(externalHost, externalHost, port).map(([a, b, p]) => [`${a}:${p}`, `tls://${b}.x:${p}`] as const),
+      fc.tuple(externalHost, port, port).filter(([, p, q]) => p !== q).map(([h, p, q]) => [`${h}:${p}+tls:${q}`, `tls://${h}:${q}`] as const),
+      fc.tuple(serviceHost, port).map(([h, p]) => [`${h.host}:${p}+tls`, ''] as const),
+    );
+    fc.assert(
+      fc.property(pair, fc.boolean(), ([first, second], swap) => {
+        const entries = second === '' ? [first] : swap ? [second, first] : [first, second];
+        const pod = { metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': entries.join(', ') } }, spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] } };
+        const res = admit(podReview(pod), staticContext());
+        expectOk(res);
+        expect(res.decision.reason).toBe('invalid_outbound');
+        expect(res.review.response.allowed).toBe(false);
+        expect(res.review.response.status?.message).toContain(`entry "${entries[entries.length - 1]}"`);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('a second declaration of one host:port with other settings is denied naming the second', () => {

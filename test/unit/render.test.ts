@@ -1,6 +1,6 @@
 // `wpgw render` (src/render.ts) over the examples, and the CLI (src/cli.ts) run for real once.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -274,13 +274,86 @@ spec: {os: {name: windows}, containers: [{name: c, image: x}]}
     const r = render(SHOP.replace('  name: legacy\n  namespace: shop\nspec:\n  replicas: 2', '  name: legacy\n   namespace: [shop\nspec:\n  replicas: 2'));
     expect(r.yaml).toBe('');
     expect(r.errors.length).toBeGreaterThan(0);
-    expect(r.errors[0]).toMatch(/^YAML error: .*line \d+/);
+    expect(r.errors[0]).toMatch(/^document \d+: YAML error: .*line \d+/);
   });
 
   it('a document that is not an object fails', () => {
     const r = render(`${SHOP}\n---\n- just\n- a list\n`);
-    expect(r.errors).toEqual(['YAML document is not an object']);
+    expect(r.errors).toEqual([`document ${docs(SHOP).length + 1}: not an object (a Kubernetes object or a List of them)`]);
     expect(r.yaml).toBe('');
+  });
+
+  it.each([
+    ['an annotation that is not a string (a YAML boolean)', `apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    wpgw.io/inject: false\nspec:\n  containers: [{name: c}]\n`, /^Pod\/p in namespace default: not a valid Pod: metadata.annotations\["wpgw.io\/inject"\] must be a string \(quote it: "false"\)$/],
+    ['a pod without containers', `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {os: {name: windows}}\n`, /^Pod\/p in namespace default: not a valid Pod: spec.containers must be a list$/],
+    ['a Deployment whose template has no containers list', `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\nspec:\n  template:\n    spec: {containers: web}\n`, /^Deployment\/d in namespace default: not a valid pod template: spec.containers must be a list$/],
+    ['Service ports that are not a list', `apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {selector: {app: a}, ports: 80}\n`, /^Service\/s in namespace default: not a valid Service: spec.ports must be a list of objects$/],
+    ['a name that is not a string', `apiVersion: v1\nkind: Service\nmetadata: {name: 12}\n`, /^document 1: Service: metadata.name must be a string$/],
+    ['recursive YAML anchors', `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: &a\n  x: *a\n`, /^document 1: a YAML alias refers to the node that contains it/],
+  ])('%s is an error naming the object, never a TypeError', (_what, input, message) => {
+    const r = render(input);
+    expect(r.yaml).toBe('');
+    expect(r.errors).toEqual([expect.stringMatching(message)]);
+    expect(r.errors[0]).not.toMatch(/TypeError|Cannot read|undefined/);
+  });
+});
+
+describe('render: input as people write it', () => {
+  it('cluster-scoped objects do not invent a namespace (no gateway for "default")', () => {
+    const r = renderOk(`apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: reader}\nrules: []\n---\napiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: win}\nhandler: runhcs-wcow-process\n`);
+    expect(r.docs.map((d) => d.kind)).toEqual(['ClusterRole', 'RuntimeClass']);
+    expect(r.report.join('\n')).not.toContain('namespace default');
+  });
+
+  it('any *List is unwrapped; items of a typed list take its kind', () => {
+    const list = {
+      apiVersion: 'apps/v1',
+      kind: 'DeploymentList',
+      items: [docs(SHOP).find((d) => d.kind === 'Deployment' && d.metadata.name === 'legacy')].map(({ kind: _k, apiVersion: _a, ...rest }) => rest),
+    };
+    const r = renderOk(JSON.stringify(list), { gatewayIP: '10.96.100.10' });
+    const dep = pick(r.docs, 'Deployment', 'legacy', 'shop');
+    expect(dep.apiVersion).toBe('apps/v1');
+    expect(dep.spec.template.spec.hostAliases[0].ip).toBe('10.96.100.10');
+    expect(generated(r.docs).some((d) => d.kind === 'Gateway')).toBe(true);
+  });
+
+  it('an unknown kind with a pod template is named as not examined', () => {
+    const r = renderOk(`apiVersion: apps.kruise.io/v1alpha1\nkind: CloneSet\nmetadata: {name: web, namespace: shop}\nspec:\n  template:\n    spec:\n      os: {name: windows}\n      containers: [{name: c}]\n`);
+    expect(r.report).toEqual(expect.arrayContaining([expect.stringMatching(/^CloneSet\/web in namespace shop: not examined/)]));
+  });
+
+  it('a denied object does not hide the report for the others', () => {
+    const input = `${SHOP}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: bad, namespace: shop, annotations: {wpgw.io/outbound: "example.com"}}\nspec: {os: {name: windows}, containers: [{name: c}]}\n`;
+    const r = render(input);
+    expect(r.errors).toEqual([expect.stringMatching(/^Pod\/bad in namespace shop: /)]);
+    expect(r.report).toContain('Deployment/legacy in namespace shop: injected');
+  });
+
+  it('duplicate objects are named', () => {
+    const dep = SHOP.split(/^---$/m).find((d) => d.includes('kind: Deployment') && d.includes('name: legacy\n'))!;
+    const r = renderOk(`${SHOP}\n---\n${dep}`);
+    expect(r.report.filter((l) => l.includes('appears more than once'))).toEqual(['warning: Deployment/legacy in namespace shop appears more than once in the input; applied, the last one wins']);
+  });
+
+  it('settings where wpgw does not read them are warned about', () => {
+    const input = [
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels: {wpgw.io/resolver: dnsConfig}\n  annotations: {wpgw.io/inject: enabled}',
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: legacy\n  namespace: shop\n  annotations: {wpgw.io/outbound: "example.com:80"}\nspec:\n  selector: {matchLabels: {app: legacy}}\n  template:\n    metadata: {labels: {app: legacy}}\n    spec: {os: {name: windows}, containers: [{name: c}]}',
+      'apiVersion: v1\nkind: Pod\nmetadata:\n  name: linux\n  namespace: shop\n  annotations: {wpgw.io/outbound: "example.com:80"}\nspec: {containers: [{name: c}]}',
+    ].join('\n---\n');
+    const warnings = renderOk(input).report.filter((l) => l.startsWith('warning: '));
+    expect(warnings).toEqual([
+      'warning: Namespace/shop: wpgw.io/resolver is set as a label, but wpgw reads it as an annotation: kubectl annotate namespace shop wpgw.io/resolver=dnsConfig',
+      'warning: Namespace/shop: wpgw.io/inject is set as an annotation, but opting in is the label (the webhook configuration selects on it): kubectl label namespace shop wpgw.io/inject=enabled',
+      "warning: Deployment/legacy in namespace shop: wpgw.io/outbound is on the Deployment's own metadata, where it has no effect: wpgw reads it from the pod template (spec.template.metadata.annotations)",
+      expect.stringMatching(/^warning: Pod\/linux in namespace shop: pod "linux": has wpgw.io\/outbound but is not recognised as Windows .* label it wpgw.io\/inject: "true"/),
+    ]);
+  });
+
+  it('several namespaces: the shared address is called a placeholder per namespace', () => {
+    const r = renderOk(`${SHOP}\n---\n${DNS_MODE}`, { gatewayIP: '10.96.100.10' });
+    expect(r.report).toEqual(expect.arrayContaining([expect.stringMatching(/namespaces share the gateway address 10.96.100.10 here, a placeholder per namespace/)]));
   });
 });
 
@@ -346,10 +419,25 @@ describe('render: the CLI', () => {
     expect(r.stderr).toContain('"example.com:80+ssl"');
   });
 
+  it('-f DIR reads its manifests in name order; -f repeats', () => {
+    const both = render(`${SHOP}\n---\n${DNS_MODE}`, { gatewayIP: '10.96.100.10' }).yaml;
+    const sub = join(dir, 'manifests');
+    rmSync(sub, { recursive: true, force: true });
+    mkdirSync(sub);
+    writeFileSync(join(sub, '1-shop.yaml'), SHOP);
+    writeFileSync(join(sub, '2-dns.yml'), DNS_MODE);
+    writeFileSync(join(sub, 'notes.txt'), 'not a manifest');
+    const fromDir = run(['render', '-f', sub, '--gateway-ip', '10.96.100.10', '-q']);
+    expect(fromDir.status).toBe(0);
+    expect(fromDir.stdout).toBe(both);
+    const repeated = run(['render', '-f', join(sub, '1-shop.yaml'), '-f', join(sub, '2-dns.yml'), '--gateway-ip', '10.96.100.10', '-q']);
+    expect(repeated.stdout).toBe(both);
+  });
+
   it('a missing file: exit 1 with the reason', () => {
     const r = run(['render', '-f', join(dir, 'nope.yaml')]);
     expect(r.status).toBe(1);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^wpgw: .*ENOENT/);
+    expect(r.stderr).toBe(`wpgw render: -f ${join(dir, 'nope.yaml')}: no such file or directory\n`);
   });
 });

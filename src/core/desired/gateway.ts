@@ -7,6 +7,8 @@ import type { PortGroup } from './outbound-plan.js';
 const NS_OWNER: Owner = { kind: 'namespace' };
 /** Envoy's health port on Istio gateways; always on the Service so it is never port-less. */
 export const STATUS_PORT = 15021;
+/** Gateway replicas a namespace (or the controller's default) may ask for. */
+export const MAX_GATEWAY_REPLICAS = 50;
 
 export function gatewayObjects(namespace: string, replicas: number): KubeObject[] {
   const labels = gatewayLabels(namespace);

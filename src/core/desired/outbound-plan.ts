@@ -4,7 +4,7 @@
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { appServiceName, OUTBOUND_POD_PORTS, POD_STATUS_ANNOTATION, type ResolverMode } from '../../names.js';
 import type { Conflict } from '../desired-types.js';
-import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
+import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, sharingConflict, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
 import { parseStatus } from '../pod.js';
 import { readOriginal } from '../service.js';
 
@@ -90,7 +90,7 @@ export function planOutbound(
   const groups = new Map<number, PortGroup>();
   // External host:port -> the ServiceEntry protocol it needs; TLS origination (HTTPS) and TLS
   // passthrough cannot share one upstream port of one host.
-  const upstreams = new Map<string, { protocol: string; raw: string }>();
+  const upstreams = new Map<string, Destination>();
   const sorted = [...byHostPort.values()].sort((a, b) => a.dest.port - b.dest.port || a.dest.host.localeCompare(b.dest.host));
   for (const { dest, from } of sorted) {
     const group = groups.get(dest.port);
@@ -104,20 +104,9 @@ export function planOutbound(
       });
       continue;
     }
-    if (group && group.family !== dest.protocol) {
-      conflicts.push({
-        subject: `Pod/${from}`,
-        reason: 'PortProtocolConflict',
-        message: `"${dest.raw}" needs a ${dest.protocol} listener on port ${dest.port}, which already carries ${group.family} (${group.routes.map((r) => r.dest.raw).join(', ')}); not routed`,
-      });
-      continue;
-    }
-    if (group && dest.protocol === 'tcp') {
-      conflicts.push({
-        subject: `Pod/${from}`,
-        reason: 'TcpPortConflict',
-        message: `"${dest.raw}" and "${group.routes[0]?.dest.raw}" are both tcp on port ${dest.port}; tcp is routed by port alone, so only the latter is routed`,
-      });
+    const portConflict = group ? sharingConflict(group.routes[0]!.dest, dest, () => false) : undefined;
+    if (portConflict) {
+      conflicts.push({ subject: `Pod/${from}`, reason: portConflict.reason, message: `${portConflict.message}; not routed` });
       continue;
     }
     const target = classifyHost(dest.host, namespace, clusterDomain);
@@ -130,18 +119,14 @@ export function planOutbound(
       continue;
     }
     if (target.kind === 'external') {
-      const protocol = dest.protocol === 'tcp' ? 'TCP' : dest.protocol === 'tls' ? 'TLS' : dest.originateTls ? 'HTTPS' : 'HTTP';
       const key = `${dest.host}:${dest.upstreamPort}`;
       const prev = upstreams.get(key);
-      if (prev && prev.protocol !== protocol) {
-        conflicts.push({
-          subject: `Pod/${from}`,
-          reason: 'UpstreamProtocolConflict',
-          message: `"${dest.raw}" needs ${key} as ${protocol}, but "${prev.raw}" needs it as ${prev.protocol}; not routed`,
-        });
+      const upstreamConflict = prev ? sharingConflict(prev, dest, () => true) : undefined;
+      if (upstreamConflict) {
+        conflicts.push({ subject: `Pod/${from}`, reason: upstreamConflict.reason, message: `${upstreamConflict.message}; not routed` });
         continue;
       }
-      upstreams.set(key, { protocol, raw: dest.raw });
+      if (!prev) upstreams.set(key, dest);
     }
     const neighbour = target.kind === 'service' && target.namespace === namespace ? repointed.get(target.service) : undefined;
     const route: OutboundRoute = {

@@ -1,5 +1,8 @@
 // Never an open proxy: L7 authz on the gateway and L3/L4 NetworkPolicy on both sides.
-import { GATEWAY_SERVICE, MANAGED_LABEL } from '../../names.js';
+import { isIP } from 'node:net';
+import type { V1Pod } from '@kubernetes/client-node';
+import { GATEWAY_SERVICE, MANAGED_LABEL, POD_STATUS_ANNOTATION } from '../../names.js';
+import { parseStatus } from '../pod.js';
 import type { KubeObject } from '../desired-types.js';
 import { gatewayLabels, meta, type Owner } from './common.js';
 import { STATUS_PORT } from './gateway.js';
@@ -46,7 +49,22 @@ export function authzHosts(name: string, port: number): string[] {
   return name.startsWith('*.') ? [name, `${name}:${port}`] : [name, `${name}:*`];
 }
 
-export function networkPolicies(namespace: string, groups: PortGroup[], inboundPodPorts: number[], dnsMode: boolean): KubeObject[] {
+/**
+ * Nameservers managed pods list themselves (dnsPolicy None or extra dnsConfig nameservers, e.g. an
+ * Active Directory DNS) and keep using: the egress policy must let DNS reach them. wpgw-dns's own
+ * address (what dnsConfig mode injected) is reached through its pod selector instead.
+ */
+export function ownNameservers(pods: readonly V1Pod[]): string[] {
+  const ips = new Set<string>();
+  for (const pod of pods) {
+    if (pod.metadata?.labels?.[MANAGED_LABEL] !== 'true') continue;
+    const injected = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION])?.dnsIP;
+    for (const ip of pod.spec?.dnsConfig?.nameservers ?? []) if (ip !== injected && isIP(ip) !== 0) ips.add(ip);
+  }
+  return [...ips].sort();
+}
+
+export function networkPolicies(namespace: string, groups: PortGroup[], inboundPodPorts: number[], dnsMode: boolean, nameservers: readonly string[] = []): KubeObject[] {
   const gw = { podSelector: { matchLabels: gatewayLabels(namespace) } };
   const managed = { podSelector: { matchLabels: { [MANAGED_LABEL]: 'true' } } };
   const dnsPorts = [
@@ -61,6 +79,9 @@ export function networkPolicies(namespace: string, groups: PortGroup[], inboundP
     },
   ];
   if (dnsMode) egress.push({ to: [{ podSelector: { matchLabels: { [DNS_POD_LABEL]: namespace } } }], ports: dnsPorts.map((p) => ({ ...p, port: DNS_CONTAINER_PORT })) });
+  if (nameservers.length > 0) {
+    egress.push({ to: nameservers.map((ip) => ({ ipBlock: { cidr: `${ip}/${isIP(ip) === 6 ? 128 : 32}` } })), ports: dnsPorts });
+  }
   const gatewayIngress: Record<string, unknown>[] = [];
   // An ingress rule without "ports" allows every port, so add rules only when there are ports.
   if (groups.length > 0) gatewayIngress.push({ from: [managed], ports: groups.map((g) => ({ protocol: 'TCP', port: g.podPort })) });

@@ -1,0 +1,70 @@
+// Flag validation shared by every command: a usage error is reported the same way (one line,
+// exit 2) whichever command or flag it concerns, and before anything starts.
+import { isIP } from 'node:net';
+import { accessSync, constants } from 'node:fs';
+import { parseDuration } from './duration.js';
+
+/** Exit code of every usage error (bad flag, bad value, missing argument). */
+export const USAGE_EXIT = 2;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** A usage error of ours, or one node:util parseArgs threw for an unknown or malformed option. */
+export function isUsageError(err: unknown): err is Error {
+  if (err instanceof UsageError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+export function intFlag(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max}, got "${text}"`);
+  }
+  return n;
+}
+
+export function ipFlag(flag: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (isIP(text) === 0) throw new UsageError(`--${flag} must be an IP address, got "${text}"`);
+  return text;
+}
+
+export function durationFlag(flag: string, text: string | undefined, fallback: string): number {
+  try {
+    return parseDuration(text ?? fallback);
+  } catch (err) {
+    throw new UsageError(`--${flag}: ${(err as Error).message}`);
+  }
+}
+
+/** Fails now, naming the flag, instead of when a listener or reloader first reads the file. */
+export function readableFileFlag(flag: string, path: string | undefined): string | undefined {
+  if (path === undefined) return undefined;
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    throw new UsageError(`--${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+  }
+  return path;
+}
+
+/** Both or neither: half a certificate pair is a usage error. */
+export function certPairFlags(certFlag: string, cert: string | undefined, keyFlag: string, key: string | undefined): { certFile?: string; keyFile?: string } {
+  if (Boolean(cert) !== Boolean(key)) throw new UsageError(`--${certFlag} and --${keyFlag} go together`);
+  if (!cert || !key) return {};
+  return { certFile: readableFileFlag(certFlag, cert)!, keyFile: readableFileFlag(keyFlag, key)! };
+}
+
+export type OutputFormat = 'text' | 'json' | 'yaml';
+
+/** -o: one of `allowed`, default the first. */
+export function outputFlag<T extends OutputFormat>(text: string | undefined, allowed: readonly T[]): T {
+  if (text === undefined) return allowed[0]!;
+  if (!(allowed as readonly string[]).includes(text)) throw new UsageError(`-o must be one of ${allowed.join(', ')}, got "${text}"`);
+  return text as T;
+}
