@@ -20,10 +20,11 @@ import { callFrom, eventually, podsOf, timed, timings } from './helpers.js';
 import { rulesFor, startKubeProxy } from './kube-proxy.js';
 import * as m from './manifests.js';
 import { Network, nsExec } from './network.js';
-import { startProc, stopProc, type Proc } from './procs.js';
+import { killStale, registerPids, startProc, stopProc, type Proc } from './procs.js';
 import { PodRunner, RUNNER_LABEL, type RunningPod } from './runner.js';
 
 const DP = resolve(import.meta.dirname);
+const ROOT = resolve(DP, '../..');
 const RESOLVE = join(DP, 'apps/resolve.mjs');
 /** The node's resolver (the suite's "internet"), in the node namespace; cluster DNS forwards to it. */
 const UPSTREAM = '10.244.250.53';
@@ -119,6 +120,10 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
     s.kubeconfig = e2e.kubeconfig;
     s.state = join(e2e.stateDir, o.tag);
     mkdirSync(join(s.state, 'logs'), { recursive: true });
+    // a run killed before its teardown leaves processes: stop them (only ours, by pid and path)
+    const stale = killStale(join(s.state, 'pids'), ROOT);
+    if (stale) console.log(`[datapath] ${o.tag}: stopped ${stale} process groups left by an earlier run`);
+    registerPids(join(s.state, 'pids'));
     const harness = JSON.parse(readFileSync(join(dirname(e2e.kubeconfig), 'env.json'), 'utf8')) as Record<string, string>;
     const apiPort = Number(harness.HARNESS_APISERVER_PORT);
     s.serviceCIDR = harness.HARNESS_SERVICE_CIDR!;
@@ -133,7 +138,7 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
     await timed(`${o.tag}: node network namespace, kube-proxy, upstream resolver`, async () => {
       network = s.network = new Network(o.tag);
       await network.cleanupStale();
-      await network.up([UPSTREAM]);
+      await network.up(s.serviceCIDR, [UPSTREAM]);
       s.procs.push(
         ...startKubeProxy({
           kubeProxy: join(harness.HARNESS_BIN_DIR!, 'kube-proxy'),

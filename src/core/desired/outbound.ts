@@ -61,7 +61,9 @@ function httpRoute(group: PortGroup, route: OutboundRoute, extraMatch: Record<st
     match: [{ port: group.podPort, ...extraMatch }],
     // External servers expect their own name, not "host:port" as the app sent it; with TLS
     // origination the DestinationRule sets SNI explicitly (auto_sni would use the pre-rewrite Host).
-    ...(external ? { rewrite: { authority: route.dest.host } } : {}),
+    // A wildcard has no one name: the app's Host stays (rewriting it to the literal "*.zone" broke
+    // the upstream request and Envoy's dynamic forward proxy, which resolves the Host).
+    ...(external && !route.dest.wildcard ? { rewrite: { authority: route.dest.host } } : {}),
     route: [{ destination: destination(route) }],
   };
 }

@@ -12,16 +12,20 @@ export function authorizationPolicy(namespace: string, groups: PortGroup[], sour
   const rules: Record<string, unknown>[] = [];
   // Outbound: only this namespace's managed pods (by IP: gateway listeners see the pod's source
   // address), only declared host:port pairs. Authz hosts match exactly, so add "name:*" too.
-  if (sourceIPs.length > 0 && groups.length > 0) {
-    rules.push({
-      from: [{ source: { ipBlocks: sourceIPs } }],
-      to: groups.map((g) => ({
-        operation: {
-          ports: [String(g.podPort)],
-          ...(g.family === 'http' ? { hosts: g.routes.flatMap((r) => r.names.flatMap((n) => authzHosts(n, g.port))) } : {}),
-        },
-      })),
-    });
+  // HTTP ports and tls/tcp ports go in separate rules: on a TCP filter chain Istio drops a whole
+  // ALLOW rule that has an HTTP-only field (hosts) anywhere, which would refuse every tls:// and
+  // tcp:// destination (found by the data-path suite).
+  if (sourceIPs.length > 0) {
+    const from = [{ source: { ipBlocks: sourceIPs } }];
+    const http = groups.filter((g) => g.family === 'http');
+    const opaque = groups.filter((g) => g.family !== 'http');
+    if (http.length > 0) {
+      rules.push({
+        from,
+        to: http.map((g) => ({ operation: { ports: [String(g.podPort)], hosts: g.routes.flatMap((r) => r.names.flatMap((n) => authzHosts(n, g.port))) } })),
+      });
+    }
+    if (opaque.length > 0) rules.push({ from, to: [{ operation: { ports: opaque.map((g) => String(g.podPort)) } }] });
   }
   // Inbound: any authenticated mesh identity (mTLS is required on these ports); narrow it with
   // your own AuthorizationPolicy on the gateway.

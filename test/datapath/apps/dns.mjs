@@ -1,6 +1,6 @@
 // The harness's stand-in for DNS outside the cluster (public DNS for the suite's external hosts),
 // run in the node network namespace on the cluster DNS address: answers A queries for the names in
-// DNS_RECORDS (JSON {"name": "ip"}), NOERROR with no answer for other types of those names, and
+// DNS_RECORDS (JSON {"name": "ip"}; "*.zone" answers every name under zone), NOERROR with no answer for other types of those names, and
 // NXDOMAIN for everything else, so search-path expansion (ndots:5) falls through quickly.
 // UDP only (what Envoy's c-ares and glibc ask first). DNS_BIND=ip:port.
 import dgram from 'node:dgram';
@@ -24,7 +24,8 @@ sock.on('message', (msg, rinfo) => {
   const { name, end } = parseName(msg, 12);
   const qtype = msg.readUInt16BE(end);
   const question = msg.subarray(12, end + 4);
-  const ip = Object.hasOwn(records, name) ? records[name] : undefined;
+  const wild = Object.keys(records).find((k) => k.startsWith('*.') && name.endsWith(k.slice(1)));
+  const ip = Object.hasOwn(records, name) ? records[name] : wild ? records[wild] : undefined;
   const answer = ip !== undefined && qtype === 1;
   const header = Buffer.alloc(12);
   msg.copy(header, 0, 0, 2); // id

@@ -51,6 +51,11 @@ for (const spec of (process.env.ECHO_TLS ?? '').split(',').filter(Boolean)) {
     cert: process.env.ECHO_TLS_CERT_PEM ?? readFileSync(process.env.ECHO_TLS_CERT),
     key: process.env.ECHO_TLS_KEY_PEM ?? readFileSync(process.env.ECHO_TLS_KEY),
     ALPNProtocols: ['http/1.1'],
+    // logs every ClientHello's server name, also for handshakes that fail later
+    SNICallback: (name, cb) => {
+      log({ event: 'client-hello', port, sni: name });
+      cb(null, undefined);
+    },
   });
   const h = http.createServer(handler((req) => ({ sni: req.socket.servername ?? null, alpn: req.socket.alpnProtocol || null, tls: true })));
   server.on('secureConnection', (s) => {

@@ -1,0 +1,409 @@
+// Real bytes through real Envoy: the seed's flows through the wpgw, driven from plain manifests
+// through the real wpgw webhook and controller, Istio's real injector, istiod, pilot-agent and
+// upstream Envoy, the real kube-proxy, in network namespaces this suite makes (README.md here).
+//
+//   1. ingress gateway -> wpgw -> Windows app (mTLS hop with the ingress identity)
+//   2. mesh app sidecar -> legacy.shop -> wpgw -> Windows app (caller identity; no plaintext, no
+//      certificate-less TLS on the wpgw's inbound port)
+//   3. Windows app -> orders.sales:9080 (hosts file, ClusterIP, kube-proxy) -> wpgw -> sidecar
+//   4. Windows app -> external host: +tls origination (SNI, name check), tls:// passthrough, tcp://
+//   5. no open proxy: undeclared Host/SNI, unmanaged and foreign pods, the other namespace's gateway
+//   7. the wpgw Service deleted: traffic again at the same address (the outage is printed)
+//   wildcard (dnsConfig mode): the gateway keeps the Host the app used
+//   9. no proxy rejected or failed a config update
+// The "Windows" pods are Linux processes on the windows-1 kwok node.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { stringify } from 'yaml';
+import { accessLog, appLog, callFrom, eventually, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
+import { rulesFor, startKubeProxy } from './kube-proxy.js';
+import * as m from './manifests.js';
+import { Network } from './network.js';
+import { alive, killStale, registerPids, startProc, stopProc, type Proc } from './procs.js';
+import { PodRunner, RUNNER_LABEL, type RunningPod } from './runner.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const DP = join(ROOT, 'test/datapath');
+const ISTIO = join(ROOT, 'test/istio');
+const CLUSTER_DNS = '10.96.0.10';
+const WPGW_SA = (ns: string) => `spiffe://cluster.local/ns/${ns}/sa/wpgw`;
+
+let kubeconfig: string;
+let kubectlBin: string;
+let clusterState: string;
+let state: string;
+let network: Network | undefined;
+let runner: PodRunner | undefined;
+const procs: Proc[] = [];
+let istioStarted = false;
+let testCA: string;
+const ip: Record<string, string> = {};
+
+function kubectl(args: string[], input?: string): string {
+  return execFileSync(kubectlBin, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+}
+const apply = (objs: unknown[]) => kubectl(['apply', '-f', '-'], objs.map((o) => stringify(o)).join('---\n'));
+const json = (args: string[]) => JSON.parse(kubectl([...args, '-o', 'json'])) as any;
+const script = (file: string, args: string[], env: Record<string, string> = {}) =>
+  execFileSync('bash', [file, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60 * 60_000 });
+
+function pod(ns: string, prefix: string): RunningPod {
+  const p = podsOf(runner!, ns, prefix);
+  if (p.length === 0) throw new Error(`no running pod ${ns}/${prefix}*`);
+  return p[0]!;
+}
+
+/** The test CA (the gateways' "system" trust store) and the external host's certificate (EXT_HOST only). */
+function makePki(dir: string): { ca: string; cert: string; key: string } {
+  mkdirSync(dir, { recursive: true });
+  const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
+  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
+  o(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '2', '-subj', '/CN=wpgw datapath test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', 'ca.crt']);
+  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ext.key']);
+  o(['req', '-new', '-key', 'ext.key', '-subj', `/CN=${m.EXT_HOST}`, '-out', 'ext.csr']);
+  writeFileSync(join(dir, 'ext.ext'), `subjectAltName=DNS:${m.EXT_HOST}\nextendedKeyUsage=serverAuth\n`);
+  o(['x509', '-req', '-in', 'ext.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'ext.ext', '-out', 'ext.crt']);
+  return { ca: join(dir, 'ca.crt'), cert: readFileSync(join(dir, 'ext.crt'), 'utf8'), key: readFileSync(join(dir, 'ext.key'), 'utf8') };
+}
+
+async function proxyLive(p: RunningPod): Promise<boolean> {
+  const r = await callFrom(p.netns, { url: `http://127.0.0.1:${p.adminPort}/ready`, timeoutMs: 5000 });
+  return r.ok && r.status === 200 && (r.body ?? '').trim() === 'LIVE';
+}
+
+async function runningPods(ns: string, prefix: string, n: number): Promise<RunningPod[]> {
+  return eventually(`${n} pod(s) ${ns}/${prefix}* running in the pod runner`, () => {
+    const ps = podsOf(runner!, ns, prefix);
+    return ps.length === n ? ps : undefined;
+  });
+}
+
+/** The access-log entry of the request tagged `id` in any of these proxies. */
+function accessEntry(proxies: RunningPod[], id: string): any | undefined {
+  for (const p of proxies) {
+    const e = accessLog(p).find((x) => x.id === id);
+    if (e) return { ...e, pod: p.name };
+  }
+  return undefined;
+}
+
+beforeAll(async () => {
+  const e2e = inject('e2e');
+  kubeconfig = e2e.kubeconfig;
+  kubectlBin = e2e.kubectl;
+  clusterState = dirname(kubeconfig);
+  state = join(e2e.stateDir, 'datapath');
+  rmSync(join(state, 'pods'), { recursive: true, force: true });
+  mkdirSync(join(state, 'logs'), { recursive: true });
+  // a run killed before its teardown leaves processes: stop them (only ours, by pid and path)
+  const stale = killStale(join(state, 'pids'), ROOT);
+  if (stale) console.log(`[datapath] stopped ${stale} process groups left by an earlier run`);
+  registerPids(join(state, 'pids'));
+  const harness = JSON.parse(readFileSync(join(clusterState, 'env.json'), 'utf8')) as Record<string, string>;
+
+  await timed('install Envoy + packages (test/datapath/install.sh, cached)', () => script(join(DP, 'install.sh'), []));
+  await timed('build istiod + pilot-agent (test/istio/build.sh, cached)', () => script(join(ISTIO, 'build.sh'), []));
+  await timed('start istiod for the data path (ISTIO_DATAPATH=1, injector registered)', () => {
+    script(join(ISTIO, 'start.sh'), [clusterState], { ISTIO_DATAPATH: '1', ISTIO_INJECTOR_REGISTER: '1' });
+    istioStarted = true;
+  });
+  const istio = JSON.parse(readFileSync(join(clusterState, 'istio-env.json'), 'utf8')) as Record<string, string>;
+  const pki = makePki(join(state, 'pki'));
+  testCA = pki.ca;
+
+  await timed('node network namespace + kube-proxy', async () => {
+    network = new Network('wdp');
+    await network.cleanupStale();
+    await network.up(harness.HARNESS_SERVICE_CIDR!, [CLUSTER_DNS]);
+    procs.push(
+      ...startKubeProxy({
+        kubeProxy: join(harness.HARNESS_BIN_DIR!, 'kube-proxy'),
+        kubeconfig,
+        apiPort: Number(harness.HARNESS_APISERVER_PORT),
+        nodeNetns: network.node,
+        stateDir: state,
+        clusterCIDR: '10.244.0.0/16',
+        nodeName: 'linux-1',
+      }),
+    );
+    const kubernetesIP = json(['get', 'service', 'kubernetes', '-n', 'default']).spec.clusterIP as string;
+    await eventually('kube-proxy programmed the kubernetes Service', async () => (await rulesFor(network!.node, kubernetesIP, 443)).length > 0, 120_000);
+  });
+
+  runner = new PodRunner({
+    kubeconfig,
+    stateDir: state,
+    network: network!,
+    podEtc: { 'ssl/certs/ca-certificates.crt': readFileSync(pki.ca, 'utf8') },
+    proxy: {
+      agent: istio.ISTIO_PILOT_AGENT!,
+      envoy: join(DP, 'bin/envoy'),
+      discoveryAddress: istio.ISTIO_XDS_TLS_ADDRESS!,
+      istiodCA: istio.ISTIO_WEBHOOK_CA!,
+      bootstrapTemplate: join(execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', 'istio.io/istio'], { cwd: ISTIO, encoding: 'utf8' }).trim(), 'tools/packaging/common/envoy_bootstrap.json'),
+      systemCA: pki.ca,
+    },
+  });
+  runner.start();
+
+  await timed('external host + its DNS', async () => {
+    apply([m.namespace(m.EXTERNAL, {})]);
+    await eventually('default ServiceAccount in external', () => json(['get', 'serviceaccount', 'default', '-n', m.EXTERNAL]));
+    apply(m.externalHost(pki.cert, pki.key));
+    const ext = (await runningPods(m.EXTERNAL, 'ext-', 1))[0]!;
+    ip.ext = ext.ip;
+    const records = { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip };
+    procs.push(
+      startProc('dns', 'ip', ['netns', 'exec', network!.node, process.execPath, join(DP, 'apps/dns.mjs')], {
+        log: join(state, 'logs', 'dns.log'),
+        env: { ...process.env, DNS_RECORDS: JSON.stringify(records), DNS_BIND: `${CLUSTER_DNS}:53` },
+      }),
+    );
+  });
+
+  await timed('mesh side: sales/orders (sidecar), ingress gateway', async () => {
+    apply([m.namespace(m.SALES, { 'istio-injection': 'enabled' })]);
+    kubectl(['label', 'namespace', m.ISTIO_NS, `${RUNNER_LABEL}=enabled`, '--overwrite']);
+    await eventually('default ServiceAccount in sales', () => json(['get', 'serviceaccount', 'default', '-n', m.SALES]));
+    apply(m.meshApp());
+    apply(m.ingressGateway());
+  });
+
+  await timed('opted-in namespaces shop, depot (controller brings up each wpgw)', async () => {
+    // one gateway replica each (CPU); depot also runs wpgw-dns, so its Windows pod can use dnsConfig
+    for (const [ns, app, outbound, dnsServer] of [
+      [m.SHOP, 'legacy', m.SHOP_OUTBOUND, false],
+      [m.DEPOT, 'ledger', m.DEPOT_OUTBOUND, true],
+    ] as const) {
+      const nsObj = m.namespace(ns, { 'wpgw.io/inject': 'enabled' }) as { metadata: Record<string, unknown> };
+      const annotations = { 'wpgw.io/gateway-replicas': '1', ...(dnsServer ? { 'wpgw.io/dns-server': 'enabled' } : {}) };
+      apply([{ ...nsObj, metadata: { ...nsObj.metadata, annotations } }]);
+      await eventually(`Service wpgw in ${ns} with a ClusterIP`, () => json(['get', 'service', 'wpgw', '-n', ns]).spec?.clusterIP);
+      if (dnsServer) await eventually(`Service wpgw-dns in ${ns}`, () => json(['get', 'service', 'wpgw-dns', '-n', ns]).spec?.clusterIP);
+      apply(m.windowsApp(app, ns, outbound, dnsServer ? 'dnsConfig' : undefined));
+    }
+    apply([m.unmanagedLinuxPod('shop-linux', m.SHOP)]);
+  });
+
+  await timed('every pod running, every Envoy LIVE', async () => {
+    const proxies = [
+      ...(await runningPods(m.SHOP, 'wpgw-', 1)),
+      ...(await runningPods(m.DEPOT, 'wpgw-', 1)),
+      ...(await runningPods(m.SALES, 'orders-', 1)),
+      ...(await runningPods(m.ISTIO_NS, 'istio-ingressgateway-', 1)),
+    ];
+    await runningPods(m.SHOP, 'legacy-', 1);
+    await runningPods(m.SHOP, 'shop-linux-', 1);
+    await runningPods(m.DEPOT, 'ledger-', 1);
+    for (const p of proxies) {
+      expect(p.adminPort, `${p.namespace}/${p.name} has an istio-proxy container (injected by Istio)`).toBeDefined();
+      await eventually(`Envoy of ${p.namespace}/${p.name} LIVE`, async () => {
+        const dead = p.procs.find((x) => !alive(x));
+        if (dead) throw new Error(`${dead.name} exited; its log: ${dead.log}\n${readFileSync(dead.log, 'utf8').split('\n').slice(-15).join('\n')}`);
+        return proxyLive(p);
+      });
+    }
+    for (const ns of [m.SHOP, m.DEPOT]) ip[`wpgw.${ns}`] = json(['get', 'service', 'wpgw', '-n', ns]).spec.clusterIP;
+    ip.ingress = json(['get', 'service', 'istio-ingressgateway', '-n', m.ISTIO_NS]).spec.clusterIP;
+    console.log(`[datapath] addresses: ${JSON.stringify(ip)}`);
+  });
+});
+
+afterAll(async () => {
+  await timed('teardown', async () => {
+    await runner?.stop().catch((e) => console.error(e));
+    for (const p of procs.reverse()) await stopProc(p);
+    await network?.down().catch((e) => console.error(e));
+    if (istioStarted) script(join(ISTIO, 'stop.sh'), [clusterState]);
+  });
+  console.log(`[datapath] timings: ${timings.map(([w, s]) => `${w} ${s.toFixed(1)}s`).join('; ')}`);
+  console.log(`[datapath] logs kept in ${state}`);
+});
+
+/** Calls until the answer satisfies `good` (config propagation), then returns it. */
+async function until(what: string, call: () => Promise<ClientResult>, good: (r: ClientResult) => boolean): Promise<ClientResult> {
+  return eventually(what, async () => {
+    const r = await call();
+    return good(r) ? r : (undefined as unknown as ClientResult);
+  });
+}
+
+describe('data path through real Envoy', () => {
+  it('1: ingress gateway -> wpgw -> Windows app, the wpgw hop mTLS with the ingress identity', async () => {
+    await timed('flow 1', async () => {
+      const id = rid('f1');
+      const r = await until('the ingress answers for its host', () => callFrom(network!.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST, 'x-dp-id': id } }), (x) => x.status === 200);
+      expect(r.json?.pod).toMatch(/^legacy-/);
+      expect(r.headers?.['x-echo-pod']).toMatch(/^legacy-/);
+      const wpgw = podsOf(runner!, m.SHOP, 'wpgw-');
+      const hop = await eventually('the wpgw logged the request', () => accessEntry(wpgw, id), 30_000);
+      expect(hop.peer).toBe('spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
+      expect(hop.local_san).toBe(WPGW_SA(m.SHOP));
+      expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
+      const ingress = await eventually('the ingress logged the request', () => accessEntry([pod(m.ISTIO_NS, 'istio-ingressgateway-')], id), 30_000);
+      expect(ingress.up_peer).toBe(WPGW_SA(m.SHOP));
+    });
+  });
+
+  it('2: mesh app sidecar -> legacy.shop -> wpgw -> Windows app; plaintext and certificate-less TLS refused', async () => {
+    await timed('flow 2', async () => {
+      const orders = pod(m.SALES, 'orders-');
+      const id = rid('f2');
+      const r = await until(
+        'the sidecar reaches legacy.shop through the wpgw',
+        () => callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080`, 'x-dp-id': id } }),
+        (x) => x.status === 200,
+      );
+      expect(r.json?.pod).toMatch(/^legacy-/);
+      const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id), 30_000);
+      expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
+      expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
+
+      // The wpgw's inbound port for legacy (the re-pointed Service's targetPort), dialled directly.
+      const inboundPort = json(['get', 'service', 'legacy', '-n', m.SHOP]).spec.ports[0].targetPort as number;
+      const gw = pod(m.SHOP, 'wpgw-');
+      const plain = await callFrom(orders.netns, { url: `http://${gw.ip}:${inboundPort}/`, headers: { host: `legacy.${m.SHOP}.svc.cluster.local` } });
+      expect(plain.status, `plaintext answered: ${JSON.stringify(plain)}`).toBeUndefined();
+      expect(plain.ok).toBe(false);
+      const noCert = await callFrom(orders.netns, { tls: { host: gw.ip, port: inboundPort, servername: `legacy.${m.SHOP}.svc.cluster.local` } });
+      expect(noCert.status, `TLS without a client certificate answered: ${JSON.stringify(noCert)}`).toBeUndefined();
+      expect(noCert.ok).toBe(false);
+    });
+  });
+
+  it('3: Windows app -> orders.sales:9080 (hosts file, ClusterIP, kube-proxy) -> wpgw -> sidecar, every injected name form', async () => {
+    await timed('flow 3', async () => {
+      const legacy = pod(m.SHOP, 'legacy-');
+      const hosts = readFileSync(join('/etc/netns', legacy.netns, 'hosts'), 'utf8');
+      expect(hosts).toContain(`${ip[`wpgw.${m.SHOP}`]}\t`);
+      for (const name of [`orders.${m.SALES}`, `orders.${m.SALES}.svc`, `orders.${m.SALES}.svc.cluster.local`]) {
+        const id = rid('f3');
+        const r = await until(`${name}:9080 from the Windows app`, () => callFrom(legacy.netns, { url: `http://${name}:9080/`, headers: { 'x-dp-id': id } }), (x) => x.status === 200);
+        expect(r.json?.pod, name).toMatch(/^orders-/);
+        // The sidecar's inbound saw mTLS from the wpgw (XFCC as Istio's sidecar sets it).
+        expect(r.json?.headers?.['x-forwarded-client-cert'], name).toContain(`URI=${WPGW_SA(m.SHOP)}`);
+        const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id), 30_000);
+        // kube-proxy DNAT kept the pod's own address: what the AuthorizationPolicy ipBlocks match.
+        expect(hop.downstream.split(':')[0], `${name}: source address at the wpgw`).toBe(legacy.ip);
+        expect(hop.up_peer, name).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
+      }
+    });
+  });
+
+  it('4: Windows app -> external host: +tls origination with SNI, wrong name 503, tls:// passthrough, tcp://', async () => {
+    await timed('flow 4', async () => {
+      const legacy = pod(m.SHOP, 'legacy-');
+      const ext = pod(m.EXTERNAL, 'ext-');
+      const id = rid('f4');
+      const r = await until(`http://${m.EXT_HOST}/ (+tls)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/`, headers: { 'x-dp-id': id } }), (x) => x.status === 200);
+      expect(r.json?.tls).toBe(true);
+      expect(r.json?.sni).toBe(m.EXT_HOST);
+      expect(r.json?.local).toMatch(/:443$/);
+      expect(r.json?.headers?.['x-dp-id']).toBe(id);
+
+      const wrongId = rid('f4w');
+      const w = await until(`http://${m.WRONG_HOST}/ (+tls, certificate for another name)`, () => callFrom(legacy.netns, { url: `http://${m.WRONG_HOST}/`, headers: { 'x-dp-id': wrongId } }), (x) => x.status !== undefined);
+      expect(w.status).toBe(503);
+      expect(appLog(ext).filter((e) => e.event === 'request' && e.headers?.['x-dp-id'] === wrongId), 'no request reached the server').toEqual([]);
+      expect(appLog(ext).some((e) => e.event === 'client-hello' && e.sni === m.WRONG_HOST), 'the wpgw offered SNI wrong.test').toBe(true);
+      expect(appLog(ext).some((e) => e.event === 'tls' && e.sni === m.WRONG_HOST), 'and no handshake with that name completed').toBe(false);
+
+      const pass = await until(`tls://${m.EXT_HOST}:8443 passthrough`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200);
+      expect(pass.authorized, 'the app verified the server itself (end-to-end TLS)').toBe(true);
+      expect(pass.json?.sni).toBe(m.EXT_HOST);
+      expect(pass.json?.local).toMatch(/:8443$/);
+
+      const data = rid('bytes');
+      const tcp = await until(`tcp://${m.TCP_HOST}:9000`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data));
+      expect(tcp.body).toMatch(new RegExp(`^tcp-echo ${ext.name} ${data}`));
+    });
+  });
+
+  it('5: never an open proxy: undeclared Host/SNI, unmanaged and foreign pods, the other namespace`s gateway', async () => {
+    await timed('flow 5', async () => {
+      const legacy = pod(m.SHOP, 'legacy-');
+      const shopGw = ip[`wpgw.${m.SHOP}`]!;
+      const depotGw = ip[`wpgw.${m.DEPOT}`]!;
+      const ordersHost = { host: `orders.${m.SALES}.svc.cluster.local:9080` };
+      // declared and allowed, as the baseline for the refusals below
+      expect((await callFrom(legacy.netns, { url: `http://${shopGw}:9080/`, headers: ordersHost })).status).toBe(200);
+
+      const evil = rid('f5');
+      const undeclared = await callFrom(legacy.netns, { url: `http://${shopGw}:9080/`, headers: { host: 'evil.example.com', 'x-dp-id': evil } });
+      // refused by the authz hosts (403) or by the routes (404): either way no upstream
+      expect([403, 404]).toContain(undeclared.status);
+      const entry = await eventually('the wpgw logged the undeclared request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), evil), 30_000);
+      expect(entry.upstream).toBe('-');
+      const sni = await callFrom(legacy.netns, { tls: { host: shopGw, port: 8443, servername: 'evil.test' } });
+      expect(sni.ok, `undeclared SNI: ${JSON.stringify(sni)}`).toBe(false);
+      expect(appLog(pod(m.EXTERNAL, 'ext-')).some((e) => e.sni === 'evil.test')).toBe(false);
+
+      const unmanaged = await callFrom(pod(m.SHOP, 'shop-linux-').netns, { url: `http://${shopGw}:9080/`, headers: ordersHost });
+      expect(unmanaged.status, 'an unmanaged pod of shop').toBe(403);
+      const foreign = await callFrom(pod(m.SALES, 'orders-').netns, { url: `http://${shopGw}:9080/`, headers: ordersHost });
+      expect(foreign.status, 'a pod of another namespace').toBe(403);
+      const ledger = pod(m.DEPOT, 'ledger-');
+      expect((await until('depot`s own gateway serves ledger', () => callFrom(ledger.netns, { url: `http://${depotGw}:9080/`, headers: ordersHost }), (x) => x.status === 200)).status).toBe(200);
+      expect((await callFrom(ledger.netns, { url: `http://${shopGw}:9080/`, headers: ordersHost })).status, 'depot -> shop`s gateway').toBe(403);
+      expect((await callFrom(legacy.netns, { url: `http://${depotGw}:9080/`, headers: ordersHost })).status, 'shop -> depot`s gateway').toBe(403);
+      const tcpForeign = await callFrom(ledger.netns, { tcp: { host: shopGw, port: 9000, data: 'x' } });
+      expect(tcpForeign.body ?? '', 'depot on shop`s tcp port').not.toContain('tcp-echo');
+    });
+  });
+
+  it('wildcard (dnsConfig mode): *.zone.test reaches the server with the name the app used', async () => {
+    await timed('wildcard', async () => {
+      const ledger = pod(m.DEPOT, 'ledger-');
+      // dnsConfig mode: kubelet's resolv.conf from what the webhook injected points at wpgw-dns.
+      // (wpgw-dns itself, CoreDNS, is not run here: the app dials the gateway address it would answer.)
+      const dnsIP = json(['get', 'service', 'wpgw-dns', '-n', m.DEPOT]).spec.clusterIP as string;
+      expect(readFileSync(join('/etc/netns', ledger.netns, 'resolv.conf'), 'utf8')).toMatch(new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'));
+      const name = 'api.zone.test';
+      const r = await until(`${name} through depot's wpgw`, () => callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: name } }), (x) => x.status === 200);
+      expect(r.json?.pod).toMatch(/^ext-/);
+      expect(r.json?.headers?.host).toBe(name);
+      const other = await callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: 'api.other.test' } });
+      expect(other.status, 'a name outside the wildcard').not.toBe(200);
+    });
+  });
+
+  it('7: after the wpgw Service is deleted, the Windows app reaches orders again at the same address', async () => {
+    await timed('flow 7', async () => {
+      const legacy = pod(m.SHOP, 'legacy-');
+      const before = json(['get', 'service', 'wpgw', '-n', m.SHOP]).spec.clusterIP as string;
+      const call = () => callFrom(legacy.netns, { url: `http://orders.${m.SALES}:9080/`, timeoutMs: 3000 });
+      expect((await call()).status).toBe(200);
+      kubectl(['delete', 'service', 'wpgw', '-n', m.SHOP, '--wait=true']);
+      const t0 = Date.now();
+      let failed = 0;
+      let lastFailure = t0;
+      await eventually('the Windows app reaches orders again', async () => {
+        const r = await call();
+        if (r.status === 200) return true;
+        failed++;
+        lastFailure = Date.now();
+        return false;
+      });
+      // The hosts file still holds the old address: only the same ClusterIP can bring traffic back.
+      expect(json(['get', 'service', 'wpgw', '-n', m.SHOP]).spec.clusterIP).toBe(before);
+      console.log(`[datapath] flow 7: after deleting Service wpgw, ${failed} calls failed over ${((lastFailure - t0) / 1000).toFixed(1)}s; recovered ${((Date.now() - t0) / 1000).toFixed(1)}s after the delete`);
+    });
+  });
+
+  it('9: no proxy rejected or failed a config update', async () => {
+    await timed('flow 9', async () => {
+      const proxies = [...runner!.pods.values()].filter((p) => p.adminPort !== undefined);
+      expect(proxies.length).toBeGreaterThanOrEqual(4);
+      for (const p of proxies) {
+        const r = await callFrom(p.netns, { url: `http://127.0.0.1:${p.adminPort}/stats?filter=update_(rejected|failure)$` });
+        expect(r.status).toBe(200);
+        const counters = (r.body ?? '').trim().split('\n').filter(Boolean);
+        expect(counters.length, `${p.name}: counters present`).toBeGreaterThan(0);
+        const bad = counters.filter((l) => !/: 0$/.test(l));
+        expect(bad, `${p.namespace}/${p.name}`).toEqual([]);
+      }
+    });
+  });
+});
