@@ -1,4 +1,4 @@
-// The real CoreDNS in the data-path suite (binary: coredns/build.sh, CoreDNS built from its Go
+// The real CoreDNS in the data-path suite (binary: coredns-min/build.sh, CoreDNS built from its Go
 // module), run by the pod runner (runner.ts `containers` hook) for two kinds of pods:
 //   - wpgw-dns, the Deployment the wpgw controller writes for dnsConfig mode, with the Corefile
 //     from the controller's ConfigMap;
@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import type { ContainerContext } from './runner.js';
 import { startProc, type Proc } from './procs.js';
 
-export const COREDNS = resolve(import.meta.dirname, 'bin/coredns');
+export const COREDNS = resolve(import.meta.dirname, 'bin/coredns-min');
 /** The image the suite's manifests and the controller (--coredns-image) name; the runner maps it to COREDNS. */
 export const COREDNS_IMAGE = 'wpgw.test/coredns:1.15.0';
 export const CLUSTER_DNS_IP = '10.96.0.10';

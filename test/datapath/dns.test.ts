@@ -1,4 +1,4 @@
-// Flow 6 of the data-path suite: dnsConfig mode through the real CoreDNS (coredns/, built from its
+// Flow 6 of the data-path suite: dnsConfig mode through the real CoreDNS (coredns-min/, built from its
 // Go module), on the stack of dns-stack.ts: cluster DNS with the kubernetes plugin, the
 // controller's wpgw-dns running the Corefile it writes, a Windows app (a Linux process on the
 // windows-1 kwok node) with the resolv.conf kubelet writes from the dnsConfig the webhook injected.

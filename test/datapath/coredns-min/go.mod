@@ -1,5 +1,5 @@
 // CoreDNS for the data-path suite (main.go); built by build.sh.
-module wpgw.test/datapath/coredns
+module wpgw.test/datapath/coredns-min
 
 go 1.26.0
 
