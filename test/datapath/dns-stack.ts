@@ -27,7 +27,7 @@ const DP = resolve(import.meta.dirname);
 const ROOT = resolve(DP, '../..');
 const RESOLVE = join(DP, 'apps/resolve.mjs');
 /** The node's resolver (the suite's "internet"), in the node namespace; cluster DNS forwards to it. */
-const UPSTREAM = '10.244.250.53';
+export const UPSTREAM = '10.244.250.53';
 export const EXTERNAL = { name: 'www.example.test', ip: '198.51.100.7' };
 
 export interface DnsStackOptions {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getJson } from '../e2e/helpers.js';
-import { EXTERNAL, pod, resolveIn, useDnsStack, wpgwDnsLoaded } from './dns-stack.js';
+import { EXTERNAL, pod, resolveIn, UPSTREAM, useDnsStack, wpgwDnsLoaded } from './dns-stack.js';
 import { callFrom, eventually, jsonLines, podsOf, timed, type ClientResult } from './helpers.js';
 import { rejectedFor, startKubeRouter } from './netpol.js';
 import { startProc, type Proc } from './procs.js';
@@ -53,6 +53,7 @@ beforeAll(async () => {
     ] as const) {
       await eventually(`${from.name} -> ${to}:${port} answered before enforcement`, async () => (await http(from, to, port)).status === 200, 60_000);
     }
+    expect(await resolveIn(win.netns, EXTERNAL.name, { ip: UPSTREAM }), "the node's resolver answers the Windows pod directly").toEqual({ ok: true, addresses: [EXTERNAL.ip] });
   });
   await timed('flow 8: kube-router enforcing for windows-1', async () => {
     kubeRouter = startKubeRouter({ nodeNetns: s.network.node, kubeconfig: s.kubeconfig, nodeName: 'windows-1', serviceCIDR: s.serviceCIDR, stateDir: s.state });
@@ -88,6 +89,8 @@ describe('8: the NetworkPolicies the controller writes, enforced by kube-router'
     }
     expect(seenFrom(stock, win.ip), 'the destination received nothing from the Windows pod').toBe(seen);
     expect((await http(win, gw.ip, GW_PORT)).status, 'egress to the wpgw pods is allowed').toBe(200);
+    // DNS past wpgw-dns and cluster DNS, straight to the node's resolver: dropped too
+    expect(await resolveIn(win.netns, EXTERNAL.name, { ip: UPSTREAM }), 'direct DNS to the upstream resolver').toMatchObject({ ok: false });
     // DNS: the Windows pod -> wpgw-dns (its ClusterIP, port 1053 behind it) -> cluster DNS -> upstream
     expect(await resolveIn(win.netns, `stock.${DST}`)).toEqual({ ok: true, addresses: [s.ip.gateway] });
     expect(await resolveIn(win.netns, EXTERNAL.name)).toEqual({ ok: true, addresses: [EXTERNAL.ip] });
