@@ -8,6 +8,7 @@
 //   3. Windows app -> orders.sales:9080 (hosts file, ClusterIP, kube-proxy) -> wpgw -> sidecar
 //   4. Windows app -> external host: +tls origination (SNI, name check), tls:// passthrough, tcp://
 //   5. no open proxy: undeclared Host/SNI, unmanaged and foreign pods, the other namespace's gateway
+//   6. dnsConfig mode through wpgw-dns (real CoreDNS, the controller's Corefile)
 //   7. the wpgw Service deleted: traffic again at the same address (the outage is printed)
 //   wildcard (dnsConfig mode): the gateway keeps the Host the app used
 //   9. no proxy rejected or failed a config update
@@ -105,6 +106,7 @@ beforeAll(async () => {
 
   await timed('install Envoy + packages (test/datapath/install.sh, cached)', () => script(join(DP, 'install.sh'), []));
   await timed('build istiod + pilot-agent (test/istio/build.sh, cached)', () => script(join(ISTIO, 'build.sh'), []));
+  await timed('build CoreDNS (test/datapath/build.sh, cached)', () => script(join(DP, 'build.sh'), []));
   await timed('start istiod for the data path (ISTIO_DATAPATH=1, injector registered)', () => {
     script(join(ISTIO, 'start.sh'), [clusterState], { ISTIO_DATAPATH: '1', ISTIO_INJECTOR_REGISTER: '1' });
     istioStarted = true;
@@ -137,6 +139,7 @@ beforeAll(async () => {
     stateDir: state,
     network: network!,
     podEtc: { 'ssl/certs/ca-certificates.crt': readFileSync(pki.ca, 'utf8') },
+    coredns: join(DP, 'bin/coredns'),
     proxy: {
       agent: istio.ISTIO_PILOT_AGENT!,
       envoy: join(DP, 'bin/envoy'),
@@ -366,6 +369,37 @@ describe('data path through real Envoy', () => {
       expect(r.json?.headers?.host).toBe(name);
       const other = await callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: 'api.other.test' } });
       expect(other.status, 'a name outside the wildcard').not.toBe(200);
+    });
+  });
+
+  it('6: dnsConfig mode: wpgw-dns (real CoreDNS, the controller`s Corefile) answers declared names with the gateway, the rest upstream; a new destination needs no pod restart', async () => {
+    await timed('flow 6', async () => {
+      const ledger = pod(m.DEPOT, 'ledger-');
+      const gw = ip[`wpgw.${m.DEPOT}`]!;
+      const resolve = (name: string) => callFrom(ledger.netns, { resolve: name });
+      for (const name of [`orders.${m.SALES}.svc.cluster.local`, 'api.zone.test', 'deep.api.zone.test']) {
+        const r = await until(`${name} resolves through wpgw-dns`, () => resolve(name), (x) => x.ok);
+        expect(r.addresses, name).toEqual([gw]);
+      }
+      // not declared: forwarded upstream (the harness's DNS stand-in), not the gateway
+      expect((await resolve(m.EXT_HOST)).addresses).toEqual([ip.ext]);
+      expect((await resolve('zone.test')).ok, 'the wildcard covers subdomains only').toBe(false);
+      // by name, end to end: the pod's resolver -> ClusterIP -> kube-proxy -> CoreDNS, then the gateway
+      const byName = await until('http://api.zone.test/ by name', () => callFrom(ledger.netns, { url: 'http://api.zone.test/' }), (x) => x.status === 200);
+      expect(byName.json?.headers?.host).toBe('api.zone.test');
+      const orders = await until('orders by name', () => callFrom(ledger.netns, { url: `http://orders.${m.SALES}.svc.cluster.local:9080/` }), (x) => x.status === 200);
+      expect(orders.json?.pod).toMatch(/^orders-/);
+
+      // Another Windows app of the namespace declares new.test: the running pod resolves it to the
+      // gateway once the controller rewrote the Corefile and CoreDNS reloaded it; no restart.
+      const uid = ledger.uid;
+      expect((await resolve('new.test')).ok).toBe(false);
+      const t0 = Date.now();
+      apply(m.windowsApp('ledger-new', m.DEPOT, 'new.test:80', 'dnsConfig'));
+      const r = await until('new.test resolves to the gateway', () => resolve('new.test'), (x) => x.ok && x.addresses?.[0] === gw);
+      expect(r.addresses).toEqual([gw]);
+      expect(pod(m.DEPOT, 'ledger-').uid, 'the same pod').toBe(uid);
+      console.log(`[datapath] flow 6: a new destination resolved to the gateway ${((Date.now() - t0) / 1000).toFixed(1)}s after the apply (CoreDNS reload 10s)`);
     });
   });
 

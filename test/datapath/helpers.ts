@@ -16,12 +16,14 @@ export interface ClientResult {
   headers?: Record<string, string>;
   error?: string;
   authorized?: boolean;
+  addresses?: string[];
 }
 
 export type ClientRequest =
   | { url: string; headers?: Record<string, string>; timeoutMs?: number }
   | { tls: { host: string; port: number; servername?: string; ca?: string; cert?: string; key?: string; path?: string; headers?: Record<string, string> }; timeoutMs?: number }
-  | { tcp: { host: string; port: number; data: string }; timeoutMs?: number };
+  | { tcp: { host: string; port: number; data: string }; timeoutMs?: number }
+  | { resolve: string; timeoutMs?: number };
 
 /** Runs the client inside a network namespace (a pod's, with its hosts/resolv.conf, or the node's). */
 export async function callFrom(netns: string, req: ClientRequest): Promise<ClientResult> {

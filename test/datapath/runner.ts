@@ -9,19 +9,26 @@
 //     image name; other containers (istio-init: no iptables capture here) are not run;
 // and tears all of that down when the pod goes away. Logs: <state>/pods/<ns>_<pod>/<container>.log.
 import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hostsFile, resolvConf, type PodForFiles } from './kubelet-files.js';
 import { type Network, nsExec } from './network.js';
 import { alive, startProc, stopProc, type Proc } from './procs.js';
-import { resolveEnv } from './pod-env.js';
+import { expandVars, resolveEnv } from './pod-env.js';
 import { startProxy, type ProxySettings } from './proxy.js';
 
 export const RUNNER_LABEL = 'wpgw.test/pod-runner';
 const APPS = resolve(import.meta.dirname, 'apps');
 
-/** App images the runner knows: image name prefix -> program (run with the pod's env). */
-const PROGRAMS: Array<[string, string]> = [['wpgw.test/echo', join(APPS, 'echo.mjs')]];
+/**
+ * Images the runner knows: image name prefix -> the command line (run with the container's env).
+ * CoreDNS (wpgw-dns) is the real one, built from its Go module, with the container's own args.
+ */
+function programFor(image: string, args: string[], opts: RunnerOptions): string[] | undefined {
+  if (image.startsWith('wpgw.test/echo')) return [process.execPath, join(APPS, 'echo.mjs')];
+  if (/(^|\/)coredns\/coredns:/.test(image) && opts.coredns) return [opts.coredns, ...args];
+  return undefined;
+}
 
 export interface RunningPod {
   key: string;
@@ -34,6 +41,7 @@ export interface RunningPod {
   procs: Proc[];
   pod: V1Pod;
   adminPort?: number;
+  configMaps: Array<{ name: string; dir: string }>;
 }
 
 export interface RunnerOptions {
@@ -43,6 +51,8 @@ export interface RunnerOptions {
   proxy: Omit<ProxySettings, 'netns' | 'dir' | 'adminPort' | 'statusPort'>;
   /** Extra files for every pod namespace (relative to /etc), e.g. ssl/certs/ca-certificates.crt */
   podEtc?: Record<string, string>;
+  /** The coredns binary, for coredns/coredns images (wpgw-dns) */
+  coredns?: string;
   log?: (line: string) => void;
   /**
    * Containers the suite runs itself (CoreDNS for wpgw-dns and cluster DNS: coredns.ts): the
@@ -117,6 +127,9 @@ export class PodRunner {
     for (const rp of [...this.pods.values()]) {
       if (!live.has(rp.uid)) await this.teardown(rp);
     }
+    for (const rp of this.pods.values()) {
+      for (const cm of rp.configMaps) await this.writeConfigMap(rp.namespace, cm.name, cm.dir).catch((e) => this.log(`configmap ${cm.name}: ${(e as Error).message}`));
+    }
     for (const [uid, pod] of live) {
       if (this.pods.has(uid)) continue;
       // kwok may hand a deleted pod's IP to a new one: wait until the old one is gone
@@ -140,7 +153,7 @@ export class PodRunner {
     const files = { hosts: hostsFile(pod as PodForFiles), 'resolv.conf': resolvConf(pod as PodForFiles), ...(this.opts.podEtc ?? {}) };
     const key = pod.metadata!.uid!;
     const netns = await this.opts.network.addPod(key, ip, files);
-    const rp: RunningPod = { key, uid: key, namespace: ns, name, ip, netns, dir, procs: [], pod };
+    const rp: RunningPod = { key, uid: key, namespace: ns, name, ip, netns, dir, procs: [], pod, configMaps: [] };
     this.pods.set(key, rp);
     const containers = [...(pod.spec!.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...pod.spec!.containers];
     for (const c of containers) {
@@ -157,19 +170,50 @@ export class PodRunner {
         rp.procs.push(await startProxy(pod, c, env, token, { ...this.opts.proxy, netns, dir: join(dir, 'proxy'), adminPort: rp.adminPort, statusPort }));
         continue;
       }
-      const program = PROGRAMS.find(([prefix]) => (c.image ?? '').startsWith(prefix))?.[1];
+      const mounts = await this.configMapMounts(rp, c);
+      // paths under a mountPath point into the pod directory, where the volume's files are
+      const mapPath = (a: string) => mounts.reduce((acc, m) => (acc.startsWith(m.mountPath) ? m.dir + acc.slice(m.mountPath.length) : acc), a);
+      const program = programFor(c.image ?? '', (c.args ?? []).map((a) => mapPath(expandVars(a, env))), this.opts);
       if (!program) {
         this.log(`${ns}/${name}: container ${c.name} (${c.image}) not run: no test program for that image`);
         continue;
       }
       rp.procs.push(
-        startProc(`${ns}/${name}/${c.name}`, 'ip', ['netns', 'exec', netns, process.execPath, program], {
+        startProc(`${ns}/${name}/${c.name}`, 'ip', ['netns', 'exec', netns, ...program], {
           log: join(dir, `${c.name}.log`),
           env: { PATH: process.env.PATH, ...env },
         }),
       );
     }
     this.log(`${ns}/${name} ${ip} (${netns}): ${rp.procs.map((p) => p.name.split('/').pop()).join(', ') || 'nothing to run'}`);
+  }
+
+  /**
+   * configMap volumes the container mounts, written under <pod dir>/volumes/<volume>/ and kept in
+   * sync with the ConfigMap on every runner pass (kubelet's volume sync, without its delay).
+   */
+  private async configMapMounts(rp: RunningPod, c: { volumeMounts?: Array<{ name: string; mountPath: string }> }): Promise<Array<{ mountPath: string; dir: string }>> {
+    const out: Array<{ mountPath: string; dir: string }> = [];
+    for (const vm of c.volumeMounts ?? []) {
+      const vol = (rp.pod.spec!.volumes ?? []).find((v) => v.name === vm.name);
+      if (!vol?.configMap?.name) continue;
+      const dir = join(rp.dir, 'volumes', vm.name);
+      rp.configMaps.push({ name: vol.configMap.name, dir });
+      await this.writeConfigMap(rp.namespace, vol.configMap.name, dir);
+      out.push({ mountPath: vm.mountPath.replace(/\/$/, ''), dir });
+    }
+    return out;
+  }
+
+  private async writeConfigMap(namespace: string, name: string, dir: string): Promise<void> {
+    const cm = await this.core.readNamespacedConfigMap({ name, namespace });
+    mkdirSync(dir, { recursive: true });
+    for (const [k, v] of Object.entries(cm.data ?? {})) {
+      const file = join(dir, k);
+      if (existsSync(file) && readFileSync(file, 'utf8') === v) continue;
+      writeFileSync(`${file}.tmp`, v);
+      renameSync(`${file}.tmp`, file); // atomic, as kubelet's symlink swap
+    }
   }
 
   private async secretValue(namespace: string, name: string, key: string): Promise<string> {

@@ -3,8 +3,10 @@
 // json: {"url": "http://name:port/path", "headers": {...}, "timeoutMs": 10000}
 //    or {"tls": {"host","port","servername","ca"(PEM file),"cert","key","path","headers"}}: HTTP over
 //       the client's own TLS (for tls:// passthrough and for probing mTLS ports)
-//    or {"tcp": {"host","port","data"}}: raw bytes, prints what came back.
+//    or {"tcp": {"host","port","data"}}: raw bytes, prints what came back
+//    or {"resolve": "name"}: the pod's resolver (getaddrinfo, IPv4), prints {"addresses": [...]}.
 // Names resolve as the pod resolves them (its /etc/hosts and resolv.conf, bind-mounted by ip netns).
+import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -67,6 +69,10 @@ if (req.url) {
   });
   s.on('error', (e) => done({ ok: false, error: e.code ?? e.message, body: got }));
   s.on('close', () => done({ ok: got.length > 0, body: got, closed: true }));
+} else if (req.resolve) {
+  dns.lookup(req.resolve, { family: 4, all: true }, (err, addrs) =>
+    err ? done({ ok: false, error: err.code ?? err.message }) : done({ ok: true, addresses: addrs.map((a) => a.address) }),
+  );
 } else {
   done({ ok: false, error: 'nothing to do' });
 }
