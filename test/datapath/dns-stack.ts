@@ -4,7 +4,7 @@
 //     API server) behind the kube-dns Service, forwarding other names to the node's resolver
 //     (apps/dns.mjs in the node namespace, the suite's "internet");
 //   - wpgw-dns: the controller's Deployment, each pod running the Corefile from the controller's
-//     ConfigMap, kept in sync as kubelet would (coredns.ts), its reload plugin re-reading it;
+//     ConfigMap, kept in sync as kubelet would (runner.ts), its reload plugin re-reading it;
 //   - the Windows app (a Linux process on the windows-1 kwok node) with the resolv.conf kubelet
 //     writes from the dnsConfig the webhook injected, and a Linux app in another namespace;
 // all at the addresses the cluster assigned, ClusterIPs through the real kube-proxy. No istiod:
@@ -15,11 +15,11 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import { apply, getJson, k, kubectl } from '../e2e/helpers.js';
-import { CLUSTER_DNS_IP, clusterDnsObjects, ConfigMapVolumes, corednsContainers, tokenKubeconfig } from './coredns.js';
+import { CLUSTER_DNS_IP, clusterDnsObjects, COREDNS, tokenKubeconfig } from './coredns.js';
 import { callFrom, eventually, podsOf, timed, timings } from './helpers.js';
 import { rulesFor, startKubeProxy } from './kube-proxy.js';
 import * as m from './manifests.js';
-import { Network, nsExec } from './network.js';
+import { Network, NODE_ADDRESS, nsExec } from './network.js';
 import { killStale, registerPids, startProc, stopProc, type Proc } from './procs.js';
 import { PodRunner, RUNNER_LABEL, type RunningPod } from './runner.js';
 
@@ -46,7 +46,6 @@ export interface DnsStack {
   serviceCIDR: string;
   network: Network;
   runner: PodRunner;
-  volumes: ConfigMapVolumes;
   /** ClusterIPs: kubernetes, gateway (wpgw), dns (wpgw-dns), orders, stock. */
   ip: Record<string, string>;
   /** Processes the file starts besides the runner's (stopped on teardown, last first). */
@@ -154,19 +153,24 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
           env: { ...process.env, DNS_RECORDS: JSON.stringify({ [EXTERNAL.name]: EXTERNAL.ip }), DNS_BIND: `${UPSTREAM}:53` },
         }),
       );
+      // The API server for pods (cluster DNS): the node's address, bridged like kube-proxy's (kube-proxy.ts).
+      s.procs.push(
+        startProc('socat node api', 'ip', ['netns', 'exec', network.node, 'socat', `TCP-LISTEN:${apiPort},bind=${NODE_ADDRESS},fork,reuseaddr`, `UNIX-CONNECT:${join(s.state, 'apiserver.sock')}`], {
+          log: join(s.state, 'logs', 'socat-node-api.log'),
+        }),
+      );
       s.ip.kubernetes = clusterIP('default', 'kubernetes')!;
       await eventually('kube-proxy programmed the kubernetes Service', async () => (await rulesFor(network!.node, s.ip.kubernetes!, 443)).length > 0, 120_000);
     });
 
-    s.volumes = new ConfigMapVolumes(e2e.kubeconfig);
-    const coredns = corednsContainers({ volumes: s.volumes, api: { socket: join(s.state, 'apiserver.sock'), port: apiPort, wants: (p) => p.metadata?.namespace === 'kube-system' } });
     runner = s.runner = new PodRunner({
       kubeconfig: e2e.kubeconfig,
       stateDir: s.state,
       network: network!,
+      coredns: COREDNS,
       // No istiod here: the hook runs no istio-proxy container, so these are never used.
       proxy: { agent: '', envoy: '', discoveryAddress: '', istiodCA: '', bootstrapTemplate: '', systemCA: '' },
-      containers: async (c, ctx) => (c.name === 'istio-proxy' ? null : coredns(c, ctx)),
+      containers: async (c) => (c.name === 'istio-proxy' ? null : undefined),
     });
     runner.start();
 
@@ -174,7 +178,7 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
       const kcFile = join(s.state, 'coredns-cluster.kubeconfig');
       const objs = clusterDnsObjects(kcFile, UPSTREAM);
       apply(objs.slice(0, 1)); // the ServiceAccount, for its token
-      tokenKubeconfig(e2e.kubeconfig, k(['create', 'token', 'coredns', '-n', 'kube-system', '--duration=4h']).trim(), kcFile);
+      tokenKubeconfig(e2e.kubeconfig, k(['create', 'token', 'coredns', '-n', 'kube-system', '--duration=4h']).trim(), `https://${NODE_ADDRESS}:${apiPort}`, kcFile);
       apply(objs.slice(1));
       k(['label', 'namespace', 'kube-system', `${RUNNER_LABEL}=enabled`, '--overwrite']);
       const dns = (await runningPods(s, 'kube-system', 'coredns-', 1))[0]!;
@@ -212,7 +216,6 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
   afterAll(async () => {
     await timed(`${o.tag}: teardown`, async () => {
       await runner?.stop().catch((e) => console.error(e));
-      s.volumes?.stop();
       for (const p of s.procs.reverse()) await stopProc(p);
       await network?.down().catch((e) => console.error(e));
       await removeObjects(o);

@@ -2,7 +2,7 @@
 // Go module), on the stack of dns-stack.ts: cluster DNS with the kubernetes plugin, the
 // controller's wpgw-dns running the Corefile it writes, a Windows app (a Linux process on the
 // windows-1 kwok node) with the resolv.conf kubelet writes from the dnsConfig the webhook injected.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { apply, getJson } from '../e2e/helpers.js';
@@ -65,7 +65,7 @@ describe('6: dnsConfig mode through the real CoreDNS', () => {
     const tConfigMap = Date.now();
     const files = dnsPods.map((p) => join(p.dir, 'volumes', 'config', 'Corefile'));
     await eventually('the Corefile files of the wpgw-dns pods have it', () => files.every((f) => readFileSync(f, 'utf8').includes(ADDED.name)));
-    const tFile = Math.max(...files.map((f) => s.volumes.written.get(f)!));
+    const tFile = Math.max(...files.map((f) => statSync(f).mtimeMs));
     // CoreDNS's reload plugin checks the file every 10 s (plus jitter): a long, generous deadline.
     await eventually('the running Windows pod resolves the added name to the gateway', async () => (await resolveIn(win.netns, ADDED.name)).addresses?.[0] === ip.gateway, 180_000);
     const tAnswer = Date.now();

@@ -55,7 +55,7 @@ export interface RunnerOptions {
   coredns?: string;
   log?: (line: string) => void;
   /**
-   * Containers the suite runs itself (CoreDNS for wpgw-dns and cluster DNS: coredns.ts): the
+   * Containers the suite handles itself (dns-stack.ts: no istio-proxy where no istiod runs): the
    * processes it started for one, null to run nothing, undefined for the runner's own handling.
    */
   containers?: (c: NonNullable<V1Pod['spec']>['containers'][number], ctx: ContainerContext) => Promise<Proc[] | null | undefined>;
