@@ -91,6 +91,8 @@ function accessEntry(proxies: RunningPod[], id: string): any | undefined {
 }
 
 beforeAll(async () => {
+  // Network namespaces, veths, iptables and bind mounts need root (CI runs as root).
+  if (process.getuid?.() !== 0) throw new Error('the data-path suite needs root: it creates network namespaces (run as root, or skip with --project e2e)');
   const e2e = inject('e2e');
   kubeconfig = e2e.kubeconfig;
   kubectlBin = e2e.kubectl;
@@ -428,6 +430,7 @@ describe('data path through real Envoy', () => {
 
   it('9: no proxy rejected or failed a config update', async () => {
     await timed('flow 9', async () => {
+      expect(runner!.errors, 'every pod the runner saw started').toEqual([]);
       const proxies = [...runner!.pods.values()].filter((p) => p.adminPort !== undefined);
       expect(proxies.length).toBeGreaterThanOrEqual(4);
       for (const p of proxies) {
