@@ -54,6 +54,19 @@ export interface RunnerOptions {
   /** The coredns binary, for coredns/coredns images (wpgw-dns) */
   coredns?: string;
   log?: (line: string) => void;
+  /**
+   * Containers the suite handles itself (dns-stack.ts: no istio-proxy where no istiod runs): the
+   * processes it started for one, null to run nothing, undefined for the runner's own handling.
+   */
+  containers?: (c: NonNullable<V1Pod['spec']>['containers'][number], ctx: ContainerContext) => Promise<Proc[] | null | undefined>;
+}
+
+export interface ContainerContext {
+  pod: V1Pod;
+  netns: string;
+  /** The pod's directory (logs, volumes). */
+  dir: string;
+  env: Record<string, string>;
 }
 
 export class PodRunner {
@@ -145,6 +158,11 @@ export class PodRunner {
     const containers = [...(pod.spec!.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...pod.spec!.containers];
     for (const c of containers) {
       const env = await resolveEnv(pod, c, (n, k) => this.secretValue(ns, n, k));
+      const own = await this.opts.containers?.(c, { pod, netns, dir, env });
+      if (own !== undefined) {
+        rp.procs.push(...(own ?? []));
+        continue;
+      }
       if (c.name === 'istio-proxy') {
         rp.adminPort = this.nextPort++;
         const statusPort = this.nextPort++;
