@@ -1,14 +1,15 @@
 // Cluster DNS for the dnsConfig-mode files (dns-stack.ts): kube-system/coredns behind the
-// kube-dns Service, the real CoreDNS (coredns-min/build.sh: built from its Go module with only the
-// plugins the suite's Corefiles use), run by the pod runner like wpgw-dns (runner.ts: coredns
+// kube-dns Service, the real CoreDNS (test/datapath/build.sh: upstream v1.12.4, the version of the
+// wpgw-dns image, built from its Go module; the same binary runs wpgw-dns), run by the pod runner like wpgw-dns (runner.ts: coredns
 // images become this binary with the pod's args, configMap volumes are synced into the pod's dir).
 import { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { DEFAULT_COREDNS_IMAGE } from '../../src/render.js';
 
-export const COREDNS = resolve(import.meta.dirname, 'bin/coredns-min');
+export const COREDNS = resolve(import.meta.dirname, 'bin/coredns');
 /** What the cluster DNS Deployment names; the runner maps any coredns/coredns image to COREDNS. */
-export const COREDNS_IMAGE = 'registry.k8s.io/coredns/coredns:v1.15.0';
+export const COREDNS_IMAGE = DEFAULT_COREDNS_IMAGE;
 export const CLUSTER_DNS_IP = '10.96.0.10';
 export const CLUSTER_DNS_LABELS = { 'k8s-app': 'kube-dns' };
 

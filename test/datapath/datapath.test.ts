@@ -19,7 +19,9 @@ import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { accessLog, appLog, callFrom, eventually, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
+import { resolveIn } from './dns-stack.js';
 import { rulesFor, startKubeProxy } from './kube-proxy.js';
+import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
 import { Network } from './network.js';
 import { alive, killStale, registerPids, startProc, stopProc, type Proc } from './procs.js';
@@ -379,7 +381,16 @@ describe('data path through real Envoy', () => {
       const ledger = pod(m.DEPOT, 'ledger-');
       const gw = ip[`wpgw.${m.DEPOT}`]!;
       const resolve = (name: string) => callFrom(ledger.netns, { resolve: name });
-      for (const name of [`orders.${m.SALES}.svc.cluster.local`, 'api.zone.test', 'deep.api.zone.test']) {
+      const declared = [`orders.${m.SALES}.svc.cluster.local`, 'api.zone.test', 'deep.api.zone.test'];
+      // Each wpgw-dns replica reloads the Corefile on its own timer (up to ~15 s apart), and the
+      // Service picks one at random: wait until every replica answers, not just the first.
+      await eventually(`every wpgw-dns pod in ${m.DEPOT} answers ${declared.join(', ')} with the gateway`, async () => {
+        const replicas = podsOf(runner!, m.DEPOT, 'wpgw-dns-');
+        if (replicas.length === 0) return false;
+        const answers = await Promise.all(replicas.flatMap((p) => declared.map((n) => resolveIn(p.netns, n, { ip: `${p.ip}:${DNS_CONTAINER_PORT}` }))));
+        return answers.every((a) => a.ok && a.addresses?.length === 1 && a.addresses[0] === gw);
+      });
+      for (const name of declared) {
         const r = await until(`${name} resolves through wpgw-dns`, () => resolve(name), (x) => x.ok);
         expect(r.addresses, name).toEqual([gw]);
       }

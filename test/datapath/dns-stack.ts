@@ -130,7 +130,7 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
 
     await timed(`${o.tag}: install packages, build CoreDNS (cached)`, () => {
       script(join(DP, 'install.sh'));
-      script(join(DP, 'coredns-min/build.sh'));
+      script(join(DP, 'build.sh'));
     });
     await timed(`${o.tag}: leftovers of an earlier file or run removed`, () => removeObjects(o));
 

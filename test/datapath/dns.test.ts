@@ -1,5 +1,5 @@
-// Flow 6 of the data-path suite: dnsConfig mode through the real CoreDNS (coredns-min/, built from its
-// Go module), on the stack of dns-stack.ts: cluster DNS with the kubernetes plugin, the
+// Flow 6 of the data-path suite: dnsConfig mode through the real CoreDNS (test/datapath/build.sh, built
+// from its Go module), on the stack of dns-stack.ts: cluster DNS with the kubernetes plugin, the
 // controller's wpgw-dns running the Corefile it writes, a Windows app (a Linux process on the
 // windows-1 kwok node) with the resolv.conf kubelet writes from the dnsConfig the webhook injected.
 import { readFileSync, statSync } from 'node:fs';
