@@ -98,6 +98,22 @@ describe('item 3: a Service whose <name>-app cannot exist is never re-pointed', 
     expect(notBehind.find((c) => c.subject === 'Service/legacy')!.message).toMatch(/^is not re-pointed: it cannot be re-pointed .*"legacy-app".*; NetworkPolicy wpgw-direct-legacy admits its clients/);
   });
 
+  it('opted-out and headless Services that select managed pods keep their clients (wpgw-direct-<name>), said as NotBehindGateway', () => {
+    const opts = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns:test' };
+    const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
+    const optedOut = { ...userService('metrics'), metadata: { name: 'metrics', namespace: NS, labels: { 'wpgw.io/inject': 'false' } } };
+    const headless = { ...userService('peers'), spec: { ...userService('peers').spec, clusterIP: 'None' } };
+    const elsewhere = service('other', NS, { app: 'nobody' }, [{ port: 80 }]);
+    const state = desiredNamespaceState({ namespace: namespaceObject(NS), pods, services: [optedOut, headless, elsewhere], clusterDnsIP: '10.96.0.10' }, opts);
+    const direct = state.objects.filter((o) => o.metadata.name.startsWith('wpgw-direct-'));
+    expect(direct.map((o) => o.metadata.name).sort()).toEqual(['wpgw-direct-metrics', 'wpgw-direct-peers']);
+    // The Service's own selector, narrowed to managed pods (the others are not behind wpgw-managed-pods).
+    for (const np of direct) expect((np as unknown as { spec: { podSelector: unknown } }).spec.podSelector).toEqual({ matchLabels: { app: 'legacy', 'wpgw.io/managed': 'true' } });
+    const notBehind = state.conflicts.filter((c) => c.reason === 'NotBehindGateway');
+    expect(notBehind.find((c) => c.subject === 'Service/metrics')!.message).toMatch(/^is opted out \(wpgw.io\/inject: "false"\)/);
+    expect(notBehind.find((c) => c.subject === 'Service/peers')!.message).toMatch(/^is headless/);
+  });
+
   it('the controller neither nudges such Services nor creates <name>-app over the user\'s', () => {
     const pods = [injectedPod({ name: 'legacy-1', labels: WIN, ip: '10.0.0.1' })];
     const long = { ...userService(nameOfLength(60)) };

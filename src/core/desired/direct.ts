@@ -1,11 +1,12 @@
 // Services the webhook leaves alone because non-mesh clients reach them (LoadBalancer, NodePort,
 // externalIPs, Prometheus scraping, other ingress controllers; see service-rules.ts), or because
-// their `<name>-app` cannot exist, but that select managed Windows pods.
+// their `<name>-app` cannot exist, or because they are opted out or headless, but that select
+// managed Windows pods.
 // Those clients keep dialling the pods directly, which wpgw-managed-pods would refuse (it admits
 // only the gateway), so each such Service gets a NetworkPolicy opening its target ports on the
 // pods it selects, and a Warning (Event, status, render) saying the Service is not behind the gateway.
 import type { V1Ingress, V1Pod, V1Service } from '@kubernetes/client-node';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL, appServiceName } from '../../names.js';
+import { INJECT_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL, appServiceName } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal, selectorMatches } from '../service.js';
 import { appServiceBlocker, blockingNonMeshAccess, nonMeshMessage, serviceInjectValue, serviceOwnerOf } from '../service-rules.js';
@@ -24,6 +25,10 @@ const SCRAPE_PORT_ANNOTATION = 'prometheus.io/port';
  * its `<name>-app` cannot exist (an existing Service; a new one is denied). Undefined otherwise.
  */
 function reasonNotRepointed(svc: V1Service, services: readonly V1Service[], ingresses: readonly V1Ingress[]): string | undefined {
+  // Left alone on purpose, but its clients still dial the pods: the messages that suggest these
+  // ways out (opt the Service out, use a headless Service) must work.
+  if (serviceInjectValue(svc) === 'false') return `is opted out (${INJECT_KEY}: "false"): its clients reach its wpgw-managed pods directly, not through the gateway`;
+  if (svc.spec?.clusterIP === 'None') return 'is headless: its clients reach its wpgw-managed pods at their own addresses, not through the gateway';
   const access = blockingNonMeshAccess(svc, ingresses);
   if (access.length > 0) return nonMeshMessage(access, false);
   const name = svc.metadata?.name ?? '';
@@ -37,8 +42,8 @@ export function directAccess(namespace: string, services: readonly V1Service[], 
   const sorted = [...services].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   for (const svc of sorted) {
     const selector = svc.spec?.selector ?? {};
-    if (readOriginal(svc) || Object.keys(selector).length === 0 || svc.spec?.clusterIP === 'None') continue;
-    if (svc.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE || serviceInjectValue(svc) === 'false') continue;
+    if (readOriginal(svc) || Object.keys(selector).length === 0) continue;
+    if (svc.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) continue;
     const name = svc.metadata?.name ?? '';
     const why = reasonNotRepointed(svc, services, ingresses);
     if (!why) continue;
