@@ -13,7 +13,7 @@
 //               inbound listeners and `<name>-app` stay, for callers whose xDS still lags.
 //  3. pods:     keep the whole gateway while any managed pod's hostAliases/dnsConfig point at it;
 //               their owners are rolled (or reported); re-created pods are not admitted by wpgw.
-//  4. cleanup:  delete everything labelled managed-by=wpgw.
+//  4. cleanup:  delete everything the controller made (managed-by=wpgw and wpgw.io/for).
 import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import { GATEWAY_SERVICE, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NUDGE_ANNOTATION, OWNER_LABEL, POD_STATUS_ANNOTATION } from '../names.js';
 import type { KubeObject } from './desired-types.js';
@@ -127,7 +127,11 @@ export function planRestore(input: RestoreInput): RestorePlan {
     .map(serviceRestorePatch)
     .filter((r): r is ServiceRestore => r !== undefined)
     .sort((a, b) => a.service.localeCompare(b.service));
-  const live = input.managed.filter((o) => !terminating(o) && o.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE);
+  // Both labels: every object the controller makes has wpgw.io/for; an install that labels its
+  // own objects managed-by=wpgw (kustomize commonLabels) must not lose them to `wpgw restore --all`.
+  const live = input.managed.filter(
+    (o) => !terminating(o) && o.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && o.metadata.labels?.[OWNER_LABEL] !== undefined,
+  );
   const pointing = podsPointingAtGateway(input.pods).sort(byName);
   const plan = (phase: RestorePhase, services: ServiceRestore[], deletions: KubeObject[]): RestorePlan => ({
     namespace,

@@ -125,8 +125,9 @@ describe('planRestore: one phase at a time, in an order that keeps callers worki
     expect(planRestore({ namespace: 'shop', services: [restored], pods: [], managed: [] }).phase).toBe('done');
   });
 
-  it('never deletes an object without the managed-by label', () => {
+  it('never deletes an object without both of the controller\'s labels', () => {
     const user = { ...appRule, metadata: { ...appRule.metadata, labels: {} } };
-    expect(planRestore({ namespace: 'shop', services: [], pods: [], managed: [user] }).phase).toBe('done');
+    const install = { ...appRule, metadata: { ...appRule.metadata, labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } };
+    expect(planRestore({ namespace: 'shop', services: [], pods: [], managed: [user, install] }).phase).toBe('done');
   });
 });
