@@ -9,10 +9,10 @@ import { MERGE_PATCH_CONTENT_TYPE, RawKubeClient, errorMessage, errorStatus, typ
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
 import { isOptedIn } from '../cluster/objects.js';
-import { MANAGED_KINDS, type KubeObject } from '../core/desired-types.js';
 import { planRestore, type RestorePlan } from '../core/restore.js';
+import { listAllManaged } from '../controller/status.js';
 import { isRestartable, ownerKey, resolveTopOwner, restartPatch, restartableObject, type OwnerLookup } from '../controller/owners.js';
-import { FIELD_MANAGER, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL, NS_INJECT_LABEL, NS_INJECT_ENABLED } from '../names.js';
+import { FIELD_MANAGER, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATION, NS_INJECT_LABEL, NS_INJECT_ENABLED } from '../names.js';
 import { durationFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
@@ -73,31 +73,20 @@ async function namespacesWithWpgw(rest: KubeRest): Promise<string[]> {
   const add = (items: Array<{ metadata?: { namespace?: string } }> | undefined) => items?.forEach((o) => o.metadata?.namespace && found.add(o.metadata.namespace));
   add((await rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod')), { query: { labelSelector: MANAGED_LABEL } })).items);
   add((await rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service')))).items?.filter((s) => serviceIsOurs(s)));
-  for (const k of MANAGED_KINDS) add((await listManaged(rest, k.apiVersion, k.kind, undefined)) as KubeObject[]);
+  add(await listAllManaged(rest, undefined));
   return [...found].sort();
 }
 
-const serviceIsOurs = (s: V1Service) => s.metadata?.annotations?.['wpgw.io/original'] !== undefined;
-
-async function listManaged(rest: KubeRest, apiVersion: string, kind: string, ns: string | undefined): Promise<KubeObject[]> {
-  try {
-    const list = await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns), { query: { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` } });
-    // Lists carry no apiVersion/kind per item.
-    return (list.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
-  } catch (err) {
-    if (errorStatus(err) === 404) return []; // CRD not installed: nothing of that kind to delete
-    throw err;
-  }
-}
+const serviceIsOurs = (s: V1Service) => s.metadata?.annotations?.[SERVICE_ORIGINAL_ANNOTATION] !== undefined;
 
 async function readPlan(rest: KubeRest, ns: string): Promise<{ plan: RestorePlan; nsObj: V1Namespace; lookup: OwnerLookup }> {
   const nsObj = await rest.request<V1Namespace>('GET', objectPath(kindInfo('v1', 'Namespace'), undefined, ns));
-  const [services, pods, ...managed] = await Promise.all([
+  const [services, pods, managed] = await Promise.all([
     rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
     rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
-    ...MANAGED_KINDS.map((k) => listManaged(rest, k.apiVersion, k.kind, ns)),
+    listAllManaged(rest, ns),
   ]);
-  const plan = planRestore({ namespace: ns, services: services.items ?? [], pods: pods.items ?? [], managed: managed.flat() });
+  const plan = planRestore({ namespace: ns, services: services.items ?? [], pods: pods.items ?? [], managed });
   const workloads = new Map<string, unknown>();
   if (plan.pointing.length > 0) {
     for (const kind of ['ReplicaSet', 'Deployment', 'StatefulSet', 'DaemonSet']) {
