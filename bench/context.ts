@@ -21,6 +21,9 @@ export function staticBenchContext(): AdmissionContext {
     windowsLabelSets: () => WINDOWS_LABEL_SETS,
     takenInboundPorts: () => none,
     gatewaySelectingServicePorts: () => none,
+    serviceOwner: () => undefined,
+    unmanagedWorkloads: () => [],
+    ingresses: () => [],
   };
 }
 

@@ -7,6 +7,12 @@ export const NS_INJECT_ENABLED = 'enabled';
 /** Pod (and Service) label or annotation: "false" opts out, "true" opts in a non-Windows pod. */
 export const INJECT_KEY = 'wpgw.io/inject';
 
+/**
+ * Service annotation "true": clients outside the mesh reach this Service (an ingress controller
+ * that is not Istio, a ServiceMonitor, a VM): leave it alone like a LoadBalancer Service.
+ */
+export const NON_MESH_CLIENTS_ANNOTATION = 'wpgw.io/non-mesh-clients';
+
 /** Pod annotation: the destinations the pod calls (grammar in src/core/outbound.ts). */
 export const OUTBOUND_ANNOTATION = 'wpgw.io/outbound';
 

@@ -1,7 +1,7 @@
 // `wpgw render`: the webhook's and the controller's result, offline. Same code path as the webhook
 // (mutatePod / mutateService through an AdmissionContext built from the input), like
 // `istioctl kube-inject`. Text in, text out; the CLI does the file I/O.
-import type { V1Namespace, V1ObjectMeta, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Namespace, V1ObjectMeta, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdmissionContext } from './core/context.js';
 import { checkShape } from './core/admission.js';
@@ -10,7 +10,10 @@ import { desiredNamespaceState } from './core/desired.js';
 import type { DesiredOptions, KubeObject } from './core/desired-types.js';
 import { windowsEvidence } from './core/detect.js';
 import { mutatePod, type PodLike } from './core/pod.js';
+import { ROLLOUT_KIND } from './cluster/kinds.js';
 import { mutateService, readOriginal } from './core/service.js';
+import { serviceOwnerOf, type ServiceOwner } from './core/service-rules.js';
+import { unmanagedWorkloads, type UnmanagedWorkload } from './core/workloads.js';
 import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OS_LABEL, PLACEHOLDER_GATEWAY_IP } from './names.js';
 
 export interface RenderOptions {
@@ -101,6 +104,9 @@ function templateOf(doc: Doc): V1PodTemplateSpec | undefined {
     case 'ReplicaSet':
     case 'Job':
       return spec?.template as V1PodTemplateSpec | undefined;
+    case ROLLOUT_KIND.kind:
+      // Argo Rollouts; a Rollout with spec.workloadRef borrows a Deployment's template instead.
+      return typeof doc.apiVersion === 'string' && doc.apiVersion.startsWith('argoproj.io/') ? (spec?.template as V1PodTemplateSpec | undefined) : undefined;
     case 'CronJob':
       return ((spec?.jobTemplate as Record<string, unknown> | undefined)?.spec as Record<string, unknown> | undefined)?.template as
         | V1PodTemplateSpec
@@ -118,6 +124,12 @@ function setTemplate(doc: Doc, template: PodLike): Doc {
     spec.jobTemplate = jobTemplate;
   } else spec.template = template;
   return { ...doc, spec };
+}
+
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) out.set(key(item), [...(out.get(key(item)) ?? []), item]);
+  return out;
 }
 
 export function render(input: string, opts: RenderOptions = {}): RenderResult {
@@ -185,7 +197,16 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       labelSets.set(nsOf(d), list);
     }
   }
+  // Render sees bare Pods too (the webhook's caches do not): they count like workloads here.
+  const unmanaged = new Map<string, UnmanagedWorkload[]>();
+  for (const [ns, list] of groupBy(docs.filter((d) => d.kind === 'Pod' || templateOf(d)), nsOf)) {
+    const templates = list.map((d) => ({ workload: `${d.kind}/${d.metadata?.name ?? ''}`, template: d.kind === 'Pod' ? (d as PodLike) : templateOf(d) }));
+    unmanaged.set(ns, unmanagedWorkloads(templates, runtimeClassOS));
+  }
+  const ingresses = groupBy(docs.filter((d) => d.kind === 'Ingress') as Array<Doc & V1Ingress>, nsOf);
   const services: V1Service[] = [];
+  const inputServices = new Map<string, ServiceOwner | undefined>();
+  for (const d of docs.filter((d) => d.kind === 'Service')) inputServices.set(`${nsOf(d)}/${d.metadata?.name ?? ''}`, serviceOwnerOf(d as V1Service));
   const ctx: AdmissionContext = {
     gatewayIP: () => opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP,
     dnsIP: () => opts.dnsIP ?? PLACEHOLDER_DNS_IP,
@@ -204,6 +225,9 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
           .filter((s) => s.metadata?.namespace === ns && s.metadata?.name !== except && readOriginal(s))
           .flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port)),
       ),
+    serviceOwner: (ns, name) => inputServices.get(`${ns}/${name}`),
+    unmanagedWorkloads: (ns) => unmanaged.get(ns) ?? [],
+    ingresses: (ns) => ingresses.get(ns) ?? [],
   };
 
   const outDocs: Doc[] = [];
@@ -278,7 +302,13 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
   const generated: KubeObject[] = [];
   for (const [ns, namespace] of [...namespaces.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
     const state = desiredNamespaceState(
-      { namespace, pods: pods.get(ns) ?? [], services: services.filter((s) => s.metadata?.namespace === ns), clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10' },
+      {
+        namespace,
+        pods: pods.get(ns) ?? [],
+        services: services.filter((s) => s.metadata?.namespace === ns),
+        clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10',
+        ingresses: ingresses.get(ns) ?? [],
+      },
       desiredOpts,
     );
     generated.push(...state.objects);

@@ -1,9 +1,11 @@
 // AdmissionContext over the watch cache. Called on every admission, so every answer costs
 // O(objects in that namespace) and the expensive ones are memoized per namespace generation.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Service } from '@kubernetes/client-node';
 import type { AdmissionContext } from '../core/context.js';
 import { DNS_SERVICE, GATEWAY_POD_LABEL, GATEWAY_SERVICE, OS_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
 import { WORKLOAD_RESOURCES, type ClusterCache } from './cache.js';
+import { serviceOwnerOf, type ServiceOwner } from '../core/service-rules.js';
+import { unmanagedWorkloads, type UnmanagedWorkload, type WorkloadTemplate } from '../core/workloads.js';
 import { annotationsOf, canonicalLabels, labelsOf, sameStringMap } from './objects.js';
 import { isWindowsPodSpec, podTemplateOf } from './windows.js';
 
@@ -12,7 +14,7 @@ type LabelSet = Readonly<Record<string, string>>;
 /** The read side of ClusterCache this context needs (so tests can pass a tiny fake). */
 export type AdmissionCacheView = Pick<
   ClusterCache,
-  'namespace' | 'service' | 'services' | 'managedPods' | 'runtimeClass' | 'workloads' | 'generation'
+  'namespace' | 'service' | 'services' | 'managedPods' | 'runtimeClass' | 'workloads' | 'generation' | 'ingresses'
 >;
 
 /** A Service's ClusterIP, if it has a real one. */
@@ -23,6 +25,7 @@ export function clusterIPOf(svc: V1Service | undefined): string | undefined {
 
 export class CacheAdmissionContext implements AdmissionContext {
   private readonly memo = new Map<string, { gen: number; sets: LabelSet[] }>();
+  private readonly unmanagedMemo = new Map<string, { gen: number; list: UnmanagedWorkload[] }>();
 
   constructor(private readonly cache: AdmissionCacheView) {}
 
@@ -72,6 +75,31 @@ export class CacheAdmissionContext implements AdmissionContext {
       for (const p of svc.spec?.ports ?? []) out.add(p.port);
     }
     return out;
+  }
+
+  unmanagedWorkloads(namespace: string): ReadonlyArray<UnmanagedWorkload> {
+    const gen = this.cache.generation(namespace);
+    const hit = this.unmanagedMemo.get(namespace);
+    if (hit && hit.gen === gen) return hit.list;
+    const templates: WorkloadTemplate[] = [];
+    for (const resource of WORKLOAD_RESOURCES) {
+      for (const w of this.cache.workloads(resource, namespace)) {
+        // A Deployment's ReplicaSets, a CronJob's Jobs, a Rollout's ReplicaSets: named by their owner.
+        if (w.metadata?.ownerReferences?.some((r) => r.controller)) continue;
+        templates.push({ workload: `${w.kind ?? resource}/${w.metadata?.name ?? ''}`, template: podTemplateOf(w) });
+      }
+    }
+    const list = unmanagedWorkloads(templates, (n) => this.runtimeClassOS(n));
+    this.unmanagedMemo.set(namespace, { gen, list });
+    return list;
+  }
+
+  ingresses(namespace: string): ReadonlyArray<V1Ingress> {
+    return this.cache.ingresses(namespace);
+  }
+
+  serviceOwner(namespace: string, name: string): ServiceOwner | undefined {
+    return serviceOwnerOf(this.cache.service(namespace, name));
   }
 }
 

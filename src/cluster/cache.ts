@@ -5,9 +5,12 @@ import type {
   V1CronJob,
   V1DaemonSet,
   V1Deployment,
+  V1Ingress,
   V1Job,
   V1Namespace,
+  V1ObjectMeta,
   V1Pod,
+  V1PodTemplateSpec,
   V1ReplicaSet,
   V1RuntimeClass,
   V1Service,
@@ -17,7 +20,7 @@ import type { Logger } from 'pino';
 import { MANAGED_KINDS, type KubeObject } from '../core/desired-types.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL } from '../names.js';
 import { RawKubeClient, type KubeRest } from './client.js';
-import { groupKind, kindInfo, type KindInfo } from './kinds.js';
+import { ROLLOUT_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
 import { KubeListWatchSource } from './kube-source.js';
 import { isManagedByWpgw } from './objects.js';
 import { Reflector, type ChangeType, type ListWatchSource, type ReflectorStats } from './reflector.js';
@@ -33,7 +36,11 @@ export type ResourceKey =
   | 'replicasets'
   | 'jobs'
   | 'cronjobs'
+  /** Argo Rollouts (a CRD: absent until installed). */
+  | 'rollouts'
   | 'runtimeclasses'
+  /** Ingresses: another controller's Ingress makes a Service one that non-mesh clients reach. */
+  | 'ingresses'
   /** The controller's own outputs: every MANAGED_KINDS kind, label-selected. */
   | 'managedOutputs';
 
@@ -47,16 +54,26 @@ export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'replicasets',
   'jobs',
   'cronjobs',
+  'rollouts',
   'runtimeclasses',
+  'ingresses',
 ];
 
 export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs'];
 
 /** Workload kinds whose pod templates can make a Service "Windows". */
-export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs'] as const;
+export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts'] as const;
 export type WorkloadResource = (typeof WORKLOAD_RESOURCES)[number];
 
-export type Workload = V1Deployment | V1StatefulSet | V1DaemonSet | V1ReplicaSet | V1Job | V1CronJob;
+/** The parts of an Argo Rollout wpgw reads (no typed model in client-node). */
+export interface Rollout {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
+  spec?: { template?: V1PodTemplateSpec; restartAt?: string };
+}
+
+export type Workload = V1Deployment | V1StatefulSet | V1DaemonSet | V1ReplicaSet | V1Job | V1CronJob | Rollout;
 
 const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`;
 
@@ -78,6 +95,8 @@ const PLAIN: Record<Exclude<ResourceKey, 'managedOutputs' | 'managedPods'>, Kind
   jobs: kindInfo('batch/v1', 'Job'),
   cronjobs: kindInfo('batch/v1', 'CronJob'),
   runtimeclasses: kindInfo('node.k8s.io/v1', 'RuntimeClass'),
+  rollouts: kindInfo(ROLLOUT_KIND.apiVersion, ROLLOUT_KIND.kind),
+  ingresses: kindInfo('networking.k8s.io/v1', 'Ingress'),
 };
 
 /** The reflectors a resource set needs. A managed kind that is also watched in full reuses that watch. */
@@ -157,9 +176,8 @@ export class ClusterCache {
         relistIntervalMs: opts.relistIntervalMs,
         backoff: opts.backoff,
         logger: opts.logger,
-        missingHint: spec.info.crd
-          ? `the CRD for ${spec.info.apiVersion} ${spec.info.kind} is not installed (install Istio's CRDs)`
-          : undefined,
+        missingHint: spec.info.missingHint,
+        optional: spec.info.optional,
       });
       r.on((type, obj, old) => this.dispatch(spec, type, obj, old));
       this.reflectors.set(spec.name, { spec, r });
@@ -209,11 +227,11 @@ export class ClusterCache {
     return n;
   }
 
-  /** Kinds whose API is not served (missing CRDs), as "apiVersion Kind". */
+  /** Kinds whose API is not served (missing CRDs), as "apiVersion Kind"; optional integrations are not counted. */
   missingKinds(): string[] {
     const out: string[] = [];
     for (const { spec, r } of this.reflectors.values()) {
-      if (r.missing()) out.push(`${spec.info.apiVersion} ${spec.info.kind}`);
+      if (r.missing() && !spec.info.optional) out.push(`${spec.info.apiVersion} ${spec.info.kind}`);
     }
     return out;
   }
@@ -248,6 +266,10 @@ export class ClusterCache {
   /** Pods carrying the wpgw.io/managed label. */
   managedPods(namespace: string): V1Pod[] {
     return this.list<V1Pod>('managedPods', namespace);
+  }
+
+  ingresses(namespace: string): V1Ingress[] {
+    return this.list<V1Ingress>('ingresses', namespace);
   }
 
   runtimeClass(name: string): V1RuntimeClass | undefined {

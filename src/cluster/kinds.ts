@@ -9,7 +9,14 @@ export interface KindInfo {
   namespaced: boolean;
   /** True for CRD-backed kinds: a 404 on list means "not installed", not a bug. */
   crd?: boolean;
+  /** What a 404 on list means for this kind (logged once, re-checked with backoff). */
+  missingHint?: string;
+  /** An optional integration (Argo Rollouts): its absence is normal, not a missing dependency. */
+  optional?: boolean;
 }
+
+/** Argo Rollouts' Rollout: a workload kind like Deployment (pod template at spec.template). */
+export const ROLLOUT_KIND = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', plural: 'rollouts' } as const;
 
 const BUILTIN: KindInfo[] = [
   { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
@@ -20,8 +27,24 @@ const BUILTIN: KindInfo[] = [
   { apiVersion: 'apps/v1', kind: 'DaemonSet', plural: 'daemonsets', namespaced: true },
   { apiVersion: 'batch/v1', kind: 'Job', plural: 'jobs', namespaced: true },
   { apiVersion: 'batch/v1', kind: 'CronJob', plural: 'cronjobs', namespaced: true },
+  {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    plural: 'ingresses',
+    namespaced: true,
+    // Read only to tell Services non-mesh clients reach; without RBAC for it, start anyway.
+    optional: true,
+    missingHint: 'Ingresses cannot be read: Services that other ingress controllers send to are not detected (annotate them wpgw.io/non-mesh-clients)',
+  },
   { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', plural: 'runtimeclasses', namespaced: false },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
+  {
+    ...ROLLOUT_KIND,
+    namespaced: true,
+    crd: true,
+    optional: true,
+    missingHint: 'Argo Rollouts is not installed (no argoproj.io/v1alpha1 Rollout CRD); Rollouts are picked up when it appears',
+  },
 ];
 
 const ALL: KindInfo[] = [
@@ -32,6 +55,7 @@ const ALL: KindInfo[] = [
     plural: k.plural,
     namespaced: true,
     crd: k.apiVersion.includes('istio.io/'),
+    ...(k.apiVersion.includes('istio.io/') ? { missingHint: `the CRD for ${k.apiVersion} ${k.kind} is not installed (install Istio's CRDs)` } : {}),
   })),
 ];
 

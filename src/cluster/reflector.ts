@@ -40,6 +40,8 @@ export interface ReflectorOptions {
   logger?: Logger;
   /** Explains a 404 on list, e.g. "the Istio CRDs are not installed". */
   missingHint?: string;
+  /** The resource is an optional integration: a 404 is logged at info, not error. */
+  optional?: boolean;
   /** A watch that ends sooner than this without any event counts as a failure (avoids hot loops). */
   minWatchMs?: number;
 }
@@ -210,8 +212,11 @@ export class Reflector<T extends KubeObjectLike> {
       res = await this.source.list();
     } catch (err) {
       if (this.stopped) return 'error';
-      if (errorStatus(err) === 404) {
-        this.markMissing();
+      // An optional integration the RBAC does not grant (manifests older than the binary) must
+      // not keep the process from becoming ready: treat it like an absent CRD, and say why.
+      const status = errorStatus(err);
+      if (status === 404 || (status === 403 && this.opts.optional)) {
+        this.markMissing(status === 403 ? 'forbidden (403): grant list and watch on it (manifests/rbac-*.yaml)' : undefined);
         return 'missing';
       }
       this.recordError('list', err);
@@ -230,12 +235,12 @@ export class Reflector<T extends KubeObjectLike> {
     return 'ok';
   }
 
-  private markMissing(): void {
+  private markMissing(why?: string): void {
     if (!this.counters.missing) {
       this.counters.missing = true;
-      this.log.error(
+      (this.opts.optional && !why ? this.log.info.bind(this.log) : this.log.error.bind(this.log))(
         { hint: this.opts.missingHint },
-        `resource ${this.opts.name} is not served by the API server (404); treating it as empty and re-checking every ${Math.round(this.maxBackoffMs / 1000)}s`,
+        `resource ${this.opts.name} is ${why ?? 'not served by the API server (404)'}; treating it as empty and re-checking every ${Math.round(this.maxBackoffMs / 1000)}s`,
       );
     }
     this.replace([]);

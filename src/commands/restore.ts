@@ -7,11 +7,11 @@ import { parseArgs } from 'node:util';
 import type { V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { MERGE_PATCH_CONTENT_TYPE, RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
-import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
+import { ROLLOUT_KIND, collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
 import { isOptedIn } from '../cluster/objects.js';
 import { planRestore, type RestorePlan } from '../core/restore.js';
 import { listAllManaged } from '../controller/status.js';
-import { isRestartable, ownerKey, resolveTopOwner, restartPatch, restartableObject, type OwnerLookup } from '../controller/owners.js';
+import { RESTARTABLE_API_VERSIONS, isRestartable, ownerKey, resolveTopOwner, restartPatch, restartableObject, type OwnerLookup, type RestartableKind } from '../controller/owners.js';
 import { FIELD_MANAGER, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATION, NS_INJECT_LABEL, NS_INJECT_ENABLED } from '../names.js';
 import { durationFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
@@ -89,13 +89,18 @@ async function readPlan(rest: KubeRest, ns: string): Promise<{ plan: RestorePlan
   const plan = planRestore({ namespace: ns, services: services.items ?? [], pods: pods.items ?? [], managed });
   const workloads = new Map<string, unknown>();
   if (plan.pointing.length > 0) {
-    for (const kind of ['ReplicaSet', 'Deployment', 'StatefulSet', 'DaemonSet']) {
-      const list = await rest.request<List<{ metadata?: { name?: string } }>>('GET', collectionPath(kindInfo('apps/v1', kind), ns));
+    const kinds: Array<[string, string]> = [['apps/v1', 'ReplicaSet'], ['apps/v1', 'Deployment'], ['apps/v1', 'StatefulSet'], ['apps/v1', 'DaemonSet'], [ROLLOUT_KIND.apiVersion, ROLLOUT_KIND.kind]];
+    for (const [apiVersion, kind] of kinds) {
+      const list = await rest.request<List<{ metadata?: { name?: string } }>>('GET', collectionPath(kindInfo(apiVersion, kind), ns)).catch((err: unknown) => {
+        // Argo Rollouts not installed (or not readable): no owner of that kind.
+        if (errorStatus(err) === 404 || errorStatus(err) === 403) return { items: [] };
+        throw err;
+      });
       for (const o of list.items ?? []) workloads.set(`${kind}/${o.metadata?.name}`, o);
     }
   }
   const get = <T>(kind: string) => (_ns: string, name: string) => workloads.get(`${kind}/${name}`) as T | undefined;
-  return { plan, nsObj, lookup: { replicaSet: get('ReplicaSet'), deployment: get('Deployment'), statefulSet: get('StatefulSet'), daemonSet: get('DaemonSet') } };
+  return { plan, nsObj, lookup: { replicaSet: get('ReplicaSet'), deployment: get('Deployment'), statefulSet: get('StatefulSet'), daemonSet: get('DaemonSet'), rollout: get(ROLLOUT_KIND.kind) } };
 }
 
 /** Runs the plan to the end (or to the pods that need the user). True when nothing of wpgw is left. */
@@ -150,7 +155,8 @@ async function restoreNamespace(rest: KubeRest, ns: string, opts: { roll: boolea
         for (const [key, o] of owners) {
           const restartable = isRestartable(o.kind) && restartableObject(ns, o, lookup) !== undefined;
           if (opts.roll && restartable && !rolled.has(key)) {
-            await patch('apps/v1', o.kind, o.name, restartPatch(new Date()));
+            const kind = o.kind as RestartableKind;
+            await patch(RESTARTABLE_API_VERSIONS[kind], kind, o.name, restartPatch(new Date(), kind));
             rolled.add(key);
             say(`restarted ${key} (pods ${o.pods.join(', ')} point at the gateway)`);
           } else if (!opts.roll || !restartable) {

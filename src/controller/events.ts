@@ -40,6 +40,7 @@ const API_VERSIONS: Record<string, string> = {
   DaemonSet: 'apps/v1',
   ReplicaSet: 'apps/v1',
   Job: 'batch/v1',
+  Rollout: 'argoproj.io/v1alpha1',
 };
 
 export function eventName(ev: EventSpec): string {

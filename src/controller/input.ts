@@ -6,7 +6,7 @@ import type { NamespaceInput } from '../core/desired-types.js';
 
 export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
 
-export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods'>;
+export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses'>;
 
 const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
   (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
@@ -19,6 +19,7 @@ export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespac
     // Sorted so the desired state does not depend on watch arrival order.
     pods: [...cache.managedPods(ns)].sort(byName),
     services: [...cache.services(ns)].sort(byName),
+    ingresses: [...cache.ingresses(ns)].sort(byName),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
   };
 }

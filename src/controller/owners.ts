@@ -2,6 +2,8 @@
 // `wpgw` Service is re-created with another address they must be restarted; we find the workload
 // that owns them and do what `kubectl rollout restart` does.
 import type { V1DaemonSet, V1Deployment, V1OwnerReference, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
+import type { Rollout } from '../cluster/cache.js';
+import { ROLLOUT_KIND } from '../cluster/kinds.js';
 import { isTerminating, timeOf } from '../cluster/objects.js';
 import { parseStatus } from '../core/pod.js';
 import { POD_STATUS_ANNOTATION } from '../names.js';
@@ -9,8 +11,16 @@ import { POD_STATUS_ANNOTATION } from '../names.js';
 /** Pod template annotation bumped to roll a workload (the analogue of kubectl.kubernetes.io/restartedAt). */
 export const RESTARTED_AT_ANNOTATION = 'wpgw.io/restartedAt';
 
-export const RESTARTABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'] as const;
+export const RESTARTABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Rollout'] as const;
 export type RestartableKind = (typeof RESTARTABLE_KINDS)[number];
+
+/** The apiVersion to address each restartable kind with. */
+export const RESTARTABLE_API_VERSIONS: Record<RestartableKind, string> = {
+  Deployment: 'apps/v1',
+  StatefulSet: 'apps/v1',
+  DaemonSet: 'apps/v1',
+  Rollout: ROLLOUT_KIND.apiVersion,
+};
 
 export interface OwnerRef {
   kind: string;
@@ -23,17 +33,18 @@ export interface OwnerLookup {
   deployment(namespace: string, name: string): V1Deployment | undefined;
   statefulSet(namespace: string, name: string): V1StatefulSet | undefined;
   daemonSet(namespace: string, name: string): V1DaemonSet | undefined;
+  rollout(namespace: string, name: string): Rollout | undefined;
 }
 
-type Restartable = V1Deployment | V1StatefulSet | V1DaemonSet;
+type Restartable = V1Deployment | V1StatefulSet | V1DaemonSet | Rollout;
 
 export function controllerRef(obj: { metadata?: { ownerReferences?: V1OwnerReference[] } }): V1OwnerReference | undefined {
   return obj.metadata?.ownerReferences?.find((r) => r.controller);
 }
 
 /**
- * The top-most owner we can act on: Pod → ReplicaSet → Deployment, or the StatefulSet/DaemonSet,
- * else the immediate controller (Job, orphan ReplicaSet, ...) or the Pod itself.
+ * The top-most owner we can act on: Pod → ReplicaSet → Deployment or Argo Rollout, or the
+ * StatefulSet/DaemonSet, else the immediate controller (Job, orphan ReplicaSet, ...) or the Pod itself.
  */
 export function resolveTopOwner(pod: V1Pod, lookup: OwnerLookup): OwnerRef {
   const ns = pod.metadata?.namespace ?? '';
@@ -46,6 +57,10 @@ export function resolveTopOwner(pod: V1Pod, lookup: OwnerLookup): OwnerRef {
     if (dref?.kind === 'Deployment') {
       const d = lookup.deployment(ns, dref.name);
       if (d) return { kind: 'Deployment', name: dref.name, uid: d.metadata?.uid ?? dref.uid };
+    }
+    if (dref?.kind === ROLLOUT_KIND.kind && dref.apiVersion?.startsWith('argoproj.io/')) {
+      const r = lookup.rollout(ns, dref.name);
+      if (r) return { kind: ROLLOUT_KIND.kind, name: dref.name, uid: r.metadata?.uid ?? dref.uid };
     }
     return { kind: 'ReplicaSet', name: ref.name, uid: ref.uid };
   }
@@ -64,6 +79,8 @@ export function restartableObject(ns: string, owner: OwnerRef, lookup: OwnerLook
       return lookup.statefulSet(ns, owner.name);
     case 'DaemonSet':
       return lookup.daemonSet(ns, owner.name);
+    case 'Rollout':
+      return lookup.rollout(ns, owner.name);
     default:
       return undefined;
   }
@@ -153,7 +170,7 @@ export function planOwnerRestarts(
     }
     if (input.restartedFor?.(key) === toIP) continue;
     // Durable "once": a restart stamped after this pod was created is already rolling it away.
-    const stamped = timeOf(obj.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION]);
+    const stamped = restartStamp(owner.kind, obj);
     const created = timeOf(pod.metadata?.creationTimestamp);
     if (stamped !== undefined && created !== undefined && stamped >= created) continue;
     const r = restarts.get(key) ?? { owner: { ...owner, kind: owner.kind }, pods: [], toIP };
@@ -165,7 +182,18 @@ export function planOwnerRestarts(
   return { restarts: sort(restarts), warnings: sort(warnings) };
 }
 
-/** JSON merge patch that rolls the workload's pods, like `kubectl rollout restart`. */
-export function restartPatch(now: Date): Record<string, unknown> {
+/**
+ * JSON merge patch that rolls the workload's pods, like `kubectl rollout restart`. A Rollout is
+ * restarted the way `kubectl argo rollouts restart` does (spec.restartAt: pods are replaced
+ * without a new revision, so no canary steps or analysis run for a gateway address change).
+ */
+export function restartPatch(now: Date, kind: RestartableKind = 'Deployment'): Record<string, unknown> {
+  if (kind === 'Rollout') return { spec: { restartAt: now.toISOString() } };
   return { spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: now.toISOString() } } } } };
+}
+
+/** When restartPatch last stamped this workload (ms), if ever. */
+function restartStamp(kind: RestartableKind, obj: Restartable): number | undefined {
+  if (kind === 'Rollout') return timeOf((obj as Rollout).spec?.restartAt);
+  return timeOf(obj.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION]);
 }

@@ -20,13 +20,13 @@ import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
 import { selectNudges } from './nudge.js';
-import { ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
+import { RESTARTABLE_API_VERSIONS, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
 import { isManagedKind, objectKey, selectPrunes } from './prune.js';
 import { NotLeaderError, type ObjectWriter } from './writer.js';
 
 export type ReconcileCacheView = Pick<
   ClusterCache,
-  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing'
+  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses'
 >;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
@@ -289,7 +289,7 @@ export class Reconciler {
 
   private async nudgeServices(namespace: string, report: ReconcileReport, fail: (what: string, err: unknown) => void): Promise<void> {
     const { cache } = this.o;
-    const nudges = selectNudges(cache.services(namespace), cache.managedPods(namespace), (svc) => this.nudged.get(`${namespace}/${svc}`));
+    const nudges = selectNudges(cache.services(namespace), cache.managedPods(namespace), (svc) => this.nudged.get(`${namespace}/${svc}`), cache.ingresses(namespace));
     for (const n of nudges) {
       try {
         await this.o.writer.mergePatch(
@@ -306,7 +306,10 @@ export class Reconciler {
         target: { kind: 'Service', name: n.service, namespace, uid: cache.service(namespace, n.service)?.metadata?.uid },
         type: 'Normal',
         reason: 'ServiceNudged',
-        message: `Service selects wpgw-managed pods but was not re-pointed; re-admitting it through the wpgw webhook (${NUDGE_ANNOTATION}=${n.value})`,
+        message:
+          n.why === 'restore'
+            ? `Service is re-pointed at the gateway but non-mesh clients now reach it (${n.access.join('; ')}); re-admitting it through the wpgw webhook, which restores its original selector (${NUDGE_ANNOTATION}=${n.value})`
+            : `Service selects wpgw-managed pods but was not re-pointed; re-admitting it through the wpgw webhook (${NUDGE_ANNOTATION}=${n.value})`,
       });
     }
   }
@@ -327,6 +330,7 @@ export class Reconciler {
       deployment: (ns, n) => cache.workload('deployments', ns, n),
       statefulSet: (ns, n) => cache.workload('statefulsets', ns, n),
       daemonSet: (ns, n) => cache.workload('daemonsets', ns, n),
+      rollout: (ns, n) => cache.workload('rollouts', ns, n),
     };
   }
 
@@ -444,9 +448,9 @@ export class Reconciler {
   ): Promise<void> {
     for (const r of plan.restarts) {
       const key = ownerKey(r.owner);
-      const apiVersion = 'apps/v1';
+      const apiVersion = RESTARTABLE_API_VERSIONS[r.owner.kind];
       try {
-        await this.o.writer.mergePatch({ apiVersion, kind: r.owner.kind, namespace, name: r.owner.name }, restartPatch(this.now()));
+        await this.o.writer.mergePatch({ apiVersion, kind: r.owner.kind, namespace, name: r.owner.name }, restartPatch(this.now(), r.owner.kind));
       } catch (err) {
         fail(`restart ${key}`, err);
         continue;

@@ -1,6 +1,6 @@
 // `wpgw status [-n NS]`: what wpgw did and sees in each opted-in namespace (and how far handing
 // back an opted-out one has come), read straight from the API (no watch), plus a plain-text rendering.
-import type { KubeConfig, V1Deployment, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
@@ -8,6 +8,7 @@ import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
+import { readOriginal } from '../core/service.js';
 import {
   DNS_SERVICE,
   GATEWAY_SERVICE,
@@ -37,7 +38,7 @@ export interface NamespaceStatus {
   optedIn: boolean;
   gateway: GatewayStatus;
   /** Services the webhook re-pointed at the gateway, and the Service that now reaches the app. */
-  repointed: Array<{ service: string; app: string }>;
+  repointed: Array<{ service: string; app: string; onlyManaged: boolean }>;
   /** Raw wpgw.io/outbound annotation values of managed pods. */
   destinations: Array<{ pod: string; outbound: string }>;
   /** hostAliases pods whose recorded gateway address is not the current one. */
@@ -97,9 +98,8 @@ export function summarizeNamespace(
     gateway,
     repointed: input.services
       .filter((s) => SERVICE_ORIGINAL_ANNOTATION in annotationsOf(s))
-      .map((s) => s.metadata?.name ?? '')
-      .sort()
-      .map((service) => ({ service, app: appServiceName(service) })),
+      .sort(byName)
+      .map((s) => ({ service: s.metadata?.name ?? '', app: appServiceName(s.metadata?.name ?? ''), onlyManaged: readOriginal(s)?.onlyManaged === true })),
     destinations: [...input.pods]
       .sort(byName)
       .filter((p) => annotationsOf(p)[OUTBOUND_ANNOTATION] !== undefined)
@@ -182,18 +182,20 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
     try {
-      const [services, pods, deployment] = await Promise.all([
+      const [services, pods, deployment, ingresses] = await Promise.all([
         rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
         rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
         rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
           if (errorStatus(err) === 404) return undefined;
           throw err;
         }),
+        rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
       ]);
       const input: NamespaceInput = {
         namespace,
         pods: (pods.items ?? []).sort(byName),
         services: (services.items ?? []).sort(byName),
+        ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
       };
       const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
@@ -218,7 +220,12 @@ export function formatStatus(report: StatusReport): string {
     const dep = g.deployment ? `deployment ${g.deployment.name} ${g.deployment.ready}/${g.deployment.desired} ready` : 'deployment missing';
     lines.push(`  gateway:      Service ${GATEWAY_SERVICE} ${g.serviceIP ?? '(no address)'}${g.dnsIP ? `, dns ${g.dnsIP}` : ''}; ${dep}`);
     if (s.repointed.length === 0) lines.push('  re-pointed:   none');
-    else for (const r of s.repointed) lines.push(`  re-pointed:   ${r.service} -> gateway (app reachable as ${r.app})`);
+    else {
+      for (const r of s.repointed) {
+        const only = r.onlyManaged ? '; only its wpgw-managed pods: the selector also matches workloads wpgw does not manage' : '';
+        lines.push(`  re-pointed:   ${r.service} -> gateway (app reachable as ${r.app}${only})`);
+      }
+    }
     if (s.destinations.length === 0) lines.push('  destinations: none declared');
     else for (const d of s.destinations) lines.push(`  destinations: pod ${d.pod}: ${d.outbound}`);
     if (s.drift.length === 0) lines.push('  drift:        none');

@@ -1,6 +1,6 @@
 // The contract between the pure desired-state computation (src/core/desired.ts) and its users:
 // the controller (apply + prune), `wpgw render` and `wpgw status`.
-import type { V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 
 /** Any Kubernetes object the controller writes. */
 export interface KubeObject {
@@ -54,6 +54,8 @@ export interface NamespaceInput {
   services: V1Service[];
   /** ClusterIP of kube-system/kube-dns (dnsConfig mode forwards to it). */
   clusterDnsIP?: string;
+  /** The namespace's Ingress objects (other controllers' Ingresses are non-mesh clients of Services). */
+  ingresses?: V1Ingress[];
 }
 
 export interface DesiredOptions {

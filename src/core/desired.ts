@@ -9,6 +9,7 @@ import {
   MANAGED_BY_VALUE,
   REPLICAS_ANNOTATION,
   RESOLVER_ANNOTATION,
+  appServiceName,
 } from '../names.js';
 import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
 import { gatewayObjects, gatewayService, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
@@ -17,7 +18,9 @@ import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
+import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
+import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
 
 export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOptions): DesiredState {
   const namespace = input.namespace.metadata?.name ?? '';
@@ -33,11 +36,13 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const inbound = input.services
     .filter((s) => readOriginal(s) && selectsGateway(s, namespace))
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
-    .map((s) => inboundObjects(s, namespace, opts.clusterDomain));
+    .map((s) => inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(s.metadata?.name ?? ''))));
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);
   for (const r of inbound) conflicts.push(...r.conflicts);
+  const direct = directAccess(namespace, input.services, input.pods, input.ingresses ?? []);
+  conflicts.push(...direct.conflicts);
 
   const replicas = gatewayReplicas(annotations[REPLICAS_ANNOTATION], opts.defaultGatewayReplicas, namespace, conflicts);
   // A live Service keeps its address (ClusterIP is immutable); a re-created one asks for the
@@ -55,6 +60,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
+    ...direct.objects,
   ];
   if (dnsMode) {
     if (!input.clusterDnsIP) {
@@ -75,6 +81,10 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
   return { objects, conflicts, notes };
+}
+
+function serviceOwner(services: readonly V1Service[], name: string): ServiceOwner | undefined {
+  return serviceOwnerOf(services.find((s) => s.metadata?.name === name));
 }
 
 function selectsGateway(s: V1Service, namespace: string): boolean {

@@ -11,17 +11,35 @@ import {
   MANAGED_BY_VALUE,
   REPOINTED_LABEL,
   SERVICE_ORIGINAL_ANNOTATION,
+  appServiceName,
 } from '../names.js';
 import type { AdmissionContext } from './context.js';
+import {
+  appServiceBlocker,
+  blockingNonMeshAccess,
+  forcedRepoint,
+  mergedSelector,
+  nonMeshAccess,
+  nonMeshMessage,
+  serviceInjectValue,
+  sessionAffinityWarning,
+  type AppServiceBlocker,
+} from './service-rules.js';
+import { overlapWarning, type UnmanagedWorkload } from './workloads.js';
 
 export interface OriginalService {
   selector: Record<string, string>;
   ports: V1ServicePort[];
+  /**
+   * The selector also matched workloads wpgw does not manage (Linux pods beside the Windows ones):
+   * `<name>-app` then selects only wpgw-managed pods (selector + wpgw.io/managed=true).
+   */
+  onlyManaged?: true;
 }
 
 export type ServiceOutcome =
   | { action: 'skip'; reason: ServiceSkipReason; warnings: string[] }
-  | { action: 'deny'; reason: 'invalid_inject_value' | 'udp_port' | 'no_free_port'; message: string }
+  | { action: 'deny'; reason: 'invalid_inject_value' | 'udp_port' | 'no_free_port' | AppServiceBlocker['reason']; message: string }
   | { action: 'mutate'; reason: 'repointed' | 'restored'; service: V1Service; warnings: string[] };
 
 export type ServiceSkipReason =
@@ -30,7 +48,9 @@ export type ServiceSkipReason =
   | 'external_name'
   | 'headless'
   | 'no_selector'
-  | 'no_windows_pods';
+  | 'no_windows_pods'
+  /** Non-mesh clients reach it (LoadBalancer, NodePort, externalIPs, Prometheus): see service-rules.ts. */
+  | 'non_mesh_clients';
 
 export function gatewaySelector(namespace: string): Record<string, string> {
   return { [GATEWAY_POD_LABEL]: namespace };
@@ -48,7 +68,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const repointed = recorded !== undefined && spec.selector?.[GATEWAY_POD_LABEL] === namespace;
   const original: OriginalService = repointed ? userIntent(spec, recorded) : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
 
-  const inject = service.metadata?.labels?.[INJECT_KEY] ?? service.metadata?.annotations?.[INJECT_KEY];
+  const inject = serviceInjectValue(service);
   if (inject !== undefined && inject !== 'true' && inject !== 'false') {
     return { action: 'deny', reason: 'invalid_inject_value', message: `${who}: ${INJECT_KEY} must be "true" or "false", got "${inject}"` };
   }
@@ -74,6 +94,19 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   // Keep a re-pointed Service re-pointed even while its pods are gone (a rollout, a scale to zero).
   if (!matches && !repointed) return skip('no_windows_pods');
 
+  // Clients outside the mesh cannot speak the gateway's mTLS: leave such Services alone, loudly.
+  const access = blockingNonMeshAccess(service, ctx.ingresses(namespace));
+  if (access.length > 0) {
+    const warnings = [`${who}: ${nonMeshMessage(access, repointed)}`];
+    return repointed ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings } : skip('non_mesh_clients', warnings);
+  }
+  // Never re-point without a `<name>-app` to route to (that would blackhole the Service).
+  const blocker = appServiceBlocker(name, ctx.serviceOwner(namespace, appServiceName(name)));
+  if (blocker) {
+    if (!repointed) return { action: 'deny', reason: blocker.reason, message: `${who}: ${blocker.message}` };
+    return { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${blocker.message}; restored to its original selector`] };
+  }
+
   const udp = original.ports.find((p) => p.protocol === 'UDP' || p.protocol === 'SCTP');
   if (udp) {
     return {
@@ -85,32 +118,52 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const allocation = allocateInboundPorts(service, original, namespace, ctx);
   if (typeof allocation === 'string') return { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
 
-  // nodePorts are not recorded; carry the live ones over so a NodePort Service keeps its ports.
-  const live = spec.ports ?? [];
-  const ports: V1ServicePort[] = original.ports.map((p, i) => {
-    const nodePort = p.nodePort ?? live.find((c) => c.port === p.port)?.nodePort;
-    return { ...cleanPort(p), targetPort: allocation[i]!, ...(nodePort !== undefined ? { nodePort } : {}) };
-  });
+  const ports: V1ServicePort[] = withLiveNodePorts(original.ports, spec.ports, (p, i) => ({ ...cleanPort(p), targetPort: allocation[i]! }));
   const newSpec: V1ServiceSpec = { ...spec, selector: gatewaySelector(namespace), ports };
+  const others = ctx.unmanagedWorkloads(namespace).filter((w) => selectorMatches(original.selector, w.labels));
+  const recordedNow: OriginalService = { selector: original.selector, ports: original.ports.map(cleanPort), ...(others.length > 0 ? { onlyManaged: true as const } : {}) };
   const metadata: V1ObjectMeta = {
     ...service.metadata,
     labels: { ...service.metadata?.labels, [REPOINTED_LABEL]: 'true' },
-    annotations: {
-      ...service.metadata?.annotations,
-      [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify({ selector: original.selector, ports: original.ports.map(cleanPort) }),
-    },
+    annotations: { ...service.metadata?.annotations, [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify(recordedNow) },
   };
-  return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings: [] };
+  const warnings = repointWarnings(service, others, forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : []);
+  return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings };
+}
+
+/** What a re-pointed Service's user should know: pods it no longer reaches, clients that now fail, affinity. */
+function repointWarnings(service: V1Service, others: readonly UnmanagedWorkload[], forcedAccess: readonly string[]): string[] {
+  const name = service.metadata?.name ?? '<unnamed>';
+  const who = `service "${name}"`;
+  const warnings: string[] = [];
+  if (others.length > 0) warnings.push(`${who}: ${overlapWarning(name, appServiceName(name), others)}`);
+  if (forcedAccess.length > 0) {
+    warnings.push(`${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forcedAccess.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`);
+  }
+  const affinity = sessionAffinityWarning(service);
+  if (affinity) warnings.push(`${who}: ${affinity}`);
+  return warnings;
+}
+
+/** nodePorts are not recorded; carry the live ones over so a NodePort Service keeps its ports. */
+function withLiveNodePorts(
+  ports: readonly V1ServicePort[],
+  live: readonly V1ServicePort[] | undefined,
+  shape: (p: V1ServicePort, i: number) => V1ServicePort,
+): V1ServicePort[] {
+  return ports.map((p, i) => {
+    const nodePort = p.nodePort ?? live?.find((c) => c.port === p.port)?.nodePort;
+    return { ...shape(p, i), ...(nodePort !== undefined ? { nodePort } : {}) };
+  });
 }
 
 /**
  * What the user wants, given a re-pointed Service as it arrives: selector keys other than ours
- * are the user's (a merge put them back), otherwise the recorded selector; a port whose
+ * are merged over the recorded selector (see mergedSelector); a port whose
  * targetPort is a gateway pod port gets the recorded targetPort back, any other is the user's.
  */
 function userIntent(spec: V1ServiceSpec, recorded: OriginalService): OriginalService {
-  const { [GATEWAY_POD_LABEL]: _ours, ...userKeys } = spec.selector ?? {};
-  const selector = Object.keys(userKeys).length > 0 ? userKeys : recorded.selector;
+  const selector = mergedSelector(spec.selector, recorded.selector);
   const ports = (spec.ports ?? recorded.ports).map((p) => {
     const rec = recorded.ports.find((r) => r.port === p.port && (r.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
     const ours = typeof p.targetPort === 'number' && inRange(p.targetPort);
@@ -126,7 +179,7 @@ export function readOriginal(service: V1Service): OriginalService | undefined {
   try {
     const v = JSON.parse(raw) as Partial<OriginalService>;
     if (v && typeof v.selector === 'object' && v.selector !== null && Array.isArray(v.ports)) {
-      return { selector: v.selector, ports: v.ports };
+      return { selector: v.selector, ports: v.ports, ...(v.onlyManaged === true ? { onlyManaged: true as const } : {}) };
     }
   } catch {
     // Foreign or hand-edited: treat the Service as not re-pointed.
@@ -192,7 +245,7 @@ function restore(service: V1Service, original: OriginalService): V1Service {
   return {
     ...service,
     metadata: { ...service.metadata, labels, annotations },
-    spec: { ...service.spec, selector: original.selector, ports: original.ports },
+    spec: { ...service.spec, selector: original.selector, ports: withLiveNodePorts(original.ports, service.spec?.ports, cleanPort) },
   };
 }
 

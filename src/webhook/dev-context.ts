@@ -19,6 +19,9 @@ export function devContext(gatewayIP: string, dnsIP: string): DevContext {
     windowsLabelSets: (ns) => labelSets.get(ns) ?? [],
     takenInboundPorts: () => new Set(),
     gatewaySelectingServicePorts: () => new Set(),
+    serviceOwner: () => undefined,
+    unmanagedWorkloads: () => [],
+    ingresses: () => [],
     remember(decision, labels) {
       if (decision.kind !== 'Pod' || decision.decision !== 'patched' || !labels) return;
       const list = labelSets.get(decision.namespace) ?? [];

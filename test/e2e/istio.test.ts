@@ -194,7 +194,9 @@ function ingressObjects(): Record<string, unknown>[] {
 /** Per opted-in namespace: its Windows app (+ in shop the mesh client "frontend"). */
 function appObjects(ns: string): Record<string, unknown>[] {
   if (ns === SHOP) return [...windowsApp('legacy', SHOP, SHOP_OUTBOUND, 2), ...meshApp('frontend', SHOP, 8000)];
-  return windowsApp('ledger', DEPOT, DEPOT_OUTBOUND, 1);
+  // depot's Service asks for ClientIP session affinity: wpgw carries it to the wpgw -> ledger-app
+  // hop (checked from xDS in "6c"; Istio's validation and analyzers see that DestinationRule in 6, 6b).
+  return windowsApp('ledger', DEPOT, DEPOT_OUTBOUND, 1).map((o) => (o.kind === 'Service' ? { ...o, spec: { ...(o.spec as object), sessionAffinity: 'ClientIP' } } : o));
 }
 
 const yamlOf = (objs: unknown[]) => objs.map((o) => stringify(o)).join('---\n');
@@ -690,6 +692,19 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     // Istio injector runs here (in a mesh it replaces the image), so IST0147 fires on them.
     const artifact = (m: AnalyzerMessage) => m.code === 'IST0147' && new RegExp(`^Pod (${SHOP}|${DEPOT})/wpgw-`).test(m.origin ?? '');
     expect(ours.filter((m) => m.level === 'Error' && !artifact(m)).map((m) => m.text)).toEqual([]);
+  });
+
+  it('6c. sessionAffinity ClientIP: the depot wpgw ring-hashes on the source IP to ledger-app', () => {
+    const appCluster = `outbound|8080||ledger-app.${DEPOT}.svc.cluster.local`;
+    const c = cluster(depotGw(), appCluster);
+    expect(c, `cluster ${appCluster}`).toBeDefined();
+    expect(c.lb_policy).toBe('RING_HASH');
+    const l = listenerOnPort(depotGw(), live.depotInboundPort!);
+    const routes = rdsNames(l).flatMap((n) => collect(routeConfig(depotGw(), n), 'route')).filter((r: any) => r?.cluster === appCluster);
+    expect(routes.length).toBeGreaterThan(0);
+    for (const r of routes) expect(r.hash_policy).toEqual([expect.objectContaining({ connection_properties: { source_ip: true } })]);
+    // legacy in shop has no affinity: plain round robin there
+    expect(cluster(shopGw(), `outbound|8080||${LEGACY_APP_FQDN}`).lb_policy ?? 'ROUND_ROBIN').not.toBe('RING_HASH');
   });
 
   it("7. Istio's sidecar injector would leave the Windows pods alone (namespace has istio-injection=enabled)", () => {

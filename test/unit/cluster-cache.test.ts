@@ -14,6 +14,7 @@ type Obj = KubeObjectLike & Record<string, unknown>;
 class World {
   objects: Obj[] = [];
   missing = new Set<string>();
+  forbidden = new Set<string>();
   watchers: Array<{ kind: string; onEvent: (t: string, o: unknown) => void }> = [];
   rv = 1;
 
@@ -28,6 +29,7 @@ class World {
     return {
       list: async (): Promise<ListResult<KubeObjectLike>> => {
         if (this.missing.has(info.kind)) throw Object.assign(new Error('404'), { code: 404 });
+        if (this.forbidden.has(info.kind)) throw Object.assign(new Error('403'), { code: 403 });
         return { items: structuredClone(this.objects.filter(matches)), resourceVersion: String(this.rv) };
       },
       watch: async (_rv, onEvent): Promise<WatchHandle> => {
@@ -49,10 +51,16 @@ afterEach(async () => {
   await Promise.all(caches.splice(0).map((c) => c.stop()));
 });
 
-async function startCache(world: World, resources: readonly ResourceKey[]): Promise<ClusterCache> {
+/** A started cache over `world` (stopped after the test); startCache also waits for its sync. */
+function runCache(world: World, resources: readonly ResourceKey[]): ClusterCache {
   const c = new ClusterCache({ resources, sourceFactory: (info, sel) => world.source(info, sel), relistIntervalMs: 0, backoff: { initialMs: 5, maxMs: 20, jitter: 0 } });
   caches.push(c);
   c.start();
+  return c;
+}
+
+async function startCache(world: World, resources: readonly ResourceKey[]): Promise<ClusterCache> {
+  const c = runCache(world, resources);
   await c.waitForSync();
   return c;
 }
@@ -79,7 +87,7 @@ const WIN = { nodeSelector: { 'kubernetes.io/os': 'windows' } };
 describe('watchSpecs', () => {
   it('the webhook set watches only what admission needs, managed pods by label', () => {
     const specs = watchSpecs(WEBHOOK_RESOURCES);
-    expect(specs.map((s) => s.name)).toEqual(['namespaces', 'services', 'managedPods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'runtimeclasses']);
+    expect(specs.map((s) => s.name)).toEqual(['namespaces', 'services', 'managedPods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts', 'runtimeclasses', 'ingresses']);
     expect(specs.find((s) => s.name === 'managedPods')?.labelSelector).toBe('wpgw.io/managed');
   });
 
@@ -210,6 +218,43 @@ describe('CacheAdmissionContext', () => {
     ]);
     const sets = x.windowsLabelSets('shop').map((l) => l.app).sort();
     expect(sets).toEqual(['cron', 'deploy', 'ds', 'legacy', 'sts']);
+  });
+
+  it('counts Argo Rollout templates as Windows workloads; without the Rollout CRD it starts, reports nothing missing, and picks Rollouts up once served', async () => {
+    const rollout = (name: string, labels: Record<string, string>): Obj => ({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name, namespace: 'shop', resourceVersion: '1' },
+      spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'i' }], ...WIN } } },
+    });
+    const w = new World();
+    w.objects = [ns('shop'), rollout('web', { app: 'web' })];
+    w.missing.add('Rollout');
+    const c = await startCache(w, WEBHOOK_RESOURCES);
+    const x = new CacheAdmissionContext(c);
+    expect(c.synced()).toBe(true);
+    expect(c.missingKinds()).toEqual([]);
+    expect(x.windowsLabelSets('shop')).toEqual([]);
+    // The CRD is installed: the next re-check (backoff maxMs, 20 ms here) lists Rollouts.
+    w.missing.delete('Rollout');
+    const deadline = Date.now() + 5000;
+    while (x.windowsLabelSets('shop').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(x.windowsLabelSets('shop')).toEqual([{ app: 'web' }]);
+  });
+
+  it('an optional kind the RBAC does not grant (403) does not block sync; a required one does', async () => {
+    const w = new World();
+    w.objects = [ns('shop')];
+    w.forbidden.add('Rollout');
+    w.forbidden.add('Ingress');
+    const c = await startCache(w, WEBHOOK_RESOURCES);
+    expect(c.synced()).toBe(true);
+    const w2 = new World();
+    w2.objects = [ns('shop')];
+    w2.forbidden.add('Deployment');
+    const c2 = runCache(w2, WEBHOOK_RESOURCES);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(c2.synced()).toBe(false);
   });
 
   it('memoizes label sets per namespace and recomputes after a change there', async () => {

@@ -1,5 +1,6 @@
 // A static AdmissionContext for unit tests: the cluster as plain data.
 import type { AdmissionContext } from '../../src/core/context.js';
+import type { UnmanagedWorkload } from '../../src/core/workloads.js';
 
 export interface FakeCluster {
   gatewayIPs?: Record<string, string>;
@@ -9,6 +10,9 @@ export interface FakeCluster {
   windowsLabels?: Record<string, Array<Record<string, string>>>;
   takenPorts?: Record<string, number[]>;
   selectingPorts?: Record<string, number[]>;
+  /** Services that exist, by namespace: name -> owner. */
+  serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
+  unmanagedWorkloads?: Record<string, UnmanagedWorkload[]>;
 }
 
 export function fakeContext(c: FakeCluster = {}): AdmissionContext {
@@ -20,5 +24,8 @@ export function fakeContext(c: FakeCluster = {}): AdmissionContext {
     windowsLabelSets: (ns) => c.windowsLabels?.[ns] ?? [],
     takenInboundPorts: (ns) => new Set(c.takenPorts?.[ns] ?? []),
     gatewaySelectingServicePorts: (ns) => new Set(c.selectingPorts?.[ns] ?? []),
+    serviceOwner: (ns, name) => c.serviceOwners?.[ns]?.[name],
+    unmanagedWorkloads: (ns) => c.unmanagedWorkloads?.[ns] ?? [],
+    ingresses: () => [],
   };
 }

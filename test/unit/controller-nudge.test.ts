@@ -18,7 +18,7 @@ const pods = [pod('legacy-1', { app: 'legacy', 'pod-template-hash': 'a' }), pod(
 describe('selectNudges', () => {
   it('nudges plain Services whose selector matches a managed pod', () => {
     const out = selectNudges([svc('legacy', { app: 'legacy' }), svc('unrelated', { app: 'nginx' })], pods);
-    expect(out).toEqual([{ service: 'legacy', value: nudgeValue([pods[0]!.metadata!.labels!]) }]);
+    expect(out).toEqual([{ service: 'legacy', value: nudgeValue([pods[0]!.metadata!.labels!]), why: 'repoint', access: [] }]);
   });
 
   it('skips re-pointed, wpgw-managed, headless, ExternalName, selector-less and opted-out Services', () => {

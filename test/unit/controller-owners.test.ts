@@ -1,5 +1,6 @@
 import type { V1DaemonSet, V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import type { Rollout } from '../../src/cluster/cache.js';
 import { findDrift, planDriftActions, resolveTopOwner, restartPatch, type OwnerLookup } from '../../src/controller/owners.js';
 
 const NS = 'shop';
@@ -23,13 +24,14 @@ function pod(name: string, opts: { owner?: [string, string]; gatewayIP?: string;
   };
 }
 
-function lookup(objs: { rs?: V1ReplicaSet[]; deploy?: V1Deployment[]; sts?: V1StatefulSet[]; ds?: V1DaemonSet[] }): OwnerLookup {
+function lookup(objs: { rs?: V1ReplicaSet[]; deploy?: V1Deployment[]; sts?: V1StatefulSet[]; ds?: V1DaemonSet[]; ro?: Rollout[] }): OwnerLookup {
   const find = <T extends { metadata?: { name?: string } }>(list: T[] | undefined, name: string) => list?.find((o) => o.metadata?.name === name);
   return {
     replicaSet: (_ns, n) => find(objs.rs, n),
     deployment: (_ns, n) => find(objs.deploy, n),
     statefulSet: (_ns, n) => find(objs.sts, n),
     daemonSet: (_ns, n) => find(objs.ds, n),
+    rollout: (_ns, n) => find(objs.ro, n),
   };
 }
 
@@ -42,6 +44,15 @@ const world = lookup({ rs: [rs, orphanRs], deploy: [deploy], sts: [sts] });
 describe('resolveTopOwner', () => {
   it('walks Pod → ReplicaSet → Deployment', () => {
     expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'legacy-abc'] }), world)).toEqual({ kind: 'Deployment', name: 'legacy', uid: 'd-uid' });
+  });
+  it('walks Pod → ReplicaSet → Argo Rollout, and stops at the ReplicaSet when the Rollout is not cached', () => {
+    const roRs: V1ReplicaSet = {
+      metadata: { name: 'web-5d8f', namespace: NS, ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'r-uid', controller: true }] },
+      spec: { selector: {} },
+    };
+    const ro: Rollout = { metadata: { name: 'web', namespace: NS, uid: 'r-uid' }, spec: { template: {} } };
+    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'web-5d8f'] }), lookup({ rs: [roRs], ro: [ro] }))).toEqual({ kind: 'Rollout', name: 'web', uid: 'r-uid' });
+    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'web-5d8f'] }), lookup({ rs: [roRs] })).kind).toBe('ReplicaSet');
   });
   it('stops at a ReplicaSet without a Deployment, or whose Deployment is not cached', () => {
     expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'orphan-rs'] }), world).kind).toBe('ReplicaSet');
@@ -109,7 +120,17 @@ describe('planDriftActions', () => {
     expect(again.restarts.map((r) => r.owner.name)).toEqual(['legacy', 'db']);
   });
 
-  it('restartPatch sets the template annotation', () => {
+  it('restartPatch sets the template annotation, or a Rollout\'s spec.restartAt', () => {
     expect(restartPatch(new Date('2026-01-01T00:00:00Z'))).toEqual({ spec: { template: { metadata: { annotations: { 'wpgw.io/restartedAt': '2026-01-01T00:00:00.000Z' } } } } });
+    expect(restartPatch(new Date('2026-01-01T00:00:00Z'), 'Rollout')).toEqual({ spec: { restartAt: '2026-01-01T00:00:00.000Z' } });
+  });
+
+  it('a Rollout whose spec.restartAt is later than the pod is not restarted again', () => {
+    const roRs: V1ReplicaSet = { metadata: { name: 'web-1', namespace: NS, ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'r', controller: true }] }, spec: { selector: {} } };
+    const drifted = [pod('web-1-a', { owner: ['ReplicaSet', 'web-1'], gatewayIP: '10.0.0.1' })];
+    const at = (restartAt?: string): Rollout => ({ metadata: { name: 'web', namespace: NS, uid: 'r' }, spec: { template: {}, ...(restartAt ? { restartAt } : {}) } });
+    const plan = (ro: Rollout) => planDriftActions({ pods: drifted, currentIP: '10.0.0.2', restartEnabled: true, lookup: lookup({ rs: [roRs], ro: [ro] }) }).restarts.map((r) => `${r.owner.kind}/${r.owner.name}`);
+    expect(plan(at())).toEqual(['Rollout/web']);
+    expect(plan(at('2026-01-02T00:00:00Z'))).toEqual([]);
   });
 });

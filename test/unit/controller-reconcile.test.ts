@@ -1,4 +1,4 @@
-import { ApiException, type V1Deployment, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { applyMergePatch } from './helpers/merge-patch.js';
@@ -26,10 +26,11 @@ const PLURALS: Record<string, string> = {
   virtualservices: 'VirtualService',
   destinationrules: 'DestinationRule',
   events: 'Event',
+  rollouts: 'Rollout',
 };
 
 function parsePath(path: string): { ns: string; kind: string; name?: string } {
-  const m = /^\/apis?\/(?:[^/]+\/)?v1\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?$/.exec(path);
+  const m = /^\/apis?\/(?:[^/]+\/)?v1(?:alpha1)?\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?$/.exec(path);
   if (!m) throw new Error(`bad path ${path}`);
   const kind = PLURALS[m[2]!];
   if (!kind) throw new Error(`unknown plural in ${path}`);
@@ -165,7 +166,7 @@ const MISSING = new Set<string>();
 
 function cacheView(api: FakeApi): ReconcileCacheView {
   const workload = (kind: string) => (ns: string, name: string) => api.get(kind, ns, name);
-  const kinds: Record<string, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet' };
+  const kinds: Record<string, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet', rollouts: 'Rollout' };
   return {
     namespace: (n) => api.get('Namespace', '', n) as V1Namespace | undefined,
     services: (ns) => api.list('Service', ns) as V1Service[],
@@ -177,6 +178,7 @@ function cacheView(api: FakeApi): ReconcileCacheView {
       ) as KubeObject[],
     workload: ((resource: string, ns: string, name: string) => workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
     isKindMissing: (_v, kind) => MISSING.has(kind),
+    ingresses: (ns) => api.list('Ingress', ns) as V1Ingress[],
   };
 }
 
@@ -479,6 +481,23 @@ describe('Reconciler: gateway address drift', () => {
     expect(api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations['wpgw.io/restartedAt']).toBe('2026-03-01T00:00:00.000Z');
     expect(eventsOf(api, 'OwnerRestarted')).toHaveLength(1);
     expect(eventsOf(api, 'OwnerRestarted')[0]!.involvedObject).toMatchObject({ kind: 'Deployment', name: 'legacy', namespace: 'shop' });
+    const after = api.writes().length;
+    expect((await r.reconcile('shop')).restarted).toEqual([]);
+    expect(api.writes().length).toBe(after);
+  });
+
+  it('restarts an owning Argo Rollout the way kubectl argo rollouts restart does (spec.restartAt), once', async () => {
+    const { api, r } = setup();
+    api.put({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'legacy', namespace: 'shop', uid: 'ro' }, spec: { template: { metadata: {} } } });
+    api.put({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'legacy-abc', namespace: 'shop', ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'legacy', uid: 'ro', controller: true }] } });
+    const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.99.99', outbound: [] });
+    api.put(windowsPod('legacy-abc-1', { annotations: { 'wpgw.io/status': status }, owner: ['ReplicaSet', 'legacy-abc'], labels: { app: 'x' } }));
+    const res = await r.reconcile('shop');
+    expect(res.restarted).toEqual(['Rollout/legacy']);
+    expect(api.writes()).toContain('PATCH /apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/legacy application/merge-patch+json');
+    expect(api.get('Rollout', 'shop', 'legacy')!.spec.restartAt).toBe('2026-03-01T00:00:00.000Z');
+    expect(api.get('Rollout', 'shop', 'legacy')!.spec.template).toEqual({ metadata: {} });
+    expect(eventsOf(api, 'OwnerRestarted')[0]!.involvedObject).toMatchObject({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'legacy' });
     const after = api.writes().length;
     expect((await r.reconcile('shop')).restarted).toEqual([]);
     expect(api.writes().length).toBe(after);

@@ -25,6 +25,7 @@ const KINDS: Record<string, string> = {
   jobs: 'Job',
   cronjobs: 'CronJob',
   runtimeclasses: 'RuntimeClass',
+  ingresses: 'Ingress',
   serviceaccounts: 'ServiceAccount',
   configmaps: 'ConfigMap',
   poddisruptionbudgets: 'PodDisruptionBudget',

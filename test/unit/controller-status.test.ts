@@ -30,7 +30,7 @@ describe('status', () => {
       namespace: 'shop',
       optedIn: true,
       gateway: { serviceIP: '10.96.0.10', dnsIP: '10.96.0.53', deployment: { name: 'wpgw', ready: 1, desired: 2 } },
-      repointed: [{ service: 'legacy', app: 'legacy-app' }],
+      repointed: [{ service: 'legacy', app: 'legacy-app', onlyManaged: false }],
       destinations: [
         { pod: 'legacy-0', outbound: 'example.com:443' },
         { pod: 'legacy-1', outbound: 'orders.sales:9080, example.com:443' },

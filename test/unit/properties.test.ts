@@ -579,6 +579,9 @@ const serviceCaseArb = windowsLabelsArb.chain((windowsLabels) =>
     selecting: fc.uniqueArray(fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max })), { maxLength: 10 }),
     otherLabels: windowsLabelsArb,
   }),
+).map((c) =>
+  // NodePort and LoadBalancer Services are re-pointed only when the user asks (service-rules.test.ts).
+  c.type === 'NodePort' || c.type === 'LoadBalancer' ? { ...c, annotations: { ...c.annotations, 'wpgw.io/inject': 'true' } } : c,
 );
 
 describe('properties: Services selecting Windows pods', () => {

@@ -91,10 +91,12 @@ describe('Service re-pointing', () => {
     if (out.action === 'deny') expect(out.message).toMatch(/53\/UDP/);
   });
 
-  it('keeps NodePort assignments', () => {
+  it('keeps NodePort assignments when a NodePort Service is re-pointed on request', () => {
     const np = svc({ type: 'NodePort', selector: { app: 'legacy' }, ports: [{ name: 'http', port: 80, targetPort: 80, nodePort: 30080 }] });
+    np.metadata!.annotations = { 'wpgw.io/inject': 'true' };
     const first = mutateService(np, 'shop', ctx);
     if (first.action !== 'mutate') throw new Error('expected mutate');
+    expect(first.warnings.join('\n')).toMatch(/service "legacy": re-pointed .* "true", although non-mesh clients reach it \(type NodePort/);
     expect(first.service.spec?.ports?.[0]?.nodePort).toBe(30080);
     const again = mutateService(first.service, 'shop', ctx);
     if (again.action !== 'mutate') throw new Error('expected mutate');

@@ -1,8 +1,9 @@
 // Inbound, per re-pointed Service `<name>`: mesh caller -(mTLS)-> wpgw -> `<name>-app` -> Windows pods.
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
-import { appServiceName } from '../../names.js';
+import { MANAGED_LABEL, appServiceName } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal } from '../service.js';
+import { appServiceBlocker, type ServiceOwner } from '../service-rules.js';
 import { gatewayLabels, isHttpPort, meta, type Owner } from './common.js';
 
 export interface InboundResult {
@@ -12,15 +13,18 @@ export interface InboundResult {
   podPorts: number[];
 }
 
-export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string): InboundResult {
+/** `ownerOfApp`: who owns a Service named `<name>-app` in the namespace today, if one exists. */
+export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string, ownerOfApp?: ServiceOwner): InboundResult {
   const name = service.metadata?.name ?? '';
   const original = readOriginal(service);
   if (!original) return { objects: [], conflicts: [], podPorts: [] };
   const owner: Owner = { kind: 'service', name };
   const app = appServiceName(name);
   const conflicts: Conflict[] = [];
-  if (app.length > 63) {
-    conflicts.push({ subject: `Service/${name}`, reason: 'NameTooLong', message: `"${app}" would exceed 63 characters; rename the Service` });
+  // Never take over a user's Service, never try a name the API server refuses.
+  const blocked = appServiceBlocker(name, ownerOfApp);
+  if (blocked) {
+    conflicts.push({ subject: `Service/${name}`, reason: blocked.reason === 'app_name_too_long' ? 'NameTooLong' : 'AppServiceTaken', message: `${blocked.message}; re-apply the Service afterwards` });
     return { objects: [], conflicts, podPorts: [] };
   }
   // Pair each original port with the gateway pod port the webhook gave it.
@@ -47,7 +51,7 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
       },
       spec: {
         type: 'ClusterIP',
-        selector: original.selector,
+        selector: { ...original.selector, ...(original.onlyManaged ? { [MANAGED_LABEL]: 'true' } : {}) },
         ports: original.ports.map((p) => ({
           ...(p.name !== undefined ? { name: p.name } : {}),
           port: p.port,
@@ -94,11 +98,19 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
         apiVersion: 'networking.istio.io/v1',
         kind: 'DestinationRule',
         metadata: meta(`wpgw-app-${name}`, namespace, owner),
-        spec: { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } },
+        spec: { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' }, ...clientIPAffinity(service) } },
       },
     );
   }
   return { objects, conflicts, podPorts: pairs.map((p) => p.podPort) };
+}
+
+/**
+ * spec.sessionAffinity ClientIP pinned a client to one pod through kube-proxy; the gateway balances
+ * per request, so carry it as ring hashing on the source address the gateway sees (see service-rules.ts).
+ */
+function clientIPAffinity(service: V1Service): Record<string, unknown> {
+  return service.spec?.sessionAffinity === 'ClientIP' ? { loadBalancer: { consistentHash: { useSourceIp: true } } } : {};
 }
 
 function inboundRoutes(pairs: Array<{ port: V1ServicePort; podPort: number }>, gateway: string, appHost: string): Record<string, unknown> {

@@ -2,11 +2,12 @@
 // JSON-patch application, and pods/Services as the webhook leaves them (produced by the real
 // mutatePod/mutateService, so desired-state tests consume exactly what admission writes).
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import type { V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type { V1Ingress, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import type { AdmitResult } from '../../../src/core/admission-types.js';
 import { admit } from '../../../src/core/admission.js';
 import type { AdmissionContext } from '../../../src/core/context.js';
 import type { KubeObject } from '../../../src/core/desired-types.js';
+import type { UnmanagedWorkload } from '../../../src/core/workloads.js';
 import { mutatePod, type PodLike } from '../../../src/core/pod.js';
 import { mutateService } from '../../../src/core/service.js';
 
@@ -21,6 +22,10 @@ export interface StaticContextOptions {
   windowsLabelSets?: Record<string, Array<Record<string, string>>>;
   takenInboundPorts?: Iterable<number>;
   gatewaySelectingServicePorts?: Iterable<number>;
+  /** Services that exist, by namespace: name -> owner. */
+  serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
+  unmanagedWorkloads?: Record<string, UnmanagedWorkload[]>;
+  ingresses?: Record<string, V1Ingress[]>;
 }
 
 /** An AdmissionContext answering from fixed data (the same answer for every namespace unless keyed). */
@@ -38,6 +43,9 @@ export function staticContext(o: StaticContextOptions = {}): AdmissionContext {
     windowsLabelSets: (ns) => o.windowsLabelSets?.[ns] ?? [],
     takenInboundPorts: () => taken,
     gatewaySelectingServicePorts: () => selecting,
+    serviceOwner: (ns, name) => o.serviceOwners?.[ns]?.[name],
+    unmanagedWorkloads: (ns) => o.unmanagedWorkloads?.[ns] ?? [],
+    ingresses: (ns) => o.ingresses?.[ns] ?? [],
   };
 }
 

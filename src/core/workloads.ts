@@ -1,0 +1,58 @@
+// Which workload pod templates the webhook will NOT manage, so a Service whose selector also
+// matches them can say so (issue 11, item 4). Pure: templates in, named label sets out. The
+// decision mirrors mutatePod: wpgw.io/inject "false" opts out, Windows evidence or "true" opts in,
+// hostNetwork / HostProcess pods are admitted unmanaged.
+import type { V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
+import { INJECT_KEY } from '../names.js';
+import { isHostProcess, windowsEvidence } from './detect.js';
+
+export interface WorkloadTemplate {
+  /** "Kind/name" of the top-level workload (a Deployment, not its ReplicaSets). */
+  workload: string;
+  template: { metadata?: V1ObjectMeta; spec?: V1PodSpec } | undefined;
+}
+
+export type UnmanagedWhy = 'not Windows' | 'opted out' | 'host network';
+
+export interface UnmanagedWorkload {
+  workload: string;
+  why: UnmanagedWhy;
+  labels: Readonly<Record<string, string>>;
+}
+
+/** Why the webhook would leave pods of this template unmanaged, or undefined if it manages them. */
+export function unmanagedBecause(
+  template: WorkloadTemplate['template'],
+  runtimeClassOS: (name: string) => string | undefined,
+): UnmanagedWhy | undefined {
+  const meta = template?.metadata;
+  const inject = meta?.labels?.[INJECT_KEY] ?? meta?.annotations?.[INJECT_KEY];
+  if (inject === 'false') return 'opted out';
+  const spec = template?.spec;
+  if (!spec || (inject !== 'true' && !windowsEvidence(spec, runtimeClassOS))) return 'not Windows';
+  if (spec.hostNetwork || (Array.isArray(spec.containers) && isHostProcess(spec))) return 'host network';
+  return undefined;
+}
+
+export function unmanagedWorkloads(list: readonly WorkloadTemplate[], runtimeClassOS: (name: string) => string | undefined): UnmanagedWorkload[] {
+  const out: UnmanagedWorkload[] = [];
+  for (const w of list) {
+    const why = unmanagedBecause(w.template, runtimeClassOS);
+    const labels = w.template?.metadata?.labels ?? {};
+    if (why && Object.keys(labels).length > 0) out.push({ workload: w.workload, why, labels });
+  }
+  return out.sort((a, b) => a.workload.localeCompare(b.workload));
+}
+
+const MAX_NAMED = 5;
+
+/** The warning for a re-pointed Service whose selector also matches unmanaged workloads. */
+export function overlapWarning(service: string, app: string, others: readonly UnmanagedWorkload[]): string {
+  const named = others.slice(0, MAX_NAMED).map((o) => `${o.workload} (${o.why})`).join(', ');
+  const more = others.length > MAX_NAMED ? ` and ${others.length - MAX_NAMED} more` : '';
+  return (
+    `its selector also matches workloads wpgw does not manage: ${named}${more}. ${app} selects only the wpgw-managed ` +
+    `pods (wpgw.io/managed=true), so those get no traffic through ${service} any more; give them their own Service, ` +
+    `or narrow the selector of ${service} to the Windows pods`
+  );
+}
