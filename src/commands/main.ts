@@ -17,6 +17,8 @@ Usage:
                                    print the objects as admitted plus what the controller creates
   wpgw status [-n NAMESPACE] [-o text|json|yaml]
                                    per opted-in namespace: gateway, re-pointed Services, destinations, drift
+  wpgw restore (-n NAMESPACE | --all) [--roll]
+                                   hand namespaces back without the controller: Services, pods, objects
   wpgw help [COMMAND]              this text, or a command's options
   wpgw --version                   the version
 
@@ -37,6 +39,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   controller: async () => (await import('./controller.js')).controllerCommand,
   render: async () => (await import('./render.js')).renderCommand,
   status: async () => (await import('./status.js')).statusCommand,
+  restore: async () => (await import('./restore.js')).restoreCommand,
 };
 
 /** The version in wpgw's package.json: the nearest one up from this module (src/ in tests, dist/src/ built). */

@@ -137,29 +137,44 @@ export function ownerKey(o: OwnerRef): string {
 export function planDriftActions(input: DriftPlanInput): { restarts: RestartPlan[]; warnings: DriftWarning[] } {
   const drift = findDrift(input.pods, input.currentIP);
   if (drift.length === 0 || !input.currentIP) return { restarts: [], warnings: [] };
-  const byName = new Map(input.pods.map((p) => [p.metadata?.name ?? '', p]));
+  const drifted = new Set(drift.map((d) => d.pod));
+  return planOwnerRestarts(
+    input.pods.filter((p) => drifted.has(p.metadata?.name ?? '')),
+    input.currentIP,
+    input,
+  );
+}
+
+/**
+ * Owners of `pods` to roll, once per `toIP` (a gateway address, or another reason such as
+ * opting out), and what to warn about instead (restart disabled, owner not restartable).
+ */
+export function planOwnerRestarts(
+  pods: readonly V1Pod[],
+  toIP: string,
+  input: Pick<DriftPlanInput, 'restartEnabled' | 'lookup' | 'restartedFor'>,
+): { restarts: RestartPlan[]; warnings: DriftWarning[] } {
   const restarts = new Map<string, RestartPlan>();
   const warnings = new Map<string, DriftWarning>();
-  for (const d of drift) {
-    const pod = byName.get(d.pod);
-    if (!pod) continue;
+  for (const pod of pods) {
+    const name = pod.metadata?.name ?? '';
     const ns = pod.metadata?.namespace ?? '';
     const owner = resolveTopOwner(pod, input.lookup);
     const key = ownerKey(owner);
     const obj = isRestartable(owner.kind) ? restartableObject(ns, owner, input.lookup) : undefined;
     if (!input.restartEnabled || !obj || !isRestartable(owner.kind)) {
-      const w = warnings.get(key) ?? { subject: owner, pods: [], toIP: input.currentIP, why: input.restartEnabled ? 'not-restartable' : 'disabled' };
-      w.pods.push(d.pod);
+      const w = warnings.get(key) ?? { subject: owner, pods: [], toIP, why: input.restartEnabled ? 'not-restartable' : 'disabled' };
+      w.pods.push(name);
       warnings.set(key, w);
       continue;
     }
-    if (input.restartedFor?.(key) === input.currentIP) continue;
+    if (input.restartedFor?.(key) === toIP) continue;
     // Durable "once": a restart stamped after this pod was created is already rolling it away.
     const stamped = restartStamp(owner.kind, obj);
     const created = timeOf(pod.metadata?.creationTimestamp);
     if (stamped !== undefined && created !== undefined && stamped >= created) continue;
-    const r = restarts.get(key) ?? { owner: { ...owner, kind: owner.kind }, pods: [], toIP: input.currentIP };
-    r.pods.push(d.pod);
+    const r = restarts.get(key) ?? { owner: { ...owner, kind: owner.kind }, pods: [], toIP };
+    r.pods.push(name);
     restarts.set(key, r);
   }
   const sort = <T extends { pods: string[] }>(m: Map<string, T>): T[] =>

@@ -2,10 +2,10 @@
 // what we made that is no longer wanted, nudge Services the webhook has not re-pointed yet, roll
 // workloads whose /etc/hosts points at an old gateway address, and tell people via Events.
 //
-// What opting out does NOT undo: the webhook's mutations of user objects (re-pointed Services keep
-// their wpgw.io/original annotation and gateway selector, pods keep their hostAliases). Those are
-// user-owned objects; the controller only ever deletes objects labelled managed-by=wpgw. Restoring
-// a re-pointed Service is a user action (re-apply it; the webhook skips opted-out namespaces).
+// A namespace that opted out is handed back in the order of core/restore.ts, one phase per pass
+// (each write's watch event brings the next pass): gateway pods labelled for auto-mTLS, caller
+// DestinationRules deleted, re-pointed Services restored, owners of injected pods rolled (or
+// reported, per wpgw.io/restart-on-ip-change), and only then the gateway and the rest deleted.
 import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { clusterIPOf } from '../cluster/admission-context.js';
@@ -14,12 +14,13 @@ import { errorMessage, errorStatus } from '../cluster/client.js';
 import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
 import type { KubeObjectLike } from '../cluster/store.js';
 import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../core/desired-types.js';
+import { planRestore, type RestorePhase } from '../core/restore.js';
 import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
 import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
 import { selectNudges } from './nudge.js';
-import { RESTARTABLE_API_VERSIONS, ownerKey, planDriftActions, restartPatch, type OwnerLookup, type OwnerRef } from './owners.js';
+import { RESTARTABLE_API_VERSIONS, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
 import { isManagedKind, objectKey, selectPrunes } from './prune.js';
 import { NotLeaderError, type ObjectWriter } from './writer.js';
 
@@ -52,6 +53,10 @@ export interface ReconcileReport {
   restarted: string[];
   conflicts: number;
   missingKinds: string[];
+  /** Opted-out namespace: the hand-back phase this pass worked on (core/restore.ts). */
+  restorePhase?: RestorePhase;
+  /** Services restored to their original selector and ports. */
+  restored: string[];
 }
 
 export class ReconcileError extends Error {
@@ -83,14 +88,8 @@ function olderVersion(seen: string | undefined, written: string | undefined): bo
   return BigInt(seen) < BigInt(written);
 }
 
-/** Deployment rolled out: every desired replica updated and ready for the current generation. */
-export function deploymentReady(d: V1Deployment | undefined): boolean {
-  if (!d) return false;
-  const want = d.spec?.replicas ?? 1;
-  const s = d.status ?? {};
-  if ((s.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) return false;
-  return want > 0 && (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want;
-}
+import { deploymentReady } from '../core/restore.js';
+export { deploymentReady };
 
 export class Reconciler {
   /** Our own writes not yet reflected by the watch: key → object returned, or null once deleted. */
@@ -98,6 +97,9 @@ export class Reconciler {
   private readonly nudged = new Map<string, string>();
   private readonly restarted = new Map<string, string>();
   private readonly gatewayReady = new Map<string, boolean>();
+  private readonly restorePhase = new Map<string, RestorePhase>();
+  /** Service → the resourceVersion we restored it from. */
+  private readonly restoredFrom = new Map<string, string>();
   private readonly now: () => Date;
   private readonly log: Logger;
 
@@ -120,7 +122,8 @@ export class Reconciler {
   /** The namespace is gone: drop per-namespace memory. */
   forget(namespace: string): void {
     this.gatewayReady.delete(namespace);
-    for (const m of [this.nudged, this.restarted]) {
+    this.restorePhase.delete(namespace);
+    for (const m of [this.nudged, this.restarted, this.restoredFrom]) {
       for (const k of m.keys()) if (k.startsWith(`${namespace}/`)) m.delete(k);
     }
   }
@@ -138,6 +141,7 @@ export class Reconciler {
       restarted: [],
       conflicts: 0,
       missingKinds: [],
+      restored: [],
     };
     const nsObj = cache.namespace(namespace);
     if (!nsObj || isTerminating(nsObj)) {
@@ -193,7 +197,14 @@ export class Reconciler {
       if (applied[i]) report.applied.push(describeObj(obj));
     });
 
-    for (const p of selectPrunes(namespace, state.objects, live)) {
+    // Opted out: delete only what this phase of the hand-back allows (selectPrunes still guards).
+    const drain = report.optedIn
+      ? undefined
+      : planRestore({ namespace, services: cache.services(namespace), pods: cache.managedPods(namespace), managed: live });
+    const doomed = new Set(drain?.deletions.map(objectKey));
+    const keep = drain ? live.filter((o) => !doomed.has(objectKey(o))) : state.objects;
+    if (drain) report.restorePhase = drain.phase;
+    for (const p of selectPrunes(namespace, keep, live)) {
       try {
         await this.o.writer.delete(p);
         this.overlay.set(objectKey(p), null);
@@ -203,7 +214,7 @@ export class Reconciler {
       }
     }
     if (report.pruned.length > 0) {
-      const why = report.optedIn ? 'no longer desired' : `namespace is no longer labelled wpgw.io/inject=enabled`;
+      const why = report.optedIn ? 'no longer desired' : `namespace is no longer labelled wpgw.io/inject=enabled (opt-out phase ${drain?.phase})`;
       await this.event({ target: nsTarget, type: 'Normal', reason: 'Pruned', message: `deleted ${names(report.pruned)}: ${why}` });
     }
 
@@ -229,6 +240,7 @@ export class Reconciler {
       await this.checkGatewayReady(namespace, nsTarget);
     } else {
       this.gatewayReady.delete(namespace);
+      if (drain) await this.handBack(drain, nsObj, nsTarget, report, fail);
     }
 
     if (failures.length > 0) throw new ReconcileError(namespace, failures, report);
@@ -302,6 +314,15 @@ export class Reconciler {
     }
   }
 
+  /** The namespace's wpgw.io/restart-on-ip-change setting and what this process already rolled. */
+  private restartPolicy(namespace: string, nsObj: V1Namespace) {
+    return {
+      restartEnabled: annotationsOf(nsObj)[RESTART_ON_IP_CHANGE_ANNOTATION] !== 'false',
+      lookup: this.ownerLookup(),
+      restartedFor: (k: string) => this.restarted.get(`${namespace}/${k}`),
+    };
+  }
+
   private ownerLookup(): OwnerLookup {
     const { cache } = this.o;
     return {
@@ -324,10 +345,107 @@ export class Reconciler {
     const plan = planDriftActions({
       pods: cache.managedPods(namespace),
       currentIP,
-      restartEnabled: annotationsOf(nsObj)[RESTART_ON_IP_CHANGE_ANNOTATION] !== 'false',
-      lookup: this.ownerLookup(),
-      restartedFor: (k) => this.restarted.get(`${namespace}/${k}`),
+      ...this.restartPolicy(namespace, nsObj),
     });
+    await this.runRestarts(
+      namespace,
+      plan,
+      report,
+      fail,
+      (r) => `gateway Service ${GATEWAY_SERVICE} now has address ${r.toIP} but pods ${names(r.pods)} resolve their outbound names to an older one; rolling restart so hostAliases point at ${r.toIP}`,
+      (w) => {
+        const fix =
+          w.why === 'disabled'
+            ? `automatic restart is disabled by ${RESTART_ON_IP_CHANGE_ANNOTATION}=false; restart them`
+            : `${w.subject.kind}/${w.subject.name} cannot be rolling-restarted; delete the pods so they are re-created`;
+        return `pods ${names(w.pods)} resolve their outbound names to an old gateway address (now ${w.toIP}); ${fix}`;
+      },
+    );
+  }
+
+  /** One phase of handing an opted-out namespace back (deletions were done by the prune step). */
+  private async handBack(
+    plan: ReturnType<typeof planRestore>,
+    nsObj: V1Namespace,
+    nsTarget: EventTarget,
+    report: ReconcileReport,
+    fail: (what: string, err: unknown) => void,
+  ): Promise<void> {
+    const { namespace } = plan;
+    if (plan.gatewayPatch) {
+      try {
+        await this.o.writer.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: GATEWAY_SERVICE }, plan.gatewayPatch);
+      } catch (err) {
+        fail(`label Deployment/${GATEWAY_SERVICE}`, err);
+      }
+    }
+    for (const s of plan.services) {
+      const cached = this.o.cache.service(namespace, s.service)?.metadata;
+      const key = `${namespace}/${s.service}`;
+      // Our patch not yet seen by the watch: patching the stale copy again would only conflict.
+      if (this.restoredFrom.get(key) === cached?.resourceVersion) continue;
+      const uid = cached?.uid;
+      try {
+        await this.o.writer.mergePatch({ apiVersion: 'v1', kind: 'Service', namespace, name: s.service }, s.patch);
+      } catch (err) {
+        fail(`restore Service/${s.service}`, err);
+        continue;
+      }
+      this.restoredFrom.set(key, cached?.resourceVersion ?? '');
+      report.restored.push(s.service);
+      await this.event({
+        target: { kind: 'Service', name: s.service, namespace, uid },
+        type: 'Normal',
+        reason: 'ServiceRestored',
+        message: `namespace opted out of wpgw: restored the original selector ${JSON.stringify(s.selector)} and ports; callers now reach the Windows pods directly, without mTLS`,
+      });
+    }
+    if (plan.phase === 'pods') {
+      const actions = planOwnerRestarts(plan.pointing, OPT_OUT_TAG, this.restartPolicy(namespace, nsObj));
+      await this.runRestarts(
+        namespace,
+        actions,
+        report,
+        fail,
+        (r) => `namespace opted out of wpgw: pods ${names(r.pods)} still resolve their outbound names through the gateway; rolling restart so they come up without wpgw (the gateway stays until they are gone)`,
+        (w) =>
+          `namespace opted out of wpgw: pods ${names(w.pods)} still resolve their outbound names through the gateway, which stays until they are gone; ` +
+          (w.why === 'disabled' ? `automatic restart is disabled by ${RESTART_ON_IP_CHANGE_ANNOTATION}=false; restart them` : `${w.subject.kind}/${w.subject.name} cannot be rolling-restarted; delete the pods`),
+        'OptOutPodsRemain',
+      );
+    }
+    const before = this.restorePhase.get(namespace);
+    this.restorePhase.set(namespace, plan.phase);
+    // Only transitions: a namespace that never had wpgw state stays silent.
+    if (before === plan.phase || (plan.phase === 'done' && before === undefined)) return;
+    const what: Record<RestorePhase, string> = {
+      gateway: 'labelling the gateway pods for auto-mTLS and waiting for their rollout',
+      callers: 'deleting the caller-side DestinationRules',
+      services: `restoring Services ${names(plan.services.map((s) => s.service))}`,
+      pods: `waiting for ${plan.pointing.length} pod(s) that still point at the gateway to be replaced`,
+      cleanup: 'deleting the gateway and everything else wpgw made',
+      done: 'done: nothing of wpgw is left in this namespace',
+    };
+    await this.event({
+      target: nsTarget,
+      type: 'Normal',
+      reason: 'OptingOut',
+      message:
+        `namespace is no longer labelled wpgw.io/inject=enabled: ${what[plan.phase]}. ` +
+        `Windows pods no longer behind the gateway call their destinations directly, without mTLS: under STRICT PeerAuthentication those calls fail`,
+    });
+  }
+
+  /** Rolls the planned owners (once per reason) and warns about the rest. */
+  private async runRestarts(
+    namespace: string,
+    plan: { restarts: RestartPlan[]; warnings: DriftWarning[] },
+    report: ReconcileReport,
+    fail: (what: string, err: unknown) => void,
+    why: (r: RestartPlan) => string,
+    warn: (w: DriftWarning) => string,
+    warnReason = 'GatewayAddressChanged',
+  ): Promise<void> {
     for (const r of plan.restarts) {
       const key = ownerKey(r.owner);
       const apiVersion = RESTARTABLE_API_VERSIONS[r.owner.kind];
@@ -339,24 +457,10 @@ export class Reconciler {
       }
       this.restarted.set(`${namespace}/${key}`, r.toIP);
       report.restarted.push(key);
-      await this.event({
-        target: { apiVersion, kind: r.owner.kind, name: r.owner.name, namespace, uid: r.owner.uid },
-        type: 'Normal',
-        reason: 'OwnerRestarted',
-        message: `gateway Service ${GATEWAY_SERVICE} now has address ${r.toIP} but pods ${names(r.pods)} resolve their outbound names to an older one; rolling restart so hostAliases point at ${r.toIP}`,
-      });
+      await this.event({ target: { apiVersion, kind: r.owner.kind, name: r.owner.name, namespace, uid: r.owner.uid }, type: 'Normal', reason: 'OwnerRestarted', message: why(r) });
     }
     for (const w of plan.warnings) {
-      const fix =
-        w.why === 'disabled'
-          ? `automatic restart is disabled by ${RESTART_ON_IP_CHANGE_ANNOTATION}=false; restart them`
-          : `${w.subject.kind}/${w.subject.name} cannot be rolling-restarted; delete the pods so they are re-created`;
-      await this.event({
-        target: { kind: w.subject.kind, name: w.subject.name, namespace, uid: w.subject.uid },
-        type: 'Warning',
-        reason: 'GatewayAddressChanged',
-        message: `pods ${names(w.pods)} resolve their outbound names to an old gateway address (now ${w.toIP}); ${fix}`,
-      });
+      await this.event({ target: { kind: w.subject.kind, name: w.subject.name, namespace, uid: w.subject.uid }, type: 'Warning', reason: warnReason, message: warn(w) });
     }
   }
 
@@ -399,6 +503,8 @@ export class Reconciler {
 export type { OwnerRef };
 
 const APPLY_CONCURRENCY = 8;
+/** restartedFor value of owners rolled because their namespace opted out. */
+const OPT_OUT_TAG = 'opt-out';
 
 /** Runs fn over items with at most `limit` in flight; results in input order. */
 async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

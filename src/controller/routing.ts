@@ -1,6 +1,7 @@
 // Which namespaces a cache event makes dirty.
 import type { CacheEvent } from '../cluster/cache.js';
-import { isManagedByWpgw, isOptedIn } from '../cluster/objects.js';
+import { annotationsOf, isManagedByWpgw, isOptedIn } from '../cluster/objects.js';
+import { SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
 import { CLUSTER_DNS } from './input.js';
 
 export interface RoutingView {
@@ -27,5 +28,8 @@ export function namespacesForEvent(e: CacheEvent, view: RoutingView): string[] {
   if (view.isOptedIn(ns)) return [ns];
   // A leftover of ours in a namespace that is no longer opted in: reconcile deletes it.
   if (isManagedByWpgw(e.obj) || isManagedByWpgw(e.old)) return [ns];
+  // Opting out waits on these: re-pointed Services to restore, injected pods to be replaced.
+  if (e.resource === 'managedPods') return [ns];
+  if (e.resource === 'services' && (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(e.obj) || SERVICE_ORIGINAL_ANNOTATION in annotationsOf(e.old))) return [ns];
   return [];
 }

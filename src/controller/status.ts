@@ -1,17 +1,20 @@
-// `wpgw status [-n NS]`: what wpgw did and sees in each opted-in namespace, read straight from the
-// API (no watch), plus a plain-text rendering.
+// `wpgw status [-n NS]`: what wpgw did and sees in each opted-in namespace (and how far handing
+// back an opted-out one has come), read straight from the API (no watch), plus a plain-text rendering.
 import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
+import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput } from '../core/desired-types.js';
+import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
 import { readOriginal } from '../core/service.js';
-import type { Conflict, DesiredOptions, NamespaceInput } from '../core/desired-types.js';
 import {
   DNS_SERVICE,
   ISTIO_REV_LABEL,
   GATEWAY_SERVICE,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
   MANAGED_LABEL,
   NS_INJECT_ENABLED,
   NS_INJECT_LABEL,
@@ -44,6 +47,8 @@ export interface NamespaceStatus {
   restartOnIpChange: boolean;
   conflicts: Conflict[];
   notes: string[];
+  /** Not opted in but wpgw's state remains: how far handing it back has come (core/restore.ts). */
+  optOut?: { phase: RestorePhase; services: string[]; pods: string[] };
 }
 
 export interface StatusReport {
@@ -68,6 +73,8 @@ export function summarizeNamespace(
   gatewayDeployment: V1Deployment | undefined,
   desired: DesiredFn = desiredNamespaceState,
   desiredOptions: DesiredOptions = DEFAULT_DESIRED_OPTIONS,
+  /** Objects labelled managed-by=wpgw, read for namespaces that are not opted in. */
+  managed: readonly KubeObject[] = [],
 ): NamespaceStatus {
   const ns = input.namespace.metadata?.name ?? '';
   const optedIn = isOptedIn(input.namespace);
@@ -105,7 +112,33 @@ export function summarizeNamespace(
     restartOnIpChange: annotationsOf(input.namespace)[RESTART_ON_IP_CHANGE_ANNOTATION] !== 'false',
     conflicts: state.conflicts,
     notes: state.notes,
+    ...(optedIn ? {} : optOutOf(input, managed)),
   };
+}
+
+function optOutOf(input: NamespaceInput, managed: readonly KubeObject[]): Pick<NamespaceStatus, 'optOut'> {
+  const ns = input.namespace.metadata?.name ?? '';
+  const plan = planRestore({ namespace: ns, services: input.services, pods: input.pods, managed });
+  if (plan.phase === 'done') return {};
+  const services = input.services.filter((s) => SERVICE_ORIGINAL_ANNOTATION in annotationsOf(s)).map((s) => s.metadata?.name ?? '');
+  return { optOut: { phase: plan.phase, services, pods: plan.pointing.map((p) => p.metadata?.name ?? '') } };
+}
+
+/** Live objects of one kind labelled managed-by=wpgw (none when the kind's CRD is not installed). */
+export async function listManaged(rest: KubeRest, apiVersion: string, kind: string, ns: string | undefined): Promise<KubeObject[]> {
+  try {
+    const list = await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns), { query: { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` } });
+    // Lists carry no apiVersion/kind per item.
+    return (list.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
+  } catch (err) {
+    if (errorStatus(err) === 404) return [];
+    throw err;
+  }
+}
+
+/** Every kind the controller makes, in one namespace (or all). */
+export async function listAllManaged(rest: KubeRest, ns: string | undefined): Promise<KubeObject[]> {
+  return (await Promise.all(MANAGED_KINDS.map((k) => listManaged(rest, k.apiVersion, k.kind, ns)))).flat();
 }
 
 interface List<T> {
@@ -129,7 +162,17 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     const list = await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo), {
       query: { labelSelector: `${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}` },
     });
-    namespaces = (list.items ?? []).sort(byName);
+    namespaces = list.items ?? [];
+    // Namespaces that opted out but still hold a gateway of ours: show how far the hand-back is.
+    const gateways = await listManaged(rest, 'apps/v1', 'Deployment', undefined);
+    const listed = new Set(namespaces.map((n) => n.metadata?.name));
+    for (const g of gateways) {
+      const name = g.metadata.namespace;
+      if (g.metadata.name !== GATEWAY_SERVICE || !name || listed.has(name)) continue;
+      listed.add(name);
+      namespaces.push(await rest.request<V1Namespace>('GET', objectPath(nsInfo, undefined, name)));
+    }
+    namespaces.sort(byName);
   }
 
   let clusterDnsIP: string | undefined;
@@ -159,7 +202,8 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
         ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
       };
-      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions));
+      const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
+      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed));
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }
@@ -197,6 +241,16 @@ export function formatStatus(report: StatusReport): string {
     if (s.conflicts.length === 0) lines.push('  conflicts:    none');
     else for (const c of s.conflicts) lines.push(`  conflict:     ${c.subject}: ${c.reason}: ${c.message}`);
     for (const n of s.notes) lines.push(`  note:         ${n}`);
+    if (s.optOut) {
+      const o = s.optOut;
+      lines.push(`  opting out:   phase ${o.phase} (${RESTORE_PHASES.filter((p) => p !== 'done').join(' -> ')})`);
+      if (o.services.length > 0) lines.push(`  opting out:   Services still re-pointed: ${o.services.join(', ')}`);
+      if (o.pods.length > 0) {
+        const how = s.restartOnIpChange ? 'their owners are rolled' : `restart them (${RESTART_ON_IP_CHANGE_ANNOTATION}=false)`;
+        lines.push(`  opting out:   pods still resolving through the gateway: ${o.pods.join(', ')}; ${how}`);
+      }
+      lines.push('  opting out:   replaced Windows pods call their destinations directly, without mTLS: under STRICT PeerAuthentication those calls fail');
+    }
   }
   for (const e of report.errors) lines.push(`error: ${e}`);
   return `${lines.join('\n')}\n`;

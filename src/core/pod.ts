@@ -53,7 +53,8 @@ export interface PodStatusRecord {
 
 /** Istio's injector label: a Windows pod must never get its Linux sidecar. */
 export const ISTIO_INJECT_LABEL = 'sidecar.istio.io/inject';
-const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
+/** Endpoint label by which Istio's auto-mTLS sends mTLS to a pod. */
+export const TLS_MODE_LABEL = 'security.istio.io/tlsMode';
 
 export type SkipReason = 'not_windows' | 'opted_out' | 'host_network' | 'host_process';
 

@@ -272,3 +272,14 @@ function fnv1a(text: string): number {
 function skip(reason: ServiceSkipReason, warnings: string[] = []): ServiceOutcome {
   return { action: 'skip', reason, warnings };
 }
+
+/**
+ * A re-pointed Service as its user had it (selector and ports read through our changes, wpgw's
+ * label and annotations gone): what leaving wpgw writes back. Undefined if not re-pointed by us.
+ */
+export function restoredService(service: V1Service): V1Service | undefined {
+  if (service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return undefined;
+  const recorded = readOriginal(service);
+  if (!recorded) return undefined;
+  return restore(service, userIntent(service.spec ?? {}, recorded));
+}

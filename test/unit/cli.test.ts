@@ -76,6 +76,9 @@ describe('usage errors', () => {
     ['render', '-f', 'examples', '--dns-ip', 'dns'],
     ['status', '-o', 'xml'],
     ['render', '-f', 'examples', '-o', 'wide'],
+    ['restore'],
+    ['restore', '-n', 'shop', '--all'],
+    ['restore', '--all', '--timeout', 'later'],
   ])('wpgw %s %s ... exits 2 with one line naming the problem, before touching a cluster', async (...argv: string[]) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);

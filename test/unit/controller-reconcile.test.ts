@@ -1,6 +1,7 @@
 import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { applyMergePatch } from './helpers/merge-patch.js';
 import type { KubeRest, RequestOptions } from '../../src/cluster/client.js';
 import type { DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { EventRecorder } from '../../src/controller/events.js';
@@ -23,6 +24,7 @@ const PLURALS: Record<string, string> = {
   configmaps: 'ConfigMap',
   gateways: 'Gateway',
   virtualservices: 'VirtualService',
+  destinationrules: 'DestinationRule',
   events: 'Event',
   rollouts: 'Rollout',
 };
@@ -43,16 +45,6 @@ function fieldsOf(o: unknown): Record<string, unknown> {
   for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
     if (k === 'apiVersion' || k === 'kind' || k === 'name' || k === 'namespace') continue;
     out[`f:${k}`] = v && typeof v === 'object' && !Array.isArray(v) ? fieldsOf(v) : {};
-  }
-  return out;
-}
-
-function mergePatch(target: any, patch: any): any {
-  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out = target && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = mergePatch(out[k], v);
   }
   return out;
 }
@@ -137,7 +129,7 @@ class FakeApi implements KubeRest {
           const body = structuredClone(opts.body as Obj);
           if (this.failApplyFor.has(`${body.kind}/${body.metadata.name}`)) throw new ApiException(422, 'invalid', {}, {});
           if (!existing && this.takenIPs.has(body.spec?.clusterIP)) throw new ApiException(422, 'provided IP is already allocated', {}, {});
-          const merged = mergePatch(existing ?? {}, body) as Obj;
+          const merged = applyMergePatch(existing ?? {}, body) as Obj;
           merged.metadata.managedFields = [{ manager: 'wpgw', operation: 'Apply', fieldsV1: fieldsOf(body) }];
           const stored = this.serverify(merged, existing);
           this.objects.set(this.key(kind, ns, name!), stored);
@@ -146,7 +138,10 @@ class FakeApi implements KubeRest {
         }
         expect(opts.contentType).toBe('application/merge-patch+json');
         if (!existing) throw notFound();
-        const stored = this.serverify(mergePatch(existing, opts.body) as Obj, existing);
+        // Like the API server: a resourceVersion in a merge patch is a precondition.
+        const rv = (opts.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
+        if (rv !== undefined && rv !== existing.metadata.resourceVersion) throw new ApiException(409, 'conflict', {}, {});
+        const stored = this.serverify(applyMergePatch(existing, opts.body) as Obj, existing);
         this.objects.set(this.key(kind, ns, name!), stored);
         this.onChange(stored);
         return structuredClone(stored) as T;
@@ -166,7 +161,7 @@ class FakeApi implements KubeRest {
   }
 }
 
-const MANAGED = new Set(['ServiceAccount', 'Service', 'ConfigMap', 'Deployment', 'Gateway', 'VirtualService']);
+const MANAGED = new Set(['ServiceAccount', 'Service', 'ConfigMap', 'Deployment', 'Gateway', 'VirtualService', 'DestinationRule']);
 const MISSING = new Set<string>();
 
 function cacheView(api: FakeApi): ReconcileCacheView {
@@ -369,20 +364,86 @@ describe('Reconciler: prune', () => {
     expect(eventsOf(api, 'Pruned')).toHaveLength(1);
   });
 
-  it('cleans up everything it made when the namespace opts out, leaving user objects alone', async () => {
+  it('hands an opted-out namespace back in order: gateway labelled, caller rule, Services, pods, then the rest', async () => {
     const { api, r } = setup();
-    api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'shop', annotations: { 'wpgw.io/original': '{}' } }, spec: { selector: { 'wpgw.io/gateway': 'shop' } } });
+    const original = { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] };
+    // As a client-side apply leaves it: the user's key merged back beside the gateway's.
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: 'shop', labels: { 'wpgw.io/repointed': 'true', team: 'a' }, annotations: { 'wpgw.io/original': JSON.stringify(original), 'wpgw.io/nudge': 'abc', note: 'x' } },
+      spec: { selector: { 'wpgw.io/gateway': 'shop', app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 30001 }] },
+    });
+    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { template: { metadata: {} } } });
+    const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.0.12', hostnames: ['orders'], outbound: ['orders:80'] });
+    api.put(windowsPod('legacy-1', { annotations: { 'wpgw.io/status': status }, owner: ['Deployment', 'legacy'] }));
     await r.reconcile('shop');
-    expect(api.get('Service', 'shop', 'legacy-app')).toBeDefined();
+    api.put({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'wpgw-in-legacy', namespace: 'shop', labels: OURS('service.legacy') }, spec: { host: 'legacy.shop.svc.cluster.local' } });
+    api.put({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'wpgw-app-legacy', namespace: 'shop', labels: OURS('service.legacy') }, spec: { host: 'legacy-app.shop.svc.cluster.local' } });
+    delete api.get('Namespace', '', 'shop')!.metadata.labels['wpgw.io/inject'];
+
+    let res = await r.reconcile('shop');
+    expect(res.restorePhase).toBe('gateway');
+    expect(api.get('Deployment', 'shop', 'wpgw')!.spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(api.get('DestinationRule', 'shop', 'wpgw-in-legacy')).toBeDefined();
+    // Waits for the labelled gateway pods to roll out.
+    const writes = api.writes().length;
+    expect((await r.reconcile('shop')).restorePhase).toBe('gateway');
+    expect(api.writes().length).toBe(writes);
+    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { readyReplicas: 2, updatedReplicas: 2 }));
+
+    res = await r.reconcile('shop');
+    expect(res.restorePhase).toBe('callers');
+    expect(res.pruned).toEqual(['DestinationRule/wpgw-in-legacy']);
+    expect(api.get('Service', 'shop', 'legacy')!.spec.selector['wpgw.io/gateway']).toBe('shop');
+
+    res = await r.reconcile('shop');
+    expect(res.restorePhase).toBe('services');
+    expect(res.restored).toEqual(['legacy']);
+    expect(res.pruned).toEqual([]);
+    const svc = api.get('Service', 'shop', 'legacy')!;
+    expect(svc.spec.selector).toEqual({ app: 'legacy' });
+    expect(svc.spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 80, protocol: 'TCP' }]);
+    expect(svc.metadata.labels).toEqual({ team: 'a' });
+    expect(svc.metadata.annotations).toEqual({ note: 'x' });
+    expect(eventsOf(api, 'ServiceRestored')).toHaveLength(1);
+
+    // The gateway stays while the pod's hostAliases point at it; its owner is rolled once.
+    res = await r.reconcile('shop');
+    expect(res.restorePhase).toBe('pods');
+    expect(res.restarted).toEqual(['Deployment/legacy']);
+    expect(res.pruned).toEqual([]);
+    expect(api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations['wpgw.io/restartedAt']).toBeDefined();
+    expect((await r.reconcile('shop')).restarted).toEqual([]);
+    expect(api.get('Service', 'shop', 'wpgw')).toBeDefined();
+
+    api.objects.delete('Pod/shop/legacy-1');
+    res = await r.reconcile('shop');
+    expect(res.restorePhase).toBe('cleanup');
+    expect(res.pruned.sort()).toEqual(['Deployment/wpgw', 'DestinationRule/wpgw-app-legacy', 'Gateway/wpgw', 'Service/legacy-app', 'Service/wpgw', 'ServiceAccount/wpgw']);
+    expect(api.get('Deployment', 'shop', 'legacy')).toBeDefined();
+    const phases = eventsOf(api, 'OptingOut').map((e) => e.message as string);
+    expect(phases.some((m) => m.includes('STRICT'))).toBe(true);
+    res = await r.reconcile('shop');
+    expect(res.restorePhase).toBe('done');
+    const after = api.writes().filter((w) => !w.includes('/events')).length;
+    await r.reconcile('shop');
+    expect(api.writes().filter((w) => !w.includes('/events')).length).toBe(after);
+  });
+
+  it('reports instead of rolling when wpgw.io/restart-on-ip-change is "false"', async () => {
+    const { api, r } = setup();
+    api.get('Namespace', '', 'shop')!.metadata.annotations = { 'wpgw.io/restart-on-ip-change': 'false' };
+    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { template: { metadata: {} } } });
+    const status = JSON.stringify({ v: 1, mode: 'dnsConfig', dnsIP: '10.96.0.13', outbound: [] });
+    api.put(windowsPod('legacy-1', { annotations: { 'wpgw.io/status': status }, owner: ['Deployment', 'legacy'] }));
+    await r.reconcile('shop');
     delete api.get('Namespace', '', 'shop')!.metadata.labels['wpgw.io/inject'];
     const res = await r.reconcile('shop');
-    expect(res.optedIn).toBe(false);
-    expect(res.pruned.sort()).toEqual(['Deployment/wpgw', 'Gateway/wpgw', 'Service/legacy-app', 'Service/wpgw', 'ServiceAccount/wpgw']);
-    // The re-pointed user Service stays as the webhook left it (documented behaviour).
-    expect(api.get('Service', 'shop', 'legacy')!.metadata.annotations['wpgw.io/original']).toBe('{}');
-    const after = api.writes().length;
-    await r.reconcile('shop');
-    expect(api.writes().length).toBe(after);
+    expect(res.restorePhase).toBe('pods');
+    expect(res.restarted).toEqual([]);
+    expect(eventsOf(api, 'OptOutPodsRemain')).toHaveLength(1);
+    expect(api.get('Deployment', 'shop', 'wpgw')).toBeDefined();
   });
 });
 

@@ -33,6 +33,14 @@ describe('namespacesForEvent', () => {
     expect(namespacesForEvent(ev('managedOutputs', 'add', ours), view)).toEqual(['quiet']);
   });
 
+  it('opting out waits on re-pointed Services and injected pods in a namespace no longer opted in', () => {
+    const repointed = { kind: 'Service', metadata: { name: 'legacy', namespace: 'quiet', annotations: { 'wpgw.io/original': '{}' } } };
+    const restored = { kind: 'Service', metadata: { name: 'legacy', namespace: 'quiet' } };
+    expect(namespacesForEvent(ev('services', 'update', restored, repointed), view)).toEqual(['quiet']);
+    expect(namespacesForEvent(ev('services', 'update', restored, restored), view)).toEqual([]);
+    expect(namespacesForEvent(ev('managedPods', 'delete', { kind: 'Pod', metadata: { name: 'p', namespace: 'quiet' } }), view)).toEqual(['quiet']);
+  });
+
   it('a kube-dns change affects every opted-in namespace; runtime classes none', () => {
     expect(namespacesForEvent(ev('services', 'update', { kind: 'Service', metadata: { name: 'kube-dns', namespace: 'kube-system' } }), view)).toEqual(['bank', 'shop']);
     expect(namespacesForEvent(ev('runtimeclasses', 'add', { kind: 'RuntimeClass', metadata: { name: 'win' } }), view)).toEqual([]);

@@ -7,6 +7,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { applyMergePatch } from './helpers/merge-patch.js';
 import type { DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { startController, type ControllerHandle } from '../../src/controller/controller.js';
 import { collectStatus, formatStatus } from '../../src/controller/status.js';
@@ -59,16 +60,6 @@ function selectorMatches(sel: string | null, labels: Record<string, string> = {}
     const [k, v] = term.split('=');
     return v === undefined ? labels[k!] !== undefined : labels[k!] === v;
   });
-}
-
-function merge(target: any, patch: any): any {
-  if (!patch || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const out = target && typeof target === 'object' && !Array.isArray(target) ? { ...target } : {};
-  for (const [k, v] of Object.entries(patch)) {
-    if (v === null) delete out[k];
-    else out[k] = merge(out[k], v);
-  }
-  return out;
 }
 
 class MiniApiServer {
@@ -171,10 +162,10 @@ class MiniApiServer {
       case 'PATCH': {
         const patch = JSON.parse(body);
         if (contentType.startsWith('application/apply-patch')) {
-          return send(200, this.set(r.gv, r.plural, merge(structuredClone(existing ?? {}), patch), existing ? 'MODIFIED' : 'ADDED'));
+          return send(200, this.set(r.gv, r.plural, applyMergePatch(structuredClone(existing ?? {}), patch), existing ? 'MODIFIED' : 'ADDED'));
         }
         if (!existing) return notFound();
-        return send(200, this.set(r.gv, r.plural, merge(structuredClone(existing), patch), 'MODIFIED'));
+        return send(200, this.set(r.gv, r.plural, applyMergePatch(structuredClone(existing), patch), 'MODIFIED'));
       }
       case 'DELETE':
         if (!existing) return notFound();

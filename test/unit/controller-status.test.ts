@@ -59,6 +59,23 @@ describe('status', () => {
     expect(s.gateway).toEqual({});
   });
 
+  it('shows how far an opted-out namespace has been handed back, and that its pods leave the mesh', () => {
+    const quiet: V1Namespace = { metadata: { name: 'shop' } };
+    const original = JSON.stringify({ selector: { app: 'legacy' }, ports: [{ port: 80 }] });
+    const repointed: V1Service = { metadata: { name: 'legacy', annotations: { 'wpgw.io/original': original } }, spec: { selector: { 'wpgw.io/gateway': 'shop' }, ports: [{ port: 80, targetPort: 30001 }] } };
+    const gw = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'wpgw', namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'namespace' } } };
+    let s = summarizeNamespace({ namespace: quiet, pods, services: [repointed] }, deployment, desired, undefined, [gw]);
+    expect(s.optOut).toEqual({ phase: 'services', services: ['legacy'], pods: ['legacy-0', 'legacy-1'] });
+    const text = formatStatus({ namespaces: [s], errors: [] });
+    expect(text).toContain('  opting out:   phase services (gateway -> callers -> services -> pods -> cleanup)\n');
+    expect(text).toContain('  opting out:   Services still re-pointed: legacy\n');
+    expect(text).toContain('  opting out:   pods still resolving through the gateway: legacy-0, legacy-1; their owners are rolled\n');
+    expect(text).toContain('under STRICT PeerAuthentication those calls fail');
+    s = summarizeNamespace({ namespace: quiet, pods: [], services: [] }, undefined, desired, undefined, [gw]);
+    expect(s.optOut).toEqual({ phase: 'cleanup', services: [], pods: [] });
+    expect(summarizeNamespace({ namespace: quiet, pods: [], services: [] }, undefined, desired).optOut).toBeUndefined();
+  });
+
   it('formats a readable report', () => {
     const text = formatStatus({ namespaces: [summarizeNamespace({ namespace: ns, pods, services }, deployment, desired)], errors: ['kube-system/kube-dns: forbidden'] });
     expect(text).toBe(
