@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { connect as netConnect } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { generateCa, generateLeaf } from '../../src/webhook/certs.js';
 import { fetchInsecure, freePort, startProcess, stopProcess } from './global-setup.js';
 import {
@@ -25,15 +25,10 @@ import {
   sleep,
   waitForDefaultServiceAccount,
   windowsDeployment,
+  printTestTimes,
 } from './helpers.js';
 
-let started = 0;
-beforeEach(() => {
-  started = Date.now();
-});
-afterEach((ctx) => {
-  process.stdout.write(`[e2e] ${ctx.task.name}: ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-});
+printTestTimes();
 
 async function optedIn(ns: string): Promise<string> {
   createNamespace(ns, true);

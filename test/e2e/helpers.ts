@@ -1,7 +1,7 @@
 // Helpers for the e2e suite: kubectl as users run it, JSON reads, polling, the controller's metrics.
 import { spawnSync } from 'node:child_process';
 import { getInsecure } from '../../bench/cluster-stack.js';
-import { inject } from 'vitest';
+import { afterEach, beforeEach, inject } from 'vitest';
 import { stringify } from 'yaml';
 
 export const env = () => inject('e2e');
@@ -146,4 +146,15 @@ export async function controllerMetric(name: string, filter: (labels: string) =>
     if (m && filter(m[1] ?? '')) sum += Number(m[2]);
   }
   return sum;
+}
+
+/** Prints each test's wall time after it ends (the suite reports parts' times, never asserts them). */
+export function printTestTimes(): void {
+  let started = 0;
+  beforeEach(() => {
+    started = Date.now();
+  });
+  afterEach((ctx) => {
+    process.stdout.write(`[e2e] ${ctx.task.name}: ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  });
 }

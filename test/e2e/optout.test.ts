@@ -4,17 +4,11 @@
 // controller made is deleted last, and nothing else changes.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
-import { appService, apply, createNamespace, env, eventually, getJson, k, kubectl, list, managedObjects, waitForDefaultServiceAccount, windowsDeployment } from './helpers.js';
+import { appService, apply, createNamespace, env, eventually, getJson, k, kubectl, list, managedObjects, waitForDefaultServiceAccount, windowsDeployment, printTestTimes } from './helpers.js';
 
-let started = 0;
-beforeEach(() => {
-  started = Date.now();
-});
-afterEach((ctx) => {
-  process.stdout.write(`[e2e] ${ctx.task.name}: ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-});
+printTestTimes();
 
 const OUTBOUND = 'orders.sales.svc.cluster.local:9080';
 const DEADLINE = 240_000; // a loaded machine: pods roll on kwok nodes, the controller resyncs

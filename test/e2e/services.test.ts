@@ -2,7 +2,7 @@
 // wpgw runs, its selector patches), Services that cannot be re-pointed, Services non-mesh clients reach.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   apply,
   controllerMetric,
@@ -17,15 +17,10 @@ import {
   sleep,
   waitForDefaultServiceAccount,
   windowsDeployment,
+  printTestTimes,
 } from './helpers.js';
 
-let started = 0;
-beforeEach(() => {
-  started = Date.now();
-});
-afterEach((ctx) => {
-  process.stdout.write(`[e2e] ${ctx.task.name}: ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-});
+printTestTimes();
 
 const ROLLOUT_CRD = {
   apiVersion: 'apiextensions.k8s.io/v1',

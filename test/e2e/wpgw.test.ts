@@ -3,7 +3,7 @@
 // own RBAC. Each part uses its own namespace; timings are printed per test.
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
 import {
   appService,
@@ -23,18 +23,13 @@ import {
   sleep,
   waitForDefaultServiceAccount,
   windowsDeployment,
+  printTestTimes,
 } from './helpers.js';
 
 const ORDERS = 'orders.sales.svc.cluster.local:9080';
 const OUTBOUND = `${ORDERS}, example.com:80+tls`;
 
-let started = 0;
-beforeEach(() => {
-  started = Date.now();
-});
-afterEach((ctx) => {
-  process.stdout.write(`[e2e] ${ctx.task.name}: ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-});
+printTestTimes();
 
 async function gatewayIP(ns: string): Promise<string> {
   return eventually(`Service wpgw in ${ns} with a ClusterIP`, () => getJson(['service', 'wpgw', '-n', ns])?.spec?.clusterIP as string | undefined);
