@@ -26,8 +26,11 @@ export class Network {
   private seq = 0;
 
   constructor(prefix: string) {
-    // netns and interface names: short and unique per run
-    this.prefix = prefix;
+    // netns and interface names: short and unique per run. WPGW_NETNS_PREFIX (at most 2
+    // characters) keeps suites of two checkouts on one machine out of each other's namespaces.
+    const own = process.env.WPGW_NETNS_PREFIX ?? '';
+    if (!/^[a-z0-9]{0,2}$/.test(own)) throw new Error(`WPGW_NETNS_PREFIX=${own}: at most 2 lowercase letters or digits`);
+    this.prefix = own + prefix;
     this.node = `${prefix}-node`;
   }
 
