@@ -2,9 +2,42 @@
 // matches them can say so (issue 11, item 4). Pure: templates in, named label sets out. The
 // decision mirrors mutatePod: wpgw.io/inject "false" opts out, Windows evidence or "true" opts in,
 // hostNetwork / HostProcess pods are admitted unmanaged.
-import type { V1ObjectMeta, V1PodSpec } from '@kubernetes/client-node';
+import type { V1ObjectMeta, V1PodSpec, V1PodTemplateSpec } from '@kubernetes/client-node';
 import { INJECT_KEY } from '../names.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
+
+/** Argo Rollouts' Rollout: a workload kind like Deployment (pod template at spec.template). */
+export const ROLLOUT_KIND = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', plural: 'rollouts' } as const;
+
+/** Any object that may carry a pod template, read through podTemplateOf. */
+export interface WorkloadObject {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: V1ObjectMeta;
+  spec?: unknown;
+}
+
+/** Kinds keeping their pod template at spec.template. */
+const TEMPLATE_AT_SPEC = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job']);
+
+interface TemplateHolder {
+  template?: V1PodTemplateSpec;
+  jobTemplate?: { spec?: { template?: V1PodTemplateSpec } };
+}
+
+/**
+ * Where each workload kind keeps its pod template; undefined for kinds wpgw does not know. A
+ * Rollout with spec.workloadRef borrows a Deployment's template and has none of its own. An
+ * object without a kind (a typed cache list) is read at either place.
+ */
+export function podTemplateOf(w: WorkloadObject): V1PodTemplateSpec | undefined {
+  const spec = (typeof w.spec === 'object' && w.spec !== null ? w.spec : {}) as TemplateHolder;
+  if (w.kind === undefined) return spec.template ?? spec.jobTemplate?.spec?.template;
+  if (TEMPLATE_AT_SPEC.has(w.kind)) return spec.template;
+  if (w.kind === ROLLOUT_KIND.kind) return w.apiVersion?.startsWith('argoproj.io/') ? spec.template : undefined;
+  if (w.kind === 'CronJob') return spec.jobTemplate?.spec?.template;
+  return undefined;
+}
 
 export interface WorkloadTemplate {
   /** "Kind/name" of the top-level workload (a Deployment, not its ReplicaSets). */

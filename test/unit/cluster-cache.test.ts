@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Registry } from 'prom-client';
-import { CacheAdmissionContext } from '../../src/cluster/admission-context.js';
+import { cacheAdmissionContext } from '../../src/cluster/admission-context.js';
 import { registerCacheMetrics } from '../../src/cluster/metrics.js';
 import { CONTROLLER_RESOURCES, ClusterCache, WEBHOOK_RESOURCES, watchSpecs, type ResourceKey } from '../../src/cluster/cache.js';
 import type { KindInfo } from '../../src/cluster/kinds.js';
@@ -176,12 +176,12 @@ describe('ClusterCache', () => {
   });
 });
 
-describe('CacheAdmissionContext', () => {
+describe('cacheAdmissionContext', () => {
   async function ctx(objects: Obj[]) {
     const w = new World();
     w.objects = objects;
     const c = await startCache(w, WEBHOOK_RESOURCES);
-    return { w, c, ctx: new CacheAdmissionContext(c) };
+    return { w, c, ctx: cacheAdmissionContext(c) };
   }
 
   it('answers addresses, runtime class OS and namespace annotations', async () => {
@@ -231,7 +231,7 @@ describe('CacheAdmissionContext', () => {
     w.objects = [ns('shop'), rollout('web', { app: 'web' })];
     w.missing.add('Rollout');
     const c = await startCache(w, WEBHOOK_RESOURCES);
-    const x = new CacheAdmissionContext(c);
+    const x = cacheAdmissionContext(c);
     expect(c.synced()).toBe(true);
     expect(c.missingKinds()).toEqual([]);
     expect(x.windowsLabelSets('shop')).toEqual([]);
