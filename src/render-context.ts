@@ -1,11 +1,12 @@
 // The AdmissionContext `wpgw render` admits its input with: the core's namespaceView (the one the
 // webhook's cache and dev mode use) over the input's objects, so render and the webhook agree on
 // what they know about a namespace. Services are replaced by their admitted form as render goes,
-// as they would be in a cluster; Pods count once the webhook would manage them, like the cache's
-// managed Pods (bare Pods wpgw leaves alone are not watched; see docs/architecture.md).
+// as they would be in a cluster; Pods count as the webhook admits them, like the cache's managed
+// Pods (bare Pods wpgw leaves alone are not watched; see docs/architecture.md).
 import type { V1Ingress, V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { AdmissionContext } from './core/context.js';
-import { admissionContext, fromLists, namespaceView, type NamespaceView, type PodObject } from './core/namespace-view.js';
+import { admissionContext, namespaceView, type NamespaceView, type PodObject } from './core/namespace-view.js';
+import { mutatePod, type PodLike } from './core/pod.js';
 import { podTemplateOf, type WorkloadObject } from './core/workloads.js';
 import { OS_LABEL } from './names.js';
 
@@ -26,7 +27,7 @@ export interface InputContext {
 
 export function inputContext(
   docs: readonly InputObject[],
-  opts: { gatewayIP: string; dnsIP: string; defaultNamespace: string },
+  opts: { gatewayIP: string; dnsIP: string; defaultNamespace: string; clusterDomain: string },
 ): InputContext {
   const nsOf = (d: InputObject) => d.metadata?.namespace ?? opts.defaultNamespace;
   const runtimeClasses = new Map<string, string | undefined>();
@@ -43,27 +44,40 @@ export function inputContext(
     const ns = nsOf(d);
     servicesByNs.set(ns, (servicesByNs.get(ns) ?? new Map()).set(d.metadata?.name ?? '', { ...d, metadata: { ...d.metadata, namespace: ns } } as V1Service));
   }
-  const podsByNs = groupBy(docs.filter((d) => d.kind === 'Pod') as PodObject[], (d) => nsOf(d));
+  const podsByNs = groupBy(docs.filter((d) => d.kind === 'Pod') as PodLike[], (d) => nsOf(d));
+  // The input's Pods as the API server would store them once the webhook admitted them (Pods read
+  // only addresses, RuntimeClasses and namespace annotations, never other Pods or Services).
+  const admittedPods = (ns: string): PodObject[] =>
+    (podsByNs.get(ns) ?? []).flatMap((pod) => {
+      const outcome = mutatePod({ pod, namespace: ns, ctx, clusterDomain: opts.clusterDomain });
+      return outcome.action === 'mutate' && outcome.reason === 'injected' ? [outcome.pod] : [];
+    });
   const workloadsByNs = groupBy(docs.filter((d) => d.kind !== undefined && podTemplateOf(d)), nsOf);
   // One view per namespace until a Service there is admitted (render inputs can be large).
   const views = new Map<string, NamespaceView>();
   const view = (ns: string): NamespaceView => {
     let v = views.get(ns);
     if (!v) {
-      const lists = {
-        namespace: namespaces.get(ns),
-        services: [...(servicesByNs.get(ns)?.values() ?? [])],
-        pods: podsByNs.get(ns),
-        workloads: workloadsByNs.get(ns),
-        ingresses: ingresses.get(ns),
-      };
-      v = namespaceView(ns, fromLists(lists), runtimeClassOS);
+      // Thunks, not lists: admitting the Pods asks this view for the namespace's annotations.
+      const services = [...(servicesByNs.get(ns)?.values() ?? [])];
+      v = namespaceView(
+        ns,
+        {
+          namespace: () => namespaces.get(ns),
+          services: () => services,
+          pods: () => admittedPods(ns),
+          workloads: () => workloadsByNs.get(ns) ?? [],
+          ingresses: () => ingresses.get(ns) ?? [],
+        },
+        runtimeClassOS,
+      );
       views.set(ns, v);
     }
     return v;
   };
+  const ctx = admissionContext({ view, runtimeClassOS, addresses: { gatewayIP: opts.gatewayIP, dnsIP: opts.dnsIP } });
   return {
-    ctx: admissionContext({ view, runtimeClassOS, addresses: { gatewayIP: opts.gatewayIP, dnsIP: opts.dnsIP } }),
+    ctx,
     admitted(svc, ns) {
       servicesByNs.set(ns, (servicesByNs.get(ns) ?? new Map()).set(svc.metadata?.name ?? '', svc));
       views.delete(ns);

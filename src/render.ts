@@ -155,7 +155,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
   }
 
   const addresses = { gatewayIP: opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP, dnsIP: opts.dnsIP ?? PLACEHOLDER_DNS_IP };
-  const { ctx, admitted } = inputContext(docs, { ...addresses, defaultNamespace: defaultNs });
+  const { ctx, admitted } = inputContext(docs, { ...addresses, defaultNamespace: defaultNs, clusterDomain });
   const ingresses = groupBy(docs.filter((d) => d.kind === 'Ingress') as Array<Doc & V1Ingress>, nsOf);
   const services: V1Service[] = [];
 

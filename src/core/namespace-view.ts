@@ -28,9 +28,9 @@ export interface NamespaceObjects {
   namespace(): V1Namespace | undefined;
   services(): readonly V1Service[];
   /**
-   * The Pods the source holds. The webhook's cache holds only managed ones (labelled
-   * wpgw.io/managed); render and dev mode pass the Pods the webhook would manage, so all three
-   * see the same: bare Pods wpgw leaves alone are not watched (see docs/architecture.md).
+   * Pods as stored after admission; only managed ones (labelled wpgw.io/managed) count. The
+   * webhook's cache watches only those; render passes its input Pods as the webhook admits them,
+   * dev mode the ones it admitted. Bare Pods wpgw leaves alone are not watched (docs/architecture.md).
    */
   pods(): readonly PodObject[];
   /** Objects with a pod template (Deployments, ..., Argo Rollouts); ones whose owner is listed too are skipped. */
@@ -127,11 +127,8 @@ function classify(objects: NamespaceObjects, runtimeClassOS: RuntimeClassOS): { 
     const k = canonicalLabels(labels);
     if (!windows.has(k)) windows.set(k, Object.freeze({ ...labels }));
   };
-  // A pod the webhook labelled managed is managed, whatever its labels say now; any other Pod
-  // given is classified as the webhook would admit it.
-  for (const pod of objects.pods()) {
-    if (labelsOf(pod)[MANAGED_LABEL] !== undefined || unmanagedBecause(pod, runtimeClassOS) === undefined) addWindows(labelsOf(pod));
-  }
+  // A pod the webhook labelled managed is managed, whatever its labels say now.
+  for (const pod of objects.pods()) if (labelsOf(pod)[MANAGED_LABEL] !== undefined) addWindows(labelsOf(pod));
   // A Deployment's ReplicaSets, a Rollout's ReplicaSets, a CronJob's Jobs are named by their
   // owner; when the owner is not listed (not watched, no RBAC, deleted) they stand for it.
   const workloads = objects.workloads();
