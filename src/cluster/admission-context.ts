@@ -31,7 +31,8 @@ export function cacheNamespaceView(cache: AdmissionCacheView, namespace: string)
   );
 }
 
-function runtimeClassOSOf(cache: AdmissionCacheView, name: string): string | undefined {
+/** The OS a cached RuntimeClass pins (its scheduling.nodeSelector kubernetes.io/os). */
+export function runtimeClassOSOf(cache: Pick<ClusterCache, 'runtimeClass'>, name: string): string | undefined {
   return cache.runtimeClass(name)?.scheduling?.nodeSelector?.[OS_LABEL];
 }
 

@@ -1,8 +1,12 @@
 // Settings written where wpgw does not read them: without a word they would silently do nothing.
-// Pure: `wpgw render` reports these; the webhook never sees Namespaces or workloads themselves.
-import type { V1ObjectMeta } from '@kubernetes/client-node';
+// Pure, one definition of each hint: `wpgw render` reports them, the controller records them as
+// Events on the object concerned, `wpgw status` lists them (the webhook never sees Namespaces or
+// workloads themselves, and a pod's warning goes to whoever created it: usually a controller).
+import type { V1Namespace, V1ObjectMeta } from '@kubernetes/client-node';
+import { topLevelWorkloads, unmanagedBecause, type WorkloadObject } from './workloads.js';
 import {
   DNS_SERVER_ANNOTATION,
+  INJECT_KEY,
   NS_INJECT_ENABLED,
   NS_INJECT_LABEL,
   OUTBOUND_ANNOTATION,
@@ -25,6 +29,11 @@ export function namespaceHints(name: string, meta: V1ObjectMeta | undefined): st
       hints.push(`${key} is set as a label, but wpgw reads it as an annotation: kubectl annotate namespace ${name} ${key}=${labels[key]}`);
     }
   }
+  const value = labels[NS_INJECT_LABEL];
+  // kubectl label namespace x wpgw.io/inject=true: a string, valid, and not the opt-in value.
+  if (value !== undefined && value !== NS_INJECT_ENABLED && /^(true|yes|on|1|enable|enabled)$/i.test(value)) {
+    hints.push(`${NS_INJECT_LABEL}=${value} does not opt the namespace in: the value that does is "${NS_INJECT_ENABLED}": kubectl label --overwrite namespace ${name} ${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}`);
+  }
   if (annotations[NS_INJECT_LABEL] !== undefined && labels[NS_INJECT_LABEL] === undefined) {
     hints.push(`${NS_INJECT_LABEL} is set as an annotation, but opting in is the label (the webhook configuration selects on it): kubectl label namespace ${name} ${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}`);
   }
@@ -38,4 +47,45 @@ export function workloadHints(kind: string, meta: V1ObjectMeta | undefined, temp
   return POD_ANNOTATIONS.filter((key) => own[key] !== undefined && onTemplate[key] === undefined).map(
     (key) => `${key} is on the ${kind}'s own metadata, where it has no effect: wpgw reads it from the pod template (spec.template.metadata.annotations)`,
   );
+}
+
+/** A pod (template) with wpgw.io/outbound that wpgw will not manage because nothing says Windows. */
+export function outboundNotWindowsHint(): string {
+  return `has ${OUTBOUND_ANNOTATION} but is not recognised as Windows (spec.os.name, a kubernetes.io/os nodeSelector or required node affinity, or a Windows RuntimeClass), so the annotation has no effect; add one of those, or label it ${INJECT_KEY}: "true" to manage a pod that cannot run a sidecar`;
+}
+
+/** A misplaced setting on one object, for an Event on it or a line of `wpgw status`. */
+export interface SettingHint {
+  kind: string;
+  name: string;
+  /** apiVersion of the object (for an Event's involvedObject). */
+  apiVersion?: string;
+  uid?: string;
+  message: string;
+}
+
+/**
+ * Every misplaced-setting hint of a namespace: its own (label vs annotation, opt-in value) and
+ * its top-level workloads' (pod settings on the workload's metadata, wpgw.io/outbound on a pod
+ * template that is not Windows). Pods themselves get theirs at admission.
+ */
+export function settingHints(
+  namespace: V1Namespace,
+  workloads: readonly WorkloadObject[],
+  runtimeClassOS: (name: string) => string | undefined,
+): SettingHint[] {
+  const name = namespace.metadata?.name ?? '';
+  const out: SettingHint[] = namespaceHints(name, namespace.metadata).map((message) => ({ kind: 'Namespace', name, apiVersion: 'v1', uid: namespace.metadata?.uid, message }));
+  for (const { object, template } of topLevelWorkloads(workloads)) {
+    const kind = object.kind ?? 'workload';
+    const messages = workloadHints(kind, object.metadata, template.metadata);
+    if (template.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined && unmanagedBecause(template, runtimeClassOS) === 'not Windows') {
+      messages.push(`its pod template ${outboundNotWindowsHint()}`);
+    }
+    for (const message of messages) out.push({ kind, name: object.metadata?.name ?? '', apiVersion: object.apiVersion, uid: object.metadata?.uid, message });
+  }
+  // The namespace's own first, then workloads by kind and name.
+  const own = out.filter((h) => h.kind === 'Namespace');
+  const rest = out.filter((h) => h.kind !== 'Namespace').sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
+  return [...own, ...rest];
 }

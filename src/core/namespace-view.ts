@@ -8,7 +8,7 @@ import { DNS_SERVICE, GATEWAY_SERVICE, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATIO
 import type { AdmissionContext } from './context.js';
 import { gatewayPodLabels } from './desired/gateway.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
-import { podTemplateOf, unmanagedBecause, unmanagedWorkloads, type UnmanagedWorkload, type WorkloadObject, type WorkloadTemplate } from './workloads.js';
+import { topLevelWorkloads, unmanagedBecause, unmanagedWorkloads, type UnmanagedWorkload, type WorkloadObject } from './workloads.js';
 
 type LabelSet = Readonly<Record<string, string>>;
 
@@ -98,12 +98,6 @@ function selects(selector: LabelSet | undefined, labels: LabelSet): boolean {
   return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
 }
 
-/** "Kind/name" of the controller owning the object, if any. */
-function controllerOf(o: WorkloadObject): string | undefined {
-  const ref = o.metadata?.ownerReferences?.find((r) => r.controller);
-  return ref ? `${ref.kind}/${ref.name}` : undefined;
-}
-
 // ---- the view ----------------------------------------------------------------------------------
 
 /** Computes `make` on first use only. */
@@ -129,16 +123,7 @@ function classify(objects: NamespaceObjects, runtimeClassOS: RuntimeClassOS): { 
   };
   // A pod the webhook labelled managed is managed, whatever its labels say now.
   for (const pod of objects.pods()) if (labelsOf(pod)[MANAGED_LABEL] !== undefined) addWindows(labelsOf(pod));
-  // A Deployment's ReplicaSets, a Rollout's ReplicaSets, a CronJob's Jobs are named by their
-  // owner; when the owner is not listed (not watched, no RBAC, deleted) they stand for it.
-  const workloads = objects.workloads();
-  const listed = new Set(workloads.map((w) => `${w.kind ?? ''}/${nameOf(w)}`));
-  const templates: WorkloadTemplate[] = [];
-  for (const w of workloads) {
-    const owner = controllerOf(w);
-    const template = podTemplateOf(w);
-    if (template && !(owner && listed.has(owner))) templates.push({ workload: `${w.kind ?? 'workload'}/${nameOf(w)}`, template });
-  }
+  const templates = topLevelWorkloads(objects.workloads());
   for (const t of templates) if (unmanagedBecause(t.template, runtimeClassOS) === undefined) addWindows(labelsOf(t.template));
   const unmanaged = unmanagedWorkloads(templates, runtimeClassOS);
   return { windows: [...windows.values()], unmanaged };

@@ -17,6 +17,7 @@ import type { AdmissionContext } from './context.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
 import { uninjectIstio, type IstioUninjectResult } from './istio-uninject.js';
 import { BoundedMemo } from './memo.js';
+import { outboundNotWindowsHint } from './hints.js';
 import {
   classifyHost,
   dialNames,
@@ -96,9 +97,7 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     // An outbound list on a pod wpgw does not manage would silently do nothing: say so.
     const warnings =
       base.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined
-        ? [
-            `${who}: has ${OUTBOUND_ANNOTATION} but is not recognised as Windows (spec.os.name, a kubernetes.io/os nodeSelector or required node affinity, or a Windows RuntimeClass), so the annotation has no effect; add one of those, or label it ${INJECT_KEY}: "true" to manage a pod that cannot run a sidecar`,
-          ]
+        ? [`${who}: ${outboundNotWindowsHint()}`]
         : [];
     return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings } : { action: 'skip', reason: 'not_windows', warnings };
   }

@@ -39,6 +39,28 @@ export function podTemplateOf(w: WorkloadObject): V1PodTemplateSpec | undefined 
   return undefined;
 }
 
+/** "Kind/name" of the controller owning the object, if any. */
+function controllerOf(o: WorkloadObject): string | undefined {
+  const ref = o.metadata?.ownerReferences?.find((r) => r.controller);
+  return ref ? `${ref.kind}/${ref.name}` : undefined;
+}
+
+/**
+ * The workloads that stand for their pods, with their templates. A Deployment's ReplicaSets, a
+ * Rollout's ReplicaSets, a CronJob's Jobs are named by their owner; when the owner is not listed
+ * (not watched, no RBAC, deleted) they stand for it themselves.
+ */
+export function topLevelWorkloads(list: readonly WorkloadObject[]): Array<WorkloadTemplate & { object: WorkloadObject; template: V1PodTemplateSpec }> {
+  const listed = new Set(list.map((w) => `${w.kind ?? ''}/${w.metadata?.name ?? ''}`));
+  const out: Array<WorkloadTemplate & { object: WorkloadObject; template: V1PodTemplateSpec }> = [];
+  for (const object of list) {
+    const owner = controllerOf(object);
+    const template = podTemplateOf(object);
+    if (template && !(owner && listed.has(owner))) out.push({ object, workload: `${object.kind ?? 'workload'}/${object.metadata?.name ?? ''}`, template });
+  }
+  return out;
+}
+
 export interface WorkloadTemplate {
   /** "Kind/name" of the top-level workload (a Deployment, not its ReplicaSets). */
   workload: string;
