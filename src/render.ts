@@ -9,7 +9,7 @@ import { desiredNamespaceState } from './core/desired.js';
 import type { DesiredOptions, KubeObject } from './core/desired-types.js';
 import { mutatePod, type PodLike } from './core/pod.js';
 import { mutateService } from './core/service.js';
-import { podTemplateOf } from './core/workloads.js';
+import { podTemplateOf, servicesReaching, unmanagedBecause, unmanagedPodWarning } from './core/workloads.js';
 import { groupBy, inputContext } from './render-context.js';
 import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PLACEHOLDER_GATEWAY_IP } from './names.js';
 
@@ -161,6 +161,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
 
   const outDocs: Doc[] = [];
   const pods = new Map<string, V1Pod[]>();
+  const leftUnmanaged: Array<{ d: Doc; ns: string; pod: PodLike; warnings: string[] }> = [];
   const ownedByController = (d: Doc) =>
     (d.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
   for (const d of docs) {
@@ -191,6 +192,9 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         continue;
       }
       outcome.warnings.forEach((w) => report.push(`warning: ${label(d)}: ${w}`));
+      if (d.kind === 'Pod' && (outcome.action === 'skip' || outcome.reason === 'stripped')) {
+        leftUnmanaged.push({ d, ns, pod: outcome.action === 'skip' ? podLike : outcome.pod, warnings: outcome.warnings });
+      }
       if (outcome.action === 'skip') {
         report.push(`${label(d)}: unchanged (${outcome.reason})`);
         outDocs.push(d);
@@ -219,6 +223,14 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       continue;
     }
     outDocs.push(d);
+  }
+  // A Pod admitted before the Service that re-points over it got no warning at admission (nor
+  // would it in a cluster, where `wpgw status` then names it): say it here, as status would.
+  for (const { d, ns, pod, warnings } of leftUnmanaged) {
+    const why = unmanagedBecause(pod, ctx.runtimeClassOS);
+    const reaching = why ? servicesReaching(pod.metadata?.labels ?? {}, ctx.repointedServices?.(ns) ?? []) : [];
+    const message = why && reaching.length > 0 ? unmanagedPodWarning(why, reaching) : undefined;
+    if (message && !warnings.some((w) => w.endsWith(message))) report.push(`warning: ${label(d)}: ${message}`);
   }
   if (errors.length > 0) return { yaml: '', objects: [], report, errors };
 

@@ -490,7 +490,7 @@ export class Reconciler {
   private async reportMisplacedSettings(namespace: string, nsObj: V1Namespace): Promise<void> {
     const { cache } = this.o;
     const workloads = WORKLOAD_RESOURCES.flatMap((r): WorkloadObject[] => cache.workloads(r, namespace));
-    for (const h of settingHints(nsObj, workloads, (name) => runtimeClassOSOf(cache, name))) {
+    for (const h of settingHints(nsObj, { workloads, services: cache.services(namespace) }, (name) => runtimeClassOSOf(cache, name))) {
       const target: EventTarget = { kind: h.kind, name: h.name, namespace, ...(h.apiVersion ? { apiVersion: h.apiVersion } : {}), ...(h.uid ? { uid: h.uid } : {}) };
       await this.event({ target, type: 'Warning', reason: 'MisplacedSetting', message: h.message });
     }

@@ -81,7 +81,7 @@ export function summarizeNamespace(
   /** Objects labelled managed-by=wpgw, read for namespaces that are not opted in. */
   managed: readonly KubeObject[] = [],
   /** The namespace's workloads and how RuntimeClasses pin an OS, for misplaced-setting hints. */
-  more: { workloads?: readonly WorkloadObject[]; runtimeClassOS?: (name: string) => string | undefined } = {},
+  more: { workloads?: readonly WorkloadObject[]; allPods?: readonly V1Pod[]; runtimeClassOS?: (name: string) => string | undefined } = {},
 ): NamespaceStatus {
   const ns = input.namespace.metadata?.name ?? '';
   const optedIn = isOptedIn(input.namespace);
@@ -103,7 +103,7 @@ export function summarizeNamespace(
       desired: gatewayDeployment.spec?.replicas ?? 1,
     };
   }
-  const hints = settingHints(input.namespace, more.workloads ?? [], more.runtimeClassOS ?? (() => undefined)).map((h) => ({ subject: `${h.kind}/${h.name}`, message: h.message }));
+  const hints = settingHints(input.namespace, { workloads: more.workloads, pods: more.allPods, services: input.services }, more.runtimeClassOS ?? (() => undefined)).map((h) => ({ subject: `${h.kind}/${h.name}`, message: h.message }));
   return {
     namespace: ns,
     optedIn,
@@ -228,7 +228,8 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     try {
       const [services, pods, deployment, ingresses] = await Promise.all([
         rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
-        rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
+        // Every Pod, not only managed ones: unmanaged Pods a re-pointed Service reaches are hints.
+        rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns)),
         rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
           if (errorStatus(err) === 404) return undefined;
           throw err;
@@ -237,14 +238,14 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
       ]);
       const input: NamespaceInput = {
         namespace,
-        pods: (pods.items ?? []).sort(byName),
+        pods: (pods.items ?? []).filter((p) => p.metadata?.labels?.[MANAGED_LABEL] !== undefined).sort(byName),
         services: (services.items ?? []).sort(byName),
         ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
       };
       const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
       const workloads = (await Promise.all(WORKLOAD_KINDS.map((k) => listOrNone<WorkloadObject>(rest, kindInfo(k.apiVersion, k.kind), ns, errors).then((items) => items.map((w) => ({ ...w, apiVersion: k.apiVersion, kind: k.kind })))))).flat();
-      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, runtimeClassOS }));
+      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods: pods.items ?? [], runtimeClassOS }));
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }

@@ -2,11 +2,13 @@
 // Pure, one definition of each hint: `wpgw render` reports them, the controller records them as
 // Events on the object concerned, `wpgw status` lists them (the webhook never sees Namespaces or
 // workloads themselves, and a pod's warning goes to whoever created it: usually a controller).
-import type { V1Namespace, V1ObjectMeta } from '@kubernetes/client-node';
-import { topLevelWorkloads, unmanagedBecause, type WorkloadObject } from './workloads.js';
+import type { V1Namespace, V1ObjectMeta, V1PodSpec, V1Service } from '@kubernetes/client-node';
+import { repointedOriginal } from './service.js';
+import { servicesReaching, topLevelWorkloads, unmanagedBecause, unmanagedPodWarning, type RepointedService, type WorkloadObject } from './workloads.js';
 import {
   DNS_SERVER_ANNOTATION,
   INJECT_KEY,
+  MANAGED_LABEL,
   NS_INJECT_ENABLED,
   NS_INJECT_LABEL,
   OUTBOUND_ANNOTATION,
@@ -54,6 +56,8 @@ export function outboundNotWindowsHint(): string {
   return `has ${OUTBOUND_ANNOTATION} but is not recognised as Windows (spec.os.name, a kubernetes.io/os nodeSelector or required node affinity, or a Windows RuntimeClass), so the annotation has no effect; add one of those, or label it ${INJECT_KEY}: "true" to manage a pod that cannot run a sidecar`;
 }
 
+type PodObject = { metadata?: V1ObjectMeta; spec?: V1PodSpec };
+
 /** A misplaced setting on one object, for an Event on it or a line of `wpgw status`. */
 export interface SettingHint {
   kind: string;
@@ -65,26 +69,41 @@ export interface SettingHint {
 }
 
 /**
- * Every misplaced-setting hint of a namespace: its own (label vs annotation, opt-in value) and
- * its top-level workloads' (pod settings on the workload's metadata, wpgw.io/outbound on a pod
- * template that is not Windows). Pods themselves get theirs at admission.
+ * Every misplaced-setting hint of a namespace: its own (label vs annotation, opt-in value), its
+ * top-level workloads' (pod settings on the workload's metadata, wpgw.io/outbound on a pod
+ * template that is not Windows, pods wpgw leaves unmanaged that a re-pointed Service still
+ * reaches) and, when given (status reads every Pod; the caches hold only managed ones), bare Pods'.
  */
 export function settingHints(
   namespace: V1Namespace,
-  workloads: readonly WorkloadObject[],
+  objects: { workloads?: readonly WorkloadObject[]; pods?: readonly PodObject[]; services?: readonly V1Service[] },
   runtimeClassOS: (name: string) => string | undefined,
 ): SettingHint[] {
   const name = namespace.metadata?.name ?? '';
   const out: SettingHint[] = namespaceHints(name, namespace.metadata).map((message) => ({ kind: 'Namespace', name, apiVersion: 'v1', uid: namespace.metadata?.uid, message }));
-  for (const { object, template } of topLevelWorkloads(workloads)) {
+  const repointed = (objects.services ?? []).flatMap((svc): RepointedService[] => {
+    const original = repointedOriginal(svc, name);
+    return original ? [{ name: svc.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true }] : [];
+  });
+  for (const { object, template } of topLevelWorkloads(objects.workloads ?? [])) {
     const kind = object.kind ?? 'workload';
     const messages = workloadHints(kind, object.metadata, template.metadata);
-    if (template.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined && unmanagedBecause(template, runtimeClassOS) === 'not Windows') {
+    const why = unmanagedBecause(template, runtimeClassOS);
+    if (template.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined && why === 'not Windows') {
       messages.push(`its pod template ${outboundNotWindowsHint()}`);
     }
+    const reaching = why ? servicesReaching(template.metadata?.labels ?? {}, repointed) : [];
+    if (why && reaching.length > 0) messages.push(unmanagedPodWarning(why, reaching, 'its pods'));
     for (const message of messages) out.push({ kind, name: object.metadata?.name ?? '', apiVersion: object.apiVersion, uid: object.metadata?.uid, message });
   }
-  // The namespace's own first, then workloads by kind and name.
+  // Pods wpgw left unmanaged with no workload over them (owned ones are covered by their workload).
+  for (const pod of objects.pods ?? []) {
+    if (pod.metadata?.labels?.[MANAGED_LABEL] !== undefined || pod.metadata?.ownerReferences?.some((r) => r.controller)) continue;
+    const why = unmanagedBecause(pod, runtimeClassOS);
+    const reaching = why ? servicesReaching(pod.metadata?.labels ?? {}, repointed) : [];
+    if (why && reaching.length > 0) out.push({ kind: 'Pod', name: pod.metadata?.name ?? '', apiVersion: 'v1', uid: pod.metadata?.uid, message: unmanagedPodWarning(why, reaching) });
+  }
+  // The namespace's own first, then the rest by kind and name.
   const own = out.filter((h) => h.kind === 'Namespace');
   const rest = out.filter((h) => h.kind !== 'Namespace').sort((a, b) => `${a.kind}/${a.name}`.localeCompare(`${b.kind}/${b.name}`));
   return [...own, ...rest];

@@ -5,10 +5,11 @@
 // cache objects (only the fields decisions read) work as well as full ones.
 import type { V1Ingress, V1Namespace, V1ObjectMeta, V1PodSpec, V1Service } from '@kubernetes/client-node';
 import { DNS_SERVICE, GATEWAY_SERVICE, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
+import { repointedOriginal } from './service.js';
 import type { AdmissionContext } from './context.js';
 import { gatewayPodLabels } from './desired/gateway.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
-import { topLevelWorkloads, unmanagedBecause, unmanagedWorkloads, type UnmanagedWorkload, type WorkloadObject } from './workloads.js';
+import { topLevelWorkloads, unmanagedBecause, unmanagedWorkloads, type RepointedService, type UnmanagedWorkload, type WorkloadObject } from './workloads.js';
 
 type LabelSet = Readonly<Record<string, string>>;
 
@@ -69,6 +70,8 @@ export interface NamespaceView {
   /** Per Service name: its `port`s, for every Service whose selector selects the gateway pods. */
   gatewaySelectingPorts: ReadonlyMap<string, readonly number[]>;
   owners: ReadonlyMap<string, ServiceOwner>;
+  /** Services re-pointed at this namespace's gateway, with their recorded selectors. */
+  repointed: readonly RepointedService[];
   ingresses: readonly V1Ingress[];
 }
 
@@ -135,12 +138,13 @@ interface ServiceFacts {
   inboundPorts: Map<string, number[]>;
   gatewaySelectingPorts: Map<string, number[]>;
   owners: Map<string, ServiceOwner>;
+  repointed: RepointedService[];
 }
 
 function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFacts {
   // Without the Istio revision label: a selector on istio.io/rev alone is not a way to pick a gateway.
   const gatewayPods = gatewayPodLabels(namespace);
-  const facts: ServiceFacts = { gatewayIP: undefined, dnsIP: undefined, inboundPorts: new Map(), gatewaySelectingPorts: new Map(), owners: new Map() };
+  const facts: ServiceFacts = { gatewayIP: undefined, dnsIP: undefined, inboundPorts: new Map(), gatewaySelectingPorts: new Map(), owners: new Map(), repointed: [] };
   for (const svc of objects.services()) {
     const name = nameOf(svc);
     const ports = svc.spec?.ports ?? [];
@@ -150,6 +154,10 @@ function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFact
     // Any recorded original (even one that no longer parses) may still hold gateway pod ports.
     if (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(svc)) {
       facts.inboundPorts.set(name, ports.map((p) => p.targetPort).filter((p): p is number => typeof p === 'number'));
+    }
+    const original = repointedOriginal(svc, namespace);
+    if (original) {
+      facts.repointed.push({ name, selector: original.selector, onlyManaged: original.onlyManaged === true });
     }
     // Istio translates a classic Gateway's server port through every Service selecting its pods.
     if (selects(svc.spec?.selector, gatewayPods)) facts.gatewaySelectingPorts.set(name, ports.map((p) => p.port));
@@ -172,6 +180,7 @@ export function namespaceView(namespace: string, objects: NamespaceObjects, runt
     get inboundPorts() { return services().inboundPorts; },
     get gatewaySelectingPorts() { return services().gatewaySelectingPorts; },
     get owners() { return services().owners; },
+    get repointed() { return services().repointed; },
     get ingresses() { return ingresses(); },
   };
 }
@@ -204,5 +213,6 @@ export function admissionContext(cluster: ClusterView): AdmissionContext {
     serviceOwner: (ns, name) => view(ns).owners.get(name),
     unmanagedWorkloads: (ns) => view(ns).unmanagedWorkloads,
     ingresses: (ns) => view(ns).ingresses,
+    repointedServices: (ns) => view(ns).repointed,
   };
 }

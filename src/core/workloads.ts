@@ -3,7 +3,7 @@
 // decision mirrors mutatePod: wpgw.io/inject "false" opts out, Windows evidence or "true" opts in,
 // hostNetwork / HostProcess pods are admitted unmanaged.
 import type { V1ObjectMeta, V1PodSpec, V1PodTemplateSpec } from '@kubernetes/client-node';
-import { INJECT_KEY } from '../names.js';
+import { INJECT_KEY, appServiceName } from '../names.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
 
 /** Argo Rollouts' Rollout: a workload kind like Deployment (pod template at spec.template). */
@@ -109,5 +109,34 @@ export function overlapWarning(service: string, app: string, others: readonly Un
     `its selector also matches workloads wpgw does not manage: ${named}${more}. ${app} selects only the wpgw-managed ` +
     `pods (wpgw.io/managed=true), so those get no traffic through ${service} any more; give them their own Service, ` +
     `or narrow the selector of ${service} to the Windows pods`
+  );
+}
+
+/** A re-pointed Service as the overlap checks read it: its recorded selector, and whether `<name>-app` is narrowed. */
+export interface RepointedService {
+  name: string;
+  selector: Readonly<Record<string, string>>;
+  onlyManaged: boolean;
+}
+
+/** The re-pointed Services whose `<name>-app` selects a pod with these labels (recorded selector, not narrowed). */
+export function servicesReaching(labels: Readonly<Record<string, string>>, services: readonly RepointedService[]): RepointedService[] {
+  return services.filter((s) => !s.onlyManaged && Object.keys(s.selector).length > 0 && Object.entries(s.selector).every(([k, v]) => labels[k] === v));
+}
+
+/**
+ * For a pod wpgw leaves unmanaged that re-pointed Services still reach: their `<name>-app` was
+ * not narrowed to the managed pods because, when they were admitted, the webhook did not know
+ * this pod (it was not there, or is a bare Pod: the caches hold workloads, not unmanaged Pods).
+ */
+export function unmanagedPodWarning(why: UnmanagedWhy, services: readonly RepointedService[], subject: 'this pod' | 'its pods' = 'this pod'): string {
+  const names = services.slice(0, MAX_NAMED).map((s) => `"${s.name}"`).join(', ');
+  const apps = services.slice(0, MAX_NAMED).map((s) => `"${appServiceName(s.name)}"`).join(', ');
+  const more = services.length > MAX_NAMED ? ` and ${services.length - MAX_NAMED} more` : '';
+  return (
+    `wpgw does not manage ${subject} (${why}), yet the re-pointed Service ${names}${more} selects ${subject === 'this pod' ? 'it' : 'them'}, so ${apps} sends ` +
+    `${subject === 'this pod' ? 'it' : 'them'} the wpgw gateway's traffic without mTLS (a sidecar under STRICT mTLS refuses it); give ${subject === 'this pod' ? 'the pod' : 'the pod template'} ` +
+    `labels that selector does not match, or ${subject === 'this pod' ? 'run it from a Deployment (or another workload) and ' : ''}re-apply the Service, so that ${apps} ` +
+    `selects only the wpgw-managed pods`
   );
 }

@@ -12,7 +12,8 @@ import { cacheAdmissionContext } from '../../src/cluster/admission-context.js';
 import { WEBHOOK_RESOURCES } from '../../src/cluster/cache.js';
 import type { AdmissionContext } from '../../src/core/context.js';
 import { canonicalLabels } from '../../src/core/namespace-view.js';
-import { mutatePod } from '../../src/core/pod.js';
+import { mutatePod, type PodLike } from '../../src/core/pod.js';
+import { unmanagedBecause } from '../../src/core/workloads.js';
 import { mutateService } from '../../src/core/service.js';
 import { inputContext, type InputObject } from '../../src/render-context.js';
 import { admit } from '../../src/core/admission.js';
@@ -103,7 +104,8 @@ function serviceObject(s: { name: string; selector: Record<string, string> | und
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: s.name, namespace: NS, resourceVersion: '1', ...(s.ours ? { labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } : {}), ...(annotations ? { annotations } : {}) },
-    spec: { ...(s.selector ? { selector: s.selector } : {}), ports: s.ports, ...(s.clusterIP ? { clusterIP: s.clusterIP } : {}) },
+    // A valid record is what the webhook leaves: the Service then selects the gateway pods.
+    spec: { ...(s.recorded === 'valid' ? { selector: { 'wpgw.io/gateway': NS } } : s.selector ? { selector: s.selector } : {}), ports: s.ports, ...(s.clusterIP ? { clusterIP: s.clusterIP } : {}) },
   };
 }
 
@@ -140,7 +142,7 @@ function admittedPods(pods: Template[]): Obj[] {
 }
 
 /** Every answer the core reads for NS, in comparable form. */
-function answers(ctx: AdmissionContext, services: readonly V1Service[]) {
+function answers(ctx: AdmissionContext, services: readonly V1Service[], pods: readonly Obj[]) {
   const names = [...serviceNames, 'fresh'];
   const sortNum = (s: ReadonlySet<number>) => [...s].sort((a, b) => a - b);
   return {
@@ -154,12 +156,17 @@ function answers(ctx: AdmissionContext, services: readonly V1Service[]) {
     ingresses: ctx.ingresses(NS).map((i: V1Ingress) => i.metadata?.name).sort(),
     // The decisions these answers feed: every Service of NS, admitted again.
     decisions: services.map((s) => JSON.stringify(mutateService(s, NS, ctx))),
+    repointed: ctx.repointedServices?.(NS),
+    // Pods wpgw leaves unmanaged (their admission reads no address): the same outcome and warnings.
+    unmanagedPods: pods
+      .filter((p) => unmanagedBecause(p as PodLike, (n) => ctx.runtimeClassOS(n)) !== undefined)
+      .map((p) => JSON.stringify(mutatePod({ pod: p as PodLike, namespace: NS, ctx }))),
   };
 }
 
 describe('the cache view and the render view of a namespace agree (one AdmissionContext)', () => {
   it('property: same answers and same Service decisions on generated namespaces', async () => {
-    const seen = { windows: 0, unmanaged: 0, taken: 0, selecting: 0, repointed: 0, runs: 0 };
+    const seen = { windows: 0, unmanaged: 0, taken: 0, selecting: 0, repointed: 0, reachedPods: 0, runs: 0 };
     await fc.assert(
       fc.asyncProperty(
         namespaceArb,
@@ -183,8 +190,8 @@ describe('the cache view and the render view of a namespace agree (one Admission
           const docs = structuredClone([...common, ...rawPods]) as InputObject[];
           const renderCtx = inputContext(docs, { gatewayIP: GATEWAY_IP, dnsIP: DNS_IP, defaultNamespace: 'default', clusterDomain: 'cluster.local' }).ctx;
 
-          const fromCache = answers(cacheCtx, svcObjects as V1Service[]);
-          const fromRender = answers(renderCtx, svcObjects as V1Service[]);
+          const fromCache = answers(cacheCtx, svcObjects as V1Service[], rawPods);
+          const fromRender = answers(renderCtx, svcObjects as V1Service[], rawPods);
           expect(fromRender).toEqual(fromCache);
 
           seen.runs++;
@@ -193,13 +200,14 @@ describe('the cache view and the render view of a namespace agree (one Admission
           if (fromCache.taken.some((t) => t.length > 0)) seen.taken++;
           if (fromCache.gatewaySelecting.some((t) => t.length > 0)) seen.selecting++;
           if (fromCache.decisions.some((d) => d.includes('"reason":"repointed"'))) seen.repointed++;
+          if (fromCache.unmanagedPods.some((d) => d.includes('yet the re-pointed Service'))) seen.reachedPods++;
         },
       ),
       { numRuns: 120 },
     );
     // Not vacuous: each kind of answer was exercised many times.
     expect(seen.runs).toBe(120);
-    for (const k of ['windows', 'unmanaged', 'taken', 'selecting', 'repointed'] as const) expect(seen[k], k).toBeGreaterThan(10);
+    for (const k of ['windows', 'unmanaged', 'taken', 'selecting', 'repointed', 'reachedPods'] as const) expect(seen[k], k).toBeGreaterThan(10);
   }, 120_000);
 });
 

@@ -21,7 +21,7 @@ describe('misplaced-setting hints', () => {
   it('render, the pod warning at admission and settingHints (Events, status) say the same about outbound on a non-Windows template', () => {
     const template = { metadata: { labels: { app: 'web' }, annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }, spec: { containers: [{ name: 'c', image: 'i' }] } };
     const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'web' } }, template } };
-    const [hint, ...more] = settingHints({ metadata: { name: 'shop' } }, [deployment], () => undefined);
+    const [hint, ...more] = settingHints({ metadata: { name: 'shop' } }, { workloads: [deployment] }, () => undefined);
     expect(more).toEqual([]);
     expect(hint).toMatchObject({ kind: 'Deployment', name: 'web', apiVersion: 'apps/v1', message: `its pod template ${outboundNotWindowsHint()}` });
     const pod = mutatePod({ pod: template, namespace: 'shop', ctx: staticContext() });
@@ -40,6 +40,6 @@ describe('misplaced-setting hints', () => {
       metadata: { name },
       spec: { template: { metadata: { labels, annotations }, spec: { containers: [{ name: 'c' }], ...spec } } },
     });
-    expect(settingHints({ metadata: { name: 'shop' } }, [d('out', { 'wpgw.io/inject': 'false' }, {}), d('win', {}, { os: { name: 'windows' } }), d('plain', {}, {}, {})], () => undefined)).toEqual([]);
+    expect(settingHints({ metadata: { name: 'shop' } }, { workloads: [d('out', { 'wpgw.io/inject': 'false' }, {}), d('win', {}, { os: { name: 'windows' } }), d('plain', {}, {}, {})] }, () => undefined)).toEqual([]);
   });
 });
