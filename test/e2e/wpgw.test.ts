@@ -238,6 +238,16 @@ describe('5b. a setting where wpgw does not read it is an Event on the object an
     expect(r.stdout).toContain(`  hint:         Deployment/own-meta: ${event.message}`);
     kubectl(['delete', 'namespace', ns, '--wait=false']);
   });
+
+  it('a bare Linux Pod that the re-pointed Service legacy selects is warned about at its admission (server-side dry run: nothing is created)', () => {
+    const ns = 'e2e-deploy-first';
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bare-linux', namespace: ns, labels: { app: 'legacy' } }, spec: { containers: [{ name: 'nginx', image: 'nginx' }] } };
+    const r = kubectl(['apply', '--dry-run=server', '-f', '-'], JSON.stringify(pod));
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('Warning: ');
+    expect(r.stderr).toContain('wpgw does not manage this pod (not Windows), yet the re-pointed Service "legacy" selects it, so "legacy-app" sends it');
+    expect(getJson(['pod', 'bare-linux', '-n', ns])).toBeUndefined();
+  });
 });
 
 describe('6. with the webhook stopped, failurePolicy Fail holds', () => {
