@@ -3,8 +3,8 @@
 // Events on the object concerned, `wpgw status` lists them (the webhook never sees Namespaces or
 // workloads themselves, and a pod's warning goes to whoever created it: usually a controller).
 import type { V1Namespace, V1ObjectMeta, V1PodSpec, V1Service } from '@kubernetes/client-node';
-import { repointedOriginal } from './service.js';
-import { servicesReaching, topLevelWorkloads, unmanagedBecause, unmanagedPodWarning, type RepointedService, type WorkloadObject } from './workloads.js';
+import { asRepointed } from './service.js';
+import { servicesReaching, topLevelWorkloads, unmanagedBecause, unmanagedPodWarning, type WorkloadObject } from './workloads.js';
 import {
   DNS_SERVER_ANNOTATION,
   INJECT_KEY,
@@ -81,10 +81,7 @@ export function settingHints(
 ): SettingHint[] {
   const name = namespace.metadata?.name ?? '';
   const out: SettingHint[] = namespaceHints(name, namespace.metadata).map((message) => ({ kind: 'Namespace', name, apiVersion: 'v1', uid: namespace.metadata?.uid, message }));
-  const repointed = (objects.services ?? []).flatMap((svc): RepointedService[] => {
-    const original = repointedOriginal(svc, name);
-    return original ? [{ name: svc.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true }] : [];
-  });
+  const repointed = (objects.services ?? []).flatMap((svc) => asRepointed(svc, name) ?? []);
   for (const { object, template } of topLevelWorkloads(objects.workloads ?? [])) {
     const kind = object.kind ?? 'workload';
     const messages = workloadHints(kind, object.metadata, template.metadata);

@@ -5,8 +5,9 @@
 // cache objects (only the fields decisions read) work as well as full ones.
 import type { V1Ingress, V1Namespace, V1ObjectMeta, V1PodSpec, V1Service } from '@kubernetes/client-node';
 import { DNS_SERVICE, GATEWAY_SERVICE, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
-import { repointedOriginal } from './service.js';
+import { asRepointed } from './service.js';
 import type { AdmissionContext } from './context.js';
+import { canonicalLabels, selectorMatches } from './labels.js';
 import { gatewayPodLabels } from './desired/gateway.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
 import { topLevelWorkloads, unmanagedBecause, unmanagedWorkloads, type RepointedService, type UnmanagedWorkload, type WorkloadObject } from './workloads.js';
@@ -90,17 +91,6 @@ export function clusterIPOf(svc: V1Service | undefined): string | undefined {
   return ip && ip !== 'None' ? ip : undefined;
 }
 
-/** Stable text form of a label set, for de-duplication and hashing. */
-export function canonicalLabels(labels: LabelSet): string {
-  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
-}
-
-/** Equality-based selector semantics; an empty or absent selector selects nothing. */
-function selects(selector: LabelSet | undefined, labels: LabelSet): boolean {
-  const entries = Object.entries(selector ?? {});
-  return entries.length > 0 && entries.every(([k, v]) => labels[k] === v);
-}
-
 // ---- the view ----------------------------------------------------------------------------------
 
 /** Computes `make` on first use only. */
@@ -155,12 +145,10 @@ function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFact
     if (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(svc)) {
       facts.inboundPorts.set(name, ports.map((p) => p.targetPort).filter((p): p is number => typeof p === 'number'));
     }
-    const original = repointedOriginal(svc, namespace);
-    if (original) {
-      facts.repointed.push({ name, selector: original.selector, onlyManaged: original.onlyManaged === true });
-    }
+    const repointed = asRepointed(svc, namespace);
+    if (repointed) facts.repointed.push(repointed);
     // Istio translates a classic Gateway's server port through every Service selecting its pods.
-    if (selects(svc.spec?.selector, gatewayPods)) facts.gatewaySelectingPorts.set(name, ports.map((p) => p.port));
+    if (selectorMatches(svc.spec?.selector, gatewayPods)) facts.gatewaySelectingPorts.set(name, ports.map((p) => p.port));
   }
   return facts;
 }

@@ -25,7 +25,7 @@ import {
   sessionAffinityWarning,
   type AppServiceBlocker,
 } from './service-rules.js';
-import { overlapWarning, type UnmanagedWorkload } from './workloads.js';
+import { overlapWarning, type RepointedService, type UnmanagedWorkload } from './workloads.js';
 
 export interface OriginalService {
   selector: Record<string, string>;
@@ -175,6 +175,12 @@ function userIntent(spec: V1ServiceSpec, recorded: OriginalService): OriginalSer
 export function repointedOriginal(service: V1Service, namespace: string): OriginalService | undefined {
   const recorded = readOriginal(service);
   return recorded !== undefined && service.spec?.selector?.[GATEWAY_POD_LABEL] === namespace ? recorded : undefined;
+}
+
+/** A re-pointed Service as the overlap checks read it (name, recorded selector, narrowed or not). */
+export function asRepointed(service: V1Service, namespace: string): RepointedService | undefined {
+  const original = repointedOriginal(service, namespace);
+  return original ? { name: service.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true } : undefined;
 }
 
 /** The original selector and ports recorded on a re-pointed Service, if valid. */

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { cacheAdmissionContext } from '../../src/cluster/admission-context.js';
 import { WEBHOOK_RESOURCES } from '../../src/cluster/cache.js';
 import type { AdmissionContext } from '../../src/core/context.js';
-import { canonicalLabels } from '../../src/core/namespace-view.js';
+import { canonicalLabels } from '../../src/core/labels.js';
 import { mutatePod, type PodLike } from '../../src/core/pod.js';
 import { unmanagedBecause } from '../../src/core/workloads.js';
 import { mutateService } from '../../src/core/service.js';
