@@ -6,7 +6,7 @@ import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../clus
 import { ROLLOUT_KIND, collectionPath, kindInfo, objectPath, type KindInfo } from '../cluster/kinds.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
-import { settingHints } from '../core/hints.js';
+import { namespaceHints, settingHints } from '../core/hints.js';
 import type { WorkloadObject } from '../core/workloads.js';
 import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
@@ -208,6 +208,13 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
       if (g.metadata.name !== GATEWAY_SERVICE || !name || listed.has(name)) continue;
       listed.add(name);
       namespaces.push(await rest.request<V1Namespace>('GET', objectPath(nsInfo, undefined, name)));
+    }
+    // Namespaces that meant to opt in but wrote it where wpgw does not read it (an annotation,
+    // wpgw.io/inject=true): the controller never reconciles them, so only status can say so.
+    for (const n of (await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo))).items ?? []) {
+      if (listed.has(n.metadata?.name) || namespaceHints(n.metadata?.name ?? '', n.metadata).length === 0) continue;
+      listed.add(n.metadata?.name);
+      namespaces.push(n);
     }
     namespaces.sort(byName);
   }
