@@ -150,6 +150,8 @@ function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFact
     // Istio translates a classic Gateway's server port through every Service selecting its pods.
     if (selectorMatches(svc.spec?.selector, gatewayPods)) facts.gatewaySelectingPorts.set(name, ports.map((p) => p.port));
   }
+  // By name: the same warnings whatever order a cache or a file holds the Services in.
+  facts.repointed.sort((a, b) => a.name.localeCompare(b.name));
   return facts;
 }
 

@@ -4,7 +4,9 @@
 // and so the same Service decisions. Both are built by src/core/namespace-view.ts; this proves the
 // two feeds (cache indexes vs input lists) do not bend it.
 //
-// Cases per run (fast-check numRuns): generated namespaces of workloads, Pods, Services, Ingresses 120
+// Cases per run (fast-check numRuns): generated namespaces of workloads, Pods, Services, Ingresses,
+// each compared once as listed and once more after watch events change it (the cache's memoized
+// view must follow) ................................................................... 120
 import fc from 'fast-check';
 import type { V1Ingress, V1ObjectMeta, V1PodSpec, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
@@ -174,7 +176,8 @@ describe('the cache view and the render view of a namespace agree (one Admission
         fc.array(templateArb, { maxLength: 5 }),
         fc.uniqueArray(serviceArb, { selector: (s) => s.name, maxLength: 5 }),
         fc.array(ingressArb, { maxLength: 2 }),
-        async (nsAnnotations, workloads, podTemplates, services, ingresses) => {
+        fc.record({ kind: fc.constantFrom(...workloadKinds), template: templateArb, service: serviceArb, dropFirstService: fc.boolean() }),
+        async (nsAnnotations, workloads, podTemplates, services, ingresses, later) => {
           const namespace: Obj = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' }, ...(nsAnnotations ? { annotations: nsAnnotations } : {}) } };
           const svcObjects = services.map(serviceObject);
           const ingressObjects = ingresses.map((o, i): Obj => ({ ...o, metadata: { ...o.metadata, name: `${o.metadata?.name}-${i}` } }));
@@ -193,6 +196,20 @@ describe('the cache view and the render view of a namespace agree (one Admission
           const fromCache = answers(cacheCtx, svcObjects as V1Service[], rawPods);
           const fromRender = answers(renderCtx, svcObjects as V1Service[], rawPods);
           expect(fromRender).toEqual(fromCache);
+
+          // Then the namespace changes under the memoized cache view (watch events): a workload
+          // added, a Service added or replaced, maybe one deleted; the cache must answer as
+          // render does over the changed objects.
+          const lateWorkload = workload(later.kind, 'late', later.template);
+          const lateService = serviceObject(later.service);
+          const dropped = later.dropFirstService && svcObjects[0] && svcObjects[0].metadata?.name !== lateService.metadata?.name ? svcObjects[0] : undefined;
+          world.emit('ADDED', structuredClone(lateWorkload));
+          world.emit(svcObjects.some((o) => o.metadata?.name === lateService.metadata?.name) ? 'MODIFIED' : 'ADDED', structuredClone(lateService));
+          if (dropped) world.emit('DELETED', structuredClone(dropped));
+          const svcsAfter = [...svcObjects.filter((o) => o !== dropped && o.metadata?.name !== lateService.metadata?.name), lateService];
+          const docsAfter = structuredClone([...common.filter((o) => !svcObjects.includes(o)), ...svcsAfter, lateWorkload, ...rawPods]) as InputObject[];
+          const renderAfter = inputContext(docsAfter, { gatewayIP: GATEWAY_IP, dnsIP: DNS_IP, defaultNamespace: 'default', clusterDomain: 'cluster.local' }).ctx;
+          expect(answers(renderAfter, svcsAfter as V1Service[], rawPods)).toEqual(answers(cacheCtx, svcsAfter as V1Service[], rawPods));
 
           seen.runs++;
           if (fromCache.windowsLabelSets.length > 0) seen.windows++;
