@@ -3,7 +3,7 @@
 // decision mirrors mutatePod: wpgw.io/inject "false" opts out, Windows evidence or "true" opts in,
 // hostNetwork / HostProcess pods are admitted unmanaged.
 import type { V1ObjectMeta, V1PodSpec, V1PodTemplateSpec } from '@kubernetes/client-node';
-import { INJECT_KEY, appServiceName } from '../names.js';
+import { INJECT_KEY, NUDGE_ANNOTATION, appServiceName } from '../names.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
 import { selectorMatches } from './labels.js';
 
@@ -134,10 +134,14 @@ export function unmanagedPodWarning(why: UnmanagedWhy, services: readonly Repoin
   const names = services.slice(0, MAX_NAMED).map((s) => `"${s.name}"`).join(', ');
   const apps = services.slice(0, MAX_NAMED).map((s) => `"${appServiceName(s.name)}"`).join(', ');
   const more = services.length > MAX_NAMED ? ` and ${services.length - MAX_NAMED} more` : '';
+  const [it, the] = subject === 'this pod' ? ['it', 'the pod'] : ['them', 'the pod template'];
+  // Re-admission (any change to the Service) narrows <name>-app once the webhook knows a workload
+  // of these pods; an unchanged `kubectl apply` sends nothing, so name a change that always works.
+  const readmit = `kubectl annotate --overwrite service ${services[0]?.name ?? '<name>'} ${NUDGE_ANNOTATION}=now`;
   return (
-    `wpgw does not manage ${subject} (${why}), yet the re-pointed Service ${names}${more} selects ${subject === 'this pod' ? 'it' : 'them'}, so ${apps} sends ` +
-    `${subject === 'this pod' ? 'it' : 'them'} the wpgw gateway's traffic without mTLS (a sidecar under STRICT mTLS refuses it); give ${subject === 'this pod' ? 'the pod' : 'the pod template'} ` +
-    `labels that selector does not match, or ${subject === 'this pod' ? 'run it from a Deployment (or another workload) and ' : ''}re-apply the Service, so that ${apps} ` +
-    `selects only the wpgw-managed pods`
+    `wpgw does not manage ${subject} (${why}), yet the re-pointed Service ${names}${more} selects ${it}, so ${apps} sends ` +
+    `${it} the wpgw gateway's traffic without mTLS (a sidecar under STRICT mTLS refuses it); give ${the} labels that ` +
+    `selector does not match, or ${subject === 'this pod' ? 'run it from a Deployment (or another workload) and then ' : ''}` +
+    `have the webhook admit the Service again (${readmit}), which narrows ${apps} to the wpgw-managed pods`
   );
 }

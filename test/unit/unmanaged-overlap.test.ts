@@ -11,7 +11,8 @@ import { summarizeNamespace } from '../../src/controller/status.js';
 import { admit } from '../../src/core/admission.js';
 import { settingHints } from '../../src/core/hints.js';
 import { render } from '../../src/render.js';
-import { review } from './helpers/builders.js';
+import { applyResponse, review } from './helpers/builders.js';
+import { readOriginal } from '../../src/core/service.js';
 import { startCache, World, type Obj } from './helpers/fake-cluster.js';
 
 const NS = 'shop';
@@ -73,6 +74,19 @@ describe('a Pod wpgw leaves unmanaged that a re-pointed Service still reaches', 
     expect(more).toEqual([]);
     expect(hint).toMatchObject({ kind: 'Deployment', name: 'legacy-linux' });
     expect(hint!.message).toContain('wpgw does not manage its pods (not Windows), yet the re-pointed Service "legacy" selects them, so "legacy-app" sends them');
-    expect(hint!.message).toContain('re-apply the Service');
+    expect(hint!.message).toContain('have the webhook admit the Service again (kubectl annotate --overwrite service legacy wpgw.io/nudge=now), which narrows "legacy-app" to the wpgw-managed pods');
+  });
+
+  it('the fix the warning names works: once a workload of those pods exists, admitting the Service again narrows <name>-app', async () => {
+    const template = (os: string) => ({ metadata: { labels: { app: 'legacy', os } }, spec: { containers: [{ name: 'c', image: 'i' }], nodeSelector: { 'kubernetes.io/os': os } } });
+    const deployment = (name: string, os: string): Obj => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: NS, resourceVersion: '1' }, spec: { selector: { matchLabels: { app: 'legacy', os } }, template: template(os) } });
+    const world = new World();
+    world.objects = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1' } }, repointed, deployment('legacy-win', 'windows'), deployment('legacy-linux', 'linux')];
+    const ctx = cacheAdmissionContext(await startCache(world, WEBHOOK_RESOURCES));
+    const nudged = { ...repointed, metadata: { ...repointed.metadata, annotations: { ...repointed.metadata?.annotations, 'wpgw.io/nudge': 'now' } } };
+    const res = admit(review({ kind: 'Service', operation: 'UPDATE', namespace: NS, object: nudged, oldObject: repointed }), ctx, { clusterDomain: 'cluster.local' });
+    expect(res.ok && res.decision.reason).toBe('repointed');
+    const stored = applyResponse(structuredClone(nudged), res) as V1Service;
+    expect(readOriginal(stored)?.onlyManaged).toBe(true);
   });
 });
