@@ -1,10 +1,10 @@
 // The AdmissionContexts the benchmark serves from:
 // - staticBenchContext: fixed answers (a gateway address, a few Windows label sets), the cheapest
 //   possible context, so the main comparison measures the webhook itself;
-// - cachedBenchContext: the production CacheAdmissionContext over a real ClusterCache (real
+// - cachedBenchContext: the production cacheAdmissionContext over a real ClusterCache (real
 //   Reflectors and NamespacedStores) whose list/watch sources are in-memory fakes holding a
 //   synthetic cluster of N opted-in namespaces. Used by the cache-size run.
-import { CacheAdmissionContext } from '../src/cluster/admission-context.js';
+import { cacheAdmissionContext } from '../src/cluster/admission-context.js';
 import { ClusterCache, WEBHOOK_RESOURCES } from '../src/cluster/cache.js';
 import type { ListResult, ListWatchSource, WatchHandle } from '../src/cluster/reflector.js';
 import type { KubeObjectLike } from '../src/cluster/store.js';
@@ -150,5 +150,5 @@ export async function cachedBenchContext(namespaces: number): Promise<{ context:
   cache.start();
   await cache.waitForSync();
   world.clear(); // the cache holds the only references from here on
-  return { context: new CacheAdmissionContext(cache), cache, objects };
+  return { context: cacheAdmissionContext(cache), cache, objects };
 }

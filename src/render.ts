@@ -3,18 +3,15 @@
 // `istioctl kube-inject`. Text in, text out; the CLI does the file I/O.
 import type { V1Ingress, V1Namespace, V1ObjectMeta, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
-import type { AdmissionContext } from './core/context.js';
 import { checkShape } from './core/admission.js';
 import { namespaceHints, workloadHints } from './core/hints.js';
 import { desiredNamespaceState } from './core/desired.js';
 import type { DesiredOptions, KubeObject } from './core/desired-types.js';
-import { windowsEvidence } from './core/detect.js';
 import { mutatePod, type PodLike } from './core/pod.js';
-import { ROLLOUT_KIND } from './cluster/kinds.js';
-import { mutateService, readOriginal } from './core/service.js';
-import { serviceOwnerOf, type ServiceOwner } from './core/service-rules.js';
-import { unmanagedWorkloads, type UnmanagedWorkload } from './core/workloads.js';
-import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OS_LABEL, PLACEHOLDER_GATEWAY_IP } from './names.js';
+import { mutateService } from './core/service.js';
+import { podTemplateOf, servicesReaching, unmanagedBecause, unmanagedPodWarning } from './core/workloads.js';
+import { groupBy, inputContext } from './render-context.js';
+import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PLACEHOLDER_GATEWAY_IP } from './names.js';
 
 export interface RenderOptions {
   gatewayIP?: string;
@@ -95,26 +92,9 @@ export const DEFAULT_COREDNS_IMAGE = 'registry.k8s.io/coredns/coredns:v1.12.4';
 
 type Doc = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string } };
 
-/** Where each workload kind keeps its pod template. */
+/** Where each workload kind keeps its pod template (the core's one definition), for render's documents. */
 function templateOf(doc: Doc): V1PodTemplateSpec | undefined {
-  const spec = doc.spec as Record<string, unknown> | undefined;
-  switch (doc.kind) {
-    case 'Deployment':
-    case 'StatefulSet':
-    case 'DaemonSet':
-    case 'ReplicaSet':
-    case 'Job':
-      return spec?.template as V1PodTemplateSpec | undefined;
-    case ROLLOUT_KIND.kind:
-      // Argo Rollouts; a Rollout with spec.workloadRef borrows a Deployment's template instead.
-      return typeof doc.apiVersion === 'string' && doc.apiVersion.startsWith('argoproj.io/') ? (spec?.template as V1PodTemplateSpec | undefined) : undefined;
-    case 'CronJob':
-      return ((spec?.jobTemplate as Record<string, unknown> | undefined)?.spec as Record<string, unknown> | undefined)?.template as
-        | V1PodTemplateSpec
-        | undefined;
-    default:
-      return undefined;
-  }
+  return doc.kind === undefined ? undefined : podTemplateOf(doc);
 }
 
 function setTemplate(doc: Doc, template: PodLike): Doc {
@@ -127,11 +107,6 @@ function setTemplate(doc: Doc, template: PodLike): Doc {
   return { ...doc, spec };
 }
 
-function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
-  const out = new Map<string, T[]>();
-  for (const item of items) out.set(key(item), [...(out.get(key(item)) ?? []), item]);
-  return out;
-}
 
 export function render(input: string, opts: RenderOptions = {}): RenderResult {
   const report: string[] = [];
@@ -172,11 +147,6 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     seen.set(key, (seen.get(key) ?? 0) + 1);
     if (seen.get(key) === 2) report.push(`warning: ${label(d)} appears more than once in the input; applied, the last one wins`);
   }
-  const runtimeClasses = new Map<string, string | undefined>();
-  for (const d of docs.filter((d) => d.kind === 'RuntimeClass')) {
-    const sel = (d.scheduling as { nodeSelector?: Record<string, string> } | undefined)?.nodeSelector;
-    runtimeClasses.set(d.metadata?.name ?? '', sel?.[OS_LABEL]);
-  }
   const namespaces = new Map<string, V1Namespace>();
   for (const d of docs.filter((d) => d.kind === 'Namespace')) namespaces.set(d.metadata?.name ?? '', d as V1Namespace);
   for (const d of docs) if (!clusterScoped(d)) {
@@ -184,55 +154,14 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     if (!namespaces.has(ns)) namespaces.set(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
   }
 
-  // Windows label sets come from the input's pods and templates, as the webhook's caches would.
-  const runtimeClassOS = (n: string) => runtimeClasses.get(n);
-  const labelSets = new Map<string, Array<Record<string, string>>>();
-  for (const d of docs) {
-    const podLike = d.kind === 'Pod' ? (d as PodLike) : templateOf(d);
-    if (!podLike) continue;
-    const optIn = (podLike.metadata?.labels ?? {})['wpgw.io/inject'] ?? podLike.metadata?.annotations?.['wpgw.io/inject'];
-    if (optIn === 'false') continue;
-    if (windowsEvidence(podLike.spec, runtimeClassOS) || optIn === 'true') {
-      const list = labelSets.get(nsOf(d)) ?? [];
-      list.push(podLike.metadata?.labels ?? {});
-      labelSets.set(nsOf(d), list);
-    }
-  }
-  // Render sees bare Pods too (the webhook's caches do not): they count like workloads here.
-  const unmanaged = new Map<string, UnmanagedWorkload[]>();
-  for (const [ns, list] of groupBy(docs.filter((d) => d.kind === 'Pod' || templateOf(d)), nsOf)) {
-    const templates = list.map((d) => ({ workload: `${d.kind}/${d.metadata?.name ?? ''}`, template: d.kind === 'Pod' ? (d as PodLike) : templateOf(d) }));
-    unmanaged.set(ns, unmanagedWorkloads(templates, runtimeClassOS));
-  }
+  const addresses = { gatewayIP: opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP, dnsIP: opts.dnsIP ?? PLACEHOLDER_DNS_IP };
+  const { ctx, admitted } = inputContext(docs, { ...addresses, defaultNamespace: defaultNs, clusterDomain });
   const ingresses = groupBy(docs.filter((d) => d.kind === 'Ingress') as Array<Doc & V1Ingress>, nsOf);
   const services: V1Service[] = [];
-  const inputServices = new Map<string, ServiceOwner | undefined>();
-  for (const d of docs.filter((d) => d.kind === 'Service')) inputServices.set(`${nsOf(d)}/${d.metadata?.name ?? ''}`, serviceOwnerOf(d as V1Service));
-  const ctx: AdmissionContext = {
-    gatewayIP: () => opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP,
-    dnsIP: () => opts.dnsIP ?? PLACEHOLDER_DNS_IP,
-    runtimeClassOS,
-    namespaceAnnotations: (ns) => namespaces.get(ns)?.metadata?.annotations ?? {},
-    windowsLabelSets: (ns) => labelSets.get(ns) ?? [],
-    takenInboundPorts: (ns, except) =>
-      new Set(
-        services
-          .filter((s) => s.metadata?.namespace === ns && s.metadata?.name !== except && readOriginal(s))
-          .flatMap((s) => (s.spec?.ports ?? []).map((p) => p.targetPort).filter((p): p is number => typeof p === 'number')),
-      ),
-    gatewaySelectingServicePorts: (ns, except) =>
-      new Set(
-        services
-          .filter((s) => s.metadata?.namespace === ns && s.metadata?.name !== except && readOriginal(s))
-          .flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port)),
-      ),
-    serviceOwner: (ns, name) => inputServices.get(`${ns}/${name}`),
-    unmanagedWorkloads: (ns) => unmanaged.get(ns) ?? [],
-    ingresses: (ns) => ingresses.get(ns) ?? [],
-  };
 
   const outDocs: Doc[] = [];
   const pods = new Map<string, V1Pod[]>();
+  const leftUnmanaged: Array<{ d: Doc; ns: string; pod: PodLike; warnings: string[] }> = [];
   const ownedByController = (d: Doc) =>
     (d.metadata as { labels?: Record<string, string> } | undefined)?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
   for (const d of docs) {
@@ -263,6 +192,9 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         continue;
       }
       outcome.warnings.forEach((w) => report.push(`warning: ${label(d)}: ${w}`));
+      if (d.kind === 'Pod' && (outcome.action === 'skip' || outcome.reason === 'stripped')) {
+        leftUnmanaged.push({ d, ns, pod: outcome.action === 'skip' ? podLike : outcome.pod, warnings: outcome.warnings });
+      }
       if (outcome.action === 'skip') {
         report.push(`${label(d)}: unchanged (${outcome.reason})`);
         outDocs.push(d);
@@ -286,10 +218,19 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       const result = outcome.action === 'mutate' ? outcome.service : svc;
       report.push(`${label(d)}: ${outcome.action === 'mutate' ? outcome.reason : `unchanged (${outcome.reason})`}`);
       services.push(result);
+      admitted(result, ns);
       outDocs.push(outcome.action === 'mutate' ? (outcome.service as Doc) : d);
       continue;
     }
     outDocs.push(d);
+  }
+  // A Pod admitted before the Service that re-points over it got no warning at admission (nor
+  // would it in a cluster, where `wpgw status` then names it): say it here, as status would.
+  for (const { d, ns, pod, warnings } of leftUnmanaged) {
+    const why = unmanagedBecause(pod, ctx.runtimeClassOS);
+    const reaching = why ? servicesReaching(pod.metadata?.labels ?? {}, ctx.repointedServices?.(ns) ?? []) : [];
+    const message = why && reaching.length > 0 ? unmanagedPodWarning(why, reaching) : undefined;
+    if (message && !warnings.some((w) => w.endsWith(message))) report.push(`warning: ${label(d)}: ${message}`);
   }
   if (errors.length > 0) return { yaml: '', objects: [], report, errors };
 

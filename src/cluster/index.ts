@@ -1,10 +1,11 @@
 // Watch-backed cluster caches and the AdmissionContext the webhook uses.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { CacheAdmissionContext } from './admission-context.js';
+import type { AdmissionContext } from '../core/context.js';
+import { cacheAdmissionContext } from './admission-context.js';
 import { ClusterCache, WEBHOOK_RESOURCES } from './cache.js';
 
-export { CacheAdmissionContext, clusterIPOf, computeWindowsLabelSets } from './admission-context.js';
+export { cacheAdmissionContext, clusterIPOf } from './admission-context.js';
 export {
   CONTROLLER_RESOURCES,
   ClusterCache,
@@ -24,8 +25,8 @@ export { isWindowsPodSpec, podTemplateOf } from './windows.js';
 export function startAdmissionCache(
   kc: KubeConfig,
   opts: { logger?: Logger; relistIntervalMs?: number } = {},
-): { cache: ClusterCache; context: CacheAdmissionContext } {
+): { cache: ClusterCache; context: AdmissionContext } {
   const cache = ClusterCache.fromKubeConfig(kc, { resources: WEBHOOK_RESOURCES, logger: opts.logger, relistIntervalMs: opts.relistIntervalMs });
   cache.start();
-  return { cache, context: new CacheAdmissionContext(cache) };
+  return { cache, context: cacheAdmissionContext(cache) };
 }

@@ -1,5 +1,6 @@
 // Static knowledge about the kinds wpgw reads and writes: REST paths without discovery round trips.
 import { MANAGED_KINDS } from '../core/desired-types.js';
+import { ROLLOUT_KIND } from '../core/workloads.js';
 
 export interface KindInfo {
   apiVersion: string;
@@ -15,8 +16,7 @@ export interface KindInfo {
   optional?: boolean;
 }
 
-/** Argo Rollouts' Rollout: a workload kind like Deployment (pod template at spec.template). */
-export const ROLLOUT_KIND = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', plural: 'rollouts' } as const;
+export { ROLLOUT_KIND };
 
 const BUILTIN: KindInfo[] = [
   { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },

@@ -2,6 +2,8 @@
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, NS_INJECT_ENABLED, NS_INJECT_LABEL } from '../names.js';
 import type { KubeObjectLike } from './store.js';
 
+export { canonicalLabels, selectorMatches } from '../core/labels.js';
+
 export function labelsOf(obj: KubeObjectLike | undefined): Record<string, string> {
   return obj?.metadata?.labels ?? {};
 }
@@ -22,26 +24,10 @@ export function isTerminating(obj: KubeObjectLike | undefined): boolean {
   return !!obj?.metadata?.deletionTimestamp;
 }
 
-/** Equality-based Service selector semantics: every selector pair present in labels. Empty selects nothing. */
-export function selectorMatches(
-  selector: Readonly<Record<string, string>> | undefined,
-  labels: Readonly<Record<string, string>>,
-): boolean {
-  if (!selector) return false;
-  const entries = Object.entries(selector);
-  if (entries.length === 0) return false;
-  return entries.every(([k, v]) => labels[k] === v);
-}
-
 export function sameStringMap(a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>>): boolean {
   const ak = Object.keys(a ?? {});
   if (ak.length !== Object.keys(b).length) return false;
   return ak.every((k) => a?.[k] === b[k]);
-}
-
-/** Stable text form of a label set, for de-duplication and hashing. */
-export function canonicalLabels(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
 }
 
 /** Time in ms from a metadata timestamp (the API gives strings; typed models claim Date). */

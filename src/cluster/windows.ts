@@ -1,6 +1,6 @@
 // Is a pod spec bound to Windows nodes? Delegates to the core's detection so the cache (which
 // decides which Services get re-pointed) and the webhook (which injects pods) always agree.
-import type { V1PodSpec, V1PodTemplateSpec } from '@kubernetes/client-node';
+import type { V1PodSpec } from '@kubernetes/client-node';
 import { windowsEvidence } from '../core/detect.js';
 
 export type RuntimeClassOSLookup = (runtimeClassName: string) => string | undefined;
@@ -10,14 +10,5 @@ export function isWindowsPodSpec(spec: V1PodSpec | undefined, runtimeClassOS: Ru
   return windowsEvidence(spec, runtimeClassOS) !== undefined;
 }
 
-interface WorkloadLike {
-  spec?: {
-    template?: V1PodTemplateSpec;
-    jobTemplate?: { spec?: { template?: V1PodTemplateSpec } };
-  };
-}
-
-/** The pod template of a Deployment/StatefulSet/DaemonSet/ReplicaSet/Job, or a CronJob's job template. */
-export function podTemplateOf(workload: WorkloadLike): V1PodTemplateSpec | undefined {
-  return workload.spec?.template ?? workload.spec?.jobTemplate?.spec?.template;
-}
+/** The pod template of a Deployment/StatefulSet/DaemonSet/ReplicaSet/Job/Rollout, or a CronJob's job template. */
+export { podTemplateOf } from '../core/workloads.js';

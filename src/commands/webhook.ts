@@ -88,11 +88,7 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
   if (values.dev) {
     const dev = devContext(gatewayIP, dnsIP);
     context = dev;
-    remember = (body, result) => {
-      if (!result.ok) return;
-      const labels = (body as { request?: { object?: { metadata?: { labels?: Record<string, string> } } } }).request?.object?.metadata?.labels;
-      dev.remember(result.decision, labels);
-    };
+    remember = (body, result) => dev.remember(body, result);
     tls = files.certFile ? fileTls : { mode: 'dev', dir: values['cert-dir'] ?? 'certs', identity };
   } else {
     const kc = loadKubeConfig();

@@ -8,13 +8,15 @@
 // reported, per wpgw.io/restart-on-ip-change), and only then the gateway and the rest deleted.
 import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { clusterIPOf } from '../cluster/admission-context.js';
-import type { ClusterCache } from '../cluster/cache.js';
+import { clusterIPOf, runtimeClassOSOf } from '../cluster/admission-context.js';
+import { WORKLOAD_RESOURCES, type ClusterCache } from '../cluster/cache.js';
 import { errorMessage, errorStatus } from '../cluster/client.js';
 import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
 import type { KubeObjectLike } from '../cluster/store.js';
 import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../core/desired-types.js';
+import { settingHints } from '../core/hints.js';
 import { planRestore, type RestorePhase } from '../core/restore.js';
+import type { WorkloadObject } from '../core/workloads.js';
 import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
 import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
@@ -26,7 +28,7 @@ import { NotLeaderError, type ObjectWriter } from './writer.js';
 
 export type ReconcileCacheView = Pick<
   ClusterCache,
-  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses'
+  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'workloads' | 'runtimeClass'
 >;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
@@ -238,6 +240,7 @@ export class Reconciler {
         await this.event({ target: this.subjectTarget(namespace, c.subject, nsTarget), type: 'Warning', reason: 'ConflictDetected', message: `${c.reason}: ${c.message}` });
       }
       await this.checkGatewayReady(namespace, nsTarget);
+      await this.reportMisplacedSettings(namespace, nsObj);
     } else {
       this.gatewayReady.delete(namespace);
       if (drain) await this.handBack(drain, nsObj, nsTarget, report, fail);
@@ -480,6 +483,16 @@ export class Reconciler {
         reason: 'GatewayReady',
         message: `gateway ${GATEWAY_SERVICE} is ready (${d.status?.readyReplicas ?? 0}/${d.spec?.replicas ?? 1} replicas)${ip ? ` at ${ip}` : ''}`,
       });
+    }
+  }
+
+  /** Settings written where wpgw does not read them (core/hints.ts), as Warnings on the object concerned. */
+  private async reportMisplacedSettings(namespace: string, nsObj: V1Namespace): Promise<void> {
+    const { cache } = this.o;
+    const workloads = WORKLOAD_RESOURCES.flatMap((r): WorkloadObject[] => cache.workloads(r, namespace));
+    for (const h of settingHints(nsObj, { workloads, services: cache.services(namespace) }, (name) => runtimeClassOSOf(cache, name))) {
+      const target: EventTarget = { kind: h.kind, name: h.name, namespace, ...(h.apiVersion ? { apiVersion: h.apiVersion } : {}), ...(h.uid ? { uid: h.uid } : {}) };
+      await this.event({ target, type: 'Warning', reason: 'MisplacedSetting', message: h.message });
     }
   }
 

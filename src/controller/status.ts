@@ -1,11 +1,13 @@
 // `wpgw status [-n NS]`: what wpgw did and sees in each opted-in namespace (and how far handing
 // back an opted-out one has come), read straight from the API (no watch), plus a plain-text rendering.
-import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1RuntimeClass, V1Service } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
-import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
+import { ROLLOUT_KIND, collectionPath, kindInfo, objectPath, type KindInfo } from '../cluster/kinds.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
+import { namespaceHints, settingHints } from '../core/hints.js';
+import type { WorkloadObject } from '../core/workloads.js';
 import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
 import { readOriginal } from '../core/service.js';
@@ -18,6 +20,7 @@ import {
   MANAGED_LABEL,
   NS_INJECT_ENABLED,
   NS_INJECT_LABEL,
+  OS_LABEL,
   OUTBOUND_ANNOTATION,
   RESTART_ON_IP_CHANGE_ANNOTATION,
   SERVICE_ORIGINAL_ANNOTATION,
@@ -49,6 +52,8 @@ export interface NamespaceStatus {
   notes: string[];
   /** Not opted in but wpgw's state remains: how far handing it back has come (core/restore.ts). */
   optOut?: { phase: RestorePhase; services: string[]; pods: string[] };
+  /** Settings written where wpgw does not read them (core/hints.ts); absent when there are none. */
+  hints?: Array<{ subject: string; message: string }>;
 }
 
 export interface StatusReport {
@@ -75,6 +80,8 @@ export function summarizeNamespace(
   desiredOptions: DesiredOptions = DEFAULT_DESIRED_OPTIONS,
   /** Objects labelled managed-by=wpgw, read for namespaces that are not opted in. */
   managed: readonly KubeObject[] = [],
+  /** The namespace's workloads and how RuntimeClasses pin an OS, for misplaced-setting hints. */
+  more: { workloads?: readonly WorkloadObject[]; allPods?: readonly V1Pod[]; runtimeClassOS?: (name: string) => string | undefined } = {},
 ): NamespaceStatus {
   const ns = input.namespace.metadata?.name ?? '';
   const optedIn = isOptedIn(input.namespace);
@@ -96,6 +103,7 @@ export function summarizeNamespace(
       desired: gatewayDeployment.spec?.replicas ?? 1,
     };
   }
+  const hints = settingHints(input.namespace, { workloads: more.workloads, pods: more.allPods, services: input.services }, more.runtimeClassOS ?? (() => undefined)).map((h) => ({ subject: `${h.kind}/${h.name}`, message: h.message }));
   return {
     namespace: ns,
     optedIn,
@@ -113,6 +121,7 @@ export function summarizeNamespace(
     conflicts: state.conflicts,
     notes: state.notes,
     ...(optedIn ? {} : optOutOf(input, managed)),
+    ...(hints.length > 0 ? { hints } : {}),
   };
 }
 
@@ -145,6 +154,34 @@ interface List<T> {
   items?: T[];
 }
 
+/** The workload kinds whose pod templates and metadata the hints read (as the webhook's cache watches them). */
+const WORKLOAD_KINDS = [
+  { apiVersion: 'apps/v1', kind: 'Deployment' },
+  { apiVersion: 'apps/v1', kind: 'StatefulSet' },
+  { apiVersion: 'apps/v1', kind: 'DaemonSet' },
+  { apiVersion: 'apps/v1', kind: 'ReplicaSet' },
+  { apiVersion: 'batch/v1', kind: 'Job' },
+  { apiVersion: 'batch/v1', kind: 'CronJob' },
+  { apiVersion: ROLLOUT_KIND.apiVersion, kind: ROLLOUT_KIND.kind },
+];
+
+/**
+ * A list's items; none when the kind is not served (a CRD not installed) or may not be listed
+ * (then `errors` says which hints are not shown, instead of failing the whole report).
+ */
+async function listOrNone<T>(rest: KubeRest, info: KindInfo, ns: string | undefined, errors: string[]): Promise<T[]> {
+  try {
+    return (await rest.request<List<T>>('GET', collectionPath(info, ns))).items ?? [];
+  } catch (err) {
+    if (errorStatus(err) === 404) return [];
+    if (errorStatus(err) === 403) {
+      errors.push(`cannot list ${info.plural}${ns ? ` in ${ns}` : ''} (forbidden): misplaced-setting hints for them are not shown`);
+      return [];
+    }
+    throw err;
+  }
+}
+
 /** Reads the cluster and summarizes each opted-in namespace (or just `namespace`). */
 export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): Promise<StatusReport> {
   const rest = opts.rest ?? new RawKubeClient(kc);
@@ -172,6 +209,13 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
       listed.add(name);
       namespaces.push(await rest.request<V1Namespace>('GET', objectPath(nsInfo, undefined, name)));
     }
+    // Namespaces that meant to opt in but wrote it where wpgw does not read it (an annotation,
+    // wpgw.io/inject=true): the controller never reconciles them, so only status can say so.
+    for (const n of (await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo))).items ?? []) {
+      if (listed.has(n.metadata?.name) || namespaceHints(n.metadata?.name ?? '', n.metadata).length === 0) continue;
+      listed.add(n.metadata?.name);
+      namespaces.push(n);
+    }
     namespaces.sort(byName);
   }
 
@@ -182,13 +226,17 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     if (errorStatus(err) !== 404) errors.push(`kube-system/kube-dns: ${errorMessage(err)}`);
   }
 
+  const runtimeClasses = await listOrNone<V1RuntimeClass>(rest, kindInfo('node.k8s.io/v1', 'RuntimeClass'), undefined, errors);
+  const runtimeClassOS = (name: string) => runtimeClasses.find((rc) => rc.metadata?.name === name)?.scheduling?.nodeSelector?.[OS_LABEL];
+
   const out: NamespaceStatus[] = [];
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
     try {
       const [services, pods, deployment, ingresses] = await Promise.all([
         rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
-        rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
+        // Every Pod, not only managed ones: unmanaged Pods a re-pointed Service reaches are hints.
+        rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns)),
         rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
           if (errorStatus(err) === 404) return undefined;
           throw err;
@@ -197,13 +245,14 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
       ]);
       const input: NamespaceInput = {
         namespace,
-        pods: (pods.items ?? []).sort(byName),
+        pods: (pods.items ?? []).filter((p) => p.metadata?.labels?.[MANAGED_LABEL] !== undefined).sort(byName),
         services: (services.items ?? []).sort(byName),
         ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
       };
       const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
-      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed));
+      const workloads = (await Promise.all(WORKLOAD_KINDS.map((k) => listOrNone<WorkloadObject>(rest, kindInfo(k.apiVersion, k.kind), ns, errors).then((items) => items.map((w) => ({ ...w, apiVersion: k.apiVersion, kind: k.kind })))))).flat();
+      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods: pods.items ?? [], runtimeClassOS }));
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }
@@ -241,6 +290,7 @@ export function formatStatus(report: StatusReport): string {
     if (s.conflicts.length === 0) lines.push('  conflicts:    none');
     else for (const c of s.conflicts) lines.push(`  conflict:     ${c.subject}: ${c.reason}: ${c.message}`);
     for (const n of s.notes) lines.push(`  note:         ${n}`);
+    for (const h of s.hints ?? []) lines.push(`  hint:         ${h.subject}: ${h.message}`);
     if (s.optOut) {
       const o = s.optOut;
       lines.push(`  opting out:   phase ${o.phase} (${RESTORE_PHASES.filter((p) => p !== 'done').join(' -> ')})`);

@@ -2,7 +2,7 @@
 // watch-backed caches (src/cluster/), `wpgw render` from the YAML it was given. No I/O here.
 import type { V1Ingress } from '@kubernetes/client-node';
 import type { ServiceOwner } from './service-rules.js';
-import type { UnmanagedWorkload } from './workloads.js';
+import type { RepointedService, UnmanagedWorkload } from './workloads.js';
 
 export interface AdmissionContext {
   /** ClusterIP of the namespace's `wpgw` Service, if it exists. */
@@ -36,6 +36,11 @@ export interface AdmissionContext {
   unmanagedWorkloads(namespace: string): ReadonlyArray<UnmanagedWorkload>;
   /** The namespace's Ingress objects (an ingress controller outside the mesh is a non-mesh client). */
   ingresses(namespace: string): ReadonlyArray<V1Ingress>;
+  /**
+   * The namespace's re-pointed Services (recorded selector, narrowed or not), so a pod left
+   * unmanaged that one still reaches is warned about. Optional: fixed test contexts leave it out.
+   */
+  repointedServices?(namespace: string): ReadonlyArray<RepointedService>;
 }
 
 export interface CoreOptions {

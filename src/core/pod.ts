@@ -17,6 +17,8 @@ import type { AdmissionContext } from './context.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
 import { uninjectIstio, type IstioUninjectResult } from './istio-uninject.js';
 import { BoundedMemo } from './memo.js';
+import { outboundNotWindowsHint } from './hints.js';
+import { servicesReaching, unmanagedBecause, unmanagedPodWarning } from './workloads.js';
 import {
   classifyHost,
   dialNames,
@@ -80,7 +82,18 @@ export interface PodMutationInput {
   clusterDomain?: string;
 }
 
-export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN }: PodMutationInput): PodOutcome {
+export function mutatePod(input: PodMutationInput): PodOutcome {
+  const outcome = decidePod(input);
+  // A pod left unmanaged that a re-pointed Service still reaches through <name>-app: say so.
+  const left = outcome.action === 'skip' ? input.pod : outcome.action === 'mutate' && outcome.reason === 'stripped' ? outcome.pod : undefined;
+  const why = left && unmanagedBecause(left, (n) => input.ctx.runtimeClassOS(n));
+  if (!why || !input.ctx.repointedServices || outcome.action === 'deny') return outcome;
+  const reaching = servicesReaching(left.metadata?.labels ?? {}, input.ctx.repointedServices(input.namespace));
+  if (reaching.length === 0) return outcome;
+  return { ...outcome, warnings: [...outcome.warnings, `${describe(input.pod)}: ${unmanagedPodWarning(why, reaching)}`] };
+}
+
+function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN }: PodMutationInput): PodOutcome {
   const who = describe(pod);
   const base = stripInjection(pod);
   const changedByStrip = base !== pod;
@@ -96,9 +109,7 @@ export function mutatePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER
     // An outbound list on a pod wpgw does not manage would silently do nothing: say so.
     const warnings =
       base.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined
-        ? [
-            `${who}: has ${OUTBOUND_ANNOTATION} but is not recognised as Windows (spec.os.name, a kubernetes.io/os nodeSelector or required node affinity, or a Windows RuntimeClass), so the annotation has no effect; add one of those, or label it ${INJECT_KEY}: "true" to manage a pod that cannot run a sidecar`,
-          ]
+        ? [`${who}: ${outboundNotWindowsHint()}`]
         : [];
     return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings } : { action: 'skip', reason: 'not_windows', warnings };
   }

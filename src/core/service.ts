@@ -25,7 +25,7 @@ import {
   sessionAffinityWarning,
   type AppServiceBlocker,
 } from './service-rules.js';
-import { overlapWarning, type UnmanagedWorkload } from './workloads.js';
+import { overlapWarning, type RepointedService, type UnmanagedWorkload } from './workloads.js';
 
 export interface OriginalService {
   selector: Record<string, string>;
@@ -61,11 +61,10 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const who = `service "${name}"`;
   if (service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE) return skip('owned_by_wpgw');
   const spec = service.spec ?? {};
-  const recorded = readOriginal(service);
-  // Re-pointed if we recorded an original and the gateway key is still in the selector. A
-  // client-side `kubectl apply` merges the user's selector keys next to ours and puts the user's
+  // A client-side `kubectl apply` merges the user's selector keys next to ours and puts the user's
   // targetPorts back, so the user's intent is read through our own changes (see userIntent).
-  const repointed = recorded !== undefined && spec.selector?.[GATEWAY_POD_LABEL] === namespace;
+  const recorded = repointedOriginal(service, namespace);
+  const repointed = recorded !== undefined;
   const original: OriginalService = repointed ? userIntent(spec, recorded) : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
 
   const inject = serviceInjectValue(service);
@@ -170,6 +169,18 @@ function userIntent(spec: V1ServiceSpec, recorded: OriginalService): OriginalSer
     return cleanPort(rec && (ours || p.targetPort === undefined) ? { ...p, targetPort: rec.targetPort } : p);
   });
   return { selector, ports };
+}
+
+/** Re-pointed: an original is recorded and the gateway key is still in the selector. Its record, then. */
+export function repointedOriginal(service: V1Service, namespace: string): OriginalService | undefined {
+  const recorded = readOriginal(service);
+  return recorded !== undefined && service.spec?.selector?.[GATEWAY_POD_LABEL] === namespace ? recorded : undefined;
+}
+
+/** A re-pointed Service as the overlap checks read it (name, recorded selector, narrowed or not). */
+export function asRepointed(service: V1Service, namespace: string): RepointedService | undefined {
+  const original = repointedOriginal(service, namespace);
+  return original ? { name: service.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true } : undefined;
 }
 
 /** The original selector and ports recorded on a re-pointed Service, if valid. */

@@ -217,6 +217,39 @@ describe('5. a bad wpgw.io/outbound is rejected by the API server with our messa
   });
 });
 
+describe('5b. a setting where wpgw does not read it is an Event on the object and a status hint', () => {
+  it('wpgw.io/outbound on a Deployment\'s own metadata: MisplacedSetting Warning on the Deployment, hint in wpgw status', async () => {
+    const ns = 'e2e-hints';
+    await optedInNamespace(ns);
+    const d = linuxDeployment('own-meta', ns) as { metadata: Record<string, unknown> };
+    d.metadata.annotations = { 'wpgw.io/outbound': 'example.com:443' };
+    apply([d]);
+    const event = await eventually('a MisplacedSetting Event on Deployment/own-meta', () =>
+      list(['events', '-n', ns, '--field-selector', 'reason=MisplacedSetting,involvedObject.name=own-meta'])[0],
+    );
+    expect(event.type).toBe('Warning');
+    expect(event.involvedObject.kind).toBe('Deployment');
+    expect(event.message).toBe("wpgw.io/outbound is on the Deployment's own metadata, where it has no effect: wpgw reads it from the pod template (spec.template.metadata.annotations)");
+    const r = spawnSync(process.execPath, [resolve(import.meta.dirname, '../../dist/src/cli.js'), 'status', '-n', ns], {
+      env: { ...process.env, KUBECONFIG: env().kubeconfig },
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(`  hint:         Deployment/own-meta: ${event.message}`);
+    kubectl(['delete', 'namespace', ns, '--wait=false']);
+  });
+
+  it('a bare Linux Pod that the re-pointed Service legacy selects is warned about at its admission (server-side dry run: nothing is created)', () => {
+    const ns = 'e2e-deploy-first';
+    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bare-linux', namespace: ns, labels: { app: 'legacy' } }, spec: { containers: [{ name: 'nginx', image: 'nginx' }] } };
+    const r = kubectl(['apply', '--dry-run=server', '-f', '-'], JSON.stringify(pod));
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain('Warning: ');
+    expect(r.stderr).toContain('wpgw does not manage this pod (not Windows), yet the re-pointed Service "legacy" selects it, so "legacy-app" sends it');
+    expect(getJson(['pod', 'bare-linux', '-n', ns])).toBeUndefined();
+  });
+});
+
 describe('6. with the webhook stopped, failurePolicy Fail holds', () => {
   it('no Windows pod is admitted without its routing; nothing outside opted-in namespaces is blocked', async () => {
     const e = env();

@@ -1,4 +1,4 @@
-import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
+import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1RuntimeClass, type V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { applyMergePatch } from './helpers/merge-patch.js';
@@ -166,7 +166,7 @@ const MISSING = new Set<string>();
 
 function cacheView(api: FakeApi): ReconcileCacheView {
   const workload = (kind: string) => (ns: string, name: string) => api.get(kind, ns, name);
-  const kinds: Record<string, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet', rollouts: 'Rollout' };
+  const kinds: Record<string, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet', rollouts: 'Rollout', jobs: 'Job', cronjobs: 'CronJob' };
   return {
     namespace: (n) => api.get('Namespace', '', n) as V1Namespace | undefined,
     services: (ns) => api.list('Service', ns) as V1Service[],
@@ -179,6 +179,8 @@ function cacheView(api: FakeApi): ReconcileCacheView {
     workload: ((resource: string, ns: string, name: string) => workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
     isKindMissing: (_v, kind) => MISSING.has(kind),
     ingresses: (ns) => api.list('Ingress', ns) as V1Ingress[],
+    workloads: ((resource: string, ns: string) => api.list(kinds[resource]!, ns)) as ReconcileCacheView['workloads'],
+    runtimeClass: (n) => api.get('RuntimeClass', '', n) as V1RuntimeClass | undefined,
   };
 }
 
@@ -462,6 +464,46 @@ describe('Reconciler: nudges', () => {
     const after = api.writes().length;
     expect((await r.reconcile('shop')).nudged).toEqual([]);
     expect(api.writes().length).toBe(after);
+  });
+});
+
+describe('Reconciler: misplaced settings (core/hints.ts) as Events on the object concerned', () => {
+  it('warns once on a Deployment whose outbound is on its own metadata and on one whose template is not Windows; none for a correct one', async () => {
+    const { api, r } = setup();
+    const deployment = (name: string, own: Record<string, string>, template: Record<string, unknown>) => ({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: 'shop', uid: `uid-${name}`, annotations: own },
+      spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name }, ...template }, spec: { containers: [{ name: 'c', image: 'i' }] } } },
+    });
+    api.put(deployment('own-meta', { 'wpgw.io/outbound': 'api.example.com:443' }, {}));
+    api.put(deployment('linux', {}, { annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }));
+    const ok = deployment('right', {}, { annotations: { 'wpgw.io/outbound': 'api.example.com:443' } });
+    (ok.spec.template as { spec: Record<string, unknown> }).spec.nodeSelector = { 'kubernetes.io/os': 'windows' };
+    api.put(ok);
+    // A ReplicaSet of own-meta copies its annotations: it is named by its owner, not warned twice.
+    api.put({ ...deployment('own-meta-abc', { 'wpgw.io/outbound': 'api.example.com:443' }, {}), kind: 'ReplicaSet', metadata: { name: 'own-meta-abc', namespace: 'shop', annotations: { 'wpgw.io/outbound': 'api.example.com:443' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'own-meta', uid: 'uid-own-meta', controller: true }] } });
+    await r.reconcile('shop');
+    const events = eventsOf(api, 'MisplacedSetting');
+    expect(events.map((e) => `${(e.involvedObject as { kind: string }).kind}/${(e.involvedObject as { name: string }).name}`).sort()).toEqual(['Deployment/linux', 'Deployment/own-meta']);
+    const byName = (n: string) => events.find((e) => (e.involvedObject as { name: string }).name === n)!;
+    expect(byName('own-meta').type).toBe('Warning');
+    expect(byName('own-meta').message).toContain("wpgw.io/outbound is on the Deployment's own metadata, where it has no effect");
+    expect((byName('own-meta').involvedObject as { uid?: string; apiVersion?: string })).toMatchObject({ uid: 'uid-own-meta', apiVersion: 'apps/v1' });
+    expect(byName('linux').message).toContain('its pod template has wpgw.io/outbound but is not recognised as Windows');
+    // Once per distinct hint: the next pass writes nothing.
+    await r.reconcile('shop');
+    expect(eventsOf(api, 'MisplacedSetting')).toHaveLength(2);
+  });
+
+  it('warns on the Namespace for a setting given as a label where an annotation is read', async () => {
+    const { api, r } = setup();
+    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', uid: 'ns-uid', labels: { 'wpgw.io/inject': 'enabled', 'wpgw.io/resolver': 'dnsConfig' } } });
+    await r.reconcile('shop');
+    const [event, ...more] = eventsOf(api, 'MisplacedSetting');
+    expect(more).toEqual([]);
+    expect(event!.involvedObject).toMatchObject({ kind: 'Namespace', name: 'shop', uid: 'ns-uid' });
+    expect(event!.message).toBe('wpgw.io/resolver is set as a label, but wpgw reads it as an annotation: kubectl annotate namespace shop wpgw.io/resolver=dnsConfig');
   });
 });
 

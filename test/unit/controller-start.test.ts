@@ -311,4 +311,20 @@ describe('startController', () => {
     expect(one.namespaces[0]!.optedIn).toBe(false);
     expect((await collectStatus(kc, { namespace: 'nope' })).errors).toEqual(['namespace nope not found']);
   });
+
+  it('wpgw status also shows a namespace that meant to opt in with an annotation, with the hint (the controller never reconciles it)', async () => {
+    api.set('v1', 'namespaces', { metadata: { name: 'meant', annotations: { 'wpgw.io/inject': 'enabled' } } });
+    const report = await collectStatus(kc, { desiredFn: desired });
+    expect(report.errors).toEqual([]);
+    expect(report.namespaces.map((n) => n.namespace)).toEqual(['meant', 'shop']);
+    const meant = report.namespaces[0]!;
+    expect(meant.optedIn).toBe(false);
+    expect(meant.hints).toEqual([
+      {
+        subject: 'Namespace/meant',
+        message: 'wpgw.io/inject is set as an annotation, but opting in is the label (the webhook configuration selects on it): kubectl label namespace meant wpgw.io/inject=enabled',
+      },
+    ]);
+    expect(formatStatus(report)).toContain('  hint:         Namespace/meant: wpgw.io/inject is set as an annotation');
+  });
 });

@@ -94,4 +94,25 @@ describe('status', () => {
     );
     expect(formatStatus({ namespaces: [], errors: [] })).toBe('no namespace is labelled wpgw.io/inject=enabled\n');
   });
+
+  it('lists misplaced settings of the namespace and its workloads (the hints render shows and Events carry)', () => {
+    const labelled: V1Namespace = { metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled', 'wpgw.io/resolver': 'dnsConfig' } } };
+    const workloads = [
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }, spec: { template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'c' }], nodeSelector: { 'kubernetes.io/os': 'windows' } } } } },
+      { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { template: { metadata: { annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }, spec: { containers: [{ name: 'c' }], runtimeClassName: 'win' } } } },
+      { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' }, spec: { template: { metadata: { annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }, spec: { containers: [{ name: 'c' }], runtimeClassName: 'lin' } } } },
+    ];
+    const runtimeClassOS = (n: string) => ({ win: 'windows', lin: 'linux' })[n];
+    const s = summarizeNamespace({ namespace: labelled, pods, services }, deployment, desired, undefined, [], { workloads, runtimeClassOS });
+    expect(s.hints).toEqual([
+      { subject: 'Namespace/shop', message: 'wpgw.io/resolver is set as a label, but wpgw reads it as an annotation: kubectl annotate namespace shop wpgw.io/resolver=dnsConfig' },
+      { subject: 'DaemonSet/agent', message: expect.stringMatching(/^its pod template has wpgw.io\/outbound but is not recognised as Windows/) },
+      { subject: 'Deployment/web', message: "wpgw.io/outbound is on the Deployment's own metadata, where it has no effect: wpgw reads it from the pod template (spec.template.metadata.annotations)" },
+    ]);
+    const text = formatStatus({ namespaces: [s], errors: [] });
+    expect(text).toContain("  hint:         Deployment/web: wpgw.io/outbound is on the Deployment's own metadata, where it has no effect");
+    expect(text).toContain('  hint:         Namespace/shop: wpgw.io/resolver is set as a label');
+    // Nothing misplaced: no hints field at all (the JSON output stays as it was).
+    expect(summarizeNamespace({ namespace: ns, pods, services }, deployment, desired, undefined, [], { workloads: [workloads[1]!], runtimeClassOS }).hints).toBeUndefined();
+  });
 });

@@ -18,6 +18,19 @@ export function isIstioRevision(text: string): boolean {
   return text.length <= 63 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(text);
 }
 
+/** The labels of the gateway pods (a Service whose selector matches them selects the gateway). */
+export function gatewayPodLabels(namespace: string, revision?: string): Record<string, string> {
+  return {
+    ...gatewayLabels(namespace),
+    app: GATEWAY_SERVICE,
+    // Istio's gateway injection: the webhook fills in the istio-proxy container ("image: auto").
+    // With a revision both labels, as Istio's own gateway chart sets them: the default
+    // revision's object webhook skips pods with istio.io/rev, that revision's matches.
+    'sidecar.istio.io/inject': 'true',
+    ...(revision ? { [ISTIO_REV_LABEL]: revision } : {}),
+  };
+}
+
 /** `revision`: the gateway pods carry `istio.io/rev=<revision>`, for Istio's per-revision injectors. */
 export function gatewayObjects(namespace: string, replicas: number, revision?: string): KubeObject[] {
   const labels = gatewayLabels(namespace);
@@ -32,15 +45,7 @@ export function gatewayObjects(namespace: string, replicas: number, revision?: s
         selector: { matchLabels: labels },
         template: {
           metadata: {
-            labels: {
-              ...labels,
-              app: GATEWAY_SERVICE,
-              // Istio's gateway injection: the webhook fills in the istio-proxy container ("image: auto").
-              // With a revision both labels, as Istio's own gateway chart sets them: the default
-              // revision's object webhook skips pods with istio.io/rev, that revision's matches.
-              'sidecar.istio.io/inject': 'true',
-              ...(revision ? { [ISTIO_REV_LABEL]: revision } : {}),
-            },
+            labels: gatewayPodLabels(namespace, revision),
             annotations: { 'inject.istio.io/templates': 'gateway' },
           },
           spec: {
