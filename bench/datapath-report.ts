@@ -124,12 +124,16 @@ export function throughput(results: VegetaResult[]): { rps: number; ok: number; 
 /** A proxy's CPU and memory over one run: Envoy + pilot-agent, from /proc. */
 export interface ProxyUsage {
   cpuSeconds: number;
-  wallSeconds: number;
+  /** 2xx answers in the same window (warm-up included) */
+  requests: number;
   rssMiB: number;
 }
 
-/** vCPU the proxy used per 1,000 answered req/s during a run. */
-export const vcpuPer1k = (u: ProxyUsage, okPerSecond: number): number => (u.cpuSeconds / u.wallSeconds / okPerSecond) * 1000;
+/**
+ * vCPU per 1,000 req/s: CPU-seconds per answered request x 1,000 (at 1,000 req/s, 1 ms of CPU per
+ * request is one whole core). Per request, so the window's start-up does not dilute it.
+ */
+export const vcpuPer1k = (u: ProxyUsage): number => (u.requests > 0 ? (u.cpuSeconds / u.requests) * 1000 : NaN);
 
 export interface RoundResult {
   path: PathId;
@@ -192,7 +196,7 @@ export function summarize(rounds: RoundResult[]): PathSummary[] {
         lagP99: median(runs.map((x) => percentile(x.lagMs, 0.99))),
         sent: runs.reduce((a, x) => a + x.sent, 0),
         failed: runs.reduce((a, x) => a + x.failed, 0),
-        ...(usage.length ? { vcpuPer1k: median(usage.map((x) => vcpuPer1k(x.proxy!, x.ok / x.seconds))), rssMiB: Math.max(...usage.map((x) => x.proxy!.rssMiB)) } : {}),
+        ...(usage.length ? { vcpuPer1k: median(usage.map((x) => vcpuPer1k(x.proxy!))), rssMiB: Math.max(...usage.map((x) => x.proxy!.rssMiB)) } : {}),
       };
     });
     const sat = mine.flatMap((r) => (r.saturation ? [r.saturation] : []));
@@ -202,7 +206,7 @@ export function summarize(rounds: RoundResult[]): PathSummary[] {
       rounds: mine.length,
       rates: summaries,
       ...(sat.length ? { saturationRps: median(sat.map((s) => s.rps)), saturationMin: Math.min(...sat.map((s) => s.rps)), saturationMax: Math.max(...sat.map((s) => s.rps)) } : {}),
-      ...(satUsage.length ? { saturationVcpuPer1k: median(satUsage.map((s) => vcpuPer1k(s.proxy!, s.rps))) } : {}),
+      ...(satUsage.length ? { saturationVcpuPer1k: median(satUsage.map((s) => vcpuPer1k(s.proxy!))) } : {}),
     });
   }
   return out;

@@ -72,7 +72,7 @@ function round(path: RoundResult['path'], n: number, maxMs: number, proxy?: { cp
     latenciesMs: Array.from({ length: 100 }, (_, i) => ((i + 1) * maxMs) / 100),
     lagMs: Array.from({ length: 100 }, () => 0.1),
     seconds: 100 / rate,
-    ...(proxy ? { proxy: { cpuSeconds: (proxy.cpu * 100) / rate, wallSeconds: 100 / rate, rssMiB: 40 + n } } : {}),
+    ...(proxy ? { proxy: { cpuSeconds: proxy.cpu / 10, requests: 100, rssMiB: 40 + n } } : {}),
   });
   return { path, round: n, runs: [run(200), run(1000)], saturation: { rps: 3000 + n * 100, ok: 100, failed: 0, workers: 16 } };
 }
@@ -90,8 +90,9 @@ describe('summaries and targets', () => {
     expect([s[0]!.saturationMin, s[0]!.saturationMax]).toEqual([3000, 3200]);
   });
 
-  it('vCPU per 1,000 req/s: 0.1 CPU-seconds per second at 500 answers/s is 0.2', () => {
-    expect(vcpuPer1k({ cpuSeconds: 1, wallSeconds: 10, rssMiB: 1 }, 500)).toBeCloseTo(0.2, 9);
+  it('vCPU per 1,000 req/s: 0.2 ms of CPU per answered request is 0.2 (1 CPU-second for 5,000 answers); no answers: NaN', () => {
+    expect(vcpuPer1k({ cpuSeconds: 1, requests: 5000, rssMiB: 1 })).toBeCloseTo(0.2, 9);
+    expect(vcpuPer1k({ cpuSeconds: 1, requests: 0, rssMiB: 1 })).toBeNaN();
   });
 
   it('PASS when (c),(d) stay within 1.1x of (b) and 1 ms of (a) and the gateway within 0.35 vCPU; MISS otherwise', () => {
