@@ -13,7 +13,7 @@
 // intended send time, then closed loop for the saturation rate. A benchmark, not a timed test:
 // it prints the numbers and PASS/MISS and fails only when a path does not work.
 // Settings (environment): BENCH_DATAPATH_ROUNDS (3), BENCH_DATAPATH_SECONDS (5 per rate, plus
-// 1 s warm-up), BENCH_DATAPATH_RATES (200,1000), BENCH_DATAPATH_WORKERS (8, saturation),
+// 2 s warm-up), BENCH_DATAPATH_RATES (200,1000), BENCH_DATAPATH_WORKERS (8, saturation),
 // BENCH_DATAPATH_PIN=1 (vegeta on CPU 0, the proxies and apps on CPU 1).
 import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
@@ -31,7 +31,7 @@ import type { RunningPod } from './runner.js';
 const num = (name: string, dflt: number) => (process.env[name] ? Number(process.env[name]) : dflt);
 const ROUNDS = num('BENCH_DATAPATH_ROUNDS', 3);
 const SECONDS = num('BENCH_DATAPATH_SECONDS', 5);
-const WARMUP = 1;
+const WARMUP = 2;
 const RATES = (process.env.BENCH_DATAPATH_RATES ?? '200,1000').split(',').map(Number);
 const WORKERS = num('BENCH_DATAPATH_WORKERS', 8);
 const PIN = process.env.BENCH_DATAPATH_PIN === '1';
@@ -46,7 +46,7 @@ const s = useMeshStack({ tag: 'wbn', dir: 'bench' });
 
 /** Requests are not logged by the apps (thousands a second); access logs are off (below). */
 const quiet = (objs: any[]) =>
-  objs.map((o) => (o.kind === 'Deployment' ? { ...o, spec: { ...o.spec, template: { ...o.spec.template, spec: { ...o.spec.template.spec, containers: o.spec.template.spec.containers.map((c: any) => ({ ...c, env: [...(c.env ?? []), { name: 'ECHO_LOG', value: 'off' }] })) } } } } : o));
+  objs.map((o) => (o.kind === 'Deployment' ? { ...o, spec: { ...o.spec, template: { ...o.spec.template, spec: { ...o.spec.template.spec, containers: o.spec.template.spec.containers.map((c: any) => ({ ...c, env: [...(c.env ?? []), { name: 'ECHO_LOG', value: 'quiet' }] })) } } } } : o));
 
 interface BenchPath {
   id: PathId;
@@ -128,7 +128,7 @@ describe('bench:datapath: what the wpgw hop costs', () => {
           const rr: RoundResult = { path: p.id, round, runs: [] };
           for (const rate of RATES) {
             const { value: results, usage } = await usageDuring(p.proxy, () => attack(p.from.netns, p.target, { rate, seconds: SECONDS + WARMUP, prefix }, dir, `${p.id}-${round}-${rate}`));
-            const measured = openLoop(results.filter((x) => x.seq >= rate * WARMUP), rate);
+            const measured = openLoop(results.filter((x) => x.seq >= rate * WARMUP), rate, rate * SECONDS);
             const requests = results.filter((x) => x.code >= 200 && x.code < 300).length;
             rr.runs.push({ ...measured, ...(usage ? { proxy: { ...usage, requests } } : {}) });
             console.log(`[bench] ${p.id} round ${round + 1} ${rate}/s: ${measured.ok} ok, ${measured.failed} failed ${JSON.stringify(measured.errors)}`);
@@ -149,7 +149,8 @@ describe('bench:datapath: what the wpgw hop costs', () => {
       `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load average at start ${load.map((x) => x.toFixed(2)).join(' ')}; ${PIN ? 'vegeta pinned to CPU 0, proxies and apps to CPU 1' : 'no pinning'}`,
       `${ROUNDS} rounds x (${RATES.join(', ')} req/s open loop for ${SECONDS} s after ${WARMUP} s warm-up; saturation: closed loop, ${WORKERS} workers, ${SECONDS} s); medians over rounds, p90 spread in brackets`,
       'latency from each request\'s intended send time (vegeta\'s constant pacer; no coordinated omission); GET /, the same echo app answering each path',
-      'proxy = the wpgw (Envoy + pilot-agent) for (c),(d); orders\' sidecar for (b); /proc CPU per answered request, RSS after the run',
+      'proxy = the wpgw (Envoy + pilot-agent) for (c),(d); orders\' sidecar for (b); /proc CPU per answered request, RSS after the run; every Envoy runs one worker thread (the pod runner\'s concurrency 1)',
+      '"sent of due": fewer sent than the schedule called for means the generator fell behind and ran out of time (CPU-bound machine); "over saturation": the rate is at or above 90% of what that path answered closed loop here, so its latency is queueing',
       'the "Windows app" is a Linux process (the pod runner, windows-1 kwok node); capture mode NONE (the mesh client dials its sidecar on 127.0.0.1)',
       '2 shared cores: the generator, up to three Envoys, the apps and the control plane compete with each other and other jobs; absolute numbers are this machine\'s, the ratios between paths are the reading',
     ];

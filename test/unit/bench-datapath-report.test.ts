@@ -39,7 +39,8 @@ describe('open-loop latency from the intended send time', () => {
     const r = openLoop([res(0, 0, 1), res(1, 1, 1), res(2, 7, 1), res(3, 3, 1)], 1000);
     expect(r.latenciesMs.map((x) => Number(x.toFixed(3)))).toEqual([1, 1, 1, 6]);
     expect(r.lagMs.map((x) => Number(x.toFixed(3)))).toEqual([0, 0, 0, 5]);
-    expect(r).toMatchObject({ rate: 1000, sent: 4, ok: 4, failed: 0 });
+    expect(r).toMatchObject({ rate: 1000, due: 4, sent: 4, ok: 4, failed: 0 });
+    expect(openLoop([res(0, 0, 1)], 1000, 5)).toMatchObject({ due: 5, sent: 1 });
     expect(r.seconds).toBeCloseTo(0.008, 6);
   });
 
@@ -65,6 +66,7 @@ describe('open-loop latency from the intended send time', () => {
 function round(path: RoundResult['path'], n: number, maxMs: number, proxy?: { cpu: number }): RoundResult {
   const run = (rate: number) => ({
     rate,
+    due: 100,
     sent: 100,
     ok: 100,
     failed: 0,
@@ -111,7 +113,18 @@ describe('summaries and targets', () => {
     const text = formatReport(summarize(rounds), v, ['# header']);
     expect(text).toContain('PASS  (c) mesh -> wpgw -> Windows: p90 vs (b) at 1000/s: 1.05x');
     expect(text).toContain('MISS  (d) Windows -> wpgw -> mesh: wpgw CPU at 1000/s: 0.500 vCPU per 1,000 req/s');
-    expect(text).toMatch(/\| \(c\) mesh app sidecar -> wpgw -> Windows app \| 1000 \| 2\.10 \| 3\.78 \(3\.78-3\.78\) \| 4\.16 \| 100 \/ 0 \|/);
+    expect(text).toMatch(/\| \(c\) mesh app sidecar -> wpgw -> Windows app \| 1000 \| 2\.10 \| 3\.78 \(3\.78-3\.78\) \| 4\.16 \| 100 of 100 \/ 0 \|/);
     expect(text.split('\n').pop()).toMatch(/^MISS: /);
+    expect(text, 'saturation 3,000+ req/s: 1,000 req/s is not over it').not.toContain('over saturation');
+  });
+
+  it('says when a rate is over a path`s saturation (the latency is queueing, not the hop)', () => {
+    const slow = (path: RoundResult['path'], maxMs: number) => ({ ...round(path, 0, maxMs), saturation: { rps: 800, ok: 100, failed: 0, workers: 8 } });
+    const s = summarize([round('a', 0, 2), slow('b', 4), slow('c', 4.2)]);
+    const v = verdicts(s);
+    expect(v[0]!.note).toBe(' [1000/s is over the saturation of (b), (c) on this machine: queueing]');
+    const text = formatReport(s, v, []);
+    expect(text).toContain('| (b) mesh baseline: sidecar -> sidecar (mTLS) | 1000 (over saturation) |');
+    expect(text).toContain('| (b) mesh baseline: sidecar -> sidecar (mTLS) | 200 |');
   });
 });

@@ -5,7 +5,7 @@
 //   ECHO_TLS=port[,...]          TLS (ECHO_TLS_CERT_PEM/ECHO_TLS_KEY_PEM, or files ECHO_TLS_CERT/KEY) then HTTP: the same
 //                                plus "sni" (the ClientHello's server name) and "alpn"
 //   ECHO_TCP=port                raw TCP: "tcp-echo <pod> <bytes received>" per chunk
-// Each event (request, TLS error) is also one JSON line on stdout: the pod's log. ECHO_LOG=off
+// Each event (request, TLS error) is also one JSON line on stdout: the pod's log. ECHO_LOG=quiet
 // leaves requests out of it (the data-path benchmark: thousands a second).
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -14,7 +14,7 @@ import tls from 'node:tls';
 
 const pod = process.env.POD_NAME ?? 'unknown';
 const log = (o) => process.stdout.write(`${JSON.stringify({ t: Date.now(), pod, ...o })}\n`);
-const logRequests = process.env.ECHO_LOG !== 'off';
+const logRequests = process.env.ECHO_LOG !== 'quiet';
 const listenArgs = (spec) => {
   const i = spec.lastIndexOf(':');
   return i === -1 ? [Number(spec), '0.0.0.0'] : [Number(spec.slice(i + 1)), spec.slice(0, i)];
