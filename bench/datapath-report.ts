@@ -225,8 +225,12 @@ export interface Verdict {
   note?: string;
 }
 
-/** Issue 10's targets, at `rate` (1,000 req/s): (c),(d) p90 <= 1.1x (b) and <= (a) + 1 ms; wpgw CPU <= 0.35 vCPU per 1,000 req/s. */
-export function verdicts(s: PathSummary[], rate = 1000): Verdict[] {
+/**
+ * Issue 10's targets at `rate`: (c),(d) p90 <= 1.1x (b) and <= (a) + 1 ms (the issue states both at
+ * 1,000 req/s; the bench also prints them at its other rates); with `cpu`, the wpgw's CPU <= 0.35
+ * vCPU per 1,000 req/s.
+ */
+export function verdicts(s: PathSummary[], rate = 1000, cpu = true): Verdict[] {
   const at = (path: PathId) => s.find((x) => x.path === path)?.rates.find((r) => r.rate === rate);
   const saturated = (['a', 'b', 'c', 'd'] as const).filter((p) => s.find((x) => x.path === p && overSaturation(x, rate)));
   const note = saturated.length ? ` [${rate}/s is over the saturation of ${saturated.map((p) => `(${p})`).join(', ')} on this machine: queueing]` : '';
@@ -238,8 +242,8 @@ export function verdicts(s: PathSummary[], rate = 1000): Verdict[] {
     if (!x) continue;
     const label = path === 'c' ? '(c) mesh -> wpgw -> Windows' : '(d) Windows -> wpgw -> mesh';
     if (b) out.push({ what: `${label}: p90 vs (b) at ${rate}/s`, value: `${(x.p90 / b.p90).toFixed(2)}x (${ms(x.p90)} vs ${ms(b.p90)} ms)`, target: '<= 1.10x', pass: x.p90 <= 1.1 * b.p90, note });
-    if (a) out.push({ what: `${label}: p90 over (a) at ${rate}/s`, value: `+${ms(x.p90 - a.p90)} ms (${ms(x.p90)} vs ${ms(a.p90)} ms)`, target: '<= +1 ms', pass: x.p90 - a.p90 <= 1, note });
-    if (x.vcpuPer1k !== undefined) out.push({ what: `${label}: wpgw CPU at ${rate}/s`, value: `${x.vcpuPer1k.toFixed(3)} vCPU per 1,000 req/s`, target: '<= 0.35', pass: x.vcpuPer1k <= 0.35 });
+    if (a) out.push({ what: `${label}: p90 over (a) at ${rate}/s`, value: `${x.p90 >= a.p90 ? '+' : '-'}${ms(Math.abs(x.p90 - a.p90))} ms (${ms(x.p90)} vs ${ms(a.p90)} ms)`, target: '<= +1 ms', pass: x.p90 - a.p90 <= 1, note });
+    if (cpu && x.vcpuPer1k !== undefined) out.push({ what: `${label}: wpgw CPU at ${rate}/s`, value: `${x.vcpuPer1k.toFixed(3)} vCPU per 1,000 req/s`, target: '<= 0.35', pass: x.vcpuPer1k <= 0.35 });
   }
   return out;
 }

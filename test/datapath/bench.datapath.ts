@@ -20,7 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { formatReport, openLoop, PATHS, summarize, throughput, verdicts, type PathId, type RoundResult } from '../../bench/datapath-report.js';
+import { formatReport, openLoop, overSaturation, PATHS, summarize, throughput, verdicts, type PathId, type RoundResult } from '../../bench/datapath-report.js';
 import { apply, getJson } from '../e2e/helpers.js';
 import { callFrom, eventually, timed, type ClientRequest } from './helpers.js';
 import { attack, processTree, usageDuring, type Target } from './loadgen.js';
@@ -143,7 +143,8 @@ describe('bench:datapath: what the wpgw hop costs', () => {
       }
     }
     const summary = summarize(rounds);
-    const v = verdicts(summary);
+    // the issue's rate (1,000 req/s) with the CPU target; the other rates for the latency targets only
+    const v = [...RATES.filter((r) => r !== 1000).flatMap((r) => verdicts(summary, r, false)), ...verdicts(summary, 1000)];
     const header = [
       `# wpgw data-path benchmark (npm run bench:datapath), ${startedAt.toISOString()}`,
       `machine: ${cpus().length} x ${cpus()[0]?.model ?? '?'}, load average at start ${load.map((x) => x.toFixed(2)).join(' ')}; ${PIN ? 'vegeta pinned to CPU 0, proxies and apps to CPU 1' : 'no pinning'}`,
@@ -157,8 +158,11 @@ describe('bench:datapath: what the wpgw hop costs', () => {
     const report = formatReport(summary, v, header);
     writeFileSync(join(s.state, 'report.md'), `${report}\n`);
     console.log(`${report}\n[bench] report written to ${join(s.state, 'report.md')}`);
-    // The numbers are only worth reading if the paths worked under load.
-    for (const p of summary) for (const r of p.rates) expect(r.failed / Math.max(1, r.sent), `${PATHS[p.path]} at ${r.rate}/s: failed requests`).toBeLessThan(0.01);
+    // The numbers are only worth reading if the paths worked under load: below a path's saturation
+    // almost every request is answered (over it, timeouts are the queue, reported above).
+    for (const p of summary) {
+      for (const r of p.rates.filter((x) => !overSaturation(p, x.rate))) expect(r.failed / Math.max(1, r.sent), `${PATHS[p.path]} at ${r.rate}/s: failed requests`).toBeLessThan(0.01);
+    }
   });
 });
 

@@ -116,6 +116,9 @@ describe('summaries and targets', () => {
     expect(text).toMatch(/\| \(c\) mesh app sidecar -> wpgw -> Windows app \| 1000 \| 2\.10 \| 3\.78 \(3\.78-3\.78\) \| 4\.16 \| 100 of 100 \/ 0 \|/);
     expect(text.split('\n').pop()).toMatch(/^MISS: /);
     expect(text, 'saturation 3,000+ req/s: 1,000 req/s is not over it').not.toContain('over saturation');
+    // at another rate, without the CPU target; a path faster than (a) shows a minus
+    const at200 = verdicts(summarize([round('a', 0, 5), round('c', 0, 4)]), 200, false);
+    expect(at200.map((x) => [x.what, x.value, x.pass])).toEqual([['(c) mesh -> wpgw -> Windows: p90 over (a) at 200/s', '-0.90 ms (3.60 vs 4.50 ms)', true]]);
   });
 
   it('says when a rate is over a path`s saturation (the latency is queueing, not the hop)', () => {
