@@ -153,7 +153,7 @@ describe('bench:datapath: what the wpgw hop costs', () => {
       'proxy = the wpgw (Envoy + pilot-agent) for (c),(d); orders\' sidecar for (b); /proc CPU per answered request, RSS after the run; every Envoy runs one worker thread (the pod runner\'s concurrency 1)',
       '"sent of due": fewer sent than the schedule called for means the generator fell behind and ran out of time (CPU-bound machine); "over saturation": the rate is at or above 90% of what that path answered closed loop here, so its latency is queueing',
       'the "Windows app" is a Linux process (the pod runner, windows-1 kwok node); capture mode NONE (the mesh client dials its sidecar on 127.0.0.1)',
-      '2 shared cores: the generator, up to three Envoys, the apps and the control plane compete with each other and other jobs; absolute numbers are this machine\'s, the ratios between paths are the reading',
+      `${cpus().length} shared cores: the generator, up to three Envoys, the apps and the control plane compete with each other and other jobs; p50 and CPU per request are the stable readings, p90/p99 carry the scheduler's stalls (see the spread)`,
     ];
     const report = formatReport(summary, v, header);
     writeFileSync(join(s.state, 'report.md'), `${report}\n`);
