@@ -40,6 +40,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // `npm run bench:datapath` only: a benchmark on the data-path stack (numbers and
+          // PASS/MISS, bench/README.md), never part of npm test or test:e2e.
+          name: 'bench-datapath',
+          include: ['test/datapath/bench.datapath.ts'],
+          globalSetup: ['test/datapath/global-setup.ts'],
+          testTimeout: 3_600_000,
+          hookTimeout: 1_800_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

@@ -17,6 +17,7 @@ import autocannon from 'autocannon';
 import { benchNamespace } from './context.js';
 import { pacedLoad } from './paced.js';
 import { CLK_TCK, cpuSeconds, procStatusMiB } from './proc.js';
+import { percentile } from './stats.js';
 import { legacyService, payloads, podReview, serviceReview, typicalPod, type Payload } from './payloads.js';
 import type { ServerReady } from './server.js';
 
@@ -148,11 +149,6 @@ interface Stats {
   cpuPerRequestUs: number;
   serverWait: number;
   clientCpu: number;
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] ?? NaN;
 }
 
 function summarize(samples: Sample[]): Stats {

@@ -14,74 +14,34 @@
 //   9. no proxy rejected or failed a config update
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { accessLog, appLog, callFrom, eventually, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
+import { accessLog, appLog, callFrom, eventually, podsOf, rid, timed, type ClientResult } from './helpers.js';
 import { resolveIn } from './dns-stack.js';
-import { rulesFor, startKubeProxy } from './kube-proxy.js';
 import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
-import { Network } from './network.js';
-import { alive, killStale, registerPids, startProc, stopProc, type Proc } from './procs.js';
-import { PodRunner, RUNNER_LABEL, type RunningPod } from './runner.js';
+import { CLUSTER_DNS, meshPod, proxiesLive, runningMeshPods, useMeshStack } from './mesh-stack.js';
+import { startProc } from './procs.js';
+import { RUNNER_LABEL, type RunningPod } from './runner.js';
 
-const ROOT = resolve(import.meta.dirname, '../..');
-const DP = join(ROOT, 'test/datapath');
-const ISTIO = join(ROOT, 'test/istio');
-const CLUSTER_DNS = '10.96.0.10';
+const DP = resolve(import.meta.dirname);
 const WPGW_SA = (ns: string) => `spiffe://cluster.local/ns/${ns}/sa/wpgw`;
 
-let kubeconfig: string;
-let kubectlBin: string;
-let clusterState: string;
-let state: string;
-let network: Network | undefined;
-let runner: PodRunner | undefined;
-const procs: Proc[] = [];
-let istioStarted = false;
-let testCA: string;
+const s = useMeshStack({ tag: 'wdp', dir: 'datapath' });
 const ip: Record<string, string> = {};
+let network: typeof s.network;
+let runner: typeof s.runner;
+let testCA: string;
 
 function kubectl(args: string[], input?: string): string {
-  return execFileSync(kubectlBin, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(inject('e2e').kubectl, args, { env: { ...process.env, KUBECONFIG: s.kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 }
 const apply = (objs: unknown[]) => kubectl(['apply', '-f', '-'], objs.map((o) => stringify(o)).join('---\n'));
 const json = (args: string[]) => JSON.parse(kubectl([...args, '-o', 'json'])) as any;
-const script = (file: string, args: string[], env: Record<string, string> = {}) =>
-  execFileSync('bash', [file, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60 * 60_000 });
-
-function pod(ns: string, prefix: string): RunningPod {
-  const p = podsOf(runner!, ns, prefix);
-  if (p.length === 0) throw new Error(`no running pod ${ns}/${prefix}*`);
-  return p[0]!;
-}
-
-/** The test CA (the gateways' "system" trust store) and the external host's certificate (EXT_HOST only). */
-function makePki(dir: string): { ca: string; cert: string; key: string } {
-  mkdirSync(dir, { recursive: true });
-  const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
-  o(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '2', '-subj', '/CN=wpgw datapath test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', 'ca.crt']);
-  o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ext.key']);
-  o(['req', '-new', '-key', 'ext.key', '-subj', `/CN=${m.EXT_HOST}`, '-out', 'ext.csr']);
-  writeFileSync(join(dir, 'ext.ext'), `subjectAltName=DNS:${m.EXT_HOST}\nextendedKeyUsage=serverAuth\n`);
-  o(['x509', '-req', '-in', 'ext.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'ext.ext', '-out', 'ext.crt']);
-  return { ca: join(dir, 'ca.crt'), cert: readFileSync(join(dir, 'ext.crt'), 'utf8'), key: readFileSync(join(dir, 'ext.key'), 'utf8') };
-}
-
-async function proxyLive(p: RunningPod): Promise<boolean> {
-  const r = await callFrom(p.netns, { url: `http://127.0.0.1:${p.adminPort}/ready`, timeoutMs: 5000 });
-  return r.ok && r.status === 200 && (r.body ?? '').trim() === 'LIVE';
-}
-
-async function runningPods(ns: string, prefix: string, n: number): Promise<RunningPod[]> {
-  return eventually(`${n} pod(s) ${ns}/${prefix}* running in the pod runner`, () => {
-    const ps = podsOf(runner!, ns, prefix);
-    return ps.length === n ? ps : undefined;
-  });
-}
+const pod = (ns: string, prefix: string): RunningPod => meshPod(s, ns, prefix);
+const runningPods = (ns: string, prefix: string, n: number) => runningMeshPods(s, ns, prefix, n);
 
 /** The access-log entry of the request tagged `id` in any of these proxies. */
 function accessEntry(proxies: RunningPod[], id: string): any | undefined {
@@ -93,78 +53,20 @@ function accessEntry(proxies: RunningPod[], id: string): any | undefined {
 }
 
 beforeAll(async () => {
-  // Network namespaces, veths, iptables and bind mounts need root (CI runs as root).
-  if (process.getuid?.() !== 0) throw new Error('the data-path suite needs root: it creates network namespaces (run as root, or skip with --project e2e)');
-  const e2e = inject('e2e');
-  kubeconfig = e2e.kubeconfig;
-  kubectlBin = e2e.kubectl;
-  clusterState = dirname(kubeconfig);
-  state = join(e2e.stateDir, 'datapath');
-  rmSync(join(state, 'pods'), { recursive: true, force: true });
-  mkdirSync(join(state, 'logs'), { recursive: true });
-  // a run killed before its teardown leaves processes: stop them (only ours, by pid and path)
-  const stale = killStale(join(state, 'pids'), ROOT);
-  if (stale) console.log(`[datapath] stopped ${stale} process groups left by an earlier run`);
-  registerPids(join(state, 'pids'));
-  const harness = JSON.parse(readFileSync(join(clusterState, 'env.json'), 'utf8')) as Record<string, string>;
-
-  await timed('install Envoy + packages (test/datapath/install.sh, cached)', () => script(join(DP, 'install.sh'), []));
-  await timed('build istiod + pilot-agent (test/istio/build.sh, cached)', () => script(join(ISTIO, 'build.sh'), []));
-  await timed('build CoreDNS (test/datapath/build.sh, cached)', () => script(join(DP, 'build.sh'), []));
-  await timed('start istiod for the data path (ISTIO_DATAPATH=1, injector registered)', () => {
-    script(join(ISTIO, 'start.sh'), [clusterState], { ISTIO_DATAPATH: '1', ISTIO_INJECTOR_REGISTER: '1' });
-    istioStarted = true;
-  });
-  const istio = JSON.parse(readFileSync(join(clusterState, 'istio-env.json'), 'utf8')) as Record<string, string>;
-  const pki = makePki(join(state, 'pki'));
-  testCA = pki.ca;
-
-  await timed('node network namespace + kube-proxy', async () => {
-    network = new Network('wdp');
-    await network.cleanupStale();
-    await network.up(harness.HARNESS_SERVICE_CIDR!, [CLUSTER_DNS]);
-    procs.push(
-      ...startKubeProxy({
-        kubeProxy: join(harness.HARNESS_BIN_DIR!, 'kube-proxy'),
-        kubeconfig,
-        apiPort: Number(harness.HARNESS_APISERVER_PORT),
-        nodeNetns: network.node,
-        stateDir: state,
-        clusterCIDR: '10.244.0.0/16',
-        nodeName: 'linux-1',
-      }),
-    );
-    const kubernetesIP = json(['get', 'service', 'kubernetes', '-n', 'default']).spec.clusterIP as string;
-    await eventually('kube-proxy programmed the kubernetes Service', async () => (await rulesFor(network!.node, kubernetesIP, 443)).length > 0, 120_000);
-  });
-
-  runner = new PodRunner({
-    kubeconfig,
-    stateDir: state,
-    network: network!,
-    podEtc: { 'ssl/certs/ca-certificates.crt': readFileSync(pki.ca, 'utf8') },
-    coredns: join(DP, 'bin/coredns'),
-    proxy: {
-      agent: istio.ISTIO_PILOT_AGENT!,
-      envoy: join(DP, 'bin/envoy'),
-      discoveryAddress: istio.ISTIO_XDS_TLS_ADDRESS!,
-      istiodCA: istio.ISTIO_WEBHOOK_CA!,
-      bootstrapTemplate: join(execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', 'istio.io/istio'], { cwd: ISTIO, encoding: 'utf8' }).trim(), 'tools/packaging/common/envoy_bootstrap.json'),
-      systemCA: pki.ca,
-    },
-  });
-  runner.start();
+  network = s.network;
+  runner = s.runner;
+  testCA = s.pki.ca;
 
   await timed('external host + its DNS', async () => {
     apply([m.namespace(m.EXTERNAL, {})]);
     await eventually('default ServiceAccount in external', () => json(['get', 'serviceaccount', 'default', '-n', m.EXTERNAL]));
-    apply(m.externalHost(pki.cert, pki.key));
+    apply(m.externalHost(s.pki.cert, s.pki.key));
     const ext = (await runningPods(m.EXTERNAL, 'ext-', 1))[0]!;
     ip.ext = ext.ip;
     const records = { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip };
-    procs.push(
-      startProc('dns', 'ip', ['netns', 'exec', network!.node, process.execPath, join(DP, 'apps/dns.mjs')], {
-        log: join(state, 'logs', 'dns.log'),
+    s.procs.push(
+      startProc('dns', 'ip', ['netns', 'exec', network.node, process.execPath, join(DP, 'apps/dns.mjs')], {
+        log: join(s.state, 'logs', 'dns.log'),
         env: { ...process.env, DNS_RECORDS: JSON.stringify(records), DNS_BIND: `${CLUSTER_DNS}:53` },
       }),
     );
@@ -204,29 +106,11 @@ beforeAll(async () => {
     await runningPods(m.SHOP, 'legacy-', 1);
     await runningPods(m.SHOP, 'shop-linux-', 1);
     await runningPods(m.DEPOT, 'ledger-', 1);
-    for (const p of proxies) {
-      expect(p.adminPort, `${p.namespace}/${p.name} has an istio-proxy container (injected by Istio)`).toBeDefined();
-      await eventually(`Envoy of ${p.namespace}/${p.name} LIVE`, async () => {
-        const dead = p.procs.find((x) => !alive(x));
-        if (dead) throw new Error(`${dead.name} exited; its log: ${dead.log}\n${readFileSync(dead.log, 'utf8').split('\n').slice(-15).join('\n')}`);
-        return proxyLive(p);
-      });
-    }
+    await proxiesLive(proxies);
     for (const ns of [m.SHOP, m.DEPOT]) ip[`wpgw.${ns}`] = json(['get', 'service', 'wpgw', '-n', ns]).spec.clusterIP;
     ip.ingress = json(['get', 'service', 'istio-ingressgateway', '-n', m.ISTIO_NS]).spec.clusterIP;
     console.log(`[datapath] addresses: ${JSON.stringify(ip)}`);
   });
-});
-
-afterAll(async () => {
-  await timed('teardown', async () => {
-    await runner?.stop().catch((e) => console.error(e));
-    for (const p of procs.reverse()) await stopProc(p);
-    await network?.down().catch((e) => console.error(e));
-    if (istioStarted) script(join(ISTIO, 'stop.sh'), [clusterState]);
-  });
-  console.log(`[datapath] timings: ${timings.map(([w, s]) => `${w} ${s.toFixed(1)}s`).join('; ')}`);
-  console.log(`[datapath] logs kept in ${state}`);
 });
 
 /** Calls until the answer satisfies `good` (config propagation), then returns it. */

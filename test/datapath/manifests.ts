@@ -89,6 +89,29 @@ export function meshApp(): Obj[] {
   ];
 }
 
+/**
+ * A second mesh app (`sales/client`, injected sidecar) that only calls: the client of the data-path
+ * benchmark. captureMode NONE as orders: the caller dials its sidecar's outbound listeners,
+ * 127.0.0.1:9080 for sales' Services (orders: sidecar -> sidecar) and 127.0.0.1:8080 for shop's
+ * (legacy: sidecar -> wpgw). Its own echo server listens on 127.0.0.1:9081, unused.
+ */
+export function meshClient(): Obj[] {
+  const egress = (port: number, ns: string) => ({ port: { number: port, protocol: 'HTTP', name: `http-${port}` }, bind: '127.0.0.1', captureMode: 'NONE', hosts: [`${ns}/*`] });
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'client', namespace: SALES } },
+    deployment('client', SALES, {
+      annotations: { 'sidecar.istio.io/interceptionMode': 'NONE' },
+      spec: { serviceAccountName: 'client', nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)] },
+    }),
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Sidecar',
+      metadata: { name: 'client', namespace: SALES },
+      spec: { workloadSelector: { labels: { app: 'client' } }, egress: [egress(9080, SALES), egress(8080, SHOP)] },
+    },
+  ];
+}
+
 /** Istio's ingress gateway (as the istio/gateway chart deploys it: injected with the gateway template). */
 export function ingressGateway(): Obj[] {
   return [
