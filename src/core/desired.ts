@@ -1,6 +1,6 @@
 // Desired state of one opted-in namespace: a pure function of its objects, shared by the
 // controller (apply + prune), `wpgw render` and `wpgw status`.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import {
   DNS_SERVER_ANNOTATION,
   DNS_SERVICE,
@@ -24,6 +24,8 @@ import { dnsObjects } from './desired/dns.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
+import { TLS_MODE_LABEL } from './pod.js';
+import { deploymentReady } from './restore.js';
 
 export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOptions): DesiredState {
   const namespace = input.namespace.metadata?.name ?? '';
@@ -36,10 +38,11 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   );
   const selecting = input.services.filter((s) => s !== liveGateway && selectsGateway(s, namespace));
   const reserved = new Set<number>([STATUS_PORT, ...selecting.flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port))]);
+  const callerRules = gatewayLacksTlsMode(input.gatewayDeployment);
   const inbound = input.services
     .filter((s) => readOriginal(s) && selectsGateway(s, namespace))
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
-    .map((s) => inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(s.metadata?.name ?? ''))));
+    .map((s) => inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(s.metadata?.name ?? '')), callerRules));
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);
@@ -88,6 +91,17 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
   return { objects, conflicts, notes };
+}
+
+/**
+ * Callers' mTLS to the wpgw comes from the tlsMode label on the gateway pods. A live gateway whose
+ * pods may still lack it (created before the label, its rollout not finished) keeps the old
+ * caller-side ISTIO_MUTUAL DestinationRules until the rollout is done, so no caller falls back to
+ * plaintext in between; prune then removes them.
+ */
+function gatewayLacksTlsMode(gateway: V1Deployment | undefined): boolean {
+  if (!gateway) return false;
+  return gateway.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] !== 'istio' || !deploymentReady(gateway);
 }
 
 function serviceOwner(services: readonly V1Service[], name: string): ServiceOwner | undefined {

@@ -29,6 +29,7 @@ import { DEFAULT_DESIRED_OPTIONS } from '../../src/controller/defaults.js';
 import { render } from '../../src/render.js';
 import { appService, windowsDeployment } from './helpers.js';
 import {
+  autoMtls,
   cluster,
   collect,
   endpointAddresses,
@@ -499,12 +500,15 @@ function expectWpgwInbound(): void {
 function expectMtlsToWpgw(d: XdsDump, who: string): any {
   const c = cluster(d, `outbound|8080||${LEGACY_FQDN}`);
   expect(c, `${who}: cluster outbound|8080||${LEGACY_FQDN}`).toBeDefined();
-  // explicit ISTIO_MUTUAL (DestinationRule wpgw-in-legacy): a plain transport_socket, not an
-  // auto-mTLS match on the tlsMode label (gateway pods lack it)
-  expect(isIstioMutualUpstream(c.transport_socket), `${who}: legacy cluster TLS: ${JSON.stringify(c.transport_socket ?? c.transport_socket_matches)}`).toBe(true);
-  expect(c.transport_socket.typed_config.sni).toBe(`outbound_.8080_._.${LEGACY_FQDN}`);
+  // auto-mTLS, no DestinationRule for legacy: the wpgw pods carry security.istio.io/tlsMode=istio,
+  // so every endpoint (a wpgw pod) is matched to the Istio mTLS transport socket
+  const auto = autoMtls(d, `outbound|8080||${LEGACY_FQDN}`);
+  expect(auto.explicit, `${who}: no explicit TLS on the legacy cluster (no DR for legacy)`).toBeUndefined();
+  expect(isIstioMutualUpstream(auto.socket), `${who}: legacy cluster TLS: ${JSON.stringify(c.transport_socket_matches)}`).toBe(true);
+  expect(auto.endpointsMarked, `${who}: every wpgw endpoint labelled tlsMode=istio`).toBe(true);
+  expect(auto.socket.typed_config.sni).toBe(`outbound_.8080_._.${LEGACY_FQDN}`);
   expect(endpointAddresses(d, `outbound|8080||${LEGACY_FQDN}`)).toEqual(live.shopGatewayIPs!.map((ip) => `${ip}:${live.shopInboundPort}`).sort());
-  return c;
+  return auto.socket;
 }
 
 describe('Istio in the loop: real istiod serving what wpgw generates', () => {
@@ -523,9 +527,9 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     const vhost = selectVhost(routeConfig(ingress(), 'http.8080'), INGRESS_HOST);
     expect(vhost?.domains).toContain(INGRESS_HOST);
     expect(routeClusters(vhost)).toEqual([`outbound|8080||${LEGACY_FQDN}`]);
-    const c = expectMtlsToWpgw(ingress(), 'ingress gateway');
+    const socket = expectMtlsToWpgw(ingress(), 'ingress gateway');
     // the identity it verifies is the gateway's (the Service now selects the wpgw pods)
-    const sans = collect(c.transport_socket.typed_config, 'match_subject_alt_names').flat().concat(collect(c.transport_socket.typed_config, 'san_matcher'));
+    const sans = collect(socket.typed_config, 'match_subject_alt_names').flat().concat(collect(socket.typed_config, 'san_matcher'));
     expect(JSON.stringify(sans)).toContain(`spiffe://cluster.local/ns/${SHOP}/sa/wpgw`);
     expectWpgwInbound();
   });
@@ -670,7 +674,7 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     for (const ns of [SHOP, DEPOT]) {
       const objs = kc.json<{ items: any[] }>(['get', kinds, '-n', ns, '-l', 'app.kubernetes.io/managed-by=wpgw']).items;
       const names = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-      expect(names.length, `${ns}: managed Istio objects ${names.join(', ')}`).toBeGreaterThanOrEqual(ns === SHOP ? 10 : 7);
+      expect(names.length, `${ns}: managed Istio objects ${names.join(', ')}`).toBeGreaterThanOrEqual(ns === SHOP ? 9 : 7);
       // one server-side dry-run create of copies of all of them (kubectl names any refused one)
       const copies = objs.map((o) => ({
         apiVersion: o.apiVersion,

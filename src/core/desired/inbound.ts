@@ -13,8 +13,12 @@ export interface InboundResult {
   podPorts: number[];
 }
 
-/** `ownerOfApp`: who owns a Service named `<name>-app` in the namespace today, if one exists. */
-export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string, ownerOfApp?: ServiceOwner): InboundResult {
+/**
+ * `ownerOfApp`: who owns a Service named `<name>-app` in the namespace today, if one exists.
+ * `callerRule`: also write the ISTIO_MUTUAL DestinationRule for `<name>`, only while the live gateway
+ * pods do not all carry the tlsMode label yet (an upgrade from before it): see desired.ts.
+ */
+export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string, ownerOfApp?: ServiceOwner, callerRule = false): InboundResult {
   const name = service.metadata?.name ?? '';
   const original = readOriginal(service);
   if (!original) return { objects: [], conflicts: [], podPorts: [] };
@@ -85,14 +89,9 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
         metadata: meta(gatewayName, namespace, owner),
         spec: inboundRoutes(pairs, gatewayName, appHost),
       },
-      {
-        // Without this, sidecars and ingress gateways talk plaintext to gateway pods (they lack the
-        // tlsMode=istio label); STRICT PeerAuthentication does not govern gateway listeners.
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'DestinationRule',
-        metadata: meta(gatewayName, namespace, owner),
-        spec: { host: `${name}.${namespace}.svc.${clusterDomain}`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
-      },
+      // Transitional only: gateway pods without the tlsMode label would get plaintext from callers.
+      // Otherwise callers' auto-mTLS does it, and a DR here would compete with the user's own.
+      ...(callerRule ? [callerDestinationRule(gatewayName, name, namespace, clusterDomain, owner)] : []),
       {
         // The wpgw -> Windows pod hop is plaintext (no sidecar there); pin it against mesh-wide DRs.
         apiVersion: 'networking.istio.io/v1',
@@ -103,6 +102,15 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
     );
   }
   return { objects, conflicts, podPorts: pairs.map((p) => p.podPort) };
+}
+
+function callerDestinationRule(objName: string, name: string, namespace: string, clusterDomain: string, owner: Owner): KubeObject {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: meta(objName, namespace, owner),
+    spec: { host: `${name}.${namespace}.svc.${clusterDomain}`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
+  };
 }
 
 /**
