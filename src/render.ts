@@ -7,7 +7,7 @@ import type { AdmissionContext } from './core/context.js';
 import { checkShape } from './core/admission.js';
 import { namespaceHints, workloadHints } from './core/hints.js';
 import { desiredNamespaceState } from './core/desired.js';
-import type { DesiredOptions, KubeObject } from './core/desired-types.js';
+import type { DesiredOptions, KubeObject, UserIstioObjects } from './core/desired-types.js';
 import { windowsEvidence } from './core/detect.js';
 import { mutatePod, type PodLike } from './core/pod.js';
 import { ROLLOUT_KIND } from './cluster/kinds.js';
@@ -131,6 +131,14 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   const out = new Map<string, T[]>();
   for (const item of items) out.set(key(item), [...(out.get(key(item)) ?? []), item]);
   return out;
+}
+
+function userIstioOf(docs: Doc[], namespace: string): UserIstioObjects {
+  const of = (kind: string) =>
+    docs
+      .filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith('networking.istio.io/'))
+      .map((d) => ({ ...d, metadata: { ...d.metadata, namespace } }) as unknown as KubeObject);
+  return { virtualServices: of('VirtualService'), destinationRules: of('DestinationRule') };
 }
 
 export function render(input: string, opts: RenderOptions = {}): RenderResult {
@@ -310,6 +318,8 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         services: services.filter((s) => s.metadata?.namespace === ns),
         clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10',
         ingresses: ingresses.get(ns) ?? [],
+        // The user's own Istio objects in the input shape the inbound routes, as in a cluster.
+        istio: userIstioOf(docs.filter((d) => nsOf(d) === ns && !ownedByController(d)), ns),
       },
       desiredOpts,
     );

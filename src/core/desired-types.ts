@@ -56,8 +56,16 @@ export interface NamespaceInput {
   clusterDnsIP?: string;
   /** The namespace's Ingress objects (other controllers' Ingresses are non-mesh clients of Services). */
   ingresses?: V1Ingress[];
+  /** The namespace's Istio objects (users' and wpgw's; users' are read, never written): docs/user-policies.md. */
+  istio?: UserIstioObjects;
   /** The live gateway Deployment `wpgw` (the controller): is it rolled out with the tlsMode label yet? */
   gatewayDeployment?: V1Deployment;
+}
+
+/** Istio objects of one namespace that shape what wpgw writes for its re-pointed Services. */
+export interface UserIstioObjects {
+  virtualServices: KubeObject[];
+  destinationRules: KubeObject[];
 }
 
 export interface DesiredOptions {

@@ -17,6 +17,8 @@ import {
 import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
 import { gatewayObjects, gatewayService, isIstioRevision, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
 import { inboundObjects } from './desired/inbound.js';
+import { isHttpPort } from './desired/common.js';
+import { userRouting } from './desired/user-routes.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
@@ -42,7 +44,15 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const inbound = input.services
     .filter((s) => readOriginal(s) && selectsGateway(s, namespace))
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
-    .map((s) => inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(s.metadata?.name ?? '')), callerRules));
+    .map((s, _i, all) => {
+      const name = s.metadata?.name ?? '';
+      const routing = userRouting(name, namespace, opts.clusterDomain, input.istio, {
+        httpPorts: (readOriginal(s)?.ports ?? []).filter(isHttpPort).length,
+        otherServices: all.map((o) => o.metadata?.name ?? '').filter((n) => n !== name),
+      });
+      const r = inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(name)), callerRules, routing);
+      return { ...r, conflicts: [...r.conflicts, ...routing.conflicts] };
+    });
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);

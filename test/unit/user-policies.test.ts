@@ -1,10 +1,13 @@
 // Users' own Istio policies for re-pointed Services (issue 13, docs/user-policies.md): what the
 // desired state makes of them. Inputs come from the real admission core (repointedService).
+import { readFileSync } from 'node:fs';
 import type { V1Deployment } from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { desiredNamespaceState } from '../../src/core/desired.js';
-import type { DesiredOptions, DesiredState, NamespaceInput } from '../../src/core/desired-types.js';
-import { injectedPod, namespaceObject, ofKind, repointedService, service, spec } from './helpers/builders.js';
+import { render } from '../../src/render.js';
+import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
+import { get, injectedPod, namespaceObject, ofKind, repointedService, service, spec } from './helpers/builders.js';
 
 const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'registry.example/coredns:test' };
 const LEGACY = 'legacy.shop.svc.cluster.local';
@@ -61,5 +64,185 @@ describe('item 5: callers reach the wpgw over mTLS without a DestinationRule for
       // labelled like every other per-Service object, so prune and opt-out find it
       expect(rules[0]!.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'service.legacy' });
     }
+  });
+});
+
+// ------------------------------------------------------------------ items 1-2: routing at the wpgw hop
+
+const APP = 'legacy-app.shop.svc.cluster.local';
+
+function istioObj(kind: 'VirtualService' | 'DestinationRule', name: string, spec: Record<string, unknown>, created = '2026-12-01T10:00:00Z', labels?: Record<string, string>): KubeObject {
+  return { apiVersion: 'networking.istio.io/v1', kind, metadata: { name, namespace: 'shop', creationTimestamp: created, ...(labels ? { labels } : {}) } as KubeObject['metadata'], spec };
+}
+
+/** What a user writes to split 90/10 between two Windows versions, with retries, a timeout and a fault. */
+function splitDelegate(name = 'legacy-routes', created?: string): KubeObject {
+  return istioObj(
+    'VirtualService',
+    name,
+    {
+      http: [
+        {
+          name: 'split',
+          route: [
+            { destination: { host: 'legacy-app', subset: 'v1' }, weight: 90 },
+            { destination: { host: 'legacy-app', subset: 'v2' }, weight: 10 },
+          ],
+          retries: { attempts: 3, retryOn: '5xx' },
+          timeout: '5s',
+          fault: { abort: { httpStatus: 418, percentage: { value: 1 } } },
+        },
+      ],
+    },
+    created,
+  );
+}
+
+function versionsRule(extra: Record<string, unknown> = {}): KubeObject {
+  return istioObj('DestinationRule', 'legacy-app', {
+    host: 'legacy-app',
+    trafficPolicy: { outlierDetection: { consecutive5xxErrors: 3, interval: '10s', baseEjectionTime: '30s' } },
+    subsets: [
+      { name: 'v1', labels: { version: 'v1' } },
+      { name: 'v2', labels: { version: 'v2' } },
+    ],
+    ...extra,
+  });
+}
+
+const withIstio = (virtualServices: KubeObject[], destinationRules: KubeObject[] = []) => state({ istio: { virtualServices, destinationRules } });
+const root = (s: DesiredState) => spec(get(s.objects, 'VirtualService', 'wpgw-in-legacy'));
+const appRule = (s: DesiredState) => spec(get(s.objects, 'DestinationRule', 'wpgw-app-legacy'));
+const inboundPort = () => legacy().spec!.ports![0]!.targetPort as number;
+
+describe('items 1-2: a delegate VirtualService and a DestinationRule for <name>-app act on the wpgw hop', () => {
+  it("the root wpgw-in-legacy hands its HTTP route to the user's delegate, with the plain route after it", () => {
+    const s = withIstio([splitDelegate()], [versionsRule()]);
+    expect(s.conflicts).toEqual([]);
+    expect(root(s)).toEqual({
+      hosts: ['*'],
+      gateways: ['wpgw-in-legacy'],
+      exportTo: ['.'],
+      http: [
+        { name: 'user-8080', match: [{ port: inboundPort() }], delegate: { name: 'legacy-routes', namespace: 'shop' } },
+        { match: [{ port: inboundPort() }], route: [{ destination: { host: APP, port: { number: 8080 } } }] },
+      ],
+    });
+  });
+
+  it("the wpgw's DR for legacy-app carries the user's subsets and traffic policy, TLS pinned to DISABLE", () => {
+    expect(appRule(withIstio([splitDelegate()], [versionsRule()]))).toEqual({
+      host: APP,
+      exportTo: ['.'],
+      trafficPolicy: { outlierDetection: { consecutive5xxErrors: 3, interval: '10s', baseEjectionTime: '30s' }, tls: { mode: 'DISABLE' } },
+      subsets: [
+        { name: 'v1', labels: { version: 'v1' } },
+        { name: 'v2', labels: { version: 'v2' } },
+      ],
+    });
+  });
+
+  it("users' objects are never written: nothing desired has their names, and they are left as they were", () => {
+    const vs = splitDelegate();
+    const dr = versionsRule();
+    const before = JSON.stringify([vs, dr]);
+    const s = withIstio([vs], [dr]);
+    expect(JSON.stringify([vs, dr])).toBe(before);
+    expect(s.objects.filter((o) => ['legacy-routes', 'legacy-app'].includes(o.metadata.name) && o.kind !== 'Service')).toEqual([]);
+    for (const o of s.objects) expect(o.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('wpgw');
+  });
+
+  it('TLS toward the Windows pods: ISTIO_MUTUAL is reported and replaced by DISABLE; SIMPLE (the app terminates TLS) is kept', () => {
+    const mutual = withIstio([], [versionsRule({ trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } }, subsets: [{ name: 'v1', labels: { version: 'v1' }, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } }] })]);
+    expect(appRule(mutual).trafficPolicy).toEqual({ tls: { mode: 'DISABLE' } });
+    expect(appRule(mutual).subsets[0].trafficPolicy).toEqual({ tls: { mode: 'DISABLE' } });
+    expect(mutual.conflicts.map((c) => [c.subject, c.reason])).toEqual([
+      ['DestinationRule/legacy-app', 'AppTlsIstioMutual'],
+      ['DestinationRule/legacy-app', 'AppTlsIstioMutual'],
+    ]);
+    const simple = withIstio([], [versionsRule({ trafficPolicy: { tls: { mode: 'SIMPLE', sni: 'legacy.internal' } } })]);
+    expect(appRule(simple).trafficPolicy).toEqual({ tls: { mode: 'SIMPLE', sni: 'legacy.internal' } });
+    expect(simple.conflicts).toEqual([]);
+  });
+
+  it('a second delegate or DR for the same Service is reported on it, the older one is used', () => {
+    const s = withIstio(
+      [splitDelegate('newer', '2026-12-01T11:00:00Z'), splitDelegate('older', '2026-12-01T09:00:00Z')],
+      [versionsRule(), istioObj('DestinationRule', 'zz-app', { host: APP }, '2026-12-01T12:00:00Z')],
+    );
+    expect(root(s).http[0].delegate).toEqual({ name: 'older', namespace: 'shop' });
+    expect(s.conflicts.map((c) => [c.subject, c.reason])).toEqual([
+      ['VirtualService/newer', 'MultipleDelegates'],
+      ['DestinationRule/zz-app', 'MultipleDestinationRules'],
+    ]);
+  });
+
+  it('what a delegate cannot do at the wpgw is reported: port and source matches, a route back to <name>, gateways', () => {
+    const bad = istioObj('VirtualService', 'bad', {
+      http: [
+        { name: 'p', match: [{ port: 8080 }], route: [{ destination: { host: 'legacy-app' } }] },
+        { match: [{ sourceLabels: { app: 'frontend' } }], route: [{ destination: { host: 'legacy-app' } }] },
+        { name: 'loop', route: [{ destination: { host: 'legacy' } }, { destination: { host: 'legacy-app' } }] },
+      ],
+    });
+    const s = withIstio([bad]);
+    expect(root(s).http[0].delegate).toEqual({ name: 'bad', namespace: 'shop' });
+    expect(s.conflicts.map((c) => c.reason)).toEqual(['DelegatePortMatch', 'DelegateSourceMatch', 'DelegateLoop']);
+    expect(s.conflicts[0]!.message).toContain('route "p" matches port 8080');
+    const gw = withIstio([istioObj('VirtualService', 'gw', { gateways: ['mesh'], http: [{ route: [{ destination: { host: 'legacy-app' } }] }] })]);
+    expect(gw.conflicts.map((c) => [c.subject, c.reason])).toEqual([['VirtualService/gw', 'DelegateWithGateways']]);
+    expect(root(gw).http).toHaveLength(1); // not used: the plain route only
+  });
+
+  it("VirtualServices with hosts, other Services' routes and wpgw's own objects are not delegates", () => {
+    const s = withIstio([
+      istioObj('VirtualService', 'caller', { hosts: ['legacy-app'], http: [{ route: [{ destination: { host: 'legacy-app' } }] }] }),
+      istioObj('VirtualService', 'other', { http: [{ route: [{ destination: { host: 'orders.sales.svc.cluster.local' } }] }] }),
+      istioObj('VirtualService', 'ours', { http: [{ route: [{ destination: { host: 'legacy-app' } }] }] }, undefined, { 'app.kubernetes.io/managed-by': 'wpgw' }),
+    ]);
+    expect(root(s).http).toHaveLength(1);
+    expect(root(s).http[0].route).toBeDefined();
+    expect(s.conflicts).toEqual([]);
+  });
+
+  it('a Service without an HTTP port cannot hand over to a delegate: reported, its TCP route stays', () => {
+    const tcp = repointedService(service('legacy', 'shop', { app: 'legacy' }, [{ name: 'db', port: 1433 }]), { app: 'legacy' });
+    const s = state({ services: [tcp], istio: { virtualServices: [splitDelegate()], destinationRules: [] } });
+    expect(s.conflicts.map((c) => c.reason)).toEqual(['DelegateWithoutHttpPort']);
+    expect(root(s).http).toBeUndefined();
+    expect(root(s).tcp).toHaveLength(1);
+  });
+
+  it("ClientIP session affinity is kept beside the user's DR unless it sets its own load balancer (then reported)", () => {
+    const affine = repointedService({ ...service('legacy', 'shop', { app: 'legacy' }, [{ name: 'http', port: 8080, targetPort: 80 }]), spec: { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }], sessionAffinity: 'ClientIP' } }, { app: 'legacy' });
+    const keep = state({ services: [affine], istio: { virtualServices: [], destinationRules: [versionsRule()] } });
+    expect(appRule(keep).trafficPolicy.loadBalancer).toEqual({ consistentHash: { useSourceIp: true } });
+    const own = state({ services: [affine], istio: { virtualServices: [], destinationRules: [versionsRule({ trafficPolicy: { loadBalancer: { simple: 'LEAST_REQUEST' } } })] } });
+    expect(appRule(own).trafficPolicy.loadBalancer).toEqual({ simple: 'LEAST_REQUEST' });
+    expect(own.conflicts.map((c) => c.reason)).toEqual(['AffinityOverridden']);
+  });
+});
+
+describe('wpgw render takes the user\'s Istio objects from its input (examples/user-policies.yaml)', () => {
+  const input = readFileSync(new URL('../../examples/user-policies.yaml', import.meta.url), 'utf8');
+  const out = render(input, { gatewayIP: '10.96.100.10' });
+  const docs = parseAllDocuments(out.yaml).map((d) => d.toJS() as KubeObject);
+  const pick = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name);
+
+  it('renders without errors or conflicts, the root delegating to legacy-routes, the DR carrying the subsets', () => {
+    expect(out.errors).toEqual([]);
+    expect(out.report.filter((l) => l.startsWith('conflict:'))).toEqual([]);
+    expect(spec(pick('VirtualService', 'wpgw-in-legacy')).http[0].delegate).toEqual({ name: 'legacy-routes', namespace: 'shop' });
+    expect(spec(pick('DestinationRule', 'wpgw-app-legacy')).subsets.map((s: { name: string }) => s.name)).toEqual(['v1', 'v2']);
+  });
+
+  it("passes the user's VirtualService and DestinationRule through unchanged", () => {
+    const mine = parseAllDocuments(input).map((d) => d.toJS() as KubeObject).filter((d) => d.apiVersion.startsWith('networking.istio.io/'));
+    expect(mine).toHaveLength(2);
+    for (const o of mine) expect(pick(o.kind, o.metadata.name)).toEqual(o);
+  });
+
+  it('rendering the output again changes nothing', () => {
+    expect(render(out.yaml, { gatewayIP: '10.96.100.10' }).yaml).toBe(out.yaml);
   });
 });

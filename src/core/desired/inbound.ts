@@ -5,6 +5,7 @@ import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal } from '../service.js';
 import { appServiceBlocker, type ServiceOwner } from '../service-rules.js';
 import { gatewayLabels, isHttpPort, meta, type Owner } from './common.js';
+import type { UserRouting } from './user-routes.js';
 
 export interface InboundResult {
   objects: KubeObject[];
@@ -18,7 +19,14 @@ export interface InboundResult {
  * `callerRule`: also write the ISTIO_MUTUAL DestinationRule for `<name>`, only while the live gateway
  * pods do not all carry the tlsMode label yet (an upgrade from before it): see desired.ts.
  */
-export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string, ownerOfApp?: ServiceOwner, callerRule = false): InboundResult {
+export function inboundObjects(
+  service: V1Service,
+  namespace: string,
+  clusterDomain: string,
+  ownerOfApp?: ServiceOwner,
+  callerRule = false,
+  routing: UserRouting = { conflicts: [] },
+): InboundResult {
   const name = service.metadata?.name ?? '';
   const original = readOriginal(service);
   if (!original) return { objects: [], conflicts: [], podPorts: [] };
@@ -87,7 +95,7 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
         apiVersion: 'networking.istio.io/v1',
         kind: 'VirtualService',
         metadata: meta(gatewayName, namespace, owner),
-        spec: inboundRoutes(pairs, gatewayName, appHost),
+        spec: inboundRoutes(pairs, gatewayName, appHost, routing.delegate),
       },
       // Transitional only: gateway pods without the tlsMode label would get plaintext from callers.
       // Otherwise callers' auto-mTLS does it, and a DR here would compete with the user's own.
@@ -97,7 +105,7 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
         apiVersion: 'networking.istio.io/v1',
         kind: 'DestinationRule',
         metadata: meta(`wpgw-app-${name}`, namespace, owner),
-        spec: { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' }, ...clientIPAffinity(service) } },
+        spec: appRuleSpec(service, appHost, routing.appPolicy, conflicts),
       },
     );
   }
@@ -114,6 +122,22 @@ function callerDestinationRule(objName: string, name: string, namespace: string,
 }
 
 /**
+ * The wpgw -> `<name>-app` DestinationRule: plaintext (no sidecar there), pinned against mesh-wide
+ * DRs, carrying the user's own DR for `<name>-app` (subsets, load balancing, outlier detection...)
+ * so both DRs for that host say the same whichever Istio merges first.
+ */
+function appRuleSpec(service: V1Service, appHost: string, user: UserRouting['appPolicy'], conflicts: Conflict[]): Record<string, unknown> {
+  const affinity = clientIPAffinity(service);
+  if (!user) return { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' }, ...affinity } };
+  const trafficPolicy = { ...user.trafficPolicy };
+  if (affinity.loadBalancer) {
+    if (trafficPolicy.loadBalancer === undefined) trafficPolicy.loadBalancer = affinity.loadBalancer;
+    else conflicts.push({ subject: `DestinationRule/${user.from}`, reason: 'AffinityOverridden', message: `its loadBalancer replaces the ClientIP session affinity of Service ${service.metadata?.name ?? ''} at the wpgw hop` });
+  }
+  return { host: appHost, exportTo: ['.'], trafficPolicy, ...(user.subsets ? { subsets: user.subsets } : {}) };
+}
+
+/**
  * spec.sessionAffinity ClientIP pinned a client to one pod through kube-proxy; the gateway balances
  * per request, so carry it as ring hashing on the source address the gateway sees (see service-rules.ts).
  */
@@ -121,12 +145,20 @@ function clientIPAffinity(service: V1Service): Record<string, unknown> {
   return service.spec?.sessionAffinity === 'ClientIP' ? { loadBalancer: { consistentHash: { useSourceIp: true } } } : {};
 }
 
-function inboundRoutes(pairs: Array<{ port: V1ServicePort; podPort: number }>, gateway: string, appHost: string): Record<string, unknown> {
+function inboundRoutes(
+  pairs: Array<{ port: V1ServicePort; podPort: number }>,
+  gateway: string,
+  appHost: string,
+  delegate: UserRouting['delegate'],
+): Record<string, unknown> {
   const route = (p: { port: V1ServicePort; podPort: number }) => ({
     match: [{ port: p.podPort }],
     route: [{ destination: { host: appHost, port: { number: p.port.port } } }],
   });
-  const http = pairs.filter((p) => isHttpPort(p.port)).map(route);
+  // The user's delegate first; after it the plain route, for requests no delegate route matches
+  // and for the moment a deleted delegate is still in this root (Istio then drops only that route).
+  const handOver = (p: { port: V1ServicePort; podPort: number }) => [{ name: `user-${p.port.port}`, match: [{ port: p.podPort }], delegate }, route(p)];
+  const http = pairs.filter((p) => isHttpPort(p.port)).flatMap((p) => (delegate ? handOver(p) : [route(p)]));
   const tcp = pairs.filter((p) => !isHttpPort(p.port)).map(route);
   // One gateway resource per Service, so this "*" host catches every Host on its servers only
   // (ingress traffic keeps its external Host; mesh callers may send a short name).
