@@ -492,6 +492,10 @@ export class Reconciler {
     let uid: string | undefined;
     if (kind === 'Service') uid = this.o.cache.service(namespace, name)?.metadata?.uid;
     else if (kind === 'Pod') uid = this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === name)?.metadata?.uid;
+    else if (kind === 'VirtualService' || kind === 'DestinationRule') {
+      const r = this.o.cache.istioRouting(namespace);
+      uid = ((kind === 'VirtualService' ? r.virtualServices : r.destinationRules).find((o) => o.metadata.name === name)?.metadata as { uid?: string } | undefined)?.uid;
+    }
     return { kind, name, namespace, uid };
   }
 

@@ -75,6 +75,45 @@ export class Kubectl {
   }
 }
 
+// ---------------------------------------------------------------- manifests
+
+export const PROXY_IMAGE = 'docker.io/istio/proxyv2:1.30.3';
+
+const linuxPodSpec = (sa: string, container: Record<string, unknown>) => ({
+  serviceAccountName: sa,
+  nodeSelector: { 'kubernetes.io/os': 'linux' },
+  // as after Istio's sidecar injection (there is no injector in the test cluster)
+  containers: [container, { name: 'istio-proxy', image: PROXY_IMAGE, args: ['proxy', 'sidecar'] }],
+});
+
+/** A sidecar-injected mesh workload as it looks after Istio's injection (labels included). */
+export function meshApp(name: string, ns: string, port: number, extraLabels: Record<string, string> = {}): Record<string, unknown>[] {
+  const labels = {
+    app: name,
+    version: 'v1',
+    'security.istio.io/tlsMode': 'istio',
+    'service.istio.io/canonical-name': name,
+    'service.istio.io/canonical-revision': 'v1',
+    ...extraLabels,
+  };
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: ns },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
+          spec: linuxPodSpec(name, { name, image: `registry.example.com/${name}:1.0`, ports: [{ name: 'http', containerPort: port }] }),
+        },
+      },
+    },
+  ];
+}
+
 // ---------------------------------------------------------------- xDS dump
 
 export interface XdsDump {
@@ -122,6 +161,21 @@ export function proxyForPod(pod: any, type: 'router' | 'sidecar'): ProxySpec {
     labels: pod.metadata.labels ?? {},
     nodeName: pod.spec.nodeName,
   };
+}
+
+// ---------------------------------------------------------------- Istio's analyzers
+
+export interface AnalyzerMessage {
+  code: string;
+  level: 'Error' | 'Warning' | 'Info';
+  origin?: string;
+  message: string;
+  text: string;
+}
+
+/** Istio's config analyzers over the whole cluster, now (test/istio/bin/istio-analyze = istioctl analyze -A). */
+export function analyzeCluster(bin: string, kubeconfig: string): { executed: string[]; messages: AnalyzerMessage[] } {
+  return JSON.parse(run(bin, [`--kubeconfig=${kubeconfig}`], { timeoutMs: 120_000 })) as { executed: string[]; messages: AnalyzerMessage[] };
 }
 
 // ---------------------------------------------------------------- reading Envoy config

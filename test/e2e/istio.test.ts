@@ -29,6 +29,7 @@ import { DEFAULT_DESIRED_OPTIONS } from '../../src/controller/defaults.js';
 import { render } from '../../src/render.js';
 import { appService, windowsDeployment } from './helpers.js';
 import {
+  analyzeCluster,
   autoMtls,
   cluster,
   collect,
@@ -42,6 +43,8 @@ import {
   Kubectl,
   listenerOnPort,
   listenerPorts,
+  meshApp,
+  PROXY_IMAGE,
   proxyForPod,
   rdsNames,
   readJson,
@@ -54,6 +57,7 @@ import {
   timings,
   TLS_SOCKET,
   xdsDump,
+  type AnalyzerMessage,
   type ProxySpec,
   type XdsDump,
 } from './istio-helpers.js';
@@ -66,7 +70,6 @@ const INGRESS_HOST = 'shop.example.com';
 const LEGACY_FQDN = `legacy.${SHOP}.svc.cluster.local`;
 const LEGACY_APP_FQDN = `legacy-app.${SHOP}.svc.cluster.local`;
 const ORDERS_FQDN = `orders.${SALES}.svc.cluster.local`;
-const PROXY_IMAGE = 'docker.io/istio/proxyv2:1.30.3';
 const SHOP_OUTBOUND = `${ORDERS_FQDN}:9080\nexample.com:80+tls\n`;
 const DEPOT_OUTBOUND = 'example.org:80+tls\n';
 // render mode only: pinned gateway addresses (inside the harness's 10.96.0.0/16; the API server
@@ -89,41 +92,6 @@ function providedEnv(): E2eLike | undefined {
 }
 
 // ------------------------------------------------------------------ manifests (what a user writes)
-
-const linuxPodSpec = (sa: string, container: Record<string, unknown>) => ({
-  serviceAccountName: sa,
-  nodeSelector: { 'kubernetes.io/os': 'linux' },
-  // as after Istio's sidecar injection (there is no injector in the test cluster)
-  containers: [container, { name: 'istio-proxy', image: PROXY_IMAGE, args: ['proxy', 'sidecar'] }],
-});
-
-/** A sidecar-injected mesh workload as it looks after Istio's injection (labels included). */
-function meshApp(name: string, ns: string, port: number, extraLabels: Record<string, string> = {}): Record<string, unknown>[] {
-  const labels = {
-    app: name,
-    version: 'v1',
-    'security.istio.io/tlsMode': 'istio',
-    'service.istio.io/canonical-name': name,
-    'service.istio.io/canonical-revision': 'v1',
-    ...extraLabels,
-  };
-  return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name, namespace: ns },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
-          spec: linuxPodSpec(name, { name, image: `registry.example.com/${name}:1.0`, ports: [{ name: 'http', containerPort: port }] }),
-        },
-      },
-    },
-  ];
-}
 
 // The same Windows app (Deployment + Service legacy:8080 -> http) the main e2e suite uses.
 function windowsApp(name: string, ns: string, outbound: string, replicas: number): Record<string, unknown>[] {
@@ -448,17 +416,9 @@ afterAll(async () => {
   }
 }, 300_000);
 
-interface AnalyzerMessage {
-  code: string;
-  level: 'Error' | 'Warning' | 'Info';
-  origin?: string;
-  message: string;
-  text: string;
-}
-
 /** Istio's config analyzers over the whole cluster, now (test/istio/bin/istio-analyze = istioctl analyze -A). */
 function analyze(): AnalyzerMessage[] {
-  const out = JSON.parse(run(istioEnv.ISTIO_ANALYZE!, [`--kubeconfig=${kc.kubeconfig}`], { timeoutMs: 120_000 })) as { executed: string[]; messages: AnalyzerMessage[] };
+  const out = analyzeCluster(istioEnv.ISTIO_ANALYZE!, kc.kubeconfig);
   expect(out.executed.length, 'analyzers executed').toBeGreaterThan(40);
   return out.messages;
 }
