@@ -138,7 +138,10 @@ function userIstioOf(docs: Doc[], namespace: string): UserIstioObjects {
     docs
       .filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith('networking.istio.io/'))
       .map((d) => ({ ...d, metadata: { ...d.metadata, namespace } }) as unknown as KubeObject);
-  return { virtualServices: of('VirtualService'), destinationRules: of('DestinationRule') };
+  const authz = docs
+    .filter((d) => d.kind === 'AuthorizationPolicy' && String(d.apiVersion ?? '').startsWith('security.istio.io/'))
+    .map((d) => ({ ...d, metadata: { ...d.metadata, namespace } }) as unknown as KubeObject);
+  return { virtualServices: of('VirtualService'), destinationRules: of('DestinationRule'), authorizationPolicies: authz };
 }
 
 export function render(input: string, opts: RenderOptions = {}): RenderResult {

@@ -45,7 +45,8 @@ export type ResourceKey =
   | 'managedOutputs'
   /** Istio routing in full (users' own shape what wpgw writes, docs/user-policies.md); controller only. */
   | 'virtualservices'
-  | 'destinationrules';
+  | 'destinationrules'
+  | 'authorizationpolicies';
 
 export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'namespaces',
@@ -62,7 +63,7 @@ export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'ingresses',
 ];
 
-export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs', 'virtualservices', 'destinationrules'];
+export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs', 'virtualservices', 'destinationrules', 'authorizationpolicies'];
 
 /** Workload kinds whose pod templates can make a Service "Windows". */
 export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts'] as const;
@@ -102,6 +103,7 @@ const PLAIN: Record<Exclude<ResourceKey, 'managedOutputs' | 'managedPods'>, Kind
   ingresses: kindInfo('networking.k8s.io/v1', 'Ingress'),
   virtualservices: kindInfo('networking.istio.io/v1', 'VirtualService'),
   destinationrules: kindInfo('networking.istio.io/v1', 'DestinationRule'),
+  authorizationpolicies: kindInfo('security.istio.io/v1', 'AuthorizationPolicy'),
 };
 
 /** The reflectors a resource set needs. A managed kind that is also watched in full reuses that watch. */
@@ -277,11 +279,12 @@ export class ClusterCache {
     return this.list<V1Ingress>('ingresses', namespace);
   }
 
-  /** The namespace's VirtualServices and DestinationRules, users' and wpgw's alike. */
-  istioRouting(namespace: string): UserIstioObjects {
+  /** The namespace's VirtualServices, DestinationRules and AuthorizationPolicies, users' and wpgw's alike. */
+  istioObjects(namespace: string): UserIstioObjects {
     return {
       virtualServices: this.list<KubeObject>('virtualservices', namespace),
       destinationRules: this.list<KubeObject>('destinationrules', namespace),
+      authorizationPolicies: this.list<KubeObject>('authorizationpolicies', namespace),
     };
   }
 

@@ -7,7 +7,7 @@ import { GATEWAY_SERVICE, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js
 
 export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
 
-export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses' | 'workload' | 'istioRouting'>;
+export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses' | 'workload' | 'istioObjects'>;
 
 const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
   (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
@@ -22,7 +22,7 @@ export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespac
     pods: [...cache.managedPods(ns)].sort(byName),
     services: [...cache.services(ns)].sort(byName),
     ingresses: [...cache.ingresses(ns)].sort(byName),
-    istio: cache.istioRouting(ns),
+    istio: cache.istioObjects(ns),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
     ...(gateway?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { gatewayDeployment: gateway } : {}),
   };

@@ -26,7 +26,7 @@ import { NotLeaderError, type ObjectWriter } from './writer.js';
 
 export type ReconcileCacheView = Pick<
   ClusterCache,
-  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'istioRouting'
+  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'istioObjects'
 >;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
@@ -492,9 +492,9 @@ export class Reconciler {
     let uid: string | undefined;
     if (kind === 'Service') uid = this.o.cache.service(namespace, name)?.metadata?.uid;
     else if (kind === 'Pod') uid = this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === name)?.metadata?.uid;
-    else if (kind === 'VirtualService' || kind === 'DestinationRule') {
-      const r = this.o.cache.istioRouting(namespace);
-      uid = ((kind === 'VirtualService' ? r.virtualServices : r.destinationRules).find((o) => o.metadata.name === name)?.metadata as { uid?: string } | undefined)?.uid;
+    else if (kind === 'VirtualService' || kind === 'DestinationRule' || kind === 'AuthorizationPolicy') {
+      const r = this.o.cache.istioObjects(namespace);
+      uid = ((kind === 'VirtualService' ? r.virtualServices : kind === 'DestinationRule' ? r.destinationRules : (r.authorizationPolicies ?? [])).find((o) => o.metadata.name === name)?.metadata as { uid?: string } | undefined)?.uid;
     }
     return { kind, name, namespace, uid };
   }

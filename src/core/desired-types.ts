@@ -66,6 +66,7 @@ export interface NamespaceInput {
 export interface UserIstioObjects {
   virtualServices: KubeObject[];
   destinationRules: KubeObject[];
+  authorizationPolicies?: KubeObject[];
 }
 
 export interface DesiredOptions {

@@ -19,6 +19,7 @@ import { gatewayObjects, gatewayService, isIstioRevision, MAX_GATEWAY_REPLICAS, 
 import { inboundObjects } from './desired/inbound.js';
 import { isHttpPort } from './desired/common.js';
 import { userRouting } from './desired/user-routes.js';
+import { userAuthorization } from './desired/user-authz.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
@@ -54,6 +55,8 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       return { ...r, conflicts: [...r.conflicts, ...routing.conflicts] };
     });
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
+  const authz = userAuthorization(namespace, input.istio?.authorizationPolicies ?? [], inbound.flatMap((r) => (r.served ? [r.served] : [])), input.pods);
+  conflicts.push(...authz.conflicts);
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);
   for (const r of inbound) conflicts.push(...r.conflicts);
@@ -75,7 +78,8 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     gatewayService(namespace, plan.groups, clusterIP),
     ...outboundObjects(namespace, plan.groups),
     ...inbound.flatMap((r) => r.objects),
-    authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
+    authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts, authz.allowPorts),
+    ...authz.objects,
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
     ...direct.objects,
   ];

@@ -99,9 +99,8 @@ describe('watchSpecs', () => {
       'managed:poddisruptionbudgets',
       'managed:networkpolicies',
       'managed:gateways',
-      // VirtualServices and DestinationRules are watched in full (users' own shape the desired state)
+      // VirtualServices, DestinationRules, AuthorizationPolicies are watched in full (users' own shape the desired state)
       'managed:serviceentries',
-      'managed:authorizationpolicies',
     ]);
     expect(managed.every((s) => s.labelSelector === 'app.kubernetes.io/managed-by=wpgw')).toBe(true);
     expect(managed.find((s) => s.name === 'managed:gateways')?.info.crd).toBe(true);
@@ -137,7 +136,7 @@ describe('ClusterCache', () => {
       { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'legacy-app', namespace: 'shop', resourceVersion: '1' } },
     ];
     const c = await startCache(w, CONTROLLER_RESOURCES);
-    const r = c.istioRouting('shop');
+    const r = c.istioObjects('shop');
     expect(r.virtualServices.map((o) => o.metadata.name).sort()).toEqual(['legacy-routes', 'wpgw-in-legacy']);
     expect(r.destinationRules.map((o) => o.metadata.name)).toEqual(['legacy-app']);
     expect(c.managedObjects('shop').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['VirtualService/wpgw-in-legacy']);

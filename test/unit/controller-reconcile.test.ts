@@ -179,7 +179,7 @@ function cacheView(api: FakeApi): ReconcileCacheView {
     workload: ((resource: string, ns: string, name: string) => workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
     isKindMissing: (_v, kind) => MISSING.has(kind),
     ingresses: (ns) => api.list('Ingress', ns) as V1Ingress[],
-    istioRouting: (ns) => ({ virtualServices: api.list('VirtualService', ns) as KubeObject[], destinationRules: api.list('DestinationRule', ns) as KubeObject[] }),
+    istioObjects: (ns) => ({ virtualServices: api.list('VirtualService', ns) as KubeObject[], destinationRules: api.list('DestinationRule', ns) as KubeObject[], authorizationPolicies: api.list('AuthorizationPolicy', ns) as KubeObject[] }),
   };
 }
 

@@ -246,3 +246,122 @@ describe('wpgw render takes the user\'s Istio objects from its input (examples/u
     expect(render(out.yaml, { gatewayIP: '10.96.100.10' }).yaml).toBe(out.yaml);
   });
 });
+
+// ------------------------------------------------------------------ item 3: AuthorizationPolicy
+
+/** legacy (pods app=legacy) and stock (pods app=stock) re-pointed; one Windows pod each. */
+function twoServices(policies: KubeObject[]): DesiredState {
+  const stock = repointedService(service('stock', 'shop', { app: 'stock' }, [{ name: 'http', port: 9090, targetPort: 8080 }]), { app: 'stock' });
+  return desiredNamespaceState(
+    {
+      namespace: namespaceObject('shop'),
+      pods: [
+        injectedPod({ name: 'legacy-1', labels: { app: 'legacy' }, outbound: 'example.com:80', ip: '10.244.64.10' }),
+        injectedPod({ name: 'stock-1', labels: { app: 'stock' }, ip: '10.244.64.20' }),
+      ],
+      services: [legacy(), stock],
+      clusterDnsIP: '10.96.0.10',
+      istio: { virtualServices: [], destinationRules: [], authorizationPolicies: policies },
+    },
+    OPTS,
+  );
+}
+
+function userPolicy(name: string, spec: Record<string, unknown>): KubeObject {
+  return { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name, namespace: 'shop', creationTimestamp: '2026-12-01T10:00:00Z' } as KubeObject['metadata'], spec };
+}
+
+/** The gateway listener ports serving a re-pointed Service (its Gateway's servers). */
+const ports = (s: DesiredState, svc: string) => (spec(get(s.objects, 'Gateway', `wpgw-in-${svc}`)).servers as Array<{ port: { number: number } }>).map((x) => String(x.port.number));
+const wpgwRules = (s: DesiredState) => spec(get(s.objects, 'AuthorizationPolicy', 'wpgw')).rules as Array<{ from: unknown; to: Array<{ operation: { ports: string[] } }> }>;
+const FRONTEND = 'cluster.local/ns/shop/sa/frontend';
+
+describe("item 3: a user's AuthorizationPolicy for the Windows pods is carried to the wpgw, scoped to its Services' listener ports", () => {
+  it('DENY selecting the Windows pods: copied onto the gateway pods, every rule scoped to legacy\'s listener port only', () => {
+    const s = twoServices([userPolicy('deny-frontend', { selector: { matchLabels: { app: 'legacy' } }, action: 'DENY', rules: [{ from: [{ source: { principals: [FRONTEND] } }] }] })]);
+    expect(s.conflicts).toEqual([]);
+    const carried = get(s.objects, 'AuthorizationPolicy', 'wpgw-authz-deny-frontend');
+    expect(carried.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'namespace' });
+    expect(spec(carried)).toEqual({
+      selector: { matchLabels: { 'wpgw.io/gateway': 'shop' } },
+      action: 'DENY',
+      rules: [{ from: [{ source: { principals: [FRONTEND] } }], to: [{ operation: { ports: ports(s, 'legacy') } }] }],
+    });
+    // wpgw's own ALLOW is unchanged: stock and the egress still allowed
+    expect(wpgwRules(s).at(-1)!.to[0]!.operation.ports.sort()).toEqual([...ports(s, 'legacy'), ...ports(s, 'stock')].sort());
+  });
+
+  it('ALLOW with targetRefs to the Service: scoped copy, and legacy\'s port leaves wpgw\'s own ALLOW (the compensating rule keeps stock and egress)', () => {
+    const s = twoServices([userPolicy('allow-frontend', { targetRefs: [{ kind: 'Service', group: '', name: 'legacy' }], action: 'ALLOW', rules: [{ from: [{ source: { principals: [FRONTEND] } }], to: [{ operation: { methods: ['GET'] } }] }] })]);
+    expect(s.conflicts).toEqual([]);
+    expect(spec(get(s.objects, 'AuthorizationPolicy', 'wpgw-authz-allow-frontend')).rules).toEqual([
+      { from: [{ source: { principals: [FRONTEND] } }], to: [{ operation: { methods: ['GET'], ports: ports(s, 'legacy') } }] },
+    ]);
+    const rules = wpgwRules(s);
+    expect(rules.at(-1)).toEqual({ from: [{ source: { principals: ['*'] } }], to: [{ operation: { ports: ports(s, 'stock') } }] });
+    expect(rules[0]!.from).toEqual([{ source: { ipBlocks: ['10.244.64.10', '10.244.64.20'] } }]); // egress rule untouched
+  });
+
+  it('ALLOW without rules (deny all to legacy): nothing copied, legacy\'s port simply leaves wpgw\'s own ALLOW', () => {
+    const s = twoServices([userPolicy('nothing', { selector: { matchLabels: { app: 'legacy' } } })]);
+    expect(ofKind(s.objects, 'AuthorizationPolicy').map((o) => o.metadata.name)).toEqual(['wpgw']);
+    expect(wpgwRules(s).at(-1)!.to[0]!.operation.ports).toEqual(ports(s, 'stock'));
+  });
+
+  it('AUDIT and CUSTOM are carried with their provider; application ports in rules become listener ports', () => {
+    const s = twoServices([
+      userPolicy('audit', { selector: { matchLabels: { app: 'stock' } }, action: 'AUDIT', rules: [{ to: [{ operation: { ports: ['8080'], paths: ['/admin'] } }] }] }),
+      userPolicy('ext', { selector: { matchLabels: { app: 'stock' } }, action: 'CUSTOM', provider: { name: 'opa' }, rules: [{ to: [{ operation: { paths: ['/api/*'] } }] }] }),
+    ]);
+    expect(s.conflicts).toEqual([]);
+    expect(spec(get(s.objects, 'AuthorizationPolicy', 'wpgw-authz-audit')).rules).toEqual([{ to: [{ operation: { ports: ports(s, 'stock'), paths: ['/admin'] } }] }]);
+    expect(spec(get(s.objects, 'AuthorizationPolicy', 'wpgw-authz-ext'))).toMatchObject({ action: 'CUSTOM', provider: { name: 'opa' }, rules: [{ to: [{ operation: { paths: ['/api/*'], ports: ports(s, 'stock') } }] }] });
+  });
+
+  it('what cannot be carried faithfully is reported, not dropped: destination.ip, Windows ServiceAccounts as sources, remoteIpBlocks, unknown ports', () => {
+    const s = twoServices([
+      userPolicy('odd', {
+        selector: { matchLabels: { app: 'legacy' } },
+        action: 'DENY',
+        rules: [
+          { from: [{ source: { principals: ['cluster.local/ns/shop/sa/default'] } }] },
+          { from: [{ source: { remoteIpBlocks: ['192.0.2.0/24'] } }], when: [{ key: 'destination.ip', values: ['10.244.64.10'] }] },
+          { to: [{ operation: { ports: ['9999'] } }] },
+        ],
+      }),
+    ]);
+    expect(s.conflicts.map((c) => [c.subject, c.reason])).toEqual([
+      ['AuthorizationPolicy/odd', 'PolicyNotFaithful'],
+      ['AuthorizationPolicy/odd', 'PolicyNotFaithful'],
+      ['AuthorizationPolicy/odd', 'PolicyNotFaithful'],
+      ['AuthorizationPolicy/odd', 'PolicyNotFaithful'],
+    ]);
+    expect(s.conflicts.map((c) => c.message).join('\n')).toMatch(/Windows pod's ServiceAccount[\s\S]*remoteIpBlocks[\s\S]*destination\.ip[\s\S]*ports 9999/);
+    // the first two rules are still carried (as Istio will evaluate them at the wpgw); the port-only one matches nothing there
+    expect(spec(get(s.objects, 'AuthorizationPolicy', 'wpgw-authz-odd')).rules).toHaveLength(2);
+  });
+
+  it('a policy for only some of a Service\'s pods, and namespace-wide policies, are reported', () => {
+    const pods = [
+      injectedPod({ name: 'legacy-1', labels: { app: 'legacy', version: 'v1' }, ip: '10.244.64.10' }),
+      injectedPod({ name: 'legacy-2', labels: { app: 'legacy', version: 'v2' }, ip: '10.244.64.11' }),
+    ];
+    const s = state({
+      pods,
+      istio: {
+        virtualServices: [],
+        destinationRules: [],
+        authorizationPolicies: [
+          userPolicy('v2-only', { selector: { matchLabels: { version: 'v2' } }, action: 'DENY', rules: [{ from: [{ source: { principals: [FRONTEND] } }] }] }),
+          userPolicy('ns-wide', { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['other'] } }] }] }),
+        ],
+      },
+    });
+    expect(s.conflicts.map((c) => [c.subject, c.reason])).toEqual([
+      ['AuthorizationPolicy/ns-wide', 'NamespacePolicyOnGateway'],
+      ['AuthorizationPolicy/v2-only', 'PolicySelectsPartOfService'],
+    ]);
+    expect(get(s.objects, 'AuthorizationPolicy', 'wpgw-authz-v2-only')).toBeDefined();
+    expect(ofKind(s.objects, 'AuthorizationPolicy').map((o) => o.metadata.name).sort()).toEqual(['wpgw', 'wpgw-authz-v2-only']);
+  });
+});

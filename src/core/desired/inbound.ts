@@ -5,6 +5,7 @@ import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal } from '../service.js';
 import { appServiceBlocker, type ServiceOwner } from '../service-rules.js';
 import { gatewayLabels, isHttpPort, meta, type Owner } from './common.js';
+import type { ServedService } from './user-authz.js';
 import type { UserRouting } from './user-routes.js';
 
 export interface InboundResult {
@@ -12,6 +13,8 @@ export interface InboundResult {
   conflicts: Conflict[];
   /** Gateway pod ports serving inbound traffic (mTLS from any mesh identity). */
   podPorts: number[];
+  /** The Service as the gateway serves it (users' AuthorizationPolicies are scoped by it). */
+  served?: ServedService;
 }
 
 /**
@@ -109,7 +112,12 @@ export function inboundObjects(
       },
     );
   }
-  return { objects, conflicts, podPorts: pairs.map((p) => p.podPort) };
+  const served: ServedService = {
+    name,
+    selector: original.selector,
+    ports: pairs.map(({ port, podPort }) => ({ port: port.port, targetPort: port.targetPort ?? port.port, podPort })),
+  };
+  return { objects, conflicts, podPorts: pairs.map((p) => p.podPort), served };
 }
 
 function callerDestinationRule(objName: string, name: string, namespace: string, clusterDomain: string, owner: Owner): KubeObject {
