@@ -13,6 +13,8 @@
 //   wildcard (dnsConfig mode): the gateway keeps the Host the app used
 //  10. the user's own Istio policies at the wpgw hop: 90/10 between two Windows versions, an injected
 //      abort, a retry seen at the app; a caller-side DR for legacy without tls keeps callers on mTLS
+//  11. the user's DENY AuthorizationPolicy for legacy (targetRefs): 403 for the denied principal, 200
+//      for another; a second Service on the same gateway and the Windows egress keep working
 //   9. no proxy rejected or failed a config update
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync } from 'node:child_process';
@@ -486,6 +488,28 @@ describe('data path through real Envoy', () => {
       const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), mtlsId), 30_000);
       expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
       expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
+    });
+  });
+
+  it("11: the user's DENY policy for legacy is enforced at the wpgw for its port only: 403 for orders, 200 for the ingress, another Service and the egress unaffected", async () => {
+    await timed('flow 11', async () => {
+      apply(m.denyPolicy('legacy', m.SHOP, `cluster.local/ns/${m.SALES}/sa/orders`));
+      const orders = pod(m.SALES, 'orders-');
+      const via = (host: string, id: string) => callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host, 'x-dp-id': id } });
+      const denied = await until('orders is denied on legacy', () => via(`legacy.${m.SHOP}.svc.cluster.local:8080`, rid('f11d')), (x) => x.status === 403);
+      expect(denied.body).toContain('RBAC: access denied');
+      expect(denied.headers?.['x-echo-pod'], 'the denial came from the wpgw, not an app').toBeUndefined();
+      // another principal on the same Service
+      const ingress = await callFrom(network!.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST, 'x-dp-id': rid('f11i') } });
+      expect(ingress.status, JSON.stringify(ingress)).toBe(200);
+      expect(ingress.headers?.['x-echo-pod']).toMatch(/^legacy-/);
+      // a second Service on the same gateway: the same caller is allowed
+      const canary = await until('orders reaches legacy-canary', () => via(`legacy-canary.${m.SHOP}.svc.cluster.local:8080`, rid('f11c')), (x) => x.status === 200);
+      expect(canary.headers?.['x-echo-pod']).toMatch(/^legacy-v2-/);
+      // the Windows egress through the same gateway
+      const egress = await callFrom(pod(m.SHOP, 'legacy-').netns, { url: `http://orders.${m.SALES}:9080/` });
+      expect(egress.status, JSON.stringify(egress)).toBe(200);
+      expect(egress.json?.pod).toMatch(/^orders-/);
     });
   });
 

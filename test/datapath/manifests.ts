@@ -112,6 +112,28 @@ export function userPolicies(app: string, ns: string): Obj[] {
   ];
 }
 
+/**
+ * The user's DENY policy for Service `app` (targetRefs, as for a waypoint: Istio itself ignores it
+ * for a classic gateway; wpgw carries it), and a second Service `<app>-canary` in front of the v2
+ * pods only, which the policy must not touch.
+ */
+export function denyPolicy(app: string, ns: string, principal: string): Obj[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `${app}-canary`, namespace: ns },
+      spec: { selector: { app, version: 'v2' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
+    },
+    {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: `${app}-deny`, namespace: ns },
+      spec: { targetRefs: [{ kind: 'Service', group: '', name: app }], action: 'DENY', rules: [{ from: [{ source: { principals: [principal] } }] }] },
+    },
+  ];
+}
+
 /** A Linux pod of an opted-in namespace that is not managed by wpgw (no sidecar either). */
 export function unmanagedLinuxPod(name: string, ns: string): Obj {
   return deployment(name, ns, { spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] } });

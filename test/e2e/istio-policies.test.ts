@@ -15,7 +15,9 @@ import {
   analyzeCluster,
   autoMtls,
   cluster,
+  collect,
   endpointAddresses,
+  httpRbac,
   isIstioMutualUpstream,
   isPlaintextCluster,
   ISTIO_DIR,
@@ -60,6 +62,12 @@ function userObjects(): Record<string, unknown>[] {
         { name: 'v2', labels: { version: 'v2' } },
       ],
     }),
+    {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: 'legacy-deny', namespace: NS },
+      spec: { selector: { matchLabels: { app: 'legacy' } }, action: 'DENY', rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/frontend`] } }] }] },
+    },
     istio('VirtualService', 'legacy-routes', {
       http: [
         { name: 'abort', match: [{ headers: { 'x-fault': { exact: 'abort' } } }], fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: [dest('v1')] },
@@ -169,6 +177,20 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
       expect(c, name).toBeDefined();
       expect(isPlaintextCluster(c), `${name}: ${JSON.stringify(c.transport_socket ?? c.transport_socket_matches)}`).toBe(true);
       expect(c.outlier_detection?.consecutive_5xx, name).toBe(7);
+    }
+  });
+
+  it("item 3: the user's DENY for the legacy pods is in the wpgw's RBAC, scoped to legacy's listener port (not the egress port)", () => {
+    const egressPort = list<any>(['services', '-n', NS]).find((x) => x.metadata.name === 'wpgw').spec.ports.find((p: any) => p.port === 80).targetPort as number;
+    for (const port of [inboundPort, egressPort]) {
+      const configs = httpRbac(listenerOnPort(gw, port));
+      const deny = configs.filter((c: any) => c.rules?.action === 'DENY');
+      expect(deny.length, `listener ${port}: a DENY RBAC filter (Istio puts every policy on every chain)`).toBeGreaterThan(0);
+      const text = JSON.stringify(deny);
+      expect(text).toContain(`spiffe://cluster.local/ns/${NS}/sa/frontend`);
+      // the DENY's permissions name only legacy's listener port
+      const ports = collect(deny, 'destination_port').sort();
+      expect(ports, `listener ${port}: DENY scoped by destination_port`).toEqual([inboundPort]);
     }
   });
 
