@@ -134,14 +134,17 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
 }
 
 function userIstioOf(docs: Doc[], namespace: string): UserIstioObjects {
-  const of = (kind: string) =>
+  const of = (kind: string, group = 'networking') =>
     docs
-      .filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith('networking.istio.io/'))
+      .filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith(`${group}.istio.io/`))
       .map((d) => ({ ...d, metadata: { ...d.metadata, namespace } }) as unknown as KubeObject);
-  const authz = docs
-    .filter((d) => d.kind === 'AuthorizationPolicy' && String(d.apiVersion ?? '').startsWith('security.istio.io/'))
-    .map((d) => ({ ...d, metadata: { ...d.metadata, namespace } }) as unknown as KubeObject);
-  return { virtualServices: of('VirtualService'), destinationRules: of('DestinationRule'), authorizationPolicies: authz };
+  return {
+    virtualServices: of('VirtualService'),
+    destinationRules: of('DestinationRule'),
+    authorizationPolicies: of('AuthorizationPolicy', 'security'),
+    peerAuthentications: of('PeerAuthentication', 'security'),
+    requestAuthentications: of('RequestAuthentication', 'security'),
+  };
 }
 
 export function render(input: string, opts: RenderOptions = {}): RenderResult {

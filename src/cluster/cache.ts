@@ -46,7 +46,9 @@ export type ResourceKey =
   /** Istio routing in full (users' own shape what wpgw writes, docs/user-policies.md); controller only. */
   | 'virtualservices'
   | 'destinationrules'
-  | 'authorizationpolicies';
+  | 'authorizationpolicies'
+  | 'peerauthentications'
+  | 'requestauthentications';
 
 export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'namespaces',
@@ -63,7 +65,7 @@ export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'ingresses',
 ];
 
-export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs', 'virtualservices', 'destinationrules', 'authorizationpolicies'];
+export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs', 'virtualservices', 'destinationrules', 'authorizationpolicies', 'peerauthentications', 'requestauthentications'];
 
 /** Workload kinds whose pod templates can make a Service "Windows". */
 export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts'] as const;
@@ -104,6 +106,8 @@ const PLAIN: Record<Exclude<ResourceKey, 'managedOutputs' | 'managedPods'>, Kind
   virtualservices: kindInfo('networking.istio.io/v1', 'VirtualService'),
   destinationrules: kindInfo('networking.istio.io/v1', 'DestinationRule'),
   authorizationpolicies: kindInfo('security.istio.io/v1', 'AuthorizationPolicy'),
+  peerauthentications: kindInfo('security.istio.io/v1', 'PeerAuthentication'),
+  requestauthentications: kindInfo('security.istio.io/v1', 'RequestAuthentication'),
 };
 
 /** The reflectors a resource set needs. A managed kind that is also watched in full reuses that watch. */
@@ -279,12 +283,14 @@ export class ClusterCache {
     return this.list<V1Ingress>('ingresses', namespace);
   }
 
-  /** The namespace's VirtualServices, DestinationRules and AuthorizationPolicies, users' and wpgw's alike. */
+  /** The namespace's Istio routing and security objects, users' and wpgw's alike. */
   istioObjects(namespace: string): UserIstioObjects {
     return {
       virtualServices: this.list<KubeObject>('virtualservices', namespace),
       destinationRules: this.list<KubeObject>('destinationrules', namespace),
       authorizationPolicies: this.list<KubeObject>('authorizationpolicies', namespace),
+      peerAuthentications: this.list<KubeObject>('peerauthentications', namespace),
+      requestAuthentications: this.list<KubeObject>('requestauthentications', namespace),
     };
   }
 

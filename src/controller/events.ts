@@ -45,6 +45,8 @@ const API_VERSIONS: Record<string, string> = {
   VirtualService: 'networking.istio.io/v1',
   DestinationRule: 'networking.istio.io/v1',
   AuthorizationPolicy: 'security.istio.io/v1',
+  PeerAuthentication: 'security.istio.io/v1',
+  RequestAuthentication: 'security.istio.io/v1',
 };
 
 export function eventName(ev: EventSpec): string {

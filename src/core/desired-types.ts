@@ -67,6 +67,8 @@ export interface UserIstioObjects {
   virtualServices: KubeObject[];
   destinationRules: KubeObject[];
   authorizationPolicies?: KubeObject[];
+  peerAuthentications?: KubeObject[];
+  requestAuthentications?: KubeObject[];
 }
 
 export interface DesiredOptions {

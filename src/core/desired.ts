@@ -10,6 +10,7 @@ import {
   ISTIO_REVISION_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  MANAGED_LABEL,
   REPLICAS_ANNOTATION,
   RESOLVER_ANNOTATION,
   appServiceName,
@@ -20,6 +21,7 @@ import { inboundObjects } from './desired/inbound.js';
 import { isHttpPort } from './desired/common.js';
 import { userRouting } from './desired/user-routes.js';
 import { userAuthorization } from './desired/user-authz.js';
+import { userConflicts } from './desired/user-conflicts.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
@@ -57,6 +59,16 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
   const authz = userAuthorization(namespace, input.istio?.authorizationPolicies ?? [], inbound.flatMap((r) => (r.served ? [r.served] : [])), input.pods);
   conflicts.push(...authz.conflicts);
+  conflicts.push(
+    ...userConflicts(
+      namespace,
+      opts.clusterDomain,
+      input.istio,
+      inbound.flatMap((r) => (r.served ? [r.served.name] : [])),
+      ['wpgw-out', ...inbound.flatMap((r) => (r.served ? [`wpgw-in-${r.served.name}`] : []))],
+      input.pods.filter((p) => p.metadata?.labels?.[MANAGED_LABEL] === 'true').map((p) => p.metadata?.labels ?? {}),
+    ),
+  );
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);
   for (const r of inbound) conflicts.push(...r.conflicts);

@@ -365,3 +365,77 @@ describe("item 3: a user's AuthorizationPolicy for the Windows pods is carried t
     expect(ofKind(s.objects, 'AuthorizationPolicy').map((o) => o.metadata.name).sort()).toEqual(['wpgw', 'wpgw-authz-v2-only']);
   });
 });
+
+// ------------------------------------------------------------------ items 6 and 4: reported, never silent
+
+function secObj(kind: 'PeerAuthentication' | 'RequestAuthentication', name: string, spec: Record<string, unknown>): KubeObject {
+  return { apiVersion: 'security.istio.io/v1', kind, metadata: { name, namespace: 'shop' }, spec };
+}
+
+const reasons = (s: DesiredState) => s.conflicts.map((c) => [c.subject, c.reason]);
+
+describe('item 6: users\' objects that break or miss the re-pointed Service are reported on them', () => {
+  it('a caller-side subset route to legacy (every request would 503), and a caller DR with subsets', () => {
+    const s = withIstio(
+      [istioObj('VirtualService', 'legacy-canary', { hosts: ['legacy'], http: [{ route: [{ destination: { host: 'legacy', subset: 'v2' } }] }] })],
+      [istioObj('DestinationRule', 'legacy', { host: LEGACY, subsets: [{ name: 'v2', labels: { version: 'v2' } }] })],
+    );
+    expect(reasons(s)).toEqual([
+      ['VirtualService/legacy-canary', 'CallerSubsetRoute'],
+      ['DestinationRule/legacy', 'CallerSubsets'],
+    ]);
+    expect(s.conflicts[0]!.message).toContain('503');
+  });
+
+  it('a caller DR whose TLS breaks the caller -> wpgw handshake; ISTIO_MUTUAL without pinned names is fine', () => {
+    for (const tls of [{ mode: 'DISABLE' }, { mode: 'SIMPLE' }, { mode: 'ISTIO_MUTUAL', subjectAltNames: ['spiffe://cluster.local/ns/shop/sa/legacy'] }]) {
+      const s = withIstio([], [istioObj('DestinationRule', 'legacy', { host: 'legacy', trafficPolicy: { tls } })]);
+      expect(reasons(s), JSON.stringify(tls)).toEqual([['DestinationRule/legacy', 'CallerTlsBreaksWpgw']]);
+    }
+    expect(withIstio([], [istioObj('DestinationRule', 'legacy', { host: 'legacy', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } })]).conflicts).toEqual([]);
+  });
+
+  it("a caller DR's outlier detection or load balancer now acts on the wpgw pods", () => {
+    const s = withIstio([], [istioObj('DestinationRule', 'legacy', { host: 'legacy.shop', trafficPolicy: { outlierDetection: { consecutive5xxErrors: 1 } } })]);
+    expect(reasons(s)).toEqual([['DestinationRule/legacy', 'CallerEndpointPolicy']]);
+  });
+
+  it("a user VirtualService bound to a wpgw Gateway competes with wpgw's own for the same hosts", () => {
+    const s = withIstio([istioObj('VirtualService', 'mine', { hosts: ['*'], gateways: ['wpgw-in-legacy'], http: [{ route: [{ destination: { host: 'legacy-app' } }] }] })]);
+    expect(reasons(s)).toEqual([['VirtualService/mine', 'ForeignRouteOnGateway']]);
+  });
+
+  it('objects about other hosts, and wpgw\'s own, are not reported', () => {
+    const s = withIstio(
+      [istioObj('VirtualService', 'orders', { hosts: ['orders.sales.svc.cluster.local'], http: [{ route: [{ destination: { host: 'orders.sales.svc.cluster.local', subset: 'v1' } }] }] })],
+      [istioObj('DestinationRule', 'wpgw-in-legacy', { host: LEGACY, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } }, undefined, { 'app.kubernetes.io/managed-by': 'wpgw' })],
+    );
+    expect(s.conflicts).toEqual([]);
+  });
+});
+
+describe('item 4: PeerAuthentication and RequestAuthentication', () => {
+  const withSec = (pa: KubeObject[], ra: KubeObject[] = []) => state({ istio: { virtualServices: [], destinationRules: [], peerAuthentications: pa, requestAuthentications: ra } });
+
+  it('DISABLE namespace-wide or for the wpgw pods would make callers send plaintext to the wpgw: reported', () => {
+    expect(reasons(withSec([secObj('PeerAuthentication', 'off', { mtls: { mode: 'DISABLE' } })]))).toEqual([['PeerAuthentication/off', 'PeerAuthenticationDisablesMtls']]);
+    expect(reasons(withSec([secObj('PeerAuthentication', 'gw', { selector: { matchLabels: { 'wpgw.io/gateway': 'shop' } }, mtls: { mode: 'DISABLE' } })]))).toEqual([
+      ['PeerAuthentication/gw', 'PeerAuthenticationDisablesMtls'],
+    ]);
+    expect(withSec([secObj('PeerAuthentication', 'strict', { mtls: { mode: 'STRICT' } })]).conflicts).toEqual([]);
+  });
+
+  it('one selecting the Windows pods is not carried (the wpgw is always STRICT; PERMISSIVE cannot be expressed): reported', () => {
+    const s = withSec([secObj('PeerAuthentication', 'legacy', { selector: { matchLabels: { app: 'legacy' } }, mtls: { mode: 'PERMISSIVE' } }), secObj('PeerAuthentication', 'frontend', { selector: { matchLabels: { app: 'frontend' } }, mtls: { mode: 'PERMISSIVE' } })]);
+    expect(reasons(s)).toEqual([['PeerAuthentication/legacy', 'PeerAuthenticationNotCarried']]);
+  });
+
+  it('RequestAuthentication: namespace-wide applies to the wpgw as well (reported); one selecting the Windows pods is not carried (reported)', () => {
+    const jwt = { jwtRules: [{ issuer: 'https://issuer.example', jwksUri: 'https://issuer.example/jwks' }] };
+    const s = withSec([], [secObj('RequestAuthentication', 'all', jwt), secObj('RequestAuthentication', 'legacy', { selector: { matchLabels: { app: 'legacy' } }, ...jwt }), secObj('RequestAuthentication', 'frontend', { selector: { matchLabels: { app: 'frontend' } }, ...jwt })]);
+    expect(reasons(s)).toEqual([
+      ['RequestAuthentication/all', 'RequestAuthenticationOnGateway'],
+      ['RequestAuthentication/legacy', 'RequestAuthenticationNotCarried'],
+    ]);
+  });
+});
