@@ -57,6 +57,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       return { ...r, conflicts: [...r.conflicts, ...routing.conflicts] };
     });
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
+  conflicts.push(...translatedListeners(inbound, selecting));
   const authz = userAuthorization(namespace, input.istio?.authorizationPolicies ?? [], inbound.flatMap((r) => (r.served ? [r.served] : [])), input.pods);
   conflicts.push(...authz.conflicts);
   conflicts.push(
@@ -128,6 +129,29 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
 function gatewayLacksTlsMode(gateway: V1Deployment | undefined): boolean {
   if (!gateway) return false;
   return gateway.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] !== 'istio' || !deploymentReady(gateway);
+}
+
+/**
+ * Item 7: Istio translates a classic Gateway's server port N through the first Service selecting
+ * the gateway pods that has port N. Admission never gives a listener such a number, but a Service
+ * created later may take it: report it (re-applying the first Service moves its listener).
+ */
+function translatedListeners(inbound: ReadonlyArray<{ served?: { name: string; ports: Array<{ podPort: number }> } }>, selecting: readonly V1Service[]): Conflict[] {
+  const out: Conflict[] = [];
+  for (const r of inbound) {
+    if (!r.served) continue;
+    for (const { podPort } of r.served.ports) {
+      const other = selecting.find((s) => s.metadata?.name !== r.served!.name && (s.spec?.ports ?? []).some((p) => p.port === podPort));
+      if (other) {
+        out.push({
+          subject: `Service/${r.served.name}`,
+          reason: 'ListenerPortTranslated',
+          message: `its gateway listener port ${podPort} is also a port of Service ${other.metadata?.name ?? ''}, which selects the gateway pods: Istio then binds that listener to ${other.metadata?.name ?? ''}'s targetPort instead. Re-apply Service ${r.served.name} (the webhook gives it another listener port)`,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 function serviceOwner(services: readonly V1Service[], name: string): ServiceOwner | undefined {

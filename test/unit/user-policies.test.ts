@@ -439,3 +439,17 @@ describe('item 4: PeerAuthentication and RequestAuthentication', () => {
     ]);
   });
 });
+
+describe('item 7: gateway listener ports stay distinct from the ports of Services selecting the gateway', () => {
+  it('admission never picks a port another selecting Service has; a Service that later takes a listener port is reported', () => {
+    const a = legacy();
+    const listener = a.spec!.ports![0]!.targetPort as number;
+    expect(state().conflicts).toEqual([]);
+    // a later Service (re-pointed too) whose own port is legacy's listener port
+    const b = repointedService(service('late', 'shop', { app: 'late' }, [{ name: 'http', port: listener, targetPort: 80 }]), { app: 'late' });
+    expect(b.spec!.ports![0]!.targetPort).not.toBe(listener);
+    const s = state({ services: [a, b] });
+    expect(reasons(s)).toEqual([['Service/legacy', 'ListenerPortTranslated']]);
+    expect(s.conflicts[0]!.message).toContain(`listener port ${listener} is also a port of Service late`);
+  });
+});
