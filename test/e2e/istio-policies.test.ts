@@ -124,6 +124,9 @@ beforeAll(async () => {
   await eventually('wpgw-in-legacy delegates to legacy-routes', () =>
     list<any>(['virtualservices.networking.istio.io', '-n', NS]).find((v) => v.metadata.name === 'wpgw-in-legacy')?.spec?.http?.[0]?.delegate?.name === 'legacy-routes',
   );
+  await eventually('no wpgw DestinationRule for legacy (the gateway rolled out with the tlsMode label)', () =>
+    !list<any>(['destinationrules.networking.istio.io', '-n', NS, '-l', 'app.kubernetes.io/managed-by=wpgw']).some((d) => d.spec.host === LEGACY),
+  );
   gw = await dump(`wpgw.io/gateway=${NS}`, 'router', (d) => endpointAddresses(d, subsetCluster('v2')).length === 1 && endpointAddresses(d, subsetCluster('v1')).length === 2 && !!listenerOnPort(d, inboundPort));
   frontend = await dump('app=frontend', 'sidecar', (d) => endpointAddresses(d, `outbound|8080||${LEGACY}`).length === 2 && cluster(d, `outbound|8080||${LEGACY}`)?.circuit_breakers?.thresholds?.[0]?.max_connections === 500);
 }, 60 * 60_000);

@@ -344,6 +344,8 @@ beforeAll(async () => {
     ] as const) {
       await eventually(`Service ${app} re-pointed in ${ns}`, () => kc.json(['get', 'service', app, '-n', ns]).spec?.selector?.['wpgw.io/gateway'] === ns);
       await eventually(`Gateway wpgw-in-${app} and wpgw-out in ${ns}`, () => kc.try(['get', 'gateways.networking.istio.io', `wpgw-in-${app}`, 'wpgw-out', '-n', ns]).ok);
+      // the upgrade-only caller DR is gone once the gateway rolled out with the tlsMode label
+      await eventually(`no DestinationRule wpgw-in-${app} in ${ns}`, () => !kc.try(['get', 'destinationrules.networking.istio.io', `wpgw-in-${app}`, '-n', ns]).ok);
       await eventually(`AuthorizationPolicy wpgw in ${ns} lists the ${app} pod IPs`, () => {
         const ap = kc.json(['get', 'authorizationpolicies.security.istio.io', 'wpgw', '-n', ns]);
         const listed = collect(ap.spec, 'ipBlocks').flat().sort();
