@@ -474,7 +474,7 @@ describe('data path through real Envoy', () => {
       // Retries at the wpgw hop: v1 answers 500 (not in the caller's default retry set), the wpgw
       // tries 1 + 2 times, all three seen by the app.
       const id = rid('f10');
-      const failed = await callFrom(orders.netns, { url, headers: { host, 'x-dp-retry': 'on', 'x-echo-status': '500', 'x-dp-id': id } });
+      const failed = await callFrom(orders.netns, { url, headers: { host, 'x-dp-retry': 'please', 'x-echo-status': '500', 'x-dp-id': id } });
       expect(failed.status).toBe(500);
       const attempts = await eventually('the app logged the attempts', () => {
         const seen = appLog(v1).filter((e) => e.event === 'request' && e.headers?.['x-dp-id'] === id);

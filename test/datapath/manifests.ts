@@ -79,7 +79,7 @@ export function windowsVersion(app: string, ns: string, version: string): Obj {
 /**
  * What a user applies for the wpgw hop of `app` (docs/user-policies.md): a DestinationRule for
  * `<app>-app` with subsets v1/v2, and a delegate VirtualService: header x-dp-fault=abort gets an
- * injected 418, x-dp-retry=on goes to v1 with 2 retries on 5xx, everything else 90/10 v1/v2.
+ * injected 418, x-dp-retry=please goes to v1 with 2 retries on 5xx, everything else 90/10 v1/v2.
  * And a caller-side DestinationRule for `<app>` without tls (it must not cost callers their mTLS).
  */
 export function userPolicies(app: string, ns: string): Obj[] {
@@ -98,7 +98,7 @@ export function userPolicies(app: string, ns: string): Obj[] {
       spec: {
         http: [
           { name: 'abort', match: [{ headers: { 'x-dp-fault': { exact: 'abort' } } }], fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: [dest('v1')] },
-          { name: 'retry', match: [{ headers: { 'x-dp-retry': { exact: 'on' } } }], retries: { attempts: 2, retryOn: '5xx' }, route: [dest('v1')] },
+          { name: 'retry', match: [{ headers: { 'x-dp-retry': { exact: 'please' } } }], retries: { attempts: 2, retryOn: '5xx' }, route: [dest('v1')] },
           { name: 'canary', route: [{ ...dest('v1'), weight: 90 }, { ...dest('v2'), weight: 10 }] },
         ],
       },

@@ -155,13 +155,16 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
     expect(endpointAddresses(frontend, name)).toEqual(ips.gw!.map((ip) => `${ip}:${inboundPort}`).sort());
   });
 
-  it("items 1-2: the wpgw's inbound routes are the user's: 90/10 subsets, timeout, retries, fault, then the plain route", () => {
+  it("items 1-2: the wpgw's inbound routes are the user's: 90/10 subsets, timeout, retries, fault", () => {
     const l = listenerOnPort(gw, inboundPort);
     expect(l, `wpgw listener ${inboundPort}`).toBeDefined();
     const vhost = selectVhost(routeConfig(gw, rdsNames(l)[0]!), LEGACY);
     const routes: any[] = vhost?.routes ?? [];
-    expect(routes.length, JSON.stringify(routes.map((r) => r.name))).toBe(3);
-    const [abort, canary, plain] = routes;
+    // The delegate's last route catches everything on that port, so istiod drops wpgw's plain
+    // route after it (analyzer IST0130, a warning); it only serves while a deleted delegate is
+    // still named by the root, or for requests a delegate without a catch-all does not match.
+    expect(routes.map((r) => r.name)).toEqual(['user-8080-abort', 'user-8080-canary']);
+    const [abort, canary] = routes;
     expect(abort.route.cluster).toBe(subsetCluster('v1'));
     expect(JSON.stringify(abort.typed_per_filter_config?.['envoy.filters.http.fault'] ?? {})).toContain('418');
     const weights = Object.fromEntries(canary.route.weighted_clusters.clusters.map((w: any) => [w.name, w.weight]));
@@ -169,7 +172,6 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
     expect(canary.route.timeout).toBe('7s');
     expect(canary.route.retry_policy.num_retries).toBe(4);
     expect(canary.route.retry_policy.retry_on).toContain('5xx');
-    expect(plain.route.cluster).toBe(`outbound|8080||${APP}`);
   });
 
   it("items 1-2: the subsets select the Windows pods by their labels; the user's outlier detection acts on them; plaintext", () => {
