@@ -273,12 +273,12 @@ export function isIstioMutualUpstream(ts: any): boolean {
  * `tlsMode: istio` transport socket match, and whether every endpoint is marked for that match
  * (EDS metadata envoy.transport_socket_match from the pod label security.istio.io/tlsMode).
  */
-export function autoMtls(d: XdsDump, clusterName: string): { socket: any; explicit: any; endpointsMarked: boolean; endpoints: number } {
+export function autoMtls(d: XdsDump, clusterName: string): { socket: any; explicit: any; endpointsMarked: boolean; endpoints: number; marked: number } {
   const c = cluster(d, clusterName);
   const socket = (c?.transport_socket_matches ?? []).find((m: any) => m.match?.tlsMode === 'istio')?.transport_socket;
   const eps = (loadAssignment(d, clusterName)?.endpoints ?? []).flatMap((le: any) => le.lb_endpoints ?? []);
-  const endpointsMarked = eps.length > 0 && eps.every((e: any) => e.metadata?.filter_metadata?.['envoy.transport_socket_match']?.tlsMode === 'istio');
-  return { socket, explicit: c?.transport_socket, endpointsMarked, endpoints: eps.length };
+  const marked = eps.filter((e: any) => e.metadata?.filter_metadata?.['envoy.transport_socket_match']?.tlsMode === 'istio').length;
+  return { socket, explicit: c?.transport_socket, endpointsMarked: eps.length > 0 && marked === eps.length, endpoints: eps.length, marked };
 }
 
 /** Istio mTLS as a downstream (server) TLS context: presents "default", requires a client cert validated by ROOTCA. */
