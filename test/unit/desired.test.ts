@@ -169,7 +169,8 @@ describe('desired state: the seed\'s four flows', () => {
     // A DR for legacy would compete with the user's own DRs for it (first trafficPolicy wins).
     expect(ofKind(objects, 'DestinationRule').filter((d) => spec(d).host === 'legacy.shop.svc.cluster.local')).toEqual([]);
     const toApp = ofKind(objects, 'DestinationRule').filter((d) => spec(d).host === 'legacy-app.shop.svc.cluster.local');
-    expect(toApp.map(spec)).toEqual([{ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } }]);
+    // workloadSelector: istiod prefers it over users' selector-less DRs for the host, for the wpgw only
+    expect(toApp.map(spec)).toEqual([{ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], workloadSelector: { matchLabels: { 'wpgw.io/gateway': 'shop' } }, trafficPolicy: { tls: { mode: 'DISABLE' } } }]);
   });
 
   it('AuthorizationPolicy: outbound pod ports only from the pod IPs with the declared hosts, inbound ports only from principals', () => {

@@ -134,6 +134,7 @@ describe('items 1-2: a delegate VirtualService and a DestinationRule for <name>-
     expect(appRule(withIstio([splitDelegate()], [versionsRule()]))).toEqual({
       host: APP,
       exportTo: ['.'],
+      workloadSelector: { matchLabels: { 'wpgw.io/gateway': 'shop' } },
       trafficPolicy: { outlierDetection: { consecutive5xxErrors: 3, interval: '10s', baseEjectionTime: '30s' }, tls: { mode: 'DISABLE' } },
       subsets: [
         { name: 'v1', labels: { version: 'v1' } },

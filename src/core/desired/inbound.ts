@@ -108,7 +108,7 @@ export function inboundObjects(
         apiVersion: 'networking.istio.io/v1',
         kind: 'DestinationRule',
         metadata: meta(`wpgw-app-${name}`, namespace, owner),
-        spec: appRuleSpec(service, appHost, routing.appPolicy, conflicts),
+        spec: appRuleSpec(service, namespace, appHost, routing.appPolicy, conflicts),
       },
     );
   }
@@ -131,18 +131,20 @@ function callerDestinationRule(objName: string, name: string, namespace: string,
 
 /**
  * The wpgw -> `<name>-app` DestinationRule: plaintext (no sidecar there), pinned against mesh-wide
- * DRs, carrying the user's own DR for `<name>-app` (subsets, load balancing, outlier detection...)
- * so both DRs for that host say the same whichever Istio merges first.
+ * DRs, carrying the user's own DR for `<name>-app` (subsets, load balancing, outlier detection...).
+ * Its workloadSelector (the gateway pods) makes istiod pick it over selector-less DRs for that host
+ * for the wpgw, whatever their creation order (pilot SidecarScope.DestinationRule).
  */
-function appRuleSpec(service: V1Service, appHost: string, user: UserRouting['appPolicy'], conflicts: Conflict[]): Record<string, unknown> {
+function appRuleSpec(service: V1Service, namespace: string, appHost: string, user: UserRouting['appPolicy'], conflicts: Conflict[]): Record<string, unknown> {
   const affinity = clientIPAffinity(service);
-  if (!user) return { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' }, ...affinity } };
+  const base = { host: appHost, exportTo: ['.'], workloadSelector: { matchLabels: gatewayLabels(namespace) } };
+  if (!user) return { ...base, trafficPolicy: { tls: { mode: 'DISABLE' }, ...affinity } };
   const trafficPolicy = { ...user.trafficPolicy };
   if (affinity.loadBalancer) {
     if (trafficPolicy.loadBalancer === undefined) trafficPolicy.loadBalancer = affinity.loadBalancer;
     else conflicts.push({ subject: `DestinationRule/${user.from}`, reason: 'AffinityOverridden', message: `its loadBalancer replaces the ClientIP session affinity of Service ${service.metadata?.name ?? ''} at the wpgw hop` });
   }
-  return { host: appHost, exportTo: ['.'], trafficPolicy, ...(user.subsets ? { subsets: user.subsets } : {}) };
+  return { ...base, trafficPolicy, ...(user.subsets ? { subsets: user.subsets } : {}) };
 }
 
 /**
