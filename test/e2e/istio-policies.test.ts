@@ -8,9 +8,10 @@
 //              fault, outlier detection; plaintext to the Windows pods;
 //   conflicts: a second delegate is reported as an Event on the user's object;
 //   Istio's analyzers find no error in the namespace.
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apply, appService, env, eventually, kubectl, list, printTestTimes, windowsDeployment } from './helpers.js';
+import { apply, appService, controllerMetric, env, eventually, kubectl, list, printTestTimes, windowsDeployment } from './helpers.js';
 import {
   analyzeCluster,
   autoMtls,
@@ -201,7 +202,7 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
     }
   });
 
-  it('conflicts: a second delegate for legacy is reported as a Warning Event on that VirtualService', async () => {
+  it('conflicts: a second delegate for legacy is reported as a Warning Event on that VirtualService, in wpgw status and in wpgw_controller_conflicts', async () => {
     apply([istio('VirtualService', 'legacy-routes-2', { http: [{ route: [{ destination: { host: 'legacy-app' } }] }] })]);
     const ev = await eventually('Event on VirtualService/legacy-routes-2', () =>
       list<any>(['events', '-n', NS, '--field-selector', 'involvedObject.name=legacy-routes-2']).find((e) => e.message.includes('MultipleDelegates')),
@@ -210,6 +211,11 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
     expect(ev.involvedObject).toMatchObject({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' });
     expect(ev.involvedObject.uid).toBeTruthy();
     expect(ev.message).toContain('legacy-routes');
+    // wpgw status (reading the namespace's Istio objects itself) and the controller's metric
+    const status = spawnSync(process.execPath, [path.resolve(import.meta.dirname, '../../dist/src/cli.js'), 'status', '-n', NS], { env: { ...process.env, KUBECONFIG: env().kubeconfig }, encoding: 'utf8' });
+    expect(status.status, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/VirtualService\/legacy-routes-2: MultipleDelegates: /);
+    expect(await controllerMetric('wpgw_controller_conflicts', (l) => l.includes(`namespace="${NS}"`))).toBeGreaterThanOrEqual(1);
     kubectl(['delete', 'virtualservices.networking.istio.io', 'legacy-routes-2', '-n', NS]);
   });
 
