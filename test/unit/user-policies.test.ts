@@ -454,3 +454,24 @@ describe('item 7: gateway listener ports stay distinct from the ports of Service
     expect(s.conflicts[0]!.message).toContain(`listener port ${listener} is also a port of Service late`);
   });
 });
+
+describe('wpgw render reports conflicts of the user\'s Istio objects in its input', () => {
+  it('a caller-side subset route to a re-pointed Service is a conflict line naming the object', () => {
+    const input = readFileSync(new URL('../../examples/user-policies.yaml', import.meta.url), 'utf8');
+    const caller = [
+      'apiVersion: networking.istio.io/v1',
+      'kind: VirtualService',
+      'metadata: {name: legacy-canary, namespace: shop}',
+      'spec:',
+      '  hosts: [legacy]',
+      '  http:',
+      '  - route:',
+      '    - destination: {host: legacy, subset: v2}',
+    ].join('\n');
+    const out = render(`${input}\n---\n${caller}\n`, { gatewayIP: '10.96.100.10' });
+    expect(out.errors).toEqual([]);
+    const lines = out.report.filter((l) => l.startsWith('conflict:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^conflict: namespace shop: VirtualService\/legacy-canary: routes to subset v2 of legacy, which is re-pointed at the wpgw/);
+  });
+});
