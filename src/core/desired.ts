@@ -54,12 +54,18 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
         otherServices: all.map((o) => o.metadata?.name ?? '').filter((n) => n !== name),
       });
       const r = inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(name)), callerRules, routing);
+      const uses = [
+        ...(routing.delegate ? [`routes from delegate VirtualService ${routing.delegate.name}`] : []),
+        ...(routing.appPolicy ? [`endpoint policy from DestinationRule ${routing.appPolicy.from}`] : []),
+      ];
+      if (uses.length > 0) notes.push(`inbound: Service ${name}: ${uses.join(', ')} (at the wpgw -> ${name}-app hop)`);
       return { ...r, conflicts: [...r.conflicts, ...routing.conflicts] };
     });
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
   conflicts.push(...translatedListeners(inbound, selecting));
   const authz = userAuthorization(namespace, input.istio?.authorizationPolicies ?? [], inbound.flatMap((r) => (r.served ? [r.served] : [])), input.pods);
   conflicts.push(...authz.conflicts);
+  for (const o of authz.objects) notes.push(`authorization: ${o.metadata.name} on the gateway, scoped to the listener ports of the Services the user's policy is for`);
   conflicts.push(
     ...userConflicts(
       namespace,

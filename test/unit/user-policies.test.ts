@@ -475,3 +475,17 @@ describe('wpgw render reports conflicts of the user\'s Istio objects in its inpu
     expect(lines[0]).toMatch(/^conflict: namespace shop: VirtualService\/legacy-canary: routes to subset v2 of legacy, which is re-pointed at the wpgw/);
   });
 });
+
+describe('notes: render and status say which user objects shape the wpgw', () => {
+  it('names the delegate, the DestinationRule and each carried AuthorizationPolicy', () => {
+    const s = state({
+      istio: {
+        virtualServices: [splitDelegate()],
+        destinationRules: [versionsRule()],
+        authorizationPolicies: [userPolicy('deny-frontend', { selector: { matchLabels: { app: 'legacy' } }, action: 'DENY', rules: [{ from: [{ source: { principals: [FRONTEND] } }] }] })],
+      },
+    });
+    expect(s.notes).toContain('inbound: Service legacy: routes from delegate VirtualService legacy-routes, endpoint policy from DestinationRule legacy-app (at the wpgw -> legacy-app hop)');
+    expect(s.notes.filter((n) => n.startsWith('authorization: wpgw-authz-deny-frontend'))).toHaveLength(1);
+  });
+});
