@@ -6,7 +6,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { checkShape } from './core/admission.js';
 import { namespaceHints, workloadHints } from './core/hints.js';
 import { desiredNamespaceState } from './core/desired.js';
-import type { DesiredOptions, KubeObject } from './core/desired-types.js';
+import type { DesiredOptions, KubeObject, UserIstioObjects } from './core/desired-types.js';
 import { mutatePod, type PodLike } from './core/pod.js';
 import { mutateService } from './core/service.js';
 import { podTemplateOf, servicesReaching, unmanagedBecause, unmanagedPodWarning } from './core/workloads.js';
@@ -107,6 +107,20 @@ function setTemplate(doc: Doc, template: PodLike): Doc {
   return { ...doc, spec };
 }
 
+
+function userIstioOf(docs: Doc[], namespace: string): UserIstioObjects {
+  const of = (kind: string, group = 'networking') =>
+    docs
+      .filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith(`${group}.istio.io/`))
+      .map((d) => ({ ...d, metadata: { ...d.metadata, namespace } }) as unknown as KubeObject);
+  return {
+    virtualServices: of('VirtualService'),
+    destinationRules: of('DestinationRule'),
+    authorizationPolicies: of('AuthorizationPolicy', 'security'),
+    peerAuthentications: of('PeerAuthentication', 'security'),
+    requestAuthentications: of('RequestAuthentication', 'security'),
+  };
+}
 
 export function render(input: string, opts: RenderOptions = {}): RenderResult {
   const report: string[] = [];
@@ -251,6 +265,8 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         services: services.filter((s) => s.metadata?.namespace === ns),
         clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10',
         ingresses: ingresses.get(ns) ?? [],
+        // The user's own Istio objects in the input shape the inbound routes, as in a cluster.
+        istio: userIstioOf(docs.filter((d) => nsOf(d) === ns && !ownedByController(d)), ns),
       },
       desiredOpts,
     );

@@ -17,7 +17,7 @@ import type {
   V1StatefulSet,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { MANAGED_KINDS, type KubeObject } from '../core/desired-types.js';
+import { MANAGED_KINDS, type KubeObject, type UserIstioObjects } from '../core/desired-types.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL } from '../names.js';
 import { RawKubeClient, type KubeRest } from './client.js';
 import { ROLLOUT_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
@@ -42,7 +42,13 @@ export type ResourceKey =
   /** Ingresses: another controller's Ingress makes a Service one that non-mesh clients reach. */
   | 'ingresses'
   /** The controller's own outputs: every MANAGED_KINDS kind, label-selected. */
-  | 'managedOutputs';
+  | 'managedOutputs'
+  /** Istio routing in full (users' own shape what wpgw writes, docs/user-policies.md); controller only. */
+  | 'virtualservices'
+  | 'destinationrules'
+  | 'authorizationpolicies'
+  | 'peerauthentications'
+  | 'requestauthentications';
 
 export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'namespaces',
@@ -59,7 +65,7 @@ export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'ingresses',
 ];
 
-export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs'];
+export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs', 'virtualservices', 'destinationrules', 'authorizationpolicies', 'peerauthentications', 'requestauthentications'];
 
 /** Workload kinds whose pod templates can make a Service "Windows". */
 export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts'] as const;
@@ -97,6 +103,11 @@ const PLAIN: Record<Exclude<ResourceKey, 'managedOutputs' | 'managedPods'>, Kind
   runtimeclasses: kindInfo('node.k8s.io/v1', 'RuntimeClass'),
   rollouts: kindInfo(ROLLOUT_KIND.apiVersion, ROLLOUT_KIND.kind),
   ingresses: kindInfo('networking.k8s.io/v1', 'Ingress'),
+  virtualservices: kindInfo('networking.istio.io/v1', 'VirtualService'),
+  destinationrules: kindInfo('networking.istio.io/v1', 'DestinationRule'),
+  authorizationpolicies: kindInfo('security.istio.io/v1', 'AuthorizationPolicy'),
+  peerauthentications: kindInfo('security.istio.io/v1', 'PeerAuthentication'),
+  requestauthentications: kindInfo('security.istio.io/v1', 'RequestAuthentication'),
 };
 
 /** The reflectors a resource set needs. A managed kind that is also watched in full reuses that watch. */
@@ -270,6 +281,17 @@ export class ClusterCache {
 
   ingresses(namespace: string): V1Ingress[] {
     return this.list<V1Ingress>('ingresses', namespace);
+  }
+
+  /** The namespace's Istio routing and security objects, users' and wpgw's alike. */
+  istioObjects(namespace: string): UserIstioObjects {
+    return {
+      virtualServices: this.list<KubeObject>('virtualservices', namespace),
+      destinationRules: this.list<KubeObject>('destinationrules', namespace),
+      authorizationPolicies: this.list<KubeObject>('authorizationpolicies', namespace),
+      peerAuthentications: this.list<KubeObject>('peerauthentications', namespace),
+      requestAuthentications: this.list<KubeObject>('requestauthentications', namespace),
+    };
   }
 
   runtimeClass(name: string): V1RuntimeClass | undefined {

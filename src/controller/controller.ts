@@ -201,6 +201,8 @@ export function startController(params: StartControllerParams): ControllerHandle
       failing.delete(ns);
       counts[r.outcome]++;
       metrics.reconciles.inc({ result: r.outcome });
+      if (r.outcome !== 'skipped') metrics.conflicts.set({ namespace: ns }, r.conflicts);
+      else metrics.conflicts.remove({ namespace: ns });
       if (r.outcome === 'degraded') queue.addAfter(ns, opts.degradedRecheckMs);
       const changed = r.applied.length + r.pruned.length + r.nudged.length + r.restarted.length;
       windows.reconciled(ns, changed > 0);

@@ -41,6 +41,12 @@ const API_VERSIONS: Record<string, string> = {
   ReplicaSet: 'apps/v1',
   Job: 'batch/v1',
   Rollout: 'argoproj.io/v1alpha1',
+  // users' Istio objects a conflict is about (docs/user-policies.md)
+  VirtualService: 'networking.istio.io/v1',
+  DestinationRule: 'networking.istio.io/v1',
+  AuthorizationPolicy: 'security.istio.io/v1',
+  PeerAuthentication: 'security.istio.io/v1',
+  RequestAuthentication: 'security.istio.io/v1',
 };
 
 export function eventName(ev: EventSpec): string {

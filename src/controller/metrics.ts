@@ -9,6 +9,7 @@ export interface ControllerMetrics {
   queueDepth: Gauge<never>;
   watchEvents: Counter<'resource' | 'type'>;
   leader: Gauge<never>;
+  conflicts: Gauge<'namespace'>;
 }
 
 export function createControllerMetrics(registry: Registry): ControllerMetrics {
@@ -51,6 +52,12 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
     leader: new Gauge({
       name: 'wpgw_controller_is_leader',
       help: '1 while this replica holds the leader Lease.',
+      registers,
+    }),
+    conflicts: new Gauge({
+      name: 'wpgw_controller_conflicts',
+      help: 'Conflicts the last reconcile of a namespace reported (Warning Events ConflictDetected; wpgw status lists them).',
+      labelNames: ['namespace'] as const,
       registers,
     }),
   };

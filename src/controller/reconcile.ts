@@ -13,7 +13,7 @@ import { WORKLOAD_RESOURCES, type ClusterCache } from '../cluster/cache.js';
 import { errorMessage, errorStatus } from '../cluster/client.js';
 import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
 import type { KubeObjectLike } from '../cluster/store.js';
-import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../core/desired-types.js';
+import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput, UserIstioObjects } from '../core/desired-types.js';
 import { settingHints } from '../core/hints.js';
 import { planRestore, type RestorePhase } from '../core/restore.js';
 import type { WorkloadObject } from '../core/workloads.js';
@@ -28,7 +28,7 @@ import { NotLeaderError, type ObjectWriter } from './writer.js';
 
 export type ReconcileCacheView = Pick<
   ClusterCache,
-  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'workloads' | 'runtimeClass'
+  'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'workloads' | 'runtimeClass' | 'istioObjects'
 >;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
@@ -505,6 +505,10 @@ export class Reconciler {
     let uid: string | undefined;
     if (kind === 'Service') uid = this.o.cache.service(namespace, name)?.metadata?.uid;
     else if (kind === 'Pod') uid = this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === name)?.metadata?.uid;
+    else if (kind in USER_ISTIO_LISTS) {
+      const list = this.o.cache.istioObjects(namespace)[USER_ISTIO_LISTS[kind]!] ?? [];
+      uid = (list.find((o) => o.metadata.name === name)?.metadata as { uid?: string } | undefined)?.uid;
+    }
     return { kind, name, namespace, uid };
   }
 
@@ -516,6 +520,14 @@ export class Reconciler {
 export type { OwnerRef };
 
 const APPLY_CONCURRENCY = 8;
+/** Kinds of users' Istio objects a conflict may be about → their list in the cache. */
+const USER_ISTIO_LISTS: Record<string, keyof UserIstioObjects> = {
+  VirtualService: 'virtualServices',
+  DestinationRule: 'destinationRules',
+  AuthorizationPolicy: 'authorizationPolicies',
+  PeerAuthentication: 'peerAuthentications',
+  RequestAuthentication: 'requestAuthentications',
+};
 /** restartedFor value of owners rolled because their namespace opted out. */
 const OPT_OUT_TAG = 'opt-out';
 

@@ -8,7 +8,7 @@ import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import { namespaceHints, settingHints } from '../core/hints.js';
 import type { WorkloadObject } from '../core/workloads.js';
-import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput } from '../core/desired-types.js';
+import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput, type UserIstioObjects } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
 import { readOriginal } from '../core/service.js';
 import {
@@ -249,6 +249,8 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
         services: (services.items ?? []).sort(byName),
         ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
+        istio: await userIstio(rest, ns),
+        ...(deployment?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { gatewayDeployment: deployment } : {}),
       };
       const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
       const workloads = (await Promise.all(WORKLOAD_KINDS.map((k) => listOrNone<WorkloadObject>(rest, kindInfo(k.apiVersion, k.kind), ns, errors).then((items) => items.map((w) => ({ ...w, apiVersion: k.apiVersion, kind: k.kind })))))).flat();
@@ -258,6 +260,26 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     }
   }
   return { namespaces: out, errors };
+}
+
+/** The namespace's Istio objects the desired state reads (a kind whose CRD is missing: none). */
+async function userIstio(rest: KubeRest, ns: string): Promise<UserIstioObjects> {
+  const read = async (apiVersion: string, kind: string): Promise<KubeObject[]> => {
+    try {
+      return ((await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns))).items ?? []).sort(byName);
+    } catch (err) {
+      if (errorStatus(err) === 404) return [];
+      throw err;
+    }
+  };
+  const [virtualServices, destinationRules, authorizationPolicies, peerAuthentications, requestAuthentications] = await Promise.all([
+    read('networking.istio.io/v1', 'VirtualService'),
+    read('networking.istio.io/v1', 'DestinationRule'),
+    read('security.istio.io/v1', 'AuthorizationPolicy'),
+    read('security.istio.io/v1', 'PeerAuthentication'),
+    read('security.istio.io/v1', 'RequestAuthentication'),
+  ]);
+  return { virtualServices, destinationRules, authorizationPolicies, peerAuthentications, requestAuthentications };
 }
 
 /** Human-readable report, one block per namespace. */

@@ -1,6 +1,6 @@
 // The contract between the pure desired-state computation (src/core/desired.ts) and its users:
 // the controller (apply + prune), `wpgw render` and `wpgw status`.
-import type { V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 
 /** Any Kubernetes object the controller writes. */
 export interface KubeObject {
@@ -56,6 +56,19 @@ export interface NamespaceInput {
   clusterDnsIP?: string;
   /** The namespace's Ingress objects (other controllers' Ingresses are non-mesh clients of Services). */
   ingresses?: V1Ingress[];
+  /** The namespace's Istio objects (users' and wpgw's; users' are read, never written): docs/user-policies.md. */
+  istio?: UserIstioObjects;
+  /** The live gateway Deployment `wpgw` (the controller): is it rolled out with the tlsMode label yet? */
+  gatewayDeployment?: V1Deployment;
+}
+
+/** Istio objects of one namespace that shape what wpgw writes for its re-pointed Services. */
+export interface UserIstioObjects {
+  virtualServices: KubeObject[];
+  destinationRules: KubeObject[];
+  authorizationPolicies?: KubeObject[];
+  peerAuthentications?: KubeObject[];
+  requestAuthentications?: KubeObject[];
 }
 
 export interface DesiredOptions {

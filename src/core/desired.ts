@@ -1,6 +1,6 @@
 // Desired state of one opted-in namespace: a pure function of its objects, shared by the
 // controller (apply + prune), `wpgw render` and `wpgw status`.
-import type { V1Service } from '@kubernetes/client-node';
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import {
   DNS_SERVER_ANNOTATION,
   DNS_SERVICE,
@@ -10,6 +10,7 @@ import {
   ISTIO_REVISION_ANNOTATION,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  MANAGED_LABEL,
   REPLICAS_ANNOTATION,
   RESOLVER_ANNOTATION,
   appServiceName,
@@ -17,6 +18,10 @@ import {
 import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
 import { gatewayObjects, gatewayService, isIstioRevision, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
 import { inboundObjects } from './desired/inbound.js';
+import { isHttpPort } from './desired/common.js';
+import { userRouting } from './desired/user-routes.js';
+import { userAuthorization } from './desired/user-authz.js';
+import { userConflicts } from './desired/user-conflicts.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
@@ -24,6 +29,8 @@ import { dnsObjects } from './desired/dns.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
+import { TLS_MODE_LABEL } from './pod.js';
+import { deploymentReady } from './restore.js';
 
 export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOptions): DesiredState {
   const namespace = input.namespace.metadata?.name ?? '';
@@ -36,11 +43,39 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   );
   const selecting = input.services.filter((s) => s !== liveGateway && selectsGateway(s, namespace));
   const reserved = new Set<number>([STATUS_PORT, ...selecting.flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port))]);
+  const callerRules = gatewayLacksTlsMode(input.gatewayDeployment);
   const inbound = input.services
     .filter((s) => readOriginal(s) && selectsGateway(s, namespace))
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
-    .map((s) => inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(s.metadata?.name ?? ''))));
+    .map((s, _i, all) => {
+      const name = s.metadata?.name ?? '';
+      const routing = userRouting(name, namespace, opts.clusterDomain, input.istio, {
+        httpPorts: (readOriginal(s)?.ports ?? []).filter(isHttpPort).length,
+        otherServices: all.map((o) => o.metadata?.name ?? '').filter((n) => n !== name),
+      });
+      const r = inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(name)), callerRules, routing);
+      const uses = [
+        ...(routing.delegate ? [`routes from delegate VirtualService ${routing.delegate.name}`] : []),
+        ...(routing.appPolicy ? [`endpoint policy from DestinationRule ${routing.appPolicy.from}`] : []),
+      ];
+      if (uses.length > 0) notes.push(`inbound: Service ${name}: ${uses.join(', ')} (at the wpgw -> ${name}-app hop)`);
+      return { ...r, conflicts: [...r.conflicts, ...routing.conflicts] };
+    });
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
+  conflicts.push(...translatedListeners(inbound, selecting));
+  const authz = userAuthorization(namespace, input.istio?.authorizationPolicies ?? [], inbound.flatMap((r) => (r.served ? [r.served] : [])), input.pods);
+  conflicts.push(...authz.conflicts);
+  for (const o of authz.objects) notes.push(`authorization: ${o.metadata.name} on the gateway, scoped to the listener ports of the Services the user's policy is for`);
+  conflicts.push(
+    ...userConflicts(
+      namespace,
+      opts.clusterDomain,
+      input.istio,
+      inbound.flatMap((r) => (r.served ? [r.served.name] : [])),
+      ['wpgw-out', ...inbound.flatMap((r) => (r.served ? [`wpgw-in-${r.served.name}`] : []))],
+      input.pods.filter((p) => p.metadata?.labels?.[MANAGED_LABEL] === 'true').map((p) => p.metadata?.labels ?? {}),
+    ),
+  );
   const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
   conflicts.push(...plan.conflicts);
   for (const r of inbound) conflicts.push(...r.conflicts);
@@ -62,7 +97,8 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     gatewayService(namespace, plan.groups, clusterIP),
     ...outboundObjects(namespace, plan.groups),
     ...inbound.flatMap((r) => r.objects),
-    authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
+    authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts, authz.allowPorts),
+    ...authz.objects,
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
     ...direct.objects,
   ];
@@ -88,6 +124,40 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
   return { objects, conflicts, notes };
+}
+
+/**
+ * Callers' mTLS to the wpgw comes from the tlsMode label on the gateway pods. A live gateway whose
+ * pods may still lack it (created before the label, its rollout not finished) keeps the old
+ * caller-side ISTIO_MUTUAL DestinationRules until the rollout is done, so no caller falls back to
+ * plaintext in between; prune then removes them.
+ */
+function gatewayLacksTlsMode(gateway: V1Deployment | undefined): boolean {
+  if (!gateway) return false;
+  return gateway.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] !== 'istio' || !deploymentReady(gateway);
+}
+
+/**
+ * Item 7: Istio translates a classic Gateway's server port N through the first Service selecting
+ * the gateway pods that has port N. Admission never gives a listener such a number, but a Service
+ * created later may take it: report it (re-applying the first Service moves its listener).
+ */
+function translatedListeners(inbound: ReadonlyArray<{ served?: { name: string; ports: Array<{ podPort: number }> } }>, selecting: readonly V1Service[]): Conflict[] {
+  const out: Conflict[] = [];
+  for (const r of inbound) {
+    if (!r.served) continue;
+    for (const { podPort } of r.served.ports) {
+      const other = selecting.find((s) => s.metadata?.name !== r.served!.name && (s.spec?.ports ?? []).some((p) => p.port === podPort));
+      if (other) {
+        out.push({
+          subject: `Service/${r.served.name}`,
+          reason: 'ListenerPortTranslated',
+          message: `its gateway listener port ${podPort} is also a port of Service ${other.metadata?.name ?? ''}, which selects the gateway pods: Istio then binds that listener to ${other.metadata?.name ?? ''}'s targetPort instead. Re-apply Service ${r.served.name} (the webhook gives it another listener port)`,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 function serviceOwner(services: readonly V1Service[], name: string): ServiceOwner | undefined {

@@ -5,7 +5,8 @@
 //  0. gateway:  label the gateway pods security.istio.io/tlsMode=istio and wait for the rollout.
 //               Auto-mTLS then picks mTLS per endpoint: to the gateway pods, and plaintext to
 //               the Windows pods once they are the endpoints. (The label is deprecated in
-//               istio/api but honoured by istiod; only draining gateways carry it.)
+//               istio/api but honoured by istiod.) Gateways made since issue 13 carry it
+//               already and have no caller DRs: this phase and the next are then skipped.
 //  1. callers:  delete the caller-side DestinationRules wpgw made for `<name>` (ISTIO_MUTUAL).
 //               With them still there, callers would speak mTLS to the restored Windows pods;
 //               without the label, plaintext to the gateway's ISTIO_MUTUAL listeners.

@@ -11,6 +11,10 @@
 //   6. dnsConfig mode through wpgw-dns (real CoreDNS, the controller's Corefile)
 //   7. the wpgw Service deleted: traffic again at the same address (the outage is printed)
 //   wildcard (dnsConfig mode): the gateway keeps the Host the app used
+//  10. the user's own Istio policies at the wpgw hop: 90/10 between two Windows versions, an injected
+//      abort, a retry seen at the app; a caller-side DR for legacy without tls keeps callers on mTLS
+//  11. the user's DENY AuthorizationPolicy for legacy (targetRefs): 403 for the denied principal, 200
+//      for another; a second Service on the same gateway and the Windows egress keep working
 //   9. no proxy rejected or failed a config update
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync } from 'node:child_process';
@@ -91,7 +95,8 @@ beforeAll(async () => {
       apply([{ ...nsObj, metadata: { ...nsObj.metadata, annotations } }]);
       await eventually(`Service wpgw in ${ns} with a ClusterIP`, () => json(['get', 'service', 'wpgw', '-n', ns]).spec?.clusterIP);
       if (dnsServer) await eventually(`Service wpgw-dns in ${ns}`, () => json(['get', 'service', 'wpgw-dns', '-n', ns]).spec?.clusterIP);
-      apply(m.windowsApp(app, ns, outbound, dnsServer ? 'dnsConfig' : undefined));
+      // shop's legacy is version v1 of two (flow 10 adds v2 and the user's own Istio policies)
+      apply(m.windowsApp(app, ns, outbound, dnsServer ? 'dnsConfig' : undefined, ns === m.SHOP ? { version: 'v1' } : {}));
     }
     apply([m.unmanagedLinuxPod('shop-linux', m.SHOP)]);
   });
@@ -320,6 +325,75 @@ describe('data path through real Envoy', () => {
       // The hosts file still holds the old address: only the same ClusterIP can bring traffic back.
       expect(json(['get', 'service', 'wpgw', '-n', m.SHOP]).spec.clusterIP).toBe(before);
       console.log(`[datapath] flow 7: after deleting Service wpgw, ${failed} calls failed over ${((lastFailure - t0) / 1000).toFixed(1)}s; recovered ${((Date.now() - t0) / 1000).toFixed(1)}s after the delete`);
+    });
+  });
+
+  it("10: the user's Istio policies act at the wpgw hop: 90/10 split, injected abort, retries at the app; callers keep mTLS", async () => {
+    await timed('flow 10', async () => {
+      apply([m.windowsVersion('legacy', m.SHOP, 'v2'), ...m.userPolicies('legacy', m.SHOP)]);
+      const v2 = (await runningPods(m.SHOP, 'legacy-v2-', 1))[0]!;
+      const v1 = pod(m.SHOP, 'legacy-');
+      const orders = pod(m.SALES, 'orders-');
+      const url = 'http://127.0.0.1:8080/';
+      const host = `legacy.${m.SHOP}.svc.cluster.local:8080`;
+      // The controller's root hands over to the delegate once it sees it; istiod then pushes.
+      const aborted = await until('the injected abort answers 418', () => callFrom(orders.netns, { url, headers: { host, 'x-dp-fault': 'abort' } }), (x) => x.status === 418);
+      expect(aborted.headers?.['x-echo-pod'], 'the abort never reached an app').toBeUndefined();
+      await eventually('both subsets have endpoints at the wpgw (v2 answers)', async () => {
+        const r = await callFrom(orders.netns, { url, headers: { host }, repeat: 60, timeoutMs: 120_000 });
+        return (r.tally?.[`200 ${v2.name}`] ?? 0) > 0;
+      });
+
+      // 1,000 requests from the mesh app; tolerance: 10% +- 3 points (binomial sd 0.95 points at n=1000).
+      const N = 1000;
+      const r = await callFrom(orders.netns, { url, headers: { host }, repeat: N, timeoutMs: 600_000 });
+      const tally = r.tally ?? {};
+      const to = (name: string) => tally[`200 ${name}`] ?? 0;
+      const share = to(v2.name) / N;
+      console.log(`[datapath] flow 10: ${N} requests, tally ${JSON.stringify(tally)}, v2 share ${(share * 100).toFixed(1)}% (target 10% +- 3)`);
+      expect(to(v1.name) + to(v2.name), `every request answered 200 by v1 or v2: ${JSON.stringify(tally)}`).toBe(N);
+      expect(share).toBeGreaterThanOrEqual(0.07);
+      expect(share).toBeLessThanOrEqual(0.13);
+
+      // Retries at the wpgw hop: v1 answers 500 (not in the caller's default retry set), the wpgw
+      // tries 1 + 2 times, all three seen by the app.
+      const id = rid('f10');
+      const failed = await callFrom(orders.netns, { url, headers: { host, 'x-dp-retry': 'please', 'x-echo-status': '500', 'x-dp-id': id } });
+      expect(failed.status).toBe(500);
+      const attempts = await eventually('the app logged the attempts', () => {
+        const seen = appLog(v1).filter((e) => e.event === 'request' && e.headers?.['x-dp-id'] === id);
+        return seen.length >= 3 ? seen : undefined;
+      }, 30_000);
+      expect(attempts.length).toBe(3);
+
+      // The caller-side DR for legacy (no tls) did not cost the caller its mTLS to the wpgw.
+      const mtlsId = rid('f10m');
+      expect((await callFrom(orders.netns, { url, headers: { host, 'x-dp-id': mtlsId } })).status).toBe(200);
+      const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), mtlsId), 30_000);
+      expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
+      expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
+    });
+  });
+
+  it("11: the user's DENY policy for legacy is enforced at the wpgw for its port only: 403 for orders, 200 for the ingress, another Service and the egress unaffected", async () => {
+    await timed('flow 11', async () => {
+      apply(m.denyPolicy('legacy', m.SHOP, `cluster.local/ns/${m.SALES}/sa/orders`));
+      const orders = pod(m.SALES, 'orders-');
+      const via = (host: string, id: string) => callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host, 'x-dp-id': id } });
+      const denied = await until('orders is denied on legacy', () => via(`legacy.${m.SHOP}.svc.cluster.local:8080`, rid('f11d')), (x) => x.status === 403);
+      expect(denied.body).toContain('RBAC: access denied');
+      expect(denied.headers?.['x-echo-pod'], 'the denial came from the wpgw, not an app').toBeUndefined();
+      // another principal on the same Service
+      const ingress = await callFrom(network!.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST, 'x-dp-id': rid('f11i') } });
+      expect(ingress.status, JSON.stringify(ingress)).toBe(200);
+      expect(ingress.headers?.['x-echo-pod']).toMatch(/^legacy-/);
+      // a second Service on the same gateway: the same caller is allowed
+      const canary = await until('orders reaches legacy-canary', () => via(`legacy-canary.${m.SHOP}.svc.cluster.local:8080`, rid('f11c')), (x) => x.status === 200);
+      expect(canary.headers?.['x-echo-pod']).toMatch(/^legacy-v2-/);
+      // the Windows egress through the same gateway
+      const egress = await callFrom(pod(m.SHOP, 'legacy-').netns, { url: `http://orders.${m.SALES}:9080/` });
+      expect(egress.status, JSON.stringify(egress)).toBe(200);
+      expect(egress.json?.pod).toMatch(/^orders-/);
     });
   });
 

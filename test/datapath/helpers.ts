@@ -17,17 +17,19 @@ export interface ClientResult {
   error?: string;
   authorized?: boolean;
   addresses?: string[];
+  /** repeat: "<status> <x-echo-pod>" -> how many answers. */
+  tally?: Record<string, number>;
 }
 
 export type ClientRequest =
-  | { url: string; headers?: Record<string, string>; timeoutMs?: number }
+  | { url: string; headers?: Record<string, string>; timeoutMs?: number; repeat?: number }
   | { tls: { host: string; port: number; servername?: string; ca?: string; cert?: string; key?: string; path?: string; headers?: Record<string, string> }; timeoutMs?: number }
   | { tcp: { host: string; port: number; data: string }; timeoutMs?: number }
   | { resolve: string; timeoutMs?: number };
 
 /** Runs the client inside a network namespace (a pod's, with its hosts/resolv.conf, or the node's). */
 export async function callFrom(netns: string, req: ClientRequest): Promise<ClientResult> {
-  const out = await nsExec(netns, [process.execPath, CLIENT, JSON.stringify(req)], 60_000);
+  const out = await nsExec(netns, [process.execPath, CLIENT, JSON.stringify(req)], Math.max(60_000, (req.timeoutMs ?? 0) + 10_000));
   return JSON.parse(out.trim().split('\n').pop()!) as ClientResult;
 }
 

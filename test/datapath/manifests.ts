@@ -47,13 +47,90 @@ const echo = (env: Record<string, string>, port: number, extra: Obj = {}) => ({
 });
 
 /** A Windows app (the echo server stands in for it) that calls its declared destinations. */
-export function windowsApp(name: string, ns: string, outbound: string, resolver?: 'dnsConfig'): Obj[] {
+export function windowsApp(name: string, ns: string, outbound: string, resolver?: 'dnsConfig', labels: Record<string, string> = {}): Obj[] {
   return [
     deployment(name, ns, {
+      labels,
       annotations: { 'wpgw.io/outbound': outbound, ...(resolver ? { 'wpgw.io/resolver': resolver } : {}) },
       spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] },
     }),
     { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } },
+  ];
+}
+
+/**
+ * A second version of a Windows app: its own Deployment `<app>-<version>` whose pods the app's
+ * Service also selects (app=<app>), told apart by `version` (a user's DestinationRule subsets).
+ */
+export function windowsVersion(app: string, ns: string, version: string): Obj {
+  const labels = { app, version };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: `${app}-${version}`, namespace: ns },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: { metadata: { labels }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] } },
+    },
+  };
+}
+
+/**
+ * What a user applies for the wpgw hop of `app` (docs/user-policies.md): a DestinationRule for
+ * `<app>-app` with subsets v1/v2, and a delegate VirtualService: header x-dp-fault=abort gets an
+ * injected 418, x-dp-retry=please goes to v1 with 2 retries on 5xx, everything else 90/10 v1/v2.
+ * And a caller-side DestinationRule for `<app>` without tls (it must not cost callers their mTLS).
+ */
+export function userPolicies(app: string, ns: string): Obj[] {
+  const dest = (subset: string) => ({ destination: { host: `${app}-app`, subset } });
+  return [
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: `${app}-app`, namespace: ns },
+      spec: { host: `${app}-app`, subsets: ['v1', 'v2'].map((v) => ({ name: v, labels: { version: v } })) },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'VirtualService',
+      metadata: { name: `${app}-routes`, namespace: ns },
+      spec: {
+        http: [
+          { name: 'abort', match: [{ headers: { 'x-dp-fault': { exact: 'abort' } } }], fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: [dest('v1')] },
+          { name: 'retry', match: [{ headers: { 'x-dp-retry': { exact: 'please' } } }], retries: { attempts: 2, retryOn: '5xx' }, route: [dest('v1')] },
+          { name: 'canary', route: [{ ...dest('v1'), weight: 90 }, { ...dest('v2'), weight: 10 }] },
+        ],
+      },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: `${app}-callers`, namespace: ns },
+      spec: { host: `${app}.${ns}.svc.cluster.local`, trafficPolicy: { connectionPool: { http: { maxRequestsPerConnection: 100 } } } },
+    },
+  ];
+}
+
+/**
+ * The user's DENY policy for Service `app` (targetRefs, as for a waypoint: Istio itself ignores it
+ * for a classic gateway; wpgw carries it), and a second Service `<app>-canary` in front of the v2
+ * pods only, which the policy must not touch.
+ */
+export function denyPolicy(app: string, ns: string, principal: string): Obj[] {
+  return [
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: `${app}-canary`, namespace: ns },
+      spec: { selector: { app, version: 'v2' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
+    },
+    {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'AuthorizationPolicy',
+      metadata: { name: `${app}-deny`, namespace: ns },
+      spec: { targetRefs: [{ kind: 'Service', group: '', name: app }], action: 'DENY', rules: [{ from: [{ source: { principals: [principal] } }] }] },
+    },
   ];
 }
 

@@ -75,6 +75,45 @@ export class Kubectl {
   }
 }
 
+// ---------------------------------------------------------------- manifests
+
+export const PROXY_IMAGE = 'docker.io/istio/proxyv2:1.30.3';
+
+const linuxPodSpec = (sa: string, container: Record<string, unknown>) => ({
+  serviceAccountName: sa,
+  nodeSelector: { 'kubernetes.io/os': 'linux' },
+  // as after Istio's sidecar injection (there is no injector in the test cluster)
+  containers: [container, { name: 'istio-proxy', image: PROXY_IMAGE, args: ['proxy', 'sidecar'] }],
+});
+
+/** A sidecar-injected mesh workload as it looks after Istio's injection (labels included). */
+export function meshApp(name: string, ns: string, port: number, extraLabels: Record<string, string> = {}): Record<string, unknown>[] {
+  const labels = {
+    app: name,
+    version: 'v1',
+    'security.istio.io/tlsMode': 'istio',
+    'service.istio.io/canonical-name': name,
+    'service.istio.io/canonical-revision': 'v1',
+    ...extraLabels,
+  };
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace: ns },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
+          spec: linuxPodSpec(name, { name, image: `registry.example.com/${name}:1.0`, ports: [{ name: 'http', containerPort: port }] }),
+        },
+      },
+    },
+  ];
+}
+
 // ---------------------------------------------------------------- xDS dump
 
 export interface XdsDump {
@@ -122,6 +161,21 @@ export function proxyForPod(pod: any, type: 'router' | 'sidecar'): ProxySpec {
     labels: pod.metadata.labels ?? {},
     nodeName: pod.spec.nodeName,
   };
+}
+
+// ---------------------------------------------------------------- Istio's analyzers
+
+export interface AnalyzerMessage {
+  code: string;
+  level: 'Error' | 'Warning' | 'Info';
+  origin?: string;
+  message: string;
+  text: string;
+}
+
+/** Istio's config analyzers over the whole cluster, now (test/istio/bin/istio-analyze = istioctl analyze -A). */
+export function analyzeCluster(bin: string, kubeconfig: string): { executed: string[]; messages: AnalyzerMessage[] } {
+  return JSON.parse(run(bin, [`--kubeconfig=${kubeconfig}`], { timeoutMs: 120_000 })) as { executed: string[]; messages: AnalyzerMessage[] };
 }
 
 // ---------------------------------------------------------------- reading Envoy config
@@ -212,6 +266,19 @@ export function isIstioMutualUpstream(ts: any): boolean {
   const certs = (ctx?.tls_certificate_sds_secret_configs ?? []).map((s: any) => s.name);
   const root = ctx?.combined_validation_context?.validation_context_sds_secret_config?.name;
   return certs.includes('default') && root === 'ROOTCA';
+}
+
+/**
+ * The TLS a caller's cluster uses toward its endpoints by auto-mTLS: the socket of the
+ * `tlsMode: istio` transport socket match, and whether every endpoint is marked for that match
+ * (EDS metadata envoy.transport_socket_match from the pod label security.istio.io/tlsMode).
+ */
+export function autoMtls(d: XdsDump, clusterName: string): { socket: any; explicit: any; endpointsMarked: boolean; endpoints: number; marked: number } {
+  const c = cluster(d, clusterName);
+  const socket = (c?.transport_socket_matches ?? []).find((m: any) => m.match?.tlsMode === 'istio')?.transport_socket;
+  const eps = (loadAssignment(d, clusterName)?.endpoints ?? []).flatMap((le: any) => le.lb_endpoints ?? []);
+  const marked = eps.filter((e: any) => e.metadata?.filter_metadata?.['envoy.transport_socket_match']?.tlsMode === 'istio').length;
+  return { socket, explicit: c?.transport_socket, endpointsMarked: eps.length > 0 && marked === eps.length, endpoints: eps.length, marked };
 }
 
 /** Istio mTLS as a downstream (server) TLS context: presents "default", requires a client cert validated by ROOTCA. */

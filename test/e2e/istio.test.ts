@@ -29,6 +29,8 @@ import { DEFAULT_DESIRED_OPTIONS } from '../../src/controller/defaults.js';
 import { render } from '../../src/render.js';
 import { appService, windowsDeployment } from './helpers.js';
 import {
+  analyzeCluster,
+  autoMtls,
   cluster,
   collect,
   endpointAddresses,
@@ -41,6 +43,8 @@ import {
   Kubectl,
   listenerOnPort,
   listenerPorts,
+  meshApp,
+  PROXY_IMAGE,
   proxyForPod,
   rdsNames,
   readJson,
@@ -53,6 +57,7 @@ import {
   timings,
   TLS_SOCKET,
   xdsDump,
+  type AnalyzerMessage,
   type ProxySpec,
   type XdsDump,
 } from './istio-helpers.js';
@@ -65,7 +70,6 @@ const INGRESS_HOST = 'shop.example.com';
 const LEGACY_FQDN = `legacy.${SHOP}.svc.cluster.local`;
 const LEGACY_APP_FQDN = `legacy-app.${SHOP}.svc.cluster.local`;
 const ORDERS_FQDN = `orders.${SALES}.svc.cluster.local`;
-const PROXY_IMAGE = 'docker.io/istio/proxyv2:1.30.3';
 const SHOP_OUTBOUND = `${ORDERS_FQDN}:9080\nexample.com:80+tls\n`;
 const DEPOT_OUTBOUND = 'example.org:80+tls\n';
 // render mode only: pinned gateway addresses (inside the harness's 10.96.0.0/16; the API server
@@ -88,41 +92,6 @@ function providedEnv(): E2eLike | undefined {
 }
 
 // ------------------------------------------------------------------ manifests (what a user writes)
-
-const linuxPodSpec = (sa: string, container: Record<string, unknown>) => ({
-  serviceAccountName: sa,
-  nodeSelector: { 'kubernetes.io/os': 'linux' },
-  // as after Istio's sidecar injection (there is no injector in the test cluster)
-  containers: [container, { name: 'istio-proxy', image: PROXY_IMAGE, args: ['proxy', 'sidecar'] }],
-});
-
-/** A sidecar-injected mesh workload as it looks after Istio's injection (labels included). */
-function meshApp(name: string, ns: string, port: number, extraLabels: Record<string, string> = {}): Record<string, unknown>[] {
-  const labels = {
-    app: name,
-    version: 'v1',
-    'security.istio.io/tlsMode': 'istio',
-    'service.istio.io/canonical-name': name,
-    'service.istio.io/canonical-revision': 'v1',
-    ...extraLabels,
-  };
-  return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name, namespace: ns },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
-          spec: linuxPodSpec(name, { name, image: `registry.example.com/${name}:1.0`, ports: [{ name: 'http', containerPort: port }] }),
-        },
-      },
-    },
-  ];
-}
 
 // The same Windows app (Deployment + Service legacy:8080 -> http) the main e2e suite uses.
 function windowsApp(name: string, ns: string, outbound: string, replicas: number): Record<string, unknown>[] {
@@ -375,6 +344,8 @@ beforeAll(async () => {
     ] as const) {
       await eventually(`Service ${app} re-pointed in ${ns}`, () => kc.json(['get', 'service', app, '-n', ns]).spec?.selector?.['wpgw.io/gateway'] === ns);
       await eventually(`Gateway wpgw-in-${app} and wpgw-out in ${ns}`, () => kc.try(['get', 'gateways.networking.istio.io', `wpgw-in-${app}`, 'wpgw-out', '-n', ns]).ok);
+      // the upgrade-only caller DR is gone once the gateway rolled out with the tlsMode label
+      await eventually(`no DestinationRule wpgw-in-${app} in ${ns}`, () => !kc.try(['get', 'destinationrules.networking.istio.io', `wpgw-in-${app}`, '-n', ns]).ok);
       await eventually(`AuthorizationPolicy wpgw in ${ns} lists the ${app} pod IPs`, () => {
         const ap = kc.json(['get', 'authorizationpolicies.security.istio.io', 'wpgw', '-n', ns]);
         const listed = collect(ap.spec, 'ipBlocks').flat().sort();
@@ -447,17 +418,9 @@ afterAll(async () => {
   }
 }, 300_000);
 
-interface AnalyzerMessage {
-  code: string;
-  level: 'Error' | 'Warning' | 'Info';
-  origin?: string;
-  message: string;
-  text: string;
-}
-
 /** Istio's config analyzers over the whole cluster, now (test/istio/bin/istio-analyze = istioctl analyze -A). */
 function analyze(): AnalyzerMessage[] {
-  const out = JSON.parse(run(istioEnv.ISTIO_ANALYZE!, [`--kubeconfig=${kc.kubeconfig}`], { timeoutMs: 120_000 })) as { executed: string[]; messages: AnalyzerMessage[] };
+  const out = analyzeCluster(istioEnv.ISTIO_ANALYZE!, kc.kubeconfig);
   expect(out.executed.length, 'analyzers executed').toBeGreaterThan(40);
   return out.messages;
 }
@@ -499,12 +462,15 @@ function expectWpgwInbound(): void {
 function expectMtlsToWpgw(d: XdsDump, who: string): any {
   const c = cluster(d, `outbound|8080||${LEGACY_FQDN}`);
   expect(c, `${who}: cluster outbound|8080||${LEGACY_FQDN}`).toBeDefined();
-  // explicit ISTIO_MUTUAL (DestinationRule wpgw-in-legacy): a plain transport_socket, not an
-  // auto-mTLS match on the tlsMode label (gateway pods lack it)
-  expect(isIstioMutualUpstream(c.transport_socket), `${who}: legacy cluster TLS: ${JSON.stringify(c.transport_socket ?? c.transport_socket_matches)}`).toBe(true);
-  expect(c.transport_socket.typed_config.sni).toBe(`outbound_.8080_._.${LEGACY_FQDN}`);
+  // auto-mTLS, no DestinationRule for legacy: the wpgw pods carry security.istio.io/tlsMode=istio,
+  // so every endpoint (a wpgw pod) is matched to the Istio mTLS transport socket
+  const auto = autoMtls(d, `outbound|8080||${LEGACY_FQDN}`);
+  expect(auto.explicit, `${who}: no explicit TLS on the legacy cluster (no DR for legacy)`).toBeUndefined();
+  expect(isIstioMutualUpstream(auto.socket), `${who}: legacy cluster TLS: ${JSON.stringify(c.transport_socket_matches)}`).toBe(true);
+  expect(auto.endpointsMarked, `${who}: every wpgw endpoint labelled tlsMode=istio`).toBe(true);
+  expect(auto.socket.typed_config.sni).toBe(`outbound_.8080_._.${LEGACY_FQDN}`);
   expect(endpointAddresses(d, `outbound|8080||${LEGACY_FQDN}`)).toEqual(live.shopGatewayIPs!.map((ip) => `${ip}:${live.shopInboundPort}`).sort());
-  return c;
+  return auto.socket;
 }
 
 describe('Istio in the loop: real istiod serving what wpgw generates', () => {
@@ -523,9 +489,9 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     const vhost = selectVhost(routeConfig(ingress(), 'http.8080'), INGRESS_HOST);
     expect(vhost?.domains).toContain(INGRESS_HOST);
     expect(routeClusters(vhost)).toEqual([`outbound|8080||${LEGACY_FQDN}`]);
-    const c = expectMtlsToWpgw(ingress(), 'ingress gateway');
+    const socket = expectMtlsToWpgw(ingress(), 'ingress gateway');
     // the identity it verifies is the gateway's (the Service now selects the wpgw pods)
-    const sans = collect(c.transport_socket.typed_config, 'match_subject_alt_names').flat().concat(collect(c.transport_socket.typed_config, 'san_matcher'));
+    const sans = collect(socket.typed_config, 'match_subject_alt_names').flat().concat(collect(socket.typed_config, 'san_matcher'));
     expect(JSON.stringify(sans)).toContain(`spiffe://cluster.local/ns/${SHOP}/sa/wpgw`);
     expectWpgwInbound();
   });
@@ -670,7 +636,7 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     for (const ns of [SHOP, DEPOT]) {
       const objs = kc.json<{ items: any[] }>(['get', kinds, '-n', ns, '-l', 'app.kubernetes.io/managed-by=wpgw']).items;
       const names = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-      expect(names.length, `${ns}: managed Istio objects ${names.join(', ')}`).toBeGreaterThanOrEqual(ns === SHOP ? 10 : 7);
+      expect(names.length, `${ns}: managed Istio objects ${names.join(', ')}`).toBeGreaterThanOrEqual(ns === SHOP ? 9 : 7);
       // one server-side dry-run create of copies of all of them (kubectl names any refused one)
       const copies = objs.map((o) => ({
         apiVersion: o.apiVersion,

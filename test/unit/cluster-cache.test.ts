@@ -40,10 +40,8 @@ describe('watchSpecs', () => {
       'managed:poddisruptionbudgets',
       'managed:networkpolicies',
       'managed:gateways',
-      'managed:virtualservices',
-      'managed:destinationrules',
+      // VirtualServices, DestinationRules, AuthorizationPolicies are watched in full (users' own shape the desired state)
       'managed:serviceentries',
-      'managed:authorizationpolicies',
     ]);
     expect(managed.every((s) => s.labelSelector === 'app.kubernetes.io/managed-by=wpgw')).toBe(true);
     expect(managed.find((s) => s.name === 'managed:gateways')?.info.crd).toBe(true);
@@ -70,6 +68,21 @@ describe('ClusterCache', () => {
     expect(c.missingKinds()).toEqual([]);
   });
 
+  it("serves a namespace's VirtualServices and DestinationRules in full, and only wpgw's as managed objects", async () => {
+    const w = new World();
+    w.objects = [
+      ns('shop'),
+      { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'wpgw-in-legacy', namespace: 'shop', labels: OURS, resourceVersion: '1' } },
+      { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'legacy-routes', namespace: 'shop', resourceVersion: '1' } },
+      { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'legacy-app', namespace: 'shop', resourceVersion: '1' } },
+    ];
+    const c = await startCache(w, CONTROLLER_RESOURCES);
+    const r = c.istioObjects('shop');
+    expect(r.virtualServices.map((o) => o.metadata.name).sort()).toEqual(['legacy-routes', 'wpgw-in-legacy']);
+    expect(r.destinationRules.map((o) => o.metadata.name)).toEqual(['legacy-app']);
+    expect(c.managedObjects('shop').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['VirtualService/wpgw-in-legacy']);
+  });
+
   it('reports a missing CRD kind without blocking sync', async () => {
     const w = new World();
     w.objects = [ns('shop')];
@@ -79,7 +92,8 @@ describe('ClusterCache', () => {
     expect(c.synced()).toBe(true);
     expect(c.isKindMissing('networking.istio.io/v1', 'Gateway')).toBe(true);
     expect(c.isKindMissing('v1', 'ConfigMap')).toBe(false);
-    expect(c.missingKinds()).toEqual(['networking.istio.io/v1 Gateway', 'networking.istio.io/v1 VirtualService']);
+    expect(c.isKindMissing('networking.istio.io/v1', 'VirtualService')).toBe(true); // its full watch
+    expect(c.missingKinds().sort()).toEqual(['networking.istio.io/v1 Gateway', 'networking.istio.io/v1 VirtualService']);
   });
 
   it('exports watch metrics for the webhook', async () => {

@@ -181,6 +181,7 @@ function cacheView(api: FakeApi): ReconcileCacheView {
     ingresses: (ns) => api.list('Ingress', ns) as V1Ingress[],
     workloads: ((resource: string, ns: string) => api.list(kinds[resource]!, ns)) as ReconcileCacheView['workloads'],
     runtimeClass: (n) => api.get('RuntimeClass', '', n) as V1RuntimeClass | undefined,
+    istioObjects: (ns) => ({ virtualServices: api.list('VirtualService', ns) as KubeObject[], destinationRules: api.list('DestinationRule', ns) as KubeObject[], authorizationPolicies: api.list('AuthorizationPolicy', ns) as KubeObject[] }),
   };
 }
 

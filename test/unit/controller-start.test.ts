@@ -35,6 +35,8 @@ const KINDS: Record<string, string> = {
   destinationrules: 'DestinationRule',
   serviceentries: 'ServiceEntry',
   authorizationpolicies: 'AuthorizationPolicy',
+  peerauthentications: 'PeerAuthentication',
+  requestauthentications: 'RequestAuthentication',
   leases: 'Lease',
   events: 'Event',
 };

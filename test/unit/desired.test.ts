@@ -165,13 +165,12 @@ describe('desired state: the seed\'s four flows', () => {
     });
   });
 
-  it('inbound: mesh callers originate mTLS to legacy (DR for all namespaces); the hop to the Windows pods is pinned plaintext', () => {
-    const toLegacy = ofKind(objects, 'DestinationRule').filter((d) => spec(d).host === 'legacy.shop.svc.cluster.local');
-    expect(toLegacy).toHaveLength(1);
-    expect(spec(toLegacy[0]).trafficPolicy).toEqual({ tls: { mode: 'ISTIO_MUTUAL' } });
-    expect(spec(toLegacy[0]).exportTo).toBeUndefined(); // every client namespace must use it
+  it('inbound: no DestinationRule for legacy (callers\' auto-mTLS follows the gateway pods\' tlsMode label); the hop to the Windows pods is pinned plaintext', () => {
+    // A DR for legacy would compete with the user's own DRs for it (first trafficPolicy wins).
+    expect(ofKind(objects, 'DestinationRule').filter((d) => spec(d).host === 'legacy.shop.svc.cluster.local')).toEqual([]);
     const toApp = ofKind(objects, 'DestinationRule').filter((d) => spec(d).host === 'legacy-app.shop.svc.cluster.local');
-    expect(toApp.map(spec)).toEqual([{ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } }]);
+    // workloadSelector: istiod prefers it over users' selector-less DRs for the host, for the wpgw only
+    expect(toApp.map(spec)).toEqual([{ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], workloadSelector: { matchLabels: { 'wpgw.io/gateway': 'shop' } }, trafficPolicy: { tls: { mode: 'DISABLE' } } }]);
   });
 
   it('AuthorizationPolicy: outbound pod ports only from the pod IPs with the declared hosts, inbound ports only from principals', () => {
@@ -241,8 +240,9 @@ describe('desired state: the seed\'s four flows', () => {
     expect(s.replicas).toBe(2);
     expect(s.selector).toEqual({ matchLabels: GW });
     expect(s.template.metadata.labels).toMatchObject({ ...GW, 'sidecar.istio.io/inject': 'true' });
-    // mTLS to the gateway comes from DestinationRules, not the deprecated tlsMode label (§3.1).
-    expect(s.template.metadata.labels['security.istio.io/tlsMode']).toBeUndefined();
+    // mTLS to the gateway comes from the tlsMode label (callers' auto-mTLS), not from a DR for
+    // each Service that a user's DR could out-merge (istio-user-policies.md; e2e istio-policies).
+    expect(s.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
     expect(s.template.metadata.annotations).toEqual({ 'inject.istio.io/templates': 'gateway' });
     expect(s.template.spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
     expect(s.template.spec.serviceAccountName).toBe('wpgw');

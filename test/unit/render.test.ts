@@ -99,7 +99,6 @@ describe('render: examples/shop.yaml (the seed\'s four flows)', () => {
         'Service/legacy-app',
         'Gateway/wpgw-in-legacy',
         'VirtualService/wpgw-in-legacy',
-        'DestinationRule/wpgw-in-legacy',
         'AuthorizationPolicy/wpgw',
         'NetworkPolicy/wpgw-managed-pods',
         'NetworkPolicy/wpgw-gateway',

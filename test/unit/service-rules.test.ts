@@ -270,9 +270,10 @@ describe('item 2: sessionAffinity ClientIP is carried to the gateway -> <name>-a
     expect(dr(userService('legacy', { sessionAffinity: 'ClientIP' }))?.spec).toEqual({
       host: 'legacy-app.shop.svc.cluster.local',
       exportTo: ['.'],
+      workloadSelector: { matchLabels: { 'wpgw.io/gateway': NS } },
       trafficPolicy: { tls: { mode: 'DISABLE' }, loadBalancer: { consistentHash: { useSourceIp: true } } },
     });
-    expect(dr(userService('legacy', { sessionAffinity: 'None' }))?.spec).toEqual({ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' } } });
+    expect(dr(userService('legacy', { sessionAffinity: 'None' }))?.spec).toEqual({ host: 'legacy-app.shop.svc.cluster.local', exportTo: ['.'], workloadSelector: { matchLabels: { 'wpgw.io/gateway': NS } }, trafficPolicy: { tls: { mode: 'DISABLE' } } });
   });
 });
 

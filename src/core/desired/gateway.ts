@@ -1,6 +1,7 @@
 // The gateway itself: ServiceAccount, Deployment (Istio gateway injection), PDB, `wpgw` Service.
 import { GATEWAY_SERVICE, ISTIO_REV_LABEL, OS_LABEL } from '../../names.js';
 import type { KubeObject } from '../desired-types.js';
+import { TLS_MODE_LABEL } from '../pod.js';
 import { gatewayLabels, meta, type Owner } from './common.js';
 import type { PortGroup } from './outbound-plan.js';
 
@@ -28,6 +29,10 @@ export function gatewayPodLabels(namespace: string, revision?: string): Record<s
     // revision's object webhook skips pods with istio.io/rev, that revision's matches.
     'sidecar.istio.io/inject': 'true',
     ...(revision ? { [ISTIO_REV_LABEL]: revision } : {}),
+    // Callers' auto-mTLS picks Istio mTLS for endpoints with this label (Istio's gateway
+    // template leaves it out), so mTLS to the wpgw does not depend on a DestinationRule
+    // for <name> winning a merge with the user's own (docs/user-policies.md).
+    [TLS_MODE_LABEL]: 'istio',
   };
 }
 

@@ -5,16 +5,31 @@ import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal } from '../service.js';
 import { appServiceBlocker, type ServiceOwner } from '../service-rules.js';
 import { gatewayLabels, isHttpPort, meta, type Owner } from './common.js';
+import type { ServedService } from './user-authz.js';
+import type { UserRouting } from './user-routes.js';
 
 export interface InboundResult {
   objects: KubeObject[];
   conflicts: Conflict[];
   /** Gateway pod ports serving inbound traffic (mTLS from any mesh identity). */
   podPorts: number[];
+  /** The Service as the gateway serves it (users' AuthorizationPolicies are scoped by it). */
+  served?: ServedService;
 }
 
-/** `ownerOfApp`: who owns a Service named `<name>-app` in the namespace today, if one exists. */
-export function inboundObjects(service: V1Service, namespace: string, clusterDomain: string, ownerOfApp?: ServiceOwner): InboundResult {
+/**
+ * `ownerOfApp`: who owns a Service named `<name>-app` in the namespace today, if one exists.
+ * `callerRule`: also write the ISTIO_MUTUAL DestinationRule for `<name>`, only while the live gateway
+ * pods do not all carry the tlsMode label yet (an upgrade from before it): see desired.ts.
+ */
+export function inboundObjects(
+  service: V1Service,
+  namespace: string,
+  clusterDomain: string,
+  ownerOfApp?: ServiceOwner,
+  callerRule = false,
+  routing: UserRouting = { conflicts: [] },
+): InboundResult {
   const name = service.metadata?.name ?? '';
   const original = readOriginal(service);
   if (!original) return { objects: [], conflicts: [], podPorts: [] };
@@ -83,26 +98,53 @@ export function inboundObjects(service: V1Service, namespace: string, clusterDom
         apiVersion: 'networking.istio.io/v1',
         kind: 'VirtualService',
         metadata: meta(gatewayName, namespace, owner),
-        spec: inboundRoutes(pairs, gatewayName, appHost),
+        spec: inboundRoutes(pairs, gatewayName, appHost, routing.delegate),
       },
-      {
-        // Without this, sidecars and ingress gateways talk plaintext to gateway pods (they lack the
-        // tlsMode=istio label); STRICT PeerAuthentication does not govern gateway listeners.
-        apiVersion: 'networking.istio.io/v1',
-        kind: 'DestinationRule',
-        metadata: meta(gatewayName, namespace, owner),
-        spec: { host: `${name}.${namespace}.svc.${clusterDomain}`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
-      },
+      // Transitional only: gateway pods without the tlsMode label would get plaintext from callers.
+      // Otherwise callers' auto-mTLS does it, and a DR here would compete with the user's own.
+      ...(callerRule ? [callerDestinationRule(gatewayName, name, namespace, clusterDomain, owner)] : []),
       {
         // The wpgw -> Windows pod hop is plaintext (no sidecar there); pin it against mesh-wide DRs.
         apiVersion: 'networking.istio.io/v1',
         kind: 'DestinationRule',
         metadata: meta(`wpgw-app-${name}`, namespace, owner),
-        spec: { host: appHost, exportTo: ['.'], trafficPolicy: { tls: { mode: 'DISABLE' }, ...clientIPAffinity(service) } },
+        spec: appRuleSpec(service, namespace, appHost, routing.appPolicy, conflicts),
       },
     );
   }
-  return { objects, conflicts, podPorts: pairs.map((p) => p.podPort) };
+  const served: ServedService = {
+    name,
+    selector: original.selector,
+    ports: pairs.map(({ port, podPort }) => ({ port: port.port, targetPort: port.targetPort ?? port.port, podPort })),
+  };
+  return { objects, conflicts, podPorts: pairs.map((p) => p.podPort), served };
+}
+
+function callerDestinationRule(objName: string, name: string, namespace: string, clusterDomain: string, owner: Owner): KubeObject {
+  return {
+    apiVersion: 'networking.istio.io/v1',
+    kind: 'DestinationRule',
+    metadata: meta(objName, namespace, owner),
+    spec: { host: `${name}.${namespace}.svc.${clusterDomain}`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
+  };
+}
+
+/**
+ * The wpgw -> `<name>-app` DestinationRule: plaintext (no sidecar there), pinned against mesh-wide
+ * DRs, carrying the user's own DR for `<name>-app` (subsets, load balancing, outlier detection...).
+ * Its workloadSelector (the gateway pods) makes istiod pick it over selector-less DRs for that host
+ * for the wpgw, whatever their creation order (pilot SidecarScope.DestinationRule).
+ */
+function appRuleSpec(service: V1Service, namespace: string, appHost: string, user: UserRouting['appPolicy'], conflicts: Conflict[]): Record<string, unknown> {
+  const affinity = clientIPAffinity(service);
+  const base = { host: appHost, exportTo: ['.'], workloadSelector: { matchLabels: gatewayLabels(namespace) } };
+  if (!user) return { ...base, trafficPolicy: { tls: { mode: 'DISABLE' }, ...affinity } };
+  const trafficPolicy = { ...user.trafficPolicy };
+  if (affinity.loadBalancer) {
+    if (trafficPolicy.loadBalancer === undefined) trafficPolicy.loadBalancer = affinity.loadBalancer;
+    else conflicts.push({ subject: `DestinationRule/${user.from}`, reason: 'AffinityOverridden', message: `its loadBalancer replaces the ClientIP session affinity of Service ${service.metadata?.name ?? ''} at the wpgw hop` });
+  }
+  return { ...base, trafficPolicy, ...(user.subsets ? { subsets: user.subsets } : {}) };
 }
 
 /**
@@ -113,12 +155,20 @@ function clientIPAffinity(service: V1Service): Record<string, unknown> {
   return service.spec?.sessionAffinity === 'ClientIP' ? { loadBalancer: { consistentHash: { useSourceIp: true } } } : {};
 }
 
-function inboundRoutes(pairs: Array<{ port: V1ServicePort; podPort: number }>, gateway: string, appHost: string): Record<string, unknown> {
+function inboundRoutes(
+  pairs: Array<{ port: V1ServicePort; podPort: number }>,
+  gateway: string,
+  appHost: string,
+  delegate: UserRouting['delegate'],
+): Record<string, unknown> {
   const route = (p: { port: V1ServicePort; podPort: number }) => ({
     match: [{ port: p.podPort }],
     route: [{ destination: { host: appHost, port: { number: p.port.port } } }],
   });
-  const http = pairs.filter((p) => isHttpPort(p.port)).map(route);
+  // The user's delegate first; after it the plain route, for requests no delegate route matches
+  // and for the moment a deleted delegate is still in this root (Istio then drops only that route).
+  const handOver = (p: { port: V1ServicePort; podPort: number }) => [{ name: `user-${p.port.port}`, match: [{ port: p.podPort }], delegate }, route(p)];
+  const http = pairs.filter((p) => isHttpPort(p.port)).flatMap((p) => (delegate ? handOver(p) : [route(p)]));
   const tcp = pairs.filter((p) => !isHttpPort(p.port)).map(route);
   // One gateway resource per Service, so this "*" host catches every Host on its servers only
   // (ingress traffic keeps its external Host; mesh callers may send a short name).

@@ -11,7 +11,8 @@ import type { PortGroup } from './outbound-plan.js';
 const NS_OWNER: Owner = { kind: 'namespace' };
 export const DNS_POD_LABEL = 'wpgw.io/dns';
 
-export function authorizationPolicy(namespace: string, groups: PortGroup[], sourceIPs: string[], inboundPodPorts: number[]): KubeObject {
+/** `userAllowPorts`: inbound ports a user's own ALLOW policy governs (user-authz.ts): left out here. */
+export function authorizationPolicy(namespace: string, groups: PortGroup[], sourceIPs: string[], inboundPodPorts: number[], userAllowPorts: readonly number[] = []): KubeObject {
   const rules: Record<string, unknown>[] = [];
   // Outbound: only this namespace's managed pods (by IP: gateway listeners see the pod's source
   // address), only declared host:port pairs. Authz hosts match exactly, so add "name:*" too.
@@ -32,8 +33,9 @@ export function authorizationPolicy(namespace: string, groups: PortGroup[], sour
   }
   // Inbound: any authenticated mesh identity (mTLS is required on these ports); narrow it with
   // your own AuthorizationPolicy on the gateway.
-  if (inboundPodPorts.length > 0) {
-    rules.push({ from: [{ source: { principals: ['*'] } }], to: [{ operation: { ports: inboundPodPorts.map(String) } }] });
+  const open = inboundPodPorts.filter((p) => !userAllowPorts.includes(p));
+  if (open.length > 0) {
+    rules.push({ from: [{ source: { principals: ['*'] } }], to: [{ operation: { ports: open.map(String) } }] });
   }
   // An ALLOW policy with no rules denies everything: an empty namespace routes nothing.
   return {

@@ -5,6 +5,8 @@
 //       the client's own TLS (for tls:// passthrough and for probing mTLS ports)
 //    or {"tcp": {"host","port","data"}}: raw bytes, prints what came back
 //    or {"resolve": "name"}: the pod's resolver (getaddrinfo, IPv4), prints {"addresses": [...]}.
+//    or {"url", "headers", "repeat": N}: N sequential requests, prints {"tally": {"<status> <x-echo-pod>": count}}
+//       (one process for a whole sample: traffic-split measurements).
 // Names resolve as the pod resolves them (its /etc/hosts and resolv.conf, bind-mounted by ip netns).
 import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
@@ -35,7 +37,25 @@ function readBody(res, extra) {
   });
 }
 
-if (req.url) {
+function once(url, headers) {
+  return new Promise((resolve) => {
+    const r = http.request(url, { headers, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(`${res.statusCode} ${res.headers['x-echo-pod'] ?? '-'}`));
+    });
+    r.on('error', (e) => resolve(`error ${e.code ?? e.message}`));
+    r.end();
+  });
+}
+
+if (req.url && req.repeat) {
+  const tally = {};
+  for (let i = 0; i < req.repeat; i++) {
+    const k = await once(req.url, req.headers ?? {});
+    tally[k] = (tally[k] ?? 0) + 1;
+  }
+  done({ ok: true, tally });
+} else if (req.url) {
   const r = http.request(req.url, { method: req.method ?? 'GET', headers: req.headers ?? {}, agent: false }, (res) => readBody(res, {}));
   r.on('error', (e) => done({ ok: false, error: e.code ?? e.message }));
   r.end(req.body ?? undefined);

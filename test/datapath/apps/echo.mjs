@@ -1,7 +1,8 @@
 // Test app for the data-path suite (the pod runner starts it for images "wpgw.test/echo*"), run
 // inside the pod's network namespace. Every listener answers with what it received, so the tests
 // judge the bytes that actually arrived:
-//   ECHO_HTTP=[bind:]port[,...]  HTTP: {"pod","method","url","headers","remote","local"} as JSON
+//   ECHO_HTTP=[bind:]port[,...]  HTTP: {"pod","method","url","headers","remote","local"} as JSON, with
+//                                the status a request header x-echo-status asks for (default 200)
 //   ECHO_TLS=port[,...]          TLS (ECHO_TLS_CERT_PEM/ECHO_TLS_KEY_PEM, or files ECHO_TLS_CERT/KEY) then HTTP: the same
 //                                plus "sni" (the ClientHello's server name) and "alpn"
 //   ECHO_TCP=port                raw TCP: "tcp-echo <pod> <bytes received>" per chunk
@@ -36,7 +37,8 @@ function handler(extra) {
         ...extra(req),
       };
       if (logRequests) log({ event: 'request', ...out });
-      res.writeHead(200, { 'content-type': 'application/json', 'x-echo-pod': pod });
+      const status = Number(req.headers['x-echo-status'] ?? 200);
+      res.writeHead(status >= 200 && status <= 599 ? status : 200, { 'content-type': 'application/json', 'x-echo-pod': pod });
       res.end(JSON.stringify(out));
     });
   };
