@@ -8,7 +8,7 @@ import { serveControllerEndpoint } from '../controller/serve.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { certPairFlags, durationFlag, intFlag, revisionFlag } from './flags.js';
+import { certPairFlags, cidrListFlag, durationFlag, intFlag, namespaceFlag, revisionFlag } from './flags.js';
 import type { CliIO } from './main.js';
 import { createLogger, createRegistry } from '../webhook/index.js';
 
@@ -24,6 +24,11 @@ const HELP = `Usage: wpgw controller [options]
                             a namespace's wpgw.io/istio-revision or istio.io/rev wins; default: none,
                             Istio's default revision)
   --cluster-domain D        (default ${DEFAULT_CLUSTER_DOMAIN})
+  --cluster-cidrs LIST      the cluster's pod, Service and node CIDRs, comma separated: the gateways never
+                            reach them for external destinations (private ranges are refused anyway;
+                            name public ones here; the kubernetes Service address is found by itself)
+  --istio-namespace NS      where istiod runs: the gateways' egress policy lets them reach its
+                            app=istiod pods on 15012 (default istio-system)
   --api-timeout D           how long to wait for the API server at start-up before exiting (default 30s)
 `;
 
@@ -43,6 +48,8 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       'coredns-image': { type: 'string' },
       'istio-revision': { type: 'string' },
       'cluster-domain': { type: 'string' },
+      'cluster-cidrs': { type: 'string' },
+      'istio-namespace': { type: 'string' },
       'api-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -57,6 +64,8 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
   const port = intFlag('port', values.port, 9443, 0, 65535);
   const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
+  const clusterCIDRs = cidrListFlag('cluster-cidrs', values['cluster-cidrs']);
+  const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
   const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
   const kubeconfig = loadKubeConfig();
   await checkApiServer(kubeconfig, { timeoutMs: apiTimeoutMs });
@@ -86,6 +95,8 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
         clusterDomain: values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN,
         ...(values['coredns-image'] ? { corednsImage: values['coredns-image'] } : {}),
         ...(istioRevision ? { istioRevision } : {}),
+        ...(clusterCIDRs.length > 0 ? { clusterCIDRs } : {}),
+        ...(istioNamespace ? { istioNamespace } : {}),
       },
     },
   });

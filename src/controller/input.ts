@@ -1,8 +1,10 @@
 // The desired-state input of one namespace, read from the cache.
 import type { V1Namespace } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
+import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { NamespaceInput } from '../core/desired-types.js';
+import { declaredServices } from '../core/desired/outbound-plan.js';
 
 export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
 
@@ -11,15 +13,24 @@ export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'manage
 const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
   (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
 
-export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespace): NamespaceInput {
+export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespace, clusterDomain = DEFAULT_CLUSTER_DOMAIN): NamespaceInput {
   const ns = namespace.metadata?.name ?? '';
   const clusterDnsIP = clusterIPOf(cache.service(CLUSTER_DNS.namespace, CLUSTER_DNS.name));
+  const pods = cache.managedPods(ns);
+  // The gateway's egress policy names the pods behind declared Services of other namespaces; the
+  // kubernetes Service's address is one the gateway must never reach as an "external" name.
+  const destinationServices = declaredServices(pods, ns, clusterDomain)
+    .filter((d) => d.namespace !== ns)
+    .flatMap((d) => cache.service(d.namespace, d.service) ?? []);
+  const apiServiceIP = clusterIPOf(cache.service('default', 'kubernetes'));
   return {
     namespace,
     // Sorted so the desired state does not depend on watch arrival order.
-    pods: [...cache.managedPods(ns)].sort(byName),
+    pods: [...pods].sort(byName),
     services: [...cache.services(ns)].sort(byName),
     ingresses: [...cache.ingresses(ns)].sort(byName),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
+    ...(destinationServices.length > 0 ? { destinationServices } : {}),
+    ...(apiServiceIP ? { clusterAddresses: [apiServiceIP] } : {}),
   };
 }

@@ -151,7 +151,7 @@ export class Reconciler {
       return report;
     }
     report.optedIn = isOptedIn(nsObj);
-    const state = report.optedIn ? this.o.desired(buildNamespaceInput(cache, nsObj), this.o.desiredOptions) : EMPTY;
+    const state = report.optedIn ? this.o.desired(buildNamespaceInput(cache, nsObj, this.o.desiredOptions.clusterDomain), this.o.desiredOptions) : EMPTY;
     const nsTarget: EventTarget = { kind: 'Namespace', name: namespace, namespace, uid: nsObj.metadata?.uid };
     const failures: string[] = [];
     const fail = (what: string, err: unknown): void => {

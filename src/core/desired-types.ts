@@ -56,6 +56,10 @@ export interface NamespaceInput {
   clusterDnsIP?: string;
   /** The namespace's Ingress objects (other controllers' Ingresses are non-mesh clients of Services). */
   ingresses?: V1Ingress[];
+  /** Services of other namespaces that the managed pods declare (the gateway's egress policy names their pods). */
+  destinationServices?: V1Service[];
+  /** Cluster addresses discovered from the API (the kubernetes Service, ...): never reachable as external destinations. */
+  clusterAddresses?: string[];
 }
 
 export interface DesiredOptions {
@@ -68,6 +72,10 @@ export interface DesiredOptions {
   pinnedGatewayIP?: string;
   /** render: pin the wpgw-dns Service's ClusterIP to this address. */
   pinnedDnsIP?: string;
+  /** The cluster's pod, Service and node CIDRs (operator-set): the gateway never reaches them as external destinations. */
+  clusterCIDRs?: string[];
+  /** Where istiod runs (gateway egress to app=istiod pods); default istio-system. */
+  istioNamespace?: string;
 }
 
 export interface DesiredState {

@@ -4,6 +4,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import {
   DNS_SERVER_ANNOTATION,
   DNS_SERVICE,
+  EGRESS_ALLOW_ANNOTATION,
   GATEWAY_SERVICE,
   ISTIO_INJECTION_LABEL,
   ISTIO_REV_LABEL,
@@ -21,6 +22,7 @@ import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
+import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy } from './desired/egress.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
@@ -54,6 +56,9 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const liveIP = liveGateway?.spec?.clusterIP && liveGateway.spec.clusterIP !== 'None' ? liveGateway.spec.clusterIP : undefined;
   const clusterIP = liveIP ?? opts.pinnedGatewayIP ?? plan.recordedGatewayIP;
 
+  const egress = egressRanges(namespace, annotations[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
+  conflicts.push(...egress.conflicts);
+
   const dnsMode =
     annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig');
 
@@ -64,6 +69,14 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
+    gatewayEgressPolicy({
+      namespace,
+      groups: plan.groups,
+      appServices: inbound.flatMap((r) => r.objects.filter((o) => o.kind === 'Service')),
+      services: [...input.services, ...(input.destinationServices ?? [])],
+      ranges: egress,
+      istioNamespace: opts.istioNamespace ?? DEFAULT_ISTIO_NAMESPACE,
+    }),
     ...direct.objects,
   ];
   if (dnsMode) {
@@ -87,6 +100,12 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     notes.push(`inbound: Service ${name} -> ${name}-app`);
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
+  notes.push(
+    `gateway egress: cluster DNS, istiod, the declared in-cluster destinations' pods` +
+      (plan.groups.some((g) => g.routes.some((r) => r.target.kind === 'external'))
+        ? `, external destinations anywhere but link-local, loopback, metadata, private and cluster ranges${egress.allowed.length ? ` (re-opened: ${egress.allowed.map((c) => c.text).join(', ')})` : ''}`
+        : ''),
+  );
   return { objects, conflicts, notes };
 }
 

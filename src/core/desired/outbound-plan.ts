@@ -171,6 +171,25 @@ export function planOutbound(
   };
 }
 
+/** The Services (namespace, name) the managed pods were injected with as destinations. */
+export function declaredServices(pods: readonly V1Pod[], namespace: string, clusterDomain: string): Array<{ namespace: string; service: string }> {
+  const seen = new Map<string, { namespace: string; service: string }>();
+  for (const pod of pods) {
+    const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
+    let dests: Destination[] = [];
+    try {
+      dests = status ? parseOutbound(status.outbound.join(',')) : [];
+    } catch {
+      continue; // reported by planOutbound
+    }
+    for (const d of dests) {
+      const t = classifyHost(d.host, namespace, clusterDomain);
+      if (t.kind === 'service') seen.set(`${t.namespace}/${t.service}`, { namespace: t.namespace, service: t.service });
+    }
+  }
+  return [...seen.values()];
+}
+
 function mostVoted(votes: Map<string, number>): string | undefined {
   return [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];
 }
