@@ -280,3 +280,24 @@ describe('controller input for the egress policy (src/controller/input.ts)', () 
     });
   });
 });
+
+describe("Istio's reserved ports as external upstream ports (loopback, which NetworkPolicy cannot see)", () => {
+  it('are denied at admission and not routed for pods admitted before', async () => {
+    const { reviewDestinations, parseOutbound } = await import('../../src/core/outbound.js');
+    for (const [entry, port] of [['evil.example:15000', 15000], ['evil.example:80+tls:15021', 15021], ['tls://evil.example:15090', 15090]] as const) {
+      const r = reviewDestinations(parseOutbound(entry), 'shop', 'cluster.local');
+      expect(r.error?.message, entry).toBe(
+        `invalid wpgw.io/outbound entry "${entry}": upstream port ${port} is in Istio's reserved range 15000-15090 (the gateway's own admin, agent and health ports): an external name resolving to loopback would reach them`,
+      );
+    }
+    // in-mesh destinations are routed to Service endpoints, not by name: allowed; 15091 and 14999 too
+    for (const entry of ['istiod.istio-system.svc:15014', 'example.com:15091', 'example.com:14999']) expect(reviewDestinations(parseOutbound(entry), 'shop', 'cluster.local').error, entry).toBeUndefined();
+    // a status annotation recorded before the rule: a conflict, no route, no ServiceEntry
+    const old = pod('example.com:80');
+    const status = JSON.parse(old.metadata!.annotations!['wpgw.io/status']!);
+    old.metadata!.annotations!['wpgw.io/status'] = JSON.stringify({ ...status, outbound: ['example.com:15000', 'example.org:80'] });
+    const s = state({ pods: [old] });
+    expect(s.conflicts.map((c) => [c.subject, c.reason])).toEqual([['Pod/legacy-abc', 'ReservedUpstreamPort']]);
+    expect(s.objects.filter((o) => o.kind === 'ServiceEntry').map((o) => o.metadata.name)).toEqual(['wpgw-ext-example.org']);
+  });
+});

@@ -4,7 +4,7 @@
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { appServiceName, OUTBOUND_POD_PORTS, POD_STATUS_ANNOTATION, type ResolverMode } from '../../names.js';
 import type { Conflict } from '../desired-types.js';
-import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, sharingConflict, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
+import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, reservedUpstreamPort, sharingConflict, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
 import { parseStatus } from '../pod.js';
 import { readOriginal } from '../service.js';
 
@@ -116,6 +116,11 @@ export function planOutbound(
         reason: 'TlsOriginationInMesh',
         message: `"${dest.raw}": +tls applies to external hosts; in-mesh destinations already get Istio mTLS from the gateway; not routed`,
       });
+      continue;
+    }
+    const reserved = target.kind === 'external' ? reservedUpstreamPort(dest) : undefined;
+    if (reserved) {
+      conflicts.push({ subject: `Pod/${from}`, reason: 'ReservedUpstreamPort', message: `"${dest.raw}": ${reserved}; not routed` });
       continue;
     }
     if (target.kind === 'external') {
