@@ -8,7 +8,7 @@ import { serveControllerEndpoint } from '../controller/serve.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { certPairFlags, cidrListFlag, durationFlag, intFlag, namespaceFlag, revisionFlag } from './flags.js';
+import { certPairFlags, cidrListFlag, durationFlag, intFlag, namespaceFlag, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 import { createLogger, createRegistry } from '../webhook/index.js';
 
@@ -27,6 +27,10 @@ const HELP = `Usage: wpgw controller [options]
   --cluster-cidrs LIST      the cluster's pod, Service and node CIDRs, comma separated: the gateways never
                             reach them for external destinations (private ranges are refused anyway;
                             name public ones here; the kubernetes Service address is found by itself)
+  --external-names MODE     pin (default): the controller resolves declared external names, refuses any
+                            that resolve to link-local, loopback, metadata, private or cluster addresses,
+                            and pins the gateways to the checked addresses (ServiceEntry STATIC);
+                            gateway: the gateways resolve them (resolution DNS; NetworkPolicy only)
   --istio-namespace NS      where istiod runs: the gateways' egress policy lets them reach its
                             app=istiod pods on 15012 (default istio-system)
   --api-timeout D           how long to wait for the API server at start-up before exiting (default 30s)
@@ -50,6 +54,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       'cluster-domain': { type: 'string' },
       'cluster-cidrs': { type: 'string' },
       'istio-namespace': { type: 'string' },
+      'external-names': { type: 'string' },
       'api-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -66,6 +71,8 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
   const clusterCIDRs = cidrListFlag('cluster-cidrs', values['cluster-cidrs']);
   const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
+  const externalNames = values['external-names'] ?? 'pin';
+  if (externalNames !== 'pin' && externalNames !== 'gateway') throw new UsageError(`--external-names must be pin or gateway, got "${externalNames}"`);
   const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
   const kubeconfig = loadKubeConfig();
   await checkApiServer(kubeconfig, { timeoutMs: apiTimeoutMs });
@@ -90,6 +97,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       leaderElection: !values['no-leader-election'],
       identity: process.env.POD_NAME ?? hostname(),
       resyncIntervalMs,
+      externalNames,
       desired: {
         defaultGatewayReplicas: replicas,
         clusterDomain: values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN,

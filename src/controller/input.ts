@@ -4,7 +4,7 @@ import { clusterIPOf } from '../cluster/admission-context.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { NamespaceInput } from '../core/desired-types.js';
-import { declaredServices } from '../core/desired/outbound-plan.js';
+import { declaredTargets } from '../core/desired/outbound-plan.js';
 
 export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
 
@@ -19,9 +19,7 @@ export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespac
   const pods = cache.managedPods(ns);
   // The gateway's egress policy names the pods behind declared Services of other namespaces; the
   // kubernetes Service's address is one the gateway must never reach as an "external" name.
-  const destinationServices = declaredServices(pods, ns, clusterDomain)
-    .filter((d) => d.namespace !== ns)
-    .flatMap((d) => cache.service(d.namespace, d.service) ?? []);
+  const destinationServices = declaredTargets(pods, ns, clusterDomain).flatMap((t) => (t.kind === 'service' && t.namespace !== ns ? (cache.service(t.namespace, t.service) ?? []) : []));
   const apiServiceIP = clusterIPOf(cache.service('default', 'kubernetes'));
   return {
     namespace,

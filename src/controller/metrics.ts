@@ -9,6 +9,7 @@ export interface ControllerMetrics {
   queueDepth: Gauge<never>;
   watchEvents: Counter<'resource' | 'type'>;
   leader: Gauge<never>;
+  externalRefusals: Counter<'reason'>;
 }
 
 export function createControllerMetrics(registry: Registry): ControllerMetrics {
@@ -51,6 +52,12 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
     leader: new Gauge({
       name: 'wpgw_controller_is_leader',
       help: '1 while this replica holds the leader Lease.',
+      registers,
+    }),
+    externalRefusals: new Counter({
+      name: 'wpgw_controller_external_refusals_total',
+      help: 'Declared external names not routed, counted per reconcile: ForbiddenAddress (an answer in link-local, loopback, metadata, private or cluster ranges), ExternalNameUnresolved (no address: the gateway cannot send it anywhere).',
+      labelNames: ['reason'] as const,
       registers,
     }),
   };

@@ -60,6 +60,11 @@ export interface NamespaceInput {
   destinationServices?: V1Service[];
   /** Cluster addresses discovered from the API (the kubernetes Service, ...): never reachable as external destinations. */
   clusterAddresses?: string[];
+  /**
+   * The controller's resolution of each concrete external host (src/core/desired/pinning.ts):
+   * with it, ServiceEntries are pinned to the checked addresses; without it (render), resolution DNS.
+   */
+  resolved?: Record<string, { addresses: string[]; error?: string }>;
 }
 
 export interface DesiredOptions {

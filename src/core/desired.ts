@@ -23,6 +23,7 @@ import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
 import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy } from './desired/egress.js';
+import { pinExternalNames } from './desired/pinning.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
@@ -43,8 +44,14 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
     .map((s) => inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(s.metadata?.name ?? ''))));
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
-  const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
-  conflicts.push(...plan.conflicts);
+  const planned = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
+  conflicts.push(...planned.conflicts);
+  const egress = egressRanges(namespace, annotations[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
+  conflicts.push(...egress.conflicts);
+  // External names resolved by the controller, checked, pinned; refused ones are not routed.
+  const pinned = pinExternalNames(planned.groups, input.resolved, egress);
+  conflicts.push(...pinned.conflicts);
+  const plan = { ...planned, groups: pinned.groups };
   for (const r of inbound) conflicts.push(...r.conflicts);
   const direct = directAccess(namespace, input.services, input.pods, input.ingresses ?? []);
   conflicts.push(...direct.conflicts);
@@ -56,16 +63,13 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const liveIP = liveGateway?.spec?.clusterIP && liveGateway.spec.clusterIP !== 'None' ? liveGateway.spec.clusterIP : undefined;
   const clusterIP = liveIP ?? opts.pinnedGatewayIP ?? plan.recordedGatewayIP;
 
-  const egress = egressRanges(namespace, annotations[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
-  conflicts.push(...egress.conflicts);
-
   const dnsMode =
     annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig');
 
   const objects: KubeObject[] = [
     ...gatewayObjects(namespace, replicas, revision),
     gatewayService(namespace, plan.groups, clusterIP),
-    ...outboundObjects(namespace, plan.groups),
+    ...outboundObjects(namespace, plan.groups, pinned.pins),
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts),
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
@@ -100,6 +104,14 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     notes.push(`inbound: Service ${name} -> ${name}-app`);
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
+  const concrete = plan.groups.flatMap((g) => g.routes).filter((r) => r.target.kind === 'external' && !r.dest.wildcard);
+  if (concrete.length > 0) {
+    notes.push(
+      input.resolved
+        ? `external names pinned to the addresses the controller checked: ${[...pinned.pins.entries()].map(([h, a]) => `${h} -> ${a.join(' ') || '(none)'}`).join(', ')}`
+        : 'external names: resolution DNS here (offline); the controller (--external-names pin, the default) resolves them, refuses forbidden answers and pins the gateway to the checked addresses',
+    );
+  }
   notes.push(
     `gateway egress: cluster DNS, istiod, the declared in-cluster destinations' pods` +
       (plan.groups.some((g) => g.routes.some((r) => r.target.kind === 'external'))

@@ -287,6 +287,15 @@ describe('properties: Windows pods', () => {
         expectOk(res);
         expect(res.review.response.uid).toBe('uid-1');
 
+        // An external upstream port in Istio's reserved range (the gateway's own ports): denied first.
+        const reserved = dests.find((d) => d.host.kind !== 'service' && d.upstream >= 15000 && d.upstream <= 15090);
+        if (reserved) {
+          denied++;
+          expect(res.decision.decision).toBe('denied');
+          expect(res.decision.reason).toBe('invalid_outbound');
+          expect(res.review.response.status?.message).toContain(`"${reserved.text}": upstream port ${reserved.upstream} is in Istio's reserved range`);
+          return;
+        }
         const wildcard = dests.find((d) => d.wildcard);
         if (wildcard && mode === 'hostAliases') {
           denied++;

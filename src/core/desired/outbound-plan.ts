@@ -18,6 +18,8 @@ export interface OutboundRoute {
   routePort: number;
   /** True when the destination is a re-pointed Service of this namespace (skip its gateway hairpin). */
   viaAppService: boolean;
+  /** The pod whose declaration is routed (conflicts name it). */
+  from: string;
 }
 
 export interface PortGroup {
@@ -145,6 +147,7 @@ export function planOutbound(
           : target.host,
       routePort: dest.upstreamPort,
       viaAppService: neighbour !== undefined,
+      from,
     };
     if (group) group.routes.push(route);
     else groups.set(dest.port, { port: dest.port, family: dest.protocol, podPort: 0, routes: [route] });
@@ -176,9 +179,9 @@ export function planOutbound(
   };
 }
 
-/** The Services (namespace, name) the managed pods were injected with as destinations. */
-export function declaredServices(pods: readonly V1Pod[], namespace: string, clusterDomain: string): Array<{ namespace: string; service: string }> {
-  const seen = new Map<string, { namespace: string; service: string }>();
+/** Every host the managed pods were injected with as a destination, classified (once each). */
+export function declaredTargets(pods: readonly V1Pod[], namespace: string, clusterDomain: string): HostTarget[] {
+  const seen = new Map<string, HostTarget>();
   for (const pod of pods) {
     const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
     let dests: Destination[] = [];
@@ -189,7 +192,7 @@ export function declaredServices(pods: readonly V1Pod[], namespace: string, clus
     }
     for (const d of dests) {
       const t = classifyHost(d.host, namespace, clusterDomain);
-      if (t.kind === 'service') seen.set(`${t.namespace}/${t.service}`, { namespace: t.namespace, service: t.service });
+      seen.set(t.kind === 'service' ? `${t.namespace}/${t.service}` : t.host, t);
     }
   }
   return [...seen.values()];
