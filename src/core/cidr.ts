@@ -21,6 +21,8 @@ export function parseCidr(text: string): Cidr {
   const prefix = prefixText === undefined ? bits : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
   if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits) throw new CidrError(`"${text}": the prefix length must be 0-${bits}`);
   const value = family === 4 ? v4ToBigInt(addr) : v6ToBigInt(addr);
+  // The API server refuses IPv4-mapped IPv6 in NetworkPolicies; the IPv4 form says the same.
+  if (family === 6 && value >> 32n === 0xffffn) throw new CidrError(`"${text}" is an IPv4-mapped IPv6 address: write it as IPv4`);
   const base = prefix === 0 ? 0n : (value >> BigInt(bits - prefix)) << BigInt(bits - prefix);
   return { family: family as 4 | 6, base, prefix, text: `${family === 4 ? bigIntToV4(base) : bigIntToV6(base)}/${prefix}` };
 }
@@ -32,11 +34,16 @@ export function contains(outer: Cidr, inner: Cidr): boolean {
   return inner.base >> BigInt(bits - outer.prefix) === outer.base >> BigInt(bits - outer.prefix);
 }
 
-/** Is the address inside any of the ranges? IPv4-mapped IPv6 (::ffff:a.b.c.d) counts as its IPv4 address. */
-export function addressIn(ip: string, ranges: readonly Cidr[]): Cidr | undefined {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  const c = parseCidr(mapped ? mapped[1]! : ip);
-  return ranges.find((r) => contains(r, c));
+/**
+ * A resolved address as a /32 or /128; IPv4-mapped IPv6 (::ffff:a.b.c.d, ::ffff:a9fe:a9fe) as the
+ * IPv4 address it reaches, so a DNS answer cannot dress a forbidden IPv4 address up as IPv6.
+ */
+export function addressCidr(ip: string): Cidr {
+  if (isIP(ip) === 6) {
+    const value = v6ToBigInt(ip);
+    if (value >> 32n === 0xffffn) return parseCidr(bigIntToV4(value & 0xffffffffn));
+  }
+  return parseCidr(ip);
 }
 
 function v4ToBigInt(addr: string): bigint {

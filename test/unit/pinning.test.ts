@@ -52,7 +52,7 @@ describe('pinned external names', () => {
   });
 
   it('one forbidden answer among public ones refuses the name (rebinding, round-robin tricks); loopback, node, cluster and IPv6 metadata too', () => {
-    for (const bad of ['127.0.0.1', '10.244.0.17', '192.168.1.1', '100.100.100.200', '168.63.129.16', 'fd00:ec2::254', '::1', 'fe80::1', '::ffff:169.254.169.254', '0.0.0.0']) {
+    for (const bad of ['127.0.0.1', '10.244.0.17', '192.168.1.1', '100.100.100.200', '168.63.129.16', 'fd00:ec2::254', '::1', 'fe80::1', '::ffff:169.254.169.254', '::ffff:7f00:1', '0.0.0.0']) {
       const s = state('x.example.com:80', { 'x.example.com': { addresses: ['93.184.216.34', bad] } });
       expect(s.conflicts.map((c) => c.reason), bad).toEqual(['ForbiddenAddress']);
       expect(s.conflicts[0]!.message, bad).toContain(`resolves to ${bad} (in `);

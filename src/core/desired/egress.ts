@@ -20,7 +20,8 @@ export const DEFAULT_ISTIO_NAMESPACE = 'istio-system';
  * Never reachable for an external destination, whatever the allowlist says: "this network" and
  * loopback (both reach the gateway's own Envoy admin and agent ports), link-local (169.254.169.254
  * is the metadata service of AWS, Azure, GCP, Oracle, DigitalOcean...), Azure's WireServer, Alibaba's
- * metadata address, AWS's IPv6 metadata address, IPv4-mapped IPv6 (the same addresses again).
+ * metadata address, AWS's IPv6 metadata address. (IPv4-mapped IPv6 answers are checked as the
+ * IPv4 address they reach; NetworkPolicy refuses the mapped form, and such packets leave as IPv4.)
  */
 export const ALWAYS_DENIED = [
   '0.0.0.0/8',
@@ -30,7 +31,6 @@ export const ALWAYS_DENIED = [
   '100.100.100.200/32',
   '::/128',
   '::1/128',
-  '::ffff:0:0/96',
   'fe80::/10',
   'fd00:ec2::254/128',
 ] as const;
@@ -101,7 +101,6 @@ export function describeRange(c: Cidr): string {
     '168.63.129.16/32': "Azure's WireServer",
     '100.100.100.200/32': "Alibaba Cloud's metadata service",
     'fd00:ec2::254/128': "AWS's IPv6 metadata service",
-    '::ffff:0:0/96': 'IPv4-mapped IPv6',
   };
   if (known[c.text]) return known[c.text]!;
   return PRIVATE_RANGES.some((p) => parseCidr(p).text === c.text) ? 'a private range' : "the cluster's own range";

@@ -6,7 +6,7 @@
 // Wildcards (DYNAMIC_DNS, dnsConfig mode) are resolved by Envoy per request and cannot be pinned:
 // the egress NetworkPolicy and the reserved-port rule are what limit them (docs/security.md).
 import { isIP } from 'node:net';
-import { parseCidr } from '../cidr.js';
+import { addressCidr } from '../cidr.js';
 import type { Conflict } from '../desired-types.js';
 import { describeRange, forbiddenRange, type EgressRanges } from './egress.js';
 import type { PortGroup } from './outbound-plan.js';
@@ -48,7 +48,7 @@ export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonl
     const host = route.dest.host;
     const r = resolved[host] ?? { addresses: [], error: 'not resolved yet' };
     const addresses = [...new Set(r.addresses.filter((a) => isIP(a) !== 0))].sort();
-    const bad = addresses.map((a) => ({ a, range: forbiddenRange(ranges, parseCidr(a)) })).filter((x) => x.range);
+    const bad = addresses.map((a) => ({ a, range: forbiddenRange(ranges, addressCidr(a)) })).filter((x) => x.range);
     if (bad.length > 0) {
       refused.add(host);
       report({
