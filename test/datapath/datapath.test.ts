@@ -12,18 +12,20 @@
 //   7. the wpgw Service deleted: traffic again at the same address (the outage is printed)
 //   wildcard (dnsConfig mode): the gateway keeps the Host the app used
 //   9. no proxy rejected or failed a config update
+//  10. the gateway is no confused deputy: its egress NetworkPolicy enforced by the real kube-router
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { accessLog, appLog, callFrom, eventually, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
+import { accessLog, appLog, callFrom, eventually, jsonLines, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
 import { resolveIn } from './dns-stack.js';
 import { rulesFor, startKubeProxy } from './kube-proxy.js';
 import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
-import { Network } from './network.js';
+import { Network, NODE_ADDRESS, nsExec } from './network.js';
+import { rejectedFor, startKubeRouter } from './netpol.js';
 import { alive, killStale, registerPids, startProc, stopProc, type Proc } from './procs.js';
 import { PodRunner, RUNNER_LABEL, type RunningPod } from './runner.js';
 
@@ -43,6 +45,8 @@ const procs: Proc[] = [];
 let istioStarted = false;
 let testCA: string;
 const ip: Record<string, string> = {};
+let harnessEnv: Record<string, string>;
+const dnsRecords: Record<string, string> = {};
 
 function kubectl(args: string[], input?: string): string {
   return execFileSync(kubectlBin, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -106,7 +110,7 @@ beforeAll(async () => {
   const stale = killStale(join(state, 'pids'), ROOT);
   if (stale) console.log(`[datapath] stopped ${stale} process groups left by an earlier run`);
   registerPids(join(state, 'pids'));
-  const harness = JSON.parse(readFileSync(join(clusterState, 'env.json'), 'utf8')) as Record<string, string>;
+  const harness = (harnessEnv = JSON.parse(readFileSync(join(clusterState, 'env.json'), 'utf8')) as Record<string, string>);
 
   await timed('install Envoy + packages (test/datapath/install.sh, cached)', () => script(join(DP, 'install.sh'), []));
   await timed('build istiod + pilot-agent (test/istio/build.sh, cached)', () => script(join(ISTIO, 'build.sh'), []));
@@ -161,13 +165,8 @@ beforeAll(async () => {
     apply(m.externalHost(pki.cert, pki.key));
     const ext = (await runningPods(m.EXTERNAL, 'ext-', 1))[0]!;
     ip.ext = ext.ip;
-    const records = { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip };
-    procs.push(
-      startProc('dns', 'ip', ['netns', 'exec', network!.node, process.execPath, join(DP, 'apps/dns.mjs')], {
-        log: join(state, 'logs', 'dns.log'),
-        env: { ...process.env, DNS_RECORDS: JSON.stringify(records), DNS_BIND: `${CLUSTER_DNS}:53` },
-      }),
-    );
+    Object.assign(dnsRecords, { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip });
+    procs.push(startDns());
   });
 
   await timed('mesh side: sales/orders (sidecar), ingress gateway', async () => {
@@ -228,6 +227,14 @@ afterAll(async () => {
   console.log(`[datapath] timings: ${timings.map(([w, s]) => `${w} ${s.toFixed(1)}s`).join('; ')}`);
   console.log(`[datapath] logs kept in ${state}`);
 });
+
+/** The harness's DNS stand-in on the cluster DNS address, answering `dnsRecords`. */
+function startDns(): Proc {
+  return startProc('dns', 'ip', ['netns', 'exec', network!.node, process.execPath, join(DP, 'apps/dns.mjs')], {
+    log: join(state, 'logs', 'dns.log'),
+    env: { ...process.env, DNS_RECORDS: JSON.stringify(dnsRecords), DNS_BIND: `${CLUSTER_DNS}:53` },
+  });
+}
 
 /** Calls until the answer satisfies `good` (config propagation), then returns it. */
 async function until(what: string, call: () => Promise<ClientResult>, good: (r: ClientResult) => boolean): Promise<ClientResult> {
@@ -452,6 +459,121 @@ describe('data path through real Envoy', () => {
         const bad = counters.filter((l) => !/: 0$/.test(l));
         expect(bad, `${p.namespace}/${p.name}`).toEqual([]);
       }
+    });
+  });
+});
+
+// Flow 10 (issue 17). The harness's controller runs with --external-names gateway (its DNS lives in
+// a network namespace the host's controller cannot query), so the gateway resolves names itself
+// here and only the NetworkPolicy wpgw-gateway-egress stands between a declared name and a
+// forbidden address: exactly the layer this flow proves, with kube-router enforcing it for the
+// gateway's node. Pinning (the default) is proven in test/unit/pinning.test.ts; loopback is only
+// stoppable by pinning and the reserved-port rule (pod-local traffic: no NetworkPolicy sees it).
+describe('10: the gateway is no confused deputy (wpgw-gateway-egress, enforced by the real kube-router)', () => {
+  const META = { name: 'meta.test', ip: '169.254.169.254' };
+  const NEIGHBOUR = 'neighbour.test';
+  const APISERVER = 'apiserver.test';
+  let kubeRouter: Proc | undefined;
+  let prober: RunningPod;
+  let gw: RunningPod;
+  const apiPort = () => Number(harnessEnv.HARNESS_APISERVER_PORT);
+  const metaLog = () => join(state, 'logs', 'metadata-server.log');
+  const metaHits = () => jsonLines(metaLog()).filter((e) => e.event === 'request').length;
+  const http = (host: string, port: number) => callFrom(prober.netns, { url: `http://${host}:${port}/`, timeoutMs: 5000 });
+  const tcp = (host: string, port: number) => callFrom(prober.netns, { tcp: { host, port, data: 'GET / HTTP/1.0\r\n\r\n' }, timeoutMs: 5000 });
+
+  beforeAll(async () => {
+    await timed('flow 10: build kube-router (netpol/build.sh, cached)', () => script(join(DP, 'netpol/build.sh'), []));
+    const ledger = pod(m.DEPOT, 'ledger-');
+    // A metadata service stand-in on the link-local address, in the node namespace (where every pod
+    // packet is routed), and the API server on the node's address.
+    await nsExec(network!.node, ['ip', 'addr', 'add', `${META.ip}/32`, 'dev', 'lo']);
+    procs.push(
+      startProc('metadata server', 'ip', ['netns', 'exec', network!.node, process.execPath, join(DP, 'apps/echo.mjs')], {
+        log: metaLog(),
+        env: { ...process.env, ECHO_HTTP: `${META.ip}:80`, POD_NAME: 'metadata' },
+      }),
+      startProc('socat node api', 'ip', ['netns', 'exec', network!.node, 'socat', `TCP-LISTEN:${apiPort()},bind=${NODE_ADDRESS},fork,reuseaddr`, `UNIX-CONNECT:${join(state, 'apiserver.sock')}`], {
+        log: join(state, 'logs', 'socat-node-api.log'),
+      }),
+    );
+    // Names a tenant controls: the metadata address, a pod of another namespace nothing declares
+    // (depot's Windows app), the API server. The DNS stand-in restarts with them.
+    Object.assign(dnsRecords, { [META.name]: META.ip, [NEIGHBOUR]: ledger.ip, [APISERVER]: NODE_ADDRESS });
+    const old = procs.find((p) => p.name === 'dns')!;
+    await stopProc(old);
+    procs.splice(procs.indexOf(old), 1, startDns());
+    apply(m.windowsApp('prober', m.SHOP, [`${META.name}:80`, `${NEIGHBOUR}:8080`, `tcp://${APISERVER}:${apiPort()}`].join('\n')));
+    prober = (await runningPods(m.SHOP, 'prober-', 1))[0]!;
+    gw = pod(m.SHOP, 'wpgw-');
+    // Before enforcement the gateway is a deputy: each forbidden place answers through it. So the
+    // checks after enforcement can only pass because of the policy.
+    await timed('flow 10: baseline without an enforcer', async () => {
+      await until(`http://${META.name}/ through the gateway, before`, () => http(META.name, 80), (x) => x.status === 200 && x.json?.pod === 'metadata');
+      await until(`http://${NEIGHBOUR}:8080/ (depot's Windows pod) through the gateway, before`, () => http(NEIGHBOUR, 8080), (x) => x.status === 200 && String(x.json?.pod).startsWith('ledger-'));
+      await until(`tcp://${APISERVER}:${apiPort()} through the gateway, before`, () => tcp(APISERVER, apiPort()), (x) => (x.body ?? '').length > 0);
+    });
+    // The harness's DNS stand-in is an address in the node namespace, not kube-dns pods: allowed by
+    // an extra policy (NetworkPolicies add up, docs/security.md). The external test host is a pod
+    // (a private address): the namespace's allowlist re-opens exactly it.
+    apply([
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'harness-dns', namespace: m.SHOP },
+        spec: { podSelector: { matchLabels: { 'wpgw.io/gateway': m.SHOP } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${CLUSTER_DNS}/32` } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }] },
+      },
+    ]);
+    kubectl(['annotate', 'namespace', m.SHOP, `wpgw.io/egress-allow-cidrs=${ip.ext}/32`, '--overwrite']);
+    await eventually('the controller re-opened the external test host in wpgw-gateway-egress', () =>
+      JSON.stringify(json(['get', 'networkpolicy', 'wpgw-gateway-egress', '-n', m.SHOP]).spec.egress).includes(`${ip.ext}/32`),
+    );
+    const node = json(['get', 'pod', gw.name, '-n', m.SHOP]).spec.nodeName as string;
+    await timed(`flow 10: kube-router enforcing for ${node} (the gateway's node)`, async () => {
+      kubeRouter = startKubeRouter({ nodeNetns: network!.node, kubeconfig, nodeName: node, serviceCIDR: harnessEnv.HARNESS_SERVICE_CIDR!, stateDir: state });
+      procs.push(kubeRouter);
+      await eventually("kube-router programmed the gateway pod's firewall chain", async () => (await rejectedFor(network!.node, gw.name, m.SHOP)) !== undefined);
+    });
+    // Connections opened before the policy stay allowed (conntrack ESTABLISHED) and Envoy pools
+    // them: wait until the baseline's are closed (the servers' keep-alive timeout), not a fixed time.
+    await eventually('no connection from before the policy is still open', async () => {
+      const atMeta = await nsExec(network!.node, ['ss', '-Htn', 'state', 'established', 'src', META.ip]);
+      const atLedger = await nsExec(ledger.netns, ['ss', '-Htn', 'state', 'established', 'sport', '=', ':8080']);
+      return atMeta.trim() === '' && atLedger.trim() === '';
+    }, 60_000);
+  }, 600_000);
+
+  it('a declared name answering the link-local metadata address, a foreign pod, the API server: not reached through the gateway', async () => {
+    await timed('flow 10: forbidden places', async () => {
+      const seen = metaHits();
+      expect(seen, 'the baseline request reached the metadata stand-in (the check below can fail)').toBeGreaterThan(0);
+      // policy updates take a moment: the first refused call is what counts, then it must stay refused
+      const meta = await until(`http://${META.name}/ refused`, () => http(META.name, 80), (x) => x.status !== 200);
+      console.log(`[datapath] flow 10: ${META.name} -> ${META.ip} with the policy: ${meta.status ?? meta.error}`);
+      expect(meta.json?.pod).toBeUndefined();
+      const before = metaHits();
+      for (let i = 0; i < 3; i++) expect((await http(META.name, 80)).status, 'still refused').not.toBe(200);
+      expect(metaHits(), 'the metadata stand-in received nothing more').toBe(before);
+      const n = await http(NEIGHBOUR, 8080);
+      expect(n.status, `${NEIGHBOUR}: ${JSON.stringify(n)}`).not.toBe(200);
+      const a = await tcp(APISERVER, apiPort());
+      expect(a.body ?? '', `${APISERVER}: ${JSON.stringify(a)}`).toBe('');
+      console.log(`[datapath] flow 10: ${NEIGHBOUR} -> ${n.status ?? n.error}; ${APISERVER} -> ${a.error ?? 'no bytes'}`);
+    });
+  });
+
+  it('every declared destination still works: orders (mesh), ext.test (+tls, passthrough, tcp), the ingress -> gateway -> Windows pod', async () => {
+    await timed('flow 10: declared destinations', async () => {
+      const legacy = pod(m.SHOP, 'legacy-');
+      expect((await until('orders.sales:9080', () => callFrom(legacy.netns, { url: `http://orders.${m.SALES}:9080/` }), (x) => x.status === 200)).json?.pod).toMatch(/^orders-/);
+      expect((await until(`http://${m.EXT_HOST}/ (+tls)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }), (x) => x.status === 200)).json?.sni).toBe(m.EXT_HOST);
+      expect((await until(`tls://${m.EXT_HOST}:8443`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200)).status).toBe(200);
+      const data = rid('f10');
+      expect((await until(`tcp://${m.TCP_HOST}:9000`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data))).body).toContain(data);
+      const r = await until('the ingress answers for its host', () => callFrom(network!.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST } }), (x) => x.status === 200);
+      expect(r.json?.pod).toMatch(/^legacy-/);
+      expect(kubeRouter && kubeRouter.child.exitCode, 'kube-router still running').toBe(null);
+      expect((await rejectedFor(network!.node, gw.name, m.SHOP))!, 'kube-router chain for the gateway exists').toBeGreaterThanOrEqual(0);
     });
   });
 });
