@@ -1,10 +1,12 @@
 // `wpgw controller`: the companion controller. Kubeconfig from the environment (KUBECONFIG, or
 // in-cluster), so the same binary runs in a cluster, on a laptop, or under the e2e suite.
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { startController } from '../controller/index.js';
 import { serveControllerEndpoint } from '../controller/serve.js';
+import { serverLookup } from '../controller/resolver.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
@@ -31,6 +33,8 @@ const HELP = `Usage: wpgw controller [options]
                             that resolve to link-local, loopback, metadata, private or cluster addresses,
                             and pins the gateways to the checked addresses (ServiceEntry STATIC);
                             gateway: the gateways resolve them (resolution DNS; NetworkPolicy only)
+  --external-dns-server A   with pin: resolve with this DNS server (IP or IP:port) instead of the
+                            system resolver (a controller that does not share the gateways' DNS)
   --istio-namespace NS      where istiod runs: the gateways' egress policy lets them reach its
                             app=istiod pods on 15012 (default istio-system)
   --api-timeout D           how long to wait for the API server at start-up before exiting (default 30s)
@@ -55,6 +59,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       'cluster-cidrs': { type: 'string' },
       'istio-namespace': { type: 'string' },
       'external-names': { type: 'string' },
+      'external-dns-server': { type: 'string' },
       'api-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -73,6 +78,8 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
   const externalNames = values['external-names'] ?? 'pin';
   if (externalNames !== 'pin' && externalNames !== 'gateway') throw new UsageError(`--external-names must be pin or gateway, got "${externalNames}"`);
+  const dnsServer = values['external-dns-server'];
+  if (dnsServer !== undefined && isIP(dnsServer.replace(/:\d+$/, '')) === 0 && isIP(dnsServer) === 0) throw new UsageError(`--external-dns-server must be an IP address or IP:port, got "${dnsServer}"`);
   const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
   const kubeconfig = loadKubeConfig();
   await checkApiServer(kubeconfig, { timeoutMs: apiTimeoutMs });
@@ -98,6 +105,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       identity: process.env.POD_NAME ?? hostname(),
       resyncIntervalMs,
       externalNames,
+      ...(dnsServer ? { lookup: serverLookup(dnsServer) } : {}),
       desired: {
         defaultGatewayReplicas: replicas,
         clusterDomain: values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN,

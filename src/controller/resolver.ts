@@ -4,7 +4,7 @@
 // clusters use in a gateway pod too. Answers are kept for `ttlMs`; a failed lookup keeps the last
 // good answer (a DNS hiccup must not take a working destination away); `refresh()` re-resolves
 // every name in use and reports the namespaces whose names changed.
-import { lookup as dnsLookup } from 'node:dns/promises';
+import { lookup as dnsLookup, Resolver } from 'node:dns/promises';
 import type { Resolution } from '../core/desired/pinning.js';
 
 export type LookupFn = (host: string) => Promise<string[]>;
@@ -25,6 +25,18 @@ interface Entry {
 }
 
 export const systemLookup: LookupFn = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
+
+/** A and AAAA from one DNS server ("ip" or "ip:port"), for a controller that does not share the gateways' resolver. */
+export function serverLookup(server: string): LookupFn {
+  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  resolver.setServers([server]);
+  return async (host) => {
+    const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+    const addresses = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+    if (addresses.length === 0 && v4.status === 'rejected') throw v4.reason;
+    return addresses;
+  };
+}
 
 export class ExternalResolver {
   private readonly answers = new Map<string, Entry>();

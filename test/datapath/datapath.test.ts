@@ -26,6 +26,7 @@ import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
 import { Network, NODE_ADDRESS, nsExec } from './network.js';
 import { rejectedFor, startKubeRouter } from './netpol.js';
+import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../../bench/cluster-stack.js';
 import { alive, killStale, registerPids, startProc, stopProc, type Proc } from './procs.js';
 import { PodRunner, RUNNER_LABEL, type RunningPod } from './runner.js';
 
@@ -234,6 +235,13 @@ function startDns(): Proc {
     log: join(state, 'logs', 'dns.log'),
     env: { ...process.env, DNS_RECORDS: JSON.stringify(dnsRecords), DNS_BIND: `${CLUSTER_DNS}:53` },
   });
+}
+
+/** The DNS stand-in again, with `dnsRecords` as they are now. */
+async function restartDns(): Promise<void> {
+  const old = procs.find((p) => p.name === 'dns')!;
+  await stopProc(old);
+  procs.splice(procs.indexOf(old), 1, startDns());
 }
 
 /** Calls until the answer satisfies `good` (config propagation), then returns it. */
@@ -466,9 +474,9 @@ describe('data path through real Envoy', () => {
 // Flow 10 (issue 17). The harness's controller runs with --external-names gateway (its DNS lives in
 // a network namespace the host's controller cannot query), so the gateway resolves names itself
 // here and only the NetworkPolicy wpgw-gateway-egress stands between a declared name and a
-// forbidden address: exactly the layer this flow proves, with kube-router enforcing it for the
-// gateway's node. Pinning (the default) is proven in test/unit/pinning.test.ts; loopback is only
-// stoppable by pinning and the reserved-port rule (pod-local traffic: no NetworkPolicy sees it).
+// forbidden address: the layer the first part proves, with kube-router enforcing it for the
+// gateway's node. The second part restarts the controller pinning (the product default): that
+// also stops loopback, which no NetworkPolicy sees (pod-local traffic).
 describe('10: the gateway is no confused deputy (wpgw-gateway-egress, enforced by the real kube-router)', () => {
   const META = { name: 'meta.test', ip: '169.254.169.254' };
   const NEIGHBOUR = 'neighbour.test';
@@ -500,9 +508,7 @@ describe('10: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
     // Names a tenant controls: the metadata address, a pod of another namespace nothing declares
     // (depot's Windows app), the API server. The DNS stand-in restarts with them.
     Object.assign(dnsRecords, { [META.name]: META.ip, [NEIGHBOUR]: ledger.ip, [APISERVER]: NODE_ADDRESS });
-    const old = procs.find((p) => p.name === 'dns')!;
-    await stopProc(old);
-    procs.splice(procs.indexOf(old), 1, startDns());
+    await restartDns();
     apply(m.windowsApp('prober', m.SHOP, [`${META.name}:80`, `${NEIGHBOUR}:8080`, `tcp://${APISERVER}:${apiPort()}`].join('\n')));
     prober = (await runningPods(m.SHOP, 'prober-', 1))[0]!;
     gw = pod(m.SHOP, 'wpgw-');
@@ -574,6 +580,90 @@ describe('10: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
       expect(r.json?.pod).toMatch(/^legacy-/);
       expect(kubeRouter && kubeRouter.child.exitCode, 'kube-router still running').toBe(null);
       expect((await rejectedFor(network!.node, gw.name, m.SHOP))!, 'kube-router chain for the gateway exists').toBeGreaterThanOrEqual(0);
+    });
+  });
+
+  // The controller pins instead (--external-names pin, the default; restarted here with a DNS
+  // server it can reach: the stand-in's records on the host's loopback). A name answering loopback
+  // reaches the gateway pod itself, which no NetworkPolicy sees (kube-router is still enforcing
+  // above): only pinning stops it.
+  describe('pinned by the controller: loopback and metadata refused whatever the CNI; pinned names work through real istiod and Envoy', () => {
+    const LOOP = { name: 'loop.test', port: 18080 };
+    let original: ManagedProcess;
+    let probe: RunningPod;
+    const loopLog = () => join(state, 'logs', 'loopback-server.log');
+    const loopHits = () => jsonLines(loopLog()).filter((e) => e.event === 'request').length;
+    const callLoop = () => callFrom(probe.netns, { url: `http://${LOOP.name}:${LOOP.port}/`, timeoutMs: 5000 });
+    const entries = () => (json(['get', 'serviceentries', '-n', m.SHOP]).items as any[]).map((e) => ({ host: e.spec.hosts[0] as string, resolution: e.spec.resolution as string, endpoints: e.spec.endpoints as unknown }));
+
+    beforeAll(async () => {
+      original = inject('e2e').processes.controller;
+      Object.assign(dnsRecords, { [LOOP.name]: '127.0.0.1' });
+      await restartDns();
+      const dnsPort = await freePort();
+      procs.push(
+        startProc('dns for the controller (host loopback)', process.execPath, [join(DP, 'apps/dns.mjs')], {
+          log: join(state, 'logs', 'dns-host.log'),
+          env: { ...process.env, DNS_RECORDS: JSON.stringify(dnsRecords), DNS_BIND: `127.0.0.1:${dnsPort}` },
+        }),
+        startProc('loopback server in the gateway pod', 'ip', ['netns', 'exec', gw.netns, process.execPath, join(DP, 'apps/echo.mjs')], {
+          log: loopLog(),
+          env: { ...process.env, ECHO_HTTP: `127.0.0.1:${LOOP.port}`, POD_NAME: 'gateway-loopback' },
+        }),
+      );
+      apply(m.windowsApp('probe-loop', m.SHOP, `${LOOP.name}:${LOOP.port}`));
+      probe = (await runningPods(m.SHOP, 'probe-loop-', 1))[0]!;
+      // The gateway resolving itself: it reaches its own pod's loopback, kube-router enforcing.
+      await until(`http://${LOOP.name}:${LOOP.port}/ reaches the gateway pod's own loopback, before pinning`, callLoop, (x) => x.status === 200 && x.json?.pod === 'gateway-loopback');
+      await timed('flow 10: controller restarted with --external-names pin', async () => {
+        await stopProcess(original);
+        startProcess(ROOT, { ...original, args: [...original.args, '--external-names', 'pin', '--external-dns-server', `127.0.0.1:${dnsPort}`] });
+        await eventually('controller ready', async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200);
+      });
+    }, 600_000);
+
+    afterAll(async () => {
+      // the files after this one expect the harness's controller as global setup started it
+      await stopProcess(original);
+      startProcess(ROOT, original);
+      await eventually('controller ready again', async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200);
+    });
+
+    it('names answering loopback, link-local, another pod, the API server: not routed (Event on the owner, metric), the gateway\'s loopback not reached', async () => {
+      await timed('flow 10: pinning refusals', async () => {
+        const refused = [LOOP.name, META.name, NEIGHBOUR, APISERVER];
+        await eventually('the controller dropped the ServiceEntries of every name with a forbidden answer', () => !entries().some((e) => refused.includes(e.host)));
+        const events = () => (json(['get', 'events', '-n', m.SHOP]).items as any[]).filter((e) => e.reason === 'ConflictDetected' && String(e.message).startsWith('ForbiddenAddress'));
+        const onProbe = await eventually('a ForbiddenAddress Event on the Deployment probe-loop', () => events().find((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'probe-loop'));
+        expect(onProbe.message).toContain(`${LOOP.name} resolves to 127.0.0.1 (in 127.0.0.0/8, loopback)`);
+        const onProber = events().filter((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'prober').map((e) => String(e.message));
+        expect(onProber.some((msg) => msg.includes(`${META.name} resolves to ${META.ip} (in 169.254.0.0/16`)), onProber.join('\n')).toBe(true);
+        const before = loopHits();
+        expect(before, 'the baseline reached the loopback server (the checks below can fail)').toBeGreaterThan(0);
+        const r = await until(`http://${LOOP.name}:${LOOP.port}/ no longer routed`, callLoop, (x) => x.status !== 200);
+        console.log(`[datapath] flow 10: pinned: ${LOOP.name} -> 127.0.0.1 now ${r.status ?? r.error}`);
+        for (let i = 0; i < 3; i++) expect((await callLoop()).status).not.toBe(200);
+        expect(loopHits(), "the gateway pod's loopback server received nothing more").toBe(before);
+        const metrics = (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/metrics`)).body;
+        expect(metrics).toMatch(/wpgw_controller_external_refusals_total\{reason="ForbiddenAddress"\} [1-9]/);
+      });
+    });
+
+    it('pinned names still work through real istiod and Envoy: STATIC ServiceEntries with the checked address, +tls, passthrough, tcp', async () => {
+      await timed('flow 10: pinned destinations', async () => {
+        await eventually('ext.test pinned to the external host (re-opened by the allowlist)', () =>
+          entries().some((e) => e.host === m.EXT_HOST && e.resolution === 'STATIC' && JSON.stringify(e.endpoints) === JSON.stringify([{ address: ip.ext }])),
+        );
+        expect(entries().find((e) => e.host === m.TCP_HOST)).toMatchObject({ resolution: 'STATIC', endpoints: [{ address: ip.ext }] });
+        const legacy = pod(m.SHOP, 'legacy-');
+        const tlsOrig = await until(`http://${m.EXT_HOST}/ (+tls, pinned)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }), (x) => x.status === 200);
+        expect(tlsOrig.json?.sni).toBe(m.EXT_HOST);
+        expect((await until(`tls://${m.EXT_HOST}:8443 (pinned)`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200)).authorized).toBe(true);
+        const data = rid('f10p');
+        expect((await until(`tcp://${m.TCP_HOST}:9000 (pinned)`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data))).body).toContain(data);
+        // the wrong-certificate host is pinned too and still refused by the name check
+        expect((await until(`http://${m.WRONG_HOST}/ (pinned)`, () => callFrom(legacy.netns, { url: `http://${m.WRONG_HOST}/` }), (x) => x.status !== undefined)).status).toBe(503);
+      });
     });
   });
 });

@@ -158,3 +158,33 @@ describe('ExternalResolver (the controller side)', () => {
     expect(await r.refresh()).toEqual(['both']);
   });
 });
+
+describe('serverLookup (--external-dns-server): A and AAAA from one real DNS server over UDP', () => {
+  it('answers the records, fails for names it does not know', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createSocket } = await import('node:dgram');
+    const { serverLookup } = await import('../../src/controller/resolver.js');
+    const probe = createSocket('udp4');
+    const port = await new Promise<number>((r) => probe.bind(0, '127.0.0.1', () => r(probe.address().port)));
+    probe.close();
+    // the data-path suite's DNS stand-in (test/datapath/apps/dns.mjs): A records, NOERROR without answers for AAAA
+    const dns = spawn(process.execPath, ['test/datapath/apps/dns.mjs'], { env: { ...process.env, DNS_RECORDS: JSON.stringify({ 'meta.test': '169.254.169.254' }), DNS_BIND: `127.0.0.1:${port}` }, stdio: 'ignore' });
+    try {
+      const lookup = serverLookup(`127.0.0.1:${port}`);
+      const answer = async () => {
+        for (let i = 0; i < 50; i++) {
+          try {
+            return await lookup('meta.test');
+          } catch {
+            await new Promise((r) => setTimeout(r, 100)); // the server is still starting
+          }
+        }
+        throw new Error('no answer');
+      };
+      expect(await answer()).toEqual(['169.254.169.254']);
+      await expect(lookup('unknown.test')).rejects.toMatchObject({ code: 'ENOTFOUND' });
+    } finally {
+      dns.kill();
+    }
+  });
+});

@@ -501,7 +501,8 @@ describe('properties: invalid outbound annotations', () => {
   });
 
   it('two entries of one pod the gateway cannot route side by side are denied naming the later one, whatever else is declared', () => {
-    const port = fc.integer({ min: 1, max: 65535 });
+    // Istio's reserved ports are denied for their own reason first (the Windows pods property above).
+    const port = fc.integer({ min: 1, max: 65535 }).filter((p) => p < 15000 || p > 15090);
     const pair = fc.oneof(
       fc.tuple(externalHost, externalHost, port).filter(([a, b]) => a !== b).map(([a, b, p]) => [`tcp://${a}:${p}`, `tcp://${b}:${p}`] as const),
       fc.tuple(externalHost, externalHost, port).map(([a, b, p]) => [`${a}:${p}`, `tls://${b}.x:${p}`] as const),
