@@ -178,7 +178,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       env: {},
     },
     controller: {
-      args: ['controller', '--namespace', SYSTEM_NS, '--host', '127.0.0.1', '--port', String(controllerPort), ...(opts.controllerArgs ?? ['--resync', '20s'])],
+      // The gateways resolve external names here (--external-names gateway): the controller runs on
+      // the host, whose resolver knows neither the suites' test names nor the data path's DNS,
+      // which lives in a network namespace. Data-path flow 10 restarts it pinning, with
+      // --external-dns-server; test/unit/pinning.test.ts covers the rest.
+      args: ['controller', '--namespace', SYSTEM_NS, '--host', '127.0.0.1', '--port', String(controllerPort), '--external-names', 'gateway', ...(opts.controllerArgs ?? ['--resync', '20s'])],
       kubeconfig: join(state, 'controller.kubeconfig'),
       pidFile: join(state, 'controller.pid'),
       log: join(state, 'controller.log'),

@@ -84,6 +84,14 @@ export const ISTIO_INJECTION_LABEL = 'istio-injection';
 export const CA_BUNDLE_LABEL = 'wpgw.io/ca-bundle';
 export const CA_BUNDLE_BY_WEBHOOK = 'webhook';
 
+/**
+ * Namespace annotation: CIDRs (comma or space separated) the gateway may reach for external
+ * destinations although they are private, e.g. a corporate network behind ExpressRoute. Never
+ * re-opens link-local, loopback, cloud metadata or the cluster's own ranges. Whoever may patch
+ * Namespaces may set it: restrict that (docs/security.md).
+ */
+export const EGRESS_ALLOW_ANNOTATION = 'wpgw.io/egress-allow-cidrs';
+
 /** Server-side apply field manager. */
 export const FIELD_MANAGER = 'wpgw';
 

@@ -263,6 +263,8 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         namespace,
         pods: pods.get(ns) ?? [],
         services: services.filter((s) => s.metadata?.namespace === ns),
+        // Declared Services of other namespaces in the input: the gateway's egress names their pods.
+        destinationServices: services.filter((s) => s.metadata?.namespace !== ns),
         clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10',
         ingresses: ingresses.get(ns) ?? [],
         // The user's own Istio objects in the input shape the inbound routes, as in a cluster.

@@ -1,14 +1,16 @@
 // `wpgw controller`: the companion controller. Kubeconfig from the environment (KUBECONFIG, or
 // in-cluster), so the same binary runs in a cluster, on a laptop, or under the e2e suite.
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { startController } from '../controller/index.js';
 import { serveControllerEndpoint } from '../controller/serve.js';
+import { serverLookup } from '../controller/resolver.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { certPairFlags, durationFlag, intFlag, revisionFlag } from './flags.js';
+import { certPairFlags, cidrListFlag, durationFlag, intFlag, namespaceFlag, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 import { createLogger, createRegistry } from '../webhook/index.js';
 
@@ -24,6 +26,17 @@ const HELP = `Usage: wpgw controller [options]
                             a namespace's wpgw.io/istio-revision or istio.io/rev wins; default: none,
                             Istio's default revision)
   --cluster-domain D        (default ${DEFAULT_CLUSTER_DOMAIN})
+  --cluster-cidrs LIST      the cluster's pod, Service and node CIDRs, comma separated: the gateways never
+                            reach them for external destinations (private ranges are refused anyway;
+                            name public ones here; the kubernetes Service address is found by itself)
+  --external-names MODE     pin (default): the controller resolves declared external names, refuses any
+                            that resolve to link-local, loopback, metadata, private or cluster addresses,
+                            and pins the gateways to the checked addresses (ServiceEntry STATIC);
+                            gateway: the gateways resolve them (resolution DNS; NetworkPolicy only)
+  --external-dns-server A   with pin: resolve with this DNS server (IP or IP:port) instead of the
+                            system resolver (a controller that does not share the gateways' DNS)
+  --istio-namespace NS      where istiod runs: the gateways' egress policy lets them reach its
+                            app=istiod pods on 15012 (default istio-system)
   --api-timeout D           how long to wait for the API server at start-up before exiting (default 30s)
 `;
 
@@ -43,6 +56,10 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       'coredns-image': { type: 'string' },
       'istio-revision': { type: 'string' },
       'cluster-domain': { type: 'string' },
+      'cluster-cidrs': { type: 'string' },
+      'istio-namespace': { type: 'string' },
+      'external-names': { type: 'string' },
+      'external-dns-server': { type: 'string' },
       'api-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -57,6 +74,12 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
   const port = intFlag('port', values.port, 9443, 0, 65535);
   const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
+  const clusterCIDRs = cidrListFlag('cluster-cidrs', values['cluster-cidrs']);
+  const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
+  const externalNames = values['external-names'] ?? 'pin';
+  if (externalNames !== 'pin' && externalNames !== 'gateway') throw new UsageError(`--external-names must be pin or gateway, got "${externalNames}"`);
+  const dnsServer = values['external-dns-server'];
+  if (dnsServer !== undefined && isIP(dnsServer.replace(/:\d+$/, '')) === 0 && isIP(dnsServer) === 0) throw new UsageError(`--external-dns-server must be an IP address or IP:port, got "${dnsServer}"`);
   const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
   const kubeconfig = loadKubeConfig();
   await checkApiServer(kubeconfig, { timeoutMs: apiTimeoutMs });
@@ -81,11 +104,15 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       leaderElection: !values['no-leader-election'],
       identity: process.env.POD_NAME ?? hostname(),
       resyncIntervalMs,
+      externalNames,
+      ...(dnsServer ? { lookup: serverLookup(dnsServer) } : {}),
       desired: {
         defaultGatewayReplicas: replicas,
         clusterDomain: values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN,
         ...(values['coredns-image'] ? { corednsImage: values['coredns-image'] } : {}),
         ...(istioRevision ? { istioRevision } : {}),
+        ...(clusterCIDRs.length > 0 ? { clusterCIDRs } : {}),
+        ...(istioNamespace ? { istioNamespace } : {}),
       },
     },
   });

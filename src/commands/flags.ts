@@ -2,6 +2,7 @@
 // exit 2) whichever command or flag it concerns, and before anything starts.
 import { isIP } from 'node:net';
 import { accessSync, constants } from 'node:fs';
+import { CidrError, parseCidr } from '../core/cidr.js';
 import { isIstioRevision } from '../core/desired/gateway.js';
 import { parseDuration } from './duration.js';
 
@@ -37,6 +38,29 @@ export function ipFlag(flag: string, text: string | undefined): string | undefin
 export function revisionFlag(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (!isIstioRevision(text)) throw new UsageError(`--${flag} must be an Istio revision or tag name (a DNS label such as asm-1-26), got "${text}"`);
+  return text;
+}
+
+/** A comma-separated list of CIDRs (or addresses), each checked; canonical text out. */
+export function cidrListFlag(flag: string, text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return text
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean)
+    .map((t) => {
+      try {
+        return parseCidr(t).text;
+      } catch (err) {
+        throw new UsageError(`--${flag}: ${err instanceof CidrError ? err.message : String(err)}`);
+      }
+    });
+}
+
+/** A Kubernetes namespace name (a DNS label). */
+export function namespaceFlag(flag: string, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(text)) throw new UsageError(`--${flag} must be a namespace name (a DNS label), got "${text}"`);
   return text;
 }
 

@@ -20,6 +20,7 @@ import { WorkQueue } from './queue.js';
 import { ReconcileError, Reconciler, type DesiredFn } from './reconcile.js';
 import { namespacesForEvent } from './routing.js';
 import { NotLeaderError, Writer, type WriteCounts } from './writer.js';
+import { ExternalResolver, type LookupFn } from './resolver.js';
 
 export interface ControllerOptions {
   /** Lease name in the controller's namespace. */
@@ -44,6 +45,14 @@ export interface ControllerOptions {
   desired: DesiredOptions;
   /** Override the desired-state function (tests). */
   desiredFn?: DesiredFn;
+  /**
+   * Who resolves external names: "pin" (default) the controller, checking every answer against the
+   * egress ranges and pinning the ServiceEntries to it; "gateway" the gateway itself (resolution DNS).
+   */
+  externalNames: 'pin' | 'gateway';
+  /** With "pin": how names are looked up (default: the system resolver), how often in-use names are re-resolved. */
+  lookup?: LookupFn;
+  externalRefreshMs: number;
 }
 
 export { DEFAULT_DESIRED_OPTIONS };
@@ -64,6 +73,8 @@ export function defaultControllerOptions(): ControllerOptions {
     degradedRecheckMs: 30_000,
     batching: DEFAULT_BATCH_WINDOWS,
     desired: DEFAULT_DESIRED_OPTIONS,
+    externalNames: 'pin',
+    externalRefreshMs: 30_000,
   };
 }
 
@@ -127,6 +138,7 @@ export function startController(params: StartControllerParams): ControllerHandle
   const isLeader = (): boolean => (elector ? elector.isLeader() : true);
   const writer = new Writer(rest, { isLeader, metrics });
   const recorder = new EventRecorder(rest, writer, { instance: opts.identity, logger: log });
+  const resolver = opts.externalNames === 'pin' ? new ExternalResolver(opts.lookup ? { lookup: opts.lookup } : {}) : undefined;
   const reconciler = new Reconciler({
     cache,
     writer,
@@ -134,6 +146,7 @@ export function startController(params: StartControllerParams): ControllerHandle
     desired: opts.desiredFn ?? desiredNamespaceState,
     desiredOptions: opts.desired,
     logger: log,
+    ...(resolver ? { resolver } : {}),
   });
   const queue = new WorkQueue<string>({
     baseDelayMs: opts.retryBaseMs,
@@ -203,6 +216,7 @@ export function startController(params: StartControllerParams): ControllerHandle
       metrics.reconciles.inc({ result: r.outcome });
       if (r.outcome !== 'skipped') metrics.conflicts.set({ namespace: ns }, r.conflicts);
       else metrics.conflicts.remove({ namespace: ns });
+      for (const [reason, n] of Object.entries(r.refusedNames)) metrics.externalRefusals.inc({ reason }, n);
       if (r.outcome === 'degraded') queue.addAfter(ns, opts.degradedRecheckMs);
       const changed = r.applied.length + r.pruned.length + r.nudged.length + r.restarted.length;
       windows.reconciled(ns, changed > 0);
@@ -250,6 +264,17 @@ export function startController(params: StartControllerParams): ControllerHandle
     if (isLeader()) enqueueAll();
   }, opts.resyncIntervalMs);
   resyncTimer.unref();
+  // Pinned names follow DNS: re-resolve what is in use, reconcile the namespaces whose answers changed.
+  const refreshTimer = resolver
+    ? setInterval(() => {
+        if (!isLeader()) return;
+        resolver
+          .refresh()
+          .then((changed) => changed.forEach((ns) => queue.add(ns)))
+          .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'external name refresh failed'));
+      }, opts.externalRefreshMs)
+    : undefined;
+  refreshTimer?.unref();
   // Events from the initial lists enqueue most namespaces; this catches the rest once synced.
   void cache.waitForSync().then(() => {
     if (isLeader()) enqueueAll();
@@ -296,6 +321,7 @@ export function startController(params: StartControllerParams): ControllerHandle
     stop(): Promise<void> {
       stopping ??= (async () => {
         clearInterval(resyncTimer);
+        clearInterval(refreshTimer);
         // Finish in-flight reconciles before giving up the Lease, so two replicas never write at once.
         queue.shutdown();
         await Promise.all(workers);

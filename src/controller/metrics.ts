@@ -10,6 +10,7 @@ export interface ControllerMetrics {
   watchEvents: Counter<'resource' | 'type'>;
   leader: Gauge<never>;
   conflicts: Gauge<'namespace'>;
+  externalRefusals: Counter<'reason'>;
 }
 
 export function createControllerMetrics(registry: Registry): ControllerMetrics {
@@ -58,6 +59,12 @@ export function createControllerMetrics(registry: Registry): ControllerMetrics {
       name: 'wpgw_controller_conflicts',
       help: 'Conflicts the last reconcile of a namespace reported (Warning Events ConflictDetected; wpgw status lists them).',
       labelNames: ['namespace'] as const,
+      registers,
+    }),
+    externalRefusals: new Counter({
+      name: 'wpgw_controller_external_refusals_total',
+      help: 'Declared external names not routed, counted per reconcile: ForbiddenAddress (an answer in link-local, loopback, metadata, private or cluster ranges), ExternalNameUnresolved (no address: the gateway cannot send it anywhere).',
+      labelNames: ['reason'] as const,
       registers,
     }),
   };

@@ -21,8 +21,11 @@ import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_
 import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
+import type { ExternalResolver } from './resolver.js';
+import { declaredTargets } from '../core/desired/outbound-plan.js';
+import { FORBIDDEN_ADDRESS, UNRESOLVED_NAME } from '../core/desired/pinning.js';
 import { selectNudges } from './nudge.js';
-import { RESTARTABLE_API_VERSIONS, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
+import { RESTARTABLE_API_VERSIONS, resolveTopOwner, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
 import { isManagedKind, objectKey, selectPrunes } from './prune.js';
 import { NotLeaderError, type ObjectWriter } from './writer.js';
 
@@ -41,6 +44,8 @@ export interface ReconcilerOptions {
   desiredOptions: DesiredOptions;
   logger: Logger;
   now?: () => Date;
+  /** Resolves the external names the namespace declares (pinning); absent: the gateways resolve them. */
+  resolver?: Pick<ExternalResolver, 'resolve' | 'forget'>;
 }
 
 export interface ReconcileReport {
@@ -59,6 +64,8 @@ export interface ReconcileReport {
   restorePhase?: RestorePhase;
   /** Services restored to their original selector and ports. */
   restored: string[];
+  /** External names refused this pass, by conflict reason (the controller's refusal metric). */
+  refusedNames: Record<string, number>;
 }
 
 export class ReconcileError extends Error {
@@ -121,8 +128,19 @@ export class Reconciler {
     }
   }
 
+  /** The desired-state input from the cache, with the declared external names resolved when pinning. */
+  private async input(nsObj: V1Namespace): Promise<NamespaceInput> {
+    const clusterDomain = this.o.desiredOptions.clusterDomain;
+    const input = buildNamespaceInput(this.o.cache, nsObj, clusterDomain);
+    if (!this.o.resolver) return input;
+    const namespace = nsObj.metadata?.name ?? '';
+    const hosts = declaredTargets(input.pods, namespace, clusterDomain).flatMap((t) => (t.kind === 'external' && !t.host.startsWith('*.') ? [t.host] : []));
+    return { ...input, resolved: await this.o.resolver.resolve(namespace, hosts) };
+  }
+
   /** The namespace is gone: drop per-namespace memory. */
   forget(namespace: string): void {
+    this.o.resolver?.forget(namespace);
     this.gatewayReady.delete(namespace);
     this.restorePhase.delete(namespace);
     for (const m of [this.nudged, this.restarted, this.restoredFrom]) {
@@ -144,6 +162,7 @@ export class Reconciler {
       conflicts: 0,
       missingKinds: [],
       restored: [],
+      refusedNames: {},
     };
     const nsObj = cache.namespace(namespace);
     if (!nsObj || isTerminating(nsObj)) {
@@ -153,7 +172,11 @@ export class Reconciler {
       return report;
     }
     report.optedIn = isOptedIn(nsObj);
-    const state = report.optedIn ? this.o.desired(buildNamespaceInput(cache, nsObj), this.o.desiredOptions) : EMPTY;
+    const state = report.optedIn ? this.o.desired(await this.input(nsObj), this.o.desiredOptions) : EMPTY;
+    if (!report.optedIn) this.o.resolver?.forget(namespace);
+    for (const c of state.conflicts) {
+      if (c.reason === FORBIDDEN_ADDRESS || c.reason === UNRESOLVED_NAME) report.refusedNames[c.reason] = (report.refusedNames[c.reason] ?? 0) + 1;
+    }
     const nsTarget: EventTarget = { kind: 'Namespace', name: namespace, namespace, uid: nsObj.metadata?.uid };
     const failures: string[] = [];
     const fail = (what: string, err: unknown): void => {
@@ -237,7 +260,11 @@ export class Reconciler {
       await this.handleDrift(namespace, nsObj, report, fail);
       report.conflicts = state.conflicts.length;
       for (const c of state.conflicts) {
-        await this.event({ target: this.subjectTarget(namespace, c.subject, nsTarget), type: 'Warning', reason: 'ConflictDetected', message: `${c.reason}: ${c.message}` });
+        // A refused external name is a property of the workload, not of one pod: on the pod's
+        // owner, its pods' repeats are one Event (the message names no pod).
+        const refused = c.reason === FORBIDDEN_ADDRESS || c.reason === UNRESOLVED_NAME;
+        const target = refused ? this.ownerTarget(namespace, c.subject, nsTarget) : this.subjectTarget(namespace, c.subject, nsTarget);
+        await this.event({ target, type: 'Warning', reason: 'ConflictDetected', message: `${c.reason}: ${c.message}` });
       }
       await this.checkGatewayReady(namespace, nsTarget);
       await this.reportMisplacedSettings(namespace, nsObj);
@@ -494,6 +521,14 @@ export class Reconciler {
       const target: EventTarget = { kind: h.kind, name: h.name, namespace, ...(h.apiVersion ? { apiVersion: h.apiVersion } : {}), ...(h.uid ? { uid: h.uid } : {}) };
       await this.event({ target, type: 'Warning', reason: 'MisplacedSetting', message: h.message });
     }
+  }
+
+  /** For a Pod subject: its top owner (Deployment, StatefulSet, ...), as restarts resolve it. */
+  private ownerTarget(namespace: string, subject: string, nsTarget: EventTarget): EventTarget {
+    const pod = subject.startsWith('Pod/') ? this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === subject.slice(4)) : undefined;
+    if (!pod) return this.subjectTarget(namespace, subject, nsTarget);
+    const owner = resolveTopOwner(pod, this.ownerLookup());
+    return { kind: owner.kind, name: owner.name, namespace, ...(owner.uid ? { uid: owner.uid } : {}) };
   }
 
   private subjectTarget(namespace: string, subject: string, nsTarget: EventTarget): EventTarget {

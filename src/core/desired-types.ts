@@ -56,6 +56,15 @@ export interface NamespaceInput {
   clusterDnsIP?: string;
   /** The namespace's Ingress objects (other controllers' Ingresses are non-mesh clients of Services). */
   ingresses?: V1Ingress[];
+  /** Services of other namespaces that the managed pods declare (the gateway's egress policy names their pods). */
+  destinationServices?: V1Service[];
+  /** Cluster addresses discovered from the API (the kubernetes Service, ...): never reachable as external destinations. */
+  clusterAddresses?: string[];
+  /**
+   * The controller's resolution of each concrete external host (src/core/desired/pinning.ts):
+   * with it, ServiceEntries are pinned to the checked addresses; without it (render), resolution DNS.
+   */
+  resolved?: Record<string, { addresses: string[]; error?: string }>;
   /** The namespace's Istio objects (users' and wpgw's; users' are read, never written): docs/user-policies.md. */
   istio?: UserIstioObjects;
   /** The live gateway Deployment `wpgw` (the controller): is it rolled out with the tlsMode label yet? */
@@ -81,6 +90,10 @@ export interface DesiredOptions {
   pinnedGatewayIP?: string;
   /** render: pin the wpgw-dns Service's ClusterIP to this address. */
   pinnedDnsIP?: string;
+  /** The cluster's pod, Service and node CIDRs (operator-set): the gateway never reaches them as external destinations. */
+  clusterCIDRs?: string[];
+  /** Where istiod runs (gateway egress to app=istiod pods); default istio-system. */
+  istioNamespace?: string;
 }
 
 export interface DesiredState {

@@ -4,6 +4,7 @@ import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import {
   DNS_SERVER_ANNOTATION,
   DNS_SERVICE,
+  EGRESS_ALLOW_ANNOTATION,
   GATEWAY_SERVICE,
   ISTIO_INJECTION_LABEL,
   ISTIO_REV_LABEL,
@@ -26,6 +27,8 @@ import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
+import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy } from './desired/egress.js';
+import { pinExternalNames } from './desired/pinning.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
@@ -76,8 +79,14 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       input.pods.filter((p) => p.metadata?.labels?.[MANAGED_LABEL] === 'true').map((p) => p.metadata?.labels ?? {}),
     ),
   );
-  const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
-  conflicts.push(...plan.conflicts);
+  const planned = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
+  conflicts.push(...planned.conflicts);
+  const egress = egressRanges(namespace, annotations[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
+  conflicts.push(...egress.conflicts);
+  // External names resolved by the controller, checked, pinned; refused ones are not routed.
+  const pinned = pinExternalNames(planned.groups, input.resolved, egress);
+  conflicts.push(...pinned.conflicts);
+  const plan = { ...planned, groups: pinned.groups };
   for (const r of inbound) conflicts.push(...r.conflicts);
   const direct = directAccess(namespace, input.services, input.pods, input.ingresses ?? []);
   conflicts.push(...direct.conflicts);
@@ -95,11 +104,19 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const objects: KubeObject[] = [
     ...gatewayObjects(namespace, replicas, revision),
     gatewayService(namespace, plan.groups, clusterIP),
-    ...outboundObjects(namespace, plan.groups),
+    ...outboundObjects(namespace, plan.groups, pinned.pins),
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts, authz.allowPorts),
     ...authz.objects,
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
+    gatewayEgressPolicy({
+      namespace,
+      groups: plan.groups,
+      appServices: inbound.flatMap((r) => r.objects.filter((o) => o.kind === 'Service')),
+      services: [...input.services, ...(input.destinationServices ?? [])],
+      ranges: egress,
+      istioNamespace: opts.istioNamespace ?? DEFAULT_ISTIO_NAMESPACE,
+    }),
     ...direct.objects,
   ];
   if (dnsMode) {
@@ -123,6 +140,20 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     notes.push(`inbound: Service ${name} -> ${name}-app`);
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
+  const concrete = plan.groups.flatMap((g) => g.routes).filter((r) => r.target.kind === 'external' && !r.dest.wildcard);
+  if (concrete.length > 0) {
+    notes.push(
+      input.resolved
+        ? `external names pinned to the addresses the controller checked: ${[...pinned.pins.entries()].map(([h, a]) => `${h} -> ${a.join(' ') || '(none)'}`).join(', ')}`
+        : 'external names: resolution DNS here (offline); the controller (--external-names pin, the default) resolves them, refuses forbidden answers and pins the gateway to the checked addresses',
+    );
+  }
+  notes.push(
+    `gateway egress: cluster DNS, istiod, the declared in-cluster destinations' pods` +
+      (plan.groups.some((g) => g.routes.some((r) => r.target.kind === 'external'))
+        ? `, external destinations anywhere but link-local, loopback, metadata, private and cluster ranges${egress.allowed.length ? ` (re-opened: ${egress.allowed.map((c) => c.text).join(', ')})` : ''}`
+        : ''),
+  );
   return { objects, conflicts, notes };
 }
 

@@ -279,6 +279,8 @@ export function reviewDestinations(destinations: readonly Destination[], podName
     if (target.kind === 'service' && d.originateTls) {
       return { advice, error: new OutboundParseError(d.raw, '+tls applies to external hosts; in-mesh destinations already get Istio mTLS from the gateway') };
     }
+    const reserved = target.kind === 'external' ? reservedUpstreamPort(d) : undefined;
+    if (reserved) return { advice, error: new OutboundParseError(d.raw, reserved) };
   }
   for (let i = 0; i < destinations.length; i++) {
     for (let j = 0; j < i; j++) {
@@ -299,6 +301,19 @@ export function reviewDestinations(destinations: readonly Destination[], podName
     }
   }
   return { advice };
+}
+
+/**
+ * Istio's own ports (15000-15090: Envoy admin, agent, health, stats, xDS...). An external
+ * destination sent there could reach the gateway pod's own listeners through a name that resolves
+ * to loopback, which no NetworkPolicy sees (pod-local traffic); refused whatever the name.
+ */
+export const ISTIO_RESERVED_PORTS = { min: 15000, max: 15090 } as const;
+
+/** Why the gateway must not connect to this external destination's upstream port, or undefined. */
+export function reservedUpstreamPort(d: Destination): string | undefined {
+  if (d.upstreamPort < ISTIO_RESERVED_PORTS.min || d.upstreamPort > ISTIO_RESERVED_PORTS.max) return undefined;
+  return `upstream port ${d.upstreamPort} is in Istio's reserved range ${ISTIO_RESERVED_PORTS.min}-${ISTIO_RESERVED_PORTS.max} (the gateway's own admin, agent and health ports): an external name resolving to loopback would reach them`;
 }
 
 function inServiceDomain(host: string, clusterDomain: string): boolean {

@@ -16,21 +16,26 @@
 //  11. the user's DENY AuthorizationPolicy for legacy (targetRefs): 403 for the denied principal, 200
 //      for another; a second Service on the same gateway and the Windows egress keep working
 //   9. no proxy rejected or failed a config update
+//  12. the gateway is no confused deputy: its egress NetworkPolicy enforced by the real kube-router
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { accessLog, appLog, callFrom, eventually, podsOf, rid, timed, type ClientResult } from './helpers.js';
+import { accessLog, appLog, callFrom, eventually, jsonLines, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
 import { resolveIn } from './dns-stack.js';
 import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
-import { CLUSTER_DNS, meshPod, proxiesLive, runningMeshPods, useMeshStack } from './mesh-stack.js';
-import { startProc } from './procs.js';
+import { CLUSTER_DNS, meshPod, proxiesLive, runningMeshPods, script, useMeshStack } from './mesh-stack.js';
+import { NODE_ADDRESS, nsExec } from './network.js';
+import { rejectedFor, startKubeRouter } from './netpol.js';
+import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../../bench/cluster-stack.js';
+import { startProc, stopProc, type Proc } from './procs.js';
 import { RUNNER_LABEL, type RunningPod } from './runner.js';
 
 const DP = resolve(import.meta.dirname);
+const ROOT = resolve(DP, '../..');
 const WPGW_SA = (ns: string) => `spiffe://cluster.local/ns/${ns}/sa/wpgw`;
 
 const s = useMeshStack({ tag: 'wdp', dir: 'datapath' });
@@ -38,6 +43,9 @@ const ip: Record<string, string> = {};
 let network: typeof s.network;
 let runner: typeof s.runner;
 let testCA: string;
+const dnsRecords: Record<string, string> = {};
+/** The harness's env.json (ports, CIDRs, bin dir). */
+const harnessEnv = (): Record<string, string> => JSON.parse(readFileSync(join(s.clusterState, 'env.json'), 'utf8')) as Record<string, string>;
 
 function kubectl(args: string[], input?: string): string {
   return execFileSync(inject('e2e').kubectl, args, { env: { ...process.env, KUBECONFIG: s.kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -67,13 +75,8 @@ beforeAll(async () => {
     apply(m.externalHost(s.pki.cert, s.pki.key));
     const ext = (await runningPods(m.EXTERNAL, 'ext-', 1))[0]!;
     ip.ext = ext.ip;
-    const records = { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip };
-    s.procs.push(
-      startProc('dns', 'ip', ['netns', 'exec', network.node, process.execPath, join(DP, 'apps/dns.mjs')], {
-        log: join(s.state, 'logs', 'dns.log'),
-        env: { ...process.env, DNS_RECORDS: JSON.stringify(records), DNS_BIND: `${CLUSTER_DNS}:53` },
-      }),
-    );
+    Object.assign(dnsRecords, { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip });
+    s.procs.push(startDns());
   });
 
   await timed('mesh side: sales/orders (sidecar), ingress gateway', async () => {
@@ -117,6 +120,21 @@ beforeAll(async () => {
     console.log(`[datapath] addresses: ${JSON.stringify(ip)}`);
   });
 });
+
+/** The harness's DNS stand-in on the cluster DNS address, answering `dnsRecords`. */
+function startDns(): Proc {
+  return startProc('dns', 'ip', ['netns', 'exec', network.node, process.execPath, join(DP, 'apps/dns.mjs')], {
+    log: join(s.state, 'logs', 'dns.log'),
+    env: { ...process.env, DNS_RECORDS: JSON.stringify(dnsRecords), DNS_BIND: `${CLUSTER_DNS}:53` },
+  });
+}
+
+/** The DNS stand-in again, with `dnsRecords` as they are now (flow 12 adds names). */
+async function restartDns(): Promise<void> {
+  const old = s.procs.find((p) => p.name === 'dns')!;
+  await stopProc(old);
+  s.procs.splice(s.procs.indexOf(old), 1, startDns());
+}
 
 /** Calls until the answer satisfies `good` (config propagation), then returns it. */
 async function until(what: string, call: () => Promise<ClientResult>, good: (r: ClientResult) => boolean): Promise<ClientResult> {
@@ -410,6 +428,203 @@ describe('data path through real Envoy', () => {
         const bad = counters.filter((l) => !/: 0$/.test(l));
         expect(bad, `${p.namespace}/${p.name}`).toEqual([]);
       }
+    });
+  });
+});
+
+// Flow 12 (issue 17). The harness's controller runs with --external-names gateway (its DNS lives in
+// a network namespace the host's controller cannot query), so the gateway resolves names itself
+// here and only the NetworkPolicy wpgw-gateway-egress stands between a declared name and a
+// forbidden address: the layer the first part proves, with kube-router enforcing it for the
+// gateway's node. The second part restarts the controller pinning (the product default): that
+// also stops loopback, which no NetworkPolicy sees (pod-local traffic).
+describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced by the real kube-router)', () => {
+  const META = { name: 'meta.test', ip: '169.254.169.254' };
+  const NEIGHBOUR = 'neighbour.test';
+  const APISERVER = 'apiserver.test';
+  let kubeRouter: Proc | undefined;
+  let prober: RunningPod;
+  let gw: RunningPod;
+  const apiPort = () => Number(harnessEnv().HARNESS_APISERVER_PORT);
+  const metaLog = () => join(s.state, 'logs', 'metadata-server.log');
+  const metaHits = () => jsonLines(metaLog()).filter((e) => e.event === 'request').length;
+  const http = (host: string, port: number) => callFrom(prober.netns, { url: `http://${host}:${port}/`, timeoutMs: 5000 });
+  const tcp = (host: string, port: number) => callFrom(prober.netns, { tcp: { host, port, data: 'GET / HTTP/1.0\r\n\r\n' }, timeoutMs: 5000 });
+
+  beforeAll(async () => {
+    await timed('flow 12: build kube-router (netpol/build.sh, cached)', () => script(join(DP, 'netpol/build.sh'), []));
+    const ledger = pod(m.DEPOT, 'ledger-');
+    // A metadata service stand-in on the link-local address, in the node namespace (where every pod
+    // packet is routed), and the API server on the node's address.
+    await nsExec(network.node, ['ip', 'addr', 'add', `${META.ip}/32`, 'dev', 'lo']);
+    s.procs.push(
+      startProc('metadata server', 'ip', ['netns', 'exec', network.node, process.execPath, join(DP, 'apps/echo.mjs')], {
+        log: metaLog(),
+        env: { ...process.env, ECHO_HTTP: `${META.ip}:80`, POD_NAME: 'metadata' },
+      }),
+      startProc('socat node api', 'ip', ['netns', 'exec', network.node, 'socat', `TCP-LISTEN:${apiPort()},bind=${NODE_ADDRESS},fork,reuseaddr`, `UNIX-CONNECT:${join(s.state, 'apiserver.sock')}`], {
+        log: join(s.state, 'logs', 'socat-node-api.log'),
+      }),
+    );
+    // Names a tenant controls: the metadata address, a pod of another namespace nothing declares
+    // (depot's Windows app), the API server. The DNS stand-in restarts with them.
+    Object.assign(dnsRecords, { [META.name]: META.ip, [NEIGHBOUR]: ledger.ip, [APISERVER]: NODE_ADDRESS });
+    await restartDns();
+    apply(m.windowsApp('prober', m.SHOP, [`${META.name}:80`, `${NEIGHBOUR}:8080`, `tcp://${APISERVER}:${apiPort()}`].join('\n')));
+    prober = (await runningPods(m.SHOP, 'prober-', 1))[0]!;
+    gw = pod(m.SHOP, 'wpgw-');
+    // Before enforcement the gateway is a deputy: each forbidden place answers through it. So the
+    // checks after enforcement can only pass because of the policy.
+    await timed('flow 12: baseline without an enforcer', async () => {
+      await until(`http://${META.name}/ through the gateway, before`, () => http(META.name, 80), (x) => x.status === 200 && x.json?.pod === 'metadata');
+      await until(`http://${NEIGHBOUR}:8080/ (depot's Windows pod) through the gateway, before`, () => http(NEIGHBOUR, 8080), (x) => x.status === 200 && String(x.json?.pod).startsWith('ledger-'));
+      await until(`tcp://${APISERVER}:${apiPort()} through the gateway, before`, () => tcp(APISERVER, apiPort()), (x) => (x.body ?? '').length > 0);
+    });
+    // The harness's DNS stand-in is an address in the node namespace, not kube-dns pods: allowed by
+    // an extra policy (NetworkPolicies add up, docs/security.md). The external test host is a pod
+    // (a private address): the namespace's allowlist re-opens exactly it.
+    apply([
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'harness-dns', namespace: m.SHOP },
+        spec: { podSelector: { matchLabels: { 'wpgw.io/gateway': m.SHOP } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${CLUSTER_DNS}/32` } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }] },
+      },
+    ]);
+    kubectl(['annotate', 'namespace', m.SHOP, `wpgw.io/egress-allow-cidrs=${ip.ext}/32`, '--overwrite']);
+    await eventually('the controller re-opened the external test host in wpgw-gateway-egress', () =>
+      JSON.stringify(json(['get', 'networkpolicy', 'wpgw-gateway-egress', '-n', m.SHOP]).spec.egress).includes(`${ip.ext}/32`),
+    );
+    const node = json(['get', 'pod', gw.name, '-n', m.SHOP]).spec.nodeName as string;
+    await timed(`flow 12: kube-router enforcing for ${node} (the gateway's node)`, async () => {
+      kubeRouter = startKubeRouter({ nodeNetns: network.node, kubeconfig: s.kubeconfig, nodeName: node, serviceCIDR: harnessEnv().HARNESS_SERVICE_CIDR!, stateDir: s.state });
+      s.procs.push(kubeRouter);
+      await eventually("kube-router programmed the gateway pod's firewall chain", async () => (await rejectedFor(network.node, gw.name, m.SHOP)) !== undefined);
+    });
+    // Connections opened before the policy stay allowed (conntrack ESTABLISHED) and Envoy pools
+    // them: wait until the baseline's are closed (the servers' keep-alive timeout), not a fixed time.
+    await eventually('no connection from before the policy is still open', async () => {
+      const atMeta = await nsExec(network.node, ['ss', '-Htn', 'state', 'established', 'src', META.ip]);
+      const atLedger = await nsExec(ledger.netns, ['ss', '-Htn', 'state', 'established', 'sport', '=', ':8080']);
+      return atMeta.trim() === '' && atLedger.trim() === '';
+    }, 60_000);
+  }, 600_000);
+
+  it('a declared name answering the link-local metadata address, a foreign pod, the API server: not reached through the gateway', async () => {
+    await timed('flow 12: forbidden places', async () => {
+      const seen = metaHits();
+      expect(seen, 'the baseline request reached the metadata stand-in (the check below can fail)').toBeGreaterThan(0);
+      // policy updates take a moment: the first refused call is what counts, then it must stay refused
+      const meta = await until(`http://${META.name}/ refused`, () => http(META.name, 80), (x) => x.status !== 200);
+      console.log(`[datapath] flow 12: ${META.name} -> ${META.ip} with the policy: ${meta.status ?? meta.error}`);
+      expect(meta.json?.pod).toBeUndefined();
+      const before = metaHits();
+      for (let i = 0; i < 3; i++) expect((await http(META.name, 80)).status, 'still refused').not.toBe(200);
+      expect(metaHits(), 'the metadata stand-in received nothing more').toBe(before);
+      const n = await http(NEIGHBOUR, 8080);
+      expect(n.status, `${NEIGHBOUR}: ${JSON.stringify(n)}`).not.toBe(200);
+      const a = await tcp(APISERVER, apiPort());
+      expect(a.body ?? '', `${APISERVER}: ${JSON.stringify(a)}`).toBe('');
+      console.log(`[datapath] flow 12: ${NEIGHBOUR} -> ${n.status ?? n.error}; ${APISERVER} -> ${a.error ?? 'no bytes'}`);
+    });
+  });
+
+  it('every declared destination still works: orders (mesh), ext.test (+tls, passthrough, tcp), the ingress -> gateway -> Windows pod', async () => {
+    await timed('flow 12: declared destinations', async () => {
+      const legacy = pod(m.SHOP, 'legacy-');
+      expect((await until('orders.sales:9080', () => callFrom(legacy.netns, { url: `http://orders.${m.SALES}:9080/` }), (x) => x.status === 200)).json?.pod).toMatch(/^orders-/);
+      expect((await until(`http://${m.EXT_HOST}/ (+tls)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }), (x) => x.status === 200)).json?.sni).toBe(m.EXT_HOST);
+      expect((await until(`tls://${m.EXT_HOST}:8443`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200)).status).toBe(200);
+      const data = rid('f10');
+      expect((await until(`tcp://${m.TCP_HOST}:9000`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data))).body).toContain(data);
+      const r = await until('the ingress answers for its host', () => callFrom(network.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST } }), (x) => x.status === 200);
+      expect(r.json?.pod).toMatch(/^legacy-/);
+      expect(kubeRouter && kubeRouter.child.exitCode, 'kube-router still running').toBe(null);
+      expect((await rejectedFor(network.node, gw.name, m.SHOP))!, 'kube-router chain for the gateway exists').toBeGreaterThanOrEqual(0);
+    });
+  });
+
+  // The controller pins instead (--external-names pin, the default; restarted here with a DNS
+  // server it can reach: the stand-in's records on the host's loopback). A name answering loopback
+  // reaches the gateway pod itself, which no NetworkPolicy sees (kube-router is still enforcing
+  // above): only pinning stops it.
+  describe('pinned by the controller: loopback and metadata refused whatever the CNI; pinned names work through real istiod and Envoy', () => {
+    const LOOP = { name: 'loop.test', port: 18080 };
+    let original: ManagedProcess;
+    let probe: RunningPod;
+    const loopLog = () => join(s.state, 'logs', 'loopback-server.log');
+    const loopHits = () => jsonLines(loopLog()).filter((e) => e.event === 'request').length;
+    const callLoop = () => callFrom(probe.netns, { url: `http://${LOOP.name}:${LOOP.port}/`, timeoutMs: 5000 });
+    const entries = () => (json(['get', 'serviceentries', '-n', m.SHOP]).items as any[]).map((e) => ({ host: e.spec.hosts[0] as string, resolution: e.spec.resolution as string, endpoints: e.spec.endpoints as unknown }));
+
+    beforeAll(async () => {
+      original = inject('e2e').processes.controller;
+      Object.assign(dnsRecords, { [LOOP.name]: '127.0.0.1' });
+      await restartDns();
+      const dnsPort = await freePort();
+      s.procs.push(
+        startProc('dns for the controller (host loopback)', process.execPath, [join(DP, 'apps/dns.mjs')], {
+          log: join(s.state, 'logs', 'dns-host.log'),
+          env: { ...process.env, DNS_RECORDS: JSON.stringify(dnsRecords), DNS_BIND: `127.0.0.1:${dnsPort}` },
+        }),
+        startProc('loopback server in the gateway pod', 'ip', ['netns', 'exec', gw.netns, process.execPath, join(DP, 'apps/echo.mjs')], {
+          log: loopLog(),
+          env: { ...process.env, ECHO_HTTP: `127.0.0.1:${LOOP.port}`, POD_NAME: 'gateway-loopback' },
+        }),
+      );
+      apply(m.windowsApp('probe-loop', m.SHOP, `${LOOP.name}:${LOOP.port}`));
+      probe = (await runningPods(m.SHOP, 'probe-loop-', 1))[0]!;
+      // The gateway resolving itself: it reaches its own pod's loopback, kube-router enforcing.
+      await until(`http://${LOOP.name}:${LOOP.port}/ reaches the gateway pod's own loopback, before pinning`, callLoop, (x) => x.status === 200 && x.json?.pod === 'gateway-loopback');
+      await timed('flow 12: controller restarted with --external-names pin', async () => {
+        await stopProcess(original);
+        startProcess(ROOT, { ...original, args: [...original.args, '--external-names', 'pin', '--external-dns-server', `127.0.0.1:${dnsPort}`] });
+        await eventually('controller ready', async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200);
+      });
+    }, 600_000);
+
+    afterAll(async () => {
+      // the files after this one expect the harness's controller as global setup started it
+      await stopProcess(original);
+      startProcess(ROOT, original);
+      await eventually('controller ready again', async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200);
+    });
+
+    it('names answering loopback, link-local, another pod, the API server: not routed (Event on the owner, metric), the gateway\'s loopback not reached', async () => {
+      await timed('flow 12: pinning refusals', async () => {
+        const refused = [LOOP.name, META.name, NEIGHBOUR, APISERVER];
+        await eventually('the controller dropped the ServiceEntries of every name with a forbidden answer', () => !entries().some((e) => refused.includes(e.host)));
+        const events = () => (json(['get', 'events', '-n', m.SHOP]).items as any[]).filter((e) => e.reason === 'ConflictDetected' && String(e.message).startsWith('ForbiddenAddress'));
+        const onProbe = await eventually('a ForbiddenAddress Event on the Deployment probe-loop', () => events().find((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'probe-loop'));
+        expect(onProbe.message).toContain(`${LOOP.name} resolves to 127.0.0.1 (in 127.0.0.0/8, loopback)`);
+        const onProber = events().filter((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'prober').map((e) => String(e.message));
+        expect(onProber.some((msg) => msg.includes(`${META.name} resolves to ${META.ip} (in 169.254.0.0/16`)), onProber.join('\n')).toBe(true);
+        const before = loopHits();
+        expect(before, 'the baseline reached the loopback server (the checks below can fail)').toBeGreaterThan(0);
+        const r = await until(`http://${LOOP.name}:${LOOP.port}/ no longer routed`, callLoop, (x) => x.status !== 200);
+        console.log(`[datapath] flow 12: pinned: ${LOOP.name} -> 127.0.0.1 now ${r.status ?? r.error}`);
+        for (let i = 0; i < 3; i++) expect((await callLoop()).status).not.toBe(200);
+        expect(loopHits(), "the gateway pod's loopback server received nothing more").toBe(before);
+        const metrics = (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/metrics`)).body;
+        expect(metrics).toMatch(/wpgw_controller_external_refusals_total\{reason="ForbiddenAddress"\} [1-9]/);
+      });
+    });
+
+    it('pinned names still work through real istiod and Envoy: STATIC ServiceEntries with the checked address, +tls, passthrough, tcp', async () => {
+      await timed('flow 12: pinned destinations', async () => {
+        await eventually('ext.test pinned to the external host (re-opened by the allowlist)', () =>
+          entries().some((e) => e.host === m.EXT_HOST && e.resolution === 'STATIC' && JSON.stringify(e.endpoints) === JSON.stringify([{ address: ip.ext }])),
+        );
+        expect(entries().find((e) => e.host === m.TCP_HOST)).toMatchObject({ resolution: 'STATIC', endpoints: [{ address: ip.ext }] });
+        const legacy = pod(m.SHOP, 'legacy-');
+        const tlsOrig = await until(`http://${m.EXT_HOST}/ (+tls, pinned)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }), (x) => x.status === 200);
+        expect(tlsOrig.json?.sni).toBe(m.EXT_HOST);
+        expect((await until(`tls://${m.EXT_HOST}:8443 (pinned)`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200)).authorized).toBe(true);
+        const data = rid('f10p');
+        expect((await until(`tcp://${m.TCP_HOST}:9000 (pinned)`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data))).body).toContain(data);
+        // the wrong-certificate host is pinned too and still refused by the name check
+        expect((await until(`http://${m.WRONG_HOST}/ (pinned)`, () => callFrom(legacy.netns, { url: `http://${m.WRONG_HOST}/` }), (x) => x.status !== undefined)).status).toBe(503);
+      });
     });
   });
 });

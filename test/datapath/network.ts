@@ -24,6 +24,8 @@ export class Network {
   readonly node: string;
   private pods = new Map<string, { ns: string; veth: string; ip: string }>();
   private seq = 0;
+  /** Only a node namespace this object made is deleted by down() (a failed up() may have met another's). */
+  private nodeCreated = false;
 
   constructor(prefix: string) {
     // netns and interface names: short and unique per run. WPGW_NETNS_PREFIX (at most 2
@@ -31,6 +33,7 @@ export class Network {
     const own = process.env.WPGW_NETNS_PREFIX ?? '';
     if (!/^[a-z0-9]{0,2}$/.test(own)) throw new Error(`WPGW_NETNS_PREFIX=${own}: at most 2 lowercase letters or digits`);
     this.prefix = own + prefix;
+    // With the prefix too: without it two checkouts shared (and deleted) one node namespace.
     this.node = `${this.prefix}-node`;
   }
 
@@ -48,6 +51,7 @@ export class Network {
 
   async up(serviceCIDR: string, extraNodeAddresses: string[] = []): Promise<void> {
     await ip(['netns', 'add', this.node]);
+    this.nodeCreated = true;
     await ip(['-n', this.node, 'link', 'set', 'lo', 'up']);
     // The pods' gateway is a local address of the node: the node answers ARP for it on every veth.
     for (const a of [NODE_ADDRESS, POD_GATEWAY, ...extraNodeAddresses]) await ip(['-n', this.node, 'addr', 'add', `${a}/32`, 'dev', 'lo']);
@@ -95,6 +99,7 @@ export class Network {
 
   async down(): Promise<void> {
     for (const k of [...this.pods.keys()]) await this.removePod(k);
+    if (!this.nodeCreated) return;
     await ip(['netns', 'del', this.node]).catch(() => undefined);
     rmSync(join('/etc/netns', this.node), { recursive: true, force: true });
   }

@@ -87,6 +87,7 @@ describe('1. opting a namespace in and out', () => {
       'AuthorizationPolicy/wpgw',
       'Deployment/wpgw',
       'NetworkPolicy/wpgw-gateway',
+      'NetworkPolicy/wpgw-gateway-egress',
       'NetworkPolicy/wpgw-managed-pods',
       'PodDisruptionBudget/wpgw',
       'Service/wpgw',

@@ -119,6 +119,13 @@ describe('defaults: the same objects as manifests/', () => {
 });
 
 describe('values', () => {
+  it("gatewayEgress.clusterCIDRs and istio.namespace become the controller's --cluster-cidrs and --istio-namespace; unset, neither", () => {
+    const objs = template('--set', 'gatewayEgress.clusterCIDRs={10.244.0.0/16,fd00:10::/56}', '--set', 'istio.namespace=aks-istio-system');
+    expect(container(objs, 'wpgw-controller').args).toEqual(expect.arrayContaining(['--cluster-cidrs=10.244.0.0/16,fd00:10::/56', '--istio-namespace=aks-istio-system']));
+    const plain = container(template(), 'wpgw-controller').args as string[];
+    expect(plain.filter((a) => a.startsWith('--cluster-cidrs') || a.startsWith('--istio-namespace'))).toEqual([]);
+  });
+
   it('ci/aks-values.yaml: registry, pull secrets, revision, replicas, extra namespace selector, commonLabels', () => {
     const objs = template('-f', join(CHART, 'ci/aks-values.yaml'));
     for (const name of ['wpgw-webhook', 'wpgw-controller']) {

@@ -7,6 +7,9 @@ import type { DesiredState, KubeObject, NamespaceInput } from '../../src/core/de
 import { EventRecorder } from '../../src/controller/events.js';
 import { ReconcileError, Reconciler, type ReconcileCacheView } from '../../src/controller/reconcile.js';
 import { NotLeaderError, Writer } from '../../src/controller/writer.js';
+import { ExternalResolver } from '../../src/controller/resolver.js';
+import { desiredNamespaceState } from '../../src/core/desired.js';
+import { injectedPod } from './helpers/builders.js';
 
 // ---- a tiny in-memory API server the cache view reads and the real Writer writes ----------------
 
@@ -27,6 +30,10 @@ const PLURALS: Record<string, string> = {
   destinationrules: 'DestinationRule',
   events: 'Event',
   rollouts: 'Rollout',
+  poddisruptionbudgets: 'PodDisruptionBudget',
+  networkpolicies: 'NetworkPolicy',
+  serviceentries: 'ServiceEntry',
+  authorizationpolicies: 'AuthorizationPolicy',
 };
 
 function parsePath(path: string): { ns: string; kind: string; name?: string } {
@@ -640,5 +647,45 @@ describe('Reconciler: own writes not yet seen by the watch', () => {
     r2.observe({ ...live, metadata: { ...live.metadata, resourceVersion: '1' } }); // older: ignored
     await r2.reconcile('shop');
     expect(writer.writeCounts().total).toBe(n);
+  });
+});
+
+describe('Reconciler: external names pinned by the controller (real desired state)', () => {
+  function setupPinned(answers: Record<string, string[]>) {
+    const api = new FakeApi();
+    const writer = new Writer(api, { isLeader: () => true });
+    const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date('2026-03-01T00:00:00Z') });
+    const lookups: string[] = [];
+    const resolver = new ExternalResolver({ lookup: async (h) => (lookups.push(h), answers[h] ?? []) });
+    const r = new Reconciler({ cache: cacheView(api), writer, events, desired: desiredNamespaceState, desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' }, logger: log, resolver });
+    api.onChange = (o) => r.observe(o);
+    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } });
+    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'legacy' } }, template: { metadata: { labels: { app: 'legacy' } }, spec: { containers: [] } } } });
+    api.put({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'legacy-5c7d9', namespace: 'shop', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', uid: 'uid-Deployment-legacy', controller: true }] } });
+    for (const name of ['legacy-5c7d9-a', 'legacy-5c7d9-b']) {
+      const pod = injectedPod({ name, labels: { app: 'legacy' }, outbound: 'meta.evil.example:80 example.com:80+tls orders.sales.svc:9080 *.zone.example:8080', resolver: 'dnsConfig', ip: '10.244.64.10' });
+      pod.metadata!.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'legacy-5c7d9', uid: 'rs', controller: true }];
+      api.put({ apiVersion: 'v1', kind: 'Pod', ...pod } as Obj);
+    }
+    return { api, r, lookups };
+  }
+
+  it('looks up only concrete external names, pins the good one, refuses the one resolving to the metadata address with one Event on the Deployment', async () => {
+    const { api, r, lookups } = setupPinned({ 'meta.evil.example': ['169.254.169.254'], 'example.com': ['93.184.216.34'] });
+    const report = await r.reconcile('shop');
+    expect(lookups.sort()).toEqual(['example.com', 'meta.evil.example']); // not the Service, not the wildcard
+    expect(report.refusedNames).toEqual({ ForbiddenAddress: 1 }); // one route (two pods declare it), counted by the metric
+    const entries = api.list('ServiceEntry', 'shop');
+    expect(entries.map((e) => [e.spec.hosts[0], e.spec.resolution, e.spec.endpoints])).toEqual([
+      ['example.com', 'STATIC', [{ address: '93.184.216.34' }]],
+      ['*.zone.example', 'DYNAMIC_DNS', undefined],
+    ]);
+    const refusals = eventsOf(api, 'ConflictDetected').filter((e) => String(e.message).startsWith('ForbiddenAddress'));
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]!.involvedObject).toMatchObject({ kind: 'Deployment', name: 'legacy', uid: 'uid-Deployment-legacy', apiVersion: 'apps/v1' });
+    expect(refusals[0]!.message).toContain('meta.evil.example resolves to 169.254.169.254');
+    // the same refusal again writes no new Event
+    await r.reconcile('shop');
+    expect(eventsOf(api, 'ConflictDetected').filter((e) => String(e.message).startsWith('ForbiddenAddress'))).toHaveLength(1);
   });
 });

@@ -410,7 +410,7 @@ describe('desired state: outbound edge cases', () => {
     const r = state({});
     expect(r.conflicts).toEqual([]);
     expect(r.objects.map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(
-      ['AuthorizationPolicy/wpgw', 'Deployment/wpgw', 'NetworkPolicy/wpgw-gateway', 'NetworkPolicy/wpgw-managed-pods', 'PodDisruptionBudget/wpgw', 'Service/wpgw', 'ServiceAccount/wpgw'].sort(),
+      ['AuthorizationPolicy/wpgw', 'Deployment/wpgw', 'NetworkPolicy/wpgw-gateway', 'NetworkPolicy/wpgw-gateway-egress', 'NetworkPolicy/wpgw-managed-pods', 'PodDisruptionBudget/wpgw', 'Service/wpgw', 'ServiceAccount/wpgw'].sort(),
     );
     // An ALLOW policy with no rules denies every request.
     expect(spec(get(r.objects, 'AuthorizationPolicy', 'wpgw'))).toEqual({ selector: { matchLabels: GW }, action: 'ALLOW' });

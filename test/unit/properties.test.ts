@@ -287,6 +287,15 @@ describe('properties: Windows pods', () => {
         expectOk(res);
         expect(res.review.response.uid).toBe('uid-1');
 
+        // An external upstream port in Istio's reserved range (the gateway's own ports): denied first.
+        const reserved = dests.find((d) => d.host.kind !== 'service' && d.upstream >= 15000 && d.upstream <= 15090);
+        if (reserved) {
+          denied++;
+          expect(res.decision.decision).toBe('denied');
+          expect(res.decision.reason).toBe('invalid_outbound');
+          expect(res.review.response.status?.message).toContain(`"${reserved.text}": upstream port ${reserved.upstream} is in Istio's reserved range`);
+          return;
+        }
         const wildcard = dests.find((d) => d.wildcard);
         if (wildcard && mode === 'hostAliases') {
           denied++;
@@ -492,7 +501,8 @@ describe('properties: invalid outbound annotations', () => {
   });
 
   it('two entries of one pod the gateway cannot route side by side are denied naming the later one, whatever else is declared', () => {
-    const port = fc.integer({ min: 1, max: 65535 });
+    // Istio's reserved ports are denied for their own reason first (the Windows pods property above).
+    const port = fc.integer({ min: 1, max: 65535 }).filter((p) => p < 15000 || p > 15090);
     const pair = fc.oneof(
       fc.tuple(externalHost, externalHost, port).filter(([a, b]) => a !== b).map(([a, b, p]) => [`tcp://${a}:${p}`, `tcp://${b}:${p}`] as const),
       fc.tuple(externalHost, externalHost, port).map(([a, b, p]) => [`${a}:${p}`, `tls://${b}.x:${p}`] as const),

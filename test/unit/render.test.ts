@@ -102,6 +102,7 @@ describe('render: examples/shop.yaml (the seed\'s four flows)', () => {
         'AuthorizationPolicy/wpgw',
         'NetworkPolicy/wpgw-managed-pods',
         'NetworkPolicy/wpgw-gateway',
+        'NetworkPolicy/wpgw-gateway-egress',
       ]),
     );
     expect(names.filter((n) => n.endsWith('wpgw-dns'))).toEqual([]); // hostAliases mode needs no DNS server

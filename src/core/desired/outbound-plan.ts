@@ -4,7 +4,7 @@
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { appServiceName, OUTBOUND_POD_PORTS, POD_STATUS_ANNOTATION, type ResolverMode } from '../../names.js';
 import type { Conflict } from '../desired-types.js';
-import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, sharingConflict, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
+import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, reservedUpstreamPort, sharingConflict, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
 import { parseStatus } from '../pod.js';
 import { readOriginal } from '../service.js';
 
@@ -18,6 +18,8 @@ export interface OutboundRoute {
   routePort: number;
   /** True when the destination is a re-pointed Service of this namespace (skip its gateway hairpin). */
   viaAppService: boolean;
+  /** The pod whose declaration is routed (conflicts name it). */
+  from: string;
 }
 
 export interface PortGroup {
@@ -118,6 +120,11 @@ export function planOutbound(
       });
       continue;
     }
+    const reserved = target.kind === 'external' ? reservedUpstreamPort(dest) : undefined;
+    if (reserved) {
+      conflicts.push({ subject: `Pod/${from}`, reason: 'ReservedUpstreamPort', message: `"${dest.raw}": ${reserved}; not routed` });
+      continue;
+    }
     if (target.kind === 'external') {
       const key = `${dest.host}:${dest.upstreamPort}`;
       const prev = upstreams.get(key);
@@ -140,6 +147,7 @@ export function planOutbound(
           : target.host,
       routePort: dest.upstreamPort,
       viaAppService: neighbour !== undefined,
+      from,
     };
     if (group) group.routes.push(route);
     else groups.set(dest.port, { port: dest.port, family: dest.protocol, podPort: 0, routes: [route] });
@@ -169,6 +177,25 @@ export function planOutbound(
     ...(recordedGatewayIP ? { recordedGatewayIP } : {}),
     ...(recordedDnsIP ? { recordedDnsIP } : {}),
   };
+}
+
+/** Every host the managed pods were injected with as a destination, classified (once each). */
+export function declaredTargets(pods: readonly V1Pod[], namespace: string, clusterDomain: string): HostTarget[] {
+  const seen = new Map<string, HostTarget>();
+  for (const pod of pods) {
+    const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
+    let dests: Destination[] = [];
+    try {
+      dests = status ? parseOutbound(status.outbound.join(',')) : [];
+    } catch {
+      continue; // reported by planOutbound
+    }
+    for (const d of dests) {
+      const t = classifyHost(d.host, namespace, clusterDomain);
+      seen.set(t.kind === 'service' ? `${t.namespace}/${t.service}` : t.host, t);
+    }
+  }
+  return [...seen.values()];
 }
 
 function mostVoted(votes: Map<string, number>): string | undefined {

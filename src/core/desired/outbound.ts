@@ -8,7 +8,8 @@ import type { OutboundRoute, PortGroup } from './outbound-plan.js';
 const NS_OWNER: Owner = { kind: 'namespace' };
 export const OUTBOUND_GATEWAY = 'wpgw-out';
 
-export function outboundObjects(namespace: string, groups: PortGroup[]): KubeObject[] {
+/** `pins`: external hosts the controller resolved and checked (src/core/desired/pinning.ts). */
+export function outboundObjects(namespace: string, groups: PortGroup[], pins: ReadonlyMap<string, string[]> = new Map()): KubeObject[] {
   if (groups.length === 0) return [];
   const objects: KubeObject[] = [
     {
@@ -33,7 +34,7 @@ export function outboundObjects(namespace: string, groups: PortGroup[]): KubeObj
     }
   }
   if (shortNameRoutes.length > 0) objects.push(shortNameService(namespace, shortNameRoutes));
-  objects.push(...serviceEntries(namespace, groups), ...tlsOriginationRules(namespace, groups));
+  objects.push(...serviceEntries(namespace, groups, pins), ...tlsOriginationRules(namespace, groups));
   return objects;
 }
 
@@ -102,7 +103,7 @@ function shortNameService(namespace: string, routes: Array<{ group: PortGroup; r
 }
 
 /** External hosts enter the registry for this namespace only (exportTo "."): the allowlist. */
-function serviceEntries(namespace: string, groups: PortGroup[]): KubeObject[] {
+function serviceEntries(namespace: string, groups: PortGroup[], pins: ReadonlyMap<string, string[]>): KubeObject[] {
   const byHost = new Map<string, { wildcard: boolean; ports: Map<number, { name: string; protocol: string }> }>();
   for (const group of groups) {
     for (const route of group.routes) {
@@ -114,19 +115,25 @@ function serviceEntries(namespace: string, groups: PortGroup[]): KubeObject[] {
       byHost.set(route.dest.host, entry);
     }
   }
-  return [...byHost.entries()].map(([host, { wildcard, ports }]) => ({
-    apiVersion: 'networking.istio.io/v1',
-    kind: 'ServiceEntry',
-    metadata: meta(objectName('wpgw-ext', host), namespace, NS_OWNER),
-    spec: {
-      hosts: [host],
-      exportTo: ['.'],
-      location: 'MESH_EXTERNAL',
-      // The gateway resolves with cluster DNS (it never uses wpgw-dns, so no loop back to itself).
-      resolution: wildcard ? 'DYNAMIC_DNS' : 'DNS',
-      ports: [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([number, p]) => ({ number, name: p.name, protocol: p.protocol })),
-    },
-  }));
+  return [...byHost.entries()].map(([host, { wildcard, ports }]) => {
+    const pinned = pins.get(host);
+    return {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'ServiceEntry',
+      metadata: meta(objectName('wpgw-ext', host), namespace, NS_OWNER),
+      spec: {
+        hosts: [host],
+        exportTo: ['.'],
+        location: 'MESH_EXTERNAL',
+        // Pinned: the controller resolved and checked the addresses; the gateway connects only to
+        // them. Else (offline render, wildcards) the gateway resolves with cluster DNS (never
+        // wpgw-dns, so no loop back to itself).
+        resolution: pinned ? 'STATIC' : wildcard ? 'DYNAMIC_DNS' : 'DNS',
+        ports: [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([number, p]) => ({ number, name: p.name, protocol: p.protocol })),
+        ...(pinned ? { endpoints: pinned.map((address) => ({ address })) } : {}),
+      },
+    };
+  });
 }
 
 /** "+tls": originate TLS with SNI and a certificate name check (Istio skips the SAN check if unset). */

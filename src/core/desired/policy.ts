@@ -10,6 +10,22 @@ import type { PortGroup } from './outbound-plan.js';
 
 const NS_OWNER: Owner = { kind: 'namespace' };
 export const DNS_POD_LABEL = 'wpgw.io/dns';
+export const DNS_PORTS = [
+  { protocol: 'UDP', port: 53 },
+  { protocol: 'TCP', port: 53 },
+] as const;
+/** Egress to cluster DNS (kube-system, k8s-app=kube-dns): judged after the kube-dns ClusterIP's translation. */
+export function clusterDnsEgress(): Record<string, unknown> {
+  return {
+    to: [{ namespaceSelector: { matchLabels: namespaceLabel('kube-system') }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+    ports: DNS_PORTS.map((p) => ({ ...p })),
+  };
+}
+
+/** The label every namespace carries with its own name (since Kubernetes 1.21). */
+export function namespaceLabel(namespace: string): Record<string, string> {
+  return { 'kubernetes.io/metadata.name': namespace };
+}
 
 /** `userAllowPorts`: inbound ports a user's own ALLOW policy governs (user-authz.ts): left out here. */
 export function authorizationPolicy(namespace: string, groups: PortGroup[], sourceIPs: string[], inboundPodPorts: number[], userAllowPorts: readonly number[] = []): KubeObject {
@@ -73,17 +89,8 @@ export function ownNameservers(pods: readonly V1Pod[]): string[] {
 export function networkPolicies(namespace: string, groups: PortGroup[], inboundPodPorts: number[], dnsMode: boolean, nameservers: readonly string[] = []): KubeObject[] {
   const gw = { podSelector: { matchLabels: gatewayLabels(namespace) } };
   const managed = { podSelector: { matchLabels: { [MANAGED_LABEL]: 'true' } } };
-  const dnsPorts = [
-    { protocol: 'UDP', port: 53 },
-    { protocol: 'TCP', port: 53 },
-  ];
-  const egress: Record<string, unknown>[] = [
-    { to: [gw] },
-    {
-      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-      ports: dnsPorts,
-    },
-  ];
+  const dnsPorts = DNS_PORTS.map((p) => ({ ...p }));
+  const egress: Record<string, unknown>[] = [{ to: [gw] }, clusterDnsEgress()];
   if (dnsMode) egress.push({ to: [{ podSelector: { matchLabels: { [DNS_POD_LABEL]: namespace } } }], ports: dnsPorts.map((p) => ({ ...p, port: DNS_CONTAINER_PORT })) });
   if (nameservers.length > 0) {
     egress.push({ to: nameservers.map((ip) => ({ ipBlock: { cidr: `${ip}/${isIP(ip) === 6 ? 128 : 32}` } })), ports: dnsPorts });
