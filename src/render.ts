@@ -4,6 +4,7 @@
 import type { V1Ingress, V1Namespace, V1ObjectMeta, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdmissionContext } from './core/context.js';
+import type { Sidecar } from './core/mesh-scope.js';
 import { checkShape } from './core/admission.js';
 import { namespaceHints, workloadHints } from './core/hints.js';
 import { desiredNamespaceState } from './core/desired.js';
@@ -310,6 +311,9 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         services: services.filter((s) => s.metadata?.namespace === ns),
         clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10',
         ingresses: ingresses.get(ns) ?? [],
+        // Mesh-wide outbound picks from every Service in the input, as from the cluster's.
+        clusterServices: services,
+        sidecars: docs.filter((d) => d.kind === 'Sidecar' && nsOf(d) === ns) as Sidecar[],
       },
       desiredOpts,
     );

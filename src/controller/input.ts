@@ -3,10 +3,11 @@ import type { V1Namespace } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import type { NamespaceInput } from '../core/desired-types.js';
+import { scopeInUse } from '../core/desired/mesh.js';
 
 export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
 
-export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses'>;
+export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses' | 'allServices' | 'sidecars'>;
 
 const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
   (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
@@ -14,12 +15,16 @@ const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: st
 export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespace): NamespaceInput {
   const ns = namespace.metadata?.name ?? '';
   const clusterDnsIP = clusterIPOf(cache.service(CLUSTER_DNS.namespace, CLUSTER_DNS.name));
+  const pods = [...cache.managedPods(ns)].sort(byName);
+  // Every Service of the cluster only where mesh-wide outbound is on (the scope picks from them).
+  const mesh = scopeInUse(ns, namespace.metadata?.annotations ?? {}, pods).length > 0;
   return {
     namespace,
     // Sorted so the desired state does not depend on watch arrival order.
-    pods: [...cache.managedPods(ns)].sort(byName),
+    pods,
     services: [...cache.services(ns)].sort(byName),
     ingresses: [...cache.ingresses(ns)].sort(byName),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
+    ...(mesh ? { clusterServices: cache.allServices(), sidecars: [...cache.sidecars(ns)].sort(byName) } : {}),
   };
 }

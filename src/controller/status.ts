@@ -3,7 +3,9 @@
 import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
-import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
+import { collectionPath, kindInfo, objectPath, SIDECAR_KIND } from '../cluster/kinds.js';
+import { scopeInUse } from '../core/desired/mesh.js';
+import type { Sidecar } from '../core/mesh-scope.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput } from '../core/desired-types.js';
@@ -141,6 +143,16 @@ export async function listAllManaged(rest: KubeRest, ns: string | undefined): Pr
   return (await Promise.all(MANAGED_KINDS.map((k) => listManaged(rest, k.apiVersion, k.kind, ns)))).flat();
 }
 
+/** The namespace's Istio Sidecars; none when the CRD is not installed. */
+async function listSidecars(rest: KubeRest, ns: string): Promise<Sidecar[]> {
+  try {
+    return (await rest.request<List<Sidecar>>('GET', collectionPath(kindInfo(SIDECAR_KIND.apiVersion, SIDECAR_KIND.kind), ns))).items ?? [];
+  } catch (err) {
+    if (errorStatus(err) === 404) return [];
+    throw err;
+  }
+}
+
 interface List<T> {
   items?: T[];
 }
@@ -182,6 +194,11 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     if (errorStatus(err) !== 404) errors.push(`kube-system/kube-dns: ${errorMessage(err)}`);
   }
 
+  // Mesh-wide outbound picks from every Service of the cluster: read them once, only if in use.
+  let clusterServices: V1Service[] | undefined;
+  const meshServices = async (): Promise<V1Service[]> =>
+    (clusterServices ??= (await rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service')))).items ?? []);
+
   const out: NamespaceStatus[] = [];
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
@@ -195,12 +212,15 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
         }),
         rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
       ]);
+      const podList = (pods.items ?? []).sort(byName);
+      const mesh = scopeInUse(ns, annotationsOf(namespace), podList).length > 0;
       const input: NamespaceInput = {
         namespace,
-        pods: (pods.items ?? []).sort(byName),
+        pods: podList,
         services: (services.items ?? []).sort(byName),
         ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
+        ...(mesh ? { clusterServices: await meshServices(), sidecars: await listSidecars(rest, ns) } : {}),
       };
       const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
       out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed));

@@ -21,6 +21,7 @@ import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
+import { namespaceMesh } from './desired/mesh.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
@@ -41,7 +42,9 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
     .map((s) => inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(s.metadata?.name ?? ''))));
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
-  const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
+  const mesh = namespaceMesh(input, namespace, opts.clusterDomain);
+  conflicts.push(...mesh.conflicts);
+  const plan = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts), mesh.plan.destinations);
   conflicts.push(...plan.conflicts);
   for (const r of inbound) conflicts.push(...r.conflicts);
   const direct = directAccess(namespace, input.services, input.pods, input.ingresses ?? []);
@@ -55,7 +58,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const clusterIP = liveIP ?? opts.pinnedGatewayIP ?? plan.recordedGatewayIP;
 
   const dnsMode =
-    annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig');
+    annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig') || mesh.scope.length > 0;
 
   const objects: KubeObject[] = [
     ...gatewayObjects(namespace, replicas, revision),
@@ -87,6 +90,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     notes.push(`inbound: Service ${name} -> ${name}-app`);
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
+  notes.push(...mesh.notes);
   return { objects, conflicts, notes };
 }
 

@@ -1,3 +1,4 @@
+import type { Sidecar } from '../../src/core/mesh-scope.js';
 import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1Service } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -179,6 +180,8 @@ function cacheView(api: FakeApi): ReconcileCacheView {
     workload: ((resource: string, ns: string, name: string) => workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
     isKindMissing: (_v, kind) => MISSING.has(kind),
     ingresses: (ns) => api.list('Ingress', ns) as V1Ingress[],
+    allServices: () => [...api.objects.values()].filter((o) => o.kind === 'Service') as V1Service[],
+    sidecars: (ns) => api.list('Sidecar', ns) as Sidecar[],
   };
 }
 
