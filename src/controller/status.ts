@@ -157,6 +157,42 @@ interface List<T> {
   items?: T[];
 }
 
+/** Every Service of the cluster, read on first use only (mesh-wide outbound picks from them). */
+export function clusterServicesOnce(rest: KubeRest): () => Promise<V1Service[]> {
+  let all: Promise<V1Service[]> | undefined;
+  return () => (all ??= rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'))).then((l) => l.items ?? []));
+}
+
+/** One namespace's desired-state input and its gateway Deployment, read straight from the API (no watch). */
+export async function readNamespaceInput(
+  rest: KubeRest,
+  namespace: V1Namespace,
+  clusterDnsIP: string | undefined,
+  meshServices: () => Promise<V1Service[]>,
+): Promise<{ input: NamespaceInput; deployment: V1Deployment | undefined }> {
+  const ns = namespace.metadata?.name ?? '';
+  const [services, pods, deployment, ingresses] = await Promise.all([
+    rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
+    rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
+    rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
+      if (errorStatus(err) === 404) return undefined;
+      throw err;
+    }),
+    rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
+  ]);
+  const podList = (pods.items ?? []).sort(byName);
+  const mesh = scopeInUse(ns, annotationsOf(namespace), podList).length > 0;
+  const input: NamespaceInput = {
+    namespace,
+    pods: podList,
+    services: (services.items ?? []).sort(byName),
+    ingresses: (ingresses.items ?? []).sort(byName),
+    ...(clusterDnsIP ? { clusterDnsIP } : {}),
+    ...(mesh ? { clusterServices: await meshServices(), sidecars: await listSidecars(rest, ns) } : {}),
+  };
+  return { input, deployment };
+}
+
 /** Reads the cluster and summarizes each opted-in namespace (or just `namespace`). */
 export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): Promise<StatusReport> {
   const rest = opts.rest ?? new RawKubeClient(kc);
@@ -194,34 +230,12 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     if (errorStatus(err) !== 404) errors.push(`kube-system/kube-dns: ${errorMessage(err)}`);
   }
 
-  // Mesh-wide outbound picks from every Service of the cluster: read them once, only if in use.
-  let clusterServices: V1Service[] | undefined;
-  const meshServices = async (): Promise<V1Service[]> =>
-    (clusterServices ??= (await rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service')))).items ?? []);
-
+  const meshServices = clusterServicesOnce(rest);
   const out: NamespaceStatus[] = [];
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
     try {
-      const [services, pods, deployment, ingresses] = await Promise.all([
-        rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
-        rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: MANAGED_LABEL } }),
-        rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
-          if (errorStatus(err) === 404) return undefined;
-          throw err;
-        }),
-        rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
-      ]);
-      const podList = (pods.items ?? []).sort(byName);
-      const mesh = scopeInUse(ns, annotationsOf(namespace), podList).length > 0;
-      const input: NamespaceInput = {
-        namespace,
-        pods: podList,
-        services: (services.items ?? []).sort(byName),
-        ingresses: (ingresses.items ?? []).sort(byName),
-        ...(clusterDnsIP ? { clusterDnsIP } : {}),
-        ...(mesh ? { clusterServices: await meshServices(), sidecars: await listSidecars(rest, ns) } : {}),
-      };
+      const { input, deployment } = await readNamespaceInput(rest, namespace, clusterDnsIP, meshServices);
       const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
       out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed));
     } catch (err) {
