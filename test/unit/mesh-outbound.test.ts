@@ -44,7 +44,7 @@ function state(input: Partial<NamespaceInput>) {
 }
 
 const vsHosts = (objects: KubeObject[]) => ofKind(objects, 'VirtualService').flatMap((v) => spec(v).hosts as string[]);
-const corefile = (objects: KubeObject[]) => (get(objects, 'ConfigMap', 'wpgw-dns') as { data: { Corefile: string } }).data.Corefile;
+const corefile = (objects: KubeObject[]) => (get(objects, 'ConfigMap', 'wpgw-dns') as unknown as { data: { Corefile: string } }).data.Corefile;
 
 describe('the mesh-wide scope', () => {
   it('parses Sidecar-style namespace scopes and names a bad entry', () => {
