@@ -99,7 +99,7 @@ export function suggestEntries(input: NamespaceInput, log: readonly QueryLogEntr
       const known = services.has(name) || services.has(name.replace(/\.svc$/, ''));
       const target = classifyHost(known && !name.endsWith('.svc') ? `${name}.svc` : name, namespace, clusterDomain);
       const key = target.kind === 'service' ? target.fqdn : name;
-      if (seen.has(key) || w.declared.has(key)) continue;
+      if (seen.has(key) || w.declared.has(key) || [...w.declared].some((d) => d.startsWith('*.') && key.endsWith(d.slice(1)))) continue;
       seen.add(key);
       if (target.kind === 'service') {
         const svc = services.get(`${target.service}.${target.namespace}`);

@@ -41,13 +41,14 @@ describe('wpgw suggest', () => {
   });
 
   it('per workload: external names and uncovered Services with the exact entry; declared, covered, search-path misses and other pods left out', () => {
-    const legacy = owned(injectedPod({ name: 'legacy-6d4f-abcde', outbound: 'orders.sales.svc:9080, example.com:80+tls', ip: '10.244.64.10', resolver: 'dnsConfig' }), 'legacy', '6d4f');
+    const legacy = owned(injectedPod({ name: 'legacy-6d4f-abcde', outbound: 'orders.sales.svc:9080, example.com:80+tls, tls://*.zone.test:443', ip: '10.244.64.10', resolver: 'dnsConfig' }), 'legacy', '6d4f');
     const meshy = owned(injectedPod({ name: 'meshy-77aa-xyz12', mesh: 'sales/*', ip: '10.244.64.11' }), 'meshy', '77aa');
     const log = parseQueryLog(
       [
         // legacy: its declared names, then an undeclared external host (after the search path) and a Service
         line('10.244.64.10', 'A', 'orders.sales.svc.cluster.local', 'NOERROR'),
         line('10.244.64.10', 'A', 'example.com', 'NOERROR'),
+        line('10.244.64.10', 'A', 'api.zone.test', 'NOERROR'), // under the declared wildcard
         line('10.244.64.10', 'A', 'api.partner.test.shop.svc.cluster.local', 'NXDOMAIN'),
         line('10.244.64.10', 'A', 'api.partner.test.svc.cluster.local', 'NXDOMAIN'),
         line('10.244.64.10', 'A', 'api.partner.test', 'NOERROR'),
