@@ -8,66 +8,18 @@
 // (one Service added), the full recompute plus the controller's apply decision (needsApply against
 // the previous state as the live objects). The baseline is the same namespace with no mesh-wide
 // scope, measured in the same run. Prints numbers and PASS/MISS against targets; never fails.
-import type { V1Service } from '@kubernetes/client-node';
 import { parseArgs } from 'node:util';
 import { needsApply } from '../src/controller/compare.js';
 import { desiredNamespaceState } from '../src/core/desired.js';
-import type { DesiredOptions, KubeObject, NamespaceInput } from '../src/core/desired-types.js';
-import { mutatePod } from '../src/core/pod.js';
+import type { KubeObject } from '../src/core/desired-types.js';
+import { input, OPTS, services } from './mesh-fixtures.js';
 import { FIELD_MANAGER } from '../src/names.js';
 
-const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns/coredns:1.12.4' };
 /** ConfigMap data is limited to 1 MiB by the API server: the Corefile must fit. */
 const CONFIGMAP_LIMIT = 1024 * 1024;
 /** etcd's default request limit (1.5 MiB): no single object may be larger. */
 const OBJECT_LIMIT = 1.5 * 1024 * 1024;
 const TARGETS = { perChangeMs: 100, corefileBytes: CONFIGMAP_LIMIT, objectBytes: OBJECT_LIMIT };
-
-const ctx = {
-  gatewayIP: () => '10.96.100.10',
-  dnsIP: () => '10.96.100.53',
-  runtimeClassOS: () => undefined,
-  namespaceAnnotations: () => ({}),
-  windowsLabelSets: () => [],
-  takenInboundPorts: () => new Set<number>(),
-  gatewaySelectingServicePorts: () => new Set<number>(),
-  serviceOwner: () => undefined,
-  unmanagedWorkloads: () => [],
-  ingresses: () => [],
-};
-
-/** N HTTP Services, 50 per namespace, on a handful of common ports (as real meshes reuse ports). */
-function services(n: number, offset = 0): V1Service[] {
-  const ports = [80, 8080, 9080, 3000, 5000];
-  return Array.from({ length: n }, (_, i) => ({
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name: `svc-${i + offset}`, namespace: `team-${Math.floor((i + offset) / 50)}` },
-    spec: { clusterIP: `10.97.${Math.floor((i + offset) / 250)}.${(i + offset) % 250}`, selector: { app: `svc-${i + offset}` }, ports: [{ name: 'http', port: ports[(i + offset) % ports.length]! }] },
-  }));
-}
-
-function windowsPod(mesh: boolean) {
-  const out = mutatePod({
-    pod: {
-      metadata: { name: 'legacy-1', namespace: 'shop', annotations: { 'wpgw.io/outbound': 'orders.sales.svc.cluster.local:9080\nexample.com:80+tls', 'wpgw.io/resolver': 'dnsConfig', ...(mesh ? { 'wpgw.io/mesh-outbound': '*/*' } : {}) } },
-      spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }] },
-    },
-    namespace: 'shop',
-    ctx,
-  });
-  if (out.action !== 'mutate') throw new Error(`bench setup: pod not injected: ${JSON.stringify(out)}`);
-  return { ...out.pod, status: { podIP: '10.244.64.10' } };
-}
-
-const GATEWAY: V1Service = {
-  metadata: { name: 'wpgw', namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'wpgw' } },
-  spec: { clusterIP: '10.96.100.10', selector: { 'wpgw.io/gateway': 'shop' }, ports: [{ port: 15021 }] },
-};
-
-function input(mesh: boolean, cluster: V1Service[]): NamespaceInput {
-  return { namespace: { metadata: { name: 'shop' } }, pods: [windowsPod(mesh)], services: [GATEWAY], clusterDnsIP: '10.96.0.10', clusterServices: cluster };
-}
 
 function cpuMs<T>(fn: () => T): { value: T; ms: number } {
   const t0 = process.cpuUsage();
