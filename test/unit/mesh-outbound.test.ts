@@ -9,6 +9,9 @@ import type { DesiredOptions, KubeObject, NamespaceInput } from '../../src/core/
 import { covers, entryFor, namespaceSidecar, parseMeshScope, planMesh, type Sidecar } from '../../src/core/mesh-scope.js';
 import { mutatePod, type PodLike } from '../../src/core/pod.js';
 import { namespacesForEvent } from '../../src/controller/routing.js';
+import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
+import { render } from '../../src/render.js';
+import { stringify } from 'yaml';
 import { DNS_IP, find, get, injectedPod, namespaceObject, ofKind, spec, staticContext } from './helpers/builders.js';
 
 const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'registry.example/coredns:test' };
@@ -180,6 +183,35 @@ describe('desired state with mesh-wide outbound', () => {
   it('without mesh-wide outbound nothing changes: no Service of the cluster is routed', () => {
     const { objects } = state({ pods: [injectedPod({ name: 'legacy-abc', outbound: 'example.com:80', ip: '10.244.64.10' })] });
     expect(vsHosts(objects)).toEqual(['example.com']);
+  });
+});
+
+describe('wpgw status and render say what mesh-wide outbound cannot route', () => {
+  it('status lists the TCP and app-TLS ports in scope with the entry each needs', () => {
+    const ns = namespaceObject('shop', { 'wpgw.io/mesh-outbound': 'sales/*' });
+    (ns.metadata!.labels ??= {})['wpgw.io/inject'] = 'enabled';
+    const s = summarizeNamespace({ namespace: ns, pods: [], services: [GATEWAY], clusterServices: CLUSTER }, undefined);
+    const text = formatStatus({ namespaces: [s], errors: [] });
+    expect(text).toMatch(/note: +mesh-wide outbound sales\/\*: 5 Service\(s\) in scope, 3 HTTP port\(s\) routed by Host/);
+    expect(text).toMatch(/note: +mesh-wide outbound cannot route 2 TCP or app-TLS port\(s\).*tcp:\/\/db\.sales\.svc:5432, tls:\/\/secure\.sales\.svc:8443/);
+    expect(text).toMatch(/note: +mesh-wide outbound skips: peers\.sales \(headless/);
+  });
+
+  it('render, from the input YAML: the same notes on stderr, the routes in the output', () => {
+    const yaml = [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', annotations: { 'wpgw.io/mesh-outbound': 'sales/*' } } },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sales' } },
+      ...CLUSTER.filter((c) => c.metadata?.namespace === 'sales'),
+      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'legacy', namespace: 'shop' }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }] } },
+    ]
+      .map((o) => stringify(o))
+      .join('---\n');
+    const out = render(yaml, {});
+    expect(out.errors).toEqual([]);
+    expect(out.report).toContainEqual(expect.stringMatching(/^namespace shop: mesh-wide outbound cannot route 2 TCP or app-TLS port\(s\)/));
+    expect(out.report).toContainEqual(expect.stringMatching(/warning: .*legacy.*TCP-only and app-TLS ports/));
+    expect(out.yaml).toContain('- orders.sales.svc.cluster.local');
+    expect(out.yaml).toContain('dnsPolicy: None');
   });
 });
 
