@@ -8,6 +8,7 @@ import { desiredNamespaceState } from '../../src/core/desired.js';
 import type { DesiredOptions, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { covers, entryFor, namespaceSidecar, parseMeshScope, planMesh, type Sidecar } from '../../src/core/mesh-scope.js';
 import { mutatePod, type PodLike } from '../../src/core/pod.js';
+import { buildNamespaceInput } from '../../src/controller/input.js';
 import { namespacesForEvent } from '../../src/controller/routing.js';
 import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
 import { render } from '../../src/render.js';
@@ -266,6 +267,24 @@ describe('admission with mesh-wide outbound', () => {
 });
 
 describe('controller routing for mesh-wide outbound', () => {
+  it('the controller\'s input carries every Service of the cluster and the namespace\'s Sidecars only where a scope is in use', () => {
+    const sidecar: Sidecar = { metadata: { name: 'default', namespace: 'shop' }, spec: { egress: [{ hosts: ['./*'] }] } };
+    const view = (pods: ReturnType<typeof meshPod>[]) => ({
+      services: (ns: string) => CLUSTER.filter((c) => c.metadata?.namespace === ns),
+      service: () => undefined,
+      managedPods: () => pods,
+      ingresses: () => [],
+      allServices: () => CLUSTER,
+      sidecars: () => [sidecar],
+    });
+    const withMesh = buildNamespaceInput(view([meshPod('sales/*')]), namespaceObject('shop'));
+    expect(withMesh.clusterServices).toHaveLength(CLUSTER.length);
+    expect(withMesh.sidecars).toEqual([sidecar]);
+    const without = buildNamespaceInput(view([injectedPod({ name: 'legacy-abc', outbound: 'example.com:80' })]), namespaceObject('shop'));
+    expect(without.clusterServices).toBeUndefined();
+    expect(without.sidecars).toBeUndefined();
+  });
+
   it('a Service change in a namespace in scope enqueues the namespaces that route to it mesh-wide', () => {
     const view = {
       isOptedIn: (ns: string) => ns === 'shop' || ns === 'bank',
