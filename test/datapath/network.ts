@@ -31,7 +31,7 @@ export class Network {
     const own = process.env.WPGW_NETNS_PREFIX ?? '';
     if (!/^[a-z0-9]{0,2}$/.test(own)) throw new Error(`WPGW_NETNS_PREFIX=${own}: at most 2 lowercase letters or digits`);
     this.prefix = own + prefix;
-    this.node = `${prefix}-node`;
+    this.node = `${this.prefix}-node`;
   }
 
   /** Removes namespaces a crashed earlier run of this prefix left behind (only ours: "<prefix>-*"). */
