@@ -13,6 +13,7 @@
 // push metrics, and, for one Service added, apply -> the gateway's routes have it. Baseline: the
 // same gateway with no mesh-wide scope (the seed's two declared destinations), first.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -68,7 +69,7 @@ const kib = (n: number) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(2)} 
 
 /** istiod's Prometheus metrics: sum and count of a histogram, over all label sets matching `filter`. */
 async function histogram(monitoring: string, name: string, filter = ''): Promise<{ sum: number; count: number }> {
-  const text = await (await fetch(`http://${monitoring}/metrics`)).text();
+  const text = await metricsText(monitoring);
   let sum = 0;
   let count = 0;
   for (const line of text.split('\n')) {
@@ -76,6 +77,25 @@ async function histogram(monitoring: string, name: string, filter = ''): Promise
     if (line.startsWith(`${name}_count`) && line.includes(filter)) count += Number(line.split(' ').pop());
   }
   return { sum, count };
+}
+
+/** One fresh connection per scrape (a kept-alive one istiod has closed meanwhile fails with EPIPE); "" if unreachable. */
+function metricsText(monitoring: string): Promise<string> {
+  const [host, port] = monitoring.split(':');
+  return new Promise((res) => {
+    const req = httpGet({ host, port: Number(port), path: '/metrics', agent: false, timeout: 30_000 }, (r) => {
+      let body = '';
+      r.setEncoding('utf8');
+      r.on('data', (c: string) => (body += c));
+      r.on('end', () => res(body));
+      r.on('error', () => res(''));
+    });
+    req.on('error', (e) => {
+      log(`istiod metrics unreachable: ${e.message}`);
+      res('');
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+  });
 }
 
 function gatewayObjects(mesh: boolean, cluster: V1Service[]): KubeObject[] {
@@ -119,8 +139,13 @@ async function main(): Promise<void> {
     const addr = istio.ISTIO_XDS_ADDRESS!;
     const mon = istio.ISTIO_MONITORING_ADDRESS!;
 
-    const rows: string[] = [];
     const misses: string[] = [];
+    // Each row as soon as it is measured (a late failure keeps the earlier numbers).
+    const emit = (row: string) => console.log(row);
+    console.log(`wpgw mesh-wide outbound: the gateway's xDS from a real istiod (harness control plane, ${SERVICES_PER_NAMESPACE} Services per namespace)`);
+    console.log('| case | virtual hosts | domains | RDS | LDS | CDS clusters / bytes | istiod full config answer |');
+    console.log('|---|---|---|---|---|---|---|');
+    console.log('rows "(one Service more)": | in scope | apply | -> gateway has the route | istiod pushes meanwhile | mean push time | mean RDS push size |');
     const measure = async (label: string, mesh: boolean, cluster: V1Service[], expectDomain: string) => {
       applyAll(gatewayObjects(mesh, cluster));
       const { d, ms } = await until(`the gateway's routes have ${expectDomain}`, () => {
@@ -129,7 +154,7 @@ async function main(): Promise<void> {
       });
       const again = dump(xdsdump, addr, pod).ms; // a second full request, config settled
       const vhosts = d.routes.reduce((a, rc) => a + (rc.virtual_hosts ?? []).length, 0);
-      rows.push(`| ${label} | ${vhosts} | ${domains(d).length} | ${kib(bytes(d.routes))} | ${kib(bytes(d.listeners))} | ${d.clusters.length} / ${kib(bytes(d.clusters))} | ${Math.min(ms, again).toFixed(0)} ms |`);
+      emit(`| ${label} | ${vhosts} | ${domains(d).length} | ${kib(bytes(d.routes))} | ${kib(bytes(d.listeners))} | ${d.clusters.length} / ${kib(bytes(d.clusters))} | ${Math.min(ms, again).toFixed(0)} ms |`);
       return d;
     };
 
@@ -138,7 +163,6 @@ async function main(): Promise<void> {
     applyAll([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'sales' } }, sales]);
     await measure('baseline: 2 declared, no mesh-wide scope', false, [], 'orders.sales.svc.cluster.local');
     let created = 0;
-    const change: string[] = [];
     for (const n of sizes) {
       log(`creating Services up to ${n}`);
       const fresh = services(n - created, created).map((s) => ({ ...s, spec: { ...s.spec, clusterIP: undefined } }));
@@ -165,23 +189,19 @@ async function main(): Promise<void> {
       const pushes = pushAfter.count - pushBefore.count;
       const s = (tSeen - t0) / 1000;
       if (s > TARGET_PUSH_S) misses.push(`${n} in scope: one Service -> gateway route ${s.toFixed(1)} s > ${TARGET_PUSH_S} s`);
-      change.push(
-        `| ${n} | ${((tApplied - t0) / 1000).toFixed(1)} s | ${s.toFixed(1)} s ${s <= TARGET_PUSH_S ? 'PASS' : 'MISS'} | ${pushes} | ${pushes > 0 ? ((pushAfter.sum - pushBefore.sum) / pushes * 1000).toFixed(1) : '-'} ms | ${sizeAfter.count > sizeBefore.count ? kib((sizeAfter.sum - sizeBefore.sum) / (sizeAfter.count - sizeBefore.count)) : '-'} |`,
+      emit(
+        `| ${n} (one Service more) | ${((tApplied - t0) / 1000).toFixed(1)} s | ${s.toFixed(1)} s ${s <= TARGET_PUSH_S ? 'PASS' : 'MISS'} | ${pushes} | ${pushes > 0 ? ((pushAfter.sum - pushBefore.sum) / pushes * 1000).toFixed(1) : '-'} ms | ${sizeAfter.count > sizeBefore.count ? kib((sizeAfter.sum - sizeBefore.sum) / (sizeAfter.count - sizeBefore.count)) : '-'} |`,
       );
     }
-    console.log(`wpgw mesh-wide outbound: the gateway's xDS from a real istiod (harness control plane, ${SERVICES_PER_NAMESPACE} Services per namespace)`);
-    console.log('| case | virtual hosts | domains | RDS | LDS | CDS clusters / bytes | istiod full config answer |');
-    console.log('|---|---|---|---|---|---|---|');
-    for (const r of rows) console.log(r);
-    console.log('');
-    console.log('One Service added (Service + its VirtualService + the AuthorizationPolicy applied, until the gateway routes it):');
-    console.log('| in scope | apply | -> gateway has the route | istiod pushes meanwhile | mean push time | mean RDS push size |');
-    console.log('|---|---|---|---|---|---|');
-    for (const c of change) console.log(c);
     console.log(`target: one Service reaches the gateway within ${TARGET_PUSH_S} s. "istiod full config answer": the xDS client's whole request, including its 0.5 s quiet period after the last response`);
-    const metrics = await (await fetch(`http://${mon}/metrics`)).text();
+    const metrics = await metricsText(mon);
     log(`istiod config size metrics:\n${metrics.split('\n').filter((l) => /config_size_bytes_(sum|count)/.test(l)).join('\n')}`);
     console.log(misses.length ? `MISS:\n${misses.map((m) => `  ${m}`).join('\n')}` : 'all PASS');
+  } catch (err) {
+    // What istiod said last, before the state directory goes.
+    const istiodLog = join(state, 'logs', 'istiod.log');
+    spawnSync('tail', ['-n', '40', istiodLog], { stdio: ['ignore', 'inherit', 'inherit'] });
+    throw err;
   } finally {
     if (!values.keep) {
       spawnSync('bash', [join(ROOT, 'test/istio/stop.sh'), state], { stdio: 'ignore' });
