@@ -172,7 +172,7 @@ async function main(): Promise<void> {
       created = n;
       const cluster = services(n).map((s) => ({ ...s, spec: { ...s.spec, clusterIP: undefined } }));
       const pushBefore = await histogram(mon, 'pilot_xds_push_time');
-      const sizeBefore = await histogram(mon, 'pilot_xds_config_size_bytes', 'type="rds"');
+      const sizeBefore = await histogram(mon, 'pilot_xds_config_size_bytes', 'RouteConfiguration');
       const last = cluster[cluster.length - 1]!;
       await measure(`mesh-wide, ${n} in scope`, true, cluster, `${last.metadata!.name}.${last.metadata!.namespace}.svc.cluster.local`);
       // One Service more: created, the controller's objects for it applied, until the gateway has it.
@@ -185,7 +185,7 @@ async function main(): Promise<void> {
       await until(`the gateway's routes have ${want}`, () => (domains(dump(xdsdump, addr, pod).d).includes(want) ? true : undefined));
       const tSeen = performance.now();
       const pushAfter = await histogram(mon, 'pilot_xds_push_time');
-      const sizeAfter = await histogram(mon, 'pilot_xds_config_size_bytes', 'type="rds"');
+      const sizeAfter = await histogram(mon, 'pilot_xds_config_size_bytes', 'RouteConfiguration');
       const pushes = pushAfter.count - pushBefore.count;
       const s = (tSeen - t0) / 1000;
       if (s > TARGET_PUSH_S) misses.push(`${n} in scope: one Service -> gateway route ${s.toFixed(1)} s > ${TARGET_PUSH_S} s`);
