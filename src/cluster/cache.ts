@@ -274,7 +274,9 @@ export class ClusterCache {
     return r.store.all() as V1Service[];
   }
 
-  sidecars(namespace: string): Sidecar[] {
+  /** The namespace's Istio Sidecars; undefined while they cannot be read (no CRD, no RBAC). */
+  sidecars(namespace: string): Sidecar[] | undefined {
+    if (this.reflector('sidecars')?.missing()) return undefined;
     return this.list<Sidecar>('sidecars', namespace);
   }
 

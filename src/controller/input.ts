@@ -12,6 +12,12 @@ export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'manage
 const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
   (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
 
+/** Sidecars sorted; none at all (not even []) when they cannot be read, so the desired state says so. */
+function sidecarsOf(cache: InputCacheView, ns: string): Pick<NamespaceInput, 'sidecars' | 'sidecarsUnreadable'> {
+  const list = cache.sidecars(ns);
+  return list ? { sidecars: [...list].sort(byName) } : { sidecarsUnreadable: true };
+}
+
 export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespace): NamespaceInput {
   const ns = namespace.metadata?.name ?? '';
   const clusterDnsIP = clusterIPOf(cache.service(CLUSTER_DNS.namespace, CLUSTER_DNS.name));
@@ -25,6 +31,6 @@ export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespac
     services: [...cache.services(ns)].sort(byName),
     ingresses: [...cache.ingresses(ns)].sort(byName),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
-    ...(mesh ? { clusterServices: cache.allServices(), sidecars: [...cache.sidecars(ns)].sort(byName) } : {}),
+    ...(mesh ? { clusterServices: cache.allServices(), ...sidecarsOf(cache, ns) } : {}),
   };
 }

@@ -61,6 +61,8 @@ export interface NamespaceInput {
   clusterServices?: V1Service[];
   /** The namespace's Istio Sidecar resources: the namespace-wide one narrows the mesh-wide scope. */
   sidecars?: Sidecar[];
+  /** The Sidecars could not be read (no CRD served, or no RBAC for them): the scope is not narrowed. */
+  sidecarsUnreadable?: boolean;
 }
 
 export interface DesiredOptions {

@@ -280,6 +280,11 @@ describe('controller routing for mesh-wide outbound', () => {
     const withMesh = buildNamespaceInput(view([meshPod('sales/*')]), namespaceObject('shop'));
     expect(withMesh.clusterServices).toHaveLength(CLUSTER.length);
     expect(withMesh.sidecars).toEqual([sidecar]);
+    // Sidecars the controller cannot read (no CRD, no grant): said, not silently unnarrowed.
+    const unreadable = buildNamespaceInput({ ...view([meshPod('sales/*')]), sidecars: () => undefined }, namespaceObject('shop'));
+    expect(unreadable.sidecarsUnreadable).toBe(true);
+    expect(desiredNamespaceState(unreadable, OPTS).conflicts).toContainEqual(expect.objectContaining({ subject: 'Namespace/shop', reason: 'SidecarsUnreadable' }));
+    expect(desiredNamespaceState(withMesh, OPTS).conflicts.map((c) => c.reason)).not.toContain('SidecarsUnreadable');
     const without = buildNamespaceInput(view([injectedPod({ name: 'legacy-abc', outbound: 'example.com:80' })]), namespaceObject('shop'));
     expect(without.clusterServices).toBeUndefined();
     expect(without.sidecars).toBeUndefined();

@@ -35,6 +35,13 @@ export function namespaceMesh(input: NamespaceInput, namespace: string, clusterD
   if (sidecar && sidecar.invalid.length > 0) {
     conflicts.push({ subject: sidecar.name, reason: 'InvalidSidecarHost', message: `egress hosts not in "namespace/dnsName" form are ignored: ${sidecar.invalid.join(', ')}` });
   }
+  if (entries.length > 0 && input.sidecarsUnreadable) {
+    conflicts.push({
+      subject: `Namespace/${namespace}`,
+      reason: 'SidecarsUnreadable',
+      message: `the controller cannot read Istio Sidecars (networking.istio.io sidecars: no CRD, or no list/watch grant), so a Sidecar in this namespace does not narrow ${MESH_OUTBOUND_ANNOTATION}; grant it (manifests/, charts/wpgw) or narrow the scope itself`,
+    });
+  }
   const plan = planMesh(entries, sidecar, input.clusterServices ?? input.services, namespace, clusterDomain);
   if (entries.length > 0) {
     notes.push(
