@@ -84,7 +84,10 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       (revision ? `injected by Istio revision ${revision}` : 'injected by Istio\'s default revision'),
   );
   for (const g of plan.groups) {
-    notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${g.routes.map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`).join(', ')}`);
+    // Mesh-wide routes are counted, not listed: a scope can hold thousands of Services.
+    const declared = g.routes.filter((r) => !r.mesh).map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`);
+    const mesh = g.routes.length - declared.length;
+    notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${[...declared, ...(mesh > 0 ? [`${mesh} mesh-wide Service(s)`] : [])].join(', ')}`);
   }
   for (const name of selecting.filter((s) => readOriginal(s)).map((s) => s.metadata?.name ?? '').sort()) {
     notes.push(`inbound: Service ${name} -> ${name}-app`);

@@ -196,6 +196,8 @@ describe('wpgw status and render say what mesh-wide outbound cannot route', () =
     expect(text).toMatch(/note: +mesh-wide outbound sales\/\*: 5 Service\(s\) in scope, 3 HTTP port\(s\) routed by Host/);
     expect(text).toMatch(/note: +mesh-wide outbound cannot route 2 TCP or app-TLS port\(s\).*tcp:\/\/db\.sales\.svc:5432, tls:\/\/secure\.sales\.svc:8443/);
     expect(text).toMatch(/note: +mesh-wide outbound skips: peers\.sales \(headless/);
+    // per port, the mesh-wide routes are counted, not listed
+    expect(text).toContain('note:         outbound http port 9080 -> gateway pod port 29080: 1 mesh-wide Service(s)');
   });
 
   it('render, from the input YAML: the same notes on stderr, the routes in the output', () => {
