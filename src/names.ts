@@ -24,6 +24,15 @@ export const RESOLVER_ANNOTATION = 'wpgw.io/resolver';
 export type ResolverMode = 'hostAliases' | 'dnsConfig';
 export const RESOLVER_MODES: readonly ResolverMode[] = ['hostAliases', 'dnsConfig'];
 
+/**
+ * Pod or namespace annotation: mesh-wide outbound. The pod reaches the HTTP/gRPC ports of every
+ * Service in scope without listing them; the scope is written like Istio Sidecar egress hosts
+ * ("./*", "<namespace>/*", "*\/*"), "none" turns a namespace default off. The pod's value wins.
+ * Needs dnsConfig mode (it becomes the default resolver of such pods).
+ */
+export const MESH_OUTBOUND_ANNOTATION = 'wpgw.io/mesh-outbound';
+export const MESH_OUTBOUND_NONE = 'none';
+
 /** Pod annotation recording what the webhook injected, so re-admission strips and re-applies. */
 export const POD_STATUS_ANNOTATION = 'wpgw.io/status';
 

@@ -3,6 +3,8 @@
 // `istioctl kube-inject`. Text in, text out; the CLI does the file I/O.
 import type { V1Ingress, V1Namespace, V1ObjectMeta, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
+import type { AdmissionContext } from './core/context.js';
+import type { Sidecar } from './core/mesh-scope.js';
 import { checkShape } from './core/admission.js';
 import { namespaceHints, workloadHints } from './core/hints.js';
 import { desiredNamespaceState } from './core/desired.js';
@@ -269,6 +271,9 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         ingresses: ingresses.get(ns) ?? [],
         // The user's own Istio objects in the input shape the inbound routes, as in a cluster.
         istio: userIstioOf(docs.filter((d) => nsOf(d) === ns && !ownedByController(d)), ns),
+        // Mesh-wide outbound picks from every Service in the input, as from the cluster's.
+        clusterServices: services,
+        sidecars: docs.filter((d) => d.kind === 'Sidecar' && nsOf(d) === ns) as Sidecar[],
       },
       desiredOpts,
     );

@@ -18,9 +18,10 @@ import type {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { MANAGED_KINDS, type KubeObject, type UserIstioObjects } from '../core/desired-types.js';
+import type { Sidecar } from '../core/mesh-scope.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL } from '../names.js';
 import { RawKubeClient, type KubeRest } from './client.js';
-import { ROLLOUT_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
+import { ROLLOUT_KIND, SIDECAR_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
 import { KubeListWatchSource } from './kube-source.js';
 import { isManagedByWpgw } from './objects.js';
 import { Reflector, type ChangeType, type ListWatchSource, type ReflectorStats } from './reflector.js';
@@ -41,6 +42,8 @@ export type ResourceKey =
   | 'runtimeclasses'
   /** Ingresses: another controller's Ingress makes a Service one that non-mesh clients reach. */
   | 'ingresses'
+  /** Istio Sidecars (a CRD): the namespace-wide one narrows the mesh-wide outbound scope. */
+  | 'sidecars'
   /** The controller's own outputs: every MANAGED_KINDS kind, label-selected. */
   | 'managedOutputs'
   /** Istio routing in full (users' own shape what wpgw writes, docs/user-policies.md); controller only. */
@@ -65,7 +68,7 @@ export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'ingresses',
 ];
 
-export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'managedOutputs', 'virtualservices', 'destinationrules', 'authorizationpolicies', 'peerauthentications', 'requestauthentications'];
+export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'sidecars', 'managedOutputs', 'virtualservices', 'destinationrules', 'authorizationpolicies', 'peerauthentications', 'requestauthentications'];
 
 /** Workload kinds whose pod templates can make a Service "Windows". */
 export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts'] as const;
@@ -108,6 +111,7 @@ const PLAIN: Record<Exclude<ResourceKey, 'managedOutputs' | 'managedPods'>, Kind
   authorizationpolicies: kindInfo('security.istio.io/v1', 'AuthorizationPolicy'),
   peerauthentications: kindInfo('security.istio.io/v1', 'PeerAuthentication'),
   requestauthentications: kindInfo('security.istio.io/v1', 'RequestAuthentication'),
+  sidecars: kindInfo(SIDECAR_KIND.apiVersion, SIDECAR_KIND.kind),
 };
 
 /** The reflectors a resource set needs. A managed kind that is also watched in full reuses that watch. */
@@ -272,6 +276,19 @@ export class ClusterCache {
 
   services(namespace: string): V1Service[] {
     return this.list<V1Service>('services', namespace);
+  }
+
+  /** Every Service of the cluster (the mesh-wide outbound candidates). */
+  allServices(): V1Service[] {
+    const r = this.reflector('services');
+    if (!r) throw new Error('ClusterCache: resource "services" is not watched by this cache');
+    return r.store.all() as V1Service[];
+  }
+
+  /** The namespace's Istio Sidecars; undefined while they cannot be read (no CRD, no RBAC). */
+  sidecars(namespace: string): Sidecar[] | undefined {
+    if (this.reflector('sidecars')?.missing()) return undefined;
+    return this.list<Sidecar>('sidecars', namespace);
   }
 
   /** Pods carrying the wpgw.io/managed label. */

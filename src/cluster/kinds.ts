@@ -18,6 +18,9 @@ export interface KindInfo {
 
 export { ROLLOUT_KIND };
 
+/** Istio's Sidecar: read (never written) for the mesh-wide outbound scope. */
+export const SIDECAR_KIND = { apiVersion: 'networking.istio.io/v1', kind: 'Sidecar', plural: 'sidecars' } as const;
+
 const BUILTIN: KindInfo[] = [
   { apiVersion: 'v1', kind: 'Namespace', plural: 'namespaces', namespaced: false },
   { apiVersion: 'v1', kind: 'Pod', plural: 'pods', namespaced: true },
@@ -53,6 +56,13 @@ const BUILTIN: KindInfo[] = [
     crd: true,
     optional: true,
     missingHint: 'Argo Rollouts is not installed (no argoproj.io/v1alpha1 Rollout CRD); Rollouts are picked up when it appears',
+  },
+  {
+    ...SIDECAR_KIND,
+    namespaced: true,
+    crd: true,
+    optional: true,
+    missingHint: 'Istio Sidecars cannot be read (no CRD, or no RBAC for networking.istio.io sidecars): a namespace Sidecar does not narrow wpgw.io/mesh-outbound',
   },
 ];
 

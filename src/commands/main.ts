@@ -17,6 +17,8 @@ Usage:
                                    print the objects as admitted plus what the controller creates
   wpgw status [-n NAMESPACE] [-o text|json|yaml]
                                    per opted-in namespace: gateway, re-pointed Services, destinations, drift
+  wpgw suggest [-n NAMESPACE] [--since 1h]
+                                   per managed workload: names its pods resolved that no entry covers, the entry to paste
   wpgw restore (-n NAMESPACE | --all) [--roll]
                                    hand namespaces back without the controller: Services, pods, objects
   wpgw help [COMMAND]              this text, or a command's options
@@ -40,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   render: async () => (await import('./render.js')).renderCommand,
   status: async () => (await import('./status.js')).statusCommand,
   restore: async () => (await import('./restore.js')).restoreCommand,
+  suggest: async () => (await import('./suggest.js')).suggestCommand,
 };
 
 /** The version in wpgw's package.json: the nearest one up from this module (src/ in tests, dist/src/ built). */

@@ -7,10 +7,12 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { CONTROLLER_RESOURCES, ClusterCache } from '../cluster/cache.js';
 import { RawKubeClient, errorMessage, type KubeRest } from '../cluster/client.js';
-import { isOptedIn } from '../cluster/objects.js';
+import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import type { ReflectorStats } from '../cluster/reflector.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import type { DesiredOptions } from '../core/desired-types.js';
+import { scopeInUse } from '../core/desired/mesh.js';
+import { covers } from '../core/mesh-scope.js';
 import { BatchWindows, DEFAULT_BATCH_WINDOWS, type BatchWindowOptions } from './batching.js';
 import { DEFAULT_DESIRED_OPTIONS } from './defaults.js';
 import { EventRecorder } from './events.js';
@@ -161,6 +163,8 @@ export function startController(params: StartControllerParams): ControllerHandle
   const routing = {
     isOptedIn: (ns: string) => isOptedIn(cache.namespace(ns)),
     optedInNamespaces,
+    meshWatchers: (ns: string) =>
+      optedInNamespaces().filter((w) => covers(scopeInUse(w, annotationsOf(cache.namespace(w)), cache.managedPods(w)), w, ns, '')),
   };
   const enqueueAll = (): void => {
     for (const ns of new Set([...optedInNamespaces(), ...cache.namespacesWithManagedObjects()])) queue.add(ns);

@@ -9,6 +9,8 @@ export interface RoutingView {
   isOptedIn(namespace: string): boolean;
   /** Every opted-in namespace. */
   optedInNamespaces(): string[];
+  /** Opted-in namespaces whose mesh-wide outbound scope covers Services of `namespace`. */
+  meshWatchers?(namespace: string): string[];
 }
 
 export function namespacesForEvent(e: CacheEvent, view: RoutingView): string[] {
@@ -25,6 +27,9 @@ export function namespacesForEvent(e: CacheEvent, view: RoutingView): string[] {
   if (e.resource === 'services' && ns === CLUSTER_DNS.namespace && meta.name === CLUSTER_DNS.name) {
     return view.optedInNamespaces(); // clusterDnsIP is an input of every namespace
   }
+  // A Service came, went or changed ports: the gateways that route to it mesh-wide follow.
+  const watchers = e.resource === 'services' ? (view.meshWatchers?.(ns) ?? []) : [];
+  if (watchers.length > 0) return [...new Set([...(view.isOptedIn(ns) ? [ns] : []), ...watchers])];
   if (view.isOptedIn(ns)) return [ns];
   // A leftover of ours in a namespace that is no longer opted in: reconcile deletes it.
   if (isManagedByWpgw(e.obj) || isManagedByWpgw(e.old)) return [ns];

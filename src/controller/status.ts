@@ -3,7 +3,9 @@
 import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1RuntimeClass, V1Service } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
-import { ROLLOUT_KIND, collectionPath, kindInfo, objectPath, type KindInfo } from '../cluster/kinds.js';
+import { ROLLOUT_KIND, SIDECAR_KIND, collectionPath, kindInfo, objectPath, type KindInfo } from '../cluster/kinds.js';
+import { scopeInUse } from '../core/desired/mesh.js';
+import type { Sidecar } from '../core/mesh-scope.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import { namespaceHints, settingHints } from '../core/hints.js';
@@ -150,6 +152,16 @@ export async function listAllManaged(rest: KubeRest, ns: string | undefined): Pr
   return (await Promise.all(MANAGED_KINDS.map((k) => listManaged(rest, k.apiVersion, k.kind, ns)))).flat();
 }
 
+/** The namespace's Istio Sidecars; none when the CRD is not installed. */
+async function listSidecars(rest: KubeRest, ns: string): Promise<Sidecar[]> {
+  try {
+    return (await rest.request<List<Sidecar>>('GET', collectionPath(kindInfo(SIDECAR_KIND.apiVersion, SIDECAR_KIND.kind), ns))).items ?? [];
+  } catch (err) {
+    if (errorStatus(err) === 404) return [];
+    throw err;
+  }
+}
+
 interface List<T> {
   items?: T[];
 }
@@ -180,6 +192,44 @@ async function listOrNone<T>(rest: KubeRest, info: KindInfo, ns: string | undefi
     }
     throw err;
   }
+}
+/** Every Service of the cluster, read on first use only (mesh-wide outbound picks from them). */
+export function clusterServicesOnce(rest: KubeRest): () => Promise<V1Service[]> {
+  let all: Promise<V1Service[]> | undefined;
+  return () => (all ??= rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'))).then((l) => l.items ?? []));
+}
+
+/** One namespace's desired-state input and its gateway Deployment, read straight from the API (no watch). */
+export async function readNamespaceInput(
+  rest: KubeRest,
+  namespace: V1Namespace,
+  clusterDnsIP: string | undefined,
+  meshServices: () => Promise<V1Service[]>,
+): Promise<{ input: NamespaceInput; deployment: V1Deployment | undefined; allPods: V1Pod[] }> {
+  const ns = namespace.metadata?.name ?? '';
+  const [services, pods, deployment, ingresses] = await Promise.all([
+    rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
+    // Every Pod, not only managed ones: unmanaged Pods a re-pointed Service reaches are hints.
+    rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns)),
+    rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
+      if (errorStatus(err) === 404) return undefined;
+      throw err;
+    }),
+    rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
+  ]);
+  const podList = (pods.items ?? []).filter((p) => p.metadata?.labels?.[MANAGED_LABEL] !== undefined).sort(byName);
+  const mesh = scopeInUse(ns, annotationsOf(namespace), podList).length > 0;
+  const input: NamespaceInput = {
+    namespace,
+    pods: podList,
+    services: (services.items ?? []).sort(byName),
+    ingresses: (ingresses.items ?? []).sort(byName),
+    ...(clusterDnsIP ? { clusterDnsIP } : {}),
+    istio: await userIstio(rest, ns),
+    ...(deployment?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { gatewayDeployment: deployment } : {}),
+    ...(mesh ? { clusterServices: await meshServices(), sidecars: await listSidecars(rest, ns) } : {}),
+  };
+  return { input, deployment, allPods: pods.items ?? [] };
 }
 
 /** Reads the cluster and summarizes each opted-in namespace (or just `namespace`). */
@@ -229,32 +279,15 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
   const runtimeClasses = await listOrNone<V1RuntimeClass>(rest, kindInfo('node.k8s.io/v1', 'RuntimeClass'), undefined, errors);
   const runtimeClassOS = (name: string) => runtimeClasses.find((rc) => rc.metadata?.name === name)?.scheduling?.nodeSelector?.[OS_LABEL];
 
+  const meshServices = clusterServicesOnce(rest);
   const out: NamespaceStatus[] = [];
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
     try {
-      const [services, pods, deployment, ingresses] = await Promise.all([
-        rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
-        // Every Pod, not only managed ones: unmanaged Pods a re-pointed Service reaches are hints.
-        rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns)),
-        rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
-          if (errorStatus(err) === 404) return undefined;
-          throw err;
-        }),
-        rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
-      ]);
-      const input: NamespaceInput = {
-        namespace,
-        pods: (pods.items ?? []).filter((p) => p.metadata?.labels?.[MANAGED_LABEL] !== undefined).sort(byName),
-        services: (services.items ?? []).sort(byName),
-        ingresses: (ingresses.items ?? []).sort(byName),
-        ...(clusterDnsIP ? { clusterDnsIP } : {}),
-        istio: await userIstio(rest, ns),
-        ...(deployment?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { gatewayDeployment: deployment } : {}),
-      };
+      const { input, deployment, allPods } = await readNamespaceInput(rest, namespace, clusterDnsIP, meshServices);
       const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
       const workloads = (await Promise.all(WORKLOAD_KINDS.map((k) => listOrNone<WorkloadObject>(rest, kindInfo(k.apiVersion, k.kind), ns, errors).then((items) => items.map((w) => ({ ...w, apiVersion: k.apiVersion, kind: k.kind })))))).flat();
-      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods: pods.items ?? [], runtimeClassOS }));
+      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods, runtimeClassOS }));
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }

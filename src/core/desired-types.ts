@@ -1,6 +1,7 @@
 // The contract between the pure desired-state computation (src/core/desired.ts) and its users:
 // the controller (apply + prune), `wpgw render` and `wpgw status`.
 import type { V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { Sidecar } from './mesh-scope.js';
 
 /** Any Kubernetes object the controller writes. */
 export interface KubeObject {
@@ -56,6 +57,12 @@ export interface NamespaceInput {
   clusterDnsIP?: string;
   /** The namespace's Ingress objects (other controllers' Ingresses are non-mesh clients of Services). */
   ingresses?: V1Ingress[];
+  /** Every Service of the cluster: the candidates of the mesh-wide scope (wpgw.io/mesh-outbound). */
+  clusterServices?: V1Service[];
+  /** The namespace's Istio Sidecar resources: the namespace-wide one narrows the mesh-wide scope. */
+  sidecars?: Sidecar[];
+  /** The Sidecars could not be read (no CRD served, or no RBAC for them): the scope is not narrowed. */
+  sidecarsUnreadable?: boolean;
   /** Services of other namespaces that the managed pods declare (the gateway's egress policy names their pods). */
   destinationServices?: V1Service[];
   /** Cluster addresses discovered from the API (the kubernetes Service, ...): never reachable as external destinations. */

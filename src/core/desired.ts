@@ -29,6 +29,7 @@ import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/
 import { dnsObjects } from './desired/dns.js';
 import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy } from './desired/egress.js';
 import { pinExternalNames } from './desired/pinning.js';
+import { namespaceMesh } from './desired/mesh.js';
 import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
@@ -79,7 +80,9 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       input.pods.filter((p) => p.metadata?.labels?.[MANAGED_LABEL] === 'true').map((p) => p.metadata?.labels ?? {}),
     ),
   );
-  const planned = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts));
+  const mesh = namespaceMesh(input, namespace, opts.clusterDomain);
+  conflicts.push(...mesh.conflicts);
+  const planned = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts), mesh.plan.destinations);
   conflicts.push(...planned.conflicts);
   const egress = egressRanges(namespace, annotations[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
   conflicts.push(...egress.conflicts);
@@ -99,7 +102,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const clusterIP = liveIP ?? opts.pinnedGatewayIP ?? plan.recordedGatewayIP;
 
   const dnsMode =
-    annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig');
+    annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig') || mesh.scope.length > 0;
 
   const objects: KubeObject[] = [
     ...gatewayObjects(namespace, replicas, revision),
@@ -113,7 +116,8 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       namespace,
       groups: plan.groups,
       appServices: inbound.flatMap((r) => r.objects.filter((o) => o.kind === 'Service')),
-      services: [...input.services, ...(input.destinationServices ?? [])],
+      // declared ones, and with mesh-wide outbound every Service the scope may route to
+      services: [...input.services, ...(input.destinationServices ?? []), ...(input.clusterServices ?? [])],
       ranges: egress,
       istioNamespace: opts.istioNamespace ?? DEFAULT_ISTIO_NAMESPACE,
     }),
@@ -134,7 +138,10 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       (revision ? `injected by Istio revision ${revision}` : 'injected by Istio\'s default revision'),
   );
   for (const g of plan.groups) {
-    notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${g.routes.map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`).join(', ')}`);
+    // Mesh-wide routes are counted, not listed: a scope can hold thousands of Services.
+    const declared = g.routes.filter((r) => !r.mesh).map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`);
+    const mesh = g.routes.length - declared.length;
+    notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${[...declared, ...(mesh > 0 ? [`${mesh} mesh-wide Service(s)`] : [])].join(', ')}`);
   }
   for (const name of selecting.filter((s) => readOriginal(s)).map((s) => s.metadata?.name ?? '').sort()) {
     notes.push(`inbound: Service ${name} -> ${name}-app`);
@@ -154,6 +161,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
         ? `, external destinations anywhere but link-local, loopback, metadata, private and cluster ranges${egress.allowed.length ? ` (re-opened: ${egress.allowed.map((c) => c.text).join(', ')})` : ''}`
         : ''),
   );
+  notes.push(...mesh.notes);
   return { objects, conflicts, notes };
 }
 

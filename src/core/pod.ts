@@ -7,6 +7,7 @@ import {
   DEFAULT_CLUSTER_DOMAIN,
   INJECT_KEY,
   MANAGED_LABEL,
+  MESH_OUTBOUND_ANNOTATION,
   OUTBOUND_ANNOTATION,
   POD_STATUS_ANNOTATION,
   RESOLVER_ANNOTATION,
@@ -19,6 +20,7 @@ import { uninjectIstio, type IstioUninjectResult } from './istio-uninject.js';
 import { BoundedMemo } from './memo.js';
 import { outboundNotWindowsHint } from './hints.js';
 import { servicesReaching, unmanagedBecause, unmanagedPodWarning } from './workloads.js';
+import { formatScope, MeshScopeError, parseMeshScope } from './mesh-scope.js';
 import {
   classifyHost,
   dialNames,
@@ -51,6 +53,8 @@ export interface PodStatusRecord {
   outbound: string[];
   /** We added sidecar.istio.io/inject=false (a user's own label is left alone on strip). */
   istioOptOut?: boolean;
+  /** Mesh-wide outbound scope (wpgw.io/mesh-outbound), canonical entries; the controller routes it. */
+  mesh?: string[];
 }
 
 /** Istio's injector label: a Windows pod must never get its Linux sidecar. */
@@ -73,7 +77,9 @@ export type DenyReason =
   | 'no_dns_service'
   | 'wildcard_needs_dns'
   | 'host_network_outbound'
-  | 'own_nameservers';
+  | 'own_nameservers'
+  | 'invalid_mesh_outbound'
+  | 'mesh_outbound_needs_dns';
 
 export interface PodMutationInput {
   pod: PodLike;
@@ -122,16 +128,29 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
   const plan = outboundPlan(annotations[OUTBOUND_ANNOTATION], namespace, clusterDomain);
   if (plan instanceof OutboundParseError) return deny('invalid_outbound', `${who}: ${plan.message}`);
   const destinations = plan.destinations;
+  const nsAnnotations = ctx.namespaceAnnotations(namespace);
+  const meshText = annotations[MESH_OUTBOUND_ANNOTATION] ?? nsAnnotations[MESH_OUTBOUND_ANNOTATION];
+  let mesh: string[] = [];
+  if (meshText !== undefined) {
+    try {
+      mesh = parseMeshScope(meshText).map(formatScope);
+    } catch (e) {
+      if (!(e instanceof MeshScopeError)) throw e;
+      const where = annotations[MESH_OUTBOUND_ANNOTATION] !== undefined ? '' : ` (from namespace "${namespace}")`;
+      return deny('invalid_mesh_outbound', `${who}: ${e.message}${where}`);
+    }
+  }
+  const routes = destinations.length > 0 || mesh.length > 0;
 
   // The hosts file of a hostNetwork or HostProcess pod is the node's: hostAliases cannot reach it,
   // and NetworkPolicy does not apply. Refuse when routing was asked for; otherwise admit and warn.
   const hostReason = spec.hostNetwork ? 'host_network' : isHostProcess(spec) ? 'host_process' : undefined;
   if (hostReason) {
     const what = hostReason === 'host_network' ? 'hostNetwork' : 'a HostProcess container';
-    if (destinations.length > 0) {
+    if (routes) {
       return deny(
         'host_network_outbound',
-        `${who}: uses ${what}, so wpgw cannot redirect its ${OUTBOUND_ANNOTATION} destinations (the node's hosts file and network are shared); remove the annotation or run the pod without ${what}`,
+        `${who}: uses ${what}, so wpgw cannot redirect its ${destinations.length > 0 ? OUTBOUND_ANNOTATION : MESH_OUTBOUND_ANNOTATION} destinations (the node's hosts file and network are shared); remove the annotation or run the pod without ${what}`,
       );
     }
     return {
@@ -141,11 +160,19 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
     };
   }
 
-  const modeText = annotations[RESOLVER_ANNOTATION] ?? ctx.namespaceAnnotations(namespace)[RESOLVER_ANNOTATION] ?? 'hostAliases';
+  // Mesh-wide outbound follows Services as they come and go, which only wpgw-dns can: it makes
+  // dnsConfig the default, and an explicit hostAliases beside it is refused.
+  const modeText = annotations[RESOLVER_ANNOTATION] ?? nsAnnotations[RESOLVER_ANNOTATION] ?? (mesh.length > 0 ? 'dnsConfig' : 'hostAliases');
   if (!RESOLVER_MODES.includes(modeText as ResolverMode)) {
     return deny('invalid_resolver', `${who}: ${RESOLVER_ANNOTATION} must be one of ${RESOLVER_MODES.join(', ')}, got "${modeText}"`);
   }
   const mode = modeText as ResolverMode;
+  if (mesh.length > 0 && mode === 'hostAliases') {
+    return deny(
+      'mesh_outbound_needs_dns',
+      `${who}: ${MESH_OUTBOUND_ANNOTATION} (${mesh.join(' ')}) needs ${RESOLVER_ANNOTATION}: dnsConfig (a hosts file cannot follow Services as they come and go), but ${RESOLVER_ANNOTATION} is hostAliases; remove one of the two`,
+    );
+  }
   const wildcard = destinations.find((d) => d.wildcard);
   if (wildcard && mode === 'hostAliases') {
     return deny(
@@ -155,7 +182,12 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
   }
 
   const warnings: string[] = plan.advice.map((a) => `${who}: ${OUTBOUND_ANNOTATION} ${a}`);
-  const status: PodStatusRecord = { v: 1, mode, outbound: [...plan.outbound] };
+  const status: PodStatusRecord = { v: 1, mode, outbound: [...plan.outbound], ...(mesh.length > 0 ? { mesh } : {}) };
+  if (mesh.length > 0) {
+    warnings.push(
+      `${who}: ${MESH_OUTBOUND_ANNOTATION} ${mesh.join(' ')} reaches the HTTP and gRPC ports of the Services in scope; TCP-only and app-TLS ports cannot be told apart at the gateway without a name, so those the app calls still need a ${OUTBOUND_ANNOTATION} entry (\`wpgw status -n ${namespace}\` lists them)`,
+    );
+  }
   const newSpec: V1PodSpec = { ...spec };
   if (destinations.length > 0 && mode === 'hostAliases') {
     const ip = ctx.gatewayIP(namespace);
@@ -169,7 +201,7 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
     newSpec.hostAliases = [...(spec.hostAliases ?? []), { ip, hostnames }];
     status.gatewayIP = ip;
     status.hostnames = hostnames;
-  } else if (destinations.length > 0 && mode === 'dnsConfig') {
+  } else if (routes && mode === 'dnsConfig') {
     const own = spec.dnsConfig?.nameservers ?? [];
     if (own.length > 0) {
       // wpgw-dns would replace them, and it forwards to cluster DNS, not to them: names only they
@@ -183,7 +215,7 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
     if (!dnsIP) {
       return deny(
         'no_dns_service',
-        `${who}: namespace "${namespace}" has no wpgw-dns Service (dnsConfig mode); the wpgw controller runs it when the namespace is annotated ${RESOLVER_ANNOTATION}=dnsConfig or wpgw.io/dns-server=enabled, and the pod's owner retries`,
+        `${who}: namespace "${namespace}" has no wpgw-dns Service (dnsConfig mode); the wpgw controller runs it when the namespace is annotated ${RESOLVER_ANNOTATION}=dnsConfig, wpgw.io/dns-server=enabled or ${MESH_OUTBOUND_ANNOTATION}, and the pod's owner retries`,
       );
     }
     status.dnsIP = dnsIP;
@@ -337,6 +369,7 @@ function wellFormed(v: Record<string, unknown>): boolean {
   if (v.mode !== 'hostAliases' && v.mode !== 'dnsConfig') return false;
   if (!strings(v.outbound) || !optionalString(v.gatewayIP) || !optionalString(v.dnsIP) || !optionalString(v.previousDnsPolicy)) return false;
   if (v.hostnames !== undefined && !strings(v.hostnames)) return false;
+  if (v.mesh !== undefined && !strings(v.mesh)) return false;
   const dns = v.previousDnsConfig;
   if (dns === undefined || dns === null) return true;
   if (typeof dns !== 'object' || Array.isArray(dns)) return false;

@@ -16,11 +16,12 @@
 //  11. the user's DENY AuthorizationPolicy for legacy (targetRefs): 403 for the denied principal, 200
 //      for another; a second Service on the same gateway and the Windows egress keep working
 //   9. no proxy rejected or failed a config update
+//  13. mesh-wide outbound (no list): in-scope Services by short name and FQDN, one created later; wpgw suggest
 //  12. the gateway is no confused deputy: its egress NetworkPolicy enforced by the real kube-router
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { accessLog, appLog, callFrom, eventually, jsonLines, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
@@ -84,6 +85,7 @@ beforeAll(async () => {
     kubectl(['label', 'namespace', m.ISTIO_NS, `${RUNNER_LABEL}=enabled`, '--overwrite']);
     await eventually('default ServiceAccount in sales', () => json(['get', 'serviceaccount', 'default', '-n', m.SALES]));
     apply(m.meshApp());
+    apply(m.meshApp(m.PAYMENTS));
     apply(m.ingressGateway());
   });
 
@@ -101,6 +103,8 @@ beforeAll(async () => {
       // shop's legacy is version v1 of two (flow 10 adds v2 and the user's own Istio policies)
       apply(m.windowsApp(app, ns, outbound, dnsServer ? 'dnsConfig' : undefined, ns === m.SHOP ? { version: 'v1' } : {}));
     }
+    // flow 13: a Windows app of depot with no list at all, mesh-wide outbound over sales
+    apply(m.meshWindowsApp('meshy', m.DEPOT, `${m.SALES}/*`));
     apply([m.unmanagedLinuxPod('shop-linux', m.SHOP)]);
   });
 
@@ -109,8 +113,10 @@ beforeAll(async () => {
       ...(await runningPods(m.SHOP, 'wpgw-', 1)),
       ...(await runningPods(m.DEPOT, 'wpgw-', 1)),
       ...(await runningPods(m.SALES, 'orders-', 1)),
+      ...(await runningPods(m.SALES, `${m.PAYMENTS}-`, 1)),
       ...(await runningPods(m.ISTIO_NS, 'istio-ingressgateway-', 1)),
     ];
+    await runningPods(m.DEPOT, 'meshy-', 1);
     await runningPods(m.SHOP, 'legacy-', 1);
     await runningPods(m.SHOP, 'shop-linux-', 1);
     await runningPods(m.DEPOT, 'ledger-', 1);
@@ -320,6 +326,82 @@ describe('data path through real Envoy', () => {
       expect(r.addresses).toEqual([gw]);
       expect(pod(m.DEPOT, 'ledger-').uid, 'the same pod').toBe(uid);
       console.log(`[datapath] flow 6: a new destination resolved to the gateway ${((Date.now() - t0) / 1000).toFixed(1)}s after the apply (CoreDNS reload 10s)`);
+    });
+  });
+
+  it('13: mesh-wide outbound: a Windows pod with no list reaches two sales Services by short name and FQDN over mTLS, a Service created later without a restart (measured), not one out of scope', async () => {
+    await timed('flow 13', async () => {
+      const meshy = pod(m.DEPOT, 'meshy-');
+      const gw = ip[`wpgw.${m.DEPOT}`]!;
+      const dnsIP = json(['get', 'service', 'wpgw-dns', '-n', m.DEPOT]).spec.clusterIP as string;
+      // No wpgw.io/outbound at all: mesh-wide outbound made dnsConfig its resolver.
+      expect(json(['get', 'pods', '-n', m.DEPOT, '-l', 'app=meshy']).items[0].metadata.annotations['wpgw.io/outbound']).toBeUndefined();
+      expect(readFileSync(join('/etc/netns', meshy.netns, 'resolv.conf'), 'utf8')).toMatch(new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'));
+      const viaGateway = async (svc: string, name: string) => {
+        const id = rid('f13');
+        const r = await until(`http://${name}:9080/ from the mesh-wide Windows pod`, () => callFrom(meshy.netns, { url: `http://${name}:9080/`, headers: { 'x-dp-id': id } }), (x) => x.status === 200);
+        expect(r.json?.pod, name).toMatch(new RegExp(`^${svc}-`));
+        // Istio mTLS from the wpgw to the Service's sidecar (its XFCC), the pod's own source at the wpgw.
+        expect(r.json?.headers?.['x-forwarded-client-cert'], name).toContain(`URI=${WPGW_SA(m.DEPOT)}`);
+        const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.DEPOT, 'wpgw-'), id), 30_000);
+        expect(hop.up_peer, name).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/${svc}`);
+        expect(hop.downstream.split(':')[0], name).toBe(meshy.ip);
+      };
+      for (const svc of ['orders', m.PAYMENTS]) {
+        expect((await resolveIn(meshy.netns, `${svc}.${m.SALES}.svc.cluster.local`)).addresses, svc).toEqual([gw]);
+        await viaGateway(svc, `${svc}.${m.SALES}`); // short form: the search path ends at the FQDN
+        await viaGateway(svc, `${svc}.${m.SALES}.svc.cluster.local`);
+      }
+
+      // A Service created afterwards (its pod already running): reachable by name, no restart.
+      const invoices = m.meshApp(m.INVOICES);
+      const isService = (o: Record<string, unknown>) => o.kind === 'Service';
+      apply(invoices.filter((o) => !isService(o)));
+      const inv = (await runningPods(m.SALES, `${m.INVOICES}-`, 1))[0]!;
+      await proxiesLive([inv]);
+      const uid = meshy.uid;
+      const name = `${m.INVOICES}.${m.SALES}`;
+      expect((await resolveIn(meshy.netns, `${name}.svc.cluster.local`)).addresses ?? [], 'not answered by wpgw-dns before the Service exists').not.toEqual([gw]);
+      const t0 = Date.now();
+      apply(invoices.filter(isService));
+      await eventually('the controller wrote the new Service into the wpgw-dns Corefile', () => (json(['get', 'configmap', 'wpgw-dns', '-n', m.DEPOT]).data.Corefile as string).includes(`${name}.svc.cluster.local`));
+      const tConfig = Date.now();
+      await eventually(`${name} resolves to the gateway in the running pod`, async () => (await resolveIn(meshy.netns, `${name}.svc.cluster.local`)).addresses?.[0] === gw, 180_000);
+      const tDns = Date.now();
+      await viaGateway(m.INVOICES, name);
+      const tAnswer = Date.now();
+      expect(pod(m.DEPOT, 'meshy-').uid, 'the same Windows pod').toBe(uid);
+      const sec = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+      console.log(`[datapath] flow 13: Service ${name} created -> in the wpgw-dns ConfigMap ${sec(tConfig - t0)}, -> resolved to the gateway in the running pod ${sec(tDns - t0)}, -> answered over mTLS ${sec(tAnswer - t0)} (CoreDNS reload 10s, Envoy push), no restart`);
+
+      // Out of scope (shop is not in sales/*): not answered by wpgw-dns, and the gateway refuses its Host.
+      const outside = `legacy.${m.SHOP}.svc.cluster.local`;
+      expect((await resolveIn(meshy.netns, outside)).addresses ?? [], outside).not.toContain(gw);
+      const refused = await callFrom(meshy.netns, { url: `http://${gw}:9080/`, headers: { host: `${outside}:9080` } });
+      expect([403, 404], `${outside} through the gateway: ${JSON.stringify(refused)}`).toContain(refused.status);
+    });
+  });
+
+  it('13: wpgw suggest reads the real wpgw-dns query log: an external name the mesh-wide pod resolved is suggested with its entry, covered Services are not', async () => {
+    await timed('flow 13 suggest', async () => {
+      const meshy = pod(m.DEPOT, 'meshy-');
+      expect((await resolveIn(meshy.netns, m.EXT_HOST)).addresses, 'forwarded upstream: not declared, not in scope').toEqual([ip.ext]);
+      // The CoreDNS "log" plugin of the controller's Corefile writes each query to the pod's log
+      // (here the runner's container log: kwok nodes serve no pods/log, so the files stand in for it).
+      const logs = podsOf(runner!, m.DEPOT, 'wpgw-dns-').map((p) => join(p.dir, 'coredns.log'));
+      await eventually(`the query for ${m.EXT_HOST} in a wpgw-dns log`, () => logs.some((f) => readFileSync(f, 'utf8').includes(`"A IN ${m.EXT_HOST}. `)), 60_000);
+      const cli = (...args: string[]) =>
+        spawnSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'suggest', '-n', m.DEPOT, ...logs.flatMap((f) => ['--dns-log', f]), ...args], { env: { ...process.env, KUBECONFIG: s.kubeconfig }, encoding: 'utf8' });
+      const r = cli('-o', 'json');
+      expect(r.status, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as { namespaces: Array<{ namespace: string; workloads: Array<{ workload: string; suggestions: Array<{ name: string; entries: string[] }> }> }> };
+      const mine = report.namespaces[0]!.workloads.find((w) => w.workload === 'Deployment/meshy');
+      expect(mine?.suggestions.find((x) => x.name === m.EXT_HOST)?.entries, JSON.stringify(report)).toEqual([`tls://${m.EXT_HOST}:443`]);
+      // orders, payments and invoices were answered by wpgw-dns (mesh-wide, HTTP): nothing to add for them
+      expect(mine!.suggestions.filter((x) => x.name.includes(`.${m.SALES}.`))).toEqual([]);
+      const text = cli();
+      expect(text.status, text.stderr).toBe(0);
+      expect(text.stdout).toMatch(new RegExp(`Deployment/meshy \\(pods meshy-[^)]+\\): add to wpgw.io/outbound of its pod template\n(?:.*\n)*?    tls://${m.EXT_HOST.replace(/\./g, '\\.')}:443\n`));
     });
   });
 

@@ -6,6 +6,9 @@ export const ISTIO_NS = 'istio-system';
 export const SHOP = 'shop';
 export const DEPOT = 'depot';
 export const SALES = 'sales';
+/** Mesh apps of sales besides orders (flow 10: mesh-wide outbound); invoices is created mid-test. */
+export const PAYMENTS = 'payments';
+export const INVOICES = 'invoices';
 export const EXTERNAL = 'external';
 export const INGRESS_HOST = 'shop.example.com';
 export const ECHO_IMAGE = 'wpgw.test/echo:1';
@@ -133,6 +136,15 @@ export function denyPolicy(app: string, ns: string, principal: string): Obj[] {
     },
   ];
 }
+/** A Windows app with no list at all: mesh-wide outbound (wpgw.io/mesh-outbound) gives it its Services. */
+export function meshWindowsApp(name: string, ns: string, scope: string): Obj[] {
+  return [
+    deployment(name, ns, {
+      annotations: { 'wpgw.io/mesh-outbound': scope },
+      spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] },
+    }),
+  ];
+}
 
 /** A Linux pod of an opted-in namespace that is not managed by wpgw (no sidecar either). */
 export function unmanagedLinuxPod(name: string, ns: string): Obj {
@@ -144,21 +156,21 @@ export function unmanagedLinuxPod(name: string, ns: string): Obj {
  * the Sidecar resource gives it an inbound listener on 9080 (the Service's targetPort) in front of
  * the app on 127.0.0.1:9081, and an outbound listener on 127.0.0.1:8080 for shop's Services.
  */
-export function meshApp(): Obj[] {
+export function meshApp(name = 'orders'): Obj[] {
   return [
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'orders', namespace: SALES } },
-    deployment('orders', SALES, {
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: SALES } },
+    deployment(name, SALES, {
       labels: { version: 'v1' },
       annotations: { 'sidecar.istio.io/interceptionMode': 'NONE' },
-      spec: { serviceAccountName: 'orders', nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)] },
+      spec: { serviceAccountName: name, nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)] },
     }),
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: SALES }, spec: { selector: { app: 'orders' }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } },
+    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: SALES }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } },
     {
       apiVersion: 'networking.istio.io/v1',
       kind: 'Sidecar',
-      metadata: { name: 'orders', namespace: SALES },
+      metadata: { name, namespace: SALES },
       spec: {
-        workloadSelector: { labels: { app: 'orders' } },
+        workloadSelector: { labels: { app: name } },
         ingress: [{ port: { number: 9080, protocol: 'HTTP', name: 'http' }, defaultEndpoint: '127.0.0.1:9081', captureMode: 'NONE' }],
         egress: [{ port: { number: 8080, protocol: 'HTTP', name: 'http' }, bind: '127.0.0.1', captureMode: 'NONE', hosts: [`${SHOP}/*`] }],
       },

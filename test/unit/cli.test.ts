@@ -84,6 +84,9 @@ describe('usage errors', () => {
     ['restore'],
     ['restore', '-n', 'shop', '--all'],
     ['restore', '--all', '--timeout', 'later'],
+    ['suggest', '--since', 'yesterday'],
+    ['suggest', '--dns-log', '/nonexistent/wpgw-dns.log', '-n', 'shop'],
+    ['suggest', '--dns-log', 'package.json'],
   ])('wpgw %s %s ... exits 2 with one line naming the problem, before touching a cluster', async (...argv: string[]) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);
@@ -126,7 +129,7 @@ describe('structured output', () => {
 });
 
 describe('help and version', () => {
-  it.each(['webhook', 'controller', 'render', 'status'])('"%s --help" and "help %s" print its options on stdout and exit 0', async (command) => {
+  it.each(['webhook', 'controller', 'render', 'status', 'suggest'])('"%s --help" and "help %s" print its options on stdout and exit 0', async (command) => {
     const direct = await cli(command, '--help');
     const viaHelp = await cli('help', command);
     expect(direct.code).toBe(0);

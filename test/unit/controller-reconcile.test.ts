@@ -1,4 +1,5 @@
 import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1RuntimeClass, type V1Service } from '@kubernetes/client-node';
+import type { Sidecar } from '../../src/core/mesh-scope.js';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { applyMergePatch } from './helpers/merge-patch.js';
@@ -189,6 +190,8 @@ function cacheView(api: FakeApi): ReconcileCacheView {
     workloads: ((resource: string, ns: string) => api.list(kinds[resource]!, ns)) as ReconcileCacheView['workloads'],
     runtimeClass: (n) => api.get('RuntimeClass', '', n) as V1RuntimeClass | undefined,
     istioObjects: (ns) => ({ virtualServices: api.list('VirtualService', ns) as KubeObject[], destinationRules: api.list('DestinationRule', ns) as KubeObject[], authorizationPolicies: api.list('AuthorizationPolicy', ns) as KubeObject[] }),
+    allServices: () => [...api.objects.values()].filter((o) => o.kind === 'Service') as V1Service[],
+    sidecars: (ns) => api.list('Sidecar', ns) as Sidecar[],
   };
 }
 

@@ -13,7 +13,9 @@ export function corefile(groups: PortGroup[], gatewayIP: string | undefined, ups
   const names = [...new Set(groups.flatMap((g) => g.routes.flatMap((r) => r.names)))].sort();
   const exact = names.filter((n) => !n.startsWith('*.'));
   const wildcards = names.filter((n) => n.startsWith('*.'));
-  const lines = [`.:${DNS_CONTAINER_PORT} {`, '    errors', '    health :8080', '    ready :8181'];
+  // "log": one line per query in the pod's log, which `wpgw suggest` reads (with the reader's own
+  // pods/log permission) to propose the entries a pod is missing. It never leaves the cluster.
+  const lines = [`.:${DNS_CONTAINER_PORT} {`, '    errors', '    log', '    health :8080', '    ready :8181'];
   if (gatewayIP && exact.length > 0) {
     lines.push('    hosts {', `        ${gatewayIP} ${exact.join(' ')}`, '        ttl 30', '        fallthrough', '    }');
   }

@@ -20,6 +20,8 @@ export interface OutboundRoute {
   viaAppService: boolean;
   /** The pod whose declaration is routed (conflicts name it). */
   from: string;
+  /** From the mesh-wide scope (wpgw.io/mesh-outbound), not declared. */
+  mesh?: true;
 }
 
 export interface PortGroup {
@@ -48,6 +50,8 @@ export function planOutbound(
   reservedPorts: ReadonlySet<number>,
   clusterDomain: string,
   inboundPodPorts: ReadonlySet<number> = new Set(),
+  /** Mesh-wide destinations (core/mesh-scope.ts): routed after the declared ones, which win. */
+  mesh: readonly Destination[] = [],
 ): OutboundPlan {
   const conflicts: Conflict[] = [];
   const modes = new Set<ResolverMode>();
@@ -94,8 +98,27 @@ export function planOutbound(
   // passthrough cannot share one upstream port of one host.
   const upstreams = new Map<string, Destination>();
   const sorted = [...byHostPort.values()].sort((a, b) => a.dest.port - b.dest.port || a.dest.host.localeCompare(b.dest.host));
-  for (const { dest, from } of sorted) {
+  // Mesh-wide routes come after every declared one: a declared entry keeps its host and port
+  // (same or other meaning) and its port's protocol family. What cannot be routed is summed up
+  // in one conflict per reason, not one Event per Service.
+  const meshSkipped = new Map<string, string[]>();
+  const declared = sorted.length;
+  // Declared by any of its names ("orders.sales.svc:9080" is the mesh's orders.sales.svc.<domain>:9080).
+  const declaredTargets = new Set(
+    sorted.map(({ dest }) => {
+      const t = classifyHost(dest.host, namespace, clusterDomain);
+      return `${t.kind === 'service' ? t.fqdn : dest.host}:${dest.port}`;
+    }),
+  );
+  for (const dest of mesh) if (!declaredTargets.has(`${dest.host}:${dest.port}`)) sorted.push({ dest, from: MESH_FROM });
+  for (const [i, { dest, from }] of sorted.entries()) {
+    const isMesh = i >= declared;
     const group = groups.get(dest.port);
+    if (isMesh && (inboundPodPorts.has(dest.port) || (group && group.family !== 'http'))) {
+      const why = inboundPodPorts.has(dest.port) ? `port ${dest.port} is the gateway pod port of an inbound Service here` : `port ${dest.port} is declared as ${group!.family}`;
+      meshSkipped.set(why, [...(meshSkipped.get(why) ?? []), `${dest.host}:${dest.port}`]);
+      continue;
+    }
     if (inboundPodPorts.has(dest.port)) {
       // A wpgw Service port equal to an inbound gateway pod port would capture that listener
       // through Istio's port translation.
@@ -148,9 +171,18 @@ export function planOutbound(
       routePort: dest.upstreamPort,
       viaAppService: neighbour !== undefined,
       from,
+      ...(isMesh ? { mesh: true as const } : {}),
     };
     if (group) group.routes.push(route);
     else groups.set(dest.port, { port: dest.port, family: dest.protocol, podPort: 0, routes: [route] });
+  }
+
+  for (const [why, hosts] of meshSkipped) {
+    conflicts.push({
+      subject: `Namespace/${namespace}`,
+      reason: 'MeshRouteNotRouted',
+      message: `${hosts.length} mesh-wide destination(s) not routed: ${why} (${hosts.slice(0, 5).join(', ')}${hosts.length > 5 ? ', ...' : ''}); the declared entries win, so the Windows pods cannot reach these through the gateway`,
+    });
   }
 
   // Pod ports: 20000 + port % 10000, probing upwards past any port a selecting Service uses.
@@ -197,6 +229,7 @@ export function declaredTargets(pods: readonly V1Pod[], namespace: string, clust
   }
   return [...seen.values()];
 }
+const MESH_FROM = 'mesh-wide scope';
 
 function mostVoted(votes: Map<string, number>): string | undefined {
   return [...votes.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))[0]?.[0];

@@ -115,6 +115,8 @@ export interface WindowsPodOptions {
   namespace?: string;
   outbound?: string;
   resolver?: 'hostAliases' | 'dnsConfig';
+  /** wpgw.io/mesh-outbound */
+  mesh?: string;
   labels?: Record<string, string>;
   ip?: string | string[];
   ctx?: AdmissionContext;
@@ -126,6 +128,7 @@ export function injectedPod(o: WindowsPodOptions): V1Pod {
   const annotations: Record<string, string> = {};
   if (o.outbound !== undefined) annotations['wpgw.io/outbound'] = o.outbound;
   if (o.resolver !== undefined) annotations['wpgw.io/resolver'] = o.resolver;
+  if (o.mesh !== undefined) annotations['wpgw.io/mesh-outbound'] = o.mesh;
   const pod: PodLike = {
     metadata: { name: o.name, namespace, labels: o.labels ?? { app: o.name.replace(/-[a-z0-9]+$/, '') }, annotations },
     spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'example/app:1' }] },
