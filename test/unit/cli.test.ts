@@ -59,6 +59,8 @@ describe('usage errors', () => {
     ['webhook', '--bogus'],
     ['webhook', '--port', '99999'],
     ['webhook', '--port', '80x'],
+    ['webhook', '--metrics-port', 'none'],
+    ['controller', '--metrics-port', '65536'],
     ['webhook', '--tls-cert-file', '/definitely/missing.crt', '--tls-key-file', '/definitely/missing.key'],
     ['webhook', '--tls-cert-file', '/definitely/missing.crt'],
     ['webhook', '--tls-secret', 'no-slash'],
