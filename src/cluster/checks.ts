@@ -52,6 +52,8 @@ export interface CheckOptions {
   /** Before installing: the cluster's readiness only, not wpgw's own objects. */
   pre: boolean;
   now?: () => number;
+  /** Skip the two server-side dry runs (they need create on pods; the chart's helm test has no such right). */
+  noDryRun?: boolean;
   /** wpgw status for one namespace (src/controller/status.ts, passed in by the command). */
   statusOf?: (namespace: string) => Promise<{ errors: string[]; drift: number; conflicts: number }>;
 }
@@ -357,28 +359,37 @@ async function checkControlPlane(ctx: Reader, opts: CheckOptions, emit: Emit): P
   });
 }
 
-/** The serving chain: from a TLS handshake with the URL, or from the Secret the Deployment mounts or names. */
+/** The certificate a TLS server presents; verified by the caller against the caBundle, not this machine's trust store. */
+function presentedCertificate(host: string, port: number): Promise<X509Certificate[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port, ...(isIP(host) ? {} : { servername: host }), rejectUnauthorized: false, timeout: 5_000 }, () => {
+      const peer = socket.getPeerX509Certificate();
+      socket.end();
+      resolve(peer ? [peer] : []);
+    });
+    socket.on('error', reject);
+    socket.on('timeout', () => socket.destroy(new Error(`no TLS answer from ${host}:${port} within 5s`)));
+  });
+}
+
+/**
+ * The serving chain as the API server would see it: a TLS handshake with the URL, or with the
+ * Service by its DNS name (in the cluster, e.g. the chart's helm test); outside the cluster, where
+ * that name does not resolve, the certificate in the Secret the webhook Deployment serves from.
+ */
 async function servingChain(ctx: Reader, opts: CheckOptions, hook: V1MutatingWebhook): Promise<{ certs: X509Certificate[]; source: string; host: string } | string> {
   const url = hook.clientConfig.url;
   if (url) {
     const u = new URL(url);
-    const certs = await new Promise<X509Certificate[]>((resolve, reject) => {
-      const socket = connect({ host: u.hostname, port: Number(u.port || 443), servername: u.hostname.match(/^[\d.]+$/) ? undefined : u.hostname, rejectUnauthorized: false, timeout: 5_000 }, () => {
-        const chain: X509Certificate[] = [];
-        let peer = socket.getPeerX509Certificate();
-        if (peer) chain.push(peer);
-        socket.end();
-        resolve(chain);
-        void peer;
-        peer = undefined;
-      });
-      socket.on('error', reject);
-      socket.on('timeout', () => socket.destroy(new Error(`no TLS answer from ${u.host} within 5s`)));
-    });
-    return { certs, source: `TLS handshake with ${u.host}`, host: u.hostname };
+    return { certs: await presentedCertificate(u.hostname, Number(u.port || 443)), source: `TLS handshake with ${u.host}`, host: u.hostname };
   }
   const svc = hook.clientConfig.service!;
   const host = `${svc.name}.${svc.namespace}.svc`;
+  try {
+    return { certs: await presentedCertificate(host, svc.port ?? 443), source: `TLS handshake with ${host}:${svc.port ?? 443}`, host };
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ENOTFOUND' && (err as { code?: string }).code !== 'EAI_AGAIN') throw err;
+  }
   const d = await ctx.maybe<V1Deployment>(`/apis/apps/v1/namespaces/${opts.wpgwNamespace}/deployments/${WEBHOOK_DEPLOYMENT}`);
   const args = d?.spec?.template?.spec?.containers?.[0]?.args ?? [];
   const secretArg = args.find((a) => a.startsWith('--tls-secret='))?.slice('--tls-secret='.length);
@@ -386,8 +397,8 @@ async function servingChain(ctx: Reader, opts: CheckOptions, hook: V1MutatingWeb
   const [ns, name] = secretArg ? secretArg.split('/') : [opts.wpgwNamespace, mounted ?? 'wpgw-webhook-tls'];
   const secret = await ctx.maybe<V1Secret>(`/api/v1/namespaces/${ns}/secrets/${name}`);
   const pem = secret?.data?.['tls.crt'] ? Buffer.from(secret.data['tls.crt'], 'base64').toString('utf8') : undefined;
-  if (!pem) return `no tls.crt in Secret ${ns}/${name}`;
-  return { certs: splitPemBundle(pem).map((p) => new X509Certificate(p)), source: `Secret ${ns}/${name}`, host };
+  if (!pem) return `${host} does not resolve here and Secret ${ns}/${name} has no tls.crt`;
+  return { certs: splitPemBundle(pem).map((p) => new X509Certificate(p)), source: `Secret ${ns}/${name} (${host} does not resolve here)`, host };
 }
 
 async function checkWebhookTls(ctx: Reader, opts: CheckOptions, emit: Emit): Promise<void> {
@@ -448,6 +459,10 @@ async function optedInNamespaces(ctx: Reader, opts: CheckOptions): Promise<strin
 
 async function checkAdmissionProbe(ctx: Reader, opts: CheckOptions, emit: Emit): Promise<void> {
   const name = 'a Windows pod is admitted with its routing (server-side dry run)';
+  if (opts.noDryRun) {
+    emit({ name, status: 'warn', detail: 'skipped (--no-dry-run)', hint: 'run wpgw check without --no-dry-run, as a user who may create pods, to probe admission end to end' });
+    return;
+  }
   await guarded(emit, name, 'the dry run needs create on pods in the probed namespace', async () => {
     const namespaces = await optedInNamespaces(ctx, opts);
     const ns = namespaces[0];
@@ -494,7 +509,7 @@ async function checkGateways(ctx: Reader, opts: CheckOptions, emit: Emit): Promi
       }
       // What the installed webhooks would do to a new gateway pod right now.
       const template = d.spec?.template;
-      if (template) {
+      if (template && !opts.noDryRun) {
         const probe = { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, generateName: 'wpgw-check-gateway-', namespace: ns }, spec: template.spec };
         const out = await ctx.rest.request<V1Pod>('POST', `/api/v1/namespaces/${ns}/pods`, { query: { dryRun: 'All' }, body: probe });
         const proxy = out.spec?.containers?.find((c) => c.name === 'istio-proxy');

@@ -18,6 +18,7 @@ const HELP = `Usage: wpgw check [--pre] [-n NAMESPACE | -A] [--wpgw-namespace NS
       --wpgw-namespace NS  where wpgw runs (default wpgw-system)
   -o, --output F           table (default) or json
       --wait D             re-run until no check fails, for at most D (e.g. 2m)
+      --no-dry-run         skip the server-side dry runs of probe pods (no create on pods needed)
 Exit: 0 no failure (warnings allowed), 1 a check failed, 2 usage.
 `;
 
@@ -53,6 +54,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
       'wpgw-namespace': { type: 'string' },
       output: { type: 'string', short: 'o' },
       wait: { type: 'string' },
+      'no-dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -74,6 +76,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
       rest,
       wpgwNamespace: values['wpgw-namespace'] ?? 'wpgw-system',
       pre: Boolean(values.pre),
+      noDryRun: Boolean(values['no-dry-run']),
       ...(values.namespace ? { namespace: values.namespace } : {}),
       statusOf: async (namespace) => {
         const report = await collectStatus(kubeconfig, { namespace, rest });

@@ -2,7 +2,8 @@
 // accepts under strict field validation (server-side dry run, so the stack's own install is left
 // as it is). The render-and-assert tests (test/helm) check what the objects say; this checks that
 // Kubernetes takes them, including the free-form values (securityContext, affinity, ...) the
-// schema cannot type. cert-manager objects are left out: the harness has no cert-manager CRDs.
+// schema cannot type. cert-manager and Prometheus Operator objects are left out: the harness has
+// neither's CRDs (test/helm checks what they say).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -20,7 +21,7 @@ function render(args: string[]): string {
   if (r.status !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as { apiVersion?: string } | null)
-    .filter((o): o is { apiVersion: string } => Boolean(o) && !o!.apiVersion!.startsWith('cert-manager.io/'))
+    .filter((o): o is { apiVersion: string } => Boolean(o) && !o!.apiVersion!.startsWith('cert-manager.io/') && !o!.apiVersion!.startsWith('monitoring.coreos.com/'))
     .map((o) => stringify(o))
     .join('---\n');
 }
