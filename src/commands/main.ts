@@ -21,6 +21,8 @@ Usage:
                                    hand namespaces back without the controller: Services, pods, objects
   wpgw check [--pre] [-n NAMESPACE] [-o table|json] [--wait D]
                                    is the cluster ready (--pre), is wpgw working? each check with a hint
+  wpgw check-inject POD -n NAMESPACE | -f FILE
+                                   which webhooks a pod meets, and what wpgw and Istio do to it (dry run)
   wpgw help [COMMAND]              this text, or a command's options
   wpgw --version                   the version
 
@@ -47,6 +49,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./status.js')).statusCommand,
   restore: async () => (await import('./restore.js')).restoreCommand,
   check: async () => (await import('./check.js')).checkCommand,
+  'check-inject': async () => (await import('./check-inject.js')).checkInjectCommand,
 };
 
 /** The version in wpgw's package.json: the nearest one up from this module (src/ in tests, dist/src/ built). */

@@ -6,7 +6,7 @@
 // The harness nodes are kwok's: their runtime is patched to what a containerd node reports (the
 // one stand-in here; nothing else about the check's inputs is staged).
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess, stopProcess } from './global-setup.js';
@@ -141,6 +141,34 @@ describe('wpgw check on the real control plane', () => {
       k(['label', '--overwrite', 'mutatingwebhookconfiguration', 'wpgw', ...Object.entries(labels).map(([key, v]) => `${key}=${v}`)]);
     }
     expect(checkJson('-n', NS).code).toBe(0);
+  });
+
+  it('check-inject -f: a Windows pod meets wpgw\'s webhook and not Istio\'s, and comes back routed', () => {
+    const file = path.join(harnessState, 'check-inject-pod.yaml');
+    writeFileSync(file, JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'example.com:80' } },
+      spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'mcr.microsoft.com/windows/nanoserver:ltsc2022' }] },
+    }));
+    const r = wpgw('check-inject', '-f', file, '-n', NS);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toContain(`Pod ${NS}/legacy (from ${file})`);
+    expect(r.out).toContain('✖ istio-sidecar-injector / namespace.sidecar-injector.istio.io: not called: namespace istio-injection in [enabled] required (absent)');
+    expect(r.out).toContain('✖ istio-sidecar-injector / object.sidecar-injector.istio.io: not called: pod label sidecar.istio.io/inject in [true] required (absent)');
+    expect(r.out).toContain('✔ wpgw / pods.wpgw.io: called (failurePolicy Fail)');
+    const ip = getJson(['service', 'wpgw', '-n', NS])!.spec.clusterIP;
+    expect(r.out).toContain(`wpgw: managed; hostAliases ${ip} example.com`);
+    expect(r.out).toContain('Istio: not injected (sidecar.istio.io/inject=false)');
+    expect(getJson(['pods', '-n', NS, '-l', 'wpgw.io/managed=true'])!.items).toEqual([]); // a dry run: nothing created
+  });
+
+  it('check-inject POD: a live gateway pod skips wpgw\'s webhook by its label and is injected by Istio', () => {
+    const pod = getJson(['pods', '-n', NS, '-l', `wpgw.io/gateway=${NS}`])!.items[0];
+    const r = wpgw('check-inject', pod.metadata.name, '-n', NS);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/\(live; admitted from its ReplicaSet wpgw-\S+'s template\)/);
+    expect(r.out).toContain(`✖ wpgw / pods.wpgw.io: not called: pod label wpgw.io/gateway must not exist (is "${NS}")`);
+    expect(r.out).toContain('✔ istio-sidecar-injector / object.sidecar-injector.istio.io: called');
+    expect(r.out).toMatch(/Istio: injected \(\S*proxyv2\S*\)/);
   });
 
   it('the controller stopped: "no leader" fails with the hint, and --wait passes once it is back', async () => {

@@ -82,6 +82,10 @@ describe('usage errors', () => {
     ['check', '--wait', 'soon'],
     ['check', 'extra'],
     ['check', '-n', 'shop', '--all-namespaces'],
+    ['check-inject'],
+    ['check-inject', 'pod', '-f', 'examples/shop.yaml'],
+    ['check-inject', 'a', 'b'],
+    ['check-inject', '-f', 'package.json'],
     ['render', '-f', 'examples', '-o', 'wide'],
     ['restore'],
     ['restore', '-n', 'shop', '--all'],
@@ -128,7 +132,7 @@ describe('structured output', () => {
 });
 
 describe('help and version', () => {
-  it.each(['webhook', 'controller', 'render', 'status', 'check'])('"%s --help" and "help %s" print its options on stdout and exit 0', async (command) => {
+  it.each(['webhook', 'controller', 'render', 'status', 'check', 'check-inject'])('"%s --help" and "help %s" print its options on stdout and exit 0', async (command) => {
     const direct = await cli(command, '--help');
     const viaHelp = await cli('help', command);
     expect(direct.code).toBe(0);
