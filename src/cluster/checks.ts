@@ -278,6 +278,22 @@ async function checkIstio(ctx: Reader, emit: Emit): Promise<void> {
       emit({ name: 'a default revision or tag', status: 'warn', detail: `revision-only injectors (${revisions.join(', ')})`, hint: `gateway pods are injected only with a revision: set the controller's --istio-revision (Helm: istio.revision=${revisions[0]}) or annotate namespaces wpgw.io/istio-revision` });
     }
   });
+  await guarded(emit, "the injector's gateway template", 'wpgw needs to list configmaps', async () => {
+    // istiod's chart keeps the injection templates in ConfigMap istio-sidecar-injector[-<rev>].
+    const maps = (await ctx.items<{ metadata?: { name?: string; namespace?: string }; data?: Record<string, string> }>('/api/v1/configmaps', { labelSelector: 'istio.io/rev' })).filter((m) =>
+      /^istio-sidecar-injector/.test(m.metadata?.name ?? ''),
+    );
+    if (maps.length === 0) {
+      emit({ name: "the injector's gateway template", status: 'warn', detail: 'no istio-sidecar-injector ConfigMap found', hint: 'istiod keeps its templates elsewhere; the per-namespace checks dry-run a gateway pod through the injector instead' });
+      return;
+    }
+    const without = maps.filter((m) => !/^ {2}gateway:/m.test(m.data?.config ?? ''));
+    emit(
+      without.length === 0
+        ? { name: "the injector's gateway template", status: 'ok', detail: maps.map((m) => `${m.metadata?.namespace}/${m.metadata?.name}`).join(', ') }
+        : { name: "the injector's gateway template", status: 'fail', detail: `no gateway template in ${without.map((m) => `${m.metadata?.namespace}/${m.metadata?.name}`).join(', ')}`, hint: "wpgw's gateway pods use Istio's gateway injection template (inject.istio.io/templates: gateway); restore istiod's default templates" },
+    );
+  });
   await guarded(emit, 'istiod version', 'wpgw needs to list deployments', async () => {
     const istiods = await ctx.items<V1Deployment>('/apis/apps/v1/deployments', { labelSelector: 'app=istiod' });
     if (istiods.length === 0) {

@@ -91,12 +91,14 @@ describe('wpgw check on the real control plane', () => {
     expect(named(checks, 'the controller has a leader').detail).toMatch(/^stack-controller, renewed \d+s ago$/);
     expect(named(checks, 'ServiceAccount wpgw-controller has its RBAC').status).toBe('ok');
     // Warnings here are the harness's shape, each with its reason: wpgw runs as local processes
-    // (registered by URL), istiod is a process too, and no CNI runs on the kwok nodes.
+    // (registered by URL), istiod is a process too (its templates are files, not a ConfigMap), and
+    // no CNI runs on the kwok nodes.
     expect(checks.filter((c) => c.status === 'warn').map((c) => c.name).sort()).toEqual([
       'Deployment wpgw-controller',
       'Deployment wpgw-webhook',
       'a NetworkPolicy-enforcing CNI runs on Windows nodes (heuristic)',
       'istiod version',
+      "the injector's gateway template",
     ]);
     for (const c of checks.filter((x) => x.status !== 'ok')) expect(c.hint, c.name).toBeTruthy();
     // The table form: grouped, symbols, hints, the summary line.
@@ -104,7 +106,7 @@ describe('wpgw check on the real control plane', () => {
     expect(table.code).toBe(0);
     expect(table.out).toMatch(/^Kubernetes API\n-{14}\n✔ can reach the API server: v1\.36\.\d+/);
     expect(table.out).toContain('‼ istiod version: no Deployment labelled app=istiod\n    see: ');
-    expect(table.out).toMatch(/Status check results are ✔ \(4 warning\(s\)\)\n$/);
+    expect(table.out).toMatch(/Status check results are ✔ \(5 warning\(s\)\)\n$/);
   });
 
   it('--pre checks the cluster only: your permissions and Istio, not wpgw', () => {

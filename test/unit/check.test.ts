@@ -65,6 +65,27 @@ describe('runChecks', () => {
   });
 });
 
+describe("the injector's gateway template", () => {
+  const run = (config: string) =>
+    runChecks({
+      rest: api({
+        '/version': { gitVersion: 'v1.36.3' },
+        '/api/v1/nodes': { items: [] },
+        '/apis/apps/v1/daemonsets': { items: [] },
+        '/api/v1/namespaces': { items: [] },
+        '/api/v1/configmaps': { items: [{ metadata: { name: 'istio-sidecar-injector-asm-1-26', namespace: 'aks-istio-system' }, data: { config } }] },
+      }),
+      wpgwNamespace: 'wpgw-system',
+      pre: true,
+    });
+  it('ok when istiod\'s ConfigMap holds templates.gateway, a failure with the hint when not', async () => {
+    expect(byName(await run('policy: enabled\ntemplates:\n  sidecar: |\n    x\n  gateway: |\n    y\n'), "the injector's gateway template")).toMatchObject({ status: 'ok', detail: 'aks-istio-system/istio-sidecar-injector-asm-1-26' });
+    const missing = byName(await run('policy: enabled\ntemplates:\n  sidecar: |\n    gateway: not a template key\n'), "the injector's gateway template");
+    expect(missing).toMatchObject({ status: 'fail', detail: 'no gateway template in aks-istio-system/istio-sidecar-injector-asm-1-26' });
+    expect(missing?.hint).toContain('inject.istio.io/templates: gateway');
+  });
+});
+
 describe('formatChecks', () => {
   it('groups, marks ✔ ‼ ✖, puts the hint under what is not ok, and sums up', () => {
     const text = formatChecks([
