@@ -159,7 +159,7 @@ describe('values', () => {
     expect(pod).not.toHaveProperty('topologySpreadConstraints');
     expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'system', effect: 'NoSchedule' }]);
     expect(container(objs, 'wpgw-webhook').args).toContain('--port=18443');
-    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 18443 }]);
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 18443 }, { name: 'http-metrics', containerPort: 9090 }]);
     expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
     expect(objs.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
     expect(podSpec(objs, 'wpgw-controller').priorityClassName).toBe('system-cluster-critical');
@@ -239,7 +239,7 @@ describe('tls.mode', () => {
     expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Certificate/wpgw-webhook-cert']);
     expect(find(objs, 'Certificate', 'wpgw-webhook-cert').spec.issuerRef).toEqual({ kind: 'ClusterIssuer', name: 'corp-ca', group: 'cert-manager.io' });
     // Port 10250 in the pod network (private clusters): the Service still answers on 443.
-    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 10250 }]);
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 10250 }, { name: 'http-metrics', containerPort: 9090 }]);
     expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
     expect(() => template('-f', join(CHART, 'ci/cert-manager-values.yaml'), '--set', 'webhook.hostNetwork=true')).toThrow(/kubelet/);
   });
