@@ -16,8 +16,9 @@ const CHART = join(ROOT, 'charts/wpgw');
 const HELM = join(ROOT, 'test/helm/bin/helm');
 const NS = 'wpgw-system';
 
-function render(args: string[]): string {
-  const r = spawnSync(HELM, ['template', 'wpgw', CHART, '--namespace', NS, ...args], { encoding: 'utf8', timeout: 60_000 });
+/** The release's objects; `helm test` hooks only with withTests (they are checked on their own below). */
+function render(args: string[], withTests = false): string {
+  const r = spawnSync(HELM, ['template', 'wpgw', CHART, '--namespace', NS, ...(withTests ? [] : ['--skip-tests']), ...args], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as { apiVersion?: string } | null)
@@ -41,6 +42,23 @@ describe('charts/wpgw on a real API server (server-side dry run, strict field va
     const r = dryRunApply(render(['-f', join(CHART, 'ci', file)]));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/mutatingwebhookconfiguration.admissionregistration.k8s.io\/wpgw (created|configured|unchanged) \(server dry run\)/);
+  });
+
+  it('the helm test hook: its ServiceAccount and RBAC are accepted, and its pod is under restricted Pod Security', () => {
+    const hooks = parseAllDocuments(render([], true)).map((d) => d.toJS()).filter((o) => o?.metadata?.annotations?.['helm.sh/hook'] === 'test');
+    expect(hooks.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Pod', 'ServiceAccount']);
+    const yaml = (kinds: string[]) => hooks.filter((o) => kinds.includes(o.kind)).map((o) => stringify(o)).join('---\n');
+    // A Pod's dry run needs its ServiceAccount to exist, as helm test creates it first (hook weight -1).
+    const sa = kubectl(['apply', '-f', '-'], yaml(['ServiceAccount']));
+    expect(sa.status, sa.stderr).toBe(0);
+    try {
+      const r = dryRunApply(yaml(['ClusterRole', 'ClusterRoleBinding', 'Pod']));
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/would violate PodSecurity/);
+      expect(r.stdout).toContain('pod/wpgw-check created (server dry run)');
+    } finally {
+      kubectl(['delete', 'serviceaccount', 'wpgw-check', '-n', NS, '--ignore-not-found']);
+    }
   });
 
   it('a misspelt field inside a free-form value is refused (the check above can fail)', () => {

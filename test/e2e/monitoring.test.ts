@@ -33,6 +33,13 @@ function render(...args: string[]): Rendered[] {
   return parseAllDocuments(r.stdout).map((d) => d.toJS() as Rendered).filter(Boolean);
 }
 
+/** The API server's own /metrics (several MB: more than kubectl()'s default output buffer). */
+function apiserverMetrics(): string {
+  const r = spawnSync(env().kubectl, ['get', '--raw', '/metrics'], { env: { ...process.env, KUBECONFIG: env().kubeconfig }, encoding: 'utf8', timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
+  if (r.status !== 0) throw new Error(`kubectl get --raw /metrics (${r.status}): ${r.stderr}${r.error ? String(r.error) : ''}`);
+  return r.stdout;
+}
+
 async function scrape(url: string): Promise<string> {
   const r = await fetch(url);
   if (r.status !== 200) throw new Error(`GET ${url}: ${r.status}`);
@@ -146,9 +153,9 @@ describe('the chart\'s PrometheusRule and dashboard name only metrics that reall
     });
     await eventually('a pod admitted past the unreachable Ignore webhook', () => {
       k(['create', '--dry-run=server', '-f', '-'], JSON.stringify(pod('opened', 'Ignore')));
-      return /apiserver_admission_webhook_fail_open_count\{[^}]*name="pods\.wpgw\.io"/.test(k(['get', '--raw', '/metrics']));
+      return /apiserver_admission_webhook_fail_open_count\{[^}]*name="pods\.wpgw\.io"/.test(apiserverMetrics());
     });
-    const apiserver = k(['get', '--raw', '/metrics']);
+    const apiserver = apiserverMetrics();
     const selector = (alert: string) => alerts().find((a) => a.alert === alert)!.expr;
     const nameRe = /name=~"([^"]+)"/.exec(selector('WpgwWebhookCallsFailing'))![1]!;
     expect(selector('WpgwWebhookCallsFailing')).toContain('error_type="calling_webhook_error"');
@@ -161,7 +168,7 @@ describe('the chart\'s PrometheusRule and dashboard name only metrics that reall
   });
 
   it('every alert and panel expression reads only metrics the webhook, the controller or the API server export', async () => {
-    const families = new Map([...exposedFamilies(await scrape(webhookMetrics)), ...exposedFamilies(await scrape(controllerMetrics)), ...exposedFamilies(k(['get', '--raw', '/metrics']))]);
+    const families = new Map([...exposedFamilies(await scrape(webhookMetrics)), ...exposedFamilies(await scrape(controllerMetrics)), ...exposedFamilies(apiserverMetrics())]);
     const exprs = [...alerts().map((a) => [`alert ${a.alert}`, a.expr] as const), ...panels().flatMap((p) => p.targets.map((t) => [`panel "${p.title}"`, t.expr] as const))];
     expect(exprs.length).toBeGreaterThanOrEqual(15);
     const expected = ['WpgwWebhookCallsFailing', 'WpgwWebhookFailingOpen', 'WpgwWebhookSlow', 'WpgwWebhookCertificateExpiring', 'WpgwCaBundlePatchFailing', 'WpgwControllerReconcileErrors', 'WpgwControllerNoLeader'];
