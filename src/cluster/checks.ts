@@ -17,7 +17,9 @@ import type {
   V1Pod,
   V1Secret,
 } from '@kubernetes/client-node';
+import { gatewayObjects } from '../core/desired/gateway.js';
 import { MANAGED_KINDS } from '../core/desired-types.js';
+import { coversPodCreate, unmetRequirement } from '../core/label-selector.js';
 import { splitPemBundle } from '../webhook/certs.js';
 import {
   GATEWAY_POD_LABEL,
@@ -52,6 +54,8 @@ export interface CheckOptions {
   /** Before installing: the cluster's readiness only, not wpgw's own objects. */
   pre: boolean;
   now?: () => number;
+  /** The revision the controller gives gateway pods (its --istio-revision); read from the controller Deployment when unset. */
+  istioRevision?: string;
   /** Skip the two server-side dry runs (they need create on pods; the chart's helm test has no such right). */
   noDryRun?: boolean;
   /** wpgw status for one namespace (src/controller/status.ts, passed in by the command). */
@@ -83,7 +87,7 @@ export async function runChecks(opts: CheckOptions): Promise<CheckResult[]> {
   if (!apiOk) return results; // nothing else can be read
   await checkNodes(ctx, group('Nodes'));
   await checkPermissions(ctx, opts, group('Permissions'));
-  await checkIstio(ctx, group('Istio'));
+  await checkIstio(ctx, opts, group('Istio'));
   await checkNamespacesOptedIn(ctx, opts, group('Opt-in'));
   if (opts.pre) return results;
   await checkControlPlane(ctx, opts, group('wpgw control plane'));
@@ -253,7 +257,7 @@ function istioInjectors(configs: V1MutatingWebhookConfiguration[]): V1MutatingWe
   return configs.filter((c) => INJECTOR_NAME.test(c.metadata?.name ?? '') || (c.webhooks ?? []).some((w) => w.name.endsWith('sidecar-injector.istio.io')));
 }
 
-async function checkIstio(ctx: Reader, emit: Emit): Promise<void> {
+async function checkIstio(ctx: Reader, opts: CheckOptions, emit: Emit): Promise<void> {
   await guarded(emit, 'Istio CRDs wpgw writes', 'install Istio (its CRDs)', async () => {
     const missing: string[] = [];
     for (const apiVersion of [...new Set(MANAGED_KINDS.map((k) => k.apiVersion).filter((v) => v.includes('istio.io')))]) {
@@ -274,6 +278,21 @@ async function checkIstio(ctx: Reader, emit: Emit): Promise<void> {
     const tags = [...new Set(injectors.map((c) => c.metadata?.labels?.['istio.io/tag']).filter(Boolean))];
     const hasDefault = injectors.some((c) => (c.webhooks ?? []).some((w) => w.name === 'namespace.sidecar-injector.istio.io' || w.name === 'object.sidecar-injector.istio.io'));
     emit({ name: "Istio's sidecar injector", status: 'ok', detail: `${injectors.map((c) => c.metadata?.name).join(', ')}; revisions: ${revisions.join(', ')}${tags.length ? `; tags: ${tags.join(', ')}` : ''}` });
+    // Which injector webhook a gateway pod meets, as the controller labels it, in a namespace with
+    // only wpgw's label (a namespace's own istio.io/rev or istio-injection is checked per namespace).
+    const revision = opts.istioRevision ?? (await controllerRevision(ctx, opts));
+    const deployment = gatewayObjects('wpgw-check', 1, revision).find((o) => o.kind === 'Deployment') as V1Deployment;
+    const podLabels = deployment.spec?.template?.metadata?.labels ?? {};
+    const nsLabels = { [NS_INJECT_LABEL]: NS_INJECT_ENABLED, 'kubernetes.io/metadata.name': 'wpgw-check' };
+    const selecting = injectors.flatMap((c) =>
+      (c.webhooks ?? []).filter((w) => coversPodCreate(w.rules) && !unmetRequirement(w.namespaceSelector as never, nsLabels) && !unmetRequirement(w.objectSelector as never, podLabels)).map((w) => `${c.metadata?.name}/${w.name}`),
+    );
+    const name = `gateway pods are injected (${revision ? `revision ${revision}` : 'no revision set'})`;
+    emit(
+      selecting.length > 0
+        ? { name, status: 'ok', detail: `by ${selecting.join(', ')}` }
+        : { name, status: 'fail', detail: `no injector webhook selects a pod labelled ${Object.entries(podLabels).filter(([k]) => k.includes('istio')).map(([k, v]) => `${k}=${v}`).join(', ')}`, hint: `the gateway pods would stay on image "auto": set the controller's --istio-revision (Helm: istio.revision) to one of ${revisions.join(', ')}${tags.length ? ` or a tag (${tags.join(', ')})` : ''}, or annotate namespaces wpgw.io/istio-revision` },
+    );
     if (!hasDefault) {
       emit({ name: 'a default revision or tag', status: 'warn', detail: `revision-only injectors (${revisions.join(', ')})`, hint: `gateway pods are injected only with a revision: set the controller's --istio-revision (Helm: istio.revision=${revisions[0]}) or annotate namespaces wpgw.io/istio-revision` });
     }
@@ -304,6 +323,14 @@ async function checkIstio(ctx: Reader, emit: Emit): Promise<void> {
     const old = versions.filter((v) => versionAtLeast(v.tag, MIN_ISTIO) === false);
     emit({ name: 'istiod version', status: old.length ? 'warn' : 'ok', detail: versions.map((v) => `${v.where} ${v.tag}`).join(', '), ...(old.length ? { hint: `wpgw needs Istio ${MIN_ISTIO.major}.${MIN_ISTIO.minor}+ (v1 APIs, the gateway injection template)` } : {}) });
   });
+}
+
+/** The --istio-revision the installed controller runs with, if any. */
+async function controllerRevision(ctx: Reader, opts: CheckOptions): Promise<string | undefined> {
+  if (opts.pre) return undefined;
+  const d = await ctx.maybe<V1Deployment>(`/apis/apps/v1/namespaces/${opts.wpgwNamespace}/deployments/${CONTROLLER_DEPLOYMENT}`);
+  const arg = d?.spec?.template?.spec?.containers?.[0]?.args?.find((a) => a.startsWith('--istio-revision='));
+  return arg?.slice('--istio-revision='.length) || undefined;
 }
 
 async function checkNamespacesOptedIn(ctx: Reader, opts: CheckOptions, emit: Emit): Promise<void> {

@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { RawKubeClient, checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { runChecks, type CheckResult } from '../cluster/checks.js';
 import { collectStatus } from '../controller/index.js';
-import { durationFlag, UsageError } from './flags.js';
+import { durationFlag, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = `Usage: wpgw check [--pre] [-n NAMESPACE | -A] [--wpgw-namespace NS] [-o table|json] [--wait D]
@@ -18,6 +18,8 @@ const HELP = `Usage: wpgw check [--pre] [-n NAMESPACE | -A] [--wpgw-namespace NS
       --wpgw-namespace NS  where wpgw runs (default wpgw-system)
   -o, --output F           table (default) or json
       --wait D             re-run until no check fails, for at most D (e.g. 2m)
+      --istio-revision REV the revision the controller gives gateway pods (default: the installed
+                           controller's --istio-revision; with --pre: none), for the injection check
       --no-dry-run         skip the server-side dry runs of probe pods (no create on pods needed)
 Exit: 0 no failure (warnings allowed), 1 a check failed, 2 usage.
 `;
@@ -55,6 +57,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
       output: { type: 'string', short: 'o' },
       wait: { type: 'string' },
       'no-dry-run': { type: 'boolean' },
+      'istio-revision': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -66,6 +69,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
   if (values.namespace && values['all-namespaces']) throw new UsageError('-n and -A go one at a time');
   const output = values.output ?? 'table';
   if (output !== 'table' && output !== 'json') throw new UsageError(`-o must be one of table, json, got "${output}"`);
+  const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
   const waitMs = values.wait === undefined ? 0 : durationFlag('wait', values.wait, '0s');
   const kubeconfig = loadKubeConfig();
   await checkApiServer(kubeconfig, { timeoutMs: 5_000 });
@@ -77,6 +81,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
       wpgwNamespace: values['wpgw-namespace'] ?? 'wpgw-system',
       pre: Boolean(values.pre),
       noDryRun: Boolean(values['no-dry-run']),
+      ...(istioRevision ? { istioRevision } : {}),
       ...(values.namespace ? { namespace: values.namespace } : {}),
       statusOf: async (namespace) => {
         const report = await collectStatus(kubeconfig, { namespace, rest });

@@ -89,6 +89,7 @@ describe('wpgw check on the real control plane', () => {
     expect(named(checks, `${NS}: a new gateway pod would be injected`).detail).toMatch(/proxyv2.*\(gateway template\)/);
     expect(named(checks, "Istio's sidecar injector").detail).toContain('istio-sidecar-injector; revisions: default');
     expect(named(checks, 'the controller has a leader').detail).toMatch(/^stack-controller, renewed \d+s ago$/);
+    expect(named(checks, 'gateway pods are injected (no revision set)').detail).toBe('by istio-sidecar-injector/object.sidecar-injector.istio.io');
     expect(named(checks, 'ServiceAccount wpgw-controller has its RBAC').status).toBe('ok');
     // Warnings here are the harness's shape, each with its reason: wpgw runs as local processes
     // (registered by URL), istiod is a process too (its templates are files, not a ConfigMap), and

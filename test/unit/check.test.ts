@@ -86,6 +86,31 @@ describe("the injector's gateway template", () => {
   });
 });
 
+describe('gateway pods are injected', () => {
+  // Istio's per-revision webhooks as the istio-discovery chart renders them for asm-1-26, no default.
+  const core = { rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }] };
+  const revisionOnly = {
+    metadata: { name: 'istio-sidecar-injector-asm-1-26', labels: { 'istio.io/rev': 'asm-1-26' } },
+    webhooks: [
+      { name: 'rev.namespace.sidecar-injector.istio.io', ...core, namespaceSelector: { matchExpressions: [{ key: 'istio.io/rev', operator: 'In', values: ['asm-1-26'] }, { key: 'istio-injection', operator: 'DoesNotExist' }] } },
+      { name: 'rev.object.sidecar-injector.istio.io', ...core, namespaceSelector: { matchExpressions: [{ key: 'istio.io/rev', operator: 'DoesNotExist' }, { key: 'istio-injection', operator: 'DoesNotExist' }] }, objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }, { key: 'istio.io/rev', operator: 'In', values: ['asm-1-26'] }] } },
+    ],
+  };
+  const run = (istioRevision?: string) =>
+    runChecks({
+      rest: api({ '/version': { gitVersion: 'v1.36.3' }, '/api/v1/nodes': { items: [] }, '/apis/apps/v1/daemonsets': { items: [] }, '/api/v1/namespaces': { items: [] }, '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations': { items: [revisionOnly] } }),
+      wpgwNamespace: 'wpgw-system',
+      pre: true,
+      ...(istioRevision ? { istioRevision } : {}),
+    });
+  it('the AKS add-on shape: no revision set fails with the revision to set; with it, the revision\'s object webhook injects', async () => {
+    const without = byName(await run(), 'gateway pods are injected (no revision set)');
+    expect(without).toMatchObject({ status: 'fail', detail: 'no injector webhook selects a pod labelled sidecar.istio.io/inject=true' });
+    expect(without?.hint).toContain('istio.revision) to one of asm-1-26');
+    expect(byName(await run('asm-1-26'), 'gateway pods are injected (revision asm-1-26)')).toMatchObject({ status: 'ok', detail: 'by istio-sidecar-injector-asm-1-26/rev.object.sidecar-injector.istio.io' });
+  });
+});
+
 describe('formatChecks', () => {
   it('groups, marks ✔ ‼ ✖, puts the hint under what is not ok, and sums up', () => {
     const text = formatChecks([

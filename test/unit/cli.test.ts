@@ -81,6 +81,7 @@ describe('usage errors', () => {
     ['check', '-o', 'yaml'],
     ['check', '--wait', 'soon'],
     ['check', 'extra'],
+    ['check', '--istio-revision', 'ASM_1'],
     ['check', '-n', 'shop', '--all-namespaces'],
     ['check-inject'],
     ['check-inject', 'pod', '-f', 'examples/shop.yaml'],
