@@ -6,7 +6,9 @@
 // The harness nodes are kwok's: their runtime is patched to what a containerd node reports (the
 // one stand-in here; nothing else about the check's inputs is staged).
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { parse } from 'yaml';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startProcess, stopProcess } from './global-setup.js';
@@ -173,6 +175,23 @@ describe('wpgw check on the real control plane', () => {
     expect(r.out).toContain(`✖ wpgw / pods.wpgw.io: not called: pod label wpgw.io/gateway must not exist (is "${NS}")`);
     expect(r.out).toContain('✔ istio-sidecar-injector / object.sidecar-injector.istio.io: called');
     expect(r.out).toMatch(/Istio: injected \(\S*proxyv2\S*\)/);
+  });
+
+  it('kubectl wpgw: kubectl runs kubectl-wpgw from PATH and hands it the whole line, --kubeconfig and --context included', () => {
+    // What `npm install -g .` links as the kubectl-wpgw bin: the same CLI under Node 24.
+    const dir = mkdtempSync(path.join(tmpdir(), 'wpgw-plugin-'));
+    writeFileSync(path.join(dir, 'kubectl-wpgw'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(REPO, 'dist/src/cli.js')}" "$@"\n`, { mode: 0o755 });
+    const context = (parse(readFileSync(env().kubeconfig, 'utf8')) as { 'current-context': string })['current-context'];
+    // No usable KUBECONFIG in the environment: only the flags kubectl passes on can reach the cluster.
+    const run = (...args: string[]) => spawnSync(env().kubectl, args, { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, KUBECONFIG: path.join(dir, 'missing') }, encoding: 'utf8', timeout: 120_000 });
+    expect(run('plugin', 'list').stdout).toContain(path.join(dir, 'kubectl-wpgw'));
+    const r = run('wpgw', 'status', '-n', NS, '-o', 'json', '--kubeconfig', env().kubeconfig, `--context=${context}`);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).namespaces.map((n: { namespace: string }) => n.namespace)).toEqual([NS]);
+    const wrong = run('wpgw', 'status', '-A', '--kubeconfig', env().kubeconfig, '--context', 'no-such-context');
+    expect(wrong.status).toBe(1);
+    expect(wrong.stderr).toContain('--context no-such-context: no such context');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('the controller stopped: "no leader" fails with the hint, and --wait passes once it is back', async () => {
