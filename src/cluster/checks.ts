@@ -143,11 +143,11 @@ async function checkKubernetes(ctx: Reader, emit: Emit): Promise<boolean> {
   }
   emit({ name: 'can reach the API server', status: 'ok', detail: version.gitVersion ?? '' });
   const atLeast = versionAtLeast(version.gitVersion ?? `${version.major}.${version.minor}`, MIN_KUBERNETES);
-  emit(
-    atLeast === false
-      ? { name: `Kubernetes is ${MIN_KUBERNETES.major}.${MIN_KUBERNETES.minor} or newer`, status: 'warn', detail: version.gitVersion ?? '', hint: `native sidecars (which wpgw undoes on Windows pods) and the fields wpgw writes are tested from ${MIN_KUBERNETES.major}.${MIN_KUBERNETES.minor}; upgrade the cluster` }
-      : { name: `Kubernetes is ${MIN_KUBERNETES.major}.${MIN_KUBERNETES.minor} or newer`, status: atLeast ? 'ok' : 'warn', detail: version.gitVersion ?? 'unknown version', ...(atLeast ? {} : { hint: 'the API server did not report a parsable version' }) },
-  );
+  const min = `${MIN_KUBERNETES.major}.${MIN_KUBERNETES.minor}`;
+  const name = `Kubernetes is ${min} or newer`;
+  if (atLeast) emit({ name, status: 'ok', detail: version.gitVersion ?? '' });
+  else if (atLeast === false) emit({ name, status: 'warn', detail: version.gitVersion ?? '', hint: `native sidecars (which wpgw undoes on Windows pods) and the fields wpgw writes are tested from ${min}; upgrade the cluster` });
+  else emit({ name, status: 'warn', detail: 'unknown version', hint: 'the API server did not report a parsable version' });
   return true;
 }
 
