@@ -4,17 +4,26 @@
 // what those processes and the real kube-apiserver export. The API server's webhook series exist
 // only once a call was made, so the test makes it fail for real: configurations whose webhooks are
 // named like wpgw's (pods.wpgw.io) and point at a closed port, selecting only this file's probe pods.
+// Expressions are read by Prometheus's own PromQL parser (test/monitoring/build.sh).
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { exposedFamilies, isExposed, metricNames } from '../lib/promql.js';
+import { exposedFamilies, isExposed } from '../lib/promql.js';
 import { freePort, startProcess, stopProcess, type ManagedProcess } from './global-setup.js';
 import { apply, createNamespace, env, eventually, k, kubectl, printTestTimes } from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const HELM = join(ROOT, 'test/helm/bin/helm');
+const PROMQL_NAMES = join(ROOT, 'test/monitoring/bin/promql-names');
+
+/** Each expression as Prometheus's own parser reads it: the metric names, or the parse error. */
+function parsePromql(exprs: string[]): Array<{ names: string[]; error?: string }> {
+  const r = spawnSync(PROMQL_NAMES, [], { input: JSON.stringify(exprs), encoding: 'utf8', timeout: 60_000 });
+  if (r.status !== 0) throw new Error(`promql-names (${r.status}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as Array<{ names: string[]; error?: string }>;
+}
 const NS = 'mon-probe';
 const PROBE_CONFIGS = ['wpgw-monitoring-probe-fail', 'wpgw-monitoring-probe-open'];
 
@@ -52,6 +61,9 @@ let controllerMetrics = '';
 
 beforeAll(async () => {
   if (!existsSync(HELM)) throw new Error(`${HELM} is missing: run bash test/helm/build.sh first (.ci/run does)`);
+  // Prometheus's PromQL parser; cached after the first build (seconds).
+  spawnSync('bash', [join(ROOT, 'test/monitoring/build.sh')], { stdio: 'inherit', timeout: 20 * 60_000 });
+  if (!existsSync(PROMQL_NAMES)) throw new Error(`${PROMQL_NAMES} is missing: bash test/monitoring/build.sh failed`);
   const e = env();
   const [wPort, wMetrics, cPort, cMetrics] = [await freePort(), await freePort(), await freePort(), await freePort()];
   webhookMetrics = `http://127.0.0.1:${wMetrics}/metrics`;
@@ -173,12 +185,17 @@ describe('the chart\'s PrometheusRule and dashboard name only metrics that reall
     expect(exprs.length).toBeGreaterThanOrEqual(15);
     const expected = ['WpgwWebhookCallsFailing', 'WpgwWebhookFailingOpen', 'WpgwWebhookSlow', 'WpgwWebhookCertificateExpiring', 'WpgwCaBundlePatchFailing', 'WpgwControllerReconcileErrors', 'WpgwControllerNoLeader'];
     expect(alerts().map((a) => a.alert)).toEqual(expected);
+    const parsed = parsePromql(exprs.map(([, expr]) => expr));
     const missing: string[] = [];
-    for (const [where, expr] of exprs) {
-      const names = metricNames(expr);
+    exprs.forEach(([where, expr], i) => {
+      const { names, error } = parsed[i]!;
+      expect(error, `${where}: ${expr}`).toBeUndefined(); // Prometheus would refuse the rule
       expect(names.length, `${where}: ${expr}`).toBeGreaterThan(0);
       for (const name of names) if (!isExposed(name, families)) missing.push(`${where}: ${name}`);
-    }
+    });
     expect(missing).toEqual([]);
+    // The parser really reports what it cannot read, and a name that is not exported is caught.
+    expect(parsePromql(['rate(wpgw_controller_errors_total[5m] > 0'])[0]!.error).toMatch(/parse error/);
+    expect(isExposed(parsePromql(['rate(wpwg_controller_errors_total[5m])'])[0]!.names[0]!, families)).toBe(false);
   });
 });

@@ -1,25 +1,6 @@
-// The metric names a PromQL expression reads, without a PromQL engine: enough of the grammar to
-// tell metric names from functions, aggregations, keywords, label names, durations and strings.
-// Used to hold the chart's rules and dashboard to the metrics wpgw really exports.
-
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'inf', 'nan', 'atan2']);
-
-export function metricNames(expr: string): string[] {
-  const stripped = expr
-    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""') // strings (label values, regexes)
-    .replace(/\{[^}]*\}/g, ' ') // label matchers
-    .replace(/\[[^\]]*\]/g, ' ') // ranges and subqueries
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ') // label lists
-    .replace(/(?<![\w:])\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?:ms|[smhdwy])?(?![\w:])/g, ' '); // numbers, durations
-  const names = new Set<string>();
-  for (const m of stripped.matchAll(/[A-Za-z_:][A-Za-z0-9_:]*/g)) {
-    const after = stripped.slice(m.index + m[0].length);
-    if (/^\s*\(/.test(after)) continue; // a function or an aggregation
-    if (KEYWORDS.has(m[0].toLowerCase())) continue;
-    names.add(m[0]);
-  }
-  return [...names].sort();
-}
+// Prometheus exposition text: which metric families a scrape exports, and whether a series name
+// a PromQL selector reads belongs to one (the names come from Prometheus's own parser,
+// test/monitoring/promql-names). Holds the chart's rules and dashboard to the real scrapes.
 
 /** Metric families in Prometheus exposition text, by their `# TYPE` lines: name -> type. */
 export function exposedFamilies(text: string): Map<string, string> {
