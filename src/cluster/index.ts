@@ -16,7 +16,7 @@ export {
   type ResourceKey,
 } from './cache.js';
 export { RawKubeClient, errorStatus, isNotFound, type KubeRest } from './client.js';
-export { StartupError, checkApiServer, kubeconfigSource, loadKubeConfig } from './preflight.js';
+export { StartupError, checkApiServer, kubeconfigSource, loadKubeConfig, useKubeContext } from './preflight.js';
 export { registerCacheMetrics } from './metrics.js';
 export { Reflector, type ListWatchSource, type ReflectorOptions, type ReflectorStats } from './reflector.js';
 export { isWindowsPodSpec, podTemplateOf } from './windows.js';

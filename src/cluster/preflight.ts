@@ -23,6 +23,13 @@ export function kubeconfigSource(env: NodeJS.ProcessEnv = process.env, home: str
   return 'no kubeconfig (KUBECONFIG unset, no ~/.kube/config, not in a pod)';
 }
 
+let contextOverride: string | undefined;
+
+/** `--context NAME` (kubectl's global flag, so `kubectl wpgw --context x ...` works): the context loadKubeConfig picks. */
+export function useKubeContext(name: string | undefined): void {
+  contextOverride = name;
+}
+
 /** KUBECONFIG / ~/.kube/config / in-cluster service account, whichever is present (client-node's order). */
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
@@ -30,6 +37,12 @@ export function loadKubeConfig(): KubeConfig {
     kc.loadFromDefault();
   } catch (err) {
     throw new StartupError(`cannot load a kubeconfig from ${kubeconfigSource()}: ${errorMessage(err)}`);
+  }
+  if (contextOverride !== undefined) {
+    if (!kc.getContextObject(contextOverride)) {
+      throw new StartupError(`--context ${contextOverride}: no such context in the kubeconfig from ${kubeconfigSource()} (it has: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+    }
+    kc.setCurrentContext(contextOverride);
   }
   if (!kc.getCurrentCluster()) throw new StartupError(`the kubeconfig from ${kubeconfigSource()} has no current cluster`);
   return kc;

@@ -10,13 +10,15 @@ import { serverLookup } from '../controller/resolver.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { certPairFlags, cidrListFlag, durationFlag, intFlag, namespaceFlag, revisionFlag, UsageError } from './flags.js';
-import type { CliIO } from './main.js';
-import { createLogger, createRegistry } from '../webhook/index.js';
+import { certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, revisionFlag, UsageError } from './flags.js';
+import { type CliIO, version } from './main.js';
+import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw controller [options]
   --namespace NS            where the controller runs and keeps its Lease (default $POD_NAMESPACE or wpgw-system)
   --host ADDR --port N      HTTPS /healthz /readyz /metrics (default 0.0.0.0:9443; --port 0 picks one)
+  --metrics-port N          also serve GET /metrics over plain HTTP on this port (the chart's
+                            http-metrics, 9090; default: none)
   --tls-cert-file/-key-file serve this certificate instead of a self-signed one
   --no-leader-election      act as the only writer (single replica, tests)
   --resync DURATION         reconcile every opted-in namespace this often (default 5m)
@@ -48,6 +50,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       namespace: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'metrics-port': { type: 'string' },
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
       'no-leader-election': { type: 'boolean' },
@@ -73,6 +76,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const resyncIntervalMs = durationFlag('resync', values.resync, '5m');
   const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
   const port = intFlag('port', values.port, 9443, 0, 65535);
+  const metricsPort = metricsPortFlag(values['metrics-port']);
   const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
   const clusterCIDRs = cidrListFlag('cluster-cidrs', values['cluster-cidrs']);
   const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
@@ -86,6 +90,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
 
   const logger = createLogger();
   const registry = createRegistry({ defaultMetrics: true });
+  registerBuildInfo(registry, 'controller', version());
   // Listen first: a port that cannot be bound ends the process before any watch or Lease starts.
   let controller: ReturnType<typeof startController> | undefined;
   const endpoint = await serveControllerEndpoint({
@@ -95,6 +100,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
     port,
     ...files,
   });
+  const metricsServer = metricsPort === undefined ? undefined : await serveMetrics({ registry, host: values.host ?? '0.0.0.0', port: metricsPort });
   controller = startController({
     kubeconfig,
     namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'wpgw-system',
@@ -116,13 +122,14 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       },
     },
   });
-  logger.info({ address: endpoint.address }, 'wpgw controller running');
+  logger.info({ address: endpoint.address, metrics: metricsServer?.address }, 'wpgw controller running');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   logger.info('shutting down');
   await controller.stop();
+  await metricsServer?.close();
   await endpoint.app.close();
   return 0;
 }

@@ -29,6 +29,11 @@ export function intFlag(flag: string, text: string | undefined, fallback: number
   return n;
 }
 
+/** --metrics-port: absent = no plain-HTTP metrics port; 0 = any free port (tests). */
+export function metricsPortFlag(text: string | undefined): number | undefined {
+  return text === undefined ? undefined : intFlag('metrics-port', text, 0, 0, 65535);
+}
+
 export function ipFlag(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
   if (isIP(text) === 0) throw new UsageError(`--${flag} must be an IP address, got "${text}"`);

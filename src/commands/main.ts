@@ -21,8 +21,16 @@ Usage:
                                    per managed workload: names its pods resolved that no entry covers, the entry to paste
   wpgw restore (-n NAMESPACE | --all) [--roll]
                                    hand namespaces back without the controller: Services, pods, objects
+  wpgw check [--pre] [-n NAMESPACE] [-o table|json] [--wait D]
+                                   is the cluster ready (--pre), is wpgw working? each check with a hint
+  wpgw check-inject POD -n NAMESPACE | -f FILE
+                                   which webhooks a pod meets, and what wpgw and Istio do to it (dry run)
   wpgw help [COMMAND]              this text, or a command's options
   wpgw --version                   the version
+
+Global options (anywhere on the line, as kubectl's; so "kubectl wpgw ..." works the same):
+  --kubeconfig FILE                the kubeconfig (default: $KUBECONFIG, ~/.kube/config, in-cluster)
+  --context NAME                   a context of that kubeconfig
 
 Run "wpgw <command> --help" for the options of a command.`;
 
@@ -43,6 +51,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   status: async () => (await import('./status.js')).statusCommand,
   restore: async () => (await import('./restore.js')).restoreCommand,
   suggest: async () => (await import('./suggest.js')).suggestCommand,
+  check: async () => (await import('./check.js')).checkCommand,
+  'check-inject': async () => (await import('./check-inject.js')).checkInjectCommand,
 };
 
 /** The version in wpgw's package.json: the nearest one up from this module (src/ in tests, dist/src/ built). */
@@ -58,7 +68,55 @@ export function version(): string {
   }
 }
 
+/**
+ * Takes kubectl's global --kubeconfig and --context out of the arguments, wherever they are:
+ * kubectl hands a plugin its whole command line. Returns the rest, or a usage message.
+ */
+export function takeGlobalFlags(argv: string[]): { rest: string[]; kubeconfig?: string; context?: string } | string {
+  const rest: string[] = [];
+  const found: { kubeconfig?: string; context?: string } = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--(kubeconfig|context)(?:=(.*))?$/.exec(arg);
+    if (!m) {
+      rest.push(arg);
+      continue;
+    }
+    const value = m[2] ?? argv[++i];
+    if (value === undefined || value === '') return `--${m[1]} needs a value`;
+    found[m[1] as 'kubeconfig' | 'context'] = value;
+  }
+  return { rest, ...found };
+}
+
 export async function runCli(argv: string[], io: CliIO = PROCESS_IO): Promise<number> {
+  const globals = takeGlobalFlags(argv);
+  if (typeof globals === 'string') {
+    io.stderr(`wpgw: ${globals}\n`);
+    return USAGE_EXIT;
+  }
+  const savedKubeconfig = process.env.KUBECONFIG;
+  if (globals.kubeconfig) process.env.KUBECONFIG = globals.kubeconfig;
+  // Loaded only when used: `wpgw render` never loads the cluster client.
+  const preflight = globals.context ? await import('../cluster/preflight.js') : undefined;
+  preflight?.useKubeContext(globals.context);
+  try {
+    return await dispatch(globals.rest, io);
+  } finally {
+    // runCli may run more than once in a process (tests): the flags hold for this run only.
+    preflight?.useKubeContext(undefined);
+    if (globals.kubeconfig) {
+      if (savedKubeconfig === undefined) delete process.env.KUBECONFIG;
+      else process.env.KUBECONFIG = savedKubeconfig;
+    }
+  }
+}
+
+async function dispatch(argv: string[], io: CliIO): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined) {
     io.stderr(`${USAGE}\n`);

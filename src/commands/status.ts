@@ -4,20 +4,21 @@ import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectStatus, formatStatus } from '../controller/index.js';
 import { stringify } from 'yaml';
-import { outputFlag } from './flags.js';
+import { outputFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 export async function statusCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
-    options: { namespace: { type: 'string', short: 'n' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    options: { namespace: { type: 'string', short: 'n' }, 'all-namespaces': { type: 'boolean', short: 'A' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
-    io.stdout('Usage: wpgw status [-n NAMESPACE] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -o, --output F       text (default), json or yaml\n');
+    io.stdout('Usage: wpgw status [-n NAMESPACE | -A] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -A, --all-namespaces every opted-in namespace (the default; as kubectl)\n  -o, --output F       text (default), json or yaml\n');
     return 0;
   }
   const output = outputFlag(values.output, ['text', 'json', 'yaml'] as const);
+  if (values.namespace && values['all-namespaces']) throw new UsageError('-n and -A go one at a time');
   const kubeconfig = loadKubeConfig();
   // One quick look first: "cannot reach <server> (kubeconfig: ...)" beats a list of failed reads.
   await checkApiServer(kubeconfig, { timeoutMs: 5_000 });

@@ -11,9 +11,9 @@ import type { AdmissionContext } from '../core/context.js';
 import { checkApiServer, loadKubeConfig, startAdmissionCache } from '../cluster/index.js';
 import { DEFAULT_CLUSTER_DOMAIN, PLACEHOLDER_GATEWAY_IP } from '../names.js';
 import { devContext } from '../webhook/dev-context.js';
-import { certPairFlags, durationFlag, intFlag, ipFlag, UsageError } from './flags.js';
-import type { CliIO } from './main.js';
-import { createLogger, startWebhook, webhookIdentity, type WebhookTlsConfig } from '../webhook/index.js';
+import { certPairFlags, durationFlag, intFlag, ipFlag, metricsPortFlag, UsageError } from './flags.js';
+import { type CliIO, version } from './main.js';
+import { createLogger, createMetrics, registerBuildInfo, serveMetrics, startWebhook, webhookIdentity, type MetricsServer, type WebhookTlsConfig } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw webhook [options]
   --dev                    run locally: certificates in ./certs, no cluster needed
@@ -21,6 +21,8 @@ const HELP = `Usage: wpgw webhook [options]
   --dns-ip IP              (--dev) the wpgw-dns address for dnsConfig mode (default 192.0.2.53)
   --host ADDR              listen address (default 0.0.0.0; 127.0.0.1 with --dev)
   --port N                 listen port (default 8443)
+  --metrics-port N         also serve GET /metrics over plain HTTP on this port (the chart's
+                           http-metrics, 9090; default: none; /metrics stays on the HTTPS port too)
   --tls-cert-file F        serve this certificate (PEM), reloaded when it changes
   --tls-key-file F         its private key
   --tls-reload-interval D  how often to look for new certificate files (default 10s)
@@ -43,6 +45,7 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
       'dns-ip': { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
+      'metrics-port': { type: 'string' },
       'tls-cert-file': { type: 'string' },
       'tls-key-file': { type: 'string' },
       'tls-reload-interval': { type: 'string' },
@@ -62,6 +65,7 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
   }
   // Every flag is checked before anything starts: a bad one is a usage error, not a crash later.
   const port = intFlag('port', values.port, 8443, 0, 65535);
+  const metricsPort = metricsPortFlag(values['metrics-port']);
   const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
   const pollIntervalMs = durationFlag('tls-reload-interval', values['tls-reload-interval'], '10s');
   const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
@@ -112,14 +116,20 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
     remember?.(body, result);
     return result;
   };
+  const metrics = createMetrics();
+  registerBuildInfo(metrics.registry, 'webhook', version());
+  const host = values.host ?? (values.dev ? '127.0.0.1' : '0.0.0.0');
   let running;
+  let metricsServer: MetricsServer | undefined;
   try {
-    running = await startWebhook({ handler, logger, tls, host: values.host ?? (values.dev ? '127.0.0.1' : '0.0.0.0'), port, ready });
+    running = await startWebhook({ handler, logger, tls, host, port, ready, metrics });
+    if (metricsPort !== undefined) metricsServer = await serveMetrics({ registry: metrics.registry, host, port: metricsPort });
   } catch (err) {
+    await running?.close();
     await stopCache();
     throw err;
   }
-  logger.info({ address: running.address, mode: values.dev ? 'dev' : 'cluster' }, 'wpgw webhook serving');
+  logger.info({ address: running.address, metrics: metricsServer?.address, mode: values.dev ? 'dev' : 'cluster' }, 'wpgw webhook serving');
   if (values.dev) {
     logger.info(
       `try: curl --cacert ${values['cert-dir'] ?? 'certs'}/ca.crt -H 'Content-Type: application/json' --data @examples/admission-review.json ${running.address}/mutate`,
@@ -127,6 +137,7 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
   }
   await waitForSignal();
   logger.info('shutting down');
+  await metricsServer?.close();
   await running.close();
   await stopCache();
   return 0;

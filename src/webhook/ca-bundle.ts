@@ -49,6 +49,8 @@ export interface CaBundlePatcherOptions {
   baseDelayMs?: number;
   maxDelayMs?: number;
   sleep?: (ms: number) => Promise<void>;
+  /** Told each ensure() call's outcome ("error" when it gave up), for wpgw_webhook_ca_bundle_patches_total. */
+  onResult?: (result: CaBundleResult | 'error') => void;
 }
 
 export interface CaBundlePatcher {
@@ -87,9 +89,13 @@ export function createCaBundlePatcher(opts: CaBundlePatcherOptions): CaBundlePat
         if (result === 'patched') log.info('caBundle updated');
         if (result === 'not-owned') log.warn({ label: `${CA_BUNDLE_LABEL}=${CA_BUNDLE_BY_WEBHOOK}` }, 'webhook configuration lacks our label; not patching it');
         if (result === 'not-found') log.warn('webhook configuration not found; caBundle not published');
+        opts.onResult?.(result);
         return result;
       } catch (err) {
-        if (attempt >= attempts || !isRetryable(err)) throw err;
+        if (attempt >= attempts || !isRetryable(err)) {
+          opts.onResult?.('error');
+          throw err;
+        }
         // Exponential backoff with full jitter, capped.
         const delay = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
         log.warn({ err, attempt, delayMs: Math.round(delay) }, 'caBundle patch failed; retrying');

@@ -12,3 +12,5 @@ export { dirCertStore } from './dir-store.js';
 export { secretCertStore } from './secret-store.js';
 export { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from './ca-bundle.js';
 export { DEFAULT_ROTATION_POLICY, type RotationPolicy } from './rotation.js';
+export { serveMetrics, type MetricsServer } from './metrics-server.js';
+export { registerBuildInfo } from './metrics.js';

@@ -2,7 +2,9 @@
 // several components in one process do not collide). The controller adds its own metrics to
 // the same registry: `new Counter({ ..., registers: [metrics.registry] })`.
 
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { X509Certificate } from 'node:crypto';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { splitPemBundle } from './certs.js';
 
 export interface AdmissionMetrics {
   requests: Counter<'kind' | 'operation'>;
@@ -85,6 +87,68 @@ export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): WebhookMetrics {
   const registry = createRegistry(opts);
   return { registry, admission: createAdmissionMetrics(registry) };
+}
+
+/** `wpgw_build_info{component,version,node}` = 1: which build each scraped process runs. */
+export function registerBuildInfo(registry: Registry, component: 'webhook' | 'controller', version: string): void {
+  const info = new Gauge({
+    name: 'wpgw_build_info',
+    help: 'Always 1; the labels say which wpgw build and Node.js this process runs.',
+    labelNames: ['component', 'version', 'node'] as const,
+    registers: [registry],
+  });
+  info.set({ component, version, node: process.versions.node }, 1);
+}
+
+/**
+ * `wpgw_webhook_certificate_expiry_timestamp_seconds{certificate}`: the earliest notAfter of the
+ * serving chain and of the CA bundle, read at scrape time from what is being served, so a rotation
+ * shows at the next scrape. A missing or unreadable PEM leaves its series out.
+ */
+export function registerCertificateMetrics(registry: Registry, pems: () => { serving?: string; ca?: string }): void {
+  new Gauge({
+    name: 'wpgw_webhook_certificate_expiry_timestamp_seconds',
+    help: 'Earliest notAfter (Unix seconds) of the certificates served (certificate="serving") and trusted by the API server (certificate="ca").',
+    labelNames: ['certificate'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      let current: { serving?: string; ca?: string };
+      try {
+        current = pems();
+      } catch {
+        return; // nothing loaded yet
+      }
+      for (const [certificate, pem] of Object.entries(current)) {
+        const notAfter = earliestNotAfter(pem);
+        if (notAfter !== undefined) this.set({ certificate }, Math.floor(notAfter / 1000));
+      }
+    },
+  });
+}
+
+function earliestNotAfter(pem: string | undefined): number | undefined {
+  let earliest: number | undefined;
+  for (const block of splitPemBundle(pem ?? '')) {
+    try {
+      const t = new X509Certificate(block).validToDate.getTime();
+      earliest = Math.min(earliest ?? t, t);
+    } catch {
+      // not a certificate: leave it out rather than fail the scrape
+    }
+  }
+  return earliest;
+}
+
+/** `wpgw_webhook_ca_bundle_patches_total{result}`: each caBundle publication's outcome. */
+export function createCaBundleMetrics(registry: Registry): (result: string) => void {
+  const patches = new Counter({
+    name: 'wpgw_webhook_ca_bundle_patches_total',
+    help: 'caBundle publications to the MutatingWebhookConfiguration by result (patched, unchanged, not-found, not-owned, error).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return (result) => patches.inc({ result });
 }
 
 /**

@@ -11,8 +11,8 @@ import { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from './ca-bundle.
 import type { CertIdentity } from './certs.js';
 import { dirCertStore } from './dir-store.js';
 import { createFileTlsSource } from './file-tls.js';
-import { startManagedTls } from './managed-tls.js';
-import { createMetrics, type WebhookMetrics } from './metrics.js';
+import { type ManagedTls, startManagedTls } from './managed-tls.js';
+import { createCaBundleMetrics, createMetrics, registerCertificateMetrics, type WebhookMetrics } from './metrics.js';
 import type { RotationPolicy } from './rotation.js';
 import { secretCertStore } from './secret-store.js';
 import { createWebhookServer, type WebhookServer } from './server.js';
@@ -50,10 +50,11 @@ export interface RunningWebhook {
   tls: TlsSource;
   /** e.g. https://127.0.0.1:8443 */
   address: string;
+  metrics: WebhookMetrics;
   close(): Promise<void>;
 }
 
-export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger): Promise<TlsSource> {
+export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger, metrics?: WebhookMetrics): Promise<TlsSource> {
   switch (cfg.mode) {
     case 'files':
       return createFileTlsSource({
@@ -77,7 +78,12 @@ export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger): Pr
       const patcher =
         webhookConfigName === null
           ? undefined
-          : createCaBundlePatcher({ api: cfg.kubeConfig.makeApiClient(AdmissionregistrationV1Api), logger, name: webhookConfigName });
+          : createCaBundlePatcher({
+              api: cfg.kubeConfig.makeApiClient(AdmissionregistrationV1Api),
+              logger,
+              name: webhookConfigName,
+              ...(metrics ? { onResult: createCaBundleMetrics(metrics.registry) } : {}),
+            });
       return startManagedTls({
         store: secretCertStore(cfg.kubeConfig.makeApiClient(CoreV1Api), { namespace: cfg.namespace, name: cfg.secretName }),
         identity: cfg.identity,
@@ -91,13 +97,15 @@ export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger): Pr
 }
 
 export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWebhook> {
-  const tls = await createTlsSource(opts.tls, opts.logger);
+  const metrics = opts.metrics ?? createMetrics();
+  const tls = await createTlsSource(opts.tls, opts.logger, metrics);
+  registerCertificateMetrics(metrics.registry, () => ({ serving: tls.current().cert, ...('caBundle' in tls ? { ca: (tls as ManagedTls).caBundle() } : {}) }));
   const app = createWebhookServer({
     handler: opts.handler,
     ready: opts.ready ?? (() => true),
     tls,
     logger: opts.logger,
-    metrics: opts.metrics ?? createMetrics(),
+    metrics,
     ...(opts.bodyLimitBytes ? { bodyLimitBytes: opts.bodyLimitBytes } : {}),
   });
   try {
@@ -106,6 +114,7 @@ export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWe
       app,
       tls,
       address,
+      metrics,
       async close() {
         await app.close();
         tls.close();

@@ -2,7 +2,8 @@
 // accepts under strict field validation (server-side dry run, so the stack's own install is left
 // as it is). The render-and-assert tests (test/helm) check what the objects say; this checks that
 // Kubernetes takes them, including the free-form values (securityContext, affinity, ...) the
-// schema cannot type. cert-manager objects are left out: the harness has no cert-manager CRDs.
+// schema cannot type. cert-manager and Prometheus Operator objects are left out: the harness has
+// neither's CRDs (test/helm checks what they say).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,12 +16,13 @@ const CHART = join(ROOT, 'charts/wpgw');
 const HELM = join(ROOT, 'test/helm/bin/helm');
 const NS = 'wpgw-system';
 
-function render(args: string[]): string {
-  const r = spawnSync(HELM, ['template', 'wpgw', CHART, '--namespace', NS, ...args], { encoding: 'utf8', timeout: 60_000 });
+/** The release's objects; `helm test` hooks only with withTests (they are checked on their own below). */
+function render(args: string[], withTests = false): string {
+  const r = spawnSync(HELM, ['template', 'wpgw', CHART, '--namespace', NS, ...(withTests ? [] : ['--skip-tests']), ...args], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as { apiVersion?: string } | null)
-    .filter((o): o is { apiVersion: string } => Boolean(o) && !o!.apiVersion!.startsWith('cert-manager.io/'))
+    .filter((o): o is { apiVersion: string } => Boolean(o) && !o!.apiVersion!.startsWith('cert-manager.io/') && !o!.apiVersion!.startsWith('monitoring.coreos.com/'))
     .map((o) => stringify(o))
     .join('---\n');
 }
@@ -40,6 +42,23 @@ describe('charts/wpgw on a real API server (server-side dry run, strict field va
     const r = dryRunApply(render(['-f', join(CHART, 'ci', file)]));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/mutatingwebhookconfiguration.admissionregistration.k8s.io\/wpgw (created|configured|unchanged) \(server dry run\)/);
+  });
+
+  it('the helm test hook: its ServiceAccount and RBAC are accepted, and its pod is under restricted Pod Security', () => {
+    const hooks = parseAllDocuments(render([], true)).map((d) => d.toJS()).filter((o) => o?.metadata?.annotations?.['helm.sh/hook'] === 'test');
+    expect(hooks.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Pod', 'ServiceAccount']);
+    const yaml = (kinds: string[]) => hooks.filter((o) => kinds.includes(o.kind)).map((o) => stringify(o)).join('---\n');
+    // A Pod's dry run needs its ServiceAccount to exist, as helm test creates it first (hook weight -1).
+    const sa = kubectl(['apply', '-f', '-'], yaml(['ServiceAccount']));
+    expect(sa.status, sa.stderr).toBe(0);
+    try {
+      const r = dryRunApply(yaml(['ClusterRole', 'ClusterRoleBinding', 'Pod']));
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/would violate PodSecurity/);
+      expect(r.stdout).toContain('pod/wpgw-check created (server dry run)');
+    } finally {
+      kubectl(['delete', 'serviceaccount', 'wpgw-check', '-n', NS, '--ignore-not-found']);
+    }
   });
 
   it('a misspelt field inside a free-form value is refused (the check above can fail)', () => {

@@ -87,8 +87,10 @@ describe('defaults: the same objects as manifests/', () => {
     // installs into, so a chart cannot own that namespace (helm install --create-namespace, then
     // the label command NOTES prints); (2) Helm's bookkeeping labels; (3) the image tag: the
     // kustomization pins wpgw:latest, the chart its appVersion (checked below).
+    // (4) `helm test` hooks (tests.enabled): Helm creates them only for `helm test`, never as part
+    // of the release.
     const want = docs(k.out).filter((o) => o.kind !== 'Namespace');
-    const got = template('--set', 'image.tag=latest').map(withoutHelmLabels);
+    const got = template('--set', 'image.tag=latest').filter((o) => !o.metadata.annotations?.['helm.sh/hook']).map(withoutHelmLabels);
     expect(got.map(key).sort()).toEqual(want.map(key).sort());
     const byKey = new Map(got.map((o) => [key(o), o]));
     for (const w of want) expect(byKey.get(key(w)), key(w)).toEqual(w);
@@ -164,7 +166,7 @@ describe('values', () => {
     expect(pod).not.toHaveProperty('topologySpreadConstraints');
     expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'system', effect: 'NoSchedule' }]);
     expect(container(objs, 'wpgw-webhook').args).toContain('--port=18443');
-    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 18443 }]);
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 18443 }, { name: 'http-metrics', containerPort: 9090 }]);
     expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
     expect(objs.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
     expect(podSpec(objs, 'wpgw-controller').priorityClassName).toBe('system-cluster-critical');
@@ -244,7 +246,7 @@ describe('tls.mode', () => {
     expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Certificate/wpgw-webhook-cert']);
     expect(find(objs, 'Certificate', 'wpgw-webhook-cert').spec.issuerRef).toEqual({ kind: 'ClusterIssuer', name: 'corp-ca', group: 'cert-manager.io' });
     // Port 10250 in the pod network (private clusters): the Service still answers on 443.
-    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 10250 }]);
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 10250 }, { name: 'http-metrics', containerPort: 9090 }]);
     expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
     expect(() => template('-f', join(CHART, 'ci/cert-manager-values.yaml'), '--set', 'webhook.hostNetwork=true')).toThrow(/kubelet/);
   });
@@ -274,6 +276,9 @@ describe('values.schema.json', () => {
     ['a port out of range', ['--set', 'webhook.port=70000'], /port/],
     ['both PDB fields', ['--set', 'webhook.pdb.maxUnavailable=1'], /pdb/],
     ['an invalid revision', ['--set', 'istio.revision=ASM_1'], /revision/],
+    ['a misspelt monitoring key', ['--set', 'metrics.serviceMonitor.enable=true'], /enable/],
+    ['a bad scrape interval', ['--set', 'metrics.podMonitor.interval=often'], /interval/],
+    ['a misspelt networkPolicy key', ['--set', 'networkPolicy.enable=true'], /enable/],
   ])('rejects %s', (_what, args, message) => {
     expect(() => template(...(args as string[]))).toThrow(message as RegExp);
   });
@@ -312,5 +317,113 @@ describe('NOTES.txt', () => {
     expect(notes('--set', 'webhook.replicas=1')).toMatch(/webhook.pdb.minAvailable \(1\) is not below webhook.replicas \(1\)/);
     expect(notes('--set', 'webhook.replicas=3', '--set', 'webhook.pdb.minAvailable=3')).toContain('node drains block');
     expect(notes('--set', 'webhook.replicas=3')).not.toContain('node drains block');
+  });
+});
+
+describe('monitoring', () => {
+  const monitoringKinds = (objs: Obj[]) => objs.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/') || o.metadata.name === 'wpgw-dashboard' || o.metadata.name.endsWith('-metrics')).map(key);
+
+  it('by default: the http-metrics port on both pods, no Prometheus Operator or Grafana object', () => {
+    const objs = template();
+    for (const [name, https] of [['wpgw-webhook', 8443], ['wpgw-controller', 9443]] as const) {
+      expect(container(objs, name).ports).toEqual([{ name: 'https', containerPort: https }, { name: 'http-metrics', containerPort: 9090 }]);
+      expect(container(objs, name).args).toContain('--metrics-port=9090');
+    }
+    // The API server's Service stays HTTPS only.
+    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
+    expect(monitoringKinds(objs)).toEqual([]);
+  });
+
+  it('metrics.port 0 drops the port and the flag; a monitor without it, or a port taken by https, is refused', () => {
+    const objs = template('--set', 'metrics.port=0');
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 8443 }]);
+    expect((container(objs, 'wpgw-controller').args as string[]).some((a) => a.startsWith('--metrics-port'))).toBe(false);
+    expect(() => template('--set', 'metrics.port=0', '--set', 'metrics.podMonitor.enabled=true')).toThrow(/set metrics.port/);
+    expect(() => template('--set', 'metrics.port=8443')).toThrow(/must differ from webhook.port/);
+  });
+
+  it('serviceMonitor: a metrics Service per component and a ServiceMonitor with the labels asked for', () => {
+    const objs = template('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=kube-prometheus-stack', '--set', 'metrics.serviceMonitor.interval=30s');
+    const sm = find(objs, 'ServiceMonitor', 'wpgw');
+    expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
+    expect(sm.spec).toEqual({
+      namespaceSelector: { matchNames: [NS] },
+      selector: { matchLabels: { 'app.kubernetes.io/part-of': 'wpgw', 'app.kubernetes.io/component': 'metrics' } },
+      endpoints: [{ port: 'http-metrics', path: '/metrics', interval: '30s' }],
+    });
+    for (const name of ['wpgw-webhook', 'wpgw-controller']) {
+      const svc = find(objs, 'Service', `${name}-metrics`);
+      expect(svc.spec).toEqual({ selector: { 'app.kubernetes.io/name': name }, ports: [{ name: 'http-metrics', port: 9090, targetPort: 'http-metrics' }] });
+      // The ServiceMonitor's selector really selects it.
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels?.[k], `${name}-metrics ${k}`).toBe(v);
+    }
+    expect(objs.filter((o) => o.kind === 'PodMonitor')).toEqual([]);
+  });
+
+  it('podMonitor: both components by pod label, on http-metrics', () => {
+    const objs = template('--set', 'metrics.podMonitor.enabled=true', '--set', 'metrics.podMonitor.labels.team=platform');
+    const pm = find(objs, 'PodMonitor', 'wpgw');
+    expect(pm.metadata.labels?.team).toBe('platform');
+    expect(pm.spec.selector.matchExpressions).toEqual([{ key: 'app.kubernetes.io/name', operator: 'In', values: ['wpgw-webhook', 'wpgw-controller'] }]);
+    expect(pm.spec.podMetricsEndpoints).toEqual([{ port: 'http-metrics', path: '/metrics' }]);
+  });
+
+  it('prometheusRule: the alerts, with the thresholds from values and $labels left for Prometheus', () => {
+    const objs = template('--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.prometheusRule.certificateExpiryDays=10', '--set', 'metrics.prometheusRule.labels.role=alert-rules');
+    const rule = find(objs, 'PrometheusRule', 'wpgw');
+    expect(rule.metadata.labels?.role).toBe('alert-rules');
+    const alerts = Object.fromEntries(rule.spec.groups.flatMap((g: any) => g.rules).map((r: any) => [r.alert, r]));
+    expect(alerts.WpgwWebhookCallsFailing.expr).toBe('sum by (name) (rate(apiserver_admission_webhook_rejection_count{name=~"(pods|services)[.]wpgw[.]io", error_type="calling_webhook_error"}[5m])) > 0');
+    expect(alerts.WpgwWebhookCertificateExpiring.expr).toMatch(/< 864000$/);
+    expect(alerts.WpgwWebhookCallsFailing.annotations.summary).toContain('{{ $labels.name }}');
+    expect(alerts.WpgwControllerNoLeader.labels.severity).toBe('critical');
+  });
+
+  it('dashboard: valid Grafana JSON in a ConfigMap labelled for the sidecar, in the namespace asked for', () => {
+    const objs = template('--set', 'metrics.dashboard.enabled=true', '--set', 'metrics.dashboard.namespace=monitoring', '--set', 'metrics.dashboard.annotations.grafana_folder=wpgw');
+    const cm = find(objs, 'ConfigMap', 'wpgw-dashboard');
+    expect(cm.metadata).toMatchObject({ namespace: 'monitoring', labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'wpgw' } });
+    const dash = JSON.parse(cm.data['wpgw.json']);
+    expect(dash.uid).toBe('wpgw-overview');
+    expect(dash.panels.length).toBeGreaterThanOrEqual(10);
+    for (const p of dash.panels) expect(p.targets.length, p.title).toBeGreaterThan(0);
+  });
+});
+
+describe('networkPolicy', () => {
+  it('off by default; on: ingress only to the webhook port and the metrics port, egress to DNS and the API server', () => {
+    expect(template().filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
+    const objs = template('--set', 'networkPolicy.enabled=true', '--set', 'webhook.port=10250', '--set', 'networkPolicy.apiServer.to[0].ipBlock.cidr=10.0.0.1/32');
+    const webhook = find(objs, 'NetworkPolicy', 'wpgw-webhook');
+    expect(webhook.spec.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'wpgw-webhook' } });
+    expect(webhook.spec.ingress).toEqual([{ ports: [{ port: 10250, protocol: 'TCP' }] }, { ports: [{ port: 9090, protocol: 'TCP' }] }]);
+    expect(webhook.spec.egress).toEqual([
+      { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+      { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '10.0.0.1/32' } }] },
+    ]);
+    // The controller serves nothing the API server calls: only the metrics port is open.
+    expect(find(objs, 'NetworkPolicy', 'wpgw-controller').spec.ingress).toEqual([{ ports: [{ port: 9090, protocol: 'TCP' }] }]);
+  });
+});
+
+describe('helm test', () => {
+  it('a read-only `wpgw check` pod and its RBAC, all test hooks; none with tests.enabled=false', () => {
+    const objs = template();
+    const hooks = objs.filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test').map(key).sort();
+    expect(hooks).toEqual(['ClusterRole//wpgw-check', 'ClusterRoleBinding//wpgw-check', `Pod/${NS}/wpgw-check`, `ServiceAccount/${NS}/wpgw-check`]);
+    const pod = find(objs, 'Pod', 'wpgw-check');
+    expect(pod.spec.containers[0].args).toEqual(['check', `--wpgw-namespace=${NS}`, '--no-dry-run', '--wait=2m']);
+    expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true });
+    const rules = find(objs, 'ClusterRole', 'wpgw-check').rules as Array<{ resources: string[]; verbs: string[] }>;
+    // Read-only but for access reviews: no secrets, no writes.
+    expect(rules.flatMap((r) => r.resources)).not.toContain('secrets');
+    for (const r of rules) expect(r.verbs.filter((v) => !['get', 'list'].includes(v)), r.resources.join()).toEqual(r.resources.includes('subjectaccessreviews') ? ['create'] : []);
+    expect(template('--set', 'tests.enabled=false').filter((o) => o.metadata.annotations?.['helm.sh/hook'])).toEqual([]);
+  });
+
+  it('NOTES name wpgw check and helm test', () => {
+    const text = notes();
+    expect(text).toContain(`wpgw check --wpgw-namespace ${NS}`);
+    expect(text).toContain(`helm test wpgw -n ${NS}`);
   });
 });

@@ -59,6 +59,8 @@ describe('usage errors', () => {
     ['webhook', '--bogus'],
     ['webhook', '--port', '99999'],
     ['webhook', '--port', '80x'],
+    ['webhook', '--metrics-port', 'none'],
+    ['controller', '--metrics-port', '65536'],
     ['webhook', '--tls-cert-file', '/definitely/missing.crt', '--tls-key-file', '/definitely/missing.key'],
     ['webhook', '--tls-cert-file', '/definitely/missing.crt'],
     ['webhook', '--tls-secret', 'no-slash'],
@@ -80,6 +82,16 @@ describe('usage errors', () => {
     ['render', '-f', 'examples', '--gateway-ip', '10.0.0.300'],
     ['render', '-f', 'examples', '--dns-ip', 'dns'],
     ['status', '-o', 'xml'],
+    ['status', '-n', 'shop', '-A'],
+    ['check', '-o', 'yaml'],
+    ['check', '--wait', 'soon'],
+    ['check', 'extra'],
+    ['check', '--istio-revision', 'ASM_1'],
+    ['check', '-n', 'shop', '--all-namespaces'],
+    ['check-inject'],
+    ['check-inject', 'pod', '-f', 'examples/shop.yaml'],
+    ['check-inject', 'a', 'b'],
+    ['check-inject', '-f', 'package.json'],
     ['render', '-f', 'examples', '-o', 'wide'],
     ['restore'],
     ['restore', '-n', 'shop', '--all'],
@@ -129,7 +141,7 @@ describe('structured output', () => {
 });
 
 describe('help and version', () => {
-  it.each(['webhook', 'controller', 'render', 'status', 'suggest'])('"%s --help" and "help %s" print its options on stdout and exit 0', async (command) => {
+  it.each(['webhook', 'controller', 'render', 'status', 'suggest', 'check', 'check-inject'])('"%s --help" and "help %s" print its options on stdout and exit 0', async (command) => {
     const direct = await cli(command, '--help');
     const viaHelp = await cli('help', command);
     expect(direct.code).toBe(0);
@@ -200,8 +212,41 @@ describe('API server preflight', () => {
   });
 });
 
+describe("kubectl's global flags (kubectl wpgw ...)", () => {
+  it('--kubeconfig and --context pick the file and the context, before or after the command', async () => {
+    const [a, b] = [await closedPort(), await closedPort()];
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'a', server: a, skipTLSVerify: true }, { name: 'b', server: b, skipTLSVerify: true }],
+      users: [{ name: 'u', token: 't' }],
+      contexts: [{ name: 'ctx-a', cluster: 'a', user: 'u' }, { name: 'ctx-b', cluster: 'b', user: 'u' }],
+      currentContext: 'ctx-a',
+    });
+    const fs = await import('node:fs');
+    const file = `${fs.mkdtempSync('/tmp/wpgw-cli-')}/kubeconfig`;
+    fs.writeFileSync(file, kc.exportConfig());
+    const before = process.env.KUBECONFIG;
+    const viaB = await cli('--kubeconfig', file, 'status', '--context=ctx-b');
+    expect(viaB.code).toBe(1);
+    expect(viaB.err).toContain(`cannot reach the Kubernetes API server ${b} (kubeconfig: KUBECONFIG=${file})`);
+    const viaA = await cli('check', `--kubeconfig=${file}`);
+    expect(viaA.err).toContain(`cannot reach the Kubernetes API server ${a} `);
+    const unknown = await cli('status', '--kubeconfig', file, '--context', 'nope');
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toBe(`wpgw status: --context nope: no such context in the kubeconfig from KUBECONFIG=${file} (it has: ctx-a, ctx-b)\n`);
+    // The flags held for those runs only.
+    expect(process.env.KUBECONFIG).toBe(before);
+    expect((await cli('status', '--context')).code).toBe(2);
+  });
+
+  it('package.json installs the same CLI as kubectl-wpgw, the name kubectl looks for on PATH', () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { bin: Record<string, string> };
+    expect(pkg.bin['kubectl-wpgw']).toBe(pkg.bin.wpgw);
+  });
+});
+
 describe('start-up against a cluster that is not there', () => {
-  it.each(['controller', 'webhook', 'status'])('wpgw %s exits 1 with one line naming the server', async (command) => {
+  it.each(['controller', 'webhook', 'status', 'check'])('wpgw %s exits 1 with one line naming the server', async (command) => {
     const url = await closedPort();
     const dir = (await import('node:fs')).mkdtempSync('/tmp/wpgw-cli-');
     const file = `${dir}/kubeconfig`;
@@ -211,7 +256,7 @@ describe('start-up against a cluster that is not there', () => {
     try {
       // The controller also gets the --istio-revision the Helm chart passes: accepted (exit 1 here, not 2).
       const extra = command === 'controller' ? ['--istio-revision', 'asm-1-26', '--cluster-cidrs', '10.244.0.0/16, fd00:10::/56', '--istio-namespace', 'aks-istio-system', '--external-names', 'gateway', '--external-dns-server', '10.96.0.10:53'] : [];
-      const r = await cli(command, ...(command === 'status' ? [] : ['--api-timeout', '300ms', '--port', '0', ...extra]));
+      const r = await cli(command, ...(command === 'status' || command === 'check' ? [] : ['--api-timeout', '300ms', '--port', '0', ...extra]));
       expect(r.code).toBe(1);
       expect(r.err.trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^wpgw ${command}: cannot reach the Kubernetes API server ${url} \\(kubeconfig: KUBECONFIG=${file}\\)`))]);
     } finally {

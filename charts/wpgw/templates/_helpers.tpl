@@ -10,6 +10,16 @@ chart's own labels, so commonLabels cannot break a label wpgw relies on.
 {{- toYaml (merge (deepCopy (.extra | default dict)) $fixed (deepCopy $root.Values.commonLabels)) -}}
 {{- end -}}
 
+{{/* imagePullSecrets of a pod spec (names or {name}), or nothing. */}}
+{{- define "wpgw.pullSecrets" -}}
+{{- with .Values.image.pullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* registry/repository:tag, or @digest when the tag is one. */}}
 {{- define "wpgw.image" -}}
 {{- $i := .Values.image -}}
@@ -50,12 +60,7 @@ spec:
       {{- end }}
     spec:
       serviceAccountName: {{ .name }}
-      {{- with $root.Values.image.pullSecrets }}
-      imagePullSecrets:
-        {{- range . }}
-        - name: {{ if kindIs "string" . }}{{ . }}{{ else }}{{ .name }}{{ end }}
-        {{- end }}
-      {{- end }}
+      {{- include "wpgw.pullSecrets" $root | nindent 6 }}
       {{- if $c.hostNetwork }}
       hostNetwork: true
       # Cluster DNS still, although the pod uses the node's network.
