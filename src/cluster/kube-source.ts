@@ -2,7 +2,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { KubeRest } from './client.js';
 import { collectionPath, type KindInfo } from './kinds.js';
-import type { ListResult, ListWatchSource, WatchHandle } from './reflector.js';
+import type { ListOptions, ListResult, ListWatchSource, WatchHandle } from './reflector.js';
 import type { KubeObjectLike } from './store.js';
 
 interface ListBody<T> {
@@ -28,19 +28,26 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
     this.path = collectionPath(info);
   }
 
-  async list(): Promise<ListResult<T>> {
+  /**
+   * One paginated list (cluster-wide, or of one namespace). Pages after the first are served from
+   * the first page's snapshot by the API server; each page is slimmed (opts.transform) before the
+   * next is fetched, so the full objects of one page at most are held at a time.
+   */
+  async list(opts: ListOptions<T> = {}): Promise<ListResult<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let rv = '';
+    const path = opts.namespace ? collectionPath(this.info, opts.namespace) : this.path;
     do {
-      const page = await this.rest.request<ListBody<T>>('GET', this.path, {
+      const page = await this.rest.request<ListBody<T>>('GET', path, {
         query: { labelSelector: this.opts.labelSelector, limit: this.opts.pageSize ?? 500, continue: cont },
       });
       for (const item of page.items ?? []) {
         // List items carry no TypeMeta; watch events do. Make both look the same.
         item.apiVersion ??= this.info.apiVersion;
         item.kind ??= this.info.kind;
-        items.push(item);
+        const kept = opts.transform ? opts.transform(item) : item;
+        if (kept) items.push(kept);
       }
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?.continue || undefined;

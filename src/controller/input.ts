@@ -1,10 +1,10 @@
 // The desired-state input of one namespace, read from the cache.
 import type { V1Namespace } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
-import type { ClusterCache } from '../cluster/cache.js';
+import { CLUSTER_DNS, type ClusterCache } from '../cluster/cache.js';
 import type { NamespaceInput } from '../core/desired-types.js';
 
-export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
+export { CLUSTER_DNS };
 
 export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses'>;
 

@@ -66,7 +66,12 @@ async function startCache(world: World, resources: readonly ResourceKey[]): Prom
 }
 
 const OURS = { 'app.kubernetes.io/managed-by': 'wpgw' };
-const ns = (name: string, extra: Partial<Obj['metadata']> = {}): Obj => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, resourceVersion: '1', ...extra } });
+/** An opted-in namespace (the cache keeps Services and workloads of those only). */
+const ns = (name: string, extra: Partial<Obj['metadata']> = {}): Obj => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' }, ...extra },
+});
 const svc = (name: string, spec: Record<string, unknown>, meta: Partial<NonNullable<Obj['metadata']>> = {}, namespace = 'shop'): Obj => ({
   apiVersion: 'v1',
   kind: 'Service',
