@@ -215,9 +215,7 @@ export class ClusterCache {
       const slim = SLIM_KIND[spec.resource];
       const transform = SCOPED.has(spec.resource)
         ? (o: KubeObjectLike) => (this.isWatched(o.metadata?.namespace ?? '') || keptAnywhere(spec.resource, o) ? slimObject(slim, o) : undefined)
-        : spec.resource === 'namespaces'
-          ? (o: KubeObjectLike) => slimObject(slim, o, isOptedIn(o) || this.holdsManaged(o.metadata?.name ?? ''))
-          : (o: KubeObjectLike) => slimObject(slim, o);
+        : (o: KubeObjectLike) => slimObject(slim, o);
       const r = new Reflector<KubeObjectLike>(opts.sourceFactory(spec.info, spec.labelSelector), {
         name: spec.name,
         relistIntervalMs: opts.relistIntervalMs,

@@ -84,8 +84,7 @@ function podTemplate(at: string): string[] {
 export type SlimKind = 'namespace' | 'service' | 'workload' | 'ingress' | 'runtimeClass' | 'managedPod' | 'managedOutput';
 
 const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> = {
-  // Namespaces are kept for every namespace (they are how an opt-in is noticed): labels only,
-  // plus annotations (wpgw.io/* tuning, Istio revision) for the namespaces wpgw works in.
+  // Every namespace (they are how an opt-in is noticed): labels; annotations in slimNamespace.
   namespace: compile(META),
   // Selector, ports, type, addresses, session affinity and our annotations: the spec is small.
   service: compile([...META, 'metadata.annotations', 'spec']),
@@ -101,7 +100,16 @@ const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> =
   runtimeClass: compile([...META, 'handler', 'scheduling']),
 };
 
-const NAMESPACE_WATCHED = compile([...META, 'metadata.annotations']);
+/** Namespace annotations wpgw reads (resolver, DNS server, replicas, restarts, Istio revision) all start so. */
+const WPGW_ANNOTATION_PREFIX = 'wpgw.io/';
+
+function slimNamespace<T extends KubeObjectLike>(obj: T): T {
+  const out = project(obj, SHAPES.namespace) as T;
+  const annotations = obj.metadata?.annotations;
+  if (!annotations || !out.metadata) return out;
+  const ours = Object.entries(annotations).filter(([k]) => k.startsWith(WPGW_ANNOTATION_PREFIX));
+  return { ...out, metadata: { ...out.metadata, annotations: Object.fromEntries(ours) } };
+}
 
 interface ManagedFieldsEntry {
   operation?: string;
@@ -136,13 +144,10 @@ export function isManagedObject(obj: KubeObjectLike | undefined): boolean {
   return obj?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
 }
 
-/**
- * The cached form of `obj`. `watched`: the namespace is one wpgw works in (only changes what is
- * kept of a Namespace). Idempotent: slim(slim(x)) equals slim(x).
- */
-export function slimObject<T extends KubeObjectLike>(kind: SlimKind, obj: T, watched = true): T {
+/** The cached form of `obj`. Idempotent: slim(slim(x)) equals slim(x). */
+export function slimObject<T extends KubeObjectLike>(kind: SlimKind, obj: T): T {
   if (kind === 'managedPod') return slimManagedPod(obj);
+  if (kind === 'namespace') return slimNamespace(obj);
   if (kind === 'managedOutput' || isManagedObject(obj)) return slimManaged(obj);
-  const shape = kind === 'namespace' && watched ? NAMESPACE_WATCHED : SHAPES[kind];
-  return project(obj, shape) as T;
+  return project(obj, SHAPES[kind]) as T;
 }

@@ -3,48 +3,8 @@ import { Registry } from 'prom-client';
 import { CacheAdmissionContext } from '../../src/cluster/admission-context.js';
 import { registerCacheMetrics } from '../../src/cluster/metrics.js';
 import { CONTROLLER_RESOURCES, ClusterCache, WEBHOOK_RESOURCES, watchSpecs, type ResourceKey } from '../../src/cluster/cache.js';
-import type { KindInfo } from '../../src/cluster/kinds.js';
-import type { ListResult, ListWatchSource, WatchHandle } from '../../src/cluster/reflector.js';
-import type { KubeObjectLike } from '../../src/cluster/store.js';
 import { isWindowsPodSpec, podTemplateOf } from '../../src/cluster/windows.js';
-
-type Obj = KubeObjectLike & Record<string, unknown>;
-
-/** Objects by kind (+ label selector). A kind listed in `missing` answers 404 like an absent CRD. */
-class World {
-  objects: Obj[] = [];
-  missing = new Set<string>();
-  forbidden = new Set<string>();
-  watchers: Array<{ kind: string; onEvent: (t: string, o: unknown) => void }> = [];
-  rv = 1;
-
-  source(info: KindInfo, labelSelector: string | undefined): ListWatchSource<KubeObjectLike> {
-    const matches = (o: Obj): boolean => {
-      if (o.kind !== info.kind) return false;
-      if (!labelSelector) return true;
-      const [k, v] = labelSelector.split('=');
-      const val = o.metadata?.labels?.[k!];
-      return v === undefined ? val !== undefined : val === v;
-    };
-    return {
-      list: async (): Promise<ListResult<KubeObjectLike>> => {
-        if (this.missing.has(info.kind)) throw Object.assign(new Error('404'), { code: 404 });
-        if (this.forbidden.has(info.kind)) throw Object.assign(new Error('403'), { code: 403 });
-        return { items: structuredClone(this.objects.filter(matches)), resourceVersion: String(this.rv) };
-      },
-      watch: async (_rv, onEvent): Promise<WatchHandle> => {
-        const w = { kind: info.kind, onEvent: (t: string, o: unknown) => matches(o as Obj) && onEvent(t, o) };
-        this.watchers.push(w);
-        return { abort: () => (this.watchers = this.watchers.filter((x) => x !== w)) };
-      },
-    };
-  }
-
-  emit(type: string, o: Obj): void {
-    o.metadata!.resourceVersion = String(++this.rv);
-    for (const w of this.watchers) if (w.kind === o.kind) w.onEvent(type, structuredClone(o));
-  }
-}
+import { World, type Obj } from './helpers/fake-cluster.js';
 
 const caches: ClusterCache[] = [];
 afterEach(async () => {
