@@ -3,7 +3,7 @@
 // kube-apiserver runs in the e2e suite.
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -281,6 +281,31 @@ describe('startController', () => {
 
     await c.stop();
     expect(api.get('coordination.k8s.io/v1', 'leases', 'wpgw-system', 'wpgw-controller')?.spec.holderIdentity ?? null).toBeNull();
+  });
+
+  it('keeps nothing of a namespace that is not opted in; opting it in lists its objects and converges it', async () => {
+    api.set('v1', 'services', { metadata: { name: 'legacy', namespace: 'late' }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] } });
+    api.set('apps/v1', 'deployments', { metadata: { name: 'legacy', namespace: 'late' }, spec: { template: { metadata: { labels: { app: 'legacy' } }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'c', image: 'i' }] } } } });
+    const late = api.set('v1', 'namespaces', { metadata: { name: 'late' } });
+    const c = start('replica-a');
+    expect(await c.waitForIdle(10_000)).toBe(true);
+    expect(c.cache.service('late', 'legacy')).toBeUndefined();
+    expect(c.cache.workloads('deployments', 'late')).toEqual([]);
+    expect(c.cache.service('kube-system', 'kube-dns')).toBeDefined(); // read for every namespace
+
+    late.metadata.labels = { 'wpgw.io/inject': 'enabled' };
+    api.set('v1', 'namespaces', late, 'MODIFIED');
+    await vi.waitFor(() => expect(api.get('networking.istio.io/v1', 'gateways', 'late', 'wpgw')).toBeDefined(), { timeout: 10_000 });
+    // Slim: the template's Windows evidence is kept, its containers only by name.
+    expect(c.cache.service('late', 'legacy')?.spec?.selector).toEqual({ app: 'legacy' });
+    const d = c.cache.workload<V1Deployment>('deployments', 'late', 'legacy');
+    expect(d?.spec?.template?.spec).toEqual({ nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'c' }] });
+    expect(c.cache.namespaceSynced('late')).toBe(true);
+    await c.stop();
+    for (const [gv, plural] of [['v1', 'services'], ['apps/v1', 'deployments'], ['v1', 'serviceaccounts'], ['networking.istio.io/v1', 'gateways']] as const) {
+      for (const o of api.list(gv, plural, 'late')) api.remove(gv, plural, o);
+    }
+    api.remove('v1', 'namespaces', late);
   });
 
   it('a second replica follows (no writes) and takes over when the leader stops', async () => {
