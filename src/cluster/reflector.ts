@@ -118,6 +118,9 @@ export class Reflector<T extends KubeObjectLike> {
   private syncWaiters: Array<() => void> = [];
   /** Namespaces being backfilled: name -> resourceVersion of deletions seen meanwhile. */
   private readonly backfills = new Map<string, Map<string, string>>();
+  /** Orders lists and backfills: a relist must not drop what a backfill begun after it found. */
+  private epoch = 0;
+  private readonly backfilledAt = new Map<string, number>();
   private counters: Omit<ReflectorStats, 'name' | 'synced' | 'objects'> = {
     missing: false,
     events: { add: 0, update: 0, delete: 0 },
@@ -231,6 +234,7 @@ export class Reflector<T extends KubeObjectLike> {
 
   private async relist(): Promise<'ok' | 'missing' | 'error'> {
     this.counters.lists++;
+    const epoch = ++this.epoch;
     let res: ListResult<T>;
     try {
       res = await this.source.list({ transform: this.opts.transform });
@@ -251,7 +255,8 @@ export class Reflector<T extends KubeObjectLike> {
       this.counters.missing = false;
       this.log.info('resource is now served by the API server');
     }
-    this.replace(this.kept(res.items));
+    this.replace(this.kept(res.items), epoch);
+    for (const [ns, at] of this.backfilledAt) if (at < epoch) this.backfilledAt.delete(ns);
     this.rv = res.resourceVersion;
     this.lastListAt = Date.now();
     this.backoff.reset();
@@ -278,6 +283,7 @@ export class Reflector<T extends KubeObjectLike> {
   async backfill(namespace: string): Promise<void> {
     const tombstones = new Map<string, string>();
     this.backfills.set(namespace, tombstones);
+    this.backfilledAt.set(namespace, ++this.epoch);
     const retry = new Backoff({ initialMs: 200, maxMs: this.maxBackoffMs, jitter: 0.2 });
     try {
       for (let attempt = 0; !this.stopped; attempt++) {
@@ -338,22 +344,28 @@ export class Reflector<T extends KubeObjectLike> {
     this.log.warn({ err: errorMessage(err), code, hint }, `${phase} failed; retrying with backoff`);
   }
 
-  /** Replace the whole store with a fresh list, emitting only the differences. */
-  private replace(items: T[]): void {
+  /**
+   * Replace the whole store with a fresh list, emitting only the differences. Objects of a
+   * namespace whose backfill began after this list (`epoch`) stay: the list may have been
+   * filtered before that namespace mattered.
+   */
+  private replace(items: T[], epoch = Number.POSITIVE_INFINITY): void {
     const seen = new Set<string>();
+    const filledSince = (o: T): boolean => (this.backfilledAt.get(o.metadata?.namespace ?? '') ?? 0) > epoch;
     for (const item of items) {
       seen.add(key(item));
       const old = this.store.get(item.metadata?.namespace, item.metadata?.name ?? '');
+      const rv = item.metadata?.resourceVersion;
       if (!old) {
         this.store.set(item);
         this.emit('add', item, undefined);
-      } else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) {
+      } else if (filledSince(old) ? isNewerVersion(rv, old.metadata?.resourceVersion) : rv !== old.metadata?.resourceVersion) {
         this.store.set(item);
         this.emit('update', item, old);
       }
     }
     for (const old of this.store.all()) {
-      if (!seen.has(key(old))) {
+      if (!seen.has(key(old)) && !filledSince(old)) {
         this.store.delete(old.metadata?.namespace, old.metadata?.name ?? '');
         this.emit('delete', old, old);
       }

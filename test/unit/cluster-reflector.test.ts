@@ -224,15 +224,20 @@ describe('Reflector: transform and namespace backfill', () => {
   /** A source whose namespaced list is held until released, so watch events can race it. */
   class GatedSource extends FakeSource {
     gate: Promise<void> = Promise.resolve();
+    clusterGate: Promise<void> = Promise.resolve();
     nsLists: string[] = [];
-    override async list(opts: { namespace?: string } = {}): Promise<ListResult<Obj>> {
+    override async list(opts: { namespace?: string; transform?: (o: Obj) => Obj | undefined } = {}): Promise<ListResult<Obj>> {
       if (opts.namespace) {
         this.nsLists.push(opts.namespace);
         const snapshot = structuredClone(this.items.filter((i) => i.metadata?.namespace === opts.namespace));
         await this.gate;
         return { items: snapshot, resourceVersion: this.rv };
       }
-      return super.list();
+      // Like the API server source: pages are transformed as they arrive, before the list ends.
+      const res = await super.list();
+      const items = res.items.flatMap((i) => opts.transform?.(i) ?? (opts.transform ? [] : [i]));
+      await this.clusterGate;
+      return { ...res, items };
     }
   }
 
@@ -290,5 +295,27 @@ describe('Reflector: transform and namespace backfill', () => {
     // A replayed older event does not move an object back.
     src.current.onEvent('MODIFIED', obj('newer', '7', 'elsewhere'));
     expect(r.store.get('elsewhere', 'newer')?.metadata?.resourceVersion).toBe('21');
+  });
+
+  it('a relist that began before a namespace mattered does not drop what its backfill found', async () => {
+    const src = new GatedSource();
+    src.items = [obj('a', '5', 'elsewhere'), obj('x', '8', 'shop')];
+    const hidden = new Set(['elsewhere']);
+    const { r } = startWithout(src, hidden);
+    await r.waitForSync();
+    await vi.waitFor(() => src.current);
+    let releaseRelist!: () => void;
+    src.clusterGate = new Promise((res) => (releaseRelist = res));
+    const listsBefore = src.lists;
+    r.relistNow(); // its snapshot is filtered while "elsewhere" is still hidden
+    await vi.waitFor(() => expect(src.lists).toBe(listsBefore + 1));
+    hidden.delete('elsewhere');
+    await r.backfill('elsewhere');
+    expect(r.store.get('elsewhere', 'a')).toBeDefined();
+    releaseRelist();
+    await vi.waitFor(() => src.current);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.store.get('elsewhere', 'a')?.metadata?.resourceVersion).toBe('5');
+    expect(r.store.get('shop', 'x')).toBeDefined();
   });
 });
