@@ -72,7 +72,8 @@ function objectsOf(ns: string): Array<{ path: string; body: unknown }> {
   const out: Array<{ path: string; body: unknown }> = [];
   for (let i = 0; i < PER_NS.deployments; i++) {
     const app = `svc-${i}`;
-    out.push({ path: `/apis/apps/v1/namespaces/${ns}/deployments`, body: { metadata: { name: app, labels: { app } }, spec: { paused: true, replicas: 0, selector: { matchLabels: { app } }, template: template(app) } } });
+    // Selecting tier too, so the Deployment controller does not adopt (rewrite) the ReplicaSets below.
+    out.push({ path: `/apis/apps/v1/namespaces/${ns}/deployments`, body: { metadata: { name: app, labels: { app } }, spec: { paused: true, replicas: 0, selector: { matchLabels: { app, tier: 'backend' } }, template: template(app) } } });
     out.push({ path: `/api/v1/namespaces/${ns}/services`, body: { metadata: { name: app, labels: { app } }, spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } });
   }
   // Revision history: three ReplicaSets per Deployment, scaled to zero.
