@@ -136,6 +136,15 @@ interface Sample {
   etcdCpuS: number;
   rssMiB: number;
   peakMiB: number;
+  /** V8 heap in use / reserved (the process's own metrics), to tell live objects from allocator slack. */
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+}
+
+async function heapMiB(port: number): Promise<{ used: number; total: number }> {
+  const text = (await getInsecure(`https://127.0.0.1:${port}/metrics`)).body;
+  const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+  return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
 }
 
 /** Restart one process (this build or the baseline's) and measure its start-up and memory. */
@@ -157,7 +166,8 @@ async function restartAndMeasure(stack: Stack, which: 'webhook' | 'controller', 
   const etcdCpuS = cp.etcd ? cpuSeconds(cp.etcd) - cpu0.etcd : NaN;
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const pid = pidOf(p.pidFile);
-  return { startupS, apiserverCpuS, etcdCpuS, rssMiB: procStatusMiB(pid, 'VmRSS'), peakMiB: procStatusMiB(pid, 'VmHWM') };
+  const heap = await heapMiB(port);
+  return { startupS, apiserverCpuS, etcdCpuS, rssMiB: procStatusMiB(pid, 'VmRSS'), peakMiB: procStatusMiB(pid, 'VmHWM'), heapUsedMiB: heap.used, heapTotalMiB: heap.total };
 }
 
 type Build = 'this' | 'baseline';
@@ -184,9 +194,9 @@ function report(rows: Row[], setup: string[]): string[] {
   out.push(`wpgw footprint (real kube-apiserver, kwok nodes), node ${process.version}, ${availableParallelism()} CPUs, --scale ${SCALE}`);
   out.push(...setup);
   out.push('');
-  out.push('| phase | build | process | start-up s | apiserver CPU-s | etcd CPU-s | RSS MiB (settled) | peak MiB (fresh process) | peak MiB (running process) |');
-  out.push('|:--|:--|:--|--:|--:|--:|--:|--:|--:|');
-  for (const r of rows) out.push(`| ${r.phase} | ${r.build} | ${r.process} | ${f1(r.s.startupS)} | ${f1(r.s.apiserverCpuS)} | ${f1(r.s.etcdCpuS)} | ${f1(r.s.rssMiB)} | ${f1(r.s.peakMiB)} | ${f1(r.runningPeakMiB)} |`);
+  out.push('| phase | build | process | start-up s | apiserver CPU-s | etcd CPU-s | RSS MiB (settled) | heap used / total MiB | peak MiB (fresh process) | peak MiB (running process) |');
+  out.push('|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|');
+  for (const r of rows) out.push(`| ${r.phase} | ${r.build} | ${r.process} | ${f1(r.s.startupS)} | ${f1(r.s.apiserverCpuS)} | ${f1(r.s.etcdCpuS)} | ${f1(r.s.rssMiB)} | ${f1(r.s.heapUsedMiB)} / ${f1(r.s.heapTotalMiB)} | ${f1(r.s.peakMiB)} | ${f1(r.runningPeakMiB)} |`);
   out.push('(start-up: process start -> /readyz 200; apiserver/etcd CPU-s: their CPU time over that start-up, i.e. the start-up lists and watches;');
   out.push(` RSS: VmRSS ${SETTLE_MS / 1000} s after ready; peak: VmHWM of the restarted process, and of the process that ran through the phase's load before it)`);
   out.push('');

@@ -134,6 +134,11 @@ class MiniApiServer {
     if (method === 'GET' && !r.name) {
       if (url.searchParams.get('watch') === 'true') {
         res.writeHead(200, { 'content-type': 'application/json' });
+        if (url.searchParams.get('sendInitialEvents') === 'true') {
+          // A streaming list: every object as ADDED, then the bookmark that ends the initial events.
+          for (const o of this.list(r.gv, r.plural, r.ns).filter((x) => selectorMatches(sel, x.metadata.labels))) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+          res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } } })}\n`);
+        }
         const w = { r, sel, res };
         this.watchers.push(w);
         res.on('close', () => (this.watchers = this.watchers.filter((x) => x !== w)));
