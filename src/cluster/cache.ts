@@ -267,11 +267,6 @@ export class ClusterCache {
     return !this.filling.has(namespace);
   }
 
-  /** Namespaces whose Services and workloads this cache holds. */
-  watchedNamespaces(): string[] {
-    return [...this.watched];
-  }
-
   private holdsManaged(namespace: string): boolean {
     if (this.reflectors.get('managedPods')?.r.store.hasNamespace(namespace)) return true;
     for (const { spec, r } of this.reflectors.values()) {

@@ -4,7 +4,7 @@
 // (the webhook's AdmissionContext, the controller's desired state, restore, status, Service rules)
 // works on it unchanged. test/unit/cluster-slim.test.ts checks that decisions on slim objects
 // equal those on the full ones; a new read of a cached field belongs in these lists.
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
+import { isManagedByWpgw } from './objects.js';
 import type { KubeObjectLike } from './store.js';
 
 /** "a.b.c" copies a.b.c whole; "a.list[].x" copies x of every element of a.list. */
@@ -140,14 +140,10 @@ function slimManagedPod<T extends KubeObjectLike>(obj: T): T {
   return out as T;
 }
 
-export function isManagedObject(obj: KubeObjectLike | undefined): boolean {
-  return obj?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
-}
-
 /** The cached form of `obj`. Idempotent: slim(slim(x)) equals slim(x). */
 export function slimObject<T extends KubeObjectLike>(kind: SlimKind, obj: T): T {
   if (kind === 'managedPod') return slimManagedPod(obj);
   if (kind === 'namespace') return slimNamespace(obj);
-  if (kind === 'managedOutput' || isManagedObject(obj)) return slimManaged(obj);
+  if (kind === 'managedOutput' || isManagedByWpgw(obj)) return slimManaged(obj);
   return project(obj, SHAPES[kind]) as T;
 }
