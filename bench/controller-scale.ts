@@ -4,16 +4,12 @@
 // and peak RSS. A script that prints numbers, not a test: it fails only if the stack breaks.
 //
 //   npm run bench:controller [-- --namespaces 50 --services 20]
-import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
-import { parseArgs, promisify } from 'node:util';
-import { stringify } from 'yaml';
+import { parseArgs } from 'node:util';
 import { getInsecure, startStack, type Stack } from './cluster-stack.js';
-import { cpuSeconds, procStatusMiB } from './proc.js';
+import { count, cpuAccounts, kubectl, metric, optInWindowsApps, peakRssMiB } from './stack-tools.js';
 
-const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
 
 const { values } = parseArgs({
@@ -28,52 +24,6 @@ const N = Number(values.namespaces);
 const M = Number(values.services);
 const RESYNC_MS = Number(/^(\d+)s$/.exec(values.resync ?? '30s')?.[1] ?? 30) * 1000;
 
-function kubectl(stack: Stack, args: string[], input?: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const child = execFile(stack.kubectl, args, { env: { ...process.env, KUBECONFIG: stack.kubeconfig }, maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) =>
-      err ? rej(new Error(`kubectl ${args.slice(0, 3).join(' ')}: ${stderr || err.message}`)) : res(stdout),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
-}
-
-async function count(stack: Stack, resource: string, selector: string): Promise<number> {
-  const out = await kubectl(stack, ['get', resource, '-A', '-l', selector, '-o', 'name']);
-  return out.split('\n').filter(Boolean).length;
-}
-
-async function metric(stack: Stack, name: string): Promise<number> {
-  const text = (await getInsecure(`https://127.0.0.1:${stack.controllerPort}/metrics`)).body;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`).exec(line);
-    if (m) sum += Number(m[2]);
-  }
-  return sum;
-}
-
-function peakRssMiB(pidFile: string): number {
-  return Math.round(procStatusMiB(Number(readFileSync(pidFile, 'utf8').trim()), 'VmHWM'));
-}
-
-/** Who used the CPU: every control-plane and wpgw process, and this generator with its kubectl children. */
-function cpuAccounts(stack: Stack): Array<[string, () => number]> {
-  const pidOf = (file: string) => (existsSync(file) ? Number(readFileSync(file, 'utf8').trim()) : 0);
-  const out: Array<[string, () => number]> = [];
-  if (stack.ownCluster) {
-    for (const c of ['etcd', 'apiserver', 'kcm', 'scheduler', 'kwok']) {
-      const pid = pidOf(join(stack.stateDir, 'cluster', `${c}.pid`));
-      if (pid) out.push([c, () => cpuSeconds(pid)]);
-    }
-  }
-  for (const p of ['webhook', 'controller'] as const) {
-    const pid = pidOf(stack.processes[p].pidFile);
-    if (pid) out.push([`wpgw ${p}`, () => cpuSeconds(pid)]);
-  }
-  out.push(['load generator (this process + kubectl)', () => cpuSeconds('self', true)]);
-  return out;
-}
-
 /** A counter's samples as {labels: value}, e.g. {'verb="apply",kind="Service"': 12}. */
 async function metricByLabels(stack: Stack, name: string): Promise<Map<string, number>> {
   const text = (await getInsecure(`https://127.0.0.1:${stack.controllerPort}/metrics`)).body;
@@ -83,43 +33,6 @@ async function metricByLabels(stack: Stack, name: string): Promise<Map<string, n
     if (m) out.set(m[1]!, Number(m[2]));
   }
   return out;
-}
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    if (await check()) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-}
-
-function workloads(ns: string): string {
-  const docs: unknown[] = [];
-  for (let i = 0; i < M; i++) {
-    const app = `app-${i}`;
-    docs.push(
-      {
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        metadata: { name: app, namespace: ns },
-        spec: {
-          replicas: 1,
-          selector: { matchLabels: { app } },
-          template: {
-            metadata: { labels: { app }, annotations: { 'wpgw.io/outbound': `dest-${i}.example.com:80, orders.sales.svc.cluster.local:9080` } },
-            spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app', ports: [{ name: 'http', containerPort: 80 }] }] },
-          },
-        },
-      },
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: app, namespace: ns }, spec: { selector: { app }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } },
-    );
-  }
-  return docs.map((d) => stringify(d)).join('---\n');
-}
-
-async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
-  for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
 async function main(): Promise<void> {
@@ -134,26 +47,10 @@ async function main(): Promise<void> {
     const watchStart = await metric(stack, 'wpgw_controller_watch_events_total');
     const accounts = cpuAccounts(stack);
     const cpuStart = accounts.map(([, f]) => f());
-    const t0 = Date.now();
-    await kubectl(stack, ['apply', '-f', '-'], namespaces.map((name) => stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' } } })).join('---\n'));
-    const gatewaysMs = await until(`${N} gateways`, async () => (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw,wpgw.io/for=namespace')) >= N, 600_000);
-    // Pods are denied until their namespace's gateway exists (and the default ServiceAccount).
-    await until('default ServiceAccounts', async () => (await kubectl(stack, ['get', 'serviceaccounts', '-A', '--field-selector', 'metadata.name=default', '-o', 'name'])).split('\n').filter((l) => l).length >= N + 1, 300_000);
-    const t1 = Date.now();
-    await inBatches(namespaces, 8, (ns) => kubectl(stack, ["apply", "--server-side", "--field-manager=bench", "-f", "-"], workloads(ns)));
-    const applyMs = Date.now() - t1;
+    const times = await optInWindowsApps(stack, namespaces, M);
+    const t0 = times.labelledAt;
+    const tConverged = times.convergedAt;
     const total = N * M;
-    const convergedMs = await until(
-      'convergence',
-      async () =>
-        (await count(stack, 'pods', 'wpgw.io/managed=true')) >= total &&
-        (await count(stack, 'services', 'wpgw.io/repointed=true')) >= total &&
-        (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw')) >= N + total &&
-        (await count(stack, 'virtualservices.networking.istio.io', 'app.kubernetes.io/managed-by=wpgw')) >= N * (M + 1) + total &&
-        (await metric(stack, 'wpgw_controller_queue_depth')) === 0,
-      900_000,
-    );
-    const tConverged = Date.now();
     const cpuUsed = accounts.map(([name, f], i) => [name, f() - cpuStart[i]!] as const);
     const writes = await metric(stack, 'wpgw_controller_writes_total');
     const watchEvents = (await metric(stack, 'wpgw_controller_watch_events_total')) - watchStart;
@@ -172,12 +69,17 @@ async function main(): Promise<void> {
     const resyncWrites = (await metric(stack, 'wpgw_controller_writes_total')) - writesBefore;
     const resyncReconciles = (await metric(stack, 'wpgw_controller_reconciles_total')) - reconcilesBefore;
 
+    const controllerCpu = cpuUsed.find(([name]) => name === 'wpgw controller')?.[1] ?? Number.NaN;
+    const lagMs = tConverged - times.lastWriteAt;
     const rows: Array<[string, string, string]> = [
       ['namespaces x Windows apps', `${N} x ${M} (${total} Deployments, Services, pods)`, ''],
-      ['labelling -> all gateways exist', `${(gatewaysMs / 1000).toFixed(1)} s`, ''],
-      ['kubectl apply of the workloads', `${(applyMs / 1000).toFixed(1)} s`, ''],
+      // The headline: how far the controller trails the load, and what it costs per object.
+      ['controller lag: last workload write -> converged', `${(lagMs / 1000).toFixed(1)} s`, ''],
+      ['controller CPU per reconciled (managed) object', `${((controllerCpu / managed) * 1000).toFixed(2)} ms (${controllerCpu.toFixed(1)} CPU-s / ${managed})`, ''],
+      ['labelling -> all gateways exist', `${((times.gatewaysAt - t0) / 1000).toFixed(1)} s`, ''],
+      ['kubectl apply of the workloads', `${((times.lastWriteAt - times.firstWriteAt) / 1000).toFixed(1)} s`, ''],
+      // On 2 cores this is bounded by the API server (see the CPU table below).
       ['labelling -> fully converged', `${((tConverged - t0) / 1000).toFixed(1)} s`, (tConverged - t0) < 60_000 ? 'PASS (< 60 s)' : 'MISS (target < 60 s)'],
-      ['workloads applied -> fully converged', `${(convergedMs / 1000).toFixed(1)} s`, ''],
       ['managed objects', String(managed), ''],
       ['API writes', String(writes), ''],
       ['writes per managed object', (writes / managed).toFixed(2), writes / managed <= 1.1 ? 'PASS (<= 1.1)' : 'MISS (target <= 1.1)'],
@@ -186,7 +88,7 @@ async function main(): Promise<void> {
       ['peak RSS controller / webhook', `${peakRssMiB(stack.processes.controller.pidFile)} MiB / ${peakRssMiB(stack.processes.webhook.pidFile)} MiB`, ''],
     ];
     process.stdout.write('\nwpgw controller scale (real kube-apiserver, kwok nodes)\n');
-    for (const [k, v, t] of rows) process.stdout.write(`  ${k.padEnd(38)} ${v.padEnd(44)} ${t}\n`);
+    for (const [k, v, t] of rows) process.stdout.write(`  ${k.padEnd(50)} ${v.padEnd(44)} ${t}\n`);
     process.stdout.write('\nWrites by kind (controller metric) against managed objects of that kind\n');
     const objectsByKind = new Map<string, number>();
     for (const k of managedKinds) objectsByKind.set(k, (objectsByKind.get(k) ?? 0) + 1);

@@ -19,11 +19,12 @@ import type {
 import type { Logger } from 'pino';
 import { MANAGED_KINDS, type KubeObject, type UserIstioObjects } from '../core/desired-types.js';
 import type { Sidecar } from '../core/mesh-scope.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL } from '../names.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL, REPOINTED_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
 import { RawKubeClient, type KubeRest } from './client.js';
 import { ROLLOUT_KIND, SIDECAR_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
 import { KubeListWatchSource } from './kube-source.js';
-import { isManagedByWpgw } from './objects.js';
+import { isManagedByWpgw, isOptedIn } from './objects.js';
+import { slimObject, type SlimKind } from './slim.js';
 import { Reflector, type ChangeType, type ListWatchSource, type ReflectorStats } from './reflector.js';
 import type { KubeObjectLike } from './store.js';
 
@@ -80,6 +81,48 @@ export interface Rollout {
   kind?: string;
   metadata?: V1ObjectMeta;
   spec?: { template?: V1PodTemplateSpec; restartAt?: string };
+}
+
+/**
+ * Resources kept only in the namespaces wpgw works in (opted in, or holding its managed pods or
+ * outputs, which opting out still has to undo), plus single objects a decision reads anywhere.
+ * Services are not scoped: mesh-wide outbound (wpgw.io/mesh-outbound) and the gateway's egress
+ * policy read Services of namespaces that never opt in; slimmed, they are small.
+ */
+const SCOPED: ReadonlySet<ResourceKey> = new Set<ResourceKey>(['ingresses', ...WORKLOAD_RESOURCES]);
+
+const SLIM_KIND: Record<ResourceKey, SlimKind> = {
+  namespaces: 'namespace',
+  services: 'service',
+  managedPods: 'managedPod',
+  deployments: 'workload',
+  statefulsets: 'workload',
+  daemonsets: 'workload',
+  replicasets: 'workload',
+  jobs: 'workload',
+  cronjobs: 'workload',
+  rollouts: 'workload',
+  runtimeclasses: 'runtimeClass',
+  ingresses: 'ingress',
+  managedOutputs: 'managedOutput',
+  virtualservices: 'istio',
+  destinationrules: 'istio',
+  authorizationpolicies: 'istio',
+  peerauthentications: 'istio',
+  requestauthentications: 'istio',
+  sidecars: 'istio',
+};
+
+/** The cluster DNS Service (its address is an input of every namespace's desired state). */
+export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
+
+/** Objects kept wherever they are: ours, and Services an opt-out still has to restore. */
+function keptAnywhere(resource: ResourceKey, obj: KubeObjectLike): boolean {
+  if (isManagedByWpgw(obj)) return true;
+  if (resource !== 'services') return false;
+  const meta = obj.metadata ?? {};
+  if (meta.namespace === CLUSTER_DNS.namespace && meta.name === CLUSTER_DNS.name) return true;
+  return SERVICE_ORIGINAL_ANNOTATION in (meta.annotations ?? {}) || REPOINTED_LABEL in (meta.labels ?? {});
 }
 
 export type Workload = V1Deployment | V1StatefulSet | V1DaemonSet | V1ReplicaSet | V1Job | V1CronJob | Rollout;
@@ -168,6 +211,12 @@ export interface KubeCacheOptions extends Omit<ClusterCacheOptions, 'sourceFacto
 
 export class ClusterCache {
   private readonly reflectors = new Map<string, { spec: WatchSpec; r: Reflector<KubeObjectLike> }>();
+  /** Namespaces whose scoped objects are cached (see SCOPED). */
+  private readonly watched = new Set<string>();
+  /** Namespaces being listed because they just started to matter: namespace -> reflectors left. */
+  private readonly filling = new Map<string, number>();
+  private scopedStarted = false;
+  private stopped = false;
   /** group/Kind → reflector holding that kind's wpgw-managed objects (possibly a full watch). */
   private readonly managedSource = new Map<string, { r: Reflector<KubeObjectLike>; filter: boolean }>();
   private readonly handlers: Array<(e: CacheEvent) => void> = [];
@@ -186,6 +235,10 @@ export class ClusterCache {
 
   constructor(opts: ClusterCacheOptions) {
     for (const spec of watchSpecs(opts.resources)) {
+      const slim = SLIM_KIND[spec.resource];
+      const transform = SCOPED.has(spec.resource)
+        ? (o: KubeObjectLike) => (this.isWatched(o.metadata?.namespace ?? '') || keptAnywhere(spec.resource, o) ? slimObject(slim, o) : undefined)
+        : (o: KubeObjectLike) => slimObject(slim, o);
       const r = new Reflector<KubeObjectLike>(opts.sourceFactory(spec.info, spec.labelSelector), {
         name: spec.name,
         relistIntervalMs: opts.relistIntervalMs,
@@ -193,6 +246,7 @@ export class ClusterCache {
         logger: opts.logger,
         missingHint: spec.info.missingHint,
         optional: spec.info.optional,
+        transform,
       });
       r.on((type, obj, old) => this.dispatch(spec, type, obj, old));
       this.reflectors.set(spec.name, { spec, r });
@@ -206,12 +260,72 @@ export class ClusterCache {
     }
   }
 
+  /**
+   * Namespaces, RuntimeClasses, managed pods and outputs first; once they are listed the cache
+   * knows which namespaces matter, and lists each scoped kind once, cluster-wide, keeping only
+   * those namespaces' objects (no per-namespace round trips at start).
+   */
   start(): void {
-    for (const { r } of this.reflectors.values()) r.start();
+    this.stopped = false;
+    const scoped = [...this.reflectors.values()].filter(({ spec }) => SCOPED.has(spec.resource));
+    const first = [...this.reflectors.values()].filter(({ spec }) => !SCOPED.has(spec.resource));
+    for (const { r } of first) r.start();
+    void Promise.all(first.map(({ r }) => r.waitForSync())).then(() => {
+      if (this.stopped) return;
+      for (const { r } of this.reflectors.values()) {
+        for (const ns of r.store.namespaces()) if (this.isWatched(ns)) this.watched.add(ns);
+      }
+      this.scopedStarted = true;
+      for (const { r } of scoped) r.start();
+    });
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await Promise.all([...this.reflectors.values()].map(({ r }) => r.stop()));
+  }
+
+  /** False while a namespace that just started to matter (e.g. was opted in) is being listed. */
+  namespaceSynced(namespace: string): boolean {
+    return !this.filling.has(namespace);
+  }
+
+  private holdsManaged(namespace: string): boolean {
+    if (this.reflectors.get('managedPods')?.r.store.hasNamespace(namespace)) return true;
+    for (const { spec, r } of this.reflectors.values()) {
+      if (spec.resource === 'managedOutputs' && r.store.hasNamespace(namespace)) return true;
+    }
+    return false;
+  }
+
+  private isWatched(namespace: string): boolean {
+    return isOptedIn(this.reflectors.get('namespaces')?.r.store.get('', namespace)) || this.holdsManaged(namespace);
+  }
+
+  /**
+   * Track which namespaces matter. One that starts to is listed per scoped kind (its objects
+   * were not kept); one that stops keeping its objects until the next relist drops them.
+   */
+  private rescope(namespace: string): void {
+    if (!namespace) return;
+    const now = this.isWatched(namespace);
+    if (now === this.watched.has(namespace)) return;
+    if (!now) {
+      this.watched.delete(namespace);
+      return;
+    }
+    this.watched.add(namespace);
+    if (!this.scopedStarted) return; // the first scoped lists will include it
+    const scoped = [...this.reflectors.values()].filter(({ spec }) => SCOPED.has(spec.resource));
+    this.filling.set(namespace, (this.filling.get(namespace) ?? 0) + scoped.length);
+    for (const { r } of scoped) {
+      void r.backfill(namespace).finally(() => {
+        const left = (this.filling.get(namespace) ?? 1) - 1;
+        if (left > 0) this.filling.set(namespace, left);
+        else this.filling.delete(namespace);
+        this.nsGen.set(namespace, (this.nsGen.get(namespace) ?? 0) + 1);
+      });
+    }
   }
 
   synced(): boolean {
@@ -362,6 +476,8 @@ export class ClusterCache {
   }
 
   private dispatch(spec: WatchSpec, type: ChangeType, obj: KubeObjectLike, old: KubeObjectLike | undefined): void {
+    if (spec.resource === 'namespaces') this.rescope(obj.metadata?.name ?? '');
+    else if (spec.resource === 'managedPods' || spec.resource === 'managedOutputs') this.rescope(obj.metadata?.namespace ?? '');
     const ns = obj.metadata?.namespace;
     if (ns) this.nsGen.set(ns, (this.nsGen.get(ns) ?? 0) + 1);
     else this.clusterGen++; // namespaces, runtime classes: may change any namespace's answers

@@ -1,8 +1,8 @@
 // ListWatchSource over the real API server: paginated raw-JSON list + client-node's Watch stream.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
-import type { KubeRest } from './client.js';
+import { errorStatus, type KubeRest } from './client.js';
 import { collectionPath, type KindInfo } from './kinds.js';
-import type { ListResult, ListWatchSource, WatchHandle } from './reflector.js';
+import type { ListOptions, ListResult, ListWatchSource, WatchHandle } from './reflector.js';
 import type { KubeObjectLike } from './store.js';
 
 interface ListBody<T> {
@@ -14,10 +14,17 @@ export interface KubeSourceOptions {
   labelSelector?: string;
   /** Page size for lists, so huge clusters don't produce one giant response. */
   pageSize?: number;
+  /** Use streaming lists (watch with sendInitialEvents) where the server offers them. Default true. */
+  streamingLists?: boolean;
 }
+
+/** The bookmark that ends a streaming list's initial events (KEP-3157). */
+const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
 
 export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchSource<T> {
   private readonly path: string;
+  /** Cleared when the server refuses a streaming list (WatchList disabled, or too old). */
+  private streaming: boolean;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -26,21 +33,102 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
     private readonly opts: KubeSourceOptions = {},
   ) {
     this.path = collectionPath(info);
+    this.streaming = opts.streamingLists ?? true;
   }
 
-  async list(): Promise<ListResult<T>> {
+  async list(opts: ListOptions<T> = {}): Promise<ListResult<T>> {
+    if (this.streaming) {
+      try {
+        return await this.streamList(opts);
+      } catch (err) {
+        const status = errorStatus(err);
+        // 400/422: the server does not accept sendInitialEvents. No status: it ignored it and
+        // never sent the closing bookmark (the watch timed out). Either way, paginate from now on.
+        if (status !== undefined && status !== 400 && status !== 422) throw err;
+        if (status === undefined && !(err instanceof StreamingListUnsupported)) throw err;
+        this.streaming = false;
+      }
+    }
+    return this.pagedList(opts);
+  }
+
+  /**
+   * A streaming list: one watch that first sends every object as an event, then a bookmark.
+   * Objects arrive one at a time and are slimmed as they come, so no page of full objects (and no
+   * multi-MiB response buffer) is ever held; the API server serves it from its watch cache.
+   */
+  private async streamList(opts: ListOptions<T>): Promise<ListResult<T>> {
+    const path = opts.namespace ? collectionPath(this.info, opts.namespace) : this.path;
+    const items = new Map<string, T>();
+    return new Promise<ListResult<T>>((resolve, reject) => {
+      let settled = false;
+      let events = 0;
+      let abort: (() => void) | undefined;
+      const finish = (f: () => void): void => {
+        if (settled) return;
+        settled = true;
+        abort?.();
+        f();
+      };
+      const onEvent = (type: string, raw: unknown): void => {
+        events++;
+        const obj = raw as T & { code?: number; message?: string };
+        if (type === 'ERROR') return finish(() => reject(Object.assign(new Error(obj.message ?? 'streaming list error'), { code: obj.code })));
+        if (type === 'BOOKMARK') {
+          if (obj.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true') {
+            finish(() => resolve({ items: [...items.values()], resourceVersion: obj.metadata?.resourceVersion ?? '' }));
+          }
+          return;
+        }
+        obj.apiVersion ??= this.info.apiVersion;
+        obj.kind ??= this.info.kind;
+        const key = `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+        const kept = type === 'DELETED' ? undefined : opts.transform ? opts.transform(obj) : obj;
+        if (kept) items.set(key, kept);
+        else items.delete(key);
+      };
+      const onDone = (err?: unknown): void => {
+        // Ended (or went quiet) after connecting, without the bookmark: sendInitialEvents was ignored.
+        const ignored = errorStatus(err) === undefined && (!err || events > 0 || (err as { name?: unknown }).name === 'TimeoutError');
+        finish(() => reject(ignored ? new StreamingListUnsupported(err) : err));
+      };
+      new Watch(this.kc)
+        .watch(
+          path,
+          { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan', allowWatchBookmarks: true, labelSelector: this.opts.labelSelector, timeoutSeconds: 600 },
+          onEvent,
+          onDone,
+        )
+        .then(
+          (ac) => {
+            abort = () => ac.abort();
+            if (settled) ac.abort();
+          },
+          (err: unknown) => onDone(err),
+        );
+    });
+  }
+
+  /**
+   * One paginated list (cluster-wide, or of one namespace). Pages after the first are served from
+   * the first page's snapshot by the API server; each page is slimmed (opts.transform) before the
+   * next is fetched, so the full objects of one page at most are held at a time.
+   */
+  private async pagedList(opts: ListOptions<T>): Promise<ListResult<T>> {
     const items: T[] = [];
     let cont: string | undefined;
     let rv = '';
+    const path = opts.namespace ? collectionPath(this.info, opts.namespace) : this.path;
     do {
-      const page = await this.rest.request<ListBody<T>>('GET', this.path, {
+      const page = await this.rest.request<ListBody<T>>('GET', path, {
         query: { labelSelector: this.opts.labelSelector, limit: this.opts.pageSize ?? 500, continue: cont },
       });
       for (const item of page.items ?? []) {
         // List items carry no TypeMeta; watch events do. Make both look the same.
         item.apiVersion ??= this.info.apiVersion;
         item.kind ??= this.info.kind;
-        items.push(item);
+        const kept = opts.transform ? opts.transform(item) : item;
+        if (kept) items.push(kept);
       }
       rv = page.metadata?.resourceVersion ?? rv;
       cont = page.metadata?.continue || undefined;
@@ -66,5 +154,12 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
       onDone,
     );
     return { abort: () => ac.abort() };
+  }
+}
+
+/** A streaming list that ended without its closing bookmark: the server ignored sendInitialEvents. */
+class StreamingListUnsupported extends Error {
+  constructor(cause: unknown) {
+    super(`streaming list ended before its ${INITIAL_EVENTS_END} bookmark`, { cause });
   }
 }

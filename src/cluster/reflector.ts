@@ -17,9 +17,16 @@ export interface WatchHandle {
   abort(): void;
 }
 
+export interface ListOptions<T> {
+  /** One namespace instead of the whole cluster (a backfill when a namespace starts to matter). */
+  namespace?: string;
+  /** Applied to every item as early as the source can (per page), dropping those it maps to undefined. */
+  transform?: (obj: T) => T | undefined;
+}
+
 /** Where a reflector gets its data: the API server (kube-source.ts) or a fake in tests. */
 export interface ListWatchSource<T> {
-  list(): Promise<ListResult<T>>;
+  list(opts?: ListOptions<T>): Promise<ListResult<T>>;
   /** Watch from `resourceVersion`; `onDone` is called once when the stream ends for any reason. */
   watch(
     resourceVersion: string,
@@ -31,7 +38,7 @@ export interface ListWatchSource<T> {
 export type ChangeType = 'add' | 'update' | 'delete';
 export type ChangeHandler<T> = (type: ChangeType, obj: T, old: T | undefined) => void;
 
-export interface ReflectorOptions {
+export interface ReflectorOptions<T = KubeObjectLike> {
   /** For logs and stats, e.g. "pods(wpgw.io/managed)". */
   name: string;
   /** Full relist period; 0 disables. Default 5 minutes. */
@@ -44,6 +51,11 @@ export interface ReflectorOptions {
   optional?: boolean;
   /** A watch that ends sooner than this without any event counts as a failure (avoids hot loops). */
   minWatchMs?: number;
+  /**
+   * What the store keeps of an object (slim.ts), or undefined to keep nothing of it (a namespace
+   * wpgw does not work in). Applied to list items and watch events; must be idempotent.
+   */
+  transform?: (obj: T) => T | undefined;
 }
 
 export interface ReflectorStats {
@@ -72,6 +84,16 @@ function key(obj: KubeObjectLike): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
+/**
+ * Is `rv` newer than `old`? resourceVersions are comparable integers on current API servers
+ * (KEP-5504); where either is not one, any difference counts as newer (the old behaviour).
+ */
+export function isNewerVersion(rv: string | undefined, old: string | undefined): boolean {
+  if (rv === old) return false;
+  if (!rv || !old || !/^[0-9]+$/.test(rv) || !/^[0-9]+$/.test(old)) return true;
+  return rv.length !== old.length ? rv.length > old.length : rv > old;
+}
+
 function isTimeout(err: unknown): boolean {
   return !!err && typeof err === 'object' && (err as { name?: unknown }).name === 'TimeoutError';
 }
@@ -94,6 +116,11 @@ export class Reflector<T extends KubeObjectLike> {
   private interrupt: (() => void) | undefined;
   private isSynced = false;
   private syncWaiters: Array<() => void> = [];
+  /** Namespaces being backfilled: name -> resourceVersion of deletions seen meanwhile. */
+  private readonly backfills = new Map<string, Map<string, string>>();
+  /** Orders lists and backfills: a relist must not drop what a backfill begun after it found. */
+  private epoch = 0;
+  private readonly backfilledAt = new Map<string, number>();
   private counters: Omit<ReflectorStats, 'name' | 'synced' | 'objects'> = {
     missing: false,
     events: { add: 0, update: 0, delete: 0 },
@@ -104,7 +131,7 @@ export class Reflector<T extends KubeObjectLike> {
 
   constructor(
     private readonly source: ListWatchSource<T>,
-    private readonly opts: ReflectorOptions,
+    private readonly opts: ReflectorOptions<T>,
   ) {
     this.maxBackoffMs = opts.backoff?.maxMs ?? 30_000;
     this.backoff = new Backoff({ initialMs: 1000, jitter: 0.2, ...opts.backoff, maxMs: this.maxBackoffMs });
@@ -207,9 +234,10 @@ export class Reflector<T extends KubeObjectLike> {
 
   private async relist(): Promise<'ok' | 'missing' | 'error'> {
     this.counters.lists++;
+    const epoch = ++this.epoch;
     let res: ListResult<T>;
     try {
-      res = await this.source.list();
+      res = await this.source.list({ transform: this.opts.transform });
     } catch (err) {
       if (this.stopped) return 'error';
       // An optional integration the RBAC does not grant (manifests older than the binary) must
@@ -227,12 +255,64 @@ export class Reflector<T extends KubeObjectLike> {
       this.counters.missing = false;
       this.log.info('resource is now served by the API server');
     }
-    this.replace(res.items);
+    this.replace(this.kept(res.items), epoch);
+    for (const [ns, at] of this.backfilledAt) if (at < epoch) this.backfilledAt.delete(ns);
     this.rv = res.resourceVersion;
     this.lastListAt = Date.now();
     this.backoff.reset();
     this.markSynced();
     return 'ok';
+  }
+
+  private kept(items: T[]): T[] {
+    const t = this.opts.transform;
+    if (!t) return items;
+    const out: T[] = [];
+    for (const item of items) {
+      const k = t(item);
+      if (k) out.push(k);
+    }
+    return out;
+  }
+
+  /**
+   * List one namespace and merge it in (newer resourceVersion wins; deletions the watch reported
+   * meanwhile win over the list): its objects were dropped while it did not matter. The running
+   * watch delivers what changes after. Retries with backoff; resolves once merged or stopped.
+   */
+  async backfill(namespace: string): Promise<void> {
+    const tombstones = new Map<string, string>();
+    this.backfills.set(namespace, tombstones);
+    this.backfilledAt.set(namespace, ++this.epoch);
+    const retry = new Backoff({ initialMs: 200, maxMs: this.maxBackoffMs, jitter: 0.2 });
+    try {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        try {
+          const res = await this.source.list({ namespace, transform: this.opts.transform });
+          if (this.stopped) return;
+          this.counters.lists++;
+          for (const item of this.kept(res.items)) {
+            if ((item.metadata?.namespace ?? '') !== namespace) continue;
+            const name = item.metadata?.name ?? '';
+            const rv = item.metadata?.resourceVersion;
+            const deletedAt = tombstones.get(name);
+            if (deletedAt !== undefined && !isNewerVersion(rv, deletedAt)) continue;
+            const old = this.store.get(namespace, name);
+            if (old && !isNewerVersion(rv, old.metadata?.resourceVersion)) continue;
+            this.store.set(item);
+            this.emit(old ? 'update' : 'add', item, old);
+          }
+          return;
+        } catch (err) {
+          const status = errorStatus(err);
+          if (status === 404 || this.counters.missing) return; // the kind is not served: nothing to fill
+          this.recordError(`backfill of namespace ${namespace}`, err);
+          await new Promise((r) => setTimeout(r, retry.next()));
+        }
+      }
+    } finally {
+      if (this.backfills.get(namespace) === tombstones) this.backfills.delete(namespace);
+    }
   }
 
   private markMissing(why?: string): void {
@@ -264,42 +344,56 @@ export class Reflector<T extends KubeObjectLike> {
     this.log.warn({ err: errorMessage(err), code, hint }, `${phase} failed; retrying with backoff`);
   }
 
-  /** Replace the whole store with a fresh list, emitting only the differences. */
-  private replace(items: T[]): void {
+  /**
+   * Replace the whole store with a fresh list, emitting only the differences. Objects of a
+   * namespace whose backfill began after this list (`epoch`) stay: the list may have been
+   * filtered before that namespace mattered.
+   */
+  private replace(items: T[], epoch = Number.POSITIVE_INFINITY): void {
     const seen = new Set<string>();
+    const filledSince = (o: T): boolean => (this.backfilledAt.get(o.metadata?.namespace ?? '') ?? 0) > epoch;
     for (const item of items) {
       seen.add(key(item));
       const old = this.store.get(item.metadata?.namespace, item.metadata?.name ?? '');
+      const rv = item.metadata?.resourceVersion;
       if (!old) {
         this.store.set(item);
         this.emit('add', item, undefined);
-      } else if (old.metadata?.resourceVersion !== item.metadata?.resourceVersion) {
+      } else if (filledSince(old) ? isNewerVersion(rv, old.metadata?.resourceVersion) : rv !== old.metadata?.resourceVersion) {
         this.store.set(item);
         this.emit('update', item, old);
       }
     }
     for (const old of this.store.all()) {
-      if (!seen.has(key(old))) {
+      if (!seen.has(key(old)) && !filledSince(old)) {
         this.store.delete(old.metadata?.namespace, old.metadata?.name ?? '');
         this.emit('delete', old, old);
       }
     }
   }
 
-  private applyWatchEvent(type: string, obj: T): void {
-    const ns = obj.metadata?.namespace;
-    const name = obj.metadata?.name ?? '';
+  private applyWatchEvent(type: string, raw: T): void {
+    const ns = raw.metadata?.namespace;
+    const name = raw.metadata?.name ?? '';
+    const rv = raw.metadata?.resourceVersion;
     if (type === 'ADDED' || type === 'MODIFIED') {
+      const obj = this.opts.transform ? this.opts.transform(raw) : raw;
       const old = this.store.get(ns, name);
-      if (!old || old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) {
+      if (!obj) {
+        // Left the cached view (e.g. lost the label that kept it): gone, as far as readers know.
+        if (old) {
+          this.store.delete(ns, name);
+          this.emit('delete', old, old);
+        }
+      } else if (!old || isNewerVersion(rv, old.metadata?.resourceVersion)) {
         this.store.set(obj);
         this.emit(old ? 'update' : 'add', obj, old);
       }
     } else if (type === 'DELETED') {
+      if (rv) this.backfills.get(ns ?? '')?.set(name, rv);
       const old = this.store.delete(ns, name);
-      if (old) this.emit('delete', obj, old);
+      if (old) this.emit('delete', this.opts.transform ? (this.opts.transform(raw) ?? old) : raw, old);
     }
-    const rv = obj.metadata?.resourceVersion;
     if (rv) this.rv = rv;
   }
 

@@ -37,6 +37,10 @@ export class NamespacedStore<T extends KubeObjectLike> {
     return out;
   }
 
+  hasNamespace(namespace: string): boolean {
+    return this.byNs.has(namespace);
+  }
+
   namespaces(): string[] {
     return [...this.byNs.keys()];
   }

@@ -206,8 +206,9 @@ export function startController(params: StartControllerParams): ControllerHandle
 
   async function processOne(ns: string): Promise<void> {
     if (!isLeader()) return; // dropped: whoever leads next enqueues everything
-    if (!cache.synced()) {
-      // Reconciling from a partial cache could prune live objects: wait for the initial lists.
+    if (!cache.synced() || !cache.namespaceSynced(ns)) {
+      // Reconciling from a partial cache could prune live objects: wait for the initial lists
+      // (and for a namespace that just got opted in, for its own).
       queue.addAfter(ns, 1000);
       return;
     }

@@ -2,12 +2,12 @@
 import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { DEFAULT_CLUSTER_DOMAIN, GATEWAY_SERVICE, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
-import type { ClusterCache } from '../cluster/cache.js';
+import { CLUSTER_DNS, type ClusterCache } from '../cluster/cache.js';
 import type { NamespaceInput } from '../core/desired-types.js';
 import { declaredTargets } from '../core/desired/outbound-plan.js';
 import { scopeInUse } from '../core/desired/mesh.js';
 
-export const CLUSTER_DNS = { namespace: 'kube-system', name: 'kube-dns' } as const;
+export { CLUSTER_DNS };
 
 export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses' | 'workload' | 'istioObjects' | 'allServices' | 'sidecars'>;
 

@@ -2,7 +2,7 @@
 // `wpgw` Service is re-created with another address they must be restarted; we find the workload
 // that owns them and do what `kubectl rollout restart` does.
 import type { V1DaemonSet, V1Deployment, V1OwnerReference, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
-import type { Rollout } from '../cluster/cache.js';
+import type { ClusterCache, Rollout } from '../cluster/cache.js';
 import { ROLLOUT_KIND } from '../cluster/kinds.js';
 import { isTerminating, timeOf } from '../cluster/objects.js';
 import { parseStatus } from '../core/pod.js';
@@ -34,6 +34,17 @@ export interface OwnerLookup {
   statefulSet(namespace: string, name: string): V1StatefulSet | undefined;
   daemonSet(namespace: string, name: string): V1DaemonSet | undefined;
   rollout(namespace: string, name: string): Rollout | undefined;
+}
+
+/** Owners as the watch cache holds them. */
+export function cacheOwnerLookup(cache: Pick<ClusterCache, 'workload'>): OwnerLookup {
+  return {
+    replicaSet: (ns, n) => cache.workload('replicasets', ns, n),
+    deployment: (ns, n) => cache.workload('deployments', ns, n),
+    statefulSet: (ns, n) => cache.workload('statefulsets', ns, n),
+    daemonSet: (ns, n) => cache.workload('daemonsets', ns, n),
+    rollout: (ns, n) => cache.workload('rollouts', ns, n),
+  };
 }
 
 type Restartable = V1Deployment | V1StatefulSet | V1DaemonSet | Rollout;

@@ -25,7 +25,7 @@ import type { ExternalResolver } from './resolver.js';
 import { declaredTargets } from '../core/desired/outbound-plan.js';
 import { FORBIDDEN_ADDRESS, UNRESOLVED_NAME } from '../core/desired/pinning.js';
 import { selectNudges } from './nudge.js';
-import { RESTARTABLE_API_VERSIONS, resolveTopOwner, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
+import { RESTARTABLE_API_VERSIONS, cacheOwnerLookup, resolveTopOwner, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
 import { isManagedKind, objectKey, selectPrunes } from './prune.js';
 import { NotLeaderError, type ObjectWriter } from './writer.js';
 
@@ -354,14 +354,7 @@ export class Reconciler {
   }
 
   private ownerLookup(): OwnerLookup {
-    const { cache } = this.o;
-    return {
-      replicaSet: (ns, n) => cache.workload('replicasets', ns, n),
-      deployment: (ns, n) => cache.workload('deployments', ns, n),
-      statefulSet: (ns, n) => cache.workload('statefulsets', ns, n),
-      daemonSet: (ns, n) => cache.workload('daemonsets', ns, n),
-      rollout: (ns, n) => cache.workload('rollouts', ns, n),
-    };
+    return cacheOwnerLookup(this.o.cache);
   }
 
   private async handleDrift(

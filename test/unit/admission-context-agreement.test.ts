@@ -232,7 +232,8 @@ describe('the disagreements issue 11 names, in both views', () => {
   const tpl = (labels: Record<string, string>, spec: Partial<V1PodSpec> = {}): Template => ({ metadata: { labels }, spec: { containers: [{ name: 'c', image: 'i' }], ...spec } });
   const gw = { 'wpgw.io/gateway': NS };
   const objects: Obj[] = [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1' } },
+    // opted in: the webhook only admits there, and its caches keep workloads only of namespaces wpgw works in
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' } } },
     workload('Deployment', 'win-opted-out', tpl({ app: 'out', [INJECT]: 'false' }, { os: { name: 'windows' } })),
     workload('Deployment', 'linux-opted-in', tpl({ app: 'in', [INJECT]: 'true' })),
     workload('Deployment', 'win-host', tpl({ app: 'host' }, { os: { name: 'windows' }, hostNetwork: true })),

@@ -7,7 +7,12 @@ import { isWindowsPodSpec, podTemplateOf } from '../../src/cluster/windows.js';
 import { runCache, startCache, World, type Obj } from './helpers/fake-cluster.js';
 
 const OURS = { 'app.kubernetes.io/managed-by': 'wpgw' };
-const ns = (name: string, extra: Partial<Obj['metadata']> = {}): Obj => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, resourceVersion: '1', ...extra } });
+/** An opted-in namespace (the cache keeps Services and workloads of those only). */
+const ns = (name: string, extra: Partial<Obj['metadata']> = {}): Obj => ({
+  apiVersion: 'v1',
+  kind: 'Namespace',
+  metadata: { name, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' }, ...extra },
+});
 const svc = (name: string, spec: Record<string, unknown>, meta: Partial<NonNullable<Obj['metadata']>> = {}, namespace = 'shop'): Obj => ({
   apiVersion: 'v1',
   kind: 'Service',

@@ -108,8 +108,41 @@ describe('RawKubeClient', () => {
 });
 
 describe('KubeListWatchSource + Reflector over HTTP', () => {
-  it('pages through lists, fills in TypeMeta, then streams watch events', async () => {
+  it('streams a list (watch with sendInitialEvents until the initial-events-end bookmark), slimmed per object, then watches on', async () => {
     handler = (s, res) => {
+      if (s.url.searchParams.get('watch') !== 'true') return json(res, 500, { kind: 'Status', code: 500, message: 'no paged lists expected' });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (s.url.searchParams.get('sendInitialEvents') === 'true') {
+        for (const name of ['p1', 'p2']) res.write(`${JSON.stringify({ type: 'ADDED', object: { metadata: { name, namespace: 'shop', resourceVersion: '40', managedFields: [{}] }, spec: { big: 'x' } } })}\n`);
+        res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Pod', metadata: { resourceVersion: '60', annotations: { 'k8s.io/initial-events-end': 'true' } } } })}\n`);
+      }
+      watchRes = res;
+    };
+    const src = new KubeListWatchSource(kc, new RawKubeClient(kc), kindInfo('v1', 'Pod'), { labelSelector: 'wpgw.io/managed' });
+    const r = new Reflector(src, { name: 'managedPods', relistIntervalMs: 0, backoff: { initialMs: 10, maxMs: 50, jitter: 0 }, transform: (o) => ({ apiVersion: o.apiVersion, kind: o.kind, metadata: { name: o.metadata?.name, namespace: o.metadata?.namespace } }) });
+    r.start();
+    try {
+      await r.waitForSync();
+      expect(r.store.all()).toEqual([
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p1', namespace: 'shop' } },
+        { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p2', namespace: 'shop' } },
+      ]);
+      const streamed = seen.find((x) => x.url.searchParams.get('sendInitialEvents') === 'true')!;
+      expect(streamed.url.searchParams.get('resourceVersionMatch')).toBe('NotOlderThan');
+      expect(streamed.url.searchParams.get('labelSelector')).toBe('wpgw.io/managed');
+      // The watch resumes from the bookmark's resourceVersion.
+      await vi.waitFor(() => expect(seen.some((x) => x.url.searchParams.get('watch') === 'true' && x.url.searchParams.get('resourceVersion') === '60')).toBe(true));
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('pages through lists where streaming lists are refused (422), fills in TypeMeta, then streams watch events', async () => {
+    seen.length = 0;
+    watchRes?.destroy();
+    watchRes = undefined;
+    handler = (s, res) => {
+      if (s.url.searchParams.get('sendInitialEvents') === 'true') return json(res, 422, { kind: 'Status', code: 422, message: 'sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled' });
       if (s.url.searchParams.get('watch') === 'true') {
         res.writeHead(200, { 'content-type': 'application/json' });
         watchRes = res;
@@ -135,7 +168,7 @@ describe('KubeListWatchSource + Reflector over HTTP', () => {
       expect(events).toEqual(['add:p1:Pod', 'add:p2:Pod']);
 
       await vi.waitFor(() => expect(watchRes).toBeDefined());
-      const watch = seen.find((s) => s.url.searchParams.get('watch') === 'true')!;
+      const watch = seen.find((s) => s.url.searchParams.get('watch') === 'true' && !s.url.searchParams.get('sendInitialEvents'))!;
       expect(watch.url.searchParams.get('resourceVersion')).toBe('50');
       expect(watch.url.searchParams.get('labelSelector')).toBe('wpgw.io/managed');
       expect(watch.url.searchParams.get('allowWatchBookmarks')).toBe('true');

@@ -219,3 +219,103 @@ describe('Reflector', () => {
     await vi.waitFor(() => expect(src.lists).toBe(2));
   });
 });
+
+describe('Reflector: transform and namespace backfill', () => {
+  /** A source whose namespaced list is held until released, so watch events can race it. */
+  class GatedSource extends FakeSource {
+    gate: Promise<void> = Promise.resolve();
+    clusterGate: Promise<void> = Promise.resolve();
+    nsLists: string[] = [];
+    override async list(opts: { namespace?: string; transform?: (o: Obj) => Obj | undefined } = {}): Promise<ListResult<Obj>> {
+      if (opts.namespace) {
+        this.nsLists.push(opts.namespace);
+        const snapshot = structuredClone(this.items.filter((i) => i.metadata?.namespace === opts.namespace));
+        await this.gate;
+        return { items: snapshot, resourceVersion: this.rv };
+      }
+      // Like the API server source: pages are transformed as they arrive, before the list ends.
+      const res = await super.list();
+      const items = res.items.flatMap((i) => opts.transform?.(i) ?? (opts.transform ? [] : [i]));
+      await this.clusterGate;
+      return { ...res, items };
+    }
+  }
+
+  function startWithout(src: FakeSource, hidden: Set<string>) {
+    const events: Array<[ChangeType, string]> = [];
+    const r = new Reflector<Obj>(src, {
+      name: 'configmaps',
+      relistIntervalMs: 0,
+      backoff: { initialMs: 5, maxMs: 40, jitter: 0 },
+      minWatchMs: 0,
+      transform: (o) => (hidden.has(o.metadata?.namespace ?? '') ? undefined : { ...o, data: undefined }),
+    });
+    r.on((type, o) => events.push([type, `${o.metadata?.name}@${o.metadata?.resourceVersion}`]));
+    r.start();
+    running.push(r);
+    return { r, events };
+  }
+
+  it('keeps only what the transform keeps; an object that leaves the view is a delete', async () => {
+    const src = new FakeSource();
+    src.items = [obj('a', '1', 'shop', 'big'), obj('b', '2', 'elsewhere', 'big')];
+    const hidden = new Set(['elsewhere']);
+    const { r, events } = startWithout(src, hidden);
+    await r.waitForSync();
+    await vi.waitFor(() => src.current);
+    expect(r.store.all().map((o) => [o.metadata?.name, o.data])).toEqual([['a', undefined]]);
+    src.current.onEvent('MODIFIED', obj('b', '11', 'elsewhere'));
+    expect(r.store.get('elsewhere', 'b')).toBeUndefined();
+    hidden.add('shop');
+    src.current.onEvent('MODIFIED', obj('a', '12', 'shop'));
+    expect(r.store.size).toBe(0);
+    expect(events.slice(1)).toEqual([['delete', 'a@1']]);
+  });
+
+  it('backfills a namespace: newer resourceVersions win, deletions seen meanwhile are not resurrected', async () => {
+    const src = new GatedSource();
+    src.items = [obj('keep', '5', 'elsewhere'), obj('gone', '6', 'elsewhere'), obj('newer', '7', 'elsewhere'), obj('x', '8', 'shop')];
+    const hidden = new Set(['elsewhere']);
+    const { r, events } = startWithout(src, hidden);
+    await r.waitForSync();
+    await vi.waitFor(() => src.current);
+    expect(r.store.list('elsewhere')).toEqual([]);
+    let release!: () => void;
+    src.gate = new Promise((res) => (release = res));
+    hidden.delete('elsewhere');
+    const filled = r.backfill('elsewhere');
+    await vi.waitFor(() => expect(src.nsLists).toEqual(['elsewhere']));
+    // While the list is in flight: one object deleted, one updated past the list's snapshot.
+    src.current.onEvent('DELETED', obj('gone', '20', 'elsewhere'));
+    src.current.onEvent('MODIFIED', obj('newer', '21', 'elsewhere'));
+    release();
+    await filled;
+    expect(r.store.list('elsewhere').map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`).sort()).toEqual(['keep@5', 'newer@21']);
+    expect(events.slice(1)).toEqual([['add', 'newer@21'], ['add', 'keep@5']]);
+    // A replayed older event does not move an object back.
+    src.current.onEvent('MODIFIED', obj('newer', '7', 'elsewhere'));
+    expect(r.store.get('elsewhere', 'newer')?.metadata?.resourceVersion).toBe('21');
+  });
+
+  it('a relist that began before a namespace mattered does not drop what its backfill found', async () => {
+    const src = new GatedSource();
+    src.items = [obj('a', '5', 'elsewhere'), obj('x', '8', 'shop')];
+    const hidden = new Set(['elsewhere']);
+    const { r } = startWithout(src, hidden);
+    await r.waitForSync();
+    await vi.waitFor(() => src.current);
+    let releaseRelist!: () => void;
+    src.clusterGate = new Promise((res) => (releaseRelist = res));
+    const listsBefore = src.lists;
+    r.relistNow(); // its snapshot is filtered while "elsewhere" is still hidden
+    await vi.waitFor(() => expect(src.lists).toBe(listsBefore + 1));
+    hidden.delete('elsewhere');
+    await r.backfill('elsewhere');
+    expect(r.store.get('elsewhere', 'a')).toBeDefined();
+    releaseRelist();
+    await vi.waitFor(() => src.current);
+    await new Promise((res) => setTimeout(res, 20));
+    expect(r.store.get('elsewhere', 'a')?.metadata?.resourceVersion).toBe('5');
+    expect(r.store.get('shop', 'x')).toBeDefined();
+  });
+});

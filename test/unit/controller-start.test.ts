@@ -3,7 +3,7 @@
 // kube-apiserver runs in the e2e suite.
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, type V1Deployment } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -136,6 +136,11 @@ class MiniApiServer {
     if (method === 'GET' && !r.name) {
       if (url.searchParams.get('watch') === 'true') {
         res.writeHead(200, { 'content-type': 'application/json' });
+        if (url.searchParams.get('sendInitialEvents') === 'true') {
+          // A streaming list: every object as ADDED, then the bookmark that ends the initial events.
+          for (const o of this.list(r.gv, r.plural, r.ns).filter((x) => selectorMatches(sel, x.metadata.labels))) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+          res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } } })}\n`);
+        }
         const w = { r, sel, res };
         this.watchers.push(w);
         res.on('close', () => (this.watchers = this.watchers.filter((x) => x !== w)));
@@ -283,6 +288,32 @@ describe('startController', () => {
 
     await c.stop();
     expect(api.get('coordination.k8s.io/v1', 'leases', 'wpgw-system', 'wpgw-controller')?.spec.holderIdentity ?? null).toBeNull();
+  });
+
+  it('keeps no workloads of a namespace that is not opted in (its Services only slimmed); opting it in lists its objects and converges it', async () => {
+    api.set('v1', 'services', { metadata: { name: 'legacy', namespace: 'late' }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] } });
+    api.set('apps/v1', 'deployments', { metadata: { name: 'legacy', namespace: 'late' }, spec: { template: { metadata: { labels: { app: 'legacy' } }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'c', image: 'i' }] } } } });
+    const late = api.set('v1', 'namespaces', { metadata: { name: 'late' } });
+    const c = start('replica-a');
+    expect(await c.waitForIdle(10_000)).toBe(true);
+    // Services are kept everywhere (mesh-wide outbound and the gateway egress policy read them), slimmed
+    expect(c.cache.service('late', 'legacy')?.spec?.selector).toEqual({ app: 'legacy' });
+    expect(c.cache.workloads('deployments', 'late')).toEqual([]);
+    expect(c.cache.service('kube-system', 'kube-dns')).toBeDefined(); // read for every namespace
+
+    late.metadata.labels = { 'wpgw.io/inject': 'enabled' };
+    api.set('v1', 'namespaces', late, 'MODIFIED');
+    await vi.waitFor(() => expect(api.get('networking.istio.io/v1', 'gateways', 'late', 'wpgw')).toBeDefined(), { timeout: 10_000 });
+    // Slim: the template's Windows evidence is kept, its containers only by name.
+    expect(c.cache.service('late', 'legacy')?.spec?.selector).toEqual({ app: 'legacy' });
+    const d = c.cache.workload<V1Deployment>('deployments', 'late', 'legacy');
+    expect(d?.spec?.template?.spec).toEqual({ nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'c' }] });
+    expect(c.cache.namespaceSynced('late')).toBe(true);
+    await c.stop();
+    for (const [gv, plural] of [['v1', 'services'], ['apps/v1', 'deployments'], ['v1', 'serviceaccounts'], ['networking.istio.io/v1', 'gateways']] as const) {
+      for (const o of api.list(gv, plural, 'late')) api.remove(gv, plural, o);
+    }
+    api.remove('v1', 'namespaces', late);
   });
 
   it('a second replica follows (no writes) and takes over when the leader stops', async () => {

@@ -36,7 +36,7 @@ const EXPECTED =
 describe('a Pod wpgw leaves unmanaged that a re-pointed Service still reaches', () => {
   it('the webhook warns at its admission (through the real cache), and only when the selector matches', async () => {
     const world = new World();
-    world.objects = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1' } }, repointed];
+    world.objects = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' } } }, repointed];
     const ctx = cacheAdmissionContext(await startCache(world, WEBHOOK_RESOURCES));
     const res = admit(review({ kind: 'Pod', namespace: NS, object: linuxPod('nginx') }), ctx, { clusterDomain: 'cluster.local' });
     expect(res.ok && res.decision.decision).toBe('skipped');
@@ -81,7 +81,7 @@ describe('a Pod wpgw leaves unmanaged that a re-pointed Service still reaches', 
     const template = (os: string) => ({ metadata: { labels: { app: 'legacy', os } }, spec: { containers: [{ name: 'c', image: 'i' }], nodeSelector: { 'kubernetes.io/os': os } } });
     const deployment = (name: string, os: string): Obj => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: NS, resourceVersion: '1' }, spec: { selector: { matchLabels: { app: 'legacy', os } }, template: template(os) } });
     const world = new World();
-    world.objects = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1' } }, repointed, deployment('legacy-win', 'windows'), deployment('legacy-linux', 'linux')];
+    world.objects = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' } } }, repointed, deployment('legacy-win', 'windows'), deployment('legacy-linux', 'linux')];
     const ctx = cacheAdmissionContext(await startCache(world, WEBHOOK_RESOURCES));
     const nudged = { ...repointed, metadata: { ...repointed.metadata, annotations: { ...repointed.metadata?.annotations, 'wpgw.io/nudge': 'now' } } };
     const res = admit(review({ kind: 'Service', operation: 'UPDATE', namespace: NS, object: nudged, oldObject: repointed }), ctx, { clusterDomain: 'cluster.local' });

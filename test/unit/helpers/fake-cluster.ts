@@ -1,9 +1,10 @@
-// An in-memory cluster behind the real ClusterCache: list/watch sources over plain objects (by kind
-// and label selector), so tests drive the production Reflectors, stores and cache reads.
+// An in-memory API server for the cache tests: objects by kind, label-selected sources, 404/403
+// kinds, watch events with increasing resourceVersions, and a record of every list (and its namespace);
+// runCache/startCache put the production ClusterCache (Reflectors, stores, reads) on top of it.
 import { afterEach } from 'vitest';
 import { ClusterCache, type ResourceKey } from '../../../src/cluster/cache.js';
 import type { KindInfo } from '../../../src/cluster/kinds.js';
-import type { ListResult, ListWatchSource, WatchHandle } from '../../../src/cluster/reflector.js';
+import type { ListOptions, ListResult, ListWatchSource, WatchHandle } from '../../../src/cluster/reflector.js';
 import type { KubeObjectLike } from '../../../src/cluster/store.js';
 
 export type Obj = KubeObjectLike & Record<string, unknown>;
@@ -14,6 +15,8 @@ export class World {
   missing = new Set<string>();
   forbidden = new Set<string>();
   watchers: Array<{ kind: string; onEvent: (t: string, o: unknown) => void }> = [];
+  /** Every list served: kind and namespace ("" = cluster-wide). */
+  lists: Array<{ kind: string; namespace: string }> = [];
   rv = 1;
 
   source(info: KindInfo, labelSelector: string | undefined): ListWatchSource<KubeObjectLike> {
@@ -25,10 +28,12 @@ export class World {
       return v === undefined ? val !== undefined : val === v;
     };
     return {
-      list: async (): Promise<ListResult<KubeObjectLike>> => {
+      list: async (opts: ListOptions<KubeObjectLike> = {}): Promise<ListResult<KubeObjectLike>> => {
+        this.lists.push({ kind: info.kind, namespace: opts.namespace ?? '' });
         if (this.missing.has(info.kind)) throw Object.assign(new Error('404'), { code: 404 });
         if (this.forbidden.has(info.kind)) throw Object.assign(new Error('403'), { code: 403 });
-        return { items: structuredClone(this.objects.filter(matches)), resourceVersion: String(this.rv) };
+        const items = structuredClone(this.objects.filter((o) => matches(o) && (!opts.namespace || o.metadata?.namespace === opts.namespace)));
+        return { items, resourceVersion: String(this.rv) };
       },
       watch: async (_rv, onEvent): Promise<WatchHandle> => {
         const w = { kind: info.kind, onEvent: (t: string, o: unknown) => matches(o as Obj) && onEvent(t, o) };
@@ -38,8 +43,12 @@ export class World {
     };
   }
 
+  /** A watch event; ADDED/MODIFIED also change what later lists return. */
   emit(type: string, o: Obj): void {
     o.metadata!.resourceVersion = String(++this.rv);
+    const same = (x: Obj) => x.kind === o.kind && x.metadata?.namespace === o.metadata?.namespace && x.metadata?.name === o.metadata?.name;
+    if (type === 'DELETED') this.objects = this.objects.filter((x) => !same(x));
+    else this.objects = [...this.objects.filter((x) => !same(x)), structuredClone(o)];
     for (const w of this.watchers) if (w.kind === o.kind) w.onEvent(type, structuredClone(o));
   }
 }
