@@ -202,6 +202,7 @@ export function startController(params: StartControllerParams): ControllerHandle
       counts[r.outcome]++;
       metrics.reconciles.inc({ result: r.outcome });
       if (r.outcome === 'degraded') queue.addAfter(ns, opts.degradedRecheckMs);
+      if (r.recheckAfterMs !== undefined) queue.addAfter(ns, r.recheckAfterMs);
       const changed = r.applied.length + r.pruned.length + r.nudged.length + r.restarted.length;
       windows.reconciled(ns, changed > 0);
       (changed > 0 ? log.info.bind(log) : log.debug.bind(log))(

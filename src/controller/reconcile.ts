@@ -6,7 +6,7 @@
 // (each write's watch event brings the next pass): gateway pods labelled for auto-mTLS, caller
 // DestinationRules deleted, re-pointed Services restored, owners of injected pods rolled (or
 // reported, per wpgw.io/restart-on-ip-change), and only then the gateway and the rest deleted.
-import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
+import type { V1Deployment, V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import type { ClusterCache } from '../cluster/cache.js';
@@ -15,7 +15,10 @@ import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
 import type { KubeObjectLike } from '../cluster/store.js';
 import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../core/desired-types.js';
 import { planRestore, type RestorePhase } from '../core/restore.js';
-import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
+import { planServiceLeaves, stageLeaving, type LeavingService, type ServiceLeavePlan } from '../core/service-leave.js';
+import { computeWindowsLabelSets } from '../cluster/admission-context.js';
+import { FIELD_MANAGER, GATEWAY_SERVICE, INJECT_KEY, NUDGE_ANNOTATION, OS_LABEL, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
+import { readOriginal } from '../core/service.js';
 import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
@@ -27,7 +30,9 @@ import { NotLeaderError, type ObjectWriter } from './writer.js';
 export type ReconcileCacheView = Pick<
   ClusterCache,
   'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses'
->;
+> &
+  // Optional: without them (small test fakes) no Service counts as unbacked by Windows pods.
+  Partial<Pick<ClusterCache, 'workloads' | 'runtimeClass'>>;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
 
@@ -39,7 +44,12 @@ export interface ReconcilerOptions {
   desiredOptions: DesiredOptions;
   logger: Logger;
   now?: () => Date;
+  /** How long a Service handed back alone keeps its gateway listener (callers' xDS may lag). */
+  listenerGraceMs?: number;
 }
+
+/** Default listenerGraceMs: istiod pushes EndpointSlice changes within seconds. */
+export const LISTENER_GRACE_MS = 20_000;
 
 export interface ReconcileReport {
   namespace: string;
@@ -57,6 +67,10 @@ export interface ReconcileReport {
   restorePhase?: RestorePhase;
   /** Services restored to their original selector and ports. */
   restored: string[];
+  /** Opted-in namespace: Services being handed back alone (core/service-leave.ts). */
+  leaving: LeavingService[];
+  /** Reconcile again after this long even without events (a lingering listener's grace ends). */
+  recheckAfterMs?: number;
 }
 
 export class ReconcileError extends Error {
@@ -100,6 +114,10 @@ export class Reconciler {
   private readonly restorePhase = new Map<string, RestorePhase>();
   /** Service → the resourceVersion we restored it from. */
   private readonly restoredFrom = new Map<string, string>();
+  /** Service handed back alone → its re-pointed form and when its listener's grace ends. */
+  private readonly lingering = new Map<string, { service: V1Service; until: number }>();
+  /** Service handed back alone → the phase last reported. */
+  private readonly leavePhase = new Map<string, string>();
   private readonly now: () => Date;
   private readonly log: Logger;
 
@@ -123,7 +141,7 @@ export class Reconciler {
   forget(namespace: string): void {
     this.gatewayReady.delete(namespace);
     this.restorePhase.delete(namespace);
-    for (const m of [this.nudged, this.restarted, this.restoredFrom]) {
+    for (const m of [this.nudged, this.restarted, this.restoredFrom, this.lingering, this.leavePhase]) {
       for (const k of m.keys()) if (k.startsWith(`${namespace}/`)) m.delete(k);
     }
   }
@@ -142,6 +160,7 @@ export class Reconciler {
       conflicts: 0,
       missingKinds: [],
       restored: [],
+      leaving: [],
     };
     const nsObj = cache.namespace(namespace);
     if (!nsObj || isTerminating(nsObj)) {
@@ -151,7 +170,14 @@ export class Reconciler {
       return report;
     }
     report.optedIn = isOptedIn(nsObj);
-    const state = report.optedIn ? this.o.desired(buildNamespaceInput(cache, nsObj), this.o.desiredOptions) : EMPTY;
+    const live = this.liveObjects(namespace);
+    const leave = report.optedIn ? this.planLeaves(namespace, live) : undefined;
+    let state = EMPTY;
+    if (leave) {
+      const input = { ...buildNamespaceInput(cache, nsObj), services: leave.services };
+      state = stageLeaving(this.o.desired(input, this.o.desiredOptions), leave, input);
+      report.leaving = leave.leaving;
+    }
     const nsTarget: EventTarget = { kind: 'Namespace', name: namespace, namespace, uid: nsObj.metadata?.uid };
     const failures: string[] = [];
     const fail = (what: string, err: unknown): void => {
@@ -159,7 +185,6 @@ export class Reconciler {
       failures.push(`${what}: ${errorMessage(err)}`);
     };
 
-    const live = this.liveObjects(namespace);
     const liveByKey = new Map(live.map((o) => [objectKey(o), o]));
     const missing = new Set<string>();
 
@@ -238,6 +263,7 @@ export class Reconciler {
         await this.event({ target: this.subjectTarget(namespace, c.subject, nsTarget), type: 'Warning', reason: 'ConflictDetected', message: `${c.reason}: ${c.message}` });
       }
       await this.checkGatewayReady(namespace, nsTarget);
+      if (leave) await this.leaveServices(leave, report, fail);
     } else {
       this.gatewayReady.delete(namespace);
       if (drain) await this.handBack(drain, nsObj, nsTarget, report, fail);
@@ -361,6 +387,83 @@ export class Reconciler {
         return `pods ${names(w.pods)} resolve their outbound names to an old gateway address (now ${w.toIP}); ${fix}`;
       },
     );
+  }
+
+  /** Which re-pointed Services of an opted-in namespace are handed back alone, and how far. */
+  private planLeaves(namespace: string, live: KubeObject[]): ServiceLeavePlan {
+    const { cache } = this.o;
+    const { workloads, runtimeClass } = cache;
+    const windowsLabelSets =
+      workloads && runtimeClass
+        ? computeWindowsLabelSets({ managedPods: (ns) => cache.managedPods(ns), workloads: (r, ns) => workloads.call(cache, r, ns) }, namespace, (n) => runtimeClass.call(cache, n)?.scheduling?.nodeSelector?.[OS_LABEL])
+        : undefined;
+    const now = this.now().getTime();
+    const lingering: V1Service[] = [];
+    for (const [key, l] of this.lingering) {
+      if (!key.startsWith(`${namespace}/`)) continue;
+      const current = cache.service(namespace, l.service.metadata?.name ?? '');
+      // Grace over, the Service deleted, or re-pointed anew (opted back in): nothing lingers.
+      if (l.until <= now || !current || current.metadata?.uid !== l.service.metadata?.uid || (readOriginal(current) && current.metadata?.resourceVersion !== this.restoredFrom.get(key))) {
+        this.lingering.delete(key);
+        continue;
+      }
+      lingering.push(l.service);
+    }
+    return planServiceLeaves({ namespace, services: cache.services(namespace), windowsLabelSets, managed: live, lingering });
+  }
+
+  /** Restores the Services whose callers have moved off the gateway; Events on each phase change. */
+  private async leaveServices(plan: ServiceLeavePlan, report: ReconcileReport, fail: (what: string, err: unknown) => void): Promise<void> {
+    const { namespace } = plan;
+    const grace = this.o.listenerGraceMs ?? LISTENER_GRACE_MS;
+    for (const s of plan.restores) {
+      const key = `${namespace}/${s.service}`;
+      const cached = this.o.cache.service(namespace, s.service);
+      // Our patch not yet seen by the watch: patching the stale copy again would only conflict.
+      if (!cached || this.restoredFrom.get(key) === cached.metadata?.resourceVersion) continue;
+      try {
+        await this.o.writer.mergePatch({ apiVersion: 'v1', kind: 'Service', namespace, name: s.service }, s.patch);
+      } catch (err) {
+        fail(`restore Service/${s.service}`, err);
+        continue;
+      }
+      this.restoredFrom.set(key, cached.metadata?.resourceVersion ?? '');
+      this.lingering.set(key, { service: cached, until: this.now().getTime() + grace });
+      report.restored.push(s.service);
+      const l = plan.leaving.find((x) => x.service === s.service);
+      if (l) l.phase = 'lingering';
+      await this.event({
+        target: { kind: 'Service', name: s.service, namespace, uid: cached.metadata?.uid },
+        type: 'Normal',
+        reason: 'ServiceRestored',
+        message:
+          `${l?.reason === 'no_windows_pods' ? 'no Windows workload or pod matches this Service any more' : `labelled ${INJECT_KEY}=false`}: restored the original selector ` +
+          `${JSON.stringify(s.selector)} and ports; callers now reach its pods directly, without mTLS; the gateway listener stays ${Math.round(grace / 1000)}s for callers still on the old endpoints`,
+      });
+    }
+    const what: Record<string, string> = {
+      gateway: 'labelling the gateway pods security.istio.io/tlsMode=istio (auto-mTLS keeps mesh callers on mTLS to them) and waiting for their rollout',
+      callers: `deleting the caller-side DestinationRule wpgw-in-<name>`,
+      services: 'restoring the original selector and ports',
+      lingering: 'restored; keeping its gateway listener and <name>-app briefly for callers still on the old endpoints',
+    };
+    for (const l of plan.leaving) {
+      const key = `${namespace}/${l.service}`;
+      if (this.leavePhase.get(key) === l.phase) continue;
+      this.leavePhase.set(key, l.phase);
+      const why = l.reason === 'opted_out' ? `labelled ${INJECT_KEY}=false` : 'no Windows workload or pod matches its selector any more';
+      await this.event({
+        target: { kind: 'Service', name: l.service, namespace, uid: this.o.cache.service(namespace, l.service)?.metadata?.uid },
+        type: 'Normal',
+        reason: 'LeavingGateway',
+        message: `${why}: handing it back from the wpgw gateway: ${what[l.phase]!.replace('<name>', l.service)}. Its Windows pods are then reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`,
+      });
+    }
+    for (const key of [...this.leavePhase.keys()]) {
+      if (key.startsWith(`${namespace}/`) && !plan.leaving.some((l) => `${namespace}/${l.service}` === key)) this.leavePhase.delete(key);
+    }
+    const ends = [...this.lingering.entries()].filter(([k]) => k.startsWith(`${namespace}/`)).map(([, l]) => l.until - this.now().getTime());
+    if (ends.length > 0) report.recheckAfterMs = Math.max(0, Math.min(...ends)) + 100;
   }
 
   /** One phase of handing an opted-out namespace back (deletions were done by the prune step). */
