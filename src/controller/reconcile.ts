@@ -15,9 +15,9 @@ import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
 import type { KubeObjectLike } from '../cluster/store.js';
 import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../core/desired-types.js';
 import { planRestore, type RestorePhase } from '../core/restore.js';
-import { planServiceLeaves, stageLeaving, type LeavingService, type ServiceLeavePlan } from '../core/service-leave.js';
+import { leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService, type ServiceLeavePlan } from '../core/service-leave.js';
 import { computeWindowsLabelSets } from '../cluster/admission-context.js';
-import { FIELD_MANAGER, GATEWAY_SERVICE, INJECT_KEY, NUDGE_ANNOTATION, OS_LABEL, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
+import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, OS_LABEL, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
 import { readOriginal } from '../core/service.js';
 import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
@@ -437,7 +437,7 @@ export class Reconciler {
         type: 'Normal',
         reason: 'ServiceRestored',
         message:
-          `${l?.reason === 'no_windows_pods' ? 'no Windows workload or pod matches this Service any more' : `labelled ${INJECT_KEY}=false`}: restored the original selector ` +
+          `${leaveReasonText(l?.reason ?? 'opted_out')}: restored the original selector ` +
           `${JSON.stringify(s.selector)} and ports; callers now reach its pods directly, without mTLS; the gateway listener stays ${Math.round(grace / 1000)}s for callers still on the old endpoints`,
       });
     }
@@ -451,12 +451,11 @@ export class Reconciler {
       const key = `${namespace}/${l.service}`;
       if (this.leavePhase.get(key) === l.phase) continue;
       this.leavePhase.set(key, l.phase);
-      const why = l.reason === 'opted_out' ? `labelled ${INJECT_KEY}=false` : 'no Windows workload or pod matches its selector any more';
       await this.event({
         target: { kind: 'Service', name: l.service, namespace, uid: this.o.cache.service(namespace, l.service)?.metadata?.uid },
         type: 'Normal',
         reason: 'LeavingGateway',
-        message: `${why}: handing it back from the wpgw gateway: ${what[l.phase]!.replace('<name>', l.service)}. Its Windows pods are then reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`,
+        message: `${leaveReasonText(l.reason)}: handing it back from the wpgw gateway: ${what[l.phase]!.replace('<name>', l.service)}. Its Windows pods are then reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`,
       });
     }
     for (const key of [...this.leavePhase.keys()]) {

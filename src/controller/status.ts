@@ -9,6 +9,9 @@ import { desiredNamespaceState } from '../core/desired.js';
 import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
 import { readOriginal } from '../core/service.js';
+import { LEAVE_PHASES, leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService } from '../core/service-leave.js';
+import { computeWindowsLabelSets } from '../cluster/admission-context.js';
+import { WORKLOAD_RESOURCES, type Workload, type WorkloadResource } from '../cluster/cache.js';
 import {
   DNS_SERVICE,
   ISTIO_REV_LABEL,
@@ -49,6 +52,8 @@ export interface NamespaceStatus {
   notes: string[];
   /** Not opted in but wpgw's state remains: how far handing it back has come (core/restore.ts). */
   optOut?: { phase: RestorePhase; services: string[]; pods: string[] };
+  /** Opted in: re-pointed Services being handed back alone (core/service-leave.ts). */
+  leaving: LeavingService[];
 }
 
 export interface StatusReport {
@@ -73,8 +78,10 @@ export function summarizeNamespace(
   gatewayDeployment: V1Deployment | undefined,
   desired: DesiredFn = desiredNamespaceState,
   desiredOptions: DesiredOptions = DEFAULT_DESIRED_OPTIONS,
-  /** Objects labelled managed-by=wpgw, read for namespaces that are not opted in. */
+  /** Objects labelled managed-by=wpgw (for opted-in namespaces: at least the DestinationRules). */
   managed: readonly KubeObject[] = [],
+  /** Label sets of the namespace's Windows workloads and managed pods (unknown: none counts as unbacked). */
+  windowsLabelSets?: ReadonlyArray<Readonly<Record<string, string>>>,
 ): NamespaceStatus {
   const ns = input.namespace.metadata?.name ?? '';
   const optedIn = isOptedIn(input.namespace);
@@ -84,7 +91,10 @@ export function summarizeNamespace(
   // status runs without the controller's --istio-revision: the live gateway's label says what it chose.
   const liveRevision = gatewayDeployment?.spec?.template?.metadata?.labels?.[ISTIO_REV_LABEL];
   const options = liveRevision && !desiredOptions.istioRevision ? { ...desiredOptions, istioRevision: liveRevision } : desiredOptions;
-  const state = optedIn ? desired(input, options) : { conflicts: [], notes: [] };
+  const leave = optedIn
+    ? planServiceLeaves({ namespace: ns, services: input.services, windowsLabelSets, managed: gatewayDeployment ? [...managed, { ...gatewayDeployment, apiVersion: 'apps/v1', kind: 'Deployment' } as KubeObject] : managed })
+    : undefined;
+  const state = leave ? stageLeaving(desired(input, options), leave, input) : { conflicts: [], notes: [] };
   const gateway: GatewayStatus = {};
   if (serviceIP) gateway.serviceIP = serviceIP;
   const dnsIP = clusterIPOf(dnsSvc);
@@ -112,6 +122,7 @@ export function summarizeNamespace(
     restartOnIpChange: annotationsOf(input.namespace)[RESTART_ON_IP_CHANGE_ANNOTATION] !== 'false',
     conflicts: state.conflicts,
     notes: state.notes,
+    leaving: leave?.leaving ?? [],
     ...(optedIn ? {} : optOutOf(input, managed)),
   };
 }
@@ -202,13 +213,49 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
         ingresses: (ingresses.items ?? []).sort(byName),
         ...(clusterDnsIP ? { clusterDnsIP } : {}),
       };
-      const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
-      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed));
+      const optedIn = isOptedIn(namespace);
+      const anyRepointed = input.services.some((s) => readOriginal(s));
+      const managed = !optedIn ? await listAllManaged(rest, ns) : anyRepointed ? await listManaged(rest, 'networking.istio.io/v1', 'DestinationRule', ns) : [];
+      const windows = optedIn && anyRepointed ? await windowsLabelSetsOf(rest, ns, input.pods) : undefined;
+      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, windows));
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }
   }
   return { namespaces: out, errors };
+}
+
+const WORKLOAD_KINDS: Record<WorkloadResource, [string, string]> = {
+  deployments: ['apps/v1', 'Deployment'],
+  statefulsets: ['apps/v1', 'StatefulSet'],
+  daemonsets: ['apps/v1', 'DaemonSet'],
+  replicasets: ['apps/v1', 'ReplicaSet'],
+  jobs: ['batch/v1', 'Job'],
+  cronjobs: ['batch/v1', 'CronJob'],
+  rollouts: ['argoproj.io/v1alpha1', 'Rollout'],
+};
+
+/** The webhook's and controller's view of which labels are Windows, from one read of the namespace's workloads. */
+async function windowsLabelSetsOf(rest: KubeRest, ns: string, pods: V1Pod[]): Promise<ReadonlyArray<Readonly<Record<string, string>>>> {
+  const lists = await Promise.all(
+    WORKLOAD_RESOURCES.map(async (r) => {
+      const [apiVersion, kind] = WORKLOAD_KINDS[r];
+      try {
+        return [r, (await rest.request<List<Workload>>('GET', collectionPath(kindInfo(apiVersion, kind), ns))).items ?? []] as const;
+      } catch (err) {
+        // Argo Rollouts not installed, or not readable with this kubeconfig: no such workloads.
+        if (errorStatus(err) === 404 || (r === 'rollouts' && errorStatus(err) === 403)) return [r, []] as const;
+        throw err;
+      }
+    }),
+  );
+  const byResource = new Map<WorkloadResource, readonly Workload[]>(lists);
+  const classes = (await rest.request<List<{ metadata?: { name?: string }; scheduling?: { nodeSelector?: Record<string, string> } }>>('GET', collectionPath(kindInfo('node.k8s.io/v1', 'RuntimeClass'))).catch(() => ({ items: [] }))).items ?? [];
+  return computeWindowsLabelSets(
+    { managedPods: () => pods, workloads: (r) => [...(byResource.get(r) ?? [])] },
+    ns,
+    (name) => classes.find((c) => c.metadata?.name === name)?.scheduling?.nodeSelector?.['kubernetes.io/os'],
+  );
 }
 
 /** Human-readable report, one block per namespace. */
@@ -241,6 +288,9 @@ export function formatStatus(report: StatusReport): string {
     if (s.conflicts.length === 0) lines.push('  conflicts:    none');
     else for (const c of s.conflicts) lines.push(`  conflict:     ${c.subject}: ${c.reason}: ${c.message}`);
     for (const n of s.notes) lines.push(`  note:         ${n}`);
+    for (const l of s.leaving) {
+      lines.push(`  leaving:      Service ${l.service} (${leaveReasonText(l.reason)}): phase ${l.phase} (${LEAVE_PHASES.join(' -> ')}); then its Windows pods are reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`);
+    }
     if (s.optOut) {
       const o = s.optOut;
       lines.push(`  opting out:   phase ${o.phase} (${RESTORE_PHASES.filter((p) => p !== 'done').join(' -> ')})`);

@@ -57,6 +57,11 @@ export interface ServiceLeavePlan {
 }
 
 /** Why a re-pointed Service should be handed back while its namespace stays in; undefined: it stays. */
+/** Why, in words (Events, status). */
+export function leaveReasonText(reason: LeaveReason): string {
+  return reason === 'opted_out' ? `labelled ${INJECT_KEY}=false` : 'no Windows workload or pod matches it any more';
+}
+
 export function leaveReason(service: V1Service, namespace: string, windowsLabelSets: readonly LabelSet[] | undefined): LeaveReason | undefined {
   if (service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE || service.metadata?.deletionTimestamp) return undefined;
   const original = readOriginal(service);
@@ -116,9 +121,7 @@ export function stageLeaving(state: DesiredState, plan: ServiceLeavePlan, input:
   const restoredViews = plan.services.filter((s) => leavingNames.has(s.metadata?.name ?? '')).map((s) => restoredService(s) ?? s);
   const have = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
   const direct = directAccess(namespace, restoredViews, input.pods, input.ingresses ?? []).objects.filter((o) => !have.has(`${o.kind}/${o.metadata.name}`));
-  const why: Record<LeaveReason, string> = { opted_out: `${INJECT_KEY}=false`, no_windows_pods: 'no Windows workload or pod matches its selector any more' };
-  const notes = plan.leaving.map((l) => `leaving: Service ${l.service} (${why[l.reason]}): phase ${l.phase} (${LEAVE_PHASES.join(' -> ')})`);
-  return { ...state, objects: [...objects, ...direct], notes: [...state.notes, ...notes] };
+  return { ...state, objects: [...objects, ...direct] };
 }
 
 function withTlsModeLabel(d: KubeObject): KubeObject {

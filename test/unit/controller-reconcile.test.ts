@@ -704,6 +704,6 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
     const res = await r.reconcile('shop');
     expect(res.restored).toEqual(['legacy']);
     expect(api.get('Service', 'shop', 'legacy')!.spec.selector).toEqual({ app: 'legacy' });
-    expect(eventsOf(api, 'ServiceRestored')[0]!.message).toMatch(/^no Windows workload or pod matches this Service any more: restored/);
+    expect(eventsOf(api, 'ServiceRestored')[0]!.message).toMatch(/^no Windows workload or pod matches it any more: restored/);
   });
 });

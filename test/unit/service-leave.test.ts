@@ -81,7 +81,6 @@ describe('planServiceLeaves + stageLeaving: the namespace-opt-out order, for one
       expect(spec(find(state.objects, 'DestinationRule', 'wpgw-in-legacy')).trafficPolicy.tls.mode).toBe('ISTIO_MUTUAL');
       // Its clients will reach the Windows pods directly: admitted before anything changes for them.
       expect(spec(find(state.objects, 'NetworkPolicy', 'wpgw-direct-legacy'))).toMatchObject({ podSelector: { matchLabels: { app: 'legacy', 'wpgw.io/managed': 'true' } }, ingress: [{ ports: [{ protocol: 'TCP', port: 80 }] }] });
-      expect(state.notes).toContain('leaving: Service legacy (wpgw.io/inject=false): phase gateway (gateway -> callers -> services -> lingering)');
     }
   });
 
