@@ -19,6 +19,8 @@ Usage:
                                    per opted-in namespace: gateway, re-pointed Services, destinations, drift
   wpgw restore (-n NAMESPACE | --all) [--roll]
                                    hand namespaces back without the controller: Services, pods, objects
+  wpgw uninstall [--dry-run] [--force] [--keep-install]
+                                   opt every namespace out, wait until handed back, remove wpgw
   wpgw help [COMMAND]              this text, or a command's options
   wpgw --version                   the version
 
@@ -40,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   render: async () => (await import('./render.js')).renderCommand,
   status: async () => (await import('./status.js')).statusCommand,
   restore: async () => (await import('./restore.js')).restoreCommand,
+  uninstall: async () => (await import('./uninstall.js')).uninstallCommand,
 };
 
 /** The version in wpgw's package.json: the nearest one up from this module (src/ in tests, dist/src/ built). */

@@ -79,6 +79,9 @@ describe('usage errors', () => {
     ['restore'],
     ['restore', '-n', 'shop', '--all'],
     ['restore', '--all', '--timeout', 'later'],
+    ['uninstall', '--timeout', 'later'],
+    ['uninstall', '--install-namespace', 'Not_A_Namespace'],
+    ['uninstall', '--frobnicate'],
   ])('wpgw %s %s ... exits 2 with one line naming the problem, before touching a cluster', async (...argv: string[]) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);
