@@ -12,6 +12,8 @@
 //   7. the wpgw Service deleted: traffic again at the same address (the outage is printed)
 //   wildcard (dnsConfig mode): the gateway keeps the Host the app used
 //   9. no proxy rejected or failed a config update
+//  10. shop opts out under continuous traffic both ways: failed requests per phase printed, none
+//      until the Windows pod is replaced; after, its direct calls (and STRICT refusing them)
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -451,6 +453,108 @@ describe('data path through real Envoy', () => {
         expect(counters.length, `${p.name}: counters present`).toBeGreaterThan(0);
         const bad = counters.filter((l) => !/: 0$/.test(l));
         expect(bad, `${p.namespace}/${p.name}`).toEqual([]);
+      }
+    });
+  });
+
+  it('10: opting shop out: no failed request either way until the Windows pod is replaced (per phase); after it, direct calls, refused under STRICT', async () => {
+    await timed('flow 10', async () => {
+      const orders = pod(m.SALES, 'orders-');
+      const oldWin = pod(m.SHOP, 'legacy-');
+      const ordersIP = json(['get', 'service', 'orders', '-n', m.SALES]).spec.clusterIP as string;
+      // The phase: the newest OptingOut Event the controller wrote (core/restore.ts's order).
+      const PHASES: Array<[RegExp, string]> = [[/labelling the gateway/, 'gateway'], [/caller-side/, 'callers'], [/restoring Services/, 'services'], [/waiting for/, 'pods'], [/deleting the gateway/, 'cleanup'], [/done:/, 'done']];
+      const phaseNow = (): string => {
+        const evs = (json(['get', 'events', '-n', m.SHOP, '--field-selector', 'reason=OptingOut']).items as any[]).sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+        const last = evs.at(-1)?.message as string | undefined;
+        return last ? (PHASES.find(([re]) => re.test(last))?.[1] ?? 'opting out') : 'opted in';
+      };
+      const counts = new Map<string, { ok: number; failed: number; errors: string[] }>();
+      const record = (dir: string, ph: string, r: ClientResult) => {
+        const key = `${dir} ${ph}`;
+        const c = counts.get(key) ?? { ok: 0, failed: 0, errors: [] };
+        if (r.status === 200) c.ok++;
+        else {
+          c.failed++;
+          if (c.errors.length < 3) c.errors.push(r.status ? `HTTP ${r.status}` : (r.error ?? 'no answer'));
+        }
+        counts.set(key, c);
+      };
+      let phase = 'opted in';
+      let stop = false;
+      const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+      const poller = (async () => {
+        while (!stop) {
+          try {
+            phase = phaseNow();
+          } catch {
+            // a slow API server: keep the last phase
+          }
+          await sleep(300);
+        }
+      })();
+      // Mesh client -> legacy.shop (its sidecar, whatever endpoints istiod gives it).
+      const inbound = (async () => {
+        while (!stop) {
+          const ph = phase;
+          record('inbound ', ph, await callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080` }, timeoutMs: 5000 }));
+        }
+      })();
+      // The Windows app -> orders.sales by name (its hosts file) while it runs; then the pod that
+      // replaced it, at orders' ClusterIP (what cluster DNS would answer; this suite's DNS stand-in has no Service names).
+      // The runner tears a pod down once it is deleted (kwok: no grace period).
+      const replaced = () => !runner!.pods.has(oldWin.uid);
+      let isReplaced = false;
+      const outbound = (async () => {
+        while (!stop) {
+          const ph = phase;
+          isReplaced ||= replaced();
+          if (!isReplaced) {
+            record('outbound', ph, await callFrom(oldWin.netns, { url: `http://orders.${m.SALES}:9080/`, timeoutMs: 5000 }));
+            continue;
+          }
+          const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid);
+          if (!next) {
+            await sleep(200);
+            continue;
+          }
+          record('outbound', `${ph}, replaced pod`, await callFrom(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 }));
+        }
+      })();
+      await sleep(3000); // a baseline while still opted in
+      const t0 = Date.now();
+      kubectl(['label', 'namespace', m.SHOP, 'wpgw.io/inject-']);
+      try {
+        await eventually('shop handed back (OptingOut: done)', () => phase === 'done', 300_000);
+        await eventually('requests from the replaced pod', () => [...counts.keys()].some((k) => k.includes('replaced pod')), 60_000);
+        await sleep(3000);
+      } finally {
+        stop = true;
+        await Promise.all([poller, inbound, outbound]);
+      }
+      const took = (Date.now() - t0) / 1000;
+      console.log(`[datapath] flow 10: opt-out of ${m.SHOP} took ${took.toFixed(1)}s; requests per phase (ok/failed):`);
+      for (const [k, c] of counts) console.log(`[datapath] flow 10:   ${k}: ${c.ok}/${c.failed}${c.errors.length ? ` (${c.errors.join('; ')})` : ''}`);
+      const failed = (pred: (k: string) => boolean) => [...counts].filter(([k]) => pred(k)).reduce((n, [, c]) => n + c.failed, 0);
+      expect([...counts.keys()].some((k) => k.startsWith('inbound ') && !k.endsWith('opted in')), 'inbound requests ran during the opt-out').toBe(true);
+      expect(failed((k) => k.startsWith('inbound ')), 'failed inbound requests during the whole opt-out').toBe(0);
+      expect(failed((k) => k.startsWith('outbound') && !k.includes('replaced pod')), 'failed outbound requests until the Windows pod was replaced').toBe(0);
+      // The Service is the user's again, and nothing of wpgw serves shop any more.
+      expect(json(['get', 'service', 'legacy', '-n', m.SHOP]).spec.selector).toEqual({ app: 'legacy' });
+
+      // After: the replaced pod calls orders directly, without mTLS. PERMISSIVE (the default) takes
+      // it; STRICT refuses it, as README's "Leaving the mesh is explicit" says.
+      const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid)!;
+      const direct = () => callFrom(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 });
+      const permissive = await direct();
+      apply([{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: m.SALES }, spec: { mtls: { mode: 'STRICT' } } }]);
+      try {
+        const strict = await until('STRICT reaches orders` sidecar', direct, (x) => x.status !== 200);
+        console.log(`[datapath] flow 10: the replaced Windows pod -> orders directly: PERMISSIVE ${permissive.status ?? permissive.error}, STRICT ${strict.status ?? strict.error}`);
+        expect(permissive.status).toBe(200);
+        expect(strict.status).not.toBe(200);
+      } finally {
+        kubectl(['delete', 'peerauthentication', 'default', '-n', m.SALES, '--ignore-not-found']);
       }
     });
   });
