@@ -8,7 +8,7 @@
 // reported, per wpgw.io/restart-on-ip-change), and only then the gateway and the rest deleted.
 import type { V1Deployment, V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { clusterIPOf } from '../cluster/admission-context.js';
+import { clusterIPOf, computeWindowsLabelSets } from '../cluster/admission-context.js';
 import type { ClusterCache } from '../cluster/cache.js';
 import { errorMessage, errorStatus } from '../cluster/client.js';
 import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
@@ -16,7 +16,6 @@ import type { KubeObjectLike } from '../cluster/store.js';
 import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../core/desired-types.js';
 import { planRestore, type RestorePhase } from '../core/restore.js';
 import { leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService, type ServiceLeavePlan } from '../core/service-leave.js';
-import { computeWindowsLabelSets } from '../cluster/admission-context.js';
 import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, OS_LABEL, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
 import { readOriginal } from '../core/service.js';
 import { needsApply } from './compare.js';
