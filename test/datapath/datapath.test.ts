@@ -521,6 +521,11 @@ describe('data path through real Envoy', () => {
           record('outbound', `${ph}, replaced pod`, await callFrom(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 }));
         }
       })();
+      // kwok marks a pod Ready the moment it runs, before the runner has its Envoy or app serving;
+      // a kubelet would wait for their readiness probes. minReadySeconds stands in for those
+      // probes, so rollouts replace a pod only once its successor serves (set by another field
+      // manager than the controller's: its server-side apply leaves the field alone).
+      for (const [ns, d] of [[m.SHOP, 'wpgw'], [m.SHOP, 'legacy']] as const) kubectl(['patch', 'deployment', d, '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { minReadySeconds: 20 } })]);
       await sleep(3000); // a baseline while still opted in
       const t0 = Date.now();
       kubectl(['label', 'namespace', m.SHOP, 'wpgw.io/inject-']);
