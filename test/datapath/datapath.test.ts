@@ -525,7 +525,8 @@ describe('data path through real Envoy', () => {
       // a kubelet would wait for their readiness probes. minReadySeconds stands in for those
       // probes, so rollouts replace a pod only once its successor serves (set by another field
       // manager than the controller's: its server-side apply leaves the field alone).
-      for (const [ns, d] of [[m.SHOP, 'wpgw'], [m.SHOP, 'legacy']] as const) kubectl(['patch', 'deployment', d, '-n', ns, '--type', 'merge', '-p', JSON.stringify({ spec: { minReadySeconds: 20 } })]);
+      // (An Envoy here takes up to tens of seconds to go LIVE on a loaded machine.)
+      for (const [d, secs] of [['wpgw', 60], ['legacy', 10]] as const) kubectl(['patch', 'deployment', d, '-n', m.SHOP, '--type', 'merge', '-p', JSON.stringify({ spec: { minReadySeconds: secs } })]);
       await sleep(3000); // a baseline while still opted in
       const t0 = Date.now();
       kubectl(['label', 'namespace', m.SHOP, 'wpgw.io/inject-']);
