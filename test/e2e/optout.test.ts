@@ -104,8 +104,10 @@ describe('opting a namespace out', () => {
     // A client-side re-apply merges the user's selector key back beside the gateway's (issue 12).
     apply([csa]);
     await eventually('legacy re-admitted', () => getJson(['service', 'legacy', '-n', ns]).metadata.annotations['wpgw.io/original']);
+    // Helm's strategic three-way patch merges the chart's selector key back beside the gateway's;
+    // the webhook re-points what arrives, as for a client-side apply.
     ledger.upgrade();
-    expect(getJson(['service', 'ledger', '-n', ns]).spec.selector).toEqual({ 'wpgw.io/gateway': ns, app: 'ledger' });
+    expect(getJson(['service', 'ledger', '-n', ns]).spec.selector).toEqual({ 'wpgw.io/gateway': ns });
     const ledgerIP = getJson(['service', 'ledger', '-n', ns]).spec.clusterIP;
     const userConfig = getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion;
     const legacyIP = getJson(['service', 'legacy', '-n', ns]).spec.clusterIP;
@@ -173,7 +175,7 @@ describe('handing back one Service while the namespace stays in', () => {
     const labelled = kubectl(['label', 'service', 'legacy', '-n', ns, 'wpgw.io/inject=false']);
     expect(labelled.status).toBe(0);
     expect(labelled.stderr).toContain('stays re-pointed until the wpgw controller has moved its mesh callers off the gateway');
-    expect(getJson(['service', 'legacy', '-n', ns]).spec.selector).toEqual({ 'wpgw.io/gateway': ns, app: 'legacy' });
+    expect(getJson(['service', 'legacy', '-n', ns]).spec.selector).toEqual({ 'wpgw.io/gateway': ns });
 
     // Watch the order: the Service is never restored while its caller rule still exists, or before
     // its clients are admitted to the Windows pods directly (wpgw-direct-legacy) and the gateway pods are labelled.
