@@ -137,7 +137,7 @@ export async function uninstall(rest: KubeRest, o: UninstallOptions, io: CliIO):
   const prefix = o.dryRun ? 'would ' : '';
   if (optedIn.length > 0) say(`${prefix}opt out: ${optedIn.join(', ')}`);
   if (namespaces.length > 0) {
-    say(`${prefix}hand back: ${namespaces.join(', ')} (${controller ? `by the controller (Lease ${o.installNs}/wpgw-controller is held)` : 'the controller is not running: by this command, restarting the owners of injected pods'})`);
+    say(`${prefix}hand back: ${namespaces.join(', ')} (${controller ? `by the controller, whose Lease ${o.installNs}/wpgw-controller is held` : 'the controller is not running: by this command, restarting the owners of injected pods'})`);
   }
   if (!o.keepInstall) {
     if (webhookConfig) say(`${prefix}delete MutatingWebhookConfiguration ${WEBHOOK_CONFIG}`);

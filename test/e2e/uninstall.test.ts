@@ -27,8 +27,9 @@ function k(args: string[], input?: string): string {
   if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
+/** kubectl get ARGS -o json; undefined when it fails (not found). */
 const json = <T = any>(args: string[]): T | undefined => {
-  const r = kubectl([...args, '-o', 'json']);
+  const r = kubectl(['get', ...args, '-o', 'json']);
   return r.status === 0 ? (JSON.parse(r.stdout) as T) : undefined;
 };
 const items = (args: string[]): any[] => json<{ items: any[] }>(args)?.items ?? [];
@@ -41,9 +42,13 @@ function wpgw(...args: string[]): { code: number; out: string; err: string } {
 
 async function eventually<T>(what: string, fn: () => T | undefined | false, timeoutMs = DEADLINE): Promise<T> {
   const end = Date.now() + timeoutMs;
+  const t0 = Date.now();
   for (;;) {
     const v = fn();
-    if (v) return v;
+    if (v) {
+      process.stdout.write(`[e2e] uninstall: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+      return v;
+    }
     if (Date.now() > end) throw new Error(`timed out: ${what}`);
     await new Promise((r) => setTimeout(r, 500));
   }
@@ -83,7 +88,11 @@ afterAll(async () => {
 describe('wpgw uninstall', () => {
   it('refuses naming what it would break; --dry-run changes nothing; then hands everything back and removes wpgw; twice', async () => {
     apply([namespaceObj('u-shop'), namespaceObj('u-quiet', { 'wpgw.io/restart-on-ip-change': 'false' }), namespaceObj('u-bare')]);
-    for (const ns of ['u-shop', 'u-quiet', 'u-bare']) await eventually(`default ServiceAccount in ${ns}`, () => json(['serviceaccount', 'default', '-n', ns]));
+    for (const ns of ['u-shop', 'u-quiet', 'u-bare']) {
+      await eventually(`default ServiceAccount in ${ns}`, () => json(['serviceaccount', 'default', '-n', ns]));
+      // Windows pods are admitted once their gateway has an address (before, the webhook refuses them).
+      await eventually(`gateway Service in ${ns}`, () => json(['service', 'wpgw', '-n', ns])?.spec?.clusterIP);
+    }
     const user = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'u-shop' }, spec: { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } };
     apply([windowsWorkload('legacy', 'u-shop', 2), windowsWorkload('quiet', 'u-quiet'), user]);
     apply([
@@ -118,7 +127,7 @@ describe('wpgw uninstall', () => {
     const dry = wpgw('uninstall', '--dry-run', '--force');
     expect(dry.code).toBe(0);
     expect(dry.out).toContain('would opt out: u-bare, u-quiet, u-shop');
-    expect(dry.out).toContain('by the controller (Lease wpgw-system/wpgw-controller is held)');
+    expect(dry.out).toContain('by the controller, whose Lease wpgw-system/wpgw-controller is held');
     expect(dry.out).toContain('would delete MutatingWebhookConfiguration wpgw');
     expect(dry.out).toContain('would delete deployments/wpgw-controller in wpgw-system');
     expect(dry.out).toContain('would delete clusterroles/wpgw-webhook');
@@ -160,5 +169,5 @@ describe('wpgw uninstall', () => {
 
     const again = wpgw('uninstall');
     expect(again).toEqual({ code: 0, out: 'nothing of wpgw left to remove\n', err: '' });
-  });
+  }, 900_000);
 });
