@@ -16,7 +16,7 @@ import { GATEWAY_POD_LABEL, GATEWAY_SERVICE, INJECT_KEY, MANAGED_BY_LABEL, MANAG
 import type { DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
 import { directAccess } from './desired/direct.js';
 import { TLS_MODE_LABEL } from './pod.js';
-import { deploymentReady, isCallerRule, serviceRestorePatch, type ServiceRestore } from './restore.js';
+import { isCallerRule, rolledOut, serviceRestorePatch, type ServiceRestore } from './restore.js';
 import { readOriginal, restoredService, selectorMatches } from './service.js';
 import { serviceInjectValue } from './service-rules.js';
 
@@ -71,9 +71,9 @@ export function leaveReason(service: V1Service, namespace: string, windowsLabelS
   return undefined;
 }
 
-/** The gateway pods carry the auto-mTLS label and every replica of that template is up. */
+/** The gateway pods carry the auto-mTLS label: that template rolled out, no older pod left. */
 export function gatewayLabelledForCallers(gateway: V1Deployment | undefined): boolean {
-  return gateway?.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] === 'istio' && deploymentReady(gateway);
+  return gateway?.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] === 'istio' && rolledOut(gateway);
 }
 
 export function planServiceLeaves(input: ServiceLeaveInput): ServiceLeavePlan {

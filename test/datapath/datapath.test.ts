@@ -502,8 +502,11 @@ describe('data path through real Envoy', () => {
       })();
       // The Windows app -> orders.sales by name (its hosts file) while it runs; then the pod that
       // replaced it, at orders' ClusterIP (what cluster DNS would answer; this suite's DNS stand-in has no Service names).
-      // The runner tears a pod down once it is deleted (kwok: no grace period).
-      const replaced = () => !runner!.pods.has(oldWin.uid);
+      // Replaced: deleted (it runs out its termination grace meanwhile, as with a kubelet).
+      const replaced = () => {
+        const rp = runner!.pods.get(oldWin.uid);
+        return !rp || rp.terminating === true;
+      };
       let isReplaced = false;
       const outbound = (async () => {
         while (!stop) {
@@ -513,7 +516,7 @@ describe('data path through real Envoy', () => {
             record('outbound', ph, await callFrom(oldWin.netns, { url: `http://orders.${m.SALES}:9080/`, timeoutMs: 5000 }));
             continue;
           }
-          const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid);
+          const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid && !p.terminating);
           if (!next) {
             await sleep(200);
             continue;
@@ -526,7 +529,10 @@ describe('data path through real Envoy', () => {
       // probes, so rollouts replace a pod only once its successor serves (set by another field
       // manager than the controller's: its server-side apply leaves the field alone).
       // (An Envoy here takes up to tens of seconds to go LIVE on a loaded machine.)
-      for (const [d, secs] of [['wpgw', 60], ['legacy', 10]] as const) kubectl(['patch', 'deployment', d, '-n', m.SHOP, '--type', 'merge', '-p', JSON.stringify({ spec: { minReadySeconds: secs } })]);
+      for (const [d, secs] of [['wpgw', 30], ['legacy', 10]] as const) kubectl(['patch', 'deployment', d, '-n', m.SHOP, '--type', 'merge', '-p', JSON.stringify({ spec: { minReadySeconds: secs } })]);
+      // kwok deletes a pod at once, while kube-proxy and istiod still send to it for a moment; a
+      // kubelet gives it terminationGracePeriodSeconds (Envoy drains for 5 s): so does the runner here.
+      runner!.terminationGraceMs = 5000;
       await sleep(3000); // a baseline while still opted in
       const t0 = Date.now();
       kubectl(['label', 'namespace', m.SHOP, 'wpgw.io/inject-']);
@@ -537,6 +543,7 @@ describe('data path through real Envoy', () => {
       } finally {
         stop = true;
         await Promise.all([poller, inbound, outbound]);
+        runner!.terminationGraceMs = 0;
       }
       const took = (Date.now() - t0) / 1000;
       console.log(`[datapath] flow 10: opt-out of ${m.SHOP} took ${took.toFixed(1)}s; requests per phase (ok/failed):`);
@@ -550,7 +557,7 @@ describe('data path through real Envoy', () => {
 
       // After: the replaced pod calls orders directly, without mTLS. PERMISSIVE (the default) takes
       // it; STRICT refuses it, as README's "Leaving the mesh is explicit" says.
-      const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid)!;
+      const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid && !p.terminating)!;
       const direct = () => callFrom(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 });
       const permissive = await direct();
       apply([{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: m.SALES }, spec: { mtls: { mode: 'STRICT' } } }]);

@@ -390,7 +390,7 @@ describe('Reconciler: prune', () => {
     const writes = api.writes().length;
     expect((await r.reconcile('shop')).restorePhase).toBe('gateway');
     expect(api.writes().length).toBe(writes);
-    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { readyReplicas: 2, updatedReplicas: 2 }));
+    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
 
     res = await r.reconcile('shop');
     expect(res.restorePhase).toBe('callers');
@@ -653,7 +653,7 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
     expect(api.get('Deployment', 'shop', 'wpgw')!.spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
     expect(api.get('DestinationRule', 'shop', 'wpgw-in-legacy')).toBeDefined();
     expect((await r.reconcile('shop')).leaving[0]!.phase).toBe('gateway');
-    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { readyReplicas: 2, updatedReplicas: 2 }));
+    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
 
     res = await r.reconcile('shop');
     expect(res.leaving[0]!.phase).toBe('callers');
@@ -699,7 +699,7 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
     expect((await r.reconcile('shop')).leaving).toEqual([]);
     api.update('Deployment', 'shop', 'legacy', (d) => (d.spec.template.spec.nodeSelector = { 'kubernetes.io/os': 'linux' }));
     expect((await r.reconcile('shop')).leaving).toEqual([{ service: 'legacy', reason: 'no_windows_pods', phase: 'gateway' }]);
-    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { readyReplicas: 2, updatedReplicas: 2 }));
+    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
     expect((await r.reconcile('shop')).pruned).toEqual(['DestinationRule/wpgw-in-legacy']);
     const res = await r.reconcile('shop');
     expect(res.restored).toEqual(['legacy']);

@@ -36,7 +36,8 @@ function gateway(labelled: boolean, ready: boolean): KubeObject {
     kind: 'Deployment',
     metadata: { name: 'wpgw', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'namespace' }, generation: 2 } as KubeObject['metadata'],
     spec: { replicas: 2, template: { metadata: { labels: labelled ? { 'security.istio.io/tlsMode': 'istio' } : {} } } },
-    status: ready ? { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 2 } : { observedGeneration: 2, readyReplicas: 2, updatedReplicas: 1 },
+    // Not ready: the labelled pods are up but a pod of the old template still serves.
+    status: ready ? { observedGeneration: 2, replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 } : { observedGeneration: 2, replicas: 3, readyReplicas: 3, updatedReplicas: 2, availableReplicas: 3 },
   } as KubeObject;
 }
 
