@@ -536,18 +536,27 @@ describe('data path through real Envoy', () => {
       await sleep(3000); // a baseline while still opted in
       const t0 = Date.now();
       kubectl(['label', 'namespace', m.SHOP, 'wpgw.io/inject-']);
+      const gatewayGone = () => {
+        try {
+          kubectl(['get', 'deployment', 'wpgw', '-n', m.SHOP]);
+          return false;
+        } catch {
+          return true;
+        }
+      };
       try {
-        await eventually('shop handed back (OptingOut: done)', () => phase === 'done', 300_000);
+        // The last step: the gateway and the rest deleted (no Event follows once nothing is left).
+        await eventually('shop handed back: OptingOut cleanup, the gateway deleted', () => (phase === 'cleanup' || phase === 'done') && gatewayGone(), 300_000);
         await eventually('requests from the replaced pod', () => [...counts.keys()].some((k) => k.includes('replaced pod')), 60_000);
         await sleep(3000);
       } finally {
         stop = true;
         await Promise.all([poller, inbound, outbound]);
         runner!.terminationGraceMs = 0;
+        const took = (Date.now() - t0) / 1000;
+        console.log(`[datapath] flow 10: opt-out of ${m.SHOP} took ${took.toFixed(1)}s; requests per phase (ok/failed):`);
+        for (const [k, c] of counts) console.log(`[datapath] flow 10:   ${k}: ${c.ok}/${c.failed}${c.errors.length ? ` (${c.errors.join('; ')})` : ''}`);
       }
-      const took = (Date.now() - t0) / 1000;
-      console.log(`[datapath] flow 10: opt-out of ${m.SHOP} took ${took.toFixed(1)}s; requests per phase (ok/failed):`);
-      for (const [k, c] of counts) console.log(`[datapath] flow 10:   ${k}: ${c.ok}/${c.failed}${c.errors.length ? ` (${c.errors.join('; ')})` : ''}`);
       const failed = (pred: (k: string) => boolean) => [...counts].filter(([k]) => pred(k)).reduce((n, [, c]) => n + c.failed, 0);
       expect([...counts.keys()].some((k) => k.startsWith('inbound ') && !k.endsWith('opted in')), 'inbound requests ran during the opt-out').toBe(true);
       expect(failed((k) => k.startsWith('inbound ')), 'failed inbound requests during the whole opt-out').toBe(0);
