@@ -480,6 +480,8 @@ describe('data path through real Envoy', () => {
         }
         counts.set(key, c);
       };
+      // A call whose pod's network namespace went away mid-call (teardown) counts as a failure.
+      const call = (netns: string, req: Parameters<typeof callFrom>[1]): Promise<ClientResult> => callFrom(netns, req).catch((e: Error) => ({ ok: false, error: e.message.split('\n')[0]!.slice(0, 120) }));
       let phase = 'opted in';
       let stop = false;
       const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
@@ -497,7 +499,7 @@ describe('data path through real Envoy', () => {
       const inbound = (async () => {
         while (!stop) {
           const ph = phase;
-          record('inbound ', ph, await callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080` }, timeoutMs: 5000 }));
+          record('inbound ', ph, await call(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080` }, timeoutMs: 5000 }));
         }
       })();
       // The Windows app -> orders.sales by name (its hosts file) while it runs; then the pod that
@@ -513,7 +515,7 @@ describe('data path through real Envoy', () => {
           const ph = phase;
           isReplaced ||= replaced();
           if (!isReplaced) {
-            record('outbound', ph, await callFrom(oldWin.netns, { url: `http://orders.${m.SALES}:9080/`, timeoutMs: 5000 }));
+            record('outbound', ph, await call(oldWin.netns, { url: `http://orders.${m.SALES}:9080/`, timeoutMs: 5000 }));
             continue;
           }
           const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid && !p.terminating);
@@ -521,7 +523,7 @@ describe('data path through real Envoy', () => {
             await sleep(200);
             continue;
           }
-          record('outbound', `${ph}, replaced pod`, await callFrom(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 }));
+          record('outbound', `${ph}, replaced pod`, await call(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 }));
         }
       })();
       // kwok marks a pod Ready the moment it runs, before the runner has its Envoy or app serving;
@@ -579,5 +581,5 @@ describe('data path through real Envoy', () => {
         kubectl(['delete', 'peerauthentication', 'default', '-n', m.SALES, '--ignore-not-found']);
       }
     });
-  });
+  }, 600_000);
 });
