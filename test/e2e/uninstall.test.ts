@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../../bench/cluster-stack.js';
-import { printTestTimes } from './helpers.js';
+import { printTestTimes, windowsDeployment } from './helpers.js';
 
 printTestTimes();
 
@@ -54,22 +54,6 @@ async function eventually<T>(what: string, fn: () => T | undefined | false, time
   }
 }
 
-function windowsWorkload(name: string, ns: string, replicas = 1): unknown {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: ns },
-    spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name }, annotations: { 'wpgw.io/outbound': OUTBOUND } },
-        spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }], containers: [{ name: 'app', image: 'iis', ports: [{ name: 'http', containerPort: 80 }] }] },
-      },
-    },
-  };
-}
-
 const namespaceObj = (name: string, annotations: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' }, annotations } });
 const managed = (ns?: string) =>
   items(['deployments,services,configmaps,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io', ...(ns ? ['-n', ns] : ['-A']), '-l', 'app.kubernetes.io/managed-by=wpgw']).map((o) => `${o.metadata.namespace}/${o.kind}/${o.metadata.name}`);
@@ -94,7 +78,7 @@ describe('wpgw uninstall', () => {
       await eventually(`gateway Service in ${ns}`, () => json(['service', 'wpgw', '-n', ns])?.spec?.clusterIP);
     }
     const user = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'u-shop' }, spec: { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } };
-    apply([windowsWorkload('legacy', 'u-shop', 2), windowsWorkload('quiet', 'u-quiet'), user]);
+    apply([windowsDeployment('legacy', 'u-shop', OUTBOUND, 2), windowsDeployment('quiet', 'u-quiet', OUTBOUND, 1), user]);
     apply([
       {
         apiVersion: 'v1',
