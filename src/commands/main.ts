@@ -25,6 +25,8 @@ Usage:
                                    is the cluster ready (--pre), is wpgw working? each check with a hint
   wpgw check-inject POD -n NAMESPACE | -f FILE
                                    which webhooks a pod meets, and what wpgw and Istio do to it (dry run)
+  wpgw uninstall [--dry-run] [--force] [--keep-install]
+                                   opt every namespace out, wait until handed back, remove wpgw
   wpgw help [COMMAND]              this text, or a command's options
   wpgw --version                   the version
 
@@ -53,6 +55,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   suggest: async () => (await import('./suggest.js')).suggestCommand,
   check: async () => (await import('./check.js')).checkCommand,
   'check-inject': async () => (await import('./check-inject.js')).checkInjectCommand,
+  uninstall: async () => (await import('./uninstall.js')).uninstallCommand,
 };
 
 /** The version in wpgw's package.json: the nearest one up from this module (src/ in tests, dist/src/ built). */

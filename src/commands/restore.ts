@@ -68,7 +68,7 @@ export async function restoreCommand(args: string[], io: CliIO): Promise<number>
 }
 
 /** Namespaces with a re-pointed Service, an injected pod or an object of ours. */
-async function namespacesWithWpgw(rest: KubeRest): Promise<string[]> {
+export async function namespacesWithWpgw(rest: KubeRest): Promise<string[]> {
   const found = new Set<string>();
   const add = (items: Array<{ metadata?: { namespace?: string } }> | undefined) => items?.forEach((o) => o.metadata?.namespace && found.add(o.metadata.namespace));
   add((await rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod')), { query: { labelSelector: MANAGED_LABEL } })).items);
@@ -79,7 +79,7 @@ async function namespacesWithWpgw(rest: KubeRest): Promise<string[]> {
 
 const serviceIsOurs = (s: V1Service) => s.metadata?.annotations?.[SERVICE_ORIGINAL_ANNOTATION] !== undefined;
 
-async function readPlan(rest: KubeRest, ns: string): Promise<{ plan: RestorePlan; nsObj: V1Namespace; lookup: OwnerLookup }> {
+export async function readPlan(rest: KubeRest, ns: string): Promise<{ plan: RestorePlan; nsObj: V1Namespace; lookup: OwnerLookup }> {
   const nsObj = await rest.request<V1Namespace>('GET', objectPath(kindInfo('v1', 'Namespace'), undefined, ns));
   const [services, pods, managed] = await Promise.all([
     rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
@@ -104,7 +104,7 @@ async function readPlan(rest: KubeRest, ns: string): Promise<{ plan: RestorePlan
 }
 
 /** Runs the plan to the end (or to the pods that need the user). True when nothing of wpgw is left. */
-async function restoreNamespace(rest: KubeRest, ns: string, opts: { roll: boolean; timeoutMs: number }, io: CliIO): Promise<boolean> {
+export async function restoreNamespace(rest: KubeRest, ns: string, opts: { roll: boolean; timeoutMs: number }, io: CliIO): Promise<boolean> {
   const deadline = Date.now() + opts.timeoutMs;
   const rolled = new Set<string>();
   const patch = (apiVersion: string, kind: string, name: string, body: unknown) =>

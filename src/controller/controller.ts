@@ -223,6 +223,7 @@ export function startController(params: StartControllerParams): ControllerHandle
       else metrics.conflicts.remove({ namespace: ns });
       for (const [reason, n] of Object.entries(r.refusedNames)) metrics.externalRefusals.inc({ reason }, n);
       if (r.outcome === 'degraded') queue.addAfter(ns, opts.degradedRecheckMs);
+      if (r.recheckAfterMs !== undefined) queue.addAfter(ns, r.recheckAfterMs);
       const changed = r.applied.length + r.pruned.length + r.nudged.length + r.restarted.length;
       windows.reconciled(ns, changed > 0);
       (changed > 0 ? log.info.bind(log) : log.debug.bind(log))(

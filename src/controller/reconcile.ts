@@ -6,9 +6,9 @@
 // (each write's watch event brings the next pass): gateway pods labelled for auto-mTLS, caller
 // DestinationRules deleted, re-pointed Services restored, owners of injected pods rolled (or
 // reported, per wpgw.io/restart-on-ip-change), and only then the gateway and the rest deleted.
-import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
+import type { V1Deployment, V1Namespace, V1Service } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { clusterIPOf, runtimeClassOSOf } from '../cluster/admission-context.js';
+import { cacheNamespaceView, clusterIPOf, runtimeClassOSOf } from '../cluster/admission-context.js';
 import { WORKLOAD_RESOURCES, type ClusterCache } from '../cluster/cache.js';
 import { errorMessage, errorStatus } from '../cluster/client.js';
 import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
@@ -17,7 +17,9 @@ import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput, UserIsti
 import { settingHints } from '../core/hints.js';
 import { planRestore, type RestorePhase } from '../core/restore.js';
 import type { WorkloadObject } from '../core/workloads.js';
+import { leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService, type ServiceLeavePlan } from '../core/service-leave.js';
 import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
+import { readOriginal } from '../core/service.js';
 import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
@@ -46,7 +48,12 @@ export interface ReconcilerOptions {
   now?: () => Date;
   /** Resolves the external names the namespace declares (pinning); absent: the gateways resolve them. */
   resolver?: Pick<ExternalResolver, 'resolve' | 'forget'>;
+  /** How long a Service handed back alone keeps its gateway listener (callers' xDS may lag). */
+  listenerGraceMs?: number;
 }
+
+/** Default listenerGraceMs: istiod pushes EndpointSlice changes within seconds. */
+export const LISTENER_GRACE_MS = 20_000;
 
 export interface ReconcileReport {
   namespace: string;
@@ -66,6 +73,10 @@ export interface ReconcileReport {
   restored: string[];
   /** External names refused this pass, by conflict reason (the controller's refusal metric). */
   refusedNames: Record<string, number>;
+  /** Opted-in namespace: Services being handed back alone (core/service-leave.ts). */
+  leaving: LeavingService[];
+  /** Reconcile again after this long even without events (a lingering listener's grace ends). */
+  recheckAfterMs?: number;
 }
 
 export class ReconcileError extends Error {
@@ -109,6 +120,10 @@ export class Reconciler {
   private readonly restorePhase = new Map<string, RestorePhase>();
   /** Service → the resourceVersion we restored it from. */
   private readonly restoredFrom = new Map<string, string>();
+  /** Service handed back alone → its re-pointed form and when its listener's grace ends. */
+  private readonly lingering = new Map<string, { service: V1Service; until: number }>();
+  /** Service handed back alone → the phase last reported. */
+  private readonly leavePhase = new Map<string, string>();
   private readonly now: () => Date;
   private readonly log: Logger;
 
@@ -143,7 +158,7 @@ export class Reconciler {
     this.o.resolver?.forget(namespace);
     this.gatewayReady.delete(namespace);
     this.restorePhase.delete(namespace);
-    for (const m of [this.nudged, this.restarted, this.restoredFrom]) {
+    for (const m of [this.nudged, this.restarted, this.restoredFrom, this.lingering, this.leavePhase]) {
       for (const k of m.keys()) if (k.startsWith(`${namespace}/`)) m.delete(k);
     }
   }
@@ -163,6 +178,7 @@ export class Reconciler {
       missingKinds: [],
       restored: [],
       refusedNames: {},
+      leaving: [],
     };
     const nsObj = cache.namespace(namespace);
     if (!nsObj || isTerminating(nsObj)) {
@@ -172,7 +188,14 @@ export class Reconciler {
       return report;
     }
     report.optedIn = isOptedIn(nsObj);
-    const state = report.optedIn ? this.o.desired(await this.input(nsObj), this.o.desiredOptions) : EMPTY;
+    const live = this.liveObjects(namespace);
+    const leave = report.optedIn ? this.planLeaves(namespace, live) : undefined;
+    let state = EMPTY;
+    if (leave) {
+      const input = { ...(await this.input(nsObj)), services: leave.services };
+      state = stageLeaving(this.o.desired(input, this.o.desiredOptions), leave, input);
+      report.leaving = leave.leaving;
+    }
     if (!report.optedIn) this.o.resolver?.forget(namespace);
     for (const c of state.conflicts) {
       if (c.reason === FORBIDDEN_ADDRESS || c.reason === UNRESOLVED_NAME) report.refusedNames[c.reason] = (report.refusedNames[c.reason] ?? 0) + 1;
@@ -184,7 +207,6 @@ export class Reconciler {
       failures.push(`${what}: ${errorMessage(err)}`);
     };
 
-    const live = this.liveObjects(namespace);
     const liveByKey = new Map(live.map((o) => [objectKey(o), o]));
     const missing = new Set<string>();
 
@@ -268,6 +290,7 @@ export class Reconciler {
       }
       await this.checkGatewayReady(namespace, nsTarget);
       await this.reportMisplacedSettings(namespace, nsObj);
+      if (leave) await this.leaveServices(leave, report, fail);
     } else {
       this.gatewayReady.delete(namespace);
       if (drain) await this.handBack(drain, nsObj, nsTarget, report, fail);
@@ -384,6 +407,79 @@ export class Reconciler {
         return `pods ${names(w.pods)} resolve their outbound names to an old gateway address (now ${w.toIP}); ${fix}`;
       },
     );
+  }
+
+  /** Which re-pointed Services of an opted-in namespace are handed back alone, and how far. */
+  private planLeaves(namespace: string, live: KubeObject[]): ServiceLeavePlan {
+    const { cache } = this.o;
+    // The webhook's own classification of the namespace's Windows workloads and managed pods.
+    const windowsLabelSets = cacheNamespaceView(cache, namespace).windowsLabelSets;
+    const now = this.now().getTime();
+    const lingering: V1Service[] = [];
+    for (const [key, l] of this.lingering) {
+      if (!key.startsWith(`${namespace}/`)) continue;
+      const current = cache.service(namespace, l.service.metadata?.name ?? '');
+      // Grace over, the Service deleted, or re-pointed anew (opted back in): nothing lingers.
+      if (l.until <= now || !current || current.metadata?.uid !== l.service.metadata?.uid || (readOriginal(current) && current.metadata?.resourceVersion !== this.restoredFrom.get(key))) {
+        this.lingering.delete(key);
+        continue;
+      }
+      lingering.push(l.service);
+    }
+    return planServiceLeaves({ namespace, services: cache.services(namespace), windowsLabelSets, managed: live, lingering });
+  }
+
+  /** Restores the Services whose callers have moved off the gateway; Events on each phase change. */
+  private async leaveServices(plan: ServiceLeavePlan, report: ReconcileReport, fail: (what: string, err: unknown) => void): Promise<void> {
+    const { namespace } = plan;
+    const grace = this.o.listenerGraceMs ?? LISTENER_GRACE_MS;
+    for (const s of plan.restores) {
+      const key = `${namespace}/${s.service}`;
+      const cached = this.o.cache.service(namespace, s.service);
+      // Our patch not yet seen by the watch: patching the stale copy again would only conflict.
+      if (!cached || this.restoredFrom.get(key) === cached.metadata?.resourceVersion) continue;
+      try {
+        await this.o.writer.mergePatch({ apiVersion: 'v1', kind: 'Service', namespace, name: s.service }, s.patch);
+      } catch (err) {
+        fail(`restore Service/${s.service}`, err);
+        continue;
+      }
+      this.restoredFrom.set(key, cached.metadata?.resourceVersion ?? '');
+      this.lingering.set(key, { service: cached, until: this.now().getTime() + grace });
+      report.restored.push(s.service);
+      const l = plan.leaving.find((x) => x.service === s.service);
+      if (l) l.phase = 'lingering';
+      await this.event({
+        target: { kind: 'Service', name: s.service, namespace, uid: cached.metadata?.uid },
+        type: 'Normal',
+        reason: 'ServiceRestored',
+        message:
+          `${leaveReasonText(l?.reason ?? 'opted_out')}: restored the original selector ` +
+          `${JSON.stringify(s.selector)} and ports; callers now reach its pods directly, without mTLS; the gateway listener stays ${Math.round(grace / 1000)}s for callers still on the old endpoints`,
+      });
+    }
+    const what: Record<string, string> = {
+      gateway: 'labelling the gateway pods security.istio.io/tlsMode=istio (auto-mTLS keeps mesh callers on mTLS to them) and waiting for their rollout',
+      callers: `deleting the caller-side DestinationRule wpgw-in-<name>`,
+      services: 'restoring the original selector and ports',
+      lingering: 'restored; keeping its gateway listener and <name>-app briefly for callers still on the old endpoints',
+    };
+    for (const l of plan.leaving) {
+      const key = `${namespace}/${l.service}`;
+      if (this.leavePhase.get(key) === l.phase) continue;
+      this.leavePhase.set(key, l.phase);
+      await this.event({
+        target: { kind: 'Service', name: l.service, namespace, uid: this.o.cache.service(namespace, l.service)?.metadata?.uid },
+        type: 'Normal',
+        reason: 'LeavingGateway',
+        message: `${leaveReasonText(l.reason)}: handing it back from the wpgw gateway: ${what[l.phase]!.replace('<name>', l.service)}. Its Windows pods are then reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`,
+      });
+    }
+    for (const key of [...this.leavePhase.keys()]) {
+      if (key.startsWith(`${namespace}/`) && !plan.leaving.some((l) => `${namespace}/${l.service}` === key)) this.leavePhase.delete(key);
+    }
+    const ends = [...this.lingering.entries()].filter(([k]) => k.startsWith(`${namespace}/`)).map(([, l]) => l.until - this.now().getTime());
+    if (ends.length > 0) report.recheckAfterMs = Math.max(0, Math.min(...ends)) + 100;
   }
 
   /** One phase of handing an opted-out namespace back (deletions were done by the prune step). */

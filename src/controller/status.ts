@@ -13,6 +13,8 @@ import type { WorkloadObject } from '../core/workloads.js';
 import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput, type UserIstioObjects } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
 import { readOriginal } from '../core/service.js';
+import { LEAVE_PHASES, leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService } from '../core/service-leave.js';
+import { fromLists, namespaceView } from '../core/namespace-view.js';
 import {
   DNS_SERVICE,
   ISTIO_REV_LABEL,
@@ -56,6 +58,8 @@ export interface NamespaceStatus {
   optOut?: { phase: RestorePhase; services: string[]; pods: string[] };
   /** Settings written where wpgw does not read them (core/hints.ts); absent when there are none. */
   hints?: Array<{ subject: string; message: string }>;
+  /** Opted in: re-pointed Services being handed back alone (core/service-leave.ts). */
+  leaving: LeavingService[];
 }
 
 export interface StatusReport {
@@ -80,10 +84,16 @@ export function summarizeNamespace(
   gatewayDeployment: V1Deployment | undefined,
   desired: DesiredFn = desiredNamespaceState,
   desiredOptions: DesiredOptions = DEFAULT_DESIRED_OPTIONS,
-  /** Objects labelled managed-by=wpgw, read for namespaces that are not opted in. */
+  /** Objects labelled managed-by=wpgw (for opted-in namespaces: at least the DestinationRules). */
   managed: readonly KubeObject[] = [],
-  /** The namespace's workloads and how RuntimeClasses pin an OS, for misplaced-setting hints. */
-  more: { workloads?: readonly WorkloadObject[]; allPods?: readonly V1Pod[]; runtimeClassOS?: (name: string) => string | undefined } = {},
+  /** The namespace's workloads and how RuntimeClasses pin an OS (misplaced-setting hints), and the
+   * label sets of its Windows workloads and managed pods (unknown: no Service counts as unbacked). */
+  more: {
+    workloads?: readonly WorkloadObject[];
+    allPods?: readonly V1Pod[];
+    runtimeClassOS?: (name: string) => string | undefined;
+    windowsLabelSets?: ReadonlyArray<Readonly<Record<string, string>>>;
+  } = {},
 ): NamespaceStatus {
   const ns = input.namespace.metadata?.name ?? '';
   const optedIn = isOptedIn(input.namespace);
@@ -93,7 +103,10 @@ export function summarizeNamespace(
   // status runs without the controller's --istio-revision: the live gateway's label says what it chose.
   const liveRevision = gatewayDeployment?.spec?.template?.metadata?.labels?.[ISTIO_REV_LABEL];
   const options = liveRevision && !desiredOptions.istioRevision ? { ...desiredOptions, istioRevision: liveRevision } : desiredOptions;
-  const state = optedIn ? desired(input, options) : { conflicts: [], notes: [] };
+  const leave = optedIn
+    ? planServiceLeaves({ namespace: ns, services: input.services, windowsLabelSets: more.windowsLabelSets, managed: gatewayDeployment ? [...managed, { ...gatewayDeployment, apiVersion: 'apps/v1', kind: 'Deployment' } as KubeObject] : managed })
+    : undefined;
+  const state = leave ? stageLeaving(desired(input, options), leave, input) : { conflicts: [], notes: [] };
   const gateway: GatewayStatus = {};
   if (serviceIP) gateway.serviceIP = serviceIP;
   const dnsIP = clusterIPOf(dnsSvc);
@@ -122,6 +135,7 @@ export function summarizeNamespace(
     restartOnIpChange: annotationsOf(input.namespace)[RESTART_ON_IP_CHANGE_ANNOTATION] !== 'false',
     conflicts: state.conflicts,
     notes: state.notes,
+    leaving: leave?.leaving ?? [],
     ...(optedIn ? {} : optOutOf(input, managed)),
     ...(hints.length > 0 ? { hints } : {}),
   };
@@ -285,9 +299,14 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     const ns = namespace.metadata?.name ?? '';
     try {
       const { input, deployment, allPods } = await readNamespaceInput(rest, namespace, clusterDnsIP, meshServices);
-      const managed = isOptedIn(namespace) ? [] : await listAllManaged(rest, ns);
+      const optedIn = isOptedIn(namespace);
+      const anyRepointed = input.services.some((s) => readOriginal(s));
+      const managed = !optedIn ? await listAllManaged(rest, ns) : anyRepointed ? await listManaged(rest, 'networking.istio.io/v1', 'DestinationRule', ns) : [];
       const workloads = (await Promise.all(WORKLOAD_KINDS.map((k) => listOrNone<WorkloadObject>(rest, kindInfo(k.apiVersion, k.kind), ns, errors).then((items) => items.map((w) => ({ ...w, apiVersion: k.apiVersion, kind: k.kind })))))).flat();
-      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods, runtimeClassOS }));
+      // Which re-pointed Services no Windows pods back any more: the webhook's own classification.
+      const windowsLabelSets =
+        optedIn && anyRepointed ? namespaceView(ns, fromLists({ namespace, services: input.services, pods: input.pods, workloads, ingresses: input.ingresses ?? [] }), runtimeClassOS).windowsLabelSets : undefined;
+      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods, runtimeClassOS, ...(windowsLabelSets ? { windowsLabelSets } : {}) }));
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }
@@ -346,6 +365,9 @@ export function formatStatus(report: StatusReport): string {
     else for (const c of s.conflicts) lines.push(`  conflict:     ${c.subject}: ${c.reason}: ${c.message}`);
     for (const n of s.notes) lines.push(`  note:         ${n}`);
     for (const h of s.hints ?? []) lines.push(`  hint:         ${h.subject}: ${h.message}`);
+    for (const l of s.leaving) {
+      lines.push(`  leaving:      Service ${l.service} (${leaveReasonText(l.reason)}): phase ${l.phase} (${LEAVE_PHASES.join(' -> ')}); then its Windows pods are reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`);
+    }
     if (s.optOut) {
       const o = s.optOut;
       lines.push(`  opting out:   phase ${o.phase} (${RESTORE_PHASES.filter((p) => p !== 'done').join(' -> ')})`);

@@ -34,7 +34,7 @@ import { directAccess } from './desired/direct.js';
 import { gatewaySelector, readOriginal } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
 import { TLS_MODE_LABEL } from './pod.js';
-import { deploymentReady } from './restore.js';
+import { rolledOut } from './restore.js';
 
 export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOptions): DesiredState {
   const namespace = input.namespace.metadata?.name ?? '';
@@ -173,7 +173,8 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
  */
 function gatewayLacksTlsMode(gateway: V1Deployment | undefined): boolean {
   if (!gateway) return false;
-  return gateway.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] !== 'istio' || !deploymentReady(gateway);
+  // rolledOut, not ready: an old unlabelled pod may still serve while the new ones are ready
+  return gateway.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] !== 'istio' || !rolledOut(gateway);
 }
 
 /**

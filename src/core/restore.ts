@@ -64,6 +64,19 @@ export function deploymentReady(d: V1Deployment | undefined): boolean {
   return want > 0 && (s.readyReplicas ?? 0) >= want && (s.updatedReplicas ?? 0) >= want;
 }
 
+/**
+ * Deployment rolled out as `kubectl rollout status` means it: every desired replica updated and
+ * available, and no pod of an older template left. Callers pick mTLS per endpoint, so while an
+ * old, unlabelled gateway pod still serves, deleting the caller rule makes them send it plaintext.
+ */
+export function rolledOut(d: V1Deployment | undefined): boolean {
+  if (!d) return false;
+  const want = d.spec?.replicas ?? 1;
+  const s = d.status ?? {};
+  if ((s.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) return false;
+  return want > 0 && (s.updatedReplicas ?? 0) >= want && (s.availableReplicas ?? 0) >= want && (s.replicas ?? 0) <= want;
+}
+
 const terminating = (o: { metadata?: object }): boolean => Boolean((o.metadata as { deletionTimestamp?: unknown } | undefined)?.deletionTimestamp);
 
 /** The DestinationRule wpgw made for callers of `<name>` (host `<name>.<ns>.svc.…`, owned by that Service). */
@@ -147,7 +160,7 @@ export function planRestore(input: RestoreInput): RestorePlan {
     if (gateway.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] !== 'istio') {
       return { ...plan('gateway', [], []), gatewayPatch: { spec: { template: { metadata: { labels: { [TLS_MODE_LABEL]: 'istio' } } } } } };
     }
-    if (!deploymentReady(gateway)) return plan('gateway', [], []);
+    if (!rolledOut(gateway)) return plan('gateway', [], []);
   }
   if (callers.length > 0) return plan('callers', [], callers);
   if (repointed.length > 0) return plan('services', repointed, []);

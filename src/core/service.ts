@@ -71,9 +71,10 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   if (inject !== undefined && inject !== 'true' && inject !== 'false') {
     return { action: 'deny', reason: 'invalid_inject_value', message: `${who}: ${INJECT_KEY} must be "true" or "false", got "${inject}"` };
   }
-  if (inject === 'false') {
-    return repointed ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [] } : skip('opted_out');
-  }
+  if (inject === 'false' && !repointed) return skip('opted_out');
+  // Opted out while re-pointed: restoring here would leave callers sending mTLS (the caller-side
+  // DestinationRule) to pods without a proxy; the controller hands it back in steps (core/service-leave.ts).
+  const leaving = inject === 'false';
 
   const matches =
     Object.keys(original.selector).length > 0 &&
@@ -107,6 +108,9 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   }
 
   const udp = original.ports.find((p) => p.protocol === 'UDP' || p.protocol === 'SCTP');
+  // Cannot be kept re-pointed: hand it back now rather than deny the opt-out.
+  const restoreNow = (why: string): ServiceOutcome => ({ action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${why}; restored to its original selector now`] });
+  if (udp && leaving) return restoreNow(`port ${udp.port}/${udp.protocol} cannot go through the wpgw gateway`);
   if (udp) {
     return {
       action: 'deny',
@@ -115,7 +119,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
     };
   }
   const allocation = allocateInboundPorts(service, original, namespace, ctx);
-  if (typeof allocation === 'string') return { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
+  if (typeof allocation === 'string') return leaving ? restoreNow(allocation) : { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
 
   const ports: V1ServicePort[] = withLiveNodePorts(original.ports, spec.ports, (p, i) => ({ ...cleanPort(p), targetPort: allocation[i]! }));
   const newSpec: V1ServiceSpec = { ...spec, selector: gatewaySelector(namespace), ports };
@@ -127,6 +131,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
     annotations: { ...service.metadata?.annotations, [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify(recordedNow) },
   };
   const warnings = repointWarnings(service, others, forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : []);
+  if (leaving) warnings.push(`${who}: ${leavingMessage(name)}`);
   return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings };
 }
 
@@ -142,6 +147,15 @@ function repointWarnings(service: V1Service, others: readonly UnmanagedWorkload[
   const affinity = sessionAffinityWarning(service);
   if (affinity) warnings.push(`${who}: ${affinity}`);
   return warnings;
+}
+
+/** What a Service opted out while re-pointed is told at admission. */
+export function leavingMessage(name: string): string {
+  return (
+    `opted out (${INJECT_KEY}: "false"): stays re-pointed until the wpgw controller has moved its mesh callers off the gateway ` +
+    `(gateway pods labelled security.istio.io/tlsMode=istio, caller DestinationRule wpgw-in-${name} deleted), then restores its ` +
+    `original selector and ports; progress in its Events and \`wpgw status\``
+  );
 }
 
 /** nodePorts are not recorded; carry the live ones over so a NodePort Service keeps its ports. */

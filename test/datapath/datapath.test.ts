@@ -18,6 +18,8 @@
 //   9. no proxy rejected or failed a config update
 //  13. mesh-wide outbound (no list): in-scope Services by short name and FQDN, one created later; wpgw suggest
 //  12. the gateway is no confused deputy: its egress NetworkPolicy enforced by the real kube-router
+//  14. shop opts out under continuous traffic both ways: failed requests per phase printed, none
+//      until the Windows pod is replaced; after, its direct calls (and STRICT refusing them)
 // The "Windows" pods are Linux processes on the windows-1 kwok node.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,7 +30,7 @@ import { accessLog, appLog, callFrom, eventually, jsonLines, podsOf, rid, timed,
 import { resolveIn } from './dns-stack.js';
 import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
-import { CLUSTER_DNS, meshPod, proxiesLive, runningMeshPods, script, useMeshStack } from './mesh-stack.js';
+import { CLUSTER_DNS, meshPod, proxiesLive, proxyLive, runningMeshPods, script, useMeshStack } from './mesh-stack.js';
 import { NODE_ADDRESS, nsExec } from './network.js';
 import { rejectedFor, startKubeRouter } from './netpol.js';
 import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../../bench/cluster-stack.js';
@@ -494,6 +496,9 @@ describe('data path through real Envoy', () => {
       const egress = await callFrom(pod(m.SHOP, 'legacy-').netns, { url: `http://orders.${m.SALES}:9080/` });
       expect(egress.status, JSON.stringify(egress)).toBe(200);
       expect(egress.json?.pod).toMatch(/^orders-/);
+      // Later flows (14: the opt-out) call legacy as orders: the DENY goes again.
+      kubectl(['delete', 'authorizationpolicy', 'legacy-deny', '-n', m.SHOP]);
+      await until('orders reaches legacy again', () => via(`legacy.${m.SHOP}.svc.cluster.local:8080`, rid('f11a')), (x) => x.status === 200);
     });
   });
 
@@ -709,4 +714,150 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
       });
     });
   });
+});
+
+// Flow 14 (issue 12) runs last: it takes shop out of the mesh, which every flow above needs.
+describe('14: opting a namespace out under traffic', () => {
+  it('14: opting shop out: no failed request either way until the Windows pod is replaced (per phase); after it, direct calls, refused under STRICT', async () => {
+    await timed('flow 14', async () => {
+      const orders = pod(m.SALES, 'orders-');
+      const oldWin = pod(m.SHOP, 'legacy-');
+      const ordersIP = json(['get', 'service', 'orders', '-n', m.SALES]).spec.clusterIP as string;
+      // The phase: the newest OptingOut Event the controller wrote (core/restore.ts's order).
+      const PHASES: Array<[RegExp, string]> = [[/labelling the gateway/, 'gateway'], [/caller-side/, 'callers'], [/restoring Services/, 'services'], [/waiting for/, 'pods'], [/deleting the gateway/, 'cleanup'], [/done:/, 'done']];
+      const phaseNow = (): string => {
+        const evs = (json(['get', 'events', '-n', m.SHOP, '--field-selector', 'reason=OptingOut']).items as any[]).sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+        const last = evs.at(-1)?.message as string | undefined;
+        return last ? (PHASES.find(([re]) => re.test(last))?.[1] ?? 'opting out') : 'opted in';
+      };
+      const counts = new Map<string, { ok: number; failed: number; unready: number; errors: string[] }>();
+      const record = (dir: string, ph: string, r: ClientResult, unready = false) => {
+        const key = `${dir} ${ph}`;
+        const c = counts.get(key) ?? { ok: 0, failed: 0, unready: 0, errors: [] };
+        if (r.status === 200) c.ok++;
+        else {
+          c.failed++;
+          if (unready) c.unready++;
+          if (c.errors.length < 3) c.errors.push(r.status ? `HTTP ${r.status}` : (r.error ?? 'no answer'));
+        }
+        counts.set(key, c);
+      };
+      // kwok reports a pod Ready the moment it has an address, so kube-proxy sends to a new gateway
+      // pod before the runner has its network or its Envoy up; a kubelet's readiness probe would
+      // keep it out of the endpoints until it serves. A failure while such a pod exists is counted
+      // apart (and printed); every other failure counts against the product.
+      const gatewayUnready = async (): Promise<boolean> => {
+        const pods = json(['get', 'pods', '-n', m.SHOP, '-l', `wpgw.io/gateway=${m.SHOP}`]).items as any[];
+        for (const p of pods.filter((x) => !x.metadata.deletionTimestamp && x.status?.podIP)) {
+          const rp = runner!.pods.get(p.metadata.uid);
+          if (!rp || !(await proxyLive(rp).catch(() => false))) return true;
+        }
+        return false;
+      };
+      // A call whose pod's network namespace went away mid-call (teardown) counts as a failure.
+      const call = (netns: string, req: Parameters<typeof callFrom>[1]): Promise<ClientResult> => callFrom(netns, req).catch((e: Error) => ({ ok: false, error: e.message.split('\n')[0]!.slice(0, 120) }));
+      let phase = 'opted in';
+      let stop = false;
+      const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+      const poller = (async () => {
+        while (!stop) {
+          try {
+            phase = phaseNow();
+          } catch {
+            // a slow API server: keep the last phase
+          }
+          await sleep(300);
+        }
+      })();
+      // Mesh client -> legacy.shop (its sidecar, whatever endpoints istiod gives it).
+      const inbound = (async () => {
+        while (!stop) {
+          const ph = phase;
+          record('inbound ', ph, await call(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080` }, timeoutMs: 5000 }));
+        }
+      })();
+      // The Windows app -> orders.sales by name (its hosts file) while it runs; then the pod that
+      // replaced it, at orders' ClusterIP (what cluster DNS would answer; this suite's DNS stand-in has no Service names).
+      // Replaced: deleted (it runs out its termination grace meanwhile, as with a kubelet).
+      const replaced = () => {
+        const rp = runner!.pods.get(oldWin.uid);
+        return !rp || rp.terminating === true;
+      };
+      let isReplaced = false;
+      const outbound = (async () => {
+        while (!stop) {
+          const ph = phase;
+          isReplaced ||= replaced();
+          if (!isReplaced) {
+            const r = await call(oldWin.netns, { url: `http://orders.${m.SALES}:9080/`, timeoutMs: 5000 });
+            record('outbound', ph, r, r.status !== 200 && (await gatewayUnready()));
+            continue;
+          }
+          const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid && !p.terminating);
+          if (!next) {
+            await sleep(200);
+            continue;
+          }
+          record('outbound', `${ph}, replaced pod`, await call(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 }));
+        }
+      })();
+      // kwok marks a pod Ready the moment it runs, before the runner has its Envoy or app serving;
+      // a kubelet would wait for their readiness probes. minReadySeconds stands in for those
+      // probes, so rollouts replace a pod only once its successor serves (set by another field
+      // manager than the controller's: its server-side apply leaves the field alone).
+      // (An Envoy here takes up to tens of seconds to go LIVE on a loaded machine.)
+      for (const [d, secs] of [['wpgw', 30], ['legacy', 10]] as const) kubectl(['patch', 'deployment', d, '-n', m.SHOP, '--type', 'merge', '-p', JSON.stringify({ spec: { minReadySeconds: secs } })]);
+      // kwok deletes a pod at once, while kube-proxy and istiod still send to it for a moment; a
+      // kubelet gives it terminationGracePeriodSeconds (Envoy drains for 5 s): so does the runner here.
+      runner!.terminationGraceMs = 5000;
+      await sleep(3000); // a baseline while still opted in
+      const t0 = Date.now();
+      kubectl(['label', 'namespace', m.SHOP, 'wpgw.io/inject-']);
+      const gatewayGone = () => {
+        try {
+          kubectl(['get', 'deployment', 'wpgw', '-n', m.SHOP]);
+          return false;
+        } catch {
+          return true;
+        }
+      };
+      try {
+        // The last step: the gateway and the rest deleted (no Event follows once nothing is left).
+        await eventually('shop handed back: OptingOut cleanup, the gateway deleted', () => (phase === 'cleanup' || phase === 'done') && gatewayGone(), 300_000);
+        await eventually('requests from the replaced pod', () => [...counts.keys()].some((k) => k.includes('replaced pod')), 60_000);
+        await sleep(3000);
+      } finally {
+        stop = true;
+        await Promise.all([poller, inbound, outbound]);
+        runner!.terminationGraceMs = 0;
+        const took = (Date.now() - t0) / 1000;
+        console.log(`[datapath] flow 14: opt-out of ${m.SHOP} took ${took.toFixed(1)}s; requests per phase (ok/failed):`);
+        for (const [k, c] of counts) {
+          const unready = c.unready ? `, ${c.unready} of them while a new gateway pod kwok called Ready was not serving yet` : '';
+          console.log(`[datapath] flow 14:   ${k}: ${c.ok}/${c.failed}${c.errors.length ? ` (${c.errors.join('; ')}${unready})` : ''}`);
+        }
+      }
+      const failed = (pred: (k: string) => boolean) => [...counts].filter(([k]) => pred(k)).reduce((n, [, c]) => n + c.failed - c.unready, 0);
+      expect([...counts.keys()].some((k) => k.startsWith('inbound ') && !k.endsWith('opted in')), 'inbound requests ran during the opt-out').toBe(true);
+      expect(failed((k) => k.startsWith('inbound ')), 'failed inbound requests during the whole opt-out').toBe(0);
+      expect(failed((k) => k.startsWith('outbound') && !k.includes('replaced pod')), 'failed outbound requests until the Windows pod was replaced').toBe(0);
+      // The Service is the user's again, and nothing of wpgw serves shop any more.
+      expect(json(['get', 'service', 'legacy', '-n', m.SHOP]).spec.selector).toEqual({ app: 'legacy' });
+
+      // After: the replaced pod calls orders directly, without mTLS. PERMISSIVE (the default) takes
+      // it; STRICT refuses it, as README's "Leaving the mesh is explicit" says.
+      const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid && !p.terminating)!;
+      const direct = () => callFrom(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 });
+      const permissive = await direct();
+      apply([{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: m.SALES }, spec: { mtls: { mode: 'STRICT' } } }]);
+      try {
+        const strict = await until('STRICT reaches orders` sidecar', direct, (x) => x.status !== 200);
+        console.log(`[datapath] flow 14: the replaced Windows pod -> orders directly: PERMISSIVE ${permissive.status ?? permissive.error}, STRICT ${strict.status ?? strict.error}`);
+        expect(permissive.status).toBe(200);
+        expect(strict.status).not.toBe(200);
+      } finally {
+        kubectl(['delete', 'peerauthentication', 'default', '-n', m.SALES, '--ignore-not-found']);
+      }
+    });
+  }, 600_000);
 });

@@ -69,7 +69,7 @@ export const runningMeshPods = (s: MeshStack, ns: string, prefix: string, n: num
     return ps.length === n ? ps : undefined;
   });
 
-async function proxyLive(p: RunningPod): Promise<boolean> {
+export async function proxyLive(p: RunningPod): Promise<boolean> {
   const r = await callFrom(p.netns, { url: `http://127.0.0.1:${p.adminPort}/ready`, timeoutMs: 5000 });
   return r.ok && r.status === 200 && (r.body ?? '').trim() === 'LIVE';
 }

@@ -42,6 +42,8 @@ export interface RunningPod {
   pod: V1Pod;
   adminPort?: number;
   configMaps: Array<{ name: string; dir: string }>;
+  /** Deleted, still running out its termination grace (see PodRunner.terminationGraceMs). */
+  terminating?: boolean;
 }
 
 export interface RunnerOptions {
@@ -78,6 +80,12 @@ export class PodRunner {
   private nextPort = 20000;
   private stopped = false;
   readonly errors: string[] = [];
+  /**
+   * How long a deleted pod keeps running, as a kubelet lets it during terminationGracePeriodSeconds
+   * (Envoy drains meanwhile). kwok deletes pods at once; 0 (the default) tears them down at once.
+   */
+  terminationGraceMs = 0;
+  private readonly goneSince = new Map<string, number>();
 
   constructor(opts: RunnerOptions) {
     this.opts = opts;
@@ -125,7 +133,13 @@ export class PodRunner {
     const pods = (await this.core.listPodForAllNamespaces({})).items.filter((p) => wanted.has(p.metadata!.namespace!));
     const live = new Map(pods.filter((p) => !p.metadata!.deletionTimestamp && p.status?.phase === 'Running' && p.status.podIP).map((p) => [p.metadata!.uid!, p]));
     for (const rp of [...this.pods.values()]) {
-      if (!live.has(rp.uid)) await this.teardown(rp);
+      if (live.has(rp.uid)) continue;
+      const since = this.goneSince.get(rp.uid) ?? Date.now();
+      this.goneSince.set(rp.uid, since);
+      rp.terminating = true;
+      if (Date.now() - since < this.terminationGraceMs) continue;
+      this.goneSince.delete(rp.uid);
+      await this.teardown(rp);
     }
     for (const rp of this.pods.values()) {
       for (const cm of rp.configMaps) await this.writeConfigMap(rp.namespace, cm.name, cm.dir).catch((e) => this.log(`configmap ${cm.name}: ${(e as Error).message}`));

@@ -1,9 +1,11 @@
 // End-to-end: opting a namespace out hands it back on the real control plane. Every re-pointed
-// Service (client-side applied, server-side applied) ends with exactly its original selector and
+// Service (client-side applied, server-side applied, Helm three-way merged) ends with exactly its original selector and
 // ports, the Windows workload is rolled and comes back without wpgw's routing, everything the
 // controller made is deleted last, and nothing else changes.
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
 import { appService, apply, createNamespace, env, eventually, getJson, k, kubectl, list, managedObjects, waitForDefaultServiceAccount, windowsDeployment, printTestTimes } from './helpers.js';
@@ -31,6 +33,17 @@ async function optedInWithUserObject(ns: string): Promise<void> {
   apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'user-config', namespace: ns }, data: { a: 'b' } }]);
 }
 
+/** A Service as the helm chart of helmServiceRelease installed it. */
+function helmView(ns: string, name: string, port: number, targetPort: number, clusterIP: string): unknown {
+  return {
+    labels: { team: 'pay', 'app.kubernetes.io/managed-by': 'Helm' },
+    annotations: ['meta.helm.sh/release-name', 'meta.helm.sh/release-namespace'],
+    selector: { app: name },
+    ports: [{ name: 'http', port, protocol: 'TCP', targetPort }],
+    clusterIP,
+  };
+}
+
 /** Service legacy exactly as the user client-side applied it (appService), at its first address. */
 function legacyAsApplied(clusterIP: string): unknown {
   return {
@@ -42,12 +55,44 @@ function legacyAsApplied(clusterIP: string): unknown {
   };
 }
 
+const HELM = resolve(import.meta.dirname, '../helm/bin/helm');
+
+/**
+ * A user's chart holding one Service, installed and upgraded by the real helm with its classic
+ * three-way merge (`--server-side=false`): an upgrade patches the selector from the chart against
+ * the live object, so the user's key comes back beside the gateway's.
+ */
+function helmServiceRelease(name: string, ns: string, port: number, targetPort: number) {
+  const dir = mkdtempSync(join(tmpdir(), `wpgw-e2e-chart-${name}-`));
+  mkdirSync(join(dir, 'chart/templates'), { recursive: true });
+  writeFileSync(join(dir, 'chart/Chart.yaml'), `apiVersion: v2\nname: ${name}\nversion: 0.1.0\n`);
+  const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name, labels: { team: 'pay' } }, spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort }] } };
+  writeFileSync(join(dir, 'chart/templates/service.yaml'), JSON.stringify(svc));
+  const helm = (...args: string[]) => {
+    const r = spawnSync(HELM, [...args, '--kubeconfig', env().kubeconfig], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, HELM_CACHE_HOME: join(dir, 'cache'), HELM_CONFIG_HOME: join(dir, 'config'), HELM_DATA_HOME: join(dir, 'data') },
+    });
+    if (r.status !== 0) throw new Error(`helm ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
+    return r.stdout + r.stderr;
+  };
+  if (!existsSync(HELM)) throw new Error(`${HELM} is missing: run bash test/helm/build.sh first (.ci/run does)`);
+  return {
+    install: () => helm('install', name, join(dir, 'chart'), '-n', ns, '--server-side=false'),
+    upgrade: () => helm('upgrade', name, join(dir, 'chart'), '-n', ns, '--server-side=false'),
+  };
+}
+
 describe('opting a namespace out', () => {
   it('restores every re-pointed Service exactly, rolls the Windows pods, then removes all wpgw made and nothing else', async () => {
     const ns = 'e2e-optout';
     await optedInWithUserObject(ns);
-    apply([windowsDeployment('legacy', ns, OUTBOUND), windowsDeployment('billing', ns, OUTBOUND, 1)]);
-    await eventually('Windows pods admitted', () => list(['pods', '-n', ns, '-l', 'wpgw.io/managed=true']).length === 3, DEADLINE);
+    apply([windowsDeployment('legacy', ns, OUTBOUND), windowsDeployment('billing', ns, OUTBOUND, 1), windowsDeployment('ledger', ns, OUTBOUND, 1)]);
+    await eventually('Windows pods admitted', () => list(['pods', '-n', ns, '-l', 'wpgw.io/managed=true']).length === 4, DEADLINE);
+    // Helm's three-way merge: installed, re-pointed, then upgraded (the user's key merged back).
+    const ledger = helmServiceRelease('ledger', ns, 7070, 7000);
+    ledger.install();
     // Client-side apply (last-applied annotation) and server-side apply (managedFields).
     const csa = appService('legacy', ns);
     const ssa = { ...appService('billing', ns, 9090, 8443), metadata: { name: 'billing', namespace: ns, labels: { team: 'pay' } } };
@@ -55,9 +100,15 @@ describe('opting a namespace out', () => {
     apply([ssa], ['--server-side', '--field-manager=e2e-user']);
     await repointed(ns, 'legacy');
     await repointed(ns, 'billing');
+    await repointed(ns, 'ledger');
     // A client-side re-apply merges the user's selector key back beside the gateway's (issue 12).
     apply([csa]);
     await eventually('legacy re-admitted', () => getJson(['service', 'legacy', '-n', ns]).metadata.annotations['wpgw.io/original']);
+    // Helm's strategic three-way patch merges the chart's selector key back beside the gateway's;
+    // the webhook re-points what arrives, as for a client-side apply.
+    ledger.upgrade();
+    expect(getJson(['service', 'ledger', '-n', ns]).spec.selector).toEqual({ 'wpgw.io/gateway': ns });
+    const ledgerIP = getJson(['service', 'ledger', '-n', ns]).spec.clusterIP;
     const userConfig = getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion;
     const legacyIP = getJson(['service', 'legacy', '-n', ns]).spec.clusterIP;
     const billingIP = getJson(['service', 'billing', '-n', ns]).spec.clusterIP;
@@ -68,8 +119,10 @@ describe('opting a namespace out', () => {
     await eventually('Services restored', () => {
       const l = getJson(['service', 'legacy', '-n', ns]);
       const b = getJson(['service', 'billing', '-n', ns]);
-      return l.metadata.annotations?.['wpgw.io/original'] === undefined && b.metadata.annotations?.['wpgw.io/original'] === undefined;
+      const h = getJson(['service', 'ledger', '-n', ns]);
+      return [l, b, h].every((x) => x.metadata.annotations?.['wpgw.io/original'] === undefined);
     }, DEADLINE);
+    expect(userView(ns, 'ledger')).toEqual(helmView(ns, 'ledger', 7070, 7000, ledgerIP));
     expect(userView(ns, 'legacy')).toEqual(legacyAsApplied(legacyIP));
     expect(userView(ns, 'billing')).toEqual({
       labels: { team: 'pay' },
@@ -78,12 +131,12 @@ describe('opting a namespace out', () => {
       ports: [{ name: 'http', port: 9090, protocol: 'TCP', targetPort: 8443 }],
       clusterIP: billingIP,
     });
-    expect(list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored']).map((e) => e.involvedObject.name).sort()).toEqual(['billing', 'legacy']);
+    expect(list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored']).map((e) => e.involvedObject.name).sort()).toEqual(['billing', 'ledger', 'legacy']);
 
     // The controller rolls the owners; the new pods are not admitted by wpgw (namespaceSelector).
     await eventually('Windows pods replaced, without wpgw routing', () => {
       const pods = list(['pods', '-n', ns]).filter((p) => !p.metadata.deletionTimestamp && p.metadata.labels?.app !== 'wpgw' && !p.metadata.labels?.['wpgw.io/gateway']);
-      return pods.length === 3 && pods.every((p) => !oldPods.has(p.metadata.uid) && !p.spec.hostAliases && !p.metadata.annotations?.['wpgw.io/status']);
+      return pods.length === 4 && pods.every((p) => !oldPods.has(p.metadata.uid) && !p.spec.hostAliases && !p.metadata.annotations?.['wpgw.io/status']);
     }, DEADLINE);
     await eventually('everything the controller made removed', () => managedObjects(ns).length === 0, DEADLINE);
     expect(getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion).toBe(userConfig);
@@ -92,9 +145,83 @@ describe('opting a namespace out', () => {
     expect(phases.some((m) => m.includes('deleting the gateway'))).toBe(true);
 
     // The user's tools keep working on the restored Services: same apply, no conflict, no change.
-    const before = [userView(ns, 'legacy'), userView(ns, 'billing')];
+    const before = [userView(ns, 'legacy'), userView(ns, 'billing'), userView(ns, 'ledger')];
     apply([csa]);
     expect(kubectl(['apply', '--server-side', '--field-manager=e2e-user', '-f', '-'], JSON.stringify(ssa)).status).toBe(0);
+    ledger.upgrade();
+    expect([userView(ns, 'legacy'), userView(ns, 'billing'), userView(ns, 'ledger')]).toEqual(before);
+  });
+});
+
+describe('handing back one Service while the namespace stays in', () => {
+  it('wpgw.io/inject=false and a Service no Windows pods back: gateway labelled, caller rule deleted, then restored exactly; the rest stays', async () => {
+    const ns = 'e2e-svc-leave';
+    await optedInWithUserObject(ns);
+    apply([windowsDeployment('legacy', ns, OUTBOUND), windowsDeployment('billing', ns, OUTBOUND, 1), windowsDeployment('stays', ns, OUTBOUND, 1)]);
+    const csa = appService('legacy', ns);
+    apply([csa, appService('stays', ns, 9000, 90)]);
+    const billing = helmServiceRelease('billing', ns, 9090, 8443);
+    billing.install();
+    for (const name of ['legacy', 'billing', 'stays']) await repointed(ns, name);
+    billing.upgrade();
+    await eventually('caller rules', () => ['legacy', 'billing', 'stays'].every((n) => managedObjects(ns).includes(`DestinationRule/wpgw-in-${n}`)), DEADLINE);
+    await eventually('gateway rolled out', () => getJson(['deployment', 'wpgw', '-n', ns])?.status?.readyReplicas === 2, DEADLINE);
+    const legacyIP = getJson(['service', 'legacy', '-n', ns]).spec.clusterIP;
+    const billingIP = getJson(['service', 'billing', '-n', ns]).spec.clusterIP;
+    const stays = getJson(['service', 'stays', '-n', ns]);
+    const userConfig = getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion;
+
+    // Opted out: the webhook keeps it re-pointed and says why; nothing changes for callers yet.
+    const labelled = kubectl(['label', 'service', 'legacy', '-n', ns, 'wpgw.io/inject=false']);
+    expect(labelled.status).toBe(0);
+    expect(labelled.stderr).toContain('stays re-pointed until the wpgw controller has moved its mesh callers off the gateway');
+    expect(getJson(['service', 'legacy', '-n', ns]).spec.selector).toEqual({ 'wpgw.io/gateway': ns });
+
+    // Watch the order: the Service is never restored while its caller rule still exists, or before
+    // its clients are admitted to the Windows pods directly (wpgw-direct-legacy) and the gateway pods are labelled.
+    const seen: string[] = [];
+    await eventually('legacy restored', () => {
+      const svc = getJson(['service', 'legacy', '-n', ns]);
+      const objs = managedObjects(ns);
+      const gwLabel = getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode'];
+      const restored = svc.spec.selector['wpgw.io/gateway'] === undefined;
+      const state = `${gwLabel ?? '-'} rule:${objs.includes('DestinationRule/wpgw-in-legacy')} direct:${objs.includes('NetworkPolicy/wpgw-direct-legacy')} restored:${restored}`;
+      if (seen.at(-1) !== state) seen.push(state);
+      return restored;
+    }, DEADLINE);
+    process.stdout.write(`[e2e] Service opt-out states seen: ${seen.join(' | ')}\n`);
+    expect(seen.filter((x) => x.includes('rule:true') && x.endsWith('restored:true'))).toEqual([]);
+    expect(seen.at(-1)).toBe('istio rule:false direct:true restored:true');
+    expect(userView(ns, 'legacy')).toEqual({ ...(legacyAsApplied(legacyIP) as object), labels: { 'wpgw.io/inject': 'false' } });
+    // One Event per step, in the order they were written (etcd's resourceVersions).
+    const steps = list(['events', '-n', ns, '--field-selector', 'involvedObject.name=legacy,involvedObject.kind=Service'])
+      .filter((e) => e.reason === 'LeavingGateway' || e.reason === 'ServiceRestored')
+      .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion))
+      .map((e) => `${e.reason}: ${/^labelled wpgw.io\/inject=false: (?:handing it back from the wpgw gateway: )?(\w+)/.exec(e.message)?.[1]}`);
+    expect(steps).toEqual(['LeavingGateway: labelling', 'LeavingGateway: deleting', 'ServiceRestored: restored', 'LeavingGateway: restored']);
+
+    // The Windows workload behind billing is deleted while its Service (Helm's) stays.
+    k(['delete', 'deployment', 'billing', '-n', ns]);
+    await eventually('billing restored', () => getJson(['service', 'billing', '-n', ns]).metadata.annotations?.['wpgw.io/original'] === undefined, DEADLINE);
+    expect(userView(ns, 'billing')).toEqual(helmView(ns, 'billing', 9090, 8443, billingIP));
+    expect(list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored,involvedObject.name=billing'])[0]?.message).toMatch(/^no Windows workload or pod matches it any more: restored/);
+
+    // After the listener's grace: their inbound objects are gone, the gateway label too; stays is untouched.
+    await eventually('inbound objects of legacy and billing pruned, gateway label removed', () => {
+      const objs = managedObjects(ns);
+      const gw = getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels;
+      return !objs.some((o) => /(legacy|billing)-app$|wpgw-in-(legacy|billing)$|wpgw-app-(legacy|billing)$/.test(o)) && gw['security.istio.io/tlsMode'] === undefined;
+    }, DEADLINE);
+    const objs = managedObjects(ns);
+    expect(objs).toEqual(expect.arrayContaining(['Service/stays-app', 'Gateway/wpgw-in-stays', 'DestinationRule/wpgw-in-stays', 'Deployment/wpgw', 'NetworkPolicy/wpgw-direct-legacy']));
+    const staysNow = getJson(['service', 'stays', '-n', ns]);
+    expect(staysNow.spec).toEqual(stays.spec);
+    expect(getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion).toBe(userConfig);
+
+    // The user's tools keep working: the same apply and upgrade change nothing.
+    const before = [userView(ns, 'legacy'), userView(ns, 'billing')];
+    apply([csa]);
+    billing.upgrade();
     expect([userView(ns, 'legacy'), userView(ns, 'billing')]).toEqual(before);
   });
 });

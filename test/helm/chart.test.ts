@@ -86,11 +86,11 @@ describe('defaults: the same objects as manifests/', () => {
     // Differences by design: (1) the Namespace: Helm keeps its release record in the namespace it
     // installs into, so a chart cannot own that namespace (helm install --create-namespace, then
     // the label command NOTES prints); (2) Helm's bookkeeping labels; (3) the image tag: the
-    // kustomization pins wpgw:latest, the chart its appVersion (checked below).
-    // (4) `helm test` hooks (tests.enabled): Helm creates them only for `helm test`, never as part
-    // of the release.
+    // kustomization pins wpgw:latest, the chart its appVersion (checked below); (4) hooks: the
+    // `helm test` pod (tests.enabled; Helm creates it only for `helm test`) and the pre-delete
+    // uninstall hook (kustomize users run `wpgw uninstall` themselves; checked below).
     const want = docs(k.out).filter((o) => o.kind !== 'Namespace');
-    const got = template('--set', 'image.tag=latest').filter((o) => !o.metadata.annotations?.['helm.sh/hook']).map(withoutHelmLabels);
+    const got = template('--set', 'image.tag=latest').filter((o) => !isHook(o)).map(withoutHelmLabels);
     expect(got.map(key).sort()).toEqual(want.map(key).sort());
     const byKey = new Map(got.map((o) => [key(o), o]));
     for (const w of want) expect(byKey.get(key(w)), key(w)).toEqual(w);
@@ -196,6 +196,49 @@ describe('values', () => {
     expect(container(objs, 'wpgw-webhook').image).toBe('wpgw@sha256:0123abcd');
     expect(container(objs, 'wpgw-webhook').imagePullPolicy).toBe('Always');
     expect(podSpec(objs, 'wpgw-webhook').imagePullSecrets).toEqual([{ name: 'one' }]);
+  });
+});
+
+const isHook = (o: Obj) => o.metadata.annotations?.['helm.sh/hook'] !== undefined;
+
+describe('uninstall hook', () => {
+  it('pre-delete: wpgw uninstall --keep-install in a Job of the chart\'s image, with its own read-mostly RBAC', () => {
+    const objs = template('--set', 'image.registry=registry.example.com', '--set', 'image.tag=1.2.3', '--set', 'uninstallHook.timeout=20m');
+    const hooks = objs.filter(isHook);
+    expect(hooks.map(key).sort()).toEqual(
+      ['ClusterRole//wpgw-uninstall', 'ClusterRoleBinding//wpgw-uninstall', `Job/${NS}/wpgw-uninstall`, `Role/${NS}/wpgw-uninstall`, `RoleBinding/${NS}/wpgw-uninstall`, `ServiceAccount/${NS}/wpgw-uninstall`].sort(),
+    );
+    for (const h of hooks) {
+      expect(h.metadata.annotations!['helm.sh/hook'], key(h)).toBe('pre-delete');
+      // RBAC first, then the Job; kept when the Job fails, so its log says why.
+      expect(h.metadata.annotations!['helm.sh/hook-weight'], key(h)).toBe(h.kind === 'Job' ? '0' : '-10');
+      expect(h.metadata.annotations!['helm.sh/hook-delete-policy'], key(h)).toBe('before-hook-creation,hook-succeeded');
+    }
+    const job = find(objs, 'Job', 'wpgw-uninstall');
+    const pod = job.spec.template.spec;
+    expect(pod.serviceAccountName).toBe('wpgw-uninstall');
+    expect(pod.restartPolicy).toBe('Never');
+    expect(job.spec.backoffLimit).toBe(0);
+    expect(pod.containers[0].image).toBe('registry.example.com/wpgw:1.2.3');
+    expect(pod.containers[0].args).toEqual(['uninstall', '--keep-install', '--require-controller', `--install-namespace=${NS}`, '--timeout=20m']);
+    // Restricted Pod Security, like the controller.
+    expect(pod.securityContext).toEqual(podSpec(objs, 'wpgw-controller').securityContext);
+    expect(pod.containers[0].securityContext).toEqual(container(objs, 'wpgw-controller').securityContext);
+    expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+    // Least privilege: reads, plus patching Namespaces (the opt-in label); the Lease by name only.
+    const rules = find(objs, 'ClusterRole', 'wpgw-uninstall').rules as Array<{ resources: string[]; verbs: string[] }>;
+    const writes = rules.filter((r) => r.verbs.some((v) => !['get', 'list'].includes(v)));
+    expect(writes).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'patch'] }]);
+    expect(rules.flatMap((r) => r.verbs)).not.toContain('watch');
+    expect(find(objs, 'Role', 'wpgw-uninstall').rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['wpgw-controller'], verbs: ['get'] }]);
+    expect(find(objs, 'ClusterRoleBinding', 'wpgw-uninstall').subjects).toEqual([{ kind: 'ServiceAccount', name: 'wpgw-uninstall', namespace: NS }]);
+  });
+
+  it('uninstallHook.enabled=false renders no hook; a bad timeout is rejected by the schema', () => {
+    expect(template('--set', 'uninstallHook.enabled=false').filter(isHook)).toEqual([]);
+    const r = exec(HELM, ['template', 'wpgw', CHART, '--namespace', NS, '--set', 'uninstallHook.timeout=soon']);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/uninstallHook.*timeout|timeout.*pattern/i);
   });
 });
 

@@ -99,6 +99,9 @@ describe('usage errors', () => {
     ['suggest', '--since', 'yesterday'],
     ['suggest', '--dns-log', '/nonexistent/wpgw-dns.log', '-n', 'shop'],
     ['suggest', '--dns-log', 'package.json'],
+    ['uninstall', '--timeout', 'later'],
+    ['uninstall', '--install-namespace', 'Not_A_Namespace'],
+    ['uninstall', '--frobnicate'],
   ])('wpgw %s %s ... exits 2 with one line naming the problem, before touching a cluster', async (...argv: string[]) => {
     const r = await cli(...argv);
     expect(r.code).toBe(2);

@@ -403,7 +403,7 @@ describe('Reconciler: prune', () => {
     const writes = api.writes().length;
     expect((await r.reconcile('shop')).restorePhase).toBe('gateway');
     expect(api.writes().length).toBe(writes);
-    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { readyReplicas: 2, updatedReplicas: 2 }));
+    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
 
     res = await r.reconcile('shop');
     expect(res.restorePhase).toBe('callers');
@@ -690,5 +690,112 @@ describe('Reconciler: external names pinned by the controller (real desired stat
     // the same refusal again writes no new Event
     await r.reconcile('shop');
     expect(eventsOf(api, 'ConflictDetected').filter((e) => String(e.message).startsWith('ForbiddenAddress'))).toHaveLength(1);
+  });
+});
+describe('Reconciler: one Service handed back while the namespace stays in', () => {
+  /** fakeDesired plus the inbound objects a re-pointed Service gets (the caller rule among them). */
+  function withInbound(input: NamespaceInput): DesiredState {
+    const state = fakeDesired(input);
+    const ns = input.namespace.metadata!.name!;
+    for (const s of input.services.filter((x) => x.metadata?.annotations?.['wpgw.io/original'])) {
+      const name = s.metadata!.name!;
+      const labels = OURS(`service.${name}`);
+      state.objects.push(
+        { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: `wpgw-in-${name}`, namespace: ns, labels }, spec: { selector: { 'wpgw.io/gateway': ns } } },
+        { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: `wpgw-in-${name}`, namespace: ns, labels }, spec: { host: `${name}.${ns}.svc.cluster.local`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } } },
+      );
+    }
+    return state;
+  }
+
+  function leaveSetup(windowsTemplates: boolean) {
+    const api = new FakeApi();
+    const writer = new Writer(api, { isLeader: () => true });
+    let now = new Date('2026-03-01T00:00:00Z').getTime();
+    const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date(now) });
+    const view: ReconcileCacheView = {
+      ...cacheView(api),
+      ...(windowsTemplates
+        ? { workloads: ((resource: string, ns: string) => (resource === 'deployments' ? api.list('Deployment', ns).filter((d) => !d.metadata.labels?.['app.kubernetes.io/managed-by']) : [])) as ReconcileCacheView['workloads'], runtimeClass: () => undefined }
+        : {}),
+    };
+    const r = new Reconciler({ cache: view, writer, events, desired: withInbound, desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' }, logger: log, now: () => new Date(now), listenerGraceMs: 20_000 });
+    api.onChange = (o) => r.observe(o);
+    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } });
+    const original = { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] };
+    // Helm's three-way merge leaves the user's key beside the gateway's.
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: 'shop', labels: { 'wpgw.io/repointed': 'true', 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'wpgw.io/original': JSON.stringify(original), 'meta.helm.sh/release-name': 'legacy' } },
+      spec: { selector: { 'wpgw.io/gateway': 'shop', app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 30001 }] },
+    });
+    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { template: { metadata: { labels: { app: 'legacy' } }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [] } } } });
+    return { api, r, advance: (ms: number) => (now += ms) };
+  }
+
+  it('wpgw.io/inject=false: gateway labelled, caller rule deleted, Service restored, listener kept for the grace, then pruned', async () => {
+    const { api, r, advance } = leaveSetup(false);
+    await r.reconcile('shop');
+    expect(api.get('DestinationRule', 'shop', 'wpgw-in-legacy')).toBeDefined();
+    api.update('Service', 'shop', 'legacy', (s) => (s.metadata.labels['wpgw.io/inject'] = 'false'));
+
+    let res = await r.reconcile('shop');
+    expect(res.leaving).toEqual([{ service: 'legacy', reason: 'opted_out', phase: 'gateway' }]);
+    expect(api.get('Deployment', 'shop', 'wpgw')!.spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(api.get('DestinationRule', 'shop', 'wpgw-in-legacy')).toBeDefined();
+    expect((await r.reconcile('shop')).leaving[0]!.phase).toBe('gateway');
+    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
+
+    res = await r.reconcile('shop');
+    expect(res.leaving[0]!.phase).toBe('callers');
+    expect(res.pruned).toEqual(['DestinationRule/wpgw-in-legacy']);
+    expect(api.get('Service', 'shop', 'legacy')!.spec.selector['wpgw.io/gateway']).toBe('shop');
+
+    res = await r.reconcile('shop');
+    expect(res.restored).toEqual(['legacy']);
+    expect(res.leaving[0]!.phase).toBe('lingering');
+    const svc = api.get('Service', 'shop', 'legacy')!;
+    expect(svc.spec.selector).toEqual({ app: 'legacy' });
+    expect(svc.spec.ports).toEqual([{ name: 'http', port: 8080, targetPort: 80, protocol: 'TCP' }]);
+    expect(svc.metadata.labels).toEqual({ 'app.kubernetes.io/managed-by': 'Helm', 'wpgw.io/inject': 'false' });
+    expect(svc.metadata.annotations).toEqual({ 'meta.helm.sh/release-name': 'legacy' });
+    expect(res.recheckAfterMs).toBeGreaterThanOrEqual(20_000);
+    // Callers whose xDS still lags reach the gateway: its listener and legacy-app stay for the grace.
+    advance(10_000);
+    res = await r.reconcile('shop');
+    expect(res.pruned).toEqual([]);
+    expect(res.restored).toEqual([]);
+    expect(api.get('Gateway', 'shop', 'wpgw-in-legacy')).toBeDefined();
+    expect(api.get('Service', 'shop', 'legacy-app')).toBeDefined();
+    expect(api.get('DestinationRule', 'shop', 'wpgw-in-legacy')).toBeUndefined();
+
+    advance(10_001);
+    res = await r.reconcile('shop');
+    expect(res.leaving).toEqual([]);
+    expect(res.pruned.sort()).toEqual(['Gateway/wpgw-in-legacy', 'Service/legacy-app']);
+    expect(res.applied).toContain('Deployment/wpgw'); // the tlsMode label is no longer desired
+    const reasons = eventsOf(api).filter((e) => e.involvedObject.name === 'legacy').map((e) => `${e.reason}: ${e.message}`);
+    expect(reasons.filter((m) => m.startsWith('LeavingGateway')).map((m) => /: handing it back from the wpgw gateway: (\w+)/.exec(m)?.[1])).toEqual(['labelling', 'deleting', 'restored']);
+    expect(reasons.some((m) => m.startsWith('ServiceRestored: labelled wpgw.io/inject=false: restored the original selector'))).toBe(true);
+    expect(reasons.every((m) => !m.startsWith('LeavingGateway') || m.includes('STRICT PeerAuthentication'))).toBe(true);
+    // Converged: nothing more is written.
+    const n = api.writes().filter((w) => !w.includes('/events')).length;
+    await r.reconcile('shop');
+    expect(api.writes().filter((w) => !w.includes('/events')).length).toBe(n);
+  });
+
+  it('no Windows workload behind it any more (the app moved to Linux): handed back the same way', async () => {
+    const { api, r } = leaveSetup(true);
+    await r.reconcile('shop');
+    expect((await r.reconcile('shop')).leaving).toEqual([]);
+    api.update('Deployment', 'shop', 'legacy', (d) => (d.spec.template.spec.nodeSelector = { 'kubernetes.io/os': 'linux' }));
+    expect((await r.reconcile('shop')).leaving).toEqual([{ service: 'legacy', reason: 'no_windows_pods', phase: 'gateway' }]);
+    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
+    expect((await r.reconcile('shop')).pruned).toEqual(['DestinationRule/wpgw-in-legacy']);
+    const res = await r.reconcile('shop');
+    expect(res.restored).toEqual(['legacy']);
+    expect(api.get('Service', 'shop', 'legacy')!.spec.selector).toEqual({ app: 'legacy' });
+    expect(eventsOf(api, 'ServiceRestored')[0]!.message).toMatch(/^no Windows workload or pod matches it any more: restored/);
   });
 });

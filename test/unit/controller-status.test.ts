@@ -39,6 +39,7 @@ describe('status', () => {
       restartOnIpChange: true,
       conflicts: [{ subject: 'Service/plain', reason: 'PortTaken', message: 'port 80 in shop' }],
       notes: ['gateway: Service wpgw'],
+      leaving: [],
     });
   });
 
@@ -74,6 +75,27 @@ describe('status', () => {
     s = summarizeNamespace({ namespace: quiet, pods: [], services: [] }, undefined, desired, undefined, [gw]);
     expect(s.optOut).toEqual({ phase: 'cleanup', services: [], pods: [] });
     expect(summarizeNamespace({ namespace: quiet, pods: [], services: [] }, undefined, desired).optOut).toBeUndefined();
+  });
+
+  it('shows a Service being handed back alone, and why, while the namespace stays in', () => {
+    const original = JSON.stringify({ selector: { app: 'legacy' }, ports: [{ port: 80 }] });
+    const repointed = (name: string, labels: Record<string, string> = {}): V1Service => ({
+      metadata: { name, labels, annotations: { 'wpgw.io/original': original.replace('legacy', name) } },
+      spec: { selector: { 'wpgw.io/gateway': 'shop' }, ports: [{ port: 80, targetPort: 30001 }] },
+    });
+    const rule = (name: string) => ({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: `wpgw-in-${name}`, namespace: 'shop', labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': `service.${name}` } }, spec: { host: `${name}.shop.svc.cluster.local` } });
+    const gateway = { ...deployment, metadata: { name: 'wpgw', labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } };
+    const svcs = [repointed('legacy', { 'wpgw.io/inject': 'false' }), repointed('gone'), repointed('kept')];
+    const s = summarizeNamespace({ namespace: ns, pods: [], services: svcs }, gateway, desired, undefined, [rule('legacy'), rule('gone'), rule('kept')], { windowsLabelSets: [{ app: 'kept' }] });
+    expect(s.leaving).toEqual([
+      { service: 'gone', reason: 'no_windows_pods', phase: 'gateway' },
+      { service: 'legacy', reason: 'opted_out', phase: 'gateway' },
+    ]);
+    const text = formatStatus({ namespaces: [s], errors: [] });
+    expect(text).toContain('  leaving:      Service legacy (labelled wpgw.io/inject=false): phase gateway (gateway -> callers -> services -> lingering); then its Windows pods are reached directly, without mTLS');
+    expect(text).toContain('  leaving:      Service gone (no Windows workload or pod matches it any more): phase gateway');
+    // Without the workloads read, nothing is guessed as unbacked.
+    expect(summarizeNamespace({ namespace: ns, pods: [], services: svcs }, gateway, desired, undefined, []).leaving).toEqual([{ service: 'legacy', reason: 'opted_out', phase: 'services' }]);
   });
 
   it('formats a readable report', () => {

@@ -75,7 +75,7 @@ const gateway = (labelled: boolean, ready: boolean) =>
       replicas: 2,
       template: { metadata: { labels: { 'wpgw.io/gateway': 'shop', ...(labelled ? { 'security.istio.io/tlsMode': 'istio' } : {}) } } },
     }),
-    status: ready ? { readyReplicas: 2, updatedReplicas: 2 } : {},
+    status: ready ? { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 } : {},
   }) as KubeObject;
 const callerRule = obj('DestinationRule', 'wpgw-in-legacy', 'service.legacy', { host: 'legacy.shop.svc.cluster.local' });
 const appRule = obj('DestinationRule', 'wpgw-app-legacy', 'service.legacy', { host: 'legacy-app.shop.svc.cluster.local' });
@@ -96,6 +96,18 @@ describe('planRestore: one phase at a time, in an order that keeps callers worki
     p = planRestore({ namespace: 'shop', services: [svc], pods: [], managed: [gateway(true, false), callerRule] });
     expect(p).toMatchObject({ phase: 'gateway', deletions: [], services: [] });
     expect(p.gatewayPatch).toBeUndefined();
+  });
+
+  it('regression (data-path flow 10): waits while a pod of the old, unlabelled template still serves', () => {
+    // New pods updated and ready, the old one not yet gone (or the new ones not yet available):
+    // deleting the caller rule now would make callers send plaintext to the old pod's mTLS listener.
+    for (const status of [
+      { replicas: 3, readyReplicas: 3, updatedReplicas: 2, availableReplicas: 3 },
+      { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 1 },
+    ]) {
+      const gw = { ...gateway(true, true), status } as KubeObject;
+      expect(planRestore({ namespace: 'shop', services: [svc], pods: [], managed: [gw, callerRule] }).phase, JSON.stringify(status)).toBe('gateway');
+    }
   });
 
   it('then deletes only the caller-side rule for <name>, then restores the Services, keeping the gateway', () => {

@@ -74,15 +74,19 @@ describe('Service re-pointing', () => {
     expect(mutateService(ours, 'shop', ctx)).toMatchObject({ action: 'skip', reason: 'owned_by_wpgw' });
   });
 
-  it('restores the original when a re-pointed Service opts out', () => {
+  it('keeps a re-pointed Service that opts out re-pointed, for the controller to hand back in order (core/service-leave.ts)', () => {
     const first = mutateService(legacy(), 'shop', ctx);
     if (first.action !== 'mutate') throw new Error('expected mutate');
     const optOut = { ...first.service, metadata: { ...first.service.metadata, labels: { ...first.service.metadata?.labels, 'wpgw.io/inject': 'false' } } };
     const out = mutateService(optOut, 'shop', ctx);
     if (out.action !== 'mutate') throw new Error('expected mutate');
-    expect(out.reason).toBe('restored');
-    expect(out.service.spec?.selector).toEqual({ app: 'legacy' });
-    expect(out.service.metadata?.annotations?.['wpgw.io/original']).toBeUndefined();
+    expect(out.reason).toBe('repointed');
+    expect(out.service.spec).toEqual(first.service.spec);
+    expect(out.service.metadata?.annotations?.['wpgw.io/original']).toBe(first.service.metadata?.annotations?.['wpgw.io/original']);
+    expect(out.warnings).toEqual([expect.stringMatching(/^service "legacy": opted out \(wpgw.io\/inject: "false"\): stays re-pointed until the wpgw controller/)]);
+    // Once the controller restored it, the webhook leaves it alone.
+    const restored = { ...optOut, metadata: { ...optOut.metadata, annotations: {} }, spec: { ...optOut.spec, selector: { app: 'legacy' } } };
+    expect(mutateService(restored, 'shop', ctx)).toMatchObject({ action: 'skip', reason: 'opted_out' });
   });
 
   it('denies UDP ports with a clear message', () => {

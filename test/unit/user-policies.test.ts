@@ -38,7 +38,7 @@ function liveGateway(o: { labelled: boolean; ready: boolean }): V1Deployment {
       selector: { matchLabels: { 'wpgw.io/gateway': 'shop' } },
       template: { metadata: { labels: { 'wpgw.io/gateway': 'shop', ...(o.labelled ? { 'security.istio.io/tlsMode': 'istio' } : {}) } } },
     },
-    status: { observedGeneration: o.ready ? 3 : 2, readyReplicas: 2, updatedReplicas: o.ready ? 2 : 1 },
+    status: { observedGeneration: o.ready ? 3 : 2, replicas: 2, readyReplicas: 2, updatedReplicas: o.ready ? 2 : 1, availableReplicas: 2 },
   };
 }
 
