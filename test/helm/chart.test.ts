@@ -200,11 +200,13 @@ describe('values', () => {
 });
 
 const isHook = (o: Obj) => o.metadata.annotations?.['helm.sh/hook'] !== undefined;
+/** The uninstall hook's objects (the `helm test` hooks are checked in their own describe). */
+const isPreDelete = (o: Obj) => o.metadata.annotations?.['helm.sh/hook'] === 'pre-delete';
 
 describe('uninstall hook', () => {
   it('pre-delete: wpgw uninstall --keep-install in a Job of the chart\'s image, with its own read-mostly RBAC', () => {
     const objs = template('--set', 'image.registry=registry.example.com', '--set', 'image.tag=1.2.3', '--set', 'uninstallHook.timeout=20m');
-    const hooks = objs.filter(isHook);
+    const hooks = objs.filter(isPreDelete);
     expect(hooks.map(key).sort()).toEqual(
       ['ClusterRole//wpgw-uninstall', 'ClusterRoleBinding//wpgw-uninstall', `Job/${NS}/wpgw-uninstall`, `Role/${NS}/wpgw-uninstall`, `RoleBinding/${NS}/wpgw-uninstall`, `ServiceAccount/${NS}/wpgw-uninstall`].sort(),
     );
@@ -235,7 +237,7 @@ describe('uninstall hook', () => {
   });
 
   it('uninstallHook.enabled=false renders no hook; a bad timeout is rejected by the schema', () => {
-    expect(template('--set', 'uninstallHook.enabled=false').filter(isHook)).toEqual([]);
+    expect(template('--set', 'uninstallHook.enabled=false').filter(isPreDelete)).toEqual([]);
     const r = exec(HELM, ['template', 'wpgw', CHART, '--namespace', NS, '--set', 'uninstallHook.timeout=soon']);
     expect(r.code).not.toBe(0);
     expect(r.err).toMatch(/uninstallHook.*timeout|timeout.*pattern/i);
@@ -461,7 +463,7 @@ describe('helm test', () => {
     // Read-only but for access reviews: no secrets, no writes.
     expect(rules.flatMap((r) => r.resources)).not.toContain('secrets');
     for (const r of rules) expect(r.verbs.filter((v) => !['get', 'list'].includes(v)), r.resources.join()).toEqual(r.resources.includes('subjectaccessreviews') ? ['create'] : []);
-    expect(template('--set', 'tests.enabled=false').filter((o) => o.metadata.annotations?.['helm.sh/hook'])).toEqual([]);
+    expect(template('--set', 'tests.enabled=false').filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')).toEqual([]);
   });
 
   it('NOTES name wpgw check and helm test', () => {
