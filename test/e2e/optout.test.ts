@@ -154,7 +154,7 @@ describe('opting a namespace out', () => {
 });
 
 describe('handing back one Service while the namespace stays in', () => {
-  it('wpgw.io/inject=false and a Service no Windows pods back: gateway labelled, caller rule deleted, then restored exactly; the rest stays', async () => {
+  it('wpgw.io/inject=false and a Service no Windows pods back: restored exactly once its clients may reach the Windows pods (the gateway always labelled for auto-mTLS, no caller rule); the rest stays', async () => {
     const ns = 'e2e-svc-leave';
     await optedInWithUserObject(ns);
     apply([windowsDeployment('legacy', ns, OUTBOUND), windowsDeployment('billing', ns, OUTBOUND, 1), windowsDeployment('stays', ns, OUTBOUND, 1)]);
@@ -164,8 +164,11 @@ describe('handing back one Service while the namespace stays in', () => {
     billing.install();
     for (const name of ['legacy', 'billing', 'stays']) await repointed(ns, name);
     billing.upgrade();
-    await eventually('caller rules', () => ['legacy', 'billing', 'stays'].every((n) => managedObjects(ns).includes(`DestinationRule/wpgw-in-${n}`)), DEADLINE);
+    // Callers reach the gateway over mTLS by its pods' tlsMode label (docs/user-policies.md): no caller rules to stage.
+    await eventually('inbound objects of all three', () => ['legacy', 'billing', 'stays'].every((n) => managedObjects(ns).includes(`Service/${n}-app`)), DEADLINE);
     await eventually('gateway rolled out', () => getJson(['deployment', 'wpgw', '-n', ns])?.status?.readyReplicas === 2, DEADLINE);
+    expect(getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(managedObjects(ns).filter((o) => o.startsWith('DestinationRule/wpgw-in-'))).toEqual([]);
     const legacyIP = getJson(['service', 'legacy', '-n', ns]).spec.clusterIP;
     const billingIP = getJson(['service', 'billing', '-n', ns]).spec.clusterIP;
     const stays = getJson(['service', 'stays', '-n', ns]);
@@ -198,7 +201,9 @@ describe('handing back one Service while the namespace stays in', () => {
       .filter((e) => e.reason === 'LeavingGateway' || e.reason === 'ServiceRestored')
       .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion))
       .map((e) => `${e.reason}: ${/^labelled wpgw.io\/inject=false: (?:handing it back from the wpgw gateway: )?(\w+)/.exec(e.message)?.[1]}`);
-    expect(steps).toEqual(['LeavingGateway: labelling', 'LeavingGateway: deleting', 'ServiceRestored: restored', 'LeavingGateway: restored']);
+    // No gateway rollout and no caller rule to delete: straight to the restore, then the listener's grace.
+    expect(steps).toEqual(expect.arrayContaining(['ServiceRestored: restored', 'LeavingGateway: restored']));
+    expect(steps.filter((x) => /labelling|deleting/.test(x))).toEqual([]);
 
     // The Windows workload behind billing is deleted while its Service (Helm's) stays.
     k(['delete', 'deployment', 'billing', '-n', ns]);
@@ -206,14 +211,14 @@ describe('handing back one Service while the namespace stays in', () => {
     expect(userView(ns, 'billing')).toEqual(helmView(ns, 'billing', 9090, 8443, billingIP));
     expect(list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored,involvedObject.name=billing'])[0]?.message).toMatch(/^no Windows workload or pod matches it any more: restored/);
 
-    // After the listener's grace: their inbound objects are gone, the gateway label too; stays is untouched.
-    await eventually('inbound objects of legacy and billing pruned, gateway label removed', () => {
+    // After the listener's grace: their inbound objects are gone (the gateway keeps its label); stays is untouched.
+    await eventually('inbound objects of legacy and billing pruned', () => {
       const objs = managedObjects(ns);
-      const gw = getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels;
-      return !objs.some((o) => /(legacy|billing)-app$|wpgw-in-(legacy|billing)$|wpgw-app-(legacy|billing)$/.test(o)) && gw['security.istio.io/tlsMode'] === undefined;
+      return !objs.some((o) => /(legacy|billing)-app$|wpgw-in-(legacy|billing)$|wpgw-app-(legacy|billing)$/.test(o));
     }, DEADLINE);
+    expect(getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
     const objs = managedObjects(ns);
-    expect(objs).toEqual(expect.arrayContaining(['Service/stays-app', 'Gateway/wpgw-in-stays', 'DestinationRule/wpgw-in-stays', 'Deployment/wpgw', 'NetworkPolicy/wpgw-direct-legacy']));
+    expect(objs).toEqual(expect.arrayContaining(['Service/stays-app', 'Gateway/wpgw-in-stays', 'DestinationRule/wpgw-app-stays', 'Deployment/wpgw', 'NetworkPolicy/wpgw-direct-legacy']));
     const staysNow = getJson(['service', 'stays', '-n', ns]);
     expect(staysNow.spec).toEqual(stays.spec);
     expect(getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion).toBe(userConfig);
