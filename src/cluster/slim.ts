@@ -84,7 +84,7 @@ function podTemplate(at: string): string[] {
 export type SlimKind = 'namespace' | 'service' | 'workload' | 'ingress' | 'runtimeClass' | 'istio' | 'managedPod' | 'managedOutput';
 
 const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> = {
-  // Every namespace (they are how an opt-in is noticed): labels; annotations in slimNamespace.
+  // Every namespace (they are how an opt-in is noticed): labels; annotations in withOwnAnnotations.
   namespace: compile(META),
   // Selector, ports, type, addresses, session affinity and our annotations: the spec is small.
   service: compile([...META, 'metadata.annotations', 'spec']),
@@ -105,8 +105,13 @@ const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> =
 /** Namespace annotations wpgw reads (resolver, DNS server, replicas, restarts, Istio revision) all start so. */
 const WPGW_ANNOTATION_PREFIX = 'wpgw.io/';
 
-function slimNamespace<T extends KubeObjectLike>(obj: T): T {
-  const out = project(obj, SHAPES.namespace) as T;
+/**
+ * Namespaces and workloads keep only wpgw's own annotations of their metadata: the namespace
+ * settings, and the misplaced-setting hints (core/hints.ts: `wpgw.io/outbound` written on a
+ * Deployment's own metadata instead of its pod template).
+ */
+function withOwnAnnotations<T extends KubeObjectLike>(obj: T, kind: 'namespace' | 'workload'): T {
+  const out = project(obj, SHAPES[kind]) as T;
   const annotations = obj.metadata?.annotations;
   if (!annotations || !out.metadata) return out;
   const ours = Object.entries(annotations).filter(([k]) => k.startsWith(WPGW_ANNOTATION_PREFIX));
@@ -145,7 +150,8 @@ function slimManagedPod<T extends KubeObjectLike>(obj: T): T {
 /** The cached form of `obj`. Idempotent: slim(slim(x)) equals slim(x). */
 export function slimObject<T extends KubeObjectLike>(kind: SlimKind, obj: T): T {
   if (kind === 'managedPod') return slimManagedPod(obj);
-  if (kind === 'namespace') return slimNamespace(obj);
+  if (kind === 'namespace') return withOwnAnnotations(obj, kind);
   if (kind === 'managedOutput' || isManagedByWpgw(obj)) return slimManaged(obj);
+  if (kind === 'workload') return withOwnAnnotations(obj, kind);
   return project(obj, SHAPES[kind]) as T;
 }

@@ -438,7 +438,10 @@ describe('slimObject', () => {
     const d = fc.sample(workloadArb('shop', 0), { numRuns: 1, seed: 7 })[0]!;
     const s = slimObject('workload', d) as Obj & { spec: { template?: { spec: { containers: unknown[]; volumes?: unknown } } } };
     expect(s.status).toBeUndefined();
-    expect(s.metadata?.annotations).toBeUndefined();
+    // of the workload's own annotations only wpgw's (the misplaced-setting hints read them)
+    expect(Object.keys(s.metadata?.annotations ?? {}).filter((k) => !k.startsWith('wpgw.io/'))).toEqual([]);
+    const own = slimObject('workload', { ...d, metadata: { ...d.metadata, annotations: { 'wpgw.io/outbound': 'example.com:443', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } } });
+    expect(own.metadata?.annotations).toEqual({ 'wpgw.io/outbound': 'example.com:443' });
     expect(JSON.stringify(s).length).toBeLessThan(JSON.stringify(d).length / 3);
   });
 });
