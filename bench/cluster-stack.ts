@@ -4,7 +4,7 @@
 // least-privilege RBAC (ServiceAccount tokens from manifests/), the webhook registered by URL and
 // patching its own caBundle.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -57,15 +57,20 @@ export function freePort(): Promise<number> {
 
 /** Starts a wpgw process; its pid goes to its pid file. */
 export function startProcess(root: string, p: ManagedProcess): ChildProcess {
-  const out = createWriteStream(p.log, { flags: 'a' });
-  const proc = spawn(process.execPath, [join(root, 'dist/src/cli.js'), ...p.args], {
-    env: { ...process.env, ...p.env, KUBECONFIG: p.kubeconfig },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  proc.stdout?.pipe(out);
-  proc.stderr?.pipe(out);
-  writeFileSync(p.pidFile, String(proc.pid ?? ''));
-  return proc;
+  // The log file itself is the child's stdout/stderr (not a pipe through this process): a test
+  // file that restarts the controller ends, its worker exits, and a piped child would die of
+  // EPIPE at its next log line while the files after it still need it.
+  const fd = openSync(p.log, 'a');
+  try {
+    const proc = spawn(process.execPath, [join(root, 'dist/src/cli.js'), ...p.args], {
+      env: { ...process.env, ...p.env, KUBECONFIG: p.kubeconfig },
+      stdio: ['ignore', fd, fd],
+    });
+    writeFileSync(p.pidFile, String(proc.pid ?? ''));
+    return proc;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Stops a wpgw process by its pid file (whoever started it). */

@@ -32,7 +32,7 @@ import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
 import { CLUSTER_DNS, meshPod, proxiesLive, proxyLive, runningMeshPods, script, useMeshStack } from './mesh-stack.js';
 import { NODE_ADDRESS, nsExec } from './network.js';
-import { rejectedFor, startKubeRouter } from './netpol.js';
+import { KUBE_ROUTER, rejectedFor, startKubeRouter } from './netpol.js';
 import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../../bench/cluster-stack.js';
 import { startProc, stopProc, type Proc } from './procs.js';
 import { RUNNER_LABEL, type RunningPod } from './runner.js';
@@ -530,6 +530,14 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
   const NEIGHBOUR = 'neighbour.test';
   const APISERVER = 'apiserver.test';
   let kubeRouter: Proc | undefined;
+  // The flows after this one (14: the opt-out) run without an enforcer, as the ones before it:
+  // stop kube-router and remove its iptables and ipset configuration from the node namespace.
+  afterAll(async () => {
+    if (!kubeRouter) return;
+    await stopProc(kubeRouter);
+    s.procs.splice(s.procs.indexOf(kubeRouter), 1);
+    await nsExec(network.node, [KUBE_ROUTER, '--cleanup-config']).catch((e: unknown) => console.error(`[datapath] flow 12: kube-router --cleanup-config: ${String(e)}`));
+  });
   let prober: RunningPod;
   let gw: RunningPod;
   const apiPort = () => Number(harnessEnv().HARNESS_APISERVER_PORT);
