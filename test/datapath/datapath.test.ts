@@ -58,10 +58,14 @@ const json = (args: string[]) => JSON.parse(kubectl([...args, '-o', 'json'])) as
 const pod = (ns: string, prefix: string): RunningPod => meshPod(s, ns, prefix);
 const runningPods = (ns: string, prefix: string, n: number) => runningMeshPods(s, ns, prefix, n);
 
-/** The access-log entry of the request tagged `id` in any of these proxies. */
+/**
+ * The access-log entry of the request tagged `id` in any of these proxies: the answered one when
+ * `until` sent the same id more than once (an attempt before the config arrived fails upstream).
+ */
 function accessEntry(proxies: RunningPod[], id: string): any | undefined {
   for (const p of proxies) {
-    const e = accessLog(p).find((x) => x.id === id);
+    const all = accessLog(p).filter((x) => x.id === id);
+    const e = all.find((x) => x.status === '200') ?? all[0];
     if (e) return { ...e, pod: p.name };
   }
   return undefined;
