@@ -142,6 +142,13 @@ export function gatewayEgressPolicy(i: GatewayEgressInput): KubeObject {
     const s = app.spec as { selector?: Record<string, string>; ports?: Array<{ targetPort?: number | string; port: number; protocol?: string }> };
     add({ podSelector: { matchLabels: s.selector ?? {} } }, (s.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.targetPort ?? p.port })));
   }
+  // By namespace/name, the first listed winning (the namespace's own before other namespaces'):
+  // with mesh-wide outbound there are as many routes as Services, so no scan per route.
+  const byName = new Map<string, V1Service>();
+  for (const s of i.services) {
+    const k = `${s.metadata?.namespace}/${s.metadata?.name}`;
+    if (!byName.has(k)) byName.set(k, s);
+  }
   const externalPorts = new Set<number>();
   for (const route of i.groups.flatMap((g) => g.routes)) {
     if (route.target.kind === 'external') {
@@ -150,7 +157,7 @@ export function gatewayEgressPolicy(i: GatewayEgressInput): KubeObject {
     }
     if (route.viaAppService) continue; // a re-pointed neighbour: its `-app` Service above
     const { namespace, service } = route.target;
-    const svc = i.services.find((s) => s.metadata?.namespace === namespace && s.metadata?.name === service);
+    const svc = byName.get(`${namespace}/${service}`);
     const selector = svc?.spec?.type !== 'ExternalName' ? svc?.spec?.selector : undefined;
     const port = svc?.spec?.ports?.find((p) => p.port === route.routePort);
     const nsPeer = { namespaceSelector: { matchLabels: namespaceLabel(namespace) } };
