@@ -222,9 +222,10 @@ describe('the cache view and the render view of a namespace agree (one Admission
       ),
       { numRuns: 120 },
     );
-    // Not vacuous: each kind of answer was exercised many times.
+    // Not vacuous: each kind of answer was exercised. The rarest (reachedPods) averages ~14 of 120
+    // runs (10-19 measured), so a floor of 3 fails only when a kind stops being generated, not by chance.
     expect(seen.runs).toBe(120);
-    for (const k of ['windows', 'unmanaged', 'taken', 'selecting', 'repointed', 'reachedPods'] as const) expect(seen[k], k).toBeGreaterThan(10);
+    for (const k of ['windows', 'unmanaged', 'taken', 'selecting', 'repointed', 'reachedPods'] as const) expect(seen[k], k).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });
 
