@@ -20,7 +20,7 @@ import type {
 import { gatewayObjects } from '../core/desired/gateway.js';
 import { MANAGED_KINDS } from '../core/desired-types.js';
 import { coversPodCreate, unmetRequirement } from '../core/label-selector.js';
-import { splitPemBundle } from '../webhook/certs.js';
+import { splitPemBundle } from '../tls/certs.js';
 import {
   GATEWAY_POD_LABEL,
   GATEWAY_SERVICE,

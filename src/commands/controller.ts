@@ -12,7 +12,7 @@ import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
 import { certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, revisionFlag, UsageError } from './flags.js';
 import { type CliIO, version } from './main.js';
-import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../webhook/index.js';
+import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../telemetry/index.js';
 
 const HELP = `Usage: wpgw controller [options]
   --namespace NS            where the controller runs and keeps its Lease (default $POD_NAMESPACE or wpgw-system)

@@ -13,7 +13,9 @@ import { DEFAULT_CLUSTER_DOMAIN, PLACEHOLDER_GATEWAY_IP } from '../names.js';
 import { devContext } from '../webhook/dev-context.js';
 import { certPairFlags, durationFlag, intFlag, ipFlag, metricsPortFlag, UsageError } from './flags.js';
 import { type CliIO, version } from './main.js';
-import { createLogger, createMetrics, registerBuildInfo, serveMetrics, startWebhook, webhookIdentity, type MetricsServer, type WebhookTlsConfig } from '../webhook/index.js';
+import { createLogger, registerBuildInfo, serveMetrics, type MetricsServer } from '../telemetry/index.js';
+import { webhookIdentity } from '../tls/index.js';
+import { createMetrics, startWebhook, type WebhookTlsConfig } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw webhook [options]
   --dev                    run locally: certificates in ./certs, no cluster needed

@@ -7,16 +7,16 @@
 import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AdmissionHandler } from '../core/admission-types.js';
-import { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from './ca-bundle.js';
-import type { CertIdentity } from './certs.js';
-import { dirCertStore } from './dir-store.js';
-import { createFileTlsSource } from './file-tls.js';
-import { type ManagedTls, startManagedTls } from './managed-tls.js';
+import { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from '../tls/ca-bundle.js';
+import type { CertIdentity } from '../tls/certs.js';
+import { dirCertStore } from '../tls/dir-store.js';
+import { createFileTlsSource } from '../tls/file-tls.js';
+import { type ManagedTls, startManagedTls } from '../tls/managed-tls.js';
 import { createCaBundleMetrics, createMetrics, registerCertificateMetrics, type WebhookMetrics } from './metrics.js';
-import type { RotationPolicy } from './rotation.js';
-import { secretCertStore } from './secret-store.js';
+import type { RotationPolicy } from '../tls/rotation.js';
+import { secretCertStore } from '../tls/secret-store.js';
 import { createWebhookServer, type WebhookServer } from './server.js';
-import type { TlsSource } from './tls.js';
+import type { TlsSource } from '../tls/tls.js';
 
 export type WebhookTlsConfig =
   | { mode: 'files'; certFile: string; keyFile: string; pollIntervalMs?: number }

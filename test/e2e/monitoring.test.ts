@@ -104,7 +104,7 @@ describe('the http-metrics ports of the real webhook and controller', () => {
     expect(w).toMatch(/^wpgw_build_info\{component="webhook",version="\d+\.\d+\.\d+[^"]*",node="24\.[^"]+"\} 1$/m);
     const served = Number(/^wpgw_webhook_certificate_expiry_timestamp_seconds\{certificate="serving"\} (\d+)$/m.exec(w)?.[1]);
     const ca = Number(/^wpgw_webhook_certificate_expiry_timestamp_seconds\{certificate="ca"\} (\d+)$/m.exec(w)?.[1]);
-    // The self-managed leaf lives 30 days, its CA a year (src/webhook/rotation.ts).
+    // The self-managed leaf lives 30 days, its CA a year (src/tls/rotation.ts).
     expect(served * 1000 - Date.now()).toBeGreaterThan(10 * 86_400_000);
     expect(ca).toBeGreaterThanOrEqual(served);
     expect(w).toMatch(/^wpgw_webhook_ca_bundle_patches_total\{result="unchanged"\} [1-9]/m);

@@ -6,10 +6,10 @@ import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } f
 import { ApiException, type V1MutatingWebhookConfiguration, type V1Secret } from '@kubernetes/client-node';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import type { AdmissionHandler } from '../../src/core/admission-types.js';
-import type { WebhookConfigApi } from '../../src/webhook/ca-bundle.js';
-import type { SecretsApi } from '../../src/webhook/secret-store.js';
-import { generateCa, generateLeaf, type CertIdentity, type CertKeyPem } from '../../src/webhook/certs.js';
-import { createLogger, type Logger } from '../../src/webhook/logger.js';
+import type { WebhookConfigApi } from '../../src/tls/ca-bundle.js';
+import type { SecretsApi } from '../../src/tls/secret-store.js';
+import { generateCa, generateLeaf, type CertIdentity, type CertKeyPem } from '../../src/tls/certs.js';
+import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 
 export const LOCAL_IDENTITY: CertIdentity = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
 const DAY = 24 * 60 * 60_000;
