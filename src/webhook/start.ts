@@ -4,8 +4,9 @@
 //   secret cluster mode: CA + leaf shared by replicas through a Secret, rotated, and the CA
 //          bundle patched into our MutatingWebhookConfiguration
 
-import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { RawKubeClient } from '../cluster/client.js';
 import type { AdmissionHandler } from '../core/admission-types.js';
 import { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from '../tls/ca-bundle.js';
 import type { CertIdentity } from '../tls/certs.js';
@@ -75,17 +76,18 @@ export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger, met
     }
     case 'secret': {
       const webhookConfigName = cfg.webhookConfigName === undefined ? DEFAULT_WEBHOOK_CONFIG_NAME : cfg.webhookConfigName;
+      const api = new RawKubeClient(cfg.kubeConfig);
       const patcher =
         webhookConfigName === null
           ? undefined
           : createCaBundlePatcher({
-              api: cfg.kubeConfig.makeApiClient(AdmissionregistrationV1Api),
+              api,
               logger,
               name: webhookConfigName,
               ...(metrics ? { onResult: createCaBundleMetrics(metrics.registry) } : {}),
             });
       return startManagedTls({
-        store: secretCertStore(cfg.kubeConfig.makeApiClient(CoreV1Api), { namespace: cfg.namespace, name: cfg.secretName }),
+        store: secretCertStore(api, { namespace: cfg.namespace, name: cfg.secretName }),
         identity: cfg.identity,
         logger,
         ...(patcher ? { publishBundle: (b: string) => patcher.publish(b) } : {}),
