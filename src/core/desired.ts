@@ -31,7 +31,8 @@ import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy } from './de
 import { pinExternalNames } from './desired/pinning.js';
 import { namespaceMesh } from './desired/mesh.js';
 import { directAccess } from './desired/direct.js';
-import { gatewaySelector, readOriginal } from './service.js';
+import { readOriginal } from './records.js';
+import { gatewaySelector } from './service.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
 import { TLS_MODE_LABEL } from './pod.js';
 import { rolledOut } from './restore.js';

@@ -25,17 +25,8 @@ import {
   sessionAffinityWarning,
   type AppServiceBlocker,
 } from './service-rules.js';
+import { readOriginal, type OriginalService } from './records.js';
 import { overlapWarning, type RepointedService, type UnmanagedWorkload } from './workloads.js';
-
-export interface OriginalService {
-  selector: Record<string, string>;
-  ports: V1ServicePort[];
-  /**
-   * The selector also matched workloads wpgw does not manage (Linux pods beside the Windows ones):
-   * `<name>-app` then selects only wpgw-managed pods (selector + wpgw.io/managed=true).
-   */
-  onlyManaged?: true;
-}
 
 export type ServiceOutcome =
   | { action: 'skip'; reason: ServiceSkipReason; warnings: string[] }
@@ -195,21 +186,6 @@ export function repointedOriginal(service: V1Service, namespace: string): Origin
 export function asRepointed(service: V1Service, namespace: string): RepointedService | undefined {
   const original = repointedOriginal(service, namespace);
   return original ? { name: service.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true } : undefined;
-}
-
-/** The original selector and ports recorded on a re-pointed Service, if valid. */
-export function readOriginal(service: V1Service): OriginalService | undefined {
-  const raw = service.metadata?.annotations?.[SERVICE_ORIGINAL_ANNOTATION];
-  if (raw === undefined) return undefined;
-  try {
-    const v = JSON.parse(raw) as Partial<OriginalService>;
-    if (v && typeof v.selector === 'object' && v.selector !== null && Array.isArray(v.ports)) {
-      return { selector: v.selector, ports: v.ports, ...(v.onlyManaged === true ? { onlyManaged: true as const } : {}) };
-    }
-  } catch {
-    // Foreign or hand-edited: treat the Service as not re-pointed.
-  }
-  return undefined;
 }
 
 export function selectorMatches(selector: Record<string, string>, labels: Readonly<Record<string, string>>): boolean {

@@ -6,7 +6,7 @@ import type { V1Ingress, V1Service } from '@kubernetes/client-node';
 import type { AdmitResult } from '../../src/core/admission-types.js';
 import { admit } from '../../src/core/admission.js';
 import { desiredNamespaceState } from '../../src/core/desired.js';
-import { readOriginal } from '../../src/core/service.js';
+import { readOriginal } from '../../src/core/records.js';
 import { nonMeshIngresses } from '../../src/core/service-rules.js';
 import { selectNudges } from '../../src/controller/nudge.js';
 import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';

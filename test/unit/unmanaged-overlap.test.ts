@@ -12,7 +12,7 @@ import { admit } from '../../src/core/admission.js';
 import { settingHints } from '../../src/core/hints.js';
 import { render } from '../../src/render.js';
 import { applyResponse, review } from './helpers/builders.js';
-import { readOriginal } from '../../src/core/service.js';
+import { readOriginal } from '../../src/core/records.js';
 import { startCache, World, type Obj } from './helpers/fake-cluster.js';
 
 const NS = 'shop';

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import type { V1Pod } from '@kubernetes/client-node';
 import { GATEWAY_SERVICE, MANAGED_LABEL, POD_STATUS_ANNOTATION } from '../../names.js';
-import { parseStatus } from '../pod.js';
+import { parseStatus } from '../records.js';
 import type { KubeObject } from '../desired-types.js';
 import { gatewayLabels, meta, type Owner } from './common.js';
 import { STATUS_PORT } from './gateway.js';
