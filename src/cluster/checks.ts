@@ -58,7 +58,7 @@ export interface CheckOptions {
   istioRevision?: string;
   /** Skip the two server-side dry runs (they need create on pods; the chart's helm test has no such right). */
   noDryRun?: boolean;
-  /** wpgw status for one namespace (src/controller/status.ts, passed in by the command). */
+  /** wpgw status for one namespace (src/commands/status-report.ts, passed in by the command). */
   statusOf?: (namespace: string) => Promise<{ errors: string[]; drift: number; conflicts: number }>;
 }
 

@@ -8,7 +8,7 @@ import { CoreV1Api, type V1Namespace, type V1Pod } from '@kubernetes/client-node
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { RawKubeClient, errorMessage } from '../cluster/client.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
-import { clusterServicesOnce, readNamespaceInput } from '../controller/status.js';
+import { clusterServicesOnce, readNamespaceInput } from './status-report.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
 import { DNS_POD_LABEL } from '../core/desired/policy.js';
 import { formatSuggestions, parseQueryLog, suggestEntries, type WorkloadSuggestions } from '../core/suggest.js';

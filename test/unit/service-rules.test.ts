@@ -9,7 +9,7 @@ import { desiredNamespaceState } from '../../src/core/desired.js';
 import { readOriginal } from '../../src/core/records.js';
 import { nonMeshIngresses } from '../../src/core/service-rules.js';
 import { selectNudges } from '../../src/controller/nudge.js';
-import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
+import { formatStatus, summarizeNamespace } from '../../src/commands/status-report.js';
 import { unmanagedWorkloads, type UnmanagedWorkload } from '../../src/core/workloads.js';
 import { applyResponse, find, injectedPod, namespaceObject, repointedService, review, service, spec, staticContext } from './helpers/builders.js';
 

@@ -30,9 +30,10 @@ import {
   SERVICE_ORIGINAL_ANNOTATION,
   appServiceName,
 } from '../names.js';
-import { DEFAULT_DESIRED_OPTIONS } from './defaults.js';
-import { CLUSTER_DNS } from './input.js';
-import type { DesiredFn } from './reconcile.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
+import { CLUSTER_DNS } from '../cluster/cache.js';
+
+type DesiredFn = typeof desiredNamespaceState;
 
 export interface GatewayStatus {
   serviceIP?: string;
