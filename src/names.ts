@@ -112,8 +112,6 @@ export const OUTBOUND_POD_PORTS = { min: 20000, max: 29999 } as const;
 export const INBOUND_POD_PORTS = { min: 30000, max: 39999 } as const;
 
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
-/** Placeholder gateway address for offline render (RFC 5737 documentation range). */
-export const PLACEHOLDER_GATEWAY_IP = '192.0.2.1';
 
 export function appServiceName(service: string): string {
   return `${service}${APP_SERVICE_SUFFIX}`;

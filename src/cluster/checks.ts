@@ -20,6 +20,7 @@ import type {
 import { gatewayObjects } from '../core/desired/gateway.js';
 import { MANAGED_KINDS } from '../core/desired-types.js';
 import { coversPodCreate, unmetRequirement } from '../core/label-selector.js';
+import { LEASE_TIMINGS } from '../defaults.js';
 import { splitPemBundle } from '../tls/certs.js';
 import {
   GATEWAY_POD_LABEL,
@@ -384,7 +385,7 @@ async function checkControlPlane(ctx: Reader, opts: CheckOptions, emit: Emit): P
     const lease = await ctx.maybe<V1Lease>(`/apis/coordination.k8s.io/v1/namespaces/${opts.wpgwNamespace}/leases/${LEASE}`);
     const holder = lease?.spec?.holderIdentity;
     const renewed = lease?.spec?.renewTime ? Date.parse(String(lease.spec.renewTime)) : undefined;
-    const durationMs = (lease?.spec?.leaseDurationSeconds ?? 15) * 1000;
+    const durationMs = lease?.spec?.leaseDurationSeconds ? lease.spec.leaseDurationSeconds * 1000 : LEASE_TIMINGS.durationMs;
     const age = renewed === undefined ? undefined : (opts.now ?? Date.now)() - renewed;
     if (!holder || age === undefined) emit({ name: 'the controller has a leader', status: 'fail', detail: lease ? 'Lease has no holder' : `no Lease ${opts.wpgwNamespace}/${LEASE}`, hint: `no controller replica runs: kubectl -n ${opts.wpgwNamespace} get pods -l app.kubernetes.io/name=${CONTROLLER_DEPLOYMENT}` });
     else if (age > 2 * durationMs) emit({ name: 'the controller has a leader', status: 'fail', detail: `held by ${holder}, last renewed ${Math.round(age / 1000)}s ago (lease ${durationMs / 1000}s)`, hint: `the leader stopped renewing: kubectl -n ${opts.wpgwNamespace} logs deploy/${CONTROLLER_DEPLOYMENT}` });

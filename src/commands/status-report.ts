@@ -30,7 +30,7 @@ import {
   SERVICE_ORIGINAL_ANNOTATION,
   appServiceName,
 } from '../names.js';
-import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
 import { CLUSTER_DNS } from '../cluster/cache.js';
 
 type DesiredFn = typeof desiredNamespaceState;

@@ -9,7 +9,7 @@ import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { RawKubeClient, errorMessage } from '../cluster/client.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
 import { clusterServicesOnce, readNamespaceInput } from './status-report.js';
-import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
 import { DNS_POD_LABEL } from '../core/desired/policy.js';
 import { formatSuggestions, parseQueryLog, suggestEntries, type WorkloadSuggestions } from '../core/suggest.js';
 import { NS_INJECT_ENABLED, NS_INJECT_LABEL } from '../names.js';
