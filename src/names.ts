@@ -51,6 +51,11 @@ export const NUDGE_ANNOTATION = 'wpgw.io/nudge';
 
 /** Label on the gateway pods; its value is the namespace, so it is unique mesh-wide. */
 export const GATEWAY_POD_LABEL = 'wpgw.io/gateway';
+/** Label on the wpgw-dns pods (dnsConfig mode); its value is the namespace. */
+export const DNS_POD_LABEL = 'wpgw.io/dns';
+
+/** Pod template annotation the controller bumps to roll a workload (as kubectl.kubernetes.io/restartedAt). */
+export const RESTARTED_AT_ANNOTATION = 'wpgw.io/restartedAt';
 
 /** The gateway Service in every opted-in namespace. */
 export const GATEWAY_SERVICE = 'wpgw';

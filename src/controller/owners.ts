@@ -6,9 +6,7 @@ import type { ClusterCache, Rollout } from '../cluster/cache.js';
 import { ROLLOUT_KIND } from '../cluster/kinds.js';
 import { timeOf } from '../cluster/objects.js';
 import { findDrift } from '../core/records.js';
-
-/** Pod template annotation bumped to roll a workload (the analogue of kubectl.kubernetes.io/restartedAt). */
-export const RESTARTED_AT_ANNOTATION = 'wpgw.io/restartedAt';
+import { RESTARTED_AT_ANNOTATION } from '../names.js';
 
 export const RESTARTABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Rollout'] as const;
 export type RestartableKind = (typeof RESTARTABLE_KINDS)[number];
