@@ -13,7 +13,7 @@ function sourceFiles(dir: string): string[] {
   );
 }
 
-const publicNames = Object.values(names).filter((v): v is string => typeof v === 'string' && v.startsWith('wpgw.io/'));
+const publicNames = Object.values(names as Record<string, unknown>).filter((v): v is string => typeof v === 'string' && v.startsWith('wpgw.io/'));
 
 describe('public names', () => {
   it('every wpgw.io/ label and annotation in src/names.ts has a row in the README reference table', () => {
