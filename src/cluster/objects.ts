@@ -2,7 +2,7 @@
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, NS_INJECT_ENABLED, NS_INJECT_LABEL } from '../names.js';
 import type { KubeObjectLike } from './store.js';
 
-export { canonicalLabels, selectorMatches } from '../core/labels.js';
+export { canonicalLabels, serviceSelects } from '../core/labels.js';
 
 export function labelsOf(obj: KubeObjectLike | undefined): Record<string, string> {
   return obj?.metadata?.labels ?? {};

@@ -18,7 +18,8 @@ import { directAccess } from './desired/direct.js';
 import { TLS_MODE_LABEL } from './pod.js';
 import { isCallerRule, rolledOut, serviceRestorePatch, type ServiceRestore } from './restore.js';
 import { readOriginal } from './records.js';
-import { restoredService, selectorMatches } from './service.js';
+import { selectorMatches } from './labels.js';
+import { restoredService } from './service.js';
 import { serviceInjectValue } from './service-rules.js';
 
 export type LeaveReason = 'opted_out' | 'no_windows_pods';

@@ -7,6 +7,7 @@
 import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../cluster/backoff.js';
 import { JSON_PATCH_CONTENT_TYPE, errorStatus, type KubeRest } from '../cluster/client.js';
 import { CA_BUNDLE_BY_WEBHOOK, CA_BUNDLE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
 
@@ -92,7 +93,7 @@ export function createCaBundlePatcher(opts: CaBundlePatcherOptions): CaBundlePat
           throw err;
         }
         // Exponential backoff with full jitter, capped.
-        const delay = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
+        const delay = Math.random() * backoffDelay(attempt - 1, base, max);
         log.warn({ err, attempt, delayMs: Math.round(delay) }, 'caBundle patch failed; retrying');
         await sleep(delay);
       }
