@@ -164,10 +164,6 @@ export function isNotFound(err: unknown): boolean {
   return errorStatus(err) === 404;
 }
 
-export function isConflict(err: unknown): boolean {
-  return errorStatus(err) === 409;
-}
-
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

@@ -24,12 +24,6 @@ export function isTerminating(obj: KubeObjectLike | undefined): boolean {
   return !!obj?.metadata?.deletionTimestamp;
 }
 
-export function sameStringMap(a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>>): boolean {
-  const ak = Object.keys(a ?? {});
-  if (ak.length !== Object.keys(b).length) return false;
-  return ak.every((k) => a?.[k] === b[k]);
-}
-
 /** Time in ms from a metadata timestamp (the API gives strings; typed models claim Date). */
 export function timeOf(t: unknown): number | undefined {
   if (t instanceof Date) return t.getTime();

@@ -40,7 +40,7 @@ export interface StartWebhookOptions {
   tls: WebhookTlsConfig;
   host?: string;
   port?: number;
-  /** Shared with the controller when both run in one process. */
+  /** The registry and admission metrics to serve (default: new ones); the command registers more on it. */
   metrics?: WebhookMetrics;
   ready?: () => boolean;
   bodyLimitBytes?: number;
