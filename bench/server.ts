@@ -17,8 +17,10 @@ import { fastify } from 'fastify';
 import { admit } from '../src/core/admission.js';
 import type { AdmissionHandler } from '../src/core/admission-types.js';
 import type { AdmissionContext } from '../src/core/context.js';
-import { createLogger, startWebhook, webhookIdentity, DEFAULT_BODY_LIMIT_BYTES } from '../src/webhook/index.js';
-import { TLS_MIN_VERSION } from '../src/webhook/tls.js';
+import { createLogger } from '../src/telemetry/index.js';
+import { webhookIdentity } from '../src/tls/index.js';
+import { startWebhook, DEFAULT_BODY_LIMIT_BYTES } from '../src/webhook/index.js';
+import { TLS_MIN_VERSION } from '../src/tls/tls.js';
 import { cachedBenchContext, staticBenchContext } from './context.js';
 
 export interface ServerReady {

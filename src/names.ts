@@ -51,6 +51,11 @@ export const NUDGE_ANNOTATION = 'wpgw.io/nudge';
 
 /** Label on the gateway pods; its value is the namespace, so it is unique mesh-wide. */
 export const GATEWAY_POD_LABEL = 'wpgw.io/gateway';
+/** Label on the wpgw-dns pods (dnsConfig mode); its value is the namespace. */
+export const DNS_POD_LABEL = 'wpgw.io/dns';
+
+/** Pod template annotation the controller bumps to roll a workload (as kubectl.kubernetes.io/restartedAt). */
+export const RESTARTED_AT_ANNOTATION = 'wpgw.io/restartedAt';
 
 /** The gateway Service in every opted-in namespace. */
 export const GATEWAY_SERVICE = 'wpgw';
@@ -112,8 +117,6 @@ export const OUTBOUND_POD_PORTS = { min: 20000, max: 29999 } as const;
 export const INBOUND_POD_PORTS = { min: 30000, max: 39999 } as const;
 
 export const DEFAULT_CLUSTER_DOMAIN = 'cluster.local';
-/** Placeholder gateway address for offline render (RFC 5737 documentation range). */
-export const PLACEHOLDER_GATEWAY_IP = '192.0.2.1';
 
 export function appServiceName(service: string): string {
   return `${service}${APP_SERVICE_SUFFIX}`;

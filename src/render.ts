@@ -13,7 +13,8 @@ import { mutatePod, type PodLike } from './core/pod.js';
 import { mutateService } from './core/service.js';
 import { podTemplateOf, servicesReaching, unmanagedBecause, unmanagedPodWarning } from './core/workloads.js';
 import { groupBy, inputContext } from './render-context.js';
-import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE, PLACEHOLDER_GATEWAY_IP } from './names.js';
+import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './names.js';
+import { DEFAULT_COREDNS_IMAGE, DEFAULT_GATEWAY_REPLICAS, PLACEHOLDER_DNS_IP, PLACEHOLDER_GATEWAY_IP } from './defaults.js';
 
 export interface RenderOptions {
   gatewayIP?: string;
@@ -35,8 +36,6 @@ export interface RenderResult {
   /** Objects that the webhook would deny, with the reason. Non-empty means failure. */
   errors: string[];
 }
-
-const PLACEHOLDER_DNS_IP = '192.0.2.53';
 
 /** Kinds without a namespace: they never make render invent one (or a gateway for it). */
 const CLUSTER_SCOPED_KINDS = new Set([
@@ -90,8 +89,6 @@ function hasPodTemplate(d: Doc): boolean {
   const template = (d.spec as { template?: { spec?: { containers?: unknown } } } | undefined)?.template;
   return Array.isArray(template?.spec?.containers);
 }
-export const DEFAULT_COREDNS_IMAGE = 'registry.k8s.io/coredns/coredns:v1.12.4';
-
 type Doc = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string } };
 
 /** Where each workload kind keeps its pod template (the core's one definition), for render's documents. */
@@ -252,7 +249,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
 
   const desiredOpts: DesiredOptions = {
     clusterDomain,
-    defaultGatewayReplicas: 2,
+    defaultGatewayReplicas: DEFAULT_GATEWAY_REPLICAS,
     corednsImage: opts.corednsImage ?? DEFAULT_COREDNS_IMAGE,
     ...(opts.istioRevision ? { istioRevision: opts.istioRevision } : {}),
     pinnedGatewayIP: opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP,

@@ -15,7 +15,7 @@ export class Backoff {
 
   /** Delay before the next attempt; each call doubles it up to the cap. */
   next(): number {
-    const base = Math.min(this.opts.maxMs, this.opts.initialMs * 2 ** this.attempt);
+    const base = backoffDelay(this.attempt, this.opts.initialMs, this.opts.maxMs);
     this.attempt = Math.min(this.attempt + 1, 52);
     const jitter = this.opts.jitter ?? 0;
     const r = (this.opts.random ?? Math.random)();
@@ -31,6 +31,7 @@ export class Backoff {
   }
 }
 
+/** The delay after `failures` failures: initialMs doubled per failure, capped at maxMs (no jitter). */
 export function backoffDelay(failures: number, initialMs: number, maxMs: number): number {
   return Math.min(maxMs, initialMs * 2 ** Math.min(failures, 52));
 }

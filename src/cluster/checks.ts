@@ -20,7 +20,8 @@ import type {
 import { gatewayObjects } from '../core/desired/gateway.js';
 import { MANAGED_KINDS } from '../core/desired-types.js';
 import { coversPodCreate, unmetRequirement } from '../core/label-selector.js';
-import { splitPemBundle } from '../webhook/certs.js';
+import { LEASE_TIMINGS } from '../defaults.js';
+import { splitPemBundle } from '../tls/certs.js';
 import {
   GATEWAY_POD_LABEL,
   GATEWAY_SERVICE,
@@ -58,7 +59,7 @@ export interface CheckOptions {
   istioRevision?: string;
   /** Skip the two server-side dry runs (they need create on pods; the chart's helm test has no such right). */
   noDryRun?: boolean;
-  /** wpgw status for one namespace (src/controller/status.ts, passed in by the command). */
+  /** wpgw status for one namespace (src/commands/status-report.ts, passed in by the command). */
   statusOf?: (namespace: string) => Promise<{ errors: string[]; drift: number; conflicts: number }>;
 }
 
@@ -384,7 +385,7 @@ async function checkControlPlane(ctx: Reader, opts: CheckOptions, emit: Emit): P
     const lease = await ctx.maybe<V1Lease>(`/apis/coordination.k8s.io/v1/namespaces/${opts.wpgwNamespace}/leases/${LEASE}`);
     const holder = lease?.spec?.holderIdentity;
     const renewed = lease?.spec?.renewTime ? Date.parse(String(lease.spec.renewTime)) : undefined;
-    const durationMs = (lease?.spec?.leaseDurationSeconds ?? 15) * 1000;
+    const durationMs = lease?.spec?.leaseDurationSeconds ? lease.spec.leaseDurationSeconds * 1000 : LEASE_TIMINGS.durationMs;
     const age = renewed === undefined ? undefined : (opts.now ?? Date.now)() - renewed;
     if (!holder || age === undefined) emit({ name: 'the controller has a leader', status: 'fail', detail: lease ? 'Lease has no holder' : `no Lease ${opts.wpgwNamespace}/${LEASE}`, hint: `no controller replica runs: kubectl -n ${opts.wpgwNamespace} get pods -l app.kubernetes.io/name=${CONTROLLER_DEPLOYMENT}` });
     else if (age > 2 * durationMs) emit({ name: 'the controller has a leader', status: 'fail', detail: `held by ${holder}, last renewed ${Math.round(age / 1000)}s ago (lease ${durationMs / 1000}s)`, hint: `the leader stopped renewing: kubectl -n ${opts.wpgwNamespace} logs deploy/${CONTROLLER_DEPLOYMENT}` });

@@ -149,6 +149,7 @@ export class RawKubeClient implements KubeRest {
 
 export const APPLY_CONTENT_TYPE = PatchStrategy.ServerSideApply;
 export const MERGE_PATCH_CONTENT_TYPE = PatchStrategy.MergePatch;
+export const JSON_PATCH_CONTENT_TYPE = PatchStrategy.JsonPatch;
 
 /** HTTP status of an error from the API (ApiException.code, Watch's statusCode, or a Status body). */
 export function errorStatus(err: unknown): number | undefined {
@@ -161,10 +162,6 @@ export function errorStatus(err: unknown): number | undefined {
 
 export function isNotFound(err: unknown): boolean {
   return errorStatus(err) === 404;
-}
-
-export function isConflict(err: unknown): boolean {
-  return errorStatus(err) === 409;
 }
 
 export function errorMessage(err: unknown): string {

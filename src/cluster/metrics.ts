@@ -1,5 +1,5 @@
-// Watch-cache metrics for any process that runs a ClusterCache (the webhook; the controller has
-// its own wpgw_controller_watch_events_total).
+// Watch-cache metrics of the webhook's ClusterCache (registered by src/commands/webhook.ts; the
+// controller has its own wpgw_controller_watch_events_total).
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { ClusterCache } from './cache.js';
 

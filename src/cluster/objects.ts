@@ -2,7 +2,7 @@
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, NS_INJECT_ENABLED, NS_INJECT_LABEL } from '../names.js';
 import type { KubeObjectLike } from './store.js';
 
-export { canonicalLabels, selectorMatches } from '../core/labels.js';
+export { canonicalLabels, serviceSelects } from '../core/labels.js';
 
 export function labelsOf(obj: KubeObjectLike | undefined): Record<string, string> {
   return obj?.metadata?.labels ?? {};
@@ -22,12 +22,6 @@ export function isOptedIn(namespace: KubeObjectLike | undefined): boolean {
 
 export function isTerminating(obj: KubeObjectLike | undefined): boolean {
   return !!obj?.metadata?.deletionTimestamp;
-}
-
-export function sameStringMap(a: Readonly<Record<string, string>> | undefined, b: Readonly<Record<string, string>>): boolean {
-  const ak = Object.keys(a ?? {});
-  if (ak.length !== Object.keys(b).length) return false;
-  return ak.every((k) => a?.[k] === b[k]);
 }
 
 /** Time in ms from a metadata timestamp (the API gives strings; typed models claim Date). */

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Backoff, type BackoffOptions } from './backoff.js';
 import { errorMessage, errorStatus } from './client.js';
 import { NamespacedStore, type KubeObjectLike } from './store.js';
+import { RELIST_INTERVAL_MS } from '../defaults.js';
 
 export interface ListResult<T> {
   items: T[];
@@ -78,8 +79,6 @@ type WatchOutcome =
   | { kind: 'error'; err: unknown }
   | { kind: 'interrupted' };
 
-export const DEFAULT_RELIST_INTERVAL_MS = 5 * 60_000;
-
 function key(obj: KubeObjectLike): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
@@ -135,7 +134,7 @@ export class Reflector<T extends KubeObjectLike> {
   ) {
     this.maxBackoffMs = opts.backoff?.maxMs ?? 30_000;
     this.backoff = new Backoff({ initialMs: 1000, jitter: 0.2, ...opts.backoff, maxMs: this.maxBackoffMs });
-    this.relistIntervalMs = opts.relistIntervalMs ?? DEFAULT_RELIST_INTERVAL_MS;
+    this.relistIntervalMs = opts.relistIntervalMs ?? RELIST_INTERVAL_MS;
     this.minWatchMs = opts.minWatchMs ?? 1000;
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ resource: opts.name });
   }

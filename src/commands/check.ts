@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { RawKubeClient, checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { runChecks, type CheckResult } from '../cluster/checks.js';
-import { collectStatus } from '../controller/index.js';
+import { collectStatus } from './status-report.js';
 import { durationFlag, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 

@@ -8,11 +8,11 @@ import { startController } from '../controller/index.js';
 import { serveControllerEndpoint } from '../controller/serve.js';
 import { serverLookup } from '../controller/resolver.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
-import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
 import { certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, revisionFlag, UsageError } from './flags.js';
 import { type CliIO, version } from './main.js';
-import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../webhook/index.js';
+import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../telemetry/index.js';
 
 const HELP = `Usage: wpgw controller [options]
   --namespace NS            where the controller runs and keeps its Lease (default $POD_NAMESPACE or wpgw-system)

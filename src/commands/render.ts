@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { PLACEHOLDER_GATEWAY_IP } from '../names.js';
+import { PLACEHOLDER_GATEWAY_IP } from '../defaults.js';
 import { render } from '../render.js';
 import { ipFlag, outputFlag, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';

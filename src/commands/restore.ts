@@ -10,7 +10,7 @@ import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { ROLLOUT_KIND, collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
 import { isOptedIn } from '../cluster/objects.js';
 import { planRestore, type RestorePlan } from '../core/restore.js';
-import { listAllManaged } from '../controller/status.js';
+import { listAllManaged } from './status-report.js';
 import { RESTARTABLE_API_VERSIONS, isRestartable, ownerKey, resolveTopOwner, restartPatch, restartableObject, type OwnerLookup, type RestartableKind } from '../controller/owners.js';
 import { FIELD_MANAGER, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATION, NS_INJECT_LABEL, NS_INJECT_ENABLED } from '../names.js';
 import { durationFlag, UsageError } from './flags.js';

@@ -2,7 +2,7 @@
 // re-pointed Services, the declared destinations, and any drift or conflict.
 import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
-import { collectStatus, formatStatus } from '../controller/index.js';
+import { collectStatus, formatStatus } from './status-report.js';
 import { stringify } from 'yaml';
 import { outputFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';

@@ -8,9 +8,9 @@ import { CoreV1Api, type V1Namespace, type V1Pod } from '@kubernetes/client-node
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { RawKubeClient, errorMessage } from '../cluster/client.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
-import { clusterServicesOnce, readNamespaceInput } from '../controller/status.js';
-import { DEFAULT_DESIRED_OPTIONS } from '../controller/defaults.js';
-import { DNS_POD_LABEL } from '../core/desired/policy.js';
+import { clusterServicesOnce, readNamespaceInput } from './status-report.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
+import { DNS_POD_LABEL } from '../names.js';
 import { formatSuggestions, parseQueryLog, suggestEntries, type WorkloadSuggestions } from '../core/suggest.js';
 import { NS_INJECT_ENABLED, NS_INJECT_LABEL } from '../names.js';
 import { durationFlag, outputFlag, readableFileFlag, UsageError } from './flags.js';

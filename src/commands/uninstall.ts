@@ -14,6 +14,7 @@ import { isRestartable, ownerKey, resolveTopOwner, restartableObject } from '../
 import { leavingMeshBlockers, type PeerAuthenticationLike, type UninstallBlocker } from '../core/uninstall.js';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, NS_INJECT_ENABLED, NS_INJECT_LABEL, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
 import { durationFlag, UsageError } from './flags.js';
+import { LEASE_TIMINGS } from '../defaults.js';
 import type { CliIO } from './main.js';
 import { namespacesWithWpgw, readPlan, restoreNamespace } from './restore.js';
 
@@ -184,7 +185,7 @@ async function controllerAlive(rest: KubeRest, ns: string): Promise<boolean> {
     const lease = await rest.request<{ spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } }>('GET', objectPath(at('coordination.k8s.io/v1', 'leases', true), ns, 'wpgw-controller'));
     const s = lease.spec ?? {};
     if (!s.holderIdentity || !s.renewTime) return false;
-    return Date.parse(s.renewTime) + (s.leaseDurationSeconds ?? 15) * 1000 * 2 > Date.now();
+    return Date.parse(s.renewTime) + (s.leaseDurationSeconds ? s.leaseDurationSeconds * 1000 : LEASE_TIMINGS.durationMs) * 2 > Date.now();
   } catch (err) {
     if (errorStatus(err) === 404) return false;
     throw err;

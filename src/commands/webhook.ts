@@ -8,12 +8,15 @@ import { parseArgs } from 'node:util';
 import { admit } from '../core/admission.js';
 import type { AdmissionHandler } from '../core/admission-types.js';
 import type { AdmissionContext } from '../core/context.js';
-import { checkApiServer, loadKubeConfig, startAdmissionCache } from '../cluster/index.js';
-import { DEFAULT_CLUSTER_DOMAIN, PLACEHOLDER_GATEWAY_IP } from '../names.js';
+import { checkApiServer, loadKubeConfig, registerCacheMetrics, startAdmissionCache } from '../cluster/index.js';
+import { PLACEHOLDER_GATEWAY_IP } from '../defaults.js';
+import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
 import { devContext } from '../webhook/dev-context.js';
 import { certPairFlags, durationFlag, intFlag, ipFlag, metricsPortFlag, UsageError } from './flags.js';
 import { type CliIO, version } from './main.js';
-import { createLogger, createMetrics, registerBuildInfo, serveMetrics, startWebhook, webhookIdentity, type MetricsServer, type WebhookTlsConfig } from '../webhook/index.js';
+import { createLogger, registerBuildInfo, serveMetrics, type MetricsServer } from '../telemetry/index.js';
+import { webhookIdentity } from '../tls/index.js';
+import { createMetrics, startWebhook, type WebhookTlsConfig } from '../webhook/index.js';
 
 const HELP = `Usage: wpgw webhook [options]
   --dev                    run locally: certificates in ./certs, no cluster needed
@@ -88,6 +91,8 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
   let stopCache: () => Promise<void> = async () => {};
   let tls: WebhookTlsConfig;
   let remember: ((body: unknown, result: ReturnType<AdmissionHandler>) => void) | undefined;
+  const metrics = createMetrics();
+  registerBuildInfo(metrics.registry, 'webhook', version());
 
   if (values.dev) {
     const dev = devContext(gatewayIP, dnsIP);
@@ -98,6 +103,7 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
     const kc = loadKubeConfig();
     await checkApiServer(kc, { timeoutMs: apiTimeoutMs });
     const { cache, context: cacheContext } = startAdmissionCache(kc, { logger });
+    registerCacheMetrics(metrics.registry, cache);
     context = cacheContext;
     // Ready only once the caches hold a full list: answering from an empty cache would deny pods
     // for a "missing" gateway that exists.
@@ -116,8 +122,6 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
     remember?.(body, result);
     return result;
   };
-  const metrics = createMetrics();
-  registerBuildInfo(metrics.registry, 'webhook', version());
   const host = values.host ?? (values.dev ? '127.0.0.1' : '0.0.0.0');
   let running;
   let metricsServer: MetricsServer | undefined;

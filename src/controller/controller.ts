@@ -14,7 +14,7 @@ import type { DesiredOptions } from '../core/desired-types.js';
 import { scopeInUse } from '../core/desired/mesh.js';
 import { covers } from '../core/mesh-scope.js';
 import { BatchWindows, DEFAULT_BATCH_WINDOWS, type BatchWindowOptions } from './batching.js';
-import { DEFAULT_DESIRED_OPTIONS } from './defaults.js';
+import { DEFAULT_DESIRED_OPTIONS, LEASE_TIMINGS, RELIST_INTERVAL_MS, RETRY_DELAYS } from '../defaults.js';
 import { EventRecorder } from './events.js';
 import { LeaderElector } from './lease.js';
 import { createControllerMetrics, type ControllerMetrics } from './metrics.js';
@@ -62,16 +62,16 @@ export { DEFAULT_DESIRED_OPTIONS };
 export function defaultControllerOptions(): ControllerOptions {
   return {
     leaseName: 'wpgw-controller',
-    leaseDurationMs: 15_000,
-    renewIntervalMs: 2_000,
-    renewDeadlineMs: 10_000,
+    leaseDurationMs: LEASE_TIMINGS.durationMs,
+    renewIntervalMs: LEASE_TIMINGS.renewIntervalMs,
+    renewDeadlineMs: LEASE_TIMINGS.renewDeadlineMs,
     leaderElection: true,
     identity: `${hostname()}_${randomUUID().slice(0, 8)}`,
-    relistIntervalMs: 5 * 60_000,
-    resyncIntervalMs: 5 * 60_000,
+    relistIntervalMs: RELIST_INTERVAL_MS,
+    resyncIntervalMs: RELIST_INTERVAL_MS,
     workers: 4,
-    retryBaseMs: 500,
-    retryMaxMs: 60_000,
+    retryBaseMs: RETRY_DELAYS.baseMs,
+    retryMaxMs: RETRY_DELAYS.maxMs,
     degradedRecheckMs: 30_000,
     batching: DEFAULT_BATCH_WINDOWS,
     desired: DEFAULT_DESIRED_OPTIONS,

@@ -1,4 +1,3 @@
-// The companion controller and `wpgw status`.
+// The companion controller.
 export { DEFAULT_DESIRED_OPTIONS, defaultControllerOptions, startController, type ControllerHandle, type ControllerOptions, type ControllerStats, type StartControllerParams } from './controller.js';
 export { createControllerMetrics, type ControllerMetrics } from './metrics.js';
-export { collectStatus, formatStatus, summarizeNamespace, type NamespaceStatus, type StatusReport, type StatusOptions } from './status.js';

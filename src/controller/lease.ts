@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { kindInfo, objectPath, collectionPath } from '../cluster/kinds.js';
 import { timeOf } from '../cluster/objects.js';
+import { LEASE_TIMINGS } from '../defaults.js';
 
 export interface LeaseSpec {
   holderIdentity?: string | null;
@@ -49,7 +50,7 @@ export function decideLease(input: LeaseDecisionInput): LeaseDecision {
   const holder = lease.holderIdentity ?? '';
   if (holder === identity) return { action: 'renew' };
   if (holder === '') return { action: 'acquire' };
-  const durationMs = (lease.leaseDurationSeconds ?? 0) * 1000 || (input.defaultDurationMs ?? 15_000);
+  const durationMs = (lease.leaseDurationSeconds ?? 0) * 1000 || (input.defaultDurationMs ?? LEASE_TIMINGS.durationMs);
   const renewed = timeOf(lease.renewTime);
   const localExpiry = (input.observedAt ?? renewed ?? now) + durationMs;
   const serverExpiry = renewed !== undefined ? renewed + 2 * durationMs : Number.POSITIVE_INFINITY;
@@ -100,10 +101,10 @@ export class LeaderElector {
   ) {
     this.name = opts.name ?? 'wpgw-controller';
     this.path = objectPath(kindInfo('coordination.k8s.io/v1', 'Lease'), opts.namespace, this.name);
-    this.durationMs = opts.leaseDurationMs ?? 15_000;
-    this.renewIntervalMs = opts.renewIntervalMs ?? 2_000;
+    this.durationMs = opts.leaseDurationMs ?? LEASE_TIMINGS.durationMs;
+    this.renewIntervalMs = opts.renewIntervalMs ?? LEASE_TIMINGS.renewIntervalMs;
     // Must be shorter than the lease: we stop writing before anyone else may take over.
-    this.renewDeadlineMs = Math.min(opts.renewDeadlineMs ?? 10_000, Math.floor((this.durationMs * 2) / 3));
+    this.renewDeadlineMs = Math.min(opts.renewDeadlineMs ?? LEASE_TIMINGS.renewDeadlineMs, Math.floor((this.durationMs * 2) / 3));
     this.log = (opts.logger ?? pino({ level: 'silent' })).child({ lease: `${opts.namespace}/${this.name}`, identity: opts.identity });
     this.now = opts.now ?? Date.now;
   }

@@ -2,7 +2,7 @@
 // annotation makes the API server send them through the webhook again, which re-points them.
 import { createHash } from 'node:crypto';
 import type { V1Ingress, V1Pod, V1Service } from '@kubernetes/client-node';
-import { annotationsOf, canonicalLabels, isManagedByWpgw, isTerminating, labelsOf, selectorMatches } from '../cluster/objects.js';
+import { annotationsOf, canonicalLabels, isManagedByWpgw, isTerminating, labelsOf, serviceSelects } from '../cluster/objects.js';
 import { appServiceBlocker, blockingNonMeshAccess, serviceOwnerOf, type ServiceOwner } from '../core/service-rules.js';
 import { INJECT_KEY, NUDGE_ANNOTATION, SERVICE_ORIGINAL_ANNOTATION, appServiceName } from '../names.js';
 
@@ -74,7 +74,7 @@ export function selectNudges(
       continue;
     }
     if (!isNudgeCandidate(svc, (n) => owners.get(n), ingresses)) continue;
-    const matching = podLabels.filter((l) => selectorMatches(svc.spec?.selector, l));
+    const matching = podLabels.filter((l) => serviceSelects(svc.spec?.selector, l));
     if (matching.length === 0) continue;
     const value = nudgeValue(matching);
     if (annotationsOf(svc)[NUDGE_ANNOTATION] === value || alreadyNudged(name) === value) continue;

@@ -4,12 +4,9 @@
 import type { V1DaemonSet, V1Deployment, V1OwnerReference, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
 import type { ClusterCache, Rollout } from '../cluster/cache.js';
 import { ROLLOUT_KIND } from '../cluster/kinds.js';
-import { isTerminating, timeOf } from '../cluster/objects.js';
-import { parseStatus } from '../core/pod.js';
-import { POD_STATUS_ANNOTATION } from '../names.js';
-
-/** Pod template annotation bumped to roll a workload (the analogue of kubectl.kubernetes.io/restartedAt). */
-export const RESTARTED_AT_ANNOTATION = 'wpgw.io/restartedAt';
+import { timeOf } from '../cluster/objects.js';
+import { findDrift } from '../core/records.js';
+import { RESTARTED_AT_ANNOTATION } from '../names.js';
 
 export const RESTARTABLE_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Rollout'] as const;
 export type RestartableKind = (typeof RESTARTABLE_KINDS)[number];
@@ -95,25 +92,6 @@ export function restartableObject(ns: string, owner: OwnerRef, lookup: OwnerLook
     default:
       return undefined;
   }
-}
-
-export interface DriftedPod {
-  pod: string;
-  recordedIP: string;
-  currentIP: string;
-}
-
-/** hostAliases-mode pods whose recorded gateway address differs from the current one. */
-export function findDrift(pods: readonly V1Pod[], currentIP: string | undefined): DriftedPod[] {
-  if (!currentIP) return []; // no gateway Service yet: it is re-created with the recorded address
-  const out: DriftedPod[] = [];
-  for (const pod of pods) {
-    if (isTerminating(pod) || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
-    const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
-    if (!status || status.mode !== 'hostAliases' || !status.gatewayIP) continue;
-    if (status.gatewayIP !== currentIP) out.push({ pod: pod.metadata?.name ?? '', recordedIP: status.gatewayIP, currentIP });
-  }
-  return out;
 }
 
 export interface RestartPlan {

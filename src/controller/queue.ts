@@ -2,6 +2,7 @@
 // once (re-adds during processing run again afterwards), and failures retry with per-key
 // exponential backoff.
 import { backoffDelay } from '../cluster/backoff.js';
+import { RETRY_DELAYS } from '../defaults.js';
 
 export interface WorkQueueOptions {
   baseDelayMs?: number;
@@ -23,8 +24,8 @@ export class WorkQueue<K = string> {
   private readonly maxDelayMs: number;
 
   constructor(private readonly opts: WorkQueueOptions = {}) {
-    this.baseDelayMs = opts.baseDelayMs ?? 500;
-    this.maxDelayMs = opts.maxDelayMs ?? 60_000;
+    this.baseDelayMs = opts.baseDelayMs ?? RETRY_DELAYS.baseMs;
+    this.maxDelayMs = opts.maxDelayMs ?? RETRY_DELAYS.maxMs;
   }
 
   add(key: K): void {

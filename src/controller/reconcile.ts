@@ -19,7 +19,7 @@ import { planRestore, type RestorePhase } from '../core/restore.js';
 import type { WorkloadObject } from '../core/workloads.js';
 import { leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService, type ServiceLeavePlan } from '../core/service-leave.js';
 import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
-import { readOriginal } from '../core/service.js';
+import { readOriginal } from '../core/records.js';
 import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';

@@ -4,8 +4,8 @@
 import { readFileSync } from 'node:fs';
 import fastify, { type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
-import { generateCa, generateLeaf } from '../webhook/certs.js';
-import { TLS_MIN_VERSION, type TlsMaterial } from '../webhook/tls.js';
+import { generateCa, generateLeaf } from '../tls/certs.js';
+import { TLS_MIN_VERSION, type TlsMaterial } from '../tls/tls.js';
 
 export interface ControllerEndpointOptions {
   registry: Registry;

@@ -42,7 +42,3 @@ export interface AdmissionContext {
    */
   repointedServices?(namespace: string): ReadonlyArray<RepointedService>;
 }
-
-export interface CoreOptions {
-  clusterDomain: string;
-}

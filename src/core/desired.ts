@@ -31,7 +31,8 @@ import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy } from './de
 import { pinExternalNames } from './desired/pinning.js';
 import { namespaceMesh } from './desired/mesh.js';
 import { directAccess } from './desired/direct.js';
-import { gatewaySelector, readOriginal } from './service.js';
+import { gatewayLabels } from './labels.js';
+import { readOriginal } from './records.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
 import { TLS_MODE_LABEL } from './pod.js';
 import { rolledOut } from './restore.js';
@@ -205,7 +206,7 @@ function serviceOwner(services: readonly V1Service[], name: string): ServiceOwne
 }
 
 function selectsGateway(s: V1Service, namespace: string): boolean {
-  const want = gatewaySelector(namespace);
+  const want = gatewayLabels(namespace);
   const sel = s.spec?.selector ?? {};
   return Object.keys(sel).length === Object.keys(want).length && Object.entries(want).every(([k, v]) => sel[k] === v);
 }

@@ -7,7 +7,7 @@ import type { V1Ingress, V1Namespace, V1ObjectMeta, V1PodSpec, V1Service } from 
 import { DNS_SERVICE, GATEWAY_SERVICE, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
 import { asRepointed } from './service.js';
 import type { AdmissionContext } from './context.js';
-import { canonicalLabels, selectorMatches } from './labels.js';
+import { canonicalLabels, serviceSelects } from './labels.js';
 import { gatewayPodLabels } from './desired/gateway.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
 import { topLevelWorkloads, unmanagedBecause, unmanagedWorkloads, type RepointedService, type UnmanagedWorkload, type WorkloadObject } from './workloads.js';
@@ -148,7 +148,7 @@ function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFact
     const repointed = asRepointed(svc, namespace);
     if (repointed) facts.repointed.push(repointed);
     // Istio translates a classic Gateway's server port through every Service selecting its pods.
-    if (selectorMatches(svc.spec?.selector, gatewayPods)) facts.gatewaySelectingPorts.set(name, ports.map((p) => p.port));
+    if (serviceSelects(svc.spec?.selector, gatewayPods)) facts.gatewaySelectingPorts.set(name, ports.map((p) => p.port));
   }
   // By name: the same warnings whatever order a cache or a file holds the Services in.
   facts.repointed.sort((a, b) => a.name.localeCompare(b.name));

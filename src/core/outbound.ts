@@ -13,6 +13,7 @@
 // Hosts: DNS names (lowercase letters, digits, "-", "."); "*." prefixed wildcards only in
 // dnsConfig mode (a hosts file cannot hold a wildcard). IP literals are rejected: a pod that dials
 // an IP cannot be redirected by name.
+import { OUTBOUND_ANNOTATION } from '../names.js';
 
 export type AppProtocol = 'http' | 'tls' | 'tcp';
 
@@ -36,7 +37,7 @@ export class OutboundParseError extends Error {
     readonly entry: string,
     readonly reason: string,
   ) {
-    super(`invalid ${'wpgw.io/outbound'} entry "${truncate(entry)}": ${reason}`);
+    super(`invalid ${OUTBOUND_ANNOTATION} entry "${truncate(entry)}": ${reason}`);
     this.name = 'OutboundParseError';
   }
 }

@@ -19,6 +19,7 @@ import { isHostProcess, windowsEvidence } from './detect.js';
 import { uninjectIstio, type IstioUninjectResult } from './istio-uninject.js';
 import { BoundedMemo } from './memo.js';
 import { outboundNotWindowsHint } from './hints.js';
+import { POD_STATUS_VERSION, parseStatus, type PodStatusRecord } from './records.js';
 import { servicesReaching, unmanagedBecause, unmanagedPodWarning } from './workloads.js';
 import { formatScope, MeshScopeError, parseMeshScope } from './mesh-scope.js';
 import {
@@ -35,26 +36,6 @@ import {
 export interface PodLike {
   metadata?: V1ObjectMeta;
   spec?: V1PodSpec;
-}
-
-/** What the webhook injected, recorded on the pod. */
-export interface PodStatusRecord {
-  v: 1;
-  mode: ResolverMode;
-  /** hostAliases mode: the address the names point at. */
-  gatewayIP?: string;
-  /** hostAliases mode: the names injected. */
-  hostnames?: string[];
-  /** dnsConfig mode: the resolver the pod was pointed at, and what it had before. */
-  dnsIP?: string;
-  previousDnsPolicy?: string | null;
-  previousDnsConfig?: V1PodDNSConfig | null;
-  /** Canonical destinations (the controller routes exactly these). */
-  outbound: string[];
-  /** We added sidecar.istio.io/inject=false (a user's own label is left alone on strip). */
-  istioOptOut?: boolean;
-  /** Mesh-wide outbound scope (wpgw.io/mesh-outbound), canonical entries; the controller routes it. */
-  mesh?: string[];
 }
 
 /** Istio's injector label: a Windows pod must never get its Linux sidecar. */
@@ -182,7 +163,7 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
   }
 
   const warnings: string[] = plan.advice.map((a) => `${who}: ${OUTBOUND_ANNOTATION} ${a}`);
-  const status: PodStatusRecord = { v: 1, mode, outbound: [...plan.outbound], ...(mesh.length > 0 ? { mesh } : {}) };
+  const status: PodStatusRecord = { v: POD_STATUS_VERSION, mode, outbound: [...plan.outbound], ...(mesh.length > 0 ? { mesh } : {}) };
   if (mesh.length > 0) {
     warnings.push(
       `${who}: ${MESH_OUTBOUND_ANNOTATION} ${mesh.join(' ')} reaches the HTTP and gRPC ports of the Services in scope; TCP-only and app-TLS ports cannot be told apart at the gateway without a name, so those the app calls still need a ${OUTBOUND_ANNOTATION} entry (\`wpgw status -n ${namespace}\` lists them)`,
@@ -344,43 +325,6 @@ function istioWarning(who: string, r: IstioUninjectResult): string {
   const what = r.removed.length > 0 ? ` (${r.removed.join(', ')})` : '';
   const probes = r.restoredProbes.length > 0 ? `, gave the app back its own probes (${r.restoredProbes.join(', ')})` : '';
   return `${who}: removed Istio's sidecar injection${what}${probes}; Windows pods are meshed through the wpgw gateway`;
-}
-
-/** Reads a pod's status annotation; undefined if absent or not ours. */
-export function parseStatus(raw: string | undefined): PodStatusRecord | undefined {
-  if (raw === undefined) return undefined;
-  try {
-    const v = JSON.parse(raw) as unknown;
-    if (v && typeof v === 'object' && (v as { v?: unknown }).v === 1 && wellFormed(v as Record<string, unknown>)) return v as PodStatusRecord;
-  } catch {
-    // A hand-edited or foreign value: drop it, re-inject from scratch.
-  }
-  return undefined;
-}
-
-const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
-const optionalString = (v: unknown) => v === undefined || v === null || typeof v === 'string';
-
-/**
- * The record is restored into the pod on strip, so only a shape we could have written is
- * trusted; anything else (hand-edited, hostile) is dropped and the pod re-injected from scratch.
- */
-function wellFormed(v: Record<string, unknown>): boolean {
-  if (v.mode !== 'hostAliases' && v.mode !== 'dnsConfig') return false;
-  if (!strings(v.outbound) || !optionalString(v.gatewayIP) || !optionalString(v.dnsIP) || !optionalString(v.previousDnsPolicy)) return false;
-  if (v.hostnames !== undefined && !strings(v.hostnames)) return false;
-  if (v.mesh !== undefined && !strings(v.mesh)) return false;
-  const dns = v.previousDnsConfig;
-  if (dns === undefined || dns === null) return true;
-  if (typeof dns !== 'object' || Array.isArray(dns)) return false;
-  const d = dns as Record<string, unknown>;
-  if (Object.keys(d).some((k) => !['nameservers', 'searches', 'options'].includes(k))) return false;
-  if ((d.nameservers !== undefined && !strings(d.nameservers)) || (d.searches !== undefined && !strings(d.searches))) return false;
-  return (
-    d.options === undefined ||
-    (Array.isArray(d.options) &&
-      d.options.every((o) => o && typeof o === 'object' && typeof (o as { name?: unknown }).name === 'string' && optionalString((o as { value?: unknown }).value)))
-  );
 }
 
 function injectValue(meta: V1ObjectMeta | undefined): string | undefined {

@@ -19,7 +19,8 @@ import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import { GATEWAY_SERVICE, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NUDGE_ANNOTATION, OWNER_LABEL, POD_STATUS_ANNOTATION } from '../names.js';
 import type { KubeObject } from './desired-types.js';
 import { ownerValue } from './desired/common.js';
-import { TLS_MODE_LABEL, parseStatus } from './pod.js';
+import { TLS_MODE_LABEL } from './pod.js';
+import { parseStatus } from './records.js';
 import { restoredService } from './service.js';
 
 export type RestorePhase = 'gateway' | 'callers' | 'services' | 'pods' | 'cleanup' | 'done';

@@ -17,7 +17,9 @@ import type { DesiredState, KubeObject, NamespaceInput } from './desired-types.j
 import { directAccess } from './desired/direct.js';
 import { TLS_MODE_LABEL } from './pod.js';
 import { isCallerRule, rolledOut, serviceRestorePatch, type ServiceRestore } from './restore.js';
-import { readOriginal, restoredService, selectorMatches } from './service.js';
+import { readOriginal } from './records.js';
+import { selectorMatches } from './labels.js';
+import { restoredService } from './service.js';
 import { serviceInjectValue } from './service-rules.js';
 
 export type LeaveReason = 'opted_out' | 'no_windows_pods';

@@ -25,17 +25,10 @@ import {
   sessionAffinityWarning,
   type AppServiceBlocker,
 } from './service-rules.js';
+import { fnv1a } from './hash.js';
+import { gatewayLabels, selectorMatches } from './labels.js';
+import { readOriginal, type OriginalService } from './records.js';
 import { overlapWarning, type RepointedService, type UnmanagedWorkload } from './workloads.js';
-
-export interface OriginalService {
-  selector: Record<string, string>;
-  ports: V1ServicePort[];
-  /**
-   * The selector also matched workloads wpgw does not manage (Linux pods beside the Windows ones):
-   * `<name>-app` then selects only wpgw-managed pods (selector + wpgw.io/managed=true).
-   */
-  onlyManaged?: true;
-}
 
 export type ServiceOutcome =
   | { action: 'skip'; reason: ServiceSkipReason; warnings: string[] }
@@ -51,10 +44,6 @@ export type ServiceSkipReason =
   | 'no_windows_pods'
   /** Non-mesh clients reach it (LoadBalancer, NodePort, externalIPs, Prometheus): see service-rules.ts. */
   | 'non_mesh_clients';
-
-export function gatewaySelector(namespace: string): Record<string, string> {
-  return { [GATEWAY_POD_LABEL]: namespace };
-}
 
 export function mutateService(service: V1Service, namespace: string, ctx: AdmissionContext): ServiceOutcome {
   const name = service.metadata?.name ?? '<unnamed>';
@@ -122,7 +111,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   if (typeof allocation === 'string') return leaving ? restoreNow(allocation) : { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
 
   const ports: V1ServicePort[] = withLiveNodePorts(original.ports, spec.ports, (p, i) => ({ ...cleanPort(p), targetPort: allocation[i]! }));
-  const newSpec: V1ServiceSpec = { ...spec, selector: gatewaySelector(namespace), ports };
+  const newSpec: V1ServiceSpec = { ...spec, selector: gatewayLabels(namespace), ports };
   const others = ctx.unmanagedWorkloads(namespace).filter((w) => selectorMatches(original.selector, w.labels));
   const recordedNow: OriginalService = { selector: original.selector, ports: original.ports.map(cleanPort), ...(others.length > 0 ? { onlyManaged: true as const } : {}) };
   const metadata: V1ObjectMeta = {
@@ -197,25 +186,6 @@ export function asRepointed(service: V1Service, namespace: string): RepointedSer
   return original ? { name: service.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true } : undefined;
 }
 
-/** The original selector and ports recorded on a re-pointed Service, if valid. */
-export function readOriginal(service: V1Service): OriginalService | undefined {
-  const raw = service.metadata?.annotations?.[SERVICE_ORIGINAL_ANNOTATION];
-  if (raw === undefined) return undefined;
-  try {
-    const v = JSON.parse(raw) as Partial<OriginalService>;
-    if (v && typeof v.selector === 'object' && v.selector !== null && Array.isArray(v.ports)) {
-      return { selector: v.selector, ports: v.ports, ...(v.onlyManaged === true ? { onlyManaged: true as const } : {}) };
-    }
-  } catch {
-    // Foreign or hand-edited: treat the Service as not re-pointed.
-  }
-  return undefined;
-}
-
-export function selectorMatches(selector: Record<string, string>, labels: Readonly<Record<string, string>>): boolean {
-  return Object.entries(selector).every(([k, v]) => labels[k] === v);
-}
-
 /**
  * Picks a gateway pod port per Service port. Stable: a port keeps the pod port it already has.
  * New ones start at a hash of (namespace, service, port) and probe upwards, skipping pod ports
@@ -283,15 +253,6 @@ function cleanPort(p: V1ServicePort): V1ServicePort {
     port: p.port,
     ...(p.targetPort !== undefined ? { targetPort: p.targetPort } : {}),
   };
-}
-
-function fnv1a(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
 }
 
 function skip(reason: ServiceSkipReason, warnings: string[] = []): ServiceOutcome {

@@ -10,7 +10,7 @@ import type { NamespaceInput } from './desired-types.js';
 import { namespaceMesh } from './desired/mesh.js';
 import { entryFor } from './mesh-scope.js';
 import { classifyHost, parseOutbound } from './outbound.js';
-import { parseStatus } from './pod.js';
+import { parseStatus } from './records.js';
 
 export interface QueryLogEntry {
   client: string;

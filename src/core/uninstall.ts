@@ -4,7 +4,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { DEFAULT_CLUSTER_DOMAIN, POD_STATUS_ANNOTATION } from '../names.js';
 import { classifyHost, parseOutbound } from './outbound.js';
-import { parseStatus } from './pod.js';
+import { parseStatus } from './records.js';
 
 /** The fields of an Istio PeerAuthentication (security.istio.io/v1) this reads. */
 export interface PeerAuthenticationLike {

@@ -5,7 +5,7 @@
 import type { V1ObjectMeta, V1PodSpec, V1PodTemplateSpec } from '@kubernetes/client-node';
 import { INJECT_KEY, NUDGE_ANNOTATION, appServiceName } from '../names.js';
 import { isHostProcess, windowsEvidence } from './detect.js';
-import { selectorMatches } from './labels.js';
+import { serviceSelects } from './labels.js';
 
 /** Argo Rollouts' Rollout: a workload kind like Deployment (pod template at spec.template). */
 export const ROLLOUT_KIND = { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', plural: 'rollouts' } as const;
@@ -122,7 +122,7 @@ export interface RepointedService {
 
 /** The re-pointed Services whose `<name>-app` selects a pod with these labels (recorded selector, not narrowed). */
 export function servicesReaching(labels: Readonly<Record<string, string>>, services: readonly RepointedService[]): RepointedService[] {
-  return services.filter((s) => !s.onlyManaged && selectorMatches(s.selector, labels));
+  return services.filter((s) => !s.onlyManaged && serviceSelects(s.selector, labels));
 }
 
 /**

@@ -1,10 +1,10 @@
-// Prometheus metrics on a dedicated prom-client Registry (never the global one, so tests and
-// several components in one process do not collide). The controller adds its own metrics to
-// the same registry: `new Counter({ ..., registers: [metrics.registry] })`.
+// The webhook's metrics (admission, serving certificates, caBundle publication) on a registry from
+// src/telemetry/registry.ts.
 
 import { X509Certificate } from 'node:crypto';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { splitPemBundle } from './certs.js';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { createRegistry } from '../telemetry/registry.js';
+import { splitPemBundle } from '../tls/certs.js';
 
 export interface AdmissionMetrics {
   requests: Counter<'kind' | 'operation'>;
@@ -23,13 +23,6 @@ export interface AdmissionMetrics {
 export interface WebhookMetrics {
   registry: Registry;
   admission: AdmissionMetrics;
-}
-
-/** A registry with the default process metrics (CPU, memory, event loop lag, ...). */
-export function createRegistry(opts: { defaultMetrics?: boolean } = {}): Registry {
-  const registry = new Registry();
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
-  return registry;
 }
 
 export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
@@ -87,17 +80,6 @@ export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): WebhookMetrics {
   const registry = createRegistry(opts);
   return { registry, admission: createAdmissionMetrics(registry) };
-}
-
-/** `wpgw_build_info{component,version,node}` = 1: which build each scraped process runs. */
-export function registerBuildInfo(registry: Registry, component: 'webhook' | 'controller', version: string): void {
-  const info = new Gauge({
-    name: 'wpgw_build_info',
-    help: 'Always 1; the labels say which wpgw build and Node.js this process runs.',
-    labelNames: ['component', 'version', 'node'] as const,
-    registers: [registry],
-  });
-  info.set({ component, version, node: process.versions.node }, 1);
 }
 
 /**

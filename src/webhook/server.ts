@@ -10,7 +10,7 @@ import type { AdmissionHandler } from '../core/admission-types.js';
 import { describeRequestError } from './http-errors.js';
 import type { WebhookMetrics } from './metrics.js';
 import { registerMutateRoute } from './mutate-route.js';
-import { TLS_MIN_VERSION, type TlsMaterial, type TlsSource, validateTlsMaterial } from './tls.js';
+import { TLS_MIN_VERSION, type TlsMaterial, type TlsSource, validateTlsMaterial } from '../tls/tls.js';
 
 /** The API server caps request bodies at 3 MiB; an AdmissionReview can be that large (object + oldObject). */
 export const DEFAULT_BODY_LIMIT_BYTES = 3 * 1024 * 1024;

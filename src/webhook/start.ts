@@ -4,19 +4,20 @@
 //   secret cluster mode: CA + leaf shared by replicas through a Secret, rotated, and the CA
 //          bundle patched into our MutatingWebhookConfiguration
 
-import { AdmissionregistrationV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { RawKubeClient } from '../cluster/client.js';
 import type { AdmissionHandler } from '../core/admission-types.js';
-import { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from './ca-bundle.js';
-import type { CertIdentity } from './certs.js';
-import { dirCertStore } from './dir-store.js';
-import { createFileTlsSource } from './file-tls.js';
-import { type ManagedTls, startManagedTls } from './managed-tls.js';
+import { createCaBundlePatcher, DEFAULT_WEBHOOK_CONFIG_NAME } from '../tls/ca-bundle.js';
+import type { CertIdentity } from '../tls/certs.js';
+import { dirCertStore } from '../tls/dir-store.js';
+import { createFileTlsSource } from '../tls/file-tls.js';
+import { type ManagedTls, startManagedTls } from '../tls/managed-tls.js';
 import { createCaBundleMetrics, createMetrics, registerCertificateMetrics, type WebhookMetrics } from './metrics.js';
-import type { RotationPolicy } from './rotation.js';
-import { secretCertStore } from './secret-store.js';
+import type { RotationPolicy } from '../tls/rotation.js';
+import { secretCertStore } from '../tls/secret-store.js';
 import { createWebhookServer, type WebhookServer } from './server.js';
-import type { TlsSource } from './tls.js';
+import type { TlsSource } from '../tls/tls.js';
 
 export type WebhookTlsConfig =
   | { mode: 'files'; certFile: string; keyFile: string; pollIntervalMs?: number }
@@ -39,7 +40,7 @@ export interface StartWebhookOptions {
   tls: WebhookTlsConfig;
   host?: string;
   port?: number;
-  /** Shared with the controller when both run in one process. */
+  /** The registry and admission metrics to serve (default: new ones); the command registers more on it. */
   metrics?: WebhookMetrics;
   ready?: () => boolean;
   bodyLimitBytes?: number;
@@ -75,17 +76,18 @@ export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger, met
     }
     case 'secret': {
       const webhookConfigName = cfg.webhookConfigName === undefined ? DEFAULT_WEBHOOK_CONFIG_NAME : cfg.webhookConfigName;
+      const api = new RawKubeClient(cfg.kubeConfig);
       const patcher =
         webhookConfigName === null
           ? undefined
           : createCaBundlePatcher({
-              api: cfg.kubeConfig.makeApiClient(AdmissionregistrationV1Api),
+              api,
               logger,
               name: webhookConfigName,
               ...(metrics ? { onResult: createCaBundleMetrics(metrics.registry) } : {}),
             });
       return startManagedTls({
-        store: secretCertStore(cfg.kubeConfig.makeApiClient(CoreV1Api), { namespace: cfg.namespace, name: cfg.secretName }),
+        store: secretCertStore(api, { namespace: cfg.namespace, name: cfg.secretName }),
         identity: cfg.identity,
         logger,
         ...(patcher ? { publishBundle: (b: string) => patcher.publish(b) } : {}),

@@ -5,7 +5,7 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_COREDNS_IMAGE } from '../../src/render.js';
+import { DEFAULT_COREDNS_IMAGE } from '../../src/defaults.js';
 
 export const COREDNS = resolve(import.meta.dirname, 'bin/coredns');
 /** What the cluster DNS Deployment names; the runner maps any coredns/coredns image to COREDNS. */

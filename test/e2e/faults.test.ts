@@ -9,7 +9,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { connect as netConnect } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { generateCa, generateLeaf } from '../../src/webhook/certs.js';
+import { generateCa, generateLeaf } from '../../src/tls/certs.js';
 import { fetchInsecure, freePort, startProcess, stopProcess } from './global-setup.js';
 import {
   appService,

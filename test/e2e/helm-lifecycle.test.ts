@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { caBundlePatch } from '../../src/webhook/ca-bundle.js';
+import { caBundlePatch } from '../../src/tls/ca-bundle.js';
 import { HARNESS_DIR, Kubectl, readJson, REPO, run } from './istio-helpers.js';
 
 const HELM = path.join(REPO, 'test/helm/bin/helm');

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { desiredNamespaceState } from '../../src/core/desired.js';
-import { DEFAULT_DESIRED_OPTIONS } from '../../src/controller/defaults.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../../src/defaults.js';
 import { render } from '../../src/render.js';
 import { appService, windowsDeployment } from './helpers.js';
 import {

@@ -104,10 +104,12 @@ describe('the http-metrics ports of the real webhook and controller', () => {
     expect(w).toMatch(/^wpgw_build_info\{component="webhook",version="\d+\.\d+\.\d+[^"]*",node="24\.[^"]+"\} 1$/m);
     const served = Number(/^wpgw_webhook_certificate_expiry_timestamp_seconds\{certificate="serving"\} (\d+)$/m.exec(w)?.[1]);
     const ca = Number(/^wpgw_webhook_certificate_expiry_timestamp_seconds\{certificate="ca"\} (\d+)$/m.exec(w)?.[1]);
-    // The self-managed leaf lives 30 days, its CA a year (src/webhook/rotation.ts).
+    // The self-managed leaf lives 30 days, its CA a year (src/tls/rotation.ts).
     expect(served * 1000 - Date.now()).toBeGreaterThan(10 * 86_400_000);
     expect(ca).toBeGreaterThanOrEqual(served);
     expect(w).toMatch(/^wpgw_webhook_ca_bundle_patches_total\{result="unchanged"\} [1-9]/m);
+    expect(w).toMatch(/^wpgw_webhook_cache_synced 1$/m);
+    expect(w).toMatch(/^wpgw_webhook_watch_events_total\{resource="[^"]+",type="add"\} [1-9]/m);
     const c = await scrape(controllerMetrics);
     expect(c).toMatch(/^wpgw_build_info\{component="controller",version="[^"]+",node="[^"]+"\} 1$/m);
     expect(c).toMatch(/^wpgw_controller_is_leader 0$/m); // the suite's controller holds the Lease

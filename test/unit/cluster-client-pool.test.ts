@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawKubeClient } from '../../src/cluster/client.js';
-import { generateLeaf } from '../../src/webhook/certs.js';
+import { generateLeaf } from '../../src/tls/certs.js';
 import { LOCAL_IDENTITY, makePki } from './webhook-helpers.js';
 
 let server: Server;

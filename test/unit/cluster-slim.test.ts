@@ -9,7 +9,7 @@ import { cacheAdmissionContext, type AdmissionCacheView } from '../../src/cluste
 import { CONTROLLER_RESOURCES, ClusterCache, WEBHOOK_RESOURCES, watchSpecs, type ResourceKey, type Workload, type WorkloadResource } from '../../src/cluster/cache.js';
 import { slimObject } from '../../src/cluster/slim.js';
 import { needsApply } from '../../src/controller/compare.js';
-import { DEFAULT_DESIRED_OPTIONS } from '../../src/controller/defaults.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../../src/defaults.js';
 import { buildNamespaceInput, type InputCacheView } from '../../src/controller/input.js';
 import { selectNudges } from '../../src/controller/nudge.js';
 import { cacheOwnerLookup, planOwnerRestarts } from '../../src/controller/owners.js';

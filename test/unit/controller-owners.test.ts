@@ -1,7 +1,8 @@
 import type { V1DaemonSet, V1Deployment, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { Rollout } from '../../src/cluster/cache.js';
-import { findDrift, planDriftActions, resolveTopOwner, restartPatch, type OwnerLookup } from '../../src/controller/owners.js';
+import { findDrift } from '../../src/core/records.js';
+import { planDriftActions, resolveTopOwner, restartPatch, type OwnerLookup } from '../../src/controller/owners.js';
 
 const NS = 'shop';
 

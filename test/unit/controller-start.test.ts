@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { applyMergePatch } from './helpers/merge-patch.js';
 import type { DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { startController, type ControllerHandle } from '../../src/controller/controller.js';
-import { collectStatus, formatStatus } from '../../src/controller/status.js';
+import { collectStatus, formatStatus } from '../../src/commands/status-report.js';
 
 type Obj = Record<string, any> & { metadata: Record<string, any> };
 

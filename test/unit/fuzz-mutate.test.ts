@@ -33,10 +33,10 @@ import fc from 'fast-check';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admit } from '../../src/core/admission.js';
-import { createLogger } from '../../src/webhook/logger.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/webhook/metrics.js';
 import { createWebhookServer, DEFAULT_BODY_LIMIT_BYTES, type WebhookServer } from '../../src/webhook/server.js';
-import { staticTlsSource } from '../../src/webhook/tls.js';
+import { staticTlsSource } from '../../src/tls/tls.js';
 import { applyResponse, deepCopy, review, staticContext } from './helpers/builders.js';
 import { makePki } from './webhook-helpers.js';
 

@@ -10,7 +10,7 @@ import { covers, entryFor, namespaceSidecar, parseMeshScope, planMesh, type Side
 import { mutatePod, type PodLike } from '../../src/core/pod.js';
 import { buildNamespaceInput } from '../../src/controller/input.js';
 import { namespacesForEvent } from '../../src/controller/routing.js';
-import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
+import { formatStatus, summarizeNamespace } from '../../src/commands/status-report.js';
 import { render } from '../../src/render.js';
 import { stringify } from 'yaml';
 import { DNS_IP, find, get, injectedPod, namespaceObject, ofKind, spec, staticContext } from './helpers/builders.js';

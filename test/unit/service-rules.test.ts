@@ -6,10 +6,10 @@ import type { V1Ingress, V1Service } from '@kubernetes/client-node';
 import type { AdmitResult } from '../../src/core/admission-types.js';
 import { admit } from '../../src/core/admission.js';
 import { desiredNamespaceState } from '../../src/core/desired.js';
-import { readOriginal } from '../../src/core/service.js';
+import { readOriginal } from '../../src/core/records.js';
 import { nonMeshIngresses } from '../../src/core/service-rules.js';
 import { selectNudges } from '../../src/controller/nudge.js';
-import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
+import { formatStatus, summarizeNamespace } from '../../src/commands/status-report.js';
 import { unmanagedWorkloads, type UnmanagedWorkload } from '../../src/core/workloads.js';
 import { applyResponse, find, injectedPod, namespaceObject, repointedService, review, service, spec, staticContext } from './helpers/builders.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { V1Service } from '@kubernetes/client-node';
-import { mutateService, readOriginal } from '../../src/core/service.js';
+import { readOriginal } from '../../src/core/records.js';
+import { mutateService } from '../../src/core/service.js';
 import { fakeContext } from './context.js';
 
 const ctx = fakeContext({ windowsLabels: { shop: [{ app: 'legacy', tier: 'web' }] } });

@@ -7,12 +7,12 @@ import type { V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { cacheAdmissionContext } from '../../src/cluster/admission-context.js';
 import { WEBHOOK_RESOURCES } from '../../src/cluster/cache.js';
-import { summarizeNamespace } from '../../src/controller/status.js';
+import { summarizeNamespace } from '../../src/commands/status-report.js';
 import { admit } from '../../src/core/admission.js';
 import { settingHints } from '../../src/core/hints.js';
 import { render } from '../../src/render.js';
 import { applyResponse, review } from './helpers/builders.js';
-import { readOriginal } from '../../src/core/service.js';
+import { readOriginal } from '../../src/core/records.js';
 import { startCache, World, type Obj } from './helpers/fake-cluster.js';
 
 const NS = 'shop';

@@ -6,10 +6,9 @@ import { connect as tlsConnect, type ConnectionOptions, type PeerCertificate } f
 import { ApiException, type V1MutatingWebhookConfiguration, type V1Secret } from '@kubernetes/client-node';
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import type { AdmissionHandler } from '../../src/core/admission-types.js';
-import type { WebhookConfigApi } from '../../src/webhook/ca-bundle.js';
-import type { SecretsApi } from '../../src/webhook/secret-store.js';
-import { generateCa, generateLeaf, type CertIdentity, type CertKeyPem } from '../../src/webhook/certs.js';
-import { createLogger, type Logger } from '../../src/webhook/logger.js';
+import type { KubeRest, RequestOptions } from '../../src/cluster/client.js';
+import { generateCa, generateLeaf, type CertIdentity, type CertKeyPem } from '../../src/tls/certs.js';
+import { createLogger, type Logger } from '../../src/telemetry/logger.js';
 
 export const LOCAL_IDENTITY: CertIdentity = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
 const DAY = 24 * 60 * 60_000;
@@ -165,13 +164,25 @@ export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefine
 }
 
 /**
- * In-memory CoreV1Api Secrets with the API server semantics that matter here: 404, 409 on create,
- * resourceVersion precondition on replace. Raises client-node's real ApiException.
+ * In-memory Secrets behind the REST paths the Secret store calls, with the API server semantics
+ * that matter here: 404, 409 on create, resourceVersion precondition on replace. Raises
+ * client-node's real ApiException.
  */
-export class FakeSecrets implements SecretsApi {
+export class FakeSecrets implements KubeRest {
   readonly stored = new Map<string, V1Secret>();
   readonly calls = { read: 0, create: 0, create409: 0, replace: 0, replace409: 0 };
   #rv = 0;
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets(?:\/([^/]+))?$/.exec(path);
+    if (!m) throw new Error(`FakeSecrets: unexpected ${method} ${path}`);
+    const [namespace, name] = [m[1]!, m[2]];
+    const body = opts.body as V1Secret;
+    if (method === 'GET' && name) return (await this.readNamespacedSecret({ namespace, name })) as T;
+    if (method === 'POST' && !name) return (await this.createNamespacedSecret({ namespace, body })) as T;
+    if (method === 'PUT' && name) return (await this.replaceNamespacedSecret({ namespace, name, body })) as T;
+    throw new Error(`FakeSecrets: unexpected ${method} ${path}`);
+  }
 
   async readNamespacedSecret(p: { name: string; namespace: string }): Promise<V1Secret> {
     this.calls.read++;
@@ -211,7 +222,7 @@ export class FakeSecrets implements SecretsApi {
 
 
 /** In-memory MutatingWebhookConfigurations applying real JSON Patches (a failed `test` op → 422). */
-export class FakeWebhookConfigs implements WebhookConfigApi {
+export class FakeWebhookConfigs implements KubeRest {
   readonly stored = new Map<string, V1MutatingWebhookConfiguration>();
   readonly patches: { name: string; body: Operation[] }[] = [];
   /** Status codes to throw on the next patch calls, in order. */
@@ -220,6 +231,15 @@ export class FakeWebhookConfigs implements WebhookConfigApi {
 
   put(config: V1MutatingWebhookConfiguration): void {
     this.stored.set(config.metadata?.name ?? '', structuredClone(config));
+  }
+
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const m = /^\/apis\/admissionregistration\.k8s\.io\/v1\/mutatingwebhookconfigurations\/([^/]+)$/.exec(path);
+    if (!m) throw new Error(`FakeWebhookConfigs: unexpected ${method} ${path}`);
+    const name = decodeURIComponent(m[1]!);
+    if (method === 'GET') return (await this.readMutatingWebhookConfiguration({ name })) as T;
+    if (method === 'PATCH' && opts.contentType === 'application/json-patch+json') return (await this.patchMutatingWebhookConfiguration({ name, body: opts.body })) as T;
+    throw new Error(`FakeWebhookConfigs: unexpected ${method} ${path} (${opts.contentType ?? 'no content type'})`);
   }
 
   async readMutatingWebhookConfiguration(p: { name: string }): Promise<V1MutatingWebhookConfiguration> {

@@ -5,9 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createCaBundlePatcher } from '../../src/webhook/ca-bundle.js';
-import { createMetrics, registerBuildInfo, createCaBundleMetrics, registerCertificateMetrics, createRegistry } from '../../src/webhook/metrics.js';
-import { serveMetrics, type MetricsServer } from '../../src/webhook/metrics-server.js';
+import { createCaBundlePatcher } from '../../src/tls/ca-bundle.js';
+import { createMetrics, createCaBundleMetrics, registerCertificateMetrics } from '../../src/webhook/metrics.js';
+import { createRegistry, registerBuildInfo } from '../../src/telemetry/registry.js';
+import { serveMetrics, type MetricsServer } from '../../src/telemetry/metrics-server.js';
 import { startWebhook, type RunningWebhook } from '../../src/webhook/start.js';
 import { captureLogs, FakeWebhookConfigs, LOCAL_IDENTITY, makePki, sample, stubHandler, webhookConfig } from './webhook-helpers.js';
 

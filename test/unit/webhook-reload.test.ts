@@ -6,13 +6,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { generateLeaf } from '../../src/webhook/certs.js';
-import { dirCertStore } from '../../src/webhook/dir-store.js';
-import { createFileTlsSource } from '../../src/webhook/file-tls.js';
-import { startManagedTls } from '../../src/webhook/managed-tls.js';
+import { generateLeaf } from '../../src/tls/certs.js';
+import { dirCertStore } from '../../src/tls/dir-store.js';
+import { createFileTlsSource } from '../../src/tls/file-tls.js';
+import { startManagedTls } from '../../src/tls/managed-tls.js';
 import { createMetrics } from '../../src/webhook/metrics.js';
 import { createWebhookServer, type WebhookServer } from '../../src/webhook/server.js';
-import type { TlsSource } from '../../src/webhook/tls.js';
+import type { TlsSource } from '../../src/tls/tls.js';
 import { captureLogs, handshake, httpsCall, LOCAL_IDENTITY, makePki, postJson, review, stubHandler, waitFor } from './webhook-helpers.js';
 
 const MIN = 60_000;

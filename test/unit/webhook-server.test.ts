@@ -6,7 +6,7 @@ import { Server as TlsServer, createServer as createTlsServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, type WebhookMetrics } from '../../src/webhook/metrics.js';
 import { createWebhookServer, DEFAULT_BODY_LIMIT_BYTES, type WebhookServer } from '../../src/webhook/server.js';
-import { staticTlsSource } from '../../src/webhook/tls.js';
+import { staticTlsSource } from '../../src/tls/tls.js';
 import { MESSAGES } from '../../src/webhook/http-errors.js';
 import {
   captureLogs,

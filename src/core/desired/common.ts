@@ -1,7 +1,8 @@
 // Helpers shared by the desired-state builders.
 import type { V1ServicePort } from '@kubernetes/client-node';
-import { GATEWAY_POD_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from '../../names.js';
+import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, OWNER_LABEL } from '../../names.js';
 import type { KubeObject } from '../desired-types.js';
+import { shortHash } from '../hash.js';
 
 export type Owner = { kind: 'namespace' } | { kind: 'service'; name: string };
 
@@ -19,9 +20,7 @@ export function meta(name: string, namespace: string, owner: Owner, extraLabels:
   };
 }
 
-export function gatewayLabels(namespace: string): Record<string, string> {
-  return { [GATEWAY_POD_LABEL]: namespace };
-}
+export { gatewayLabels } from '../labels.js';
 
 /** A DNS-1123 subdomain-safe object name from free text (hosts may hold "*"). */
 export function objectName(...parts: Array<string | number>): string {
@@ -34,14 +33,7 @@ export function objectName(...parts: Array<string | number>): string {
   return raw.length <= 200 ? raw : `${raw.slice(0, 190)}-${shortHash(raw)}`;
 }
 
-export function shortHash(text: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) {
-    h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h.toString(16).padStart(8, '0');
-}
+export { shortHash } from '../hash.js';
 
 const HTTP_PROTOCOLS = new Set(['http', 'http2', 'grpc', 'grpc-web', 'h2c', 'kubernetes.io/h2c']);
 

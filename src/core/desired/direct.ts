@@ -8,7 +8,8 @@
 import type { V1Ingress, V1Pod, V1Service } from '@kubernetes/client-node';
 import { INJECT_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL, appServiceName } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
-import { readOriginal, selectorMatches } from '../service.js';
+import { readOriginal } from '../records.js';
+import { selectorMatches } from '../labels.js';
 import { appServiceBlocker, blockingNonMeshAccess, nonMeshMessage, serviceInjectValue, serviceOwnerOf } from '../service-rules.js';
 import { meta, objectName } from './common.js';
 

@@ -5,7 +5,8 @@ import { DNS_SERVICE, OS_LABEL } from '../../names.js';
 import type { KubeObject } from '../desired-types.js';
 import { escapeRegex, meta, type Owner } from './common.js';
 import type { PortGroup } from './outbound-plan.js';
-import { DNS_CONTAINER_PORT, DNS_POD_LABEL } from './policy.js';
+import { DNS_POD_LABEL } from '../../names.js';
+import { DNS_CONTAINER_PORT } from './policy.js';
 
 const NS_OWNER: Owner = { kind: 'namespace' };
 

@@ -2,7 +2,7 @@
 import type { V1Service, V1ServicePort } from '@kubernetes/client-node';
 import { MANAGED_LABEL, appServiceName } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
-import { readOriginal } from '../service.js';
+import { readOriginal } from '../records.js';
 import { appServiceBlocker, type ServiceOwner } from '../service-rules.js';
 import { gatewayLabels, isHttpPort, meta, type Owner } from './common.js';
 import type { ServedService } from './user-authz.js';

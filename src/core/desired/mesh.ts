@@ -5,7 +5,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { MESH_OUTBOUND_ANNOTATION, OUTBOUND_ANNOTATION, POD_STATUS_ANNOTATION, RESOLVER_ANNOTATION } from '../../names.js';
 import type { Conflict, NamespaceInput } from '../desired-types.js';
 import { formatScope, MeshScopeError, namespaceSidecar, parseMeshScope, planMesh, type MeshPlan, type ScopeEntry } from '../mesh-scope.js';
-import { parseStatus } from '../pod.js';
+import { parseStatus } from '../records.js';
 
 export interface NamespaceMesh {
   /** The union of the scopes in use; empty: mesh-wide outbound is off. */

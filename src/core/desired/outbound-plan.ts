@@ -5,8 +5,7 @@ import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { appServiceName, OUTBOUND_POD_PORTS, POD_STATUS_ANNOTATION, type ResolverMode } from '../../names.js';
 import type { Conflict } from '../desired-types.js';
 import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, reservedUpstreamPort, sharingConflict, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
-import { parseStatus } from '../pod.js';
-import { readOriginal } from '../service.js';
+import { parseStatus, readOriginal } from '../records.js';
 
 export interface OutboundRoute {
   dest: Destination;

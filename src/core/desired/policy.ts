@@ -1,15 +1,14 @@
 // Never an open proxy: L7 authz on the gateway and L3/L4 NetworkPolicy on both sides.
 import { isIP } from 'node:net';
 import type { V1Pod } from '@kubernetes/client-node';
-import { GATEWAY_SERVICE, MANAGED_LABEL, POD_STATUS_ANNOTATION } from '../../names.js';
-import { parseStatus } from '../pod.js';
+import { DNS_POD_LABEL, GATEWAY_SERVICE, MANAGED_LABEL, POD_STATUS_ANNOTATION } from '../../names.js';
+import { parseStatus } from '../records.js';
 import type { KubeObject } from '../desired-types.js';
 import { gatewayLabels, meta, type Owner } from './common.js';
 import { STATUS_PORT } from './gateway.js';
 import type { PortGroup } from './outbound-plan.js';
 
 const NS_OWNER: Owner = { kind: 'namespace' };
-export const DNS_POD_LABEL = 'wpgw.io/dns';
 export const DNS_PORTS = [
   { protocol: 'UDP', port: 53 },
   { protocol: 'TCP', port: 53 },

@@ -8,7 +8,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { MANAGED_LABEL } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
-import { selectorMatches } from '../service.js';
+import { selectorMatches } from '../labels.js';
 import { gatewayLabels, meta, objectName, type Owner } from './common.js';
 import { byAge, isUsers } from './user-routes.js';
 

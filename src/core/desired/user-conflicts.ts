@@ -2,7 +2,7 @@
 // wpgw (docs/user-policies.md, item 6 and 4): reported on the user's object, never changed.
 import { GATEWAY_POD_LABEL } from '../../names.js';
 import type { Conflict, KubeObject, UserIstioObjects } from '../desired-types.js';
-import { selectorMatches } from '../service.js';
+import { selectorMatches } from '../labels.js';
 import { isUsers, serviceHostNames } from './user-routes.js';
 
 type Spec = Record<string, any>;

@@ -1,20 +1,15 @@
 // Keeps webhooks[].clientConfig.caBundle of our MutatingWebhookConfiguration equal to the CA
 // bundle we serve under. Like Istio's webhook patcher it only touches the configuration it owns
 // (named `wpgw`, labelled wpgw.io/ca-bundle=webhook or app.kubernetes.io/managed-by=wpgw), writes only when bytes differ and
-// retries with backoff. It sends a JSON Patch (client-node's default patch content type) whose
-// `test` ops pin each index to the webhook name we read, so a concurrent reorder fails the patch
+// retries with backoff. It sends a JSON Patch whose `test` ops pin each index to the webhook name we read, so a concurrent reorder fails the patch
 // instead of writing the wrong entry.
 
-import type { AdmissionregistrationV1Api, V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
+import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
 import type { Logger } from 'pino';
+import { backoffDelay } from '../cluster/backoff.js';
+import { JSON_PATCH_CONTENT_TYPE, errorStatus, type KubeRest } from '../cluster/client.js';
 import { CA_BUNDLE_BY_WEBHOOK, CA_BUNDLE_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
-import { statusOf } from './secret-store.js';
-
-export type WebhookConfigApi = Pick<
-  AdmissionregistrationV1Api,
-  'readMutatingWebhookConfiguration' | 'patchMutatingWebhookConfiguration'
->;
 
 export const DEFAULT_WEBHOOK_CONFIG_NAME = 'wpgw';
 
@@ -41,7 +36,7 @@ export function caBundlePatch(config: V1MutatingWebhookConfiguration, bundlePem:
 }
 
 export interface CaBundlePatcherOptions {
-  api: WebhookConfigApi;
+  api: KubeRest;
   logger: Logger;
   name?: string;
   /** Tries per ensure() call; the caller's next round retries again. */
@@ -66,19 +61,20 @@ export function createCaBundlePatcher(opts: CaBundlePatcherOptions): CaBundlePat
   const max = opts.maxDelayMs ?? 5_000;
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const log = opts.logger.child({ component: 'ca-bundle', webhookConfiguration: name });
+  const path = `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${encodeURIComponent(name)}`;
 
   const once = async (bundlePem: string): Promise<CaBundleResult> => {
     let config: V1MutatingWebhookConfiguration;
     try {
-      config = await opts.api.readMutatingWebhookConfiguration({ name });
+      config = await opts.api.request<V1MutatingWebhookConfiguration>('GET', path);
     } catch (err) {
-      if (statusOf(err) === 404) return 'not-found';
+      if (errorStatus(err) === 404) return 'not-found';
       throw err;
     }
     const { owned, ops } = caBundlePatch(config, bundlePem);
     if (!owned) return 'not-owned';
     if (ops.length === 0) return 'unchanged';
-    await opts.api.patchMutatingWebhookConfiguration({ name, body: ops });
+    await opts.api.request('PATCH', path, { body: ops, contentType: JSON_PATCH_CONTENT_TYPE });
     return 'patched';
   };
 
@@ -97,7 +93,7 @@ export function createCaBundlePatcher(opts: CaBundlePatcherOptions): CaBundlePat
           throw err;
         }
         // Exponential backoff with full jitter, capped.
-        const delay = Math.random() * Math.min(max, base * 2 ** (attempt - 1));
+        const delay = Math.random() * backoffDelay(attempt - 1, base, max);
         log.warn({ err, attempt, delayMs: Math.round(delay) }, 'caBundle patch failed; retrying');
         await sleep(delay);
       }
@@ -115,6 +111,6 @@ export function createCaBundlePatcher(opts: CaBundlePatcherOptions): CaBundlePat
 
 /** Conflicts, failed `test` ops (422), throttling, server errors and network errors (no status). */
 function isRetryable(err: unknown): boolean {
-  const status = statusOf(err);
+  const status = errorStatus(err);
   return status === undefined || status === 409 || status === 422 || status === 429 || status >= 500;
 }

@@ -1,7 +1,7 @@
 // The logger's timestamp: the cached-second formatter must print exactly what toISOString does.
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, isoTimestamp } from '../../src/webhook/logger.js';
+import { createLogger, isoTimestamp } from '../../src/telemetry/logger.js';
 
 describe('isoTimestamp', () => {
   it('matches Date#toISOString across millisecond, second, day and year boundaries', () => {

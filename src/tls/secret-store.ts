@@ -2,31 +2,31 @@
 // The first replica creates it; a 409 on create means another replica won, so we re-read.
 // Updates carry the resourceVersion we read, so a concurrent writer makes ours fail with 409.
 
-import type { CoreV1Api, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
+import { errorStatus, type KubeRest } from '../cluster/client.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
 import type { CertStore } from './cert-store.js';
 import { CERT_KEYS, type CertData } from './rotation.js';
-
-/** The CoreV1Api calls this store makes (client-node v2: one parameter object per call). */
-export type SecretsApi = Pick<CoreV1Api, 'readNamespacedSecret' | 'createNamespacedSecret' | 'replaceNamespacedSecret'>;
 
 export interface SecretRef {
   namespace: string;
   name: string;
 }
 
-export function secretCertStore(api: SecretsApi, ref: SecretRef): CertStore {
+export function secretCertStore(api: KubeRest, ref: SecretRef): CertStore {
   // The last Secret read, so an update keeps its metadata and any keys we do not own.
   let lastRead: V1Secret | undefined;
+  const secrets = `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/secrets`;
+  const secret = `${secrets}/${encodeURIComponent(ref.name)}`;
 
   return {
     description: `secret ${ref.namespace}/${ref.name}`,
 
     async read() {
       try {
-        lastRead = await api.readNamespacedSecret(ref);
+        lastRead = await api.request<V1Secret>('GET', secret);
       } catch (err) {
-        if (statusOf(err) === 404) return undefined;
+        if (errorStatus(err) === 404) return undefined;
         throw err;
       }
       const data: Partial<CertData> = {};
@@ -46,10 +46,10 @@ export function secretCertStore(api: SecretsApi, ref: SecretRef): CertStore {
         data: encode(data),
       };
       try {
-        await api.createNamespacedSecret({ namespace: ref.namespace, body });
+        await api.request('POST', secrets, { body });
         return true;
       } catch (err) {
-        if (statusOf(err) === 409) return false;
+        if (errorStatus(err) === 409) return false;
         throw err;
       }
     },
@@ -63,10 +63,10 @@ export function secretCertStore(api: SecretsApi, ref: SecretRef): CertStore {
         data: { ...base.data, ...encode(data) },
       };
       try {
-        await api.replaceNamespacedSecret({ ...ref, body });
+        await api.request('PUT', secret, { body });
         return true;
       } catch (err) {
-        if (statusOf(err) === 409) return false;
+        if (errorStatus(err) === 409) return false;
         throw err;
       }
     },
@@ -77,10 +77,4 @@ function encode(data: CertData): Record<string, string> {
   const out: Record<string, string> = {};
   for (const key of CERT_KEYS) out[key] = Buffer.from(data[key], 'utf8').toString('base64');
   return out;
-}
-
-/** HTTP status of a client-node ApiException (duck-typed: instanceof breaks across module copies). */
-export function statusOf(err: unknown): number | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'number' ? code : undefined;
 }

@@ -6,10 +6,10 @@ import { X509Certificate } from 'node:crypto';
 import { ApiException, type V1Secret } from '@kubernetes/client-node';
 import { FakeSecrets } from './webhook-helpers.js';
 import { describe, expect, it } from 'vitest';
-import { reconcileCertStore } from '../../src/webhook/cert-store.js';
-import { webhookIdentity } from '../../src/webhook/certs.js';
-import type { RotationPolicy } from '../../src/webhook/rotation.js';
-import { secretCertStore } from '../../src/webhook/secret-store.js';
+import { reconcileCertStore } from '../../src/tls/cert-store.js';
+import { webhookIdentity } from '../../src/tls/certs.js';
+import type { RotationPolicy } from '../../src/tls/rotation.js';
+import { secretCertStore } from '../../src/tls/secret-store.js';
 
 const MIN = 60_000;
 const DAY = 24 * 60 * MIN;

@@ -14,10 +14,10 @@ import {
   sansOf,
   serviceDnsNames,
   webhookIdentity,
-} from '../../src/webhook/certs.js';
-import { dirCertStore } from '../../src/webhook/dir-store.js';
-import { startManagedTls } from '../../src/webhook/managed-tls.js';
-import { DEFAULT_ROTATION_POLICY } from '../../src/webhook/rotation.js';
+} from '../../src/tls/certs.js';
+import { dirCertStore } from '../../src/tls/dir-store.js';
+import { startManagedTls } from '../../src/tls/managed-tls.js';
+import { DEFAULT_ROTATION_POLICY } from '../../src/tls/rotation.js';
 import { captureLogs, handshake } from './webhook-helpers.js';
 
 const DAY = 24 * 60 * 60_000;

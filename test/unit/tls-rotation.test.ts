@@ -5,7 +5,7 @@ import { X509Certificate } from 'node:crypto';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { generateCa, generateLeaf, splitPemBundle, webhookIdentity } from '../../src/webhook/certs.js';
+import { generateCa, generateLeaf, splitPemBundle, webhookIdentity } from '../../src/tls/certs.js';
 import {
   type CertData,
   DEFAULT_ROTATION_POLICY,
@@ -14,7 +14,7 @@ import {
   type RotationPolicy,
   rotateOnce,
   validatePolicy,
-} from '../../src/webhook/rotation.js';
+} from '../../src/tls/rotation.js';
 import { handshake } from './webhook-helpers.js';
 
 const MIN = 60_000;

@@ -1,7 +1,7 @@
 import type { V1Deployment, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { DesiredState, NamespaceInput } from '../../src/core/desired-types.js';
-import { formatStatus, summarizeNamespace } from '../../src/controller/status.js';
+import { formatStatus, summarizeNamespace } from '../../src/commands/status-report.js';
 
 const ns: V1Namespace = { metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } };
 const services: V1Service[] = [

@@ -12,7 +12,7 @@ import { namespaceHints, settingHints } from '../core/hints.js';
 import type { WorkloadObject } from '../core/workloads.js';
 import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput, type UserIstioObjects } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
-import { readOriginal } from '../core/service.js';
+import { findDrift, readOriginal, type DriftedPod } from '../core/records.js';
 import { LEAVE_PHASES, leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService } from '../core/service-leave.js';
 import { fromLists, namespaceView } from '../core/namespace-view.js';
 import {
@@ -30,10 +30,10 @@ import {
   SERVICE_ORIGINAL_ANNOTATION,
   appServiceName,
 } from '../names.js';
-import { DEFAULT_DESIRED_OPTIONS } from './defaults.js';
-import { CLUSTER_DNS } from './input.js';
-import { findDrift, type DriftedPod } from './owners.js';
-import type { DesiredFn } from './reconcile.js';
+import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
+import { CLUSTER_DNS } from '../cluster/cache.js';
+
+type DesiredFn = typeof desiredNamespaceState;
 
 export interface GatewayStatus {
   serviceIP?: string;

@@ -4,11 +4,11 @@
 import jsonpatch from 'fast-json-patch';
 import { X509Certificate } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { caBundlePatch, createCaBundlePatcher } from '../../src/webhook/ca-bundle.js';
-import { splitPemBundle, webhookIdentity } from '../../src/webhook/certs.js';
-import { startManagedTls } from '../../src/webhook/managed-tls.js';
-import type { RotationPolicy } from '../../src/webhook/rotation.js';
-import { secretCertStore } from '../../src/webhook/secret-store.js';
+import { caBundlePatch, createCaBundlePatcher } from '../../src/tls/ca-bundle.js';
+import { splitPemBundle, webhookIdentity } from '../../src/tls/certs.js';
+import { startManagedTls } from '../../src/tls/managed-tls.js';
+import type { RotationPolicy } from '../../src/tls/rotation.js';
+import { secretCertStore } from '../../src/tls/secret-store.js';
 import { captureLogs, FakeSecrets, FakeWebhookConfigs, makePki, webhookConfig } from './webhook-helpers.js';
 
 const OURS = { 'app.kubernetes.io/managed-by': 'wpgw' };
