@@ -16,8 +16,8 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { benchNamespace } from './context.js';
 import { pacedLoad } from './paced.js';
-import { CLK_TCK, cpuSeconds, procStatusMiB } from './proc.js';
-import { percentile } from './stats.js';
+import { CLK_TCK, cpuSeconds, procStatusMiB } from '../test/lib/proc.js';
+import { percentile } from '../test/lib/stats.js';
 import { legacyService, payloads, podReview, serviceReview, typicalPod, type Payload } from './payloads.js';
 import type { ServerReady } from './server.js';
 

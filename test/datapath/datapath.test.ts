@@ -33,7 +33,7 @@ import * as m from './manifests.js';
 import { CLUSTER_DNS, meshPod, proxiesLive, proxyLive, runningMeshPods, script, useMeshStack } from './mesh-stack.js';
 import { NODE_ADDRESS, nsExec } from './network.js';
 import { KUBE_ROUTER, rejectedFor, startKubeRouter } from './netpol.js';
-import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../../bench/cluster-stack.js';
+import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../lib/cluster-stack.js';
 import { startProc, stopProc, type Proc } from './procs.js';
 import { RUNNER_LABEL, type RunningPod } from './runner.js';
 
