@@ -7,7 +7,8 @@
 import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { getInsecure, startStack, type Stack } from './cluster-stack.js';
+import { startStack, type Stack } from '../test/lib/cluster-stack.js';
+import { scrape } from '../test/lib/metrics.js';
 import { count, cpuAccounts, kubectl, metric, optInWindowsApps, peakRssMiB } from './stack-tools.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -26,7 +27,7 @@ const RESYNC_MS = Number(/^(\d+)s$/.exec(values.resync ?? '30s')?.[1] ?? 30) * 1
 
 /** A counter's samples as {labels: value}, e.g. {'verb="apply",kind="Service"': 12}. */
 async function metricByLabels(stack: Stack, name: string): Promise<Map<string, number>> {
-  const text = (await getInsecure(`https://127.0.0.1:${stack.controllerPort}/metrics`)).body;
+  const text = await scrape(stack.controllerPort);
   const out = new Map<string, number>();
   for (const line of text.split('\n')) {
     const m = new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+-]+)$`).exec(line);

@@ -20,8 +20,9 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RawKubeClient, errorStatus } from '../src/cluster/client.js';
-import { getInsecure, startProcess, startStack, stopProcess, type ManagedProcess, type Stack } from './cluster-stack.js';
-import { cpuSeconds, procStatusMiB } from './proc.js';
+import { getInsecure, startProcess, startStack, stopProcess, type ManagedProcess, type Stack } from '../test/lib/cluster-stack.js';
+import { scrape } from '../test/lib/metrics.js';
+import { cpuSeconds, procStatusMiB } from '../test/lib/proc.js';
 import { controlPlanePids, optInWindowsApps, pidOf } from './stack-tools.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -142,7 +143,7 @@ interface Sample {
 }
 
 async function heapMiB(port: number): Promise<{ used: number; total: number }> {
-  const text = (await getInsecure(`https://127.0.0.1:${port}/metrics`)).body;
+  const text = await scrape(port);
   const value = (name: string) => Number(new RegExp(`^${name} ([0-9.e+]+)$`, 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
   return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
 }

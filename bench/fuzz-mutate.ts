@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { procStatusMiB } from './proc.js';
+import { procStatusMiB } from '../test/lib/proc.js';
 import type { ServerReady } from './server.js';
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -23,6 +23,7 @@ import { stringify } from 'yaml';
 import type { V1Service } from '@kubernetes/client-node';
 import { desiredNamespaceState } from '../src/core/desired.js';
 import type { KubeObject } from '../src/core/desired-types.js';
+import { eventually } from '../test/lib/poll.js';
 import { input, OPTS, SERVICES_PER_NAMESPACE, services } from './mesh-fixtures.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -102,15 +103,7 @@ function gatewayObjects(mesh: boolean, cluster: V1Service[]): KubeObject[] {
   return desiredNamespaceState(input(mesh, cluster), OPTS).objects.filter((o) => ISTIO_KINDS.has(o.kind));
 }
 
-async function until<T>(what: string, fn: () => T | undefined, timeoutMs = 600_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined, timeoutMs = 600_000): Promise<T> => eventually(what, fn, timeoutMs, 500);
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { sizes: { type: 'string' }, keep: { type: 'boolean' } } });

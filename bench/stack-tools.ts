@@ -1,19 +1,16 @@
 // Helpers the benchmarks on the real control plane share (bench:controller, bench:footprint):
 // kubectl and metrics of a running Stack, polling, per-process CPU accounts, the Windows apps.
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { getInsecure, type Stack } from './cluster-stack.js';
-import { cpuSeconds, procStatusMiB } from './proc.js';
+import type { Stack } from '../test/lib/cluster-stack.js';
+import { kubectlAsync } from '../test/lib/kubectl.js';
+import { scrapeSum } from '../test/lib/metrics.js';
+import { elapsedUntil } from '../test/lib/poll.js';
+import { cpuSeconds, procStatusMiB } from '../test/lib/proc.js';
 
 export function kubectl(stack: Stack, args: string[], input?: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const child = execFile(stack.kubectl, args, { env: { ...process.env, KUBECONFIG: stack.kubeconfig }, maxBuffer: 512 * 1024 * 1024 }, (err, stdout, stderr) =>
-      err ? rej(new Error(`kubectl ${args.slice(0, 3).join(' ')}: ${stderr || err.message}`)) : res(stdout),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
+  return kubectlAsync(stack.kubectl, stack.kubeconfig, args, input);
 }
 
 export async function count(stack: Stack, resource: string, selector: string): Promise<number> {
@@ -22,14 +19,8 @@ export async function count(stack: Stack, resource: string, selector: string): P
 }
 
 /** Sum of a controller metric's samples. */
-export async function metric(stack: Stack, name: string): Promise<number> {
-  const text = (await getInsecure(`https://127.0.0.1:${stack.controllerPort}/metrics`)).body;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`).exec(line);
-    if (m) sum += Number(m[2]);
-  }
-  return sum;
+export function metric(stack: Stack, name: string): Promise<number> {
+  return scrapeSum(stack.controllerPort, name);
 }
 
 export function pidOf(file: string): number {
@@ -60,15 +51,6 @@ export function cpuAccounts(stack: Stack): Array<[string, () => number]> {
   }
   out.push(['load generator (this process + kubectl)', () => cpuSeconds('self', true)]);
   return out;
-}
-
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs: number, everyMs = 1000): Promise<number> {
-  const t0 = Date.now();
-  while (Date.now() - t0 < timeoutMs) {
-    if (await check()) return Date.now() - t0;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
 }
 
 export async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<unknown>): Promise<void> {
@@ -115,15 +97,15 @@ export async function optInWindowsApps(stack: Stack, namespaces: string[], m: nu
   const labelledAt = Date.now();
   await kubectl(stack, ['apply', '-f', '-'], namespaces.map((name) => stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' } } })).join('---\n'));
   const gateways = async () => (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw,wpgw.io/for=namespace')) >= n;
-  await until(`${n} gateways`, gateways, 600_000);
+  await elapsedUntil(`${n} gateways`, gateways, 600_000);
   const gatewaysAt = Date.now();
   // Pods are denied until their namespace's gateway exists (and the default ServiceAccount).
-  await until('default ServiceAccounts', async () => (await kubectl(stack, ['get', 'serviceaccounts', '-A', '--field-selector', 'metadata.name=default', '-o', 'name'])).split('\n').filter((l) => l).length >= n + 1, 300_000);
+  await elapsedUntil('default ServiceAccounts', async () => (await kubectl(stack, ['get', 'serviceaccounts', '-A', '--field-selector', 'metadata.name=default', '-o', 'name'])).split('\n').filter((l) => l).length >= n + 1, 300_000);
   const firstWriteAt = Date.now();
   await inBatches(namespaces, 8, (ns) => kubectl(stack, ['apply', '--server-side', '--field-manager=bench', '-f', '-'], windowsApps(ns, m)));
   const lastWriteAt = Date.now();
   const total = n * m;
-  await until(
+  await elapsedUntil(
     'convergence',
     async () =>
       (await count(stack, 'pods', 'wpgw.io/managed=true')) >= total &&

@@ -4,14 +4,13 @@
 // pod's labels, in the order it calls them), then a server-side dry run of the pod through the
 // real admission chain and what came back (wpgw's routing, Istio's injection, or the denial).
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { V1MutatingWebhookConfiguration, V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { parse } from 'yaml';
 import { errorMessage } from '../cluster/client.js';
 import { RawKubeClient, checkApiServer, loadKubeConfig, podTemplateOf } from '../cluster/index.js';
 import { coversPodCreate, unmetRequirement } from '../core/label-selector.js';
 import { MANAGED_LABEL, POD_STATUS_ANNOTATION } from '../names.js';
-import { UsageError } from './flags.js';
+import { parseCommand, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = `Usage: wpgw check-inject POD -n NAMESPACE | -f FILE [-n NAMESPACE]
@@ -54,16 +53,9 @@ function forDryRun(pod: V1Pod, namespace: string): V1Pod {
 }
 
 export async function checkInjectCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: { namespace: { type: 'string', short: 'n' }, filename: { type: 'string', short: 'f' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const parsed = parseCommand(args, io, HELP, { namespace: { type: 'string', short: 'n' }, filename: { type: 'string', short: 'f' } }, true);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (Boolean(values.filename) === (positionals.length > 0)) throw new UsageError('give a POD name or -f FILE');
   if (positionals.length > 1) throw new UsageError(`one pod at a time, got ${positionals.join(' ')}`);
   const filePod = values.filename ? podFromFile(values.filename) : undefined;

@@ -2,11 +2,10 @@
 // and is wpgw working? Grouped checks printed with ✔ (ok), ‼ (warning) and ✖ (failure) and a hint
 // under each one that is not ok, like `linkerd check`. Exit 1 when any check fails (warnings do
 // not fail), 2 on usage errors. --wait re-runs until nothing fails or the time is up.
-import { parseArgs } from 'node:util';
 import { RawKubeClient, checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { runChecks, type CheckResult } from '../cluster/checks.js';
 import { collectStatus } from './status-report.js';
-import { durationFlag, revisionFlag, UsageError } from './flags.js';
+import { durationFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = `Usage: wpgw check [--pre] [-n NAMESPACE | -A] [--wpgw-namespace NS] [-o table|json] [--wait D]
@@ -45,26 +44,18 @@ export function formatChecks(results: CheckResult[]): string {
 }
 
 export async function checkCommand(args: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      pre: { type: 'boolean' },
-      namespace: { type: 'string', short: 'n' },
-      'all-namespaces': { type: 'boolean', short: 'A' },
-      'wpgw-namespace': { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      wait: { type: 'string' },
-      'no-dry-run': { type: 'boolean' },
-      'istio-revision': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  const parsed = parseCommand(args, io, HELP, {
+    pre: { type: 'boolean' },
+    namespace: { type: 'string', short: 'n' },
+    'all-namespaces': { type: 'boolean', short: 'A' },
+    'wpgw-namespace': { type: 'string' },
+    output: { type: 'string', short: 'o' },
+    wait: { type: 'string' },
+    'no-dry-run': { type: 'boolean' },
+    'istio-revision': { type: 'string' },
+  }, true);
+  if (!parsed) return 0;
+  const { values, positionals } = parsed;
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (values.namespace && values['all-namespaces']) throw new UsageError('-n and -A go one at a time');
   const output = values.output ?? 'table';

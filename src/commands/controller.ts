@@ -2,7 +2,6 @@
 // in-cluster), so the same binary runs in a cluster, on a laptop, or under the e2e suite.
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { startController } from '../controller/index.js';
 import { serveControllerEndpoint } from '../controller/serve.js';
@@ -10,7 +9,7 @@ import { serverLookup } from '../controller/resolver.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, revisionFlag, UsageError } from './flags.js';
+import { certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
 import { type CliIO, version } from './main.js';
 import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../telemetry/index.js';
 
@@ -43,34 +42,27 @@ const HELP = `Usage: wpgw controller [options]
 `;
 
 export async function controllerCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      namespace: { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'tls-cert-file': { type: 'string' },
-      'tls-key-file': { type: 'string' },
-      'no-leader-election': { type: 'boolean' },
-      resync: { type: 'string' },
-      'gateway-replicas': { type: 'string' },
-      'coredns-image': { type: 'string' },
-      'istio-revision': { type: 'string' },
-      'cluster-domain': { type: 'string' },
-      'cluster-cidrs': { type: 'string' },
-      'istio-namespace': { type: 'string' },
-      'external-names': { type: 'string' },
-      'external-dns-server': { type: 'string' },
-      'api-timeout': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const parsed = parseCommand(args, io, HELP, {
+    namespace: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'tls-cert-file': { type: 'string' },
+    'tls-key-file': { type: 'string' },
+    'no-leader-election': { type: 'boolean' },
+    resync: { type: 'string' },
+    'gateway-replicas': { type: 'string' },
+    'coredns-image': { type: 'string' },
+    'istio-revision': { type: 'string' },
+    'cluster-domain': { type: 'string' },
+    'cluster-cidrs': { type: 'string' },
+    'istio-namespace': { type: 'string' },
+    'external-names': { type: 'string' },
+    'external-dns-server': { type: 'string' },
+    'api-timeout': { type: 'string' },
   });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values } = parsed;
   // Every flag is checked before anything starts: a bad one is a usage error, not a crash later.
   const replicas = intFlag('gateway-replicas', values['gateway-replicas'], DEFAULT_DESIRED_OPTIONS.defaultGatewayReplicas, 1, MAX_GATEWAY_REPLICAS);
   const resyncIntervalMs = durationFlag('resync', values.resync, '5m');

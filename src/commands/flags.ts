@@ -2,6 +2,7 @@
 // exit 2) whichever command or flag it concerns, and before anything starts.
 import { isIP } from 'node:net';
 import { accessSync, constants } from 'node:fs';
+import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
 import { CidrError, parseCidr } from '../core/cidr.js';
 import { isIstioRevision } from '../core/desired/gateway.js';
 import { parseDuration } from './duration.js';
@@ -18,6 +19,28 @@ export function isUsageError(err: unknown): err is Error {
   if (err instanceof UsageError) return true;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_');
+}
+
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+/**
+ * Every command's arguments, parsed one way: strict (an unknown or malformed option is a usage
+ * error), positionals only where the command takes them, and -h/--help, which prints the
+ * command's help and ends it (undefined: exit 0) before any other check.
+ */
+export function parseCommand<const O extends ParseArgsOptionsConfig, const P extends boolean = false>(
+  args: string[],
+  io: { stdout: (text: string) => void },
+  help: string | (() => string),
+  options: O,
+  allowPositionals?: P,
+) {
+  const parsed = parseArgs({ args, strict: true, allowPositionals: (allowPositionals ?? false) as P, options: { ...options, ...HELP_OPTION } });
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout(typeof help === 'string' ? help : help());
+    return undefined;
+  }
+  return parsed;
 }
 
 export function intFlag(flag: string, text: string | undefined, fallback: number, min: number, max: number): number {

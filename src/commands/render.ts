@@ -2,10 +2,9 @@
 // them plus everything the controller would create; what it decided goes to stderr.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { PLACEHOLDER_GATEWAY_IP } from '../defaults.js';
 import { render } from '../render.js';
-import { ipFlag, outputFlag, revisionFlag, UsageError } from './flags.js';
+import { ipFlag, outputFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = () => `Usage: wpgw render -f FILE|DIR|- [-f ...] [options]
@@ -27,26 +26,19 @@ What it did goes to stderr.
 const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
 export function renderCommand(args: string[], io: CliIO): number {
-  const { values } = parseArgs({
-    args,
-    options: {
-      file: { type: 'string', short: 'f', multiple: true },
-      'gateway-ip': { type: 'string' },
-      'dns-ip': { type: 'string' },
-      'cluster-dns-ip': { type: 'string' },
-      namespace: { type: 'string', short: 'n' },
-      'cluster-domain': { type: 'string' },
-      'istio-revision': { type: 'string' },
-      output: { type: 'string', short: 'o' },
-      quiet: { type: 'boolean', short: 'q' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
+  const parsed = parseCommand(args, io, HELP, {
+    file: { type: 'string', short: 'f', multiple: true },
+    'gateway-ip': { type: 'string' },
+    'dns-ip': { type: 'string' },
+    'cluster-dns-ip': { type: 'string' },
+    namespace: { type: 'string', short: 'n' },
+    'cluster-domain': { type: 'string' },
+    'istio-revision': { type: 'string' },
+    output: { type: 'string', short: 'o' },
+    quiet: { type: 'boolean', short: 'q' },
   });
-  if (values.help) {
-    io.stdout(HELP());
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (!values.file || values.file.length === 0) throw new UsageError('-f FILE|DIR|- is required');
   const output = outputFlag(values.output, ['yaml', 'json'] as const);
   const gatewayIP = ipFlag('gateway-ip', values['gateway-ip']);

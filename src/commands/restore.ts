@@ -3,7 +3,6 @@
 // fresh read of the cluster before each; what is already restored is skipped, so a second run
 // does nothing. The gateway stays while pods still point at it: --roll restarts their owners
 // and waits for them, otherwise they are listed and the run ends incomplete (exit 1).
-import { parseArgs } from 'node:util';
 import type { V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { MERGE_PATCH_CONTENT_TYPE, RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
@@ -13,7 +12,7 @@ import { planRestore, type RestorePlan } from '../core/restore.js';
 import { listAllManaged } from './status-report.js';
 import { RESTARTABLE_API_VERSIONS, isRestartable, ownerKey, resolveTopOwner, restartPatch, restartableObject, type OwnerLookup, type RestartableKind } from '../controller/owners.js';
 import { FIELD_MANAGER, MANAGED_LABEL, SERVICE_ORIGINAL_ANNOTATION, NS_INJECT_LABEL, NS_INJECT_ENABLED } from '../names.js';
-import { durationFlag, UsageError } from './flags.js';
+import { durationFlag, parseCommand, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = `Usage: wpgw restore (-n NAMESPACE | --all) [--roll] [--timeout 10m]
@@ -33,21 +32,14 @@ interface List<T> {
 }
 
 export async function restoreCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      namespace: { type: 'string', short: 'n' },
-      all: { type: 'boolean' },
-      roll: { type: 'boolean' },
-      timeout: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const parsed = parseCommand(args, io, HELP, {
+    namespace: { type: 'string', short: 'n' },
+    all: { type: 'boolean' },
+    roll: { type: 'boolean' },
+    timeout: { type: 'string' },
   });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values } = parsed;
   if (Boolean(values.namespace) === Boolean(values.all)) throw new UsageError('give exactly one of -n NAMESPACE and --all');
   const timeoutMs = durationFlag('timeout', values.timeout, '10m');
   const kc = loadKubeConfig();

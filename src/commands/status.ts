@@ -1,22 +1,18 @@
 // `wpgw status [-n NS]`: per opted-in namespace, the gateway's address and readiness, the
 // re-pointed Services, the declared destinations, and any drift or conflict.
-import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectStatus, formatStatus } from './status-report.js';
 import { stringify } from 'yaml';
-import { outputFlag, UsageError } from './flags.js';
+import { outputFlag, parseCommand, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
+const HELP =
+  'Usage: wpgw status [-n NAMESPACE | -A] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -A, --all-namespaces every opted-in namespace (the default; as kubectl)\n  -o, --output F       text (default), json or yaml\n';
+
 export async function statusCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: { namespace: { type: 'string', short: 'n' }, 'all-namespaces': { type: 'boolean', short: 'A' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
-  });
-  if (values.help) {
-    io.stdout('Usage: wpgw status [-n NAMESPACE | -A] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -A, --all-namespaces every opted-in namespace (the default; as kubectl)\n  -o, --output F       text (default), json or yaml\n');
-    return 0;
-  }
+  const parsed = parseCommand(args, io, HELP, { namespace: { type: 'string', short: 'n' }, 'all-namespaces': { type: 'boolean', short: 'A' }, output: { type: 'string', short: 'o' } });
+  if (!parsed) return 0;
+  const { values } = parsed;
   const output = outputFlag(values.output, ['text', 'json', 'yaml'] as const);
   if (values.namespace && values['all-namespaces']) throw new UsageError('-n and -A go one at a time');
   const kubeconfig = loadKubeConfig();

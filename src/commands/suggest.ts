@@ -3,7 +3,6 @@
 // The query log is read with the caller's own credentials (pods/log on the wpgw-dns pods) and
 // only printed here: nothing is stored or sent anywhere.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { CoreV1Api, type V1Namespace, type V1Pod } from '@kubernetes/client-node';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { RawKubeClient, errorMessage } from '../cluster/client.js';
@@ -13,7 +12,7 @@ import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
 import { DNS_POD_LABEL } from '../names.js';
 import { formatSuggestions, parseQueryLog, suggestEntries, type WorkloadSuggestions } from '../core/suggest.js';
 import { NS_INJECT_ENABLED, NS_INJECT_LABEL } from '../names.js';
-import { durationFlag, outputFlag, readableFileFlag, UsageError } from './flags.js';
+import { durationFlag, outputFlag, parseCommand, readableFileFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = `Usage: wpgw suggest [-n NAMESPACE] [--since 1h] [--dns-log FILE]... [-o text|json]
@@ -30,21 +29,14 @@ interface List<T> {
 }
 
 export async function suggestCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      namespace: { type: 'string', short: 'n' },
-      since: { type: 'string' },
-      'dns-log': { type: 'string', multiple: true },
-      output: { type: 'string', short: 'o' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const parsed = parseCommand(args, io, HELP, {
+    namespace: { type: 'string', short: 'n' },
+    since: { type: 'string' },
+    'dns-log': { type: 'string', multiple: true },
+    output: { type: 'string', short: 'o' },
   });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values } = parsed;
   const output = outputFlag(values.output, ['text', 'json'] as const);
   const sinceSeconds = Math.ceil(durationFlag('since', values.since, '1h') / 1000);
   const files = (values['dns-log'] ?? []).map((f) => readableFileFlag('dns-log', f)!);

@@ -4,7 +4,6 @@
 // restore --roll`), (2) delete the MutatingWebhookConfiguration, (3) delete the controller and
 // the webhook as manifests/ installs them. It refuses (exit 3) while that would break workloads,
 // naming each, unless --force. Safe to run again: what is gone is skipped.
-import { parseArgs } from 'node:util';
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { MERGE_PATCH_CONTENT_TYPE, RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
@@ -13,7 +12,7 @@ import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { isRestartable, ownerKey, resolveTopOwner, restartableObject } from '../controller/owners.js';
 import { leavingMeshBlockers, type PeerAuthenticationLike, type UninstallBlocker } from '../core/uninstall.js';
 import { FIELD_MANAGER, MANAGED_BY_LABEL, NS_INJECT_ENABLED, NS_INJECT_LABEL, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
-import { durationFlag, UsageError } from './flags.js';
+import { durationFlag, parseCommand, UsageError } from './flags.js';
 import { LEASE_TIMINGS } from '../defaults.js';
 import type { CliIO } from './main.js';
 import { namespacesWithWpgw, readPlan, restoreNamespace } from './restore.js';
@@ -74,23 +73,16 @@ export function installObjects(ns: string): Array<{ what: string; path: string }
 }
 
 export async function uninstallCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      'dry-run': { type: 'boolean' },
-      force: { type: 'boolean' },
-      timeout: { type: 'string' },
-      'install-namespace': { type: 'string' },
-      'keep-install': { type: 'boolean' },
-      'require-controller': { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const parsed = parseCommand(args, io, HELP, {
+    'dry-run': { type: 'boolean' },
+    force: { type: 'boolean' },
+    timeout: { type: 'string' },
+    'install-namespace': { type: 'string' },
+    'keep-install': { type: 'boolean' },
+    'require-controller': { type: 'boolean' },
   });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values } = parsed;
   const timeoutMs = durationFlag('timeout', values.timeout, '15m');
   const installNs = values['install-namespace'] ?? 'wpgw-system';
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(installNs)) throw new UsageError(`--install-namespace: "${installNs}" is not a namespace name`);

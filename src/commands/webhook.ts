@@ -4,7 +4,6 @@
 //   --tls-cert-file/-key   certificates from files (e.g. cert-manager), hot reloaded
 //   (default)              cluster: watch-backed caches from the kubeconfig in the environment,
 //                          certificates in a Secret shared by replicas, caBundle kept current
-import { parseArgs } from 'node:util';
 import { admit } from '../core/admission.js';
 import type { AdmissionHandler } from '../core/admission-types.js';
 import type { AdmissionContext } from '../core/context.js';
@@ -12,7 +11,7 @@ import { checkApiServer, loadKubeConfig, registerCacheMetrics, startAdmissionCac
 import { PLACEHOLDER_GATEWAY_IP } from '../defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
 import { devContext } from '../webhook/dev-context.js';
-import { certPairFlags, durationFlag, intFlag, ipFlag, metricsPortFlag, UsageError } from './flags.js';
+import { certPairFlags, durationFlag, intFlag, ipFlag, metricsPortFlag, parseCommand, UsageError } from './flags.js';
 import { type CliIO, version } from './main.js';
 import { createLogger, registerBuildInfo, serveMetrics, type MetricsServer } from '../telemetry/index.js';
 import { webhookIdentity } from '../tls/index.js';
@@ -39,33 +38,26 @@ const HELP = `Usage: wpgw webhook [options]
 `;
 
 export async function webhookCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    strict: true,
-    options: {
-      dev: { type: 'boolean' },
-      'gateway-ip': { type: 'string' },
-      'dns-ip': { type: 'string' },
-      host: { type: 'string' },
-      port: { type: 'string' },
-      'metrics-port': { type: 'string' },
-      'tls-cert-file': { type: 'string' },
-      'tls-key-file': { type: 'string' },
-      'tls-reload-interval': { type: 'string' },
-      'tls-secret': { type: 'string' },
-      'webhook-config': { type: 'string' },
-      'service-name': { type: 'string' },
-      'service-namespace': { type: 'string' },
-      'cluster-domain': { type: 'string' },
-      'cert-dir': { type: 'string' },
-      'api-timeout': { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const parsed = parseCommand(args, io, HELP, {
+    dev: { type: 'boolean' },
+    'gateway-ip': { type: 'string' },
+    'dns-ip': { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'string' },
+    'metrics-port': { type: 'string' },
+    'tls-cert-file': { type: 'string' },
+    'tls-key-file': { type: 'string' },
+    'tls-reload-interval': { type: 'string' },
+    'tls-secret': { type: 'string' },
+    'webhook-config': { type: 'string' },
+    'service-name': { type: 'string' },
+    'service-namespace': { type: 'string' },
+    'cluster-domain': { type: 'string' },
+    'cert-dir': { type: 'string' },
+    'api-timeout': { type: 'string' },
   });
-  if (values.help) {
-    io.stdout(HELP);
-    return 0;
-  }
+  if (!parsed) return 0;
+  const { values } = parsed;
   // Every flag is checked before anything starts: a bad one is a usage error, not a crash later.
   const port = intFlag('port', values.port, 8443, 0, 65535);
   const metricsPort = metricsPortFlag(values['metrics-port']);

@@ -20,7 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { formatReport, openLoop, overSaturation, PATHS, summarize, throughput, verdicts, type PathId, type RoundResult } from '../../bench/datapath-report.js';
+import { formatReport, openLoop, overSaturation, PATHS, summarize, throughput, verdicts, type PathId, type RoundResult } from './report.js';
 import { apply, getJson } from '../e2e/helpers.js';
 import { callFrom, eventually, timed, type ClientRequest } from './helpers.js';
 import { attack, processTree, usageDuring, type Target } from './loadgen.js';

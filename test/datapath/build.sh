@@ -9,10 +9,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="${DATAPATH_BIN_DIR:-$HERE/bin}"
 # shellcheck source=../lib/common.sh
 source "$HERE/../lib/common.sh"
-go_build_env datapath/build.sh
-t0=$(now)
-mkdir -p "$BIN"
-(cd "$HERE/coredns" && go mod download)
+go_tool_build datapath/build.sh "$BIN" "$HERE/coredns"
 t=$(now)
 (cd "$HERE/coredns" && go build -trimpath -ldflags='-s -w' -o "$BIN/coredns" github.com/coredns/coredns)
 echo "datapath/build.sh: bin/coredns built in $(elapsed "$t")s ($("$BIN/coredns" -version | head -1))"

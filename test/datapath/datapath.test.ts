@@ -33,7 +33,7 @@ import * as m from './manifests.js';
 import { CLUSTER_DNS, meshPod, proxiesLive, proxyLive, runningMeshPods, script, useMeshStack } from './mesh-stack.js';
 import { NODE_ADDRESS, nsExec } from './network.js';
 import { KUBE_ROUTER, rejectedFor, startKubeRouter } from './netpol.js';
-import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../../bench/cluster-stack.js';
+import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../lib/cluster-stack.js';
 import { startProc, stopProc, type Proc } from './procs.js';
 import { RUNNER_LABEL, type RunningPod } from './runner.js';
 
@@ -47,8 +47,6 @@ let network: typeof s.network;
 let runner: typeof s.runner;
 let testCA: string;
 const dnsRecords: Record<string, string> = {};
-/** The harness's env.json (ports, CIDRs, bin dir). */
-const harnessEnv = (): Record<string, string> => JSON.parse(readFileSync(join(s.clusterState, 'env.json'), 'utf8')) as Record<string, string>;
 
 function kubectl(args: string[], input?: string): string {
   return execFileSync(inject('e2e').kubectl, args, { env: { ...process.env, KUBECONFIG: s.kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
@@ -544,7 +542,7 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
   });
   let prober: RunningPod;
   let gw: RunningPod;
-  const apiPort = () => Number(harnessEnv().HARNESS_APISERVER_PORT);
+  const apiPort = () => Number(s.harnessEnv.HARNESS_APISERVER_PORT);
   const metaLog = () => join(s.state, 'logs', 'metadata-server.log');
   const metaHits = () => jsonLines(metaLog()).filter((e) => e.event === 'request').length;
   const http = (host: string, port: number) => callFrom(prober.netns, { url: `http://${host}:${port}/`, timeoutMs: 5000 });
@@ -596,7 +594,7 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
     );
     const node = json(['get', 'pod', gw.name, '-n', m.SHOP]).spec.nodeName as string;
     await timed(`flow 12: kube-router enforcing for ${node} (the gateway's node)`, async () => {
-      kubeRouter = startKubeRouter({ nodeNetns: network.node, kubeconfig: s.kubeconfig, nodeName: node, serviceCIDR: harnessEnv().HARNESS_SERVICE_CIDR!, stateDir: s.state });
+      kubeRouter = startKubeRouter({ nodeNetns: network.node, kubeconfig: s.kubeconfig, nodeName: node, serviceCIDR: s.harnessEnv.HARNESS_SERVICE_CIDR!, stateDir: s.state });
       s.procs.push(kubeRouter);
       await eventually("kube-router programmed the gateway pod's firewall chain", async () => (await rejectedFor(network.node, gw.name, m.SHOP)) !== undefined);
     });

@@ -2,7 +2,7 @@
 // lines the proxies and apps log, waiting on conditions, timing each part.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { eventually as e2eEventually } from '../e2e/helpers.js';
+import { eventually as poll } from '../lib/poll.js';
 import { nsExec } from './network.js';
 import type { PodRunner, RunningPod } from './runner.js';
 
@@ -35,7 +35,7 @@ export async function callFrom(netns: string, req: ClientRequest): Promise<Clien
 
 /** Polls until fn returns a value (generous default deadline: the machine may be very slow). */
 export const eventually = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 180_000): Promise<T> =>
-  e2eEventually(what, fn, timeoutMs);
+  poll(what, fn, timeoutMs);
 
 /** JSON lines of a pod container's log (apps log one object per event; proxies their access log). */
 export function jsonLines(file: string): any[] {

@@ -4,8 +4,8 @@
 // pilot-agent and the Envoy under it) used meanwhile, from /proc.
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { cpuSeconds, procStatusMiB } from '../../bench/proc.js';
-import { vegetaResults, type ProxyUsage, type VegetaResult } from '../../bench/datapath-report.js';
+import { cpuSeconds, procStatusMiB } from '../lib/proc.js';
+import { vegetaResults, type ProxyUsage, type VegetaResult } from './report.js';
 import { nsExec } from './network.js';
 import { run } from './procs.js';
 import type { RunningPod } from './runner.js';

@@ -1,5 +1,6 @@
 // What the data-path suite applies: plain manifests, as a user writes them. The runner label opts
 // a namespace into the pod runner (runner.ts); everything else is ordinary Kubernetes and Istio.
+import { deployment } from '../lib/manifests.js';
 import { RUNNER_LABEL } from './runner.js';
 
 export const ISTIO_NS = 'istio-system';
@@ -26,19 +27,6 @@ type Obj = Record<string, unknown>;
 
 export function namespace(name: string, labels: Record<string, string>): Obj {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { [RUNNER_LABEL]: 'enabled', ...labels } } };
-}
-
-function deployment(name: string, ns: string, template: { labels?: Record<string, string>; annotations?: Record<string, string>; spec: Obj }): Obj {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: ns },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: { metadata: { labels: { app: name, ...(template.labels ?? {}) }, annotations: template.annotations ?? {} }, spec: template.spec },
-    },
-  };
 }
 
 const echo = (env: Record<string, string>, port: number, extra: Obj = {}) => ({

@@ -32,6 +32,8 @@ export interface MeshStackOptions {
 export interface MeshStack {
   kubeconfig: string;
   clusterState: string;
+  /** The harness's env.json (ports, CIDRs, bin dir), read once when the stack starts. */
+  harnessEnv: Record<string, string>;
   state: string;
   network: Network;
   runner: PodRunner;
@@ -106,7 +108,7 @@ export function useMeshStack(o: MeshStackOptions): MeshStack {
     const stale = killStale(join(s.state, 'pids'), ROOT);
     if (stale) console.log(`[datapath] stopped ${stale} process groups left by an earlier run`);
     registerPids(join(s.state, 'pids'));
-    const harness = JSON.parse(readFileSync(join(s.clusterState, 'env.json'), 'utf8')) as Record<string, string>;
+    const harness = (s.harnessEnv = JSON.parse(readFileSync(join(s.clusterState, 'env.json'), 'utf8')) as Record<string, string>);
 
     await timed('install Envoy + packages (test/datapath/install.sh, cached)', () => script(join(DP, 'install.sh'), []));
     await timed('build istiod + pilot-agent (test/istio/build.sh, cached)', () => script(join(ISTIO, 'build.sh'), []));

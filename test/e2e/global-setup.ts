@@ -1,13 +1,13 @@
-// e2e global setup: the wpgw stack (bench/cluster-stack.ts) on a real control plane built from Go
+// e2e global setup: the wpgw stack (test/lib/cluster-stack.ts) on a real control plane built from Go
 // modules, unless WPGW_E2E_KUBECONFIG points at a cluster.
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { freePort, getInsecure, startProcess as startStackProcess, startStack, stopProcess, type ManagedProcess, type Stack } from '../../bench/cluster-stack.js';
+import { freePort, getInsecure, startProcess as startStackProcess, startStack, stopProcess, type ManagedProcess, type Stack } from '../lib/cluster-stack.js';
 
 export { freePort, stopProcess, type ManagedProcess };
 
-/** What the suite sees of the running stack (bench/cluster-stack.ts). */
+/** What the suite sees of the running stack (test/lib/cluster-stack.ts). */
 export type E2eEnv = Omit<Stack, 'timings' | 'stop'>;
 
 declare module 'vitest' {

@@ -1,22 +1,20 @@
-// Helpers for the e2e suite: kubectl as users run it, JSON reads, polling, the controller's metrics.
-import { spawnSync } from 'node:child_process';
-import { getInsecure } from '../../bench/cluster-stack.js';
+// Helpers for the e2e suite on test/lib's toolkit: kubectl on the suite's cluster, JSON reads,
+// polling, the controller's metrics, the apps the tests deploy.
 import { afterEach, beforeEach, inject } from 'vitest';
 import { stringify } from 'yaml';
+import { kubectlSync, type KubectlResult } from '../lib/kubectl.js';
+import { deployment } from '../lib/manifests.js';
+import { scrapeSum } from '../lib/metrics.js';
+import { eventually, sleep } from '../lib/poll.js';
+
+export { eventually, sleep, type KubectlResult };
 
 export const env = () => inject('e2e');
-
-export interface KubectlResult {
-  status: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs kubectl with the admin kubeconfig; never throws (tests assert on status and stderr). */
 export function kubectl(args: string[], input?: string): KubectlResult {
   const e = env();
-  const r = spawnSync(e.kubectl, args, { env: { ...process.env, KUBECONFIG: e.kubeconfig }, input, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
+  return kubectlSync(e.kubectl, e.kubeconfig, args, { input, timeoutMs: 60_000 });
 }
 
 /** kubectl that must succeed. */
@@ -44,23 +42,6 @@ export function list<T = any>(args: string[]): T[] {
   return (getJson<{ items: T[] }>(args)?.items ?? []) as T[];
 }
 
-export async function eventually<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(300);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export function createNamespace(name: string, optIn = true, annotations: Record<string, string> = {}): void {
   kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true']);
   apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: optIn ? { 'wpgw.io/inject': 'enabled' } : {}, annotations } }]);
@@ -78,44 +59,23 @@ export function managedObjects(ns: string): string[] {
     .sort();
 }
 
+const KWOK_TOLERATION = { key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' };
+
 export function windowsDeployment(name: string, ns: string, outbound: string, replicas = 2, extraLabels: Record<string, string> = {}): Record<string, unknown> {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: ns },
+  return deployment(name, ns, {
+    replicas,
+    labels: extraLabels,
+    annotations: { 'wpgw.io/outbound': outbound },
     spec: {
-      replicas,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name, ...extraLabels }, annotations: { 'wpgw.io/outbound': outbound } },
-        spec: {
-          nodeSelector: { 'kubernetes.io/os': 'windows' },
-          tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-          containers: [{ name: 'app', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022', ports: [{ name: 'http', containerPort: 80 }] }],
-        },
-      },
+      nodeSelector: { 'kubernetes.io/os': 'windows' },
+      tolerations: [KWOK_TOLERATION],
+      containers: [{ name: 'app', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022', ports: [{ name: 'http', containerPort: 80 }] }],
     },
-  };
+  });
 }
 
 export function linuxDeployment(name: string, ns: string): Record<string, unknown> {
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'Deployment',
-    metadata: { name, namespace: ns },
-    spec: {
-      replicas: 1,
-      selector: { matchLabels: { app: name } },
-      template: {
-        metadata: { labels: { app: name } },
-        spec: {
-          nodeSelector: { 'kubernetes.io/os': 'linux' },
-          tolerations: [{ key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' }],
-          containers: [{ name: 'app', image: 'nginx' }],
-        },
-      },
-    },
-  };
+  return deployment(name, ns, { spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, tolerations: [KWOK_TOLERATION], containers: [{ name: 'app', image: 'nginx' }] } });
 }
 
 export function appService(name: string, ns: string, port = 8080, targetPort: number | string = 'http'): Record<string, unknown> {
@@ -137,15 +97,9 @@ export function podIPs(ns: string, selector: string): string[] {
 }
 
 /** Reads a counter family from the controller's /metrics, summed over the label filter. */
-export async function controllerMetric(name: string, filter: (labels: string) => boolean = () => true): Promise<number> {
+export function controllerMetric(name: string, filter?: (labels: string) => boolean): Promise<number> {
   // The controller's endpoint has a self-signed certificate made at start (src/controller/serve.ts).
-  const text = (await getInsecure(`https://127.0.0.1:${env().controllerPort}/metrics`)).body;
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    const m = new RegExp(`^${name}(\\{[^}]*\\})? ([0-9.e+-]+)$`).exec(line);
-    if (m && filter(m[1] ?? '')) sum += Number(m[2]);
-  }
-  return sum;
+  return scrapeSum(env().controllerPort, name, filter);
 }
 
 /** Prints each test's wall time after it ends (the suite reports parts' times, never asserts them). */

@@ -4,6 +4,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { kubectlSync } from '../lib/kubectl.js';
+import { deployment } from '../lib/manifests.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const ISTIO_DIR = path.join(REPO, 'test/istio');
@@ -24,9 +26,7 @@ export async function timed<T>(what: string, fn: () => T | Promise<T>): Promise<
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep } from '../lib/poll.js';
 
 // ---------------------------------------------------------------- processes
 
@@ -62,8 +62,8 @@ export class Kubectl {
 
   /** Like run, but returns {ok, out} instead of throwing. */
   try(args: string[], input?: string): { ok: boolean; out: string } {
-    const r = spawnSync(this.bin, args, { env: { ...process.env, KUBECONFIG: this.kubeconfig }, input, encoding: 'utf8', timeout: 120_000 });
-    return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+    const r = kubectlSync(this.bin, this.kubeconfig, args, { input, timeoutMs: 120_000 });
+    return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` };
   }
 
   apply(yaml: string, extra: string[] = []): string {
@@ -98,19 +98,11 @@ export function meshApp(name: string, ns: string, port: number, extraLabels: Rec
   };
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name, namespace: ns } },
-    {
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name, namespace: ns },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: name } },
-        template: {
-          metadata: { labels, annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' } },
-          spec: linuxPodSpec(name, { name, image: `registry.example.com/${name}:1.0`, ports: [{ name: 'http', containerPort: port }] }),
-        },
-      },
-    },
+    deployment(name, ns, {
+      labels,
+      annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' },
+      spec: linuxPodSpec(name, { name, image: `registry.example.com/${name}:1.0`, ports: [{ name: 'http', containerPort: port }] }),
+    }),
   ];
 }
 

@@ -27,6 +27,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { desiredNamespaceState } from '../../src/core/desired.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../../src/defaults.js';
 import { render } from '../../src/render.js';
+import { eventually as poll } from '../lib/poll.js';
 import { appService, windowsDeployment } from './helpers.js';
 import {
   analyzeCluster,
@@ -194,20 +195,7 @@ function pods(ns: string, selector: string): any[] {
   return kc.json<{ items: any[] }>(['get', 'pods', '-n', ns, '-l', selector]).items.filter((p) => !p.metadata.deletionTimestamp);
 }
 
-async function eventually<T>(what: string, fn: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = fn();
-      if (v !== undefined && v !== false) return v as T;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(500);
-  }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-}
+const eventually = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 90_000): Promise<T> => poll(what, fn, timeoutMs, 500);
 
 async function runningPods(ns: string, selector: string, n: number): Promise<any[]> {
   return eventually(`${n} running pod(s) ${selector} in ${ns}`, () => {

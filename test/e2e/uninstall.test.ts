@@ -8,7 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from '../../bench/cluster-stack.js';
+import { startStack, type Stack } from '../lib/cluster-stack.js';
+import { eventually as poll } from '../lib/poll.js';
 import { printTestTimes, windowsDeployment } from './helpers.js';
 
 printTestTimes();
@@ -41,17 +42,10 @@ function wpgw(...args: string[]): { code: number; out: string; err: string } {
 }
 
 async function eventually<T>(what: string, fn: () => T | undefined | false, timeoutMs = DEADLINE): Promise<T> {
-  const end = Date.now() + timeoutMs;
   const t0 = Date.now();
-  for (;;) {
-    const v = fn();
-    if (v) {
-      process.stdout.write(`[e2e] uninstall: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
-      return v;
-    }
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  const v = await poll(what, fn, timeoutMs, 500);
+  process.stdout.write(`[e2e] uninstall: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+  return v;
 }
 
 const namespaceObj = (name: string, annotations: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' }, annotations } });

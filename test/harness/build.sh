@@ -14,15 +14,7 @@ BIN="$HARNESS/bin"
 
 # shellcheck source=../lib/common.sh
 source "$HARNESS/../lib/common.sh"
-go_build_env build.sh
-
-t0=$(now)
-mkdir -p "$BIN"
-
-t=$(now)
-(cd "$HARNESS" && go mod download)
-(cd "$HARNESS/kwok" && go mod download)
-echo "build.sh: modules ready in $(elapsed "$t")s"
+go_tool_build build.sh "$BIN" "$HARNESS" "$HARNESS/kwok"
 
 # Stamp the real release version (what official k8s builds do with -X), so
 # /version, kubectl version and User-Agents say v1.36.3 instead of v0.0.0-master.

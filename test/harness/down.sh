@@ -6,15 +6,12 @@
 # harness's binaries are signalled. Safe to run repeatedly.
 set -uo pipefail
 
-[ $# -eq 1 ] || { echo "usage: $0 <state-dir>" >&2; exit 2; }
 HARNESS="$(cd "$(dirname "$0")" && pwd)"
 BIN="$HARNESS/bin"
-[ -d "$1" ] || { echo "down.sh: $1: no such state dir (nothing to stop)"; exit 0; }
-STATE="$(cd "$1" && pwd)"
-GRACE="${HARNESS_STOP_GRACE:-10}"
-
 # shellcheck source=../lib/common.sh
 source "$HARNESS/../lib/common.sh"
+state_dir_arg down.sh state-dir "$@"
+GRACE="${HARNESS_STOP_GRACE:-10}"
 stop_group() { stop_pidfiles down.sh "$STATE" "$GRACE" "$BIN/harness $BIN/kwok" "$@"; }
 
 stop_group kwok scheduler kcm

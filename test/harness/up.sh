@@ -30,6 +30,8 @@ K8S_VERSION="v1.36.3"
 SERVICE_CIDR="10.96.0.0/16"
 SA_ISSUER="https://kubernetes.default.svc.cluster.local"
 COMPONENTS=(etcd apiserver kcm scheduler kwok)
+# shellcheck source=../lib/common.sh
+source "$HARNESS/../lib/common.sh"
 
 die() { echo "up.sh: ERROR: $*" >&2; exit 1; }
 
@@ -54,7 +56,7 @@ LOGS="$STATE/logs"
 # Refuse to clobber a running cluster.
 for c in "${COMPONENTS[@]}"; do
   pid="$(cat "$STATE/$c.pid" 2>/dev/null || true)"
-  if [[ "$pid" =~ ^[0-9]+$ ]] && { tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null | grep -q "^$BIN/"; then
+  if [[ "$pid" =~ ^[0-9]+$ ]] && runs_binary "$pid" "$BIN/harness" "$BIN/kwok"; then
     die "$c is still running (pid $pid) in $STATE: run down.sh $STATE first"
   fi
 done
@@ -62,16 +64,14 @@ rm -rf "$STATE/etcd-data" "$PKI" "$STATE/kwok" "$STATE/kubeconfig" "$STATE/env" 
 rm -f "$STATE"/*.pid
 mkdir -p "$PKI" "$LOGS" "$STATE/kwok"
 
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}'; }
 T0=$(now)
-step() { echo "up.sh: [$(since "$T0")s] $*"; }
+step() { echo "up.sh: [$(elapsed "$T0")s] $*"; }
 
 SUCCESS=0
 on_exit() {
   local rc=$?
   [ "$SUCCESS" = 1 ] && return 0
-  echo "up.sh: FAILED (exit $rc) after $(since "$T0")s; last lines of each component log:" >&2
+  echo "up.sh: FAILED (exit $rc) after $(elapsed "$T0")s; last lines of each component log:" >&2
   for c in "${COMPONENTS[@]}"; do
     if [ -f "$LOGS/$c.log" ]; then
       echo "----- $LOGS/$c.log (tail -n 40) -----" >&2
@@ -99,18 +99,14 @@ start() {
 }
 alive() { kill -0 "$(cat "$STATE/$1.pid")" 2>/dev/null || die "$1 exited; see $LOGS/$1.log"; }
 
+components_alive() { for c in "${COMPONENTS[@]}"; do [ ! -f "$STATE/$c.pid" ] || alive "$c"; done; }
+
 # wait_for <desc> <cmd...>: retry every 0.25s up to STEP_TIMEOUT; all components must stay alive.
 wait_for() {
   local desc=$1; shift
-  local deadline=$(( $(date +%s) + STEP_TIMEOUT )) out
-  until out="$("$@" 2>&1)"; do
-    for c in "${COMPONENTS[@]}"; do [ -f "$STATE/$c.pid" ] && alive "$c"; done
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      [ -n "$out" ] && printf '%s\n' "$out" | tail -n 20 | sed 's/^/up.sh:   last attempt: /' >&2
-      die "timed out after ${STEP_TIMEOUT}s waiting for: $desc"
-    fi
-    sleep 0.25
-  done
+  RETRY_EACH=components_alive retry_until "$STEP_TIMEOUT" 0.25 "$@" && return 0
+  [ -n "$RETRY_OUT" ] && printf '%s\n' "$RETRY_OUT" | tail -n 20 | sed 's/^/up.sh:   last attempt: /' >&2
+  die "timed out after ${STEP_TIMEOUT}s waiting for: $desc"
 }
 
 # ---------------------------------------------------------------- ports

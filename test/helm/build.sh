@@ -9,12 +9,7 @@ BIN="$HERE/bin"
 
 # shellcheck source=../lib/common.sh
 source "$HERE/../lib/common.sh"
-go_build_env helm/build.sh
-
-t0=$(now)
-mkdir -p "$BIN"
-(cd "$HERE" && go mod download)
-echo "helm/build.sh: modules ready in $(elapsed "$t0")s"
+go_tool_build helm/build.sh "$BIN" "$HERE"
 
 # Stamp the module version like helm's release builds do, so `helm version` tells what was built.
 hver="$(cd "$HERE" && go list -m -f '{{.Version}}' helm.sh/helm/v4)"

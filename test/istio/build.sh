@@ -16,14 +16,7 @@ BIN="${ISTIO_BIN_DIR:-$HERE/bin}"
 
 # shellcheck source=../lib/common.sh
 source "$HERE/../lib/common.sh"
-go_build_env istio/build.sh
-
-t0=$(now)
-mkdir -p "$BIN"
-
-t=$(now)
-(cd "$HERE" && go mod download)
-echo "istio/build.sh: modules ready in $(elapsed "$t")s"
+go_tool_build istio/build.sh "$BIN" "$HERE"
 
 # Stamp the version like Istio's release builds do (-X istio.io/istio/pkg/version.*), from the
 # module version actually built: istiod logs it and reports it in its debug endpoints.

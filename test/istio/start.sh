@@ -33,10 +33,11 @@ BIN="$HERE/bin"
 STATE="${1:?usage: start.sh <harness-state-dir>}"
 STATE="$(cd "$STATE" && pwd)"
 TIMEOUT="${ISTIO_TIMEOUT:-90}"
+# shellcheck source=../lib/common.sh
+source "$HERE/../lib/common.sh"
 
-now() { date +%s.%N; }
 T0=$(now)
-say() { echo "istio/start.sh: [$(awk -v a="$T0" -v b="$(now)" 'BEGIN{printf "%.1f", b-a}')s] $*"; }
+say() { echo "istio/start.sh: [$(elapsed "$T0")s] $*"; }
 
 [ -f "$STATE/env" ] || { echo "istio/start.sh: $STATE/env not found (run test/harness/up.sh $STATE first)" >&2; exit 1; }
 # shellcheck disable=SC1091
@@ -202,12 +203,9 @@ http_status() { # http_status <port> <path>: print the HTTP status code (bash /d
   exec 3>&-
   echo "$line"
 }
-deadline=$((SECONDS + TIMEOUT))
-until [ "$(http_status "$P_HTTP" /ready)" = 200 ]; do
-  kill -0 "$(cat "$PIDFILE")" 2>/dev/null || fail "pilot-discovery exited"
-  [ $SECONDS -lt $deadline ] || fail "istiod not ready within ${TIMEOUT}s"
-  sleep 0.5
-done
+istiod_ready() { [ "$(http_status "$P_HTTP" /ready)" = 200 ]; }
+istiod_alive() { kill -0 "$(cat "$PIDFILE")" 2>/dev/null || fail "pilot-discovery exited"; }
+RETRY_EACH=istiod_alive retry_until "$TIMEOUT" 0.5 istiod_ready || fail "istiod not ready within ${TIMEOUT}s"
 say "istiod ready (http://127.0.0.1:$P_HTTP/ready)"
 
 # ---- Istio's validating webhook, by URL, failurePolicy Fail
@@ -242,8 +240,8 @@ say "ValidatingWebhookConfiguration $VWC -> https://127.0.0.1:$P_HTTPS/validate 
 
 # The webhook must now reject what only Istio's validation rejects (the CRD schema accepts a
 # VirtualService with no http/tcp/tls routes): proves requests reach istiod and are judged.
-deadline=$((SECONDS + TIMEOUT))
-while :; do
+invalid_denied() { # prints the server's answer; succeeds when the webhook denied the request
+  local out
   out="$("$KUBECTL" apply --dry-run=server -f - 2>&1 <<EOF || true
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -252,10 +250,11 @@ spec:
   hosts: [probe.invalid.test]
 EOF
 )"
-  if grep -q 'denied the request' <<<"$out"; then break; fi
-  [ $SECONDS -lt $deadline ] || fail "validating webhook did not reject an invalid VirtualService: $out"
-  sleep 0.5
-done
+  echo "$out"
+  grep -q 'denied the request' <<<"$out"
+}
+retry_until "$TIMEOUT" 0.5 invalid_denied || fail "validating webhook did not reject an invalid VirtualService: $RETRY_OUT"
+out="$RETRY_OUT"
 say "validation webhook live: invalid VirtualService rejected ($(grep -o 'denied the request.*' <<<"$out" | head -c 160))"
 
 if [ "$INJECTOR" = enabled ]; then

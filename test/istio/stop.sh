@@ -6,15 +6,12 @@
 # bin/pilot-discovery. Logs are kept. Safe to run repeatedly.
 set -uo pipefail
 
-[ $# -eq 1 ] || { echo "usage: $0 <harness-state-dir>" >&2; exit 2; }
 HERE="$(cd "$(dirname "$0")" && pwd)"
 BIN="$HERE/bin"
-[ -d "$1" ] || { echo "istio/stop.sh: $1: no such state dir (nothing to stop)"; exit 0; }
-STATE="$(cd "$1" && pwd)"
-GRACE="${ISTIO_STOP_GRACE:-10}"
-
 # shellcheck source=../lib/common.sh
 source "$HERE/../lib/common.sh"
+state_dir_arg istio/stop.sh harness-state-dir "$@"
+GRACE="${ISTIO_STOP_GRACE:-10}"
 
 # Unregister the webhooks first: with failurePolicy Fail and istiod gone, every Istio object
 # write would be refused.

@@ -1,4 +1,5 @@
-# Shared by the test tooling's shell scripts (test/harness/*.sh, test/istio/*.sh). Source it:
+# Shared by the test tooling's shell scripts (test/harness, test/istio, each Go tool's build.sh).
+# Source it:
 #   source "$(dirname "$0")/../lib/common.sh"
 # Defines functions only; sets nothing until one is called.
 
@@ -66,5 +67,44 @@ stop_pidfiles() {
     fi
     echo "$tag: stopped ${names[$i]} (pid ${pids[$i]})"
     rm -f "$state/${names[$i]}.pid"
+  done
+}
+
+# go_tool_build <tag> <out-dir> <module-dir>...: the start of every Go tool's build.sh: the build
+# environment (go_build_env), the output directory, each module's dependencies downloaded (from
+# the module cache when warm). Sets t0 (the script's start, for elapsed).
+go_tool_build() {
+  local tag="$1" out="$2" dir t
+  shift 2
+  go_build_env "$tag"
+  t0=$(now)
+  mkdir -p "$out"
+  t=$(now)
+  for dir in "$@"; do (cd "$dir" && go mod download); done
+  echo "$tag: modules ready in $(elapsed "$t")s"
+}
+
+# state_dir_arg <tag> <name> <args>...: the one argument of a stop script, its state directory
+# (<name> in the usage line). A usage error (exit 2) unless there is exactly one; nothing to stop
+# (exit 0) when it does not exist; otherwise STATE is its absolute path.
+state_dir_arg() {
+  local tag="$1" name="$2"
+  shift 2
+  [ $# -eq 1 ] || { echo "usage: $0 <$name>" >&2; exit 2; }
+  [ -d "$1" ] || { echo "$tag: $1: no such state dir (nothing to stop)"; exit 0; }
+  STATE="$(cd "$1" && pwd)"
+}
+
+# retry_until <seconds> <every> <cmd>...: runs <cmd> every <every> seconds until it succeeds
+# (returns 0) or <seconds> have passed (returns 1). Its last output (stdout and stderr) is in
+# RETRY_OUT. RETRY_EACH, when set, names a command run after each failed attempt in this shell
+# (a liveness check that exits on a dead component).
+retry_until() {
+  local deadline=$(( $(date +%s) + $1 )) every="$2"
+  shift 2
+  until RETRY_OUT="$("$@" 2>&1)"; do
+    [ -z "${RETRY_EACH:-}" ] || "$RETRY_EACH"
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep "$every"
   done
 }

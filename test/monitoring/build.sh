@@ -9,9 +9,6 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 
 # shellcheck source=../lib/common.sh
 source "$HERE/../lib/common.sh"
-go_build_env monitoring/build.sh
-
-t0=$(now)
-mkdir -p "$HERE/bin"
-(cd "$HERE" && go mod download && go build -trimpath -o "$HERE/bin/promql-names" .)
+go_tool_build monitoring/build.sh "$HERE/bin" "$HERE"
+(cd "$HERE" && go build -trimpath -o "$HERE/bin/promql-names" .)
 echo "monitoring/build.sh: bin/promql-names built in $(elapsed "$t0")s"

@@ -20,7 +20,7 @@ import { mutateService } from '../../src/core/service.js';
 import { inputContext, type InputObject } from '../../src/render-context.js';
 import { admit } from '../../src/core/admission.js';
 import { devContext } from '../../src/webhook/dev-context.js';
-import { DNS_IP, GATEWAY_IP, review, staticContext } from './helpers/builders.js';
+import { DNS_IP, GATEWAY_IP, review, staticContext } from '../lib/admission.js';
 import { startCache, World, type Obj } from './helpers/fake-cluster.js';
 
 const NS = 'shop';

@@ -1,16 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import jsonpatch from 'fast-json-patch';
 import { admit } from '../../src/core/admission.js';
-import { fakeContext } from './context.js';
+import { review as reviewOf, staticContext } from '../lib/admission.js';
 
-const ctx = fakeContext({ gatewayIPs: { shop: '10.96.0.50' }, windowsLabels: { shop: [{ app: 'legacy' }] } });
+const ctx = staticContext({ gatewayIPs: { shop: '10.96.0.50' }, dnsIP: undefined, windowsLabelSets: { shop: [{ app: 'legacy' }] } });
 
+/** A review of `object` in shop (uid u-1); `extra` are further request fields. */
 function review(kind: string, object: unknown, operation = 'CREATE', extra: Record<string, unknown> = {}) {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: { uid: 'u-1', kind: { group: '', version: 'v1', kind }, resource: { group: '', version: 'v1', resource: `${kind.toLowerCase()}s` }, namespace: 'shop', operation, object, ...extra },
-  };
+  return reviewOf({ kind, object, operation, namespace: 'shop', uid: 'u-1', extra });
 }
 
 const pod = {

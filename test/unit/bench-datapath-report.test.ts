@@ -1,7 +1,7 @@
 // The pure half of `npm run bench:datapath`: vegeta's CSV, latencies from the intended send time
 // (no coordinated omission), the summaries over rounds and the PASS/MISS of issue 10's targets.
 import { describe, expect, it } from 'vitest';
-import { formatReport, openLoop, parseCsv, summarize, throughput, vcpuPer1k, vegetaResults, verdicts, type RoundResult, type VegetaResult } from '../../bench/datapath-report.js';
+import { formatReport, openLoop, parseCsv, summarize, throughput, vcpuPer1k, vegetaResults, verdicts, type RoundResult, type VegetaResult } from '../datapath/report.js';
 
 const T = 1_800_000_000_000_000_000n; // ns since the epoch: beyond Number's exact range
 /** A result started `startMs` after T, answered after `latencyMs`. */

@@ -19,7 +19,8 @@ import type { KubeObject } from '../../src/core/desired-types.js';
 import { planRestore } from '../../src/core/restore.js';
 import { FIELD_MANAGER } from '../../src/names.js';
 import { World, type Obj } from './helpers/fake-cluster.js';
-import { injectedPod, repointedService, review, service, staticContext } from './helpers/builders.js';
+import { injectedPod, repointedService, service } from './helpers/builders.js';
+import { review, staticContext } from '../lib/admission.js';
 
 const OPTED = { 'wpgw.io/inject': 'enabled' };
 const OURS = { 'app.kubernetes.io/managed-by': 'wpgw' };

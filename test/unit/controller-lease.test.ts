@@ -1,6 +1,5 @@
-import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import type { KubeRest, RequestOptions } from '../../src/cluster/client.js';
+import { FakeApiServer } from '../lib/fake-api.js';
 import { LeaderElector, decideLease, microTime, type LeaseObject } from '../../src/controller/lease.js';
 
 const T0 = Date.parse('2026-03-01T12:00:00Z');
@@ -43,36 +42,14 @@ describe('decideLease', () => {
   });
 });
 
-/** An API server holding one Lease with optimistic concurrency. */
-class FakeLeaseServer implements KubeRest {
-  lease: LeaseObject | undefined;
-  rv = 1;
-  failing = false;
-
-  async request<T>(method: string, _path: string, opts: RequestOptions = {}): Promise<T> {
-    if (this.failing) throw new ApiException(503, 'unavailable', {}, {});
-    const body = opts.body as LeaseObject | undefined;
-    switch (method) {
-      case 'GET':
-        if (!this.lease) throw new ApiException(404, 'not found', {}, {});
-        return structuredClone(this.lease) as T;
-      case 'POST':
-        if (this.lease) throw new ApiException(409, 'exists', {}, {});
-        this.lease = { ...body!, metadata: { ...body!.metadata, resourceVersion: String(++this.rv) } };
-        return structuredClone(this.lease) as T;
-      case 'PUT':
-        if (!this.lease || body!.metadata.resourceVersion !== this.lease.metadata.resourceVersion) throw new ApiException(409, 'conflict', {}, {});
-        this.lease = { ...body!, metadata: { ...body!.metadata, resourceVersion: String(++this.rv) } };
-        return structuredClone(this.lease) as T;
-      default:
-        throw new Error(method);
-    }
-  }
+/** The Lease the electors below share, as the toolkit's in-memory API server holds it. */
+function heldLease(server: FakeApiServer): LeaseObject | undefined {
+  return server.get('Lease', 'wpgw-system', 'wpgw-controller') as LeaseObject | undefined;
 }
 
 describe('LeaderElector', () => {
   function setup() {
-    const server = new FakeLeaseServer();
+    const server = new FakeApiServer();
     let now = T0;
     const events: string[] = [];
     const mk = (id: string) =>
@@ -94,7 +71,7 @@ describe('LeaderElector', () => {
     await b.tick();
     expect(a.isLeader()).toBe(true);
     expect(b.isLeader()).toBe(false);
-    expect(server.lease?.spec?.holderIdentity).toBe('a');
+    expect(heldLease(server)?.spec?.holderIdentity).toBe('a');
 
     // a keeps renewing: b keeps waiting.
     for (let i = 0; i < 10; i++) {
@@ -113,7 +90,7 @@ describe('LeaderElector', () => {
     advance(1);
     await b.tick();
     expect(b.isLeader()).toBe(true);
-    expect(server.lease?.spec?.leaseTransitions).toBe(1);
+    expect(heldLease(server)?.spec?.leaseTransitions).toBe(1);
     expect(events).toEqual(['a+', 'b+']);
   });
 
@@ -122,7 +99,7 @@ describe('LeaderElector', () => {
     const a = mk('a');
     await a.tick();
     expect(a.isLeader()).toBe(true);
-    server.failing = true;
+    server.unavailable = true;
     advance(9_000);
     await a.tick();
     expect(a.isLeader()).toBe(true);
@@ -137,8 +114,7 @@ describe('LeaderElector', () => {
     const { server, events, mk } = setup();
     const a = mk('a');
     await a.tick();
-    server.lease!.spec!.holderIdentity = 'intruder';
-    server.lease!.metadata.resourceVersion = String(++server.rv);
+    server.update('Lease', 'wpgw-system', 'wpgw-controller', (l) => void (l.spec.holderIdentity = 'intruder'));
     await a.tick();
     expect(a.isLeader()).toBe(false);
     expect(events).toEqual(['a+', 'a-']);
@@ -150,7 +126,7 @@ describe('LeaderElector', () => {
     const b = mk('b');
     await a.tick();
     await a.stop();
-    expect(server.lease?.spec?.holderIdentity).toBeNull();
+    expect(heldLease(server)?.spec?.holderIdentity).toBeNull();
     await b.tick();
     expect(b.isLeader()).toBe(true);
   });

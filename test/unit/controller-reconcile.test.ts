@@ -2,8 +2,7 @@ import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type
 import type { Sidecar } from '../../src/core/mesh-scope.js';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { applyMergePatch } from './helpers/merge-patch.js';
-import type { KubeRest, RequestOptions } from '../../src/cluster/client.js';
+import { FakeApiServer, type Obj } from '../lib/fake-api.js';
 import type { DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { EventRecorder } from '../../src/controller/events.js';
 import { ReconcileError, Reconciler, type ReconcileCacheView } from '../../src/controller/reconcile.js';
@@ -12,167 +11,12 @@ import { ExternalResolver } from '../../src/controller/resolver.js';
 import { desiredNamespaceState } from '../../src/core/desired.js';
 import { injectedPod } from './helpers/builders.js';
 
-// ---- a tiny in-memory API server the cache view reads and the real Writer writes ----------------
-
-type Obj = Record<string, any> & { metadata: Record<string, any> };
-
-const PLURALS: Record<string, string> = {
-  namespaces: 'Namespace',
-  services: 'Service',
-  pods: 'Pod',
-  deployments: 'Deployment',
-  replicasets: 'ReplicaSet',
-  statefulsets: 'StatefulSet',
-  daemonsets: 'DaemonSet',
-  serviceaccounts: 'ServiceAccount',
-  configmaps: 'ConfigMap',
-  gateways: 'Gateway',
-  virtualservices: 'VirtualService',
-  destinationrules: 'DestinationRule',
-  events: 'Event',
-  rollouts: 'Rollout',
-  poddisruptionbudgets: 'PodDisruptionBudget',
-  networkpolicies: 'NetworkPolicy',
-  serviceentries: 'ServiceEntry',
-  authorizationpolicies: 'AuthorizationPolicy',
-};
-
-function parsePath(path: string): { ns: string; kind: string; name?: string } {
-  const m = /^\/apis?\/(?:[^/]+\/)?v1(?:alpha1)?\/(?:namespaces\/([^/]+)\/)?([a-z]+)(?:\/([^/]+))?$/.exec(path);
-  if (!m) throw new Error(`bad path ${path}`);
-  const kind = PLURALS[m[2]!];
-  if (!kind) throw new Error(`unknown plural in ${path}`);
-  // /api/v1/namespaces/x is the Namespace x itself.
-  if (m[2] === 'namespaces' && !m[1] && m[3]) return { ns: '', kind, name: decodeURIComponent(m[3]) };
-  return { ns: m[1] ? decodeURIComponent(m[1]) : '', kind, name: m[3] ? decodeURIComponent(m[3]) : undefined };
-}
-
-function fieldsOf(o: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (!o || typeof o !== 'object' || Array.isArray(o)) return out;
-  for (const [k, v] of Object.entries(o as Record<string, unknown>)) {
-    if (k === 'apiVersion' || k === 'kind' || k === 'name' || k === 'namespace') continue;
-    out[`f:${k}`] = v && typeof v === 'object' && !Array.isArray(v) ? fieldsOf(v) : {};
-  }
-  return out;
-}
-
-class FakeApi implements KubeRest {
-  readonly objects = new Map<string, Obj>();
-  readonly log: string[] = [];
-  private rv = 100;
-  private ip = 10;
-  failApplyFor = new Set<string>();
-  /** ClusterIPs the "allocator" refuses. */
-  takenIPs = new Set<string>();
-
-  private key(kind: string, ns: string, name: string): string {
-    return `${kind}/${ns}/${name}`;
-  }
-
-  /** Called for every change, like a watch event (the reconciler's observe()). */
-  onChange: (o: Obj) => void = () => {};
-
-  put(o: Obj): Obj {
-    const stored = this.serverify(structuredClone(o), undefined);
-    this.objects.set(this.key(stored.kind, stored.metadata.namespace ?? '', stored.metadata.name), stored);
-    this.onChange(stored);
-    return stored;
-  }
-
-  /** Someone else changes an object (a user, another controller). */
-  update(kind: string, ns: string, name: string, fn: (o: Obj) => void): void {
-    const o = this.get(kind, ns, name)!;
-    fn(o);
-    this.serverify(o, o);
-    this.onChange(o);
-  }
-
-  get(kind: string, ns: string, name: string): Obj | undefined {
-    return this.objects.get(this.key(kind, ns, name));
-  }
-
-  list(kind: string, ns: string): Obj[] {
-    return [...this.objects.values()].filter((o) => o.kind === kind && (o.metadata.namespace ?? '') === ns);
-  }
-
-  writes(): string[] {
-    return this.log.filter((l) => !l.startsWith('GET'));
-  }
-
-  private serverify(o: Obj, old: Obj | undefined): Obj {
-    o.metadata.uid ??= old?.metadata.uid ?? `uid-${o.kind}-${o.metadata.name}`;
-    o.metadata.resourceVersion = String(++this.rv);
-    o.metadata.creationTimestamp ??= old?.metadata.creationTimestamp ?? '2026-01-01T00:00:00Z';
-    if (o.kind === 'Service') {
-      o.spec ??= {};
-      o.spec.type ??= 'ClusterIP';
-      o.spec.clusterIP ??= old?.spec?.clusterIP ?? `10.96.0.${++this.ip}`;
-      o.spec.ports = (o.spec.ports ?? []).map((p: any) => ({ protocol: 'TCP', ...p }));
-    }
-    if (o.kind === 'Deployment') {
-      o.spec.strategy ??= { type: 'RollingUpdate' };
-      o.spec.revisionHistoryLimit ??= 10;
-    }
-    return o;
-  }
-
-  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-    this.log.push(`${method} ${path}${opts.contentType ? ` ${opts.contentType}` : ''}`);
-    const { ns, kind, name } = parsePath(path);
-    const existing = name ? this.get(kind, ns, name) : undefined;
-    const notFound = () => new ApiException(404, 'not found', { code: 404 }, {});
-    switch (method) {
-      case 'GET':
-        if (!existing) throw notFound();
-        return structuredClone(existing) as T;
-      case 'POST': {
-        const body = opts.body as Obj;
-        if (this.get(kind, ns, body.metadata.name)) throw new ApiException(409, 'exists', {}, {});
-        return this.put(body) as T;
-      }
-      case 'PATCH': {
-        if (opts.contentType === 'application/apply-patch+yaml') {
-          expect(opts.query).toMatchObject({ fieldManager: 'wpgw', force: true });
-          const body = structuredClone(opts.body as Obj);
-          if (this.failApplyFor.has(`${body.kind}/${body.metadata.name}`)) throw new ApiException(422, 'invalid', {}, {});
-          if (!existing && this.takenIPs.has(body.spec?.clusterIP)) throw new ApiException(422, 'provided IP is already allocated', {}, {});
-          const merged = applyMergePatch(existing ?? {}, body) as Obj;
-          merged.metadata.managedFields = [{ manager: 'wpgw', operation: 'Apply', fieldsV1: fieldsOf(body) }];
-          const stored = this.serverify(merged, existing);
-          this.objects.set(this.key(kind, ns, name!), stored);
-          this.onChange(stored);
-          return structuredClone(stored) as T;
-        }
-        expect(opts.contentType).toBe('application/merge-patch+json');
-        if (!existing) throw notFound();
-        // Like the API server: a resourceVersion in a merge patch is a precondition.
-        const rv = (opts.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
-        if (rv !== undefined && rv !== existing.metadata.resourceVersion) throw new ApiException(409, 'conflict', {}, {});
-        const stored = this.serverify(applyMergePatch(existing, opts.body) as Obj, existing);
-        this.objects.set(this.key(kind, ns, name!), stored);
-        this.onChange(stored);
-        return structuredClone(stored) as T;
-      }
-      case 'DELETE': {
-        if (!existing) throw notFound();
-        const pre = (opts.body as { preconditions?: { uid?: string; resourceVersion?: string } }).preconditions;
-        if (pre?.uid && pre.uid !== existing.metadata.uid) throw new ApiException(409, 'uid precondition', {}, {});
-        if (pre?.resourceVersion && pre.resourceVersion !== existing.metadata.resourceVersion) throw new ApiException(409, 'rv precondition', {}, {});
-        this.objects.delete(this.key(kind, ns, name!));
-        this.onChange(existing);
-        return {} as T;
-      }
-      default:
-        throw new Error(method);
-    }
-  }
-}
+// ---- the toolkit's in-memory API server: the cache view reads it and the real Writer writes ----
 
 const MANAGED = new Set(['ServiceAccount', 'Service', 'ConfigMap', 'Deployment', 'Gateway', 'VirtualService', 'DestinationRule']);
 const MISSING = new Set<string>();
 
-function cacheView(api: FakeApi): ReconcileCacheView {
+function cacheView(api: FakeApiServer): ReconcileCacheView {
   const workload = (kind: string) => (ns: string, name: string) => api.get(kind, ns, name);
   const kinds: Record<string, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet', rollouts: 'Rollout', jobs: 'Job', cronjobs: 'CronJob' };
   return {
@@ -233,7 +77,7 @@ function fakeDesired(input: NamespaceInput): DesiredState {
 const log = pino({ level: 'silent' });
 
 function setup(opts: { leader?: () => boolean } = {}) {
-  const api = new FakeApi();
+  const api = new FakeApiServer();
   const writer = new Writer(api, { isLeader: opts.leader ?? (() => true) });
   const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date('2026-03-01T00:00:00Z') });
   const r = new Reconciler({
@@ -250,7 +94,7 @@ function setup(opts: { leader?: () => boolean } = {}) {
   return { api, writer, r };
 }
 
-function eventsOf(api: FakeApi, reason?: string): Obj[] {
+function eventsOf(api: FakeApiServer, reason?: string): Obj[] {
   return [...api.objects.values()].filter((o) => o.kind === 'Event' && (!reason || o.reason === reason));
 }
 
@@ -519,7 +363,7 @@ describe('Reconciler: misplaced settings (core/hints.ts) as Events on the object
 });
 
 describe('Reconciler: gateway address drift', () => {
-  function withDrift(api: FakeApi) {
+  function withDrift(api: FakeApiServer) {
     api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: {}, template: { metadata: {} } } });
     api.put({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'legacy-abc', namespace: 'shop', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', uid: 'd', controller: true }] } });
     const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.99.99', outbound: [] });
@@ -655,7 +499,7 @@ describe('Reconciler: own writes not yet seen by the watch', () => {
 
 describe('Reconciler: external names pinned by the controller (real desired state)', () => {
   function setupPinned(answers: Record<string, string[]>) {
-    const api = new FakeApi();
+    const api = new FakeApiServer();
     const writer = new Writer(api, { isLeader: () => true });
     const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date('2026-03-01T00:00:00Z') });
     const lookups: string[] = [];
@@ -709,7 +553,7 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
   }
 
   function leaveSetup(windowsTemplates: boolean) {
-    const api = new FakeApi();
+    const api = new FakeApiServer();
     const writer = new Writer(api, { isLeader: () => true });
     let now = new Date('2026-03-01T00:00:00Z').getTime();
     const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date(now) });

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
 import { desiredNamespaceState } from '../../src/core/desired.js';
 import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { INBOUND_POD_PORTS, OUTBOUND_POD_PORTS } from '../../src/names.js';
-import { deepCopy, find, get, injectedPod, namespaceObject, ofKind, repointedService, service, spec, staticContext } from './helpers/builders.js';
+import { deepCopy, find, get, injectedPod, namespaceObject, ofKind, repointedService, service, spec } from './helpers/builders.js';
+import { staticContext } from '../lib/admission.js';
 
 const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'registry.example/coredns:test' };
 const GW = { 'wpgw.io/gateway': 'shop' };

@@ -37,7 +37,8 @@ import { createLogger } from '../../src/telemetry/logger.js';
 import { createMetrics } from '../../src/webhook/metrics.js';
 import { createWebhookServer, DEFAULT_BODY_LIMIT_BYTES, type WebhookServer } from '../../src/webhook/server.js';
 import { staticTlsSource } from '../../src/tls/tls.js';
-import { applyResponse, deepCopy, review, staticContext } from './helpers/builders.js';
+import { applyResponse, deepCopy } from './helpers/builders.js';
+import { review, staticContext } from '../lib/admission.js';
 import { makePki } from './webhook-helpers.js';
 
 const NS = 'shop';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { namespaceHints, outboundNotWindowsHint, settingHints } from '../../src/core/hints.js';
 import { mutatePod } from '../../src/core/pod.js';
 import { render } from '../../src/render.js';
-import { staticContext } from './helpers/builders.js';
+import { staticContext } from '../lib/admission.js';
 
 describe('misplaced-setting hints', () => {
   it('a namespace labelled wpgw.io/inject with a yes-like value that is not "enabled" is told the value that opts in', () => {

@@ -16,7 +16,8 @@ import { admit } from '../../src/core/admission.js';
 import { uninjectIstio } from '../../src/core/istio-uninject.js';
 import { stripInjection, type PodLike } from '../../src/core/pod.js';
 import { render } from '../../src/render.js';
-import { applyResponse, deepCopy, review, staticContext } from './helpers/builders.js';
+import { applyResponse, deepCopy } from './helpers/builders.js';
+import { review, staticContext } from '../lib/admission.js';
 
 interface Fixture {
   case: string;

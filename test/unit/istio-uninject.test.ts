@@ -4,7 +4,8 @@ import type { V1Container, V1ManagedFieldsEntry } from '@kubernetes/client-node'
 import { describe, expect, it } from 'vitest';
 import { uninjectIstio } from '../../src/core/istio-uninject.js';
 import { mutatePod, type PodLike } from '../../src/core/pod.js';
-import { deepCopy, staticContext } from './helpers/builders.js';
+import { deepCopy } from './helpers/builders.js';
+import { staticContext } from '../lib/admission.js';
 
 const STATUS = JSON.stringify({ initContainers: ['istio-init'], containers: ['istio-proxy'], volumes: ['istio-envoy', 'istio-token'], imagePullSecrets: null, revision: 'default' });
 

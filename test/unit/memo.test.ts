@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { BoundedMemo } from '../../src/core/memo.js';
 import { mutatePod, type PodLike } from '../../src/core/pod.js';
-import { fakeContext } from './context.js';
+import { staticContext } from '../lib/admission.js';
 
 describe('BoundedMemo', () => {
   it('computes once per key and evicts the least recently used beyond its capacity', () => {
@@ -29,7 +29,7 @@ describe('BoundedMemo', () => {
 });
 
 describe('outbound memo in pod mutation', () => {
-  const ctx = fakeContext({ gatewayIPs: { shop: '10.96.0.50', depot: '10.96.0.60' } });
+  const ctx = staticContext({ gatewayIPs: { shop: '10.96.0.50', depot: '10.96.0.60' }, dnsIP: undefined });
   const pod = (ns: string): PodLike => ({
     metadata: { name: 'legacy-1', namespace: ns, annotations: { 'wpgw.io/outbound': 'orders:9080, example.com:80+tls' } },
     spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }] },

@@ -13,7 +13,8 @@ import { namespacesForEvent } from '../../src/controller/routing.js';
 import { formatStatus, summarizeNamespace } from '../../src/commands/status-report.js';
 import { render } from '../../src/render.js';
 import { stringify } from 'yaml';
-import { DNS_IP, find, get, injectedPod, namespaceObject, ofKind, spec, staticContext } from './helpers/builders.js';
+import { find, get, injectedPod, namespaceObject, ofKind, spec } from './helpers/builders.js';
+import { DNS_IP, staticContext } from '../lib/admission.js';
 
 const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'registry.example/coredns:test' };
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, reviewDestinations } from '../../src/core/outbound.js';
 import { mutatePod } from '../../src/core/pod.js';
-import { staticContext } from './helpers/builders.js';
+import { staticContext } from '../lib/admission.js';
 
 describe('wpgw.io/outbound grammar', () => {
   it('accepts host:port entries separated by commas, spaces and newlines', () => {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { mutatePod, stripInjection, type PodLike } from '../../src/core/pod.js';
-import { fakeContext } from './context.js';
+import { staticContext } from '../lib/admission.js';
 
-const ctx = fakeContext({
+const ctx = staticContext({
   gatewayIPs: { shop: '10.96.0.50' },
   dnsIPs: { shop: '10.96.0.53' },
   namespaceAnnotations: { dns: { 'wpgw.io/resolver': 'dnsConfig' } },
@@ -46,7 +46,7 @@ describe('pod mutation, hostAliases mode', () => {
   it('follows a gateway address change on re-admission (strip and re-apply)', () => {
     const first = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }), namespace: 'shop', ctx });
     if (first.action !== 'mutate') throw new Error('expected mutate');
-    const moved = fakeContext({ gatewayIPs: { shop: '10.96.9.9' } });
+    const moved = staticContext({ gatewayIPs: { shop: '10.96.9.9' }, dnsIP: undefined });
     const second = mutatePod({ pod: first.pod, namespace: 'shop', ctx: moved });
     if (second.action !== 'mutate') throw new Error('expected mutate');
     expect(second.pod.spec?.hostAliases).toEqual([{ ip: '10.96.9.9', hostnames: ['example.com'] }]);

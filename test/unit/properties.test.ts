@@ -22,7 +22,8 @@ import type { AdmitResult } from '../../src/core/admission-types.js';
 import { parseOutbound } from '../../src/core/outbound.js';
 import type { PodLike } from '../../src/core/pod.js';
 import { INBOUND_POD_PORTS } from '../../src/names.js';
-import { applyResponse, decodePatch, deepCopy, DNS_IP, GATEWAY_IP, review, staticContext } from './helpers/builders.js';
+import { applyResponse, decodePatch, deepCopy } from './helpers/builders.js';
+import { DNS_IP, GATEWAY_IP, review, staticContext } from '../lib/admission.js';
 
 const NS = 'shop';
 const MANAGED = 'wpgw.io/managed';

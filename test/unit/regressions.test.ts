@@ -4,7 +4,8 @@ import { desiredNamespaceState } from '../../src/core/desired.js';
 import type { DesiredOptions } from '../../src/core/desired-types.js';
 import { mutatePod } from '../../src/core/pod.js';
 import { mutateService } from '../../src/core/service.js';
-import { find, get, injectedPod, namespaceObject, repointedService, service, spec, staticContext } from './helpers/builders.js';
+import { find, get, injectedPod, namespaceObject, repointedService, service, spec } from './helpers/builders.js';
+import { staticContext } from '../lib/admission.js';
 
 const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns:test' };
 const state = (pods: ReturnType<typeof injectedPod>[], services: Parameters<typeof repointedService>[0][] = [], opts: Partial<DesiredOptions> = {}) =>

@@ -4,7 +4,7 @@ import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from '../../src/core/desired-types.js';
 import { planRestore, serviceRestorePatch } from '../../src/core/restore.js';
-import { applyMergePatch } from './helpers/merge-patch.js';
+import { applyMergePatch } from '../lib/merge-patch.js';
 
 
 const ORIGINAL = { selector: { app: 'legacy', tier: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'grpc', port: 9000, targetPort: 9000 }] };

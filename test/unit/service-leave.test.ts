@@ -7,8 +7,9 @@ import { desiredNamespaceState } from '../../src/core/desired.js';
 import type { KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { leaveReason, planServiceLeaves, stageLeaving } from '../../src/core/service-leave.js';
 import { mutateService } from '../../src/core/service.js';
-import { applyMergePatch } from './helpers/merge-patch.js';
-import { deepCopy, find, injectedPod, namespaceObject, repointedService, service, spec, staticContext } from './helpers/builders.js';
+import { applyMergePatch } from '../lib/merge-patch.js';
+import { deepCopy, find, injectedPod, namespaceObject, repointedService, service, spec } from './helpers/builders.js';
+import { staticContext } from '../lib/admission.js';
 
 const NS = 'shop';
 const WIN = { app: 'legacy' };

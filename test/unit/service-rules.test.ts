@@ -11,7 +11,8 @@ import { nonMeshIngresses } from '../../src/core/service-rules.js';
 import { selectNudges } from '../../src/controller/nudge.js';
 import { formatStatus, summarizeNamespace } from '../../src/commands/status-report.js';
 import { unmanagedWorkloads, type UnmanagedWorkload } from '../../src/core/workloads.js';
-import { applyResponse, find, injectedPod, namespaceObject, repointedService, review, service, spec, staticContext } from './helpers/builders.js';
+import { applyResponse, find, injectedPod, namespaceObject, repointedService, service, spec } from './helpers/builders.js';
+import { review, staticContext } from '../lib/admission.js';
 
 const NS = 'shop';
 const WIN = { app: 'legacy', tier: 'web' };

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { V1Service } from '@kubernetes/client-node';
 import { readOriginal } from '../../src/core/records.js';
 import { mutateService } from '../../src/core/service.js';
-import { fakeContext } from './context.js';
+import { staticContext } from '../lib/admission.js';
 
-const ctx = fakeContext({ windowsLabels: { shop: [{ app: 'legacy', tier: 'web' }] } });
+const ctx = staticContext({ gatewayIP: undefined, dnsIP: undefined, windowsLabelSets: { shop: [{ app: 'legacy', tier: 'web' }] } });
 
 function svc(spec: V1Service['spec'], name = 'legacy'): V1Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'shop' }, spec };
@@ -42,7 +42,7 @@ describe('Service re-pointing', () => {
   it('stays re-pointed while its pods are gone (no flapping during a rollout)', () => {
     const first = mutateService(legacy(), 'shop', ctx);
     if (first.action !== 'mutate') throw new Error('expected mutate');
-    const out = mutateService(first.service, 'shop', fakeContext());
+    const out = mutateService(first.service, 'shop', staticContext({ gatewayIP: undefined, dnsIP: undefined }));
     expect(out.action).toBe('mutate');
   });
 
@@ -50,7 +50,7 @@ describe('Service re-pointing', () => {
     const first = mutateService(legacy(), 'shop', ctx);
     if (first.action !== 'mutate') throw new Error('expected mutate');
     const taken = first.service.spec?.ports?.map((p) => p.targetPort as number) ?? [];
-    const crowded = fakeContext({ windowsLabels: { shop: [{ app: 'legacy' }] }, takenPorts: { shop: taken }, selectingPorts: { shop: [taken[0]! + 1] } });
+    const crowded = staticContext({ gatewayIP: undefined, dnsIP: undefined, windowsLabelSets: { shop: [{ app: 'legacy' }] }, takenInboundPorts: { shop: taken }, gatewaySelectingServicePorts: { shop: [taken[0]! + 1] } });
     const out = mutateService(legacy(), 'shop', crowded);
     if (out.action !== 'mutate') throw new Error('expected mutate');
     for (const p of out.service.spec?.ports ?? []) {

@@ -11,7 +11,8 @@ import { summarizeNamespace } from '../../src/commands/status-report.js';
 import { admit } from '../../src/core/admission.js';
 import { settingHints } from '../../src/core/hints.js';
 import { render } from '../../src/render.js';
-import { applyResponse, review } from './helpers/builders.js';
+import { applyResponse } from './helpers/builders.js';
+import { review } from '../lib/admission.js';
 import { readOriginal } from '../../src/core/records.js';
 import { startCache, World, type Obj } from './helpers/fake-cluster.js';
 

@@ -9,6 +9,7 @@ import type { AdmissionHandler } from '../../src/core/admission-types.js';
 import type { KubeRest, RequestOptions } from '../../src/cluster/client.js';
 import { generateCa, generateLeaf, type CertIdentity, type CertKeyPem } from '../../src/tls/certs.js';
 import { createLogger, type Logger } from '../../src/telemetry/logger.js';
+import { review as reviewOf } from '../lib/admission.js';
 
 export const LOCAL_IDENTITY: CertIdentity = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
 const DAY = 24 * 60 * 60_000;
@@ -92,19 +93,10 @@ export function captureLogs(level = 'debug'): { logger: Logger; lines: () => Rec
   };
 }
 
+/** A Pod review in namespace apps (the stub handler below answers by kind). */
 export function review(overrides: { uid?: string; kind?: string; operation?: string; name?: string } = {}): unknown {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: overrides.uid ?? 'uid-1',
-      kind: { group: '', version: 'v1', kind: overrides.kind ?? 'Pod' },
-      operation: overrides.operation ?? 'CREATE',
-      namespace: 'apps',
-      name: overrides.name ?? 'web-0',
-      object: { metadata: { name: overrides.name ?? 'web-0' } },
-    },
-  };
+  const name = overrides.name ?? 'web-0';
+  return reviewOf({ kind: overrides.kind ?? 'Pod', operation: overrides.operation ?? 'CREATE', namespace: 'apps', name, object: { metadata: { name } }, uid: overrides.uid ?? 'uid-1' });
 }
 
 /**

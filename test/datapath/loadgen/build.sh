@@ -13,16 +13,13 @@ OUT="${DATAPATH_BIN_DIR:-$HERE/../bin}"
 
 # shellcheck source=../../lib/common.sh
 source "$HERE/../../lib/common.sh"
-go_build_env loadgen/build.sh
-t0=$(now)
+go_tool_build loadgen/build.sh "$OUT" "$HERE"
 
 ver="$(cd "$HERE" && go list -m -f '{{.Version}}' github.com/tsenart/vegeta/v12)"
 if [ -x "$OUT/vegeta" ] && [ "$("$OUT/vegeta" -version 2>/dev/null | sed -n 's/^Version: *//p')" = "$ver" ]; then
   echo "loadgen/build.sh: bin/vegeta $ver cached"
   exit 0
 fi
-mkdir -p "$OUT"
-(cd "$HERE" && go mod download)
 # vegeta's Makefile stamps its version the same way (vegeta -version prints it).
 (cd "$HERE" && nice go build -trimpath -ldflags="-s -w -X main.Version=$ver" -o "$OUT/vegeta.new" github.com/tsenart/vegeta/v12)
 mv -f "$OUT/vegeta.new" "$OUT/vegeta"

@@ -10,8 +10,7 @@ OUT="${DATAPATH_BIN_DIR:-$HERE/../bin}"
 
 # shellcheck source=../../lib/common.sh
 source "$HERE/../../lib/common.sh"
-go_build_env netpol/build.sh
-t0=$(now)
+go_tool_build netpol/build.sh "$OUT" "$HERE"
 
 if ! command -v ipset >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { echo "netpol/build.sh: need root to apt-get install ipset" >&2; exit 1; }
@@ -20,8 +19,6 @@ if ! command -v ipset >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ipset >/dev/null
 fi
 
-mkdir -p "$OUT"
-(cd "$HERE" && go mod download)
 ver="$(cd "$HERE" && go list -m -f '{{.Version}}' github.com/cloudnativelabs/kube-router/v2)"
 # kube-router's Makefile stamps its version the same way (kube-router --version prints it).
 (cd "$HERE" && nice go build -trimpath -ldflags="-s -w -X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$ver" -o "$OUT/kube-router.new" .)

@@ -1,80 +1,16 @@
-// Shared builders for the core tests: a static AdmissionContext, AdmissionReview envelopes, real
-// JSON-patch application, and pods/Services as the webhook leaves them (produced by the real
-// mutatePod/mutateService, so desired-state tests consume exactly what admission writes).
+// Shared builders for the core tests (the static AdmissionContext and the AdmissionReview builder
+// are test/lib/admission.ts): real JSON-patch application, and pods/Services as the webhook leaves
+// them (produced by the real mutatePod/mutateService, so desired-state tests consume exactly what
+// admission writes).
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import type { V1Ingress, V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type { V1Namespace, V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import type { AdmitResult } from '../../../src/core/admission-types.js';
 import { admit } from '../../../src/core/admission.js';
 import type { AdmissionContext } from '../../../src/core/context.js';
 import type { KubeObject } from '../../../src/core/desired-types.js';
-import type { UnmanagedWorkload } from '../../../src/core/workloads.js';
 import { mutatePod, type PodLike } from '../../../src/core/pod.js';
 import { mutateService } from '../../../src/core/service.js';
-
-export const GATEWAY_IP = '10.96.100.10';
-export const DNS_IP = '10.96.100.53';
-
-export interface StaticContextOptions {
-  gatewayIP?: string | undefined;
-  dnsIP?: string | undefined;
-  runtimeClasses?: Record<string, string>;
-  namespaceAnnotations?: Record<string, Record<string, string>>;
-  windowsLabelSets?: Record<string, Array<Record<string, string>>>;
-  takenInboundPorts?: Iterable<number>;
-  gatewaySelectingServicePorts?: Iterable<number>;
-  /** Services that exist, by namespace: name -> owner. */
-  serviceOwners?: Record<string, Record<string, 'wpgw' | 'user'>>;
-  unmanagedWorkloads?: Record<string, UnmanagedWorkload[]>;
-  ingresses?: Record<string, V1Ingress[]>;
-}
-
-/** An AdmissionContext answering from fixed data (the same answer for every namespace unless keyed). */
-export function staticContext(o: StaticContextOptions = {}): AdmissionContext {
-  const gatewayIP = 'gatewayIP' in o ? o.gatewayIP : GATEWAY_IP;
-  const dnsIP = 'dnsIP' in o ? o.dnsIP : DNS_IP;
-  const runtimeClasses = o.runtimeClasses ?? { 'windows-rc': 'windows', 'linux-rc': 'linux' };
-  const taken = new Set(o.takenInboundPorts ?? []);
-  const selecting = new Set(o.gatewaySelectingServicePorts ?? []);
-  return {
-    gatewayIP: () => gatewayIP,
-    dnsIP: () => dnsIP,
-    runtimeClassOS: (name) => runtimeClasses[name],
-    namespaceAnnotations: (ns) => o.namespaceAnnotations?.[ns] ?? {},
-    windowsLabelSets: (ns) => o.windowsLabelSets?.[ns] ?? [],
-    takenInboundPorts: () => taken,
-    gatewaySelectingServicePorts: () => selecting,
-    serviceOwner: (ns, name) => o.serviceOwners?.[ns]?.[name],
-    unmanagedWorkloads: (ns) => o.unmanagedWorkloads?.[ns] ?? [],
-    ingresses: (ns) => o.ingresses?.[ns] ?? [],
-  };
-}
-
-export interface ReviewOptions {
-  kind: 'Pod' | 'Service';
-  operation?: 'CREATE' | 'UPDATE';
-  namespace: string;
-  object: unknown;
-  oldObject?: unknown;
-  uid?: string;
-}
-
-export function review(o: ReviewOptions): Record<string, unknown> {
-  const meta = (o.object as { metadata?: { name?: string } } | undefined)?.metadata;
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: o.uid ?? 'uid-1',
-      kind: { group: '', version: 'v1', kind: o.kind },
-      resource: { group: '', version: 'v1', resource: o.kind === 'Pod' ? 'pods' : 'services' },
-      operation: o.operation ?? 'CREATE',
-      namespace: o.namespace,
-      ...(meta?.name ? { name: meta.name } : {}),
-      object: o.object,
-      ...(o.oldObject !== undefined ? { oldObject: o.oldObject } : {}),
-    },
-  };
-}
+import { review, staticContext } from '../../lib/admission.js';
 
 export function deepCopy<T>(v: T): T {
   return JSON.parse(JSON.stringify(v)) as T;

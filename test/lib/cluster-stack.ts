@@ -1,5 +1,5 @@
-// A running wpgw stack on a real control plane, shared by the e2e suite's global setup and the
-// controller scale benchmark: the harness cluster (test/harness, built from Go modules) unless a
+// A running wpgw stack on a real control plane, shared by the e2e and data-path suites' global
+// setups and the benchmarks on the control plane (bench:controller, bench:footprint): the harness cluster (test/harness, built from Go modules) unless a
 // kubeconfig is given, then the webhook and controller as real processes with their own
 // least-privilege RBAC (ServiceAccount tokens from manifests/), the webhook registered by URL and
 // patching its own caBundle.
@@ -9,6 +9,7 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
+import { eventually } from './poll.js';
 
 export interface ManagedProcess {
   args: string[];
@@ -118,20 +119,6 @@ export function getInsecure(url: string): Promise<{ status: number; body: string
   });
 }
 
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (e) {
-      lastError = e;
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out waiting for ${what}${lastError ? `: ${(lastError as Error).message}` : ''}`);
-}
-
 function tail(file: string, lines = 40): string {
   if (!existsSync(file)) return `(no ${file})`;
   return readFileSync(file, 'utf8').split('\n').slice(-lines).join('\n');
@@ -214,12 +201,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       startProcess(root, processes.webhook);
       startProcess(root, processes.controller);
       // The webhook patches its CA into the configuration itself; wait for that, then for it to serve.
-      await waitFor('caBundle patched into MutatingWebhookConfiguration wpgw', () => {
+      await eventually('caBundle patched into MutatingWebhookConfiguration wpgw', () => {
         const out = kubectl(['get', 'mutatingwebhookconfiguration', 'wpgw', '-o', 'jsonpath={.webhooks[*].clientConfig.caBundle}']);
         return out.trim().split(/\s+/).filter(Boolean).length === 2;
-      });
-      await waitFor('webhook ready', async () => (await getInsecure(`https://127.0.0.1:${webhookPort}/readyz`)).status === 200);
-      await waitFor('controller ready', async () => (await getInsecure(`https://127.0.0.1:${controllerPort}/readyz`)).status === 200);
+      }, 90_000);
+      await eventually('webhook ready', async () => (await getInsecure(`https://127.0.0.1:${webhookPort}/readyz`)).status === 200, 90_000);
+      await eventually('controller ready', async () => (await getInsecure(`https://127.0.0.1:${controllerPort}/readyz`)).status === 200, 90_000);
     });
   } catch (e) {
     log(`[stack failed] ${(e as Error).message}\n--- webhook log ---\n${tail(processes.webhook.log)}\n--- controller log ---\n${tail(processes.controller.log)}`);

@@ -1,7 +1,7 @@
 // The pure half of `npm run bench:datapath` (test/datapath/bench.datapath.ts runs the load):
 // vegeta's results -> latencies charged from each request's intended send time, per-round
 // summaries, the targets of issue 10 ("what the wpgw hop costs") as PASS/MISS, and the report.
-import { percentile } from './stats.js';
+import { percentile } from '../lib/stats.js';
 
 export type PathId = 'a' | 'b' | 'c' | 'd';
 
