@@ -4,17 +4,17 @@ import { parseArgs } from 'node:util';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectStatus, formatStatus } from '../controller/index.js';
 import { stringify } from 'yaml';
-import { outputFlag, UsageError } from './flags.js';
+import { namespaceFlag, outputFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 export async function statusCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseArgs({
     args,
     strict: true,
-    options: { namespace: { type: 'string', short: 'n' }, 'all-namespaces': { type: 'boolean', short: 'A' }, output: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+    options: { namespace: { type: 'string', short: 'n' }, 'all-namespaces': { type: 'boolean', short: 'A' }, output: { type: 'string', short: 'o' }, 'istio-root-namespace': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   if (values.help) {
-    io.stdout('Usage: wpgw status [-n NAMESPACE | -A] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -A, --all-namespaces every opted-in namespace (the default; as kubectl)\n  -o, --output F       text (default), json or yaml\n');
+    io.stdout('Usage: wpgw status [-n NAMESPACE | -A] [-o text|json|yaml]\n  -n, --namespace NS   one namespace (default: every opted-in namespace)\n  -A, --all-namespaces every opted-in namespace (the default; as kubectl)\n  -o, --output F       text (default), json or yaml\n  --istio-root-namespace NS  Istio\'s root namespace, whose policies are mesh-wide (default istio-system; the AKS add-on: aks-istio-system)\n');
     return 0;
   }
   const output = outputFlag(values.output, ['text', 'json', 'yaml'] as const);
@@ -22,7 +22,8 @@ export async function statusCommand(args: string[], io: CliIO): Promise<number> 
   const kubeconfig = loadKubeConfig();
   // One quick look first: "cannot reach <server> (kubeconfig: ...)" beats a list of failed reads.
   await checkApiServer(kubeconfig, { timeoutMs: 5_000 });
-  const report = await collectStatus(kubeconfig, values.namespace ? { namespace: values.namespace } : {});
+  const root = namespaceFlag('istio-root-namespace', values['istio-root-namespace']);
+  const report = await collectStatus(kubeconfig, { ...(values.namespace ? { namespace: values.namespace } : {}), ...(root ? { desired: { istioRootNamespace: root } } : {}) });
   io.stdout(output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : output === 'yaml' ? stringify(report) : `${formatStatus(report)}\n`);
   return report.errors.length > 0 ? 1 : 0;
 }

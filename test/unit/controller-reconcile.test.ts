@@ -96,6 +96,10 @@ class FakeApi implements KubeRest {
     return [...this.objects.values()].filter((o) => o.kind === kind && (o.metadata.namespace ?? '') === ns);
   }
 
+  listAll(kind: string): Obj[] {
+    return [...this.objects.values()].filter((o) => o.kind === kind);
+  }
+
   writes(): string[] {
     return this.log.filter((l) => !l.startsWith('GET'));
   }
@@ -190,6 +194,7 @@ function cacheView(api: FakeApi): ReconcileCacheView {
     workloads: ((resource: string, ns: string) => api.list(kinds[resource]!, ns)) as ReconcileCacheView['workloads'],
     runtimeClass: (n) => api.get('RuntimeClass', '', n) as V1RuntimeClass | undefined,
     istioObjects: (ns) => ({ virtualServices: api.list('VirtualService', ns) as KubeObject[], destinationRules: api.list('DestinationRule', ns) as KubeObject[], authorizationPolicies: api.list('AuthorizationPolicy', ns) as KubeObject[] }),
+    allRouting: () => ({ virtualServices: api.listAll('VirtualService') as KubeObject[], destinationRules: api.listAll('DestinationRule') as KubeObject[] }),
     allServices: () => [...api.objects.values()].filter((o) => o.kind === 'Service') as V1Service[],
     sidecars: (ns) => api.list('Sidecar', ns) as Sidecar[],
   };
