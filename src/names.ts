@@ -44,6 +44,12 @@ export const SERVICE_ORIGINAL_ANNOTATION = 'wpgw.io/original';
 /** Service label on re-pointed Services, so the controller can list them by label. */
 export const REPOINTED_LABEL = 'wpgw.io/repointed';
 /**
+ * Istio's label on a Service selecting a classic gateway's pods: no Gateway server port is
+ * translated through it (pilot resolvePorts). On every Service wpgw points at the gateway pods,
+ * since listeners are addressed by pod port (item 7 of issue 13).
+ */
+export const NO_PORT_TRANSLATION_LABEL = 'experimental.istio.io/disable-gateway-port-translation';
+/**
  * Service annotation the controller bumps to make the API server re-admit a Service whose
  * Windows pods appeared after it (the webhook then re-points it). The value is opaque.
  */

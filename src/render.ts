@@ -8,7 +8,9 @@ import type { Sidecar } from './core/mesh-scope.js';
 import { checkShape } from './core/admission.js';
 import { namespaceHints, workloadHints } from './core/hints.js';
 import { desiredNamespaceState } from './core/desired.js';
-import type { DesiredOptions, KubeObject, UserIstioObjects } from './core/desired-types.js';
+import { istioRootNamespace } from './core/desired/egress.js';
+import { callerObjects } from './core/desired/user-conflicts.js';
+import { subjectText, type DesiredOptions, type KubeObject, type UserIstioObjects } from './core/desired-types.js';
 import { mutatePod, type PodLike } from './core/pod.js';
 import { mutateService } from './core/service.js';
 import { podTemplateOf, servicesReaching, unmanagedBecause, unmanagedPodWarning } from './core/workloads.js';
@@ -23,6 +25,8 @@ export interface RenderOptions {
   clusterDomain?: string;
   corednsImage?: string;
   istioRevision?: string;
+  /** Istio's root namespace: its policies in the input are mesh-wide (default istio-system). */
+  istioRootNamespace?: string;
   /** Cluster DNS address wpgw-dns forwards to (render cannot look it up). */
   clusterDnsIP?: string;
 }
@@ -106,6 +110,13 @@ function setTemplate(doc: Doc, template: PodLike): Doc {
   return { ...doc, spec };
 }
 
+
+/** VirtualServices and DestinationRules of several namespaces, each keeping its own. */
+function routingOf(docs: Doc[], nsOf: (d: Doc) => string): Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'> {
+  const of = (kind: string) =>
+    docs.filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith('networking.istio.io/')).map((d) => ({ ...d, metadata: { ...d.metadata, namespace: nsOf(d) } }) as unknown as KubeObject);
+  return { virtualServices: of('VirtualService'), destinationRules: of('DestinationRule') };
+}
 
 function userIstioOf(docs: Doc[], namespace: string): UserIstioObjects {
   const of = (kind: string, group = 'networking') =>
@@ -256,7 +267,10 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     pinnedDnsIP: opts.dnsIP ?? PLACEHOLDER_DNS_IP,
   };
   const generated: KubeObject[] = [];
+  const root = istioRootNamespace({ istioRootNamespace: opts.istioRootNamespace });
   for (const [ns, namespace] of [...namespaces.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
+    // The root namespace given only for its mesh-wide policies is no namespace to opt in.
+    if (ns === root && docs.every((d) => nsOf(d) !== ns || clusterScoped(d) || String(d.apiVersion ?? '').includes('istio.io/'))) continue;
     const state = desiredNamespaceState(
       {
         namespace,
@@ -268,6 +282,9 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         ingresses: ingresses.get(ns) ?? [],
         // The user's own Istio objects in the input shape the inbound routes, as in a cluster.
         istio: userIstioOf(docs.filter((d) => nsOf(d) === ns && !ownedByController(d)), ns),
+        // Callers' routes in the input's other namespaces, and the root namespace's policies.
+        callerIstio: callerObjects(routingOf(docs.filter((d) => nsOf(d) !== ns && !ownedByController(d)), nsOf), ns),
+        ...(ns !== root ? { meshIstio: { namespace: root, objects: userIstioOf(docs.filter((d) => nsOf(d) === root && !ownedByController(d)), root) } } : {}),
         // Mesh-wide outbound picks from every Service in the input, as from the cluster's.
         clusterServices: services,
         sidecars: docs.filter((d) => d.kind === 'Sidecar' && nsOf(d) === ns) as Sidecar[],
@@ -276,7 +293,7 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     );
     generated.push(...state.objects);
     state.notes.forEach((n) => report.push(`namespace ${ns}: ${n}`));
-    state.conflicts.forEach((c) => report.push(`conflict: namespace ${ns}: ${c.subject}: ${c.message}`));
+    state.conflicts.forEach((c) => report.push(`conflict: namespace ${ns}: ${subjectText(c)}: ${c.message}`));
     if ((pods.get(ns) ?? []).length > 0) {
       report.push(`namespace ${ns}: outbound authorization lists pod IPs; the controller fills them in as pods start`);
     }

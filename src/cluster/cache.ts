@@ -105,7 +105,7 @@ const SLIM_KIND: Record<ResourceKey, SlimKind> = {
   runtimeclasses: 'runtimeClass',
   ingresses: 'ingress',
   managedOutputs: 'managedOutput',
-  virtualservices: 'istio',
+  virtualservices: 'virtualService',
   destinationrules: 'istio',
   authorizationpolicies: 'istio',
   peerauthentications: 'istio',
@@ -412,6 +412,16 @@ export class ClusterCache {
 
   ingresses(namespace: string): V1Ingress[] {
     return this.list<V1Ingress>('ingresses', namespace);
+  }
+
+  /** Every VirtualService and DestinationRule of the cluster (callers' objects naming a re-pointed Service). */
+  allRouting(): Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'> {
+    const all = (name: string) => {
+      const r = this.reflector(name);
+      if (!r) throw new Error(`ClusterCache: resource "${name}" is not watched by this cache`);
+      return r.store.all() as KubeObject[];
+    };
+    return { virtualServices: all('virtualservices'), destinationRules: all('destinationrules') };
   }
 
   /** The namespace's Istio routing and security objects, users' and wpgw's alike. */

@@ -267,7 +267,7 @@ async function checkIstio(ctx: Reader, opts: CheckOptions, emit: Emit): Promise<
         if (!served?.resources?.some((r) => r.name === k.plural)) missing.push(`${apiVersion} ${k.kind}`);
       }
     }
-    emit(missing.length === 0 ? { name: 'Istio CRDs wpgw writes', status: 'ok', detail: 'Gateway, VirtualService, DestinationRule, ServiceEntry, AuthorizationPolicy (v1)' } : { name: 'Istio CRDs wpgw writes', status: 'fail', detail: `not served: ${missing.join(', ')}`, hint: 'install Istio 1.24 or newer (its CRDs serve the v1 APIs)' });
+    emit(missing.length === 0 ? { name: 'Istio CRDs wpgw writes', status: 'ok', detail: `${MANAGED_KINDS.filter((k) => k.apiVersion.includes('istio.io')).map((k) => k.kind).join(', ')} (v1)` } : { name: 'Istio CRDs wpgw writes', status: 'fail', detail: `not served: ${missing.join(', ')}`, hint: 'install Istio 1.24 or newer (its CRDs serve the v1 APIs)' });
   });
   await guarded(emit, "Istio's sidecar injector", 'wpgw needs to list mutatingwebhookconfigurations', async () => {
     const injectors = istioInjectors(await ctx.items<V1MutatingWebhookConfiguration>('/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations'));

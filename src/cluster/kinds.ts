@@ -42,14 +42,14 @@ const BUILTIN: KindInfo[] = [
   { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', plural: 'runtimeclasses', namespaced: false },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   // read only: users' own, reported when they act on the wpgw (docs/user-policies.md)
-  ...(['PeerAuthentication', 'RequestAuthentication'] as const).map((kind) => ({
+  {
     apiVersion: 'security.istio.io/v1',
-    kind,
-    plural: `${kind.toLowerCase()}s`,
+    kind: 'PeerAuthentication',
+    plural: 'peerauthentications',
     namespaced: true,
     crd: true,
-    missingHint: `the CRD for security.istio.io/v1 ${kind} is not installed (install Istio's CRDs)`,
-  })),
+    missingHint: "the CRD for security.istio.io/v1 PeerAuthentication is not installed (install Istio's CRDs)",
+  },
   {
     ...ROLLOUT_KIND,
     namespaced: true,

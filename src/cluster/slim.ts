@@ -81,7 +81,7 @@ function podTemplate(at: string): string[] {
 }
 
 /** Kinds whose cached objects are projected, by the cache's resource key. */
-export type SlimKind = 'namespace' | 'service' | 'workload' | 'ingress' | 'runtimeClass' | 'istio' | 'managedPod' | 'managedOutput';
+export type SlimKind = 'namespace' | 'service' | 'workload' | 'ingress' | 'runtimeClass' | 'istio' | 'virtualService' | 'managedPod' | 'managedOutput';
 
 const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> = {
   // Every namespace (they are how an opt-in is noticed): labels; annotations in withOwnAnnotations.
@@ -98,8 +98,27 @@ const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> =
   ]),
   ingress: compile([...META, 'metadata.annotations', 'spec']),
   runtimeClass: compile([...META, 'handler', 'scheduling']),
-  // Users' Istio objects (VirtualService, DestinationRule, policies, Sidecar): their specs are read whole.
+  // Users' Istio objects (DestinationRule, policies, Sidecar): their specs are read whole (a
+  // DestinationRule for <name>-app is carried as it is).
   istio: compile([...META, 'metadata.annotations', 'spec']),
+  // Users' VirtualServices, cached in every namespace (callers' routes to a re-pointed Service are
+  // checked wherever they are, docs/user-policies.md): hosts, bindings and route destinations, and
+  // what a delegate's reports read of its matches. Istio reads the routes themselves.
+  virtualService: compile([
+    ...META,
+    'spec.hosts',
+    'spec.gateways',
+    'spec.exportTo',
+    'spec.http[].name',
+    'spec.http[].match[].port',
+    'spec.http[].match[].sourceLabels',
+    'spec.http[].match[].sourceNamespace',
+    'spec.http[].match[].gateways',
+    'spec.http[].route[].destination',
+    'spec.http[].mirror',
+    'spec.tcp[].route[].destination',
+    'spec.tls[].route[].destination',
+  ]),
 };
 
 /** Namespace annotations wpgw reads (resolver, DNS server, replicas, restarts, Istio revision) all start so. */

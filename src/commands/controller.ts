@@ -38,6 +38,8 @@ const HELP = `Usage: wpgw controller [options]
                             system resolver (a controller that does not share the gateways' DNS)
   --istio-namespace NS      where istiod runs: the gateways' egress policy lets them reach its
                             app=istiod pods on 15012 (default istio-system)
+  --istio-root-namespace NS Istio's root namespace (meshConfig.rootNamespace), whose policies are
+                            mesh-wide and reported where they act on the gateways (default: --istio-namespace)
   --api-timeout D           how long to wait for the API server at start-up before exiting (default 30s)
 `;
 
@@ -57,6 +59,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
     'cluster-domain': { type: 'string' },
     'cluster-cidrs': { type: 'string' },
     'istio-namespace': { type: 'string' },
+    'istio-root-namespace': { type: 'string' },
     'external-names': { type: 'string' },
     'external-dns-server': { type: 'string' },
     'api-timeout': { type: 'string' },
@@ -72,6 +75,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
   const clusterCIDRs = cidrListFlag('cluster-cidrs', values['cluster-cidrs']);
   const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
+  const istioRootNamespace = namespaceFlag('istio-root-namespace', values['istio-root-namespace']);
   const externalNames = values['external-names'] ?? 'pin';
   if (externalNames !== 'pin' && externalNames !== 'gateway') throw new UsageError(`--external-names must be pin or gateway, got "${externalNames}"`);
   const dnsServer = values['external-dns-server'];
@@ -111,6 +115,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
         ...(istioRevision ? { istioRevision } : {}),
         ...(clusterCIDRs.length > 0 ? { clusterCIDRs } : {}),
         ...(istioNamespace ? { istioNamespace } : {}),
+        ...(istioRootNamespace ? { istioRootNamespace } : {}),
       },
     },
   });

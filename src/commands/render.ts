@@ -4,7 +4,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PLACEHOLDER_GATEWAY_IP } from '../defaults.js';
 import { render } from '../render.js';
-import { ipFlag, outputFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
+import { ipFlag, namespaceFlag, outputFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
 import type { CliIO } from './main.js';
 
 const HELP = () => `Usage: wpgw render -f FILE|DIR|- [-f ...] [options]
@@ -19,6 +19,7 @@ What it did goes to stderr.
   -n, --namespace NS       namespace for objects that name none (default "default")
   --cluster-domain D       (default cluster.local)
   --istio-revision REV     the controller's --istio-revision (gateway pods get istio.io/rev=REV)
+  --istio-root-namespace NS  Istio's root namespace: its policies in the input are mesh-wide (default istio-system)
   -o, --output F           yaml (default: a multi-document stream) or json (one v1 List)
   -q, --quiet              no report on stderr
 `;
@@ -34,6 +35,7 @@ export function renderCommand(args: string[], io: CliIO): number {
     namespace: { type: 'string', short: 'n' },
     'cluster-domain': { type: 'string' },
     'istio-revision': { type: 'string' },
+    'istio-root-namespace': { type: 'string' },
     output: { type: 'string', short: 'o' },
     quiet: { type: 'boolean', short: 'q' },
   });
@@ -53,6 +55,7 @@ export function renderCommand(args: string[], io: CliIO): number {
     ...(values.namespace ? { defaultNamespace: values.namespace } : {}),
     ...(values['cluster-domain'] ? { clusterDomain: values['cluster-domain'] } : {}),
     ...(istioRevision ? { istioRevision } : {}),
+    ...(values['istio-root-namespace'] ? { istioRootNamespace: namespaceFlag('istio-root-namespace', values['istio-root-namespace']) } : {}),
   });
   // The report first, also when something was denied: one denial must not hide the rest.
   if (!values.quiet) for (const line of result.report) io.stderr(`# ${line}\n`);

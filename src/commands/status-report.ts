@@ -5,12 +5,14 @@ import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { ROLLOUT_KIND, SIDECAR_KIND, collectionPath, kindInfo, objectPath, type KindInfo } from '../cluster/kinds.js';
 import { scopeInUse } from '../core/desired/mesh.js';
+import { istioRootNamespace } from '../core/desired/egress.js';
+import { callerObjects } from '../core/desired/user-conflicts.js';
 import type { Sidecar } from '../core/mesh-scope.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import { namespaceHints, settingHints } from '../core/hints.js';
 import type { WorkloadObject } from '../core/workloads.js';
-import { MANAGED_KINDS, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput, type UserIstioObjects } from '../core/desired-types.js';
+import { MANAGED_KINDS, subjectText, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput, type UserIstioObjects } from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
 import { findDrift, readOriginal, type DriftedPod } from '../core/records.js';
 import { LEAVE_PHASES, leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService } from '../core/service-leave.js';
@@ -213,12 +215,27 @@ export function clusterServicesOnce(rest: KubeRest): () => Promise<V1Service[]> 
   return () => (all ??= rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'))).then((l) => l.items ?? []));
 }
 
+/**
+ * The Istio objects every namespace's input shares, read on first use: the root namespace's
+ * policies, and every VirtualService and DestinationRule (callers' objects naming a Service).
+ */
+export function sharedIstioOnce(rest: KubeRest, rootNamespace: string): { root: string; mesh: () => Promise<UserIstioObjects>; routing: () => Promise<Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>> } {
+  let mesh: Promise<UserIstioObjects> | undefined;
+  let routing: Promise<Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>> | undefined;
+  return {
+    root: rootNamespace,
+    mesh: () => (mesh ??= userIstio(rest, rootNamespace)),
+    routing: () => (routing ??= userIstio(rest, undefined).then((u) => ({ virtualServices: u.virtualServices, destinationRules: u.destinationRules }))),
+  };
+}
+
 /** One namespace's desired-state input and its gateway Deployment, read straight from the API (no watch). */
 export async function readNamespaceInput(
   rest: KubeRest,
   namespace: V1Namespace,
   clusterDnsIP: string | undefined,
   meshServices: () => Promise<V1Service[]>,
+  shared?: ReturnType<typeof sharedIstioOnce>,
 ): Promise<{ input: NamespaceInput; deployment: V1Deployment | undefined; allPods: V1Pod[] }> {
   const ns = namespace.metadata?.name ?? '';
   const [services, pods, deployment, ingresses] = await Promise.all([
@@ -240,6 +257,8 @@ export async function readNamespaceInput(
     ingresses: (ingresses.items ?? []).sort(byName),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
     istio: await userIstio(rest, ns),
+    ...(shared ? { callerIstio: callerObjects(await shared.routing(), ns) } : {}),
+    ...(shared && shared.root !== ns ? { meshIstio: { namespace: shared.root, objects: await shared.mesh() } } : {}),
     ...(deployment?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { gatewayDeployment: deployment } : {}),
     ...(mesh ? { clusterServices: await meshServices(), sidecars: await listSidecars(rest, ns) } : {}),
   };
@@ -294,11 +313,12 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
   const runtimeClassOS = (name: string) => runtimeClasses.find((rc) => rc.metadata?.name === name)?.scheduling?.nodeSelector?.[OS_LABEL];
 
   const meshServices = clusterServicesOnce(rest);
+  const shared = sharedIstioOnce(rest, istioRootNamespace(desiredOptions));
   const out: NamespaceStatus[] = [];
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
     try {
-      const { input, deployment, allPods } = await readNamespaceInput(rest, namespace, clusterDnsIP, meshServices);
+      const { input, deployment, allPods } = await readNamespaceInput(rest, namespace, clusterDnsIP, meshServices, shared);
       const optedIn = isOptedIn(namespace);
       const anyRepointed = input.services.some((s) => readOriginal(s));
       const managed = !optedIn ? await listAllManaged(rest, ns) : anyRepointed ? await listManaged(rest, 'networking.istio.io/v1', 'DestinationRule', ns) : [];
@@ -314,8 +334,8 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
   return { namespaces: out, errors };
 }
 
-/** The namespace's Istio objects the desired state reads (a kind whose CRD is missing: none). */
-async function userIstio(rest: KubeRest, ns: string): Promise<UserIstioObjects> {
+/** The namespace's (or, without one, the cluster's) Istio objects the desired state reads (a kind whose CRD is missing: none). */
+async function userIstio(rest: KubeRest, ns: string | undefined): Promise<UserIstioObjects> {
   const read = async (apiVersion: string, kind: string): Promise<KubeObject[]> => {
     try {
       return ((await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns))).items ?? []).sort(byName);
@@ -362,7 +382,7 @@ export function formatStatus(report: StatusReport): string {
       }
     }
     if (s.conflicts.length === 0) lines.push('  conflicts:    none');
-    else for (const c of s.conflicts) lines.push(`  conflict:     ${c.subject}: ${c.reason}: ${c.message}`);
+    else for (const c of s.conflicts) lines.push(`  conflict:     ${subjectText(c)}: ${c.reason}: ${c.message}`);
     for (const n of s.notes) lines.push(`  note:         ${n}`);
     for (const h of s.hints ?? []) lines.push(`  hint:         ${h.subject}: ${h.message}`);
     for (const l of s.leaving) {

@@ -12,6 +12,7 @@ import type { ReflectorStats } from '../cluster/reflector.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import type { DesiredOptions } from '../core/desired-types.js';
 import { scopeInUse } from '../core/desired/mesh.js';
+import { istioRootNamespace } from '../core/desired/egress.js';
 import { covers } from '../core/mesh-scope.js';
 import { BatchWindows, DEFAULT_BATCH_WINDOWS, type BatchWindowOptions } from './batching.js';
 import { DEFAULT_DESIRED_OPTIONS, LEASE_TIMINGS, RELIST_INTERVAL_MS, RETRY_DELAYS } from '../defaults.js';
@@ -161,6 +162,7 @@ export function startController(params: StartControllerParams): ControllerHandle
 
   const optedInNamespaces = (): string[] => cache.namespaces().filter(isOptedIn).map((n) => n.metadata?.name ?? '');
   const routing = {
+    rootNamespace: istioRootNamespace(opts.desired),
     isOptedIn: (ns: string) => isOptedIn(cache.namespace(ns)),
     optedInNamespaces,
     meshWatchers: (ns: string) =>

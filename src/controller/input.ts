@@ -4,12 +4,14 @@ import { clusterIPOf } from '../cluster/admission-context.js';
 import { DEFAULT_CLUSTER_DOMAIN, GATEWAY_SERVICE, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from '../names.js';
 import { CLUSTER_DNS, type ClusterCache } from '../cluster/cache.js';
 import type { NamespaceInput } from '../core/desired-types.js';
+import { DEFAULT_ISTIO_NAMESPACE } from '../core/desired/egress.js';
+import { callerObjects } from '../core/desired/user-conflicts.js';
 import { declaredTargets } from '../core/desired/outbound-plan.js';
 import { scopeInUse } from '../core/desired/mesh.js';
 
 export { CLUSTER_DNS };
 
-export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses' | 'workload' | 'istioObjects' | 'allServices' | 'sidecars'>;
+export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses' | 'workload' | 'istioObjects' | 'allRouting' | 'allServices' | 'sidecars'>;
 
 const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
   (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
@@ -20,7 +22,7 @@ function sidecarsOf(cache: InputCacheView, ns: string): Pick<NamespaceInput, 'si
   return list ? { sidecars: [...list].sort(byName) } : { sidecarsUnreadable: true };
 }
 
-export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespace, clusterDomain = DEFAULT_CLUSTER_DOMAIN): NamespaceInput {
+export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespace, clusterDomain = DEFAULT_CLUSTER_DOMAIN, rootNamespace = DEFAULT_ISTIO_NAMESPACE): NamespaceInput {
   const ns = namespace.metadata?.name ?? '';
   const clusterDnsIP = clusterIPOf(cache.service(CLUSTER_DNS.namespace, CLUSTER_DNS.name));
   const gateway = cache.workload<V1Deployment>('deployments', ns, GATEWAY_SERVICE);
@@ -38,6 +40,8 @@ export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespac
     services: [...cache.services(ns)].sort(byName),
     ingresses: [...cache.ingresses(ns)].sort(byName),
     istio: cache.istioObjects(ns),
+    callerIstio: callerObjects(cache.allRouting(), ns),
+    ...(ns !== rootNamespace ? { meshIstio: { namespace: rootNamespace, objects: cache.istioObjects(rootNamespace) } } : {}),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
     ...(gateway?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { gatewayDeployment: gateway } : {}),
     ...(destinationServices.length > 0 ? { destinationServices } : {}),

@@ -25,6 +25,7 @@ import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
 import type { ExternalResolver } from './resolver.js';
 import { declaredTargets } from '../core/desired/outbound-plan.js';
+import { istioRootNamespace } from '../core/desired/egress.js';
 import { FORBIDDEN_ADDRESS, UNRESOLVED_NAME } from '../core/desired/pinning.js';
 import { selectNudges } from './nudge.js';
 import { RESTARTABLE_API_VERSIONS, cacheOwnerLookup, resolveTopOwner, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
@@ -33,7 +34,7 @@ import { NotLeaderError, type ObjectWriter } from './writer.js';
 
 export type ReconcileCacheView = Pick<
   ClusterCache,
-  | 'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'workloads' | 'runtimeClass' | 'istioObjects' | 'allServices' | 'sidecars'
+  | 'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'workloads' | 'runtimeClass' | 'istioObjects' | 'allRouting' | 'allServices' | 'sidecars'
 >;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
@@ -146,7 +147,7 @@ export class Reconciler {
   /** The desired-state input from the cache, with the declared external names resolved when pinning. */
   private async input(nsObj: V1Namespace): Promise<NamespaceInput> {
     const clusterDomain = this.o.desiredOptions.clusterDomain;
-    const input = buildNamespaceInput(this.o.cache, nsObj, clusterDomain);
+    const input = buildNamespaceInput(this.o.cache, nsObj, clusterDomain, istioRootNamespace(this.o.desiredOptions));
     if (!this.o.resolver) return input;
     const namespace = nsObj.metadata?.name ?? '';
     const hosts = declaredTargets(input.pods, namespace, clusterDomain).flatMap((t) => (t.kind === 'external' && !t.host.startsWith('*.') ? [t.host] : []));
@@ -285,7 +286,7 @@ export class Reconciler {
         // A refused external name is a property of the workload, not of one pod: on the pod's
         // owner, its pods' repeats are one Event (the message names no pod).
         const refused = c.reason === FORBIDDEN_ADDRESS || c.reason === UNRESOLVED_NAME;
-        const target = refused ? this.ownerTarget(namespace, c.subject, nsTarget) : this.subjectTarget(namespace, c.subject, nsTarget);
+        const target = refused ? this.ownerTarget(namespace, c.subject, nsTarget) : this.subjectTarget(c.subjectNamespace ?? namespace, c.subject, nsTarget);
         await this.event({ target, type: 'Warning', reason: 'ConflictDetected', message: `${c.reason}: ${c.message}` });
       }
       await this.checkGatewayReady(namespace, nsTarget);

@@ -37,14 +37,22 @@ export const MANAGED_KINDS = [
   { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', plural: 'destinationrules' },
   { apiVersion: 'networking.istio.io/v1', kind: 'ServiceEntry', plural: 'serviceentries' },
   { apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', plural: 'authorizationpolicies' },
+  { apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', plural: 'requestauthentications' },
 ] as const;
 
 /** A problem the controller reports (Event + status) instead of silently dropping. */
 export interface Conflict {
   /** "Kind/name" of the object the problem is about (a Pod, a Service, the Namespace). */
   subject: string;
+  /** The subject's namespace when it is not the one reconciled (a caller's object, a root-namespace policy). */
+  subjectNamespace?: string;
   reason: string;
   message: string;
+}
+
+/** A conflict's subject as reports print it: "Kind/name", plus its namespace when it is another one. */
+export function subjectText(c: Conflict): string {
+  return c.subjectNamespace ? `${c.subject} (namespace ${c.subjectNamespace})` : c.subject;
 }
 
 export interface NamespaceInput {
@@ -74,6 +82,10 @@ export interface NamespaceInput {
   resolved?: Record<string, { addresses: string[]; error?: string }>;
   /** The namespace's Istio objects (users' and wpgw's; users' are read, never written): docs/user-policies.md. */
   istio?: UserIstioObjects;
+  /** Policies of Istio's root namespace (mesh-wide ones apply to the gateway pods natively). */
+  meshIstio?: { namespace: string; objects: UserIstioObjects };
+  /** Callers' VirtualServices and DestinationRules in other namespaces that name this namespace's hosts. */
+  callerIstio?: Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>;
   /** The live gateway Deployment `wpgw` (the controller): is it rolled out with the tlsMode label yet? */
   gatewayDeployment?: V1Deployment;
 }
@@ -101,6 +113,8 @@ export interface DesiredOptions {
   clusterCIDRs?: string[];
   /** Where istiod runs (gateway egress to app=istiod pods); default istio-system. */
   istioNamespace?: string;
+  /** Istio's root namespace (meshConfig.rootNamespace), if not istioNamespace: its policies are mesh-wide. */
+  istioRootNamespace?: string;
 }
 
 export interface DesiredState {

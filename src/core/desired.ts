@@ -12,6 +12,7 @@ import {
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
   MANAGED_LABEL,
+  NO_PORT_TRANSLATION_LABEL,
   REPLICAS_ANNOTATION,
   RESOLVER_ANNOTATION,
   appServiceName,
@@ -23,6 +24,7 @@ import { isHttpPort } from './desired/common.js';
 import { userRouting } from './desired/user-routes.js';
 import { userAuthorization } from './desired/user-authz.js';
 import { userConflicts } from './desired/user-conflicts.js';
+import { userAuthentication } from './desired/user-authn.js';
 import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
@@ -78,7 +80,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       input.istio,
       inbound.flatMap((r) => (r.served ? [r.served.name] : [])),
       ['wpgw-out', ...inbound.flatMap((r) => (r.served ? [`wpgw-in-${r.served.name}`] : []))],
-      input.pods.filter((p) => p.metadata?.labels?.[MANAGED_LABEL] === 'true').map((p) => p.metadata?.labels ?? {}),
+      input.callerIstio,
     ),
   );
   const mesh = namespaceMesh(input, namespace, opts.clusterDomain);
@@ -91,6 +93,16 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   const pinned = pinExternalNames(planned.groups, input.resolved, egress);
   conflicts.push(...pinned.conflicts);
   const plan = { ...planned, groups: pinned.groups };
+  const authn = userAuthentication({
+    namespace,
+    user: input.istio,
+    mesh: input.meshIstio,
+    services: inbound.flatMap((r) => (r.served ? [r.served] : [])),
+    pods: input.pods,
+    httpEgress: plan.groups.some((g) => g.family === 'http'),
+  });
+  conflicts.push(...authn.conflicts);
+  notes.push(...authn.notes);
   for (const r of inbound) conflicts.push(...r.conflicts);
   const direct = directAccess(namespace, input.services, input.pods, input.ingresses ?? []);
   conflicts.push(...direct.conflicts);
@@ -112,6 +124,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     ...inbound.flatMap((r) => r.objects),
     authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts, authz.allowPorts),
     ...authz.objects,
+    ...authn.objects,
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),
     gatewayEgressPolicy({
       namespace,
@@ -180,20 +193,23 @@ function gatewayLacksTlsMode(gateway: V1Deployment | undefined): boolean {
 
 /**
  * Item 7: Istio translates a classic Gateway's server port N through the first Service selecting
- * the gateway pods that has port N. Admission never gives a listener such a number, but a Service
- * created later may take it: report it (re-applying the first Service moves its listener).
+ * the gateway pods that has port N and lacks NO_PORT_TRANSLATION_LABEL. wpgw puts that label on
+ * every Service it points at the gateway pods (the wpgw Service, re-pointed Services), so only
+ * others can translate: one re-pointed before the label (re-applying it adds the label) or a
+ * user's own Service selecting the gateway pods. Report those.
  */
 function translatedListeners(inbound: ReadonlyArray<{ served?: { name: string; ports: Array<{ podPort: number }> } }>, selecting: readonly V1Service[]): Conflict[] {
   const out: Conflict[] = [];
+  const translating = selecting.filter((s) => s.metadata?.labels?.[NO_PORT_TRANSLATION_LABEL] === undefined);
   for (const r of inbound) {
     if (!r.served) continue;
     for (const { podPort } of r.served.ports) {
-      const other = selecting.find((s) => s.metadata?.name !== r.served!.name && (s.spec?.ports ?? []).some((p) => p.port === podPort));
+      const other = translating.find((s) => s.metadata?.name !== r.served!.name && (s.spec?.ports ?? []).some((p) => p.port === podPort));
       if (other) {
         out.push({
           subject: `Service/${r.served.name}`,
           reason: 'ListenerPortTranslated',
-          message: `its gateway listener port ${podPort} is also a port of Service ${other.metadata?.name ?? ''}, which selects the gateway pods: Istio then binds that listener to ${other.metadata?.name ?? ''}'s targetPort instead. Re-apply Service ${r.served.name} (the webhook gives it another listener port)`,
+          message: `its gateway listener port ${podPort} is also a port of Service ${other.metadata?.name ?? ''}, which selects the gateway pods without the ${NO_PORT_TRANSLATION_LABEL} label: Istio then binds that listener to ${other.metadata?.name ?? ''}'s targetPort instead. Re-apply Service ${other.metadata?.name ?? ''} (the webhook adds the label) or make it select other pods`,
         });
       }
     }

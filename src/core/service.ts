@@ -9,6 +9,7 @@ import {
   INJECT_KEY,
   MANAGED_BY_LABEL,
   MANAGED_BY_VALUE,
+  NO_PORT_TRANSLATION_LABEL,
   REPOINTED_LABEL,
   SERVICE_ORIGINAL_ANNOTATION,
   appServiceName,
@@ -116,7 +117,7 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const recordedNow: OriginalService = { selector: original.selector, ports: original.ports.map(cleanPort), ...(others.length > 0 ? { onlyManaged: true as const } : {}) };
   const metadata: V1ObjectMeta = {
     ...service.metadata,
-    labels: { ...service.metadata?.labels, [REPOINTED_LABEL]: 'true' },
+    labels: { ...service.metadata?.labels, [REPOINTED_LABEL]: 'true', [NO_PORT_TRANSLATION_LABEL]: 'true' },
     annotations: { ...service.metadata?.annotations, [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify(recordedNow) },
   };
   const warnings = repointWarnings(service, others, forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : []);
@@ -236,7 +237,7 @@ function inRange(port: number): boolean {
 
 function restore(service: V1Service, original: OriginalService): V1Service {
   const { [SERVICE_ORIGINAL_ANNOTATION]: _a, ...annotations } = service.metadata?.annotations ?? {};
-  const { [REPOINTED_LABEL]: _l, ...labels } = service.metadata?.labels ?? {};
+  const { [REPOINTED_LABEL]: _l, [NO_PORT_TRANSLATION_LABEL]: _t, ...labels } = service.metadata?.labels ?? {};
   return {
     ...service,
     metadata: { ...service.metadata, labels, annotations },

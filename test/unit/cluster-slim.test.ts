@@ -284,6 +284,7 @@ function fullView(objects: readonly Obj[]): View {
     allServices: () => objects.filter((o) => o.kind === 'Service') as V1Service[],
     sidecars: (ns) => of('Sidecar', ns) as never,
     istioObjects: (ns) => ({ virtualServices: of('VirtualService', ns) as KubeObject[], destinationRules: of('DestinationRule', ns) as KubeObject[], authorizationPolicies: of('AuthorizationPolicy', ns) as KubeObject[], peerAuthentications: of('PeerAuthentication', ns) as KubeObject[], requestAuthentications: of('RequestAuthentication', ns) as KubeObject[] }),
+    allRouting: () => ({ virtualServices: objects.filter((o) => o.kind === 'VirtualService') as KubeObject[], destinationRules: objects.filter((o) => o.kind === 'DestinationRule') as KubeObject[] }),
     managedObjects: (ns) => objects.filter((o) => (o.metadata?.namespace ?? '') === ns && o.kind !== 'Pod' && o.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'wpgw') as KubeObject[],
   };
 }

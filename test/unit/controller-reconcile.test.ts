@@ -34,6 +34,7 @@ function cacheView(api: FakeApiServer): ReconcileCacheView {
     workloads: ((resource: string, ns: string) => api.list(kinds[resource]!, ns)) as ReconcileCacheView['workloads'],
     runtimeClass: (n) => api.get('RuntimeClass', '', n) as V1RuntimeClass | undefined,
     istioObjects: (ns) => ({ virtualServices: api.list('VirtualService', ns) as KubeObject[], destinationRules: api.list('DestinationRule', ns) as KubeObject[], authorizationPolicies: api.list('AuthorizationPolicy', ns) as KubeObject[] }),
+    allRouting: () => ({ virtualServices: api.list('VirtualService') as KubeObject[], destinationRules: api.list('DestinationRule') as KubeObject[] }),
     allServices: () => [...api.objects.values()].filter((o) => o.kind === 'Service') as V1Service[],
     sidecars: (ns) => api.list('Sidecar', ns) as Sidecar[],
   };

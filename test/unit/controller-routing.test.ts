@@ -28,6 +28,25 @@ describe('namespacesForEvent', () => {
     expect(namespacesForEvent(ev('deployments', 'update', { kind: 'Deployment', metadata: { name: 'd', namespace: 'quiet' } }), view)).toEqual([]);
   });
 
+  it("a caller's VirtualService or DestinationRule enqueues the opted-in namespaces its hosts name (before and after a change)", () => {
+    const vs = (hosts: string[], ns = 'sales') => ({ kind: 'VirtualService', metadata: { name: 'to-legacy', namespace: ns }, spec: { hosts, http: [{ route: [{ destination: { host: hosts[0] } }] }] } }) as KubeObjectLike;
+    expect(namespacesForEvent(ev('virtualservices', 'add', vs(['legacy.shop.svc.cluster.local'])), view)).toEqual(['shop']);
+    expect(namespacesForEvent(ev('virtualservices', 'update', vs(['legacy.bank']), vs(['legacy.shop'])), view)).toEqual(['bank', 'shop']);
+    expect(namespacesForEvent(ev('virtualservices', 'add', vs(['legacy.shop'], 'bank')), view)).toEqual(['bank', 'shop']);
+    expect(namespacesForEvent(ev('virtualservices', 'add', vs(['api.example.com'])), view)).toEqual([]);
+    const dr = { kind: 'DestinationRule', metadata: { name: 'legacy', namespace: 'sales' }, spec: { host: 'legacy.shop' } } as KubeObjectLike;
+    expect(namespacesForEvent(ev('destinationrules', 'delete', dr), view)).toEqual(['shop']);
+  });
+
+  it("a policy in Istio's root namespace enqueues every opted-in namespace; elsewhere only its own", () => {
+    const root = { ...view, rootNamespace: 'aks-istio-system' };
+    const ap = (ns: string) => ({ kind: 'AuthorizationPolicy', metadata: { name: 'mesh', namespace: ns }, spec: {} }) as KubeObjectLike;
+    for (const r of ['authorizationpolicies', 'peerauthentications', 'requestauthentications'] as const) {
+      expect(namespacesForEvent(ev(r, 'add', ap('aks-istio-system')), root)).toEqual(['bank', 'shop']);
+    }
+    expect(namespacesForEvent(ev('authorizationpolicies', 'add', ap('istio-system')), root)).toEqual([]);
+  });
+
   it('enqueues a namespace that is not opted in when one of our objects lives there (leftover)', () => {
     const ours = { kind: 'ConfigMap', metadata: { name: 'x', namespace: 'quiet', labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } };
     expect(namespacesForEvent(ev('managedOutputs', 'add', ours), view)).toEqual(['quiet']);

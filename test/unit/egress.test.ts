@@ -276,6 +276,7 @@ describe('controller input for the egress policy (src/controller/input.ts)', () 
       ingresses: () => [],
       workload: () => undefined,
       istioObjects: () => ({ virtualServices: [], destinationRules: [] }),
+      allRouting: () => ({ virtualServices: [], destinationRules: [] }),
     };
     const input = buildNamespaceInput(view as never, namespaceObject('shop'));
     expect(input.destinationServices).toEqual([stock]); // orders does not exist (yet); local is in input.services

@@ -281,6 +281,7 @@ describe('controller routing for mesh-wide outbound', () => {
       sidecars: (): Sidecar[] | undefined => [sidecar],
       workload: () => undefined,
       istioObjects: () => ({ virtualServices: [], destinationRules: [] }),
+      allRouting: () => ({ virtualServices: [], destinationRules: [] }),
     });
     const withMesh = buildNamespaceInput(view([meshPod('sales/*')]), namespaceObject('shop'));
     expect(withMesh.clusterServices).toHaveLength(CLUSTER.length);

@@ -619,7 +619,7 @@ describe('properties: Services selecting Windows pods', () => {
         const stored = applyResponse(user, first);
 
         expect(stored.spec?.selector).toEqual({ 'wpgw.io/gateway': NS });
-        expect(stored.metadata?.labels).toEqual({ ...c.labels, 'wpgw.io/repointed': 'true' });
+        expect(stored.metadata?.labels).toEqual({ ...c.labels, 'wpgw.io/repointed': 'true', 'experimental.istio.io/disable-gateway-port-translation': 'true' });
         const targets = (stored.spec?.ports ?? []).map((p) => p.targetPort);
         const forbidden = new Set([...c.taken, ...c.selecting, ...c.ports.map((p) => p.port)]);
         for (const t of targets) {

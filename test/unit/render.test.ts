@@ -75,7 +75,7 @@ describe('render: examples/shop.yaml (the seed\'s four flows)', () => {
     expect(targetPort).toBeGreaterThanOrEqual(INBOUND_POD_PORTS.min);
     expect(targetPort).toBeLessThanOrEqual(INBOUND_POD_PORTS.max);
     expect(JSON.parse(svc.metadata.annotations['wpgw.io/original'])).toEqual({ selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] });
-    expect(svc.metadata.labels).toEqual({ 'wpgw.io/repointed': 'true' });
+    expect(svc.metadata.labels).toEqual({ 'wpgw.io/repointed': 'true', 'experimental.istio.io/disable-gateway-port-translation': 'true' });
     // Cross-object consistency: the Gateway listens where the Service sends, legacy-app reaches the pods.
     expect(pick(out, 'Gateway', 'wpgw-in-legacy').spec.servers.map((s: Doc) => s.port.number)).toEqual([targetPort]);
     expect(pick(out, 'Service', 'legacy-app').spec).toEqual({ type: 'ClusterIP', selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }] });

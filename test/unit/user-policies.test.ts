@@ -1,11 +1,13 @@
 // Users' own Istio policies for re-pointed Services (issue 13, docs/user-policies.md): what the
 // desired state makes of them. Inputs come from the real admission core (repointedService).
 import { readFileSync } from 'node:fs';
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { V1Deployment, V1Service } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { desiredNamespaceState } from '../../src/core/desired.js';
 import { render } from '../../src/render.js';
+import { INBOUND_POD_PORTS } from '../../src/names.js';
 import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput } from '../../src/core/desired-types.js';
 import { get, injectedPod, namespaceObject, ofKind, repointedService, service, spec } from './helpers/builders.js';
 
@@ -415,43 +417,249 @@ describe('item 6: users\' objects that break or miss the re-pointed Service are 
   });
 });
 
-describe('item 4: PeerAuthentication and RequestAuthentication', () => {
-  const withSec = (pa: KubeObject[], ra: KubeObject[] = []) => state({ istio: { virtualServices: [], destinationRules: [], peerAuthentications: pa, requestAuthentications: ra } });
+function secObjIn(ns: string, kind: 'PeerAuthentication' | 'RequestAuthentication' | 'AuthorizationPolicy', name: string, spec: Record<string, unknown>): KubeObject {
+  return { apiVersion: 'security.istio.io/v1', kind, metadata: { name, namespace: ns, creationTimestamp: '2026-12-01T10:00:00Z' } as KubeObject['metadata'], spec };
+}
 
-  it('DISABLE namespace-wide or for the wpgw pods would make callers send plaintext to the wpgw: reported', () => {
-    expect(reasons(withSec([secObj('PeerAuthentication', 'off', { mtls: { mode: 'DISABLE' } })]))).toEqual([['PeerAuthentication/off', 'PeerAuthenticationDisablesMtls']]);
-    expect(reasons(withSec([secObj('PeerAuthentication', 'gw', { selector: { matchLabels: { 'wpgw.io/gateway': 'shop' } }, mtls: { mode: 'DISABLE' } })]))).toEqual([
-      ['PeerAuthentication/gw', 'PeerAuthenticationDisablesMtls'],
-    ]);
-    expect(withSec([secObj('PeerAuthentication', 'strict', { mtls: { mode: 'STRICT' } })]).conflicts).toEqual([]);
+const ISSUER_A = { issuer: 'https://a.example', jwks: '{"keys":[]}' };
+const ISSUER_B = { issuer: 'https://b.example', jwks: '{"keys":[]}' };
+
+/** legacy (app=legacy, with HTTP egress) and stock (app=stock) behind one wpgw, with the given Istio objects. */
+function shop(istio: Partial<NonNullable<NamespaceInput['istio']>>, extra: Partial<NamespaceInput> = {}, egress = true): DesiredState {
+  const stock = repointedService(service('stock', 'shop', { app: 'stock' }, [{ name: 'http', port: 9090, targetPort: 8080 }]), { app: 'stock' });
+  return desiredNamespaceState(
+    {
+      namespace: namespaceObject('shop'),
+      pods: [
+        injectedPod({ name: 'legacy-1', labels: { app: 'legacy' }, ...(egress ? { outbound: 'example.com:80' } : {}), ip: '10.244.64.10' }),
+        injectedPod({ name: 'stock-1', labels: { app: 'stock' }, ip: '10.244.64.20' }),
+      ],
+      services: [legacy(), stock],
+      clusterDnsIP: '10.96.0.10',
+      istio: { virtualServices: [], destinationRules: [], ...istio },
+      ...extra,
+    },
+    OPTS,
+  );
+}
+const ra = (name: string, spec: Record<string, unknown>) => secObjIn('shop', 'RequestAuthentication', name, spec);
+const pa = (name: string, spec: Record<string, unknown>) => secObjIn('shop', 'PeerAuthentication', name, spec);
+
+describe('item 4: RequestAuthentication carried to the wpgw where faithful, reported where not', () => {
+  it('every Service behind the wpgw has the same JWT rules: carried as wpgw-authn-<name> on the gateway pods (selector by label and by targetRefs)', () => {
+    const s = shop({ requestAuthentications: [ra('legacy-jwt', { selector: { matchLabels: { app: 'legacy' } }, jwtRules: [ISSUER_A] }), ra('stock-jwt', { targetRefs: [{ kind: 'Service', group: '', name: 'stock' }], jwtRules: [ISSUER_A] })] }, {}, false);
+    expect(s.conflicts).toEqual([]);
+    const carried = ofKind(s.objects, 'RequestAuthentication');
+    // stock-jwt's rule is the same one: carried once
+    expect(carried.map((o) => [o.metadata.name, spec(o)])).toEqual([['wpgw-authn-legacy-jwt', { selector: { matchLabels: { 'wpgw.io/gateway': 'shop' } }, jwtRules: [ISSUER_A] }]]);
+    expect(carried[0]!.metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'namespace' });
+    expect(s.notes.filter((n) => n.startsWith('authentication: wpgw-authn-legacy-jwt'))).toHaveLength(1);
   });
 
-  it('one selecting the Windows pods is not carried (the wpgw is always STRICT; PERMISSIVE cannot be expressed): reported', () => {
-    const s = withSec([secObj('PeerAuthentication', 'legacy', { selector: { matchLabels: { app: 'legacy' } }, mtls: { mode: 'PERMISSIVE' } }), secObj('PeerAuthentication', 'frontend', { selector: { matchLabels: { app: 'frontend' } }, mtls: { mode: 'PERMISSIVE' } })]);
-    expect(reasons(s)).toEqual([['PeerAuthentication/legacy', 'PeerAuthenticationNotCarried']]);
+  it('different issuers for Services sharing the wpgw (or one Service with none): nothing carried, each policy reported', () => {
+    const differ = shop({ requestAuthentications: [ra('legacy-jwt', { selector: { matchLabels: { app: 'legacy' } }, jwtRules: [ISSUER_A] }), ra('stock-jwt', { selector: { matchLabels: { app: 'stock' } }, jwtRules: [ISSUER_B] })] }, {}, false);
+    expect(ofKind(differ.objects, 'RequestAuthentication')).toEqual([]);
+    expect(reasons(differ)).toEqual([
+      ['RequestAuthentication/legacy-jwt', 'RequestAuthenticationNotCarried'],
+      ['RequestAuthentication/stock-jwt', 'RequestAuthenticationNotCarried'],
+    ]);
+    expect(differ.conflicts[0]!.message).toContain('legacy: issuers https://a.example; stock: issuers https://b.example');
+    const alone = shop({ requestAuthentications: [ra('legacy-jwt', { selector: { matchLabels: { app: 'legacy' } }, jwtRules: [ISSUER_A] })] }, {}, false);
+    expect(ofKind(alone.objects, 'RequestAuthentication')).toEqual([]);
+    expect(reasons(alone)).toEqual([['RequestAuthentication/legacy-jwt', 'RequestAuthenticationNotCarried']]);
+    expect(alone.conflicts[0]!.message).toContain('stock: issuers none');
   });
 
-  it('RequestAuthentication: namespace-wide applies to the wpgw as well (reported); one selecting the Windows pods is not carried (reported)', () => {
-    const jwt = { jwtRules: [{ issuer: 'https://issuer.example', jwksUri: 'https://issuer.example/jwks' }] };
-    const s = withSec([], [secObj('RequestAuthentication', 'all', jwt), secObj('RequestAuthentication', 'legacy', { selector: { matchLabels: { app: 'legacy' } }, ...jwt }), secObj('RequestAuthentication', 'frontend', { selector: { matchLabels: { app: 'frontend' } }, ...jwt })]);
-    expect(reasons(s)).toEqual([
-      ['RequestAuthentication/all', 'RequestAuthenticationOnGateway'],
-      ['RequestAuthentication/legacy', 'RequestAuthenticationNotCarried'],
+  it('namespace-wide: applies to the wpgw as it is (no copy, a note); with HTTP egress on the gateway it is reported as acting there too', () => {
+    const quiet = shop({ requestAuthentications: [ra('all', { jwtRules: [ISSUER_A] })] }, {}, false);
+    expect(quiet.conflicts).toEqual([]);
+    expect(ofKind(quiet.objects, 'RequestAuthentication')).toEqual([]);
+    expect(quiet.notes).toContain('authentication: RequestAuthentication all is namespace-wide: it applies to the wpgw pods as it is (every re-pointed Service behind them)');
+    const egress = shop({ requestAuthentications: [ra('all', { jwtRules: [ISSUER_A] })] });
+    expect(reasons(egress)).toEqual([['RequestAuthentication/all', 'RequestAuthenticationOnEgress']]);
+    // a namespace-wide rule already covers a selecting one with the same rule: nothing to carry, faithful
+    const both = shop({ requestAuthentications: [ra('all', { jwtRules: [ISSUER_A] }), ra('legacy-jwt', { selector: { matchLabels: { app: 'legacy' } }, jwtRules: [ISSUER_A] }), ra('stock-jwt', { selector: { matchLabels: { app: 'stock' } }, jwtRules: [ISSUER_A] })] }, {}, false);
+    expect(both.conflicts).toEqual([]);
+    expect(ofKind(both.objects, 'RequestAuthentication')).toEqual([]);
+  });
+
+  it('an ALLOW requiring a request principal works with a carried RequestAuthentication; without one in force it is reported (it would deny every request)', () => {
+    const needs = secObjIn('shop', 'AuthorizationPolicy', 'need-jwt', { selector: { matchLabels: { app: 'legacy' } }, action: 'ALLOW', rules: [{ from: [{ source: { requestPrincipals: ['https://a.example/*'] } }] }] });
+    const ok = shop({ authorizationPolicies: [needs], requestAuthentications: [ra('legacy-jwt', { selector: { matchLabels: { app: 'legacy' } }, jwtRules: [ISSUER_A] }), ra('stock-jwt', { selector: { matchLabels: { app: 'stock' } }, jwtRules: [ISSUER_A] })] }, {}, false);
+    expect(ok.conflicts).toEqual([]);
+    expect(spec(get(ok.objects, 'AuthorizationPolicy', 'wpgw-authz-need-jwt')).rules[0].from).toEqual([{ source: { requestPrincipals: ['https://a.example/*'] } }]);
+    expect(get(ok.objects, 'RequestAuthentication', 'wpgw-authn-legacy-jwt')).toBeDefined();
+    const missing = shop({ authorizationPolicies: [needs], requestAuthentications: [ra('legacy-jwt', { selector: { matchLabels: { app: 'legacy' } }, jwtRules: [ISSUER_A] })] }, {}, false);
+    expect(reasons(missing)).toEqual([
+      ['RequestAuthentication/legacy-jwt', 'RequestAuthenticationNotCarried'],
+      ['AuthorizationPolicy/need-jwt', 'PolicyNeedsRequestAuthentication'],
     ]);
+  });
+
+  it('one for only some of a Service\'s pods is reported; one for pods no re-pointed Service reaches is ignored', () => {
+    const pods = [
+      injectedPod({ name: 'legacy-1', labels: { app: 'legacy', version: 'v1' }, ip: '10.244.64.10' }),
+      injectedPod({ name: 'legacy-2', labels: { app: 'legacy', version: 'v2' }, ip: '10.244.64.11' }),
+    ];
+    const s = state({ pods, istio: { virtualServices: [], destinationRules: [], requestAuthentications: [ra('v2', { selector: { matchLabels: { version: 'v2' } }, jwtRules: [ISSUER_A] }), ra('frontend', { selector: { matchLabels: { app: 'frontend' } }, jwtRules: [ISSUER_B] })] } });
+    expect(reasons(s)).toEqual([['RequestAuthentication/v2', 'PolicySelectsPartOfService']]);
+    expect(ofKind(s.objects, 'RequestAuthentication').map((o) => spec(o).jwtRules)).toEqual([[ISSUER_A]]);
   });
 });
 
-describe('item 7: gateway listener ports stay distinct from the ports of Services selecting the gateway', () => {
-  it('admission never picks a port another selecting Service has; a Service that later takes a listener port is reported', () => {
+describe('item 4: PeerAuthentication: STRICT accepted, PERMISSIVE and DISABLE reported, portLevelMtls too', () => {
+  const withPa = (...list: KubeObject[]) => shop({ peerAuthentications: list }, {}, false);
+
+  it('DISABLE namespace-wide or for the wpgw pods would make callers send plaintext to the wpgw: reported', () => {
+    expect(reasons(withPa(pa('off', { mtls: { mode: 'DISABLE' } })))).toEqual([['PeerAuthentication/off', 'PeerAuthenticationDisablesMtls']]);
+    expect(reasons(withPa(pa('gw', { selector: { matchLabels: { 'wpgw.io/gateway': 'shop' } }, portLevelMtls: { [ports(withPa(), 'legacy')[0]!]: { mode: 'DISABLE' } } })))).toEqual([['PeerAuthentication/gw', 'PeerAuthenticationDisablesMtls']]);
+    expect(withPa(pa('strict', { mtls: { mode: 'STRICT' } })).conflicts).toEqual([]);
+    expect(withPa(pa('permissive', { mtls: { mode: 'PERMISSIVE' } })).conflicts).toEqual([]);
+  });
+
+  it('STRICT for the Windows pods is what the wpgw does already: accepted with a note', () => {
+    const s = withPa(pa('legacy', { selector: { matchLabels: { app: 'legacy' } }, mtls: { mode: 'STRICT' } }));
+    expect(s.conflicts).toEqual([]);
+    expect(s.notes).toContain("authentication: PeerAuthentication legacy (STRICT or inherited) for legacy: the wpgw's listeners already require Istio mTLS");
+  });
+
+  it('PERMISSIVE or DISABLE for the Windows pods (or the Service by targetRefs), whole or per port, is reported naming the Service ports', () => {
+    const s = withPa(
+      pa('legacy', { selector: { matchLabels: { app: 'legacy' } }, mtls: { mode: 'PERMISSIVE' } }),
+      pa('stock-port', { targetRefs: [{ kind: 'Service', group: '', name: 'stock' }], mtls: { mode: 'STRICT' }, portLevelMtls: { '8080': { mode: 'DISABLE' }, '7777': { mode: 'PERMISSIVE' } } }),
+      pa('frontend', { selector: { matchLabels: { app: 'frontend' } }, mtls: { mode: 'PERMISSIVE' } }),
+    );
+    expect(reasons(s)).toEqual([
+      ['PeerAuthentication/legacy', 'PeerAuthenticationPermissive'],
+      ['PeerAuthentication/stock-port', 'PeerAuthenticationPermissive'],
+      ['PeerAuthentication/stock-port', 'PeerAuthenticationNotCarried'],
+    ]);
+    expect(s.conflicts[0]!.message).toContain('mode PERMISSIVE for legacy:8080');
+    expect(s.conflicts[1]!.message).toContain('port 7777 PERMISSIVE for no port of stock');
+    expect(s.conflicts[2]!.message).toContain('port 8080 DISABLE for stock:9090');
+  });
+});
+
+describe("Istio's root namespace: mesh-wide policies act on the wpgw natively; where that differs from a sidecar it is reported", () => {
+  const mesh = (objects: Partial<NonNullable<NamespaceInput['istio']>>, ns = 'istio-system') => ({ meshIstio: { namespace: ns, objects: { virtualServices: [], destinationRules: [], ...objects } } });
+  const inMesh = (s: DesiredState) => s.conflicts.map((c) => [c.subjectNamespace, c.subject, c.reason]);
+
+  it('a mesh-wide DENY acts on the egress listeners too; a mesh-wide ALLOW (allow-nothing) does not narrow the re-pointed Services (wpgw\'s ALLOW is ORed)', () => {
+    const s = shop({}, mesh({ authorizationPolicies: [secObjIn('istio-system', 'AuthorizationPolicy', 'deny-all-but-prod', { action: 'DENY', rules: [{ from: [{ source: { notNamespaces: ['prod'] } }] }] }), secObjIn('istio-system', 'AuthorizationPolicy', 'allow-nothing', {})] }));
+    expect(inMesh(s)).toEqual([
+      ['istio-system', 'AuthorizationPolicy/allow-nothing', 'MeshPolicyOnGateway'],
+      ['istio-system', 'AuthorizationPolicy/deny-all-but-prod', 'MeshPolicyOnGateway'],
+    ]);
+    expect(s.conflicts[1]!.message).toMatch(/every listener, the Windows pods' egress included/);
+    expect(s.conflicts[0]!.message).toMatch(/ORed with wpgw's own ALLOW, so it does not narrow the re-pointed Services there \(legacy, stock/);
+    // wpgw writes nothing for them: they apply natively
+    expect(ofKind(s.objects, 'AuthorizationPolicy').map((o) => o.metadata.name)).toEqual(['wpgw']);
+  });
+
+  it('a root-namespace policy selecting Windows pods is not carried (reported); other root policies with a selector are not about the wpgw', () => {
+    const s = shop({}, mesh({ authorizationPolicies: [secObjIn('aks-istio-system', 'AuthorizationPolicy', 'legacy', { selector: { matchLabels: { app: 'legacy' } }, action: 'DENY', rules: [{}] }), secObjIn('aks-istio-system', 'AuthorizationPolicy', 'ingress', { selector: { matchLabels: { istio: 'ingressgateway' } } })] }, 'aks-istio-system'));
+    expect(inMesh(s)).toEqual([['aks-istio-system', 'AuthorizationPolicy/legacy', 'PolicyNotCarried']]);
+  });
+
+  it('a mesh-wide PeerAuthentication DISABLE is reported unless the namespace sets its own mode; a mesh-wide RequestAuthentication acts on the egress', () => {
+    const off = mesh({ peerAuthentications: [secObjIn('istio-system', 'PeerAuthentication', 'default', { mtls: { mode: 'DISABLE' } })], requestAuthentications: [secObjIn('istio-system', 'RequestAuthentication', 'mesh-jwt', { jwtRules: [ISSUER_A] })] });
+    expect(inMesh(shop({}, off))).toEqual([
+      ['istio-system', 'RequestAuthentication/mesh-jwt', 'RequestAuthenticationOnEgress'],
+      ['istio-system', 'PeerAuthentication/default', 'PeerAuthenticationDisablesMtls'],
+    ]);
+    expect(inMesh(shop({ peerAuthentications: [pa('ns', { mtls: { mode: 'STRICT' } })] }, off, false))).toEqual([]);
+  });
+});
+
+describe('item 4 (callers): VirtualServices and DestinationRules in other namespaces naming a re-pointed Service', () => {
+  const caller = (kind: 'VirtualService' | 'DestinationRule', name: string, spec: Record<string, unknown>, ns = 'frontend') => ({ ...istioObj(kind, name, spec), metadata: { name, namespace: ns } as KubeObject['metadata'] });
+  const withCallers = (virtualServices: KubeObject[], destinationRules: KubeObject[] = []) => state({ callerIstio: { virtualServices, destinationRules } });
+  const where = (s: DesiredState) => s.conflicts.map((c) => [c.subjectNamespace, c.subject, c.reason]);
+
+  it('a subset route and a TLS-breaking DR by qualified host are reported on the caller\'s object, in its namespace', () => {
+    const s = withCallers(
+      [caller('VirtualService', 'to-legacy', { hosts: ['legacy.shop'], http: [{ route: [{ destination: { host: 'legacy.shop.svc.cluster.local', subset: 'v2' } }] }] })],
+      [caller('DestinationRule', 'legacy', { host: 'legacy.shop.svc', trafficPolicy: { tls: { mode: 'SIMPLE' } } })],
+    );
+    expect(where(s)).toEqual([
+      ['frontend', 'VirtualService/to-legacy', 'CallerSubsetRoute'],
+      ['frontend', 'DestinationRule/legacy', 'CallerTlsBreaksWpgw'],
+    ]);
+    expect(s.conflicts[0]!.message).toContain('subset v2 of legacy.shop, which is re-pointed at the wpgw: the subset selects none of the wpgw pods, so every such request gets 503 (for callers in every namespace)');
+  });
+
+  it('a short host in another namespace is another Service; exportTo ["."] is for its own namespace\'s callers; "~" for none', () => {
+    const short = withCallers([caller('VirtualService', 'own-legacy', { hosts: ['legacy'], http: [{ route: [{ destination: { host: 'legacy', subset: 'v2' } }] }] })]);
+    expect(short.conflicts).toEqual([]);
+    const local = withCallers([caller('VirtualService', 'local', { hosts: ['legacy.shop'], exportTo: ['.'], http: [{ route: [{ destination: { host: 'legacy.shop', subset: 'v2' } }] }] })]);
+    expect(local.conflicts.map((c) => c.message.includes('(for callers in frontend)'))).toEqual([true]);
+    const hidden = withCallers([], [caller('DestinationRule', 'hidden', { host: 'legacy.shop', exportTo: ['~'], trafficPolicy: { tls: { mode: 'DISABLE' } } })]);
+    expect(hidden.conflicts).toEqual([]);
+  });
+
+  it('a caller\'s VirtualService bound to the wpgw Gateway by its qualified name is reported', () => {
+    const s = withCallers([caller('VirtualService', 'mine', { hosts: ['x.example'], gateways: ['shop/wpgw-in-legacy'], http: [{ route: [{ destination: { host: 'legacy-app.shop' } }] }] })]);
+    expect(where(s)).toEqual([['frontend', 'VirtualService/mine', 'ForeignRouteOnGateway']]);
+  });
+
+  it('render: the callers\' objects of other namespaces in the input are checked, the conflict line names their namespace', () => {
+    const input = readFileSync(new URL('../../examples/user-policies.yaml', import.meta.url), 'utf8');
+    const vs = ['apiVersion: networking.istio.io/v1', 'kind: VirtualService', 'metadata: {name: to-legacy, namespace: frontend}', 'spec:', '  hosts: [legacy.shop]', '  http:', '  - route:', '    - destination: {host: legacy.shop, subset: v2}'].join('\n');
+    const out = render(`${input}\n---\n${vs}\n`, { gatewayIP: '10.96.100.10' });
+    expect(out.errors).toEqual([]);
+    expect(out.report.filter((l) => l.startsWith('conflict:'))).toEqual([expect.stringMatching(/^conflict: namespace shop: VirtualService\/to-legacy \(namespace frontend\): routes to subset v2 of legacy.shop/)]);
+  });
+});
+
+/** Istio's resolvePorts for a selector-bound Gateway (pilot/pkg/model/gateway.go): the listener a server port N becomes. */
+function istioListenerPort(n: number, selecting: readonly V1Service[]): number {
+  for (const svc of selecting) {
+    if (svc.metadata?.labels?.['experimental.istio.io/disable-gateway-port-translation'] !== undefined) continue;
+    const p = (svc.spec?.ports ?? []).find((x) => x.port === n);
+    if (p && typeof p.targetPort === 'number') return p.targetPort;
+  }
+  return n;
+}
+
+describe('item 7: no gateway server port is translated to another Service\'s targetPort', () => {
+  const selectingGateway = (s: DesiredState, services: V1Service[]) => [...ofKind(s.objects, 'Service').filter((o) => o.metadata.name === 'wpgw') as V1Service[], ...services];
+  const serverPorts = (s: DesiredState) => ofKind(s.objects, 'Gateway').flatMap((g) => (spec(g).servers as Array<{ port: { number: number } }>).map((x) => x.port.number));
+
+  it('every Service wpgw points at the gateway pods carries Istio\'s no-translation label, so a later Service on a listener port changes nothing', () => {
     const a = legacy();
     const listener = a.spec!.ports![0]!.targetPort as number;
-    expect(state().conflicts).toEqual([]);
-    // a later Service (re-pointed too) whose own port is legacy's listener port
     const b = repointedService(service('late', 'shop', { app: 'late' }, [{ name: 'http', port: listener, targetPort: 80 }]), { app: 'late' });
-    expect(b.spec!.ports![0]!.targetPort).not.toBe(listener);
+    for (const svc of [a, b]) expect(svc.metadata?.labels?.['experimental.istio.io/disable-gateway-port-translation']).toBe('true');
     const s = state({ services: [a, b] });
+    expect(s.conflicts).toEqual([]);
+    expect(get(s.objects, 'Service', 'wpgw').metadata.labels?.['experimental.istio.io/disable-gateway-port-translation']).toBe('true');
+    expect(istioListenerPort(listener, selectingGateway(s, [b, a]))).toBe(listener);
+  });
+
+  it('a Service selecting the gateway pods without the label (re-pointed before it, or the user\'s own) is reported', () => {
+    const a = legacy();
+    const listener = a.spec!.ports![0]!.targetPort as number;
+    const b = repointedService(service('late', 'shop', { app: 'late' }, [{ name: 'http', port: listener, targetPort: 80 }]), { app: 'late' });
+    const { 'experimental.istio.io/disable-gateway-port-translation': _drop, ...labels } = b.metadata!.labels!;
+    const s = state({ services: [a, { ...b, metadata: { ...b.metadata, labels } }] });
     expect(reasons(s)).toEqual([['Service/legacy', 'ListenerPortTranslated']]);
     expect(s.conflicts[0]!.message).toContain(`listener port ${listener} is also a port of Service late`);
+  });
+
+  it('property: for any set of re-pointed Services (ports drawn to collide with listener ports), every server port is its own listener', () => {
+    const pool = [80, 443, 8080, 15021, 15443, ...Array.from({ length: 6 }, (_, i) => INBOUND_POD_PORTS.min + i)];
+    const svcArb = fc.uniqueArray(fc.constantFrom(...pool), { minLength: 1, maxLength: 3 }).map((ps) => ps.map((port, i) => ({ name: `http-${i}`, port, targetPort: 80 + i })));
+    fc.assert(
+      fc.property(fc.array(svcArb, { minLength: 1, maxLength: 4 }), (portSets) => {
+        const services = portSets.map((ports, i) => repointedService(service(`s${i}`, 'shop', { app: `s${i}` }, ports), { app: `s${i}` }));
+        const pods = services.map((_, i) => injectedPod({ name: `s${i}-1`, labels: { app: `s${i}` }, outbound: 'example.com:80,example.org:443', ip: `10.244.64.${10 + i}` }));
+        const s = state({ services, pods });
+        const selecting = selectingGateway(s, services);
+        for (const n of serverPorts(s)) expect(istioListenerPort(n, selecting), `server port ${n}`).toBe(n);
+        expect(s.conflicts.filter((c) => c.reason === 'ListenerPortTranslated')).toEqual([]);
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 

@@ -16,6 +16,11 @@ export const GATEWAY_EGRESS_POLICY = 'wpgw-gateway-egress';
 export const ISTIOD_XDS_PORT = 15012;
 export const DEFAULT_ISTIO_NAMESPACE = 'istio-system';
 
+/** Istio's root namespace (mesh-wide policies): meshConfig.rootNamespace defaults to istiod's namespace. */
+export function istioRootNamespace(o: { istioNamespace?: string; istioRootNamespace?: string }): string {
+  return o.istioRootNamespace ?? o.istioNamespace ?? DEFAULT_ISTIO_NAMESPACE;
+}
+
 /**
  * Never reachable for an external destination, whatever the allowlist says: "this network" and
  * loopback (both reach the gateway's own Envoy admin and agent ports), link-local (169.254.169.254

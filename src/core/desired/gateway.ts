@@ -1,5 +1,5 @@
 // The gateway itself: ServiceAccount, Deployment (Istio gateway injection), PDB, `wpgw` Service.
-import { GATEWAY_SERVICE, ISTIO_REV_LABEL, OS_LABEL } from '../../names.js';
+import { GATEWAY_SERVICE, ISTIO_REV_LABEL, NO_PORT_TRANSLATION_LABEL, OS_LABEL } from '../../names.js';
 import type { KubeObject } from '../desired-types.js';
 import { TLS_MODE_LABEL } from '../pod.js';
 import { gatewayLabels, meta, type Owner } from './common.js';
@@ -96,7 +96,7 @@ export function gatewayService(namespace: string, groups: PortGroup[], clusterIP
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER),
+    metadata: meta(GATEWAY_SERVICE, namespace, NS_OWNER, { [NO_PORT_TRANSLATION_LABEL]: 'true' }),
     spec: {
       type: 'ClusterIP',
       ...(clusterIP ? { clusterIP } : {}),

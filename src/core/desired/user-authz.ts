@@ -30,8 +30,11 @@ type Spec = Record<string, any>;
 const NS_OWNER: Owner = { kind: 'namespace' };
 const ACTIONS = new Set(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']);
 
-/** The re-pointed Services a policy is about: by targetRefs, else by the Windows pods its selector picks. */
-function targets(policy: KubeObject, services: readonly ServedService[], pods: readonly V1Pod[]): { services: ServedService[]; partial: string[] } | undefined {
+/**
+ * The re-pointed Services a policy (AuthorizationPolicy, RequestAuthentication, PeerAuthentication)
+ * is about: by targetRefs, else by the Windows pods its selector picks; undefined: namespace-wide.
+ */
+export function policyTargets(policy: KubeObject, services: readonly ServedService[], pods: readonly V1Pod[]): { services: ServedService[]; partial: string[] } | undefined {
   const s = (policy.spec ?? {}) as Spec;
   const refs: Spec[] = [...(Array.isArray(s.targetRefs) ? s.targetRefs : []), ...(s.targetRef ? [s.targetRef] : [])];
   if (refs.length > 0) {
@@ -58,7 +61,7 @@ export function userAuthorization(namespace: string, policies: readonly KubeObje
     const subject = `AuthorizationPolicy/${policy.metadata.name}`;
     const s = (policy.spec ?? {}) as Spec;
     const action = String(s.action ?? 'ALLOW');
-    const t = targets(policy, services, pods);
+    const t = policyTargets(policy, services, pods);
     if (!t) {
       if (services.length > 0 && !s.selector) {
         out.conflicts.push({ subject, reason: 'NamespacePolicyOnGateway', message: `applies to every workload of ${namespace}, the wpgw included: it now also acts on the Windows pods' egress and on every re-pointed Service there` });
