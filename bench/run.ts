@@ -20,6 +20,7 @@ import { CLK_TCK, cpuSeconds, procStatusMiB } from './proc.js';
 import { percentile } from './stats.js';
 import { legacyService, payloads, podReview, serviceReview, typicalPod, type Payload } from './payloads.js';
 import type { ServerReady } from './server.js';
+import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 
 // ---- options ---------------------------------------------------------------------------------
 
@@ -33,6 +34,7 @@ const { values: args } = parseArgs({
     'no-pin': { type: 'boolean' },
     istiod: { type: 'boolean' },
     'no-istiod': { type: 'boolean' },
+    'node-flags': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -46,6 +48,8 @@ if (args.help) {
   --no-pin         do not pin servers to CPU 1 and the load generator to CPU 0
   --istiod         require the istiod row (fail if test/istio or test/harness is not built)
   --no-istiod      skip the istiod row (by default it runs when both are built)
+  --node-flags F   node flags of the wpgw servers (default: src/node-flags.ts, as the image runs
+                   them; the floor runs with Node's defaults)
 `);
   process.exit(0);
 }
@@ -59,6 +63,8 @@ const FIXED_RATE = 1000;
 const LARGE_NS = Number(args.namespaces ?? 10_000);
 const SMALL_NS = 10;
 const CACHE_BODIES = 1000;
+/** The wpgw servers run with the image's node flags; the floor is any Node webhook, on defaults. */
+const WPGW_FLAGS = args['node-flags'] !== undefined ? args['node-flags'].split(' ').filter(Boolean) : [...SERVER_NODE_FLAGS];
 
 const TARGET = { throughputRatio: 0.7, p99Ratio: 2, fixedP99Ms: 5 };
 
@@ -94,11 +100,12 @@ const children: ChildProcess[] = [];
 function startServer(name: string, certDir: string, mode: string, extra: string[] = []): Promise<Server> {
   const script = join(here, 'server.js');
   const serverArgs = ['--mode', mode, '--cert-dir', certDir, ...extra];
+  const nodeFlags = mode === 'floor' ? [] : WPGW_FLAGS;
   // fork() gives the IPC channel; with pinning, `taskset -c 1 node …` execs node in place, so the
   // child keeps the channel's file descriptor and its pid is the server's pid.
   const child = PIN
-    ? fork(script, serverArgs, { execPath: 'taskset', execArgv: ['-c', '1', process.execPath], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-    : fork(script, serverArgs, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    ? fork(script, serverArgs, { execPath: 'taskset', execArgv: ['-c', '1', process.execPath, ...nodeFlags], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    : fork(script, serverArgs, { execArgv: nodeFlags, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('error', reject);
@@ -656,6 +663,7 @@ async function main(): Promise<void> {
     const out: string[] = [];
     out.push('');
     out.push(`wpgw webhook benchmark — node ${process.version}, ${cpus} CPUs, ${PIN ? 'servers pinned to CPU 1 (taskset -c 1), load generator to CPU 0' : 'no CPU pinning'}`);
+    out.push(`node flags: wpgw servers [${WPGW_FLAGS.join(' ')}], floor [] (Node's defaults)`);
     out.push(
       `autocannon, ${CONNECTIONS} keep-alive HTTPS connections to 127.0.0.1, ${ROUNDS} x ${SLICE_S} s per server per payload (alternating), after a ${WARMUP_S * list.length} s warm-up of each server on all payloads; latency in ms (first response per connection excluded)`,
     );
