@@ -20,5 +20,6 @@ COPY --from=build /app/dist/src ./dist/src
 # 65532: the conventional "nonroot" uid; the manifests also set runAsNonRoot and a read-only root.
 USER 65532:65532
 EXPOSE 8443 9443
-ENTRYPOINT ["node", "dist/src/cli.js"]
+# V8 flags: src/node-flags.ts (a smaller young generation, ~40 MiB less RSS per process).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/src/cli.js"]
 CMD ["webhook"]

@@ -10,7 +10,7 @@
 // then RSS once settled and the process's peak (VmHWM). A script that prints numbers and
 // PASS/MISS, not a test: it fails only if the stack breaks.
 //
-//   npm run bench:footprint [-- --scale 0.2] [--baseline DIR] [--skip-c]
+//   npm run bench:footprint [-- --scale 0.2] [--baseline DIR [--baseline-flags '--flag ...']] [--skip-c]
 //
 // --scale multiplies the (b) and (c) namespace counts (object counts per namespace stay).
 // --baseline DIR also measures another build (DIR/dist/src/cli.js, e.g. a copy of main) in every
@@ -23,6 +23,7 @@ import { RawKubeClient, errorStatus } from '../src/cluster/client.js';
 import { getInsecure, startProcess, startStack, stopProcess, type ManagedProcess, type Stack } from '../test/lib/cluster-stack.js';
 import { scrape } from '../test/lib/metrics.js';
 import { cpuSeconds, procStatusMiB } from '../test/lib/proc.js';
+import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 import { controlPlanePids, optInWindowsApps, pidOf } from './stack-tools.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -34,8 +35,11 @@ const { values } = parseArgs({
     'skip-c': { type: 'boolean', default: false },
     settle: { type: 'string', default: '10' },
     concurrency: { type: 'string', default: '24' },
+    'baseline-flags': { type: 'string', default: '' },
   },
 });
+/** node flags of the baseline build (default none: main before src/node-flags.ts). */
+const BASELINE_FLAGS = (values['baseline-flags'] ?? '').split(' ').filter(Boolean);
 const SCALE = Number(values.scale);
 const SETTLE_MS = Number(values.settle) * 1000;
 const PER_NS = { deployments: 20, replicasets: 60, services: 20, pods: 10 };
@@ -149,13 +153,13 @@ async function heapMiB(port: number): Promise<{ used: number; total: number }> {
 }
 
 /** Restart one process (this build or the baseline's) and measure its start-up and memory. */
-async function restartAndMeasure(stack: Stack, which: 'webhook' | 'controller', root: string): Promise<Sample> {
+async function restartAndMeasure(stack: Stack, which: 'webhook' | 'controller', root: string, nodeFlags: readonly string[]): Promise<Sample> {
   const p: ManagedProcess = stack.processes[which];
   await stopProcess(p);
   const cp = controlPlanePids(stack);
   const cpu0 = { api: cp.apiserver ? cpuSeconds(cp.apiserver) : NaN, etcd: cp.etcd ? cpuSeconds(cp.etcd) : NaN };
   const t0 = performance.now();
-  startProcess(root, p);
+  startProcess(root, p, nodeFlags);
   const port = which === 'webhook' ? stack.webhookPort : stack.controllerPort;
   const deadline = Date.now() + 300_000;
   while ((await getInsecure(`https://127.0.0.1:${port}/readyz`)).status !== 200) {
@@ -181,7 +185,7 @@ async function measurePhase(stack: Stack, phase: string, builds: Array<[Build, s
   for (const [build, root] of [...builds].reverse()) {
     for (const which of ['webhook', 'controller'] as const) {
       log(`[footprint] ${phase}: restarting the ${which} (${build})`);
-      const s = await restartAndMeasure(stack, which, root);
+      const s = await restartAndMeasure(stack, which, root, build === 'this' ? SERVER_NODE_FLAGS : BASELINE_FLAGS);
       rows.push({ phase, build, process: which, s, ...(build === 'this' ? { runningPeakMiB: runningPeak[which] } : {}) });
     }
   }
@@ -247,7 +251,8 @@ async function main(): Promise<void> {
       setup.push(`(c): + ${OPTED_NS} opted-in namespaces x ${APPS} Windows apps, converged ${((times.convergedAt - times.labelledAt) / 1000).toFixed(0)} s after labelling`);
       await measurePhase(stack, `(c) +${OPTED_NS}x${APPS} opted in`, builds, rows);
     }
-    if (values.baseline) setup.push(`baseline: ${resolve(values.baseline)} (dist/src/cli.js), measured in the same phases`);
+    if (values.baseline) setup.push(`baseline: ${resolve(values.baseline)} (dist/src/cli.js), node flags [${BASELINE_FLAGS.join(' ')}], measured in the same phases`);
+    setup.push(`this build: node flags [${SERVER_NODE_FLAGS.join(' ')}] (src/node-flags.ts)`);
     for (const line of report(rows, setup)) process.stdout.write(`${line}\n`);
     process.stdout.write(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`);
   } finally {

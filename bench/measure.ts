@@ -33,11 +33,12 @@ const here = dirname(fileURLToPath(import.meta.url));
 export function startServer(cfg: BenchConfig, children: ChildProcess[], name: string, certDir: string, mode: string, extra: string[] = []): Promise<Server> {
   const script = join(here, 'server.js');
   const serverArgs = ['--mode', mode, '--cert-dir', certDir, ...extra];
+  const nodeFlags = mode === 'floor' ? [] : cfg.wpgwNodeFlags;
   // fork() gives the IPC channel; with pinning, `taskset -c 1 node …` execs node in place, so the
   // child keeps the channel's file descriptor and its pid is the server's pid.
   const child = cfg.pin
-    ? fork(script, serverArgs, { execPath: 'taskset', execArgv: ['-c', '1', process.execPath], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
-    : fork(script, serverArgs, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    ? fork(script, serverArgs, { execPath: 'taskset', execArgv: ['-c', '1', process.execPath, ...nodeFlags], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    : fork(script, serverArgs, { execArgv: nodeFlags, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   children.push(child);
   return new Promise((resolve, reject) => {
     child.once('error', reject);

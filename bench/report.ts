@@ -116,6 +116,7 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
   const out: string[] = [];
   out.push('');
   out.push(`wpgw webhook benchmark — node ${process.version}, ${cfg.cpus} CPUs, ${cfg.pin ? 'servers pinned to CPU 1 (taskset -c 1), load generator to CPU 0' : 'no CPU pinning'}`);
+  out.push(`node flags: wpgw servers [${cfg.wpgwNodeFlags.join(' ')}], floor [] (Node's defaults)`);
   out.push(
     `autocannon, ${cfg.connections} keep-alive HTTPS connections to 127.0.0.1, ${cfg.rounds} x ${cfg.sliceS} s per server per payload (alternating), after a ${cfg.warmupS * list.length} s warm-up of each server on all payloads; latency in ms (first response per connection excluded)`,
   );

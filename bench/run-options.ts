@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
+import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
 
 export const USAGE = `Usage: npm run bench -- [--quick] [--connections N] [--seconds S] [--rounds R] [--namespaces N] [--no-pin]
   --quick          ~30 s instead of ~2.5 min (1 round of 1 s slices)
@@ -13,6 +14,8 @@ export const USAGE = `Usage: npm run bench -- [--quick] [--connections N] [--sec
   --no-pin         do not pin servers to CPU 1 and the load generator to CPU 0
   --istiod         require the istiod row (fail if test/istio or test/harness is not built)
   --no-istiod      skip the istiod row (by default it runs when both are built)
+  --node-flags F   node flags of the wpgw servers (default: src/node-flags.ts, as the image runs
+                   them; the floor runs with Node's defaults)
 `;
 
 export const TARGET = { throughputRatio: 0.7, p99Ratio: 2, fixedP99Ms: 5 };
@@ -35,6 +38,8 @@ export interface BenchConfig {
   pin: boolean;
   /** The istiod peer row: required, skipped, or run when test/istio and test/harness are built. */
   istiod: 'require' | 'skip' | 'auto';
+  /** Node flags of the wpgw servers (the image's by default); the floor is any Node webhook, on defaults. */
+  wpgwNodeFlags: string[];
 }
 
 export function hasTaskset(): boolean {
@@ -59,6 +64,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
       'no-pin': { type: 'boolean' },
       istiod: { type: 'boolean' },
       'no-istiod': { type: 'boolean' },
+      'node-flags': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -79,5 +85,6 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     cpus,
     pin: !args['no-pin'] && cpus >= 2 && hasTaskset(),
     istiod: args['no-istiod'] ? 'skip' : args.istiod ? 'require' : 'auto',
+    wpgwNodeFlags: args['node-flags'] !== undefined ? args['node-flags'].split(' ').filter(Boolean) : [...SERVER_NODE_FLAGS],
   };
 }

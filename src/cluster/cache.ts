@@ -86,10 +86,16 @@ export interface Rollout {
 /**
  * Resources kept only in the namespaces wpgw works in (opted in, or holding its managed pods or
  * outputs, which opting out still has to undo), plus single objects a decision reads anywhere.
- * Services are not scoped: mesh-wide outbound (wpgw.io/mesh-outbound) and the gateway's egress
- * policy read Services of namespaces that never opt in; slimmed, they are small.
+ * The controller keeps Services everywhere: mesh-wide outbound (wpgw.io/mesh-outbound) and the
+ * gateway's egress policy read Services of namespaces that never opt in; slimmed, they are small.
  */
-const SCOPED: ReadonlySet<ResourceKey> = new Set<ResourceKey>(['ingresses', ...WORKLOAD_RESOURCES]);
+const SCOPED: readonly ResourceKey[] = ['ingresses', ...WORKLOAD_RESOURCES];
+
+/**
+ * The webhook scopes Services too: an admission reads only the admitted object's namespace
+ * (core/namespace-view.ts), and the webhook is only called in opted-in namespaces.
+ */
+export const WEBHOOK_SCOPED: readonly ResourceKey[] = [...SCOPED, 'services'];
 
 const SLIM_KIND: Record<ResourceKey, SlimKind> = {
   namespaces: 'namespace',
@@ -202,6 +208,8 @@ export interface ClusterCacheOptions {
   relistIntervalMs?: number;
   backoff?: { initialMs?: number; maxMs?: number; jitter?: number };
   logger?: Logger;
+  /** Resources kept only in the namespaces wpgw works in (default: SCOPED). */
+  scoped?: readonly ResourceKey[];
 }
 
 export interface KubeCacheOptions extends Omit<ClusterCacheOptions, 'sourceFactory'> {
@@ -211,7 +219,8 @@ export interface KubeCacheOptions extends Omit<ClusterCacheOptions, 'sourceFacto
 
 export class ClusterCache {
   private readonly reflectors = new Map<string, { spec: WatchSpec; r: Reflector<KubeObjectLike> }>();
-  /** Namespaces whose scoped objects are cached (see SCOPED). */
+  private readonly scoped: ReadonlySet<ResourceKey>;
+  /** Namespaces whose scoped objects are cached (see `scoped`). */
   private readonly watched = new Set<string>();
   /** Namespaces being listed because they just started to matter: namespace -> reflectors left. */
   private readonly filling = new Map<string, number>();
@@ -234,9 +243,10 @@ export class ClusterCache {
   }
 
   constructor(opts: ClusterCacheOptions) {
+    this.scoped = new Set(opts.scoped ?? SCOPED);
     for (const spec of watchSpecs(opts.resources)) {
       const slim = SLIM_KIND[spec.resource];
-      const transform = SCOPED.has(spec.resource)
+      const transform = this.scoped.has(spec.resource)
         ? (o: KubeObjectLike) => (this.isWatched(o.metadata?.namespace ?? '') || keptAnywhere(spec.resource, o) ? slimObject(slim, o) : undefined)
         : (o: KubeObjectLike) => slimObject(slim, o);
       const r = new Reflector<KubeObjectLike>(opts.sourceFactory(spec.info, spec.labelSelector), {
@@ -267,8 +277,8 @@ export class ClusterCache {
    */
   start(): void {
     this.stopped = false;
-    const scoped = [...this.reflectors.values()].filter(({ spec }) => SCOPED.has(spec.resource));
-    const first = [...this.reflectors.values()].filter(({ spec }) => !SCOPED.has(spec.resource));
+    const scoped = [...this.reflectors.values()].filter(({ spec }) => this.scoped.has(spec.resource));
+    const first = [...this.reflectors.values()].filter(({ spec }) => !this.scoped.has(spec.resource));
     for (const { r } of first) r.start();
     void Promise.all(first.map(({ r }) => r.waitForSync())).then(() => {
       if (this.stopped) return;
@@ -316,7 +326,7 @@ export class ClusterCache {
     }
     this.watched.add(namespace);
     if (!this.scopedStarted) return; // the first scoped lists will include it
-    const scoped = [...this.reflectors.values()].filter(({ spec }) => SCOPED.has(spec.resource));
+    const scoped = [...this.reflectors.values()].filter(({ spec }) => this.scoped.has(spec.resource));
     this.filling.set(namespace, (this.filling.get(namespace) ?? 0) + scoped.length);
     for (const { r } of scoped) {
       void r.backfill(namespace).finally(() => {

@@ -3,13 +3,14 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AdmissionContext } from '../core/context.js';
 import { cacheAdmissionContext } from './admission-context.js';
-import { ClusterCache, WEBHOOK_RESOURCES } from './cache.js';
+import { ClusterCache, WEBHOOK_RESOURCES, WEBHOOK_SCOPED } from './cache.js';
 
 export { cacheAdmissionContext, clusterIPOf } from './admission-context.js';
 export {
   CONTROLLER_RESOURCES,
   ClusterCache,
   WEBHOOK_RESOURCES,
+  WEBHOOK_SCOPED,
   type CacheEvent,
   type ClusterCacheOptions,
   type KubeCacheOptions,
@@ -26,7 +27,7 @@ export function startAdmissionCache(
   kc: KubeConfig,
   opts: { logger?: Logger; relistIntervalMs?: number } = {},
 ): { cache: ClusterCache; context: AdmissionContext } {
-  const cache = ClusterCache.fromKubeConfig(kc, { resources: WEBHOOK_RESOURCES, logger: opts.logger, relistIntervalMs: opts.relistIntervalMs });
+  const cache = ClusterCache.fromKubeConfig(kc, { resources: WEBHOOK_RESOURCES, scoped: WEBHOOK_SCOPED, logger: opts.logger, relistIntervalMs: opts.relistIntervalMs });
   cache.start();
   return { cache, context: cacheAdmissionContext(cache) };
 }

@@ -1,8 +1,8 @@
 // AdmissionReview in, AdmissionReview out. Pure: the cluster is seen only through AdmissionContext.
-import jsonpatch from 'fast-json-patch';
 import type { V1Service } from '@kubernetes/client-node';
 import type { AdmissionDecision, AdmissionReviewResponseBody, AdmitResult } from './admission-types.js';
 import type { AdmissionContext } from './context.js';
+import { jsonDiff, type JsonPatchOp } from './json-diff.js';
 import { mutatePod, type PodLike, type PodOutcome } from './pod.js';
 import { mutateService, type ServiceOutcome } from './service.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
@@ -63,9 +63,9 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
   if (outcome.action === 'skip') return allow(base, 'skipped', outcome.reason, outcome.warnings);
 
   const after = 'pod' in outcome ? outcome.pod : outcome.service;
-  let patch: jsonpatch.Operation[];
+  let patch: JsonPatchOp[];
   try {
-    patch = jsonpatch.compare(withoutManagedFields(object), withoutManagedFields(after as Record<string, unknown>));
+    patch = jsonDiff(withoutManagedFields(object), withoutManagedFields(after as Record<string, unknown>));
   } catch (e) {
     // Only objects nested deeper than any real Pod or Service get here (the diff recurses).
     return { ok: false, message: `request.object could not be diffed: ${(e as Error).message}` };

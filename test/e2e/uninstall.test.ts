@@ -1,4 +1,4 @@
-// wpgw uninstall on a control plane of its own (bench/cluster-stack.ts in its own state dir: it
+// wpgw uninstall on a control plane of its own (test/lib/cluster-stack.ts in its own state dir: it
 // removes wpgw from the whole cluster, which the suite's shared cluster must keep). The webhook
 // and the controller are the real processes, holding the real Lease; the Deployments of
 // manifests/ are applied too, so there is an install to remove (kwok runs their pods: a stand-in,

@@ -10,6 +10,7 @@ import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { eventually } from './poll.js';
+import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 
 export interface ManagedProcess {
   args: string[];
@@ -56,14 +57,17 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Starts a wpgw process; its pid goes to its pid file. */
-export function startProcess(root: string, p: ManagedProcess): ChildProcess {
+/**
+ * Starts a wpgw process as the image does (node with SERVER_NODE_FLAGS); its pid goes to its pid
+ * file. `nodeFlags` overrides the flags (bench:footprint's baseline build runs as it shipped).
+ */
+export function startProcess(root: string, p: ManagedProcess, nodeFlags: readonly string[] = SERVER_NODE_FLAGS): ChildProcess {
   // The log file itself is the child's stdout/stderr (not a pipe through this process): a test
   // file that restarts the controller ends, its worker exits, and a piped child would die of
   // EPIPE at its next log line while the files after it still need it.
   const fd = openSync(p.log, 'a');
   try {
-    const proc = spawn(process.execPath, [join(root, 'dist/src/cli.js'), ...p.args], {
+    const proc = spawn(process.execPath, [...nodeFlags, join(root, 'dist/src/cli.js'), ...p.args], {
       env: { ...process.env, ...p.env, KUBECONFIG: p.kubeconfig },
       stdio: ['ignore', fd, fd],
     });

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import type { V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cacheAdmissionContext, type AdmissionCacheView } from '../../src/cluster/admission-context.js';
-import { CONTROLLER_RESOURCES, ClusterCache, WEBHOOK_RESOURCES, watchSpecs, type ResourceKey, type Workload, type WorkloadResource } from '../../src/cluster/cache.js';
+import { CONTROLLER_RESOURCES, ClusterCache, WEBHOOK_RESOURCES, WEBHOOK_SCOPED, watchSpecs, type ResourceKey, type Workload, type WorkloadResource } from '../../src/cluster/cache.js';
 import { slimObject } from '../../src/cluster/slim.js';
 import { needsApply } from '../../src/controller/compare.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../../src/defaults.js';
@@ -302,16 +302,10 @@ function probes(namespace: string): Array<Record<string, unknown>> {
   return out;
 }
 
-function decisions(v: View, namespace: string): Record<string, unknown> {
+/** What the webhook decides in the namespace (all it reads goes through the AdmissionContext). */
+function admissionDecisions(v: AdmissionCacheView, namespace: string): Record<string, unknown> {
   const ctx = cacheAdmissionContext(v);
   const services = v.services(namespace);
-  const nsObj = v.namespace(namespace);
-  const pods = v.managedPods(namespace);
-  const desired = nsObj ? desiredNamespaceState(buildNamespaceInput(v, nsObj), DEFAULT_DESIRED_OPTIONS) : undefined;
-  const managed = v.managedObjects(namespace);
-  const byKey = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name}`;
-  const live = new Map(managed.map((o) => [byKey(o), o]));
-  const sortObj = <T extends { metadata?: { name?: string } }>(xs: T[]) => [...xs].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   return {
     gatewayIP: ctx.gatewayIP(namespace),
     dnsIP: ctx.dnsIP(namespace),
@@ -324,6 +318,20 @@ function decisions(v: View, namespace: string): Record<string, unknown> {
     gatewayPorts: [...ctx.gatewaySelectingServicePorts(namespace, '')].sort(),
     owners: services.map((s) => ctx.serviceOwner(namespace, s.metadata?.name ?? '')),
     admissions: probes(namespace).map((r) => admit(r, ctx)),
+  };
+}
+
+function decisions(v: View, namespace: string): Record<string, unknown> {
+  const services = v.services(namespace);
+  const nsObj = v.namespace(namespace);
+  const pods = v.managedPods(namespace);
+  const desired = nsObj ? desiredNamespaceState(buildNamespaceInput(v, nsObj), DEFAULT_DESIRED_OPTIONS) : undefined;
+  const managed = v.managedObjects(namespace);
+  const byKey = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name}`;
+  const live = new Map(managed.map((o) => [byKey(o), o]));
+  const sortObj = <T extends { metadata?: { name?: string } }>(xs: T[]) => [...xs].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  return {
+    ...admissionDecisions(v, namespace),
     desired,
     applies: desired?.objects.map((d) => needsApply(d, live.get(byKey(d)), FIELD_MANAGER)),
     restore: planRestore({ namespace, services: sortObj(services), pods: sortObj(pods), managed: sortObj(managed) }),
@@ -339,12 +347,17 @@ afterEach(async () => {
   await Promise.all(caches.splice(0).map((c) => c.stop()));
 });
 
-async function slimCache(world: World, resources: readonly ResourceKey[]): Promise<ClusterCache> {
-  const c = new ClusterCache({ resources, sourceFactory: (info, sel) => world.source(info, sel), relistIntervalMs: 0, backoff: { initialMs: 5, maxMs: 20, jitter: 0 } });
+async function slimCache(world: World, resources: readonly ResourceKey[], scoped?: readonly ResourceKey[]): Promise<ClusterCache> {
+  const c = new ClusterCache({ resources, ...(scoped ? { scoped } : {}), sourceFactory: (info, sel) => world.source(info, sel), relistIntervalMs: 0, backoff: { initialMs: 5, maxMs: 20, jitter: 0 } });
   caches.push(c);
   c.start();
   await c.waitForSync();
   return c;
+}
+
+/** Opted-in namespaces: where the webhook is called. */
+function optedIn(objects: readonly Obj[]): string[] {
+  return NAMESPACES.filter((n) => objects.some((o) => o.kind === 'Namespace' && o.metadata?.name === n && o.metadata.labels?.['wpgw.io/inject'] === 'enabled'));
 }
 
 /** Namespaces wpgw works in: opted in, or holding managed pods or outputs. */
@@ -388,28 +401,53 @@ describe('slim caches change no decision', () => {
     expect(desiredObjects).toBeGreaterThan(compared * 5);
   });
 
+  it("the webhook's cache (Services scoped too) decides admissions as the full objects do where it is called", async () => {
+    let compared = 0;
+    await fc.assert(
+      fc.asyncProperty(clusterArb, async ({ objects }) => {
+        const world = new World();
+        world.objects = structuredClone(objects);
+        const webhook = await slimCache(world, WEBHOOK_RESOURCES, WEBHOOK_SCOPED);
+        const full = fullView(objects);
+        // The MutatingWebhookConfiguration selects opted-in namespaces only.
+        for (const ns of optedIn(objects)) {
+          expect(admissionDecisions(webhook, ns)).toEqual(admissionDecisions(full, ns));
+          compared++;
+        }
+        // Services of namespaces it is never called for are not kept, unless a decision reads them anywhere.
+        const kept = NAMESPACES.filter((n) => !workedIn(objects).includes(n)).flatMap((n) => webhook.services(n));
+        expect(kept.every((s) => s.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' || 'wpgw.io/original' in (s.metadata?.annotations ?? {}) || 'wpgw.io/repointed' in (s.metadata?.labels ?? {}))).toBe(true);
+        await webhook.stop();
+      }),
+      { numRuns: 60 },
+    );
+    expect(compared).toBeGreaterThan(40);
+  });
+
   it('after an opt-in, the backfilled namespace decides exactly as the full objects do', async () => {
     await fc.assert(
       fc.asyncProperty(clusterArb, async ({ objects }) => {
         const world = new World();
         world.objects = structuredClone(objects);
-        const cache = await slimCache(world, WEBHOOK_RESOURCES);
+        const cache = await slimCache(world, WEBHOOK_RESOURCES, WEBHOOK_SCOPED);
         const elsewhere = world.objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'elsewhere')!;
         const hadObjects = cache.workloads('deployments', 'elsewhere').length;
+        const hadServices = cache.services('elsewhere').map((o) => o.metadata?.name).sort();
         world.emit('MODIFIED', { ...elsewhere, metadata: { ...elsewhere.metadata, labels: { ...elsewhere.metadata?.labels, ...OPTED } } });
         expect(cache.namespaceSynced('elsewhere')).toBe(false);
         await expect.poll(() => cache.namespaceSynced('elsewhere'), { timeout: 2000, interval: 5 }).toBe(true);
         // One namespaced list per scoped kind, of that namespace only.
         const backfills = world.lists.filter((l) => l.namespace !== '');
         expect(backfills.every((l) => l.namespace === 'elsewhere')).toBe(true);
-        expect(backfills.length).toBe(8); // workloads (7 kinds) and Ingresses; Services are kept everywhere
+        expect(backfills.length).toBe(9); // workloads (7 kinds), Ingresses and (the webhook's) Services
         const ctx = (v: AdmissionCacheView) => {
           const c = cacheAdmissionContext(v);
           return { sets: [...c.windowsLabelSets('elsewhere')].map((l) => JSON.stringify(l)).sort(), unmanaged: c.unmanagedWorkloads('elsewhere'), admissions: probes('elsewhere').map((r) => admit(r, c)) };
         };
         expect(ctx(cache)).toEqual(ctx(fullView(world.objects)));
-        // Before the opt-in nothing of its Services and workloads was kept, unless ours.
-        // before the opt-in only the workloads a decision reads anywhere (ours) were kept; Services always are
+        // Before the opt-in only the workloads and Services a decision reads anywhere were kept.
+        const keptAnywhere = (o: Obj) => o.metadata?.namespace === 'elsewhere' && (o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' || 'wpgw.io/original' in (o.metadata.annotations ?? {}) || 'wpgw.io/repointed' in (o.metadata.labels ?? {}));
+        expect(hadServices).toEqual(world.objects.filter((o) => o.kind === 'Service' && keptAnywhere(o)).map((o) => o.metadata?.name).sort());
         expect(hadObjects).toBe(world.objects.filter((o) => o.metadata?.namespace === 'elsewhere' && o.kind === 'Deployment' && (o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' || 'wpgw.io/original' in (o.metadata.annotations ?? {}))).length);
         await cache.stop();
       }),
