@@ -23,6 +23,7 @@ import { ReconcileError, Reconciler, type DesiredFn } from './reconcile.js';
 import { namespacesForEvent } from './routing.js';
 import { NotLeaderError, Writer, type WriteCounts } from './writer.js';
 import { ExternalResolver, type LookupFn } from './resolver.js';
+import { ClusterRangeWatch } from '../cluster/cluster-ranges.js';
 
 export interface ControllerOptions {
   /** Lease name in the controller's namespace. */
@@ -55,6 +56,10 @@ export interface ControllerOptions {
   /** With "pin": how names are looked up (default: the system resolver), how often in-use names are re-resolved. */
   lookup?: LookupFn;
   externalRefreshMs: number;
+  /** Watch Nodes for their pod CIDRs and addresses (false: `--discover-node-ranges=false`, no RBAC for nodes). */
+  discoverNodeRanges: boolean;
+  /** How long Node and ServiceCIDR changes are gathered before the cluster ranges are recomputed. */
+  clusterRangesBatchMs: number;
 }
 
 export { DEFAULT_DESIRED_OPTIONS };
@@ -77,6 +82,8 @@ export function defaultControllerOptions(): ControllerOptions {
     desired: DEFAULT_DESIRED_OPTIONS,
     externalNames: 'pin',
     externalRefreshMs: 30_000,
+    discoverNodeRanges: true,
+    clusterRangesBatchMs: 1000,
   };
 }
 
@@ -136,6 +143,15 @@ export function startController(params: StartControllerParams): ControllerHandle
     rest,
   });
 
+  // The cluster's own ranges (Nodes, ServiceCIDRs): excepted from every gateway's external egress.
+  const clusterRanges = ClusterRangeWatch.fromKubeConfig(params.kubeconfig, {
+    nodes: opts.discoverNodeRanges,
+    logger: log,
+    relistIntervalMs: opts.relistIntervalMs,
+    batchMs: opts.clusterRangesBatchMs,
+    rest,
+  });
+
   let elector: LeaderElector | undefined;
   const isLeader = (): boolean => (elector ? elector.isLeader() : true);
   const writer = new Writer(rest, { isLeader, metrics });
@@ -149,6 +165,7 @@ export function startController(params: StartControllerParams): ControllerHandle
     desiredOptions: opts.desired,
     logger: log,
     ...(resolver ? { resolver } : {}),
+    clusterRanges,
   });
   const queue = new WorkQueue<string>({
     baseDelayMs: opts.retryBaseMs,
@@ -169,6 +186,11 @@ export function startController(params: StartControllerParams): ControllerHandle
   const enqueueAll = (): void => {
     for (const ns of new Set([...optedInNamespaces(), ...cache.namespacesWithManagedObjects()])) queue.add(ns);
   };
+  // A node came or went with a range nothing else covered: every gateway's egress policy follows
+  // (the watch already batched the churn; unchanged policies are not written).
+  clusterRanges.onChange(() => {
+    if (isLeader()) for (const ns of optedInNamespaces()) queue.add(ns);
+  });
 
   cache.on((e) => {
     metrics.watchEvents.inc({ resource: e.source, type: e.type });
@@ -206,7 +228,7 @@ export function startController(params: StartControllerParams): ControllerHandle
 
   async function processOne(ns: string): Promise<void> {
     if (!isLeader()) return; // dropped: whoever leads next enqueues everything
-    if (!cache.synced() || !cache.namespaceSynced(ns)) {
+    if (!cache.synced() || !cache.namespaceSynced(ns) || !clusterRanges.ready()) {
       // Reconciling from a partial cache could prune live objects: wait for the initial lists
       // (and for a namespace that just got opted in, for its own).
       queue.addAfter(ns, 1000);
@@ -264,6 +286,7 @@ export function startController(params: StartControllerParams): ControllerHandle
   }
 
   cache.start();
+  clusterRanges.start();
   elector?.start();
   const workers = Array.from({ length: Math.max(1, opts.workers) }, () => worker());
   const resyncTimer = setInterval(() => {
@@ -291,7 +314,7 @@ export function startController(params: StartControllerParams): ControllerHandle
   return {
     cache,
     metrics,
-    ready: () => cache.synced(),
+    ready: () => cache.synced() && clusterRanges.ready(),
     isLeader,
     resync: () => {
       if (isLeader()) enqueueAll();
@@ -334,6 +357,7 @@ export function startController(params: StartControllerParams): ControllerHandle
         await elector?.stop();
         metrics.leader.set(0);
         await cache.stop();
+        await clusterRanges.stop();
         log.info('controller stopped');
       })();
       return stopping;

@@ -38,6 +38,7 @@ const KINDS: Record<string, string> = {
   peerauthentications: 'PeerAuthentication',
   requestauthentications: 'RequestAuthentication',
   leases: 'Lease',
+  nodes: 'Node',
   events: 'Event',
 };
 
@@ -343,6 +344,19 @@ describe('startController', () => {
     const one = await collectStatus(kc, { namespace: 'quiet', desiredFn: desired });
     expect(one.namespaces[0]!.optedIn).toBe(false);
     expect((await collectStatus(kc, { namespace: 'nope' })).errors).toEqual(['namespace nope not found']);
+  });
+
+  it("discovers Nodes' ranges (batched, following churn) into its egress report, which wpgw status shows", async () => {
+    api.set('v1', 'nodes', { metadata: { name: 'edge-1' }, spec: { podCIDR: '198.51.100.0/24', podCIDRs: ['198.51.100.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '10.1.0.9' }] } });
+    const c = start('replica-r', false);
+    expect(await c.waitForIdle(10_000)).toBe(true);
+    const discovered = () => JSON.parse(api.get('v1', 'configmaps', 'shop', 'wpgw-egress-report')?.data?.['report.json'] ?? '{}').clusterRanges?.discovered as Array<{ cidr: string; source: string }> | undefined;
+    expect(discovered()).toEqual([{ cidr: '198.51.100.0/24', source: 'node edge-1 podCIDR' }]); // 10.1.0.9 lies in 10/8: denied anyway, not listed
+    api.set('v1', 'nodes', { metadata: { name: 'edge-2' }, spec: { podCIDRs: ['203.0.113.0/24'] } });
+    await vi.waitFor(() => expect(discovered()?.map((d) => d.cidr)).toEqual(['198.51.100.0/24', '203.0.113.0/24']), { timeout: 10_000 });
+    const text = formatStatus(await collectStatus(kc, { namespace: 'shop', desiredFn: desired }));
+    expect(text).toContain('  egress ranges: --cluster-cidrs none; discovered: nodes watched, ServiceCIDRs unavailable (not served, or forbidden): see the controller log\n');
+    expect(text).toContain('  egress ranges: discovered, excepted from external egress: 198.51.100.0/24 (node edge-1 podCIDR), 203.0.113.0/24 (node edge-2 podCIDR)\n');    for (const n of api.list('v1', 'nodes', undefined)) api.remove('v1', 'nodes', n);
   });
 
   it('wpgw status also shows a namespace that meant to opt in with an annotation, with the hint (the controller never reconciles it)', async () => {
