@@ -40,6 +40,24 @@ const BUILTIN: KindInfo[] = [
     missingHint: 'Ingresses cannot be read: Services that other ingress controllers send to are not detected (annotate them wpgw.io/non-mesh-clients)',
   },
   { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', plural: 'runtimeclasses', namespaced: false },
+  // The cluster's own ranges (src/cluster/cluster-ranges.ts): optional, so a grant left out (the
+  // operator turned node discovery off in RBAC only) or an API server before 1.33 still starts.
+  {
+    apiVersion: 'v1',
+    kind: 'Node',
+    plural: 'nodes',
+    namespaced: false,
+    optional: true,
+    missingHint: 'Nodes cannot be read: their pod CIDRs and addresses are not excepted from the gateways\' external egress (grant list/watch nodes, or set --cluster-cidrs and --discover-node-ranges=false)',
+  },
+  {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'ServiceCIDR',
+    plural: 'servicecidrs',
+    namespaced: false,
+    optional: true,
+    missingHint: 'ServiceCIDRs cannot be read (API server before 1.33, or no RBAC): the Service range is only what --cluster-cidrs names (and the private ranges)',
+  },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   // read only: users' own, reported when they act on the wpgw (docs/user-policies.md)
   {

@@ -81,7 +81,7 @@ function podTemplate(at: string): string[] {
 }
 
 /** Kinds whose cached objects are projected, by the cache's resource key. */
-export type SlimKind = 'namespace' | 'service' | 'workload' | 'ingress' | 'runtimeClass' | 'istio' | 'virtualService' | 'managedPod' | 'managedOutput';
+export type SlimKind = 'namespace' | 'service' | 'workload' | 'ingress' | 'runtimeClass' | 'istio' | 'virtualService' | 'managedPod' | 'managedOutput' | 'node' | 'serviceCIDR';
 
 const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> = {
   // Every namespace (they are how an opt-in is noticed): labels; annotations in withOwnAnnotations.
@@ -119,6 +119,10 @@ const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> =
     'spec.tcp[].route[].destination',
     'spec.tls[].route[].destination',
   ]),
+  // The cluster's own ranges (core/cluster-ranges.ts): pod CIDRs and the node's own addresses only
+  // (a Node's status is large: images, conditions, capacity).
+  node: compile([...META, 'spec.podCIDR', 'spec.podCIDRs', 'status.addresses']),
+  serviceCIDR: compile([...META, 'spec.cidrs']),
 };
 
 /** Namespace annotations wpgw reads (resolver, DNS server, replicas, restarts, Istio revision) all start so. */

@@ -9,7 +9,7 @@ import { serverLookup } from '../controller/resolver.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
+import { booleanFlag, certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
 import { type CliIO, version } from './main.js';
 import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../telemetry/index.js';
 
@@ -29,7 +29,10 @@ const HELP = `Usage: wpgw controller [options]
   --cluster-domain D        (default ${DEFAULT_CLUSTER_DOMAIN})
   --cluster-cidrs LIST      the cluster's pod, Service and node CIDRs, comma separated: the gateways never
                             reach them for external destinations (private ranges are refused anyway;
-                            name public ones here; the kubernetes Service address is found by itself)
+                            name public ones here; the kubernetes Service address, ServiceCIDRs and, with
+                            --discover-node-ranges, Nodes' pod CIDRs and addresses are found by themselves)
+  --discover-node-ranges B  true (default): watch Nodes (RBAC list/watch nodes) for their pod CIDRs and
+                            InternalIP/ExternalIP; false: no Node watch, name those ranges in --cluster-cidrs
   --external-names MODE     pin (default): the controller resolves declared external names, refuses any
                             that resolve to link-local, loopback, metadata, private or cluster addresses,
                             and pins the gateways to the checked addresses (ServiceEntry STATIC);
@@ -58,6 +61,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
     'istio-revision': { type: 'string' },
     'cluster-domain': { type: 'string' },
     'cluster-cidrs': { type: 'string' },
+    'discover-node-ranges': { type: 'string' },
     'istio-namespace': { type: 'string' },
     'istio-root-namespace': { type: 'string' },
     'external-names': { type: 'string' },
@@ -74,6 +78,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const metricsPort = metricsPortFlag(values['metrics-port']);
   const istioRevision = revisionFlag('istio-revision', values['istio-revision']);
   const clusterCIDRs = cidrListFlag('cluster-cidrs', values['cluster-cidrs']);
+  const discoverNodeRanges = booleanFlag('discover-node-ranges', values['discover-node-ranges'], true);
   const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
   const istioRootNamespace = namespaceFlag('istio-root-namespace', values['istio-root-namespace']);
   const externalNames = values['external-names'] ?? 'pin';
@@ -107,6 +112,7 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
       identity: process.env.POD_NAME ?? hostname(),
       resyncIntervalMs,
       externalNames,
+      discoverNodeRanges,
       ...(dnsServer ? { lookup: serverLookup(dnsServer) } : {}),
       desired: {
         defaultGatewayReplicas: replicas,

@@ -85,6 +85,13 @@ export function cidrListFlag(flag: string, text: string | undefined): string[] {
     });
 }
 
+/** `--flag=true|false` (a bare boolean option could not be turned off from a chart value). */
+export function booleanFlag(flag: string, text: string | undefined, fallback: boolean): boolean {
+  if (text === undefined) return fallback;
+  if (text === 'true' || text === 'false') return text === 'true';
+  throw new UsageError(`--${flag} must be true or false, got "${text}"`);
+}
+
 /** A Kubernetes namespace name (a DNS label). */
 export function namespaceFlag(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;

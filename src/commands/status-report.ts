@@ -17,6 +17,7 @@ import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.
 import { findDrift, readOriginal, type DriftedPod } from '../core/records.js';
 import { LEAVE_PHASES, leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService } from '../core/service-leave.js';
 import { fromLists, namespaceView } from '../core/namespace-view.js';
+import { EGRESS_REPORT, formatEgressReport, readEgressReport, type EgressReport } from '../core/desired/egress-report.js';
 import {
   DNS_SERVICE,
   ISTIO_REV_LABEL,
@@ -62,6 +63,8 @@ export interface NamespaceStatus {
   hints?: Array<{ subject: string; message: string }>;
   /** Opted in: re-pointed Services being handed back alone (core/service-leave.ts). */
   leaving: LeavingService[];
+  /** The controller's egress report (refused names, cluster ranges in force); absent: not readable or not written yet. */
+  egress?: EgressReport;
 }
 
 export interface StatusReport {
@@ -326,12 +329,31 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
       // Which re-pointed Services no Windows pods back any more: the webhook's own classification.
       const windowsLabelSets =
         optedIn && anyRepointed ? namespaceView(ns, fromLists({ namespace, services: input.services, pods: input.pods, workloads, ingresses: input.ingresses ?? [] }), runtimeClassOS).windowsLabelSets : undefined;
-      out.push(summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods, runtimeClassOS, ...(windowsLabelSets ? { windowsLabelSets } : {}) }));
+      const summary = summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods, runtimeClassOS, ...(windowsLabelSets ? { windowsLabelSets } : {}) });
+      const egress = optedIn ? await readEgress(rest, ns, summary, errors) : undefined;
+      out.push(egress ? { ...summary, egress } : summary);
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }
   }
   return { namespaces: out, errors };
+}
+
+/**
+ * The controller's egress report in the namespace (core/desired/egress-report.ts): what it refused
+ * and the cluster ranges in force, which only the controller knows (its resolver, flags, watches).
+ */
+async function readEgress(rest: KubeRest, ns: string, summary: NamespaceStatus, errors: string[]): Promise<EgressReport | undefined> {
+  try {
+    const report = readEgressReport(await rest.request<{ data?: Record<string, string> }>('GET', objectPath(kindInfo('v1', 'ConfigMap'), ns, EGRESS_REPORT)));
+    if (!report) summary.notes.push(`ConfigMap ${EGRESS_REPORT} is not a report this wpgw version reads: refused names and cluster ranges are not shown`);
+    return report;
+  } catch (err) {
+    if (errorStatus(err) === 404) summary.notes.push(`no ConfigMap ${EGRESS_REPORT} yet (the controller writes it with its first reconcile): refused names and cluster ranges are not shown`);
+    else if (errorStatus(err) === 403) errors.push(`cannot read ConfigMap ${ns}/${EGRESS_REPORT} (forbidden): refused external names and the cluster ranges in force are not shown`);
+    else throw err;
+    return undefined;
+  }
 }
 
 /** The namespace's (or, without one, the cluster's) Istio objects the desired state reads (a kind whose CRD is missing: none). */
@@ -383,6 +405,7 @@ export function formatStatus(report: StatusReport): string {
     }
     if (s.conflicts.length === 0) lines.push('  conflicts:    none');
     else for (const c of s.conflicts) lines.push(`  conflict:     ${subjectText(c)}: ${c.reason}: ${c.message}`);
+    if (s.egress) for (const l of formatEgressReport(s.namespace, s.egress)) lines.push(`  ${l}`);
     for (const n of s.notes) lines.push(`  note:         ${n}`);
     for (const h of s.hints ?? []) lines.push(`  hint:         ${h.subject}: ${h.message}`);
     for (const l of s.leaving) {

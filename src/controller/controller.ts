@@ -24,6 +24,7 @@ import { ReconcileError, Reconciler, type DesiredFn } from './reconcile.js';
 import { namespacesForEvent } from './routing.js';
 import { NotLeaderError, Writer, type WriteCounts } from './writer.js';
 import { ExternalResolver, type LookupFn } from './resolver.js';
+import { ClusterRangeWatch } from '../cluster/cluster-ranges.js';
 
 export interface ControllerOptions {
   /** Lease name in the controller's namespace. */
@@ -56,6 +57,10 @@ export interface ControllerOptions {
   /** With "pin": how names are looked up (default: the system resolver), how often in-use names are re-resolved. */
   lookup?: LookupFn;
   externalRefreshMs: number;
+  /** Watch Nodes for their pod CIDRs and addresses (false: `--discover-node-ranges=false`, no RBAC for nodes). */
+  discoverNodeRanges: boolean;
+  /** How long Node and ServiceCIDR changes are gathered before the cluster ranges are recomputed. */
+  clusterRangesBatchMs: number;
 }
 
 export { DEFAULT_DESIRED_OPTIONS };
@@ -78,6 +83,8 @@ export function defaultControllerOptions(): ControllerOptions {
     desired: DEFAULT_DESIRED_OPTIONS,
     externalNames: 'pin',
     externalRefreshMs: 30_000,
+    discoverNodeRanges: true,
+    clusterRangesBatchMs: 1000,
   };
 }
 
@@ -137,6 +144,15 @@ export function startController(params: StartControllerParams): ControllerHandle
     rest,
   });
 
+  // The cluster's own ranges (Nodes, ServiceCIDRs): excepted from every gateway's external egress.
+  const clusterRanges = ClusterRangeWatch.fromKubeConfig(params.kubeconfig, {
+    nodes: opts.discoverNodeRanges,
+    logger: log,
+    relistIntervalMs: opts.relistIntervalMs,
+    batchMs: opts.clusterRangesBatchMs,
+    rest,
+  });
+
   let elector: LeaderElector | undefined;
   const isLeader = (): boolean => (elector ? elector.isLeader() : true);
   const writer = new Writer(rest, { isLeader, metrics });
@@ -150,6 +166,7 @@ export function startController(params: StartControllerParams): ControllerHandle
     desiredOptions: opts.desired,
     logger: log,
     ...(resolver ? { resolver } : {}),
+    clusterRanges,
   });
   const queue = new WorkQueue<string>({
     baseDelayMs: opts.retryBaseMs,
@@ -171,6 +188,11 @@ export function startController(params: StartControllerParams): ControllerHandle
   const enqueueAll = (): void => {
     for (const ns of new Set([...optedInNamespaces(), ...cache.namespacesWithManagedObjects()])) queue.add(ns);
   };
+  // A node came or went with a range nothing else covered: every gateway's egress policy follows
+  // (the watch already batched the churn; unchanged policies are not written).
+  clusterRanges.onChange(() => {
+    if (isLeader()) for (const ns of optedInNamespaces()) queue.add(ns);
+  });
 
   cache.on((e) => {
     metrics.watchEvents.inc({ resource: e.source, type: e.type });
@@ -208,7 +230,7 @@ export function startController(params: StartControllerParams): ControllerHandle
 
   async function processOne(ns: string): Promise<void> {
     if (!isLeader()) return; // dropped: whoever leads next enqueues everything
-    if (!cache.synced() || !cache.namespaceSynced(ns)) {
+    if (!cache.synced() || !cache.namespaceSynced(ns) || !clusterRanges.ready()) {
       // Reconciling from a partial cache could prune live objects: wait for the initial lists
       // (and for a namespace that just got opted in, for its own).
       queue.addAfter(ns, 1000);
@@ -266,6 +288,7 @@ export function startController(params: StartControllerParams): ControllerHandle
   }
 
   cache.start();
+  clusterRanges.start();
   elector?.start();
   const workers = Array.from({ length: Math.max(1, opts.workers) }, () => worker());
   const resyncTimer = setInterval(() => {
@@ -293,7 +316,7 @@ export function startController(params: StartControllerParams): ControllerHandle
   return {
     cache,
     metrics,
-    ready: () => cache.synced(),
+    ready: () => cache.synced() && clusterRanges.ready(),
     isLeader,
     resync: () => {
       if (isLeader()) enqueueAll();
@@ -336,6 +359,7 @@ export function startController(params: StartControllerParams): ControllerHandle
         await elector?.stop();
         metrics.leader.set(0);
         await cache.stop();
+        await clusterRanges.stop();
         log.info('controller stopped');
       })();
       return stopping;

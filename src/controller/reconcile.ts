@@ -24,6 +24,11 @@ import { needsApply } from './compare.js';
 import type { EventSink, EventSpec, EventTarget } from './events.js';
 import { buildNamespaceInput } from './input.js';
 import type { ExternalResolver } from './resolver.js';
+import type { ClusterRangeWatch } from '../cluster/cluster-ranges.js';
+import { namespaceEgressRanges } from '../core/desired.js';
+import { egressReport, egressReportConfigMap } from '../core/desired/egress-report.js';
+import { mergeRanges } from '../core/cluster-ranges.js';
+import { parseCidr } from '../core/cidr.js';
 import { declaredTargets } from '../core/desired/outbound-plan.js';
 import { istioRootNamespace } from '../core/desired/egress.js';
 import { FORBIDDEN_ADDRESS, UNRESOLVED_NAME } from '../core/desired/pinning.js';
@@ -51,6 +56,11 @@ export interface ReconcilerOptions {
   resolver?: Pick<ExternalResolver, 'resolve' | 'forget'>;
   /** How long a Service handed back alone keeps its gateway listener (callers' xDS may lag). */
   listenerGraceMs?: number;
+  /**
+   * The cluster's ranges discovered from the API (cluster/cluster-ranges.ts): excepted from every
+   * gateway's external egress, and with them each namespace gets its egress report ConfigMap.
+   */
+  clusterRanges?: Pick<ClusterRangeWatch, 'ranges' | 'discovery'>;
 }
 
 /** Default listenerGraceMs: istiod pushes EndpointSlice changes within seconds. */
@@ -147,7 +157,9 @@ export class Reconciler {
   /** The desired-state input from the cache, with the declared external names resolved when pinning. */
   private async input(nsObj: V1Namespace): Promise<NamespaceInput> {
     const clusterDomain = this.o.desiredOptions.clusterDomain;
-    const input = buildNamespaceInput(this.o.cache, nsObj, clusterDomain, istioRootNamespace(this.o.desiredOptions));
+    const built = buildNamespaceInput(this.o.cache, nsObj, clusterDomain, istioRootNamespace(this.o.desiredOptions));
+    const discovered = this.o.clusterRanges?.ranges().map((r) => r.cidr) ?? [];
+    const input = discovered.length > 0 ? { ...built, clusterAddresses: [...(built.clusterAddresses ?? []), ...discovered] } : built;
     if (!this.o.resolver) return input;
     const namespace = nsObj.metadata?.name ?? '';
     const hosts = declaredTargets(input.pods, namespace, clusterDomain).flatMap((t) => (t.kind === 'external' && !t.host.startsWith('*.') ? [t.host] : []));
@@ -196,6 +208,8 @@ export class Reconciler {
       const input = { ...(await this.input(nsObj)), services: leave.services };
       state = stageLeaving(this.o.desired(input, this.o.desiredOptions), leave, input);
       report.leaving = leave.leaving;
+      const egress = this.egressReport(namespace, input, state);
+      if (egress) state = { ...state, objects: [...state.objects, egress] };
     }
     if (!report.optedIn) this.o.resolver?.forget(namespace);
     for (const c of state.conflicts) {
@@ -611,6 +625,30 @@ export class Reconciler {
       const target: EventTarget = { kind: h.kind, name: h.name, namespace, ...(h.apiVersion ? { apiVersion: h.apiVersion } : {}), ...(h.uid ? { uid: h.uid } : {}) };
       await this.event({ target, type: 'Warning', reason: 'MisplacedSetting', message: h.message });
     }
+  }
+
+  /**
+   * The namespace's egress report (core/desired/egress-report.ts), for `wpgw status`: whenever the
+   * controller discovers ranges, or a name was refused.
+   */
+  private egressReport(namespace: string, input: NamespaceInput, state: DesiredState): KubeObject | undefined {
+    const refusals = state.refusals ?? [];
+    if (!this.o.clusterRanges && refusals.length === 0) return undefined;
+    const nsTarget: EventTarget = { kind: 'Namespace', name: namespace, namespace };
+    const report = egressReport({
+      namespace,
+      flags: this.o.desiredOptions.clusterCIDRs ?? [],
+      // What the watch found, then the rest of the input's cluster addresses: the kubernetes Service's.
+      discovered: mergeRanges(this.o.clusterRanges?.ranges() ?? [], (input.clusterAddresses ?? []).map((c) => ({ cidr: parseCidr(c).text, source: 'the kubernetes Service' }))),
+      discovery: this.o.clusterRanges?.discovery() ?? { nodes: 'off', serviceCIDRs: 'off' },
+      ranges: namespaceEgressRanges(input, this.o.desiredOptions),
+      refusals,
+      ownerOf: (pod) => {
+        const t = this.ownerTarget(namespace, `Pod/${pod}`, nsTarget);
+        return `${t.kind}/${t.name}`;
+      },
+    });
+    return egressReportConfigMap(namespace, report);
   }
 
   /** For a Pod subject: its top owner (Deployment, StatefulSet, ...), as restarts resolve it. */

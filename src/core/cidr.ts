@@ -34,6 +34,11 @@ export function contains(outer: Cidr, inner: Cidr): boolean {
   return inner.base >> BigInt(bits - outer.prefix) === outer.base >> BigInt(bits - outer.prefix);
 }
 
+/** Orders by family, then address, then prefix (stable lists: no churn writes). */
+export function compareCidr(a: Cidr, b: Cidr): number {
+  return a.family - b.family || (a.base < b.base ? -1 : a.base > b.base ? 1 : a.prefix - b.prefix);
+}
+
 /**
  * A resolved address as a /32 or /128; IPv4-mapped IPv6 (::ffff:a.b.c.d, ::ffff:a9fe:a9fe) as the
  * IPv4 address it reaches, so a DNS answer cannot dress a forbidden IPv4 address up as IPv6.

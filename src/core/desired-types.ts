@@ -2,6 +2,7 @@
 // the controller (apply + prune), `wpgw render` and `wpgw status`.
 import type { V1Deployment, V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Sidecar } from './mesh-scope.js';
+import type { Refusal } from './desired/pinning.js';
 
 /** Any Kubernetes object the controller writes. */
 export interface KubeObject {
@@ -73,7 +74,10 @@ export interface NamespaceInput {
   sidecarsUnreadable?: boolean;
   /** Services of other namespaces that the managed pods declare (the gateway's egress policy names their pods). */
   destinationServices?: V1Service[];
-  /** Cluster addresses discovered from the API (the kubernetes Service, ...): never reachable as external destinations. */
+  /**
+   * The cluster's ranges discovered from the API (the kubernetes Service's address, Nodes' pod CIDRs
+   * and addresses, ServiceCIDRs): never reachable as external destinations, like clusterCIDRs.
+   */
   clusterAddresses?: string[];
   /**
    * The controller's resolution of each concrete external host (src/core/desired/pinning.ts):
@@ -123,4 +127,6 @@ export interface DesiredState {
   conflicts: Conflict[];
   /** Human-readable summary lines for `wpgw status` / `wpgw render` explanations. */
   notes: string[];
+  /** External names refused or unresolved by pinning (the controller's egress report); absent: none. */
+  refusals?: Refusal[];
 }

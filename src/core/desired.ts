@@ -29,7 +29,7 @@ import { outboundObjects } from './desired/outbound.js';
 import { planOutbound } from './desired/outbound-plan.js';
 import { authorizationPolicy, networkPolicies, ownNameservers } from './desired/policy.js';
 import { dnsObjects } from './desired/dns.js';
-import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy } from './desired/egress.js';
+import { DEFAULT_ISTIO_NAMESPACE, egressRanges, gatewayEgressPolicy, type EgressRanges } from './desired/egress.js';
 import { pinExternalNames } from './desired/pinning.js';
 import { namespaceMesh } from './desired/mesh.js';
 import { directAccess } from './desired/direct.js';
@@ -87,7 +87,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   conflicts.push(...mesh.conflicts);
   const planned = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts), mesh.plan.destinations);
   conflicts.push(...planned.conflicts);
-  const egress = egressRanges(namespace, annotations[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
+  const egress = namespaceEgressRanges(input, opts);
   conflicts.push(...egress.conflicts);
   // External names resolved by the controller, checked, pinned; refused ones are not routed.
   const pinned = pinExternalNames(planned.groups, input.resolved, egress);
@@ -176,7 +176,13 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
         : ''),
   );
   notes.push(...mesh.notes);
-  return { objects, conflicts, notes };
+  return { objects, conflicts, notes, ...(pinned.refusals.length > 0 ? { refusals: pinned.refusals } : {}) };
+}
+
+/** The namespace's egress ranges: its allowlist against the operator's and the discovered cluster ranges. */
+export function namespaceEgressRanges(input: Pick<NamespaceInput, 'namespace' | 'clusterAddresses'>, opts: Pick<DesiredOptions, 'clusterCIDRs'>): EgressRanges {
+  const ns = input.namespace.metadata?.name ?? '';
+  return egressRanges(ns, input.namespace.metadata?.annotations?.[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
 }
 
 /**

@@ -6,5 +6,8 @@ import setupStack from '../e2e/global-setup.js';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   process.env.WPGW_E2E_STATE_DIR ??= join(resolve(import.meta.dirname, '../..'), '.e2e-state', 'datapath');
-  return setupStack(project);
+  // The data path's "external" test host is a pod of the harness (its address in a node's
+  // podCIDR), which node discovery rightly counts as the cluster's own and refuses; so here the
+  // controller does not watch Nodes. The e2e suite proves the discovery (wpgw.test.ts).
+  return setupStack(project, { controllerArgs: ['--resync', '20s', '--discover-node-ranges=false'] });
 }

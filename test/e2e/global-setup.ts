@@ -27,7 +27,7 @@ export async function fetchInsecure(url: string): Promise<number> {
   return (await getInsecure(url)).status;
 }
 
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+export default async function setup(project: TestProject, extra: { controllerArgs?: string[] } = {}): Promise<() => Promise<void>> {
   const t0 = Date.now();
   execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
   process.stdout.write(`[e2e setup] build wpgw (tsc): ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
@@ -38,6 +38,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ...(process.env.WPGW_E2E_KUBECONFIG ? { externalKubeconfig: process.env.WPGW_E2E_KUBECONFIG } : {}),
     ...(process.env.WPGW_E2E_KUBECTL ? { externalKubectl: process.env.WPGW_E2E_KUBECTL } : {}),
     keepCluster: Boolean(process.env.WPGW_E2E_KEEP),
+    ...(extra.controllerArgs ? { controllerArgs: extra.controllerArgs } : {}),
     log: (line) => process.stdout.write(`${line}\n`),
   });
   const { timings: _t, stop: _s, ...provided } = stack;

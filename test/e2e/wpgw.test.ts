@@ -85,6 +85,7 @@ describe('1. opting a namespace in and out', () => {
     k(['label', 'namespace', ns, 'wpgw.io/inject=enabled']);
     const want = [
       'AuthorizationPolicy/wpgw',
+      'ConfigMap/wpgw-egress-report',
       'Deployment/wpgw',
       'NetworkPolicy/wpgw-gateway',
       'NetworkPolicy/wpgw-gateway-egress',

@@ -128,6 +128,16 @@ describe('values', () => {
     expect(plain.filter((a) => a.startsWith('--cluster-cidrs') || a.startsWith('--istio-namespace'))).toEqual([]);
   });
 
+  it('gatewayEgress.discoverNodeRanges=false: the controller gets --discover-node-ranges=false and its ClusterRole no nodes rule; by default both are there', () => {
+    const nodesRule = (objs: Obj[]) => (find(objs, 'ClusterRole', 'wpgw-controller').rules as Array<{ resources: string[]; verbs: string[] }>).filter((r) => r.resources.includes('nodes'));
+    const off = template('--set', 'gatewayEgress.discoverNodeRanges=false');
+    expect(container(off, 'wpgw-controller').args).toContain('--discover-node-ranges=false');
+    expect(nodesRule(off)).toEqual([]);
+    const on = template();
+    expect((container(on, 'wpgw-controller').args as string[]).filter((a) => a.startsWith('--discover-node-ranges'))).toEqual([]);
+    expect(nodesRule(on)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] }]);
+  });
+
   it('ci/aks-values.yaml: registry, pull secrets, revision, replicas, extra namespace selector, commonLabels', () => {
     const objs = template('-f', join(CHART, 'ci/aks-values.yaml'));
     for (const name of ['wpgw-webhook', 'wpgw-controller']) {

@@ -38,6 +38,7 @@ const KINDS: Record<string, string> = {
   peerauthentications: 'PeerAuthentication',
   requestauthentications: 'RequestAuthentication',
   leases: 'Lease',
+  nodes: 'Node',
   events: 'Event',
 };
 

@@ -76,6 +76,7 @@ describe('usage errors', () => {
     ['controller', '--istio-namespace', 'Istio_System'],
     ['controller', '--external-names', 'dns'],
     ['controller', '--external-dns-server', 'dns.example'],
+    ['controller', '--discover-node-ranges=maybe'],
     ['render', '-f', 'examples', '--istio-revision', ''],
     ['controller', 'positional'],
     ['render'],
@@ -258,7 +259,7 @@ describe('start-up against a cluster that is not there', () => {
     process.env.KUBECONFIG = file;
     try {
       // The controller also gets the --istio-revision the Helm chart passes: accepted (exit 1 here, not 2).
-      const extra = command === 'controller' ? ['--istio-revision', 'asm-1-26', '--cluster-cidrs', '10.244.0.0/16, fd00:10::/56', '--istio-namespace', 'aks-istio-system', '--external-names', 'gateway', '--external-dns-server', '10.96.0.10:53'] : [];
+      const extra = command === 'controller' ? ['--istio-revision', 'asm-1-26', '--cluster-cidrs', '10.244.0.0/16, fd00:10::/56', '--istio-namespace', 'aks-istio-system', '--external-names', 'gateway', '--external-dns-server', '10.96.0.10:53', '--discover-node-ranges=false'] : [];
       const r = await cli(command, ...(command === 'status' || command === 'check' ? [] : ['--api-timeout', '300ms', '--port', '0', ...extra]));
       expect(r.code).toBe(1);
       expect(r.err.trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^wpgw ${command}: cannot reach the Kubernetes API server ${url} \\(kubeconfig: KUBECONFIG=${file}\\)`))]);

@@ -158,6 +158,20 @@ describe('startController', () => {
     expect((await collectStatus(kc, { namespace: 'nope' })).errors).toEqual(['namespace nope not found']);
   });
 
+  it("discovers Nodes' ranges (batched, following churn) into its egress report, which wpgw status shows", async () => {
+    api.put({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-1' }, spec: { podCIDR: '198.51.100.0/24', podCIDRs: ['198.51.100.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '10.1.0.9' }] } });
+    const c = start('replica-r', false);
+    expect(await c.waitForIdle(10_000)).toBe(true);
+    const discovered = () => JSON.parse(api.get('ConfigMap', 'shop', 'wpgw-egress-report')?.data?.['report.json'] ?? '{}').clusterRanges?.discovered as Array<{ cidr: string; source: string }> | undefined;
+    expect(discovered()).toEqual([{ cidr: '198.51.100.0/24', source: 'node edge-1 podCIDR' }]); // 10.1.0.9 lies in 10/8: denied anyway, not listed
+    api.put({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-2' }, spec: { podCIDRs: ['203.0.113.0/24'] } });
+    await vi.waitFor(() => expect(discovered()?.map((d) => d.cidr)).toEqual(['198.51.100.0/24', '203.0.113.0/24']), { timeout: 10_000 });
+    const text = formatStatus(await collectStatus(kc, { namespace: 'shop', desiredFn: desired }));
+    expect(text).toContain('  egress ranges: --cluster-cidrs none; discovered: nodes watched, ServiceCIDRs unavailable (not served, or forbidden): see the controller log\n');
+    expect(text).toContain('  egress ranges: discovered, excepted from external egress: 198.51.100.0/24 (node edge-1 podCIDR), 203.0.113.0/24 (node edge-2 podCIDR)\n');
+    for (const n of api.list('Node')) api.remove(n);
+  });
+
   it('wpgw status also shows a namespace that meant to opt in with an annotation, with the hint (the controller never reconciles it)', async () => {
     api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'meant', annotations: { 'wpgw.io/inject': 'enabled' } } });
     const report = await collectStatus(kc, { desiredFn: desired });

@@ -5,7 +5,7 @@
 // what is forbidden, used by the NetworkPolicy and by the checks of resolved addresses.
 import type { V1Service } from '@kubernetes/client-node';
 import { EGRESS_ALLOW_ANNOTATION } from '../../names.js';
-import { CidrError, contains, parseCidr, type Cidr } from '../cidr.js';
+import { CidrError, compareCidr, contains, parseCidr, type Cidr } from '../cidr.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { gatewayLabels, meta } from './common.js';
 import type { PortGroup } from './outbound-plan.js';
@@ -196,5 +196,5 @@ function ipBlock(cidr: Cidr, denied: readonly Cidr[]): Record<string, unknown> {
 /** Drops ranges inside another of the list; sorted by family, then address. */
 function outermost(ranges: readonly Cidr[]): Cidr[] {
   const out = ranges.filter((r, i) => !ranges.some((o, j) => j !== i && contains(o, r) && (o.prefix < r.prefix || j < i)));
-  return out.sort((a, b) => a.family - b.family || (a.base < b.base ? -1 : a.base > b.base ? 1 : a.prefix - b.prefix));
+  return out.sort(compareCidr);
 }

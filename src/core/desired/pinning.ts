@@ -17,8 +17,23 @@ export interface Resolution {
   error?: string;
 }
 
+/** A refused or unresolved external name, structured for the controller's status report (egress-report.ts). */
+export interface Refusal {
+  /** The pod declaring it (the controller reports it on the pod's owner). */
+  pod: string;
+  reason: typeof FORBIDDEN_ADDRESS | typeof UNRESOLVED_NAME;
+  /** The wpgw.io/outbound entry as written. */
+  entry: string;
+  host: string;
+  /** ForbiddenAddress: each forbidden answer, its range, and whether the namespace's allowlist may re-open it. */
+  addresses: Array<{ address: string; range: string; what: string; allowable: boolean }>;
+  /** ExternalNameUnresolved: the resolver's error. */
+  error?: string;
+}
+
 export interface PinResult {
   groups: PortGroup[];
+  refusals: Refusal[];
   /** Host -> the checked addresses its ServiceEntry is pinned to (empty: unresolved, fail closed). */
   pins: Map<string, string[]>;
   conflicts: Conflict[];
@@ -35,7 +50,8 @@ export const UNRESOLVED_NAME = 'ExternalNameUnresolved';
 export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonly<Record<string, Resolution>> | undefined, ranges: EgressRanges): PinResult {
   const pins = new Map<string, string[]>();
   const conflicts: Conflict[] = [];
-  if (!resolved) return { groups: [...groups], pins, conflicts };
+  const refusals: Refusal[] = [];
+  if (!resolved) return { groups: [...groups], pins, conflicts, refusals };
   const refused = new Set<string>();
   const reported = new Set<string>();
   const report = (c: Conflict) => {
@@ -51,6 +67,13 @@ export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonl
     const bad = addresses.map((a) => ({ a, range: forbiddenRange(ranges, addressCidr(a)) })).filter((x) => x.range);
     if (bad.length > 0) {
       refused.add(host);
+      refusals.push({
+        pod: route.from,
+        reason: FORBIDDEN_ADDRESS,
+        entry: route.dest.raw,
+        host,
+        addresses: bad.map((b) => ({ address: b.a, range: b.range!.text, what: describeRange(b.range!), allowable: !ranges.never.includes(b.range!) })),
+      });
       report({
         subject: `Pod/${route.from}`,
         reason: FORBIDDEN_ADDRESS,
@@ -59,6 +82,7 @@ export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonl
       continue;
     }
     if (addresses.length === 0) {
+      refusals.push({ pod: route.from, reason: UNRESOLVED_NAME, entry: route.dest.raw, host, addresses: [], error: r.error ?? 'no addresses' });
       report({
         subject: `Pod/${route.from}`,
         reason: UNRESOLVED_NAME,
@@ -69,5 +93,5 @@ export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonl
   }
   const kept = groups.map((g) => ({ ...g, routes: g.routes.filter((r) => r.target.kind !== 'external' || !refused.has(r.dest.host)) })).filter((g) => g.routes.length > 0);
   for (const host of refused) pins.delete(host);
-  return { groups: kept, pins, conflicts };
+  return { groups: kept, pins, conflicts, refusals };
 }
