@@ -37,11 +37,24 @@ function ip(i: number, last: number): string {
   return `10.${96 + ((i >> 16) & 0x1f)}.${(i >> 8) & 0xff}.${((i & 0xff) + last) & 0xff}`;
 }
 
-function workload(kind: 'Deployment' | 'ReplicaSet', name: string, namespace: string, labels: Record<string, string>, windows: boolean, rv: number): Obj {
+function workload(
+  kind: 'Deployment' | 'ReplicaSet',
+  name: string,
+  namespace: string,
+  labels: Record<string, string>,
+  windows: boolean,
+  rv: number,
+): Obj {
   return {
     apiVersion: 'apps/v1',
     kind,
-    metadata: { name, namespace, uid: `${namespace}-${name}`, resourceVersion: String(rv), labels: { app: labels.app ?? name } },
+    metadata: {
+      name,
+      namespace,
+      uid: `${namespace}-${name}`,
+      resourceVersion: String(rv),
+      labels: { app: labels.app ?? name },
+    },
     spec: {
       replicas: 2,
       selector: { matchLabels: labels },
@@ -70,21 +83,57 @@ export function syntheticCluster(namespaces: number): Map<string, Obj[]> {
   const template = typicalPod('NAMESPACE');
   delete (template.metadata as Record<string, unknown>).managedFields;
   const podTemplate = JSON.stringify(template);
-  put({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'windows-2022', resourceVersion: '1' }, handler: 'runhcs-wcow-process', scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } } });
+  put({
+    apiVersion: 'node.k8s.io/v1',
+    kind: 'RuntimeClass',
+    metadata: { name: 'windows-2022', resourceVersion: '1' },
+    handler: 'runhcs-wcow-process',
+    scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } },
+  });
   for (let i = 0; i < namespaces; i++) {
     const ns = benchNamespace(i);
-    put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, uid: ns, resourceVersion: String(rv++), labels: { 'wpgw.io/inject': 'enabled', 'kubernetes.io/metadata.name': ns } } });
     put({
       apiVersion: 'v1',
-      kind: 'Service',
-      metadata: { name: 'wpgw', namespace: ns, resourceVersion: String(rv++), labels: { 'app.kubernetes.io/managed-by': 'wpgw' } },
-      spec: { selector: { 'wpgw.io/gateway': ns }, clusterIP: ip(i, 10), ports: [{ name: 'http-9080', port: 9080, targetPort: 29080 }, { name: 'http-80', port: 80, targetPort: 20080 }] },
+      kind: 'Namespace',
+      metadata: {
+        name: ns,
+        uid: ns,
+        resourceVersion: String(rv++),
+        labels: { 'wpgw.io/inject': 'enabled', 'kubernetes.io/metadata.name': ns },
+      },
     });
     put({
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: 'wpgw-dns', namespace: ns, resourceVersion: String(rv++), labels: { 'app.kubernetes.io/managed-by': 'wpgw' } },
-      spec: { selector: { 'app.kubernetes.io/name': 'wpgw-dns' }, clusterIP: ip(i, 53), ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] },
+      metadata: {
+        name: 'wpgw',
+        namespace: ns,
+        resourceVersion: String(rv++),
+        labels: { 'app.kubernetes.io/managed-by': 'wpgw' },
+      },
+      spec: {
+        selector: { 'wpgw.io/gateway': ns },
+        clusterIP: ip(i, 10),
+        ports: [
+          { name: 'http-9080', port: 9080, targetPort: 29080 },
+          { name: 'http-80', port: 80, targetPort: 20080 },
+        ],
+      },
+    });
+    put({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: 'wpgw-dns',
+        namespace: ns,
+        resourceVersion: String(rv++),
+        labels: { 'app.kubernetes.io/managed-by': 'wpgw' },
+      },
+      spec: {
+        selector: { 'app.kubernetes.io/name': 'wpgw-dns' },
+        clusterIP: ip(i, 53),
+        ports: [{ name: 'dns', port: 53, protocol: 'UDP' }],
+      },
     });
     put({
       apiVersion: 'v1',
@@ -94,15 +143,25 @@ export function syntheticCluster(namespaces: number): Map<string, Obj[]> {
         namespace: ns,
         resourceVersion: String(rv++),
         labels: { 'wpgw.io/repointed': 'true' },
-        annotations: { 'wpgw.io/original': JSON.stringify({ selector: { app: 'billing' }, ports: [{ port: 80, targetPort: 8080 }] }) },
+        annotations: {
+          'wpgw.io/original': JSON.stringify({ selector: { app: 'billing' }, ports: [{ port: 80, targetPort: 8080 }] }),
+        },
       },
-      spec: { selector: { 'wpgw.io/gateway': ns }, clusterIP: ip(i, 20), ports: [{ name: 'http', port: 80, targetPort: 31234 }] },
+      spec: {
+        selector: { 'wpgw.io/gateway': ns },
+        clusterIP: ip(i, 20),
+        ports: [{ name: 'http', port: 80, targetPort: 31234 }],
+      },
     });
     put({
       apiVersion: 'v1',
       kind: 'Service',
       metadata: { name: 'frontend', namespace: ns, resourceVersion: String(rv++) },
-      spec: { selector: { app: 'frontend' }, clusterIP: ip(i, 30), ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
+      spec: {
+        selector: { app: 'frontend' },
+        clusterIP: ip(i, 30),
+        ports: [{ name: 'http', port: 80, targetPort: 8080 }],
+      },
     });
     const apps: Array<[string, Record<string, string>, boolean]> = [
       ['legacy', { ...WINDOWS_LABEL_SETS[0] } as Record<string, string>, true],
@@ -138,7 +197,9 @@ function fakeSource(items: Obj[], labelSelector: string | undefined): ListWatchS
 }
 
 /** The webhook's real cache + context, fed a synthetic cluster of `namespaces` namespaces. */
-export async function cachedBenchContext(namespaces: number): Promise<{ context: AdmissionContext; cache: ClusterCache; objects: number }> {
+export async function cachedBenchContext(
+  namespaces: number,
+): Promise<{ context: AdmissionContext; cache: ClusterCache; objects: number }> {
   const world = syntheticCluster(namespaces);
   let objects = 0;
   for (const list of world.values()) objects += list.length;

@@ -55,8 +55,19 @@ async function main(): Promise<void> {
     const cpuUsed = accounts.map(([name, f], i) => [name, f() - cpuStart[i]!] as const);
     const writes = await metric(stack, 'wpgw_controller_writes_total');
     const watchEvents = (await metric(stack, 'wpgw_controller_watch_events_total')) - watchStart;
-    const kinds = 'serviceaccounts,services,configmaps,deployments,poddisruptionbudgets,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
-    const managedKinds = (await kubectl(stack, ['get', kinds, '-A', '-l', 'app.kubernetes.io/managed-by=wpgw', '-o', 'jsonpath={range .items[*]}{.kind}{"\\n"}{end}']))
+    const kinds =
+      'serviceaccounts,services,configmaps,deployments,poddisruptionbudgets,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
+    const managedKinds = (
+      await kubectl(stack, [
+        'get',
+        kinds,
+        '-A',
+        '-l',
+        'app.kubernetes.io/managed-by=wpgw',
+        '-o',
+        'jsonpath={range .items[*]}{.kind}{"\\n"}{end}',
+      ])
+    )
       .split('\n')
       .filter(Boolean);
     const managed = managedKinds.length;
@@ -76,17 +87,37 @@ async function main(): Promise<void> {
       ['namespaces x Windows apps', `${N} x ${M} (${total} Deployments, Services, pods)`, ''],
       // The headline: how far the controller trails the load, and what it costs per object.
       ['controller lag: last workload write -> converged', `${(lagMs / 1000).toFixed(1)} s`, ''],
-      ['controller CPU per reconciled (managed) object', `${((controllerCpu / managed) * 1000).toFixed(2)} ms (${controllerCpu.toFixed(1)} CPU-s / ${managed})`, ''],
+      [
+        'controller CPU per reconciled (managed) object',
+        `${((controllerCpu / managed) * 1000).toFixed(2)} ms (${controllerCpu.toFixed(1)} CPU-s / ${managed})`,
+        '',
+      ],
       ['labelling -> all gateways exist', `${((times.gatewaysAt - t0) / 1000).toFixed(1)} s`, ''],
       ['kubectl apply of the workloads', `${((times.lastWriteAt - times.firstWriteAt) / 1000).toFixed(1)} s`, ''],
       // On 2 cores this is bounded by the API server (see the CPU table below).
-      ['labelling -> fully converged', `${((tConverged - t0) / 1000).toFixed(1)} s`, (tConverged - t0) < 60_000 ? 'PASS (< 60 s)' : 'MISS (target < 60 s)'],
+      [
+        'labelling -> fully converged',
+        `${((tConverged - t0) / 1000).toFixed(1)} s`,
+        tConverged - t0 < 60_000 ? 'PASS (< 60 s)' : 'MISS (target < 60 s)',
+      ],
       ['managed objects', String(managed), ''],
       ['API writes', String(writes), ''],
-      ['writes per managed object', (writes / managed).toFixed(2), writes / managed <= 1.1 ? 'PASS (<= 1.1)' : 'MISS (target <= 1.1)'],
-      ['no-op resync: reconciles / writes', `${resyncReconciles} / ${resyncWrites}`, resyncWrites === 0 ? 'PASS (0 writes)' : 'MISS (target 0)'],
+      [
+        'writes per managed object',
+        (writes / managed).toFixed(2),
+        writes / managed <= 1.1 ? 'PASS (<= 1.1)' : 'MISS (target <= 1.1)',
+      ],
+      [
+        'no-op resync: reconciles / writes',
+        `${resyncReconciles} / ${resyncWrites}`,
+        resyncWrites === 0 ? 'PASS (0 writes)' : 'MISS (target 0)',
+      ],
       ['watch events handled / s', ((watchEvents / (tConverged - t0)) * 1000).toFixed(0), ''],
-      ['peak RSS controller / webhook', `${peakRssMiB(stack.processes.controller.pidFile)} MiB / ${peakRssMiB(stack.processes.webhook.pidFile)} MiB`, ''],
+      [
+        'peak RSS controller / webhook',
+        `${peakRssMiB(stack.processes.controller.pidFile)} MiB / ${peakRssMiB(stack.processes.webhook.pidFile)} MiB`,
+        '',
+      ],
     ];
     process.stdout.write('\nwpgw controller scale (real kube-apiserver, kwok nodes)\n');
     for (const [k, v, t] of rows) process.stdout.write(`  ${k.padEnd(50)} ${v.padEnd(44)} ${t}\n`);
@@ -100,15 +131,23 @@ async function main(): Promise<void> {
     });
     for (const r of writeRows.sort((a, b) => b.n - a.n)) {
       const objects = objectsByKind.get(r.kind) ?? 0;
-      process.stdout.write(`  ${`${r.verb} ${r.kind}`.padEnd(42)} ${String(r.n).padStart(6)} writes  ${String(objects).padStart(6)} managed  ${objects ? (r.n / objects).toFixed(2) : '-'}\n`);
+      process.stdout.write(
+        `  ${`${r.verb} ${r.kind}`.padEnd(42)} ${String(r.n).padStart(6)} writes  ${String(objects).padStart(6)} managed  ${objects ? (r.n / objects).toFixed(2) : '-'}\n`,
+      );
     }
     const wall = (tConverged - t0) / 1000;
     const cpuTotal = cpuUsed.reduce((a, [, v]) => a + (Number.isFinite(v) ? v : 0), 0);
-    process.stdout.write(`\nCPU time from labelling to converged (${wall.toFixed(1)} s wall, ${availableParallelism()} CPUs = ${(wall * availableParallelism()).toFixed(0)} CPU-s available)\n`);
+    process.stdout.write(
+      `\nCPU time from labelling to converged (${wall.toFixed(1)} s wall, ${availableParallelism()} CPUs = ${(wall * availableParallelism()).toFixed(0)} CPU-s available)\n`,
+    );
     for (const [name, v] of [...cpuUsed].sort((a, b) => b[1] - a[1])) {
-      process.stdout.write(`  ${name.padEnd(42)} ${Number.isFinite(v) ? `${v.toFixed(1).padStart(7)} CPU-s  ${((100 * v) / cpuTotal).toFixed(0).padStart(3)}%` : '  (exited)'}\n`);
+      process.stdout.write(
+        `  ${name.padEnd(42)} ${Number.isFinite(v) ? `${v.toFixed(1).padStart(7)} CPU-s  ${((100 * v) / cpuTotal).toFixed(0).padStart(3)}%` : '  (exited)'}\n`,
+      );
     }
-    process.stdout.write(`  ${'all of the above'.padEnd(42)} ${cpuTotal.toFixed(1).padStart(7)} CPU-s  (${((100 * cpuTotal) / (wall * availableParallelism())).toFixed(0)}% of the machine)\n`);
+    process.stdout.write(
+      `  ${'all of the above'.padEnd(42)} ${cpuTotal.toFixed(1).padStart(7)} CPU-s  (${((100 * cpuTotal) / (wall * availableParallelism())).toFixed(0)}% of the machine)\n`,
+    );
   } finally {
     await stack.stop();
   }

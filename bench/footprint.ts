@@ -20,7 +20,14 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RawKubeClient, errorStatus } from '../src/cluster/client.js';
-import { getInsecure, startProcess, startStack, stopProcess, type ManagedProcess, type Stack } from '../test/lib/cluster-stack.js';
+import {
+  getInsecure,
+  startProcess,
+  startStack,
+  stopProcess,
+  type ManagedProcess,
+  type Stack,
+} from '../test/lib/cluster-stack.js';
 import { scrape } from '../test/lib/metrics.js';
 import { cpuSeconds, procStatusMiB } from '../test/lib/proc.js';
 import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
@@ -78,8 +85,25 @@ function objectsOf(ns: string): Array<{ path: string; body: unknown }> {
   for (let i = 0; i < PER_NS.deployments; i++) {
     const app = `svc-${i}`;
     // Selecting tier too, so the Deployment controller does not adopt (rewrite) the ReplicaSets below.
-    out.push({ path: `/apis/apps/v1/namespaces/${ns}/deployments`, body: { metadata: { name: app, labels: { app } }, spec: { paused: true, replicas: 0, selector: { matchLabels: { app, tier: 'backend' } }, template: template(app) } } });
-    out.push({ path: `/api/v1/namespaces/${ns}/services`, body: { metadata: { name: app, labels: { app } }, spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] } } });
+    out.push({
+      path: `/apis/apps/v1/namespaces/${ns}/deployments`,
+      body: {
+        metadata: { name: app, labels: { app } },
+        spec: {
+          paused: true,
+          replicas: 0,
+          selector: { matchLabels: { app, tier: 'backend' } },
+          template: template(app),
+        },
+      },
+    });
+    out.push({
+      path: `/api/v1/namespaces/${ns}/services`,
+      body: {
+        metadata: { name: app, labels: { app } },
+        spec: { selector: { app }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+      },
+    });
   }
   // Revision history: three ReplicaSets per Deployment, scaled to zero.
   for (let i = 0; i < PER_NS.replicasets; i++) {
@@ -87,18 +111,35 @@ function objectsOf(ns: string): Array<{ path: string; body: unknown }> {
     const hash = `r${Math.floor(i / PER_NS.deployments)}`;
     out.push({
       path: `/apis/apps/v1/namespaces/${ns}/replicasets`,
-      body: { metadata: { name: `${app}-${hash}`, labels: { app, 'pod-template-hash': hash } }, spec: { replicas: 0, selector: { matchLabels: { app, 'pod-template-hash': hash } }, template: { ...template(app), metadata: { labels: { app, 'pod-template-hash': hash } } } } },
+      body: {
+        metadata: { name: `${app}-${hash}`, labels: { app, 'pod-template-hash': hash } },
+        spec: {
+          replicas: 0,
+          selector: { matchLabels: { app, 'pod-template-hash': hash } },
+          template: { ...template(app), metadata: { labels: { app, 'pod-template-hash': hash } } },
+        },
+      },
     });
   }
   for (let i = 0; i < PER_NS.pods; i++) {
     const app = `svc-${i}`;
     // Bound to a kwok Linux node (no scheduling); wpgw watches only its managed pods by label.
-    out.push({ path: `/api/v1/namespaces/${ns}/pods`, body: { metadata: { name: `${app}-pod`, labels: { app } }, spec: { ...(template(app).spec as object), nodeName: 'linux-1' } } });
+    out.push({
+      path: `/api/v1/namespaces/${ns}/pods`,
+      body: {
+        metadata: { name: `${app}-pod`, labels: { app } },
+        spec: { ...(template(app).spec as object), nodeName: 'linux-1' },
+      },
+    });
   }
   return out;
 }
 
-async function createAll(rest: RawKubeClient, items: Array<{ path: string; body: unknown }>, concurrency: number): Promise<void> {
+async function createAll(
+  rest: RawKubeClient,
+  items: Array<{ path: string; body: unknown }>,
+  concurrency: number,
+): Promise<void> {
   let next = 0;
   let done = 0;
   const t0 = Date.now();
@@ -115,7 +156,8 @@ async function createAll(rest: RawKubeClient, items: Array<{ path: string; body:
           await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
         }
       }
-      if (++done % 5000 === 0) log(`[footprint]   ${done}/${items.length} objects (${Math.round(done / ((Date.now() - t0) / 1000))}/s)`);
+      if (++done % 5000 === 0)
+        log(`[footprint]   ${done}/${items.length} objects (${Math.round(done / ((Date.now() - t0) / 1000))}/s)`);
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
@@ -127,7 +169,14 @@ async function populateOthers(stack: Stack): Promise<{ objects: number; seconds:
   const rest = new RawKubeClient(kc);
   const namespaces = Array.from({ length: OTHER_NS }, (_, i) => `other-${String(i).padStart(3, '0')}`);
   const t0 = Date.now();
-  await createAll(rest, namespaces.map((name) => ({ path: '/api/v1/namespaces', body: { metadata: { name, labels: { team: `t${name.slice(-1)}` } } } })), 8);
+  await createAll(
+    rest,
+    namespaces.map((name) => ({
+      path: '/api/v1/namespaces',
+      body: { metadata: { name, labels: { team: `t${name.slice(-1)}` } } },
+    })),
+    8,
+  );
   const items = namespaces.flatMap(objectsOf);
   await createAll(rest, items, Number(values.concurrency));
   return { objects: items.length + namespaces.length, seconds: (Date.now() - t0) / 1000 };
@@ -153,7 +202,12 @@ async function heapMiB(port: number): Promise<{ used: number; total: number }> {
 }
 
 /** Restart one process (this build or the baseline's) and measure its start-up and memory. */
-async function restartAndMeasure(stack: Stack, which: 'webhook' | 'controller', root: string, nodeFlags: readonly string[]): Promise<Sample> {
+async function restartAndMeasure(
+  stack: Stack,
+  which: 'webhook' | 'controller',
+  root: string,
+  nodeFlags: readonly string[],
+): Promise<Sample> {
   const p: ManagedProcess = stack.processes[which];
   await stopProcess(p);
   const cp = controlPlanePids(stack);
@@ -172,7 +226,15 @@ async function restartAndMeasure(stack: Stack, which: 'webhook' | 'controller', 
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const pid = pidOf(p.pidFile);
   const heap = await heapMiB(port);
-  return { startupS, apiserverCpuS, etcdCpuS, rssMiB: procStatusMiB(pid, 'VmRSS'), peakMiB: procStatusMiB(pid, 'VmHWM'), heapUsedMiB: heap.used, heapTotalMiB: heap.total };
+  return {
+    startupS,
+    apiserverCpuS,
+    etcdCpuS,
+    rssMiB: procStatusMiB(pid, 'VmRSS'),
+    peakMiB: procStatusMiB(pid, 'VmHWM'),
+    heapUsedMiB: heap.used,
+    heapTotalMiB: heap.total,
+  };
 }
 
 type Build = 'this' | 'baseline';
@@ -180,13 +242,22 @@ type Row = { phase: string; build: Build; process: 'webhook' | 'controller'; s: 
 
 async function measurePhase(stack: Stack, phase: string, builds: Array<[Build, string]>, rows: Row[]): Promise<void> {
   // The running processes' peak so far (in (c): while the opted-in load converged).
-  const runningPeak = { webhook: procStatusMiB(pidOf(stack.processes.webhook.pidFile), 'VmHWM'), controller: procStatusMiB(pidOf(stack.processes.controller.pidFile), 'VmHWM') };
+  const runningPeak = {
+    webhook: procStatusMiB(pidOf(stack.processes.webhook.pidFile), 'VmHWM'),
+    controller: procStatusMiB(pidOf(stack.processes.controller.pidFile), 'VmHWM'),
+  };
   // The build under test last, so the stack keeps running it for the next phase.
   for (const [build, root] of [...builds].reverse()) {
     for (const which of ['webhook', 'controller'] as const) {
       log(`[footprint] ${phase}: restarting the ${which} (${build})`);
       const s = await restartAndMeasure(stack, which, root, build === 'this' ? SERVER_NODE_FLAGS : BASELINE_FLAGS);
-      rows.push({ phase, build, process: which, s, ...(build === 'this' ? { runningPeakMiB: runningPeak[which] } : {}) });
+      rows.push({
+        phase,
+        build,
+        process: which,
+        s,
+        ...(build === 'this' ? { runningPeakMiB: runningPeak[which] } : {}),
+      });
     }
   }
 }
@@ -196,16 +267,28 @@ const verdict = (ok: boolean, target: string) => `${ok ? 'PASS' : 'MISS'} (${tar
 
 function report(rows: Row[], setup: string[]): string[] {
   const out: string[] = [];
-  out.push(`wpgw footprint (real kube-apiserver, kwok nodes), node ${process.version}, ${availableParallelism()} CPUs, --scale ${SCALE}`);
+  out.push(
+    `wpgw footprint (real kube-apiserver, kwok nodes), node ${process.version}, ${availableParallelism()} CPUs, --scale ${SCALE}`,
+  );
   out.push(...setup);
   out.push('');
-  out.push('| phase | build | process | start-up s | apiserver CPU-s | etcd CPU-s | RSS MiB (settled) | heap used / total MiB | peak MiB (fresh process) | peak MiB (running process) |');
+  out.push(
+    '| phase | build | process | start-up s | apiserver CPU-s | etcd CPU-s | RSS MiB (settled) | heap used / total MiB | peak MiB (fresh process) | peak MiB (running process) |',
+  );
   out.push('|:--|:--|:--|--:|--:|--:|--:|--:|--:|--:|');
-  for (const r of rows) out.push(`| ${r.phase} | ${r.build} | ${r.process} | ${f1(r.s.startupS)} | ${f1(r.s.apiserverCpuS)} | ${f1(r.s.etcdCpuS)} | ${f1(r.s.rssMiB)} | ${f1(r.s.heapUsedMiB)} / ${f1(r.s.heapTotalMiB)} | ${f1(r.s.peakMiB)} | ${f1(r.runningPeakMiB)} |`);
-  out.push('(start-up: process start -> /readyz 200; apiserver/etcd CPU-s: their CPU time over that start-up, i.e. the start-up lists and watches;');
-  out.push(` RSS: VmRSS ${SETTLE_MS / 1000} s after ready; peak: VmHWM of the restarted process, and of the process that ran through the phase's load before it)`);
+  for (const r of rows)
+    out.push(
+      `| ${r.phase} | ${r.build} | ${r.process} | ${f1(r.s.startupS)} | ${f1(r.s.apiserverCpuS)} | ${f1(r.s.etcdCpuS)} | ${f1(r.s.rssMiB)} | ${f1(r.s.heapUsedMiB)} / ${f1(r.s.heapTotalMiB)} | ${f1(r.s.peakMiB)} | ${f1(r.runningPeakMiB)} |`,
+    );
+  out.push(
+    '(start-up: process start -> /readyz 200; apiserver/etcd CPU-s: their CPU time over that start-up, i.e. the start-up lists and watches;',
+  );
+  out.push(
+    ` RSS: VmRSS ${SETTLE_MS / 1000} s after ready; peak: VmHWM of the restarted process, and of the process that ran through the phase's load before it)`,
+  );
   out.push('');
-  const get = (phase: string, p: 'webhook' | 'controller', build: Build = 'this') => rows.find((r) => r.phase.startsWith(phase) && r.process === p && r.build === build);
+  const get = (phase: string, p: 'webhook' | 'controller', build: Build = 'this') =>
+    rows.find((r) => r.phase.startsWith(phase) && r.process === p && r.build === build);
   const misses: string[] = [];
   const target = (name: string, ok: boolean | undefined, text: string, value: string) => {
     if (ok === undefined) return;
@@ -218,8 +301,18 @@ function report(rows: Row[], setup: string[]): string[] {
     const b = get('(b)', p);
     if (a && b) {
       const growth = Math.max(b.s.peakMiB - a.s.peakMiB, b.s.rssMiB - a.s.rssMiB);
-      target(`${p}: growth (a) -> (b), peak and settled RSS`, growth < 50, '< 50 MiB', `+${f1(b.s.peakMiB - a.s.peakMiB)} / +${f1(b.s.rssMiB - a.s.rssMiB)} MiB`);
-      target(`${p}: start-up at (b)`, b.s.startupS < 20, '< 20 s', `${f1(b.s.startupS)} s (apiserver ${f1(b.s.apiserverCpuS)} CPU-s)`);
+      target(
+        `${p}: growth (a) -> (b), peak and settled RSS`,
+        growth < 50,
+        '< 50 MiB',
+        `+${f1(b.s.peakMiB - a.s.peakMiB)} / +${f1(b.s.rssMiB - a.s.rssMiB)} MiB`,
+      );
+      target(
+        `${p}: start-up at (b)`,
+        b.s.startupS < 20,
+        '< 20 s',
+        `${f1(b.s.startupS)} s (apiserver ${f1(b.s.apiserverCpuS)} CPU-s)`,
+      );
     }
     const c = get('(c)', p);
     if (c) {
@@ -234,24 +327,39 @@ function report(rows: Row[], setup: string[]): string[] {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
-  const builds: Array<[Build, string]> = [['this', ROOT], ...(values.baseline ? [['baseline', resolve(values.baseline)] as [Build, string]] : [])];
-  const stack = await startStack({ root: ROOT, stateDir: resolve(ROOT, '.bench-footprint-state'), controllerArgs: ['--resync', '5m'], log });
+  const builds: Array<[Build, string]> = [
+    ['this', ROOT],
+    ...(values.baseline ? [['baseline', resolve(values.baseline)] as [Build, string]] : []),
+  ];
+  const stack = await startStack({
+    root: ROOT,
+    stateDir: resolve(ROOT, '.bench-footprint-state'),
+    controllerArgs: ['--resync', '5m'],
+    log,
+  });
   const rows: Row[] = [];
   const setup: string[] = [];
   try {
     await measurePhase(stack, '(a) empty', builds, rows);
     log(`[footprint] (b): creating ${OTHER_NS} namespaces with ${JSON.stringify(PER_NS)} each`);
     const made = await populateOthers(stack);
-    setup.push(`(b): ${OTHER_NS} namespaces not opted in, each ${PER_NS.deployments} Deployments (paused), ${PER_NS.replicasets} ReplicaSets (replicas 0), ${PER_NS.services} Services, ${PER_NS.pods} pods: ${made.objects} objects created through the API in ${made.seconds.toFixed(0)} s`);
+    setup.push(
+      `(b): ${OTHER_NS} namespaces not opted in, each ${PER_NS.deployments} Deployments (paused), ${PER_NS.replicasets} ReplicaSets (replicas 0), ${PER_NS.services} Services, ${PER_NS.pods} pods: ${made.objects} objects created through the API in ${made.seconds.toFixed(0)} s`,
+    );
     await measurePhase(stack, `(b) +${OTHER_NS} other ns`, builds, rows);
     if (!values['skip-c']) {
       log(`[footprint] (c): opting in ${OPTED_NS} namespaces x ${APPS} Windows apps`);
       const namespaces = Array.from({ length: OPTED_NS }, (_, i) => `opted-${String(i).padStart(3, '0')}`);
       const times = await optInWindowsApps(stack, namespaces, APPS);
-      setup.push(`(c): + ${OPTED_NS} opted-in namespaces x ${APPS} Windows apps, converged ${((times.convergedAt - times.labelledAt) / 1000).toFixed(0)} s after labelling`);
+      setup.push(
+        `(c): + ${OPTED_NS} opted-in namespaces x ${APPS} Windows apps, converged ${((times.convergedAt - times.labelledAt) / 1000).toFixed(0)} s after labelling`,
+      );
       await measurePhase(stack, `(c) +${OPTED_NS}x${APPS} opted in`, builds, rows);
     }
-    if (values.baseline) setup.push(`baseline: ${resolve(values.baseline)} (dist/src/cli.js), node flags [${BASELINE_FLAGS.join(' ')}], measured in the same phases`);
+    if (values.baseline)
+      setup.push(
+        `baseline: ${resolve(values.baseline)} (dist/src/cli.js), node flags [${BASELINE_FLAGS.join(' ')}], measured in the same phases`,
+      );
     setup.push(`this build: node flags [${SERVER_NODE_FLAGS.join(' ')}] (src/node-flags.ts)`);
     for (const line of report(rows, setup)) process.stdout.write(`${line}\n`);
     process.stdout.write(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`);

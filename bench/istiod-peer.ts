@@ -13,14 +13,23 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { procStatusMiB } from '../test/lib/proc.js';
-import { cannon, cannonCoreOthers, log, postOnce, summarize, tlsInfo, type Sample, type Server, type Stats } from './measure.js';
+import {
+  cannon,
+  cannonCoreOthers,
+  log,
+  postOnce,
+  summarize,
+  tlsInfo,
+  type Sample,
+  type Server,
+  type Stats,
+} from './measure.js';
 import { payloads, type Payload } from './payloads.js';
 import { f } from './report.js';
 import type { BenchConfig } from './run-options.js';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HARNESS_COMPONENTS = ['etcd', 'apiserver', 'kcm', 'scheduler', 'kwok'];
-
 
 export interface IstiodPeer {
   server: Server;
@@ -39,7 +48,8 @@ export interface PeerRow {
   patch: string;
 }
 
-export type PeerResult = { skipped: string } | { rows: PeerRow[]; tls: string; version: string; startSeconds: number; cpuNote: string };
+export type PeerResult =
+  { skipped: string } | { rows: PeerRow[]; tls: string; version: string; startSeconds: number; cpuNote: string };
 
 /** Why the istiod row cannot run, or undefined if it can. */
 export function istiodUnavailable(cfg: BenchConfig): string | undefined {
@@ -57,7 +67,10 @@ export function istiodUnavailable(cfg: BenchConfig): string | undefined {
 function runScript(what: string, cmd: string, cmdArgs: string[], env: NodeJS.ProcessEnv = process.env): string {
   const r = spawnSync(cmd, cmdArgs, { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
   const output = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (r.status !== 0) throw new Error(`${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}):\n${output.split('\n').slice(-30).join('\n')}`);
+  if (r.status !== 0)
+    throw new Error(
+      `${what} failed (${r.error?.message ?? `exit ${r.status ?? r.signal}`}):\n${output.split('\n').slice(-30).join('\n')}`,
+    );
   return output;
 }
 
@@ -74,7 +87,11 @@ function startIstiod(cfg: BenchConfig): IstiodPeer {
     stopped = true;
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
-    spawnSync('bash', [stopSh, stateDir], { stdio: 'ignore', env: { ...process.env, ISTIO_STOP_GRACE: '5' }, timeout: 60_000 });
+    spawnSync('bash', [stopSh, stateDir], {
+      stdio: 'ignore',
+      env: { ...process.env, ISTIO_STOP_GRACE: '5' },
+      timeout: 60_000,
+    });
     spawnSync('bash', [down, stateDir], { stdio: 'ignore', timeout: 60_000 });
     if (keepState) log(`  istiod/harness state and logs kept in ${stateDir}`);
     else rmSync(stateDir, { recursive: true, force: true });
@@ -90,7 +107,11 @@ function startIstiod(cfg: BenchConfig): IstiodPeer {
     log(`istiod: starting the harness control plane (test/harness/up.sh ${stateDir}) …`);
     // This process is pinned to CPU 0 and children inherit that: start the control plane on every
     // CPU, then move it to CPU 0 so the server core only runs the server under test.
-    runScript('test/harness/up.sh', cfg.pin ? 'taskset' : 'bash', cfg.pin ? ['-c', `0-${cfg.cpus - 1}`, 'bash', up, stateDir] : [up, stateDir]);
+    runScript(
+      'test/harness/up.sh',
+      cfg.pin ? 'taskset' : 'bash',
+      cfg.pin ? ['-c', `0-${cfg.cpus - 1}`, 'bash', up, stateDir] : [up, stateDir],
+    );
     if (cfg.pin) {
       for (const c of HARNESS_COMPONENTS) {
         const pid = readFileSync(join(stateDir, `${c}.pid`), 'utf8').trim();
@@ -99,7 +120,12 @@ function startIstiod(cfg: BenchConfig): IstiodPeer {
     }
     log('istiod: starting istiod with its sidecar injector (ISTIO_INJECTOR=1 test/istio/start.sh) …');
     const env = { ...process.env, ISTIO_INJECTOR: '1' };
-    runScript('test/istio/start.sh', cfg.pin ? 'taskset' : 'bash', cfg.pin ? ['-c', '1', 'bash', start, stateDir] : [start, stateDir], env);
+    runScript(
+      'test/istio/start.sh',
+      cfg.pin ? 'taskset' : 'bash',
+      cfg.pin ? ['-c', '1', 'bash', start, stateDir] : [start, stateDir],
+      env,
+    );
     const ienv = JSON.parse(readFileSync(join(stateDir, 'istio-env.json'), 'utf8')) as Record<string, string>;
     const url = new URL(ienv.ISTIO_INJECT_URL ?? '');
     const pid = Number(readFileSync(ienv.ISTIO_PID_FILE ?? '', 'utf8').trim());
@@ -108,12 +134,20 @@ function startIstiod(cfg: BenchConfig): IstiodPeer {
     if (cfg.pin) execFileSync('taskset', ['-a', '-p', '-c', '1', String(pid)], { stdio: 'ignore' });
     let version = '?';
     try {
-      version = execFileSync(ienv.ISTIO_PILOT_DISCOVERY ?? '', ['version', '--short'], { encoding: 'utf8' }).replace(/^.*version:\s*/s, '').trim();
+      version = execFileSync(ienv.ISTIO_PILOT_DISCOVERY ?? '', ['version', '--short'], { encoding: 'utf8' })
+        .replace(/^.*version:\s*/s, '')
+        .trim();
     } catch {
       // keep '?'
     }
     return {
-      server: { name: 'istiod sidecar injector', pid, port: Number(url.port), path: url.pathname, ready: { port: Number(url.port), mode: 'istiod' } },
+      server: {
+        name: 'istiod sidecar injector',
+        pid,
+        port: Number(url.port),
+        path: url.pathname,
+        ready: { port: Number(url.port), mode: 'istiod' },
+      },
       ca: readFileSync(ienv.ISTIO_WEBHOOK_CA ?? '', 'utf8'),
       version,
       startSeconds: (performance.now() - t0) / 1000,
@@ -132,7 +166,15 @@ function startIstiod(cfg: BenchConfig): IstiodPeer {
  * The typical pod at saturation against floor, wpgw and istiod's injector, in turn (order rotated
  * each round), after checking istiod really injects it (allowed, a patch adding istio-proxy).
  */
-export async function runIstiodPeer(cfg: BenchConfig, skip: string | undefined, floor: Server, wpgw: Server, ca: string, typical: Payload, wpgwPatch: number): Promise<PeerResult> {
+export async function runIstiodPeer(
+  cfg: BenchConfig,
+  skip: string | undefined,
+  floor: Server,
+  wpgw: Server,
+  ca: string,
+  typical: Payload,
+  wpgwPatch: number,
+): Promise<PeerResult> {
   if (skip) {
     log(`istiod row skipped: ${skip}`);
     return { skipped: skip };
@@ -148,12 +190,19 @@ export async function runIstiodPeer(cfg: BenchConfig, skip: string | undefined, 
   let ok = false;
   try {
     const istiod = peer.server;
-    log(`istiod ${peer.version} up in ${f(peer.startSeconds, 1)} s: pid ${istiod.pid}, https://127.0.0.1:${istiod.port}${istiod.path ?? ''}`);
+    log(
+      `istiod ${peer.version} up in ${f(peer.startSeconds, 1)} s: pid ${istiod.pid}, https://127.0.0.1:${istiod.port}${istiod.path ?? ''}`,
+    );
     const { status, json } = await postOnce(istiod.port, peer.ca, typical.body, istiod.path);
     const response = json.response as { allowed?: boolean; patch?: string; uid?: string } | undefined;
     const patch = response?.patch ? Buffer.from(response.patch, 'base64') : Buffer.alloc(0);
-    const ops = patch.length ? (JSON.parse(patch.toString('utf8')) as Array<{ op: string; path: string; value?: unknown }>) : [];
-    const injectsProxy = ops.some((o) => /^\/spec\/(init)?[cC]ontainers/.test(o.path) && JSON.stringify(o.value ?? '').includes('"name":"istio-proxy"'));
+    const ops = patch.length
+      ? (JSON.parse(patch.toString('utf8')) as Array<{ op: string; path: string; value?: unknown }>)
+      : [];
+    const injectsProxy = ops.some(
+      (o) =>
+        /^\/spec\/(init)?[cC]ontainers/.test(o.path) && JSON.stringify(o.value ?? '').includes('"name":"istio-proxy"'),
+    );
     if (status !== 200 || response?.allowed !== true || !injectsProxy) {
       throw new Error(`istiod did not inject the typical pod: ${status} ${JSON.stringify(json).slice(0, 400)}`);
     }
@@ -182,10 +231,15 @@ export async function runIstiodPeer(cfg: BenchConfig, skip: string | undefined, 
     }));
     const threads = readdirSync(`/proc/${istiod.pid}/task`).length;
     ok = true;
-    return { rows, tls, version: peer.version, startSeconds: peer.startSeconds, cpuNote: `istiod: ${threads} threads, GOMAXPROCS ${cfg.pin ? '1 (started under taskset -c 1)' : 'all CPUs'}` };
+    return {
+      rows,
+      tls,
+      version: peer.version,
+      startSeconds: peer.startSeconds,
+      cpuNote: `istiod: ${threads} threads, GOMAXPROCS ${cfg.pin ? '1 (started under taskset -c 1)' : 'all CPUs'}`,
+    };
   } finally {
     log('istiod: stopping istiod and the harness …');
     peer.stop(!ok);
   }
 }
-

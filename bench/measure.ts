@@ -30,14 +30,25 @@ export interface Server {
 const here = dirname(fileURLToPath(import.meta.url));
 
 /** Starts bench/server.ts in `mode` as a child process (kept in `children` to stop it). */
-export function startServer(cfg: BenchConfig, children: ChildProcess[], name: string, certDir: string, mode: string, extra: string[] = []): Promise<Server> {
+export function startServer(
+  cfg: BenchConfig,
+  children: ChildProcess[],
+  name: string,
+  certDir: string,
+  mode: string,
+  extra: string[] = [],
+): Promise<Server> {
   const script = join(here, 'server.js');
   const serverArgs = ['--mode', mode, '--cert-dir', certDir, ...extra];
   const nodeFlags = mode === 'floor' ? [] : cfg.wpgwNodeFlags;
   // fork() gives the IPC channel; with pinning, `taskset -c 1 node …` execs node in place, so the
   // child keeps the channel's file descriptor and its pid is the server's pid.
   const child = cfg.pin
-    ? fork(script, serverArgs, { execPath: 'taskset', execArgv: ['-c', '1', process.execPath, ...nodeFlags], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })
+    ? fork(script, serverArgs, {
+        execPath: 'taskset',
+        execArgv: ['-c', '1', process.execPath, ...nodeFlags],
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      })
     : fork(script, serverArgs, { execArgv: nodeFlags, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   children.push(child);
   return new Promise((resolve, reject) => {
@@ -122,7 +133,13 @@ export type Body = string | string[];
  * autocannon's own histogram keeps whole milliseconds). The first response of each connection is
  * left out: it carries the TLS handshake, which a kept-alive API server connection does not pay.
  */
-export async function cannon(cfg: BenchConfig, server: Server, body: Body, seconds: number, overallRate?: number): Promise<Sample> {
+export async function cannon(
+  cfg: BenchConfig,
+  server: Server,
+  body: Body,
+  seconds: number,
+  overallRate?: number,
+): Promise<Sample> {
   const latencies: number[] = [];
   const seen = new WeakSet<object>();
   const headers = { 'content-type': 'application/json' };
@@ -136,7 +153,9 @@ export async function cannon(cfg: BenchConfig, server: Server, body: Body, secon
     timeout: 10,
     // autocannon stops at its first sample tick after `duration`: tick often so runs end on time.
     sampleInt: 100,
-    ...(typeof body === 'string' ? { body } : { requests: body.map((b) => ({ method: 'POST' as const, path, headers, body: b })) }),
+    ...(typeof body === 'string'
+      ? { body }
+      : { requests: body.map((b) => ({ method: 'POST' as const, path, headers, body: b })) }),
     ...(overallRate ? { overallRate } : {}),
   };
   const cpu0 = cpuSeconds(server.pid);
@@ -145,7 +164,9 @@ export async function cannon(cfg: BenchConfig, server: Server, body: Body, secon
   const t0 = performance.now();
   let instance!: autocannon.Instance;
   const done = new Promise<autocannon.Result>((resolve, reject) => {
-    instance = autocannon(opts, (err: unknown, result: autocannon.Result) => (err ? reject(err as Error) : resolve(result)));
+    instance = autocannon(opts, (err: unknown, result: autocannon.Result) =>
+      err ? reject(err as Error) : resolve(result),
+    );
   });
   let ok = 0;
   instance.on('response', (client: object, statusCode: number, _bytes: number, responseTime: number) => {
@@ -178,7 +199,15 @@ export async function cannon(cfg: BenchConfig, server: Server, body: Body, secon
 export type ScheduleLag = Map<string, { p50: number; p99: number }>;
 
 /** The open-loop paced load (bench/paced.ts) with the same bookkeeping as `cannon`; its schedule lag goes to `lags`. */
-export async function paced(cfg: BenchConfig, server: Server, body: string, rate: number, seconds: number, ca: string, lags: ScheduleLag): Promise<Sample> {
+export async function paced(
+  cfg: BenchConfig,
+  server: Server,
+  body: string,
+  rate: number,
+  seconds: number,
+  ca: string,
+  lags: ScheduleLag,
+): Promise<Sample> {
   const cpu0 = cpuSeconds(server.pid);
   const wait0 = runQueueWaitSeconds(server.pid);
   const c0 = process.cpuUsage();
@@ -203,14 +232,33 @@ export async function paced(cfg: BenchConfig, server: Server, body: string, rate
 
 // ---- checks before measuring -------------------------------------------------------------------
 
-export function postOnce(port: number, ca: string, body: string, path = '/mutate'): Promise<{ status: number; json: Record<string, unknown> }> {
+export function postOnce(
+  port: number,
+  ca: string,
+  body: string,
+  path = '/mutate',
+): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', port, method: 'POST', path, ca, servername: 'localhost', agent: false, headers: { 'content-type': 'application/json' } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path,
+        ca,
+        servername: 'localhost',
+        agent: false,
+        headers: { 'content-type': 'application/json' },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown> }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            json: JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>,
+          }),
+        );
       },
     );
     req.on('error', reject);
@@ -255,7 +303,12 @@ function cpuBusySeconds(cpu: number): number {
  * a Go process (any thread runs goroutines), and summing every thread's wait counts a process's
  * threads queueing behind each other. Needs pinning (NaN otherwise).
  */
-export async function cannonCoreOthers(cfg: BenchConfig, server: Server, body: string, seconds: number): Promise<Sample> {
+export async function cannonCoreOthers(
+  cfg: BenchConfig,
+  server: Server,
+  body: string,
+  seconds: number,
+): Promise<Sample> {
   const b0 = cpuBusySeconds(1);
   const c0 = cpuSeconds(server.pid);
   const t0 = performance.now();
@@ -264,4 +317,3 @@ export async function cannonCoreOthers(cfg: BenchConfig, server: Server, body: s
   s.serverWait = cfg.pin ? Math.max(0, others) / ((performance.now() - t0) / 1000) : NaN;
   return s;
 }
-

@@ -6,7 +6,11 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { DesiredOptions, NamespaceInput } from '../src/core/desired-types.js';
 import { mutatePod } from '../src/core/pod.js';
 
-export const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 1, corednsImage: 'coredns/coredns:1.12.4' };
+export const OPTS: DesiredOptions = {
+  clusterDomain: 'cluster.local',
+  defaultGatewayReplicas: 1,
+  corednsImage: 'coredns/coredns:1.12.4',
+};
 export const SERVICES_PER_NAMESPACE = 50;
 
 const ctx = {
@@ -29,14 +33,26 @@ export function services(n: number, offset = 0): V1Service[] {
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: `svc-${i + offset}`, namespace: `team-${Math.floor((i + offset) / SERVICES_PER_NAMESPACE)}` },
-    spec: { clusterIP: `10.97.${Math.floor((i + offset) / 250)}.${(i + offset) % 250}`, selector: { app: `svc-${i + offset}` }, ports: [{ name: 'http', port: ports[(i + offset) % ports.length]! }] },
+    spec: {
+      clusterIP: `10.97.${Math.floor((i + offset) / 250)}.${(i + offset) % 250}`,
+      selector: { app: `svc-${i + offset}` },
+      ports: [{ name: 'http', port: ports[(i + offset) % ports.length]! }],
+    },
   }));
 }
 
 export function windowsPod(mesh: boolean) {
   const out = mutatePod({
     pod: {
-      metadata: { name: 'legacy-1', namespace: 'shop', annotations: { 'wpgw.io/outbound': 'orders.sales.svc.cluster.local:9080\nexample.com:80+tls', 'wpgw.io/resolver': 'dnsConfig', ...(mesh ? { 'wpgw.io/mesh-outbound': '*/*' } : {}) } },
+      metadata: {
+        name: 'legacy-1',
+        namespace: 'shop',
+        annotations: {
+          'wpgw.io/outbound': 'orders.sales.svc.cluster.local:9080\nexample.com:80+tls',
+          'wpgw.io/resolver': 'dnsConfig',
+          ...(mesh ? { 'wpgw.io/mesh-outbound': '*/*' } : {}),
+        },
+      },
       spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }] },
     },
     namespace: 'shop',
@@ -52,6 +68,11 @@ export const GATEWAY: V1Service = {
 };
 
 export function input(mesh: boolean, cluster: V1Service[]): NamespaceInput {
-  return { namespace: { metadata: { name: 'shop' } }, pods: [windowsPod(mesh)], services: [GATEWAY], clusterDnsIP: '10.96.0.10', clusterServices: cluster };
+  return {
+    namespace: { metadata: { name: 'shop' } },
+    pods: [windowsPod(mesh)],
+    services: [GATEWAY],
+    clusterDnsIP: '10.96.0.10',
+    clusterServices: cluster,
+  };
 }
-

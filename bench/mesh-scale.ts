@@ -48,31 +48,39 @@ interface Row {
 function measure(label: string, mesh: boolean, n: number, rounds: number): Row {
   const cluster = services(n);
   const state = desiredNamespaceState(input(mesh, cluster), OPTS);
-  const full = median(Array.from({ length: rounds }, () => cpuMs(() => desiredNamespaceState(input(mesh, cluster), OPTS)).ms));
+  const full = median(
+    Array.from({ length: rounds }, () => cpuMs(() => desiredNamespaceState(input(mesh, cluster), OPTS)).ms),
+  );
   // One Service change: a Service added; the controller recomputes the namespace and decides per object.
   const live = new Map(state.objects.map((o) => [key(o), o]));
   let writes = 0;
   const change = median(
-    Array.from({ length: rounds }, (_, r) =>
-      cpuMs(() => {
-        const next = desiredNamespaceState(input(mesh, [...cluster, ...services(1, n + r)]), OPTS);
-        writes = next.objects.filter((o) => needsApply(o, live.get(key(o)), FIELD_MANAGER)).length;
-        return next;
-      }).ms,
+    Array.from(
+      { length: rounds },
+      (_, r) =>
+        cpuMs(() => {
+          const next = desiredNamespaceState(input(mesh, [...cluster, ...services(1, n + r)]), OPTS);
+          writes = next.objects.filter((o) => needsApply(o, live.get(key(o)), FIELD_MANAGER)).length;
+          return next;
+        }).ms,
     ),
   );
   const vs = state.objects.filter((o) => o.kind === 'VirtualService');
-  const corefile = (state.objects.find((o) => o.kind === 'ConfigMap') as { data?: { Corefile?: string } } | undefined)?.data?.Corefile ?? '';
+  const corefile =
+    (state.objects.find((o) => o.kind === 'ConfigMap') as { data?: { Corefile?: string } } | undefined)?.data
+      ?.Corefile ?? '';
   return {
     label,
     inScope: mesh ? n : 0,
     objects: state.objects.length,
     virtualServices: vs.length,
-    httpRoutes: vs.reduce((a, v) => a + (((v as { spec?: { http?: unknown[] } }).spec?.http ?? []).length), 0),
+    httpRoutes: vs.reduce((a, v) => a + ((v as { spec?: { http?: unknown[] } }).spec?.http ?? []).length, 0),
     dnsNames: (/hosts \{\n\s+\S+ ([^\n]*)/.exec(corefile)?.[1] ?? '').split(' ').filter(Boolean).length,
     corefileBytes: Buffer.byteLength(corefile),
     desiredBytes: Buffer.byteLength(JSON.stringify(state.objects)),
-    largest: state.objects.map((o) => ({ name: key(o), bytes: Buffer.byteLength(JSON.stringify(o)) })).sort((a, b) => b.bytes - a.bytes)[0]!,
+    largest: state.objects
+      .map((o) => ({ name: key(o), bytes: Buffer.byteLength(JSON.stringify(o)) }))
+      .sort((a, b) => b.bytes - a.bytes)[0]!,
     fullMs: full,
     perChangeMs: change,
     writesPerChange: writes,
@@ -98,8 +106,12 @@ function main(): void {
     rows.push(measure(`mesh-wide, ${n} in scope`, true, n, rounds));
   }
   const misses: string[] = [];
-  console.log('wpgw mesh-wide outbound: one namespace\'s gateway config vs Services in scope (desiredNamespaceState, in process)');
-  console.log('| case | objects | VirtualServices | HTTP routes | wpgw-dns names | Corefile | desired JSON | largest object | full recompute CPU | per Service change CPU | writes per change |');
+  console.log(
+    "wpgw mesh-wide outbound: one namespace's gateway config vs Services in scope (desiredNamespaceState, in process)",
+  );
+  console.log(
+    '| case | objects | VirtualServices | HTTP routes | wpgw-dns names | Corefile | desired JSON | largest object | full recompute CPU | per Service change CPU | writes per change |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const coreOk = r.corefileBytes <= TARGETS.corefileBytes;
@@ -112,9 +124,10 @@ function main(): void {
       `| ${r.label} | ${r.objects} | ${r.virtualServices} | ${r.httpRoutes} | ${r.dnsNames} | ${kib(r.corefileBytes)} ${coreOk ? 'PASS' : 'MISS'} | ${kib(r.desiredBytes)} | ${r.largest.name} ${kib(r.largest.bytes)} ${objOk ? 'PASS' : 'MISS'} | ${r.fullMs.toFixed(1)} ms | ${r.perChangeMs.toFixed(1)} ms ${changeOk ? 'PASS' : 'MISS'} | ${r.writesPerChange} |`,
     );
   }
-  console.log(`targets: Corefile <= 1 MiB (the API server's ConfigMap limit), every object <= 1.5 MiB (etcd's request limit), per Service change <= ${TARGETS.perChangeMs} ms controller CPU; median of ${rounds} rounds`);
+  console.log(
+    `targets: Corefile <= 1 MiB (the API server's ConfigMap limit), every object <= 1.5 MiB (etcd's request limit), per Service change <= ${TARGETS.perChangeMs} ms controller CPU; median of ${rounds} rounds`,
+  );
   console.log(misses.length ? `MISS:\n${misses.map((m) => `  ${m}`).join('\n')}` : 'all PASS');
 }
 
 main();
-

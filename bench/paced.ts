@@ -29,10 +29,19 @@ interface Conn {
   dead: boolean;
 }
 
-export async function pacedLoad(o: { port: number; ca: string; body: string; rate: number; seconds: number; connections: number }): Promise<PacedResult> {
+export async function pacedLoad(o: {
+  port: number;
+  ca: string;
+  body: string;
+  rate: number;
+  seconds: number;
+  connections: number;
+}): Promise<PacedResult> {
   const payload = Buffer.from(o.body);
   const request = Buffer.concat([
-    Buffer.from(`POST /mutate HTTP/1.1\r\nhost: 127.0.0.1:${o.port}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`),
+    Buffer.from(
+      `POST /mutate HTTP/1.1\r\nhost: 127.0.0.1:${o.port}\r\ncontent-type: application/json\r\ncontent-length: ${payload.length}\r\n\r\n`,
+    ),
     payload,
   ]);
   const total = Math.round(o.rate * o.seconds);
@@ -90,7 +99,9 @@ export async function pacedLoad(o: { port: number; ca: string; body: string; rat
       { length: o.connections },
       () =>
         new Promise<void>((resolve, reject) => {
-          const socket = connect({ host: '127.0.0.1', port: o.port, ca: o.ca, servername: 'localhost' }, () => resolve());
+          const socket = connect({ host: '127.0.0.1', port: o.port, ca: o.ca, servername: 'localhost' }, () =>
+            resolve(),
+          );
           const c: Conn = { socket, buf: Buffer.alloc(0), due: 0, busy: false, dead: false };
           socket.on('data', (chunk: Buffer) => onData(c, chunk));
           socket.on('error', reject);

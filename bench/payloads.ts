@@ -90,7 +90,13 @@ function container(name: string, envCount: number, image = `registry.example.com
       value: `value-${i}-of-${name}-with-some-realistic-length-${'x'.repeat(i % 17)}`,
     })),
     resources: { limits: { cpu: '2', memory: '2Gi' }, requests: { cpu: '500m', memory: '1Gi' } },
-    readinessProbe: { httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 1, successThreshold: 1, failureThreshold: 3 },
+    readinessProbe: {
+      httpGet: { path: '/healthz', port: 8080, scheme: 'HTTP' },
+      periodSeconds: 10,
+      timeoutSeconds: 1,
+      successThreshold: 1,
+      failureThreshold: 3,
+    },
     volumeMounts: [
       { name: 'config', mountPath: 'C:\\app\\config', readOnly: true },
       { name: 'kube-api-access-x7k2p', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true },
@@ -113,8 +119,12 @@ function pod(namespace: string, s: PodShape): Json {
   const hash = WINDOWS_LABEL_SETS.find((l) => l.app === s.app)?.['pod-template-hash'] ?? '5d8c9f7b6';
   const labels: Record<string, string> = { app: s.app, 'app.kubernetes.io/name': s.app, 'pod-template-hash': hash };
   for (let i = 0; i < s.extraLabels; i++) labels[`example.com/label-${i}`] = `value-${i}`;
-  const annotations: Record<string, string> = { 'wpgw.io/outbound': s.outbound, 'kubectl.kubernetes.io/restartedAt': '2025-01-01T00:00:00Z' };
-  for (let i = 0; i < s.extraAnnotations; i++) annotations[`example.com/annotation-${i}`] = `some annotation value number ${i} ${'y'.repeat(40)}`;
+  const annotations: Record<string, string> = {
+    'wpgw.io/outbound': s.outbound,
+    'kubectl.kubernetes.io/restartedAt': '2025-01-01T00:00:00Z',
+  };
+  for (let i = 0; i < s.extraAnnotations; i++)
+    annotations[`example.com/annotation-${i}`] = `some annotation value number ${i} ${'y'.repeat(40)}`;
   const spec: Json = {
     nodeSelector: { 'kubernetes.io/os': 'windows' },
     tolerations: [
@@ -122,10 +132,15 @@ function pod(namespace: string, s: PodShape): Json {
       { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
     ],
     initContainers: [container('init-config', 3)],
-    containers: Array.from({ length: s.containers }, (_, i) => container(i === 0 ? s.app : `${s.app}-side-${i}`, s.envPerContainer)),
+    containers: Array.from({ length: s.containers }, (_, i) =>
+      container(i === 0 ? s.app : `${s.app}-side-${i}`, s.envPerContainer),
+    ),
     volumes: [
       { name: 'config', configMap: { name: `${s.app}-config`, defaultMode: 420 } },
-      { name: 'kube-api-access-x7k2p', projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } },
+      {
+        name: 'kube-api-access-x7k2p',
+        projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] },
+      },
     ],
     securityContext: { windowsOptions: { runAsUserName: 'ContainerUser' } },
     serviceAccountName: s.app,
@@ -142,7 +157,16 @@ function pod(namespace: string, s: PodShape): Json {
     namespace,
     labels,
     annotations,
-    ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${s.app}-${hash}`, uid: '0f1e2d3c-0000-4000-8000-000000000001', controller: true, blockOwnerDeletion: true }],
+    ownerReferences: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: `${s.app}-${hash}`,
+        uid: '0f1e2d3c-0000-4000-8000-000000000001',
+        controller: true,
+        blockOwnerDeletion: true,
+      },
+    ],
   };
   metadata.managedFields = managedFields('kube-controller-manager', metadata, spec);
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
@@ -156,7 +180,11 @@ export function destinations(n: number, variant?: number): string {
   const v = variant === undefined ? '' : `v${variant}-`;
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(i % 2 === 0 ? `${v}svc-${i}.team-${i % 7}.svc.cluster.local:${8000 + (i % 50)}` : `${v}api-${i}.partner-${i % 5}.example.com:80+tls`);
+    out.push(
+      i % 2 === 0
+        ? `${v}svc-${i}.team-${i % 7}.svc.cluster.local:${8000 + (i % 50)}`
+        : `${v}api-${i}.partner-${i % 5}.example.com:80+tls`,
+    );
   }
   return out.join('\n');
 }
@@ -173,11 +201,25 @@ export function typicalPod(namespace = BENCH_NAMESPACE): Json {
 }
 
 export function largePod(namespace = BENCH_NAMESPACE): Json {
-  return pod(namespace, { app: 'legacy', outbound: destinations(4), containers: 20, envPerContainer: 100, extraLabels: 40, extraAnnotations: 40 });
+  return pod(namespace, {
+    app: 'legacy',
+    outbound: destinations(4),
+    containers: 20,
+    envPerContainer: 100,
+    extraLabels: 40,
+    extraAnnotations: 40,
+  });
 }
 
 export function podWithDestinations(n: number, namespace = BENCH_NAMESPACE, variant?: number): Json {
-  return pod(namespace, { app: 'legacy', outbound: destinations(n, variant), containers: 2, envPerContainer: 8, extraLabels: 2, extraAnnotations: 2 });
+  return pod(namespace, {
+    app: 'legacy',
+    outbound: destinations(n, variant),
+    containers: 2,
+    envPerContainer: 8,
+    extraLabels: 2,
+    extraAnnotations: 2,
+  });
 }
 
 /**
@@ -192,7 +234,10 @@ export function legacyService(namespace = BENCH_NAMESPACE, name = 'legacy'): Jso
     name,
     namespace,
     labels: { app: 'legacy', 'app.kubernetes.io/name': 'legacy' },
-    annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"apiVersion":"v1","kind":"Service","metadata":{"name":"legacy"}}' },
+    annotations: {
+      'kubectl.kubernetes.io/last-applied-configuration':
+        '{"apiVersion":"v1","kind":"Service","metadata":{"name":"legacy"}}',
+    },
   };
   const spec: Json = {
     type: 'ClusterIP',
@@ -226,11 +271,19 @@ function reviewBody(uid: string, kind: 'Pod' | 'Service', namespace: string, obj
   return JSON.stringify(envelope(uid, kind, namespace, object, typeof name === 'string' ? name : undefined));
 }
 
-export function podReview(object: Json, namespace = BENCH_NAMESPACE, uid = '4b7e5c8a-0000-4000-8000-000000000001'): string {
+export function podReview(
+  object: Json,
+  namespace = BENCH_NAMESPACE,
+  uid = '4b7e5c8a-0000-4000-8000-000000000001',
+): string {
   return reviewBody(uid, 'Pod', namespace, object);
 }
 
-export function serviceReview(object: Json, namespace = BENCH_NAMESPACE, uid = '4b7e5c8a-0000-4000-8000-000000000002'): string {
+export function serviceReview(
+  object: Json,
+  namespace = BENCH_NAMESPACE,
+  uid = '4b7e5c8a-0000-4000-8000-000000000002',
+): string {
   return reviewBody(uid, 'Service', namespace, object);
 }
 

@@ -36,8 +36,13 @@ export const floorRatios = (s: Stats, fl: Stats): string[] => [
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
-  return [line(header), `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.map(line)].join('\n');
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  return [
+    line(header),
+    `|${widths.map((w, i) => (i === 0 ? `:${'-'.repeat(w + 1)}` : `${'-'.repeat(w + 1)}:`)).join('|')}|`,
+    ...rows.map(line),
+  ].join('\n');
 }
 
 // ---- the peer row ------------------------------------------------------------------------------
@@ -55,7 +60,25 @@ export function istiodReport(cfg: BenchConfig, peer: PeerResult, typical: Payloa
   const fl = peer.rows[0]!.stats;
   out.push(
     table(
-      ['server', 'req/s', 'p50', 'p99', 'p99.9', 'CPU us/req', 'srv CPU', 'core others', 'gen CPU', 'peak RSS', 'RSS now', 'patch', 'x req/s', 'x p50', 'x p99', 'x p99.9', 'x capacity'],
+      [
+        'server',
+        'req/s',
+        'p50',
+        'p99',
+        'p99.9',
+        'CPU us/req',
+        'srv CPU',
+        'core others',
+        'gen CPU',
+        'peak RSS',
+        'RSS now',
+        'patch',
+        'x req/s',
+        'x p50',
+        'x p99',
+        'x p99.9',
+        'x capacity',
+      ],
       peer.rows.map(({ name, stats: s, peakRss, rss, patch }, i) => [
         name,
         ...saturationCells(s),
@@ -66,7 +89,9 @@ export function istiodReport(cfg: BenchConfig, peer: PeerResult, typical: Payloa
       ]),
     ),
   );
-  for (const r of peer.rows) if (r.stats.non2xx + r.stats.errors > 0) out.push(`  note: ${r.name}: non-2xx ${r.stats.non2xx}, errors ${r.stats.errors}`);
+  for (const r of peer.rows)
+    if (r.stats.non2xx + r.stats.errors > 0)
+      out.push(`  note: ${r.name}: non-2xx ${r.stats.non2xx}, errors ${r.stats.errors}`);
   out.push(
     `(x …: server / floor, measured in the same phase. istiod answers with the full sidecar injection (istio-proxy, its volumes, probe rewrites); wpgw with its gateway redirect.\n` +
       ` RSS in MiB (VmHWM / VmRSS): floor's and wpgw's peaks include the large-pod runs above; istiod's is the whole control plane process (xDS server,\n` +
@@ -110,12 +135,31 @@ export interface BenchResults {
 }
 
 export function formatReport(cfg: BenchConfig, r: BenchResults): string {
-  const { totalS, loadBefore, loadAfter, tlsW, tlsF, list, patchBytes, results, typical, istiodPeer, fixedCannonW, fixedCannonF, fixedPacedW, fixedPacedF, scheduleLag, cacheRuns } = r;
+  const {
+    totalS,
+    loadBefore,
+    loadAfter,
+    tlsW,
+    tlsF,
+    list,
+    patchBytes,
+    results,
+    typical,
+    istiodPeer,
+    fixedCannonW,
+    fixedCannonF,
+    fixedPacedW,
+    fixedPacedF,
+    scheduleLag,
+    cacheRuns,
+  } = r;
   const { wpgw, floor, small, large } = r.servers;
   // ---- report --------------------------------------------------------------------------------
   const out: string[] = [];
   out.push('');
-  out.push(`wpgw webhook benchmark — node ${process.version}, ${cfg.cpus} CPUs, ${cfg.pin ? 'servers pinned to CPU 1 (taskset -c 1), load generator to CPU 0' : 'no CPU pinning'}`);
+  out.push(
+    `wpgw webhook benchmark — node ${process.version}, ${cfg.cpus} CPUs, ${cfg.pin ? 'servers pinned to CPU 1 (taskset -c 1), load generator to CPU 0' : 'no CPU pinning'}`,
+  );
   out.push(`node flags: wpgw servers [${cfg.wpgwNodeFlags.join(' ')}], floor [] (Node's defaults)`);
   out.push(
     `autocannon, ${cfg.connections} keep-alive HTTPS connections to 127.0.0.1, ${cfg.rounds} x ${cfg.sliceS} s per server per payload (alternating), after a ${cfg.warmupS * list.length} s warm-up of each server on all payloads; latency in ms (first response per connection excluded)`,
@@ -123,7 +167,9 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
   out.push(`TLS: wpgw ${tlsW}; floor ${tlsF}`);
   out.push(`Machine load average (1 min): ${f(loadBefore)} at start, ${f(loadAfter)} at end, on ${cfg.cpus} CPUs`);
   if (Math.max(loadBefore, loadAfter) > cfg.cpus * 0.75) {
-    out.push(`WARNING: other processes were competing for the CPUs; absolute numbers are low and noisy (the wpgw/floor ratios, measured alternately, hold up better).`);
+    out.push(
+      `WARNING: other processes were competing for the CPUs; absolute numbers are low and noisy (the wpgw/floor ratios, measured alternately, hold up better).`,
+    );
   }
   out.push('');
   out.push('Saturation (closed loop): throughput and latency, wpgw vs floor');
@@ -139,14 +185,41 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
     if (!lOk) misses.push(`${p.key} p99`);
     const kb = `${Math.round(Buffer.byteLength(p.body) / 1024)} KiB`;
     rows.push([`${p.label} [${kb}]`, 'floor', ...saturationCells(fl), '', '', '', '', '', '', '']);
-    rows.push([`  patch ${patchBytes.get(p.key)} B`, 'wpgw', ...saturationCells(w), ...floorRatios(w, fl), pass(tOk), pass(lOk)]);
+    rows.push([
+      `  patch ${patchBytes.get(p.key)} B`,
+      'wpgw',
+      ...saturationCells(w),
+      ...floorRatios(w, fl),
+      pass(tOk),
+      pass(lOk),
+    ]);
     if (fl.non2xx + fl.errors + w.non2xx + w.errors > 0) {
-      out.push(`  note: ${p.key}: non-2xx floor ${fl.non2xx} wpgw ${w.non2xx}, errors floor ${fl.errors} wpgw ${w.errors}`);
+      out.push(
+        `  note: ${p.key}: non-2xx floor ${fl.non2xx} wpgw ${w.non2xx}, errors floor ${fl.errors} wpgw ${w.errors}`,
+      );
     }
   }
   out.push(
     table(
-      ['payload', 'server', 'req/s', 'p50', 'p99', 'p99.9', 'CPU us/req', 'srv CPU', 'srv wait', 'gen CPU', 'x req/s', 'x p50', 'x p99', 'x p99.9', 'x capacity', 'req/s>=0.70x', 'p99<=2x'],
+      [
+        'payload',
+        'server',
+        'req/s',
+        'p50',
+        'p99',
+        'p99.9',
+        'CPU us/req',
+        'srv CPU',
+        'srv wait',
+        'gen CPU',
+        'x req/s',
+        'x p50',
+        'x p99',
+        'x p99.9',
+        'x capacity',
+        'req/s>=0.70x',
+        'p99<=2x',
+      ],
       rows,
     ),
   );
@@ -158,7 +231,9 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
   out.push(...istiodReport(cfg, istiodPeer, typical));
 
   out.push('');
-  out.push(`Fixed rate ${cfg.fixedRate} admissions/s, typical pod, ${cfg.fixedS} s (target: wpgw p99 < ${TARGET.fixedP99Ms} ms)`);
+  out.push(
+    `Fixed rate ${cfg.fixedRate} admissions/s, typical pod, ${cfg.fixedS} s (target: wpgw p99 < ${TARGET.fixedP99Ms} ms)`,
+  );
   const fixedRows = [
     ['autocannon overallRate (per-second bursts)', 'floor', fixedCannonF],
     ['', 'wpgw', fixedCannonW],
@@ -167,7 +242,21 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
   ] as const;
   out.push(
     table(
-      ['load', 'server', 'req/s', 'p50', 'p99', 'p99.9', 'max', 'CPU us/req', 'srv CPU', 'srv wait', 'gen CPU', 'errors', 'p99<5ms'],
+      [
+        'load',
+        'server',
+        'req/s',
+        'p50',
+        'p99',
+        'p99.9',
+        'max',
+        'CPU us/req',
+        'srv CPU',
+        'srv wait',
+        'gen CPU',
+        'errors',
+        'p99<5ms',
+      ],
       fixedRows.map(([load, name, s]) => [
         load,
         name,
@@ -217,8 +306,15 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
       ]);
     }
   }
-  out.push(table(['admission', 'cache', 'req/s', 'p50', 'p99', 'p99.9', 'CPU us/req', 'srv wait', 'x req/s', 'x p99', 'x CPU/req'], cacheRows));
-  out.push(`(x …: ${cfg.largeNs} ns / ${cfg.smallNs} ns; flat means close to 1.00. Cache fill: ${small.ready.fillMs} ms and ${large.ready.fillMs} ms.)`);
+  out.push(
+    table(
+      ['admission', 'cache', 'req/s', 'p50', 'p99', 'p99.9', 'CPU us/req', 'srv wait', 'x req/s', 'x p99', 'x CPU/req'],
+      cacheRows,
+    ),
+  );
+  out.push(
+    `(x …: ${cfg.largeNs} ns / ${cfg.smallNs} ns; flat means close to 1.00. Cache fill: ${small.ready.fillMs} ms and ${large.ready.fillMs} ms.)`,
+  );
 
   out.push('');
   out.push('Peak RSS (VmHWM of each server process, MiB)');
@@ -229,7 +325,9 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
     ),
   );
   out.push('');
-  out.push(`Targets: throughput >= 70% of floor, p99 <= 2x floor (every payload), p99 < 5 ms at 1,000/s: ${misses.length === 0 ? 'all PASS' : `MISS: ${misses.join(', ')}`}`);
+  out.push(
+    `Targets: throughput >= 70% of floor, p99 <= 2x floor (every payload), p99 < 5 ms at 1,000/s: ${misses.length === 0 ? 'all PASS' : `MISS: ${misses.join(', ')}`}`,
+  );
   out.push(`Total bench time ${f(totalS, 0)} s.`);
   return `${out.join('\n')}\n`;
 }

@@ -85,6 +85,7 @@ export function parseBenchArgs(argv: string[]): BenchConfig | 'help' {
     cpus,
     pin: !args['no-pin'] && cpus >= 2 && hasTaskset(),
     istiod: args['no-istiod'] ? 'skip' : args.istiod ? 'require' : 'auto',
-    wpgwNodeFlags: args['node-flags'] !== undefined ? args['node-flags'].split(' ').filter(Boolean) : [...SERVER_NODE_FLAGS],
+    wpgwNodeFlags:
+      args['node-flags'] !== undefined ? args['node-flags'].split(' ').filter(Boolean) : [...SERVER_NODE_FLAGS],
   };
 }

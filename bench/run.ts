@@ -15,7 +15,20 @@ import { pathToFileURL } from 'node:url';
 import { procStatusMiB } from '../test/lib/proc.js';
 import { benchNamespace } from './context.js';
 import { istiodUnavailable, runIstiodPeer } from './istiod-peer.js';
-import { cannon, checkPayload, log, paced, postOnce, startServer, summarize, tlsInfo, type Sample, type ScheduleLag, type Server, type Stats } from './measure.js';
+import {
+  cannon,
+  checkPayload,
+  log,
+  paced,
+  postOnce,
+  startServer,
+  summarize,
+  tlsInfo,
+  type Sample,
+  type ScheduleLag,
+  type Server,
+  type Stats,
+} from './measure.js';
 import { legacyService, payloads, podReview, serviceReview, typicalPod } from './payloads.js';
 import { formatReport } from './report.js';
 import { parseBenchArgs, USAGE, type BenchConfig } from './run-options.js';
@@ -55,14 +68,29 @@ async function main(cfg: BenchConfig): Promise<void> {
 
     // Warm both servers' JIT on every payload (cycled in one run) before anything is measured.
     log('warming up …');
-    for (const server of [floor, wpgw]) await cannon(cfg, server, list.flatMap((p) => p.bodies ?? [p.body]), cfg.warmupS * list.length);
+    for (const server of [floor, wpgw])
+      await cannon(
+        cfg,
+        server,
+        list.flatMap((p) => p.bodies ?? [p.body]),
+        cfg.warmupS * list.length,
+      );
 
     // Saturation: floor and wpgw alternate (order flipped each round) so drift hits both alike.
     const results = new Map<string, { floor: Sample[]; wpgw: Sample[] }>();
     for (const p of list) {
       const r = { floor: [] as Sample[], wpgw: [] as Sample[] };
       for (let round = 0; round < cfg.rounds; round++) {
-        const order: Array<[Server, Sample[]]> = round % 2 === 0 ? [[floor, r.floor], [wpgw, r.wpgw]] : [[wpgw, r.wpgw], [floor, r.floor]];
+        const order: Array<[Server, Sample[]]> =
+          round % 2 === 0
+            ? [
+                [floor, r.floor],
+                [wpgw, r.wpgw],
+              ]
+            : [
+                [wpgw, r.wpgw],
+                [floor, r.floor],
+              ];
         for (const [server, into] of order) {
           log(`  ${p.key}: ${server.name} round ${round + 1}/${cfg.rounds}`);
           into.push(await cannon(cfg, server, p.bodies ?? p.body, cfg.sliceS));
@@ -83,27 +111,41 @@ async function main(cfg: BenchConfig): Promise<void> {
     // request mix spread over up to cfg.cacheBodies namespaces.
     log('cache size …');
     const spread = (n: number, make: (ns: string) => string): string[] =>
-      Array.from({ length: cfg.cacheBodies }, (_, j) => make(benchNamespace(n <= cfg.cacheBodies ? j % n : (j * 7919) % n)));
+      Array.from({ length: cfg.cacheBodies }, (_, j) =>
+        make(benchNamespace(n <= cfg.cacheBodies ? j % n : (j * 7919) % n)),
+      );
     const cacheRuns: Array<{ kind: string; size: number; server: Server; stats: Stats }> = [];
     for (const [kind, make] of [
       ['typical pod', (ns: string) => podReview(typicalPod(ns), ns)],
       ['Service re-point', (ns: string) => serviceReview(legacyService(ns), ns)],
     ] as const) {
-      for (const [size, server] of [[cfg.smallNs, small], [cfg.largeNs, large]] as const) {
+      for (const [size, server] of [
+        [cfg.smallNs, small],
+        [cfg.largeNs, large],
+      ] as const) {
         const bodies = spread(size, make);
         const check = await postOnce(server.port, ca, bodies[bodies.length - 1]!);
         if ((check.json.response as { patch?: unknown } | undefined)?.patch === undefined) {
           throw new Error(`${server.name} did not patch the ${kind}: ${JSON.stringify(check.json).slice(0, 300)}`);
         }
         await cannon(cfg, server, bodies, cfg.warmupS);
-        cacheRuns.push({ kind, size, server, stats: summarize([await cannon(cfg, server, bodies, cfg.sliceS * cfg.rounds)]) });
+        cacheRuns.push({
+          kind,
+          size,
+          server,
+          stats: summarize([await cannon(cfg, server, bodies, cfg.sliceS * cfg.rounds)]),
+        });
       }
     }
 
     // Peer: istiod's sidecar injector on the typical pod (starts and stops its own control plane).
     const istiodPeer = await runIstiodPeer(cfg, istiodSkip, floor, wpgw, ca, typical, patchBytes.get(typical.key) ?? 0);
 
-    const rss = [wpgw, floor, small, large].map((s) => ({ name: s.name, peak: procStatusMiB(s.pid, 'VmHWM'), now: procStatusMiB(s.pid, 'VmRSS') }));
+    const rss = [wpgw, floor, small, large].map((s) => ({
+      name: s.name,
+      peak: procStatusMiB(s.pid, 'VmHWM'),
+      now: procStatusMiB(s.pid, 'VmRSS'),
+    }));
     const report = formatReport(cfg, {
       totalS: (performance.now() - started) / 1000,
       loadBefore,

@@ -50,7 +50,10 @@ async function main(): Promise<void> {
   if (mode === 'floor') {
     // Same certificate and key, same TLS floor (TLSv1.2+, Node's default cipher list), same fastify
     // defaults for keep-alive, same body limit and secure JSON parsing; no logging, no metrics.
-    const [cert, key] = await Promise.all([readFile(join(certDir, 'tls.crt'), 'utf8'), readFile(join(certDir, 'tls.key'), 'utf8')]);
+    const [cert, key] = await Promise.all([
+      readFile(join(certDir, 'tls.crt'), 'utf8'),
+      readFile(join(certDir, 'tls.key'), 'utf8'),
+    ]);
     const app = fastify({
       https: { cert, key, minVersion: TLS_MIN_VERSION },
       logger: false,
@@ -64,7 +67,11 @@ async function main(): Promise<void> {
       return reply
         .code(200)
         .type('application/json')
-        .send({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: typeof uid === 'string' ? uid : '', allowed: true } });
+        .send({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          response: { uid: typeof uid === 'string' ? uid : '', allowed: true },
+        });
     });
     const address = await app.listen({ host: '127.0.0.1', port: 0 });
     ready = { port: Number(new URL(address).port), mode };
@@ -86,8 +93,19 @@ async function main(): Promise<void> {
     // As `wpgw webhook --dev` wires it (src/commands/webhook.ts), minus the dev-only memory:
     // info-level JSON logs to stdout (the parent points stdout at /dev/null), default metrics.
     const handler: AdmissionHandler = (body) => admit(body, context, { clusterDomain: 'cluster.local' });
-    const identity = webhookIdentity({ service: 'wpgw-webhook', namespace: 'wpgw-system', clusterDomain: 'cluster.local', extraNames: ['localhost', '127.0.0.1'] });
-    const running = await startWebhook({ handler, logger: createLogger(), tls: { mode: 'dev', dir: certDir, identity }, host: '127.0.0.1', port: 0 });
+    const identity = webhookIdentity({
+      service: 'wpgw-webhook',
+      namespace: 'wpgw-system',
+      clusterDomain: 'cluster.local',
+      extraNames: ['localhost', '127.0.0.1'],
+    });
+    const running = await startWebhook({
+      handler,
+      logger: createLogger(),
+      tls: { mode: 'dev', dir: certDir, identity },
+      host: '127.0.0.1',
+      port: 0,
+    });
     ready = { port: Number(new URL(running.address).port), mode, ...extra };
     close = async () => {
       await running.close();

@@ -44,7 +44,10 @@ export function controlPlanePids(stack: Stack): Record<string, number> {
 
 /** Who used the CPU: every control-plane and wpgw process, and this generator with its kubectl children. */
 export function cpuAccounts(stack: Stack): Array<[string, () => number]> {
-  const out: Array<[string, () => number]> = Object.entries(controlPlanePids(stack)).map(([c, pid]) => [c, () => cpuSeconds(pid)]);
+  const out: Array<[string, () => number]> = Object.entries(controlPlanePids(stack)).map(([c, pid]) => [
+    c,
+    () => cpuSeconds(pid),
+  ]);
   for (const p of ['webhook', 'controller'] as const) {
     const pid = pidOf(stack.processes[p].pidFile);
     if (pid) out.push([`wpgw ${p}`, () => cpuSeconds(pid)]);
@@ -71,12 +74,23 @@ export function windowsApps(ns: string, m: number): string {
           replicas: 1,
           selector: { matchLabels: { app } },
           template: {
-            metadata: { labels: { app }, annotations: { 'wpgw.io/outbound': `dest-${i}.example.com:80, orders.sales.svc.cluster.local:9080` } },
-            spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app', ports: [{ name: 'http', containerPort: 80 }] }] },
+            metadata: {
+              labels: { app },
+              annotations: { 'wpgw.io/outbound': `dest-${i}.example.com:80, orders.sales.svc.cluster.local:9080` },
+            },
+            spec: {
+              nodeSelector: { 'kubernetes.io/os': 'windows' },
+              containers: [{ name: 'app', image: 'app', ports: [{ name: 'http', containerPort: 80 }] }],
+            },
           },
         },
       },
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: app, namespace: ns }, spec: { selector: { app }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: app, namespace: ns },
+        spec: { selector: { app }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
+      },
     );
   }
   return docs.map((d) => stringify(d)).join('---\n');
@@ -95,14 +109,43 @@ export interface OptInTimes {
 export async function optInWindowsApps(stack: Stack, namespaces: string[], m: number): Promise<OptInTimes> {
   const n = namespaces.length;
   const labelledAt = Date.now();
-  await kubectl(stack, ['apply', '-f', '-'], namespaces.map((name) => stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' } } })).join('---\n'));
-  const gateways = async () => (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw,wpgw.io/for=namespace')) >= n;
+  await kubectl(
+    stack,
+    ['apply', '-f', '-'],
+    namespaces
+      .map((name) =>
+        stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' } } }),
+      )
+      .join('---\n'),
+  );
+  const gateways = async () =>
+    (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw,wpgw.io/for=namespace')) >= n;
   await elapsedUntil(`${n} gateways`, gateways, 600_000);
   const gatewaysAt = Date.now();
   // Pods are denied until their namespace's gateway exists (and the default ServiceAccount).
-  await elapsedUntil('default ServiceAccounts', async () => (await kubectl(stack, ['get', 'serviceaccounts', '-A', '--field-selector', 'metadata.name=default', '-o', 'name'])).split('\n').filter((l) => l).length >= n + 1, 300_000);
+  await elapsedUntil(
+    'default ServiceAccounts',
+    async () =>
+      (
+        await kubectl(stack, [
+          'get',
+          'serviceaccounts',
+          '-A',
+          '--field-selector',
+          'metadata.name=default',
+          '-o',
+          'name',
+        ])
+      )
+        .split('\n')
+        .filter((l) => l).length >=
+      n + 1,
+    300_000,
+  );
   const firstWriteAt = Date.now();
-  await inBatches(namespaces, 8, (ns) => kubectl(stack, ['apply', '--server-side', '--field-manager=bench', '-f', '-'], windowsApps(ns, m)));
+  await inBatches(namespaces, 8, (ns) =>
+    kubectl(stack, ['apply', '--server-side', '--field-manager=bench', '-f', '-'], windowsApps(ns, m)),
+  );
   const lastWriteAt = Date.now();
   const total = n * m;
   await elapsedUntil(
@@ -111,7 +154,8 @@ export async function optInWindowsApps(stack: Stack, namespaces: string[], m: nu
       (await count(stack, 'pods', 'wpgw.io/managed=true')) >= total &&
       (await count(stack, 'services', 'wpgw.io/repointed=true')) >= total &&
       (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw')) >= n + total &&
-      (await count(stack, 'virtualservices.networking.istio.io', 'app.kubernetes.io/managed-by=wpgw')) >= n * (m + 1) + total &&
+      (await count(stack, 'virtualservices.networking.istio.io', 'app.kubernetes.io/managed-by=wpgw')) >=
+        n * (m + 1) + total &&
       (await metric(stack, 'wpgw_controller_queue_depth')) === 0,
     900_000,
     500,

@@ -42,7 +42,13 @@ export function inputContext(
   const servicesByNs = new Map<string, Map<string, V1Service>>();
   for (const d of docs.filter((d) => d.kind === 'Service')) {
     const ns = nsOf(d);
-    servicesByNs.set(ns, (servicesByNs.get(ns) ?? new Map()).set(d.metadata?.name ?? '', { ...d, metadata: { ...d.metadata, namespace: ns } } as V1Service));
+    servicesByNs.set(
+      ns,
+      (servicesByNs.get(ns) ?? new Map()).set(d.metadata?.name ?? '', {
+        ...d,
+        metadata: { ...d.metadata, namespace: ns },
+      } as V1Service),
+    );
   }
   const podsByNs = groupBy(docs.filter((d) => d.kind === 'Pod') as PodLike[], (d) => nsOf(d));
   // The input's Pods as the API server would store them once the webhook admitted them (Pods read
@@ -52,7 +58,10 @@ export function inputContext(
       const outcome = mutatePod({ pod, namespace: ns, ctx, clusterDomain: opts.clusterDomain });
       return outcome.action === 'mutate' && outcome.reason === 'injected' ? [outcome.pod] : [];
     });
-  const workloadsByNs = groupBy(docs.filter((d) => d.kind !== undefined && podTemplateOf(d)), nsOf);
+  const workloadsByNs = groupBy(
+    docs.filter((d) => d.kind !== undefined && podTemplateOf(d)),
+    nsOf,
+  );
   // One view per namespace until a Service there is admitted (render inputs can be large).
   const views = new Map<string, NamespaceView>();
   const view = (ns: string): NamespaceView => {

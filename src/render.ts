@@ -1,7 +1,14 @@
 // `wpgw render`: the webhook's and the controller's result, offline. Same code path as the webhook
 // (mutatePod / mutateService through an AdmissionContext built from the input), like
 // `istioctl kube-inject`. Text in, text out; the CLI does the file I/O.
-import type { V1Ingress, V1Namespace, V1ObjectMeta, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
+import type {
+  V1Ingress,
+  V1Namespace,
+  V1ObjectMeta,
+  V1Pod,
+  V1PodTemplateSpec,
+  V1Service,
+} from '@kubernetes/client-node';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { AdmissionContext } from './core/context.js';
 import type { Sidecar } from './core/mesh-scope.js';
@@ -16,7 +23,12 @@ import { mutateService } from './core/service.js';
 import { podTemplateOf, servicesReaching, unmanagedBecause, unmanagedPodWarning } from './core/workloads.js';
 import { groupBy, inputContext } from './render-context.js';
 import { DEFAULT_CLUSTER_DOMAIN, MANAGED_BY_LABEL, MANAGED_BY_VALUE } from './names.js';
-import { DEFAULT_COREDNS_IMAGE, DEFAULT_GATEWAY_REPLICAS, PLACEHOLDER_DNS_IP, PLACEHOLDER_GATEWAY_IP } from './defaults.js';
+import {
+  DEFAULT_COREDNS_IMAGE,
+  DEFAULT_GATEWAY_REPLICAS,
+  PLACEHOLDER_DNS_IP,
+  PLACEHOLDER_GATEWAY_IP,
+} from './defaults.js';
 
 export interface RenderOptions {
   gatewayIP?: string;
@@ -43,10 +55,31 @@ export interface RenderResult {
 
 /** Kinds without a namespace: they never make render invent one (or a gateway for it). */
 const CLUSTER_SCOPED_KINDS = new Set([
-  'Namespace', 'RuntimeClass', 'Node', 'PersistentVolume', 'StorageClass', 'CSIDriver', 'CSINode', 'VolumeAttachment',
-  'ClusterRole', 'ClusterRoleBinding', 'CustomResourceDefinition', 'APIService', 'PriorityClass', 'IngressClass', 'GatewayClass',
-  'MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration', 'ValidatingAdmissionPolicy', 'ValidatingAdmissionPolicyBinding',
-  'MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding', 'CertificateSigningRequest', 'ClusterIssuer', 'FlowSchema', 'PriorityLevelConfiguration',
+  'Namespace',
+  'RuntimeClass',
+  'Node',
+  'PersistentVolume',
+  'StorageClass',
+  'CSIDriver',
+  'CSINode',
+  'VolumeAttachment',
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'CustomResourceDefinition',
+  'APIService',
+  'PriorityClass',
+  'IngressClass',
+  'GatewayClass',
+  'MutatingWebhookConfiguration',
+  'ValidatingWebhookConfiguration',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'MutatingAdmissionPolicy',
+  'MutatingAdmissionPolicyBinding',
+  'CertificateSigningRequest',
+  'ClusterIssuer',
+  'FlowSchema',
+  'PriorityLevelConfiguration',
 ]);
 
 /**
@@ -54,12 +87,14 @@ const CLUSTER_SCOPED_KINDS = new Set([
  * a typed list such as DeploymentList carry no kind: it comes from the list). Returns a problem.
  */
 function unwrap(v: unknown, docs: Doc[]): string | undefined {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not an object (a Kubernetes object or a List of them)';
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    return 'not an object (a Kubernetes object or a List of them)';
   const doc = v as Doc;
   if (typeof doc.kind === 'string' && doc.kind.endsWith('List') && Array.isArray(doc.items)) {
     const itemKind = doc.kind === 'List' ? undefined : doc.kind.slice(0, -'List'.length);
     for (const [i, item] of (doc.items as unknown[]).entries()) {
-      if (typeof item !== 'object' || item === null || Array.isArray(item)) return `${doc.kind} item ${i + 1} is not an object`;
+      if (typeof item !== 'object' || item === null || Array.isArray(item))
+        return `${doc.kind} item ${i + 1} is not an object`;
       const it = item as Doc;
       const filled = itemKind && it.kind === undefined ? { apiVersion: doc.apiVersion, kind: itemKind, ...it } : it;
       const problem = unwrap(filled, docs);
@@ -67,12 +102,16 @@ function unwrap(v: unknown, docs: Doc[]): string | undefined {
     }
     return undefined;
   }
-  if (doc.metadata !== undefined && (typeof doc.metadata !== 'object' || doc.metadata === null || Array.isArray(doc.metadata))) {
+  if (
+    doc.metadata !== undefined &&
+    (typeof doc.metadata !== 'object' || doc.metadata === null || Array.isArray(doc.metadata))
+  ) {
     return `${String(doc.kind ?? '<no kind>')}: metadata must be an object`;
   }
   const meta = doc.metadata as Record<string, unknown> | undefined;
   for (const key of ['name', 'namespace'] as const) {
-    if (meta?.[key] !== undefined && typeof meta[key] !== 'string') return `${String(doc.kind ?? '<no kind>')}: metadata.${key} must be a string`;
+    if (meta?.[key] !== undefined && typeof meta[key] !== 'string')
+      return `${String(doc.kind ?? '<no kind>')}: metadata.${key} must be a string`;
   }
   docs.push(doc);
   return undefined;
@@ -110,11 +149,15 @@ function setTemplate(doc: Doc, template: PodLike): Doc {
   return { ...doc, spec };
 }
 
-
 /** VirtualServices and DestinationRules of several namespaces, each keeping its own. */
-function routingOf(docs: Doc[], nsOf: (d: Doc) => string): Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'> {
+function routingOf(
+  docs: Doc[],
+  nsOf: (d: Doc) => string,
+): Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'> {
   const of = (kind: string) =>
-    docs.filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith('networking.istio.io/')).map((d) => ({ ...d, metadata: { ...d.metadata, namespace: nsOf(d) } }) as unknown as KubeObject);
+    docs
+      .filter((d) => d.kind === kind && String(d.apiVersion ?? '').startsWith('networking.istio.io/'))
+      .map((d) => ({ ...d, metadata: { ...d.metadata, namespace: nsOf(d) } }) as unknown as KubeObject);
   return { virtualServices: of('VirtualService'), destinationRules: of('DestinationRule') };
 }
 
@@ -154,7 +197,9 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     }
     if (v === null || v === undefined) return;
     if (isCyclic(v)) {
-      errors.push(`${where}: a YAML alias refers to the node that contains it (a cycle), which no Kubernetes object can hold`);
+      errors.push(
+        `${where}: a YAML alias refers to the node that contains it (a cycle), which no Kubernetes object can hold`,
+      );
       return;
     }
     const problem = unwrap(v, docs);
@@ -164,19 +209,22 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
 
   const clusterScoped = (d: Doc) => CLUSTER_SCOPED_KINDS.has(d.kind ?? '');
   const nsOf = (d: Doc) => d.metadata?.namespace ?? defaultNs;
-  const label = (d: Doc) => `${d.kind ?? '<no kind>'}/${d.metadata?.name ?? '<unnamed>'}${clusterScoped(d) ? '' : ` in namespace ${nsOf(d)}`}`;
+  const label = (d: Doc) =>
+    `${d.kind ?? '<no kind>'}/${d.metadata?.name ?? '<unnamed>'}${clusterScoped(d) ? '' : ` in namespace ${nsOf(d)}`}`;
   const seen = new Map<string, number>();
   for (const d of docs) {
     const key = `${d.apiVersion ?? ''}|${label(d)}`;
     seen.set(key, (seen.get(key) ?? 0) + 1);
-    if (seen.get(key) === 2) report.push(`warning: ${label(d)} appears more than once in the input; applied, the last one wins`);
+    if (seen.get(key) === 2)
+      report.push(`warning: ${label(d)} appears more than once in the input; applied, the last one wins`);
   }
   const namespaces = new Map<string, V1Namespace>();
   for (const d of docs.filter((d) => d.kind === 'Namespace')) namespaces.set(d.metadata?.name ?? '', d as V1Namespace);
-  for (const d of docs) if (!clusterScoped(d)) {
-    const ns = nsOf(d);
-    if (!namespaces.has(ns)) namespaces.set(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  }
+  for (const d of docs)
+    if (!clusterScoped(d)) {
+      const ns = nsOf(d);
+      if (!namespaces.has(ns)) namespaces.set(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
+    }
 
   const addresses = { gatewayIP: opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP, dnsIP: opts.dnsIP ?? PLACEHOLDER_DNS_IP };
   const { ctx, admitted } = inputContext(docs, { ...addresses, defaultNamespace: defaultNs, clusterDomain });
@@ -193,14 +241,23 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     // Objects the controller owns are regenerated below, so rendering rendered output is stable.
     if (ownedByController(d)) continue;
     if (clusterScoped(d)) {
-      if (d.kind === 'Namespace') namespaceHints(d.metadata?.name ?? '', d.metadata as V1ObjectMeta).forEach((h) => report.push(`warning: ${label(d)}: ${h}`));
+      if (d.kind === 'Namespace')
+        namespaceHints(d.metadata?.name ?? '', d.metadata as V1ObjectMeta).forEach((h) =>
+          report.push(`warning: ${label(d)}: ${h}`),
+        );
       outDocs.push(d);
       continue;
     }
     const podLike = d.kind === 'Pod' ? (d as PodLike) : templateOf(d);
-    const shape = podLike ? checkShape(podLike as Record<string, unknown>, 'Pod') : d.kind === 'Service' ? checkShape(d, 'Service') : undefined;
+    const shape = podLike
+      ? checkShape(podLike as Record<string, unknown>, 'Pod')
+      : d.kind === 'Service'
+        ? checkShape(d, 'Service')
+        : undefined;
     if (shape) {
-      errors.push(`${label(d)}: not a valid ${d.kind === 'Pod' || d.kind === 'Service' ? d.kind : 'pod template'}: ${shape}`);
+      errors.push(
+        `${label(d)}: not a valid ${d.kind === 'Pod' || d.kind === 'Service' ? d.kind : 'pod template'}: ${shape}`,
+      );
       continue;
     }
     if (!podLike && hasPodTemplate(d)) {
@@ -208,7 +265,10 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         `${label(d)}: not examined (wpgw does not know where ${d.kind ?? 'this kind'} keeps its pod template); in a cluster its Pods are still admitted, but its template does not count as Windows for re-pointing Services`,
       );
     }
-    if (podLike && d.kind !== 'Pod') workloadHints(d.kind ?? 'workload', d.metadata as V1ObjectMeta, podLike.metadata).forEach((h) => report.push(`warning: ${label(d)}: ${h}`));
+    if (podLike && d.kind !== 'Pod')
+      workloadHints(d.kind ?? 'workload', d.metadata as V1ObjectMeta, podLike.metadata).forEach((h) =>
+        report.push(`warning: ${label(d)}: ${h}`),
+      );
     if (podLike) {
       const outcome = mutatePod({ pod: podLike, namespace: ns, ctx, clusterDomain });
       if (outcome.action === 'deny') {
@@ -217,7 +277,12 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       }
       outcome.warnings.forEach((w) => report.push(`warning: ${label(d)}: ${w}`));
       if (d.kind === 'Pod' && (outcome.action === 'skip' || outcome.reason === 'stripped')) {
-        leftUnmanaged.push({ d, ns, pod: outcome.action === 'skip' ? podLike : outcome.pod, warnings: outcome.warnings });
+        leftUnmanaged.push({
+          d,
+          ns,
+          pod: outcome.action === 'skip' ? podLike : outcome.pod,
+          warnings: outcome.warnings,
+        });
       }
       if (outcome.action === 'skip') {
         report.push(`${label(d)}: unchanged (${outcome.reason})`);
@@ -227,7 +292,10 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
       report.push(`${label(d)}: ${outcome.reason}`);
       const mutated = d.kind === 'Pod' ? (outcome.pod as Doc) : setTemplate(d, outcome.pod);
       outDocs.push(mutated);
-      const asPod: V1Pod = { metadata: { ...outcome.pod.metadata, name: d.metadata?.name ?? 'pod', namespace: ns }, spec: outcome.pod.spec! };
+      const asPod: V1Pod = {
+        metadata: { ...outcome.pod.metadata, name: d.metadata?.name ?? 'pod', namespace: ns },
+        spec: outcome.pod.spec!,
+      };
       pods.set(ns, [...(pods.get(ns) ?? []), asPod]);
       continue;
     }
@@ -270,7 +338,11 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
   const root = istioRootNamespace({ istioRootNamespace: opts.istioRootNamespace });
   for (const [ns, namespace] of [...namespaces.entries()].sort((a, b) => a[0].localeCompare(b[0]))) {
     // The root namespace given only for its mesh-wide policies is no namespace to opt in.
-    if (ns === root && docs.every((d) => nsOf(d) !== ns || clusterScoped(d) || String(d.apiVersion ?? '').includes('istio.io/'))) continue;
+    if (
+      ns === root &&
+      docs.every((d) => nsOf(d) !== ns || clusterScoped(d) || String(d.apiVersion ?? '').includes('istio.io/'))
+    )
+      continue;
     const state = desiredNamespaceState(
       {
         namespace,
@@ -281,10 +353,29 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
         clusterDnsIP: opts.clusterDnsIP ?? '10.96.0.10',
         ingresses: ingresses.get(ns) ?? [],
         // The user's own Istio objects in the input shape the inbound routes, as in a cluster.
-        istio: userIstioOf(docs.filter((d) => nsOf(d) === ns && !ownedByController(d)), ns),
+        istio: userIstioOf(
+          docs.filter((d) => nsOf(d) === ns && !ownedByController(d)),
+          ns,
+        ),
         // Callers' routes in the input's other namespaces, and the root namespace's policies.
-        callerIstio: callerObjects(routingOf(docs.filter((d) => nsOf(d) !== ns && !ownedByController(d)), nsOf), ns),
-        ...(ns !== root ? { meshIstio: { namespace: root, objects: userIstioOf(docs.filter((d) => nsOf(d) === root && !ownedByController(d)), root) } } : {}),
+        callerIstio: callerObjects(
+          routingOf(
+            docs.filter((d) => nsOf(d) !== ns && !ownedByController(d)),
+            nsOf,
+          ),
+          ns,
+        ),
+        ...(ns !== root
+          ? {
+              meshIstio: {
+                namespace: root,
+                objects: userIstioOf(
+                  docs.filter((d) => nsOf(d) === root && !ownedByController(d)),
+                  root,
+                ),
+              },
+            }
+          : {}),
         // Mesh-wide outbound picks from every Service in the input, as from the cluster's.
         clusterServices: services,
         sidecars: docs.filter((d) => d.kind === 'Sidecar' && nsOf(d) === ns) as Sidecar[],
@@ -299,7 +390,10 @@ export function render(input: string, opts: RenderOptions = {}): RenderResult {
     }
   }
   const generatedNamespaces = namespaces.size;
-  if (!opts.gatewayIP) report.push(`no --gateway-ip given: using ${PLACEHOLDER_GATEWAY_IP} (a documentation address) as the gateway ClusterIP`);
+  if (!opts.gatewayIP)
+    report.push(
+      `no --gateway-ip given: using ${PLACEHOLDER_GATEWAY_IP} (a documentation address) as the gateway ClusterIP`,
+    );
   if (generatedNamespaces > 1) {
     report.push(
       `${generatedNamespaces} namespaces share the gateway address ${opts.gatewayIP ?? PLACEHOLDER_GATEWAY_IP} here, a placeholder per namespace: in a cluster each namespace's wpgw Service gets its own ClusterIP`,

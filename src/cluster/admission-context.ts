@@ -17,7 +17,10 @@ export type AdmissionCacheView = Pick<
 >;
 
 /** The namespace's view, from the cache's indexes (each list read only when an answer needs it). */
-export function cacheNamespaceView(cache: Pick<ClusterCache, 'namespace' | 'services' | 'managedPods' | 'runtimeClass' | 'workloads' | 'ingresses'>, namespace: string): NamespaceView {
+export function cacheNamespaceView(
+  cache: Pick<ClusterCache, 'namespace' | 'services' | 'managedPods' | 'runtimeClass' | 'workloads' | 'ingresses'>,
+  namespace: string,
+): NamespaceView {
   return namespaceView(
     namespace,
     {

@@ -19,7 +19,13 @@ import type {
 import type { Logger } from 'pino';
 import { MANAGED_KINDS, type KubeObject, type UserIstioObjects } from '../core/desired-types.js';
 import type { Sidecar } from '../core/mesh-scope.js';
-import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL, REPOINTED_LABEL, SERVICE_ORIGINAL_ANNOTATION } from '../names.js';
+import {
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  MANAGED_LABEL,
+  REPOINTED_LABEL,
+  SERVICE_ORIGINAL_ANNOTATION,
+} from '../names.js';
 import { RawKubeClient, type KubeRest } from './client.js';
 import { ROLLOUT_KIND, SIDECAR_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
 import { KubeListWatchSource } from './kube-source.js';
@@ -69,10 +75,27 @@ export const WEBHOOK_RESOURCES: readonly ResourceKey[] = [
   'ingresses',
 ];
 
-export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [...WEBHOOK_RESOURCES, 'sidecars', 'managedOutputs', 'virtualservices', 'destinationrules', 'authorizationpolicies', 'peerauthentications', 'requestauthentications'];
+export const CONTROLLER_RESOURCES: readonly ResourceKey[] = [
+  ...WEBHOOK_RESOURCES,
+  'sidecars',
+  'managedOutputs',
+  'virtualservices',
+  'destinationrules',
+  'authorizationpolicies',
+  'peerauthentications',
+  'requestauthentications',
+];
 
 /** Workload kinds whose pod templates can make a Service "Windows". */
-export const WORKLOAD_RESOURCES = ['deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts'] as const;
+export const WORKLOAD_RESOURCES = [
+  'deployments',
+  'statefulsets',
+  'daemonsets',
+  'replicasets',
+  'jobs',
+  'cronjobs',
+  'rollouts',
+] as const;
 export type WorkloadResource = (typeof WORKLOAD_RESOURCES)[number];
 
 /** The parts of an Argo Rollout wpgw reads (no typed model in client-node). */
@@ -247,7 +270,10 @@ export class ClusterCache {
     for (const spec of watchSpecs(opts.resources)) {
       const slim = SLIM_KIND[spec.resource];
       const transform = this.scoped.has(spec.resource)
-        ? (o: KubeObjectLike) => (this.isWatched(o.metadata?.namespace ?? '') || keptAnywhere(spec.resource, o) ? slimObject(slim, o) : undefined)
+        ? (o: KubeObjectLike) =>
+            this.isWatched(o.metadata?.namespace ?? '') || keptAnywhere(spec.resource, o)
+              ? slimObject(slim, o)
+              : undefined
         : (o: KubeObjectLike) => slimObject(slim, o);
       const r = new Reflector<KubeObjectLike>(opts.sourceFactory(spec.info, spec.labelSelector), {
         name: spec.name,
@@ -497,7 +523,8 @@ export class ClusterCache {
 
   private dispatch(spec: WatchSpec, type: ChangeType, obj: KubeObjectLike, old: KubeObjectLike | undefined): void {
     if (spec.resource === 'namespaces') this.rescope(obj.metadata?.name ?? '');
-    else if (spec.resource === 'managedPods' || spec.resource === 'managedOutputs') this.rescope(obj.metadata?.namespace ?? '');
+    else if (spec.resource === 'managedPods' || spec.resource === 'managedOutputs')
+      this.rescope(obj.metadata?.namespace ?? '');
     const ns = obj.metadata?.namespace;
     if (ns) this.nsGen.set(ns, (this.nsGen.get(ns) ?? 0) + 1);
     else this.clusterGen++; // namespaces, runtime classes: may change any namespace's answers

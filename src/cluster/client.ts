@@ -27,7 +27,11 @@ export interface RequestOptions {
 
 /** What the rest of wpgw needs from the API server. Tests substitute a fake. */
 export interface KubeRest {
-  request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts?: RequestOptions): Promise<T>;
+  request<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    opts?: RequestOptions,
+  ): Promise<T>;
 }
 
 const RAW = '__wpgw_raw_json__';
@@ -51,7 +55,10 @@ class RawApi extends KubernetesObjectApi {
     return (await this.requestPromise(ctx, RAW)) as unknown as T;
   }
 
-  protected override async processResponse<T extends KubernetesObject>(response: ResponseContext, type?: string): Promise<T> {
+  protected override async processResponse<T extends KubernetesObject>(
+    response: ResponseContext,
+    type?: string,
+  ): Promise<T> {
     if (type !== RAW) return super.processResponse<T>(response, type);
     const text = await response.body.text();
     if (response.httpStatusCode >= 200 && response.httpStatusCode <= 299) {
@@ -119,7 +126,16 @@ export class PooledAuthentication {
       ...(cluster.tlsServerName ? { servername: cluster.tlsServerName } : {}),
     };
     const id = createHash('sha256')
-      .update(JSON.stringify([cluster.server, cluster.skipTLSVerify ?? false, cluster.tlsServerName ?? '', ca?.toString('base64'), cert?.toString('base64'), key?.toString('base64')]))
+      .update(
+        JSON.stringify([
+          cluster.server,
+          cluster.skipTLSVerify ?? false,
+          cluster.tlsServerName ?? '',
+          ca?.toString('base64'),
+          cert?.toString('base64'),
+          key?.toString('base64'),
+        ]),
+      )
       .digest('hex');
     let agent = this.#agents.get(id);
     if (!agent) {
@@ -142,7 +158,11 @@ export class RawKubeClient implements KubeRest {
     this.api.useAuth(this.auth);
   }
 
-  request<T = unknown>(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts: RequestOptions = {}): Promise<T> {
+  request<T = unknown>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    opts: RequestOptions = {},
+  ): Promise<T> {
     return this.api.send<T>(HttpMethod[method], path, opts);
   }
 }

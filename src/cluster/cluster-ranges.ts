@@ -6,7 +6,14 @@
 // fires only when it differs, so churn that changes no range reconciles nothing.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { mergeRanges, nodeRanges, serviceCidrRanges, type DiscoveredRange, type NodeLike, type ServiceCIDRLike } from '../core/cluster-ranges.js';
+import {
+  mergeRanges,
+  nodeRanges,
+  serviceCidrRanges,
+  type DiscoveredRange,
+  type NodeLike,
+  type ServiceCIDRLike,
+} from '../core/cluster-ranges.js';
 import type { RangeDiscovery } from '../core/desired/egress-report.js';
 import { RawKubeClient, type KubeRest } from './client.js';
 import { kindInfo } from './kinds.js';
@@ -34,9 +41,16 @@ export class ClusterRangeWatch {
   private timer: NodeJS.Timeout | undefined;
   private readonly handlers: Array<(ranges: DiscoveredRange[]) => void> = [];
 
-  static fromKubeConfig(kc: KubeConfig, opts: Omit<ClusterRangeWatchOptions, 'sourceFactory'> & { rest?: KubeRest }): ClusterRangeWatch {
+  static fromKubeConfig(
+    kc: KubeConfig,
+    opts: Omit<ClusterRangeWatchOptions, 'sourceFactory'> & { rest?: KubeRest },
+  ): ClusterRangeWatch {
     const rest = opts.rest ?? new RawKubeClient(kc);
-    return new ClusterRangeWatch({ ...opts, sourceFactory: (kind) => new KubeListWatchSource(kc, rest, kindInfo(kind === 'Node' ? 'v1' : 'networking.k8s.io/v1', kind)) });
+    return new ClusterRangeWatch({
+      ...opts,
+      sourceFactory: (kind) =>
+        new KubeListWatchSource(kc, rest, kindInfo(kind === 'Node' ? 'v1' : 'networking.k8s.io/v1', kind)),
+    });
   }
 
   constructor(private readonly o: ClusterRangeWatchOptions) {
@@ -93,8 +107,12 @@ export class ClusterRangeWatch {
 
   /** How each source stands, for the egress report and `wpgw status`. */
   discovery(): RangeDiscovery {
-    const state = (r: Reflector<KubeObjectLike> | undefined, off: string): string => (!r ? off : r.missing() ? 'unavailable (not served, or forbidden): see the controller log' : 'watched');
-    return { nodes: state(this.nodes, 'off (--discover-node-ranges=false)'), serviceCIDRs: state(this.serviceCIDRs, 'off') };
+    const state = (r: Reflector<KubeObjectLike> | undefined, off: string): string =>
+      !r ? off : r.missing() ? 'unavailable (not served, or forbidden): see the controller log' : 'watched';
+    return {
+      nodes: state(this.nodes, 'off (--discover-node-ranges=false)'),
+      serviceCIDRs: state(this.serviceCIDRs, 'off'),
+    };
   }
 
   private schedule(): void {
@@ -108,14 +126,23 @@ export class ClusterRangeWatch {
 
   private recompute(): void {
     // By name, so a range two objects share names the same one whatever order the watch kept.
-    const byName = <T extends KubeObjectLike>(objs: T[]) => [...objs].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
-    const next = mergeRanges(serviceCidrRanges(byName(this.serviceCIDRs.store.all()) as ServiceCIDRLike[]), nodeRanges(byName(this.nodes?.store.all() ?? []) as NodeLike[]));
+    const byName = <T extends KubeObjectLike>(objs: T[]) =>
+      [...objs].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    const next = mergeRanges(
+      serviceCidrRanges(byName(this.serviceCIDRs.store.all()) as ServiceCIDRLike[]),
+      nodeRanges(byName(this.nodes?.store.all() ?? []) as NodeLike[]),
+    );
     const key = next.map((r) => r.cidr).join(',');
     const before = this.key;
     this.current = next;
     this.key = key;
     if (key === before) return;
-    this.o.logger?.info({ ranges: next.length, discovery: this.discovery() }, before === undefined ? 'cluster ranges discovered from the API' : 'cluster ranges discovered from the API changed');
+    this.o.logger?.info(
+      { ranges: next.length, discovery: this.discovery() },
+      before === undefined
+        ? 'cluster ranges discovered from the API'
+        : 'cluster ranges discovered from the API changed',
+    );
     if (before !== undefined) for (const h of this.handlers) h(next);
   }
 }

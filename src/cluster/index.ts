@@ -27,7 +27,12 @@ export function startAdmissionCache(
   kc: KubeConfig,
   opts: { logger?: Logger; relistIntervalMs?: number } = {},
 ): { cache: ClusterCache; context: AdmissionContext } {
-  const cache = ClusterCache.fromKubeConfig(kc, { resources: WEBHOOK_RESOURCES, scoped: WEBHOOK_SCOPED, logger: opts.logger, relistIntervalMs: opts.relistIntervalMs });
+  const cache = ClusterCache.fromKubeConfig(kc, {
+    resources: WEBHOOK_RESOURCES,
+    scoped: WEBHOOK_SCOPED,
+    logger: opts.logger,
+    relistIntervalMs: opts.relistIntervalMs,
+  });
   cache.start();
   return { cache, context: cacheAdmissionContext(cache) };
 }

@@ -37,7 +37,8 @@ const BUILTIN: KindInfo[] = [
     namespaced: true,
     // Read only to tell Services non-mesh clients reach; without RBAC for it, start anyway.
     optional: true,
-    missingHint: 'Ingresses cannot be read: Services that other ingress controllers send to are not detected (annotate them wpgw.io/non-mesh-clients)',
+    missingHint:
+      'Ingresses cannot be read: Services that other ingress controllers send to are not detected (annotate them wpgw.io/non-mesh-clients)',
   },
   { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', plural: 'runtimeclasses', namespaced: false },
   // The cluster's own ranges (src/cluster/cluster-ranges.ts): optional, so a grant left out (the
@@ -48,7 +49,8 @@ const BUILTIN: KindInfo[] = [
     plural: 'nodes',
     namespaced: false,
     optional: true,
-    missingHint: 'Nodes cannot be read: their pod CIDRs and addresses are not excepted from the gateways\' external egress (grant list/watch nodes, or set --cluster-cidrs and --discover-node-ranges=false)',
+    missingHint:
+      "Nodes cannot be read: their pod CIDRs and addresses are not excepted from the gateways' external egress (grant list/watch nodes, or set --cluster-cidrs and --discover-node-ranges=false)",
   },
   {
     apiVersion: 'networking.k8s.io/v1',
@@ -56,7 +58,8 @@ const BUILTIN: KindInfo[] = [
     plural: 'servicecidrs',
     namespaced: false,
     optional: true,
-    missingHint: 'ServiceCIDRs cannot be read (API server before 1.33, or no RBAC): the Service range is only what --cluster-cidrs names (and the private ranges)',
+    missingHint:
+      'ServiceCIDRs cannot be read (API server before 1.33, or no RBAC): the Service range is only what --cluster-cidrs names (and the private ranges)',
   },
   { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', plural: 'leases', namespaced: true },
   // read only: users' own, reported when they act on the wpgw (docs/user-policies.md)
@@ -73,14 +76,16 @@ const BUILTIN: KindInfo[] = [
     namespaced: true,
     crd: true,
     optional: true,
-    missingHint: 'Argo Rollouts is not installed (no argoproj.io/v1alpha1 Rollout CRD); Rollouts are picked up when it appears',
+    missingHint:
+      'Argo Rollouts is not installed (no argoproj.io/v1alpha1 Rollout CRD); Rollouts are picked up when it appears',
   },
   {
     ...SIDECAR_KIND,
     namespaced: true,
     crd: true,
     optional: true,
-    missingHint: 'Istio Sidecars cannot be read (no CRD, or no RBAC for networking.istio.io sidecars): a namespace Sidecar does not narrow wpgw.io/mesh-outbound',
+    missingHint:
+      'Istio Sidecars cannot be read (no CRD, or no RBAC for networking.istio.io sidecars): a namespace Sidecar does not narrow wpgw.io/mesh-outbound',
   },
 ];
 
@@ -92,7 +97,9 @@ const ALL: KindInfo[] = [
     plural: k.plural,
     namespaced: true,
     crd: k.apiVersion.includes('istio.io/'),
-    ...(k.apiVersion.includes('istio.io/') ? { missingHint: `the CRD for ${k.apiVersion} ${k.kind} is not installed (install Istio's CRDs)` } : {}),
+    ...(k.apiVersion.includes('istio.io/')
+      ? { missingHint: `the CRD for ${k.apiVersion} ${k.kind} is not installed (install Istio's CRDs)` }
+      : {}),
   })),
 ];
 
@@ -117,12 +124,19 @@ export function kindInfo(apiVersion: string, kind: string): KindInfo {
 }
 
 /** Collection path, cluster-wide when `namespace` is omitted: /api/v1/pods, /apis/apps/v1/namespaces/x/deployments. */
-export function collectionPath(info: Pick<KindInfo, 'apiVersion' | 'plural' | 'namespaced'>, namespace?: string): string {
+export function collectionPath(
+  info: Pick<KindInfo, 'apiVersion' | 'plural' | 'namespaced'>,
+  namespace?: string,
+): string {
   const root = info.apiVersion.includes('/') ? `/apis/${info.apiVersion}` : `/api/${info.apiVersion}`;
   if (info.namespaced && namespace) return `${root}/namespaces/${encodeURIComponent(namespace)}/${info.plural}`;
   return `${root}/${info.plural}`;
 }
 
-export function objectPath(info: Pick<KindInfo, 'apiVersion' | 'plural' | 'namespaced'>, namespace: string | undefined, name: string): string {
+export function objectPath(
+  info: Pick<KindInfo, 'apiVersion' | 'plural' | 'namespaced'>,
+  namespace: string | undefined,
+  name: string,
+): string {
   return `${collectionPath(info, namespace)}/${encodeURIComponent(name)}`;
 }

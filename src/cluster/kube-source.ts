@@ -73,7 +73,10 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
       const onEvent = (type: string, raw: unknown): void => {
         events++;
         const obj = raw as T & { code?: number; message?: string };
-        if (type === 'ERROR') return finish(() => reject(Object.assign(new Error(obj.message ?? 'streaming list error'), { code: obj.code })));
+        if (type === 'ERROR')
+          return finish(() =>
+            reject(Object.assign(new Error(obj.message ?? 'streaming list error'), { code: obj.code })),
+          );
         if (type === 'BOOKMARK') {
           if (obj.metadata?.annotations?.[INITIAL_EVENTS_END] === 'true') {
             finish(() => resolve({ items: [...items.values()], resourceVersion: obj.metadata?.resourceVersion ?? '' }));
@@ -89,13 +92,20 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
       };
       const onDone = (err?: unknown): void => {
         // Ended (or went quiet) after connecting, without the bookmark: sendInitialEvents was ignored.
-        const ignored = errorStatus(err) === undefined && (!err || events > 0 || (err as { name?: unknown }).name === 'TimeoutError');
+        const ignored =
+          errorStatus(err) === undefined && (!err || events > 0 || (err as { name?: unknown }).name === 'TimeoutError');
         finish(() => reject(ignored ? new StreamingListUnsupported(err) : err));
       };
       new Watch(this.kc)
         .watch(
           path,
-          { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan', allowWatchBookmarks: true, labelSelector: this.opts.labelSelector, timeoutSeconds: 600 },
+          {
+            sendInitialEvents: true,
+            resourceVersionMatch: 'NotOlderThan',
+            allowWatchBookmarks: true,
+            labelSelector: this.opts.labelSelector,
+            timeoutSeconds: 600,
+          },
           onEvent,
           onDone,
         )

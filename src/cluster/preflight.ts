@@ -40,11 +40,19 @@ export function loadKubeConfig(): KubeConfig {
   }
   if (contextOverride !== undefined) {
     if (!kc.getContextObject(contextOverride)) {
-      throw new StartupError(`--context ${contextOverride}: no such context in the kubeconfig from ${kubeconfigSource()} (it has: ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`);
+      throw new StartupError(
+        `--context ${contextOverride}: no such context in the kubeconfig from ${kubeconfigSource()} (it has: ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        })`,
+      );
     }
     kc.setCurrentContext(contextOverride);
   }
-  if (!kc.getCurrentCluster()) throw new StartupError(`the kubeconfig from ${kubeconfigSource()} has no current cluster`);
+  if (!kc.getCurrentCluster())
+    throw new StartupError(`the kubeconfig from ${kubeconfigSource()} has no current cluster`);
   return kc;
 }
 
@@ -71,20 +79,25 @@ export async function checkApiServer(kc: KubeConfig, opts: ApiCheckOptions): Pro
       const status = errorStatus(err);
       // 401/403 will not fix themselves by waiting.
       if (status === 401 || status === 403) {
-        throw new StartupError(`the Kubernetes API server ${server} refused the credentials from ${kubeconfigSource()} (HTTP ${status})`);
+        throw new StartupError(
+          `the Kubernetes API server ${server} refused the credentials from ${kubeconfigSource()} (HTTP ${status})`,
+        );
       }
       last = describeNetworkError(err);
     }
     if (Date.now() + (opts.retryMs ?? 1_000) > deadline) break;
     await new Promise((r) => setTimeout(r, opts.retryMs ?? 1_000));
   }
-  throw new StartupError(`cannot reach the Kubernetes API server ${server} (kubeconfig: ${kubeconfigSource()}) within ${Math.round(opts.timeoutMs / 1000)}s: ${last}`);
+  throw new StartupError(
+    `cannot reach the Kubernetes API server ${server} (kubeconfig: ${kubeconfigSource()}) within ${Math.round(opts.timeoutMs / 1000)}s: ${last}`,
+  );
 }
 
 /** undici says "fetch failed" and hides the reason (ECONNREFUSED, ENOTFOUND, a TLS error) in `cause`. */
 function describeNetworkError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } } | null)?.cause;
-  if (cause?.code && cause.message) return cause.message.includes(cause.code) ? cause.message : `${cause.code}: ${cause.message}`;
+  if (cause?.code && cause.message)
+    return cause.message.includes(cause.code) ? cause.message : `${cause.code}: ${cause.message}`;
   if (cause?.message) return cause.message;
   return errorMessage(err);
 }

@@ -243,7 +243,9 @@ export class Reflector<T extends KubeObjectLike> {
       // not keep the process from becoming ready: treat it like an absent CRD, and say why.
       const status = errorStatus(err);
       if (status === 404 || (status === 403 && this.opts.optional)) {
-        this.markMissing(status === 403 ? 'forbidden (403): grant list and watch on it (manifests/rbac-*.yaml)' : undefined);
+        this.markMissing(
+          status === 403 ? 'forbidden (403): grant list and watch on it (manifests/rbac-*.yaml)' : undefined,
+        );
         return 'missing';
       }
       this.recordError('list', err);
@@ -358,7 +360,9 @@ export class Reflector<T extends KubeObjectLike> {
       if (!old) {
         this.store.set(item);
         this.emit('add', item, undefined);
-      } else if (filledSince(old) ? isNewerVersion(rv, old.metadata?.resourceVersion) : rv !== old.metadata?.resourceVersion) {
+      } else if (
+        filledSince(old) ? isNewerVersion(rv, old.metadata?.resourceVersion) : rv !== old.metadata?.resourceVersion
+      ) {
         this.store.set(item);
         this.emit('update', item, old);
       }

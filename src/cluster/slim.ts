@@ -81,7 +81,18 @@ function podTemplate(at: string): string[] {
 }
 
 /** Kinds whose cached objects are projected, by the cache's resource key. */
-export type SlimKind = 'namespace' | 'service' | 'workload' | 'ingress' | 'runtimeClass' | 'istio' | 'virtualService' | 'managedPod' | 'managedOutput' | 'node' | 'serviceCIDR';
+export type SlimKind =
+  | 'namespace'
+  | 'service'
+  | 'workload'
+  | 'ingress'
+  | 'runtimeClass'
+  | 'istio'
+  | 'virtualService'
+  | 'managedPod'
+  | 'managedOutput'
+  | 'node'
+  | 'serviceCIDR';
 
 const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> = {
   // Every namespace (they are how an opt-in is noticed): labels; annotations in withOwnAnnotations.

@@ -6,7 +6,10 @@ import { windowsEvidence } from '../core/detect.js';
 export type RuntimeClassOSLookup = (runtimeClassName: string) => string | undefined;
 
 /** spec.os.name, nodeSelector kubernetes.io/os, required node affinity os In [windows], or a Windows RuntimeClass. */
-export function isWindowsPodSpec(spec: V1PodSpec | undefined, runtimeClassOS: RuntimeClassOSLookup = () => undefined): boolean {
+export function isWindowsPodSpec(
+  spec: V1PodSpec | undefined,
+  runtimeClassOS: RuntimeClassOSLookup = () => undefined,
+): boolean {
   return windowsEvidence(spec, runtimeClassOS) !== undefined;
 }
 

@@ -41,43 +41,86 @@ function podFromFile(file: string): V1Pod {
   }
   if (doc?.kind === 'Pod') return doc as V1Pod;
   const template = doc && typeof doc === 'object' ? podTemplateOf(doc) : undefined;
-  if (!template) throw new UsageError(`-f ${file}: neither a Pod nor a workload with a pod template (kind ${doc?.kind ?? 'none'})`);
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, name: `${doc.metadata?.name ?? 'pod'}-probe` }, spec: template.spec! };
+  if (!template)
+    throw new UsageError(`-f ${file}: neither a Pod nor a workload with a pod template (kind ${doc?.kind ?? 'none'})`);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { ...template.metadata, name: `${doc.metadata?.name ?? 'pod'}-probe` },
+    spec: template.spec!,
+  };
 }
 
 function forDryRun(pod: V1Pod, namespace: string): V1Pod {
   const { name, generateName, labels, annotations } = pod.metadata ?? {};
   const spec = { ...pod.spec! };
   delete spec.nodeName;
-  return { apiVersion: 'v1', kind: 'Pod', metadata: { generateName: generateName ?? `${name ?? 'pod'}-`, namespace, labels, annotations }, spec };
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { generateName: generateName ?? `${name ?? 'pod'}-`, namespace, labels, annotations },
+    spec,
+  };
 }
 
 export async function checkInjectCommand(args: string[], io: CliIO): Promise<number> {
-  const parsed = parseCommand(args, io, HELP, { namespace: { type: 'string', short: 'n' }, filename: { type: 'string', short: 'f' } }, true);
+  const parsed = parseCommand(
+    args,
+    io,
+    HELP,
+    { namespace: { type: 'string', short: 'n' }, filename: { type: 'string', short: 'f' } },
+    true,
+  );
   if (!parsed) return 0;
   const { values, positionals } = parsed;
-  if (Boolean(values.filename) === (positionals.length > 0)) throw new UsageError('give a POD name or -f FILE');
+  if (Boolean(values.filename) === positionals.length > 0) throw new UsageError('give a POD name or -f FILE');
   if (positionals.length > 1) throw new UsageError(`one pod at a time, got ${positionals.join(' ')}`);
   const filePod = values.filename ? podFromFile(values.filename) : undefined;
   const kc = loadKubeConfig();
   await checkApiServer(kc, { timeoutMs: 5_000 });
   const rest = new RawKubeClient(kc);
   const namespace = values.namespace ?? filePod?.metadata?.namespace ?? 'default';
-  const live = filePod ? undefined : await rest.request<V1Pod>('GET', `/api/v1/namespaces/${namespace}/pods/${positionals[0]}`);
+  const live = filePod
+    ? undefined
+    : await rest.request<V1Pod>('GET', `/api/v1/namespaces/${namespace}/pods/${positionals[0]}`);
   // A live pod is already mutated: admit its owner's template instead, which is what the next pod
   // of that owner is created from (a bare pod is admitted as it is now).
   const owner = live?.metadata?.ownerReferences?.find((o) => o.controller && OWNER_PATHS[o.kind]);
-  const template = owner ? podTemplateOf(await rest.request<WorkloadLike>('GET', `${OWNER_PATHS[owner.kind]!(namespace)}/${owner.name}`)) : undefined;
-  const pod: V1Pod = filePod ?? (template ? { apiVersion: 'v1', kind: 'Pod', metadata: { ...template.metadata, name: live!.metadata!.name! }, spec: template.spec! } : live!);
+  const template = owner
+    ? podTemplateOf(await rest.request<WorkloadLike>('GET', `${OWNER_PATHS[owner.kind]!(namespace)}/${owner.name}`))
+    : undefined;
+  const pod: V1Pod =
+    filePod ??
+    (template
+      ? {
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { ...template.metadata, name: live!.metadata!.name! },
+          spec: template.spec!,
+        }
+      : live!);
   const ns = await rest.request<V1Namespace>('GET', `/api/v1/namespaces/${namespace}`);
   const nsLabels = ns.metadata?.labels ?? {};
   const podLabels = pod.metadata?.labels ?? {};
-  const source = filePod ? `from ${values.filename}` : owner ? `live; admitted from its ${owner.kind} ${owner.name}'s template` : 'live; admitted as it is now';
-  const lines = [`Pod ${namespace}/${pod.metadata?.name ?? pod.metadata?.generateName ?? ''} (${source})`, '', 'Mutating webhooks for Pod CREATE, in the order the API server calls them:'];
+  const source = filePod
+    ? `from ${values.filename}`
+    : owner
+      ? `live; admitted from its ${owner.kind} ${owner.name}'s template`
+      : 'live; admitted as it is now';
+  const lines = [
+    `Pod ${namespace}/${pod.metadata?.name ?? pod.metadata?.generateName ?? ''} (${source})`,
+    '',
+    'Mutating webhooks for Pod CREATE, in the order the API server calls them:',
+  ];
 
-  const configs = ((await rest.request<{ items?: V1MutatingWebhookConfiguration[] }>('GET', '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations')).items ?? []).sort((a, b) =>
-    (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
-  );
+  const configs = (
+    (
+      await rest.request<{ items?: V1MutatingWebhookConfiguration[] }>(
+        'GET',
+        '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
+      )
+    ).items ?? []
+  ).sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   let any = false;
   for (const c of configs) {
     for (const w of c.webhooks ?? []) {
@@ -86,7 +129,13 @@ export async function checkInjectCommand(args: string[], io: CliIO): Promise<num
       const nsWhy = unmetRequirement(w.namespaceSelector as never, nsLabels);
       const podWhy = nsWhy ? undefined : unmetRequirement(w.objectSelector as never, podLabels);
       const where = `${c.metadata?.name} / ${w.name}`;
-      lines.push(nsWhy ? `  ✖ ${where}: not called: namespace ${nsWhy}` : podWhy ? `  ✖ ${where}: not called: pod label ${podWhy}` : `  ✔ ${where}: called (failurePolicy ${w.failurePolicy ?? 'Fail'})`);
+      lines.push(
+        nsWhy
+          ? `  ✖ ${where}: not called: namespace ${nsWhy}`
+          : podWhy
+            ? `  ✖ ${where}: not called: pod label ${podWhy}`
+            : `  ✔ ${where}: called (failurePolicy ${w.failurePolicy ?? 'Fail'})`,
+      );
     }
   }
   if (!any) lines.push('  none');
@@ -94,17 +143,29 @@ export async function checkInjectCommand(args: string[], io: CliIO): Promise<num
   lines.push('', 'Server-side dry run (nothing is created):');
   let code = 0;
   try {
-    const out = await rest.request<V1Pod>('POST', `/api/v1/namespaces/${namespace}/pods`, { query: { dryRun: 'All' }, body: forDryRun(pod, namespace) });
+    const out = await rest.request<V1Pod>('POST', `/api/v1/namespaces/${namespace}/pods`, {
+      query: { dryRun: 'All' },
+      body: forDryRun(pod, namespace),
+    });
     const status = out.metadata?.annotations?.[POD_STATUS_ANNOTATION];
     if (out.metadata?.labels?.[MANAGED_LABEL] === 'true' && status) {
       const aliases = (out.spec?.hostAliases ?? []).map((h) => `${h.ip} ${(h.hostnames ?? []).join(' ')}`);
-      lines.push(`  wpgw: managed; ${aliases.length ? `hostAliases ${aliases.join('; ')}` : `dnsConfig ${(out.spec?.dnsConfig?.nameservers ?? []).join(', ')}`}`, `        ${POD_STATUS_ANNOTATION}: ${status}`);
+      lines.push(
+        `  wpgw: managed; ${aliases.length ? `hostAliases ${aliases.join('; ')}` : `dnsConfig ${(out.spec?.dnsConfig?.nameservers ?? []).join(', ')}`}`,
+        `        ${POD_STATUS_ANNOTATION}: ${status}`,
+      );
     } else {
       lines.push('  wpgw: left alone (not managed)');
     }
     const istio = out.metadata?.annotations?.['sidecar.istio.io/status'];
-    const proxy = out.spec?.containers?.find((c) => c.name === 'istio-proxy') ?? out.spec?.initContainers?.find((c) => c.name === 'istio-proxy');
-    lines.push(istio || proxy ? `  Istio: injected${proxy ? ` (${proxy.image})` : ''}` : `  Istio: not injected${out.metadata?.labels?.['sidecar.istio.io/inject'] === 'false' ? ' (sidecar.istio.io/inject=false)' : ''}`);
+    const proxy =
+      out.spec?.containers?.find((c) => c.name === 'istio-proxy') ??
+      out.spec?.initContainers?.find((c) => c.name === 'istio-proxy');
+    lines.push(
+      istio || proxy
+        ? `  Istio: injected${proxy ? ` (${proxy.image})` : ''}`
+        : `  Istio: not injected${out.metadata?.labels?.['sidecar.istio.io/inject'] === 'false' ? ' (sidecar.istio.io/inject=false)' : ''}`,
+    );
   } catch (err) {
     lines.push(`  denied: ${errorMessage(err)}`);
     code = 1;

@@ -39,21 +39,32 @@ export function formatChecks(results: CheckResult[]): string {
   }
   const failed = results.filter((r) => r.status === 'fail').length;
   const warned = results.filter((r) => r.status === 'warn').length;
-  lines.push('', failed ? `Status check results are ${SYMBOL.fail} (${failed} failed, ${warned} warning(s))` : `Status check results are ${SYMBOL.ok}${warned ? ` (${warned} warning(s))` : ''}`);
+  lines.push(
+    '',
+    failed
+      ? `Status check results are ${SYMBOL.fail} (${failed} failed, ${warned} warning(s))`
+      : `Status check results are ${SYMBOL.ok}${warned ? ` (${warned} warning(s))` : ''}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 
 export async function checkCommand(args: string[], io: CliIO): Promise<number> {
-  const parsed = parseCommand(args, io, HELP, {
-    pre: { type: 'boolean' },
-    namespace: { type: 'string', short: 'n' },
-    'all-namespaces': { type: 'boolean', short: 'A' },
-    'wpgw-namespace': { type: 'string' },
-    output: { type: 'string', short: 'o' },
-    wait: { type: 'string' },
-    'no-dry-run': { type: 'boolean' },
-    'istio-revision': { type: 'string' },
-  }, true);
+  const parsed = parseCommand(
+    args,
+    io,
+    HELP,
+    {
+      pre: { type: 'boolean' },
+      namespace: { type: 'string', short: 'n' },
+      'all-namespaces': { type: 'boolean', short: 'A' },
+      'wpgw-namespace': { type: 'string' },
+      output: { type: 'string', short: 'o' },
+      wait: { type: 'string' },
+      'no-dry-run': { type: 'boolean' },
+      'istio-revision': { type: 'string' },
+    },
+    true,
+  );
   if (!parsed) return 0;
   const { values, positionals } = parsed;
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -85,7 +96,9 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
       await new Promise((r) => setTimeout(r, Math.min(5_000, Math.max(0, deadline - Date.now()))));
       continue;
     }
-    io.stdout(output === 'json' ? `${JSON.stringify({ success: !failed, checks: results }, null, 2)}\n` : formatChecks(results));
+    io.stdout(
+      output === 'json' ? `${JSON.stringify({ success: !failed, checks: results }, null, 2)}\n` : formatChecks(results),
+    );
     return failed ? 1 : 0;
   }
 }

@@ -9,7 +9,18 @@ import { serverLookup } from '../controller/resolver.js';
 import { MAX_GATEWAY_REPLICAS } from '../core/desired/gateway.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../defaults.js';
 import { DEFAULT_CLUSTER_DOMAIN } from '../names.js';
-import { booleanFlag, certPairFlags, cidrListFlag, durationFlag, intFlag, metricsPortFlag, namespaceFlag, parseCommand, revisionFlag, UsageError } from './flags.js';
+import {
+  booleanFlag,
+  certPairFlags,
+  cidrListFlag,
+  durationFlag,
+  intFlag,
+  metricsPortFlag,
+  namespaceFlag,
+  parseCommand,
+  revisionFlag,
+  UsageError,
+} from './flags.js';
 import { type CliIO, version } from './main.js';
 import { createLogger, createRegistry, registerBuildInfo, serveMetrics } from '../telemetry/index.js';
 
@@ -71,7 +82,13 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   if (!parsed) return 0;
   const { values } = parsed;
   // Every flag is checked before anything starts: a bad one is a usage error, not a crash later.
-  const replicas = intFlag('gateway-replicas', values['gateway-replicas'], DEFAULT_DESIRED_OPTIONS.defaultGatewayReplicas, 1, MAX_GATEWAY_REPLICAS);
+  const replicas = intFlag(
+    'gateway-replicas',
+    values['gateway-replicas'],
+    DEFAULT_DESIRED_OPTIONS.defaultGatewayReplicas,
+    1,
+    MAX_GATEWAY_REPLICAS,
+  );
   const resyncIntervalMs = durationFlag('resync', values.resync, '5m');
   const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
   const port = intFlag('port', values.port, 9443, 0, 65535);
@@ -82,9 +99,11 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
   const istioNamespace = namespaceFlag('istio-namespace', values['istio-namespace']);
   const istioRootNamespace = namespaceFlag('istio-root-namespace', values['istio-root-namespace']);
   const externalNames = values['external-names'] ?? 'pin';
-  if (externalNames !== 'pin' && externalNames !== 'gateway') throw new UsageError(`--external-names must be pin or gateway, got "${externalNames}"`);
+  if (externalNames !== 'pin' && externalNames !== 'gateway')
+    throw new UsageError(`--external-names must be pin or gateway, got "${externalNames}"`);
   const dnsServer = values['external-dns-server'];
-  if (dnsServer !== undefined && isIP(dnsServer.replace(/:\d+$/, '')) === 0 && isIP(dnsServer) === 0) throw new UsageError(`--external-dns-server must be an IP address or IP:port, got "${dnsServer}"`);
+  if (dnsServer !== undefined && isIP(dnsServer.replace(/:\d+$/, '')) === 0 && isIP(dnsServer) === 0)
+    throw new UsageError(`--external-dns-server must be an IP address or IP:port, got "${dnsServer}"`);
   const files = certPairFlags('tls-cert-file', values['tls-cert-file'], 'tls-key-file', values['tls-key-file']);
   const kubeconfig = loadKubeConfig();
   await checkApiServer(kubeconfig, { timeoutMs: apiTimeoutMs });
@@ -101,7 +120,10 @@ export async function controllerCommand(args: string[], io: CliIO): Promise<numb
     port,
     ...files,
   });
-  const metricsServer = metricsPort === undefined ? undefined : await serveMetrics({ registry, host: values.host ?? '0.0.0.0', port: metricsPort });
+  const metricsServer =
+    metricsPort === undefined
+      ? undefined
+      : await serveMetrics({ registry, host: values.host ?? '0.0.0.0', port: metricsPort });
   controller = startController({
     kubeconfig,
     namespace: values.namespace ?? process.env.POD_NAMESPACE ?? 'wpgw-system',

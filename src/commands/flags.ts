@@ -35,7 +35,12 @@ export function parseCommand<const O extends ParseArgsOptionsConfig, const P ext
   options: O,
   allowPositionals?: P,
 ) {
-  const parsed = parseArgs({ args, strict: true, allowPositionals: (allowPositionals ?? false) as P, options: { ...options, ...HELP_OPTION } });
+  const parsed = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: (allowPositionals ?? false) as P,
+    options: { ...options, ...HELP_OPTION },
+  });
   if ((parsed.values as { help?: boolean }).help) {
     io.stdout(typeof help === 'string' ? help : help());
     return undefined;
@@ -65,7 +70,10 @@ export function ipFlag(flag: string, text: string | undefined): string | undefin
 
 export function revisionFlag(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
-  if (!isIstioRevision(text)) throw new UsageError(`--${flag} must be an Istio revision or tag name (a DNS label such as asm-1-26), got "${text}"`);
+  if (!isIstioRevision(text))
+    throw new UsageError(
+      `--${flag} must be an Istio revision or tag name (a DNS label such as asm-1-26), got "${text}"`,
+    );
   return text;
 }
 
@@ -95,7 +103,8 @@ export function booleanFlag(flag: string, text: string | undefined, fallback: bo
 /** A Kubernetes namespace name (a DNS label). */
 export function namespaceFlag(flag: string, text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(text)) throw new UsageError(`--${flag} must be a namespace name (a DNS label), got "${text}"`);
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(text))
+    throw new UsageError(`--${flag} must be a namespace name (a DNS label), got "${text}"`);
   return text;
 }
 
@@ -114,13 +123,20 @@ export function readableFileFlag(flag: string, path: string | undefined): string
     accessSync(path, constants.R_OK);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    throw new UsageError(`--${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    throw new UsageError(
+      `--${flag} ${path}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`,
+    );
   }
   return path;
 }
 
 /** Both or neither: half a certificate pair is a usage error. */
-export function certPairFlags(certFlag: string, cert: string | undefined, keyFlag: string, key: string | undefined): { certFile?: string; keyFile?: string } {
+export function certPairFlags(
+  certFlag: string,
+  cert: string | undefined,
+  keyFlag: string,
+  key: string | undefined,
+): { certFile?: string; keyFile?: string } {
   if (Boolean(cert) !== Boolean(key)) throw new UsageError(`--${certFlag} and --${keyFlag} go together`);
   if (!cert || !key) return {};
   return { certFile: readableFileFlag(certFlag, cert)!, keyFile: readableFileFlag(keyFlag, key)! };
@@ -131,6 +147,7 @@ export type OutputFormat = 'text' | 'json' | 'yaml';
 /** -o: one of `allowed`, default the first. */
 export function outputFlag<T extends OutputFormat>(text: string | undefined, allowed: readonly T[]): T {
   if (text === undefined) return allowed[0]!;
-  if (!(allowed as readonly string[]).includes(text)) throw new UsageError(`-o must be one of ${allowed.join(', ')}, got "${text}"`);
+  if (!(allowed as readonly string[]).includes(text))
+    throw new UsageError(`-o must be one of ${allowed.join(', ')}, got "${text}"`);
   return text as T;
 }

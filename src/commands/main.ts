@@ -147,7 +147,9 @@ async function run(name: string, args: string[], io: CliIO): Promise<number> {
     return USAGE_EXIT;
   }
   try {
-    return await (await load())(args, io);
+    return await (
+      await load()
+    )(args, io);
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     if (isUsageError(err)) {

@@ -55,7 +55,9 @@ export function renderCommand(args: string[], io: CliIO): number {
     ...(values.namespace ? { defaultNamespace: values.namespace } : {}),
     ...(values['cluster-domain'] ? { clusterDomain: values['cluster-domain'] } : {}),
     ...(istioRevision ? { istioRevision } : {}),
-    ...(values['istio-root-namespace'] ? { istioRootNamespace: namespaceFlag('istio-root-namespace', values['istio-root-namespace']) } : {}),
+    ...(values['istio-root-namespace']
+      ? { istioRootNamespace: namespaceFlag('istio-root-namespace', values['istio-root-namespace']) }
+      : {}),
   });
   // The report first, also when something was denied: one denial must not hide the rest.
   if (!values.quiet) for (const line of result.report) io.stderr(`# ${line}\n`);
@@ -63,7 +65,11 @@ export function renderCommand(args: string[], io: CliIO): number {
     for (const e of result.errors) io.stderr(`error: ${e}\n`);
     return 1;
   }
-  io.stdout(output === 'json' ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: result.objects }, null, 2)}\n` : result.yaml);
+  io.stdout(
+    output === 'json'
+      ? `${JSON.stringify({ apiVersion: 'v1', kind: 'List', items: result.objects }, null, 2)}\n`
+      : result.yaml,
+  );
   return 0;
 }
 
@@ -77,7 +83,9 @@ function readInput(path: string): string {
     throw new Error(`-f ${path}: no such file or directory`);
   }
   if (!isDir) return readFileSync(path, 'utf8');
-  const files = readdirSync(path).filter((f) => MANIFEST_FILE.test(f)).sort();
+  const files = readdirSync(path)
+    .filter((f) => MANIFEST_FILE.test(f))
+    .sort();
   if (files.length === 0) throw new Error(`-f ${path}: no *.yaml, *.yml or *.json files in this directory`);
   return files.map((f) => readFileSync(join(path, f), 'utf8')).join('\n---\n');
 }

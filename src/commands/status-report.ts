@@ -1,6 +1,14 @@
 // `wpgw status [-n NS]`: what wpgw did and sees in each opted-in namespace (and how far handing
 // back an opted-out one has come), read straight from the API (no watch), plus a plain-text rendering.
-import type { KubeConfig, V1Deployment, V1Ingress, V1Namespace, V1Pod, V1RuntimeClass, V1Service } from '@kubernetes/client-node';
+import type {
+  KubeConfig,
+  V1Deployment,
+  V1Ingress,
+  V1Namespace,
+  V1Pod,
+  V1RuntimeClass,
+  V1Service,
+} from '@kubernetes/client-node';
 import { clusterIPOf } from '../cluster/admission-context.js';
 import { RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
 import { ROLLOUT_KIND, SIDECAR_KIND, collectionPath, kindInfo, objectPath, type KindInfo } from '../cluster/kinds.js';
@@ -12,12 +20,31 @@ import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { desiredNamespaceState } from '../core/desired.js';
 import { namespaceHints, settingHints } from '../core/hints.js';
 import type { WorkloadObject } from '../core/workloads.js';
-import { MANAGED_KINDS, subjectText, type Conflict, type DesiredOptions, type KubeObject, type NamespaceInput, type UserIstioObjects } from '../core/desired-types.js';
+import {
+  MANAGED_KINDS,
+  subjectText,
+  type Conflict,
+  type DesiredOptions,
+  type KubeObject,
+  type NamespaceInput,
+  type UserIstioObjects,
+} from '../core/desired-types.js';
 import { RESTORE_PHASES, planRestore, type RestorePhase } from '../core/restore.js';
 import { findDrift, readOriginal, type DriftedPod } from '../core/records.js';
-import { LEAVE_PHASES, leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService } from '../core/service-leave.js';
+import {
+  LEAVE_PHASES,
+  leaveReasonText,
+  planServiceLeaves,
+  stageLeaving,
+  type LeavingService,
+} from '../core/service-leave.js';
 import { fromLists, namespaceView } from '../core/namespace-view.js';
-import { EGRESS_REPORT, formatEgressReport, readEgressReport, type EgressReport } from '../core/desired/egress-report.js';
+import {
+  EGRESS_REPORT,
+  formatEgressReport,
+  readEgressReport,
+  type EgressReport,
+} from '../core/desired/egress-report.js';
 import {
   DNS_SERVICE,
   ISTIO_REV_LABEL,
@@ -107,9 +134,17 @@ export function summarizeNamespace(
   const serviceIP = clusterIPOf(gatewaySvc);
   // status runs without the controller's --istio-revision: the live gateway's label says what it chose.
   const liveRevision = gatewayDeployment?.spec?.template?.metadata?.labels?.[ISTIO_REV_LABEL];
-  const options = liveRevision && !desiredOptions.istioRevision ? { ...desiredOptions, istioRevision: liveRevision } : desiredOptions;
+  const options =
+    liveRevision && !desiredOptions.istioRevision ? { ...desiredOptions, istioRevision: liveRevision } : desiredOptions;
   const leave = optedIn
-    ? planServiceLeaves({ namespace: ns, services: input.services, windowsLabelSets: more.windowsLabelSets, managed: gatewayDeployment ? [...managed, { ...gatewayDeployment, apiVersion: 'apps/v1', kind: 'Deployment' } as KubeObject] : managed })
+    ? planServiceLeaves({
+        namespace: ns,
+        services: input.services,
+        windowsLabelSets: more.windowsLabelSets,
+        managed: gatewayDeployment
+          ? [...managed, { ...gatewayDeployment, apiVersion: 'apps/v1', kind: 'Deployment' } as KubeObject]
+          : managed,
+      })
     : undefined;
   const state = leave ? stageLeaving(desired(input, options), leave, input) : { conflicts: [], notes: [] };
   const gateway: GatewayStatus = {};
@@ -123,7 +158,11 @@ export function summarizeNamespace(
       desired: gatewayDeployment.spec?.replicas ?? 1,
     };
   }
-  const hints = settingHints(input.namespace, { workloads: more.workloads, pods: more.allPods, services: input.services }, more.runtimeClassOS ?? (() => undefined)).map((h) => ({ subject: `${h.kind}/${h.name}`, message: h.message }));
+  const hints = settingHints(
+    input.namespace,
+    { workloads: more.workloads, pods: more.allPods, services: input.services },
+    more.runtimeClassOS ?? (() => undefined),
+  ).map((h) => ({ subject: `${h.kind}/${h.name}`, message: h.message }));
   return {
     namespace: ns,
     optedIn,
@@ -131,7 +170,11 @@ export function summarizeNamespace(
     repointed: input.services
       .filter((s) => SERVICE_ORIGINAL_ANNOTATION in annotationsOf(s))
       .sort(byName)
-      .map((s) => ({ service: s.metadata?.name ?? '', app: appServiceName(s.metadata?.name ?? ''), onlyManaged: readOriginal(s)?.onlyManaged === true })),
+      .map((s) => ({
+        service: s.metadata?.name ?? '',
+        app: appServiceName(s.metadata?.name ?? ''),
+        onlyManaged: readOriginal(s)?.onlyManaged === true,
+      })),
     destinations: [...input.pods]
       .sort(byName)
       .filter((p) => annotationsOf(p)[OUTBOUND_ANNOTATION] !== undefined)
@@ -150,14 +193,23 @@ function optOutOf(input: NamespaceInput, managed: readonly KubeObject[]): Pick<N
   const ns = input.namespace.metadata?.name ?? '';
   const plan = planRestore({ namespace: ns, services: input.services, pods: input.pods, managed });
   if (plan.phase === 'done') return {};
-  const services = input.services.filter((s) => SERVICE_ORIGINAL_ANNOTATION in annotationsOf(s)).map((s) => s.metadata?.name ?? '');
+  const services = input.services
+    .filter((s) => SERVICE_ORIGINAL_ANNOTATION in annotationsOf(s))
+    .map((s) => s.metadata?.name ?? '');
   return { optOut: { phase: plan.phase, services, pods: plan.pointing.map((p) => p.metadata?.name ?? '') } };
 }
 
 /** Live objects of one kind labelled managed-by=wpgw (none when the kind's CRD is not installed). */
-export async function listManaged(rest: KubeRest, apiVersion: string, kind: string, ns: string | undefined): Promise<KubeObject[]> {
+export async function listManaged(
+  rest: KubeRest,
+  apiVersion: string,
+  kind: string,
+  ns: string | undefined,
+): Promise<KubeObject[]> {
   try {
-    const list = await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns), { query: { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` } });
+    const list = await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns), {
+      query: { labelSelector: `${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}` },
+    });
     // Lists carry no apiVersion/kind per item.
     return (list.items ?? []).map((o) => ({ ...o, apiVersion, kind }));
   } catch (err) {
@@ -174,7 +226,14 @@ export async function listAllManaged(rest: KubeRest, ns: string | undefined): Pr
 /** The namespace's Istio Sidecars; none when the CRD is not installed. */
 async function listSidecars(rest: KubeRest, ns: string): Promise<Sidecar[]> {
   try {
-    return (await rest.request<List<Sidecar>>('GET', collectionPath(kindInfo(SIDECAR_KIND.apiVersion, SIDECAR_KIND.kind), ns))).items ?? [];
+    return (
+      (
+        await rest.request<List<Sidecar>>(
+          'GET',
+          collectionPath(kindInfo(SIDECAR_KIND.apiVersion, SIDECAR_KIND.kind), ns),
+        )
+      ).items ?? []
+    );
   } catch (err) {
     if (errorStatus(err) === 404) return [];
     throw err;
@@ -206,7 +265,9 @@ async function listOrNone<T>(rest: KubeRest, info: KindInfo, ns: string | undefi
   } catch (err) {
     if (errorStatus(err) === 404) return [];
     if (errorStatus(err) === 403) {
-      errors.push(`cannot list ${info.plural}${ns ? ` in ${ns}` : ''} (forbidden): misplaced-setting hints for them are not shown`);
+      errors.push(
+        `cannot list ${info.plural}${ns ? ` in ${ns}` : ''} (forbidden): misplaced-setting hints for them are not shown`,
+      );
       return [];
     }
     throw err;
@@ -215,20 +276,34 @@ async function listOrNone<T>(rest: KubeRest, info: KindInfo, ns: string | undefi
 /** Every Service of the cluster, read on first use only (mesh-wide outbound picks from them). */
 export function clusterServicesOnce(rest: KubeRest): () => Promise<V1Service[]> {
   let all: Promise<V1Service[]> | undefined;
-  return () => (all ??= rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'))).then((l) => l.items ?? []));
+  return () =>
+    (all ??= rest
+      .request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service')))
+      .then((l) => l.items ?? []));
 }
 
 /**
  * The Istio objects every namespace's input shares, read on first use: the root namespace's
  * policies, and every VirtualService and DestinationRule (callers' objects naming a Service).
  */
-export function sharedIstioOnce(rest: KubeRest, rootNamespace: string): { root: string; mesh: () => Promise<UserIstioObjects>; routing: () => Promise<Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>> } {
+export function sharedIstioOnce(
+  rest: KubeRest,
+  rootNamespace: string,
+): {
+  root: string;
+  mesh: () => Promise<UserIstioObjects>;
+  routing: () => Promise<Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>>;
+} {
   let mesh: Promise<UserIstioObjects> | undefined;
   let routing: Promise<Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>> | undefined;
   return {
     root: rootNamespace,
     mesh: () => (mesh ??= userIstio(rest, rootNamespace)),
-    routing: () => (routing ??= userIstio(rest, undefined).then((u) => ({ virtualServices: u.virtualServices, destinationRules: u.destinationRules }))),
+    routing: () =>
+      (routing ??= userIstio(rest, undefined).then((u) => ({
+        virtualServices: u.virtualServices,
+        destinationRules: u.destinationRules,
+      }))),
   };
 }
 
@@ -245,10 +320,12 @@ export async function readNamespaceInput(
     rest.request<List<V1Service>>('GET', collectionPath(kindInfo('v1', 'Service'), ns)),
     // Every Pod, not only managed ones: unmanaged Pods a re-pointed Service reaches are hints.
     rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns)),
-    rest.request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE)).catch((err: unknown) => {
-      if (errorStatus(err) === 404) return undefined;
-      throw err;
-    }),
+    rest
+      .request<V1Deployment>('GET', objectPath(kindInfo('apps/v1', 'Deployment'), ns, GATEWAY_SERVICE))
+      .catch((err: unknown) => {
+        if (errorStatus(err) === 404) return undefined;
+        throw err;
+      }),
     rest.request<List<V1Ingress>>('GET', collectionPath(kindInfo('networking.k8s.io/v1', 'Ingress'), ns)),
   ]);
   const podList = (pods.items ?? []).filter((p) => p.metadata?.labels?.[MANAGED_LABEL] !== undefined).sort(byName);
@@ -279,7 +356,14 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
     try {
       namespaces = [await rest.request<V1Namespace>('GET', objectPath(nsInfo, undefined, opts.namespace))];
     } catch (err) {
-      return { namespaces: [], errors: [errorStatus(err) === 404 ? `namespace ${opts.namespace} not found` : `namespace ${opts.namespace}: ${errorMessage(err)}`] };
+      return {
+        namespaces: [],
+        errors: [
+          errorStatus(err) === 404
+            ? `namespace ${opts.namespace} not found`
+            : `namespace ${opts.namespace}: ${errorMessage(err)}`,
+        ],
+      };
     }
   } else {
     const list = await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo), {
@@ -307,13 +391,24 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
 
   let clusterDnsIP: string | undefined;
   try {
-    clusterDnsIP = clusterIPOf(await rest.request<V1Service>('GET', objectPath(kindInfo('v1', 'Service'), CLUSTER_DNS.namespace, CLUSTER_DNS.name)));
+    clusterDnsIP = clusterIPOf(
+      await rest.request<V1Service>(
+        'GET',
+        objectPath(kindInfo('v1', 'Service'), CLUSTER_DNS.namespace, CLUSTER_DNS.name),
+      ),
+    );
   } catch (err) {
     if (errorStatus(err) !== 404) errors.push(`kube-system/kube-dns: ${errorMessage(err)}`);
   }
 
-  const runtimeClasses = await listOrNone<V1RuntimeClass>(rest, kindInfo('node.k8s.io/v1', 'RuntimeClass'), undefined, errors);
-  const runtimeClassOS = (name: string) => runtimeClasses.find((rc) => rc.metadata?.name === name)?.scheduling?.nodeSelector?.[OS_LABEL];
+  const runtimeClasses = await listOrNone<V1RuntimeClass>(
+    rest,
+    kindInfo('node.k8s.io/v1', 'RuntimeClass'),
+    undefined,
+    errors,
+  );
+  const runtimeClassOS = (name: string) =>
+    runtimeClasses.find((rc) => rc.metadata?.name === name)?.scheduling?.nodeSelector?.[OS_LABEL];
 
   const meshServices = clusterServicesOnce(rest);
   const shared = sharedIstioOnce(rest, istioRootNamespace(desiredOptions));
@@ -321,15 +416,52 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
   for (const namespace of namespaces) {
     const ns = namespace.metadata?.name ?? '';
     try {
-      const { input, deployment, allPods } = await readNamespaceInput(rest, namespace, clusterDnsIP, meshServices, shared);
+      const { input, deployment, allPods } = await readNamespaceInput(
+        rest,
+        namespace,
+        clusterDnsIP,
+        meshServices,
+        shared,
+      );
       const optedIn = isOptedIn(namespace);
       const anyRepointed = input.services.some((s) => readOriginal(s));
-      const managed = !optedIn ? await listAllManaged(rest, ns) : anyRepointed ? await listManaged(rest, 'networking.istio.io/v1', 'DestinationRule', ns) : [];
-      const workloads = (await Promise.all(WORKLOAD_KINDS.map((k) => listOrNone<WorkloadObject>(rest, kindInfo(k.apiVersion, k.kind), ns, errors).then((items) => items.map((w) => ({ ...w, apiVersion: k.apiVersion, kind: k.kind })))))).flat();
+      const managed = !optedIn
+        ? await listAllManaged(rest, ns)
+        : anyRepointed
+          ? await listManaged(rest, 'networking.istio.io/v1', 'DestinationRule', ns)
+          : [];
+      const workloads = (
+        await Promise.all(
+          WORKLOAD_KINDS.map((k) =>
+            listOrNone<WorkloadObject>(rest, kindInfo(k.apiVersion, k.kind), ns, errors).then((items) =>
+              items.map((w) => ({ ...w, apiVersion: k.apiVersion, kind: k.kind })),
+            ),
+          ),
+        )
+      ).flat();
       // Which re-pointed Services no Windows pods back any more: the webhook's own classification.
       const windowsLabelSets =
-        optedIn && anyRepointed ? namespaceView(ns, fromLists({ namespace, services: input.services, pods: input.pods, workloads, ingresses: input.ingresses ?? [] }), runtimeClassOS).windowsLabelSets : undefined;
-      const summary = summarizeNamespace(input, deployment, opts.desiredFn ?? desiredNamespaceState, desiredOptions, managed, { workloads, allPods, runtimeClassOS, ...(windowsLabelSets ? { windowsLabelSets } : {}) });
+        optedIn && anyRepointed
+          ? namespaceView(
+              ns,
+              fromLists({
+                namespace,
+                services: input.services,
+                pods: input.pods,
+                workloads,
+                ingresses: input.ingresses ?? [],
+              }),
+              runtimeClassOS,
+            ).windowsLabelSets
+          : undefined;
+      const summary = summarizeNamespace(
+        input,
+        deployment,
+        opts.desiredFn ?? desiredNamespaceState,
+        desiredOptions,
+        managed,
+        { workloads, allPods, runtimeClassOS, ...(windowsLabelSets ? { windowsLabelSets } : {}) },
+      );
       const egress = optedIn ? await readEgress(rest, ns, summary, errors) : undefined;
       out.push(egress ? { ...summary, egress } : summary);
     } catch (err) {
@@ -343,14 +475,33 @@ export async function collectStatus(kc: KubeConfig, opts: StatusOptions = {}): P
  * The controller's egress report in the namespace (core/desired/egress-report.ts): what it refused
  * and the cluster ranges in force, which only the controller knows (its resolver, flags, watches).
  */
-async function readEgress(rest: KubeRest, ns: string, summary: NamespaceStatus, errors: string[]): Promise<EgressReport | undefined> {
+async function readEgress(
+  rest: KubeRest,
+  ns: string,
+  summary: NamespaceStatus,
+  errors: string[],
+): Promise<EgressReport | undefined> {
   try {
-    const report = readEgressReport(await rest.request<{ data?: Record<string, string> }>('GET', objectPath(kindInfo('v1', 'ConfigMap'), ns, EGRESS_REPORT)));
-    if (!report) summary.notes.push(`ConfigMap ${EGRESS_REPORT} is not a report this wpgw version reads: refused names and cluster ranges are not shown`);
+    const report = readEgressReport(
+      await rest.request<{ data?: Record<string, string> }>(
+        'GET',
+        objectPath(kindInfo('v1', 'ConfigMap'), ns, EGRESS_REPORT),
+      ),
+    );
+    if (!report)
+      summary.notes.push(
+        `ConfigMap ${EGRESS_REPORT} is not a report this wpgw version reads: refused names and cluster ranges are not shown`,
+      );
     return report;
   } catch (err) {
-    if (errorStatus(err) === 404) summary.notes.push(`no ConfigMap ${EGRESS_REPORT} yet (the controller writes it with its first reconcile): refused names and cluster ranges are not shown`);
-    else if (errorStatus(err) === 403) errors.push(`cannot read ConfigMap ${ns}/${EGRESS_REPORT} (forbidden): refused external names and the cluster ranges in force are not shown`);
+    if (errorStatus(err) === 404)
+      summary.notes.push(
+        `no ConfigMap ${EGRESS_REPORT} yet (the controller writes it with its first reconcile): refused names and cluster ranges are not shown`,
+      );
+    else if (errorStatus(err) === 403)
+      errors.push(
+        `cannot read ConfigMap ${ns}/${EGRESS_REPORT} (forbidden): refused external names and the cluster ranges in force are not shown`,
+      );
     else throw err;
     return undefined;
   }
@@ -360,19 +511,22 @@ async function readEgress(rest: KubeRest, ns: string, summary: NamespaceStatus, 
 async function userIstio(rest: KubeRest, ns: string | undefined): Promise<UserIstioObjects> {
   const read = async (apiVersion: string, kind: string): Promise<KubeObject[]> => {
     try {
-      return ((await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns))).items ?? []).sort(byName);
+      return (
+        (await rest.request<List<KubeObject>>('GET', collectionPath(kindInfo(apiVersion, kind), ns))).items ?? []
+      ).sort(byName);
     } catch (err) {
       if (errorStatus(err) === 404) return [];
       throw err;
     }
   };
-  const [virtualServices, destinationRules, authorizationPolicies, peerAuthentications, requestAuthentications] = await Promise.all([
-    read('networking.istio.io/v1', 'VirtualService'),
-    read('networking.istio.io/v1', 'DestinationRule'),
-    read('security.istio.io/v1', 'AuthorizationPolicy'),
-    read('security.istio.io/v1', 'PeerAuthentication'),
-    read('security.istio.io/v1', 'RequestAuthentication'),
-  ]);
+  const [virtualServices, destinationRules, authorizationPolicies, peerAuthentications, requestAuthentications] =
+    await Promise.all([
+      read('networking.istio.io/v1', 'VirtualService'),
+      read('networking.istio.io/v1', 'DestinationRule'),
+      read('security.istio.io/v1', 'AuthorizationPolicy'),
+      read('security.istio.io/v1', 'PeerAuthentication'),
+      read('security.istio.io/v1', 'RequestAuthentication'),
+    ]);
   return { virtualServices, destinationRules, authorizationPolicies, peerAuthentications, requestAuthentications };
 }
 
@@ -384,14 +538,22 @@ export function formatStatus(report: StatusReport): string {
   }
   for (const s of report.namespaces) {
     if (lines.length > 0) lines.push('');
-    lines.push(`Namespace ${s.namespace}${s.optedIn ? '' : ` (not opted in: label ${NS_INJECT_LABEL}=${NS_INJECT_ENABLED} missing)`}`);
+    lines.push(
+      `Namespace ${s.namespace}${s.optedIn ? '' : ` (not opted in: label ${NS_INJECT_LABEL}=${NS_INJECT_ENABLED} missing)`}`,
+    );
     const g = s.gateway;
-    const dep = g.deployment ? `deployment ${g.deployment.name} ${g.deployment.ready}/${g.deployment.desired} ready` : 'deployment missing';
-    lines.push(`  gateway:      Service ${GATEWAY_SERVICE} ${g.serviceIP ?? '(no address)'}${g.dnsIP ? `, dns ${g.dnsIP}` : ''}; ${dep}`);
+    const dep = g.deployment
+      ? `deployment ${g.deployment.name} ${g.deployment.ready}/${g.deployment.desired} ready`
+      : 'deployment missing';
+    lines.push(
+      `  gateway:      Service ${GATEWAY_SERVICE} ${g.serviceIP ?? '(no address)'}${g.dnsIP ? `, dns ${g.dnsIP}` : ''}; ${dep}`,
+    );
     if (s.repointed.length === 0) lines.push('  re-pointed:   none');
     else {
       for (const r of s.repointed) {
-        const only = r.onlyManaged ? '; only its wpgw-managed pods: the selector also matches workloads wpgw does not manage' : '';
+        const only = r.onlyManaged
+          ? '; only its wpgw-managed pods: the selector also matches workloads wpgw does not manage'
+          : '';
         lines.push(`  re-pointed:   ${r.service} -> gateway (app reachable as ${r.app}${only})`);
       }
     }
@@ -400,7 +562,9 @@ export function formatStatus(report: StatusReport): string {
     if (s.drift.length === 0) lines.push('  drift:        none');
     else {
       for (const d of s.drift) {
-        lines.push(`  drift:        pod ${d.pod} points at ${d.recordedIP}, gateway is ${d.currentIP}${s.restartOnIpChange ? '' : ' (auto-restart disabled)'}`);
+        lines.push(
+          `  drift:        pod ${d.pod} points at ${d.recordedIP}, gateway is ${d.currentIP}${s.restartOnIpChange ? '' : ' (auto-restart disabled)'}`,
+        );
       }
     }
     if (s.conflicts.length === 0) lines.push('  conflicts:    none');
@@ -409,17 +573,23 @@ export function formatStatus(report: StatusReport): string {
     for (const n of s.notes) lines.push(`  note:         ${n}`);
     for (const h of s.hints ?? []) lines.push(`  hint:         ${h.subject}: ${h.message}`);
     for (const l of s.leaving) {
-      lines.push(`  leaving:      Service ${l.service} (${leaveReasonText(l.reason)}): phase ${l.phase} (${LEAVE_PHASES.join(' -> ')}); then its Windows pods are reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`);
+      lines.push(
+        `  leaving:      Service ${l.service} (${leaveReasonText(l.reason)}): phase ${l.phase} (${LEAVE_PHASES.join(' -> ')}); then its Windows pods are reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`,
+      );
     }
     if (s.optOut) {
       const o = s.optOut;
       lines.push(`  opting out:   phase ${o.phase} (${RESTORE_PHASES.filter((p) => p !== 'done').join(' -> ')})`);
       if (o.services.length > 0) lines.push(`  opting out:   Services still re-pointed: ${o.services.join(', ')}`);
       if (o.pods.length > 0) {
-        const how = s.restartOnIpChange ? 'their owners are rolled' : `restart them (${RESTART_ON_IP_CHANGE_ANNOTATION}=false)`;
+        const how = s.restartOnIpChange
+          ? 'their owners are rolled'
+          : `restart them (${RESTART_ON_IP_CHANGE_ANNOTATION}=false)`;
         lines.push(`  opting out:   pods still resolving through the gateway: ${o.pods.join(', ')}; ${how}`);
       }
-      lines.push('  opting out:   replaced Windows pods call their destinations directly, without mTLS: under STRICT PeerAuthentication those calls fail');
+      lines.push(
+        '  opting out:   replaced Windows pods call their destinations directly, without mTLS: under STRICT PeerAuthentication those calls fail',
+      );
     }
   }
   for (const e of report.errors) lines.push(`error: ${e}`);

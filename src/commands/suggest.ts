@@ -40,7 +40,8 @@ export async function suggestCommand(args: string[], io: CliIO): Promise<number>
   const output = outputFlag(values.output, ['text', 'json'] as const);
   const sinceSeconds = Math.ceil(durationFlag('since', values.since, '1h') / 1000);
   const files = (values['dns-log'] ?? []).map((f) => readableFileFlag('dns-log', f)!);
-  if (files.length > 0 && !values.namespace) throw new UsageError('--dns-log needs -n NAMESPACE (the log of one namespace\'s wpgw-dns)');
+  if (files.length > 0 && !values.namespace)
+    throw new UsageError("--dns-log needs -n NAMESPACE (the log of one namespace's wpgw-dns)");
 
   const kc = loadKubeConfig();
   await checkApiServer(kc, { timeoutMs: 5_000 });
@@ -49,7 +50,11 @@ export async function suggestCommand(args: string[], io: CliIO): Promise<number>
   const nsInfo = kindInfo('v1', 'Namespace');
   const namespaces = values.namespace
     ? [await rest.request<V1Namespace>('GET', objectPath(nsInfo, undefined, values.namespace))]
-    : ((await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo), { query: { labelSelector: `${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}` } })).items ?? []);
+    : ((
+        await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo), {
+          query: { labelSelector: `${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}` },
+        })
+      ).items ?? []);
   const meshServices = clusterServicesOnce(rest);
   const report: Array<{ namespace: string; workloads: WorkloadSuggestions[] }> = [];
   const errors: string[] = [];
@@ -60,17 +65,30 @@ export async function suggestCommand(args: string[], io: CliIO): Promise<number>
       let logText: string;
       if (files.length > 0) logText = files.map((f) => readFileSync(f, 'utf8')).join('\n');
       else {
-        const dnsPods = (await rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), { query: { labelSelector: `${DNS_POD_LABEL}=${ns}` } })).items ?? [];
-        if (dnsPods.length === 0) errors.push(`namespace ${ns}: no wpgw-dns pods (dnsConfig mode is off there), so no query log to read`);
+        const dnsPods =
+          (
+            await rest.request<List<V1Pod>>('GET', collectionPath(kindInfo('v1', 'Pod'), ns), {
+              query: { labelSelector: `${DNS_POD_LABEL}=${ns}` },
+            })
+          ).items ?? [];
+        if (dnsPods.length === 0)
+          errors.push(`namespace ${ns}: no wpgw-dns pods (dnsConfig mode is off there), so no query log to read`);
         const logs = await Promise.all(
-          dnsPods.map((p) => core.readNamespacedPodLog({ name: p.metadata?.name ?? '', namespace: ns, container: 'coredns', sinceSeconds }).catch((err: unknown) => {
-            errors.push(`namespace ${ns}: log of pod ${p.metadata?.name}: ${errorMessage(err)}`);
-            return '';
-          })),
+          dnsPods.map((p) =>
+            core
+              .readNamespacedPodLog({ name: p.metadata?.name ?? '', namespace: ns, container: 'coredns', sinceSeconds })
+              .catch((err: unknown) => {
+                errors.push(`namespace ${ns}: log of pod ${p.metadata?.name}: ${errorMessage(err)}`);
+                return '';
+              }),
+          ),
         );
         logText = logs.join('\n');
       }
-      report.push({ namespace: ns, workloads: suggestEntries(input, parseQueryLog(logText), DEFAULT_DESIRED_OPTIONS.clusterDomain) });
+      report.push({
+        namespace: ns,
+        workloads: suggestEntries(input, parseQueryLog(logText), DEFAULT_DESIRED_OPTIONS.clusterDomain),
+      });
     } catch (err) {
       errors.push(`namespace ${ns}: ${errorMessage(err)}`);
     }

@@ -5,13 +5,25 @@
 // the webhook as manifests/ installs them. It refuses (exit 3) while that would break workloads,
 // naming each, unless --force. Safe to run again: what is gone is skipped.
 import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
-import { MERGE_PATCH_CONTENT_TYPE, RawKubeClient, errorMessage, errorStatus, type KubeRest } from '../cluster/client.js';
+import {
+  MERGE_PATCH_CONTENT_TYPE,
+  RawKubeClient,
+  errorMessage,
+  errorStatus,
+  type KubeRest,
+} from '../cluster/client.js';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { collectionPath, kindInfo, objectPath, type KindInfo } from '../cluster/kinds.js';
 import { annotationsOf, isOptedIn } from '../cluster/objects.js';
 import { isRestartable, ownerKey, resolveTopOwner, restartableObject } from '../controller/owners.js';
 import { leavingMeshBlockers, type PeerAuthenticationLike, type UninstallBlocker } from '../core/uninstall.js';
-import { FIELD_MANAGER, MANAGED_BY_LABEL, NS_INJECT_ENABLED, NS_INJECT_LABEL, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
+import {
+  FIELD_MANAGER,
+  MANAGED_BY_LABEL,
+  NS_INJECT_ENABLED,
+  NS_INJECT_LABEL,
+  RESTART_ON_IP_CHANGE_ANNOTATION,
+} from '../names.js';
 import { durationFlag, parseCommand, UsageError } from './flags.js';
 import { LEASE_TIMINGS } from '../defaults.js';
 import type { CliIO } from './main.js';
@@ -69,7 +81,10 @@ export function installObjects(ns: string): Array<{ what: string; path: string }
     [at('v1', 'serviceaccounts', true), 'wpgw-controller', true],
     [at('v1', 'serviceaccounts', true), 'wpgw-webhook', true],
   ];
-  return list.map(([p, name, namespaced]) => ({ what: `${p.plural}/${name}${namespaced ? ` in ${ns}` : ''}`, path: objectPath(p, namespaced ? ns : undefined, name) }));
+  return list.map(([p, name, namespaced]) => ({
+    what: `${p.plural}/${name}${namespaced ? ` in ${ns}` : ''}`,
+    path: objectPath(p, namespaced ? ns : undefined, name),
+  }));
 }
 
 export async function uninstallCommand(args: string[], io: CliIO): Promise<number> {
@@ -85,17 +100,22 @@ export async function uninstallCommand(args: string[], io: CliIO): Promise<numbe
   const { values } = parsed;
   const timeoutMs = durationFlag('timeout', values.timeout, '15m');
   const installNs = values['install-namespace'] ?? 'wpgw-system';
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(installNs)) throw new UsageError(`--install-namespace: "${installNs}" is not a namespace name`);
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(installNs))
+    throw new UsageError(`--install-namespace: "${installNs}" is not a namespace name`);
   const kc = loadKubeConfig();
   await checkApiServer(kc, { timeoutMs: 5_000 });
-  return uninstall(new RawKubeClient(kc), {
-    dryRun: Boolean(values['dry-run']),
-    force: Boolean(values.force),
-    timeoutMs,
-    installNs,
-    keepInstall: Boolean(values['keep-install']),
-    requireController: Boolean(values['require-controller']),
-  }, io);
+  return uninstall(
+    new RawKubeClient(kc),
+    {
+      dryRun: Boolean(values['dry-run']),
+      force: Boolean(values.force),
+      timeoutMs,
+      installNs,
+      keepInstall: Boolean(values['keep-install']),
+      requireController: Boolean(values['require-controller']),
+    },
+    io,
+  );
 }
 
 export interface UninstallOptions {
@@ -111,7 +131,13 @@ export interface UninstallOptions {
 export async function uninstall(rest: KubeRest, o: UninstallOptions, io: CliIO): Promise<number> {
   const say = (line: string) => io.stdout(`${line}\n`);
   const nsInfo = kindInfo('v1', 'Namespace');
-  const optedIn = ((await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo), { query: { labelSelector: `${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}` } })).items ?? [])
+  const optedIn = (
+    (
+      await rest.request<List<V1Namespace>>('GET', collectionPath(nsInfo), {
+        query: { labelSelector: `${NS_INJECT_LABEL}=${NS_INJECT_ENABLED}` },
+      })
+    ).items ?? []
+  )
     .map((n) => n.metadata?.name ?? '')
     .sort();
   const namespaces = [...new Set([...optedIn, ...(await namespacesWithWpgw(rest))])].sort();
@@ -119,38 +145,56 @@ export async function uninstall(rest: KubeRest, o: UninstallOptions, io: CliIO):
   const { blockers, disabledRestart } = await findBlockers(rest, namespaces);
   // --keep-install (the Helm hook, whose RBAC cannot read them): the install is Helm's to delete.
   const helmRelease = o.keepInstall ? undefined : await helmReleaseOf(rest, o.installNs);
-  const webhookConfig = !o.keepInstall && !helmRelease && (await exists(rest, objectPath(WEBHOOK_CONFIGS, undefined, WEBHOOK_CONFIG)));
+  const webhookConfig =
+    !o.keepInstall && !helmRelease && (await exists(rest, objectPath(WEBHOOK_CONFIGS, undefined, WEBHOOK_CONFIG)));
   const install = o.keepInstall || helmRelease ? [] : await existing(rest, installObjects(o.installNs));
   const ownNamespace = !o.keepInstall && !helmRelease && (await createdByManifests(rest, o.installNs));
 
   if (namespaces.length === 0 && !webhookConfig && install.length === 0 && !ownNamespace) {
-    say(helmRelease && !o.keepInstall ? `nothing of wpgw left outside Helm release ${helmRelease}: helm uninstall ${helmRelease} -n ${o.installNs} removes the rest` : 'nothing of wpgw left to remove');
+    say(
+      helmRelease && !o.keepInstall
+        ? `nothing of wpgw left outside Helm release ${helmRelease}: helm uninstall ${helmRelease} -n ${o.installNs} removes the rest`
+        : 'nothing of wpgw left to remove',
+    );
     return 0;
   }
   const prefix = o.dryRun ? 'would ' : '';
   if (optedIn.length > 0) say(`${prefix}opt out: ${optedIn.join(', ')}`);
   if (namespaces.length > 0) {
-    say(`${prefix}hand back: ${namespaces.join(', ')} (${controller ? `by the controller, whose Lease ${o.installNs}/wpgw-controller is held` : 'the controller is not running: by this command, restarting the owners of injected pods'})`);
+    say(
+      `${prefix}hand back: ${namespaces.join(', ')} (${controller ? `by the controller, whose Lease ${o.installNs}/wpgw-controller is held` : 'the controller is not running: by this command, restarting the owners of injected pods'})`,
+    );
   }
   if (!o.keepInstall) {
     if (webhookConfig) say(`${prefix}delete MutatingWebhookConfiguration ${WEBHOOK_CONFIG}`);
-    if (helmRelease) say(`installed by Helm release ${helmRelease}: helm uninstall ${helmRelease} -n ${o.installNs} removes the webhook configuration, the controller and the webhook`);
+    if (helmRelease)
+      say(
+        `installed by Helm release ${helmRelease}: helm uninstall ${helmRelease} -n ${o.installNs} removes the webhook configuration, the controller and the webhook`,
+      );
     for (const x of install) say(`${prefix}delete ${x.what}`);
     if (ownNamespace) say(`${prefix}delete namespace ${o.installNs} (created by manifests/)`);
   }
   for (const b of blockers) say(`would break: ${b.subject}: ${b.message}`);
   if (blockers.length > 0 && !o.force) {
-    io.stderr(`refusing: uninstalling would break ${blockers.length} workload(s) named above; fix them, or pass --force\n`);
+    io.stderr(
+      `refusing: uninstalling would break ${blockers.length} workload(s) named above; fix them, or pass --force\n`,
+    );
     return REFUSED_EXIT;
   }
   if (!controller && o.requireController && namespaces.length > 0) {
-    io.stderr(`the controller is not running (Lease ${o.installNs}/wpgw-controller not renewed), and this run may not restore without it; start it, or run wpgw restore --all --roll\n`);
+    io.stderr(
+      `the controller is not running (Lease ${o.installNs}/wpgw-controller not renewed), and this run may not restore without it; start it, or run wpgw restore --all --roll\n`,
+    );
     return 1;
   }
   if (o.dryRun) return 0;
 
   for (const ns of optedIn) {
-    await rest.request('PATCH', objectPath(nsInfo, undefined, ns), { query: { fieldManager: FIELD_MANAGER }, body: { metadata: { labels: { [NS_INJECT_LABEL]: null } } }, contentType: MERGE_PATCH_CONTENT_TYPE });
+    await rest.request('PATCH', objectPath(nsInfo, undefined, ns), {
+      query: { fieldManager: FIELD_MANAGER },
+      body: { metadata: { labels: { [NS_INJECT_LABEL]: null } } },
+      contentType: MERGE_PATCH_CONTENT_TYPE,
+    });
     say(`opted out namespace ${ns}`);
   }
   const left = await handBack(rest, namespaces, { ...o, controller, disabledRestart }, io);
@@ -159,12 +203,16 @@ export async function uninstall(rest: KubeRest, o: UninstallOptions, io: CliIO):
     return 1;
   }
   if (!o.keepInstall) {
-    if (await del(rest, objectPath(WEBHOOK_CONFIGS, undefined, WEBHOOK_CONFIG))) say(`deleted MutatingWebhookConfiguration ${WEBHOOK_CONFIG}`);
+    if (await del(rest, objectPath(WEBHOOK_CONFIGS, undefined, WEBHOOK_CONFIG)))
+      say(`deleted MutatingWebhookConfiguration ${WEBHOOK_CONFIG}`);
     for (const x of install) if (await del(rest, x.path)) say(`deleted ${x.what}`);
-    if (ownNamespace && (await del(rest, objectPath(nsInfo, undefined, o.installNs)))) say(`deleted namespace ${o.installNs}`);
+    if (ownNamespace && (await del(rest, objectPath(nsInfo, undefined, o.installNs))))
+      say(`deleted namespace ${o.installNs}`);
   }
   if (left.length > 0) {
-    io.stderr(`forced: ${left.join(', ')} still hold wpgw's gateway for pods it could not replace (listed above); delete those pods, then run wpgw restore --all --roll\n`);
+    io.stderr(
+      `forced: ${left.join(', ')} still hold wpgw's gateway for pods it could not replace (listed above); delete those pods, then run wpgw restore --all --roll\n`,
+    );
     return 1;
   }
   say(o.keepInstall ? 'every namespace is handed back' : 'wpgw is removed');
@@ -174,10 +222,16 @@ export async function uninstall(rest: KubeRest, o: UninstallOptions, io: CliIO):
 /** A controller is leading: its Lease is held and was renewed within its duration. */
 async function controllerAlive(rest: KubeRest, ns: string): Promise<boolean> {
   try {
-    const lease = await rest.request<{ spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number } }>('GET', objectPath(at('coordination.k8s.io/v1', 'leases', true), ns, 'wpgw-controller'));
+    const lease = await rest.request<{
+      spec?: { holderIdentity?: string; renewTime?: string; leaseDurationSeconds?: number };
+    }>('GET', objectPath(at('coordination.k8s.io/v1', 'leases', true), ns, 'wpgw-controller'));
     const s = lease.spec ?? {};
     if (!s.holderIdentity || !s.renewTime) return false;
-    return Date.parse(s.renewTime) + (s.leaseDurationSeconds ? s.leaseDurationSeconds * 1000 : LEASE_TIMINGS.durationMs) * 2 > Date.now();
+    return (
+      Date.parse(s.renewTime) +
+        (s.leaseDurationSeconds ? s.leaseDurationSeconds * 1000 : LEASE_TIMINGS.durationMs) * 2 >
+      Date.now()
+    );
   } catch (err) {
     if (errorStatus(err) === 404) return false;
     throw err;
@@ -185,7 +239,10 @@ async function controllerAlive(rest: KubeRest, ns: string): Promise<boolean> {
 }
 
 /** Pods that would keep resolving through an unmaintained gateway, pods whose calls would fail, restarts disabled. */
-async function findBlockers(rest: KubeRest, namespaces: string[]): Promise<{ blockers: UninstallBlocker[]; disabledRestart: Set<string> }> {
+async function findBlockers(
+  rest: KubeRest,
+  namespaces: string[],
+): Promise<{ blockers: UninstallBlocker[]; disabledRestart: Set<string> }> {
   const blockers: UninstallBlocker[] = [];
   const disabledRestart = new Set<string>();
   const pointing: V1Pod[] = [];
@@ -195,18 +252,28 @@ async function findBlockers(rest: KubeRest, namespaces: string[]): Promise<{ blo
     const stuck: string[] = [];
     for (const p of plan.pointing) {
       const owner = resolveTopOwner(p, lookup);
-      if (!isRestartable(owner.kind) || restartableObject(ns, owner, lookup) === undefined) stuck.push(`${p.metadata?.name} (${ownerKey(owner)})`);
+      if (!isRestartable(owner.kind) || restartableObject(ns, owner, lookup) === undefined)
+        stuck.push(`${p.metadata?.name} (${ownerKey(owner)})`);
     }
     if (stuck.length > 0) {
-      blockers.push({ subject: `Namespace ${ns}`, message: `pods ${stuck.join(', ')} have no owner wpgw can restart: they would keep resolving their names through a gateway nobody maintains; delete them (their owner re-creates them without wpgw)` });
+      blockers.push({
+        subject: `Namespace ${ns}`,
+        message: `pods ${stuck.join(', ')} have no owner wpgw can restart: they would keep resolving their names through a gateway nobody maintains; delete them (their owner re-creates them without wpgw)`,
+      });
     }
     if (plan.pointing.length > 0 && annotationsOf(nsObj)[RESTART_ON_IP_CHANGE_ANNOTATION] === 'false') {
       disabledRestart.add(ns);
-      blockers.push({ subject: `Namespace ${ns}`, message: `${RESTART_ON_IP_CHANGE_ANNOTATION}=false: its pods ${plan.pointing.map((p) => p.metadata?.name).join(', ')} are not restarted by the controller and would keep their gateway; restart them (--force restarts them)` });
+      blockers.push({
+        subject: `Namespace ${ns}`,
+        message: `${RESTART_ON_IP_CHANGE_ANNOTATION}=false: its pods ${plan.pointing.map((p) => p.metadata?.name).join(', ')} are not restarted by the controller and would keep their gateway; restart them (--force restarts them)`,
+      });
     }
   }
   const pas = await rest
-    .request<List<PeerAuthenticationLike>>('GET', collectionPath(at('security.istio.io/v1', 'peerauthentications', true)))
+    .request<List<PeerAuthenticationLike>>(
+      'GET',
+      collectionPath(at('security.istio.io/v1', 'peerauthentications', true)),
+    )
     .then((l) => l.items ?? [])
     .catch((err: unknown) => {
       // No Istio CRDs: no PeerAuthentication can refuse anything.
@@ -275,7 +342,9 @@ async function existing<T extends { path: string }>(rest: KubeRest, items: T[]):
 /** True when this call deleted it; false when it was already gone. */
 async function del(rest: KubeRest, path: string): Promise<boolean> {
   try {
-    await rest.request('DELETE', path, { body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' } });
+    await rest.request('DELETE', path, {
+      body: { apiVersion: 'v1', kind: 'DeleteOptions', propagationPolicy: 'Background' },
+    });
     return true;
   } catch (err) {
     if (errorStatus(err) === 404) return false;
@@ -286,8 +355,12 @@ async function del(rest: KubeRest, path: string): Promise<boolean> {
 /** The Helm release that installed the controller, if Helm did (then `helm uninstall` removes the rest). */
 async function helmReleaseOf(rest: KubeRest, ns: string): Promise<string | undefined> {
   try {
-    const d = await rest.request<{ metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> } }>('GET', objectPath(at('apps/v1', 'deployments', true), ns, 'wpgw-controller'));
-    return d.metadata?.labels?.[MANAGED_BY_LABEL] === 'Helm' ? (d.metadata.annotations?.['meta.helm.sh/release-name'] ?? 'wpgw') : undefined;
+    const d = await rest.request<{
+      metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+    }>('GET', objectPath(at('apps/v1', 'deployments', true), ns, 'wpgw-controller'));
+    return d.metadata?.labels?.[MANAGED_BY_LABEL] === 'Helm'
+      ? (d.metadata.annotations?.['meta.helm.sh/release-name'] ?? 'wpgw')
+      : undefined;
   } catch (err) {
     if (errorStatus(err) === 404) return undefined;
     throw err;

@@ -66,18 +66,33 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
   const apiTimeoutMs = durationFlag('api-timeout', values['api-timeout'], '30s');
   const gatewayIP = ipFlag('gateway-ip', values['gateway-ip']) ?? PLACEHOLDER_GATEWAY_IP;
   const dnsIP = ipFlag('dns-ip', values['dns-ip']) ?? '192.0.2.53';
-  const [secretNamespace, secretName, ...extra] = (values['tls-secret'] ?? `${values['service-namespace'] ?? 'wpgw-system'}/wpgw-webhook-tls`).split('/');
-  if (!secretNamespace || !secretName || extra.length > 0) throw new UsageError(`--tls-secret must be NAMESPACE/NAME, got "${values['tls-secret']}"`);
+  const [secretNamespace, secretName, ...extra] = (
+    values['tls-secret'] ?? `${values['service-namespace'] ?? 'wpgw-system'}/wpgw-webhook-tls`
+  ).split('/');
+  if (!secretNamespace || !secretName || extra.length > 0)
+    throw new UsageError(`--tls-secret must be NAMESPACE/NAME, got "${values['tls-secret']}"`);
   if (!values.dev && (values['gateway-ip'] || values['dns-ip'] || values['cert-dir'])) {
-    throw new UsageError('--gateway-ip, --dns-ip and --cert-dir only apply with --dev (in a cluster the addresses come from the gateway Services)');
+    throw new UsageError(
+      '--gateway-ip, --dns-ip and --cert-dir only apply with --dev (in a cluster the addresses come from the gateway Services)',
+    );
   }
   const logger = createLogger();
   const clusterDomain = values['cluster-domain'] ?? DEFAULT_CLUSTER_DOMAIN;
   const serviceName = values['service-name'] ?? 'wpgw-webhook';
   const serviceNamespace = values['service-namespace'] ?? 'wpgw-system';
-  const identity = webhookIdentity({ service: serviceName, namespace: serviceNamespace, clusterDomain, extraNames: ['localhost', '127.0.0.1', '::1'] });
+  const identity = webhookIdentity({
+    service: serviceName,
+    namespace: serviceNamespace,
+    clusterDomain,
+    extraNames: ['localhost', '127.0.0.1', '::1'],
+  });
 
-  const fileTls: WebhookTlsConfig = { mode: 'files', certFile: files.certFile ?? '', keyFile: files.keyFile ?? '', pollIntervalMs };
+  const fileTls: WebhookTlsConfig = {
+    mode: 'files',
+    certFile: files.certFile ?? '',
+    keyFile: files.keyFile ?? '',
+    pollIntervalMs,
+  };
   let context: AdmissionContext;
   let ready: () => boolean = () => true;
   let stopCache: () => Promise<void> = async () => {};
@@ -105,7 +120,14 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
       tls = fileTls;
     } else {
       const configName = values['webhook-config'] ?? 'wpgw';
-      tls = { mode: 'secret', kubeConfig: kc, namespace: secretNamespace, secretName, identity, webhookConfigName: configName === '' ? null : configName };
+      tls = {
+        mode: 'secret',
+        kubeConfig: kc,
+        namespace: secretNamespace,
+        secretName,
+        identity,
+        webhookConfigName: configName === '' ? null : configName,
+      };
     }
   }
 
@@ -119,13 +141,17 @@ export async function webhookCommand(args: string[], io: CliIO): Promise<number>
   let metricsServer: MetricsServer | undefined;
   try {
     running = await startWebhook({ handler, logger, tls, host, port, ready, metrics });
-    if (metricsPort !== undefined) metricsServer = await serveMetrics({ registry: metrics.registry, host, port: metricsPort });
+    if (metricsPort !== undefined)
+      metricsServer = await serveMetrics({ registry: metrics.registry, host, port: metricsPort });
   } catch (err) {
     await running?.close();
     await stopCache();
     throw err;
   }
-  logger.info({ address: running.address, metrics: metricsServer?.address, mode: values.dev ? 'dev' : 'cluster' }, 'wpgw webhook serving');
+  logger.info(
+    { address: running.address, metrics: metricsServer?.address, mode: values.dev ? 'dev' : 'cluster' },
+    'wpgw webhook serving',
+  );
   if (values.dev) {
     logger.info(
       `try: curl --cacert ${values['cert-dir'] ?? 'certs'}/ca.crt -H 'Content-Type: application/json' --data @examples/admission-review.json ${running.address}/mutate`,

@@ -157,7 +157,8 @@ export function startController(params: StartControllerParams): ControllerHandle
   const isLeader = (): boolean => (elector ? elector.isLeader() : true);
   const writer = new Writer(rest, { isLeader, metrics });
   const recorder = new EventRecorder(rest, writer, { instance: opts.identity, logger: log });
-  const resolver = opts.externalNames === 'pin' ? new ExternalResolver(opts.lookup ? { lookup: opts.lookup } : {}) : undefined;
+  const resolver =
+    opts.externalNames === 'pin' ? new ExternalResolver(opts.lookup ? { lookup: opts.lookup } : {}) : undefined;
   const reconciler = new Reconciler({
     cache,
     writer,
@@ -177,13 +178,19 @@ export function startController(params: StartControllerParams): ControllerHandle
   const counts: ControllerStats['reconciles'] = { ok: 0, degraded: 0, skipped: 0, error: 0 };
   const failing = new Map<string, string>();
 
-  const optedInNamespaces = (): string[] => cache.namespaces().filter(isOptedIn).map((n) => n.metadata?.name ?? '');
+  const optedInNamespaces = (): string[] =>
+    cache
+      .namespaces()
+      .filter(isOptedIn)
+      .map((n) => n.metadata?.name ?? '');
   const routing = {
     rootNamespace: istioRootNamespace(opts.desired),
     isOptedIn: (ns: string) => isOptedIn(cache.namespace(ns)),
     optedInNamespaces,
     meshWatchers: (ns: string) =>
-      optedInNamespaces().filter((w) => covers(scopeInUse(w, annotationsOf(cache.namespace(w)), cache.managedPods(w)), w, ns, '')),
+      optedInNamespaces().filter((w) =>
+        covers(scopeInUse(w, annotationsOf(cache.namespace(w)), cache.managedPods(w)), w, ns, ''),
+      ),
   };
   const enqueueAll = (): void => {
     for (const ns of new Set([...optedInNamespaces(), ...cache.namespacesWithManagedObjects()])) queue.add(ns);
@@ -251,7 +258,16 @@ export function startController(params: StartControllerParams): ControllerHandle
       const changed = r.applied.length + r.pruned.length + r.nudged.length + r.restarted.length;
       windows.reconciled(ns, changed > 0);
       (changed > 0 ? log.info.bind(log) : log.debug.bind(log))(
-        { namespace: ns, applied: r.applied, unchanged: r.unchanged, pruned: r.pruned, nudged: r.nudged, restarted: r.restarted, conflicts: r.conflicts, outcome: r.outcome },
+        {
+          namespace: ns,
+          applied: r.applied,
+          unchanged: r.unchanged,
+          pruned: r.pruned,
+          nudged: r.nudged,
+          restarted: r.restarted,
+          conflicts: r.conflicts,
+          outcome: r.outcome,
+        },
         'reconciled',
       );
     } catch (err) {
@@ -265,7 +281,12 @@ export function startController(params: StartControllerParams): ControllerHandle
       failing.set(ns, errorMessage(err));
       const delay = queue.addRateLimited(ns);
       log.warn(
-        { namespace: ns, err: errorMessage(err), failures: err instanceof ReconcileError ? err.failures : undefined, retryInMs: delay },
+        {
+          namespace: ns,
+          err: errorMessage(err),
+          failures: err instanceof ReconcileError ? err.failures : undefined,
+          retryInMs: delay,
+        },
         'reconcile failed',
       );
     } finally {
@@ -310,7 +331,10 @@ export function startController(params: StartControllerParams): ControllerHandle
   void cache.waitForSync().then(() => {
     if (isLeader()) enqueueAll();
   });
-  log.info({ identity: opts.identity, namespace: params.namespace, leaderElection: opts.leaderElection }, 'controller started');
+  log.info(
+    { identity: opts.identity, namespace: params.namespace, leaderElection: opts.leaderElection },
+    'controller started',
+  );
 
   let stopping: Promise<void> | undefined;
   return {

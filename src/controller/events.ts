@@ -54,7 +54,11 @@ export function eventName(ev: EventSpec): string {
     .update(JSON.stringify([ev.target.kind, ev.target.name, ev.target.uid ?? '', ev.type, ev.reason, ev.message]))
     .digest('hex')
     .slice(0, 16);
-  const base = ev.target.name.toLowerCase().replace(/[^a-z0-9.-]/g, '-').slice(0, 200).replace(/[.-]+$/, '');
+  const base = ev.target.name
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]/g, '-')
+    .slice(0, 200)
+    .replace(/[.-]+$/, '');
   return `${base || 'wpgw'}.wpgw-${h}`;
 }
 
@@ -114,9 +118,15 @@ export class EventRecorder implements EventSink {
         // Without "get" on events (403) the create below still de-duplicates, via 409.
         if (errorStatus(err) !== 404 && errorStatus(err) !== 403) throw err;
       }
-      await this.writer.create({ apiVersion: 'v1', kind: 'Event', namespace: ev.target.namespace }, eventBody(ev, (this.opts.now ?? (() => new Date()))(), this.opts.instance));
+      await this.writer.create(
+        { apiVersion: 'v1', kind: 'Event', namespace: ev.target.namespace },
+        eventBody(ev, (this.opts.now ?? (() => new Date()))(), this.opts.instance),
+      );
       this.remember(key);
-      this.opts.logger.info({ reason: ev.reason, object: `${ev.target.kind}/${ev.target.name}`, namespace: ev.target.namespace }, ev.message);
+      this.opts.logger.info(
+        { reason: ev.reason, object: `${ev.target.kind}/${ev.target.name}`, namespace: ev.target.namespace },
+        ev.message,
+      );
       return true;
     } catch (err) {
       if (errorStatus(err) === 409) {

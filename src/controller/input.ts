@@ -11,7 +11,18 @@ import { scopeInUse } from '../core/desired/mesh.js';
 
 export { CLUSTER_DNS };
 
-export type InputCacheView = Pick<ClusterCache, 'services' | 'service' | 'managedPods' | 'ingresses' | 'workload' | 'istioObjects' | 'allRouting' | 'allServices' | 'sidecars'>;
+export type InputCacheView = Pick<
+  ClusterCache,
+  | 'services'
+  | 'service'
+  | 'managedPods'
+  | 'ingresses'
+  | 'workload'
+  | 'istioObjects'
+  | 'allRouting'
+  | 'allServices'
+  | 'sidecars'
+>;
 
 const byName = (a: { metadata?: { name?: string } }, b: { metadata?: { name?: string } }): number =>
   (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
@@ -22,14 +33,21 @@ function sidecarsOf(cache: InputCacheView, ns: string): Pick<NamespaceInput, 'si
   return list ? { sidecars: [...list].sort(byName) } : { sidecarsUnreadable: true };
 }
 
-export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespace, clusterDomain = DEFAULT_CLUSTER_DOMAIN, rootNamespace = DEFAULT_ISTIO_NAMESPACE): NamespaceInput {
+export function buildNamespaceInput(
+  cache: InputCacheView,
+  namespace: V1Namespace,
+  clusterDomain = DEFAULT_CLUSTER_DOMAIN,
+  rootNamespace = DEFAULT_ISTIO_NAMESPACE,
+): NamespaceInput {
   const ns = namespace.metadata?.name ?? '';
   const clusterDnsIP = clusterIPOf(cache.service(CLUSTER_DNS.namespace, CLUSTER_DNS.name));
   const gateway = cache.workload<V1Deployment>('deployments', ns, GATEWAY_SERVICE);
   const pods = [...cache.managedPods(ns)].sort(byName);
   // The gateway's egress policy names the pods behind declared Services of other namespaces; the
   // kubernetes Service's address is one the gateway must never reach as an "external" name.
-  const destinationServices = declaredTargets(pods, ns, clusterDomain).flatMap((t) => (t.kind === 'service' && t.namespace !== ns ? (cache.service(t.namespace, t.service) ?? []) : []));
+  const destinationServices = declaredTargets(pods, ns, clusterDomain).flatMap((t) =>
+    t.kind === 'service' && t.namespace !== ns ? (cache.service(t.namespace, t.service) ?? []) : [],
+  );
   const apiServiceIP = clusterIPOf(cache.service('default', 'kubernetes'));
   // Every Service of the cluster only where mesh-wide outbound is on (the scope picks from them).
   const mesh = scopeInUse(ns, namespace.metadata?.annotations ?? {}, pods).length > 0;
@@ -41,7 +59,9 @@ export function buildNamespaceInput(cache: InputCacheView, namespace: V1Namespac
     ingresses: [...cache.ingresses(ns)].sort(byName),
     istio: cache.istioObjects(ns),
     callerIstio: callerObjects(cache.allRouting(), ns),
-    ...(ns !== rootNamespace ? { meshIstio: { namespace: rootNamespace, objects: cache.istioObjects(rootNamespace) } } : {}),
+    ...(ns !== rootNamespace
+      ? { meshIstio: { namespace: rootNamespace, objects: cache.istioObjects(rootNamespace) } }
+      : {}),
     ...(clusterDnsIP ? { clusterDnsIP } : {}),
     ...(gateway?.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? { gatewayDeployment: gateway } : {}),
     ...(destinationServices.length > 0 ? { destinationServices } : {}),

@@ -104,8 +104,14 @@ export class LeaderElector {
     this.durationMs = opts.leaseDurationMs ?? LEASE_TIMINGS.durationMs;
     this.renewIntervalMs = opts.renewIntervalMs ?? LEASE_TIMINGS.renewIntervalMs;
     // Must be shorter than the lease: we stop writing before anyone else may take over.
-    this.renewDeadlineMs = Math.min(opts.renewDeadlineMs ?? LEASE_TIMINGS.renewDeadlineMs, Math.floor((this.durationMs * 2) / 3));
-    this.log = (opts.logger ?? pino({ level: 'silent' })).child({ lease: `${opts.namespace}/${this.name}`, identity: opts.identity });
+    this.renewDeadlineMs = Math.min(
+      opts.renewDeadlineMs ?? LEASE_TIMINGS.renewDeadlineMs,
+      Math.floor((this.durationMs * 2) / 3),
+    );
+    this.log = (opts.logger ?? pino({ level: 'silent' })).child({
+      lease: `${opts.namespace}/${this.name}`,
+      identity: opts.identity,
+    });
     this.now = opts.now ?? Date.now;
   }
 
@@ -130,7 +136,9 @@ export class LeaderElector {
     if (this.timer) clearTimeout(this.timer);
     await this.ticking;
     if (this.leading) {
-      await this.release().catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'releasing the lease failed'));
+      await this.release().catch((err: unknown) =>
+        this.log.warn({ err: errorMessage(err) }, 'releasing the lease failed'),
+      );
       this.stepDown('stopped');
     }
   }
@@ -168,7 +176,13 @@ export class LeaderElector {
     this.currentHolder = spec?.holderIdentity ?? '';
     const key = `${spec?.holderIdentity ?? ''}|${spec?.renewTime ?? ''}`;
     if (this.observed?.key !== key) this.observed = { key, at: now };
-    const d = decideLease({ lease: spec, identity: this.opts.identity, now, observedAt: this.observed.at, defaultDurationMs: this.durationMs });
+    const d = decideLease({
+      lease: spec,
+      identity: this.opts.identity,
+      now,
+      observedAt: this.observed.at,
+      defaultDurationMs: this.durationMs,
+    });
     if (d.action === 'wait') {
       if (this.leading) this.stepDown(`lease is held by ${d.holder}`);
       return;
@@ -177,14 +191,24 @@ export class LeaderElector {
     const durationSeconds = Math.ceil(this.durationMs / 1000);
     try {
       if (d.action === 'create') {
-        await this.rest.request('POST', collectionPath(kindInfo('coordination.k8s.io/v1', 'Lease'), this.opts.namespace), {
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name: this.name, namespace: this.opts.namespace },
-            spec: { holderIdentity: this.opts.identity, leaseDurationSeconds: durationSeconds, acquireTime: nowTime, renewTime: nowTime, leaseTransitions: 0 },
+        await this.rest.request(
+          'POST',
+          collectionPath(kindInfo('coordination.k8s.io/v1', 'Lease'), this.opts.namespace),
+          {
+            body: {
+              apiVersion: 'coordination.k8s.io/v1',
+              kind: 'Lease',
+              metadata: { name: this.name, namespace: this.opts.namespace },
+              spec: {
+                holderIdentity: this.opts.identity,
+                leaseDurationSeconds: durationSeconds,
+                acquireTime: nowTime,
+                renewTime: nowTime,
+                leaseTransitions: 0,
+              },
+            },
           },
-        });
+        );
       } else {
         const next: LeaseSpec =
           d.action === 'renew'

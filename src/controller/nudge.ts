@@ -2,7 +2,14 @@
 // annotation makes the API server send them through the webhook again, which re-points them.
 import { createHash } from 'node:crypto';
 import type { V1Ingress, V1Pod, V1Service } from '@kubernetes/client-node';
-import { annotationsOf, canonicalLabels, isManagedByWpgw, isTerminating, labelsOf, serviceSelects } from '../cluster/objects.js';
+import {
+  annotationsOf,
+  canonicalLabels,
+  isManagedByWpgw,
+  isTerminating,
+  labelsOf,
+  serviceSelects,
+} from '../cluster/objects.js';
 import { appServiceBlocker, blockingNonMeshAccess, serviceOwnerOf, type ServiceOwner } from '../core/service-rules.js';
 import { INJECT_KEY, NUDGE_ANNOTATION, SERVICE_ORIGINAL_ANNOTATION, appServiceName } from '../names.js';
 
@@ -70,7 +77,8 @@ export function selectNudges(
     const restore = isRepointed(svc) && !isTerminating(svc) ? blockingNonMeshAccess(svc, ingresses) : [];
     if (restore.length > 0) {
       const value = nudgeValue([{ restore: restore.join('\n') }]);
-      if (annotationsOf(svc)[NUDGE_ANNOTATION] !== value && alreadyNudged(name) !== value) out.push({ service: name, value, why: 'restore', access: restore });
+      if (annotationsOf(svc)[NUDGE_ANNOTATION] !== value && alreadyNudged(name) !== value)
+        out.push({ service: name, value, why: 'restore', access: restore });
       continue;
     }
     if (!isNudgeCandidate(svc, (n) => owners.get(n), ingresses)) continue;

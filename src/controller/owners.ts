@@ -1,7 +1,14 @@
 // Gateway address drift: hostAliases-mode pods have the gateway IP baked into /etc/hosts. When the
 // `wpgw` Service is re-created with another address they must be restarted; we find the workload
 // that owns them and do what `kubectl rollout restart` does.
-import type { V1DaemonSet, V1Deployment, V1OwnerReference, V1Pod, V1ReplicaSet, V1StatefulSet } from '@kubernetes/client-node';
+import type {
+  V1DaemonSet,
+  V1Deployment,
+  V1OwnerReference,
+  V1Pod,
+  V1ReplicaSet,
+  V1StatefulSet,
+} from '@kubernetes/client-node';
 import type { ClusterCache, Rollout } from '../cluster/cache.js';
 import { ROLLOUT_KIND } from '../cluster/kinds.js';
 import { timeOf } from '../cluster/objects.js';
@@ -46,7 +53,9 @@ export function cacheOwnerLookup(cache: Pick<ClusterCache, 'workload'>): OwnerLo
 
 type Restartable = V1Deployment | V1StatefulSet | V1DaemonSet | Rollout;
 
-export function controllerRef(obj: { metadata?: { ownerReferences?: V1OwnerReference[] } }): V1OwnerReference | undefined {
+export function controllerRef(obj: {
+  metadata?: { ownerReferences?: V1OwnerReference[] };
+}): V1OwnerReference | undefined {
   return obj.metadata?.ownerReferences?.find((r) => r.controller);
 }
 
@@ -152,7 +161,12 @@ export function planOwnerRestarts(
     const key = ownerKey(owner);
     const obj = isRestartable(owner.kind) ? restartableObject(ns, owner, input.lookup) : undefined;
     if (!input.restartEnabled || !obj || !isRestartable(owner.kind)) {
-      const w = warnings.get(key) ?? { subject: owner, pods: [], toIP, why: input.restartEnabled ? 'not-restartable' : 'disabled' };
+      const w = warnings.get(key) ?? {
+        subject: owner,
+        pods: [],
+        toIP,
+        why: input.restartEnabled ? 'not-restartable' : 'disabled',
+      };
       w.pods.push(name);
       warnings.set(key, w);
       continue;

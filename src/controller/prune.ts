@@ -18,7 +18,11 @@ export function isManagedKind(apiVersion: string, kind: string): boolean {
  * Live objects to delete. Never returns an object without the managed-by=wpgw label, of a kind
  * outside MANAGED_KINDS, from another namespace, or already being deleted.
  */
-export function selectPrunes(namespace: string, desired: readonly KubeObject[], live: readonly KubeObject[]): KubeObject[] {
+export function selectPrunes(
+  namespace: string,
+  desired: readonly KubeObject[],
+  live: readonly KubeObject[],
+): KubeObject[] {
   const want = new Set(desired.map(objectKey));
   return live.filter(
     (o) =>

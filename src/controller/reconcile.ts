@@ -13,11 +13,23 @@ import { WORKLOAD_RESOURCES, type ClusterCache } from '../cluster/cache.js';
 import { errorMessage, errorStatus } from '../cluster/client.js';
 import { annotationsOf, isOptedIn, isTerminating } from '../cluster/objects.js';
 import type { KubeObjectLike } from '../cluster/store.js';
-import type { DesiredOptions, DesiredState, KubeObject, NamespaceInput, UserIstioObjects } from '../core/desired-types.js';
+import type {
+  DesiredOptions,
+  DesiredState,
+  KubeObject,
+  NamespaceInput,
+  UserIstioObjects,
+} from '../core/desired-types.js';
 import { settingHints } from '../core/hints.js';
 import { planRestore, type RestorePhase } from '../core/restore.js';
 import type { WorkloadObject } from '../core/workloads.js';
-import { leaveReasonText, planServiceLeaves, stageLeaving, type LeavingService, type ServiceLeavePlan } from '../core/service-leave.js';
+import {
+  leaveReasonText,
+  planServiceLeaves,
+  stageLeaving,
+  type LeavingService,
+  type ServiceLeavePlan,
+} from '../core/service-leave.js';
 import { FIELD_MANAGER, GATEWAY_SERVICE, NUDGE_ANNOTATION, RESTART_ON_IP_CHANGE_ANNOTATION } from '../names.js';
 import { readOriginal } from '../core/records.js';
 import { needsApply } from './compare.js';
@@ -33,13 +45,38 @@ import { declaredTargets } from '../core/desired/outbound-plan.js';
 import { istioRootNamespace } from '../core/desired/egress.js';
 import { FORBIDDEN_ADDRESS, UNRESOLVED_NAME } from '../core/desired/pinning.js';
 import { selectNudges } from './nudge.js';
-import { RESTARTABLE_API_VERSIONS, cacheOwnerLookup, resolveTopOwner, ownerKey, planDriftActions, planOwnerRestarts, restartPatch, type DriftWarning, type OwnerLookup, type OwnerRef, type RestartPlan } from './owners.js';
+import {
+  RESTARTABLE_API_VERSIONS,
+  cacheOwnerLookup,
+  resolveTopOwner,
+  ownerKey,
+  planDriftActions,
+  planOwnerRestarts,
+  restartPatch,
+  type DriftWarning,
+  type OwnerLookup,
+  type OwnerRef,
+  type RestartPlan,
+} from './owners.js';
 import { isManagedKind, objectKey, selectPrunes } from './prune.js';
 import { NotLeaderError, type ObjectWriter } from './writer.js';
 
 export type ReconcileCacheView = Pick<
   ClusterCache,
-  | 'namespace' | 'services' | 'service' | 'managedPods' | 'managedObjects' | 'workload' | 'isKindMissing' | 'ingresses' | 'workloads' | 'runtimeClass' | 'istioObjects' | 'allRouting' | 'allServices' | 'sidecars'
+  | 'namespace'
+  | 'services'
+  | 'service'
+  | 'managedPods'
+  | 'managedObjects'
+  | 'workload'
+  | 'isKindMissing'
+  | 'ingresses'
+  | 'workloads'
+  | 'runtimeClass'
+  | 'istioObjects'
+  | 'allRouting'
+  | 'allServices'
+  | 'sidecars'
 >;
 
 export type DesiredFn = (input: NamespaceInput, opts: DesiredOptions) => DesiredState;
@@ -146,10 +183,17 @@ export class Reconciler {
   /** The cache saw this object change: once it is at least as new as our own write, trust the cache again. */
   observe(obj: KubeObjectLike): void {
     if (!obj.apiVersion || !obj.kind || !obj.metadata?.name) return;
-    const key = objectKey({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace } });
+    const key = objectKey({
+      apiVersion: obj.apiVersion,
+      kind: obj.kind,
+      metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace },
+    });
     const mine = this.overlay.get(key);
     if (mine === undefined) return;
-    if (mine === null || !olderVersion(obj.metadata.resourceVersion, (mine.metadata as { resourceVersion?: string }).resourceVersion)) {
+    if (
+      mine === null ||
+      !olderVersion(obj.metadata.resourceVersion, (mine.metadata as { resourceVersion?: string }).resourceVersion)
+    ) {
       this.overlay.delete(key);
     }
   }
@@ -159,10 +203,15 @@ export class Reconciler {
     const clusterDomain = this.o.desiredOptions.clusterDomain;
     const built = buildNamespaceInput(this.o.cache, nsObj, clusterDomain, istioRootNamespace(this.o.desiredOptions));
     const discovered = this.o.clusterRanges?.ranges().map((r) => r.cidr) ?? [];
-    const input = discovered.length > 0 ? { ...built, clusterAddresses: [...(built.clusterAddresses ?? []), ...discovered] } : built;
+    const input =
+      discovered.length > 0
+        ? { ...built, clusterAddresses: [...(built.clusterAddresses ?? []), ...discovered] }
+        : built;
     if (!this.o.resolver) return input;
     const namespace = nsObj.metadata?.name ?? '';
-    const hosts = declaredTargets(input.pods, namespace, clusterDomain).flatMap((t) => (t.kind === 'external' && !t.host.startsWith('*.') ? [t.host] : []));
+    const hosts = declaredTargets(input.pods, namespace, clusterDomain).flatMap((t) =>
+      t.kind === 'external' && !t.host.startsWith('*.') ? [t.host] : [],
+    );
     return { ...input, resolved: await this.o.resolver.resolve(namespace, hosts) };
   }
 
@@ -213,7 +262,8 @@ export class Reconciler {
     }
     if (!report.optedIn) this.o.resolver?.forget(namespace);
     for (const c of state.conflicts) {
-      if (c.reason === FORBIDDEN_ADDRESS || c.reason === UNRESOLVED_NAME) report.refusedNames[c.reason] = (report.refusedNames[c.reason] ?? 0) + 1;
+      if (c.reason === FORBIDDEN_ADDRESS || c.reason === UNRESOLVED_NAME)
+        report.refusedNames[c.reason] = (report.refusedNames[c.reason] ?? 0) + 1;
     }
     const nsTarget: EventTarget = { kind: 'Namespace', name: namespace, namespace, uid: nsObj.metadata?.uid };
     const failures: string[] = [];
@@ -229,7 +279,9 @@ export class Reconciler {
     for (const obj of state.objects) {
       if (obj.metadata.namespace !== namespace || !isManagedKind(obj.apiVersion, obj.kind)) {
         // Never write outside the namespace or kinds we cannot prune (that would leak objects).
-        failures.push(`refusing desired ${obj.apiVersion} ${describeObj(obj)} in ${obj.metadata.namespace ?? '<none>'}`);
+        failures.push(
+          `refusing desired ${obj.apiVersion} ${describeObj(obj)} in ${obj.metadata.namespace ?? '<none>'}`,
+        );
         continue;
       }
       if (cache.isKindMissing(obj.apiVersion, obj.kind)) {
@@ -262,7 +314,12 @@ export class Reconciler {
     // Opted out: delete only what this phase of the hand-back allows (selectPrunes still guards).
     const drain = report.optedIn
       ? undefined
-      : planRestore({ namespace, services: cache.services(namespace), pods: cache.managedPods(namespace), managed: live });
+      : planRestore({
+          namespace,
+          services: cache.services(namespace),
+          pods: cache.managedPods(namespace),
+          managed: live,
+        });
     const doomed = new Set(drain?.deletions.map(objectKey));
     const keep = drain ? live.filter((o) => !doomed.has(objectKey(o))) : state.objects;
     if (drain) report.restorePhase = drain.phase;
@@ -276,8 +333,15 @@ export class Reconciler {
       }
     }
     if (report.pruned.length > 0) {
-      const why = report.optedIn ? 'no longer desired' : `namespace is no longer labelled wpgw.io/inject=enabled (opt-out phase ${drain?.phase})`;
-      await this.event({ target: nsTarget, type: 'Normal', reason: 'Pruned', message: `deleted ${names(report.pruned)}: ${why}` });
+      const why = report.optedIn
+        ? 'no longer desired'
+        : `namespace is no longer labelled wpgw.io/inject=enabled (opt-out phase ${drain?.phase})`;
+      await this.event({
+        target: nsTarget,
+        type: 'Normal',
+        reason: 'Pruned',
+        message: `deleted ${names(report.pruned)}: ${why}`,
+      });
     }
 
     report.missingKinds = [...missing].sort();
@@ -300,7 +364,9 @@ export class Reconciler {
         // A refused external name is a property of the workload, not of one pod: on the pod's
         // owner, its pods' repeats are one Event (the message names no pod).
         const refused = c.reason === FORBIDDEN_ADDRESS || c.reason === UNRESOLVED_NAME;
-        const target = refused ? this.ownerTarget(namespace, c.subject, nsTarget) : this.subjectTarget(c.subjectNamespace ?? namespace, c.subject, nsTarget);
+        const target = refused
+          ? this.ownerTarget(namespace, c.subject, nsTarget)
+          : this.subjectTarget(c.subjectNamespace ?? namespace, c.subject, nsTarget);
         await this.event({ target, type: 'Warning', reason: 'ConflictDetected', message: `${c.reason}: ${c.message}` });
       }
       await this.checkGatewayReady(namespace, nsTarget);
@@ -327,7 +393,10 @@ export class Reconciler {
       const spec = obj.spec as { clusterIP?: string; clusterIPs?: string[] } | undefined;
       if (obj.kind !== 'Service' || live || !spec?.clusterIP || errorStatus(err) !== 422) throw err;
       const { clusterIP, clusterIPs: _ips, ...rest } = spec;
-      this.log.warn({ namespace: obj.metadata.namespace, service: obj.metadata.name, clusterIP, err: errorMessage(err) }, 'requested ClusterIP refused; creating the Service with a new address');
+      this.log.warn(
+        { namespace: obj.metadata.namespace, service: obj.metadata.name, clusterIP, err: errorMessage(err) },
+        'requested ClusterIP refused; creating the Service with a new address',
+      );
       await this.event({
         target: nsTarget,
         type: 'Warning',
@@ -355,9 +424,18 @@ export class Reconciler {
     return out;
   }
 
-  private async nudgeServices(namespace: string, report: ReconcileReport, fail: (what: string, err: unknown) => void): Promise<void> {
+  private async nudgeServices(
+    namespace: string,
+    report: ReconcileReport,
+    fail: (what: string, err: unknown) => void,
+  ): Promise<void> {
     const { cache } = this.o;
-    const nudges = selectNudges(cache.services(namespace), cache.managedPods(namespace), (svc) => this.nudged.get(`${namespace}/${svc}`), cache.ingresses(namespace));
+    const nudges = selectNudges(
+      cache.services(namespace),
+      cache.managedPods(namespace),
+      (svc) => this.nudged.get(`${namespace}/${svc}`),
+      cache.ingresses(namespace),
+    );
     for (const n of nudges) {
       try {
         await this.o.writer.mergePatch(
@@ -371,7 +449,12 @@ export class Reconciler {
       this.nudged.set(`${namespace}/${n.service}`, n.value);
       report.nudged.push(n.service);
       await this.event({
-        target: { kind: 'Service', name: n.service, namespace, uid: cache.service(namespace, n.service)?.metadata?.uid },
+        target: {
+          kind: 'Service',
+          name: n.service,
+          namespace,
+          uid: cache.service(namespace, n.service)?.metadata?.uid,
+        },
         type: 'Normal',
         reason: 'ServiceNudged',
         message:
@@ -413,7 +496,8 @@ export class Reconciler {
       plan,
       report,
       fail,
-      (r) => `gateway Service ${GATEWAY_SERVICE} now has address ${r.toIP} but pods ${names(r.pods)} resolve their outbound names to an older one; rolling restart so hostAliases point at ${r.toIP}`,
+      (r) =>
+        `gateway Service ${GATEWAY_SERVICE} now has address ${r.toIP} but pods ${names(r.pods)} resolve their outbound names to an older one; rolling restart so hostAliases point at ${r.toIP}`,
       (w) => {
         const fix =
           w.why === 'disabled'
@@ -435,17 +519,32 @@ export class Reconciler {
       if (!key.startsWith(`${namespace}/`)) continue;
       const current = cache.service(namespace, l.service.metadata?.name ?? '');
       // Grace over, the Service deleted, or re-pointed anew (opted back in): nothing lingers.
-      if (l.until <= now || !current || current.metadata?.uid !== l.service.metadata?.uid || (readOriginal(current) && current.metadata?.resourceVersion !== this.restoredFrom.get(key))) {
+      if (
+        l.until <= now ||
+        !current ||
+        current.metadata?.uid !== l.service.metadata?.uid ||
+        (readOriginal(current) && current.metadata?.resourceVersion !== this.restoredFrom.get(key))
+      ) {
         this.lingering.delete(key);
         continue;
       }
       lingering.push(l.service);
     }
-    return planServiceLeaves({ namespace, services: cache.services(namespace), windowsLabelSets, managed: live, lingering });
+    return planServiceLeaves({
+      namespace,
+      services: cache.services(namespace),
+      windowsLabelSets,
+      managed: live,
+      lingering,
+    });
   }
 
   /** Restores the Services whose callers have moved off the gateway; Events on each phase change. */
-  private async leaveServices(plan: ServiceLeavePlan, report: ReconcileReport, fail: (what: string, err: unknown) => void): Promise<void> {
+  private async leaveServices(
+    plan: ServiceLeavePlan,
+    report: ReconcileReport,
+    fail: (what: string, err: unknown) => void,
+  ): Promise<void> {
     const { namespace } = plan;
     const grace = this.o.listenerGraceMs ?? LISTENER_GRACE_MS;
     for (const s of plan.restores) {
@@ -474,7 +573,8 @@ export class Reconciler {
       });
     }
     const what: Record<string, string> = {
-      gateway: 'labelling the gateway pods security.istio.io/tlsMode=istio (auto-mTLS keeps mesh callers on mTLS to them) and waiting for their rollout',
+      gateway:
+        'labelling the gateway pods security.istio.io/tlsMode=istio (auto-mTLS keeps mesh callers on mTLS to them) and waiting for their rollout',
       callers: `deleting the caller-side DestinationRule wpgw-in-<name>`,
       services: 'restoring the original selector and ports',
       lingering: 'restored; keeping its gateway listener and <name>-app briefly for callers still on the old endpoints',
@@ -484,16 +584,24 @@ export class Reconciler {
       if (this.leavePhase.get(key) === l.phase) continue;
       this.leavePhase.set(key, l.phase);
       await this.event({
-        target: { kind: 'Service', name: l.service, namespace, uid: this.o.cache.service(namespace, l.service)?.metadata?.uid },
+        target: {
+          kind: 'Service',
+          name: l.service,
+          namespace,
+          uid: this.o.cache.service(namespace, l.service)?.metadata?.uid,
+        },
         type: 'Normal',
         reason: 'LeavingGateway',
         message: `${leaveReasonText(l.reason)}: handing it back from the wpgw gateway: ${what[l.phase]!.replace('<name>', l.service)}. Its Windows pods are then reached directly, without mTLS: under STRICT PeerAuthentication for its callers those calls fail`,
       });
     }
     for (const key of [...this.leavePhase.keys()]) {
-      if (key.startsWith(`${namespace}/`) && !plan.leaving.some((l) => `${namespace}/${l.service}` === key)) this.leavePhase.delete(key);
+      if (key.startsWith(`${namespace}/`) && !plan.leaving.some((l) => `${namespace}/${l.service}` === key))
+        this.leavePhase.delete(key);
     }
-    const ends = [...this.lingering.entries()].filter(([k]) => k.startsWith(`${namespace}/`)).map(([, l]) => l.until - this.now().getTime());
+    const ends = [...this.lingering.entries()]
+      .filter(([k]) => k.startsWith(`${namespace}/`))
+      .map(([, l]) => l.until - this.now().getTime());
     if (ends.length > 0) report.recheckAfterMs = Math.max(0, Math.min(...ends)) + 100;
   }
 
@@ -508,7 +616,10 @@ export class Reconciler {
     const { namespace } = plan;
     if (plan.gatewayPatch) {
       try {
-        await this.o.writer.mergePatch({ apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: GATEWAY_SERVICE }, plan.gatewayPatch);
+        await this.o.writer.mergePatch(
+          { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: GATEWAY_SERVICE },
+          plan.gatewayPatch,
+        );
       } catch (err) {
         fail(`label Deployment/${GATEWAY_SERVICE}`, err);
       }
@@ -541,10 +652,13 @@ export class Reconciler {
         actions,
         report,
         fail,
-        (r) => `namespace opted out of wpgw: pods ${names(r.pods)} still resolve their outbound names through the gateway; rolling restart so they come up without wpgw (the gateway stays until they are gone)`,
+        (r) =>
+          `namespace opted out of wpgw: pods ${names(r.pods)} still resolve their outbound names through the gateway; rolling restart so they come up without wpgw (the gateway stays until they are gone)`,
         (w) =>
           `namespace opted out of wpgw: pods ${names(w.pods)} still resolve their outbound names through the gateway, which stays until they are gone; ` +
-          (w.why === 'disabled' ? `automatic restart is disabled by ${RESTART_ON_IP_CHANGE_ANNOTATION}=false; restart them` : `${w.subject.kind}/${w.subject.name} cannot be rolling-restarted; delete the pods`),
+          (w.why === 'disabled'
+            ? `automatic restart is disabled by ${RESTART_ON_IP_CHANGE_ANNOTATION}=false; restart them`
+            : `${w.subject.kind}/${w.subject.name} cannot be rolling-restarted; delete the pods`),
         'OptOutPodsRemain',
       );
     }
@@ -584,23 +698,41 @@ export class Reconciler {
       const key = ownerKey(r.owner);
       const apiVersion = RESTARTABLE_API_VERSIONS[r.owner.kind];
       try {
-        await this.o.writer.mergePatch({ apiVersion, kind: r.owner.kind, namespace, name: r.owner.name }, restartPatch(this.now(), r.owner.kind));
+        await this.o.writer.mergePatch(
+          { apiVersion, kind: r.owner.kind, namespace, name: r.owner.name },
+          restartPatch(this.now(), r.owner.kind),
+        );
       } catch (err) {
         fail(`restart ${key}`, err);
         continue;
       }
       this.restarted.set(`${namespace}/${key}`, r.toIP);
       report.restarted.push(key);
-      await this.event({ target: { apiVersion, kind: r.owner.kind, name: r.owner.name, namespace, uid: r.owner.uid }, type: 'Normal', reason: 'OwnerRestarted', message: why(r) });
+      await this.event({
+        target: { apiVersion, kind: r.owner.kind, name: r.owner.name, namespace, uid: r.owner.uid },
+        type: 'Normal',
+        reason: 'OwnerRestarted',
+        message: why(r),
+      });
     }
     for (const w of plan.warnings) {
-      await this.event({ target: { kind: w.subject.kind, name: w.subject.name, namespace, uid: w.subject.uid }, type: 'Warning', reason: warnReason, message: warn(w) });
+      await this.event({
+        target: { kind: w.subject.kind, name: w.subject.name, namespace, uid: w.subject.uid },
+        type: 'Warning',
+        reason: warnReason,
+        message: warn(w),
+      });
     }
   }
 
   private async checkGatewayReady(namespace: string, nsTarget: EventTarget): Promise<void> {
-    const key = objectKey({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: GATEWAY_SERVICE, namespace } });
-    const live = this.overlay.get(key) ?? this.o.cache.workload<V1Deployment>('deployments', namespace, GATEWAY_SERVICE);
+    const key = objectKey({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: GATEWAY_SERVICE, namespace },
+    });
+    const live =
+      this.overlay.get(key) ?? this.o.cache.workload<V1Deployment>('deployments', namespace, GATEWAY_SERVICE);
     const ready = deploymentReady(live as V1Deployment | undefined);
     const before = this.gatewayReady.get(namespace);
     this.gatewayReady.set(namespace, ready);
@@ -621,8 +753,16 @@ export class Reconciler {
   private async reportMisplacedSettings(namespace: string, nsObj: V1Namespace): Promise<void> {
     const { cache } = this.o;
     const workloads = WORKLOAD_RESOURCES.flatMap((r): WorkloadObject[] => cache.workloads(r, namespace));
-    for (const h of settingHints(nsObj, { workloads, services: cache.services(namespace) }, (name) => runtimeClassOSOf(cache, name))) {
-      const target: EventTarget = { kind: h.kind, name: h.name, namespace, ...(h.apiVersion ? { apiVersion: h.apiVersion } : {}), ...(h.uid ? { uid: h.uid } : {}) };
+    for (const h of settingHints(nsObj, { workloads, services: cache.services(namespace) }, (name) =>
+      runtimeClassOSOf(cache, name),
+    )) {
+      const target: EventTarget = {
+        kind: h.kind,
+        name: h.name,
+        namespace,
+        ...(h.apiVersion ? { apiVersion: h.apiVersion } : {}),
+        ...(h.uid ? { uid: h.uid } : {}),
+      };
       await this.event({ target, type: 'Warning', reason: 'MisplacedSetting', message: h.message });
     }
   }
@@ -639,7 +779,10 @@ export class Reconciler {
       namespace,
       flags: this.o.desiredOptions.clusterCIDRs ?? [],
       // What the watch found, then the rest of the input's cluster addresses: the kubernetes Service's.
-      discovered: mergeRanges(this.o.clusterRanges?.ranges() ?? [], (input.clusterAddresses ?? []).map((c) => ({ cidr: parseCidr(c).text, source: 'the kubernetes Service' }))),
+      discovered: mergeRanges(
+        this.o.clusterRanges?.ranges() ?? [],
+        (input.clusterAddresses ?? []).map((c) => ({ cidr: parseCidr(c).text, source: 'the kubernetes Service' })),
+      ),
       discovery: this.o.clusterRanges?.discovery() ?? { nodes: 'off', serviceCIDRs: 'off' },
       ranges: namespaceEgressRanges(input, this.o.desiredOptions),
       refusals,
@@ -653,7 +796,9 @@ export class Reconciler {
 
   /** For a Pod subject: its top owner (Deployment, StatefulSet, ...), as restarts resolve it. */
   private ownerTarget(namespace: string, subject: string, nsTarget: EventTarget): EventTarget {
-    const pod = subject.startsWith('Pod/') ? this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === subject.slice(4)) : undefined;
+    const pod = subject.startsWith('Pod/')
+      ? this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === subject.slice(4))
+      : undefined;
     if (!pod) return this.subjectTarget(namespace, subject, nsTarget);
     const owner = resolveTopOwner(pod, this.ownerLookup());
     return { kind: owner.kind, name: owner.name, namespace, ...(owner.uid ? { uid: owner.uid } : {}) };
@@ -667,7 +812,8 @@ export class Reconciler {
     if (kind === 'Namespace') return nsTarget;
     let uid: string | undefined;
     if (kind === 'Service') uid = this.o.cache.service(namespace, name)?.metadata?.uid;
-    else if (kind === 'Pod') uid = this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === name)?.metadata?.uid;
+    else if (kind === 'Pod')
+      uid = this.o.cache.managedPods(namespace).find((p) => p.metadata?.name === name)?.metadata?.uid;
     else if (kind in USER_ISTIO_LISTS) {
       const list = this.o.cache.istioObjects(namespace)[USER_ISTIO_LISTS[kind]!] ?? [];
       uid = (list.find((o) => o.metadata.name === name)?.metadata as { uid?: string } | undefined)?.uid;

@@ -24,7 +24,8 @@ interface Entry {
   at: number;
 }
 
-export const systemLookup: LookupFn = async (host) => (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
+export const systemLookup: LookupFn = async (host) =>
+  (await dnsLookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /** A and AAAA from one DNS server ("ip" or "ip:port"), for a controller that does not share the gateways' resolver. */
 export function serverLookup(server: string): LookupFn {
@@ -80,7 +81,10 @@ export class ExternalResolver {
         if (!before || key(before) !== key(after)) changed.add(h);
       }),
     );
-    return [...this.inUse.entries()].filter(([, hs]) => [...hs].some((h) => changed.has(h))).map(([ns]) => ns).sort();
+    return [...this.inUse.entries()]
+      .filter(([, hs]) => [...hs].some((h) => changed.has(h)))
+      .map(([ns]) => ns)
+      .sort();
   }
 
   private async lookupOne(host: string): Promise<Entry> {
@@ -92,7 +96,10 @@ export class ExternalResolver {
     } catch (err) {
       const error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       // Keep serving the last good answer; the error is still reported once nothing is left.
-      entry = previous && previous.addresses.length > 0 ? { ...previous, at: this.now() } : { addresses: [], error, at: this.now() };
+      entry =
+        previous && previous.addresses.length > 0
+          ? { ...previous, at: this.now() }
+          : { addresses: [], error, at: this.now() };
     }
     this.answers.set(host, entry);
     return entry;

@@ -37,8 +37,11 @@ export function namespacesForEvent(e: CacheEvent, view: RoutingView): string[] {
   if (ns === view.rootNamespace && ROOT_POLICIES.has(e.resource)) return view.optedInNamespaces();
   // A caller's route or DestinationRule naming another namespace's (possibly re-pointed) Service.
   if (ROUTING.has(e.resource)) {
-    const named = [...new Set([...namedNamespaces(e.obj as KubeObject), ...(e.old ? namedNamespaces(e.old as KubeObject) : [])])].filter((n) => n !== ns && view.isOptedIn(n));
-    if (named.length > 0) return [...new Set([...(view.isOptedIn(ns) || isManagedByWpgw(e.obj) ? [ns] : []), ...named])];
+    const named = [
+      ...new Set([...namedNamespaces(e.obj as KubeObject), ...(e.old ? namedNamespaces(e.old as KubeObject) : [])]),
+    ].filter((n) => n !== ns && view.isOptedIn(n));
+    if (named.length > 0)
+      return [...new Set([...(view.isOptedIn(ns) || isManagedByWpgw(e.obj) ? [ns] : []), ...named])];
   }
   // A Service came, went or changed ports: the gateways that route to it mesh-wide follow.
   const watchers = e.resource === 'services' ? (view.meshWatchers?.(ns) ?? []) : [];
@@ -48,6 +51,10 @@ export function namespacesForEvent(e: CacheEvent, view: RoutingView): string[] {
   if (isManagedByWpgw(e.obj) || isManagedByWpgw(e.old)) return [ns];
   // Opting out waits on these: re-pointed Services to restore, injected pods to be replaced.
   if (e.resource === 'managedPods') return [ns];
-  if (e.resource === 'services' && (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(e.obj) || SERVICE_ORIGINAL_ANNOTATION in annotationsOf(e.old))) return [ns];
+  if (
+    e.resource === 'services' &&
+    (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(e.obj) || SERVICE_ORIGINAL_ANNOTATION in annotationsOf(e.old))
+  )
+    return [ns];
   return [];
 }

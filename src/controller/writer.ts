@@ -87,7 +87,14 @@ export class Writer implements ObjectWriter {
           kind: 'DeleteOptions',
           propagationPolicy: 'Background',
           // Only the object we decided about: not a same-named successor, not one relabelled since.
-          ...(meta.uid ? { preconditions: { uid: meta.uid, ...(meta.resourceVersion ? { resourceVersion: meta.resourceVersion } : {}) } } : {}),
+          ...(meta.uid
+            ? {
+                preconditions: {
+                  uid: meta.uid,
+                  ...(meta.resourceVersion ? { resourceVersion: meta.resourceVersion } : {}),
+                },
+              }
+            : {}),
         },
       });
     } catch (err) {

@@ -44,7 +44,12 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
   try {
     outcome =
       req.kind === 'Pod'
-        ? mutatePod({ pod: object as PodLike, namespace: req.namespace, ctx, clusterDomain: opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN })
+        ? mutatePod({
+            pod: object as PodLike,
+            namespace: req.namespace,
+            ctx,
+            clusterDomain: opts.clusterDomain ?? DEFAULT_CLUSTER_DOMAIN,
+          })
         : mutateService(object as V1Service, req.namespace, ctx);
   } catch (e) {
     // Only reachable with objects the API server would never send (fields of the wrong type).
@@ -52,12 +57,23 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
   }
 
   if (outcome.action === 'deny') {
-    const decision: AdmissionDecision = { ...base, allowed: false, decision: 'denied', reason: outcome.reason, message: outcome.message, warnings: [] };
+    const decision: AdmissionDecision = {
+      ...base,
+      allowed: false,
+      decision: 'denied',
+      reason: outcome.reason,
+      message: outcome.message,
+      warnings: [],
+    };
     const code = outcome.reason === 'no_gateway' || outcome.reason === 'no_dns_service' ? 503 : 400;
     return {
       ok: true,
       decision,
-      review: reviewBody({ uid: req.uid, allowed: false, status: { code, message: outcome.message, reason: code === 503 ? 'ServiceUnavailable' : 'BadRequest' } }),
+      review: reviewBody({
+        uid: req.uid,
+        allowed: false,
+        status: { code, message: outcome.message, reason: code === 503 ? 'ServiceUnavailable' : 'BadRequest' },
+      }),
     };
   }
   if (outcome.action === 'skip') return allow(base, 'skipped', outcome.reason, outcome.warnings);
@@ -71,7 +87,13 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
     return { ok: false, message: `request.object could not be diffed: ${(e as Error).message}` };
   }
   if (patch.length === 0) return allow(base, 'unchanged', outcome.reason, outcome.warnings);
-  const decision: AdmissionDecision = { ...base, allowed: true, decision: 'patched', reason: outcome.reason, warnings: outcome.warnings };
+  const decision: AdmissionDecision = {
+    ...base,
+    allowed: true,
+    decision: 'patched',
+    reason: outcome.reason,
+    warnings: outcome.warnings,
+  };
   return {
     ok: true,
     decision,
@@ -85,7 +107,12 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
   };
 }
 
-function allow(base: Omit<AdmissionDecision, 'allowed' | 'decision' | 'reason' | 'warnings'>, decision: 'skipped' | 'unchanged', reason: string, warnings: string[]): AdmitResult {
+function allow(
+  base: Omit<AdmissionDecision, 'allowed' | 'decision' | 'reason' | 'warnings'>,
+  decision: 'skipped' | 'unchanged',
+  reason: string,
+  warnings: string[],
+): AdmitResult {
   return {
     ok: true,
     decision: { ...base, allowed: true, decision, reason, warnings },
@@ -113,21 +140,42 @@ function parseReview(body: unknown): ParsedRequest | string {
   if (body.apiVersion !== 'admission.k8s.io/v1') {
     return `apiVersion must be "admission.k8s.io/v1", got ${JSON.stringify(body.apiVersion) ?? 'nothing'}`;
   }
-  if (body.kind !== 'AdmissionReview') return `kind must be "AdmissionReview", got ${JSON.stringify(body.kind) ?? 'nothing'}`;
+  if (body.kind !== 'AdmissionReview')
+    return `kind must be "AdmissionReview", got ${JSON.stringify(body.kind) ?? 'nothing'}`;
   const r = body.request;
   if (!isObject(r)) return 'request must be an object';
   if (typeof r.uid !== 'string' || r.uid.length === 0) return 'request.uid must be a non-empty string';
-  if (!isObject(r.kind) || typeof r.kind.kind !== 'string') return 'request.kind must be an object with a string "kind"';
+  if (!isObject(r.kind) || typeof r.kind.kind !== 'string')
+    return 'request.kind must be an object with a string "kind"';
   if (r.kind.group !== undefined && typeof r.kind.group !== 'string') return 'request.kind.group must be a string';
   if (typeof r.operation !== 'string') return 'request.operation must be a string';
   if (r.object !== undefined && r.object !== null && !isObject(r.object)) return 'request.object must be an object';
   const object = isObject(r.object) ? r.object : undefined;
   const meta = object?.metadata;
   if (meta !== undefined && !isObject(meta)) return 'request.object.metadata must be an object';
-  const namespace = typeof r.namespace === 'string' && r.namespace ? r.namespace : typeof meta?.namespace === 'string' ? meta.namespace : '';
+  const namespace =
+    typeof r.namespace === 'string' && r.namespace
+      ? r.namespace
+      : typeof meta?.namespace === 'string'
+        ? meta.namespace
+        : '';
   if (!namespace && (r.operation === 'CREATE' || r.operation === 'UPDATE')) return 'request.namespace is required';
-  const name = typeof r.name === 'string' && r.name ? r.name : typeof meta?.name === 'string' ? meta.name : typeof meta?.generateName === 'string' ? `${meta.generateName}*` : '';
-  const out: ParsedRequest = { uid: r.uid, kind: r.kind.kind, group: (r.kind.group as string | undefined) ?? '', operation: r.operation, namespace, name };
+  const name =
+    typeof r.name === 'string' && r.name
+      ? r.name
+      : typeof meta?.name === 'string'
+        ? meta.name
+        : typeof meta?.generateName === 'string'
+          ? `${meta.generateName}*`
+          : '';
+  const out: ParsedRequest = {
+    uid: r.uid,
+    kind: r.kind.kind,
+    group: (r.kind.group as string | undefined) ?? '',
+    operation: r.operation,
+    namespace,
+    name,
+  };
   if (typeof r.subResource === 'string' && r.subResource) out.subResource = r.subResource;
   if (object) out.object = object;
   return out;
@@ -167,7 +215,11 @@ export function checkShape(object: Record<string, unknown>, kind: string): strin
     for (const key of ['containers', 'initContainers'] as const) {
       if ((spec[key] as unknown[] | undefined)?.some((c) => !isObject(c))) return `spec.${key} must hold objects`;
     }
-    if ((spec.hostAliases as unknown[] | undefined)?.some((h) => !isObject(h) || (h.hostnames !== undefined && !Array.isArray(h.hostnames)))) {
+    if (
+      (spec.hostAliases as unknown[] | undefined)?.some(
+        (h) => !isObject(h) || (h.hostnames !== undefined && !Array.isArray(h.hostnames)),
+      )
+    ) {
       return 'spec.hostAliases must hold objects with a hostnames list';
     }
     for (const key of ['nodeSelector', 'os', 'affinity', 'securityContext', 'dnsConfig'] as const) {
@@ -175,8 +227,13 @@ export function checkShape(object: Record<string, unknown>, kind: string): strin
       if (v !== undefined && v !== null && !isObject(v)) return `spec.${key} must be an object`;
     }
   } else {
-    if (spec.selector !== undefined && spec.selector !== null && !isObject(spec.selector)) return 'spec.selector must be a map of strings';
-    if (spec.ports !== undefined && spec.ports !== null && (!Array.isArray(spec.ports) || spec.ports.some((p) => !isObject(p)))) {
+    if (spec.selector !== undefined && spec.selector !== null && !isObject(spec.selector))
+      return 'spec.selector must be a map of strings';
+    if (
+      spec.ports !== undefined &&
+      spec.ports !== null &&
+      (!Array.isArray(spec.ports) || spec.ports.some((p) => !isObject(p)))
+    ) {
       return 'spec.ports must be a list of objects';
     }
   }

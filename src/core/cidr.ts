@@ -19,12 +19,19 @@ export function parseCidr(text: string): Cidr {
   if (family === 0 || extra !== undefined) throw new CidrError(`"${text}" is not an IP address or CIDR`);
   const bits = family === 4 ? 32 : 128;
   const prefix = prefixText === undefined ? bits : /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : NaN;
-  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits) throw new CidrError(`"${text}": the prefix length must be 0-${bits}`);
+  if (!Number.isInteger(prefix) || prefix < 0 || prefix > bits)
+    throw new CidrError(`"${text}": the prefix length must be 0-${bits}`);
   const value = family === 4 ? v4ToBigInt(addr) : v6ToBigInt(addr);
   // The API server refuses IPv4-mapped IPv6 in NetworkPolicies; the IPv4 form says the same.
-  if (family === 6 && value >> 32n === 0xffffn) throw new CidrError(`"${text}" is an IPv4-mapped IPv6 address: write it as IPv4`);
+  if (family === 6 && value >> 32n === 0xffffn)
+    throw new CidrError(`"${text}" is an IPv4-mapped IPv6 address: write it as IPv4`);
   const base = prefix === 0 ? 0n : (value >> BigInt(bits - prefix)) << BigInt(bits - prefix);
-  return { family: family as 4 | 6, base, prefix, text: `${family === 4 ? bigIntToV4(base) : bigIntToV6(base)}/${prefix}` };
+  return {
+    family: family as 4 | 6,
+    base,
+    prefix,
+    text: `${family === 4 ? bigIntToV4(base) : bigIntToV6(base)}/${prefix}`,
+  };
 }
 
 /** Does `outer` contain all of `inner` (equal counts)? */
@@ -70,7 +77,10 @@ function v6ToBigInt(addr: string): bigint {
   const [head = '', tail] = text.split('::');
   const headGroups = head ? head.split(':') : [];
   const tailGroups = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? headGroups : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
+  const groups =
+    tail === undefined
+      ? headGroups
+      : [...headGroups, ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'), ...tailGroups];
   return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
@@ -78,7 +88,7 @@ function v6ToBigInt(addr: string): bigint {
 function bigIntToV6(n: bigint): string {
   const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));
   let best = { start: -1, len: 0 };
-  for (let i = 0; i < 8; ) {
+  for (let i = 0; i < 8;) {
     if (groups[i] !== 0) {
       i++;
       continue;

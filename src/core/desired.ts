@@ -18,7 +18,13 @@ import {
   appServiceName,
 } from '../names.js';
 import type { Conflict, DesiredOptions, DesiredState, KubeObject, NamespaceInput } from './desired-types.js';
-import { gatewayObjects, gatewayService, isIstioRevision, MAX_GATEWAY_REPLICAS, STATUS_PORT } from './desired/gateway.js';
+import {
+  gatewayObjects,
+  gatewayService,
+  isIstioRevision,
+  MAX_GATEWAY_REPLICAS,
+  STATUS_PORT,
+} from './desired/gateway.js';
 import { inboundObjects } from './desired/inbound.js';
 import { isHttpPort } from './desired/common.js';
 import { userRouting } from './desired/user-routes.js';
@@ -49,7 +55,10 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     (s) => s.metadata?.name === GATEWAY_SERVICE && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE,
   );
   const selecting = input.services.filter((s) => s !== liveGateway && selectsGateway(s, namespace));
-  const reserved = new Set<number>([STATUS_PORT, ...selecting.flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port))]);
+  const reserved = new Set<number>([
+    STATUS_PORT,
+    ...selecting.flatMap((s) => (s.spec?.ports ?? []).map((p) => p.port)),
+  ]);
   const callerRules = gatewayLacksTlsMode(input.gatewayDeployment);
   const inbound = input.services
     .filter((s) => readOriginal(s) && selectsGateway(s, namespace))
@@ -60,7 +69,14 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
         httpPorts: (readOriginal(s)?.ports ?? []).filter(isHttpPort).length,
         otherServices: all.map((o) => o.metadata?.name ?? '').filter((n) => n !== name),
       });
-      const r = inboundObjects(s, namespace, opts.clusterDomain, serviceOwner(input.services, appServiceName(name)), callerRules, routing);
+      const r = inboundObjects(
+        s,
+        namespace,
+        opts.clusterDomain,
+        serviceOwner(input.services, appServiceName(name)),
+        callerRules,
+        routing,
+      );
       const uses = [
         ...(routing.delegate ? [`routes from delegate VirtualService ${routing.delegate.name}`] : []),
         ...(routing.appPolicy ? [`endpoint policy from DestinationRule ${routing.appPolicy.from}`] : []),
@@ -70,9 +86,17 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     });
   const inboundPodPorts = inbound.flatMap((r) => r.podPorts).sort((a, b) => a - b);
   conflicts.push(...translatedListeners(inbound, selecting));
-  const authz = userAuthorization(namespace, input.istio?.authorizationPolicies ?? [], inbound.flatMap((r) => (r.served ? [r.served] : [])), input.pods);
+  const authz = userAuthorization(
+    namespace,
+    input.istio?.authorizationPolicies ?? [],
+    inbound.flatMap((r) => (r.served ? [r.served] : [])),
+    input.pods,
+  );
   conflicts.push(...authz.conflicts);
-  for (const o of authz.objects) notes.push(`authorization: ${o.metadata.name} on the gateway, scoped to the listener ports of the Services the user's policy is for`);
+  for (const o of authz.objects)
+    notes.push(
+      `authorization: ${o.metadata.name} on the gateway, scoped to the listener ports of the Services the user's policy is for`,
+    );
   conflicts.push(
     ...userConflicts(
       namespace,
@@ -85,7 +109,15 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   );
   const mesh = namespaceMesh(input, namespace, opts.clusterDomain);
   conflicts.push(...mesh.conflicts);
-  const planned = planOutbound(input.pods, namespace, input.services, reserved, opts.clusterDomain, new Set(inboundPodPorts), mesh.plan.destinations);
+  const planned = planOutbound(
+    input.pods,
+    namespace,
+    input.services,
+    reserved,
+    opts.clusterDomain,
+    new Set(inboundPodPorts),
+    mesh.plan.destinations,
+  );
   conflicts.push(...planned.conflicts);
   const egress = namespaceEgressRanges(input, opts);
   conflicts.push(...egress.conflicts);
@@ -108,14 +140,24 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   conflicts.push(...direct.conflicts);
 
   const replicas = gatewayReplicas(annotations[REPLICAS_ANNOTATION], opts.defaultGatewayReplicas, namespace, conflicts);
-  const revision = istioRevision(input.namespace.metadata?.labels ?? {}, annotations[ISTIO_REVISION_ANNOTATION], opts.istioRevision, namespace, conflicts);
+  const revision = istioRevision(
+    input.namespace.metadata?.labels ?? {},
+    annotations[ISTIO_REVISION_ANNOTATION],
+    opts.istioRevision,
+    namespace,
+    conflicts,
+  );
   // A live Service keeps its address (ClusterIP is immutable); a re-created one asks for the
   // address the pods were injected with, so their hostAliases stay right.
-  const liveIP = liveGateway?.spec?.clusterIP && liveGateway.spec.clusterIP !== 'None' ? liveGateway.spec.clusterIP : undefined;
+  const liveIP =
+    liveGateway?.spec?.clusterIP && liveGateway.spec.clusterIP !== 'None' ? liveGateway.spec.clusterIP : undefined;
   const clusterIP = liveIP ?? opts.pinnedGatewayIP ?? plan.recordedGatewayIP;
 
   const dnsMode =
-    annotations[RESOLVER_ANNOTATION] === 'dnsConfig' || annotations[DNS_SERVER_ANNOTATION] === 'enabled' || plan.modes.has('dnsConfig') || mesh.scope.length > 0;
+    annotations[RESOLVER_ANNOTATION] === 'dnsConfig' ||
+    annotations[DNS_SERVER_ANNOTATION] === 'enabled' ||
+    plan.modes.has('dnsConfig') ||
+    mesh.scope.length > 0;
 
   const objects: KubeObject[] = [
     ...gatewayObjects(namespace, replicas, revision),
@@ -139,25 +181,46 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
   ];
   if (dnsMode) {
     if (!input.clusterDnsIP) {
-      conflicts.push({ subject: `Namespace/${namespace}`, reason: 'ClusterDnsUnknown', message: 'kube-system/kube-dns has no ClusterIP; wpgw-dns forwards to it' });
+      conflicts.push({
+        subject: `Namespace/${namespace}`,
+        reason: 'ClusterDnsUnknown',
+        message: 'kube-system/kube-dns has no ClusterIP; wpgw-dns forwards to it',
+      });
     }
-    const liveDns = input.services.find((s) => s.metadata?.name === DNS_SERVICE && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE);
-    const liveDnsIP = liveDns?.spec?.clusterIP && liveDns.spec.clusterIP !== 'None' ? liveDns.spec.clusterIP : undefined;
+    const liveDns = input.services.find(
+      (s) => s.metadata?.name === DNS_SERVICE && s.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE,
+    );
+    const liveDnsIP =
+      liveDns?.spec?.clusterIP && liveDns.spec.clusterIP !== 'None' ? liveDns.spec.clusterIP : undefined;
     const dnsIP = liveDnsIP ?? opts.pinnedDnsIP ?? plan.recordedDnsIP;
-    objects.push(...dnsObjects(namespace, plan.groups, liveIP ?? clusterIP, input.clusterDnsIP ?? '/etc/resolv.conf', opts.corednsImage, dnsIP));
+    objects.push(
+      ...dnsObjects(
+        namespace,
+        plan.groups,
+        liveIP ?? clusterIP,
+        input.clusterDnsIP ?? '/etc/resolv.conf',
+        opts.corednsImage,
+        dnsIP,
+      ),
+    );
   }
 
   notes.push(
     `gateway: Service ${GATEWAY_SERVICE} (${clusterIP ?? 'address assigned on creation'}), ${replicas} replica(s), ` +
-      (revision ? `injected by Istio revision ${revision}` : 'injected by Istio\'s default revision'),
+      (revision ? `injected by Istio revision ${revision}` : "injected by Istio's default revision"),
   );
   for (const g of plan.groups) {
     // Mesh-wide routes are counted, not listed: a scope can hold thousands of Services.
     const declared = g.routes.filter((r) => !r.mesh).map((r) => `${r.dest.raw} => ${r.routeHost}:${r.routePort}`);
     const mesh = g.routes.length - declared.length;
-    notes.push(`outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${[...declared, ...(mesh > 0 ? [`${mesh} mesh-wide Service(s)`] : [])].join(', ')}`);
+    notes.push(
+      `outbound ${g.family} port ${g.port} -> gateway pod port ${g.podPort}: ${[...declared, ...(mesh > 0 ? [`${mesh} mesh-wide Service(s)`] : [])].join(', ')}`,
+    );
   }
-  for (const name of selecting.filter((s) => readOriginal(s)).map((s) => s.metadata?.name ?? '').sort()) {
+  for (const name of selecting
+    .filter((s) => readOriginal(s))
+    .map((s) => s.metadata?.name ?? '')
+    .sort()) {
     notes.push(`inbound: Service ${name} -> ${name}-app`);
   }
   if (dnsMode) notes.push('dnsConfig: wpgw-dns answers the declared names with the gateway address');
@@ -180,9 +243,15 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
 }
 
 /** The namespace's egress ranges: its allowlist against the operator's and the discovered cluster ranges. */
-export function namespaceEgressRanges(input: Pick<NamespaceInput, 'namespace' | 'clusterAddresses'>, opts: Pick<DesiredOptions, 'clusterCIDRs'>): EgressRanges {
+export function namespaceEgressRanges(
+  input: Pick<NamespaceInput, 'namespace' | 'clusterAddresses'>,
+  opts: Pick<DesiredOptions, 'clusterCIDRs'>,
+): EgressRanges {
   const ns = input.namespace.metadata?.name ?? '';
-  return egressRanges(ns, input.namespace.metadata?.annotations?.[EGRESS_ALLOW_ANNOTATION], [...(opts.clusterCIDRs ?? []), ...(input.clusterAddresses ?? [])]);
+  return egressRanges(ns, input.namespace.metadata?.annotations?.[EGRESS_ALLOW_ANNOTATION], [
+    ...(opts.clusterCIDRs ?? []),
+    ...(input.clusterAddresses ?? []),
+  ]);
 }
 
 /**
@@ -204,13 +273,18 @@ function gatewayLacksTlsMode(gateway: V1Deployment | undefined): boolean {
  * others can translate: one re-pointed before the label (re-applying it adds the label) or a
  * user's own Service selecting the gateway pods. Report those.
  */
-function translatedListeners(inbound: ReadonlyArray<{ served?: { name: string; ports: Array<{ podPort: number }> } }>, selecting: readonly V1Service[]): Conflict[] {
+function translatedListeners(
+  inbound: ReadonlyArray<{ served?: { name: string; ports: Array<{ podPort: number }> } }>,
+  selecting: readonly V1Service[],
+): Conflict[] {
   const out: Conflict[] = [];
   const translating = selecting.filter((s) => s.metadata?.labels?.[NO_PORT_TRANSLATION_LABEL] === undefined);
   for (const r of inbound) {
     if (!r.served) continue;
     for (const { podPort } of r.served.ports) {
-      const other = translating.find((s) => s.metadata?.name !== r.served!.name && (s.spec?.ports ?? []).some((p) => p.port === podPort));
+      const other = translating.find(
+        (s) => s.metadata?.name !== r.served!.name && (s.spec?.ports ?? []).some((p) => p.port === podPort),
+      );
       if (other) {
         out.push({
           subject: `Service/${r.served.name}`,

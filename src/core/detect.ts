@@ -26,7 +26,11 @@ function requiredAffinityIsWindows(spec: V1PodSpec): boolean {
   if (!terms || terms.length === 0) return false;
   return terms.every((term) =>
     (term.matchExpressions ?? []).some(
-      (e) => e.key === OS_LABEL && e.operator === 'In' && (e.values ?? []).length > 0 && (e.values ?? []).every((v) => v === 'windows'),
+      (e) =>
+        e.key === OS_LABEL &&
+        e.operator === 'In' &&
+        (e.values ?? []).length > 0 &&
+        (e.values ?? []).every((v) => v === 'windows'),
     ),
   );
 }

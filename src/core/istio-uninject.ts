@@ -36,8 +36,10 @@ export interface IstioUninjectResult {
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const stringList = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
-const containersOf = (v: unknown): V1Container[] => (Array.isArray(v) ? v.filter((c): c is V1Container => isObject(c) && typeof c.name === 'string') : []);
+const stringList = (v: unknown): string[] =>
+  Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : [];
+const containersOf = (v: unknown): V1Container[] =>
+  Array.isArray(v) ? v.filter((c): c is V1Container => isObject(c) && typeof c.name === 'string') : [];
 
 /** The fields the pod's creator set, from managedFields; undefined when the API server sent none. */
 interface Owned {
@@ -49,9 +51,17 @@ interface Owned {
 }
 
 function ownedFields(meta: V1ObjectMeta | undefined): Owned | undefined {
-  const entries = Array.isArray(meta?.managedFields) ? meta.managedFields.filter((e) => isObject(e) && isObject(e.fieldsV1)) : [];
+  const entries = Array.isArray(meta?.managedFields)
+    ? meta.managedFields.filter((e) => isObject(e) && isObject(e.fieldsV1))
+    : [];
   if (entries.length === 0) return undefined;
-  const owned: Owned = { labels: new Set(), annotations: new Set(), volumes: new Set(), imagePullSecrets: new Set(), fsGroup: false };
+  const owned: Owned = {
+    labels: new Set(),
+    annotations: new Set(),
+    volumes: new Set(),
+    imagePullSecrets: new Set(),
+    fsGroup: false,
+  };
   const fieldKeys = (v: unknown, into: Set<string>) => {
     if (isObject(v)) for (const k of Object.keys(v)) if (k.startsWith('f:')) into.add(k.slice(2));
   };
@@ -114,11 +124,26 @@ function parseInjectionStatus(raw: string | undefined): InjectionStatus | undefi
 /** The sidecar the template renders: `istio-proxy` running pilot-agent's `proxy sidecar` (classic or native). */
 const isInjectedProxy = (c: V1Container) => c.name === PROXY && Array.isArray(c.args) && c.args[0] === 'proxy';
 /** istio-init (iptables) or istio-validation (Istio CNI), both run `istio-iptables`. */
-const isIstioInit = (c: V1Container) => (c.name === 'istio-init' || c.name === 'istio-validation') && Array.isArray(c.args) && c.args[0] === 'istio-iptables';
+const isIstioInit = (c: V1Container) =>
+  (c.name === 'istio-init' || c.name === 'istio-validation') && Array.isArray(c.args) && c.args[0] === 'istio-iptables';
 
 // The volumes the sidecar template declares (1.2x), removed without a status record only when no
 // remaining container mounts them.
-const TEMPLATE_VOLUMES = ['workload-socket', 'credential-socket', 'workload-certs', 'istio-envoy', 'istio-data', 'istio-podinfo', 'istio-token', 'istiod-ca-cert', 'istio-ca-crl', 'istio-certs', 'gke-workload-certificate', 'custom-bootstrap-volume', 'lightstep-certs'];
+const TEMPLATE_VOLUMES = [
+  'workload-socket',
+  'credential-socket',
+  'workload-certs',
+  'istio-envoy',
+  'istio-data',
+  'istio-podinfo',
+  'istio-token',
+  'istiod-ca-cert',
+  'istio-ca-crl',
+  'istio-certs',
+  'gke-workload-certificate',
+  'custom-bootstrap-volume',
+  'lightstep-certs',
+];
 
 // Annotations the template writes only with Istio CNI on (istio-validation instead of istio-init).
 const CNI_ANNOTATIONS = [
@@ -156,11 +181,15 @@ export function uninjectIstio(pod: PodLike): IstioUninjectResult {
   const injectedInits = new Set(status?.initContainers ?? []);
   for (const c of containers) if (isInjectedProxy(c)) injectedContainers.add(c.name);
   for (const c of initContainers) if (isInjectedProxy(c) || isIstioInit(c)) injectedInits.add(c.name);
-  if (!spec || (!status && injectedContainers.size === 0 && injectedInits.size === 0)) return { pod, removed: [], restoredProbes: [] };
+  if (!spec || (!status && injectedContainers.size === 0 && injectedInits.size === 0))
+    return { pod, removed: [], restoredProbes: [] };
 
   const owned = ownedFields(pod.metadata);
   const env = proxyEnv(injectedContainers.has(PROXY) || injectedInits.has(PROXY) ? proxy : undefined);
-  const removed = [...containers.filter((c) => injectedContainers.has(c.name)), ...initContainers.filter((c) => injectedInits.has(c.name))].map((c) => c.name);
+  const removed = [
+    ...containers.filter((c) => injectedContainers.has(c.name)),
+    ...initContainers.filter((c) => injectedInits.has(c.name)),
+  ].map((c) => c.name);
   const cni = initContainers.some((c) => injectedInits.has(c.name) && c.name === 'istio-validation');
   const statusPort = annotations['status.sidecar.istio.io/port'] ?? DEFAULT_STATUS_PORT;
 
@@ -170,19 +199,42 @@ export function uninjectIstio(pod: PodLike): IstioUninjectResult {
   const restore = (c: V1Container) => restoreProbes(c, probers, statusPort, restoredProbes);
   // Entries that are not containers (never from the API server) pass through untouched.
   const keep = (list: unknown, injected: Set<string>): V1Container[] =>
-    (Array.isArray(list) ? list : []).flatMap((c: unknown) => (isObject(c) && typeof c.name === 'string' ? (injected.has(c.name) ? [] : [restore(c as unknown as V1Container)]) : [c as V1Container]));
+    (Array.isArray(list) ? list : []).flatMap((c: unknown) =>
+      isObject(c) && typeof c.name === 'string'
+        ? injected.has(c.name)
+          ? []
+          : [restore(c as unknown as V1Container)]
+        : [c as V1Container],
+    );
   const newSpec: V1PodSpec = { ...spec, containers: keep(spec.containers, injectedContainers) };
   if (Array.isArray(spec.initContainers)) setList(newSpec, 'initContainers', keep(spec.initContainers, injectedInits));
 
-  const remaining = [...newSpec.containers, ...(newSpec.initContainers ?? []), ...containersOf(spec.ephemeralContainers)];
-  const mounted = new Set(remaining.flatMap((c) => (Array.isArray(c?.volumeMounts) ? c.volumeMounts.map((m) => m?.name) : [])));
+  const remaining = [
+    ...newSpec.containers,
+    ...(newSpec.initContainers ?? []),
+    ...containersOf(spec.ephemeralContainers),
+  ];
+  const mounted = new Set(
+    remaining.flatMap((c) => (Array.isArray(c?.volumeMounts) ? c.volumeMounts.map((m) => m?.name) : [])),
+  );
   const injectedVolumes = new Set(status ? status.volumes : TEMPLATE_VOLUMES);
   // A volume a remaining container mounts stays (removing it would make the pod invalid).
   const dropVolume = (name: string) => injectedVolumes.has(name) && !mounted.has(name) && !owned?.volumes.has(name);
-  if (Array.isArray(spec.volumes)) setList(newSpec, 'volumes', spec.volumes.filter((v) => !dropVolume(v?.name)));
+  if (Array.isArray(spec.volumes))
+    setList(
+      newSpec,
+      'volumes',
+      spec.volumes.filter((v) => !dropVolume(v?.name)),
+    );
   const pullSecrets = new Set(status?.imagePullSecrets ?? []);
   if (Array.isArray(spec.imagePullSecrets)) {
-    setList(newSpec, 'imagePullSecrets', spec.imagePullSecrets.filter((s) => !(pullSecrets.has(s?.name ?? '') && !owned?.imagePullSecrets.has(s?.name ?? ''))));
+    setList(
+      newSpec,
+      'imagePullSecrets',
+      spec.imagePullSecrets.filter(
+        (s) => !(pullSecrets.has(s?.name ?? '') && !owned?.imagePullSecrets.has(s?.name ?? '')),
+      ),
+    );
   }
   // Istio < 1.18 with ENABLE_LEGACY_FSGROUP_INJECTION set fsGroup 1337 for the proxy's token;
   // only managedFields can tell it from the user's own.
@@ -196,7 +248,12 @@ export function uninjectIstio(pod: PodLike): IstioUninjectResult {
   const newAnnotations = { ...annotations };
   // Removes a key Istio may have added: per managedFields when present, else when its value is
   // the one Istio's template would have written (`expected`).
-  const drop = (map: Record<string, string>, ownedKeys: Set<string> | undefined, key: string, expected: string | string[] | boolean | undefined) => {
+  const drop = (
+    map: Record<string, string>,
+    ownedKeys: Set<string> | undefined,
+    key: string,
+    expected: string | string[] | boolean | undefined,
+  ) => {
     const value = map[key];
     if (value === undefined || ownedKeys?.has(key)) return;
     const matches = expected === true || value === expected || (Array.isArray(expected) && expected.includes(value));
@@ -204,9 +261,24 @@ export function uninjectIstio(pod: PodLike): IstioUninjectResult {
   };
   const appLabel = labels['app.kubernetes.io/name'] ?? labels.app;
   drop(labels, owned?.labels, 'security.istio.io/tlsMode', 'istio');
-  drop(labels, owned?.labels, 'service.istio.io/canonical-name', canonicalName(appLabel ?? env.get('ISTIO_META_WORKLOAD_NAME')));
-  drop(labels, owned?.labels, 'service.istio.io/canonical-revision', labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest');
-  drop(labels, owned?.labels, 'networking.istio.io/tunnel', env.get('ISTIO_META_ENABLE_HBONE') === 'true' ? 'http' : undefined);
+  drop(
+    labels,
+    owned?.labels,
+    'service.istio.io/canonical-name',
+    canonicalName(appLabel ?? env.get('ISTIO_META_WORKLOAD_NAME')),
+  );
+  drop(
+    labels,
+    owned?.labels,
+    'service.istio.io/canonical-revision',
+    labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest',
+  );
+  drop(
+    labels,
+    owned?.labels,
+    'networking.istio.io/tunnel',
+    env.get('ISTIO_META_ENABLE_HBONE') === 'true' ? 'http' : undefined,
+  );
   drop(labels, owned?.labels, 'topology.istio.io/network', env.get('ISTIO_META_NETWORK'));
 
   delete newAnnotations[ISTIO_STATUS_ANNOTATION];
@@ -217,9 +289,19 @@ export function uninjectIstio(pod: PodLike): IstioUninjectResult {
   drop(newAnnotations, ownedAnnotations, 'kubectl.kubernetes.io/default-container', firstApp);
   drop(newAnnotations, ownedAnnotations, 'kubectl.kubernetes.io/default-logs-container', firstApp);
   for (const key of CNI_ANNOTATIONS) drop(newAnnotations, ownedAnnotations, key, cni);
-  drop(newAnnotations, ownedAnnotations, 'prometheus.istio.io/secure-port', env.get('ENVOY_SECURE_MERGED_METRICS_PORT'));
+  drop(
+    newAnnotations,
+    ownedAnnotations,
+    'prometheus.istio.io/secure-port',
+    env.get('ENVOY_SECURE_MERGED_METRICS_PORT'),
+  );
   dropMultusNetwork(newAnnotations);
-  restorePrometheus(newAnnotations, statusPort, parseJsonObject(env.get('ISTIO_PROMETHEUS_ANNOTATIONS')), ownedAnnotations);
+  restorePrometheus(
+    newAnnotations,
+    statusPort,
+    parseJsonObject(env.get('ISTIO_PROMETHEUS_ANNOTATIONS')),
+    ownedAnnotations,
+  );
 
   const metadata: V1ObjectMeta = { ...pod.metadata };
   setMap(metadata, 'labels', labels);
@@ -229,7 +311,8 @@ export function uninjectIstio(pod: PodLike): IstioUninjectResult {
 
 function proxyEnv(proxy: V1Container | undefined): Map<string, string> {
   const out = new Map<string, string>();
-  for (const e of Array.isArray(proxy?.env) ? proxy.env : []) if (isObject(e) && typeof e.name === 'string' && typeof e.value === 'string') out.set(e.name, e.value);
+  for (const e of Array.isArray(proxy?.env) ? proxy.env : [])
+    if (isObject(e) && typeof e.name === 'string' && typeof e.value === 'string') out.set(e.name, e.value);
   return out;
 }
 
@@ -303,12 +386,22 @@ const PROMETHEUS_KEYS: Record<string, string> = {
  * (port equal to the status port), then put the app's back, under the keys the creator used when
  * managedFields say which.
  */
-function restorePrometheus(annotations: Record<string, string>, statusPort: string, saved: Json, owned: Set<string> | undefined): void {
+function restorePrometheus(
+  annotations: Record<string, string>,
+  statusPort: string,
+  saved: Json,
+  owned: Set<string> | undefined,
+): void {
   if (annotations['prometheus.io/port'] !== statusPort || annotations['prometheus.io/path'] !== STATS_PATH) return;
   for (const key of Object.keys(annotations)) if (sanitize(key) in PROMETHEUS_KEYS) delete annotations[key];
-  const keyFor = (sanitized: string) => [...(owned ?? [])].find((k) => sanitize(k) === sanitized) ?? PROMETHEUS_KEYS[sanitized]!;
+  const keyFor = (sanitized: string) =>
+    [...(owned ?? [])].find((k) => sanitize(k) === sanitized) ?? PROMETHEUS_KEYS[sanitized]!;
   const targets = Array.isArray(saved.targets) ? saved.targets.filter(isObject) : [];
-  const values: Record<string, unknown> = { prometheus_io_scrape: saved.scrape, prometheus_io_path: saved.path, prometheus_io_port: saved.port };
+  const values: Record<string, unknown> = {
+    prometheus_io_scrape: saved.scrape,
+    prometheus_io_path: saved.path,
+    prometheus_io_port: saved.port,
+  };
   if (targets.length > 0) {
     values.prometheus_istio_io_scrape_targets = targets.map((t) => `${String(t.port)}:${String(t.path)}`).join(',');
     // Istio copies the first target into port/path for old agents; they were the app's only if
@@ -331,7 +424,9 @@ function dropMultusNetwork(annotations: Record<string, string>): void {
   if (value.trim().startsWith('[')) {
     const list = parseJsonArray(value);
     if (!list) return;
-    const kept = list.filter((n) => !(isObject(n) && n.name === 'istio-cni' && (n.namespace ?? 'default') === 'default'));
+    const kept = list.filter(
+      (n) => !(isObject(n) && n.name === 'istio-cni' && (n.namespace ?? 'default') === 'default'),
+    );
     if (kept.length === list.length) return;
     next = kept.length > 0 ? JSON.stringify(kept) : '';
   } else {
@@ -353,7 +448,11 @@ function parseJsonArray(raw: string): unknown[] | undefined {
   }
 }
 
-function setList<K extends 'initContainers' | 'volumes' | 'imagePullSecrets'>(spec: V1PodSpec, key: K, value: NonNullable<V1PodSpec[K]>): void {
+function setList<K extends 'initContainers' | 'volumes' | 'imagePullSecrets'>(
+  spec: V1PodSpec,
+  key: K,
+  value: NonNullable<V1PodSpec[K]>,
+): void {
   if (value.length > 0) spec[key] = value;
   else delete spec[key];
 }

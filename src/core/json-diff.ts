@@ -29,9 +29,15 @@ function escape(key: string): string {
 /** What compare() would put in the op: its copy turns undefined into null (JSON's array rule). */
 const valueOf = (v: unknown): unknown => (v === undefined ? null : v);
 
-function generate(mirror: Record<string, unknown>, obj: Record<string, unknown>, ops: JsonPatchOp[], path: string): void {
+function generate(
+  mirror: Record<string, unknown>,
+  obj: Record<string, unknown>,
+  ops: JsonPatchOp[],
+  path: string,
+): void {
   if (obj === mirror) return;
-  if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') obj = (obj as unknown as { toJSON(): Record<string, unknown> }).toJSON();
+  if (typeof (obj as { toJSON?: unknown }).toJSON === 'function')
+    obj = (obj as unknown as { toJSON(): Record<string, unknown> }).toJSON();
   const newKeys = keysOf(obj);
   const oldKeys = keysOf(mirror);
   let deleted = false;
@@ -40,7 +46,13 @@ function generate(mirror: Record<string, unknown>, obj: Record<string, unknown>,
     const oldVal = mirror[key];
     if (hasOwn(obj, key) && !(obj[key] === undefined && oldVal !== undefined && !Array.isArray(obj))) {
       const newVal = obj[key];
-      if (typeof oldVal === 'object' && oldVal !== null && typeof newVal === 'object' && newVal !== null && Array.isArray(oldVal) === Array.isArray(newVal)) {
+      if (
+        typeof oldVal === 'object' &&
+        oldVal !== null &&
+        typeof newVal === 'object' &&
+        newVal !== null &&
+        Array.isArray(oldVal) === Array.isArray(newVal)
+      ) {
         generate(oldVal as Record<string, unknown>, newVal as Record<string, unknown>, ops, `${path}/${escape(key)}`);
       } else if (oldVal !== newVal) {
         ops.push({ op: 'replace', path: `${path}/${escape(key)}`, value: valueOf(newVal) });
@@ -54,6 +66,7 @@ function generate(mirror: Record<string, unknown>, obj: Record<string, unknown>,
   }
   if (!deleted && newKeys.length === oldKeys.length) return;
   for (const key of newKeys) {
-    if (!hasOwn(mirror, key) && obj[key] !== undefined) ops.push({ op: 'add', path: `${path}/${escape(key)}`, value: valueOf(obj[key]) });
+    if (!hasOwn(mirror, key) && obj[key] !== undefined)
+      ops.push({ op: 'add', path: `${path}/${escape(key)}`, value: valueOf(obj[key]) });
   }
 }

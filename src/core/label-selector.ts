@@ -14,9 +14,13 @@ export interface LabelSelector {
 }
 
 /** undefined when `selector` matches `labels`, else the first requirement not met, in words. */
-export function unmetRequirement(selector: LabelSelector | undefined, labels: Readonly<Record<string, string>>): string | undefined {
+export function unmetRequirement(
+  selector: LabelSelector | undefined,
+  labels: Readonly<Record<string, string>>,
+): string | undefined {
   for (const [key, value] of Object.entries(selector?.matchLabels ?? {})) {
-    if (labels[key] !== value) return `${key}=${value} required${key in labels ? ` (is "${labels[key]}")` : ' (absent)'}`;
+    if (labels[key] !== value)
+      return `${key}=${value} required${key in labels ? ` (is "${labels[key]}")` : ' (absent)'}`;
   }
   for (const r of selector?.matchExpressions ?? []) {
     const has = Object.hasOwn(labels, r.key);

@@ -14,13 +14,20 @@ export function serviceSelects(
 }
 
 /** matchLabels semantics: every selector pair present in labels. An empty selector matches every label set. */
-export function selectorMatches(selector: Readonly<Record<string, string>>, labels: Readonly<Record<string, string>>): boolean {
+export function selectorMatches(
+  selector: Readonly<Record<string, string>>,
+  labels: Readonly<Record<string, string>>,
+): boolean {
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
 /** Stable text form of a label set, for de-duplication and hashing. */
 export function canonicalLabels(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, labels[k]]),
+  );
 }
 
 /** The labels selecting a namespace's gateway pods (Service, Gateway, policy and workload selectors). */

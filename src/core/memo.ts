@@ -8,7 +8,8 @@ export class BoundedMemo<V> {
   readonly #entries = new Map<string, V>();
 
   constructor(readonly capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`memo capacity must be a positive integer, got ${capacity}`);
+    if (!Number.isInteger(capacity) || capacity < 1)
+      throw new Error(`memo capacity must be a positive integer, got ${capacity}`);
   }
 
   get size(): number {

@@ -23,7 +23,9 @@ export class MeshScopeError extends Error {
     readonly entry: string,
     readonly reason: string,
   ) {
-    super(`invalid ${MESH_OUTBOUND_ANNOTATION} entry "${entry.length > 120 ? `${entry.slice(0, 117)}...` : entry}": ${reason}`);
+    super(
+      `invalid ${MESH_OUTBOUND_ANNOTATION} entry "${entry.length > 120 ? `${entry.slice(0, 117)}...` : entry}": ${reason}`,
+    );
     this.name = 'MeshScopeError';
   }
 }
@@ -39,17 +41,27 @@ const NS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export function parseMeshScope(text: string): ScopeEntry[] {
   const entries = text.split(/[\s,]+/).filter((e) => e.length > 0);
   if (entries.length === 1 && entries[0] === MESH_OUTBOUND_NONE) return [];
-  if (entries.length === 0) throw new MeshScopeError(text, `empty; write "./*", "<namespace>/*" or "*/*" (or "${MESH_OUTBOUND_NONE}")`);
-  if (entries.length > MAX_SCOPE_ENTRIES) throw new MeshScopeError(entries[MAX_SCOPE_ENTRIES]!, `more than ${MAX_SCOPE_ENTRIES} entries`);
+  if (entries.length === 0)
+    throw new MeshScopeError(text, `empty; write "./*", "<namespace>/*" or "*/*" (or "${MESH_OUTBOUND_NONE}")`);
+  if (entries.length > MAX_SCOPE_ENTRIES)
+    throw new MeshScopeError(entries[MAX_SCOPE_ENTRIES]!, `more than ${MAX_SCOPE_ENTRIES} entries`);
   const out: ScopeEntry[] = [];
   for (const raw of entries) {
     const m = /^([^/]+)\/(.+)$/.exec(raw);
-    if (!m) throw new MeshScopeError(raw, 'expected "<namespace>/*" like the egress hosts of an Istio Sidecar: "./*", "sales/*" or "*/*"');
+    if (!m)
+      throw new MeshScopeError(
+        raw,
+        'expected "<namespace>/*" like the egress hosts of an Istio Sidecar: "./*", "sales/*" or "*/*"',
+      );
     const [, ns, host] = m as unknown as [string, string, string];
     if (host !== '*') {
-      throw new MeshScopeError(raw, `only whole namespaces ("${ns}/*") are a scope; declare a single Service in wpgw.io/outbound`);
+      throw new MeshScopeError(
+        raw,
+        `only whole namespaces ("${ns}/*") are a scope; declare a single Service in wpgw.io/outbound`,
+      );
     }
-    if (ns !== '.' && ns !== '*' && !NS_LABEL.test(ns)) throw new MeshScopeError(raw, `"${ns}" is not a namespace name`);
+    if (ns !== '.' && ns !== '*' && !NS_LABEL.test(ns))
+      throw new MeshScopeError(raw, `"${ns}" is not a namespace name`);
     if (!out.some((e) => e.namespace === ns)) out.push({ namespace: ns, host });
   }
   return out;
@@ -83,7 +95,11 @@ export interface SidecarScope {
 export function namespaceSidecar(sidecars: readonly Sidecar[]): SidecarScope | undefined {
   const wide = sidecars
     .filter((s) => Object.keys(s.spec?.workloadSelector?.labels ?? {}).length === 0)
-    .sort((a, b) => String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')) || (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    .sort(
+      (a, b) =>
+        String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')) ||
+        (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''),
+    );
   const chosen = wide[0];
   if (!chosen || !chosen.spec?.egress || chosen.spec.egress.length === 0) return undefined;
   const entries: ScopeEntry[] = [];
@@ -152,7 +168,13 @@ export function planMesh(
   for (const svc of sorted) {
     const name = svc.metadata?.name ?? '';
     const ns = svc.metadata?.namespace ?? '';
-    if (!name || !ns || svc.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE || svc.spec?.type === 'ExternalName') continue;
+    if (
+      !name ||
+      !ns ||
+      svc.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ||
+      svc.spec?.type === 'ExternalName'
+    )
+      continue;
     const fqdn = `${name}.${ns}.svc.${clusterDomain}`;
     if (!covers(scope, namespace, ns, fqdn) || (sidecar && !covers(sidecar.entries, namespace, ns, fqdn))) continue;
     plan.services++;
@@ -166,7 +188,15 @@ export function planMesh(
         plan.needsEntry.push(entryFor(name, ns, p));
         continue;
       }
-      plan.destinations.push({ raw: `${fqdn}:${p.port} (${MESH_OUTBOUND_ANNOTATION})`, protocol: 'http', host: fqdn, port: p.port, originateTls: false, upstreamPort: p.port, wildcard: false });
+      plan.destinations.push({
+        raw: `${fqdn}:${p.port} (${MESH_OUTBOUND_ANNOTATION})`,
+        protocol: 'http',
+        host: fqdn,
+        port: p.port,
+        originateTls: false,
+        upstreamPort: p.port,
+        wildcard: false,
+      });
     }
   }
   return plan;

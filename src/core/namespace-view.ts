@@ -10,7 +10,14 @@ import type { AdmissionContext } from './context.js';
 import { canonicalLabels, serviceSelects } from './labels.js';
 import { gatewayPodLabels } from './desired/gateway.js';
 import { serviceOwnerOf, type ServiceOwner } from './service-rules.js';
-import { topLevelWorkloads, unmanagedBecause, unmanagedWorkloads, type RepointedService, type UnmanagedWorkload, type WorkloadObject } from './workloads.js';
+import {
+  topLevelWorkloads,
+  unmanagedBecause,
+  unmanagedWorkloads,
+  type RepointedService,
+  type UnmanagedWorkload,
+  type WorkloadObject,
+} from './workloads.js';
 
 type LabelSet = Readonly<Record<string, string>>;
 
@@ -83,7 +90,8 @@ export type RuntimeClassOS = (name: string) => string | undefined;
 
 const nameOf = (o: { metadata?: V1ObjectMeta } | undefined): string => o?.metadata?.name ?? '';
 const labelsOf = (o: { metadata?: V1ObjectMeta } | undefined): LabelSet => o?.metadata?.labels ?? {};
-const annotationsOf = (o: { metadata?: V1ObjectMeta } | undefined): Readonly<Record<string, string>> => o?.metadata?.annotations ?? {};
+const annotationsOf = (o: { metadata?: V1ObjectMeta } | undefined): Readonly<Record<string, string>> =>
+  o?.metadata?.annotations ?? {};
 
 /** A Service's ClusterIP, if it has a real one. */
 export function clusterIPOf(svc: V1Service | undefined): string | undefined {
@@ -107,7 +115,10 @@ function once<T>(make: () => T): () => T {
 }
 
 /** Which pods and templates are managed (Windows label sets) and which workloads are not. */
-function classify(objects: NamespaceObjects, runtimeClassOS: RuntimeClassOS): { windows: LabelSet[]; unmanaged: UnmanagedWorkload[] } {
+function classify(
+  objects: NamespaceObjects,
+  runtimeClassOS: RuntimeClassOS,
+): { windows: LabelSet[]; unmanaged: UnmanagedWorkload[] } {
   const windows = new Map<string, LabelSet>();
   const addWindows = (labels: LabelSet): void => {
     if (Object.keys(labels).length === 0) return;
@@ -117,7 +128,8 @@ function classify(objects: NamespaceObjects, runtimeClassOS: RuntimeClassOS): { 
   // A pod the webhook labelled managed is managed, whatever its labels say now.
   for (const pod of objects.pods()) if (labelsOf(pod)[MANAGED_LABEL] !== undefined) addWindows(labelsOf(pod));
   const templates = topLevelWorkloads(objects.workloads());
-  for (const t of templates) if (unmanagedBecause(t.template, runtimeClassOS) === undefined) addWindows(labelsOf(t.template));
+  for (const t of templates)
+    if (unmanagedBecause(t.template, runtimeClassOS) === undefined) addWindows(labelsOf(t.template));
   const unmanaged = unmanagedWorkloads(templates, runtimeClassOS);
   return { windows: [...windows.values()], unmanaged };
 }
@@ -134,7 +146,14 @@ interface ServiceFacts {
 function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFacts {
   // Without the Istio revision label: a selector on istio.io/rev alone is not a way to pick a gateway.
   const gatewayPods = gatewayPodLabels(namespace);
-  const facts: ServiceFacts = { gatewayIP: undefined, dnsIP: undefined, inboundPorts: new Map(), gatewaySelectingPorts: new Map(), owners: new Map(), repointed: [] };
+  const facts: ServiceFacts = {
+    gatewayIP: undefined,
+    dnsIP: undefined,
+    inboundPorts: new Map(),
+    gatewaySelectingPorts: new Map(),
+    owners: new Map(),
+    repointed: [],
+  };
   for (const svc of objects.services()) {
     const name = nameOf(svc);
     const ports = svc.spec?.ports ?? [];
@@ -143,12 +162,19 @@ function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFact
     if (name === DNS_SERVICE) facts.dnsIP = clusterIPOf(svc);
     // Any recorded original (even one that no longer parses) may still hold gateway pod ports.
     if (SERVICE_ORIGINAL_ANNOTATION in annotationsOf(svc)) {
-      facts.inboundPorts.set(name, ports.map((p) => p.targetPort).filter((p): p is number => typeof p === 'number'));
+      facts.inboundPorts.set(
+        name,
+        ports.map((p) => p.targetPort).filter((p): p is number => typeof p === 'number'),
+      );
     }
     const repointed = asRepointed(svc, namespace);
     if (repointed) facts.repointed.push(repointed);
     // Istio translates a classic Gateway's server port through every Service selecting its pods.
-    if (serviceSelects(svc.spec?.selector, gatewayPods)) facts.gatewaySelectingPorts.set(name, ports.map((p) => p.port));
+    if (serviceSelects(svc.spec?.selector, gatewayPods))
+      facts.gatewaySelectingPorts.set(
+        name,
+        ports.map((p) => p.port),
+      );
   }
   // By name: the same warnings whatever order a cache or a file holds the Services in.
   facts.repointed.sort((a, b) => a.name.localeCompare(b.name));
@@ -156,22 +182,46 @@ function serviceFacts(namespace: string, objects: NamespaceObjects): ServiceFact
 }
 
 /** The view of one namespace; each part is computed from its lists on first use. */
-export function namespaceView(namespace: string, objects: NamespaceObjects, runtimeClassOS: RuntimeClassOS): NamespaceView {
+export function namespaceView(
+  namespace: string,
+  objects: NamespaceObjects,
+  runtimeClassOS: RuntimeClassOS,
+): NamespaceView {
   const pods = once(() => classify(objects, runtimeClassOS));
   const services = once(() => serviceFacts(namespace, objects));
   const annotations = once(() => annotationsOf(objects.namespace()));
   const ingresses = once(() => objects.ingresses());
   return {
-    get gatewayIP() { return services().gatewayIP; },
-    get dnsIP() { return services().dnsIP; },
-    get annotations() { return annotations(); },
-    get windowsLabelSets() { return pods().windows; },
-    get unmanagedWorkloads() { return pods().unmanaged; },
-    get inboundPorts() { return services().inboundPorts; },
-    get gatewaySelectingPorts() { return services().gatewaySelectingPorts; },
-    get owners() { return services().owners; },
-    get repointed() { return services().repointed; },
-    get ingresses() { return ingresses(); },
+    get gatewayIP() {
+      return services().gatewayIP;
+    },
+    get dnsIP() {
+      return services().dnsIP;
+    },
+    get annotations() {
+      return annotations();
+    },
+    get windowsLabelSets() {
+      return pods().windows;
+    },
+    get unmanagedWorkloads() {
+      return pods().unmanaged;
+    },
+    get inboundPorts() {
+      return services().inboundPorts;
+    },
+    get gatewaySelectingPorts() {
+      return services().gatewaySelectingPorts;
+    },
+    get owners() {
+      return services().owners;
+    },
+    get repointed() {
+      return services().repointed;
+    },
+    get ingresses() {
+      return ingresses();
+    },
   };
 }
 

@@ -128,7 +128,10 @@ function toPort(raw: string, text: string): number {
 
 function validateHost(raw: string, host: string): void {
   if (LOOPBACK_NAMES.has(host) || host.endsWith('.localhost')) {
-    throw new OutboundParseError(raw, `"${host}" is a loopback name: it always resolves to the pod itself and cannot be redirected to the gateway`);
+    throw new OutboundParseError(
+      raw,
+      `"${host}" is a loopback name: it always resolves to the pod itself and cannot be redirected to the gateway`,
+    );
   }
   if (IPV4.test(host)) {
     throw new OutboundParseError(raw, 'an IP address cannot be redirected by name; declare the DNS name the app dials');
@@ -146,9 +149,7 @@ function validateHost(raw: string, host: string): void {
 }
 
 function sameDestination(a: Destination, b: Destination): boolean {
-  return (
-    a.protocol === b.protocol && a.originateTls === b.originateTls && a.upstreamPort === b.upstreamPort
-  );
+  return a.protocol === b.protocol && a.originateTls === b.originateTls && a.upstreamPort === b.upstreamPort;
 }
 
 function truncate(s: string): string {
@@ -165,8 +166,7 @@ export function formatDestination(d: Destination): string {
 // ---- where a host lives ----------------------------------------------------------------------
 
 export type HostTarget =
-  | { kind: 'service'; service: string; namespace: string; fqdn: string }
-  | { kind: 'external'; host: string };
+  { kind: 'service'; service: string; namespace: string; fqdn: string } | { kind: 'external'; host: string };
 
 /**
  * In-cluster names are a single label (a Service in the pod's namespace) or end in ".svc" or
@@ -176,7 +176,12 @@ export type HostTarget =
 export function classifyHost(host: string, podNamespace: string, clusterDomain: string): HostTarget {
   if (host.startsWith('*.')) return { kind: 'external', host };
   if (!host.includes('.')) {
-    return { kind: 'service', service: host, namespace: podNamespace, fqdn: `${host}.${podNamespace}.svc.${clusterDomain}` };
+    return {
+      kind: 'service',
+      service: host,
+      namespace: podNamespace,
+      fqdn: `${host}.${podNamespace}.svc.${clusterDomain}`,
+    };
   }
   const suffix = `.svc.${clusterDomain}`;
   let base: string | undefined;
@@ -199,7 +204,11 @@ export function classifyHost(host: string, podNamespace: string, clusterDomain: 
 export function dialNames(target: HostTarget, podNamespace: string, clusterDomain: string): string[] {
   if (target.kind === 'external') return [target.host];
   const { service, namespace } = target;
-  const names = [`${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.${clusterDomain}`];
+  const names = [
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.${clusterDomain}`,
+  ];
   if (namespace === podNamespace) names.unshift(service);
   return names;
 }
@@ -226,12 +235,24 @@ export function sharingConflict(
   external: (d: Destination) => boolean,
 ): { reason: SharingConflictReason; message: string } | undefined {
   if (kept.port === d.port && kept.protocol !== d.protocol) {
-    return { reason: 'PortProtocolConflict', message: `"${d.raw}" needs a ${d.protocol} listener on port ${d.port}, which "${kept.raw}" takes as ${kept.protocol}` };
+    return {
+      reason: 'PortProtocolConflict',
+      message: `"${d.raw}" needs a ${d.protocol} listener on port ${d.port}, which "${kept.raw}" takes as ${kept.protocol}`,
+    };
   }
   if (kept.port === d.port && d.protocol === 'tcp' && kept.host !== d.host) {
-    return { reason: 'TcpPortConflict', message: `"${d.raw}" and "${kept.raw}" are both tcp on port ${d.port}; tcp is routed by port alone, so only "${kept.raw}" can be` };
+    return {
+      reason: 'TcpPortConflict',
+      message: `"${d.raw}" and "${kept.raw}" are both tcp on port ${d.port}; tcp is routed by port alone, so only "${kept.raw}" can be`,
+    };
   }
-  if (kept.host === d.host && kept.upstreamPort === d.upstreamPort && external(kept) && external(d) && upstreamProtocol(kept) !== upstreamProtocol(d)) {
+  if (
+    kept.host === d.host &&
+    kept.upstreamPort === d.upstreamPort &&
+    external(kept) &&
+    external(d) &&
+    upstreamProtocol(kept) !== upstreamProtocol(d)
+  ) {
     return {
       reason: 'UpstreamProtocolConflict',
       message: `"${d.raw}" needs ${d.host}:${d.upstreamPort} as ${upstreamProtocol(d)}, but "${kept.raw}" needs it as ${upstreamProtocol(kept)}`,
@@ -245,7 +266,39 @@ export function sharingConflict(
 /** Ports that nearly always carry TLS: plain HTTP declared to them is usually a mistake. */
 const TLS_PORTS = new Set([443, 465, 636, 853, 993, 995, 5671, 6443, 8443, 8883, 9443]);
 /** Public suffixes common enough that "name.<suffix>" is surely not "<service>.<namespace>". */
-const COMMON_TLDS = new Set(['com', 'net', 'org', 'io', 'dev', 'app', 'co', 'ai', 'cloud', 'edu', 'gov', 'info', 'biz', 'us', 'uk', 'de', 'fr', 'nl', 'eu', 'jp', 'cn', 'in', 'au', 'ca', 'ch', 'se', 'no', 'es', 'it', 'br', 'ru']);
+const COMMON_TLDS = new Set([
+  'com',
+  'net',
+  'org',
+  'io',
+  'dev',
+  'app',
+  'co',
+  'ai',
+  'cloud',
+  'edu',
+  'gov',
+  'info',
+  'biz',
+  'us',
+  'uk',
+  'de',
+  'fr',
+  'nl',
+  'eu',
+  'jp',
+  'cn',
+  'in',
+  'au',
+  'ca',
+  'ch',
+  'se',
+  'no',
+  'es',
+  'it',
+  'br',
+  'ru',
+]);
 
 export interface DestinationReview {
   /** A reason the annotation cannot be honoured as written (deny), naming the entry. */
@@ -260,7 +313,11 @@ export interface DestinationReview {
  * gateway cannot route side by side (deterministic: the first in annotation order would win, so the
  * pod is denied instead of one entry silently not working).
  */
-export function reviewDestinations(destinations: readonly Destination[], podNamespace: string, clusterDomain: string): DestinationReview {
+export function reviewDestinations(
+  destinations: readonly Destination[],
+  podNamespace: string,
+  clusterDomain: string,
+): DestinationReview {
   const advice: string[] = [];
   const targets = new Map(destinations.map((d) => [d, classifyHost(d.host, podNamespace, clusterDomain)]));
   const external = (d: Destination) => targets.get(d)?.kind !== 'service';
@@ -278,7 +335,13 @@ export function reviewDestinations(destinations: readonly Destination[], podName
       };
     }
     if (target.kind === 'service' && d.originateTls) {
-      return { advice, error: new OutboundParseError(d.raw, '+tls applies to external hosts; in-mesh destinations already get Istio mTLS from the gateway') };
+      return {
+        advice,
+        error: new OutboundParseError(
+          d.raw,
+          '+tls applies to external hosts; in-mesh destinations already get Istio mTLS from the gateway',
+        ),
+      };
     }
     const reserved = target.kind === 'external' ? reservedUpstreamPort(d) : undefined;
     if (reserved) return { advice, error: new OutboundParseError(d.raw, reserved) };
@@ -298,7 +361,9 @@ export function reviewDestinations(destinations: readonly Destination[], podName
     }
     const labels = d.host.split('.');
     if (target.kind === 'external' && !d.wildcard && labels.length === 2 && !COMMON_TLDS.has(labels[1]!)) {
-      advice.push(`"${d.raw}" is routed as the external name ${d.host}; if it is the Service ${labels[0]} in namespace ${labels[1]}, write "${labels[0]}.${labels[1]}.svc:${d.port}"`);
+      advice.push(
+        `"${d.raw}" is routed as the external name ${d.host}; if it is the Service ${labels[0]} in namespace ${labels[1]}, write "${labels[0]}.${labels[1]}.svc:${d.port}"`,
+      );
     }
   }
   return { advice };

@@ -72,12 +72,20 @@ export interface PodMutationInput {
 export function mutatePod(input: PodMutationInput): PodOutcome {
   const outcome = decidePod(input);
   // A pod left unmanaged that a re-pointed Service still reaches through <name>-app: say so.
-  const left = outcome.action === 'skip' ? input.pod : outcome.action === 'mutate' && outcome.reason === 'stripped' ? outcome.pod : undefined;
+  const left =
+    outcome.action === 'skip'
+      ? input.pod
+      : outcome.action === 'mutate' && outcome.reason === 'stripped'
+        ? outcome.pod
+        : undefined;
   const why = left && unmanagedBecause(left, (n) => input.ctx.runtimeClassOS(n));
   if (!why || !input.ctx.repointedServices || outcome.action === 'deny') return outcome;
   const reaching = servicesReaching(left.metadata?.labels ?? {}, input.ctx.repointedServices(input.namespace));
   if (reaching.length === 0) return outcome;
-  return { ...outcome, warnings: [...outcome.warnings, `${describe(input.pod)}: ${unmanagedPodWarning(why, reaching)}`] };
+  return {
+    ...outcome,
+    warnings: [...outcome.warnings, `${describe(input.pod)}: ${unmanagedPodWarning(why, reaching)}`],
+  };
 }
 
 function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN }: PodMutationInput): PodOutcome {
@@ -95,10 +103,10 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
   if (!base.spec || (!evidence && inject !== 'true')) {
     // An outbound list on a pod wpgw does not manage would silently do nothing: say so.
     const warnings =
-      base.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined
-        ? [`${who}: ${outboundNotWindowsHint()}`]
-        : [];
-    return changedByStrip ? { action: 'mutate', reason: 'stripped', pod: base, warnings } : { action: 'skip', reason: 'not_windows', warnings };
+      base.metadata?.annotations?.[OUTBOUND_ANNOTATION] !== undefined ? [`${who}: ${outboundNotWindowsHint()}`] : [];
+    return changedByStrip
+      ? { action: 'mutate', reason: 'stripped', pod: base, warnings }
+      : { action: 'skip', reason: 'not_windows', warnings };
   }
   // Istio's injector may have run first (webhooks run in name order): everything below works on
   // the pod as its creator sent it.
@@ -143,9 +151,15 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
 
   // Mesh-wide outbound follows Services as they come and go, which only wpgw-dns can: it makes
   // dnsConfig the default, and an explicit hostAliases beside it is refused.
-  const modeText = annotations[RESOLVER_ANNOTATION] ?? nsAnnotations[RESOLVER_ANNOTATION] ?? (mesh.length > 0 ? 'dnsConfig' : 'hostAliases');
+  const modeText =
+    annotations[RESOLVER_ANNOTATION] ??
+    nsAnnotations[RESOLVER_ANNOTATION] ??
+    (mesh.length > 0 ? 'dnsConfig' : 'hostAliases');
   if (!RESOLVER_MODES.includes(modeText as ResolverMode)) {
-    return deny('invalid_resolver', `${who}: ${RESOLVER_ANNOTATION} must be one of ${RESOLVER_MODES.join(', ')}, got "${modeText}"`);
+    return deny(
+      'invalid_resolver',
+      `${who}: ${RESOLVER_ANNOTATION} must be one of ${RESOLVER_MODES.join(', ')}, got "${modeText}"`,
+    );
   }
   const mode = modeText as ResolverMode;
   if (mesh.length > 0 && mode === 'hostAliases') {
@@ -163,7 +177,12 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
   }
 
   const warnings: string[] = plan.advice.map((a) => `${who}: ${OUTBOUND_ANNOTATION} ${a}`);
-  const status: PodStatusRecord = { v: POD_STATUS_VERSION, mode, outbound: [...plan.outbound], ...(mesh.length > 0 ? { mesh } : {}) };
+  const status: PodStatusRecord = {
+    v: POD_STATUS_VERSION,
+    mode,
+    outbound: [...plan.outbound],
+    ...(mesh.length > 0 ? { mesh } : {}),
+  };
   if (mesh.length > 0) {
     warnings.push(
       `${who}: ${MESH_OUTBOUND_ANNOTATION} ${mesh.join(' ')} reaches the HTTP and gRPC ports of the Services in scope; TCP-only and app-TLS ports cannot be told apart at the gateway without a name, so those the app calls still need a ${OUTBOUND_ANNOTATION} entry (\`wpgw status -n ${namespace}\` lists them)`,
@@ -177,7 +196,9 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
     const userNames = new Set((spec.hostAliases ?? []).flatMap((h) => h.hostnames ?? []));
     const shadowed = hostnames.filter((h) => userNames.has(h));
     if (shadowed.length > 0) {
-      warnings.push(`${who}: its own hostAliases also map ${shadowed.join(', ')}; the first entry in the hosts file wins`);
+      warnings.push(
+        `${who}: its own hostAliases also map ${shadowed.join(', ')}; the first entry in the hosts file wins`,
+      );
     }
     newSpec.hostAliases = [...(spec.hostAliases ?? []), { ip, hostnames }];
     status.gatewayIP = ip;
@@ -225,7 +246,9 @@ function decidePod({ pod, namespace, ctx, clusterDomain = DEFAULT_CLUSTER_DOMAIN
   if (clean !== base) warnings.push(istioWarning(who, unIstioed));
   // Istio sends mTLS to endpoints labelled so (auto mTLS); a pod without a sidecar cannot answer it.
   if (labels[TLS_MODE_LABEL] === 'istio') {
-    warnings.push(`${who}: its own label ${TLS_MODE_LABEL}=istio makes Istio's proxies send it mTLS, which a pod without a sidecar cannot accept; remove the label`);
+    warnings.push(
+      `${who}: its own label ${TLS_MODE_LABEL}=istio makes Istio's proxies send it mTLS, which a pod without a sidecar cannot accept; remove the label`,
+    );
   }
   const metadata: V1ObjectMeta = {
     ...clean.metadata,
@@ -246,11 +269,20 @@ interface OutboundPlan {
   readonly advice: readonly string[];
 }
 
-const NO_OUTBOUND: OutboundPlan = Object.freeze({ destinations: Object.freeze([]), outbound: Object.freeze([]), hostnames: Object.freeze([]), advice: Object.freeze([]) });
+const NO_OUTBOUND: OutboundPlan = Object.freeze({
+  destinations: Object.freeze([]),
+  outbound: Object.freeze([]),
+  hostnames: Object.freeze([]),
+  advice: Object.freeze([]),
+});
 const outboundPlans = new BoundedMemo<OutboundPlan | OutboundParseError>(256);
 
 /** Parses and expands an outbound annotation once per (text, namespace, domain): replicas share it. */
-function outboundPlan(text: string | undefined, namespace: string, clusterDomain: string): OutboundPlan | OutboundParseError {
+function outboundPlan(
+  text: string | undefined,
+  namespace: string,
+  clusterDomain: string,
+): OutboundPlan | OutboundParseError {
   if (text === undefined) return NO_OUTBOUND;
   return outboundPlans.get(`${namespace}\n${clusterDomain}\n${text}`, () => {
     let destinations: Destination[];
@@ -272,7 +304,11 @@ function outboundPlan(text: string | undefined, namespace: string, clusterDomain
 }
 
 /** Every name the pod may dial for its destinations, sorted and unique. */
-export function expandHostnames(destinations: readonly Destination[], namespace: string, clusterDomain: string): string[] {
+export function expandHostnames(
+  destinations: readonly Destination[],
+  namespace: string,
+  clusterDomain: string,
+): string[] {
   const names = new Set<string>();
   for (const d of destinations) {
     for (const n of dialNames(classifyHost(d.host, namespace, clusterDomain), namespace, clusterDomain)) names.add(n);
@@ -280,7 +316,12 @@ export function expandHostnames(destinations: readonly Destination[], namespace:
   return [...names].sort();
 }
 
-function wpgwDnsConfig(ip: string, namespace: string, clusterDomain: string, user: V1PodDNSConfig | undefined): V1PodDNSConfig {
+function wpgwDnsConfig(
+  ip: string,
+  namespace: string,
+  clusterDomain: string,
+  user: V1PodDNSConfig | undefined,
+): V1PodDNSConfig {
   // The same search path ClusterFirst gives, so short names keep working; user additions follow.
   const searches = [`${namespace}.svc.${clusterDomain}`, `svc.${clusterDomain}`, clusterDomain];
   for (const s of user?.searches ?? []) if (!searches.includes(s)) searches.push(s);
@@ -323,7 +364,8 @@ export function stripInjection(pod: PodLike): PodLike {
 
 function istioWarning(who: string, r: IstioUninjectResult): string {
   const what = r.removed.length > 0 ? ` (${r.removed.join(', ')})` : '';
-  const probes = r.restoredProbes.length > 0 ? `, gave the app back its own probes (${r.restoredProbes.join(', ')})` : '';
+  const probes =
+    r.restoredProbes.length > 0 ? `, gave the app back its own probes (${r.restoredProbes.join(', ')})` : '';
   return `${who}: removed Istio's sidecar injection${what}${probes}; Windows pods are meshed through the wpgw gateway`;
 }
 

@@ -33,7 +33,13 @@ export function parseStatus(raw: string | undefined): PodStatusRecord | undefine
   if (raw === undefined) return undefined;
   try {
     const v = JSON.parse(raw) as unknown;
-    if (v && typeof v === 'object' && (v as { v?: unknown }).v === POD_STATUS_VERSION && wellFormed(v as Record<string, unknown>)) return v as PodStatusRecord;
+    if (
+      v &&
+      typeof v === 'object' &&
+      (v as { v?: unknown }).v === POD_STATUS_VERSION &&
+      wellFormed(v as Record<string, unknown>)
+    )
+      return v as PodStatusRecord;
   } catch {
     // A hand-edited or foreign value: drop it, re-inject from scratch.
   }
@@ -49,7 +55,13 @@ const optionalString = (v: unknown) => v === undefined || v === null || typeof v
  */
 function wellFormed(v: Record<string, unknown>): boolean {
   if (v.mode !== 'hostAliases' && v.mode !== 'dnsConfig') return false;
-  if (!strings(v.outbound) || !optionalString(v.gatewayIP) || !optionalString(v.dnsIP) || !optionalString(v.previousDnsPolicy)) return false;
+  if (
+    !strings(v.outbound) ||
+    !optionalString(v.gatewayIP) ||
+    !optionalString(v.dnsIP) ||
+    !optionalString(v.previousDnsPolicy)
+  )
+    return false;
   if (v.hostnames !== undefined && !strings(v.hostnames)) return false;
   if (v.mesh !== undefined && !strings(v.mesh)) return false;
   const dns = v.previousDnsConfig;
@@ -57,11 +69,18 @@ function wellFormed(v: Record<string, unknown>): boolean {
   if (typeof dns !== 'object' || Array.isArray(dns)) return false;
   const d = dns as Record<string, unknown>;
   if (Object.keys(d).some((k) => !['nameservers', 'searches', 'options'].includes(k))) return false;
-  if ((d.nameservers !== undefined && !strings(d.nameservers)) || (d.searches !== undefined && !strings(d.searches))) return false;
+  if ((d.nameservers !== undefined && !strings(d.nameservers)) || (d.searches !== undefined && !strings(d.searches)))
+    return false;
   return (
     d.options === undefined ||
     (Array.isArray(d.options) &&
-      d.options.every((o) => o && typeof o === 'object' && typeof (o as { name?: unknown }).name === 'string' && optionalString((o as { value?: unknown }).value)))
+      d.options.every(
+        (o) =>
+          o &&
+          typeof o === 'object' &&
+          typeof (o as { name?: unknown }).name === 'string' &&
+          optionalString((o as { value?: unknown }).value),
+      ))
   );
 }
 
@@ -82,7 +101,11 @@ export function readOriginal(service: V1Service): OriginalService | undefined {
   try {
     const v = JSON.parse(raw) as Partial<OriginalService>;
     if (v && typeof v.selector === 'object' && v.selector !== null && Array.isArray(v.ports)) {
-      return { selector: v.selector, ports: v.ports, ...(v.onlyManaged === true ? { onlyManaged: true as const } : {}) };
+      return {
+        selector: v.selector,
+        ports: v.ports,
+        ...(v.onlyManaged === true ? { onlyManaged: true as const } : {}),
+      };
     }
   } catch {
     // Foreign or hand-edited: treat the Service as not re-pointed.
@@ -101,10 +124,12 @@ export function findDrift(pods: readonly V1Pod[], currentIP: string | undefined)
   if (!currentIP) return []; // no gateway Service yet: it is re-created with the recorded address
   const out: DriftedPod[] = [];
   for (const pod of pods) {
-    if (pod.metadata?.deletionTimestamp || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') continue;
+    if (pod.metadata?.deletionTimestamp || pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed')
+      continue;
     const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
     if (!status || status.mode !== 'hostAliases' || !status.gatewayIP) continue;
-    if (status.gatewayIP !== currentIP) out.push({ pod: pod.metadata?.name ?? '', recordedIP: status.gatewayIP, currentIP });
+    if (status.gatewayIP !== currentIP)
+      out.push({ pod: pod.metadata?.name ?? '', recordedIP: status.gatewayIP, currentIP });
   }
   return out;
 }

@@ -16,7 +16,14 @@
 //               their owners are rolled (or reported); re-created pods are not admitted by wpgw.
 //  4. cleanup:  delete everything the controller made (managed-by=wpgw and wpgw.io/for).
 import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
-import { GATEWAY_SERVICE, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NUDGE_ANNOTATION, OWNER_LABEL, POD_STATUS_ANNOTATION } from '../names.js';
+import {
+  GATEWAY_SERVICE,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  NUDGE_ANNOTATION,
+  OWNER_LABEL,
+  POD_STATUS_ANNOTATION,
+} from '../names.js';
 import type { KubeObject } from './desired-types.js';
 import { ownerValue } from './desired/common.js';
 import { TLS_MODE_LABEL } from './pod.js';
@@ -75,10 +82,13 @@ export function rolledOut(d: V1Deployment | undefined): boolean {
   const want = d.spec?.replicas ?? 1;
   const s = d.status ?? {};
   if ((s.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) return false;
-  return want > 0 && (s.updatedReplicas ?? 0) >= want && (s.availableReplicas ?? 0) >= want && (s.replicas ?? 0) <= want;
+  return (
+    want > 0 && (s.updatedReplicas ?? 0) >= want && (s.availableReplicas ?? 0) >= want && (s.replicas ?? 0) <= want
+  );
 }
 
-const terminating = (o: { metadata?: object }): boolean => Boolean((o.metadata as { deletionTimestamp?: unknown } | undefined)?.deletionTimestamp);
+const terminating = (o: { metadata?: object }): boolean =>
+  Boolean((o.metadata as { deletionTimestamp?: unknown } | undefined)?.deletionTimestamp);
 
 /** The DestinationRule wpgw made for callers of `<name>` (host `<name>.<ns>.svc.…`, owned by that Service). */
 export function isCallerRule(obj: KubeObject, service: string, namespace: string): boolean {
@@ -112,8 +122,16 @@ export function serviceRestorePatch(live: V1Service): ServiceRestore | undefined
   if (!restored) return undefined;
   const selector = restored.spec?.selector ?? {};
   const nulls = (from: Record<string, string> | undefined, keep: Record<string, string>): Record<string, null> =>
-    Object.fromEntries(Object.keys(from ?? {}).filter((k) => !(k in keep)).map((k) => [k, null]));
-  const metaNulls = (from: Record<string, string> | undefined, keep: Record<string, string> | undefined, extra: string[] = []) => ({
+    Object.fromEntries(
+      Object.keys(from ?? {})
+        .filter((k) => !(k in keep))
+        .map((k) => [k, null]),
+    );
+  const metaNulls = (
+    from: Record<string, string> | undefined,
+    keep: Record<string, string> | undefined,
+    extra: string[] = [],
+  ) => ({
     ...nulls(from, keep ?? {}),
     ...Object.fromEntries(extra.filter((k) => from?.[k] !== undefined).map((k) => [k, null])),
   });
@@ -136,7 +154,8 @@ export function serviceRestorePatch(live: V1Service): ServiceRestore | undefined
 /** What to do next to hand this namespace back (see the phases above). Deterministic order. */
 export function planRestore(input: RestoreInput): RestorePlan {
   const { namespace } = input;
-  const byName = <T extends { metadata?: { name?: string } }>(a: T, b: T) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
+  const byName = <T extends { metadata?: { name?: string } }>(a: T, b: T) =>
+    (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '');
   const repointed = input.services
     .filter((s) => !terminating(s) && s.metadata?.labels?.[MANAGED_BY_LABEL] !== MANAGED_BY_VALUE)
     .map(serviceRestorePatch)
@@ -145,21 +164,30 @@ export function planRestore(input: RestoreInput): RestorePlan {
   // Both labels: every object the controller makes has wpgw.io/for; an install that labels its
   // own objects managed-by=wpgw (kustomize commonLabels) must not lose them to `wpgw restore --all`.
   const live = input.managed.filter(
-    (o) => !terminating(o) && o.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE && o.metadata.labels?.[OWNER_LABEL] !== undefined,
+    (o) =>
+      !terminating(o) &&
+      o.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE &&
+      o.metadata.labels?.[OWNER_LABEL] !== undefined,
   );
   const pointing = podsPointingAtGateway(input.pods).sort(byName);
   const plan = (phase: RestorePhase, services: ServiceRestore[], deletions: KubeObject[]): RestorePlan => ({
     namespace,
     phase,
     services,
-    deletions: [...deletions].sort((a, b) => `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`)),
+    deletions: [...deletions].sort((a, b) =>
+      `${a.kind}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.name}`),
+    ),
     pointing,
   });
   const callers = live.filter((o) => repointed.some((r) => isCallerRule(o, r.service, namespace)));
-  const gateway = live.find((o) => o.kind === 'Deployment' && o.metadata.name === GATEWAY_SERVICE) as V1Deployment | undefined;
+  const gateway = live.find((o) => o.kind === 'Deployment' && o.metadata.name === GATEWAY_SERVICE) as
+    V1Deployment | undefined;
   if (callers.length > 0 && gateway) {
     if (gateway.spec?.template?.metadata?.labels?.[TLS_MODE_LABEL] !== 'istio') {
-      return { ...plan('gateway', [], []), gatewayPatch: { spec: { template: { metadata: { labels: { [TLS_MODE_LABEL]: 'istio' } } } } } };
+      return {
+        ...plan('gateway', [], []),
+        gatewayPatch: { spec: { template: { metadata: { labels: { [TLS_MODE_LABEL]: 'istio' } } } } },
+      };
     }
     if (!rolledOut(gateway)) return plan('gateway', [], []);
   }

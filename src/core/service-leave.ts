@@ -64,12 +64,18 @@ export function leaveReasonText(reason: LeaveReason): string {
   return reason === 'opted_out' ? `labelled ${INJECT_KEY}=false` : 'no Windows workload or pod matches it any more';
 }
 
-export function leaveReason(service: V1Service, namespace: string, windowsLabelSets: readonly LabelSet[] | undefined): LeaveReason | undefined {
-  if (service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE || service.metadata?.deletionTimestamp) return undefined;
+export function leaveReason(
+  service: V1Service,
+  namespace: string,
+  windowsLabelSets: readonly LabelSet[] | undefined,
+): LeaveReason | undefined {
+  if (service.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE || service.metadata?.deletionTimestamp)
+    return undefined;
   const original = readOriginal(service);
   if (!original || service.spec?.selector?.[GATEWAY_POD_LABEL] !== namespace) return undefined;
   if (serviceInjectValue(service) === 'false') return 'opted_out';
-  if (windowsLabelSets && !windowsLabelSets.some((labels) => selectorMatches(original.selector, labels))) return 'no_windows_pods';
+  if (windowsLabelSets && !windowsLabelSets.some((labels) => selectorMatches(original.selector, labels)))
+    return 'no_windows_pods';
   return undefined;
 }
 
@@ -82,7 +88,10 @@ export function planServiceLeaves(input: ServiceLeaveInput): ServiceLeavePlan {
   const { namespace } = input;
   const lingering = new Map((input.lingering ?? []).map((s) => [s.metadata?.name ?? '', s]));
   const gateway = input.managed.find(
-    (o) => o.kind === 'Deployment' && o.metadata.name === GATEWAY_SERVICE && o.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE,
+    (o) =>
+      o.kind === 'Deployment' &&
+      o.metadata.name === GATEWAY_SERVICE &&
+      o.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE,
   ) as V1Deployment | undefined;
   const leaving: LeavingService[] = [];
   const restores: ServiceRestore[] = [];
@@ -97,7 +106,11 @@ export function planServiceLeaves(input: ServiceLeaveInput): ServiceLeavePlan {
     const reason = leaveReason(live, namespace, input.windowsLabelSets);
     if (!reason) return live;
     const callerRule = input.managed.some((o) => isCallerRule(o, name, namespace));
-    const phase: LeavePhase = !callerRule ? 'services' : gateway && !gatewayLabelledForCallers(gateway) ? 'gateway' : 'callers';
+    const phase: LeavePhase = !callerRule
+      ? 'services'
+      : gateway && !gatewayLabelledForCallers(gateway)
+        ? 'gateway'
+        : 'callers';
     leaving.push({ service: name, reason, phase });
     const restore = phase === 'services' ? serviceRestorePatch(live) : undefined;
     if (restore) restores.push(restore);
@@ -120,9 +133,13 @@ export function stageLeaving(state: DesiredState, plan: ServiceLeavePlan, input:
     .filter((o) => ![...dropRule].some((name) => isCallerRule(o, name, namespace)))
     .map((o) => (o.kind === 'Deployment' && o.metadata.name === GATEWAY_SERVICE ? withTlsModeLabel(o) : o));
   const leavingNames = new Set(plan.leaving.map((l) => l.service));
-  const restoredViews = plan.services.filter((s) => leavingNames.has(s.metadata?.name ?? '')).map((s) => restoredService(s) ?? s);
+  const restoredViews = plan.services
+    .filter((s) => leavingNames.has(s.metadata?.name ?? ''))
+    .map((s) => restoredService(s) ?? s);
   const have = new Set(objects.map((o) => `${o.kind}/${o.metadata.name}`));
-  const direct = directAccess(namespace, restoredViews, input.pods, input.ingresses ?? []).objects.filter((o) => !have.has(`${o.kind}/${o.metadata.name}`));
+  const direct = directAccess(namespace, restoredViews, input.pods, input.ingresses ?? []).objects.filter(
+    (o) => !have.has(`${o.kind}/${o.metadata.name}`),
+  );
   return { ...state, objects: [...objects, ...direct] };
 }
 
@@ -131,6 +148,12 @@ function withTlsModeLabel(d: KubeObject): KubeObject {
   const template = spec?.template;
   return {
     ...d,
-    spec: { ...spec, template: { ...template, metadata: { ...template?.metadata, labels: { ...template?.metadata?.labels, [TLS_MODE_LABEL]: 'istio' } } } },
+    spec: {
+      ...spec,
+      template: {
+        ...template,
+        metadata: { ...template?.metadata, labels: { ...template?.metadata?.labels, [TLS_MODE_LABEL]: 'istio' } },
+      },
+    },
   };
 }

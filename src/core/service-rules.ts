@@ -2,7 +2,14 @@
 // (src/core/service.ts), the controller's nudges and desired state, `wpgw render` and `wpgw status`.
 // Pure: a Service (and what the caller knows of its namespace) in, data out.
 import type { V1Ingress, V1Service } from '@kubernetes/client-node';
-import { GATEWAY_POD_LABEL, INJECT_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NON_MESH_CLIENTS_ANNOTATION, appServiceName } from '../names.js';
+import {
+  GATEWAY_POD_LABEL,
+  INJECT_KEY,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  NON_MESH_CLIENTS_ANNOTATION,
+  appServiceName,
+} from '../names.js';
 
 /** Kubernetes object names that must be DNS-1123 labels (Services) are at most this long. */
 export const MAX_SERVICE_NAME = 63;
@@ -10,7 +17,9 @@ export const MAX_SERVICE_NAME = 63;
 export type ServiceOwner = 'wpgw' | 'user';
 
 /** Who owns an existing Service: wpgw if labelled app.kubernetes.io/managed-by=wpgw, else the user. */
-export function serviceOwnerOf(svc: { metadata?: { labels?: Record<string, string> } } | undefined): ServiceOwner | undefined {
+export function serviceOwnerOf(
+  svc: { metadata?: { labels?: Record<string, string> } } | undefined,
+): ServiceOwner | undefined {
   if (!svc) return undefined;
   return svc.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_VALUE ? 'wpgw' : 'user';
 }
@@ -61,8 +70,12 @@ export function nonMeshIngresses(name: string, ingresses: readonly V1Ingress[]):
   for (const ing of ingresses) {
     const cls = ing.spec?.ingressClassName ?? ing.metadata?.annotations?.['kubernetes.io/ingress.class'];
     if (cls !== undefined && ISTIO_INGRESS_CLASSES.has(cls)) continue;
-    const backends = [ing.spec?.defaultBackend, ...(ing.spec?.rules ?? []).flatMap((r) => (r.http?.paths ?? []).map((p) => p.backend))];
-    if (backends.some((b) => b?.service?.name === name)) out.push(`Ingress/${ing.metadata?.name ?? ''} (class ${cls ?? 'default'})`);
+    const backends = [
+      ing.spec?.defaultBackend,
+      ...(ing.spec?.rules ?? []).flatMap((r) => (r.http?.paths ?? []).map((p) => p.backend)),
+    ];
+    if (backends.some((b) => b?.service?.name === name))
+      out.push(`Ingress/${ing.metadata?.name ?? ''} (class ${cls ?? 'default'})`);
   }
   return out.sort();
 }
@@ -108,7 +121,9 @@ export function blockingNonMeshAccess(service: V1Service, ingresses: readonly V1
 }
 
 export function nonMeshMessage(access: readonly string[], repointed: boolean): string {
-  const what = repointed ? 'is restored to its original selector' : 'is left alone (not re-pointed at the wpgw gateway)';
+  const what = repointed
+    ? 'is restored to its original selector'
+    : 'is left alone (not re-pointed at the wpgw gateway)';
   return (
     `${what}: non-mesh clients reach it (${access.join('; ')}) and the gateway accepts only Istio mTLS. ` +
     `Its Windows pods stay reachable directly on its target ports, bypassing the mesh. To put mesh callers ` +
@@ -135,7 +150,10 @@ export function sessionAffinityWarning(service: V1Service): string | undefined {
  * client-side apply, `kubectl patch`, Argo Rollouts' rollouts-pod-template-hash, Flagger), so
  * they are merged over the recorded selector, never replace it.
  */
-export function mergedSelector(live: Readonly<Record<string, string>> | undefined, recorded: Readonly<Record<string, string>>): Record<string, string> {
+export function mergedSelector(
+  live: Readonly<Record<string, string>> | undefined,
+  recorded: Readonly<Record<string, string>>,
+): Record<string, string> {
   const { [GATEWAY_POD_LABEL]: _ours, ...added } = live ?? {};
   return { ...recorded, ...added };
 }

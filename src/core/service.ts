@@ -33,7 +33,11 @@ import { overlapWarning, type RepointedService, type UnmanagedWorkload } from '.
 
 export type ServiceOutcome =
   | { action: 'skip'; reason: ServiceSkipReason; warnings: string[] }
-  | { action: 'deny'; reason: 'invalid_inject_value' | 'udp_port' | 'no_free_port' | AppServiceBlocker['reason']; message: string }
+  | {
+      action: 'deny';
+      reason: 'invalid_inject_value' | 'udp_port' | 'no_free_port' | AppServiceBlocker['reason'];
+      message: string;
+    }
   | { action: 'mutate'; reason: 'repointed' | 'restored'; service: V1Service; warnings: string[] };
 
 export type ServiceSkipReason =
@@ -55,11 +59,17 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   // targetPorts back, so the user's intent is read through our own changes (see userIntent).
   const recorded = repointedOriginal(service, namespace);
   const repointed = recorded !== undefined;
-  const original: OriginalService = repointed ? userIntent(spec, recorded) : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
+  const original: OriginalService = repointed
+    ? userIntent(spec, recorded)
+    : { selector: spec.selector ?? {}, ports: spec.ports ?? [] };
 
   const inject = serviceInjectValue(service);
   if (inject !== undefined && inject !== 'true' && inject !== 'false') {
-    return { action: 'deny', reason: 'invalid_inject_value', message: `${who}: ${INJECT_KEY} must be "true" or "false", got "${inject}"` };
+    return {
+      action: 'deny',
+      reason: 'invalid_inject_value',
+      message: `${who}: ${INJECT_KEY} must be "true" or "false", got "${inject}"`,
+    };
   }
   if (inject === 'false' && !repointed) return skip('opted_out');
   // Opted out while re-pointed: restoring here would leave callers sending mTLS (the caller-side
@@ -74,7 +84,9 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   }
   if (spec.clusterIP === 'None' || spec.clusterIPs?.[0] === 'None') {
     const warnings = matches
-      ? [`${who}: headless Service selecting Windows pods is left alone; its clients reach the pods directly, not through the wpgw gateway`]
+      ? [
+          `${who}: headless Service selecting Windows pods is left alone; its clients reach the pods directly, not through the wpgw gateway`,
+        ]
       : [];
     return skip('headless', warnings);
   }
@@ -88,18 +100,30 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
   const access = blockingNonMeshAccess(service, ctx.ingresses(namespace));
   if (access.length > 0) {
     const warnings = [`${who}: ${nonMeshMessage(access, repointed)}`];
-    return repointed ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings } : skip('non_mesh_clients', warnings);
+    return repointed
+      ? { action: 'mutate', reason: 'restored', service: restore(service, original), warnings }
+      : skip('non_mesh_clients', warnings);
   }
   // Never re-point without a `<name>-app` to route to (that would blackhole the Service).
   const blocker = appServiceBlocker(name, ctx.serviceOwner(namespace, appServiceName(name)));
   if (blocker) {
     if (!repointed) return { action: 'deny', reason: blocker.reason, message: `${who}: ${blocker.message}` };
-    return { action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${blocker.message}; restored to its original selector`] };
+    return {
+      action: 'mutate',
+      reason: 'restored',
+      service: restore(service, original),
+      warnings: [`${who}: ${blocker.message}; restored to its original selector`],
+    };
   }
 
   const udp = original.ports.find((p) => p.protocol === 'UDP' || p.protocol === 'SCTP');
   // Cannot be kept re-pointed: hand it back now rather than deny the opt-out.
-  const restoreNow = (why: string): ServiceOutcome => ({ action: 'mutate', reason: 'restored', service: restore(service, original), warnings: [`${who}: ${why}; restored to its original selector now`] });
+  const restoreNow = (why: string): ServiceOutcome => ({
+    action: 'mutate',
+    reason: 'restored',
+    service: restore(service, original),
+    warnings: [`${who}: ${why}; restored to its original selector now`],
+  });
   if (udp && leaving) return restoreNow(`port ${udp.port}/${udp.protocol} cannot go through the wpgw gateway`);
   if (udp) {
     return {
@@ -109,30 +133,50 @@ export function mutateService(service: V1Service, namespace: string, ctx: Admiss
     };
   }
   const allocation = allocateInboundPorts(service, original, namespace, ctx);
-  if (typeof allocation === 'string') return leaving ? restoreNow(allocation) : { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
+  if (typeof allocation === 'string')
+    return leaving
+      ? restoreNow(allocation)
+      : { action: 'deny', reason: 'no_free_port', message: `${who}: ${allocation}` };
 
-  const ports: V1ServicePort[] = withLiveNodePorts(original.ports, spec.ports, (p, i) => ({ ...cleanPort(p), targetPort: allocation[i]! }));
+  const ports: V1ServicePort[] = withLiveNodePorts(original.ports, spec.ports, (p, i) => ({
+    ...cleanPort(p),
+    targetPort: allocation[i]!,
+  }));
   const newSpec: V1ServiceSpec = { ...spec, selector: gatewayLabels(namespace), ports };
   const others = ctx.unmanagedWorkloads(namespace).filter((w) => selectorMatches(original.selector, w.labels));
-  const recordedNow: OriginalService = { selector: original.selector, ports: original.ports.map(cleanPort), ...(others.length > 0 ? { onlyManaged: true as const } : {}) };
+  const recordedNow: OriginalService = {
+    selector: original.selector,
+    ports: original.ports.map(cleanPort),
+    ...(others.length > 0 ? { onlyManaged: true as const } : {}),
+  };
   const metadata: V1ObjectMeta = {
     ...service.metadata,
     labels: { ...service.metadata?.labels, [REPOINTED_LABEL]: 'true', [NO_PORT_TRANSLATION_LABEL]: 'true' },
     annotations: { ...service.metadata?.annotations, [SERVICE_ORIGINAL_ANNOTATION]: JSON.stringify(recordedNow) },
   };
-  const warnings = repointWarnings(service, others, forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : []);
+  const warnings = repointWarnings(
+    service,
+    others,
+    forcedRepoint(service) ? nonMeshAccess(service, ctx.ingresses(namespace)) : [],
+  );
   if (leaving) warnings.push(`${who}: ${leavingMessage(name)}`);
   return { action: 'mutate', reason: 'repointed', service: { ...service, metadata, spec: newSpec }, warnings };
 }
 
 /** What a re-pointed Service's user should know: pods it no longer reaches, clients that now fail, affinity. */
-function repointWarnings(service: V1Service, others: readonly UnmanagedWorkload[], forcedAccess: readonly string[]): string[] {
+function repointWarnings(
+  service: V1Service,
+  others: readonly UnmanagedWorkload[],
+  forcedAccess: readonly string[],
+): string[] {
   const name = service.metadata?.name ?? '<unnamed>';
   const who = `service "${name}"`;
   const warnings: string[] = [];
   if (others.length > 0) warnings.push(`${who}: ${overlapWarning(name, appServiceName(name), others)}`);
   if (forcedAccess.length > 0) {
-    warnings.push(`${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forcedAccess.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`);
+    warnings.push(
+      `${who}: re-pointed at the wpgw gateway because ${INJECT_KEY} is "true", although non-mesh clients reach it (${forcedAccess.join('; ')}); they now fail, as the gateway accepts only Istio mTLS`,
+    );
   }
   const affinity = sessionAffinityWarning(service);
   if (affinity) warnings.push(`${who}: ${affinity}`);
@@ -184,7 +228,9 @@ export function repointedOriginal(service: V1Service, namespace: string): Origin
 /** A re-pointed Service as the overlap checks read it (name, recorded selector, narrowed or not). */
 export function asRepointed(service: V1Service, namespace: string): RepointedService | undefined {
   const original = repointedOriginal(service, namespace);
-  return original ? { name: service.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true } : undefined;
+  return original
+    ? { name: service.metadata?.name ?? '', selector: original.selector, onlyManaged: original.onlyManaged === true }
+    : undefined;
 }
 
 /**
@@ -241,7 +287,11 @@ function restore(service: V1Service, original: OriginalService): V1Service {
   return {
     ...service,
     metadata: { ...service.metadata, labels, annotations },
-    spec: { ...service.spec, selector: original.selector, ports: withLiveNodePorts(original.ports, service.spec?.ports, cleanPort) },
+    spec: {
+      ...service.spec,
+      selector: original.selector,
+      ports: withLiveNodePorts(original.ports, service.spec?.ports, cleanPort),
+    },
   };
 }
 

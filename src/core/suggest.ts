@@ -28,7 +28,8 @@ export function parseQueryLog(text: string): QueryLogEntry[] {
   const out: QueryLogEntry[] = [];
   for (const line of text.split('\n')) {
     const m = LOG_LINE.exec(line);
-    if (m) out.push({ client: m[1]!, type: m[2]!.toUpperCase(), name: m[3]!.toLowerCase(), rcode: m[4]!.toUpperCase() });
+    if (m)
+      out.push({ client: m[1]!, type: m[2]!.toUpperCase(), name: m[3]!.toLowerCase(), rcode: m[4]!.toUpperCase() });
   }
   return out;
 }
@@ -55,7 +56,8 @@ export function workloadOf(pod: V1Pod): string {
   const owner = pod.metadata?.ownerReferences?.find((r) => r.controller) ?? pod.metadata?.ownerReferences?.[0];
   if (!owner) return `Pod/${pod.metadata?.name ?? ''}`;
   const hash = pod.metadata?.labels?.['pod-template-hash'];
-  if (owner.kind === 'ReplicaSet' && hash && owner.name.endsWith(`-${hash}`)) return `Deployment/${owner.name.slice(0, -hash.length - 1)}`;
+  if (owner.kind === 'ReplicaSet' && hash && owner.name.endsWith(`-${hash}`))
+    return `Deployment/${owner.name.slice(0, -hash.length - 1)}`;
   return `${owner.kind}/${owner.name}`;
 }
 
@@ -63,15 +65,22 @@ export function workloadOf(pod: V1Pod): string {
  * Suggestions for the namespace of `input` (its managed pods, its Services and the cluster's,
  * as for the desired state) from the query log of its wpgw-dns pods.
  */
-export function suggestEntries(input: NamespaceInput, log: readonly QueryLogEntry[], clusterDomain: string): WorkloadSuggestions[] {
+export function suggestEntries(
+  input: NamespaceInput,
+  log: readonly QueryLogEntry[],
+  clusterDomain: string,
+): WorkloadSuggestions[] {
   const namespace = input.namespace.metadata?.name ?? '';
   const mesh = namespaceMesh(input, namespace, clusterDomain);
   const covered = new Set(mesh.plan.destinations.map((d) => d.host));
   const needsEntry = new Set(mesh.plan.needsEntry);
-  const services = new Map((input.clusterServices ?? input.services).map((s) => [`${s.metadata?.name}.${s.metadata?.namespace}`, s]));
+  const services = new Map(
+    (input.clusterServices ?? input.services).map((s) => [`${s.metadata?.name}.${s.metadata?.namespace}`, s]),
+  );
   const byIP = new Map<string, V1Pod>();
   for (const pod of input.pods) {
-    for (const ip of pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : [])) byIP.set(ip, pod);
+    for (const ip of pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []))
+      byIP.set(ip, pod);
   }
   // Per workload: name -> query count (answered names only: a search-path expansion that does not
   // exist comes back NXDOMAIN and is no destination).
@@ -99,16 +108,34 @@ export function suggestEntries(input: NamespaceInput, log: readonly QueryLogEntr
       const known = services.has(name) || services.has(name.replace(/\.svc$/, ''));
       const target = classifyHost(known && !name.endsWith('.svc') ? `${name}.svc` : name, namespace, clusterDomain);
       const key = target.kind === 'service' ? target.fqdn : name;
-      if (seen.has(key) || w.declared.has(key) || [...w.declared].some((d) => d.startsWith('*.') && key.endsWith(d.slice(1)))) continue;
+      if (
+        seen.has(key) ||
+        w.declared.has(key) ||
+        [...w.declared].some((d) => d.startsWith('*.') && key.endsWith(d.slice(1)))
+      )
+        continue;
       seen.add(key);
       if (target.kind === 'service') {
         const svc = services.get(`${target.service}.${target.namespace}`);
         if (!svc) continue; // a pod's own DNS name, or a Service since deleted
         const entries = uncovered(svc, target.service, target.namespace, covered.has(target.fqdn));
         const inScope = entries.every((e) => needsEntry.has(e));
-        if (entries.length > 0) suggestions.push({ name: target.fqdn, entries, queries, why: inScope ? 'in the mesh-wide scope, but TCP or app-TLS: not routable without an entry' : 'in-cluster Service, ports from the Service' });
+        if (entries.length > 0)
+          suggestions.push({
+            name: target.fqdn,
+            entries,
+            queries,
+            why: inScope
+              ? 'in the mesh-wide scope, but TCP or app-TLS: not routable without an entry'
+              : 'in-cluster Service, ports from the Service',
+          });
       } else if (!name.endsWith(`.${clusterDomain}`) && name.includes('.')) {
-        suggestions.push({ name, entries: [`tls://${name}:443`], queries, why: 'external: DNS carries no port, 443 with the app\'s own TLS (https://) assumed; for plain HTTP write name:80, or name:80+tls to have the gateway originate TLS' });
+        suggestions.push({
+          name,
+          entries: [`tls://${name}:443`],
+          queries,
+          why: "external: DNS carries no port, 443 with the app's own TLS (https://) assumed; for plain HTTP write name:80, or name:80+tls to have the gateway originate TLS",
+        });
       }
     }
     if (suggestions.length > 0) out.push({ workload, pods: [...w.pods].sort(), suggestions });
@@ -142,7 +169,8 @@ function declaredHosts(pod: V1Pod, namespace: string, clusterDomain: string): Se
 
 /** The text `wpgw suggest` prints for one namespace. */
 export function formatSuggestions(namespace: string, workloads: readonly WorkloadSuggestions[]): string {
-  if (workloads.length === 0) return `Namespace ${namespace}: nothing to suggest (every name its pods resolved is declared or covered)\n`;
+  if (workloads.length === 0)
+    return `Namespace ${namespace}: nothing to suggest (every name its pods resolved is declared or covered)\n`;
   const lines = [`Namespace ${namespace}:`];
   for (const w of workloads) {
     lines.push(`  ${w.workload} (pods ${w.pods.join(', ')}): add to ${OUTBOUND_ANNOTATION} of its pod template`);

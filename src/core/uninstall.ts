@@ -9,7 +9,11 @@ import { parseStatus } from './records.js';
 /** The fields of an Istio PeerAuthentication (security.istio.io/v1) this reads. */
 export interface PeerAuthenticationLike {
   metadata?: { name?: string; namespace?: string };
-  spec?: { selector?: { matchLabels?: Record<string, string> }; mtls?: { mode?: string }; portLevelMtls?: Record<string, { mode?: string }> };
+  spec?: {
+    selector?: { matchLabels?: Record<string, string> };
+    mtls?: { mode?: string };
+    portLevelMtls?: Record<string, { mode?: string }>;
+  };
 }
 
 export interface UninstallBlocker {
@@ -22,7 +26,9 @@ export interface UninstallBlocker {
 export const ISTIO_ROOT_NAMESPACE = 'istio-system';
 
 function requiresMtls(pa: PeerAuthenticationLike): boolean {
-  return pa.spec?.mtls?.mode === 'STRICT' || Object.values(pa.spec?.portLevelMtls ?? {}).some((p) => p.mode === 'STRICT');
+  return (
+    pa.spec?.mtls?.mode === 'STRICT' || Object.values(pa.spec?.portLevelMtls ?? {}).some((p) => p.mode === 'STRICT')
+  );
 }
 
 /**
@@ -53,7 +59,9 @@ export function strictDestinations(
     const inNs = peerAuthentications.filter((pa) => pa.metadata?.namespace === target.namespace);
     const own = inNs.find((pa) => requiresMtls(pa));
     const nsWide = inNs.find((pa) => !pa.spec?.selector);
-    const mesh = peerAuthentications.find((pa) => pa.metadata?.namespace === rootNamespace && !pa.spec?.selector && requiresMtls(pa));
+    const mesh = peerAuthentications.find(
+      (pa) => pa.metadata?.namespace === rootNamespace && !pa.spec?.selector && requiresMtls(pa),
+    );
     const strict = own ?? (!nsWide ? mesh : undefined);
     if (strict) out.push({ destination: entry, policy: `${strict.metadata?.namespace}/${strict.metadata?.name}` });
   }
@@ -61,11 +69,20 @@ export function strictDestinations(
 }
 
 /** The blockers for one managed pod about to leave the mesh (see strictDestinations). */
-export function leavingMeshBlockers(pods: readonly V1Pod[], peerAuthentications: readonly PeerAuthenticationLike[], rootNamespace = ISTIO_ROOT_NAMESPACE): UninstallBlocker[] {
+export function leavingMeshBlockers(
+  pods: readonly V1Pod[],
+  peerAuthentications: readonly PeerAuthenticationLike[],
+  rootNamespace = ISTIO_ROOT_NAMESPACE,
+): UninstallBlocker[] {
   return pods.flatMap((p) => {
     const strict = strictDestinations(p, peerAuthentications, rootNamespace);
     if (strict.length === 0) return [];
     const list = strict.map((s) => `${s.destination} (PeerAuthentication ${s.policy} is STRICT)`).join(', ');
-    return [{ subject: `Pod ${p.metadata?.namespace}/${p.metadata?.name}`, message: `once replaced without wpgw it calls ${list} directly, without mTLS: those calls fail. Make them PERMISSIVE for it first` }];
+    return [
+      {
+        subject: `Pod ${p.metadata?.namespace}/${p.metadata?.name}`,
+        message: `once replaced without wpgw it calls ${list} directly, without mTLS: those calls fail. Make them PERMISSIVE for it first`,
+      },
+    ];
   });
 }

@@ -51,13 +51,16 @@ function controllerOf(o: WorkloadObject): string | undefined {
  * Rollout's ReplicaSets, a CronJob's Jobs are named by their owner; when the owner is not listed
  * (not watched, no RBAC, deleted) they stand for it themselves.
  */
-export function topLevelWorkloads(list: readonly WorkloadObject[]): Array<WorkloadTemplate & { object: WorkloadObject; template: V1PodTemplateSpec }> {
+export function topLevelWorkloads(
+  list: readonly WorkloadObject[],
+): Array<WorkloadTemplate & { object: WorkloadObject; template: V1PodTemplateSpec }> {
   const listed = new Set(list.map((w) => `${w.kind ?? ''}/${w.metadata?.name ?? ''}`));
   const out: Array<WorkloadTemplate & { object: WorkloadObject; template: V1PodTemplateSpec }> = [];
   for (const object of list) {
     const owner = controllerOf(object);
     const template = podTemplateOf(object);
-    if (template && !(owner && listed.has(owner))) out.push({ object, workload: `${object.kind ?? 'workload'}/${object.metadata?.name ?? ''}`, template });
+    if (template && !(owner && listed.has(owner)))
+      out.push({ object, workload: `${object.kind ?? 'workload'}/${object.metadata?.name ?? ''}`, template });
   }
   return out;
 }
@@ -90,7 +93,10 @@ export function unmanagedBecause(
   return undefined;
 }
 
-export function unmanagedWorkloads(list: readonly WorkloadTemplate[], runtimeClassOS: (name: string) => string | undefined): UnmanagedWorkload[] {
+export function unmanagedWorkloads(
+  list: readonly WorkloadTemplate[],
+  runtimeClassOS: (name: string) => string | undefined,
+): UnmanagedWorkload[] {
   const out: UnmanagedWorkload[] = [];
   for (const w of list) {
     const why = unmanagedBecause(w.template, runtimeClassOS);
@@ -104,7 +110,10 @@ const MAX_NAMED = 5;
 
 /** The warning for a re-pointed Service whose selector also matches unmanaged workloads. */
 export function overlapWarning(service: string, app: string, others: readonly UnmanagedWorkload[]): string {
-  const named = others.slice(0, MAX_NAMED).map((o) => `${o.workload} (${o.why})`).join(', ');
+  const named = others
+    .slice(0, MAX_NAMED)
+    .map((o) => `${o.workload} (${o.why})`)
+    .join(', ');
   const more = others.length > MAX_NAMED ? ` and ${others.length - MAX_NAMED} more` : '';
   return (
     `its selector also matches workloads wpgw does not manage: ${named}${more}. ${app} selects only the wpgw-managed ` +
@@ -121,7 +130,10 @@ export interface RepointedService {
 }
 
 /** The re-pointed Services whose `<name>-app` selects a pod with these labels (recorded selector, not narrowed). */
-export function servicesReaching(labels: Readonly<Record<string, string>>, services: readonly RepointedService[]): RepointedService[] {
+export function servicesReaching(
+  labels: Readonly<Record<string, string>>,
+  services: readonly RepointedService[],
+): RepointedService[] {
   return services.filter((s) => !s.onlyManaged && serviceSelects(s.selector, labels));
 }
 
@@ -130,9 +142,19 @@ export function servicesReaching(labels: Readonly<Record<string, string>>, servi
  * not narrowed to the managed pods because, when they were admitted, the webhook did not know
  * this pod (it was not there, or is a bare Pod: the caches hold workloads, not unmanaged Pods).
  */
-export function unmanagedPodWarning(why: UnmanagedWhy, services: readonly RepointedService[], subject: 'this pod' | 'its pods' = 'this pod'): string {
-  const names = services.slice(0, MAX_NAMED).map((s) => `"${s.name}"`).join(', ');
-  const apps = services.slice(0, MAX_NAMED).map((s) => `"${appServiceName(s.name)}"`).join(', ');
+export function unmanagedPodWarning(
+  why: UnmanagedWhy,
+  services: readonly RepointedService[],
+  subject: 'this pod' | 'its pods' = 'this pod',
+): string {
+  const names = services
+    .slice(0, MAX_NAMED)
+    .map((s) => `"${s.name}"`)
+    .join(', ');
+  const apps = services
+    .slice(0, MAX_NAMED)
+    .map((s) => `"${appServiceName(s.name)}"`)
+    .join(', ');
   const more = services.length > MAX_NAMED ? ` and ${services.length - MAX_NAMED} more` : '';
   const [it, the] = subject === 'this pod' ? ['it', 'the pod'] : ['them', 'the pod template'];
   // Re-admission (any change to the Service) narrows <name>-app once the webhook knows a workload

@@ -25,8 +25,12 @@ export async function serveMetrics(opts: { registry: Registry; host: string; por
       return;
     }
     opts.registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': opts.registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
-      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`collecting metrics failed: ${(err as Error).message}\n`),
+      (text) =>
+        res.writeHead(200, { 'content-type': opts.registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
+      (err: unknown) =>
+        res
+          .writeHead(500, { 'content-type': 'text/plain' })
+          .end(`collecting metrics failed: ${(err as Error).message}\n`),
     );
   });
   // Scrapes are short; do not let idle keep-alive sockets hold a shutdown.

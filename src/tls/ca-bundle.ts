@@ -16,7 +16,10 @@ export const DEFAULT_WEBHOOK_CONFIG_NAME = 'wpgw';
 export type CaBundleResult = 'patched' | 'unchanged' | 'not-found' | 'not-owned';
 
 /** Pure: whether we own `config`, and the JSON Patch that makes every caBundle equal `bundlePem`. */
-export function caBundlePatch(config: V1MutatingWebhookConfiguration, bundlePem: string): { owned: boolean; ops: Operation[] } {
+export function caBundlePatch(
+  config: V1MutatingWebhookConfiguration,
+  bundlePem: string,
+): { owned: boolean; ops: Operation[] } {
   const labels = config.metadata?.labels ?? {};
   const owned = labels[CA_BUNDLE_LABEL] === CA_BUNDLE_BY_WEBHOOK || labels[MANAGED_BY_LABEL] === MANAGED_BY_VALUE;
   if (!owned) return { owned, ops: [] };
@@ -83,7 +86,11 @@ export function createCaBundlePatcher(opts: CaBundlePatcherOptions): CaBundlePat
       try {
         const result = await once(bundlePem);
         if (result === 'patched') log.info('caBundle updated');
-        if (result === 'not-owned') log.warn({ label: `${CA_BUNDLE_LABEL}=${CA_BUNDLE_BY_WEBHOOK}` }, 'webhook configuration lacks our label; not patching it');
+        if (result === 'not-owned')
+          log.warn(
+            { label: `${CA_BUNDLE_LABEL}=${CA_BUNDLE_BY_WEBHOOK}` },
+            'webhook configuration lacks our label; not patching it',
+          );
         if (result === 'not-found') log.warn('webhook configuration not found; caBundle not published');
         opts.onResult?.(result);
         return result;

@@ -106,7 +106,12 @@ export async function generateLeaf(opts: GenerateLeafOptions): Promise<CertKeyPe
 
 /** The DNS names the API server may use for Service `<service>` in `<namespace>`. */
 export function serviceDnsNames(service: string, namespace: string, clusterDomain = 'cluster.local'): string[] {
-  return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.${clusterDomain}`];
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.${clusterDomain}`,
+  ];
 }
 
 /** Service names plus extra names; entries that parse as IP addresses become IP SANs. */

@@ -44,7 +44,10 @@ export async function createFileTlsSource(opts: FileTlsOptions): Promise<FileTls
         validateTlsMaterial(next);
       } catch (err) {
         if (lastRejected !== fingerprint) {
-          log.error({ err, certFile: opts.certFile, keyFile: opts.keyFile }, 'new TLS files rejected; keeping the current certificate');
+          log.error(
+            { err, certFile: opts.certFile, keyFile: opts.keyFile },
+            'new TLS files rejected; keeping the current certificate',
+          );
         }
         lastRejected = fingerprint;
         return;

@@ -90,7 +90,9 @@ export async function startManagedTls(opts: ManagedTlsOptions): Promise<ManagedT
 
   await reconcile();
   const timer = setInterval(() => {
-    reconcile().catch((err: unknown) => log.error({ err }, 'certificate reconcile failed; keeping the current certificate'));
+    reconcile().catch((err: unknown) =>
+      log.error({ err }, 'certificate reconcile failed; keeping the current certificate'),
+    );
   }, opts.intervalMs ?? 60_000);
   timer.unref();
 

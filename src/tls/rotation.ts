@@ -96,7 +96,8 @@ export function planRotation(input: PlanInput): RotationAction {
   const newest = cas?.[0];
   if (!cas || !newest) return { kind: 'create', reason: 'no readable CA bundle' };
   if (!newest.ca) return { kind: 'create', reason: 'first bundle entry is not a CA' };
-  if (!data?.['ca.key'] || !keyMatches(newest, data['ca.key'])) return { kind: 'create', reason: 'CA key missing or not matching' };
+  if (!data?.['ca.key'] || !keyMatches(newest, data['ca.key']))
+    return { kind: 'create', reason: 'CA key missing or not matching' };
   if (isExpired(newest, now)) return { kind: 'create', reason: 'CA expired' };
 
   const leaf = parseCert(data['tls.crt']);
@@ -187,7 +188,10 @@ export async function applyRotation(
 }
 
 /** Plan and apply one step. */
-export async function rotateOnce(input: PlanInput, gen?: CertGenerator): Promise<{ action: RotationAction; data: CertData }> {
+export async function rotateOnce(
+  input: PlanInput,
+  gen?: CertGenerator,
+): Promise<{ action: RotationAction; data: CertData }> {
   const action = planRotation(input);
   return { action, data: await applyRotation(action, input, gen) };
 }

@@ -26,7 +26,11 @@ export function devContext(gatewayIP: string, dnsIP: string): DevContext {
   const ctx = admissionContext({
     view: (ns) => {
       const r = byNs.get(ns);
-      return namespaceView(ns, fromLists({ pods: [...(r?.pods.values() ?? [])], services: [...(r?.services.values() ?? [])] }), () => undefined);
+      return namespaceView(
+        ns,
+        fromLists({ pods: [...(r?.pods.values() ?? [])], services: [...(r?.services.values() ?? [])] }),
+        () => undefined,
+      );
     },
     runtimeClassOS: () => undefined,
     addresses: { gatewayIP, dnsIP },
@@ -46,7 +50,8 @@ export function devContext(gatewayIP: string, dnsIP: string): DevContext {
       byNs.set(namespace, r);
       const list: Map<string, unknown> = kind === 'Pod' ? r.pods : r.services;
       // Only managed Pods, as the webhook's cache watches only those.
-      if (kind === 'Pod' && (admitted as PodObject).metadata?.labels?.[MANAGED_LABEL] === undefined) return void list.delete(name);
+      if (kind === 'Pod' && (admitted as PodObject).metadata?.labels?.[MANAGED_LABEL] === undefined)
+        return void list.delete(name);
       list.delete(name);
       list.set(name, admitted);
       if (list.size > MAX_REMEMBERED) list.delete(list.keys().next().value!);
@@ -60,7 +65,12 @@ function admittedObject(object: unknown, patch: string | undefined): object | un
   const copy = structuredClone(object);
   if (!patch) return copy;
   try {
-    return jsonpatch.applyPatch(copy, JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as jsonpatch.Operation[], true, false).newDocument;
+    return jsonpatch.applyPatch(
+      copy,
+      JSON.parse(Buffer.from(patch, 'base64').toString('utf8')) as jsonpatch.Operation[],
+      true,
+      false,
+    ).newDocument;
   } catch {
     return undefined;
   }

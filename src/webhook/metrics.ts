@@ -52,7 +52,8 @@ export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
     decisions,
     count: {
       request: (kind, operation) => pendingRequests.inc(`${kind}\0${operation}`, () => ({ kind, operation })),
-      decision: (kind, decision, reason) => pendingDecisions.inc(`${kind}\0${decision}\0${reason}`, () => ({ kind, decision, reason })),
+      decision: (kind, decision, reason) =>
+        pendingDecisions.inc(`${kind}\0${decision}\0${reason}`, () => ({ kind, decision, reason })),
     },
     duration: new Histogram({
       name: 'wpgw_admission_duration_seconds',

@@ -14,7 +14,6 @@ export interface MutateRouteOptions {
 }
 
 // Typed loosely over the server type: the route works on any fastify instance (http or https).
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyFastify = FastifyInstance<any, any, any, any>;
 
 export function registerMutateRoute(app: AnyFastify, opts: MutateRouteOptions): void {
@@ -45,7 +44,10 @@ export function registerMutateRoute(app: AnyFastify, opts: MutateRouteOptions): 
     const latencyMs = reply.elapsedTime;
     m.duration.observe(latencyMs / 1000);
     if (!result.ok) {
-      request.log.warn({ uid: peek.uid, status: 400, error: result.message, latency_ms: round(latencyMs) }, 'admission request rejected');
+      request.log.warn(
+        { uid: peek.uid, status: 400, error: result.message, latency_ms: round(latencyMs) },
+        'admission request rejected',
+      );
       return fail(reply, m, 400, result.message);
     }
 
@@ -86,7 +88,10 @@ function installJsonParser(app: AnyFastify, bodyLimit: number): void {
     secureParse(req, body as string, (err: Error | null, value?: unknown) => {
       if (err && (err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isPlainJson(body as string)) {
         // Valid JSON that secure parsing refused: a prototype-poisoning attempt, say so.
-        done(Object.assign(new Error(MESSAGES.protoPoisoning), { code: PROTO_POISONING_CODE, statusCode: 400 }), undefined);
+        done(
+          Object.assign(new Error(MESSAGES.protoPoisoning), { code: PROTO_POISONING_CODE, statusCode: 400 }),
+          undefined,
+        );
         return;
       }
       done(err, value);
@@ -114,14 +119,24 @@ function peekRequest(body: unknown): { uid?: unknown; kind?: unknown; operation?
   const r = req as { uid?: unknown; kind?: { kind?: unknown }; operation?: unknown };
   const uid = typeof r.uid === 'string' ? r.uid.slice(0, 64) : undefined;
   const kind = typeof r.kind === 'object' && r.kind !== null ? r.kind.kind : undefined;
-  return { uid, kind: typeof kind === 'string' ? kind.slice(0, 64) : undefined, operation: typeof r.operation === 'string' ? r.operation.slice(0, 16) : undefined };
+  return {
+    uid,
+    kind: typeof kind === 'string' ? kind.slice(0, 64) : undefined,
+    operation: typeof r.operation === 'string' ? r.operation.slice(0, 16) : undefined,
+  };
 }
 
 function isAdmitResult(r: unknown): r is AdmitResult {
   if (typeof r !== 'object' || r === null) return false;
   const x = r as { ok?: unknown; message?: unknown; review?: unknown; decision?: unknown };
   if (x.ok === false) return typeof x.message === 'string';
-  return x.ok === true && typeof x.review === 'object' && x.review !== null && typeof x.decision === 'object' && x.decision !== null;
+  return (
+    x.ok === true &&
+    typeof x.review === 'object' &&
+    x.review !== null &&
+    typeof x.decision === 'object' &&
+    x.decision !== null
+  );
 }
 
 function round(ms: number): number {

@@ -54,7 +54,10 @@ export function createWebhookServer(opts: WebhookServerOptions): WebhookServer {
   // Only when debug is on: an async hook costs a promise per request even when it logs nothing.
   if (opts.logger.isLevelEnabled('debug')) {
     app.addHook('onResponse', async (request, reply) => {
-      request.log.debug({ method: request.method, url: request.url, statusCode: reply.statusCode, latency_ms: reply.elapsedTime }, 'request');
+      request.log.debug(
+        { method: request.method, url: request.url, statusCode: reply.statusCode, latency_ms: reply.elapsedTime },
+        'request',
+      );
     });
   }
 
@@ -71,7 +74,10 @@ export function createWebhookServer(opts: WebhookServerOptions): WebhookServer {
   app.get('/healthz', async (_request, reply) => reply.type('text/plain').send('ok'));
   app.get('/readyz', async (_request, reply) => {
     const ready = safeReady(opts.ready);
-    return reply.code(ready ? 200 : 503).type('text/plain').send(ready ? 'ok' : 'not ready');
+    return reply
+      .code(ready ? 200 : 503)
+      .type('text/plain')
+      .send(ready ? 'ok' : 'not ready');
   });
   app.get('/metrics', async (_request, reply) => {
     return reply.type(opts.metrics.registry.contentType).send(await opts.metrics.registry.metrics());

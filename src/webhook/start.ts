@@ -55,7 +55,11 @@ export interface RunningWebhook {
   close(): Promise<void>;
 }
 
-export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger, metrics?: WebhookMetrics): Promise<TlsSource> {
+export async function createTlsSource(
+  cfg: WebhookTlsConfig,
+  logger: Logger,
+  metrics?: WebhookMetrics,
+): Promise<TlsSource> {
   switch (cfg.mode) {
     case 'files':
       return createFileTlsSource({
@@ -75,7 +79,8 @@ export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger, met
       return tls;
     }
     case 'secret': {
-      const webhookConfigName = cfg.webhookConfigName === undefined ? DEFAULT_WEBHOOK_CONFIG_NAME : cfg.webhookConfigName;
+      const webhookConfigName =
+        cfg.webhookConfigName === undefined ? DEFAULT_WEBHOOK_CONFIG_NAME : cfg.webhookConfigName;
       const api = new RawKubeClient(cfg.kubeConfig);
       const patcher =
         webhookConfigName === null
@@ -101,7 +106,10 @@ export async function createTlsSource(cfg: WebhookTlsConfig, logger: Logger, met
 export async function startWebhook(opts: StartWebhookOptions): Promise<RunningWebhook> {
   const metrics = opts.metrics ?? createMetrics();
   const tls = await createTlsSource(opts.tls, opts.logger, metrics);
-  registerCertificateMetrics(metrics.registry, () => ({ serving: tls.current().cert, ...('caBundle' in tls ? { ca: (tls as ManagedTls).caBundle() } : {}) }));
+  registerCertificateMetrics(metrics.registry, () => ({
+    serving: tls.current().cert,
+    ...('caBundle' in tls ? { ca: (tls as ManagedTls).caBundle() } : {}),
+  }));
   const app = createWebhookServer({
     handler: opts.handler,
     ready: opts.ready ?? (() => true),

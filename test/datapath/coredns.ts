@@ -25,7 +25,12 @@ export function tokenKubeconfig(adminKubeconfig: string, token: string, server: 
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'harness', cluster: { server, 'certificate-authority-data': ca, 'tls-server-name': new URL(cluster.server).hostname } }],
+    clusters: [
+      {
+        name: 'harness',
+        cluster: { server, 'certificate-authority-data': ca, 'tls-server-name': new URL(cluster.server).hostname },
+      },
+    ],
     users: [{ name: 'sa', user: { token } }],
     contexts: [{ name: 'sa', context: { cluster: 'harness', user: 'sa' } }],
     'current-context': 'sa',

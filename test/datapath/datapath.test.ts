@@ -26,7 +26,18 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
-import { accessLog, appLog, callFrom, eventually, jsonLines, podsOf, rid, timed, timings, type ClientResult } from './helpers.js';
+import {
+  accessLog,
+  appLog,
+  callFrom,
+  eventually,
+  jsonLines,
+  podsOf,
+  rid,
+  timed,
+  timings,
+  type ClientResult,
+} from './helpers.js';
 import { resolveIn } from './dns-stack.js';
 import { DNS_CONTAINER_PORT } from '../../src/core/desired/policy.js';
 import * as m from './manifests.js';
@@ -49,7 +60,12 @@ let testCA: string;
 const dnsRecords: Record<string, string> = {};
 
 function kubectl(args: string[], input?: string): string {
-  return execFileSync(inject('e2e').kubectl, args, { env: { ...process.env, KUBECONFIG: s.kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  return execFileSync(inject('e2e').kubectl, args, {
+    env: { ...process.env, KUBECONFIG: s.kubeconfig },
+    input,
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
 }
 const apply = (objs: unknown[]) => kubectl(['apply', '-f', '-'], objs.map((o) => stringify(o)).join('---\n'));
 const json = (args: string[]) => JSON.parse(kubectl([...args, '-o', 'json'])) as any;
@@ -76,18 +92,27 @@ beforeAll(async () => {
 
   await timed('external host + its DNS', async () => {
     apply([m.namespace(m.EXTERNAL, {})]);
-    await eventually('default ServiceAccount in external', () => json(['get', 'serviceaccount', 'default', '-n', m.EXTERNAL]));
+    await eventually('default ServiceAccount in external', () =>
+      json(['get', 'serviceaccount', 'default', '-n', m.EXTERNAL]),
+    );
     apply(m.externalHost(s.pki.cert, s.pki.key));
     const ext = (await runningPods(m.EXTERNAL, 'ext-', 1))[0]!;
     ip.ext = ext.ip;
-    Object.assign(dnsRecords, { [m.EXT_HOST]: ext.ip, [m.WRONG_HOST]: ext.ip, [m.TCP_HOST]: ext.ip, [m.WILDCARD]: ext.ip });
+    Object.assign(dnsRecords, {
+      [m.EXT_HOST]: ext.ip,
+      [m.WRONG_HOST]: ext.ip,
+      [m.TCP_HOST]: ext.ip,
+      [m.WILDCARD]: ext.ip,
+    });
     s.procs.push(startDns());
   });
 
   await timed('mesh side: sales/orders (sidecar), ingress gateway', async () => {
     apply([m.namespace(m.SALES, { 'istio-injection': 'enabled' })]);
     kubectl(['label', 'namespace', m.ISTIO_NS, `${RUNNER_LABEL}=enabled`, '--overwrite']);
-    await eventually('default ServiceAccount in sales', () => json(['get', 'serviceaccount', 'default', '-n', m.SALES]));
+    await eventually('default ServiceAccount in sales', () =>
+      json(['get', 'serviceaccount', 'default', '-n', m.SALES]),
+    );
     apply(m.meshApp());
     apply(m.meshApp(m.PAYMENTS));
     apply(m.ingressGateway());
@@ -100,12 +125,24 @@ beforeAll(async () => {
       [m.DEPOT, 'ledger', m.DEPOT_OUTBOUND, true],
     ] as const) {
       const nsObj = m.namespace(ns, { 'wpgw.io/inject': 'enabled' }) as { metadata: Record<string, unknown> };
-      const annotations = { 'wpgw.io/gateway-replicas': '1', ...(dnsServer ? { 'wpgw.io/dns-server': 'enabled' } : {}) };
+      const annotations = {
+        'wpgw.io/gateway-replicas': '1',
+        ...(dnsServer ? { 'wpgw.io/dns-server': 'enabled' } : {}),
+      };
       apply([{ ...nsObj, metadata: { ...nsObj.metadata, annotations } }]);
-      await eventually(`Service wpgw in ${ns} with a ClusterIP`, () => json(['get', 'service', 'wpgw', '-n', ns]).spec?.clusterIP);
-      if (dnsServer) await eventually(`Service wpgw-dns in ${ns}`, () => json(['get', 'service', 'wpgw-dns', '-n', ns]).spec?.clusterIP);
+      await eventually(
+        `Service wpgw in ${ns} with a ClusterIP`,
+        () => json(['get', 'service', 'wpgw', '-n', ns]).spec?.clusterIP,
+      );
+      if (dnsServer)
+        await eventually(
+          `Service wpgw-dns in ${ns}`,
+          () => json(['get', 'service', 'wpgw-dns', '-n', ns]).spec?.clusterIP,
+        );
       // shop's legacy is version v1 of two (flow 10 adds v2 and the user's own Istio policies)
-      apply(m.windowsApp(app, ns, outbound, dnsServer ? 'dnsConfig' : undefined, ns === m.SHOP ? { version: 'v1' } : {}));
+      apply(
+        m.windowsApp(app, ns, outbound, dnsServer ? 'dnsConfig' : undefined, ns === m.SHOP ? { version: 'v1' } : {}),
+      );
     }
     // flow 13: a Windows app of depot with no list at all, mesh-wide outbound over sales
     apply(m.meshWindowsApp('meshy', m.DEPOT, `${m.SALES}/*`));
@@ -147,7 +184,11 @@ async function restartDns(): Promise<void> {
 }
 
 /** Calls until the answer satisfies `good` (config propagation), then returns it. */
-async function until(what: string, call: () => Promise<ClientResult>, good: (r: ClientResult) => boolean): Promise<ClientResult> {
+async function until(
+  what: string,
+  call: () => Promise<ClientResult>,
+  good: (r: ClientResult) => boolean,
+): Promise<ClientResult> {
   return eventually(what, async () => {
     const r = await call();
     return good(r) ? r : (undefined as unknown as ClientResult);
@@ -158,7 +199,12 @@ describe('data path through real Envoy', () => {
   it('1: ingress gateway -> wpgw -> Windows app, the wpgw hop mTLS with the ingress identity', async () => {
     await timed('flow 1', async () => {
       const id = rid('f1');
-      const r = await until('the ingress answers for its host', () => callFrom(network!.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST, 'x-dp-id': id } }), (x) => x.status === 200);
+      const r = await until(
+        'the ingress answers for its host',
+        () =>
+          callFrom(network!.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST, 'x-dp-id': id } }),
+        (x) => x.status === 200,
+      );
       expect(r.json?.pod).toMatch(/^legacy-/);
       expect(r.headers?.['x-echo-pod']).toMatch(/^legacy-/);
       const wpgw = podsOf(runner!, m.SHOP, 'wpgw-');
@@ -166,7 +212,11 @@ describe('data path through real Envoy', () => {
       expect(hop.peer).toBe('spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
       expect(hop.local_san).toBe(WPGW_SA(m.SHOP));
       expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
-      const ingress = await eventually('the ingress logged the request', () => accessEntry([pod(m.ISTIO_NS, 'istio-ingressgateway-')], id), 30_000);
+      const ingress = await eventually(
+        'the ingress logged the request',
+        () => accessEntry([pod(m.ISTIO_NS, 'istio-ingressgateway-')], id),
+        30_000,
+      );
       expect(ingress.up_peer).toBe(WPGW_SA(m.SHOP));
     });
   });
@@ -177,21 +227,34 @@ describe('data path through real Envoy', () => {
       const id = rid('f2');
       const r = await until(
         'the sidecar reaches legacy.shop through the wpgw',
-        () => callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080`, 'x-dp-id': id } }),
+        () =>
+          callFrom(orders.netns, {
+            url: 'http://127.0.0.1:8080/',
+            headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080`, 'x-dp-id': id },
+          }),
         (x) => x.status === 200,
       );
       expect(r.json?.pod).toMatch(/^legacy-/);
-      const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id), 30_000);
+      const hop = await eventually(
+        'the wpgw logged the request',
+        () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id),
+        30_000,
+      );
       expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
       expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
 
       // The wpgw's inbound port for legacy (the re-pointed Service's targetPort), dialled directly.
       const inboundPort = json(['get', 'service', 'legacy', '-n', m.SHOP]).spec.ports[0].targetPort as number;
       const gw = pod(m.SHOP, 'wpgw-');
-      const plain = await callFrom(orders.netns, { url: `http://${gw.ip}:${inboundPort}/`, headers: { host: `legacy.${m.SHOP}.svc.cluster.local` } });
+      const plain = await callFrom(orders.netns, {
+        url: `http://${gw.ip}:${inboundPort}/`,
+        headers: { host: `legacy.${m.SHOP}.svc.cluster.local` },
+      });
       expect(plain.status, `plaintext answered: ${JSON.stringify(plain)}`).toBeUndefined();
       expect(plain.ok).toBe(false);
-      const noCert = await callFrom(orders.netns, { tls: { host: gw.ip, port: inboundPort, servername: `legacy.${m.SHOP}.svc.cluster.local` } });
+      const noCert = await callFrom(orders.netns, {
+        tls: { host: gw.ip, port: inboundPort, servername: `legacy.${m.SHOP}.svc.cluster.local` },
+      });
       expect(noCert.status, `TLS without a client certificate answered: ${JSON.stringify(noCert)}`).toBeUndefined();
       expect(noCert.ok).toBe(false);
     });
@@ -204,11 +267,19 @@ describe('data path through real Envoy', () => {
       expect(hosts).toContain(`${ip[`wpgw.${m.SHOP}`]}\t`);
       for (const name of [`orders.${m.SALES}`, `orders.${m.SALES}.svc`, `orders.${m.SALES}.svc.cluster.local`]) {
         const id = rid('f3');
-        const r = await until(`${name}:9080 from the Windows app`, () => callFrom(legacy.netns, { url: `http://${name}:9080/`, headers: { 'x-dp-id': id } }), (x) => x.status === 200);
+        const r = await until(
+          `${name}:9080 from the Windows app`,
+          () => callFrom(legacy.netns, { url: `http://${name}:9080/`, headers: { 'x-dp-id': id } }),
+          (x) => x.status === 200,
+        );
         expect(r.json?.pod, name).toMatch(/^orders-/);
         // The sidecar's inbound saw mTLS from the wpgw (XFCC as Istio's sidecar sets it).
         expect(r.json?.headers?.['x-forwarded-client-cert'], name).toContain(`URI=${WPGW_SA(m.SHOP)}`);
-        const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id), 30_000);
+        const hop = await eventually(
+          'the wpgw logged the request',
+          () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id),
+          30_000,
+        );
         // kube-proxy DNAT kept the pod's own address: what the AuthorizationPolicy ipBlocks match.
         expect(hop.downstream.split(':')[0], `${name}: source address at the wpgw`).toBe(legacy.ip);
         expect(hop.up_peer, name).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
@@ -221,26 +292,51 @@ describe('data path through real Envoy', () => {
       const legacy = pod(m.SHOP, 'legacy-');
       const ext = pod(m.EXTERNAL, 'ext-');
       const id = rid('f4');
-      const r = await until(`http://${m.EXT_HOST}/ (+tls)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/`, headers: { 'x-dp-id': id } }), (x) => x.status === 200);
+      const r = await until(
+        `http://${m.EXT_HOST}/ (+tls)`,
+        () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/`, headers: { 'x-dp-id': id } }),
+        (x) => x.status === 200,
+      );
       expect(r.json?.tls).toBe(true);
       expect(r.json?.sni).toBe(m.EXT_HOST);
       expect(r.json?.local).toMatch(/:443$/);
       expect(r.json?.headers?.['x-dp-id']).toBe(id);
 
       const wrongId = rid('f4w');
-      const w = await until(`http://${m.WRONG_HOST}/ (+tls, certificate for another name)`, () => callFrom(legacy.netns, { url: `http://${m.WRONG_HOST}/`, headers: { 'x-dp-id': wrongId } }), (x) => x.status !== undefined);
+      const w = await until(
+        `http://${m.WRONG_HOST}/ (+tls, certificate for another name)`,
+        () => callFrom(legacy.netns, { url: `http://${m.WRONG_HOST}/`, headers: { 'x-dp-id': wrongId } }),
+        (x) => x.status !== undefined,
+      );
       expect(w.status).toBe(503);
-      expect(appLog(ext).filter((e) => e.event === 'request' && e.headers?.['x-dp-id'] === wrongId), 'no request reached the server').toEqual([]);
-      expect(appLog(ext).some((e) => e.event === 'client-hello' && e.sni === m.WRONG_HOST), 'the wpgw offered SNI wrong.test').toBe(true);
-      expect(appLog(ext).some((e) => e.event === 'tls' && e.sni === m.WRONG_HOST), 'and no handshake with that name completed').toBe(false);
+      expect(
+        appLog(ext).filter((e) => e.event === 'request' && e.headers?.['x-dp-id'] === wrongId),
+        'no request reached the server',
+      ).toEqual([]);
+      expect(
+        appLog(ext).some((e) => e.event === 'client-hello' && e.sni === m.WRONG_HOST),
+        'the wpgw offered SNI wrong.test',
+      ).toBe(true);
+      expect(
+        appLog(ext).some((e) => e.event === 'tls' && e.sni === m.WRONG_HOST),
+        'and no handshake with that name completed',
+      ).toBe(false);
 
-      const pass = await until(`tls://${m.EXT_HOST}:8443 passthrough`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200);
+      const pass = await until(
+        `tls://${m.EXT_HOST}:8443 passthrough`,
+        () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }),
+        (x) => x.status === 200,
+      );
       expect(pass.authorized, 'the app verified the server itself (end-to-end TLS)').toBe(true);
       expect(pass.json?.sni).toBe(m.EXT_HOST);
       expect(pass.json?.local).toMatch(/:8443$/);
 
       const data = rid('bytes');
-      const tcp = await until(`tcp://${m.TCP_HOST}:9000`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data));
+      const tcp = await until(
+        `tcp://${m.TCP_HOST}:9000`,
+        () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }),
+        (x) => (x.body ?? '').includes(data),
+      );
       expect(tcp.body).toMatch(new RegExp(`^tcp-echo ${ext.name} ${data}`));
     });
   });
@@ -255,23 +351,50 @@ describe('data path through real Envoy', () => {
       expect((await callFrom(legacy.netns, { url: `http://${shopGw}:9080/`, headers: ordersHost })).status).toBe(200);
 
       const evil = rid('f5');
-      const undeclared = await callFrom(legacy.netns, { url: `http://${shopGw}:9080/`, headers: { host: 'evil.example.com', 'x-dp-id': evil } });
+      const undeclared = await callFrom(legacy.netns, {
+        url: `http://${shopGw}:9080/`,
+        headers: { host: 'evil.example.com', 'x-dp-id': evil },
+      });
       // refused by the authz hosts (403) or by the routes (404): either way no upstream
       expect([403, 404]).toContain(undeclared.status);
-      const entry = await eventually('the wpgw logged the undeclared request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), evil), 30_000);
+      const entry = await eventually(
+        'the wpgw logged the undeclared request',
+        () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), evil),
+        30_000,
+      );
       expect(entry.upstream).toBe('-');
       const sni = await callFrom(legacy.netns, { tls: { host: shopGw, port: 8443, servername: 'evil.test' } });
       expect(sni.ok, `undeclared SNI: ${JSON.stringify(sni)}`).toBe(false);
       expect(appLog(pod(m.EXTERNAL, 'ext-')).some((e) => e.sni === 'evil.test')).toBe(false);
 
-      const unmanaged = await callFrom(pod(m.SHOP, 'shop-linux-').netns, { url: `http://${shopGw}:9080/`, headers: ordersHost });
+      const unmanaged = await callFrom(pod(m.SHOP, 'shop-linux-').netns, {
+        url: `http://${shopGw}:9080/`,
+        headers: ordersHost,
+      });
       expect(unmanaged.status, 'an unmanaged pod of shop').toBe(403);
-      const foreign = await callFrom(pod(m.SALES, 'orders-').netns, { url: `http://${shopGw}:9080/`, headers: ordersHost });
+      const foreign = await callFrom(pod(m.SALES, 'orders-').netns, {
+        url: `http://${shopGw}:9080/`,
+        headers: ordersHost,
+      });
       expect(foreign.status, 'a pod of another namespace').toBe(403);
       const ledger = pod(m.DEPOT, 'ledger-');
-      expect((await until('depot`s own gateway serves ledger', () => callFrom(ledger.netns, { url: `http://${depotGw}:9080/`, headers: ordersHost }), (x) => x.status === 200)).status).toBe(200);
-      expect((await callFrom(ledger.netns, { url: `http://${shopGw}:9080/`, headers: ordersHost })).status, 'depot -> shop`s gateway').toBe(403);
-      expect((await callFrom(legacy.netns, { url: `http://${depotGw}:9080/`, headers: ordersHost })).status, 'shop -> depot`s gateway').toBe(403);
+      expect(
+        (
+          await until(
+            'depot`s own gateway serves ledger',
+            () => callFrom(ledger.netns, { url: `http://${depotGw}:9080/`, headers: ordersHost }),
+            (x) => x.status === 200,
+          )
+        ).status,
+      ).toBe(200);
+      expect(
+        (await callFrom(ledger.netns, { url: `http://${shopGw}:9080/`, headers: ordersHost })).status,
+        'depot -> shop`s gateway',
+      ).toBe(403);
+      expect(
+        (await callFrom(legacy.netns, { url: `http://${depotGw}:9080/`, headers: ordersHost })).status,
+        'shop -> depot`s gateway',
+      ).toBe(403);
       const tcpForeign = await callFrom(ledger.netns, { tcp: { host: shopGw, port: 9000, data: 'x' } });
       expect(tcpForeign.body ?? '', 'depot on shop`s tcp port').not.toContain('tcp-echo');
     });
@@ -283,12 +406,21 @@ describe('data path through real Envoy', () => {
       // dnsConfig mode: kubelet's resolv.conf from what the webhook injected points at wpgw-dns.
       // (wpgw-dns itself, CoreDNS, is not run here: the app dials the gateway address it would answer.)
       const dnsIP = json(['get', 'service', 'wpgw-dns', '-n', m.DEPOT]).spec.clusterIP as string;
-      expect(readFileSync(join('/etc/netns', ledger.netns, 'resolv.conf'), 'utf8')).toMatch(new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'));
+      expect(readFileSync(join('/etc/netns', ledger.netns, 'resolv.conf'), 'utf8')).toMatch(
+        new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'),
+      );
       const name = 'api.zone.test';
-      const r = await until(`${name} through depot's wpgw`, () => callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: name } }), (x) => x.status === 200);
+      const r = await until(
+        `${name} through depot's wpgw`,
+        () => callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: name } }),
+        (x) => x.status === 200,
+      );
       expect(r.json?.pod).toMatch(/^ext-/);
       expect(r.json?.headers?.host).toBe(name);
-      const other = await callFrom(ledger.netns, { url: `http://${ip[`wpgw.${m.DEPOT}`]}/`, headers: { host: 'api.other.test' } });
+      const other = await callFrom(ledger.netns, {
+        url: `http://${ip[`wpgw.${m.DEPOT}`]}/`,
+        headers: { host: 'api.other.test' },
+      });
       expect(other.status, 'a name outside the wildcard').not.toBe(200);
     });
   });
@@ -304,20 +436,34 @@ describe('data path through real Envoy', () => {
       await eventually(`every wpgw-dns pod in ${m.DEPOT} answers ${declared.join(', ')} with the gateway`, async () => {
         const replicas = podsOf(runner!, m.DEPOT, 'wpgw-dns-');
         if (replicas.length === 0) return false;
-        const answers = await Promise.all(replicas.flatMap((p) => declared.map((n) => resolveIn(p.netns, n, { ip: `${p.ip}:${DNS_CONTAINER_PORT}` }))));
+        const answers = await Promise.all(
+          replicas.flatMap((p) => declared.map((n) => resolveIn(p.netns, n, { ip: `${p.ip}:${DNS_CONTAINER_PORT}` }))),
+        );
         return answers.every((a) => a.ok && a.addresses?.length === 1 && a.addresses[0] === gw);
       });
       for (const name of declared) {
-        const r = await until(`${name} resolves through wpgw-dns`, () => resolve(name), (x) => x.ok);
+        const r = await until(
+          `${name} resolves through wpgw-dns`,
+          () => resolve(name),
+          (x) => x.ok,
+        );
         expect(r.addresses, name).toEqual([gw]);
       }
       // not declared: forwarded upstream (the harness's DNS stand-in), not the gateway
       expect((await resolve(m.EXT_HOST)).addresses).toEqual([ip.ext]);
       expect((await resolve('zone.test')).ok, 'the wildcard covers subdomains only').toBe(false);
       // by name, end to end: the pod's resolver -> ClusterIP -> kube-proxy -> CoreDNS, then the gateway
-      const byName = await until('http://api.zone.test/ by name', () => callFrom(ledger.netns, { url: 'http://api.zone.test/' }), (x) => x.status === 200);
+      const byName = await until(
+        'http://api.zone.test/ by name',
+        () => callFrom(ledger.netns, { url: 'http://api.zone.test/' }),
+        (x) => x.status === 200,
+      );
       expect(byName.json?.headers?.host).toBe('api.zone.test');
-      const orders = await until('orders by name', () => callFrom(ledger.netns, { url: `http://orders.${m.SALES}.svc.cluster.local:9080/` }), (x) => x.status === 200);
+      const orders = await until(
+        'orders by name',
+        () => callFrom(ledger.netns, { url: `http://orders.${m.SALES}.svc.cluster.local:9080/` }),
+        (x) => x.status === 200,
+      );
       expect(orders.json?.pod).toMatch(/^orders-/);
 
       // Another Windows app of the namespace declares new.test: the running pod resolves it to the
@@ -326,10 +472,16 @@ describe('data path through real Envoy', () => {
       expect((await resolve('new.test')).ok).toBe(false);
       const t0 = Date.now();
       apply(m.windowsApp('ledger-new', m.DEPOT, 'new.test:80', 'dnsConfig'));
-      const r = await until('new.test resolves to the gateway', () => resolve('new.test'), (x) => x.ok && x.addresses?.[0] === gw);
+      const r = await until(
+        'new.test resolves to the gateway',
+        () => resolve('new.test'),
+        (x) => x.ok && x.addresses?.[0] === gw,
+      );
       expect(r.addresses).toEqual([gw]);
       expect(pod(m.DEPOT, 'ledger-').uid, 'the same pod').toBe(uid);
-      console.log(`[datapath] flow 6: a new destination resolved to the gateway ${((Date.now() - t0) / 1000).toFixed(1)}s after the apply (CoreDNS reload 10s)`);
+      console.log(
+        `[datapath] flow 6: a new destination resolved to the gateway ${((Date.now() - t0) / 1000).toFixed(1)}s after the apply (CoreDNS reload 10s)`,
+      );
     });
   });
 
@@ -339,15 +491,27 @@ describe('data path through real Envoy', () => {
       const gw = ip[`wpgw.${m.DEPOT}`]!;
       const dnsIP = json(['get', 'service', 'wpgw-dns', '-n', m.DEPOT]).spec.clusterIP as string;
       // No wpgw.io/outbound at all: mesh-wide outbound made dnsConfig its resolver.
-      expect(json(['get', 'pods', '-n', m.DEPOT, '-l', 'app=meshy']).items[0].metadata.annotations['wpgw.io/outbound']).toBeUndefined();
-      expect(readFileSync(join('/etc/netns', meshy.netns, 'resolv.conf'), 'utf8')).toMatch(new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'));
+      expect(
+        json(['get', 'pods', '-n', m.DEPOT, '-l', 'app=meshy']).items[0].metadata.annotations['wpgw.io/outbound'],
+      ).toBeUndefined();
+      expect(readFileSync(join('/etc/netns', meshy.netns, 'resolv.conf'), 'utf8')).toMatch(
+        new RegExp(`^nameserver ${dnsIP.replace(/\./g, '\\.')}$`, 'm'),
+      );
       const viaGateway = async (svc: string, name: string) => {
         const id = rid('f13');
-        const r = await until(`http://${name}:9080/ from the mesh-wide Windows pod`, () => callFrom(meshy.netns, { url: `http://${name}:9080/`, headers: { 'x-dp-id': id } }), (x) => x.status === 200);
+        const r = await until(
+          `http://${name}:9080/ from the mesh-wide Windows pod`,
+          () => callFrom(meshy.netns, { url: `http://${name}:9080/`, headers: { 'x-dp-id': id } }),
+          (x) => x.status === 200,
+        );
         expect(r.json?.pod, name).toMatch(new RegExp(`^${svc}-`));
         // Istio mTLS from the wpgw to the Service's sidecar (its XFCC), the pod's own source at the wpgw.
         expect(r.json?.headers?.['x-forwarded-client-cert'], name).toContain(`URI=${WPGW_SA(m.DEPOT)}`);
-        const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.DEPOT, 'wpgw-'), id), 30_000);
+        const hop = await eventually(
+          'the wpgw logged the request',
+          () => accessEntry(podsOf(runner!, m.DEPOT, 'wpgw-'), id),
+          30_000,
+        );
         expect(hop.up_peer, name).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/${svc}`);
         expect(hop.downstream.split(':')[0], name).toBe(meshy.ip);
       };
@@ -365,18 +529,31 @@ describe('data path through real Envoy', () => {
       await proxiesLive([inv]);
       const uid = meshy.uid;
       const name = `${m.INVOICES}.${m.SALES}`;
-      expect((await resolveIn(meshy.netns, `${name}.svc.cluster.local`)).addresses ?? [], 'not answered by wpgw-dns before the Service exists').not.toEqual([gw]);
+      expect(
+        (await resolveIn(meshy.netns, `${name}.svc.cluster.local`)).addresses ?? [],
+        'not answered by wpgw-dns before the Service exists',
+      ).not.toEqual([gw]);
       const t0 = Date.now();
       apply(invoices.filter(isService));
-      await eventually('the controller wrote the new Service into the wpgw-dns Corefile', () => (json(['get', 'configmap', 'wpgw-dns', '-n', m.DEPOT]).data.Corefile as string).includes(`${name}.svc.cluster.local`));
+      await eventually('the controller wrote the new Service into the wpgw-dns Corefile', () =>
+        (json(['get', 'configmap', 'wpgw-dns', '-n', m.DEPOT]).data.Corefile as string).includes(
+          `${name}.svc.cluster.local`,
+        ),
+      );
       const tConfig = Date.now();
-      await eventually(`${name} resolves to the gateway in the running pod`, async () => (await resolveIn(meshy.netns, `${name}.svc.cluster.local`)).addresses?.[0] === gw, 180_000);
+      await eventually(
+        `${name} resolves to the gateway in the running pod`,
+        async () => (await resolveIn(meshy.netns, `${name}.svc.cluster.local`)).addresses?.[0] === gw,
+        180_000,
+      );
       const tDns = Date.now();
       await viaGateway(m.INVOICES, name);
       const tAnswer = Date.now();
       expect(pod(m.DEPOT, 'meshy-').uid, 'the same Windows pod').toBe(uid);
       const sec = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
-      console.log(`[datapath] flow 13: Service ${name} created -> in the wpgw-dns ConfigMap ${sec(tConfig - t0)}, -> resolved to the gateway in the running pod ${sec(tDns - t0)}, -> answered over mTLS ${sec(tAnswer - t0)} (CoreDNS reload 10s, Envoy push), no restart`);
+      console.log(
+        `[datapath] flow 13: Service ${name} created -> in the wpgw-dns ConfigMap ${sec(tConfig - t0)}, -> resolved to the gateway in the running pod ${sec(tDns - t0)}, -> answered over mTLS ${sec(tAnswer - t0)} (CoreDNS reload 10s, Envoy push), no restart`,
+      );
 
       // Out of scope (shop is not in sales/*): not answered by wpgw-dns, and the gateway refuses its Host.
       const outside = `legacy.${m.SHOP}.svc.cluster.local`;
@@ -389,23 +566,45 @@ describe('data path through real Envoy', () => {
   it('13: wpgw suggest reads the real wpgw-dns query log: an external name the mesh-wide pod resolved is suggested with its entry, covered Services are not', async () => {
     await timed('flow 13 suggest', async () => {
       const meshy = pod(m.DEPOT, 'meshy-');
-      expect((await resolveIn(meshy.netns, m.EXT_HOST)).addresses, 'forwarded upstream: not declared, not in scope').toEqual([ip.ext]);
+      expect(
+        (await resolveIn(meshy.netns, m.EXT_HOST)).addresses,
+        'forwarded upstream: not declared, not in scope',
+      ).toEqual([ip.ext]);
       // The CoreDNS "log" plugin of the controller's Corefile writes each query to the pod's log
       // (here the runner's container log: kwok nodes serve no pods/log, so the files stand in for it).
       const logs = podsOf(runner!, m.DEPOT, 'wpgw-dns-').map((p) => join(p.dir, 'coredns.log'));
-      await eventually(`the query for ${m.EXT_HOST} in a wpgw-dns log`, () => logs.some((f) => readFileSync(f, 'utf8').includes(`"A IN ${m.EXT_HOST}. `)), 60_000);
+      await eventually(
+        `the query for ${m.EXT_HOST} in a wpgw-dns log`,
+        () => logs.some((f) => readFileSync(f, 'utf8').includes(`"A IN ${m.EXT_HOST}. `)),
+        60_000,
+      );
       const cli = (...args: string[]) =>
-        spawnSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'suggest', '-n', m.DEPOT, ...logs.flatMap((f) => ['--dns-log', f]), ...args], { env: { ...process.env, KUBECONFIG: s.kubeconfig }, encoding: 'utf8' });
+        spawnSync(
+          process.execPath,
+          [join(ROOT, 'dist/src/cli.js'), 'suggest', '-n', m.DEPOT, ...logs.flatMap((f) => ['--dns-log', f]), ...args],
+          { env: { ...process.env, KUBECONFIG: s.kubeconfig }, encoding: 'utf8' },
+        );
       const r = cli('-o', 'json');
       expect(r.status, r.stderr).toBe(0);
-      const report = JSON.parse(r.stdout) as { namespaces: Array<{ namespace: string; workloads: Array<{ workload: string; suggestions: Array<{ name: string; entries: string[] }> }> }> };
+      const report = JSON.parse(r.stdout) as {
+        namespaces: Array<{
+          namespace: string;
+          workloads: Array<{ workload: string; suggestions: Array<{ name: string; entries: string[] }> }>;
+        }>;
+      };
       const mine = report.namespaces[0]!.workloads.find((w) => w.workload === 'Deployment/meshy');
-      expect(mine?.suggestions.find((x) => x.name === m.EXT_HOST)?.entries, JSON.stringify(report)).toEqual([`tls://${m.EXT_HOST}:443`]);
+      expect(mine?.suggestions.find((x) => x.name === m.EXT_HOST)?.entries, JSON.stringify(report)).toEqual([
+        `tls://${m.EXT_HOST}:443`,
+      ]);
       // orders, payments and invoices were answered by wpgw-dns (mesh-wide, HTTP): nothing to add for them
       expect(mine!.suggestions.filter((x) => x.name.includes(`.${m.SALES}.`))).toEqual([]);
       const text = cli();
       expect(text.status, text.stderr).toBe(0);
-      expect(text.stdout).toMatch(new RegExp(`Deployment/meshy \\(pods meshy-[^)]+\\): add to wpgw.io/outbound of its pod template\n(?:.*\n)*?    tls://${m.EXT_HOST.replace(/\./g, '\\.')}:443\n`));
+      expect(text.stdout).toMatch(
+        new RegExp(
+          `Deployment/meshy \\(pods meshy-[^)]+\\): add to wpgw.io/outbound of its pod template\n(?:.*\n)*?    tls://${m.EXT_HOST.replace(/\./g, '\\.')}:443\n`,
+        ),
+      );
     });
   });
 
@@ -428,7 +627,9 @@ describe('data path through real Envoy', () => {
       });
       // The hosts file still holds the old address: only the same ClusterIP can bring traffic back.
       expect(json(['get', 'service', 'wpgw', '-n', m.SHOP]).spec.clusterIP).toBe(before);
-      console.log(`[datapath] flow 7: after deleting Service wpgw, ${failed} calls failed over ${((lastFailure - t0) / 1000).toFixed(1)}s; recovered ${((Date.now() - t0) / 1000).toFixed(1)}s after the delete`);
+      console.log(
+        `[datapath] flow 7: after deleting Service wpgw, ${failed} calls failed over ${((lastFailure - t0) / 1000).toFixed(1)}s; recovered ${((Date.now() - t0) / 1000).toFixed(1)}s after the delete`,
+      );
     });
   });
 
@@ -441,7 +642,11 @@ describe('data path through real Envoy', () => {
       const url = 'http://127.0.0.1:8080/';
       const host = `legacy.${m.SHOP}.svc.cluster.local:8080`;
       // The controller's root hands over to the delegate once it sees it; istiod then pushes.
-      const aborted = await until('the injected abort answers 418', () => callFrom(orders.netns, { url, headers: { host, 'x-dp-fault': 'abort' } }), (x) => x.status === 418);
+      const aborted = await until(
+        'the injected abort answers 418',
+        () => callFrom(orders.netns, { url, headers: { host, 'x-dp-fault': 'abort' } }),
+        (x) => x.status === 418,
+      );
       expect(aborted.headers?.['x-echo-pod'], 'the abort never reached an app').toBeUndefined();
       await eventually('both subsets have endpoints at the wpgw (v2 answers)', async () => {
         const r = await callFrom(orders.netns, { url, headers: { host }, repeat: 60, timeoutMs: 120_000 });
@@ -454,7 +659,9 @@ describe('data path through real Envoy', () => {
       const tally = r.tally ?? {};
       const to = (name: string) => tally[`200 ${name}`] ?? 0;
       const share = to(v2.name) / N;
-      console.log(`[datapath] flow 10: ${N} requests, tally ${JSON.stringify(tally)}, v2 share ${(share * 100).toFixed(1)}% (target 10% +- 3)`);
+      console.log(
+        `[datapath] flow 10: ${N} requests, tally ${JSON.stringify(tally)}, v2 share ${(share * 100).toFixed(1)}% (target 10% +- 3)`,
+      );
       expect(to(v1.name) + to(v2.name), `every request answered 200 by v1 or v2: ${JSON.stringify(tally)}`).toBe(N);
       expect(share).toBeGreaterThanOrEqual(0.07);
       expect(share).toBeLessThanOrEqual(0.13);
@@ -462,18 +669,29 @@ describe('data path through real Envoy', () => {
       // Retries at the wpgw hop: v1 answers 500 (not in the caller's default retry set), the wpgw
       // tries 1 + 2 times, all three seen by the app.
       const id = rid('f10');
-      const failed = await callFrom(orders.netns, { url, headers: { host, 'x-dp-retry': 'please', 'x-echo-status': '500', 'x-dp-id': id } });
+      const failed = await callFrom(orders.netns, {
+        url,
+        headers: { host, 'x-dp-retry': 'please', 'x-echo-status': '500', 'x-dp-id': id },
+      });
       expect(failed.status).toBe(500);
-      const attempts = await eventually('the app logged the attempts', () => {
-        const seen = appLog(v1).filter((e) => e.event === 'request' && e.headers?.['x-dp-id'] === id);
-        return seen.length >= 3 ? seen : undefined;
-      }, 30_000);
+      const attempts = await eventually(
+        'the app logged the attempts',
+        () => {
+          const seen = appLog(v1).filter((e) => e.event === 'request' && e.headers?.['x-dp-id'] === id);
+          return seen.length >= 3 ? seen : undefined;
+        },
+        30_000,
+      );
       expect(attempts.length).toBe(3);
 
       // The caller-side DR for legacy (no tls) did not cost the caller its mTLS to the wpgw.
       const mtlsId = rid('f10m');
       expect((await callFrom(orders.netns, { url, headers: { host, 'x-dp-id': mtlsId } })).status).toBe(200);
-      const hop = await eventually('the wpgw logged the request', () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), mtlsId), 30_000);
+      const hop = await eventually(
+        'the wpgw logged the request',
+        () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), mtlsId),
+        30_000,
+      );
       expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
       expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
     });
@@ -483,16 +701,28 @@ describe('data path through real Envoy', () => {
     await timed('flow 11', async () => {
       apply(m.denyPolicy('legacy', m.SHOP, `cluster.local/ns/${m.SALES}/sa/orders`));
       const orders = pod(m.SALES, 'orders-');
-      const via = (host: string, id: string) => callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host, 'x-dp-id': id } });
-      const denied = await until('orders is denied on legacy', () => via(`legacy.${m.SHOP}.svc.cluster.local:8080`, rid('f11d')), (x) => x.status === 403);
+      const via = (host: string, id: string) =>
+        callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host, 'x-dp-id': id } });
+      const denied = await until(
+        'orders is denied on legacy',
+        () => via(`legacy.${m.SHOP}.svc.cluster.local:8080`, rid('f11d')),
+        (x) => x.status === 403,
+      );
       expect(denied.body).toContain('RBAC: access denied');
       expect(denied.headers?.['x-echo-pod'], 'the denial came from the wpgw, not an app').toBeUndefined();
       // another principal on the same Service
-      const ingress = await callFrom(network!.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST, 'x-dp-id': rid('f11i') } });
+      const ingress = await callFrom(network!.node, {
+        url: `http://${ip.ingress}/`,
+        headers: { host: m.INGRESS_HOST, 'x-dp-id': rid('f11i') },
+      });
       expect(ingress.status, JSON.stringify(ingress)).toBe(200);
       expect(ingress.headers?.['x-echo-pod']).toMatch(/^legacy-/);
       // a second Service on the same gateway: the same caller is allowed
-      const canary = await until('orders reaches legacy-canary', () => via(`legacy-canary.${m.SHOP}.svc.cluster.local:8080`, rid('f11c')), (x) => x.status === 200);
+      const canary = await until(
+        'orders reaches legacy-canary',
+        () => via(`legacy-canary.${m.SHOP}.svc.cluster.local:8080`, rid('f11c')),
+        (x) => x.status === 200,
+      );
       expect(canary.headers?.['x-echo-pod']).toMatch(/^legacy-v2-/);
       // the Windows egress through the same gateway
       const egress = await callFrom(pod(m.SHOP, 'legacy-').netns, { url: `http://orders.${m.SALES}:9080/` });
@@ -500,7 +730,11 @@ describe('data path through real Envoy', () => {
       expect(egress.json?.pod).toMatch(/^orders-/);
       // Later flows (14: the opt-out) call legacy as orders: the DENY goes again.
       kubectl(['delete', 'authorizationpolicy', 'legacy-deny', '-n', m.SHOP]);
-      await until('orders reaches legacy again', () => via(`legacy.${m.SHOP}.svc.cluster.local:8080`, rid('f11a')), (x) => x.status === 200);
+      await until(
+        'orders reaches legacy again',
+        () => via(`legacy.${m.SHOP}.svc.cluster.local:8080`, rid('f11a')),
+        (x) => x.status === 200,
+      );
     });
   });
 
@@ -510,7 +744,9 @@ describe('data path through real Envoy', () => {
       const proxies = [...runner!.pods.values()].filter((p) => p.adminPort !== undefined);
       expect(proxies.length).toBeGreaterThanOrEqual(4);
       for (const p of proxies) {
-        const r = await callFrom(p.netns, { url: `http://127.0.0.1:${p.adminPort}/stats?filter=update_(rejected|failure)$` });
+        const r = await callFrom(p.netns, {
+          url: `http://127.0.0.1:${p.adminPort}/stats?filter=update_(rejected|failure)$`,
+        });
         expect(r.status).toBe(200);
         const counters = (r.body ?? '').trim().split('\n').filter(Boolean);
         expect(counters.length, `${p.name}: counters present`).toBeGreaterThan(0);
@@ -538,15 +774,19 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
     if (!kubeRouter) return;
     await stopProc(kubeRouter);
     s.procs.splice(s.procs.indexOf(kubeRouter), 1);
-    await nsExec(network.node, [KUBE_ROUTER, '--cleanup-config']).catch((e: unknown) => console.error(`[datapath] flow 12: kube-router --cleanup-config: ${String(e)}`));
+    await nsExec(network.node, [KUBE_ROUTER, '--cleanup-config']).catch((e: unknown) =>
+      console.error(`[datapath] flow 12: kube-router --cleanup-config: ${String(e)}`),
+    );
   });
   let prober: RunningPod;
   let gw: RunningPod;
   const apiPort = () => Number(s.harnessEnv.HARNESS_APISERVER_PORT);
   const metaLog = () => join(s.state, 'logs', 'metadata-server.log');
   const metaHits = () => jsonLines(metaLog()).filter((e) => e.event === 'request').length;
-  const http = (host: string, port: number) => callFrom(prober.netns, { url: `http://${host}:${port}/`, timeoutMs: 5000 });
-  const tcp = (host: string, port: number) => callFrom(prober.netns, { tcp: { host, port, data: 'GET / HTTP/1.0\r\n\r\n' }, timeoutMs: 5000 });
+  const http = (host: string, port: number) =>
+    callFrom(prober.netns, { url: `http://${host}:${port}/`, timeoutMs: 5000 });
+  const tcp = (host: string, port: number) =>
+    callFrom(prober.netns, { tcp: { host, port, data: 'GET / HTTP/1.0\r\n\r\n' }, timeoutMs: 5000 });
 
   beforeAll(async () => {
     await timed('flow 12: build kube-router (netpol/build.sh, cached)', () => script(join(DP, 'netpol/build.sh'), []));
@@ -559,23 +799,53 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
         log: metaLog(),
         env: { ...process.env, ECHO_HTTP: `${META.ip}:80`, POD_NAME: 'metadata' },
       }),
-      startProc('socat node api', 'ip', ['netns', 'exec', network.node, 'socat', `TCP-LISTEN:${apiPort()},bind=${NODE_ADDRESS},fork,reuseaddr`, `UNIX-CONNECT:${join(s.state, 'apiserver.sock')}`], {
-        log: join(s.state, 'logs', 'socat-node-api.log'),
-      }),
+      startProc(
+        'socat node api',
+        'ip',
+        [
+          'netns',
+          'exec',
+          network.node,
+          'socat',
+          `TCP-LISTEN:${apiPort()},bind=${NODE_ADDRESS},fork,reuseaddr`,
+          `UNIX-CONNECT:${join(s.state, 'apiserver.sock')}`,
+        ],
+        {
+          log: join(s.state, 'logs', 'socat-node-api.log'),
+        },
+      ),
     );
     // Names a tenant controls: the metadata address, a pod of another namespace nothing declares
     // (depot's Windows app), the API server. The DNS stand-in restarts with them.
     Object.assign(dnsRecords, { [META.name]: META.ip, [NEIGHBOUR]: ledger.ip, [APISERVER]: NODE_ADDRESS });
     await restartDns();
-    apply(m.windowsApp('prober', m.SHOP, [`${META.name}:80`, `${NEIGHBOUR}:8080`, `tcp://${APISERVER}:${apiPort()}`].join('\n')));
+    apply(
+      m.windowsApp(
+        'prober',
+        m.SHOP,
+        [`${META.name}:80`, `${NEIGHBOUR}:8080`, `tcp://${APISERVER}:${apiPort()}`].join('\n'),
+      ),
+    );
     prober = (await runningPods(m.SHOP, 'prober-', 1))[0]!;
     gw = pod(m.SHOP, 'wpgw-');
     // Before enforcement the gateway is a deputy: each forbidden place answers through it. So the
     // checks after enforcement can only pass because of the policy.
     await timed('flow 12: baseline without an enforcer', async () => {
-      await until(`http://${META.name}/ through the gateway, before`, () => http(META.name, 80), (x) => x.status === 200 && x.json?.pod === 'metadata');
-      await until(`http://${NEIGHBOUR}:8080/ (depot's Windows pod) through the gateway, before`, () => http(NEIGHBOUR, 8080), (x) => x.status === 200 && String(x.json?.pod).startsWith('ledger-'));
-      await until(`tcp://${APISERVER}:${apiPort()} through the gateway, before`, () => tcp(APISERVER, apiPort()), (x) => (x.body ?? '').length > 0);
+      await until(
+        `http://${META.name}/ through the gateway, before`,
+        () => http(META.name, 80),
+        (x) => x.status === 200 && x.json?.pod === 'metadata',
+      );
+      await until(
+        `http://${NEIGHBOUR}:8080/ (depot's Windows pod) through the gateway, before`,
+        () => http(NEIGHBOUR, 8080),
+        (x) => x.status === 200 && String(x.json?.pod).startsWith('ledger-'),
+      );
+      await until(
+        `tcp://${APISERVER}:${apiPort()} through the gateway, before`,
+        () => tcp(APISERVER, apiPort()),
+        (x) => (x.body ?? '').length > 0,
+      );
     });
     // The harness's DNS stand-in is an address in the node namespace, not kube-dns pods: allowed by
     // an extra policy (NetworkPolicies add up, docs/security.md). The external test host is a pod
@@ -585,26 +855,53 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
         metadata: { name: 'harness-dns', namespace: m.SHOP },
-        spec: { podSelector: { matchLabels: { 'wpgw.io/gateway': m.SHOP } }, policyTypes: ['Egress'], egress: [{ to: [{ ipBlock: { cidr: `${CLUSTER_DNS}/32` } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] }] },
+        spec: {
+          podSelector: { matchLabels: { 'wpgw.io/gateway': m.SHOP } },
+          policyTypes: ['Egress'],
+          egress: [
+            {
+              to: [{ ipBlock: { cidr: `${CLUSTER_DNS}/32` } }],
+              ports: [
+                { protocol: 'UDP', port: 53 },
+                { protocol: 'TCP', port: 53 },
+              ],
+            },
+          ],
+        },
       },
     ]);
     kubectl(['annotate', 'namespace', m.SHOP, `wpgw.io/egress-allow-cidrs=${ip.ext}/32`, '--overwrite']);
     await eventually('the controller re-opened the external test host in wpgw-gateway-egress', () =>
-      JSON.stringify(json(['get', 'networkpolicy', 'wpgw-gateway-egress', '-n', m.SHOP]).spec.egress).includes(`${ip.ext}/32`),
+      JSON.stringify(json(['get', 'networkpolicy', 'wpgw-gateway-egress', '-n', m.SHOP]).spec.egress).includes(
+        `${ip.ext}/32`,
+      ),
     );
     const node = json(['get', 'pod', gw.name, '-n', m.SHOP]).spec.nodeName as string;
     await timed(`flow 12: kube-router enforcing for ${node} (the gateway's node)`, async () => {
-      kubeRouter = startKubeRouter({ nodeNetns: network.node, kubeconfig: s.kubeconfig, nodeName: node, serviceCIDR: s.harnessEnv.HARNESS_SERVICE_CIDR!, stateDir: s.state });
+      kubeRouter = startKubeRouter({
+        nodeNetns: network.node,
+        kubeconfig: s.kubeconfig,
+        nodeName: node,
+        serviceCIDR: s.harnessEnv.HARNESS_SERVICE_CIDR!,
+        stateDir: s.state,
+      });
       s.procs.push(kubeRouter);
-      await eventually("kube-router programmed the gateway pod's firewall chain", async () => (await rejectedFor(network.node, gw.name, m.SHOP)) !== undefined);
+      await eventually(
+        "kube-router programmed the gateway pod's firewall chain",
+        async () => (await rejectedFor(network.node, gw.name, m.SHOP)) !== undefined,
+      );
     });
     // Connections opened before the policy stay allowed (conntrack ESTABLISHED) and Envoy pools
     // them: wait until the baseline's are closed (the servers' keep-alive timeout), not a fixed time.
-    await eventually('no connection from before the policy is still open', async () => {
-      const atMeta = await nsExec(network.node, ['ss', '-Htn', 'state', 'established', 'src', META.ip]);
-      const atLedger = await nsExec(ledger.netns, ['ss', '-Htn', 'state', 'established', 'sport', '=', ':8080']);
-      return atMeta.trim() === '' && atLedger.trim() === '';
-    }, 60_000);
+    await eventually(
+      'no connection from before the policy is still open',
+      async () => {
+        const atMeta = await nsExec(network.node, ['ss', '-Htn', 'state', 'established', 'src', META.ip]);
+        const atLedger = await nsExec(ledger.netns, ['ss', '-Htn', 'state', 'established', 'sport', '=', ':8080']);
+        return atMeta.trim() === '' && atLedger.trim() === '';
+      },
+      60_000,
+    );
   }, 600_000);
 
   it('a declared name answering the link-local metadata address, a foreign pod, the API server: not reached through the gateway', async () => {
@@ -612,7 +909,11 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
       const seen = metaHits();
       expect(seen, 'the baseline request reached the metadata stand-in (the check below can fail)').toBeGreaterThan(0);
       // policy updates take a moment: the first refused call is what counts, then it must stay refused
-      const meta = await until(`http://${META.name}/ refused`, () => http(META.name, 80), (x) => x.status !== 200);
+      const meta = await until(
+        `http://${META.name}/ refused`,
+        () => http(META.name, 80),
+        (x) => x.status !== 200,
+      );
       console.log(`[datapath] flow 12: ${META.name} -> ${META.ip} with the policy: ${meta.status ?? meta.error}`);
       expect(meta.json?.pod).toBeUndefined();
       const before = metaHits();
@@ -622,22 +923,63 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
       expect(n.status, `${NEIGHBOUR}: ${JSON.stringify(n)}`).not.toBe(200);
       const a = await tcp(APISERVER, apiPort());
       expect(a.body ?? '', `${APISERVER}: ${JSON.stringify(a)}`).toBe('');
-      console.log(`[datapath] flow 12: ${NEIGHBOUR} -> ${n.status ?? n.error}; ${APISERVER} -> ${a.error ?? 'no bytes'}`);
+      console.log(
+        `[datapath] flow 12: ${NEIGHBOUR} -> ${n.status ?? n.error}; ${APISERVER} -> ${a.error ?? 'no bytes'}`,
+      );
     });
   });
 
   it('every declared destination still works: orders (mesh), ext.test (+tls, passthrough, tcp), the ingress -> gateway -> Windows pod', async () => {
     await timed('flow 12: declared destinations', async () => {
       const legacy = pod(m.SHOP, 'legacy-');
-      expect((await until('orders.sales:9080', () => callFrom(legacy.netns, { url: `http://orders.${m.SALES}:9080/` }), (x) => x.status === 200)).json?.pod).toMatch(/^orders-/);
-      expect((await until(`http://${m.EXT_HOST}/ (+tls)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }), (x) => x.status === 200)).json?.sni).toBe(m.EXT_HOST);
-      expect((await until(`tls://${m.EXT_HOST}:8443`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200)).status).toBe(200);
+      expect(
+        (
+          await until(
+            'orders.sales:9080',
+            () => callFrom(legacy.netns, { url: `http://orders.${m.SALES}:9080/` }),
+            (x) => x.status === 200,
+          )
+        ).json?.pod,
+      ).toMatch(/^orders-/);
+      expect(
+        (
+          await until(
+            `http://${m.EXT_HOST}/ (+tls)`,
+            () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }),
+            (x) => x.status === 200,
+          )
+        ).json?.sni,
+      ).toBe(m.EXT_HOST);
+      expect(
+        (
+          await until(
+            `tls://${m.EXT_HOST}:8443`,
+            () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }),
+            (x) => x.status === 200,
+          )
+        ).status,
+      ).toBe(200);
       const data = rid('f10');
-      expect((await until(`tcp://${m.TCP_HOST}:9000`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data))).body).toContain(data);
-      const r = await until('the ingress answers for its host', () => callFrom(network.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST } }), (x) => x.status === 200);
+      expect(
+        (
+          await until(
+            `tcp://${m.TCP_HOST}:9000`,
+            () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }),
+            (x) => (x.body ?? '').includes(data),
+          )
+        ).body,
+      ).toContain(data);
+      const r = await until(
+        'the ingress answers for its host',
+        () => callFrom(network.node, { url: `http://${ip.ingress}/`, headers: { host: m.INGRESS_HOST } }),
+        (x) => x.status === 200,
+      );
       expect(r.json?.pod).toMatch(/^legacy-/);
       expect(kubeRouter && kubeRouter.child.exitCode, 'kube-router still running').toBe(null);
-      expect((await rejectedFor(network.node, gw.name, m.SHOP))!, 'kube-router chain for the gateway exists').toBeGreaterThanOrEqual(0);
+      expect(
+        (await rejectedFor(network.node, gw.name, m.SHOP))!,
+        'kube-router chain for the gateway exists',
+      ).toBeGreaterThanOrEqual(0);
     });
   });
 
@@ -652,7 +994,12 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
     const loopLog = () => join(s.state, 'logs', 'loopback-server.log');
     const loopHits = () => jsonLines(loopLog()).filter((e) => e.event === 'request').length;
     const callLoop = () => callFrom(probe.netns, { url: `http://${LOOP.name}:${LOOP.port}/`, timeoutMs: 5000 });
-    const entries = () => (json(['get', 'serviceentries', '-n', m.SHOP]).items as any[]).map((e) => ({ host: e.spec.hosts[0] as string, resolution: e.spec.resolution as string, endpoints: e.spec.endpoints as unknown }));
+    const entries = () =>
+      (json(['get', 'serviceentries', '-n', m.SHOP]).items as any[]).map((e) => ({
+        host: e.spec.hosts[0] as string,
+        resolution: e.spec.resolution as string,
+        endpoints: e.spec.endpoints as unknown,
+      }));
 
     beforeAll(async () => {
       original = inject('e2e').processes.controller;
@@ -664,19 +1011,34 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
           log: join(s.state, 'logs', 'dns-host.log'),
           env: { ...process.env, DNS_RECORDS: JSON.stringify(dnsRecords), DNS_BIND: `127.0.0.1:${dnsPort}` },
         }),
-        startProc('loopback server in the gateway pod', 'ip', ['netns', 'exec', gw.netns, process.execPath, join(DP, 'apps/echo.mjs')], {
-          log: loopLog(),
-          env: { ...process.env, ECHO_HTTP: `127.0.0.1:${LOOP.port}`, POD_NAME: 'gateway-loopback' },
-        }),
+        startProc(
+          'loopback server in the gateway pod',
+          'ip',
+          ['netns', 'exec', gw.netns, process.execPath, join(DP, 'apps/echo.mjs')],
+          {
+            log: loopLog(),
+            env: { ...process.env, ECHO_HTTP: `127.0.0.1:${LOOP.port}`, POD_NAME: 'gateway-loopback' },
+          },
+        ),
       );
       apply(m.windowsApp('probe-loop', m.SHOP, `${LOOP.name}:${LOOP.port}`));
       probe = (await runningPods(m.SHOP, 'probe-loop-', 1))[0]!;
       // The gateway resolving itself: it reaches its own pod's loopback, kube-router enforcing.
-      await until(`http://${LOOP.name}:${LOOP.port}/ reaches the gateway pod's own loopback, before pinning`, callLoop, (x) => x.status === 200 && x.json?.pod === 'gateway-loopback');
+      await until(
+        `http://${LOOP.name}:${LOOP.port}/ reaches the gateway pod's own loopback, before pinning`,
+        callLoop,
+        (x) => x.status === 200 && x.json?.pod === 'gateway-loopback',
+      );
       await timed('flow 12: controller restarted with --external-names pin', async () => {
         await stopProcess(original);
-        startProcess(ROOT, { ...original, args: [...original.args, '--external-names', 'pin', '--external-dns-server', `127.0.0.1:${dnsPort}`] });
-        await eventually('controller ready', async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200);
+        startProcess(ROOT, {
+          ...original,
+          args: [...original.args, '--external-names', 'pin', '--external-dns-server', `127.0.0.1:${dnsPort}`],
+        });
+        await eventually(
+          'controller ready',
+          async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200,
+        );
       });
     }, 600_000);
 
@@ -684,18 +1046,34 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
       // the files after this one expect the harness's controller as global setup started it
       await stopProcess(original);
       startProcess(ROOT, original);
-      await eventually('controller ready again', async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200);
+      await eventually(
+        'controller ready again',
+        async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200,
+      );
     });
 
-    it('names answering loopback, link-local, another pod, the API server: not routed (Event on the owner, metric), the gateway\'s loopback not reached', async () => {
+    it("names answering loopback, link-local, another pod, the API server: not routed (Event on the owner, metric), the gateway's loopback not reached", async () => {
       await timed('flow 12: pinning refusals', async () => {
         const refused = [LOOP.name, META.name, NEIGHBOUR, APISERVER];
-        await eventually('the controller dropped the ServiceEntries of every name with a forbidden answer', () => !entries().some((e) => refused.includes(e.host)));
-        const events = () => (json(['get', 'events', '-n', m.SHOP]).items as any[]).filter((e) => e.reason === 'ConflictDetected' && String(e.message).startsWith('ForbiddenAddress'));
-        const onProbe = await eventually('a ForbiddenAddress Event on the Deployment probe-loop', () => events().find((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'probe-loop'));
+        await eventually(
+          'the controller dropped the ServiceEntries of every name with a forbidden answer',
+          () => !entries().some((e) => refused.includes(e.host)),
+        );
+        const events = () =>
+          (json(['get', 'events', '-n', m.SHOP]).items as any[]).filter(
+            (e) => e.reason === 'ConflictDetected' && String(e.message).startsWith('ForbiddenAddress'),
+          );
+        const onProbe = await eventually('a ForbiddenAddress Event on the Deployment probe-loop', () =>
+          events().find((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'probe-loop'),
+        );
         expect(onProbe.message).toContain(`${LOOP.name} resolves to 127.0.0.1 (in 127.0.0.0/8, loopback)`);
-        const onProber = events().filter((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'prober').map((e) => String(e.message));
-        expect(onProber.some((msg) => msg.includes(`${META.name} resolves to ${META.ip} (in 169.254.0.0/16`)), onProber.join('\n')).toBe(true);
+        const onProber = events()
+          .filter((e) => e.involvedObject.kind === 'Deployment' && e.involvedObject.name === 'prober')
+          .map((e) => String(e.message));
+        expect(
+          onProber.some((msg) => msg.includes(`${META.name} resolves to ${META.ip} (in 169.254.0.0/16`)),
+          onProber.join('\n'),
+        ).toBe(true);
         const before = loopHits();
         expect(before, 'the baseline reached the loopback server (the checks below can fail)').toBeGreaterThan(0);
         const r = await until(`http://${LOOP.name}:${LOOP.port}/ no longer routed`, callLoop, (x) => x.status !== 200);
@@ -710,17 +1088,54 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
     it('pinned names still work through real istiod and Envoy: STATIC ServiceEntries with the checked address, +tls, passthrough, tcp', async () => {
       await timed('flow 12: pinned destinations', async () => {
         await eventually('ext.test pinned to the external host (re-opened by the allowlist)', () =>
-          entries().some((e) => e.host === m.EXT_HOST && e.resolution === 'STATIC' && JSON.stringify(e.endpoints) === JSON.stringify([{ address: ip.ext }])),
+          entries().some(
+            (e) =>
+              e.host === m.EXT_HOST &&
+              e.resolution === 'STATIC' &&
+              JSON.stringify(e.endpoints) === JSON.stringify([{ address: ip.ext }]),
+          ),
         );
-        expect(entries().find((e) => e.host === m.TCP_HOST)).toMatchObject({ resolution: 'STATIC', endpoints: [{ address: ip.ext }] });
+        expect(entries().find((e) => e.host === m.TCP_HOST)).toMatchObject({
+          resolution: 'STATIC',
+          endpoints: [{ address: ip.ext }],
+        });
         const legacy = pod(m.SHOP, 'legacy-');
-        const tlsOrig = await until(`http://${m.EXT_HOST}/ (+tls, pinned)`, () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }), (x) => x.status === 200);
+        const tlsOrig = await until(
+          `http://${m.EXT_HOST}/ (+tls, pinned)`,
+          () => callFrom(legacy.netns, { url: `http://${m.EXT_HOST}/` }),
+          (x) => x.status === 200,
+        );
         expect(tlsOrig.json?.sni).toBe(m.EXT_HOST);
-        expect((await until(`tls://${m.EXT_HOST}:8443 (pinned)`, () => callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }), (x) => x.status === 200)).authorized).toBe(true);
+        expect(
+          (
+            await until(
+              `tls://${m.EXT_HOST}:8443 (pinned)`,
+              () =>
+                callFrom(legacy.netns, { tls: { host: m.EXT_HOST, port: 8443, servername: m.EXT_HOST, ca: testCA } }),
+              (x) => x.status === 200,
+            )
+          ).authorized,
+        ).toBe(true);
         const data = rid('f10p');
-        expect((await until(`tcp://${m.TCP_HOST}:9000 (pinned)`, () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }), (x) => (x.body ?? '').includes(data))).body).toContain(data);
+        expect(
+          (
+            await until(
+              `tcp://${m.TCP_HOST}:9000 (pinned)`,
+              () => callFrom(legacy.netns, { tcp: { host: m.TCP_HOST, port: 9000, data } }),
+              (x) => (x.body ?? '').includes(data),
+            )
+          ).body,
+        ).toContain(data);
         // the wrong-certificate host is pinned too and still refused by the name check
-        expect((await until(`http://${m.WRONG_HOST}/ (pinned)`, () => callFrom(legacy.netns, { url: `http://${m.WRONG_HOST}/` }), (x) => x.status !== undefined)).status).toBe(503);
+        expect(
+          (
+            await until(
+              `http://${m.WRONG_HOST}/ (pinned)`,
+              () => callFrom(legacy.netns, { url: `http://${m.WRONG_HOST}/` }),
+              (x) => x.status !== undefined,
+            )
+          ).status,
+        ).toBe(503);
       });
     });
   });
@@ -734,9 +1149,18 @@ describe('14: opting a namespace out under traffic', () => {
       const oldWin = pod(m.SHOP, 'legacy-');
       const ordersIP = json(['get', 'service', 'orders', '-n', m.SALES]).spec.clusterIP as string;
       // The phase: the newest OptingOut Event the controller wrote (core/restore.ts's order).
-      const PHASES: Array<[RegExp, string]> = [[/labelling the gateway/, 'gateway'], [/caller-side/, 'callers'], [/restoring Services/, 'services'], [/waiting for/, 'pods'], [/deleting the gateway/, 'cleanup'], [/done:/, 'done']];
+      const PHASES: Array<[RegExp, string]> = [
+        [/labelling the gateway/, 'gateway'],
+        [/caller-side/, 'callers'],
+        [/restoring Services/, 'services'],
+        [/waiting for/, 'pods'],
+        [/deleting the gateway/, 'cleanup'],
+        [/done:/, 'done'],
+      ];
       const phaseNow = (): string => {
-        const evs = (json(['get', 'events', '-n', m.SHOP, '--field-selector', 'reason=OptingOut']).items as any[]).sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion));
+        const evs = (json(['get', 'events', '-n', m.SHOP, '--field-selector', 'reason=OptingOut']).items as any[]).sort(
+          (a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion),
+        );
         const last = evs.at(-1)?.message as string | undefined;
         return last ? (PHASES.find(([re]) => re.test(last))?.[1] ?? 'opting out') : 'opted in';
       };
@@ -765,7 +1189,8 @@ describe('14: opting a namespace out under traffic', () => {
         return false;
       };
       // A call whose pod's network namespace went away mid-call (teardown) counts as a failure.
-      const call = (netns: string, req: Parameters<typeof callFrom>[1]): Promise<ClientResult> => callFrom(netns, req).catch((e: Error) => ({ ok: false, error: e.message.split('\n')[0]!.slice(0, 120) }));
+      const call = (netns: string, req: Parameters<typeof callFrom>[1]): Promise<ClientResult> =>
+        callFrom(netns, req).catch((e: Error) => ({ ok: false, error: e.message.split('\n')[0]!.slice(0, 120) }));
       let phase = 'opted in';
       let stop = false;
       const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
@@ -783,7 +1208,15 @@ describe('14: opting a namespace out under traffic', () => {
       const inbound = (async () => {
         while (!stop) {
           const ph = phase;
-          record('inbound ', ph, await call(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080` }, timeoutMs: 5000 }));
+          record(
+            'inbound ',
+            ph,
+            await call(orders.netns, {
+              url: 'http://127.0.0.1:8080/',
+              headers: { host: `legacy.${m.SHOP}.svc.cluster.local:8080` },
+              timeoutMs: 5000,
+            }),
+          );
         }
       })();
       // The Windows app -> orders.sales by name (its hosts file) while it runs; then the pod that
@@ -808,7 +1241,11 @@ describe('14: opting a namespace out under traffic', () => {
             await sleep(200);
             continue;
           }
-          record('outbound', `${ph}, replaced pod`, await call(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 }));
+          record(
+            'outbound',
+            `${ph}, replaced pod`,
+            await call(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 }),
+          );
         }
       })();
       // kwok marks a pod Ready the moment it runs, before the runner has its Envoy or app serving;
@@ -816,7 +1253,21 @@ describe('14: opting a namespace out under traffic', () => {
       // probes, so rollouts replace a pod only once its successor serves (set by another field
       // manager than the controller's: its server-side apply leaves the field alone).
       // (An Envoy here takes up to tens of seconds to go LIVE on a loaded machine.)
-      for (const [d, secs] of [['wpgw', 30], ['legacy', 10]] as const) kubectl(['patch', 'deployment', d, '-n', m.SHOP, '--type', 'merge', '-p', JSON.stringify({ spec: { minReadySeconds: secs } })]);
+      for (const [d, secs] of [
+        ['wpgw', 30],
+        ['legacy', 10],
+      ] as const)
+        kubectl([
+          'patch',
+          'deployment',
+          d,
+          '-n',
+          m.SHOP,
+          '--type',
+          'merge',
+          '-p',
+          JSON.stringify({ spec: { minReadySeconds: secs } }),
+        ]);
       // kwok deletes a pod at once, while kube-proxy and istiod still send to it for a moment; a
       // kubelet gives it terminationGracePeriodSeconds (Envoy drains for 5 s): so does the runner here.
       runner!.terminationGraceMs = 5000;
@@ -833,24 +1284,48 @@ describe('14: opting a namespace out under traffic', () => {
       };
       try {
         // The last step: the gateway and the rest deleted (no Event follows once nothing is left).
-        await eventually('shop handed back: OptingOut cleanup, the gateway deleted', () => (phase === 'cleanup' || phase === 'done') && gatewayGone(), 300_000);
-        await eventually('requests from the replaced pod', () => [...counts.keys()].some((k) => k.includes('replaced pod')), 60_000);
+        await eventually(
+          'shop handed back: OptingOut cleanup, the gateway deleted',
+          () => (phase === 'cleanup' || phase === 'done') && gatewayGone(),
+          300_000,
+        );
+        await eventually(
+          'requests from the replaced pod',
+          () => [...counts.keys()].some((k) => k.includes('replaced pod')),
+          60_000,
+        );
         await sleep(3000);
       } finally {
         stop = true;
         await Promise.all([poller, inbound, outbound]);
         runner!.terminationGraceMs = 0;
         const took = (Date.now() - t0) / 1000;
-        console.log(`[datapath] flow 14: opt-out of ${m.SHOP} took ${took.toFixed(1)}s; requests per phase (ok/failed):`);
+        console.log(
+          `[datapath] flow 14: opt-out of ${m.SHOP} took ${took.toFixed(1)}s; requests per phase (ok/failed):`,
+        );
         for (const [k, c] of counts) {
-          const unready = c.unready ? `, ${c.unready} of them while a new gateway pod kwok called Ready was not serving yet` : '';
-          console.log(`[datapath] flow 14:   ${k}: ${c.ok}/${c.failed}${c.errors.length ? ` (${c.errors.join('; ')}${unready})` : ''}`);
+          const unready = c.unready
+            ? `, ${c.unready} of them while a new gateway pod kwok called Ready was not serving yet`
+            : '';
+          console.log(
+            `[datapath] flow 14:   ${k}: ${c.ok}/${c.failed}${c.errors.length ? ` (${c.errors.join('; ')}${unready})` : ''}`,
+          );
         }
       }
-      const failed = (pred: (k: string) => boolean) => [...counts].filter(([k]) => pred(k)).reduce((n, [, c]) => n + c.failed - c.unready, 0);
-      expect([...counts.keys()].some((k) => k.startsWith('inbound ') && !k.endsWith('opted in')), 'inbound requests ran during the opt-out').toBe(true);
-      expect(failed((k) => k.startsWith('inbound ')), 'failed inbound requests during the whole opt-out').toBe(0);
-      expect(failed((k) => k.startsWith('outbound') && !k.includes('replaced pod')), 'failed outbound requests until the Windows pod was replaced').toBe(0);
+      const failed = (pred: (k: string) => boolean) =>
+        [...counts].filter(([k]) => pred(k)).reduce((n, [, c]) => n + c.failed - c.unready, 0);
+      expect(
+        [...counts.keys()].some((k) => k.startsWith('inbound ') && !k.endsWith('opted in')),
+        'inbound requests ran during the opt-out',
+      ).toBe(true);
+      expect(
+        failed((k) => k.startsWith('inbound ')),
+        'failed inbound requests during the whole opt-out',
+      ).toBe(0);
+      expect(
+        failed((k) => k.startsWith('outbound') && !k.includes('replaced pod')),
+        'failed outbound requests until the Windows pod was replaced',
+      ).toBe(0);
       // The Service is the user's again, and nothing of wpgw serves shop any more.
       expect(json(['get', 'service', 'legacy', '-n', m.SHOP]).spec.selector).toEqual({ app: 'legacy' });
 
@@ -859,10 +1334,19 @@ describe('14: opting a namespace out under traffic', () => {
       const next = podsOf(runner!, m.SHOP, 'legacy-').find((p) => p.uid !== oldWin.uid && !p.terminating)!;
       const direct = () => callFrom(next.netns, { url: `http://${ordersIP}:9080/`, timeoutMs: 5000 });
       const permissive = await direct();
-      apply([{ apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default', namespace: m.SALES }, spec: { mtls: { mode: 'STRICT' } } }]);
+      apply([
+        {
+          apiVersion: 'security.istio.io/v1',
+          kind: 'PeerAuthentication',
+          metadata: { name: 'default', namespace: m.SALES },
+          spec: { mtls: { mode: 'STRICT' } },
+        },
+      ]);
       try {
         const strict = await until('STRICT reaches orders` sidecar', direct, (x) => x.status !== 200);
-        console.log(`[datapath] flow 14: the replaced Windows pod -> orders directly: PERMISSIVE ${permissive.status ?? permissive.error}, STRICT ${strict.status ?? strict.error}`);
+        console.log(
+          `[datapath] flow 14: the replaced Windows pod -> orders directly: PERMISSIVE ${permissive.status ?? permissive.error}, STRICT ${strict.status ?? strict.error}`,
+        );
         expect(permissive.status).toBe(200);
         expect(strict.status).not.toBe(200);
       } finally {

@@ -59,12 +59,21 @@ export interface Resolved {
 }
 
 /** Resolves in a pod as its app would (its hosts file and resolv.conf), or asks one server ("ip" or "ip:port"). */
-export async function resolveIn(netns: string, name: string, server?: { ip: string; type?: 'A' | 'AAAA' }): Promise<Resolved> {
-  const out = await nsExec(netns, [process.execPath, RESOLVE, JSON.stringify({ name, server: server?.ip, type: server?.type })], 30_000);
+export async function resolveIn(
+  netns: string,
+  name: string,
+  server?: { ip: string; type?: 'A' | 'AAAA' },
+): Promise<Resolved> {
+  const out = await nsExec(
+    netns,
+    [process.execPath, RESOLVE, JSON.stringify({ name, server: server?.ip, type: server?.type })],
+    30_000,
+  );
   return JSON.parse(out.trim().split('\n').pop()!) as Resolved;
 }
 
-export const clusterIP = (ns: string, name: string) => getJson(['service', name, '-n', ns])?.spec?.clusterIP as string | undefined;
+export const clusterIP = (ns: string, name: string) =>
+  getJson(['service', name, '-n', ns])?.spec?.clusterIP as string | undefined;
 
 export function pod(s: DnsStack, ns: string, prefix: string): RunningPod {
   const p = podsOf(s.runner, ns, prefix);
@@ -87,7 +96,9 @@ export async function wpgwDnsLoaded(s: DnsStack, ns: string, names: string[]): P
   await eventually(`every wpgw-dns pod in ${ns} answers ${names.join(', ')} with the gateway`, async () => {
     const pods = podsOf(s.runner, ns, 'wpgw-dns-');
     if (pods.length === 0) return false;
-    const answers = await Promise.all(pods.flatMap((p) => names.map((n) => resolveIn(p.netns, n, { ip: `${p.ip}:${DNS_CONTAINER_PORT}` }))));
+    const answers = await Promise.all(
+      pods.flatMap((p) => names.map((n) => resolveIn(p.netns, n, { ip: `${p.ip}:${DNS_CONTAINER_PORT}` }))),
+    );
     return answers.every((r) => r.ok && r.addresses?.length === 1 && r.addresses[0] === s.ip.gateway);
   });
 }
@@ -99,13 +110,29 @@ export async function wpgwDnsLoaded(s: DnsStack, ns: string, names: string[]): P
  */
 async function removeObjects(o: DnsStackOptions): Promise<void> {
   kubectl(['label', 'namespace', 'kube-system', `${RUNNER_LABEL}-`]);
-  kubectl(['delete', '-n', 'kube-system', 'deployment/coredns', 'service/kube-dns', 'configmap/coredns', 'serviceaccount/coredns', '--ignore-not-found', '--wait=false']);
+  kubectl([
+    'delete',
+    '-n',
+    'kube-system',
+    'deployment/coredns',
+    'service/kube-dns',
+    'configmap/coredns',
+    'serviceaccount/coredns',
+    '--ignore-not-found',
+    '--wait=false',
+  ]);
   kubectl(['delete', 'clusterrolebinding/system:coredns', 'clusterrole/system:coredns', '--ignore-not-found']);
   for (const ns of [o.ns, o.dst]) {
     kubectl(['label', 'namespace', ns, `${RUNNER_LABEL}-`]);
     kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
   }
-  await eventually(`namespaces ${o.ns}, ${o.dst} and kube-system/kube-dns gone`, () => !getJson(['namespace', o.ns]) && !getJson(['namespace', o.dst]) && !getJson(['service', 'kube-dns', '-n', 'kube-system']));
+  await eventually(
+    `namespaces ${o.ns}, ${o.dst} and kube-system/kube-dns gone`,
+    () =>
+      !getJson(['namespace', o.ns]) &&
+      !getJson(['namespace', o.dst]) &&
+      !getJson(['service', 'kube-dns', '-n', 'kube-system']),
+  );
 }
 
 /** Registers the file's beforeAll/afterAll; the returned object is filled in by beforeAll. */
@@ -123,10 +150,14 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
     const stale = killStale(join(s.state, 'pids'), ROOT);
     if (stale) console.log(`[datapath] ${o.tag}: stopped ${stale} process groups left by an earlier run`);
     registerPids(join(s.state, 'pids'));
-    const harness = JSON.parse(readFileSync(join(dirname(e2e.kubeconfig), 'env.json'), 'utf8')) as Record<string, string>;
+    const harness = JSON.parse(readFileSync(join(dirname(e2e.kubeconfig), 'env.json'), 'utf8')) as Record<
+      string,
+      string
+    >;
     const apiPort = Number(harness.HARNESS_APISERVER_PORT);
     s.serviceCIDR = harness.HARNESS_SERVICE_CIDR!;
-    const script = (file: string) => execFileSync('bash', [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60 * 60_000 });
+    const script = (file: string) =>
+      execFileSync('bash', [file], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60 * 60_000 });
 
     await timed(`${o.tag}: install packages, build CoreDNS (cached)`, () => {
       script(join(DP, 'install.sh'));
@@ -150,17 +181,37 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
         }),
         startProc('upstream dns', 'ip', ['netns', 'exec', network.node, process.execPath, join(DP, 'apps/dns.mjs')], {
           log: join(s.state, 'logs', 'upstream-dns.log'),
-          env: { ...process.env, DNS_RECORDS: JSON.stringify({ [EXTERNAL.name]: EXTERNAL.ip }), DNS_BIND: `${UPSTREAM}:53` },
+          env: {
+            ...process.env,
+            DNS_RECORDS: JSON.stringify({ [EXTERNAL.name]: EXTERNAL.ip }),
+            DNS_BIND: `${UPSTREAM}:53`,
+          },
         }),
       );
       // The API server for pods (cluster DNS): the node's address, bridged like kube-proxy's (kube-proxy.ts).
       s.procs.push(
-        startProc('socat node api', 'ip', ['netns', 'exec', network.node, 'socat', `TCP-LISTEN:${apiPort},bind=${NODE_ADDRESS},fork,reuseaddr`, `UNIX-CONNECT:${join(s.state, 'apiserver.sock')}`], {
-          log: join(s.state, 'logs', 'socat-node-api.log'),
-        }),
+        startProc(
+          'socat node api',
+          'ip',
+          [
+            'netns',
+            'exec',
+            network.node,
+            'socat',
+            `TCP-LISTEN:${apiPort},bind=${NODE_ADDRESS},fork,reuseaddr`,
+            `UNIX-CONNECT:${join(s.state, 'apiserver.sock')}`,
+          ],
+          {
+            log: join(s.state, 'logs', 'socat-node-api.log'),
+          },
+        ),
       );
       s.ip.kubernetes = clusterIP('default', 'kubernetes')!;
-      await eventually('kube-proxy programmed the kubernetes Service', async () => (await rulesFor(network!.node, s.ip.kubernetes!, 443)).length > 0, 120_000);
+      await eventually(
+        'kube-proxy programmed the kubernetes Service',
+        async () => (await rulesFor(network!.node, s.ip.kubernetes!, 443)).length > 0,
+        120_000,
+      );
     });
 
     runner = s.runner = new PodRunner({
@@ -178,7 +229,12 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
       const kcFile = join(s.state, 'coredns-cluster.kubeconfig');
       const objs = clusterDnsObjects(kcFile, UPSTREAM);
       apply(objs.slice(0, 1)); // the ServiceAccount, for its token
-      tokenKubeconfig(e2e.kubeconfig, k(['create', 'token', 'coredns', '-n', 'kube-system', '--duration=4h']).trim(), `https://${NODE_ADDRESS}:${apiPort}`, kcFile);
+      tokenKubeconfig(
+        e2e.kubeconfig,
+        k(['create', 'token', 'coredns', '-n', 'kube-system', '--duration=4h']).trim(),
+        `https://${NODE_ADDRESS}:${apiPort}`,
+        kcFile,
+      );
       apply(objs.slice(1));
       k(['label', 'namespace', 'kube-system', `${RUNNER_LABEL}=enabled`, '--overwrite']);
       const dns = (await runningPods(s, 'kube-system', 'coredns-', 1))[0]!;
@@ -192,20 +248,44 @@ export function useDnsStack(o: DnsStackOptions): DnsStack {
     await timed(`${o.tag}: opted-in namespace in dnsConfig mode, the Windows app`, async () => {
       apply([
         m.namespace(o.dst, {}),
-        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: o.dst }, spec: { ports: [{ name: 'http', port: 9080 }] } },
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'orders', namespace: o.dst },
+          spec: { ports: [{ name: 'http', port: 9080 }] },
+        },
         m.unmanagedLinuxPod('stock', o.dst),
-        { apiVersion: 'v1', kind: 'Service', metadata: { name: 'stock', namespace: o.dst }, spec: { selector: { app: 'stock' }, ports: [{ name: 'http', port: 9080, targetPort: 8080 }] } },
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'stock', namespace: o.dst },
+          spec: { selector: { app: 'stock' }, ports: [{ name: 'http', port: 9080, targetPort: 8080 }] },
+        },
       ]);
       const nsObj = m.namespace(o.ns, { 'wpgw.io/inject': 'enabled' }) as { metadata: Record<string, unknown> };
-      apply([{ ...nsObj, metadata: { ...nsObj.metadata, annotations: { 'wpgw.io/resolver': 'dnsConfig', 'wpgw.io/gateway-replicas': '1' } } }]);
-      await eventually(`Services wpgw and wpgw-dns in ${o.ns} with ClusterIPs`, () => clusterIP(o.ns, 'wpgw') && clusterIP(o.ns, 'wpgw-dns'));
+      apply([
+        {
+          ...nsObj,
+          metadata: {
+            ...nsObj.metadata,
+            annotations: { 'wpgw.io/resolver': 'dnsConfig', 'wpgw.io/gateway-replicas': '1' },
+          },
+        },
+      ]);
+      await eventually(
+        `Services wpgw and wpgw-dns in ${o.ns} with ClusterIPs`,
+        () => clusterIP(o.ns, 'wpgw') && clusterIP(o.ns, 'wpgw-dns'),
+      );
       s.ip.gateway = clusterIP(o.ns, 'wpgw')!;
       s.ip.dns = clusterIP(o.ns, 'wpgw-dns')!;
       for (const d of ['orders', 'stock']) s.ip[d] = clusterIP(o.dst, d)!;
       await eventually(`default ServiceAccount in ${o.ns}`, () => getJson(['serviceaccount', 'default', '-n', o.ns]));
       apply(m.windowsApp('legacy', o.ns, o.outbound));
       for (const p of await runningPods(s, o.ns, 'wpgw-dns-', 2)) {
-        await eventually(`CoreDNS of ${p.name} ready`, async () => (await callFrom(p.netns, { url: 'http://127.0.0.1:8181/ready', timeoutMs: 5000 })).status === 200);
+        await eventually(
+          `CoreDNS of ${p.name} ready`,
+          async () => (await callFrom(p.netns, { url: 'http://127.0.0.1:8181/ready', timeoutMs: 5000 })).status === 200,
+        );
       }
       await runningPods(s, o.ns, 'legacy-', 1);
       await runningPods(s, o.dst, 'stock-', 1);

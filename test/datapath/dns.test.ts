@@ -13,7 +13,9 @@ import { alive } from './procs.js';
 
 const NS = 'dns-mode';
 const DST = 'dns-dst';
-const OUTBOUND = [`orders.${DST}.svc.cluster.local:9080`, 'tls://*.partner.test:443', 'api.example.test:80+tls'].join('\n');
+const OUTBOUND = [`orders.${DST}.svc.cluster.local:9080`, 'tls://*.partner.test:443', 'api.example.test:80+tls'].join(
+  '\n',
+);
 const ADDED = { app: 'reports', outbound: 'reports.example.test:80+tls', name: 'reports.example.test' };
 const s = useDnsStack({ tag: 'wdn', ns: NS, dst: DST, outbound: OUTBOUND });
 const ip = s.ip;
@@ -43,31 +45,49 @@ describe('6: dnsConfig mode through the real CoreDNS', () => {
       const got = await Promise.all(expectations.map(async ([name]) => resolveIn(win.netns, name)));
       expect(got.map((r, i) => [expectations[i]![0], r.ok ? r.addresses : 'none'])).toEqual(expectations);
       // No AAAA for a redirected wildcard name (an IPv6 answer could route around the gateway).
-      expect(await resolveIn(win.netns, 'a.partner.test', { ip: ip.dns!, type: 'AAAA' })).toMatchObject({ ok: false, code: 'ENODATA' });
+      expect(await resolveIn(win.netns, 'a.partner.test', { ip: ip.dns!, type: 'AAAA' })).toMatchObject({
+        ok: false,
+        code: 'ENODATA',
+      });
 
       // The undeclared name went wpgw-dns -> kube-dns ClusterIP (kube-proxy) -> cluster CoreDNS:
       // its log shows the query from a wpgw-dns pod address (kube-proxy keeps pod sources).
       const dnsPods = podsOf(s.runner, NS, 'wpgw-dns-').map((p) => p.ip);
       const clusterLog = readFileSync(join(pod(s, 'kube-system', 'coredns-').dir, 'coredns.log'), 'utf8');
-      const asked = [...clusterLog.matchAll(/\[INFO\] ([\d.]+):\d+ - \d+ "A IN stock\.dns-dst\.svc\.cluster\.local\. /g)].map((x) => x[1]);
+      const asked = [
+        ...clusterLog.matchAll(/\[INFO\] ([\d.]+):\d+ - \d+ "A IN stock\.dns-dst\.svc\.cluster\.local\. /g),
+      ].map((x) => x[1]);
       expect(asked.length, 'cluster DNS saw the undeclared name').toBeGreaterThan(0);
-      expect(asked.every((a) => dnsPods.includes(a!)), `askers ${asked.join(',')} are wpgw-dns pods ${dnsPods.join(',')}`).toBe(true);
+      expect(
+        asked.every((a) => dnsPods.includes(a!)),
+        `askers ${asked.join(',')} are wpgw-dns pods ${dnsPods.join(',')}`,
+      ).toBe(true);
     });
   });
 
   it('6: a destination added to the namespace takes effect without restarting any pod (measured)', async () => {
     const win = pod(s, NS, 'legacy-');
     const dnsPods = podsOf(s.runner, NS, 'wpgw-dns-');
-    expect(await resolveIn(win.netns, ADDED.name), 'not yet declared: cluster DNS has no such name').toMatchObject({ ok: false });
+    expect(await resolveIn(win.netns, ADDED.name), 'not yet declared: cluster DNS has no such name').toMatchObject({
+      ok: false,
+    });
     const t0 = Date.now();
     apply(m.windowsApp(ADDED.app, NS, ADDED.outbound));
-    await eventually('the controller wrote the name into the wpgw-dns ConfigMap', () => corefileOf()?.includes(ADDED.name));
+    await eventually('the controller wrote the name into the wpgw-dns ConfigMap', () =>
+      corefileOf()?.includes(ADDED.name),
+    );
     const tConfigMap = Date.now();
     const files = dnsPods.map((p) => join(p.dir, 'volumes', 'config', 'Corefile'));
-    await eventually('the Corefile files of the wpgw-dns pods have it', () => files.every((f) => readFileSync(f, 'utf8').includes(ADDED.name)));
+    await eventually('the Corefile files of the wpgw-dns pods have it', () =>
+      files.every((f) => readFileSync(f, 'utf8').includes(ADDED.name)),
+    );
     const tFile = Math.max(...files.map((f) => statSync(f).mtimeMs));
     // CoreDNS's reload plugin checks the file every 10 s (plus jitter): a long, generous deadline.
-    await eventually('the running Windows pod resolves the added name to the gateway', async () => (await resolveIn(win.netns, ADDED.name)).addresses?.[0] === ip.gateway, 180_000);
+    await eventually(
+      'the running Windows pod resolves the added name to the gateway',
+      async () => (await resolveIn(win.netns, ADDED.name)).addresses?.[0] === ip.gateway,
+      180_000,
+    );
     const tAnswer = Date.now();
     // Each replica's reload plugin checks on its own schedule, so for a while the ClusterIP gives
     // the new answer from one replica and NXDOMAIN from the other: wait until every replica has it.
@@ -80,7 +100,11 @@ describe('6: dnsConfig mode through the real CoreDNS', () => {
     );
     // Nothing restarted: the same Windows pod and wpgw-dns pods, their processes never exited.
     expect(pod(s, NS, 'legacy-').uid).toBe(win.uid);
-    expect(podsOf(s.runner, NS, 'wpgw-dns-').map((p) => p.uid).sort()).toEqual(dnsPods.map((p) => p.uid).sort());
+    expect(
+      podsOf(s.runner, NS, 'wpgw-dns-')
+        .map((p) => p.uid)
+        .sort(),
+    ).toEqual(dnsPods.map((p) => p.uid).sort());
     expect(dnsPods.flatMap((p) => p.procs).every(alive)).toBe(true);
     expect(await resolveIn(win.netns, ADDED.name)).toEqual({ ok: true, addresses: [ip.gateway] });
     const added = (await runningPods(s, NS, `${ADDED.app}-`, 1))[0]!;

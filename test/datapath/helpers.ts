@@ -23,19 +23,38 @@ export interface ClientResult {
 
 export type ClientRequest =
   | { url: string; headers?: Record<string, string>; timeoutMs?: number; repeat?: number }
-  | { tls: { host: string; port: number; servername?: string; ca?: string; cert?: string; key?: string; path?: string; headers?: Record<string, string> }; timeoutMs?: number }
+  | {
+      tls: {
+        host: string;
+        port: number;
+        servername?: string;
+        ca?: string;
+        cert?: string;
+        key?: string;
+        path?: string;
+        headers?: Record<string, string>;
+      };
+      timeoutMs?: number;
+    }
   | { tcp: { host: string; port: number; data: string }; timeoutMs?: number }
   | { resolve: string; timeoutMs?: number };
 
 /** Runs the client inside a network namespace (a pod's, with its hosts/resolv.conf, or the node's). */
 export async function callFrom(netns: string, req: ClientRequest): Promise<ClientResult> {
-  const out = await nsExec(netns, [process.execPath, CLIENT, JSON.stringify(req)], Math.max(60_000, (req.timeoutMs ?? 0) + 10_000));
+  const out = await nsExec(
+    netns,
+    [process.execPath, CLIENT, JSON.stringify(req)],
+    Math.max(60_000, (req.timeoutMs ?? 0) + 10_000),
+  );
   return JSON.parse(out.trim().split('\n').pop()!) as ClientResult;
 }
 
 /** Polls until fn returns a value (generous default deadline: the machine may be very slow). */
-export const eventually = <T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 180_000): Promise<T> =>
-  poll(what, fn, timeoutMs);
+export const eventually = <T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 180_000,
+): Promise<T> => poll(what, fn, timeoutMs);
 
 /** JSON lines of a pod container's log (apps log one object per event; proxies their access log). */
 export function jsonLines(file: string): any[] {
@@ -63,7 +82,9 @@ export function appLog(p: RunningPod, container = 'app'): any[] {
 
 /** Running pods of a Deployment: "<prefix><replicaset hash>-<suffix>" ("wpgw-" is not "wpgw-dns-"). */
 export function podsOf(runner: PodRunner, ns: string, prefix: string): RunningPod[] {
-  return [...runner.pods.values()].filter((p) => p.namespace === ns && p.name.startsWith(prefix) && /^[a-z0-9]+-[a-z0-9]+$/.test(p.name.slice(prefix.length)));
+  return [...runner.pods.values()].filter(
+    (p) => p.namespace === ns && p.name.startsWith(prefix) && /^[a-z0-9]+-[a-z0-9]+$/.test(p.name.slice(prefix.length)),
+  );
 }
 
 export const timings: Array<[string, number]> = [];

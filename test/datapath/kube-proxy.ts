@@ -23,11 +23,23 @@ export interface KubeProxyOptions {
 export function startKubeProxy(o: KubeProxyOptions): Proc[] {
   const sock = join(o.stateDir, 'apiserver.sock');
   const logs = join(o.stateDir, 'logs');
-  const hostSide = startProc('socat host', 'socat', [`UNIX-LISTEN:${sock},fork,unlink-early`, `TCP:127.0.0.1:${o.apiPort}`], { log: join(logs, 'socat-host.log') });
+  const hostSide = startProc(
+    'socat host',
+    'socat',
+    [`UNIX-LISTEN:${sock},fork,unlink-early`, `TCP:127.0.0.1:${o.apiPort}`],
+    { log: join(logs, 'socat-host.log') },
+  );
   const nodeSide = startProc(
     'socat node',
     'ip',
-    ['netns', 'exec', o.nodeNetns, 'socat', `TCP-LISTEN:${o.apiPort},bind=127.0.0.1,fork,reuseaddr`, `UNIX-CONNECT:${sock}`],
+    [
+      'netns',
+      'exec',
+      o.nodeNetns,
+      'socat',
+      `TCP-LISTEN:${o.apiPort},bind=127.0.0.1,fork,reuseaddr`,
+      `UNIX-CONNECT:${sock}`,
+    ],
     { log: join(logs, 'socat-node.log') },
   );
   const kp = startProc(

@@ -27,13 +27,39 @@ export interface Attack {
 }
 
 /** Runs one vegeta attack in `netns` and returns every result (answered or not). */
-export async function attack(netns: string, target: Target, a: Attack, dir: string, name: string): Promise<VegetaResult[]> {
+export async function attack(
+  netns: string,
+  target: Target,
+  a: Attack,
+  dir: string,
+  name: string,
+): Promise<VegetaResult[]> {
   const targets = join(dir, `${name}.targets`);
   const bin = join(dir, `${name}.bin`);
-  writeFileSync(targets, [`GET ${target.url}`, ...Object.entries(target.headers ?? {}).map(([k, v]) => `${k}: ${v}`), ''].join('\n'));
-  const rate = a.rate === 'max' ? ['-rate=0', `-max-workers=${a.workers ?? 8}`, `-workers=${a.workers ?? 8}`] : [`-rate=${a.rate}/1s`];
+  writeFileSync(
+    targets,
+    [`GET ${target.url}`, ...Object.entries(target.headers ?? {}).map(([k, v]) => `${k}: ${v}`), ''].join('\n'),
+  );
+  const rate =
+    a.rate === 'max'
+      ? ['-rate=0', `-max-workers=${a.workers ?? 8}`, `-workers=${a.workers ?? 8}`]
+      : [`-rate=${a.rate}/1s`];
   // -max-body=0: bodies are not kept (the probes check them); -timeout: a stuck request counts as failed.
-  await nsExec(netns, [...(a.prefix ?? []), VEGETA, 'attack', `-targets=${targets}`, ...rate, `-duration=${a.seconds}s`, '-timeout=10s', '-max-body=0', `-output=${bin}`], (a.seconds + 60) * 1000);
+  await nsExec(
+    netns,
+    [
+      ...(a.prefix ?? []),
+      VEGETA,
+      'attack',
+      `-targets=${targets}`,
+      ...rate,
+      `-duration=${a.seconds}s`,
+      '-timeout=10s',
+      '-max-body=0',
+      `-output=${bin}`,
+    ],
+    (a.seconds + 60) * 1000,
+  );
   const csv = await run(VEGETA, ['encode', '-to', 'csv', bin], { timeoutMs: 120_000 });
   rmSync(bin, { force: true });
   return vegetaResults(csv);
@@ -69,7 +95,10 @@ export function proxyPid(p: RunningPod): number {
 }
 
 /** CPU seconds of a proxy (pilot-agent + Envoy) over fn(), and their RSS after it. */
-export async function usageDuring<T>(p: RunningPod | undefined, fn: () => Promise<T>): Promise<{ value: T; usage?: Omit<ProxyUsage, 'requests'> }> {
+export async function usageDuring<T>(
+  p: RunningPod | undefined,
+  fn: () => Promise<T>,
+): Promise<{ value: T; usage?: Omit<ProxyUsage, 'requests'> }> {
   if (!p) return { value: await fn() };
   const pids = processTree(proxyPid(p));
   const cpu = () => pids.reduce((a, pid) => a + cpuSeconds(pid), 0);
@@ -77,6 +106,7 @@ export async function usageDuring<T>(p: RunningPod | undefined, fn: () => Promis
   const value = await fn();
   const cpuUsed = cpu() - c0;
   const rssMiB = pids.reduce((a, pid) => a + procStatusMiB(pid, 'VmRSS'), 0);
-  if (!Number.isFinite(cpuUsed) || !Number.isFinite(rssMiB)) throw new Error(`${p.namespace}/${p.name}: a proxy process exited during the run`);
+  if (!Number.isFinite(cpuUsed) || !Number.isFinite(rssMiB))
+    throw new Error(`${p.namespace}/${p.name}: a proxy process exited during the run`);
   return { value, usage: { cpuSeconds: cpuUsed, rssMiB } };
 }

@@ -18,7 +18,13 @@ export const EXT_HOST = 'ext.test';
 export const WRONG_HOST = 'wrong.test';
 export const TCP_HOST = 'ext-tcp.test';
 
-export const SHOP_OUTBOUND = [`orders.${SALES}.svc.cluster.local:9080`, `${EXT_HOST}:80+tls`, `${WRONG_HOST}:80+tls`, `tls://${EXT_HOST}:8443`, `tcp://${TCP_HOST}:9000`].join('\n');
+export const SHOP_OUTBOUND = [
+  `orders.${SALES}.svc.cluster.local:9080`,
+  `${EXT_HOST}:80+tls`,
+  `${WRONG_HOST}:80+tls`,
+  `tls://${EXT_HOST}:8443`,
+  `tcp://${TCP_HOST}:9000`,
+].join('\n');
 /** A wildcard http destination: dnsConfig mode only (a hosts file cannot hold one). */
 export const WILDCARD = '*.zone.test';
 export const DEPOT_OUTBOUND = [`orders.${SALES}.svc.cluster.local:9080`, `${WILDCARD}:80`].join('\n');
@@ -32,20 +38,34 @@ export function namespace(name: string, labels: Record<string, string>): Obj {
 const echo = (env: Record<string, string>, port: number, extra: Obj = {}) => ({
   name: 'app',
   image: ECHO_IMAGE,
-  env: [...Object.entries(env).map(([name, value]) => ({ name, value })), { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+  env: [
+    ...Object.entries(env).map(([name, value]) => ({ name, value })),
+    { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+  ],
   ports: [{ name: 'http', containerPort: port }],
   ...extra,
 });
 
 /** A Windows app (the echo server stands in for it) that calls its declared destinations. */
-export function windowsApp(name: string, ns: string, outbound: string, resolver?: 'dnsConfig', labels: Record<string, string> = {}): Obj[] {
+export function windowsApp(
+  name: string,
+  ns: string,
+  outbound: string,
+  resolver?: 'dnsConfig',
+  labels: Record<string, string> = {},
+): Obj[] {
   return [
     deployment(name, ns, {
       labels,
       annotations: { 'wpgw.io/outbound': outbound, ...(resolver ? { 'wpgw.io/resolver': resolver } : {}) },
       spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] },
     }),
-    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: ns },
+      spec: { selector: { app: name }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
+    },
   ];
 }
 
@@ -62,7 +82,10 @@ export function windowsVersion(app: string, ns: string, version: string): Obj {
     spec: {
       replicas: 1,
       selector: { matchLabels: labels },
-      template: { metadata: { labels }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] } },
+      template: {
+        metadata: { labels },
+        spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] },
+      },
     },
   };
 }
@@ -88,9 +111,25 @@ export function userPolicies(app: string, ns: string): Obj[] {
       metadata: { name: `${app}-routes`, namespace: ns },
       spec: {
         http: [
-          { name: 'abort', match: [{ headers: { 'x-dp-fault': { exact: 'abort' } } }], fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: [dest('v1')] },
-          { name: 'retry', match: [{ headers: { 'x-dp-retry': { exact: 'please' } } }], retries: { attempts: 2, retryOn: '5xx' }, route: [dest('v1')] },
-          { name: 'canary', route: [{ ...dest('v1'), weight: 90 }, { ...dest('v2'), weight: 10 }] },
+          {
+            name: 'abort',
+            match: [{ headers: { 'x-dp-fault': { exact: 'abort' } } }],
+            fault: { abort: { httpStatus: 418, percentage: { value: 100 } } },
+            route: [dest('v1')],
+          },
+          {
+            name: 'retry',
+            match: [{ headers: { 'x-dp-retry': { exact: 'please' } } }],
+            retries: { attempts: 2, retryOn: '5xx' },
+            route: [dest('v1')],
+          },
+          {
+            name: 'canary',
+            route: [
+              { ...dest('v1'), weight: 90 },
+              { ...dest('v2'), weight: 10 },
+            ],
+          },
         ],
       },
     },
@@ -98,7 +137,10 @@ export function userPolicies(app: string, ns: string): Obj[] {
       apiVersion: 'networking.istio.io/v1',
       kind: 'DestinationRule',
       metadata: { name: `${app}-callers`, namespace: ns },
-      spec: { host: `${app}.${ns}.svc.cluster.local`, trafficPolicy: { connectionPool: { http: { maxRequestsPerConnection: 100 } } } },
+      spec: {
+        host: `${app}.${ns}.svc.cluster.local`,
+        trafficPolicy: { connectionPool: { http: { maxRequestsPerConnection: 100 } } },
+      },
     },
   ];
 }
@@ -120,7 +162,11 @@ export function denyPolicy(app: string, ns: string, principal: string): Obj[] {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
       metadata: { name: `${app}-deny`, namespace: ns },
-      spec: { targetRefs: [{ kind: 'Service', group: '', name: app }], action: 'DENY', rules: [{ from: [{ source: { principals: [principal] } }] }] },
+      spec: {
+        targetRefs: [{ kind: 'Service', group: '', name: app }],
+        action: 'DENY',
+        rules: [{ from: [{ source: { principals: [principal] } }] }],
+      },
     },
   ];
 }
@@ -136,7 +182,9 @@ export function meshWindowsApp(name: string, ns: string, scope: string): Obj[] {
 
 /** A Linux pod of an opted-in namespace that is not managed by wpgw (no sidecar either). */
 export function unmanagedLinuxPod(name: string, ns: string): Obj {
-  return deployment(name, ns, { spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] } });
+  return deployment(name, ns, {
+    spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '8080' }, 8080)] },
+  });
 }
 
 /**
@@ -150,17 +198,39 @@ export function meshApp(name = 'orders'): Obj[] {
     deployment(name, SALES, {
       labels: { version: 'v1' },
       annotations: { 'sidecar.istio.io/interceptionMode': 'NONE' },
-      spec: { serviceAccountName: name, nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)] },
+      spec: {
+        serviceAccountName: name,
+        nodeSelector: { 'kubernetes.io/os': 'linux' },
+        containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)],
+      },
     }),
-    { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: SALES }, spec: { selector: { app: name }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name, namespace: SALES },
+      spec: { selector: { app: name }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] },
+    },
     {
       apiVersion: 'networking.istio.io/v1',
       kind: 'Sidecar',
       metadata: { name, namespace: SALES },
       spec: {
         workloadSelector: { labels: { app: name } },
-        ingress: [{ port: { number: 9080, protocol: 'HTTP', name: 'http' }, defaultEndpoint: '127.0.0.1:9081', captureMode: 'NONE' }],
-        egress: [{ port: { number: 8080, protocol: 'HTTP', name: 'http' }, bind: '127.0.0.1', captureMode: 'NONE', hosts: [`${SHOP}/*`] }],
+        ingress: [
+          {
+            port: { number: 9080, protocol: 'HTTP', name: 'http' },
+            defaultEndpoint: '127.0.0.1:9081',
+            captureMode: 'NONE',
+          },
+        ],
+        egress: [
+          {
+            port: { number: 8080, protocol: 'HTTP', name: 'http' },
+            bind: '127.0.0.1',
+            captureMode: 'NONE',
+            hosts: [`${SHOP}/*`],
+          },
+        ],
       },
     },
   ];
@@ -173,12 +243,21 @@ export function meshApp(name = 'orders'): Obj[] {
  * (legacy: sidecar -> wpgw). Its own echo server listens on 127.0.0.1:9081, unused.
  */
 export function meshClient(): Obj[] {
-  const egress = (port: number, ns: string) => ({ port: { number: port, protocol: 'HTTP', name: `http-${port}` }, bind: '127.0.0.1', captureMode: 'NONE', hosts: [`${ns}/*`] });
+  const egress = (port: number, ns: string) => ({
+    port: { number: port, protocol: 'HTTP', name: `http-${port}` },
+    bind: '127.0.0.1',
+    captureMode: 'NONE',
+    hosts: [`${ns}/*`],
+  });
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'client', namespace: SALES } },
     deployment('client', SALES, {
       annotations: { 'sidecar.istio.io/interceptionMode': 'NONE' },
-      spec: { serviceAccountName: 'client', nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)] },
+      spec: {
+        serviceAccountName: 'client',
+        nodeSelector: { 'kubernetes.io/os': 'linux' },
+        containers: [echo({ ECHO_HTTP: '127.0.0.1:9081' }, 9081)],
+      },
     }),
     {
       apiVersion: 'networking.istio.io/v1',
@@ -223,7 +302,10 @@ export function ingressGateway(): Obj[] {
       apiVersion: 'networking.istio.io/v1',
       kind: 'Gateway',
       metadata: { name: 'shop-ingress', namespace: ISTIO_NS },
-      spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: [INGRESS_HOST] }] },
+      spec: {
+        selector: { istio: 'ingressgateway' },
+        servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: [INGRESS_HOST] }],
+      },
     },
     {
       apiVersion: 'networking.istio.io/v1',
@@ -242,7 +324,13 @@ export function ingressGateway(): Obj[] {
 export function externalHost(certPem: string, keyPem: string): Obj[] {
   const fromSecret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: 'ext-tls', key } } });
   return [
-    { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ext-tls', namespace: EXTERNAL }, type: 'kubernetes.io/tls', stringData: { 'tls.crt': certPem, 'tls.key': keyPem } },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'ext-tls', namespace: EXTERNAL },
+      type: 'kubernetes.io/tls',
+      stringData: { 'tls.crt': certPem, 'tls.key': keyPem },
+    },
     deployment('ext', EXTERNAL, {
       spec: {
         nodeSelector: { 'kubernetes.io/os': 'linux' },

@@ -44,19 +44,62 @@ export interface MeshStack {
 }
 
 export const script = (file: string, args: string[], env: Record<string, string> = {}) =>
-  execFileSync('bash', [file, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60 * 60_000 });
+  execFileSync('bash', [file, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60 * 60_000,
+  });
 
 /** The test CA (the gateways' "system" trust store) and the external host's certificate (EXT_HOST only). */
 function makePki(dir: string): MeshStack['pki'] {
   mkdirSync(dir, { recursive: true });
   const o = (args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ca.key']);
-  o(['req', '-x509', '-new', '-key', 'ca.key', '-sha256', '-days', '2', '-subj', '/CN=wpgw datapath test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign', '-out', 'ca.crt']);
+  o([
+    'req',
+    '-x509',
+    '-new',
+    '-key',
+    'ca.key',
+    '-sha256',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=wpgw datapath test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+    '-out',
+    'ca.crt',
+  ]);
   o(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', 'ext.key']);
   o(['req', '-new', '-key', 'ext.key', '-subj', `/CN=${EXT_HOST}`, '-out', 'ext.csr']);
   writeFileSync(join(dir, 'ext.ext'), `subjectAltName=DNS:${EXT_HOST}\nextendedKeyUsage=serverAuth\n`);
-  o(['x509', '-req', '-in', 'ext.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-sha256', '-extfile', 'ext.ext', '-out', 'ext.crt']);
-  return { ca: join(dir, 'ca.crt'), cert: readFileSync(join(dir, 'ext.crt'), 'utf8'), key: readFileSync(join(dir, 'ext.key'), 'utf8') };
+  o([
+    'x509',
+    '-req',
+    '-in',
+    'ext.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-sha256',
+    '-extfile',
+    'ext.ext',
+    '-out',
+    'ext.crt',
+  ]);
+  return {
+    ca: join(dir, 'ca.crt'),
+    cert: readFileSync(join(dir, 'ext.crt'), 'utf8'),
+    key: readFileSync(join(dir, 'ext.key'), 'utf8'),
+  };
 }
 
 export function meshPod(s: MeshStack, ns: string, prefix: string): RunningPod {
@@ -79,10 +122,14 @@ export async function proxyLive(p: RunningPod): Promise<boolean> {
 /** Waits until each pod's Envoy is LIVE (the pod must have an istio-proxy container Istio injected). */
 export async function proxiesLive(proxies: RunningPod[]): Promise<void> {
   for (const p of proxies) {
-    if (p.adminPort === undefined) throw new Error(`${p.namespace}/${p.name} has no istio-proxy container (not injected by Istio)`);
+    if (p.adminPort === undefined)
+      throw new Error(`${p.namespace}/${p.name} has no istio-proxy container (not injected by Istio)`);
     await eventually(`Envoy of ${p.namespace}/${p.name} LIVE`, async () => {
       const dead = p.procs.find((x) => !alive(x));
-      if (dead) throw new Error(`${dead.name} exited; its log: ${dead.log}\n${readFileSync(dead.log, 'utf8').split('\n').slice(-15).join('\n')}`);
+      if (dead)
+        throw new Error(
+          `${dead.name} exited; its log: ${dead.log}\n${readFileSync(dead.log, 'utf8').split('\n').slice(-15).join('\n')}`,
+        );
       return proxyLive(p);
     });
   }
@@ -97,7 +144,10 @@ export function useMeshStack(o: MeshStackOptions): MeshStack {
 
   beforeAll(async () => {
     // Network namespaces, veths, iptables and bind mounts need root (CI runs as root).
-    if (process.getuid?.() !== 0) throw new Error('the data-path suite needs root: it creates network namespaces (run as root, or skip with --project e2e)');
+    if (process.getuid?.() !== 0)
+      throw new Error(
+        'the data-path suite needs root: it creates network namespaces (run as root, or skip with --project e2e)',
+      );
     const e2e = inject('e2e');
     s.kubeconfig = e2e.kubeconfig;
     s.clusterState = dirname(e2e.kubeconfig);
@@ -108,9 +158,14 @@ export function useMeshStack(o: MeshStackOptions): MeshStack {
     const stale = killStale(join(s.state, 'pids'), ROOT);
     if (stale) console.log(`[datapath] stopped ${stale} process groups left by an earlier run`);
     registerPids(join(s.state, 'pids'));
-    const harness = (s.harnessEnv = JSON.parse(readFileSync(join(s.clusterState, 'env.json'), 'utf8')) as Record<string, string>);
+    const harness = (s.harnessEnv = JSON.parse(readFileSync(join(s.clusterState, 'env.json'), 'utf8')) as Record<
+      string,
+      string
+    >);
 
-    await timed('install Envoy + packages (test/datapath/install.sh, cached)', () => script(join(DP, 'install.sh'), []));
+    await timed('install Envoy + packages (test/datapath/install.sh, cached)', () =>
+      script(join(DP, 'install.sh'), []),
+    );
     await timed('build istiod + pilot-agent (test/istio/build.sh, cached)', () => script(join(ISTIO, 'build.sh'), []));
     await timed('build CoreDNS (test/datapath/build.sh, cached)', () => script(join(DP, 'build.sh'), []));
     await timed('start istiod for the data path (ISTIO_DATAPATH=1, injector registered)', () => {
@@ -136,7 +191,11 @@ export function useMeshStack(o: MeshStackOptions): MeshStack {
         }),
       );
       const kubernetesIP = getJson(['service', 'kubernetes', '-n', 'default']).spec.clusterIP as string;
-      await eventually('kube-proxy programmed the kubernetes Service', async () => (await rulesFor(network!.node, kubernetesIP, 443)).length > 0, 120_000);
+      await eventually(
+        'kube-proxy programmed the kubernetes Service',
+        async () => (await rulesFor(network!.node, kubernetesIP, 443)).length > 0,
+        120_000,
+      );
     });
 
     runner = s.runner = new PodRunner({
@@ -150,7 +209,13 @@ export function useMeshStack(o: MeshStackOptions): MeshStack {
         envoy: join(DP, 'bin/envoy'),
         discoveryAddress: istio.ISTIO_XDS_TLS_ADDRESS!,
         istiodCA: istio.ISTIO_WEBHOOK_CA!,
-        bootstrapTemplate: join(execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', 'istio.io/istio'], { cwd: ISTIO, encoding: 'utf8' }).trim(), 'tools/packaging/common/envoy_bootstrap.json'),
+        bootstrapTemplate: join(
+          execFileSync('go', ['list', '-m', '-f', '{{.Dir}}', 'istio.io/istio'], {
+            cwd: ISTIO,
+            encoding: 'utf8',
+          }).trim(),
+          'tools/packaging/common/envoy_bootstrap.json',
+        ),
         systemCA: s.pki.ca,
       },
     });

@@ -24,25 +24,40 @@ let stock: RunningPod;
 let gw: RunningPod;
 let kubeRouter: Proc | undefined;
 
-const http = (from: RunningPod, host: string, port: number): Promise<ClientResult> => callFrom(from.netns, { url: `http://${host}:${port}/`, timeoutMs: 5000 });
+const http = (from: RunningPod, host: string, port: number): Promise<ClientResult> =>
+  callFrom(from.netns, { url: `http://${host}:${port}/`, timeoutMs: 5000 });
 /** Requests the pod's echo server logged from this source address. */
-const seenFrom = (p: RunningPod, source: string, file = join(p.dir, 'app.log')) => jsonLines(file).filter((e) => String(e.remote ?? '').startsWith(`${source}:`)).length;
+const seenFrom = (p: RunningPod, source: string, file = join(p.dir, 'app.log')) =>
+  jsonLines(file).filter((e) => String(e.remote ?? '').startsWith(`${source}:`)).length;
 
 beforeAll(async () => {
   await timed('flow 8: build kube-router (netpol/build.sh, cached)', () =>
-    execFileSync('bash', [resolve(import.meta.dirname, 'netpol/build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60 * 60_000 }),
+    execFileSync('bash', [resolve(import.meta.dirname, 'netpol/build.sh')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 60 * 60_000,
+    }),
   );
   win = pod(s, NS, 'legacy-');
   stock = pod(s, DST, 'stock-');
   gw = pod(s, NS, 'wpgw-');
   s.procs.push(
-    startProc('gateway stand-in listener', 'ip', ['netns', 'exec', gw.netns, process.execPath, resolve(import.meta.dirname, 'apps/echo.mjs')], {
-      log: join(s.state, 'logs', 'gw-listener.log'),
-      env: { ...process.env, ECHO_HTTP: String(GW_PORT), POD_NAME: gw.name },
-    }),
+    startProc(
+      'gateway stand-in listener',
+      'ip',
+      ['netns', 'exec', gw.netns, process.execPath, resolve(import.meta.dirname, 'apps/echo.mjs')],
+      {
+        log: join(s.state, 'logs', 'gw-listener.log'),
+        env: { ...process.env, ECHO_HTTP: String(GW_PORT), POD_NAME: gw.name },
+      },
+    ),
   );
   await wpgwDnsLoaded(s, NS, [`stock.${DST}.svc.cluster.local`]);
-  await eventually('the controller wrote its NetworkPolicies', () => getJson(['networkpolicy', 'wpgw-managed-pods', '-n', NS]) && getJson(['networkpolicy', 'wpgw-gateway', '-n', NS]));
+  await eventually(
+    'the controller wrote its NetworkPolicies',
+    () =>
+      getJson(['networkpolicy', 'wpgw-managed-pods', '-n', NS]) && getJson(['networkpolicy', 'wpgw-gateway', '-n', NS]),
+  );
   // Before enforcement every path below is open: the checks after it can only pass by the policies.
   await timed('flow 8: baseline without an enforcer', async () => {
     for (const [from, to, port] of [
@@ -51,14 +66,30 @@ beforeAll(async () => {
       [win, s.ip.stock!, 9080],
       [win, gw.ip, GW_PORT],
     ] as const) {
-      await eventually(`${from.name} -> ${to}:${port} answered before enforcement`, async () => (await http(from, to, port)).status === 200, 60_000);
+      await eventually(
+        `${from.name} -> ${to}:${port} answered before enforcement`,
+        async () => (await http(from, to, port)).status === 200,
+        60_000,
+      );
     }
-    expect(await resolveIn(win.netns, EXTERNAL.name, { ip: UPSTREAM }), "the node's resolver answers the Windows pod directly").toEqual({ ok: true, addresses: [EXTERNAL.ip] });
+    expect(
+      await resolveIn(win.netns, EXTERNAL.name, { ip: UPSTREAM }),
+      "the node's resolver answers the Windows pod directly",
+    ).toEqual({ ok: true, addresses: [EXTERNAL.ip] });
   });
   await timed('flow 8: kube-router enforcing for windows-1', async () => {
-    kubeRouter = startKubeRouter({ nodeNetns: s.network.node, kubeconfig: s.kubeconfig, nodeName: 'windows-1', serviceCIDR: s.serviceCIDR, stateDir: s.state });
+    kubeRouter = startKubeRouter({
+      nodeNetns: s.network.node,
+      kubeconfig: s.kubeconfig,
+      nodeName: 'windows-1',
+      serviceCIDR: s.serviceCIDR,
+      stateDir: s.state,
+    });
     s.procs.push(kubeRouter);
-    await eventually("kube-router programmed the Windows pod's firewall chain", async () => (await rejectedFor(s.network.node, win.name, NS)) !== undefined);
+    await eventually(
+      "kube-router programmed the Windows pod's firewall chain",
+      async () => (await rejectedFor(s.network.node, win.name, NS)) !== undefined,
+    );
   });
 }, 600_000);
 
@@ -71,7 +102,10 @@ describe('8: the NetworkPolicies the controller writes, enforced by kube-router'
     console.log(`[datapath] flow 8: ${stock.name} -> ${win.ip}:8080 with the policies: ${r.error}`);
     expect(r.ok, `stock -> ${win.ip}:8080: ${JSON.stringify(r)}`).toBe(false);
     expect(seenFrom(win, stock.ip), 'the Windows app received nothing from the mesh pod').toBe(seen);
-    expect((await rejectedFor(s.network.node, win.name, NS))!, "kube-router's REJECT rule for the Windows pod matched").toBeGreaterThan(before);
+    expect(
+      (await rejectedFor(s.network.node, win.name, NS))!,
+      "kube-router's REJECT rule for the Windows pod matched",
+    ).toBeGreaterThan(before);
     // ingress from the gateway's pods is allowed: the enforcement is selective, not a dead pod
     expect((await http(gw, win.ip, 8080)).status).toBe(200);
   });
@@ -90,7 +124,10 @@ describe('8: the NetworkPolicies the controller writes, enforced by kube-router'
     expect(seenFrom(stock, win.ip), 'the destination received nothing from the Windows pod').toBe(seen);
     expect((await http(win, gw.ip, GW_PORT)).status, 'egress to the wpgw pods is allowed').toBe(200);
     // DNS past wpgw-dns and cluster DNS, straight to the node's resolver: dropped too
-    expect(await resolveIn(win.netns, EXTERNAL.name, { ip: UPSTREAM }), 'direct DNS to the upstream resolver').toMatchObject({ ok: false });
+    expect(
+      await resolveIn(win.netns, EXTERNAL.name, { ip: UPSTREAM }),
+      'direct DNS to the upstream resolver',
+    ).toMatchObject({ ok: false });
     // DNS: the Windows pod -> wpgw-dns (its ClusterIP, port 1053 behind it) -> cluster DNS -> upstream
     expect(await resolveIn(win.netns, `stock.${DST}`)).toEqual({ ok: true, addresses: [s.ip.gateway] });
     expect(await resolveIn(win.netns, EXTERNAL.name)).toEqual({ ok: true, addresses: [EXTERNAL.ip] });

@@ -17,7 +17,8 @@ export const NODE_ADDRESS = '10.244.250.1';
 const POD_GATEWAY = '169.254.1.1';
 
 const ip = (args: string[]) => run('ip', args);
-export const nsExec = (ns: string, argv: string[], timeoutMs?: number) => run('ip', ['netns', 'exec', ns, ...argv], timeoutMs ? { timeoutMs } : {});
+export const nsExec = (ns: string, argv: string[], timeoutMs?: number) =>
+  run('ip', ['netns', 'exec', ns, ...argv], timeoutMs ? { timeoutMs } : {});
 
 export class Network {
   readonly prefix: string;
@@ -31,7 +32,8 @@ export class Network {
     // netns and interface names: short and unique per run. WPGW_NETNS_PREFIX (at most 2
     // characters) keeps suites of two checkouts on one machine out of each other's namespaces.
     const own = process.env.WPGW_NETNS_PREFIX ?? '';
-    if (!/^[a-z0-9]{0,2}$/.test(own)) throw new Error(`WPGW_NETNS_PREFIX=${own}: at most 2 lowercase letters or digits`);
+    if (!/^[a-z0-9]{0,2}$/.test(own))
+      throw new Error(`WPGW_NETNS_PREFIX=${own}: at most 2 lowercase letters or digits`);
     this.prefix = own + prefix;
     // With the prefix too: without it two checkouts shared (and deleted) one node namespace.
     this.node = `${this.prefix}-node`;
@@ -54,7 +56,8 @@ export class Network {
     this.nodeCreated = true;
     await ip(['-n', this.node, 'link', 'set', 'lo', 'up']);
     // The pods' gateway is a local address of the node: the node answers ARP for it on every veth.
-    for (const a of [NODE_ADDRESS, POD_GATEWAY, ...extraNodeAddresses]) await ip(['-n', this.node, 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+    for (const a of [NODE_ADDRESS, POD_GATEWAY, ...extraNodeAddresses])
+      await ip(['-n', this.node, 'addr', 'add', `${a}/32`, 'dev', 'lo']);
     await nsExec(this.node, ['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     // Locally originated packets to a ClusterIP need a route before kube-proxy's OUTPUT DNAT
     // rewrites them: the service CIDR goes to a veth pair that ends in this same namespace (no

@@ -43,9 +43,19 @@ export interface Proc {
   exited: Promise<number | null>;
 }
 
-export function startProc(name: string, cmd: string, args: string[], opts: { log: string; env?: NodeJS.ProcessEnv; cwd?: string }): Proc {
+export function startProc(
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { log: string; env?: NodeJS.ProcessEnv; cwd?: string },
+): Proc {
   const fd = openSync(opts.log, 'a');
-  const child = spawn(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', fd, fd], detached: true });
+  const child = spawn(cmd, args, {
+    env: opts.env ?? process.env,
+    cwd: opts.cwd,
+    stdio: ['ignore', fd, fd],
+    detached: true,
+  });
   closeSync(fd);
   if (registry && child.pid) appendFileSync(registry, `${child.pid}\n`);
   const exited = new Promise<number | null>((res) => {
@@ -78,12 +88,26 @@ export async function stopProc(p: Proc, graceMs = 5000): Promise<void> {
 }
 
 /** Runs a command to completion; rejects with its output on a non-zero exit. */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<string> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { timeoutMs?: number; input?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<string> {
   return new Promise((res, rej) => {
-    const c = execFile(cmd, args, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, env: opts.env ?? process.env, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) rej(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}${stdout}`));
-      else res(stdout);
-    });
+    const c = execFile(
+      cmd,
+      args,
+      {
+        timeout: opts.timeoutMs ?? 60_000,
+        maxBuffer: 64 * 1024 * 1024,
+        env: opts.env ?? process.env,
+        encoding: 'utf8',
+      },
+      (err, stdout, stderr) => {
+        if (err) rej(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}${stdout}`));
+        else res(stdout);
+      },
+    );
     if (opts.input !== undefined) c.stdin?.end(opts.input);
   });
 }

@@ -44,9 +44,26 @@ const downward = (m: Record<string, string> | undefined) =>
     .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
     .join('\n');
 
-export async function startProxy(pod: V1Pod, c: V1Container, env: Record<string, string>, token: string, s: ProxySettings): Promise<Proc> {
+export async function startProxy(
+  pod: V1Pod,
+  c: V1Container,
+  env: Record<string, string>,
+  token: string,
+  s: ProxySettings,
+): Promise<Proc> {
   const d = s.dir;
-  for (const sub of ['certs', 'etc/istio/proxy', 'etc/istio/pod', 'var/run/secrets/tokens', 'var/run/secrets/istio', 'var/run/secrets/workload-spiffe-uds', 'var/run/secrets/workload-spiffe-credentials', 'var/run/secrets/credential-uds', 'var/lib/istio/data', 'var/lib/istio/envoy']) {
+  for (const sub of [
+    'certs',
+    'etc/istio/proxy',
+    'etc/istio/pod',
+    'var/run/secrets/tokens',
+    'var/run/secrets/istio',
+    'var/run/secrets/workload-spiffe-uds',
+    'var/run/secrets/workload-spiffe-credentials',
+    'var/run/secrets/credential-uds',
+    'var/lib/istio/data',
+    'var/lib/istio/envoy',
+  ]) {
     mkdirSync(join(d, sub), { recursive: true });
   }
   writeFileSync(join(d, 'var/run/secrets/tokens/istio-token'), token, { mode: 0o600 });
@@ -55,7 +72,10 @@ export async function startProxy(pod: V1Pod, c: V1Container, env: Record<string,
   writeFileSync(join(d, 'etc/istio/pod/labels'), downward(pod.metadata?.labels));
   writeFileSync(join(d, 'etc/istio/pod/annotations'), downward(pod.metadata?.annotations));
   const wrapper = join(d, 'envoy-in-pod');
-  writeFileSync(wrapper, `#!/bin/sh\n# Envoy inside the pod's network namespace (pilot-agent stays outside)\nexec ip netns exec ${s.netns} ${s.envoy} "$@"\n`);
+  writeFileSync(
+    wrapper,
+    `#!/bin/sh\n# Envoy inside the pod's network namespace (pilot-agent stays outside)\nexec ip netns exec ${s.netns} ${s.envoy} "$@"\n`,
+  );
   chmodSync(wrapper, 0o755);
 
   const proxyConfig = {
@@ -79,12 +99,24 @@ export async function startProxy(pod: V1Pod, c: V1Container, env: Record<string,
     OUTPUT_CERTS: join(d, 'certs'), // the workload certificate, for the suite to read identities
   };
   // args as injected, with the two flags that name host resources made per pod
-  const args = (c.args ?? []).map((a) => expandVars(a, env).replace(/^--statusPort=\d+$/, `--statusPort=${s.statusPort}`));
+  const args = (c.args ?? []).map((a) =>
+    expandVars(a, env).replace(/^--statusPort=\d+$/, `--statusPort=${s.statusPort}`),
+  );
   if (s.logLevel) args.push(`--proxyLogLevel=${s.logLevel}`);
   return startProc(
     `${pod.metadata!.namespace}/${pod.metadata!.name}/istio-proxy`,
     'unshare',
-    ['-m', '--propagation', 'private', 'sh', '-c', 'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"', s.systemCA, s.agent, ...args],
+    [
+      '-m',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'mount --bind "$0" /etc/ssl/certs/ca-certificates.crt && exec "$@"',
+      s.systemCA,
+      s.agent,
+      ...args,
+    ],
     { log: join(d, '..', 'istio-proxy.log'), env: agentEnv, cwd: d },
   );
 }

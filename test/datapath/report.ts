@@ -57,8 +57,15 @@ export function vegetaResults(csv: string): VegetaResult[] {
   return parseCsv(csv)
     .filter((r) => r.length >= 9 && r[0] !== '')
     .map((r) => {
-      if (!/^\d+$/.test(r[0]!) || !/^\d+$/.test(r[2]!) || !/^\d+$/.test(r[8]!)) throw new Error(`not a vegeta CSV result: ${r.slice(0, 9).join(',')}`);
-      return { startNs: BigInt(r[0]!), code: Number(r[1]), latencyNs: Number(r[2]), error: r[5] ?? '', seq: Number(r[8]) };
+      if (!/^\d+$/.test(r[0]!) || !/^\d+$/.test(r[2]!) || !/^\d+$/.test(r[8]!))
+        throw new Error(`not a vegeta CSV result: ${r.slice(0, 9).join(',')}`);
+      return {
+        startNs: BigInt(r[0]!),
+        code: Number(r[1]),
+        latencyNs: Number(r[2]),
+        error: r[5] ?? '',
+        seq: Number(r[8]),
+      };
     });
 }
 
@@ -87,7 +94,17 @@ export interface OpenLoopRun {
  * generator or server that falls behind is charged for the wait (no coordinated omission).
  */
 export function openLoop(results: VegetaResult[], rate: number, due = results.length): OpenLoopRun {
-  const out: OpenLoopRun = { rate, due, sent: results.length, ok: 0, failed: 0, errors: {}, latenciesMs: [], lagMs: [], seconds: 0 };
+  const out: OpenLoopRun = {
+    rate,
+    due,
+    sent: results.length,
+    ok: 0,
+    failed: 0,
+    errors: {},
+    latenciesMs: [],
+    lagMs: [],
+    seconds: 0,
+  };
   if (results.length === 0) return out;
   const base = results.reduce((m, r) => (r.startNs < m ? r.startNs : m), results[0]!.startNs);
   const intervalNs = 1e9 / rate;
@@ -200,7 +217,12 @@ export function summarize(rounds: RoundResult[]): PathSummary[] {
         due: runs.reduce((a, x) => a + x.due, 0),
         sent: runs.reduce((a, x) => a + x.sent, 0),
         failed: runs.reduce((a, x) => a + x.failed, 0),
-        ...(usage.length ? { vcpuPer1k: median(usage.map((x) => vcpuPer1k(x.proxy!))), rssMiB: Math.max(...usage.map((x) => x.proxy!.rssMiB)) } : {}),
+        ...(usage.length
+          ? {
+              vcpuPer1k: median(usage.map((x) => vcpuPer1k(x.proxy!))),
+              rssMiB: Math.max(...usage.map((x) => x.proxy!.rssMiB)),
+            }
+          : {}),
       };
     });
     const sat = mine.flatMap((r) => (r.saturation ? [r.saturation] : []));
@@ -209,7 +231,13 @@ export function summarize(rounds: RoundResult[]): PathSummary[] {
       path,
       rounds: mine.length,
       rates: summaries,
-      ...(sat.length ? { saturationRps: median(sat.map((s) => s.rps)), saturationMin: Math.min(...sat.map((s) => s.rps)), saturationMax: Math.max(...sat.map((s) => s.rps)) } : {}),
+      ...(sat.length
+        ? {
+            saturationRps: median(sat.map((s) => s.rps)),
+            saturationMin: Math.min(...sat.map((s) => s.rps)),
+            saturationMax: Math.max(...sat.map((s) => s.rps)),
+          }
+        : {}),
       ...(satUsage.length ? { saturationVcpuPer1k: median(satUsage.map((s) => vcpuPer1k(s.proxy!))) } : {}),
     });
   }
@@ -232,8 +260,12 @@ export interface Verdict {
  */
 export function verdicts(s: PathSummary[], rate = 1000, cpu = true): Verdict[] {
   const at = (path: PathId) => s.find((x) => x.path === path)?.rates.find((r) => r.rate === rate);
-  const saturated = (['a', 'b', 'c', 'd'] as const).filter((p) => s.find((x) => x.path === p && overSaturation(x, rate)));
-  const note = saturated.length ? ` [${rate}/s is over the saturation of ${saturated.map((p) => `(${p})`).join(', ')} on this machine: queueing]` : '';
+  const saturated = (['a', 'b', 'c', 'd'] as const).filter((p) =>
+    s.find((x) => x.path === p && overSaturation(x, rate)),
+  );
+  const note = saturated.length
+    ? ` [${rate}/s is over the saturation of ${saturated.map((p) => `(${p})`).join(', ')} on this machine: queueing]`
+    : '';
   const a = at('a');
   const b = at('b');
   const out: Verdict[] = [];
@@ -241,38 +273,71 @@ export function verdicts(s: PathSummary[], rate = 1000, cpu = true): Verdict[] {
     const x = at(path);
     if (!x) continue;
     const label = path === 'c' ? '(c) mesh -> wpgw -> Windows' : '(d) Windows -> wpgw -> mesh';
-    if (b) out.push({ what: `${label}: p90 vs (b) at ${rate}/s`, value: `${(x.p90 / b.p90).toFixed(2)}x (${ms(x.p90)} vs ${ms(b.p90)} ms)`, target: '<= 1.10x', pass: x.p90 <= 1.1 * b.p90, note });
-    if (a) out.push({ what: `${label}: p90 over (a) at ${rate}/s`, value: `${x.p90 >= a.p90 ? '+' : '-'}${ms(Math.abs(x.p90 - a.p90))} ms (${ms(x.p90)} vs ${ms(a.p90)} ms)`, target: '<= +1 ms', pass: x.p90 - a.p90 <= 1, note });
-    if (cpu && x.vcpuPer1k !== undefined) out.push({ what: `${label}: wpgw CPU at ${rate}/s`, value: `${x.vcpuPer1k.toFixed(3)} vCPU per 1,000 req/s`, target: '<= 0.35', pass: x.vcpuPer1k <= 0.35 });
+    if (b)
+      out.push({
+        what: `${label}: p90 vs (b) at ${rate}/s`,
+        value: `${(x.p90 / b.p90).toFixed(2)}x (${ms(x.p90)} vs ${ms(b.p90)} ms)`,
+        target: '<= 1.10x',
+        pass: x.p90 <= 1.1 * b.p90,
+        note,
+      });
+    if (a)
+      out.push({
+        what: `${label}: p90 over (a) at ${rate}/s`,
+        value: `${x.p90 >= a.p90 ? '+' : '-'}${ms(Math.abs(x.p90 - a.p90))} ms (${ms(x.p90)} vs ${ms(a.p90)} ms)`,
+        target: '<= +1 ms',
+        pass: x.p90 - a.p90 <= 1,
+        note,
+      });
+    if (cpu && x.vcpuPer1k !== undefined)
+      out.push({
+        what: `${label}: wpgw CPU at ${rate}/s`,
+        value: `${x.vcpuPer1k.toFixed(3)} vCPU per 1,000 req/s`,
+        target: '<= 0.35',
+        pass: x.vcpuPer1k <= 0.35,
+      });
   }
   return out;
 }
 
 /** A rate at or above 90% of the path's closed-loop saturation here: its latency is queueing, not the hops. */
-export const overSaturation = (p: PathSummary, rate: number): boolean => p.saturationRps !== undefined && rate >= 0.9 * p.saturationRps;
+export const overSaturation = (p: PathSummary, rate: number): boolean =>
+  p.saturationRps !== undefined && rate >= 0.9 * p.saturationRps;
 
-const ms = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1));
+const ms = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1);
 
 /** The report: one table row per path and rate, the saturation rates, PASS/MISS per target. */
 export function formatReport(s: PathSummary[], v: Verdict[], header: string[]): string {
   const lines = [...header, ''];
-  lines.push('| path | rate (req/s) | p50 ms | p90 ms (rounds min-max) | p99 ms | sent of due / failed | gen. lag p99 ms | proxy vCPU per 1k req/s | proxy RSS MiB |');
+  lines.push(
+    '| path | rate (req/s) | p50 ms | p90 ms (rounds min-max) | p99 ms | sent of due / failed | gen. lag p99 ms | proxy vCPU per 1k req/s | proxy RSS MiB |',
+  );
   lines.push('|---|---|---|---|---|---|---|---|---|');
   for (const p of s) {
     for (const r of p.rates) {
       const cpu = r.vcpuPer1k === undefined ? '-' : r.vcpuPer1k.toFixed(3);
       const rss = r.rssMiB === undefined ? '-' : r.rssMiB.toFixed(0);
       const rate = overSaturation(p, r.rate) ? `${r.rate} (over saturation)` : String(r.rate);
-      lines.push(`| ${PATHS[p.path]} | ${rate} | ${ms(r.p50)} | ${ms(r.p90)} (${ms(r.p90min)}-${ms(r.p90max)}) | ${ms(r.p99)} | ${r.sent} of ${r.due} / ${r.failed} | ${ms(r.lagP99)} | ${cpu} | ${rss} |`);
+      lines.push(
+        `| ${PATHS[p.path]} | ${rate} | ${ms(r.p50)} | ${ms(r.p90)} (${ms(r.p90min)}-${ms(r.p90max)}) | ${ms(r.p99)} | ${r.sent} of ${r.due} / ${r.failed} | ${ms(r.lagP99)} | ${cpu} | ${rss} |`,
+      );
     }
   }
-  lines.push('', '| path | saturation (req/s, median; rounds min-max) | proxy vCPU per 1k req/s at saturation |', '|---|---|---|');
+  lines.push(
+    '',
+    '| path | saturation (req/s, median; rounds min-max) | proxy vCPU per 1k req/s at saturation |',
+    '|---|---|---|',
+  );
   for (const p of s) {
     if (p.saturationRps === undefined) continue;
-    lines.push(`| ${PATHS[p.path]} | ${p.saturationRps.toFixed(0)} (${p.saturationMin!.toFixed(0)}-${p.saturationMax!.toFixed(0)}) | ${p.saturationVcpuPer1k === undefined ? '-' : p.saturationVcpuPer1k.toFixed(3)} |`);
+    lines.push(
+      `| ${PATHS[p.path]} | ${p.saturationRps.toFixed(0)} (${p.saturationMin!.toFixed(0)}-${p.saturationMax!.toFixed(0)}) | ${p.saturationVcpuPer1k === undefined ? '-' : p.saturationVcpuPer1k.toFixed(3)} |`,
+    );
   }
   lines.push('', 'Targets (issue 10):');
-  for (const x of v) lines.push(`  ${x.pass ? 'PASS' : 'MISS'}  ${x.what}: ${x.value} (target ${x.target})${x.note ?? ''}`);
+  for (const x of v)
+    lines.push(`  ${x.pass ? 'PASS' : 'MISS'}  ${x.what}: ${x.value} (target ${x.target})${x.note ?? ''}`);
   const misses = v.filter((x) => !x.pass);
   lines.push(misses.length === 0 ? 'All targets PASS.' : `MISS: ${misses.map((x) => x.what).join('; ')}`);
   return lines.join('\n');

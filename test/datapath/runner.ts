@@ -60,7 +60,10 @@ export interface RunnerOptions {
    * Containers the suite handles itself (dns-stack.ts: no istio-proxy where no istiod runs): the
    * processes it started for one, null to run nothing, undefined for the runner's own handling.
    */
-  containers?: (c: NonNullable<V1Pod['spec']>['containers'][number], ctx: ContainerContext) => Promise<Proc[] | null | undefined>;
+  containers?: (
+    c: NonNullable<V1Pod['spec']>['containers'][number],
+    ctx: ContainerContext,
+  ) => Promise<Proc[] | null | undefined>;
 }
 
 export interface ContainerContext {
@@ -131,7 +134,11 @@ export class PodRunner {
     const nss = await this.core.listNamespace({ labelSelector: `${RUNNER_LABEL}=enabled` });
     const wanted = new Set(nss.items.map((n) => n.metadata!.name!));
     const pods = (await this.core.listPodForAllNamespaces({})).items.filter((p) => wanted.has(p.metadata!.namespace!));
-    const live = new Map(pods.filter((p) => !p.metadata!.deletionTimestamp && p.status?.phase === 'Running' && p.status.podIP).map((p) => [p.metadata!.uid!, p]));
+    const live = new Map(
+      pods
+        .filter((p) => !p.metadata!.deletionTimestamp && p.status?.phase === 'Running' && p.status.podIP)
+        .map((p) => [p.metadata!.uid!, p]),
+    );
     for (const rp of [...this.pods.values()]) {
       if (live.has(rp.uid)) continue;
       const since = this.goneSince.get(rp.uid) ?? Date.now();
@@ -142,7 +149,10 @@ export class PodRunner {
       await this.teardown(rp);
     }
     for (const rp of this.pods.values()) {
-      for (const cm of rp.configMaps) await this.writeConfigMap(rp.namespace, cm.name, cm.dir).catch((e) => this.log(`configmap ${cm.name}: ${(e as Error).message}`));
+      for (const cm of rp.configMaps)
+        await this.writeConfigMap(rp.namespace, cm.name, cm.dir).catch((e) =>
+          this.log(`configmap ${cm.name}: ${(e as Error).message}`),
+        );
     }
     for (const [uid, pod] of live) {
       if (this.pods.has(uid)) continue;
@@ -164,12 +174,19 @@ export class PodRunner {
     const ip = pod.status!.podIP!;
     const dir = join(this.opts.stateDir, 'pods', `${ns}_${name}`);
     mkdirSync(dir, { recursive: true });
-    const files = { hosts: hostsFile(pod as PodForFiles), 'resolv.conf': resolvConf(pod as PodForFiles), ...(this.opts.podEtc ?? {}) };
+    const files = {
+      hosts: hostsFile(pod as PodForFiles),
+      'resolv.conf': resolvConf(pod as PodForFiles),
+      ...(this.opts.podEtc ?? {}),
+    };
     const key = pod.metadata!.uid!;
     const netns = await this.opts.network.addPod(key, ip, files);
     const rp: RunningPod = { key, uid: key, namespace: ns, name, ip, netns, dir, procs: [], pod, configMaps: [] };
     this.pods.set(key, rp);
-    const containers = [...(pod.spec!.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...pod.spec!.containers];
+    const containers = [
+      ...(pod.spec!.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'),
+      ...pod.spec!.containers,
+    ];
     for (const c of containers) {
       const env = await resolveEnv(pod, c, (n, k) => this.secretValue(ns, n, k));
       const own = await this.opts.containers?.(c, { pod, netns, dir, env });
@@ -181,13 +198,26 @@ export class PodRunner {
         rp.adminPort = this.nextPort++;
         const statusPort = this.nextPort++;
         const token = await this.token(pod);
-        rp.procs.push(await startProxy(pod, c, env, token, { ...this.opts.proxy, netns, dir: join(dir, 'proxy'), adminPort: rp.adminPort, statusPort }));
+        rp.procs.push(
+          await startProxy(pod, c, env, token, {
+            ...this.opts.proxy,
+            netns,
+            dir: join(dir, 'proxy'),
+            adminPort: rp.adminPort,
+            statusPort,
+          }),
+        );
         continue;
       }
       const mounts = await this.configMapMounts(rp, c);
       // paths under a mountPath point into the pod directory, where the volume's files are
-      const mapPath = (a: string) => mounts.reduce((acc, m) => (acc.startsWith(m.mountPath) ? m.dir + acc.slice(m.mountPath.length) : acc), a);
-      const program = programFor(c.image ?? '', (c.args ?? []).map((a) => mapPath(expandVars(a, env))), this.opts);
+      const mapPath = (a: string) =>
+        mounts.reduce((acc, m) => (acc.startsWith(m.mountPath) ? m.dir + acc.slice(m.mountPath.length) : acc), a);
+      const program = programFor(
+        c.image ?? '',
+        (c.args ?? []).map((a) => mapPath(expandVars(a, env))),
+        this.opts,
+      );
       if (!program) {
         this.log(`${ns}/${name}: container ${c.name} (${c.image}) not run: no test program for that image`);
         continue;
@@ -199,14 +229,19 @@ export class PodRunner {
         }),
       );
     }
-    this.log(`${ns}/${name} ${ip} (${netns}): ${rp.procs.map((p) => p.name.split('/').pop()).join(', ') || 'nothing to run'}`);
+    this.log(
+      `${ns}/${name} ${ip} (${netns}): ${rp.procs.map((p) => p.name.split('/').pop()).join(', ') || 'nothing to run'}`,
+    );
   }
 
   /**
    * configMap volumes the container mounts, written under <pod dir>/volumes/<volume>/ and kept in
    * sync with the ConfigMap on every runner pass (kubelet's volume sync, without its delay).
    */
-  private async configMapMounts(rp: RunningPod, c: { volumeMounts?: Array<{ name: string; mountPath: string }> }): Promise<Array<{ mountPath: string; dir: string }>> {
+  private async configMapMounts(
+    rp: RunningPod,
+    c: { volumeMounts?: Array<{ name: string; mountPath: string }> },
+  ): Promise<Array<{ mountPath: string; dir: string }>> {
     const out: Array<{ mountPath: string; dir: string }> = [];
     for (const vm of c.volumeMounts ?? []) {
       const vol = (rp.pod.spec!.volumes ?? []).find((v) => v.name === vm.name);
@@ -239,7 +274,9 @@ export class PodRunner {
 
   /** The projected ServiceAccount token the pod's istio-token volume asks for (audience, bound to the pod). */
   private async token(pod: V1Pod): Promise<string> {
-    const src = (pod.spec!.volumes ?? []).flatMap((v) => v.projected?.sources ?? []).find((s) => s.serviceAccountToken)?.serviceAccountToken;
+    const src = (pod.spec!.volumes ?? [])
+      .flatMap((v) => v.projected?.sources ?? [])
+      .find((s) => s.serviceAccountToken)?.serviceAccountToken;
     const r = await this.core.createNamespacedServiceAccountToken({
       name: pod.spec!.serviceAccountName ?? 'default',
       namespace: pod.metadata!.namespace!,
@@ -261,4 +298,3 @@ export class PodRunner {
     this.log(`${rp.namespace}/${rp.name}: stopped (${rp.procs.filter((p) => !alive(p)).length} processes)`);
   }
 }
-

@@ -29,7 +29,11 @@ interface Check {
 }
 
 function wpgw(...args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(process.execPath, [path.join(REPO, 'dist/src/cli.js'), ...args], { env: { ...process.env, KUBECONFIG: env().kubeconfig }, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [path.join(REPO, 'dist/src/cli.js'), ...args], {
+    env: { ...process.env, KUBECONFIG: env().kubeconfig },
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   return { code: r.status ?? -1, out: r.stdout ?? '', err: r.stderr ?? '' };
 }
 
@@ -49,7 +53,15 @@ const named = (checks: Check[], name: string) => {
 };
 
 function setRuntime(runtime: string): void {
-  k(['patch', 'node', 'windows-1', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { nodeInfo: { containerRuntimeVersion: runtime } } })]);
+  k([
+    'patch',
+    'node',
+    'windows-1',
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ status: { nodeInfo: { containerRuntimeVersion: runtime } } }),
+  ]);
 }
 
 beforeAll(async () => {
@@ -58,10 +70,14 @@ beforeAll(async () => {
   run('bash', [path.join(ISTIO_DIR, 'start.sh'), harnessState], { env: { ISTIO_INJECTOR_REGISTER: '1' } });
   expect(readJson<Record<string, string>>(path.join(harnessState, 'istio-env.json')).ISTIO_INJECTOR).toBe('enabled');
   createNamespace(NS);
-  await eventually(`gateway of ${NS} available and injected`, () => {
-    const d = getJson(['deployment', 'wpgw', '-n', NS]);
-    return (d?.status?.availableReplicas ?? 0) >= 1;
-  }, 180_000);
+  await eventually(
+    `gateway of ${NS} available and injected`,
+    () => {
+      const d = getJson(['deployment', 'wpgw', '-n', NS]);
+      return (d?.status?.availableReplicas ?? 0) >= 1;
+    },
+    180_000,
+  );
 }, 50 * 60_000);
 
 afterAll(() => {
@@ -82,21 +98,35 @@ describe('wpgw check on the real control plane', () => {
   it('a healthy install passes: exit 0, every check ok or a warning that names why', () => {
     setRuntime('containerd://2.1.4');
     const { code, checks, raw } = checkJson('-n', NS);
-    expect(checks.filter((c) => c.status === 'fail'), raw).toEqual([]);
+    expect(
+      checks.filter((c) => c.status === 'fail'),
+      raw,
+    ).toEqual([]);
     expect(code).toBe(0);
     // The checks that prove the path works end to end, each against the live cluster.
-    expect(named(checks, 'a Windows pod is admitted with its routing (server-side dry run)')).toMatchObject({ status: 'ok' });
-    expect(named(checks, 'the caBundle verifies the serving certificate').detail).toMatch(/^TLS handshake with 127\.0\.0\.1:\d+, for 127\.0\.0\.1$/);
+    expect(named(checks, 'a Windows pod is admitted with its routing (server-side dry run)')).toMatchObject({
+      status: 'ok',
+    });
+    expect(named(checks, 'the caBundle verifies the serving certificate').detail).toMatch(
+      /^TLS handshake with 127\.0\.0\.1:\d+, for 127\.0\.0\.1$/,
+    );
     expect(named(checks, `${NS}: gateway pods injected`).status).toBe('ok');
     expect(named(checks, `${NS}: a new gateway pod would be injected`).detail).toMatch(/proxyv2.*\(gateway template\)/);
     expect(named(checks, "Istio's sidecar injector").detail).toContain('istio-sidecar-injector; revisions: default');
     expect(named(checks, 'the controller has a leader').detail).toMatch(/^stack-controller, renewed \d+s ago$/);
-    expect(named(checks, 'gateway pods are injected (no revision set)').detail).toBe('by istio-sidecar-injector/object.sidecar-injector.istio.io');
+    expect(named(checks, 'gateway pods are injected (no revision set)').detail).toBe(
+      'by istio-sidecar-injector/object.sidecar-injector.istio.io',
+    );
     expect(named(checks, 'ServiceAccount wpgw-controller has its RBAC').status).toBe('ok');
     // Warnings here are the harness's shape, each with its reason: wpgw runs as local processes
     // (registered by URL), istiod is a process too (its templates are files, not a ConfigMap), and
     // no CNI runs on the kwok nodes.
-    expect(checks.filter((c) => c.status === 'warn').map((c) => c.name).sort()).toEqual([
+    expect(
+      checks
+        .filter((c) => c.status === 'warn')
+        .map((c) => c.name)
+        .sort(),
+    ).toEqual([
       'Deployment wpgw-controller',
       'Deployment wpgw-webhook',
       'a NetworkPolicy-enforcing CNI runs on Windows nodes (heuristic)',
@@ -128,7 +158,20 @@ describe('wpgw check on the real control plane', () => {
     try {
       // Without its label the webhook leaves the configuration alone, so it cannot repair it mid-test.
       k(['label', 'mutatingwebhookconfiguration', 'wpgw', 'wpgw.io/ca-bundle-', 'app.kubernetes.io/managed-by-']);
-      k(['patch', 'mutatingwebhookconfiguration', 'wpgw', '--type=json', '-p', JSON.stringify(original.map((_: string, i: number) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/caBundle`, value: otherCa })))]);
+      k([
+        'patch',
+        'mutatingwebhookconfiguration',
+        'wpgw',
+        '--type=json',
+        '-p',
+        JSON.stringify(
+          original.map((_: string, i: number) => ({
+            op: 'replace',
+            path: `/webhooks/${i}/clientConfig/caBundle`,
+            value: otherCa,
+          })),
+        ),
+      ]);
       const { code, checks } = await eventually('check sees the wrong caBundle', () => {
         const r = checkJson('-n', NS);
         return named(r.checks, 'the caBundle verifies the serving certificate').status === 'fail' ? r : undefined;
@@ -142,24 +185,55 @@ describe('wpgw check on the real control plane', () => {
       expect(probe.detail).toMatch(/failed calling webhook/);
       expect(probe.hint).toMatch(/cannot call the webhook/);
     } finally {
-      k(['patch', 'mutatingwebhookconfiguration', 'wpgw', '--type=json', '-p', JSON.stringify(original.map((b: string, i: number) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/caBundle`, value: b })))]);
-      k(['label', '--overwrite', 'mutatingwebhookconfiguration', 'wpgw', ...Object.entries(labels).map(([key, v]) => `${key}=${v}`)]);
+      k([
+        'patch',
+        'mutatingwebhookconfiguration',
+        'wpgw',
+        '--type=json',
+        '-p',
+        JSON.stringify(
+          original.map((b: string, i: number) => ({
+            op: 'replace',
+            path: `/webhooks/${i}/clientConfig/caBundle`,
+            value: b,
+          })),
+        ),
+      ]);
+      k([
+        'label',
+        '--overwrite',
+        'mutatingwebhookconfiguration',
+        'wpgw',
+        ...Object.entries(labels).map(([key, v]) => `${key}=${v}`),
+      ]);
     }
     // The API server picks up the restored configuration within moments.
     await eventually('check passes again with the caBundle restored', () => checkJson('-n', NS).code === 0);
   });
 
-  it('check-inject -f: a Windows pod meets wpgw\'s webhook and not Istio\'s, and comes back routed', () => {
+  it("check-inject -f: a Windows pod meets wpgw's webhook and not Istio's, and comes back routed", () => {
     const file = path.join(harnessState, 'check-inject-pod.yaml');
-    writeFileSync(file, JSON.stringify({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'example.com:80' } },
-      spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'mcr.microsoft.com/windows/nanoserver:ltsc2022' }] },
-    }));
+    writeFileSync(
+      file,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'example.com:80' } },
+        spec: {
+          nodeSelector: { 'kubernetes.io/os': 'windows' },
+          containers: [{ name: 'app', image: 'mcr.microsoft.com/windows/nanoserver:ltsc2022' }],
+        },
+      }),
+    );
     const r = wpgw('check-inject', '-f', file, '-n', NS);
     expect(r.code, r.out + r.err).toBe(0);
     expect(r.out).toContain(`Pod ${NS}/legacy (from ${file})`);
-    expect(r.out).toContain('✖ istio-sidecar-injector / namespace.sidecar-injector.istio.io: not called: namespace istio-injection in [enabled] required (absent)');
-    expect(r.out).toContain('✖ istio-sidecar-injector / object.sidecar-injector.istio.io: not called: pod label sidecar.istio.io/inject in [true] required (absent)');
+    expect(r.out).toContain(
+      '✖ istio-sidecar-injector / namespace.sidecar-injector.istio.io: not called: namespace istio-injection in [enabled] required (absent)',
+    );
+    expect(r.out).toContain(
+      '✖ istio-sidecar-injector / object.sidecar-injector.istio.io: not called: pod label sidecar.istio.io/inject in [true] required (absent)',
+    );
     expect(r.out).toContain('✔ wpgw / pods.wpgw.io: called (failurePolicy Fail)');
     const ip = getJson(['service', 'wpgw', '-n', NS])!.spec.clusterIP;
     expect(r.out).toContain(`wpgw: managed; hostAliases ${ip} example.com`);
@@ -167,7 +241,7 @@ describe('wpgw check on the real control plane', () => {
     expect(getJson(['pods', '-n', NS, '-l', 'wpgw.io/managed=true'])!.items).toEqual([]); // a dry run: nothing created
   });
 
-  it('check-inject POD: a live gateway pod skips wpgw\'s webhook by its label and is injected by Istio', () => {
+  it("check-inject POD: a live gateway pod skips wpgw's webhook by its label and is injected by Istio", () => {
     const pod = getJson(['pods', '-n', NS, '-l', `wpgw.io/gateway=${NS}`])!.items[0];
     const r = wpgw('check-inject', pod.metadata.name, '-n', NS);
     expect(r.code, r.out + r.err).toBe(0);
@@ -180,10 +254,19 @@ describe('wpgw check on the real control plane', () => {
   it('kubectl wpgw: kubectl runs kubectl-wpgw from PATH and hands it the whole line, --kubeconfig and --context included', () => {
     // What `npm install -g .` links as the kubectl-wpgw bin: the same CLI under Node 24.
     const dir = mkdtempSync(path.join(tmpdir(), 'wpgw-plugin-'));
-    writeFileSync(path.join(dir, 'kubectl-wpgw'), `#!/bin/sh\nexec "${process.execPath}" "${path.join(REPO, 'dist/src/cli.js')}" "$@"\n`, { mode: 0o755 });
+    writeFileSync(
+      path.join(dir, 'kubectl-wpgw'),
+      `#!/bin/sh\nexec "${process.execPath}" "${path.join(REPO, 'dist/src/cli.js')}" "$@"\n`,
+      { mode: 0o755 },
+    );
     const context = (parse(readFileSync(env().kubeconfig, 'utf8')) as { 'current-context': string })['current-context'];
     // No usable KUBECONFIG in the environment: only the flags kubectl passes on can reach the cluster.
-    const run = (...args: string[]) => spawnSync(env().kubectl, args, { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, KUBECONFIG: path.join(dir, 'missing') }, encoding: 'utf8', timeout: 120_000 });
+    const run = (...args: string[]) =>
+      spawnSync(env().kubectl, args, {
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, KUBECONFIG: path.join(dir, 'missing') },
+        encoding: 'utf8',
+        timeout: 120_000,
+      });
     expect(run('plugin', 'list').stdout).toContain(path.join(dir, 'kubectl-wpgw'));
     const r = run('wpgw', 'status', '-n', NS, '-o', 'json', '--kubeconfig', env().kubeconfig, `--context=${context}`);
     expect(r.status, r.stderr).toBe(0);

@@ -8,7 +8,16 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProc, stopProc, type Proc } from '../datapath/procs.js';
 import { fetchInsecure, freePort, startProcess, stopProcess } from './global-setup.js';
-import { apply, createNamespace, env, eventually, getJson, k, waitForDefaultServiceAccount, windowsDeployment } from './helpers.js';
+import {
+  apply,
+  createNamespace,
+  env,
+  eventually,
+  getJson,
+  k,
+  waitForDefaultServiceAccount,
+  windowsDeployment,
+} from './helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NS = 'e2e-node-ranges';
@@ -19,7 +28,10 @@ const NODE_IP = '203.0.113.77';
 const DEADLINE = 30_000;
 
 const status = () => {
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'status', '-n', NS], { env: { ...process.env, KUBECONFIG: env().kubeconfig }, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'status', '-n', NS], {
+    env: { ...process.env, KUBECONFIG: env().kubeconfig },
+    encoding: 'utf8',
+  });
   return `${r.stdout}${r.stderr}`;
 };
 /** The except list of the policy's IPv4 internet rule. */
@@ -38,7 +50,11 @@ describe('issue 17: the cluster ranges from Nodes, and refusals in wpgw status',
     createNamespace(NS);
     await waitForDefaultServiceAccount(NS);
     apply([windowsDeployment('prober', NS, 'example.com:80', 1)]);
-    const before = await eventually('wpgw-gateway-egress with the internet rule (an external destination is declared)', internetExcept, 120_000);
+    const before = await eventually(
+      'wpgw-gateway-egress with the internet rule (an external destination is declared)',
+      internetExcept,
+      120_000,
+    );
     expect(before).not.toContain(POD_CIDR);
     // a node kwok does not manage: its object is all the controller reads
     apply([
@@ -50,27 +66,54 @@ describe('issue 17: the cluster ranges from Nodes, and refusals in wpgw status',
       },
     ]);
     // status.addresses is the status subresource: written as a kubelet would
-    k(['patch', 'node', NODE, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { addresses: [{ type: 'InternalIP', address: NODE_IP }, { type: 'Hostname', address: NODE }] } })]);
+    k([
+      'patch',
+      'node',
+      NODE,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({
+        status: {
+          addresses: [
+            { type: 'InternalIP', address: NODE_IP },
+            { type: 'Hostname', address: NODE },
+          ],
+        },
+      }),
+    ]);
     const t0 = Date.now();
-    const added = await eventually('the new node\'s pod CIDR and address excepted', () => {
-      const e = internetExcept();
-      return e?.includes(POD_CIDR) && e.includes(`${NODE_IP}/32`) ? e : undefined;
-    }, DEADLINE);
+    const added = await eventually(
+      "the new node's pod CIDR and address excepted",
+      () => {
+        const e = internetExcept();
+        return e?.includes(POD_CIDR) && e.includes(`${NODE_IP}/32`) ? e : undefined;
+      },
+      DEADLINE,
+    );
     process.stdout.write(`[e2e] node ${NODE} in wpgw-gateway-egress after ${Date.now() - t0} ms\n`);
     expect(added).toEqual(expect.arrayContaining(['10.0.0.0/8', '127.0.0.0/8', '169.254.0.0/16']));
-    const text = await eventually('wpgw status shows the discovered ranges', () => {
-      const s = status();
-      return s.includes(`${POD_CIDR} (node ${NODE} podCIDR)`) ? s : undefined;
-    }, DEADLINE);
+    const text = await eventually(
+      'wpgw status shows the discovered ranges',
+      () => {
+        const s = status();
+        return s.includes(`${POD_CIDR} (node ${NODE} podCIDR)`) ? s : undefined;
+      },
+      DEADLINE,
+    );
     expect(text).toContain('egress ranges: --cluster-cidrs none; discovered: nodes watched, ServiceCIDRs watched');
     expect(text).toContain(`${NODE_IP}/32 (node ${NODE} InternalIP)`);
 
     const t1 = Date.now();
     k(['delete', 'node', NODE, '--wait=true']);
-    await eventually('the removed node\'s ranges gone', () => {
-      const e = internetExcept();
-      return e && !e.includes(POD_CIDR) && !e.includes(`${NODE_IP}/32`);
-    }, DEADLINE);
+    await eventually(
+      "the removed node's ranges gone",
+      () => {
+        const e = internetExcept();
+        return e && !e.includes(POD_CIDR) && !e.includes(`${NODE_IP}/32`);
+      },
+      DEADLINE,
+    );
     process.stdout.write(`[e2e] node ${NODE} gone from wpgw-gateway-egress after ${Date.now() - t1} ms\n`);
     expect(internetExcept()).toEqual(before);
   });
@@ -83,7 +126,11 @@ describe('issue 17: the cluster ranges from Nodes, and refusals in wpgw status',
       await stopProcess(e.processes.controller);
       startProcess('controller', e.processes.controller);
       if (dns) await stopProc(dns);
-      await eventually('controller ready again', async () => (await fetchInsecure(`https://127.0.0.1:${e.controllerPort}/readyz`)) === 200, 60_000);
+      await eventually(
+        'controller ready again',
+        async () => (await fetchInsecure(`https://127.0.0.1:${e.controllerPort}/readyz`)) === 200,
+        60_000,
+      );
     });
 
     it('wpgw status shows a name refused for its address, on its workload, with the hint', async () => {
@@ -91,20 +138,34 @@ describe('issue 17: the cluster ranges from Nodes, and refusals in wpgw status',
       const port = await freePort();
       dns = startProc('dns for the controller', process.execPath, [join(ROOT, 'test/datapath/apps/dns.mjs')], {
         log: join(e.stateDir, 'e2e-dns.log'),
-        env: { ...process.env, DNS_RECORDS: JSON.stringify({ 'meta.e2e.test': '169.254.169.254', 'example.com': '93.184.216.34' }), DNS_BIND: `127.0.0.1:${port}` },
+        env: {
+          ...process.env,
+          DNS_RECORDS: JSON.stringify({ 'meta.e2e.test': '169.254.169.254', 'example.com': '93.184.216.34' }),
+          DNS_BIND: `127.0.0.1:${port}`,
+        },
       });
       apply([windowsDeployment('prober', NS, 'meta.e2e.test:80 example.com:80', 1)]);
       await stopProcess(e.processes.controller);
-      startProcess('controller', { ...e.processes.controller, args: [...e.processes.controller.args, '--external-names', 'pin', '--external-dns-server', `127.0.0.1:${port}`] });
-      const text = await eventually('wpgw status lists the refusal', () => {
-        const s = status();
-        return s.includes('refused:') ? s : undefined;
-      }, 120_000);
-      expect(text).toMatch(/refused: {6}Deployment\/prober \(pod prober-[a-z0-9-]+\): "meta\.e2e\.test:80": meta\.e2e\.test resolves to 169\.254\.169\.254 \(in 169\.254\.0\.0\/16, link-local, incl\. the cloud metadata address 169\.254\.169\.254\); not routed; never allowed/);
+      startProcess('controller', {
+        ...e.processes.controller,
+        args: [...e.processes.controller.args, '--external-names', 'pin', '--external-dns-server', `127.0.0.1:${port}`],
+      });
+      const text = await eventually(
+        'wpgw status lists the refusal',
+        () => {
+          const s = status();
+          return s.includes('refused:') ? s : undefined;
+        },
+        120_000,
+      );
+      expect(text).toMatch(
+        /refused: {6}Deployment\/prober \(pod prober-[a-z0-9-]+\): "meta\.e2e\.test:80": meta\.e2e\.test resolves to 169\.254\.169\.254 \(in 169\.254\.0\.0\/16, link-local, incl\. the cloud metadata address 169\.254\.169\.254\); not routed; never allowed/,
+      );
       // the good one is pinned, the refused one not routed
-      const entries = JSON.parse(k(['get', 'serviceentries', '-n', NS, '-o', 'json'])).items as Array<{ spec: { hosts: string[]; resolution: string } }>;
+      const entries = JSON.parse(k(['get', 'serviceentries', '-n', NS, '-o', 'json'])).items as Array<{
+        spec: { hosts: string[]; resolution: string };
+      }>;
       expect(entries.map((x) => `${x.spec.hosts[0]} ${x.spec.resolution}`)).toEqual(['example.com STATIC']);
     });
   });
 });
-

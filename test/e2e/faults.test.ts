@@ -33,7 +33,10 @@ printTestTimes();
 async function optedIn(ns: string): Promise<string> {
   createNamespace(ns, true);
   await waitForDefaultServiceAccount(ns);
-  return eventually(`gateway in ${ns}`, () => getJson(['service', 'wpgw', '-n', ns])?.spec?.clusterIP as string | undefined);
+  return eventually(
+    `gateway in ${ns}`,
+    () => getJson(['service', 'wpgw', '-n', ns])?.spec?.clusterIP as string | undefined,
+  );
 }
 
 function livePods(ns: string, app: string): any[] {
@@ -70,16 +73,31 @@ describe('faults', () => {
     for (const pod of during) expect(routedCorrectly(pod, ip)).toBe(true);
     // maxUnavailable 0: the old pods keep serving; no new-template pod exists unrouted.
     expect(during.filter((p) => p.spec.hostAliases?.[0]?.hostnames.includes('example.net'))).toHaveLength(0);
-    const rsEvents = k(['get', 'events', '-n', ns, '--field-selector', 'reason=FailedCreate', '-o', 'jsonpath={.items[*].message}']);
+    const rsEvents = k([
+      'get',
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'reason=FailedCreate',
+      '-o',
+      'jsonpath={.items[*].message}',
+    ]);
     expect(rsEvents).toMatch(/failed calling webhook "pods\.wpgw\.io"/);
 
     startProcess('webhook', e.processes.webhook);
-    await eventually('webhook back', async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200);
+    await eventually(
+      'webhook back',
+      async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200,
+    );
     await eventually(
       'rollout finished with every pod on the new destinations',
       () => {
         const pods = livePods(ns, 'roll');
-        return pods.length === 4 && pods.every((p) => routedCorrectly(p, ip) && p.spec.hostAliases[0].hostnames.includes('example.net'));
+        return (
+          pods.length === 4 &&
+          pods.every((p) => routedCorrectly(p, ip) && p.spec.hostAliases[0].hostnames.includes('example.net'))
+        );
       },
       120_000,
     );
@@ -99,18 +117,27 @@ describe('faults', () => {
     apply([windowsDeployment('a6', ns, 'a6-dep.example.com:80', 1), appService('a6', ns)]);
     startProcess('controller', e.processes.controller);
     const live = ['a1', 'a2', 'a3', 'a4', 'a6'];
-    const expected = live.flatMap((a) => [`Service/${a}-app`, `Gateway/wpgw-in-${a}`, `VirtualService/wpgw-in-${a}`, `VirtualService/wpgw-out-${a}-dep.example.com-80`]);
+    const expected = live.flatMap((a) => [
+      `Service/${a}-app`,
+      `Gateway/wpgw-in-${a}`,
+      `VirtualService/wpgw-in-${a}`,
+      `VirtualService/wpgw-out-${a}-dep.example.com-80`,
+    ]);
     await eventually(
       'converged after the restart',
       () => {
         const objects = managedObjects(ns);
-        return expected.every((o) => objects.includes(o)) && !objects.some((o) => o.includes('a5')) ? objects : undefined;
+        return expected.every((o) => objects.includes(o)) && !objects.some((o) => o.includes('a5'))
+          ? objects
+          : undefined;
       },
       120_000,
     );
     const objects = managedObjects(ns);
     expect(new Set(objects).size).toBe(objects.length);
-    expect(objects.filter((o) => o.startsWith('Service/'))).toEqual(['Service/wpgw', ...live.map((a) => `Service/${a}-app`)].sort());
+    expect(objects.filter((o) => o.startsWith('Service/'))).toEqual(
+      ['Service/wpgw', ...live.map((a) => `Service/${a}-app`)].sort(),
+    );
     // Events are deduplicated by content: one GatewayReady for the namespace at most.
     const ready = list(['events', '-n', ns, '--field-selector', 'reason=GatewayReady']);
     expect(ready.length).toBeLessThanOrEqual(1);
@@ -127,7 +154,12 @@ describe('faults', () => {
     apply([windowsDeployment('b4', ns, 'b4.example.com:80', 1), appService('b4', ns)]);
     await eventually(
       'converged after the API server restart',
-      () => ['b1', 'b2', 'b3', 'b4'].every((a) => managedObjects(ns).includes(`Service/${a}-app`) && getJson(['service', a, '-n', ns])?.spec?.selector?.['wpgw.io/gateway'] === ns),
+      () =>
+        ['b1', 'b2', 'b3', 'b4'].every(
+          (a) =>
+            managedObjects(ns).includes(`Service/${a}-app`) &&
+            getJson(['service', a, '-n', ns])?.spec?.selector?.['wpgw.io/gateway'] === ns,
+        ),
       120_000,
     );
     const objects = managedObjects(ns);
@@ -150,7 +182,19 @@ describe('faults', () => {
     const port = await freePort();
     const fileMode = {
       ...e.processes.webhook,
-      args: ['webhook', '--host', '127.0.0.1', '--port', String(port), '--tls-cert-file', join(dir, 'tls.crt'), '--tls-key-file', join(dir, 'tls.key'), '--tls-reload-interval', '500ms'],
+      args: [
+        'webhook',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--tls-cert-file',
+        join(dir, 'tls.crt'),
+        '--tls-key-file',
+        join(dir, 'tls.key'),
+        '--tls-reload-interval',
+        '500ms',
+      ],
       pidFile: join(dir, 'webhook.pid'),
       log: join(dir, 'webhook.log'),
     };
@@ -160,9 +204,16 @@ describe('faults', () => {
     const mwc = getJson(['mutatingwebhookconfiguration', 'wpgw']);
     const original = JSON.parse(JSON.stringify(mwc.webhooks.map((w: any) => w.clientConfig)));
     try {
-      await eventually('file-mode webhook ready', async () => (await fetchInsecure(`https://127.0.0.1:${port}/readyz`)) === 200);
+      await eventually(
+        'file-mode webhook ready',
+        async () => (await fetchInsecure(`https://127.0.0.1:${port}/readyz`)) === 200,
+      );
       const caBundle = Buffer.from(ca.cert).toString('base64');
-      const patch = mwc.webhooks.map((_: unknown, i: number) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig`, value: { url: `https://127.0.0.1:${port}/mutate`, caBundle } }));
+      const patch = mwc.webhooks.map((_: unknown, i: number) => ({
+        op: 'replace',
+        path: `/webhooks/${i}/clientConfig`,
+        value: { url: `https://127.0.0.1:${port}/mutate`, caBundle },
+      }));
       k(['patch', 'mutatingwebhookconfiguration', 'wpgw', '--type=json', '-p', JSON.stringify(patch)]);
 
       const kc = new KubeConfig();
@@ -209,10 +260,17 @@ describe('faults', () => {
       expect(await servedFingerprint(port)).toBe(new X509Certificate(leaf2.cert).fingerprint256);
     } finally {
       await stopProcess(fileMode);
-      const restore = original.map((c: unknown, i: number) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig`, value: c }));
+      const restore = original.map((c: unknown, i: number) => ({
+        op: 'replace',
+        path: `/webhooks/${i}/clientConfig`,
+        value: c,
+      }));
       k(['patch', 'mutatingwebhookconfiguration', 'wpgw', '--type=json', '-p', JSON.stringify(restore)]);
       startProcess('webhook', e.processes.webhook);
-      await eventually('Secret-mode webhook back', async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200);
+      await eventually(
+        'Secret-mode webhook back',
+        async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200,
+      );
     }
   });
 
@@ -273,10 +331,20 @@ function plaintextAnswer(port: number): Promise<string> {
 function tlsHandshake(port: number, version: 'TLSv1.1' | 'TLSv1.2'): Promise<'ok' | 'refused'> {
   return new Promise((resolve) => {
     // SECLEVEL=0 lets this client offer TLS 1.1 at all, so a refusal is the server's doing.
-    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false, minVersion: version, maxVersion: version, ciphers: 'DEFAULT@SECLEVEL=0' }, () => {
-      socket.end();
-      resolve('ok');
-    });
+    const socket = tlsConnect(
+      {
+        port,
+        host: '127.0.0.1',
+        rejectUnauthorized: false,
+        minVersion: version,
+        maxVersion: version,
+        ciphers: 'DEFAULT@SECLEVEL=0',
+      },
+      () => {
+        socket.end();
+        resolve('ok');
+      },
+    );
     socket.on('error', () => resolve('refused'));
   });
 }

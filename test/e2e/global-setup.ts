@@ -3,7 +3,15 @@
 import { execFileSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { freePort, getInsecure, startProcess as startStackProcess, startStack, stopProcess, type ManagedProcess, type Stack } from '../lib/cluster-stack.js';
+import {
+  freePort,
+  getInsecure,
+  startProcess as startStackProcess,
+  startStack,
+  stopProcess,
+  type ManagedProcess,
+  type Stack,
+} from '../lib/cluster-stack.js';
 
 export { freePort, stopProcess, type ManagedProcess };
 
@@ -27,7 +35,10 @@ export async function fetchInsecure(url: string): Promise<number> {
   return (await getInsecure(url)).status;
 }
 
-export default async function setup(project: TestProject, extra: { controllerArgs?: string[] } = {}): Promise<() => Promise<void>> {
+export default async function setup(
+  project: TestProject,
+  extra: { controllerArgs?: string[] } = {},
+): Promise<() => Promise<void>> {
   const t0 = Date.now();
   execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
   process.stdout.write(`[e2e setup] build wpgw (tsc): ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
@@ -45,6 +56,8 @@ export default async function setup(project: TestProject, extra: { controllerArg
   project.provide('e2e', provided);
   return async () => {
     await stack.stop();
-    process.stdout.write(`[e2e] setup timings: ${stack.timings.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)}s`).join(', ')}\n`);
+    process.stdout.write(
+      `[e2e] setup timings: ${stack.timings.map(([n, ms]) => `${n} ${(ms / 1000).toFixed(1)}s`).join(', ')}\n`,
+    );
   };
 }

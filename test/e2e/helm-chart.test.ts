@@ -18,11 +18,20 @@ const NS = 'wpgw-system';
 
 /** The release's objects; `helm test` hooks only with withTests (they are checked on their own below). */
 function render(args: string[], withTests = false): string {
-  const r = spawnSync(HELM, ['template', 'wpgw', CHART, '--namespace', NS, ...(withTests ? [] : ['--skip-tests']), ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    HELM,
+    ['template', 'wpgw', CHART, '--namespace', NS, ...(withTests ? [] : ['--skip-tests']), ...args],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   if (r.status !== 0) throw new Error(`helm template ${args.join(' ')}: ${r.stderr}`);
   return parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as { apiVersion?: string } | null)
-    .filter((o): o is { apiVersion: string } => Boolean(o) && !o!.apiVersion!.startsWith('cert-manager.io/') && !o!.apiVersion!.startsWith('monitoring.coreos.com/'))
+    .filter(
+      (o): o is { apiVersion: string } =>
+        Boolean(o) &&
+        !o!.apiVersion!.startsWith('cert-manager.io/') &&
+        !o!.apiVersion!.startsWith('monitoring.coreos.com/'),
+    )
     .map((o) => stringify(o))
     .join('---\n');
 }
@@ -41,13 +50,21 @@ describe('charts/wpgw on a real API server (server-side dry run, strict field va
   it.each(files)('ci/%s: every object is accepted', (file) => {
     const r = dryRunApply(render(['-f', join(CHART, 'ci', file)]));
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/mutatingwebhookconfiguration.admissionregistration.k8s.io\/wpgw (created|configured|unchanged) \(server dry run\)/);
+    expect(r.stdout).toMatch(
+      /mutatingwebhookconfiguration.admissionregistration.k8s.io\/wpgw (created|configured|unchanged) \(server dry run\)/,
+    );
   });
 
   it('the helm test hook: its ServiceAccount and RBAC are accepted, and its pod is under restricted Pod Security', () => {
-    const hooks = parseAllDocuments(render([], true)).map((d) => d.toJS()).filter((o) => o?.metadata?.annotations?.['helm.sh/hook'] === 'test');
+    const hooks = parseAllDocuments(render([], true))
+      .map((d) => d.toJS())
+      .filter((o) => o?.metadata?.annotations?.['helm.sh/hook'] === 'test');
     expect(hooks.map((o) => o.kind).sort()).toEqual(['ClusterRole', 'ClusterRoleBinding', 'Pod', 'ServiceAccount']);
-    const yaml = (kinds: string[]) => hooks.filter((o) => kinds.includes(o.kind)).map((o) => stringify(o)).join('---\n');
+    const yaml = (kinds: string[]) =>
+      hooks
+        .filter((o) => kinds.includes(o.kind))
+        .map((o) => stringify(o))
+        .join('---\n');
     // A Pod's dry run needs its ServiceAccount to exist, as helm test creates it first (hook weight -1).
     const sa = kubectl(['apply', '-f', '-'], yaml(['ServiceAccount']));
     expect(sa.status, sa.stderr).toBe(0);

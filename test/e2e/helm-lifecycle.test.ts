@@ -22,7 +22,12 @@ function helm(...args: string[]): string {
   const r = spawnSync(HELM, [...args, '--kubeconfig', kc.kubeconfig], {
     encoding: 'utf8',
     timeout: 300_000,
-    env: { ...process.env, HELM_CACHE_HOME: path.join(state!, 'helm/cache'), HELM_CONFIG_HOME: path.join(state!, 'helm/config'), HELM_DATA_HOME: path.join(state!, 'helm/data') },
+    env: {
+      ...process.env,
+      HELM_CACHE_HOME: path.join(state!, 'helm/cache'),
+      HELM_CONFIG_HOME: path.join(state!, 'helm/config'),
+      HELM_DATA_HOME: path.join(state!, 'helm/data'),
+    },
   });
   if (r.status !== 0) throw new Error(`helm ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
   return r.stdout;
@@ -38,7 +43,13 @@ beforeAll(() => {
   kc = new Kubectl(env.HARNESS_KUBECTL!, env.KUBECONFIG!);
   // What NOTES.txt asks for: Helm does not own its release namespace.
   kc.run(['create', 'namespace', NS]);
-  kc.run(['label', 'namespace', NS, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/audit=restricted']);
+  kc.run([
+    'label',
+    'namespace',
+    NS,
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/audit=restricted',
+  ]);
 }, 300_000);
 
 afterAll(() => {
@@ -55,7 +66,10 @@ describe('helm install / upgrade / uninstall on a real control plane', () => {
       const d = kc.json(['get', 'deployment', name, '-n', NS]);
       expect(d.status.availableReplicas, name).toBe(2);
       const pods = kc.json<{ items: any[] }>(['get', 'pods', '-n', NS, '-l', `app.kubernetes.io/name=${name}`]).items;
-      expect(pods.map((p) => p.spec.nodeName).every((n: string) => n.startsWith('linux-')), name).toBe(true);
+      expect(
+        pods.map((p) => p.spec.nodeName).every((n: string) => n.startsWith('linux-')),
+        name,
+      ).toBe(true);
     }
     // Helm relabels what it installs managed-by=Helm: the webhook must still own the caBundle.
     const mwc = kc.json(['get', 'mutatingwebhookconfiguration', 'wpgw']);
@@ -65,7 +79,20 @@ describe('helm install / upgrade / uninstall on a real control plane', () => {
   });
 
   it('upgrade: values change the running objects (revision flag, replicas), and the release records it', () => {
-    helm('upgrade', 'wpgw', CHART, '-n', NS, '--set', 'istio.revision=asm-1-26', '--set', 'webhook.replicas=3', '--wait', '--timeout', '3m');
+    helm(
+      'upgrade',
+      'wpgw',
+      CHART,
+      '-n',
+      NS,
+      '--set',
+      'istio.revision=asm-1-26',
+      '--set',
+      'webhook.replicas=3',
+      '--wait',
+      '--timeout',
+      '3m',
+    );
     const controller = kc.json(['get', 'deployment', 'wpgw-controller', '-n', NS]);
     expect(controller.spec.template.spec.containers[0].args).toContain('--istio-revision=asm-1-26');
     expect(kc.json(['get', 'deployment', 'wpgw-webhook', '-n', NS]).status.availableReplicas).toBe(3);
@@ -79,7 +106,10 @@ describe('helm install / upgrade / uninstall on a real control plane', () => {
       for (const name of ['wpgw-webhook', 'wpgw-controller']) expect(exists(kind, name), `${kind}/${name}`).toBe(false);
     }
     for (const kind of ['deployment', 'service', 'serviceaccount', 'poddisruptionbudget', 'role', 'rolebinding']) {
-      expect(kc.json<{ items: unknown[] }>(['get', kind, '-n', NS, '-l', 'app.kubernetes.io/part-of=wpgw']).items, kind).toEqual([]);
+      expect(
+        kc.json<{ items: unknown[] }>(['get', kind, '-n', NS, '-l', 'app.kubernetes.io/part-of=wpgw']).items,
+        kind,
+      ).toEqual([]);
     }
     expect(exists('namespace', NS)).toBe(true);
   });

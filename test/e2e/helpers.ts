@@ -44,7 +44,13 @@ export function list<T = any>(args: string[]): T[] {
 
 export function createNamespace(name: string, optIn = true, annotations: Record<string, string> = {}): void {
   kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true']);
-  apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: optIn ? { 'wpgw.io/inject': 'enabled' } : {}, annotations } }]);
+  apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name, labels: optIn ? { 'wpgw.io/inject': 'enabled' } : {}, annotations },
+    },
+  ]);
 }
 
 export async function waitForDefaultServiceAccount(ns: string): Promise<void> {
@@ -53,15 +59,28 @@ export async function waitForDefaultServiceAccount(ns: string): Promise<void> {
 
 /** Objects the controller owns in a namespace, as "Kind/name". */
 export function managedObjects(ns: string): string[] {
-  const kinds = 'serviceaccounts,services,configmaps,deployments,poddisruptionbudgets,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
-  return list<{ kind: string; metadata: { name: string } }>([kinds, '-n', ns, '-l', 'app.kubernetes.io/managed-by=wpgw'])
+  const kinds =
+    'serviceaccounts,services,configmaps,deployments,poddisruptionbudgets,networkpolicies,gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
+  return list<{ kind: string; metadata: { name: string } }>([
+    kinds,
+    '-n',
+    ns,
+    '-l',
+    'app.kubernetes.io/managed-by=wpgw',
+  ])
     .map((o) => `${o.kind}/${o.metadata.name}`)
     .sort();
 }
 
 const KWOK_TOLERATION = { key: 'kwok.x-k8s.io/node', operator: 'Exists', effect: 'NoSchedule' };
 
-export function windowsDeployment(name: string, ns: string, outbound: string, replicas = 2, extraLabels: Record<string, string> = {}): Record<string, unknown> {
+export function windowsDeployment(
+  name: string,
+  ns: string,
+  outbound: string,
+  replicas = 2,
+  extraLabels: Record<string, string> = {},
+): Record<string, unknown> {
   return deployment(name, ns, {
     replicas,
     labels: extraLabels,
@@ -69,22 +88,50 @@ export function windowsDeployment(name: string, ns: string, outbound: string, re
     spec: {
       nodeSelector: { 'kubernetes.io/os': 'windows' },
       tolerations: [KWOK_TOLERATION],
-      containers: [{ name: 'app', image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022', ports: [{ name: 'http', containerPort: 80 }] }],
+      containers: [
+        {
+          name: 'app',
+          image: 'mcr.microsoft.com/windows/servercore/iis:windowsservercore-ltsc2022',
+          ports: [{ name: 'http', containerPort: 80 }],
+        },
+      ],
     },
   });
 }
 
 export function linuxDeployment(name: string, ns: string): Record<string, unknown> {
-  return deployment(name, ns, { spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, tolerations: [KWOK_TOLERATION], containers: [{ name: 'app', image: 'nginx' }] } });
+  return deployment(name, ns, {
+    spec: {
+      nodeSelector: { 'kubernetes.io/os': 'linux' },
+      tolerations: [KWOK_TOLERATION],
+      containers: [{ name: 'app', image: 'nginx' }],
+    },
+  });
 }
 
-export function appService(name: string, ns: string, port = 8080, targetPort: number | string = 'http'): Record<string, unknown> {
-  return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort }] } };
+export function appService(
+  name: string,
+  ns: string,
+  port = 8080,
+  targetPort: number | string = 'http',
+): Record<string, unknown> {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: ns },
+    spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort }] },
+  };
 }
 
 /** IPs behind a Service, from its EndpointSlices (filled by kube-controller-manager). */
 export function endpointIPs(ns: string, service: string): string[] {
-  return list<{ endpoints?: Array<{ addresses: string[] }> }>(['endpointslices', '-n', ns, '-l', `kubernetes.io/service-name=${service}`])
+  return list<{ endpoints?: Array<{ addresses: string[] }> }>([
+    'endpointslices',
+    '-n',
+    ns,
+    '-l',
+    `kubernetes.io/service-name=${service}`,
+  ])
     .flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses))
     .sort();
 }

@@ -31,7 +31,11 @@ export { sleep } from '../lib/poll.js';
 // ---------------------------------------------------------------- processes
 
 /** Runs a script, its output shown on failure (and always when ISTIO_E2E_VERBOSE=1). */
-export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): string {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): string {
   const r = spawnSync(cmd, args, {
     env: { ...process.env, ...opts.env },
     input: opts.input,
@@ -42,7 +46,9 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (process.env.ISTIO_E2E_VERBOSE === '1') process.stdout.write(out);
   if (r.status !== 0) {
-    throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${r.status ?? r.signal ?? r.error?.message}):\n${out}`);
+    throw new Error(
+      `${path.basename(cmd)} ${args.join(' ')} failed (${r.status ?? r.signal ?? r.error?.message}):\n${out}`,
+    );
   }
   return r.stdout;
 }
@@ -57,7 +63,11 @@ export class Kubectl {
   }
 
   run(args: string[], input?: string): string {
-    return run(this.bin, args, { env: { KUBECONFIG: this.kubeconfig }, ...(input !== undefined ? { input } : {}), timeoutMs: 120_000 });
+    return run(this.bin, args, {
+      env: { KUBECONFIG: this.kubeconfig },
+      ...(input !== undefined ? { input } : {}),
+      timeoutMs: 120_000,
+    });
   }
 
   /** Like run, but returns {ok, out} instead of throwing. */
@@ -87,7 +97,12 @@ const linuxPodSpec = (sa: string, container: Record<string, unknown>) => ({
 });
 
 /** A sidecar-injected mesh workload as it looks after Istio's injection (labels included). */
-export function meshApp(name: string, ns: string, port: number, extraLabels: Record<string, string> = {}): Record<string, unknown>[] {
+export function meshApp(
+  name: string,
+  ns: string,
+  port: number,
+  extraLabels: Record<string, string> = {},
+): Record<string, unknown>[] {
   const labels = {
     app: name,
     version: 'v1',
@@ -101,7 +116,11 @@ export function meshApp(name: string, ns: string, port: number, extraLabels: Rec
     deployment(name, ns, {
       labels,
       annotations: { 'sidecar.istio.io/status': '{"containers":["istio-proxy"]}' },
-      spec: linuxPodSpec(name, { name, image: `registry.example.com/${name}:1.0`, ports: [{ name: 'http', containerPort: port }] }),
+      spec: linuxPodSpec(name, {
+        name,
+        image: `registry.example.com/${name}:1.0`,
+        ports: [{ name: 'http', containerPort: port }],
+      }),
     }),
   ];
 }
@@ -167,7 +186,10 @@ export interface AnalyzerMessage {
 
 /** Istio's config analyzers over the whole cluster, now (test/istio/bin/istio-analyze = istioctl analyze -A). */
 export function analyzeCluster(bin: string, kubeconfig: string): { executed: string[]; messages: AnalyzerMessage[] } {
-  return JSON.parse(run(bin, [`--kubeconfig=${kubeconfig}`], { timeoutMs: 120_000 })) as { executed: string[]; messages: AnalyzerMessage[] };
+  return JSON.parse(run(bin, [`--kubeconfig=${kubeconfig}`], { timeoutMs: 120_000 })) as {
+    executed: string[];
+    messages: AnalyzerMessage[];
+  };
 }
 
 // ---------------------------------------------------------------- reading Envoy config
@@ -182,7 +204,10 @@ export function listenerOnPort(d: XdsDump, port: number): any | undefined {
 }
 
 export function listenerPorts(d: XdsDump): number[] {
-  return d.listeners.map((l) => l.address?.socket_address?.port_value).filter((p): p is number => typeof p === 'number').sort((a, b) => a - b);
+  return d.listeners
+    .map((l) => l.address?.socket_address?.port_value)
+    .filter((p): p is number => typeof p === 'number')
+    .sort((a, b) => a - b);
 }
 
 export function filterOf(chain: any, name: string): any | undefined {
@@ -191,8 +216,13 @@ export function filterOf(chain: any, name: string): any | undefined {
 
 /** RDS route config names of the HTTP connection managers in a listener. */
 export function rdsNames(listener: any): string[] {
-  const chains = [...(listener.filter_chains ?? []), ...(listener.default_filter_chain ? [listener.default_filter_chain] : [])];
-  return chains.map((c: any) => filterOf(c, HCM)?.typed_config?.rds?.route_config_name).filter((n: unknown): n is string => typeof n === 'string');
+  const chains = [
+    ...(listener.filter_chains ?? []),
+    ...(listener.default_filter_chain ? [listener.default_filter_chain] : []),
+  ];
+  return chains
+    .map((c: any) => filterOf(c, HCM)?.typed_config?.rds?.route_config_name)
+    .filter((n: unknown): n is string => typeof n === 'string');
 }
 
 export function routeConfig(d: XdsDump, name: string): any | undefined {
@@ -265,12 +295,23 @@ export function isIstioMutualUpstream(ts: any): boolean {
  * `tlsMode: istio` transport socket match, and whether every endpoint is marked for that match
  * (EDS metadata envoy.transport_socket_match from the pod label security.istio.io/tlsMode).
  */
-export function autoMtls(d: XdsDump, clusterName: string): { socket: any; explicit: any; endpointsMarked: boolean; endpoints: number; marked: number } {
+export function autoMtls(
+  d: XdsDump,
+  clusterName: string,
+): { socket: any; explicit: any; endpointsMarked: boolean; endpoints: number; marked: number } {
   const c = cluster(d, clusterName);
   const socket = (c?.transport_socket_matches ?? []).find((m: any) => m.match?.tlsMode === 'istio')?.transport_socket;
   const eps = (loadAssignment(d, clusterName)?.endpoints ?? []).flatMap((le: any) => le.lb_endpoints ?? []);
-  const marked = eps.filter((e: any) => e.metadata?.filter_metadata?.['envoy.transport_socket_match']?.tlsMode === 'istio').length;
-  return { socket, explicit: c?.transport_socket, endpointsMarked: eps.length > 0 && marked === eps.length, endpoints: eps.length, marked };
+  const marked = eps.filter(
+    (e: any) => e.metadata?.filter_metadata?.['envoy.transport_socket_match']?.tlsMode === 'istio',
+  ).length;
+  return {
+    socket,
+    explicit: c?.transport_socket,
+    endpointsMarked: eps.length > 0 && marked === eps.length,
+    endpoints: eps.length,
+    marked,
+  };
 }
 
 /** Istio mTLS as a downstream (server) TLS context: presents "default", requires a client cert validated by ROOTCA. */
@@ -280,7 +321,12 @@ export function isIstioMutualDownstream(ts: any): boolean {
   const ctx = tc?.common_tls_context;
   const certs = (ctx?.tls_certificate_sds_secret_configs ?? []).map((s: any) => s.name);
   const root = ctx?.combined_validation_context?.validation_context_sds_secret_config?.name;
-  return String(tc?.['@type'] ?? '').endsWith('DownstreamTlsContext') && tc?.require_client_certificate === true && certs.includes('default') && root === 'ROOTCA';
+  return (
+    String(tc?.['@type'] ?? '').endsWith('DownstreamTlsContext') &&
+    tc?.require_client_certificate === true &&
+    certs.includes('default') &&
+    root === 'ROOTCA'
+  );
 }
 
 /** Does traffic on this cluster leave in plaintext (no TLS socket at all, nor a TLS socket match)? */
@@ -306,7 +352,9 @@ export function httpRbac(listener: any): any[] {
   return (listener.filter_chains ?? [])
     .map((c: any) => filterOf(c, HCM)?.typed_config)
     .filter(Boolean)
-    .flatMap((h: any) => (h.http_filters ?? []).filter((f: any) => f.name === HTTP_RBAC).map((f: any) => f.typed_config));
+    .flatMap((h: any) =>
+      (h.http_filters ?? []).filter((f: any) => f.name === HTTP_RBAC).map((f: any) => f.typed_config),
+    );
 }
 
 export function readJson<T = any>(file: string): T {

@@ -34,11 +34,19 @@ function namespace(name: string, labels: Record<string, string>): Record<string,
 }
 
 /** A Windows ASP.NET pod template as people deploy them: probes of every kind, its own metrics. */
-function appTemplate(extraAnnotations: Record<string, string> = {}): { metadata: Record<string, unknown>; spec: Record<string, unknown> } {
+function appTemplate(extraAnnotations: Record<string, string> = {}): {
+  metadata: Record<string, unknown>;
+  spec: Record<string, unknown>;
+} {
   return {
     metadata: {
       labels: { app: 'orders-win', version: 'v2' },
-      annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9102', 'prometheus.io/path': '/metrics', ...extraAnnotations },
+      annotations: {
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': '9102',
+        'prometheus.io/path': '/metrics',
+        ...extraAnnotations,
+      },
     },
     spec: {
       nodeSelector: { 'kubernetes.io/os': 'windows' },
@@ -49,7 +57,11 @@ function appTemplate(extraAnnotations: Record<string, string> = {}): { metadata:
         {
           name: 'app',
           image: IMAGE,
-          ports: [{ name: 'http', containerPort: 8080 }, { name: 'grpc', containerPort: 9090 }, { name: 'metrics', containerPort: 9102 }],
+          ports: [
+            { name: 'http', containerPort: 8080 },
+            { name: 'grpc', containerPort: 9090 },
+            { name: 'metrics', containerPort: 9102 },
+          ],
           readinessProbe: { httpGet: { path: '/healthz/ready', port: 8080 }, periodSeconds: 5 },
           livenessProbe: { tcpSocket: { port: 8080 }, initialDelaySeconds: 10 },
           startupProbe: { grpc: { port: 9090 }, failureThreshold: 30 },
@@ -75,11 +87,24 @@ function reference(object: Record<string, unknown>): PodLike {
 function istioResidue(p: PodLike, own: PodLike = {}): string[] {
   const text = JSON.stringify(p.spec);
   const out: string[] = [];
-  for (const needle of ['istio-proxy', 'istio-init', 'istio-validation', '/app-health/', '15020', 'istio-envoy', 'istio-token', 'ISTIO_']) if (text.includes(needle)) out.push(`spec mentions ${needle}`);
+  for (const needle of [
+    'istio-proxy',
+    'istio-init',
+    'istio-validation',
+    '/app-health/',
+    '15020',
+    'istio-envoy',
+    'istio-token',
+    'ISTIO_',
+  ])
+    if (text.includes(needle)) out.push(`spec mentions ${needle}`);
   const ownLabels = own.metadata?.labels ?? {};
   const ownAnnotations = own.metadata?.annotations ?? {};
-  for (const key of Object.keys(p.metadata?.labels ?? {})) if (/istio\.io\//.test(key) && key !== 'sidecar.istio.io/inject' && !(key in ownLabels)) out.push(`label ${key}`);
-  for (const key of Object.keys(p.metadata?.annotations ?? {})) if (/istio\.io|kubectl\.kubernetes\.io\/default/.test(key) && !(key in ownAnnotations)) out.push(`annotation ${key}`);
+  for (const key of Object.keys(p.metadata?.labels ?? {}))
+    if (/istio\.io\//.test(key) && key !== 'sidecar.istio.io/inject' && !(key in ownLabels)) out.push(`label ${key}`);
+  for (const key of Object.keys(p.metadata?.annotations ?? {}))
+    if (/istio\.io|kubectl\.kubernetes\.io\/default/.test(key) && !(key in ownAnnotations))
+      out.push(`annotation ${key}`);
   return out;
 }
 
@@ -89,13 +114,34 @@ const name = fc.constantFrom('app', 'web', 'api', 'worker', 'iis', 'agent');
 const port = fc.constantFrom(80, 443, 5000, 8080, 8443, 9090, 9102);
 const probe = fc.oneof(
   fc.record(
-    { httpGet: fc.record({ path: fc.constantFrom('/', '/healthz', '/ready'), port, scheme: fc.constantFrom('HTTP', 'HTTPS'), httpHeaders: fc.constantFrom(undefined, [{ name: 'X-Probe', value: 'k' }]) }, { requiredKeys: ['path', 'port'] }), periodSeconds: fc.integer({ min: 1, max: 30 }), timeoutSeconds: fc.integer({ min: 1, max: 5 }) },
+    {
+      httpGet: fc.record(
+        {
+          path: fc.constantFrom('/', '/healthz', '/ready'),
+          port,
+          scheme: fc.constantFrom('HTTP', 'HTTPS'),
+          httpHeaders: fc.constantFrom(undefined, [{ name: 'X-Probe', value: 'k' }]),
+        },
+        { requiredKeys: ['path', 'port'] },
+      ),
+      periodSeconds: fc.integer({ min: 1, max: 30 }),
+      timeoutSeconds: fc.integer({ min: 1, max: 5 }),
+    },
     { requiredKeys: ['httpGet'] },
   ),
-  fc.record({ tcpSocket: fc.record({ port }), initialDelaySeconds: fc.integer({ min: 0, max: 20 }) }, { requiredKeys: ['tcpSocket'] }),
-  fc.record({ grpc: fc.record({ port }), failureThreshold: fc.integer({ min: 1, max: 30 }) }, { requiredKeys: ['grpc'] }),
+  fc.record(
+    { tcpSocket: fc.record({ port }), initialDelaySeconds: fc.integer({ min: 0, max: 20 }) },
+    { requiredKeys: ['tcpSocket'] },
+  ),
+  fc.record(
+    { grpc: fc.record({ port }), failureThreshold: fc.integer({ min: 1, max: 30 }) },
+    { requiredKeys: ['grpc'] },
+  ),
 );
-const hook = fc.oneof(fc.record({ httpGet: fc.record({ path: fc.constantFrom('/drain', '/start'), port }) }), fc.record({ tcpSocket: fc.record({ port }) }));
+const hook = fc.oneof(
+  fc.record({ httpGet: fc.record({ path: fc.constantFrom('/drain', '/start'), port }) }),
+  fc.record({ tcpSocket: fc.record({ port }) }),
+);
 /** kind: an app container, a plain init container (no probes or hooks allowed), or a native sidecar. */
 const container = (n: string, kind: 'app' | 'init' | 'sidecar') =>
   fc.record(
@@ -103,10 +149,17 @@ const container = (n: string, kind: 'app' | 'init' | 'sidecar') =>
       name: fc.constant(n),
       image: fc.constant(IMAGE),
       ...(kind === 'sidecar' ? { restartPolicy: fc.constant('Always') } : {}),
-      ports: fc.uniqueArray(port, { minLength: 1, maxLength: 3 }).map((ps) => ps.map((containerPort) => ({ containerPort }))),
+      ports: fc
+        .uniqueArray(port, { minLength: 1, maxLength: 3 })
+        .map((ps) => ps.map((containerPort) => ({ containerPort }))),
       ...(kind === 'init'
         ? {}
-        : { readinessProbe: probe, livenessProbe: probe, startupProbe: probe, lifecycle: fc.record({ preStop: hook, postStart: hook }, { requiredKeys: [] }) }),
+        : {
+            readinessProbe: probe,
+            livenessProbe: probe,
+            startupProbe: probe,
+            lifecycle: fc.record({ preStop: hook, postStart: hook }, { requiredKeys: [] }),
+          }),
       volumeMounts: fc.constantFrom(undefined, [{ name: 'config', mountPath: 'C:\\config' }]),
     },
     { requiredKeys: kind === 'sidecar' ? ['name', 'image', 'ports', 'restartPolicy'] : ['name', 'image', 'ports'] },
@@ -118,9 +171,22 @@ const generatedPod = fc
     inits: fc.integer({ min: 0, max: 2 }),
     sidecarInit: fc.boolean(),
     native: fc.constantFrom(undefined, 'true', 'false'),
-    labels: fc.record({ app: name, version: fc.constantFrom('v1', '2.0'), 'app.kubernetes.io/name': name }, { requiredKeys: [] }),
-    prometheus: fc.record({ 'prometheus.io/scrape': fc.constantFrom('true', 'false'), 'prometheus.io/port': fc.constantFrom('9102', '8080'), 'prometheus.io/path': fc.constantFrom('/metrics', '/stats') }, { requiredKeys: [] }),
-    own: fc.record({ 'kubectl.kubernetes.io/default-container': name, 'security.istio.io/tlsMode': fc.constant('istio') }, { requiredKeys: [] }),
+    labels: fc.record(
+      { app: name, version: fc.constantFrom('v1', '2.0'), 'app.kubernetes.io/name': name },
+      { requiredKeys: [] },
+    ),
+    prometheus: fc.record(
+      {
+        'prometheus.io/scrape': fc.constantFrom('true', 'false'),
+        'prometheus.io/port': fc.constantFrom('9102', '8080'),
+        'prometheus.io/path': fc.constantFrom('/metrics', '/stats'),
+      },
+      { requiredKeys: [] },
+    ),
+    own: fc.record(
+      { 'kubectl.kubernetes.io/default-container': name, 'security.istio.io/tlsMode': fc.constant('istio') },
+      { requiredKeys: [] },
+    ),
     pullSecret: fc.boolean(),
   })
   .chain((g) => {
@@ -130,12 +196,19 @@ const generatedPod = fc
     return fc.record({
       g: fc.constant(g),
       containers: fc.tuple(...appNames.map((n) => container(n, 'app'))),
-      inits: initNames.length > 0 ? fc.tuple(...initNames.map((n, i) => container(n, g.sidecarInit && i === 0 ? 'sidecar' : 'init'))) : fc.constant([]),
+      inits:
+        initNames.length > 0
+          ? fc.tuple(...initNames.map((n, i) => container(n, g.sidecarInit && i === 0 ? 'sidecar' : 'init')))
+          : fc.constant([]),
     });
   })
   .map(({ g, containers, inits }) => {
     const { 'security.istio.io/tlsMode': tlsMode, ...ownAnnotations } = g.own;
-    const annotations: Record<string, string> = { ...g.prometheus, ...ownAnnotations, ...(g.native ? { 'sidecar.istio.io/nativeSidecar': g.native } : {}) };
+    const annotations: Record<string, string> = {
+      ...g.prometheus,
+      ...ownAnnotations,
+      ...(g.native ? { 'sidecar.istio.io/nativeSidecar': g.native } : {}),
+    };
     return {
       labels: { ...g.labels, ...(tlsMode ? { 'security.istio.io/tlsMode': tlsMode } : {}) },
       annotations,
@@ -154,7 +227,10 @@ const generatedPod = fc
 function dryRun(pods: Array<Record<string, unknown>>, ns: string): PodLike[] {
   const items = pods.map((p) => ({ ...p, metadata: { ...(p.metadata as object), namespace: ns } }));
   // One YAML document per pod (with -o json kubectl concatenates JSON objects).
-  const out = k(['create', '--dry-run=server', '--show-managed-fields', '-o', 'yaml', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+  const out = k(
+    ['create', '--dry-run=server', '--show-managed-fields', '-o', 'yaml', '-f', '-'],
+    JSON.stringify({ apiVersion: 'v1', kind: 'List', items }),
+  );
   return parseAllDocuments(out).map((d) => d.toJS() as PodLike);
 }
 
@@ -171,7 +247,8 @@ function expectOriginal(stored: PodLike, want: PodLike, ignoreLabels: string[] =
   // topology.kubernetes.io/{zone,region}: copied from the node at binding (the API server's
   // PodTopologyLabelsAdmission), after both webhooks.
   const later = (key: string) => ignoreLabels.includes(key) || key.startsWith('topology.kubernetes.io/');
-  const labels = (p: PodLike) => Object.fromEntries(Object.entries(p.metadata?.labels ?? {}).filter(([key]) => !later(key)));
+  const labels = (p: PodLike) =>
+    Object.fromEntries(Object.entries(p.metadata?.labels ?? {}).filter(([key]) => !later(key)));
   expect(labels(unWpgw)).toEqual(labels(want));
   expect(unWpgw.metadata?.annotations ?? {}).toEqual(want.metadata?.annotations ?? {});
   expect(stored.metadata?.labels?.['sidecar.istio.io/inject']).toBe('false');
@@ -180,8 +257,12 @@ function expectOriginal(stored: PodLike, want: PodLike, ignoreLabels: string[] =
 beforeAll(async () => {
   const e = env();
   harnessState = path.dirname(e.kubeconfig);
-  await timed('build istiod (test/istio/build.sh, cached)', () => run('bash', [path.join(ISTIO_DIR, 'build.sh')], { timeoutMs: 45 * 60_000 }));
-  await timed('start istiod with its sidecar injector (ISTIO_INJECTOR=1 test/istio/start.sh)', () => run('bash', [path.join(ISTIO_DIR, 'start.sh'), harnessState], { env: { ISTIO_INJECTOR: '1' } }));
+  await timed('build istiod (test/istio/build.sh, cached)', () =>
+    run('bash', [path.join(ISTIO_DIR, 'build.sh')], { timeoutMs: 45 * 60_000 }),
+  );
+  await timed('start istiod with its sidecar injector (ISTIO_INJECTOR=1 test/istio/start.sh)', () =>
+    run('bash', [path.join(ISTIO_DIR, 'start.sh'), harnessState], { env: { ISTIO_INJECTOR: '1' } }),
+  );
   istioStarted = true;
   istio = readJson<Record<string, string>>(path.join(harnessState, 'istio-env.json'));
   expect(istio.ISTIO_INJECTOR).toBe('enabled');
@@ -202,22 +283,34 @@ beforeAll(async () => {
           admissionReviewVersions: ['v1'],
           timeoutSeconds: 10,
           namespaceSelector: { matchExpressions: [{ key: 'istio-injection', operator: 'In', values: ['enabled'] }] },
-          objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] },
+          objectSelector: {
+            matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }],
+          },
         },
       ],
     },
   ]);
-  apply([namespace(BOTH, { 'istio-injection': 'enabled', 'wpgw.io/inject': 'enabled' }), namespace(ISTIO_ONLY, { 'istio-injection': 'enabled' }), namespace(PLAIN, {})]);
+  apply([
+    namespace(BOTH, { 'istio-injection': 'enabled', 'wpgw.io/inject': 'enabled' }),
+    namespace(ISTIO_ONLY, { 'istio-injection': 'enabled' }),
+    namespace(PLAIN, {}),
+  ]);
   for (const ns of [BOTH, ISTIO_ONLY, PLAIN]) await waitForDefaultServiceAccount(ns);
   // wpgw routes a pod's outbound names to its namespace's gateway, which the controller creates.
-  await eventually(`Service wpgw in ${BOTH}`, () => getJson(['service', 'wpgw', '-n', BOTH])?.spec?.clusterIP as string | undefined, 90_000);
+  await eventually(
+    `Service wpgw in ${BOTH}`,
+    () => getJson(['service', 'wpgw', '-n', BOTH])?.spec?.clusterIP as string | undefined,
+    90_000,
+  );
 }, 60 * 60_000);
 
 afterAll(async () => {
   // The webhook first: with failurePolicy Fail it must not outlive istiod.
   kubectl(['delete', 'mutatingwebhookconfiguration', WEBHOOK, '--ignore-not-found']);
-  for (const ns of [BOTH, ISTIO_ONLY, PLAIN]) kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
-  if (istioStarted) await timed('stop istiod (test/istio/stop.sh)', () => run('bash', [path.join(ISTIO_DIR, 'stop.sh'), harnessState]));
+  for (const ns of [BOTH, ISTIO_ONLY, PLAIN])
+    kubectl(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
+  if (istioStarted)
+    await timed('stop istiod (test/istio/stop.sh)', () => run('bash', [path.join(ISTIO_DIR, 'stop.sh'), harnessState]));
 });
 
 describe("istiod's sidecar injector runs before wpgw", () => {
@@ -225,7 +318,10 @@ describe("istiod's sidecar injector runs before wpgw", () => {
     k(['apply', '-f', '-'], JSON.stringify(pod('control', ISTIO_ONLY, { 'sidecar.istio.io/nativeSidecar': 'false' })));
     const stored = getJson<PodLike>(['pod', 'control', '-n', ISTIO_ONLY])!;
     expect(stored.spec!.containers.map((c) => c.name)).toEqual(['app', 'istio-proxy']);
-    expect(stored.spec!.containers[0]!.readinessProbe!.httpGet).toMatchObject({ path: '/app-health/app/readyz', port: 15020 });
+    expect(stored.spec!.containers[0]!.readinessProbe!.httpGet).toMatchObject({
+      path: '/app-health/app/readyz',
+      port: 15020,
+    });
     expect(stored.metadata!.annotations!['prometheus.io/port']).toBe('15020');
     expect(istioResidue(stored).length).toBeGreaterThan(5);
     // Without the annotation the injector makes it a native sidecar (the kwok nodes' kubelet is 1.36).
@@ -235,19 +331,29 @@ describe("istiod's sidecar injector runs before wpgw", () => {
   });
 
   it('a Windows Pod (classic sidecar): stored as created, probes and prometheus.io/* its own, no Istio residue', () => {
-    const object = pod('orders-win-0', BOTH, { 'sidecar.istio.io/nativeSidecar': 'false', 'wpgw.io/outbound': 'orders.sales:9080' });
+    const object = pod('orders-win-0', BOTH, {
+      'sidecar.istio.io/nativeSidecar': 'false',
+      'wpgw.io/outbound': 'orders.sales:9080',
+    });
     // create, not apply: apply adds its last-applied-configuration annotation.
     const r = kubectl(['create', '-f', '-'], JSON.stringify(object));
     expect(r.status, r.stderr).toBe(0);
     // The warning wpgw returns proves the pod reached it injected.
-    expect(r.stderr).toMatch(/removed Istio's sidecar injection \(istio-proxy, istio-init\), gave the app back its own probes \(app\/readinessProbe, app\/livenessProbe, app\/startupProbe\)/);
+    expect(r.stderr).toMatch(
+      /removed Istio's sidecar injection \(istio-proxy, istio-init\), gave the app back its own probes \(app\/readinessProbe, app\/livenessProbe, app\/startupProbe\)/,
+    );
     const stored = getJson<PodLike>(['pod', 'orders-win-0', '-n', BOTH])!;
     expect(stored.spec!.hostAliases?.at(-1)?.hostnames).toContain('orders.sales');
     expectOriginal(stored, reference(object));
   });
 
   it('generated Windows pods (probes, hooks, init and native-sidecar containers, prometheus, own keys) through istiod then wpgw are stored as created', () => {
-    const generated = fc.sample(generatedPod, { seed: 20261201, numRuns: 40 }).map((p, i) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name: `gen-${i}`, labels: p.labels, annotations: p.annotations }, spec: p.spec }));
+    const generated = fc.sample(generatedPod, { seed: 20261201, numRuns: 40 }).map((p, i) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `gen-${i}`, labels: p.labels, annotations: p.annotations },
+      spec: p.spec,
+    }));
     const plain = dryRun(generated, PLAIN);
     const injected = dryRun(generated, ISTIO_ONLY);
     // Every one of them is something Istio's injector really rewrites.
@@ -266,16 +372,30 @@ describe("istiod's sidecar injector runs before wpgw", () => {
 
   it('a Windows Deployment (native sidecar, the kwok nodes report kubelet 1.36): every replica stored as its template', async () => {
     const t = appTemplate({ 'wpgw.io/outbound': 'orders.sales:9080' });
-    apply([{ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'orders-win', namespace: BOTH }, spec: { replicas: 2, selector: { matchLabels: { app: 'orders-win' } }, template: t } }]);
+    apply([
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'orders-win', namespace: BOTH },
+        spec: { replicas: 2, selector: { matchLabels: { app: 'orders-win' } }, template: t },
+      },
+    ]);
     const pods = await eventually('2 pods of Deployment orders-win', () => {
       const items = list<PodLike>(['pods', '-n', BOTH, '-l', 'app=orders-win,pod-template-hash']);
       return items.length === 2 ? items : undefined;
     });
     // Their creation went through istiod's injector first (its log names each request).
     const hash = pods[0]!.metadata!.labels!['pod-template-hash']!;
-    const requests = readFileSync(istio.ISTIO_LOG!, 'utf8').match(new RegExp(`Process sidecar injection request\\s+path=/inject pod=${BOTH}/orders-win-${hash}-`, 'g'));
+    const requests = readFileSync(istio.ISTIO_LOG!, 'utf8').match(
+      new RegExp(`Process sidecar injection request\\s+path=/inject pod=${BOTH}/orders-win-${hash}-`, 'g'),
+    );
     expect(requests?.length).toBeGreaterThanOrEqual(2);
-    const want = reference({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'orders-win-template', ...t.metadata }, spec: t.spec });
+    const want = reference({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'orders-win-template', ...t.metadata },
+      spec: t.spec,
+    });
     for (const p of pods) {
       expect(p.metadata!.ownerReferences?.[0]?.kind).toBe('ReplicaSet');
       expectOriginal(p, want, ['pod-template-hash']);

@@ -46,7 +46,9 @@ function revisionWebhooks(url: string, caBundle: string): Record<string, unknown
             { key: 'istio-injection', operator: 'DoesNotExist' },
           ],
         },
-        objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] },
+        objectSelector: {
+          matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }],
+        },
       },
       {
         name: `rev.object.sidecar-injector.istio.io`,
@@ -69,17 +71,26 @@ function revisionWebhooks(url: string, caBundle: string): Record<string, unknown
 }
 
 function namespace(name: string, annotations: Record<string, string>): Record<string, unknown> {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'wpgw.io/inject': 'enabled' }, annotations } };
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name, labels: { 'wpgw.io/inject': 'enabled' }, annotations },
+  };
 }
 
 /** The gateway Deployment's 2 pods (the controller's default replicas), once the ReplicaSet made them. */
 function gatewayPods(ns: string): Promise<any[]> {
-  return eventually(`2 gateway pods in ${ns}`, () => {
-    const pods = list<any>(['pods', '-n', ns, '-l', `wpgw.io/gateway=${ns}`]);
-    return pods.length === 2 ? pods : undefined;
-  }, 120_000);
+  return eventually(
+    `2 gateway pods in ${ns}`,
+    () => {
+      const pods = list<any>(['pods', '-n', ns, '-l', `wpgw.io/gateway=${ns}`]);
+      return pods.length === 2 ? pods : undefined;
+    },
+    120_000,
+  );
 }
-const proxyImage = (pod: any): string | undefined => pod.spec.containers.find((c: any) => c.name === 'istio-proxy')?.image;
+const proxyImage = (pod: any): string | undefined =>
+  pod.spec.containers.find((c: any) => c.name === 'istio-proxy')?.image;
 
 beforeAll(async () => {
   harnessState = path.dirname(env().kubeconfig);

@@ -110,13 +110,22 @@ function salesObjects(): Record<string, unknown>[] {
   return [
     namespace(SALES, false),
     ...meshApp('orders', SALES, 9080),
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'orders', namespace: SALES }, spec: { selector: { app: 'orders' }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'orders', namespace: SALES },
+      spec: { selector: { app: 'orders' }, ports: [{ name: 'http', port: 9080, targetPort: 9080 }] },
+    },
   ];
 }
 
 /** An Istio ingress gateway (as the istio/gateway chart deploys it) routing INGRESS_HOST to legacy. */
 function ingressObjects(): Record<string, unknown>[] {
-  const labels = { app: 'istio-ingressgateway', istio: 'ingressgateway', 'service.istio.io/canonical-name': 'istio-ingressgateway' };
+  const labels = {
+    app: 'istio-ingressgateway',
+    istio: 'ingressgateway',
+    'service.istio.io/canonical-name': 'istio-ingressgateway',
+  };
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'istio-ingressgateway', namespace: ISTIO_NS } },
     {
@@ -131,7 +140,14 @@ function ingressObjects(): Record<string, unknown>[] {
           spec: {
             serviceAccountName: 'istio-ingressgateway',
             nodeSelector: { 'kubernetes.io/os': 'linux' },
-            containers: [{ name: 'istio-proxy', image: PROXY_IMAGE, args: ['proxy', 'router'], ports: [{ name: 'http2', containerPort: 8080 }] }],
+            containers: [
+              {
+                name: 'istio-proxy',
+                image: PROXY_IMAGE,
+                args: ['proxy', 'router'],
+                ports: [{ name: 'http2', containerPort: 8080 }],
+              },
+            ],
           },
         },
       },
@@ -146,7 +162,10 @@ function ingressObjects(): Record<string, unknown>[] {
       apiVersion: 'networking.istio.io/v1',
       kind: 'Gateway',
       metadata: { name: 'e2e-ingress', namespace: ISTIO_NS },
-      spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: [INGRESS_HOST] }] },
+      spec: {
+        selector: { istio: 'ingressgateway' },
+        servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: [INGRESS_HOST] }],
+      },
     },
     {
       apiVersion: 'networking.istio.io/v1',
@@ -166,7 +185,9 @@ function appObjects(ns: string): Record<string, unknown>[] {
   if (ns === SHOP) return [...windowsApp('legacy', SHOP, SHOP_OUTBOUND, 2), ...meshApp('frontend', SHOP, 8000)];
   // depot's Service asks for ClientIP session affinity: wpgw carries it to the wpgw -> ledger-app
   // hop (checked from xDS in "6c"; Istio's validation and analyzers see that DestinationRule in 6, 6b).
-  return windowsApp('ledger', DEPOT, DEPOT_OUTBOUND, 1).map((o) => (o.kind === 'Service' ? { ...o, spec: { ...(o.spec as object), sessionAffinity: 'ClientIP' } } : o));
+  return windowsApp('ledger', DEPOT, DEPOT_OUTBOUND, 1).map((o) =>
+    o.kind === 'Service' ? { ...o, spec: { ...(o.spec as object), sessionAffinity: 'ClientIP' } } : o,
+  );
 }
 
 const yamlOf = (objs: unknown[]) => objs.map((o) => stringify(o)).join('---\n');
@@ -192,10 +213,13 @@ const live: {
 } = {};
 
 function pods(ns: string, selector: string): any[] {
-  return kc.json<{ items: any[] }>(['get', 'pods', '-n', ns, '-l', selector]).items.filter((p) => !p.metadata.deletionTimestamp);
+  return kc
+    .json<{ items: any[] }>(['get', 'pods', '-n', ns, '-l', selector])
+    .items.filter((p) => !p.metadata.deletionTimestamp);
 }
 
-const eventually = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 90_000): Promise<T> => poll(what, fn, timeoutMs, 500);
+const eventually = <T>(what: string, fn: () => T | undefined | false, timeoutMs = 90_000): Promise<T> =>
+  poll(what, fn, timeoutMs, 500);
 
 async function runningPods(ns: string, selector: string, n: number): Promise<any[]> {
   return eventually(`${n} running pod(s) ${selector} in ${ns}`, () => {
@@ -213,7 +237,12 @@ async function defaultServiceAccount(ns: string): Promise<void> {
  * pushes, endpoint updates) or the time is up; returns the last dump either way, so a config
  * that never converges still fails on the assertions with the actual Envoy config.
  */
-async function dumpWhen(name: string, proxy: () => ProxySpec, ready: (d: XdsDump) => boolean, timeoutMs = 60_000): Promise<XdsDump> {
+async function dumpWhen(
+  name: string,
+  proxy: () => ProxySpec,
+  ready: (d: XdsDump) => boolean,
+  timeoutMs = 60_000,
+): Promise<XdsDump> {
   const deadline = Date.now() + timeoutMs;
   let d: XdsDump | undefined;
   let lastErr: unknown;
@@ -253,10 +282,14 @@ function rbacIPs(listener: any): string[] {
 beforeAll(async () => {
   const provided = providedEnv();
   mode = provided?.harnessBin ? 'controller' : 'render';
-  console.log(`[istio e2e] mode: ${mode === 'controller' ? 'wpgw webhook + controller (global setup)' : 'own harness + wpgw render'}`);
+  console.log(
+    `[istio e2e] mode: ${mode === 'controller' ? 'wpgw webhook + controller (global setup)' : 'own harness + wpgw render'}`,
+  );
 
   // .ci/run builds first; a cold build here (no cache: ~15-20 min on 2 cores) still fits.
-  await timed('build pilot-discovery + xdsdump (test/istio/build.sh, cached)', () => run('bash', [path.join(ISTIO_DIR, 'build.sh')], { timeoutMs: 45 * 60_000 }));
+  await timed('build pilot-discovery + xdsdump (test/istio/build.sh, cached)', () =>
+    run('bash', [path.join(ISTIO_DIR, 'build.sh')], { timeoutMs: 45 * 60_000 }),
+  );
 
   if (mode === 'controller') {
     harnessState = path.dirname(provided!.kubeconfig);
@@ -270,7 +303,9 @@ beforeAll(async () => {
     kc = new Kubectl(env.HARNESS_KUBECTL!, env.KUBECONFIG!);
   }
 
-  await timed('start istiod (test/istio/start.sh)', () => run('bash', [path.join(ISTIO_DIR, 'start.sh'), harnessState]));
+  await timed('start istiod (test/istio/start.sh)', () =>
+    run('bash', [path.join(ISTIO_DIR, 'start.sh'), harnessState]),
+  );
   istioEnv = readJson(path.join(harnessState, 'istio-env.json'));
 
   await timed('create mesh side (sales/orders, ingress gateway)', async () => {
@@ -288,15 +323,26 @@ beforeAll(async () => {
       await defaultServiceAccount(ns);
       if (mode === 'controller') {
         // The controller brings up the gateway first; the webhook then injects its address.
-        await eventually(`Service wpgw in ${ns} with a ClusterIP`, () => kc.json(['get', 'service', 'wpgw', '-n', ns]).spec?.clusterIP);
+        await eventually(
+          `Service wpgw in ${ns} with a ClusterIP`,
+          () => kc.json(['get', 'service', 'wpgw', '-n', ns]).spec?.clusterIP,
+        );
         kc.apply(yamlOf(appObjects(ns)));
       } else {
         const out = render(yamlOf([namespace(ns, true), ...appObjects(ns)]), { gatewayIP: RENDER_GATEWAY_IPS[ns]! });
         expect(out.errors, `wpgw render errors for ${ns}`).toEqual([]);
-        const docs = parseAllDocuments(out.yaml).map((d) => d.toJS()).filter(Boolean);
+        const docs = parseAllDocuments(out.yaml)
+          .map((d) => d.toJS())
+          .filter(Boolean);
         // Namespace/ServiceAccounts first (pods need them), then the rest.
-        kc.apply(yamlOf(docs.filter((d: any) => d.kind === 'Namespace' || d.kind === 'ServiceAccount')), ['--server-side', '--field-manager=wpgw']);
-        kc.apply(yamlOf(docs.filter((d: any) => d.kind !== 'Namespace' && d.kind !== 'ServiceAccount')), ['--server-side', '--field-manager=wpgw']);
+        kc.apply(yamlOf(docs.filter((d: any) => d.kind === 'Namespace' || d.kind === 'ServiceAccount')), [
+          '--server-side',
+          '--field-manager=wpgw',
+        ]);
+        kc.apply(yamlOf(docs.filter((d: any) => d.kind !== 'Namespace' && d.kind !== 'ServiceAccount')), [
+          '--server-side',
+          '--field-manager=wpgw',
+        ]);
       }
     }
   });
@@ -312,17 +358,20 @@ beforeAll(async () => {
   });
 
   if (mode === 'render') {
-    await timed('controller emulation: desiredNamespaceState on live objects (pod IPs into the AuthorizationPolicy)', () => {
-      for (const ns of [SHOP, DEPOT]) {
-        const input = {
-          namespace: kc.json(['get', 'namespace', ns]),
-          pods: kc.json<{ items: any[] }>(['get', 'pods', '-n', ns, '-l', 'wpgw.io/managed=true']).items,
-          services: kc.json<{ items: any[] }>(['get', 'services', '-n', ns]).items,
-        };
-        const state = desiredNamespaceState(input, DEFAULT_DESIRED_OPTIONS);
-        kc.apply(yamlOf(state.objects), ['--server-side', '--field-manager=wpgw', '--force-conflicts']);
-      }
-    });
+    await timed(
+      'controller emulation: desiredNamespaceState on live objects (pod IPs into the AuthorizationPolicy)',
+      () => {
+        for (const ns of [SHOP, DEPOT]) {
+          const input = {
+            namespace: kc.json(['get', 'namespace', ns]),
+            pods: kc.json<{ items: any[] }>(['get', 'pods', '-n', ns, '-l', 'wpgw.io/managed=true']).items,
+            services: kc.json<{ items: any[] }>(['get', 'services', '-n', ns]).items,
+          };
+          const state = desiredNamespaceState(input, DEFAULT_DESIRED_OPTIONS);
+          kc.apply(yamlOf(state.objects), ['--server-side', '--field-manager=wpgw', '--force-conflicts']);
+        }
+      },
+    );
   }
 
   await timed('wpgw config converged in the API server', async () => {
@@ -330,10 +379,19 @@ beforeAll(async () => {
       [SHOP, 'legacy', live.legacyIPs!],
       [DEPOT, 'ledger', live.ledgerIPs!],
     ] as const) {
-      await eventually(`Service ${app} re-pointed in ${ns}`, () => kc.json(['get', 'service', app, '-n', ns]).spec?.selector?.['wpgw.io/gateway'] === ns);
-      await eventually(`Gateway wpgw-in-${app} and wpgw-out in ${ns}`, () => kc.try(['get', 'gateways.networking.istio.io', `wpgw-in-${app}`, 'wpgw-out', '-n', ns]).ok);
+      await eventually(
+        `Service ${app} re-pointed in ${ns}`,
+        () => kc.json(['get', 'service', app, '-n', ns]).spec?.selector?.['wpgw.io/gateway'] === ns,
+      );
+      await eventually(
+        `Gateway wpgw-in-${app} and wpgw-out in ${ns}`,
+        () => kc.try(['get', 'gateways.networking.istio.io', `wpgw-in-${app}`, 'wpgw-out', '-n', ns]).ok,
+      );
       // the upgrade-only caller DR is gone once the gateway rolled out with the tlsMode label
-      await eventually(`no DestinationRule wpgw-in-${app} in ${ns}`, () => !kc.try(['get', 'destinationrules.networking.istio.io', `wpgw-in-${app}`, '-n', ns]).ok);
+      await eventually(
+        `no DestinationRule wpgw-in-${app} in ${ns}`,
+        () => !kc.try(['get', 'destinationrules.networking.istio.io', `wpgw-in-${app}`, '-n', ns]).ok,
+      );
       await eventually(`AuthorizationPolicy wpgw in ${ns} lists the ${app} pod IPs`, () => {
         const ap = kc.json(['get', 'authorizationpolicies.security.istio.io', 'wpgw', '-n', ns]);
         const listed = collect(ap.spec, 'ipBlocks').flat().sort();
@@ -369,8 +427,10 @@ beforeAll(async () => {
         endpointAddresses(d, `outbound|9080||${ORDERS_FQDN}`).length === live.ordersIPs!.length,
     );
     const depotPorts = [live.depotInboundPort!, ...Object.values(live.depotOutPorts!)];
-    await dumpWhen('depot wpgw', () => proxyForPod(pods(DEPOT, `wpgw.io/gateway=${DEPOT}`)[0], 'router'), (d) =>
-      depotPorts.every((p) => listenerOnPort(d, p)),
+    await dumpWhen(
+      'depot wpgw',
+      () => proxyForPod(pods(DEPOT, `wpgw.io/gateway=${DEPOT}`)[0], 'router'),
+      (d) => depotPorts.every((p) => listenerOnPort(d, p)),
     );
     await dumpWhen(
       'ingress gateway',
@@ -384,7 +444,11 @@ beforeAll(async () => {
       () => proxyForPod(pods(SHOP, 'app=frontend')[0], 'sidecar'),
       (d) => endpointAddresses(d, `outbound|8080||${LEGACY_FQDN}`).length === live.shopGatewayIPs!.length,
     );
-    await dumpWhen('orders sidecar', () => proxyForPod(pods(SALES, 'app=orders')[0], 'sidecar'), (d) => d.listeners.length > 0);
+    await dumpWhen(
+      'orders sidecar',
+      () => proxyForPod(pods(SALES, 'app=orders')[0], 'sidecar'),
+      (d) => d.listeners.length > 0,
+    );
   });
 }, 60 * 60_000);
 
@@ -392,12 +456,25 @@ afterAll(async () => {
   try {
     if (kc && mode === 'controller') {
       await timed('cleanup namespaces + ingress objects', () => {
-        kc.try(['delete', '-n', ISTIO_NS, 'gateways.networking.istio.io/e2e-ingress', 'virtualservices.networking.istio.io/e2e-shop-legacy', 'deployment/istio-ingressgateway', 'service/istio-ingressgateway', '--ignore-not-found', '--wait=false']);
+        kc.try([
+          'delete',
+          '-n',
+          ISTIO_NS,
+          'gateways.networking.istio.io/e2e-ingress',
+          'virtualservices.networking.istio.io/e2e-shop-legacy',
+          'deployment/istio-ingressgateway',
+          'service/istio-ingressgateway',
+          '--ignore-not-found',
+          '--wait=false',
+        ]);
         for (const ns of created) kc.try(['delete', 'namespace', ns, '--ignore-not-found', '--wait=false']);
       });
     }
   } finally {
-    if (harnessState) await timed('stop istiod (test/istio/stop.sh)', () => run('bash', [path.join(ISTIO_DIR, 'stop.sh'), harnessState]));
+    if (harnessState)
+      await timed('stop istiod (test/istio/stop.sh)', () =>
+        run('bash', [path.join(ISTIO_DIR, 'stop.sh'), harnessState]),
+      );
     if (ownHarness) {
       await timed('stop harness cluster', () => run('bash', [path.join(HARNESS_DIR, 'down.sh'), ownHarness!]));
       if (!process.env.WPGW_E2E_KEEP) rmSync(ownHarness, { recursive: true, force: true });
@@ -429,7 +506,10 @@ function expectWpgwInbound(): void {
   expect(chains.length).toBeGreaterThan(0);
   for (const c of chains) {
     // terminates Istio mTLS: presents the workload cert, requires and verifies the caller's
-    expect(isIstioMutualDownstream(c.transport_socket), `inbound chain TLS: ${JSON.stringify(c.transport_socket)}`).toBe(true);
+    expect(
+      isIstioMutualDownstream(c.transport_socket),
+      `inbound chain TLS: ${JSON.stringify(c.transport_socket)}`,
+    ).toBe(true);
   }
   const rds = rdsNames(l);
   expect(rds.length).toBe(1);
@@ -437,13 +517,22 @@ function expectWpgwInbound(): void {
   expect(vhost, `vhost in ${rds[0]}`).toBeDefined();
   expect(routeClusters(vhost)).toEqual([`outbound|8080||${LEGACY_APP_FQDN}`]);
   // ... whatever the caller's Host (ingress keeps the external one, mesh callers may send a short name)
-  expect(routeClusters(selectVhost(routeConfig(shopGw(), rds[0]!), INGRESS_HOST))).toEqual([`outbound|8080||${LEGACY_APP_FQDN}`]);
-  expect(routeClusters(selectVhost(routeConfig(shopGw(), rds[0]!), 'legacy'))).toEqual([`outbound|8080||${LEGACY_APP_FQDN}`]);
+  expect(routeClusters(selectVhost(routeConfig(shopGw(), rds[0]!), INGRESS_HOST))).toEqual([
+    `outbound|8080||${LEGACY_APP_FQDN}`,
+  ]);
+  expect(routeClusters(selectVhost(routeConfig(shopGw(), rds[0]!), 'legacy'))).toEqual([
+    `outbound|8080||${LEGACY_APP_FQDN}`,
+  ]);
   // wpgw -> Windows pods: plaintext (no sidecar there), to the Windows pod IPs on the app's port
   const app = cluster(shopGw(), `outbound|8080||${LEGACY_APP_FQDN}`);
   expect(app, `cluster outbound|8080||${LEGACY_APP_FQDN}`).toBeDefined();
-  expect(isPlaintextCluster(app), `legacy-app cluster must be plaintext: ${JSON.stringify(app.transport_socket ?? app.transport_socket_matches)}`).toBe(true);
-  expect(endpointAddresses(shopGw(), `outbound|8080||${LEGACY_APP_FQDN}`)).toEqual(live.legacyIPs!.map((ip) => `${ip}:80`).sort());
+  expect(
+    isPlaintextCluster(app),
+    `legacy-app cluster must be plaintext: ${JSON.stringify(app.transport_socket ?? app.transport_socket_matches)}`,
+  ).toBe(true);
+  expect(endpointAddresses(shopGw(), `outbound|8080||${LEGACY_APP_FQDN}`)).toEqual(
+    live.legacyIPs!.map((ip) => `${ip}:80`).sort(),
+  );
 }
 
 /** A client's cluster for `legacy` sends Istio mTLS to the wpgw pods' inbound port. */
@@ -454,10 +543,15 @@ function expectMtlsToWpgw(d: XdsDump, who: string): any {
   // so every endpoint (a wpgw pod) is matched to the Istio mTLS transport socket
   const auto = autoMtls(d, `outbound|8080||${LEGACY_FQDN}`);
   expect(auto.explicit, `${who}: no explicit TLS on the legacy cluster (no DR for legacy)`).toBeUndefined();
-  expect(isIstioMutualUpstream(auto.socket), `${who}: legacy cluster TLS: ${JSON.stringify(c.transport_socket_matches)}`).toBe(true);
+  expect(
+    isIstioMutualUpstream(auto.socket),
+    `${who}: legacy cluster TLS: ${JSON.stringify(c.transport_socket_matches)}`,
+  ).toBe(true);
   expect(auto.endpointsMarked, `${who}: every wpgw endpoint labelled tlsMode=istio`).toBe(true);
   expect(auto.socket.typed_config.sni).toBe(`outbound_.8080_._.${LEGACY_FQDN}`);
-  expect(endpointAddresses(d, `outbound|8080||${LEGACY_FQDN}`)).toEqual(live.shopGatewayIPs!.map((ip) => `${ip}:${live.shopInboundPort}`).sort());
+  expect(endpointAddresses(d, `outbound|8080||${LEGACY_FQDN}`)).toEqual(
+    live.shopGatewayIPs!.map((ip) => `${ip}:${live.shopInboundPort}`).sort(),
+  );
   return auto.socket;
 }
 
@@ -479,7 +573,9 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     expect(routeClusters(vhost)).toEqual([`outbound|8080||${LEGACY_FQDN}`]);
     const socket = expectMtlsToWpgw(ingress(), 'ingress gateway');
     // the identity it verifies is the gateway's (the Service now selects the wpgw pods)
-    const sans = collect(socket.typed_config, 'match_subject_alt_names').flat().concat(collect(socket.typed_config, 'san_matcher'));
+    const sans = collect(socket.typed_config, 'match_subject_alt_names')
+      .flat()
+      .concat(collect(socket.typed_config, 'san_matcher'));
     expect(JSON.stringify(sans)).toContain(`spiffe://cluster.local/ns/${SHOP}/sa/wpgw`);
     expectWpgwInbound();
   });
@@ -499,11 +595,18 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     const port = live.shopOutPorts![9080]!;
     const l = listenerOnPort(shopGw(), port);
     expect(l, `shop wpgw outbound listener on pod port ${port}`).toBeDefined();
-    for (const c of l.filter_chains ?? []) expect(c.transport_socket, 'outbound listener is plaintext HTTP').toBeUndefined();
+    for (const c of l.filter_chains ?? [])
+      expect(c.transport_socket, 'outbound listener is plaintext HTTP').toBeUndefined();
     const rds = rdsNames(l);
     expect(rds).toEqual([`http.${port}`]);
     const rc = routeConfig(shopGw(), rds[0]!);
-    for (const host of [ORDERS_FQDN, `orders.${SALES}`, `orders.${SALES}.svc`, `${ORDERS_FQDN}:9080`, `orders.${SALES}:9080`]) {
+    for (const host of [
+      ORDERS_FQDN,
+      `orders.${SALES}`,
+      `orders.${SALES}.svc`,
+      `${ORDERS_FQDN}:9080`,
+      `orders.${SALES}:9080`,
+    ]) {
       expect(routeClusters(selectVhost(rc, host)), `route for Host ${host}`).toEqual([`outbound|9080||${ORDERS_FQDN}`]);
     }
     const c = cluster(shopGw(), `outbound|9080||${ORDERS_FQDN}`);
@@ -523,7 +626,10 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     const inbound = orders().listeners.find((x) => x.name === 'virtualInbound');
     expect(inbound, 'orders sidecar virtualInbound').toBeDefined();
     const mtlsChain = (inbound.filter_chains ?? []).find(
-      (fc: any) => fc.filter_chain_match?.destination_port === 9080 && fc.filter_chain_match?.transport_protocol === 'tls' && isIstioMutualDownstream(fc.transport_socket),
+      (fc: any) =>
+        fc.filter_chain_match?.destination_port === 9080 &&
+        fc.filter_chain_match?.transport_protocol === 'tls' &&
+        isIstioMutualDownstream(fc.transport_socket),
     );
     expect(mtlsChain, 'orders sidecar inbound mTLS chain for 9080').toBeDefined();
   });
@@ -532,7 +638,8 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     const port = live.shopOutPorts![80]!;
     const l = listenerOnPort(shopGw(), port);
     expect(l, `shop wpgw outbound listener on pod port ${port}`).toBeDefined();
-    for (const c of l.filter_chains ?? []) expect(c.transport_socket, 'outbound listener is plaintext HTTP').toBeUndefined();
+    for (const c of l.filter_chains ?? [])
+      expect(c.transport_socket, 'outbound listener is plaintext HTTP').toBeUndefined();
     const rc = routeConfig(shopGw(), `http.${port}`);
     for (const host of ['example.com', 'example.com:80']) {
       const vhost = selectVhost(rc, host);
@@ -544,19 +651,25 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     expect(c, 'cluster outbound|443||example.com').toBeDefined();
     expect(c.type).toBe('STRICT_DNS');
     const ts = c.transport_socket;
-    expect(ts?.name, `example.com transport socket: ${JSON.stringify(c.transport_socket ?? c.transport_socket_matches)}`).toBe(TLS_SOCKET);
+    expect(
+      ts?.name,
+      `example.com transport socket: ${JSON.stringify(c.transport_socket ?? c.transport_socket_matches)}`,
+    ).toBe(TLS_SOCKET);
     expect(ts.typed_config['@type']).toContain('UpstreamTlsContext');
     expect(ts.typed_config.sni).toBe('example.com');
     expect(isIstioMutualUpstream(ts)).toBe(false); // real TLS to the internet, not the mesh cert
     // the certificate must name example.com (SAN matcher, typed or the older untyped field)
-    const validation = ts.typed_config.common_tls_context?.combined_validation_context?.default_validation_context ?? {};
+    const validation =
+      ts.typed_config.common_tls_context?.combined_validation_context?.default_validation_context ?? {};
     const sanExact = [
       ...(validation.match_subject_alt_names ?? []).map((m: any) => m.exact),
       ...(validation.match_typed_subject_alt_names ?? []).map((m: any) => m.matcher?.exact),
     ];
     expect(sanExact, `SAN check: ${JSON.stringify(ts.typed_config.common_tls_context)}`).toContain('example.com');
     // against the system trust store (no mesh root)
-    expect(ts.typed_config.common_tls_context?.combined_validation_context?.validation_context_sds_secret_config?.name).toBe('file-root:system');
+    expect(
+      ts.typed_config.common_tls_context?.combined_validation_context?.validation_context_sds_secret_config?.name,
+    ).toBe('file-root:system');
   });
 
   it('5. undeclared hosts get no route, outbound ports only for the managed pods, namespaces apart', () => {
@@ -564,10 +677,18 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     for (const [appPort, podPort] of Object.entries(live.shopOutPorts!)) {
       for (const rdsName of rdsNames(listenerOnPort(shopGw(), podPort))) {
         const rc = routeConfig(shopGw(), rdsName);
-        for (const host of ['evil.example.com', `evil.example.com:${appPort}`, 'orders', `legacy.${SHOP}`, 'example.org']) {
+        for (const host of [
+          'evil.example.com',
+          `evil.example.com:${appPort}`,
+          'orders',
+          `legacy.${SHOP}`,
+          'example.org',
+        ]) {
           const vhost = selectVhost(rc, host);
           const sendsSomewhere = routeClusters(vhost).filter((cl) => cl !== 'BlackHoleCluster');
-          expect(sendsSomewhere, `${rdsName}: Host ${host} matched vhost ${JSON.stringify(vhost?.domains)}`).toEqual([]);
+          expect(sendsSomewhere, `${rdsName}: Host ${host} matched vhost ${JSON.stringify(vhost?.domains)}`).toEqual(
+            [],
+          );
         }
       }
     }
@@ -590,8 +711,12 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     }
     // (c) two opted-in namespaces do not see each other's gateway config
     const text = (d: XdsDump) => JSON.stringify([d.listeners, d.routes]);
-    expect(listenerPorts(shopGw())).toEqual([live.shopInboundPort!, ...Object.values(live.shopOutPorts!)].sort((a, b) => a - b));
-    expect(listenerPorts(depotGw())).toEqual([live.depotInboundPort!, ...Object.values(live.depotOutPorts!)].sort((a, b) => a - b));
+    expect(listenerPorts(shopGw())).toEqual(
+      [live.shopInboundPort!, ...Object.values(live.shopOutPorts!)].sort((a, b) => a - b),
+    );
+    expect(listenerPorts(depotGw())).toEqual(
+      [live.depotInboundPort!, ...Object.values(live.depotOutPorts!)].sort((a, b) => a - b),
+    );
     expect(text(shopGw())).not.toContain(`/namespaces/${DEPOT}/`);
     expect(text(shopGw())).not.toContain('example.org');
     expect(text(shopGw())).not.toContain('ledger');
@@ -614,17 +739,27 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     // the webhook is judging: an invalid VirtualService (no routes; the CRD schema allows it) is refused
     const bad = kc.try(
       ['apply', '--dry-run=server', '-f', '-'],
-      yamlOf([{ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'e2e-invalid', namespace: SHOP }, spec: { hosts: ['x.example.com'], gateways: ['wpgw-out'] } }]),
+      yamlOf([
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'VirtualService',
+          metadata: { name: 'e2e-invalid', namespace: SHOP },
+          spec: { hosts: ['x.example.com'], gateways: ['wpgw-out'] },
+        },
+      ]),
     );
     expect(bad.ok).toBe(false);
     expect(bad.out).toContain('denied the request');
     // every Istio object wpgw manages exists (it was created through that webhook), and
     // re-submitting each one now (server-side dry run) passes Istio's validation again
-    const kinds = 'gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
+    const kinds =
+      'gateways.networking.istio.io,virtualservices.networking.istio.io,destinationrules.networking.istio.io,serviceentries.networking.istio.io,authorizationpolicies.security.istio.io';
     for (const ns of [SHOP, DEPOT]) {
       const objs = kc.json<{ items: any[] }>(['get', kinds, '-n', ns, '-l', 'app.kubernetes.io/managed-by=wpgw']).items;
       const names = objs.map((o) => `${o.kind}/${o.metadata.name}`).sort();
-      expect(names.length, `${ns}: managed Istio objects ${names.join(', ')}`).toBeGreaterThanOrEqual(ns === SHOP ? 9 : 7);
+      expect(names.length, `${ns}: managed Istio objects ${names.join(', ')}`).toBeGreaterThanOrEqual(
+        ns === SHOP ? 9 : 7,
+      );
       // one server-side dry-run create of copies of all of them (kubectl names any refused one)
       const copies = objs.map((o) => ({
         apiVersion: o.apiVersion,
@@ -644,7 +779,8 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     console.log(`[istio e2e] analyzer findings in ${SHOP}/${DEPOT}:\n  ${ours.map((m) => m.text).join('\n  ')}`);
     // Excluded, a test-cluster artifact: the wpgw gateway pods keep "image: auto" because no
     // Istio injector runs here (in a mesh it replaces the image), so IST0147 fires on them.
-    const artifact = (m: AnalyzerMessage) => m.code === 'IST0147' && new RegExp(`^Pod (${SHOP}|${DEPOT})/wpgw-`).test(m.origin ?? '');
+    const artifact = (m: AnalyzerMessage) =>
+      m.code === 'IST0147' && new RegExp(`^Pod (${SHOP}|${DEPOT})/wpgw-`).test(m.origin ?? '');
     expect(ours.filter((m) => m.level === 'Error' && !artifact(m)).map((m) => m.text)).toEqual([]);
   });
 
@@ -654,9 +790,12 @@ describe('Istio in the loop: real istiod serving what wpgw generates', () => {
     expect(c, `cluster ${appCluster}`).toBeDefined();
     expect(c.lb_policy).toBe('RING_HASH');
     const l = listenerOnPort(depotGw(), live.depotInboundPort!);
-    const routes = rdsNames(l).flatMap((n) => collect(routeConfig(depotGw(), n), 'route')).filter((r: any) => r?.cluster === appCluster);
+    const routes = rdsNames(l)
+      .flatMap((n) => collect(routeConfig(depotGw(), n), 'route'))
+      .filter((r: any) => r?.cluster === appCluster);
     expect(routes.length).toBeGreaterThan(0);
-    for (const r of routes) expect(r.hash_policy).toEqual([expect.objectContaining({ connection_properties: { source_ip: true } })]);
+    for (const r of routes)
+      expect(r.hash_policy).toEqual([expect.objectContaining({ connection_properties: { source_ip: true } })]);
     // legacy in shop has no affinity: plain round robin there
     expect(cluster(shopGw(), `outbound|8080||${LEGACY_APP_FQDN}`).lb_policy ?? 'ROUND_ROBIN').not.toBe('RING_HASH');
   });

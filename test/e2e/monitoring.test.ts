@@ -37,15 +37,26 @@ interface Rendered {
 }
 
 function render(...args: string[]): Rendered[] {
-  const r = spawnSync(HELM, ['template', 'wpgw', join(ROOT, 'charts/wpgw'), '--namespace', 'wpgw-system', ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(HELM, ['template', 'wpgw', join(ROOT, 'charts/wpgw'), '--namespace', 'wpgw-system', ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   if (r.status !== 0) throw new Error(`helm template: ${r.stderr}`);
-  return parseAllDocuments(r.stdout).map((d) => d.toJS() as Rendered).filter(Boolean);
+  return parseAllDocuments(r.stdout)
+    .map((d) => d.toJS() as Rendered)
+    .filter(Boolean);
 }
 
 /** The API server's own /metrics (several MB: more than kubectl()'s default output buffer). */
 function apiserverMetrics(): string {
-  const r = spawnSync(env().kubectl, ['get', '--raw', '/metrics'], { env: { ...process.env, KUBECONFIG: env().kubeconfig }, encoding: 'utf8', timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`kubectl get --raw /metrics (${r.status}): ${r.stderr}${r.error ? String(r.error) : ''}`);
+  const r = spawnSync(env().kubectl, ['get', '--raw', '/metrics'], {
+    env: { ...process.env, KUBECONFIG: env().kubeconfig },
+    encoding: 'utf8',
+    timeout: 60_000,
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  if (r.status !== 0)
+    throw new Error(`kubectl get --raw /metrics (${r.status}): ${r.stderr}${r.error ? String(r.error) : ''}`);
   return r.stdout;
 }
 
@@ -73,14 +84,36 @@ beforeAll(async () => {
   // publication is "unchanged"), the controller waits as a follower of the suite's Lease holder.
   processes.push(
     {
-      args: ['webhook', '--host', '127.0.0.1', '--port', String(wPort), '--metrics-port', String(wMetrics), '--tls-secret', 'wpgw-system/wpgw-webhook-tls', '--webhook-config', 'wpgw'],
+      args: [
+        'webhook',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(wPort),
+        '--metrics-port',
+        String(wMetrics),
+        '--tls-secret',
+        'wpgw-system/wpgw-webhook-tls',
+        '--webhook-config',
+        'wpgw',
+      ],
       kubeconfig: e.processes.webhook.kubeconfig,
       pidFile: join(dir, 'monitoring-webhook.pid'),
       log: join(dir, 'monitoring-webhook.log'),
       env: {},
     },
     {
-      args: ['controller', '--namespace', 'wpgw-system', '--host', '127.0.0.1', '--port', String(cPort), '--metrics-port', String(cMetrics)],
+      args: [
+        'controller',
+        '--namespace',
+        'wpgw-system',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(cPort),
+        '--metrics-port',
+        String(cMetrics),
+      ],
       kubeconfig: e.processes.controller.kubeconfig,
       pidFile: join(dir, 'monitoring-controller.pid'),
       log: join(dir, 'monitoring-controller.log'),
@@ -88,8 +121,16 @@ beforeAll(async () => {
     },
   );
   for (const p of processes) startProcess(p.args[0]!, p);
-  await eventually('webhook http-metrics', () => scrape(webhookMetrics).then((t) => t.includes('wpgw_webhook_ca_bundle_patches_total{result="unchanged"}')), 90_000);
-  await eventually('controller http-metrics', () => scrape(controllerMetrics).then((t) => t.includes('wpgw_build_info')), 90_000);
+  await eventually(
+    'webhook http-metrics',
+    () => scrape(webhookMetrics).then((t) => t.includes('wpgw_webhook_ca_bundle_patches_total{result="unchanged"}')),
+    90_000,
+  );
+  await eventually(
+    'controller http-metrics',
+    () => scrape(controllerMetrics).then((t) => t.includes('wpgw_build_info')),
+    90_000,
+  );
 }, 180_000);
 
 afterAll(async () => {
@@ -102,7 +143,9 @@ describe('the http-metrics ports of the real webhook and controller', () => {
   it('serve /metrics over plain HTTP: build info, certificate expiry, caBundle results, leader state', async () => {
     const w = await scrape(webhookMetrics);
     expect(w).toMatch(/^wpgw_build_info\{component="webhook",version="\d+\.\d+\.\d+[^"]*",node="24\.[^"]+"\} 1$/m);
-    const served = Number(/^wpgw_webhook_certificate_expiry_timestamp_seconds\{certificate="serving"\} (\d+)$/m.exec(w)?.[1]);
+    const served = Number(
+      /^wpgw_webhook_certificate_expiry_timestamp_seconds\{certificate="serving"\} (\d+)$/m.exec(w)?.[1],
+    );
     const ca = Number(/^wpgw_webhook_certificate_expiry_timestamp_seconds\{certificate="ca"\} (\d+)$/m.exec(w)?.[1]);
     // The self-managed leaf lives 30 days, its CA a year (src/tls/rotation.ts).
     expect(served * 1000 - Date.now()).toBeGreaterThan(10 * 86_400_000);
@@ -117,24 +160,35 @@ describe('the http-metrics ports of the real webhook and controller', () => {
 
   it('serve nothing but /metrics: no admission, no probes on the plain port', async () => {
     const base = webhookMetrics.replace(/\/metrics$/, '');
-    expect((await fetch(`${base}/mutate`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(404);
+    expect(
+      (await fetch(`${base}/mutate`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } }))
+        .status,
+    ).toBe(404);
     expect((await fetch(`${base}/readyz`)).status).toBe(404);
   });
 });
 
-describe('the chart\'s PrometheusRule and dashboard name only metrics that really exist', () => {
+describe("the chart's PrometheusRule and dashboard name only metrics that really exist", () => {
   const objs = () => render('--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.dashboard.enabled=true');
-  const alerts = () => objs().find((o) => o.kind === 'PrometheusRule')!.spec!.groups.flatMap((g) => g.rules);
+  const alerts = () =>
+    objs()
+      .find((o) => o.kind === 'PrometheusRule')!
+      .spec!.groups.flatMap((g) => g.rules);
   const panels = () => {
     const cm = objs().find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'wpgw-dashboard')!;
     expect(cm.metadata.labels?.grafana_dashboard).toBe('1');
-    return (JSON.parse(cm.data!['wpgw.json']!) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> }).panels;
+    return (
+      JSON.parse(cm.data!['wpgw.json']!) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> }
+    ).panels;
   };
 
   it('a wpgw webhook the API server cannot call yields the series WpgwWebhookCallsFailing and WpgwWebhookFailingOpen select', async () => {
     createNamespace(NS, false);
     const closed = await freePort();
-    for (const [name, policy] of [[PROBE_CONFIGS[0], 'Fail'], [PROBE_CONFIGS[1], 'Ignore']] as const) {
+    for (const [name, policy] of [
+      [PROBE_CONFIGS[0], 'Fail'],
+      [PROBE_CONFIGS[1], 'Ignore'],
+    ] as const) {
       apply([
         {
           apiVersion: 'admissionregistration.k8s.io/v1',
@@ -157,7 +211,9 @@ describe('the chart\'s PrometheusRule and dashboard name only metrics that reall
       ]);
     }
     const pod = (name: string, probe: string) => ({
-      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { 'wpgw-probe': probe } },
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: NS, labels: { 'wpgw-probe': probe } },
       spec: { nodeSelector: { 'kubernetes.io/os': 'linux' }, containers: [{ name: 'c', image: 'nginx' }] },
     });
     // The webhook configuration takes effect once the API server's informer has it: retry.
@@ -173,19 +229,43 @@ describe('the chart\'s PrometheusRule and dashboard name only metrics that reall
     const selector = (alert: string) => alerts().find((a) => a.alert === alert)!.expr;
     const nameRe = /name=~"([^"]+)"/.exec(selector('WpgwWebhookCallsFailing'))![1]!;
     expect(selector('WpgwWebhookCallsFailing')).toContain('error_type="calling_webhook_error"');
-    const rejections = [...apiserver.matchAll(/^apiserver_admission_webhook_rejection_count\{([^}]*)\} (\S+)$/gm)].filter(
-      ([, labels]) => /error_type="calling_webhook_error"/.test(labels!) && new RegExp(`name="(${nameRe})"`).test(labels!),
+    const rejections = [
+      ...apiserver.matchAll(/^apiserver_admission_webhook_rejection_count\{([^}]*)\} (\S+)$/gm),
+    ].filter(
+      ([, labels]) =>
+        /error_type="calling_webhook_error"/.test(labels!) && new RegExp(`name="(${nameRe})"`).test(labels!),
     );
-    expect(rejections.length, apiserver.split('\n').filter((l) => l.includes('rejection_count')).join('\n')).toBeGreaterThan(0);
+    expect(
+      rejections.length,
+      apiserver
+        .split('\n')
+        .filter((l) => l.includes('rejection_count'))
+        .join('\n'),
+    ).toBeGreaterThan(0);
     expect(new RegExp(`^(${nameRe})$`).test('services.wpgw.io')).toBe(true);
     expect(new RegExp(`^(${nameRe})$`).test('pods.wpgw.io.evil')).toBe(false);
   });
 
   it('every alert and panel expression reads only metrics the webhook, the controller or the API server export', async () => {
-    const families = new Map([...exposedFamilies(await scrape(webhookMetrics)), ...exposedFamilies(await scrape(controllerMetrics)), ...exposedFamilies(apiserverMetrics())]);
-    const exprs = [...alerts().map((a) => [`alert ${a.alert}`, a.expr] as const), ...panels().flatMap((p) => p.targets.map((t) => [`panel "${p.title}"`, t.expr] as const))];
+    const families = new Map([
+      ...exposedFamilies(await scrape(webhookMetrics)),
+      ...exposedFamilies(await scrape(controllerMetrics)),
+      ...exposedFamilies(apiserverMetrics()),
+    ]);
+    const exprs = [
+      ...alerts().map((a) => [`alert ${a.alert}`, a.expr] as const),
+      ...panels().flatMap((p) => p.targets.map((t) => [`panel "${p.title}"`, t.expr] as const)),
+    ];
     expect(exprs.length).toBeGreaterThanOrEqual(15);
-    const expected = ['WpgwWebhookCallsFailing', 'WpgwWebhookFailingOpen', 'WpgwWebhookSlow', 'WpgwWebhookCertificateExpiring', 'WpgwCaBundlePatchFailing', 'WpgwControllerReconcileErrors', 'WpgwControllerNoLeader'];
+    const expected = [
+      'WpgwWebhookCallsFailing',
+      'WpgwWebhookFailingOpen',
+      'WpgwWebhookSlow',
+      'WpgwWebhookCertificateExpiring',
+      'WpgwCaBundlePatchFailing',
+      'WpgwControllerReconcileErrors',
+      'WpgwControllerNoLeader',
+    ];
     expect(alerts().map((a) => a.alert)).toEqual(expected);
     const parsed = parsePromql(exprs.map(([, expr]) => expr));
     const missing: string[] = [];

@@ -8,7 +8,21 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
-import { appService, apply, createNamespace, env, eventually, getJson, k, kubectl, list, managedObjects, waitForDefaultServiceAccount, windowsDeployment, printTestTimes } from './helpers.js';
+import {
+  appService,
+  apply,
+  createNamespace,
+  env,
+  eventually,
+  getJson,
+  k,
+  kubectl,
+  list,
+  managedObjects,
+  waitForDefaultServiceAccount,
+  windowsDeployment,
+  printTestTimes,
+} from './helpers.js';
 
 printTestTimes();
 
@@ -18,11 +32,21 @@ const DEADLINE = 240_000; // a loaded machine: pods roll on kwok nodes, the cont
 /** What a user Service looks like apart from fields the API server or wpgw own. */
 function userView(ns: string, name: string): unknown {
   const s = getJson(['service', name, '-n', ns]);
-  return { labels: s.metadata.labels ?? {}, annotations: Object.keys(s.metadata.annotations ?? {}).sort(), selector: s.spec.selector, ports: s.spec.ports, clusterIP: s.spec.clusterIP };
+  return {
+    labels: s.metadata.labels ?? {},
+    annotations: Object.keys(s.metadata.annotations ?? {}).sort(),
+    selector: s.spec.selector,
+    ports: s.spec.ports,
+    clusterIP: s.spec.clusterIP,
+  };
 }
 
 async function repointed(ns: string, name: string): Promise<void> {
-  await eventually(`Service ${name} re-pointed`, () => getJson(['service', name, '-n', ns])?.spec?.selector?.['wpgw.io/gateway'] === ns, DEADLINE);
+  await eventually(
+    `Service ${name} re-pointed`,
+    () => getJson(['service', name, '-n', ns])?.spec?.selector?.['wpgw.io/gateway'] === ns,
+    DEADLINE,
+  );
   await eventually(`Service ${name}-app`, () => getJson(['service', `${name}-app`, '-n', ns]), DEADLINE);
 }
 
@@ -66,13 +90,23 @@ function helmServiceRelease(name: string, ns: string, port: number, targetPort: 
   const dir = mkdtempSync(join(tmpdir(), `wpgw-e2e-chart-${name}-`));
   mkdirSync(join(dir, 'chart/templates'), { recursive: true });
   writeFileSync(join(dir, 'chart/Chart.yaml'), `apiVersion: v2\nname: ${name}\nversion: 0.1.0\n`);
-  const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name, labels: { team: 'pay' } }, spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort }] } };
+  const svc = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, labels: { team: 'pay' } },
+    spec: { selector: { app: name }, ports: [{ name: 'http', port, targetPort }] },
+  };
   writeFileSync(join(dir, 'chart/templates/service.yaml'), JSON.stringify(svc));
   const helm = (...args: string[]) => {
     const r = spawnSync(HELM, [...args, '--kubeconfig', env().kubeconfig], {
       encoding: 'utf8',
       timeout: 120_000,
-      env: { ...process.env, HELM_CACHE_HOME: join(dir, 'cache'), HELM_CONFIG_HOME: join(dir, 'config'), HELM_DATA_HOME: join(dir, 'data') },
+      env: {
+        ...process.env,
+        HELM_CACHE_HOME: join(dir, 'cache'),
+        HELM_CONFIG_HOME: join(dir, 'config'),
+        HELM_DATA_HOME: join(dir, 'data'),
+      },
     });
     if (r.status !== 0) throw new Error(`helm ${args.join(' ')} failed (${r.status}): ${r.stderr}${r.stdout}`);
     return r.stdout + r.stderr;
@@ -88,14 +122,25 @@ describe('opting a namespace out', () => {
   it('restores every re-pointed Service exactly, rolls the Windows pods, then removes all wpgw made and nothing else', async () => {
     const ns = 'e2e-optout';
     await optedInWithUserObject(ns);
-    apply([windowsDeployment('legacy', ns, OUTBOUND), windowsDeployment('billing', ns, OUTBOUND, 1), windowsDeployment('ledger', ns, OUTBOUND, 1)]);
-    await eventually('Windows pods admitted', () => list(['pods', '-n', ns, '-l', 'wpgw.io/managed=true']).length === 4, DEADLINE);
+    apply([
+      windowsDeployment('legacy', ns, OUTBOUND),
+      windowsDeployment('billing', ns, OUTBOUND, 1),
+      windowsDeployment('ledger', ns, OUTBOUND, 1),
+    ]);
+    await eventually(
+      'Windows pods admitted',
+      () => list(['pods', '-n', ns, '-l', 'wpgw.io/managed=true']).length === 4,
+      DEADLINE,
+    );
     // Helm's three-way merge: installed, re-pointed, then upgraded (the user's key merged back).
     const ledger = helmServiceRelease('ledger', ns, 7070, 7000);
     ledger.install();
     // Client-side apply (last-applied annotation) and server-side apply (managedFields).
     const csa = appService('legacy', ns);
-    const ssa = { ...appService('billing', ns, 9090, 8443), metadata: { name: 'billing', namespace: ns, labels: { team: 'pay' } } };
+    const ssa = {
+      ...appService('billing', ns, 9090, 8443),
+      metadata: { name: 'billing', namespace: ns, labels: { team: 'pay' } },
+    };
     apply([csa]);
     apply([ssa], ['--server-side', '--field-manager=e2e-user']);
     await repointed(ns, 'legacy');
@@ -103,7 +148,10 @@ describe('opting a namespace out', () => {
     await repointed(ns, 'ledger');
     // A client-side re-apply merges the user's selector key back beside the gateway's (issue 12).
     apply([csa]);
-    await eventually('legacy re-admitted', () => getJson(['service', 'legacy', '-n', ns]).metadata.annotations['wpgw.io/original']);
+    await eventually(
+      'legacy re-admitted',
+      () => getJson(['service', 'legacy', '-n', ns]).metadata.annotations['wpgw.io/original'],
+    );
     // Helm's strategic three-way patch merges the chart's selector key back beside the gateway's;
     // the webhook re-points what arrives, as for a client-side apply.
     ledger.upgrade();
@@ -116,12 +164,16 @@ describe('opting a namespace out', () => {
 
     k(['label', 'namespace', ns, 'wpgw.io/inject-']);
 
-    await eventually('Services restored', () => {
-      const l = getJson(['service', 'legacy', '-n', ns]);
-      const b = getJson(['service', 'billing', '-n', ns]);
-      const h = getJson(['service', 'ledger', '-n', ns]);
-      return [l, b, h].every((x) => x.metadata.annotations?.['wpgw.io/original'] === undefined);
-    }, DEADLINE);
+    await eventually(
+      'Services restored',
+      () => {
+        const l = getJson(['service', 'legacy', '-n', ns]);
+        const b = getJson(['service', 'billing', '-n', ns]);
+        const h = getJson(['service', 'ledger', '-n', ns]);
+        return [l, b, h].every((x) => x.metadata.annotations?.['wpgw.io/original'] === undefined);
+      },
+      DEADLINE,
+    );
     expect(userView(ns, 'ledger')).toEqual(helmView(ns, 'ledger', 7070, 7000, ledgerIP));
     expect(userView(ns, 'legacy')).toEqual(legacyAsApplied(legacyIP));
     expect(userView(ns, 'billing')).toEqual({
@@ -131,13 +183,31 @@ describe('opting a namespace out', () => {
       ports: [{ name: 'http', port: 9090, protocol: 'TCP', targetPort: 8443 }],
       clusterIP: billingIP,
     });
-    expect(list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored']).map((e) => e.involvedObject.name).sort()).toEqual(['billing', 'ledger', 'legacy']);
+    expect(
+      list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored'])
+        .map((e) => e.involvedObject.name)
+        .sort(),
+    ).toEqual(['billing', 'ledger', 'legacy']);
 
     // The controller rolls the owners; the new pods are not admitted by wpgw (namespaceSelector).
-    await eventually('Windows pods replaced, without wpgw routing', () => {
-      const pods = list(['pods', '-n', ns]).filter((p) => !p.metadata.deletionTimestamp && p.metadata.labels?.app !== 'wpgw' && !p.metadata.labels?.['wpgw.io/gateway']);
-      return pods.length === 4 && pods.every((p) => !oldPods.has(p.metadata.uid) && !p.spec.hostAliases && !p.metadata.annotations?.['wpgw.io/status']);
-    }, DEADLINE);
+    await eventually(
+      'Windows pods replaced, without wpgw routing',
+      () => {
+        const pods = list(['pods', '-n', ns]).filter(
+          (p) =>
+            !p.metadata.deletionTimestamp &&
+            p.metadata.labels?.app !== 'wpgw' &&
+            !p.metadata.labels?.['wpgw.io/gateway'],
+        );
+        return (
+          pods.length === 4 &&
+          pods.every(
+            (p) => !oldPods.has(p.metadata.uid) && !p.spec.hostAliases && !p.metadata.annotations?.['wpgw.io/status'],
+          )
+        );
+      },
+      DEADLINE,
+    );
     await eventually('everything the controller made removed', () => managedObjects(ns).length === 0, DEADLINE);
     expect(getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion).toBe(userConfig);
     expect(getJson(['service', 'legacy-app', '-n', ns])).toBeUndefined();
@@ -147,7 +217,9 @@ describe('opting a namespace out', () => {
     // The user's tools keep working on the restored Services: same apply, no conflict, no change.
     const before = [userView(ns, 'legacy'), userView(ns, 'billing'), userView(ns, 'ledger')];
     apply([csa]);
-    expect(kubectl(['apply', '--server-side', '--field-manager=e2e-user', '-f', '-'], JSON.stringify(ssa)).status).toBe(0);
+    expect(kubectl(['apply', '--server-side', '--field-manager=e2e-user', '-f', '-'], JSON.stringify(ssa)).status).toBe(
+      0,
+    );
     ledger.upgrade();
     expect([userView(ns, 'legacy'), userView(ns, 'billing'), userView(ns, 'ledger')]).toEqual(before);
   });
@@ -157,7 +229,11 @@ describe('handing back one Service while the namespace stays in', () => {
   it('wpgw.io/inject=false and a Service no Windows pods back: restored exactly once its clients may reach the Windows pods (the gateway always labelled for auto-mTLS, no caller rule); the rest stays', async () => {
     const ns = 'e2e-svc-leave';
     await optedInWithUserObject(ns);
-    apply([windowsDeployment('legacy', ns, OUTBOUND), windowsDeployment('billing', ns, OUTBOUND, 1), windowsDeployment('stays', ns, OUTBOUND, 1)]);
+    apply([
+      windowsDeployment('legacy', ns, OUTBOUND),
+      windowsDeployment('billing', ns, OUTBOUND, 1),
+      windowsDeployment('stays', ns, OUTBOUND, 1),
+    ]);
     const csa = appService('legacy', ns);
     apply([csa, appService('stays', ns, 9000, 90)]);
     const billing = helmServiceRelease('billing', ns, 9090, 8443);
@@ -165,9 +241,19 @@ describe('handing back one Service while the namespace stays in', () => {
     for (const name of ['legacy', 'billing', 'stays']) await repointed(ns, name);
     billing.upgrade();
     // Callers reach the gateway over mTLS by its pods' tlsMode label (docs/user-policies.md): no caller rules to stage.
-    await eventually('inbound objects of all three', () => ['legacy', 'billing', 'stays'].every((n) => managedObjects(ns).includes(`Service/${n}-app`)), DEADLINE);
-    await eventually('gateway rolled out', () => getJson(['deployment', 'wpgw', '-n', ns])?.status?.readyReplicas === 2, DEADLINE);
-    expect(getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    await eventually(
+      'inbound objects of all three',
+      () => ['legacy', 'billing', 'stays'].every((n) => managedObjects(ns).includes(`Service/${n}-app`)),
+      DEADLINE,
+    );
+    await eventually(
+      'gateway rolled out',
+      () => getJson(['deployment', 'wpgw', '-n', ns])?.status?.readyReplicas === 2,
+      DEADLINE,
+    );
+    expect(getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode']).toBe(
+      'istio',
+    );
     expect(managedObjects(ns).filter((o) => o.startsWith('DestinationRule/wpgw-in-'))).toEqual([]);
     const legacyIP = getJson(['service', 'legacy', '-n', ns]).spec.clusterIP;
     const billingIP = getJson(['service', 'billing', '-n', ns]).spec.clusterIP;
@@ -177,48 +263,88 @@ describe('handing back one Service while the namespace stays in', () => {
     // Opted out: the webhook keeps it re-pointed and says why; nothing changes for callers yet.
     const labelled = kubectl(['label', 'service', 'legacy', '-n', ns, 'wpgw.io/inject=false']);
     expect(labelled.status).toBe(0);
-    expect(labelled.stderr).toContain('stays re-pointed until the wpgw controller has moved its mesh callers off the gateway');
+    expect(labelled.stderr).toContain(
+      'stays re-pointed until the wpgw controller has moved its mesh callers off the gateway',
+    );
     expect(getJson(['service', 'legacy', '-n', ns]).spec.selector).toEqual({ 'wpgw.io/gateway': ns });
 
     // Watch the order: the Service is never restored while its caller rule still exists, or before
     // its clients are admitted to the Windows pods directly (wpgw-direct-legacy) and the gateway pods are labelled.
     const seen: string[] = [];
-    await eventually('legacy restored', () => {
-      const svc = getJson(['service', 'legacy', '-n', ns]);
-      const objs = managedObjects(ns);
-      const gwLabel = getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode'];
-      const restored = svc.spec.selector['wpgw.io/gateway'] === undefined;
-      const state = `${gwLabel ?? '-'} rule:${objs.includes('DestinationRule/wpgw-in-legacy')} direct:${objs.includes('NetworkPolicy/wpgw-direct-legacy')} restored:${restored}`;
-      if (seen.at(-1) !== state) seen.push(state);
-      return restored;
-    }, DEADLINE);
+    await eventually(
+      'legacy restored',
+      () => {
+        const svc = getJson(['service', 'legacy', '-n', ns]);
+        const objs = managedObjects(ns);
+        const gwLabel = getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels[
+          'security.istio.io/tlsMode'
+        ];
+        const restored = svc.spec.selector['wpgw.io/gateway'] === undefined;
+        const state = `${gwLabel ?? '-'} rule:${objs.includes('DestinationRule/wpgw-in-legacy')} direct:${objs.includes('NetworkPolicy/wpgw-direct-legacy')} restored:${restored}`;
+        if (seen.at(-1) !== state) seen.push(state);
+        return restored;
+      },
+      DEADLINE,
+    );
     process.stdout.write(`[e2e] Service opt-out states seen: ${seen.join(' | ')}\n`);
     expect(seen.filter((x) => x.includes('rule:true') && x.endsWith('restored:true'))).toEqual([]);
     expect(seen.at(-1)).toBe('istio rule:false direct:true restored:true');
-    expect(userView(ns, 'legacy')).toEqual({ ...(legacyAsApplied(legacyIP) as object), labels: { 'wpgw.io/inject': 'false' } });
+    expect(userView(ns, 'legacy')).toEqual({
+      ...(legacyAsApplied(legacyIP) as object),
+      labels: { 'wpgw.io/inject': 'false' },
+    });
     // One Event per step, in the order they were written (etcd's resourceVersions).
-    const steps = list(['events', '-n', ns, '--field-selector', 'involvedObject.name=legacy,involvedObject.kind=Service'])
+    const steps = list([
+      'events',
+      '-n',
+      ns,
+      '--field-selector',
+      'involvedObject.name=legacy,involvedObject.kind=Service',
+    ])
       .filter((e) => e.reason === 'LeavingGateway' || e.reason === 'ServiceRestored')
       .sort((a, b) => Number(a.metadata.resourceVersion) - Number(b.metadata.resourceVersion))
-      .map((e) => `${e.reason}: ${/^labelled wpgw.io\/inject=false: (?:handing it back from the wpgw gateway: )?(\w+)/.exec(e.message)?.[1]}`);
+      .map(
+        (e) =>
+          `${e.reason}: ${/^labelled wpgw.io\/inject=false: (?:handing it back from the wpgw gateway: )?(\w+)/.exec(e.message)?.[1]}`,
+      );
     // No gateway rollout and no caller rule to delete: straight to the restore, then the listener's grace.
     expect(steps).toEqual(expect.arrayContaining(['ServiceRestored: restored', 'LeavingGateway: restored']));
     expect(steps.filter((x) => /labelling|deleting/.test(x))).toEqual([]);
 
     // The Windows workload behind billing is deleted while its Service (Helm's) stays.
     k(['delete', 'deployment', 'billing', '-n', ns]);
-    await eventually('billing restored', () => getJson(['service', 'billing', '-n', ns]).metadata.annotations?.['wpgw.io/original'] === undefined, DEADLINE);
+    await eventually(
+      'billing restored',
+      () => getJson(['service', 'billing', '-n', ns]).metadata.annotations?.['wpgw.io/original'] === undefined,
+      DEADLINE,
+    );
     expect(userView(ns, 'billing')).toEqual(helmView(ns, 'billing', 9090, 8443, billingIP));
-    expect(list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored,involvedObject.name=billing'])[0]?.message).toMatch(/^no Windows workload or pod matches it any more: restored/);
+    expect(
+      list(['events', '-n', ns, '--field-selector', 'reason=ServiceRestored,involvedObject.name=billing'])[0]?.message,
+    ).toMatch(/^no Windows workload or pod matches it any more: restored/);
 
     // After the listener's grace: their inbound objects are gone (the gateway keeps its label); stays is untouched.
-    await eventually('inbound objects of legacy and billing pruned', () => {
-      const objs = managedObjects(ns);
-      return !objs.some((o) => /(legacy|billing)-app$|wpgw-in-(legacy|billing)$|wpgw-app-(legacy|billing)$/.test(o));
-    }, DEADLINE);
-    expect(getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    await eventually(
+      'inbound objects of legacy and billing pruned',
+      () => {
+        const objs = managedObjects(ns);
+        return !objs.some((o) => /(legacy|billing)-app$|wpgw-in-(legacy|billing)$|wpgw-app-(legacy|billing)$/.test(o));
+      },
+      DEADLINE,
+    );
+    expect(getJson(['deployment', 'wpgw', '-n', ns]).spec.template.metadata.labels['security.istio.io/tlsMode']).toBe(
+      'istio',
+    );
     const objs = managedObjects(ns);
-    expect(objs).toEqual(expect.arrayContaining(['Service/stays-app', 'Gateway/wpgw-in-stays', 'DestinationRule/wpgw-app-stays', 'Deployment/wpgw', 'NetworkPolicy/wpgw-direct-legacy']));
+    expect(objs).toEqual(
+      expect.arrayContaining([
+        'Service/stays-app',
+        'Gateway/wpgw-in-stays',
+        'DestinationRule/wpgw-app-stays',
+        'Deployment/wpgw',
+        'NetworkPolicy/wpgw-direct-legacy',
+      ]),
+    );
     const staysNow = getJson(['service', 'stays', '-n', ns]);
     expect(staysNow.spec).toEqual(stays.spec);
     expect(getJson(['configmap', 'user-config', '-n', ns]).metadata.resourceVersion).toBe(userConfig);
@@ -291,7 +417,11 @@ describe('wpgw restore, with the controller gone', () => {
       expect(userView(ns, 'legacy')).toEqual(before);
     } finally {
       startProcess('controller', e.processes.controller);
-      await eventually('controller back', async () => (await fetchInsecure(`https://127.0.0.1:${e.controllerPort}/readyz`)) === 200, DEADLINE);
+      await eventually(
+        'controller back',
+        async () => (await fetchInsecure(`https://127.0.0.1:${e.controllerPort}/readyz`)) === 200,
+        DEADLINE,
+      );
     }
   });
 });

@@ -32,7 +32,10 @@ const OUTBOUND = `${ORDERS}, example.com:80+tls`;
 printTestTimes();
 
 async function gatewayIP(ns: string): Promise<string> {
-  return eventually(`Service wpgw in ${ns} with a ClusterIP`, () => getJson(['service', 'wpgw', '-n', ns])?.spec?.clusterIP as string | undefined);
+  return eventually(
+    `Service wpgw in ${ns} with a ClusterIP`,
+    () => getJson(['service', 'wpgw', '-n', ns])?.spec?.clusterIP as string | undefined,
+  );
 }
 
 async function optedInNamespace(ns: string, annotations: Record<string, string> = {}): Promise<string> {
@@ -55,7 +58,9 @@ async function expectConverged(ns: string, app: string, replicas: number): Promi
   for (const pod of pods) {
     expect(pod.spec.nodeName).toBe('windows-1');
     expect(pod.metadata.labels['wpgw.io/managed']).toBe('true');
-    expect(pod.spec.hostAliases).toEqual([{ ip, hostnames: ['example.com', 'orders.sales', 'orders.sales.svc', 'orders.sales.svc.cluster.local'] }]);
+    expect(pod.spec.hostAliases).toEqual([
+      { ip, hostnames: ['example.com', 'orders.sales', 'orders.sales.svc', 'orders.sales.svc.cluster.local'] },
+    ]);
   }
   const svc = await eventually(`Service ${app} re-pointed`, () => {
     const s = getJson(['service', app, '-n', ns]);
@@ -69,9 +74,15 @@ async function expectConverged(ns: string, app: string, replicas: number): Promi
     const ips = podIPs(ns, `wpgw.io/gateway=${ns}`);
     return ips.length === 2 ? ips : undefined;
   });
-  await eventually(`EndpointSlices of ${app} = gateway pods`, () => JSON.stringify(endpointIPs(ns, app)) === JSON.stringify(gwPodIPs));
+  await eventually(
+    `EndpointSlices of ${app} = gateway pods`,
+    () => JSON.stringify(endpointIPs(ns, app)) === JSON.stringify(gwPodIPs),
+  );
   const winIPs = pods.map((p) => p.status.podIP).sort();
-  await eventually(`EndpointSlices of ${app}-app = Windows pods`, () => JSON.stringify(endpointIPs(ns, `${app}-app`)) === JSON.stringify(winIPs));
+  await eventually(
+    `EndpointSlices of ${app}-app = Windows pods`,
+    () => JSON.stringify(endpointIPs(ns, `${app}-app`)) === JSON.stringify(winIPs),
+  );
   expect(winIPs.every((x: string) => x.startsWith('10.244.64.'))).toBe(true);
 }
 
@@ -79,7 +90,9 @@ describe('1. opting a namespace in and out', () => {
   it('labelling brings up the gateway and its policies; unlabelling removes only them', async () => {
     const ns = 'e2e-label';
     createNamespace(ns, false);
-    apply([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'user-config', namespace: ns }, data: { a: 'b' } }]);
+    apply([
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'user-config', namespace: ns }, data: { a: 'b' } },
+    ]);
     await sleep(1500);
     expect(managedObjects(ns)).toEqual([]);
     k(['label', 'namespace', ns, 'wpgw.io/inject=enabled']);
@@ -97,7 +110,11 @@ describe('1. opting a namespace in and out', () => {
     await eventually('gateway objects', () => JSON.stringify(managedObjects(ns)) === JSON.stringify(want));
     const deploy = getJson(['deployment', 'wpgw', '-n', ns, '--show-managed-fields']);
     expect(deploy.spec.template.spec.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
-    expect(deploy.metadata.managedFields.some((f: { manager: string; operation: string }) => f.manager === 'wpgw' && f.operation === 'Apply')).toBe(true);
+    expect(
+      deploy.metadata.managedFields.some(
+        (f: { manager: string; operation: string }) => f.manager === 'wpgw' && f.operation === 'Apply',
+      ),
+    ).toBe(true);
     k(['label', 'namespace', ns, 'wpgw.io/inject-']);
     await eventually('gateway objects removed', () => managedObjects(ns).length === 0);
     expect(getJson(['configmap', 'user-config', '-n', ns])?.data).toEqual({ a: 'b' });
@@ -152,10 +169,16 @@ describe('2. a Windows Deployment and its Service converge in either order', () 
 describe('3. re-applying changes nothing; changing destinations rolls out and re-routes', () => {
   it('client-side apply of the same manifests is a no-op', async () => {
     const ns = 'e2e-deploy-first';
-    const before = { svc: getJson(['service', 'legacy', '-n', ns]), deploy: getJson(['deployment', 'legacy', '-n', ns]) };
+    const before = {
+      svc: getJson(['service', 'legacy', '-n', ns]),
+      deploy: getJson(['deployment', 'legacy', '-n', ns]),
+    };
     apply([windowsDeployment('legacy', ns, OUTBOUND), appService('legacy', ns)]);
     await sleep(1500);
-    const after = { svc: getJson(['service', 'legacy', '-n', ns]), deploy: getJson(['deployment', 'legacy', '-n', ns]) };
+    const after = {
+      svc: getJson(['service', 'legacy', '-n', ns]),
+      deploy: getJson(['deployment', 'legacy', '-n', ns]),
+    };
     expect(after.svc.spec).toEqual(before.svc.spec);
     expect(after.svc.metadata.resourceVersion).toBe(before.svc.metadata.resourceVersion);
     expect(after.deploy.metadata.generation).toBe(before.deploy.metadata.generation);
@@ -165,7 +188,10 @@ describe('3. re-applying changes nothing; changing destinations rolls out and re
     const ns = 'e2e-service-first';
     const before = getJson(['service', 'legacy', '-n', ns]);
     const beforeDeploy = getJson(['deployment', 'legacy', '-n', ns]);
-    apply([windowsDeployment('legacy', ns, OUTBOUND), appService('legacy', ns)], ['--server-side', '--field-manager=e2e-user']);
+    apply(
+      [windowsDeployment('legacy', ns, OUTBOUND), appService('legacy', ns)],
+      ['--server-side', '--field-manager=e2e-user'],
+    );
     await sleep(1500);
     const after = getJson(['service', 'legacy', '-n', ns]);
     expect(after.spec).toEqual(before.spec);
@@ -175,27 +201,47 @@ describe('3. re-applying changes nothing; changing destinations rolls out and re
 
   it('changing wpgw.io/outbound rolls out and updates the routes; the last user of a destination takes its route along', async () => {
     const ns = 'e2e-deploy-first';
-    await eventually('route to orders', () => getJson(['virtualservice', `wpgw-out-orders.sales.svc.cluster.local-9080`, '-n', ns]));
+    await eventually('route to orders', () =>
+      getJson(['virtualservice', `wpgw-out-orders.sales.svc.cluster.local-9080`, '-n', ns]),
+    );
     apply([windowsDeployment('legacy', ns, 'example.com:80+tls, rates.shop.svc.cluster.local:8080')]);
     await eventually('new pods carry the new names', () => {
       const pods = windowsPods(ns, 'legacy');
       return pods.length === 2 && pods.every((p) => p.spec.hostAliases?.[0]?.hostnames.includes('rates.shop.svc'));
     });
-    await eventually('route to rates appears', () => getJson(['virtualservice', 'wpgw-out-rates.shop.svc.cluster.local-8080', '-n', ns]));
-    await eventually('route to orders removed with its last user', () => !getJson(['virtualservice', 'wpgw-out-orders.sales.svc.cluster.local-9080', '-n', ns]));
+    await eventually('route to rates appears', () =>
+      getJson(['virtualservice', 'wpgw-out-rates.shop.svc.cluster.local-8080', '-n', ns]),
+    );
+    await eventually(
+      'route to orders removed with its last user',
+      () => !getJson(['virtualservice', 'wpgw-out-orders.sales.svc.cluster.local-9080', '-n', ns]),
+    );
     const svc = getJson(['service', 'wpgw', '-n', ns]);
-    expect(svc.spec.ports.map((p: { port: number }) => p.port).sort((a: number, b: number) => a - b)).toEqual([80, 8080, 15021]);
+    expect(svc.spec.ports.map((p: { port: number }) => p.port).sort((a: number, b: number) => a - b)).toEqual([
+      80, 8080, 15021,
+    ]);
   });
 });
 
 describe('4. deleting leaves no orphans', () => {
   it('deleting the Service removes <name>-app and its inbound config; deleting the Deployment its routes; the namespace finishes', async () => {
     const ns = 'e2e-service-first';
-    expect(managedObjects(ns)).toEqual(expect.arrayContaining(['Service/legacy-app', 'Gateway/wpgw-in-legacy', 'VirtualService/wpgw-in-legacy']));
+    expect(managedObjects(ns)).toEqual(
+      expect.arrayContaining(['Service/legacy-app', 'Gateway/wpgw-in-legacy', 'VirtualService/wpgw-in-legacy']),
+    );
     k(['delete', 'service', 'legacy', '-n', ns]);
-    await eventually('inbound objects gone', () => !managedObjects(ns).some((o) => o.includes('legacy-app') || o.includes('wpgw-in-legacy') || o.includes('wpgw-app-legacy')));
+    await eventually(
+      'inbound objects gone',
+      () =>
+        !managedObjects(ns).some(
+          (o) => o.includes('legacy-app') || o.includes('wpgw-in-legacy') || o.includes('wpgw-app-legacy'),
+        ),
+    );
     k(['delete', 'deployment', 'legacy', '-n', ns]);
-    await eventually('outbound routes gone', () => !managedObjects(ns).some((o) => o.startsWith('VirtualService/') || o.startsWith('ServiceEntry/')));
+    await eventually(
+      'outbound routes gone',
+      () => !managedObjects(ns).some((o) => o.startsWith('VirtualService/') || o.startsWith('ServiceEntry/')),
+    );
     expect(managedObjects(ns)).toContain('Deployment/wpgw');
     k(['delete', 'namespace', ns, '--wait=false']);
     await eventually('namespace deleted', () => !getJson(['namespace', ns]), 90_000);
@@ -208,7 +254,11 @@ describe('5. a bad wpgw.io/outbound is rejected by the API server with our messa
     const pod = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'bad-outbound', namespace: ns, annotations: { 'wpgw.io/outbound': 'example.com:80, example.com' } },
+      metadata: {
+        name: 'bad-outbound',
+        namespace: ns,
+        annotations: { 'wpgw.io/outbound': 'example.com:80, example.com' },
+      },
       spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }] },
     };
     const r = kubectl(['apply', '-f', '-'], JSON.stringify(pod));
@@ -220,18 +270,21 @@ describe('5. a bad wpgw.io/outbound is rejected by the API server with our messa
 });
 
 describe('5b. a setting where wpgw does not read it is an Event on the object and a status hint', () => {
-  it('wpgw.io/outbound on a Deployment\'s own metadata: MisplacedSetting Warning on the Deployment, hint in wpgw status', async () => {
+  it("wpgw.io/outbound on a Deployment's own metadata: MisplacedSetting Warning on the Deployment, hint in wpgw status", async () => {
     const ns = 'e2e-hints';
     await optedInNamespace(ns);
     const d = linuxDeployment('own-meta', ns) as { metadata: Record<string, unknown> };
     d.metadata.annotations = { 'wpgw.io/outbound': 'example.com:443' };
     apply([d]);
-    const event = await eventually('a MisplacedSetting Event on Deployment/own-meta', () =>
-      list(['events', '-n', ns, '--field-selector', 'reason=MisplacedSetting,involvedObject.name=own-meta'])[0],
+    const event = await eventually(
+      'a MisplacedSetting Event on Deployment/own-meta',
+      () => list(['events', '-n', ns, '--field-selector', 'reason=MisplacedSetting,involvedObject.name=own-meta'])[0],
     );
     expect(event.type).toBe('Warning');
     expect(event.involvedObject.kind).toBe('Deployment');
-    expect(event.message).toBe("wpgw.io/outbound is on the Deployment's own metadata, where it has no effect: wpgw reads it from the pod template (spec.template.metadata.annotations)");
+    expect(event.message).toBe(
+      "wpgw.io/outbound is on the Deployment's own metadata, where it has no effect: wpgw reads it from the pod template (spec.template.metadata.annotations)",
+    );
     const r = spawnSync(process.execPath, [resolve(import.meta.dirname, '../../dist/src/cli.js'), 'status', '-n', ns], {
       env: { ...process.env, KUBECONFIG: env().kubeconfig },
       encoding: 'utf8',
@@ -243,11 +296,18 @@ describe('5b. a setting where wpgw does not read it is an Event on the object an
 
   it('a bare Linux Pod that the re-pointed Service legacy selects is warned about at its admission (server-side dry run: nothing is created)', () => {
     const ns = 'e2e-deploy-first';
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bare-linux', namespace: ns, labels: { app: 'legacy' } }, spec: { containers: [{ name: 'nginx', image: 'nginx' }] } };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'bare-linux', namespace: ns, labels: { app: 'legacy' } },
+      spec: { containers: [{ name: 'nginx', image: 'nginx' }] },
+    };
     const r = kubectl(['apply', '--dry-run=server', '-f', '-'], JSON.stringify(pod));
     expect(r.status).toBe(0);
     expect(r.stderr).toContain('Warning: ');
-    expect(r.stderr).toContain('wpgw does not manage this pod (not Windows), yet the re-pointed Service "legacy" selects it, so "legacy-app" sends it');
+    expect(r.stderr).toContain(
+      'wpgw does not manage this pod (not Windows), yet the re-pointed Service "legacy" selects it, so "legacy-app" sends it',
+    );
     expect(getJson(['pod', 'bare-linux', '-n', ns])).toBeUndefined();
   });
 });
@@ -257,7 +317,10 @@ describe('6. with the webhook stopped, failurePolicy Fail holds', () => {
     const e = env();
     const ns = 'e2e-deploy-first';
     await stopProcess(e.processes.webhook);
-    await eventually('webhook down', async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/healthz`)) === 0);
+    await eventually(
+      'webhook down',
+      async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/healthz`)) === 0,
+    );
     const winPod = (name: string, namespace: string) =>
       JSON.stringify({
         apiVersion: 'v1',
@@ -278,7 +341,10 @@ describe('6. with the webhook stopped, failurePolicy Fail holds', () => {
 
     // Start it again (same Secret-held certificate): admissions resume.
     startProcess('webhook', e.processes.webhook);
-    await eventually('webhook back', async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200);
+    await eventually(
+      'webhook back',
+      async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200,
+    );
     const ok = kubectl(['apply', '-f', '-'], winPod('after-restart', ns));
     expect(ok.stderr).toBe('');
     expect(getJson(['pod', 'after-restart', '-n', ns]).spec.hostAliases?.[0]?.hostnames).toEqual(['example.org']);
@@ -304,7 +370,12 @@ describe('8. CRD schemas accept everything; a no-op resync writes nothing', () =
   it('every controller write was accepted and a resync makes zero writes', async () => {
     const ns = 'e2e-deploy-first';
     const objects = managedObjects(ns);
-    for (const kind of ['Gateway/wpgw-out', 'ServiceEntry/wpgw-ext-example.com', 'DestinationRule/wpgw-tls-example.com', 'AuthorizationPolicy/wpgw']) {
+    for (const kind of [
+      'Gateway/wpgw-out',
+      'ServiceEntry/wpgw-ext-example.com',
+      'DestinationRule/wpgw-tls-example.com',
+      'AuthorizationPolicy/wpgw',
+    ]) {
       expect(objects).toContain(kind);
     }
     // Settle, then watch the write counter across two full resyncs (--resync 20s).

@@ -23,7 +23,16 @@ interface Obj {
 }
 
 function exec(bin: string, args: string[]): { code: number; out: string; err: string } {
-  const r = spawnSync(bin, args, { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HELM_CACHE_HOME: join(ROOT, 'test/helm/bin/.cache'), HELM_CONFIG_HOME: join(ROOT, 'test/helm/bin/.config'), HELM_DATA_HOME: join(ROOT, 'test/helm/bin/.data') } });
+  const r = spawnSync(bin, args, {
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: {
+      ...process.env,
+      HELM_CACHE_HOME: join(ROOT, 'test/helm/bin/.cache'),
+      HELM_CONFIG_HOME: join(ROOT, 'test/helm/bin/.config'),
+      HELM_DATA_HOME: join(ROOT, 'test/helm/bin/.data'),
+    },
+  });
   return { code: r.status ?? -1, out: r.stdout ?? '', err: `${r.stderr ?? ''}${r.error ? String(r.error) : ''}` };
 }
 
@@ -42,7 +51,16 @@ function template(...args: string[]): Obj[] {
 
 /** NOTES.txt as `helm install` prints it (client-side dry run: no cluster). */
 function notes(...args: string[]): string {
-  const r = exec(HELM, ['install', 'wpgw', CHART, '--namespace', NS, '--dry-run=client', '--hide-notes=false', ...args]);
+  const r = exec(HELM, [
+    'install',
+    'wpgw',
+    CHART,
+    '--namespace',
+    NS,
+    '--dry-run=client',
+    '--hide-notes=false',
+    ...args,
+  ]);
   if (r.code !== 0) throw new Error(`helm install --dry-run=client failed (${r.code}): ${r.err}`);
   return r.out.slice(r.out.indexOf('NOTES:'));
 }
@@ -65,7 +83,10 @@ function withoutHelmLabels(o: Obj): Obj {
 }
 
 beforeAll(() => {
-  for (const [bin, build] of [[HELM, 'test/helm/build.sh'], [KUBECTL, 'test/harness/build.sh']]) {
+  for (const [bin, build] of [
+    [HELM, 'test/helm/build.sh'],
+    [KUBECTL, 'test/harness/build.sh'],
+  ]) {
     if (!existsSync(bin!)) throw new Error(`${bin} is missing: run bash ${build} first (.ci/run does)`);
   }
 });
@@ -90,7 +111,9 @@ describe('defaults: the same objects as manifests/', () => {
     // `helm test` pod (tests.enabled; Helm creates it only for `helm test`) and the pre-delete
     // uninstall hook (kustomize users run `wpgw uninstall` themselves; checked below).
     const want = docs(k.out).filter((o) => o.kind !== 'Namespace');
-    const got = template('--set', 'image.tag=latest').filter((o) => !isHook(o)).map(withoutHelmLabels);
+    const got = template('--set', 'image.tag=latest')
+      .filter((o) => !isHook(o))
+      .map(withoutHelmLabels);
     expect(got.map(key).sort()).toEqual(want.map(key).sort());
     const byKey = new Map(got.map((o) => [key(o), o]));
     for (const w of want) expect(byKey.get(key(w)), key(w)).toEqual(w);
@@ -101,7 +124,11 @@ describe('defaults: the same objects as manifests/', () => {
     const chart = parse(readFileSync(join(CHART, 'Chart.yaml'), 'utf8')) as { version: string; appVersion: string };
     expect(chart).toMatchObject({ version: pkg.version, appVersion: pkg.version });
     const objs = template();
-    for (const o of objs) expect(o.metadata.labels, key(o)).toMatchObject({ 'app.kubernetes.io/version': pkg.version, 'app.kubernetes.io/instance': 'wpgw' });
+    for (const o of objs)
+      expect(o.metadata.labels, key(o)).toMatchObject({
+        'app.kubernetes.io/version': pkg.version,
+        'app.kubernetes.io/instance': 'wpgw',
+      });
     expect(container(objs, 'wpgw-webhook').image).toBe(`wpgw:${pkg.version}`);
     expect(container(objs, 'wpgw-controller').image).toBe(`wpgw:${pkg.version}`);
   });
@@ -122,19 +149,31 @@ describe('defaults: the same objects as manifests/', () => {
 
 describe('values', () => {
   it("gatewayEgress.clusterCIDRs and istio.namespace become the controller's --cluster-cidrs and --istio-namespace; unset, neither", () => {
-    const objs = template('--set', 'gatewayEgress.clusterCIDRs={10.244.0.0/16,fd00:10::/56}', '--set', 'istio.namespace=aks-istio-system');
-    expect(container(objs, 'wpgw-controller').args).toEqual(expect.arrayContaining(['--cluster-cidrs=10.244.0.0/16,fd00:10::/56', '--istio-namespace=aks-istio-system']));
+    const objs = template(
+      '--set',
+      'gatewayEgress.clusterCIDRs={10.244.0.0/16,fd00:10::/56}',
+      '--set',
+      'istio.namespace=aks-istio-system',
+    );
+    expect(container(objs, 'wpgw-controller').args).toEqual(
+      expect.arrayContaining(['--cluster-cidrs=10.244.0.0/16,fd00:10::/56', '--istio-namespace=aks-istio-system']),
+    );
     const plain = container(template(), 'wpgw-controller').args as string[];
     expect(plain.filter((a) => a.startsWith('--cluster-cidrs') || a.startsWith('--istio-namespace'))).toEqual([]);
   });
 
   it('gatewayEgress.discoverNodeRanges=false: the controller gets --discover-node-ranges=false and its ClusterRole no nodes rule; by default both are there', () => {
-    const nodesRule = (objs: Obj[]) => (find(objs, 'ClusterRole', 'wpgw-controller').rules as Array<{ resources: string[]; verbs: string[] }>).filter((r) => r.resources.includes('nodes'));
+    const nodesRule = (objs: Obj[]) =>
+      (find(objs, 'ClusterRole', 'wpgw-controller').rules as Array<{ resources: string[]; verbs: string[] }>).filter(
+        (r) => r.resources.includes('nodes'),
+      );
     const off = template('--set', 'gatewayEgress.discoverNodeRanges=false');
     expect(container(off, 'wpgw-controller').args).toContain('--discover-node-ranges=false');
     expect(nodesRule(off)).toEqual([]);
     const on = template();
-    expect((container(on, 'wpgw-controller').args as string[]).filter((a) => a.startsWith('--discover-node-ranges'))).toEqual([]);
+    expect(
+      (container(on, 'wpgw-controller').args as string[]).filter((a) => a.startsWith('--discover-node-ranges')),
+    ).toEqual([]);
     expect(nodesRule(on)).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] }]);
   });
 
@@ -151,7 +190,9 @@ describe('values', () => {
     for (const o of objs) expect(o.metadata.labels?.team, key(o)).toBe('platform');
     expect(container(objs, 'wpgw-controller').args).toContain('--istio-revision=asm-1-26');
     expect(find(objs, 'Deployment', 'wpgw-webhook').spec.replicas).toBe(3);
-    expect(find(objs, 'Deployment', 'wpgw-webhook').spec.template.metadata.annotations).toEqual({ 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true' });
+    expect(find(objs, 'Deployment', 'wpgw-webhook').spec.template.metadata.annotations).toEqual({
+      'cluster-autoscaler.kubernetes.io/safe-to-evict': 'true',
+    });
     expect(container(objs, 'wpgw-controller').resources.limits.memory).toBe('2Gi');
     const mwc = find(objs, 'MutatingWebhookConfiguration', 'wpgw');
     for (const w of mwc.webhooks) {
@@ -176,8 +217,13 @@ describe('values', () => {
     expect(pod).not.toHaveProperty('topologySpreadConstraints');
     expect(pod.tolerations).toEqual([{ key: 'dedicated', operator: 'Equal', value: 'system', effect: 'NoSchedule' }]);
     expect(container(objs, 'wpgw-webhook').args).toContain('--port=18443');
-    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 18443 }, { name: 'http-metrics', containerPort: 9090 }]);
-    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([
+      { name: 'https', containerPort: 18443 },
+      { name: 'http-metrics', containerPort: 9090 },
+    ]);
+    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([
+      { name: 'https', port: 443, targetPort: 'https' },
+    ]);
     expect(objs.filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
     expect(podSpec(objs, 'wpgw-controller').priorityClassName).toBe('system-cluster-critical');
     expect(podSpec(objs, 'wpgw-controller').affinity.nodeAffinity).toBeDefined();
@@ -189,7 +235,9 @@ describe('values', () => {
     expect(pods.objectSelector.matchLabels).toEqual({ team: 'windows' });
     // The built-in exclusions stay: the gateway's own pods must come up with the webhook down.
     expect(pods.objectSelector.matchExpressions).toContainEqual({ key: 'wpgw.io/gateway', operator: 'DoesNotExist' });
-    expect(services.objectSelector.matchExpressions).toEqual([{ key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['wpgw'] }]);
+    expect(services.objectSelector.matchExpressions).toEqual([
+      { key: 'app.kubernetes.io/managed-by', operator: 'NotIn', values: ['wpgw'] },
+    ]);
     // Host networking is forbidden under restricted (and baseline) Pod Security: NOTES says so.
     const text = notes('-f', join(CHART, 'ci/hostnetwork-values.yaml'));
     expect(text).toContain('pod-security.kubernetes.io/enforce=privileged');
@@ -197,12 +245,27 @@ describe('values', () => {
   });
 
   it('commonLabels cannot take the label the webhook checks before patching its caBundle', () => {
-    const objs = template('--set', 'commonLabels.app\\.kubernetes\\.io/managed-by=Helm', '--set', 'commonLabels.wpgw\\.io/ca-bundle=none');
-    expect(find(objs, 'MutatingWebhookConfiguration', 'wpgw').metadata.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/ca-bundle': 'webhook' });
+    const objs = template(
+      '--set',
+      'commonLabels.app\\.kubernetes\\.io/managed-by=Helm',
+      '--set',
+      'commonLabels.wpgw\\.io/ca-bundle=none',
+    );
+    expect(find(objs, 'MutatingWebhookConfiguration', 'wpgw').metadata.labels).toMatchObject({
+      'app.kubernetes.io/managed-by': 'wpgw',
+      'wpgw.io/ca-bundle': 'webhook',
+    });
   });
 
   it('an image digest is written with @; pull secrets may be names or {name}', () => {
-    const objs = template('--set', 'image.tag=sha256:0123abcd', '--set', 'image.pullSecrets[0].name=one', '--set', 'image.pullPolicy=Always');
+    const objs = template(
+      '--set',
+      'image.tag=sha256:0123abcd',
+      '--set',
+      'image.pullSecrets[0].name=one',
+      '--set',
+      'image.pullPolicy=Always',
+    );
     expect(container(objs, 'wpgw-webhook').image).toBe('wpgw@sha256:0123abcd');
     expect(container(objs, 'wpgw-webhook').imagePullPolicy).toBe('Always');
     expect(podSpec(objs, 'wpgw-webhook').imagePullSecrets).toEqual([{ name: 'one' }]);
@@ -214,11 +277,25 @@ const isHook = (o: Obj) => o.metadata.annotations?.['helm.sh/hook'] !== undefine
 const isPreDelete = (o: Obj) => o.metadata.annotations?.['helm.sh/hook'] === 'pre-delete';
 
 describe('uninstall hook', () => {
-  it('pre-delete: wpgw uninstall --keep-install in a Job of the chart\'s image, with its own read-mostly RBAC', () => {
-    const objs = template('--set', 'image.registry=registry.example.com', '--set', 'image.tag=1.2.3', '--set', 'uninstallHook.timeout=20m');
+  it("pre-delete: wpgw uninstall --keep-install in a Job of the chart's image, with its own read-mostly RBAC", () => {
+    const objs = template(
+      '--set',
+      'image.registry=registry.example.com',
+      '--set',
+      'image.tag=1.2.3',
+      '--set',
+      'uninstallHook.timeout=20m',
+    );
     const hooks = objs.filter(isPreDelete);
     expect(hooks.map(key).sort()).toEqual(
-      ['ClusterRole//wpgw-uninstall', 'ClusterRoleBinding//wpgw-uninstall', `Job/${NS}/wpgw-uninstall`, `Role/${NS}/wpgw-uninstall`, `RoleBinding/${NS}/wpgw-uninstall`, `ServiceAccount/${NS}/wpgw-uninstall`].sort(),
+      [
+        'ClusterRole//wpgw-uninstall',
+        'ClusterRoleBinding//wpgw-uninstall',
+        `Job/${NS}/wpgw-uninstall`,
+        `Role/${NS}/wpgw-uninstall`,
+        `RoleBinding/${NS}/wpgw-uninstall`,
+        `ServiceAccount/${NS}/wpgw-uninstall`,
+      ].sort(),
     );
     for (const h of hooks) {
       expect(h.metadata.annotations!['helm.sh/hook'], key(h)).toBe('pre-delete');
@@ -232,7 +309,13 @@ describe('uninstall hook', () => {
     expect(pod.restartPolicy).toBe('Never');
     expect(job.spec.backoffLimit).toBe(0);
     expect(pod.containers[0].image).toBe('registry.example.com/wpgw:1.2.3');
-    expect(pod.containers[0].args).toEqual(['uninstall', '--keep-install', '--require-controller', `--install-namespace=${NS}`, '--timeout=20m']);
+    expect(pod.containers[0].args).toEqual([
+      'uninstall',
+      '--keep-install',
+      '--require-controller',
+      `--install-namespace=${NS}`,
+      '--timeout=20m',
+    ]);
     // Restricted Pod Security, like the controller.
     expect(pod.securityContext).toEqual(podSpec(objs, 'wpgw-controller').securityContext);
     expect(pod.containers[0].securityContext).toEqual(container(objs, 'wpgw-controller').securityContext);
@@ -242,8 +325,12 @@ describe('uninstall hook', () => {
     const writes = rules.filter((r) => r.verbs.some((v) => !['get', 'list'].includes(v)));
     expect(writes).toEqual([{ apiGroups: [''], resources: ['namespaces'], verbs: ['get', 'list', 'patch'] }]);
     expect(rules.flatMap((r) => r.verbs)).not.toContain('watch');
-    expect(find(objs, 'Role', 'wpgw-uninstall').rules).toEqual([{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['wpgw-controller'], verbs: ['get'] }]);
-    expect(find(objs, 'ClusterRoleBinding', 'wpgw-uninstall').subjects).toEqual([{ kind: 'ServiceAccount', name: 'wpgw-uninstall', namespace: NS }]);
+    expect(find(objs, 'Role', 'wpgw-uninstall').rules).toEqual([
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['wpgw-controller'], verbs: ['get'] },
+    ]);
+    expect(find(objs, 'ClusterRoleBinding', 'wpgw-uninstall').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'wpgw-uninstall', namespace: NS },
+    ]);
   });
 
   it('uninstallHook.enabled=false renders no hook; a bad timeout is rejected by the schema', () => {
@@ -256,7 +343,9 @@ describe('uninstall hook', () => {
 
 describe('tls.mode', () => {
   const webhookRbac = (objs: Obj[]) => ({
-    mwcRule: find(objs, 'ClusterRole', 'wpgw-webhook').rules.some((r: any) => r.resources.includes('mutatingwebhookconfigurations')),
+    mwcRule: find(objs, 'ClusterRole', 'wpgw-webhook').rules.some((r: any) =>
+      r.resources.includes('mutatingwebhookconfigurations'),
+    ),
     secretRole: objs.some((o) => o.kind === 'Role' && o.metadata.name === 'wpgw-webhook'),
     secretRoleBinding: objs.some((o) => o.kind === 'RoleBinding' && o.metadata.name === 'wpgw-webhook'),
   });
@@ -268,16 +357,24 @@ describe('tls.mode', () => {
     expect(podSpec(objs, 'wpgw-webhook')).not.toHaveProperty('volumes');
     expect(container(objs, 'wpgw-webhook').args).toContain('--webhook-config=wpgw');
     expect(objs.filter((o) => o.apiVersion.startsWith('cert-manager.io'))).toEqual([]);
-    expect(find(objs, 'MutatingWebhookConfiguration', 'wpgw').metadata.labels).toMatchObject({ 'wpgw.io/ca-bundle': 'webhook' });
+    expect(find(objs, 'MutatingWebhookConfiguration', 'wpgw').metadata.labels).toMatchObject({
+      'wpgw.io/ca-bundle': 'webhook',
+    });
   });
 
   it('certManager without an issuer: a self-signed CA chain, the serving Certificate, inject-ca-from, files, no patch RBAC', () => {
     const objs = template('--set', 'tls.mode=certManager');
-    expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual([
-      'Certificate/wpgw-ca', 'Certificate/wpgw-webhook-cert', 'Issuer/wpgw-ca', 'Issuer/wpgw-selfsigned',
-    ]);
+    expect(
+      objs
+        .filter((o) => o.apiVersion === 'cert-manager.io/v1')
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual(['Certificate/wpgw-ca', 'Certificate/wpgw-webhook-cert', 'Issuer/wpgw-ca', 'Issuer/wpgw-selfsigned']);
     const cert = find(objs, 'Certificate', 'wpgw-webhook-cert');
-    expect(cert.spec).toMatchObject({ secretName: 'wpgw-webhook-cert', issuerRef: { name: 'wpgw-ca', kind: 'Issuer' } });
+    expect(cert.spec).toMatchObject({
+      secretName: 'wpgw-webhook-cert',
+      issuerRef: { name: 'wpgw-ca', kind: 'Issuer' },
+    });
     // The name the API server dials for a service reference is <service>.<namespace>.svc.
     expect(cert.spec.dnsNames).toContain(`wpgw-webhook.${NS}.svc`);
     expect(find(objs, 'Certificate', 'wpgw-ca').spec).toMatchObject({ isCA: true, secretName: 'wpgw-ca' });
@@ -291,26 +388,44 @@ describe('tls.mode', () => {
     const args = container(objs, 'wpgw-webhook').args as string[];
     expect(args).toEqual(expect.arrayContaining(fileArgs));
     expect(args.filter((a) => a.startsWith('--tls-secret') || a.startsWith('--webhook-config'))).toEqual([]);
-    expect(podSpec(objs, 'wpgw-webhook').volumes).toEqual([{ name: 'tls', secret: { secretName: 'wpgw-webhook-cert' } }]);
-    expect(container(objs, 'wpgw-webhook').volumeMounts).toEqual([{ name: 'tls', mountPath: '/etc/wpgw/tls', readOnly: true }]);
+    expect(podSpec(objs, 'wpgw-webhook').volumes).toEqual([
+      { name: 'tls', secret: { secretName: 'wpgw-webhook-cert' } },
+    ]);
+    expect(container(objs, 'wpgw-webhook').volumeMounts).toEqual([
+      { name: 'tls', mountPath: '/etc/wpgw/tls', readOnly: true },
+    ]);
     expect(notes('--set', 'tls.mode=certManager')).toContain("by cert-manager's cainjector");
   });
 
   it('certManager with an issuerRef: only the serving Certificate, from that issuer', () => {
     const objs = template('-f', join(CHART, 'ci/cert-manager-values.yaml'));
-    expect(objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Certificate/wpgw-webhook-cert']);
-    expect(find(objs, 'Certificate', 'wpgw-webhook-cert').spec.issuerRef).toEqual({ kind: 'ClusterIssuer', name: 'corp-ca', group: 'cert-manager.io' });
+    expect(
+      objs.filter((o) => o.apiVersion === 'cert-manager.io/v1').map((o) => `${o.kind}/${o.metadata.name}`),
+    ).toEqual(['Certificate/wpgw-webhook-cert']);
+    expect(find(objs, 'Certificate', 'wpgw-webhook-cert').spec.issuerRef).toEqual({
+      kind: 'ClusterIssuer',
+      name: 'corp-ca',
+      group: 'cert-manager.io',
+    });
     // Port 10250 in the pod network (private clusters): the Service still answers on 443.
-    expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 10250 }, { name: 'http-metrics', containerPort: 9090 }]);
-    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
-    expect(() => template('-f', join(CHART, 'ci/cert-manager-values.yaml'), '--set', 'webhook.hostNetwork=true')).toThrow(/kubelet/);
+    expect(container(objs, 'wpgw-webhook').ports).toEqual([
+      { name: 'https', containerPort: 10250 },
+      { name: 'http-metrics', containerPort: 9090 },
+    ]);
+    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([
+      { name: 'https', port: 443, targetPort: 'https' },
+    ]);
+    expect(() =>
+      template('-f', join(CHART, 'ci/cert-manager-values.yaml'), '--set', 'webhook.hostNetwork=true'),
+    ).toThrow(/kubelet/);
   });
 
   it('secret: the given Secret mounted, the given caBundle in both webhooks, no patch RBAC, no caBundle ignore in NOTES', () => {
     const objs = template('-f', join(CHART, 'ci/secret-values.yaml'));
     expect(podSpec(objs, 'wpgw-webhook').volumes).toEqual([{ name: 'tls', secret: { secretName: 'wpgw-serving' } }]);
     expect(container(objs, 'wpgw-webhook').args).toEqual(expect.arrayContaining(fileArgs));
-    for (const w of find(objs, 'MutatingWebhookConfiguration', 'wpgw').webhooks) expect(w.clientConfig.caBundle).toBe('LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==');
+    for (const w of find(objs, 'MutatingWebhookConfiguration', 'wpgw').webhooks)
+      expect(w.clientConfig.caBundle).toBe('LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==');
     expect(webhookRbac(objs)).toEqual({ mwcRule: false, secretRole: false, secretRoleBinding: false });
     expect(objs.filter((o) => o.apiVersion.startsWith('cert-manager.io'))).toEqual([]);
     expect(notes('-f', join(CHART, 'ci/secret-values.yaml'))).not.toContain('clientConfig.caBundle');
@@ -339,14 +454,28 @@ describe('values.schema.json', () => {
   });
 
   it('accepts anything under global (parent charts)', () => {
-    expect(() => template('--set', 'global.imageRegistry=example.com', '--set', 'global.anything.nested=1')).not.toThrow();
+    expect(() =>
+      template('--set', 'global.imageRegistry=example.com', '--set', 'global.anything.nested=1'),
+    ).not.toThrow();
   });
 
   it("istio.revision's pattern accepts exactly what the controller's --istio-revision accepts", () => {
     const schema = JSON.parse(readFileSync(join(CHART, 'values.schema.json'), 'utf8'));
     const { pattern, maxLength } = schema.properties.istio.properties.revision;
     const schemaAccepts = (s: string) => s.length <= maxLength && new RegExp(pattern).test(s);
-    for (const s of ['asm-1-26', 'canary', '1-30', 'a', 'x'.repeat(63), 'x'.repeat(64), 'ASM', 'a_b', '-a', 'a-', 'a.b']) {
+    for (const s of [
+      'asm-1-26',
+      'canary',
+      '1-30',
+      'a',
+      'x'.repeat(63),
+      'x'.repeat(64),
+      'ASM',
+      'a_b',
+      '-a',
+      'a-',
+      'a.b',
+    ]) {
       expect(schemaAccepts(s), s).toBe(isIstioRevision(s));
     }
     expect(schemaAccepts('')).toBe(true); // empty: no revision
@@ -358,47 +487,78 @@ describe('NOTES.txt', () => {
     const text = notes();
     expect(text).toContain('kubectl label namespace <namespace> wpgw.io/inject=enabled');
     expect(text).toContain(`kubectl label namespace ${NS} pod-security.kubernetes.io/enforce=restricted`);
-    expect(text).toContain(".webhooks[]?.clientConfig.caBundle");
+    expect(text).toContain('.webhooks[]?.clientConfig.caBundle');
     expect(text).toContain('.spec.selector');
     expect(text).not.toContain('WARNING');
     expect(text).toContain('set istio.revision');
   });
 
   it('warns when failurePolicy Fail runs on fewer than 2 replicas, and when it is Ignore', () => {
-    expect(notes('--set', 'webhook.replicas=1')).toMatch(/WARNING: webhook.failurePolicy is Fail with 1 webhook replica/);
+    expect(notes('--set', 'webhook.replicas=1')).toMatch(
+      /WARNING: webhook.failurePolicy is Fail with 1 webhook replica/,
+    );
     expect(notes('--set', 'webhook.failurePolicy=Ignore')).toMatch(/WARNING: webhook.failurePolicy is Ignore/);
     expect(notes('--set', 'istio.revision=asm-1-26')).toContain('injected by Istio revision "asm-1-26"');
     // A PDB no eviction can satisfy blocks node drains.
-    expect(notes('--set', 'webhook.replicas=1')).toMatch(/webhook.pdb.minAvailable \(1\) is not below webhook.replicas \(1\)/);
+    expect(notes('--set', 'webhook.replicas=1')).toMatch(
+      /webhook.pdb.minAvailable \(1\) is not below webhook.replicas \(1\)/,
+    );
     expect(notes('--set', 'webhook.replicas=3', '--set', 'webhook.pdb.minAvailable=3')).toContain('node drains block');
     expect(notes('--set', 'webhook.replicas=3')).not.toContain('node drains block');
   });
 });
 
 describe('monitoring', () => {
-  const monitoringKinds = (objs: Obj[]) => objs.filter((o) => o.apiVersion.startsWith('monitoring.coreos.com/') || o.metadata.name === 'wpgw-dashboard' || o.metadata.name.endsWith('-metrics')).map(key);
+  const monitoringKinds = (objs: Obj[]) =>
+    objs
+      .filter(
+        (o) =>
+          o.apiVersion.startsWith('monitoring.coreos.com/') ||
+          o.metadata.name === 'wpgw-dashboard' ||
+          o.metadata.name.endsWith('-metrics'),
+      )
+      .map(key);
 
   it('by default: the http-metrics port on both pods, no Prometheus Operator or Grafana object', () => {
     const objs = template();
-    for (const [name, https] of [['wpgw-webhook', 8443], ['wpgw-controller', 9443]] as const) {
-      expect(container(objs, name).ports).toEqual([{ name: 'https', containerPort: https }, { name: 'http-metrics', containerPort: 9090 }]);
+    for (const [name, https] of [
+      ['wpgw-webhook', 8443],
+      ['wpgw-controller', 9443],
+    ] as const) {
+      expect(container(objs, name).ports).toEqual([
+        { name: 'https', containerPort: https },
+        { name: 'http-metrics', containerPort: 9090 },
+      ]);
       expect(container(objs, name).args).toContain('--metrics-port=9090');
     }
     // The API server's Service stays HTTPS only.
-    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([{ name: 'https', port: 443, targetPort: 'https' }]);
+    expect(find(objs, 'Service', 'wpgw-webhook').spec.ports).toEqual([
+      { name: 'https', port: 443, targetPort: 'https' },
+    ]);
     expect(monitoringKinds(objs)).toEqual([]);
   });
 
   it('metrics.port 0 drops the port and the flag; a monitor without it, or a port taken by https, is refused', () => {
     const objs = template('--set', 'metrics.port=0');
     expect(container(objs, 'wpgw-webhook').ports).toEqual([{ name: 'https', containerPort: 8443 }]);
-    expect((container(objs, 'wpgw-controller').args as string[]).some((a) => a.startsWith('--metrics-port'))).toBe(false);
-    expect(() => template('--set', 'metrics.port=0', '--set', 'metrics.podMonitor.enabled=true')).toThrow(/set metrics.port/);
+    expect((container(objs, 'wpgw-controller').args as string[]).some((a) => a.startsWith('--metrics-port'))).toBe(
+      false,
+    );
+    expect(() => template('--set', 'metrics.port=0', '--set', 'metrics.podMonitor.enabled=true')).toThrow(
+      /set metrics.port/,
+    );
     expect(() => template('--set', 'metrics.port=8443')).toThrow(/must differ from webhook.port/);
   });
 
   it('serviceMonitor: a metrics Service per component and a ServiceMonitor with the labels asked for', () => {
-    const objs = template('--set', 'metrics.serviceMonitor.enabled=true', '--set', 'metrics.serviceMonitor.labels.release=kube-prometheus-stack', '--set', 'metrics.serviceMonitor.interval=30s');
+    const objs = template(
+      '--set',
+      'metrics.serviceMonitor.enabled=true',
+      '--set',
+      'metrics.serviceMonitor.labels.release=kube-prometheus-stack',
+      '--set',
+      'metrics.serviceMonitor.interval=30s',
+    );
     const sm = find(objs, 'ServiceMonitor', 'wpgw');
     expect(sm.metadata.labels?.release).toBe('kube-prometheus-stack');
     expect(sm.spec).toEqual({
@@ -408,36 +568,67 @@ describe('monitoring', () => {
     });
     for (const name of ['wpgw-webhook', 'wpgw-controller']) {
       const svc = find(objs, 'Service', `${name}-metrics`);
-      expect(svc.spec).toEqual({ selector: { 'app.kubernetes.io/name': name }, ports: [{ name: 'http-metrics', port: 9090, targetPort: 'http-metrics' }] });
+      expect(svc.spec).toEqual({
+        selector: { 'app.kubernetes.io/name': name },
+        ports: [{ name: 'http-metrics', port: 9090, targetPort: 'http-metrics' }],
+      });
       // The ServiceMonitor's selector really selects it.
-      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels?.[k], `${name}-metrics ${k}`).toBe(v);
+      for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
+        expect(svc.metadata.labels?.[k], `${name}-metrics ${k}`).toBe(v);
     }
     expect(objs.filter((o) => o.kind === 'PodMonitor')).toEqual([]);
   });
 
   it('podMonitor: both components by pod label, on http-metrics', () => {
-    const objs = template('--set', 'metrics.podMonitor.enabled=true', '--set', 'metrics.podMonitor.labels.team=platform');
+    const objs = template(
+      '--set',
+      'metrics.podMonitor.enabled=true',
+      '--set',
+      'metrics.podMonitor.labels.team=platform',
+    );
     const pm = find(objs, 'PodMonitor', 'wpgw');
     expect(pm.metadata.labels?.team).toBe('platform');
-    expect(pm.spec.selector.matchExpressions).toEqual([{ key: 'app.kubernetes.io/name', operator: 'In', values: ['wpgw-webhook', 'wpgw-controller'] }]);
+    expect(pm.spec.selector.matchExpressions).toEqual([
+      { key: 'app.kubernetes.io/name', operator: 'In', values: ['wpgw-webhook', 'wpgw-controller'] },
+    ]);
     expect(pm.spec.podMetricsEndpoints).toEqual([{ port: 'http-metrics', path: '/metrics' }]);
   });
 
   it('prometheusRule: the alerts, with the thresholds from values and $labels left for Prometheus', () => {
-    const objs = template('--set', 'metrics.prometheusRule.enabled=true', '--set', 'metrics.prometheusRule.certificateExpiryDays=10', '--set', 'metrics.prometheusRule.labels.role=alert-rules');
+    const objs = template(
+      '--set',
+      'metrics.prometheusRule.enabled=true',
+      '--set',
+      'metrics.prometheusRule.certificateExpiryDays=10',
+      '--set',
+      'metrics.prometheusRule.labels.role=alert-rules',
+    );
     const rule = find(objs, 'PrometheusRule', 'wpgw');
     expect(rule.metadata.labels?.role).toBe('alert-rules');
     const alerts = Object.fromEntries(rule.spec.groups.flatMap((g: any) => g.rules).map((r: any) => [r.alert, r]));
-    expect(alerts.WpgwWebhookCallsFailing.expr).toBe('sum by (name) (rate(apiserver_admission_webhook_rejection_count{name=~"(pods|services)[.]wpgw[.]io", error_type="calling_webhook_error"}[5m])) > 0');
+    expect(alerts.WpgwWebhookCallsFailing.expr).toBe(
+      'sum by (name) (rate(apiserver_admission_webhook_rejection_count{name=~"(pods|services)[.]wpgw[.]io", error_type="calling_webhook_error"}[5m])) > 0',
+    );
     expect(alerts.WpgwWebhookCertificateExpiring.expr).toMatch(/< 864000$/);
     expect(alerts.WpgwWebhookCallsFailing.annotations.summary).toContain('{{ $labels.name }}');
     expect(alerts.WpgwControllerNoLeader.labels.severity).toBe('critical');
   });
 
   it('dashboard: valid Grafana JSON in a ConfigMap labelled for the sidecar, in the namespace asked for', () => {
-    const objs = template('--set', 'metrics.dashboard.enabled=true', '--set', 'metrics.dashboard.namespace=monitoring', '--set', 'metrics.dashboard.annotations.grafana_folder=wpgw');
+    const objs = template(
+      '--set',
+      'metrics.dashboard.enabled=true',
+      '--set',
+      'metrics.dashboard.namespace=monitoring',
+      '--set',
+      'metrics.dashboard.annotations.grafana_folder=wpgw',
+    );
     const cm = find(objs, 'ConfigMap', 'wpgw-dashboard');
-    expect(cm.metadata).toMatchObject({ namespace: 'monitoring', labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'wpgw' } });
+    expect(cm.metadata).toMatchObject({
+      namespace: 'monitoring',
+      labels: { grafana_dashboard: '1' },
+      annotations: { grafana_folder: 'wpgw' },
+    });
     const dash = JSON.parse(cm.data['wpgw.json']);
     expect(dash.uid).toBe('wpgw-overview');
     expect(dash.panels.length).toBeGreaterThanOrEqual(10);
@@ -448,32 +639,69 @@ describe('monitoring', () => {
 describe('networkPolicy', () => {
   it('off by default; on: ingress only to the webhook port and the metrics port, egress to DNS and the API server', () => {
     expect(template().filter((o) => o.kind === 'NetworkPolicy')).toEqual([]);
-    const objs = template('--set', 'networkPolicy.enabled=true', '--set', 'webhook.port=10250', '--set', 'networkPolicy.apiServer.to[0].ipBlock.cidr=10.0.0.1/32');
+    const objs = template(
+      '--set',
+      'networkPolicy.enabled=true',
+      '--set',
+      'webhook.port=10250',
+      '--set',
+      'networkPolicy.apiServer.to[0].ipBlock.cidr=10.0.0.1/32',
+    );
     const webhook = find(objs, 'NetworkPolicy', 'wpgw-webhook');
     expect(webhook.spec.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'wpgw-webhook' } });
-    expect(webhook.spec.ingress).toEqual([{ ports: [{ port: 10250, protocol: 'TCP' }] }, { ports: [{ port: 9090, protocol: 'TCP' }] }]);
+    expect(webhook.spec.ingress).toEqual([
+      { ports: [{ port: 10250, protocol: 'TCP' }] },
+      { ports: [{ port: 9090, protocol: 'TCP' }] },
+    ]);
     expect(webhook.spec.egress).toEqual([
-      { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
-      { ports: [{ port: 443, protocol: 'TCP' }, { port: 6443, protocol: 'TCP' }], to: [{ ipBlock: { cidr: '10.0.0.1/32' } }] },
+      {
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
+      },
+      {
+        ports: [
+          { port: 443, protocol: 'TCP' },
+          { port: 6443, protocol: 'TCP' },
+        ],
+        to: [{ ipBlock: { cidr: '10.0.0.1/32' } }],
+      },
     ]);
     // The controller serves nothing the API server calls: only the metrics port is open.
-    expect(find(objs, 'NetworkPolicy', 'wpgw-controller').spec.ingress).toEqual([{ ports: [{ port: 9090, protocol: 'TCP' }] }]);
+    expect(find(objs, 'NetworkPolicy', 'wpgw-controller').spec.ingress).toEqual([
+      { ports: [{ port: 9090, protocol: 'TCP' }] },
+    ]);
   });
 });
 
 describe('helm test', () => {
   it('a read-only `wpgw check` pod and its RBAC, all test hooks; none with tests.enabled=false', () => {
     const objs = template();
-    const hooks = objs.filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test').map(key).sort();
-    expect(hooks).toEqual(['ClusterRole//wpgw-check', 'ClusterRoleBinding//wpgw-check', `Pod/${NS}/wpgw-check`, `ServiceAccount/${NS}/wpgw-check`]);
+    const hooks = objs
+      .filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')
+      .map(key)
+      .sort();
+    expect(hooks).toEqual([
+      'ClusterRole//wpgw-check',
+      'ClusterRoleBinding//wpgw-check',
+      `Pod/${NS}/wpgw-check`,
+      `ServiceAccount/${NS}/wpgw-check`,
+    ]);
     const pod = find(objs, 'Pod', 'wpgw-check');
     expect(pod.spec.containers[0].args).toEqual(['check', `--wpgw-namespace=${NS}`, '--no-dry-run', '--wait=2m']);
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true });
     const rules = find(objs, 'ClusterRole', 'wpgw-check').rules as Array<{ resources: string[]; verbs: string[] }>;
     // Read-only but for access reviews: no secrets, no writes.
     expect(rules.flatMap((r) => r.resources)).not.toContain('secrets');
-    for (const r of rules) expect(r.verbs.filter((v) => !['get', 'list'].includes(v)), r.resources.join()).toEqual(r.resources.includes('subjectaccessreviews') ? ['create'] : []);
-    expect(template('--set', 'tests.enabled=false').filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test')).toEqual([]);
+    for (const r of rules)
+      expect(
+        r.verbs.filter((v) => !['get', 'list'].includes(v)),
+        r.resources.join(),
+      ).toEqual(r.resources.includes('subjectaccessreviews') ? ['create'] : []);
+    expect(
+      template('--set', 'tests.enabled=false').filter((o) => o.metadata.annotations?.['helm.sh/hook'] === 'test'),
+    ).toEqual([]);
   });
 
   it('NOTES name wpgw check and helm test', () => {

@@ -61,7 +61,11 @@ export function freePort(): Promise<number> {
  * Starts a wpgw process as the image does (node with SERVER_NODE_FLAGS); its pid goes to its pid
  * file. `nodeFlags` overrides the flags (bench:footprint's baseline build runs as it shipped).
  */
-export function startProcess(root: string, p: ManagedProcess, nodeFlags: readonly string[] = SERVER_NODE_FLAGS): ChildProcess {
+export function startProcess(
+  root: string,
+  p: ManagedProcess,
+  nodeFlags: readonly string[] = SERVER_NODE_FLAGS,
+): ChildProcess {
   // The log file itself is the child's stdout/stderr (not a pipe through this process): a test
   // file that restarts the controller ends, its worker exits, and a piped child would die of
   // EPIPE at its next log line while the files after it still need it.
@@ -153,21 +157,40 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     kubectlBin = opts.externalKubectl ?? 'kubectl';
   } else {
     harnessBin = join(root, 'test/harness/bin');
-    await timed('build harness (cached)', () => execFileSync('bash', [join(root, 'test/harness/build.sh')], { stdio: 'inherit' }));
+    await timed('build harness (cached)', () =>
+      execFileSync('bash', [join(root, 'test/harness/build.sh')], { stdio: 'inherit' }),
+    );
     execFileSync('bash', [join(root, 'test/harness/down.sh'), clusterState], { stdio: 'inherit' });
     rmSync(clusterState, { recursive: true, force: true });
-    await timed('start control plane', () => execFileSync('bash', [join(root, 'test/harness/up.sh'), clusterState], { stdio: 'inherit' }));
+    await timed('start control plane', () =>
+      execFileSync('bash', [join(root, 'test/harness/up.sh'), clusterState], { stdio: 'inherit' }),
+    );
     kubeconfig = join(clusterState, 'kubeconfig');
     kubectlBin = join(harnessBin, 'kubectl');
   }
   const kubectl = (args: string[], input?: string): string =>
-    execFileSync(kubectlBin, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+    execFileSync(kubectlBin, args, {
+      env: { ...process.env, KUBECONFIG: kubeconfig },
+      input,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
 
   const webhookPort = await freePort();
   const controllerPort = await freePort();
   const processes: Stack['processes'] = {
     webhook: {
-      args: ['webhook', '--host', '127.0.0.1', '--port', String(webhookPort), '--tls-secret', `${SYSTEM_NS}/wpgw-webhook-tls`, '--webhook-config', 'wpgw'],
+      args: [
+        'webhook',
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(webhookPort),
+        '--tls-secret',
+        `${SYSTEM_NS}/wpgw-webhook-tls`,
+        '--webhook-config',
+        'wpgw',
+      ],
       kubeconfig: join(state, 'webhook.kubeconfig'),
       pidFile: join(state, 'webhook.pid'),
       log: join(state, 'webhook.log'),
@@ -178,7 +201,18 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
       // the host, whose resolver knows neither the suites' test names nor the data path's DNS,
       // which lives in a network namespace. Data-path flow 10 restarts it pinning, with
       // --external-dns-server; test/unit/pinning.test.ts covers the rest.
-      args: ['controller', '--namespace', SYSTEM_NS, '--host', '127.0.0.1', '--port', String(controllerPort), '--external-names', 'gateway', ...(opts.controllerArgs ?? ['--resync', '20s'])],
+      args: [
+        'controller',
+        '--namespace',
+        SYSTEM_NS,
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(controllerPort),
+        '--external-names',
+        'gateway',
+        ...(opts.controllerArgs ?? ['--resync', '20s']),
+      ],
       kubeconfig: join(state, 'controller.kubeconfig'),
       pidFile: join(state, 'controller.pid'),
       log: join(state, 'controller.log'),
@@ -189,33 +223,59 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 
   const stop = async () => {
     await Promise.all(Object.values(processes).map((p) => stopProcess(p)));
-    if (!opts.externalKubeconfig && !opts.keepCluster) execFileSync('bash', [join(root, 'test/harness/down.sh'), clusterState], { stdio: 'inherit' });
+    if (!opts.externalKubeconfig && !opts.keepCluster)
+      execFileSync('bash', [join(root, 'test/harness/down.sh'), clusterState], { stdio: 'inherit' });
   };
 
   try {
     await timed('install RBAC and webhook configuration', () => {
-      for (const f of ['namespace.yaml', 'rbac-webhook.yaml', 'rbac-controller.yaml']) kubectl(['apply', '-f', join(root, 'manifests', f)]);
+      for (const f of ['namespace.yaml', 'rbac-webhook.yaml', 'rbac-controller.yaml'])
+        kubectl(['apply', '-f', join(root, 'manifests', f)]);
       // The production configuration, pointed at the local process by URL (no Service for it here).
-      const mwc = parse(readFileSync(join(root, 'manifests/mutatingwebhook.yaml'), 'utf8')) as { webhooks: Array<{ clientConfig: Record<string, unknown> }> };
+      const mwc = parse(readFileSync(join(root, 'manifests/mutatingwebhook.yaml'), 'utf8')) as {
+        webhooks: Array<{ clientConfig: Record<string, unknown> }>;
+      };
       for (const w of mwc.webhooks) w.clientConfig = { url: `https://127.0.0.1:${webhookPort}/mutate` };
       kubectl(['apply', '-f', '-'], stringify(mwc));
-      for (const p of ['webhook', 'controller'] as const) serviceAccountKubeconfig(kubectl, kubeconfig, `wpgw-${p}`, processes[p].kubeconfig);
+      for (const p of ['webhook', 'controller'] as const)
+        serviceAccountKubeconfig(kubectl, kubeconfig, `wpgw-${p}`, processes[p].kubeconfig);
     });
     await timed('start webhook and controller', async () => {
       startProcess(root, processes.webhook);
       startProcess(root, processes.controller);
       // The webhook patches its CA into the configuration itself; wait for that, then for it to serve.
-      await eventually('caBundle patched into MutatingWebhookConfiguration wpgw', () => {
-        const out = kubectl(['get', 'mutatingwebhookconfiguration', 'wpgw', '-o', 'jsonpath={.webhooks[*].clientConfig.caBundle}']);
-        return out.trim().split(/\s+/).filter(Boolean).length === 2;
-      }, 90_000);
-      await eventually('webhook ready', async () => (await getInsecure(`https://127.0.0.1:${webhookPort}/readyz`)).status === 200, 90_000);
-      await eventually('controller ready', async () => (await getInsecure(`https://127.0.0.1:${controllerPort}/readyz`)).status === 200, 90_000);
+      await eventually(
+        'caBundle patched into MutatingWebhookConfiguration wpgw',
+        () => {
+          const out = kubectl([
+            'get',
+            'mutatingwebhookconfiguration',
+            'wpgw',
+            '-o',
+            'jsonpath={.webhooks[*].clientConfig.caBundle}',
+          ]);
+          return out.trim().split(/\s+/).filter(Boolean).length === 2;
+        },
+        90_000,
+      );
+      await eventually(
+        'webhook ready',
+        async () => (await getInsecure(`https://127.0.0.1:${webhookPort}/readyz`)).status === 200,
+        90_000,
+      );
+      await eventually(
+        'controller ready',
+        async () => (await getInsecure(`https://127.0.0.1:${controllerPort}/readyz`)).status === 200,
+        90_000,
+      );
     });
   } catch (e) {
-    log(`[stack failed] ${(e as Error).message}\n--- webhook log ---\n${tail(processes.webhook.log)}\n--- controller log ---\n${tail(processes.controller.log)}`);
+    log(
+      `[stack failed] ${(e as Error).message}\n--- webhook log ---\n${tail(processes.webhook.log)}\n--- controller log ---\n${tail(processes.controller.log)}`,
+    );
     if (!opts.externalKubeconfig) {
-      for (const c of ['apiserver', 'kcm', 'scheduler', 'kwok', 'etcd']) log(`--- ${c} log ---\n${tail(join(clusterState, 'logs', `${c}.log`), 20)}`);
+      for (const c of ['apiserver', 'kcm', 'scheduler', 'kwok', 'etcd'])
+        log(`--- ${c} log ---\n${tail(join(clusterState, 'logs', `${c}.log`), 20)}`);
     }
     await stop();
     throw e;
@@ -235,7 +295,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
 }
 
 /** A kubeconfig for a ServiceAccount (TokenRequest), so the processes run with their real RBAC. */
-function serviceAccountKubeconfig(kubectl: (a: string[], i?: string) => string, adminKubeconfig: string, sa: string, file: string): void {
+function serviceAccountKubeconfig(
+  kubectl: (a: string[], i?: string) => string,
+  adminKubeconfig: string,
+  sa: string,
+  file: string,
+): void {
   const token = kubectl(['create', 'token', sa, '-n', SYSTEM_NS, '--duration=6h']).trim();
   const admin = parse(readFileSync(adminKubeconfig, 'utf8')) as {
     clusters: Array<{ name: string; cluster: Record<string, string> }>;

@@ -57,7 +57,12 @@ function route(pathname: string): Route | undefined {
   const m = /^\/(?:api\/(v1)|apis\/([^/]+\/[^/]+))(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?$/.exec(pathname);
   const kind = m ? KINDS[m[4]!] : undefined;
   if (!m || !kind) return undefined;
-  return { gv: m[1] ?? m[2]!, kind, ns: m[3] ? decodeURIComponent(m[3]) : '', ...(m[5] ? { name: decodeURIComponent(m[5]) } : {}) };
+  return {
+    gv: m[1] ?? m[2]!,
+    kind,
+    ns: m[3] ? decodeURIComponent(m[3]) : '',
+    ...(m[5] ? { name: decodeURIComponent(m[5]) } : {}),
+  };
 }
 
 /** Equality-based label selectors (`a=b,c`), all the controller sends. */
@@ -130,7 +135,9 @@ export class FakeApiServer implements KubeRest {
 
   /** Objects of a kind in one namespace ('' = cluster-scoped), or in all when `ns` is undefined. */
   list(kind: string, ns?: string): Obj[] {
-    return [...this.objects.values()].filter((o) => o.kind === kind && (ns === undefined || (o.metadata.namespace ?? '') === ns));
+    return [...this.objects.values()].filter(
+      (o) => o.kind === kind && (ns === undefined || (o.metadata.namespace ?? '') === ns),
+    );
   }
 
   remove(o: Obj): void {
@@ -152,7 +159,8 @@ export class FakeApiServer implements KubeRest {
   private changed(type: EventType, o: Obj): void {
     this.onChange(o);
     for (const w of this.watchers) {
-      if (w.kind !== o.kind || (w.ns && w.ns !== o.metadata.namespace) || !selectorMatches(w.sel, o.metadata.labels)) continue;
+      if (w.kind !== o.kind || (w.ns && w.ns !== o.metadata.namespace) || !selectorMatches(w.sel, o.metadata.labels))
+        continue;
       w.res.write(`${JSON.stringify({ type, object: o })}\n`);
     }
   }
@@ -192,7 +200,9 @@ export class FakeApiServer implements KubeRest {
       case 'GET': {
         if (!name) {
           const sel = opts.query?.['labelSelector'];
-          const items = this.list(kind, ns || undefined).filter((o) => selectorMatches(sel === undefined ? undefined : String(sel), o.metadata.labels));
+          const items = this.list(kind, ns || undefined).filter((o) =>
+            selectorMatches(sel === undefined ? undefined : String(sel), o.metadata.labels),
+          );
           return structuredClone({ kind: 'List', metadata: { resourceVersion: String(this.rv) }, items }) as T;
         }
         if (!existing) throw notFound();
@@ -209,7 +219,8 @@ export class FakeApiServer implements KubeRest {
       case 'PUT': {
         const body = structuredClone(opts.body as Obj);
         if (!existing) throw notFound();
-        if (body.metadata.resourceVersion !== existing.metadata.resourceVersion) throw new ApiException(409, 'conflict', {}, {});
+        if (body.metadata.resourceVersion !== existing.metadata.resourceVersion)
+          throw new ApiException(409, 'conflict', {}, {});
         body.apiVersion ??= r.gv;
         body.kind ??= kind;
         return structuredClone(this.store(this.serverify(body, existing), 'MODIFIED')) as T;
@@ -219,8 +230,10 @@ export class FakeApiServer implements KubeRest {
           expect(opts.query?.['fieldManager']).toBe('wpgw');
           expect(String(opts.query?.['force'])).toBe('true');
           const body = structuredClone(opts.body as Obj);
-          if (this.failApplyFor.has(`${body.kind}/${body.metadata.name}`)) throw new ApiException(422, 'invalid', {}, {});
-          if (!existing && this.takenIPs.has(body.spec?.clusterIP)) throw new ApiException(422, 'provided IP is already allocated', {}, {});
+          if (this.failApplyFor.has(`${body.kind}/${body.metadata.name}`))
+            throw new ApiException(422, 'invalid', {}, {});
+          if (!existing && this.takenIPs.has(body.spec?.clusterIP))
+            throw new ApiException(422, 'provided IP is already allocated', {}, {});
           const merged = applyMergePatch(existing ?? {}, body) as Obj;
           merged.metadata.managedFields = [{ manager: 'wpgw', operation: 'Apply', fieldsV1: fieldsOf(body) }];
           return structuredClone(this.store(this.serverify(merged, existing), existing ? 'MODIFIED' : 'ADDED')) as T;
@@ -229,14 +242,19 @@ export class FakeApiServer implements KubeRest {
         if (!existing) throw notFound();
         // Like the API server: a resourceVersion in a merge patch is a precondition.
         const rv = (opts.body as { metadata?: { resourceVersion?: string } }).metadata?.resourceVersion;
-        if (rv !== undefined && rv !== existing.metadata.resourceVersion) throw new ApiException(409, 'conflict', {}, {});
-        return structuredClone(this.store(this.serverify(applyMergePatch(existing, opts.body) as Obj, existing), 'MODIFIED')) as T;
+        if (rv !== undefined && rv !== existing.metadata.resourceVersion)
+          throw new ApiException(409, 'conflict', {}, {});
+        return structuredClone(
+          this.store(this.serverify(applyMergePatch(existing, opts.body) as Obj, existing), 'MODIFIED'),
+        ) as T;
       }
       case 'DELETE': {
         if (!existing) throw notFound();
-        const pre = (opts.body as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined)?.preconditions;
+        const pre = (opts.body as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined)
+          ?.preconditions;
         if (pre?.uid && pre.uid !== existing.metadata.uid) throw new ApiException(409, 'uid precondition', {}, {});
-        if (pre?.resourceVersion && pre.resourceVersion !== existing.metadata.resourceVersion) throw new ApiException(409, 'rv precondition', {}, {});
+        if (pre?.resourceVersion && pre.resourceVersion !== existing.metadata.resourceVersion)
+          throw new ApiException(409, 'rv precondition', {}, {});
         this.remove(existing);
         return { kind: 'Status', status: 'Success' } as T;
       }
@@ -250,14 +268,24 @@ export class FakeApiServer implements KubeRest {
     const server = createServer((req, res) => {
       let body = '';
       req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => this.http(req.method ?? 'GET', new URL(req.url ?? '/', 'http://x'), body, req.headers['content-type'] ?? '', res));
+      req.on('end', () =>
+        this.http(
+          req.method ?? 'GET',
+          new URL(req.url ?? '/', 'http://x'),
+          body,
+          req.headers['content-type'] ?? '',
+          res,
+        ),
+      );
     });
     this.server = server;
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const kc = new KubeConfig();
     kc.loadFromOptions({
       // Plain HTTP: client-node only allows http:// with skipTLSVerify.
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      clusters: [
+        { name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true },
+      ],
       users: [{ name: 'u', token: 't' }],
       contexts: [{ name: 'ctx', cluster: 'c', user: 'u' }],
       currentContext: 'ctx',
@@ -277,8 +305,11 @@ export class FakeApiServer implements KubeRest {
       res.writeHead(200, { 'content-type': 'application/json' });
       if (url.searchParams.get('sendInitialEvents') === 'true') {
         // A streaming list: every object as ADDED, then the bookmark that ends the initial events.
-        for (const o of this.list(r.kind, r.ns || undefined).filter((x) => selectorMatches(sel, x.metadata.labels))) res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
-        res.write(`${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } } })}\n`);
+        for (const o of this.list(r.kind, r.ns || undefined).filter((x) => selectorMatches(sel, x.metadata.labels)))
+          res.write(`${JSON.stringify({ type: 'ADDED', object: o })}\n`);
+        res.write(
+          `${JSON.stringify({ type: 'BOOKMARK', object: { metadata: { resourceVersion: String(this.rv), annotations: { 'k8s.io/initial-events-end': 'true' } } } })}\n`,
+        );
       }
       const w: Watcher = { kind: r.kind, ns: r.ns, sel, res };
       this.watchers.push(w);
@@ -287,7 +318,11 @@ export class FakeApiServer implements KubeRest {
     }
     const query = Object.fromEntries(url.searchParams);
     const ct = contentType.split(';')[0]!.trim();
-    this.request(method, url.pathname, { ...(body ? { body: JSON.parse(body) as unknown } : {}), ...(ct ? { contentType: ct } : {}), query })
+    this.request(method, url.pathname, {
+      ...(body ? { body: JSON.parse(body) as unknown } : {}),
+      ...(ct ? { contentType: ct } : {}),
+      query,
+    })
       .then((o) => send(method === 'POST' ? 201 : 200, o))
       .catch((e: unknown) => {
         const code = e instanceof ApiException ? e.code : 500;

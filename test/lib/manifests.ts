@@ -20,7 +20,10 @@ export function deployment(name: string, ns: string, template: PodTemplate): Obj
       replicas: template.replicas ?? 1,
       selector: { matchLabels: { app: name } },
       template: {
-        metadata: { labels: { app: name, ...template.labels }, ...(template.annotations ? { annotations: template.annotations } : {}) },
+        metadata: {
+          labels: { app: name, ...template.labels },
+          ...(template.annotations ? { annotations: template.annotations } : {}),
+        },
         spec: template.spec,
       },
     },

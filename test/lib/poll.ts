@@ -24,11 +24,18 @@ export async function eventually<T>(
     }
     await sleep(everyMs);
   }
-  throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+  throw new Error(
+    `timed out after ${timeoutMs / 1000}s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+  );
 }
 
 /** eventually(), resolving to the milliseconds it took (what the benchmarks report). */
-export async function elapsedUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number, everyMs = 1000): Promise<number> {
+export async function elapsedUntil(
+  what: string,
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 1000,
+): Promise<number> {
   const t0 = Date.now();
   await eventually(what, check, timeoutMs, everyMs);
   return Date.now() - t0;

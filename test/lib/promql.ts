@@ -15,5 +15,7 @@ export function isExposed(name: string, families: Map<string, string>): boolean 
   if (families.has(name)) return families.get(name) !== 'histogram';
   const base = name.replace(/_(bucket|sum|count)$/, '');
   const type = families.get(base);
-  return base !== name && (type === 'histogram' || type === 'summary') && !(name.endsWith('_bucket') && type === 'summary');
+  return (
+    base !== name && (type === 'histogram' || type === 'summary') && !(name.endsWith('_bucket') && type === 'summary')
+  );
 }

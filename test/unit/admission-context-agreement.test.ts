@@ -28,14 +28,25 @@ const INJECT = 'wpgw.io/inject';
 
 // ---- arbitraries --------------------------------------------------------------------------------
 
-const labelSet = fc.dictionary(fc.constantFrom('app', 'tier'), fc.constantFrom('a', 'b', 'wpgw'), { minKeys: 1, maxKeys: 2 });
+const labelSet = fc.dictionary(fc.constantFrom('app', 'tier'), fc.constantFrom('a', 'b', 'wpgw'), {
+  minKeys: 1,
+  maxKeys: 2,
+});
 
 const windowsWays: Record<string, Partial<V1PodSpec>> = {
   none: {},
   os: { os: { name: 'windows' } },
   nodeSelector: { nodeSelector: { 'kubernetes.io/os': 'windows' } },
   linuxNodeSelector: { nodeSelector: { 'kubernetes.io/os': 'linux' } },
-  affinity: { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }] } } } },
+  affinity: {
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }],
+        },
+      },
+    },
+  },
   windowsRuntimeClass: { runtimeClassName: 'win' },
   linuxRuntimeClass: { runtimeClassName: 'lin' },
   unknownRuntimeClass: { runtimeClassName: 'nope' },
@@ -55,80 +66,190 @@ const templateArb = fc
       labels: where === 'label' ? { ...labels, [INJECT]: value! } : labels,
       ...(where === 'annotation' ? { annotations: { [INJECT]: value! } } : {}),
     };
-    const spec: V1PodSpec = { containers: [{ name: 'app', image: 'example/app' }], ...windowsWays[way], ...(hostNetwork ? { hostNetwork: true } : {}) };
+    const spec: V1PodSpec = {
+      containers: [{ name: 'app', image: 'example/app' }],
+      ...windowsWays[way],
+      ...(hostNetwork ? { hostNetwork: true } : {}),
+    };
     return { metadata, spec };
   });
 
 type Template = { metadata: V1ObjectMeta; spec: V1PodSpec };
 
 const workloadKinds = ['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob', 'Rollout'] as const;
-const apiVersionOf = (kind: string) => (kind === 'Rollout' ? 'argoproj.io/v1alpha1' : kind === 'Job' || kind === 'CronJob' ? 'batch/v1' : 'apps/v1');
+const apiVersionOf = (kind: string) =>
+  kind === 'Rollout' ? 'argoproj.io/v1alpha1' : kind === 'Job' || kind === 'CronJob' ? 'batch/v1' : 'apps/v1';
 
 function workload(kind: string, name: string, template: Template, owner?: { kind: string; name: string }): Obj {
-  const spec = kind === 'CronJob' ? { schedule: '* * * * *', jobTemplate: { spec: { template } } } : { selector: { matchLabels: template.metadata.labels }, template };
-  const ownerReferences = owner ? [{ apiVersion: apiVersionOf(owner.kind), kind: owner.kind, name: owner.name, uid: `uid-${owner.name}`, controller: true }] : undefined;
-  return { apiVersion: apiVersionOf(kind), kind, metadata: { name, namespace: NS, resourceVersion: '1', ...(ownerReferences ? { ownerReferences } : {}) }, spec };
+  const spec =
+    kind === 'CronJob'
+      ? { schedule: '* * * * *', jobTemplate: { spec: { template } } }
+      : { selector: { matchLabels: template.metadata.labels }, template };
+  const ownerReferences = owner
+    ? [
+        {
+          apiVersion: apiVersionOf(owner.kind),
+          kind: owner.kind,
+          name: owner.name,
+          uid: `uid-${owner.name}`,
+          controller: true,
+        },
+      ]
+    : undefined;
+  return {
+    apiVersion: apiVersionOf(kind),
+    kind,
+    metadata: { name, namespace: NS, resourceVersion: '1', ...(ownerReferences ? { ownerReferences } : {}) },
+    spec,
+  };
 }
 
-const workloadsArb = fc.array(fc.record({ kind: fc.constantFrom(...workloadKinds), template: templateArb, ownedReplicaSet: fc.constantFrom('none', 'none', 'owned', 'orphan') }), { maxLength: 6 }).map((list) =>
-  list.flatMap(({ kind, template, ownedReplicaSet }, i) => {
-    const name = `${kind.toLowerCase()}-${i}`;
-    const out = [workload(kind, name, template)];
-    // A Deployment's ReplicaSet (skipped: named by its owner) or one whose owner is not there (counts itself).
-    if (ownedReplicaSet !== 'none') {
-      const rsTemplate = { ...template, metadata: { ...template.metadata, labels: { ...template.metadata.labels, 'pod-template-hash': `h${i}` } } };
-      out.push(workload('ReplicaSet', `${name}-h${i}`, rsTemplate, { kind: ownedReplicaSet === 'owned' ? kind : 'Deployment', name: ownedReplicaSet === 'owned' ? name : `gone-${i}` }));
-    }
-    return out;
-  }),
-);
+const workloadsArb = fc
+  .array(
+    fc.record({
+      kind: fc.constantFrom(...workloadKinds),
+      template: templateArb,
+      ownedReplicaSet: fc.constantFrom('none', 'none', 'owned', 'orphan'),
+    }),
+    { maxLength: 6 },
+  )
+  .map((list) =>
+    list.flatMap(({ kind, template, ownedReplicaSet }, i) => {
+      const name = `${kind.toLowerCase()}-${i}`;
+      const out = [workload(kind, name, template)];
+      // A Deployment's ReplicaSet (skipped: named by its owner) or one whose owner is not there (counts itself).
+      if (ownedReplicaSet !== 'none') {
+        const rsTemplate = {
+          ...template,
+          metadata: { ...template.metadata, labels: { ...template.metadata.labels, 'pod-template-hash': `h${i}` } },
+        };
+        out.push(
+          workload('ReplicaSet', `${name}-h${i}`, rsTemplate, {
+            kind: ownedReplicaSet === 'owned' ? kind : 'Deployment',
+            name: ownedReplicaSet === 'owned' ? name : `gone-${i}`,
+          }),
+        );
+      }
+      return out;
+    }),
+  );
 
 const serviceNames = ['web', 'web-app', 'api', 'api-app', 'wpgw', 'wpgw-dns', 'billing'];
-const gatewaySelectors: Array<Record<string, string>> = [{ 'wpgw.io/gateway': NS }, { app: 'wpgw' }, { 'wpgw.io/gateway': NS, extra: 'y' }, { 'wpgw.io/gateway': 'other' }];
+const gatewaySelectors: Array<Record<string, string>> = [
+  { 'wpgw.io/gateway': NS },
+  { app: 'wpgw' },
+  { 'wpgw.io/gateway': NS, extra: 'y' },
+  { 'wpgw.io/gateway': 'other' },
+];
 
 const serviceArb = fc.record({
   name: fc.constantFrom(...serviceNames),
-  selector: fc.oneof({ arbitrary: labelSet, weight: 4 }, { arbitrary: fc.constantFrom(...gatewaySelectors), weight: 2 }, { arbitrary: fc.constant(undefined), weight: 1 }),
-  ports: fc.uniqueArray(fc.record({ port: fc.constantFrom(80, 443, 8080, 15021), targetPort: fc.oneof(fc.integer({ min: 20000, max: 20010 }), fc.constant(8080), fc.constant('http')) }), { selector: (p) => p.port, minLength: 1, maxLength: 3 }),
+  selector: fc.oneof(
+    { arbitrary: labelSet, weight: 4 },
+    { arbitrary: fc.constantFrom(...gatewaySelectors), weight: 2 },
+    { arbitrary: fc.constant(undefined), weight: 1 },
+  ),
+  ports: fc.uniqueArray(
+    fc.record({
+      port: fc.constantFrom(80, 443, 8080, 15021),
+      targetPort: fc.oneof(fc.integer({ min: 20000, max: 20010 }), fc.constant(8080), fc.constant('http')),
+    }),
+    { selector: (p) => p.port, minLength: 1, maxLength: 3 },
+  ),
   recorded: fc.constantFrom('none', 'none', 'valid', 'unparsable'),
   ours: fc.constantFrom(false, false, false, true),
   clusterIP: fc.constantFrom(undefined, '10.96.0.20', 'None'),
 });
 
-function serviceObject(s: { name: string; selector: Record<string, string> | undefined; ports: Array<{ port: number; targetPort: number | string }>; recorded: string; ours: boolean; clusterIP: string | undefined }): Obj {
+function serviceObject(s: {
+  name: string;
+  selector: Record<string, string> | undefined;
+  ports: Array<{ port: number; targetPort: number | string }>;
+  recorded: string;
+  ours: boolean;
+  clusterIP: string | undefined;
+}): Obj {
   const annotations =
     s.recorded === 'valid'
-      ? { 'wpgw.io/original': JSON.stringify({ selector: { app: 'a' }, ports: s.ports.map((p) => ({ port: p.port, targetPort: 8080 })) }) }
+      ? {
+          'wpgw.io/original': JSON.stringify({
+            selector: { app: 'a' },
+            ports: s.ports.map((p) => ({ port: p.port, targetPort: 8080 })),
+          }),
+        }
       : s.recorded === 'unparsable'
         ? { 'wpgw.io/original': '{}' }
         : undefined;
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: s.name, namespace: NS, resourceVersion: '1', ...(s.ours ? { labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } : {}), ...(annotations ? { annotations } : {}) },
+    metadata: {
+      name: s.name,
+      namespace: NS,
+      resourceVersion: '1',
+      ...(s.ours ? { labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } : {}),
+      ...(annotations ? { annotations } : {}),
+    },
     // A valid record is what the webhook leaves: the Service then selects the gateway pods.
-    spec: { ...(s.recorded === 'valid' ? { selector: { 'wpgw.io/gateway': NS } } : s.selector ? { selector: s.selector } : {}), ports: s.ports, ...(s.clusterIP ? { clusterIP: s.clusterIP } : {}) },
+    spec: {
+      ...(s.recorded === 'valid'
+        ? { selector: { 'wpgw.io/gateway': NS } }
+        : s.selector
+          ? { selector: s.selector }
+          : {}),
+      ports: s.ports,
+      ...(s.clusterIP ? { clusterIP: s.clusterIP } : {}),
+    },
   };
 }
 
-const namespaceArb = fc.constantFrom<Record<string, string> | undefined>(undefined, { 'wpgw.io/resolver': 'dnsConfig' }, { 'wpgw.io/gateway-replicas': '3' });
-
-const ingressArb = fc.constantFrom(...serviceNames).map(
-  (backend): Obj => ({
-    apiVersion: 'networking.k8s.io/v1',
-    kind: 'Ingress',
-    metadata: { name: `ing-${backend}`, namespace: NS, resourceVersion: '1' },
-    spec: { ingressClassName: 'nginx', rules: [{ http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } }] } }] },
-  }),
+const namespaceArb = fc.constantFrom<Record<string, string> | undefined>(
+  undefined,
+  { 'wpgw.io/resolver': 'dnsConfig' },
+  { 'wpgw.io/gateway-replicas': '3' },
 );
 
+const ingressArb = fc.constantFrom(...serviceNames).map((backend): Obj => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'Ingress',
+  metadata: { name: `ing-${backend}`, namespace: NS, resourceVersion: '1' },
+  spec: {
+    ingressClassName: 'nginx',
+    rules: [
+      {
+        http: {
+          paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: backend, port: { number: 80 } } } }],
+        },
+      },
+    ],
+  },
+}));
+
 const runtimeClasses: Obj[] = [
-  { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'win', resourceVersion: '1' }, handler: 'x', scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } } },
-  { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'lin', resourceVersion: '1' }, handler: 'x', scheduling: { nodeSelector: { 'kubernetes.io/os': 'linux' } } },
+  {
+    apiVersion: 'node.k8s.io/v1',
+    kind: 'RuntimeClass',
+    metadata: { name: 'win', resourceVersion: '1' },
+    handler: 'x',
+    scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } },
+  },
+  {
+    apiVersion: 'node.k8s.io/v1',
+    kind: 'RuntimeClass',
+    metadata: { name: 'lin', resourceVersion: '1' },
+    handler: 'x',
+    scheduling: { nodeSelector: { 'kubernetes.io/os': 'linux' } },
+  },
 ];
 
 /** A Windows workload elsewhere: neither view may let it leak into NS. */
-const elsewhere: Obj = { ...workload('Deployment', 'other-win', { metadata: { labels: { app: 'a' } }, spec: { containers: [{ name: 'c', image: 'i' }], os: { name: 'windows' } } }), metadata: { name: 'other-win', namespace: 'other', resourceVersion: '1' } };
+const elsewhere: Obj = {
+  ...workload('Deployment', 'other-win', {
+    metadata: { labels: { app: 'a' } },
+    spec: { containers: [{ name: 'c', image: 'i' }], os: { name: 'windows' } },
+  }),
+  metadata: { name: 'other-win', namespace: 'other', resourceVersion: '1' },
+};
 
 // ---- the two views --------------------------------------------------------------------------------
 
@@ -136,10 +257,20 @@ const elsewhere: Obj = { ...workload('Deployment', 'other-win', { metadata: { la
 function admittedPods(pods: Template[]): Obj[] {
   const admission = staticContext({ runtimeClasses: { win: 'windows', lin: 'linux' } });
   return pods.map((p, i) => {
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { ...p.metadata, name: `pod-${i}`, namespace: NS }, spec: p.spec };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { ...p.metadata, name: `pod-${i}`, namespace: NS },
+      spec: p.spec,
+    };
     const outcome = mutatePod({ pod, namespace: NS, ctx: admission });
     const stored = outcome.action === 'mutate' ? outcome.pod : pod;
-    return { ...stored, apiVersion: 'v1', kind: 'Pod', metadata: { ...stored.metadata, name: `pod-${i}`, namespace: NS, resourceVersion: '1' } } as Obj;
+    return {
+      ...stored,
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { ...stored.metadata, name: `pod-${i}`, namespace: NS, resourceVersion: '1' },
+    } as Obj;
   });
 }
 
@@ -155,7 +286,10 @@ function answers(ctx: AdmissionContext, services: readonly V1Service[], pods: re
     owners: names.map((n) => ctx.serviceOwner(NS, n) ?? '-'),
     annotations: ctx.namespaceAnnotations(NS),
     runtimeClassOS: ['win', 'lin', 'nope'].map((n) => ctx.runtimeClassOS(n) ?? '-'),
-    ingresses: ctx.ingresses(NS).map((i: V1Ingress) => i.metadata?.name).sort(),
+    ingresses: ctx
+      .ingresses(NS)
+      .map((i: V1Ingress) => i.metadata?.name)
+      .sort(),
     // The decisions these answers feed: every Service of NS, admitted again.
     decisions: services.map((s) => JSON.stringify(mutateService(s, NS, ctx))),
     repointed: ctx.repointedServices?.(NS),
@@ -176,11 +310,28 @@ describe('the cache view and the render view of a namespace agree (one Admission
         fc.array(templateArb, { maxLength: 5 }),
         fc.uniqueArray(serviceArb, { selector: (s) => s.name, maxLength: 5 }),
         fc.array(ingressArb, { maxLength: 2 }),
-        fc.record({ kind: fc.constantFrom(...workloadKinds), template: templateArb, service: serviceArb, dropFirstService: fc.boolean() }),
+        fc.record({
+          kind: fc.constantFrom(...workloadKinds),
+          template: templateArb,
+          service: serviceArb,
+          dropFirstService: fc.boolean(),
+        }),
         async (nsAnnotations, workloads, podTemplates, services, ingresses, later) => {
-          const namespace: Obj = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' }, ...(nsAnnotations ? { annotations: nsAnnotations } : {}) } };
+          const namespace: Obj = {
+            apiVersion: 'v1',
+            kind: 'Namespace',
+            metadata: {
+              name: NS,
+              resourceVersion: '1',
+              labels: { 'wpgw.io/inject': 'enabled' },
+              ...(nsAnnotations ? { annotations: nsAnnotations } : {}),
+            },
+          };
           const svcObjects = services.map(serviceObject);
-          const ingressObjects = ingresses.map((o, i): Obj => ({ ...o, metadata: { ...o.metadata, name: `${o.metadata?.name}-${i}` } }));
+          const ingressObjects = ingresses.map((o, i): Obj => ({
+            ...o,
+            metadata: { ...o.metadata, name: `${o.metadata?.name}-${i}` },
+          }));
           const common = [namespace, ...runtimeClasses, ...workloads, ...svcObjects, ...ingressObjects, elsewhere];
 
           // The cluster after admission: the cache watches managed Pods only (by label), like the webhook's.
@@ -189,9 +340,19 @@ describe('the cache view and the render view of a namespace agree (one Admission
           const cacheCtx = cacheAdmissionContext(await startCache(world, WEBHOOK_RESOURCES));
 
           // Render's input: the Pods as written, before admission.
-          const rawPods = podTemplates.map((p, i): Obj => ({ apiVersion: 'v1', kind: 'Pod', metadata: { ...p.metadata, name: `pod-${i}`, namespace: NS }, spec: p.spec }));
+          const rawPods = podTemplates.map((p, i): Obj => ({
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { ...p.metadata, name: `pod-${i}`, namespace: NS },
+            spec: p.spec,
+          }));
           const docs = structuredClone([...common, ...rawPods]) as InputObject[];
-          const renderCtx = inputContext(docs, { gatewayIP: GATEWAY_IP, dnsIP: DNS_IP, defaultNamespace: 'default', clusterDomain: 'cluster.local' }).ctx;
+          const renderCtx = inputContext(docs, {
+            gatewayIP: GATEWAY_IP,
+            dnsIP: DNS_IP,
+            defaultNamespace: 'default',
+            clusterDomain: 'cluster.local',
+          }).ctx;
 
           const fromCache = answers(cacheCtx, svcObjects as V1Service[], rawPods);
           const fromRender = answers(renderCtx, svcObjects as V1Service[], rawPods);
@@ -202,14 +363,35 @@ describe('the cache view and the render view of a namespace agree (one Admission
           // render does over the changed objects.
           const lateWorkload = workload(later.kind, 'late', later.template);
           const lateService = serviceObject(later.service);
-          const dropped = later.dropFirstService && svcObjects[0] && svcObjects[0].metadata?.name !== lateService.metadata?.name ? svcObjects[0] : undefined;
+          const dropped =
+            later.dropFirstService && svcObjects[0] && svcObjects[0].metadata?.name !== lateService.metadata?.name
+              ? svcObjects[0]
+              : undefined;
           world.emit('ADDED', structuredClone(lateWorkload));
-          world.emit(svcObjects.some((o) => o.metadata?.name === lateService.metadata?.name) ? 'MODIFIED' : 'ADDED', structuredClone(lateService));
+          world.emit(
+            svcObjects.some((o) => o.metadata?.name === lateService.metadata?.name) ? 'MODIFIED' : 'ADDED',
+            structuredClone(lateService),
+          );
           if (dropped) world.emit('DELETED', structuredClone(dropped));
-          const svcsAfter = [...svcObjects.filter((o) => o !== dropped && o.metadata?.name !== lateService.metadata?.name), lateService];
-          const docsAfter = structuredClone([...common.filter((o) => !svcObjects.includes(o)), ...svcsAfter, lateWorkload, ...rawPods]) as InputObject[];
-          const renderAfter = inputContext(docsAfter, { gatewayIP: GATEWAY_IP, dnsIP: DNS_IP, defaultNamespace: 'default', clusterDomain: 'cluster.local' }).ctx;
-          expect(answers(renderAfter, svcsAfter as V1Service[], rawPods)).toEqual(answers(cacheCtx, svcsAfter as V1Service[], rawPods));
+          const svcsAfter = [
+            ...svcObjects.filter((o) => o !== dropped && o.metadata?.name !== lateService.metadata?.name),
+            lateService,
+          ];
+          const docsAfter = structuredClone([
+            ...common.filter((o) => !svcObjects.includes(o)),
+            ...svcsAfter,
+            lateWorkload,
+            ...rawPods,
+          ]) as InputObject[];
+          const renderAfter = inputContext(docsAfter, {
+            gatewayIP: GATEWAY_IP,
+            dnsIP: DNS_IP,
+            defaultNamespace: 'default',
+            clusterDomain: 'cluster.local',
+          }).ctx;
+          expect(answers(renderAfter, svcsAfter as V1Service[], rawPods)).toEqual(
+            answers(cacheCtx, svcsAfter as V1Service[], rawPods),
+          );
 
           seen.runs++;
           if (fromCache.windowsLabelSets.length > 0) seen.windows++;
@@ -225,22 +407,51 @@ describe('the cache view and the render view of a namespace agree (one Admission
     // Not vacuous: each kind of answer was exercised. The rarest (reachedPods) averages ~14 of 120
     // runs (10-19 measured), so a floor of 3 fails only when a kind stops being generated, not by chance.
     expect(seen.runs).toBe(120);
-    for (const k of ['windows', 'unmanaged', 'taken', 'selecting', 'repointed', 'reachedPods'] as const) expect(seen[k], k).toBeGreaterThanOrEqual(3);
+    for (const k of ['windows', 'unmanaged', 'taken', 'selecting', 'repointed', 'reachedPods'] as const)
+      expect(seen[k], k).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });
 
 describe('the disagreements issue 11 names, in both views', () => {
-  const tpl = (labels: Record<string, string>, spec: Partial<V1PodSpec> = {}): Template => ({ metadata: { labels }, spec: { containers: [{ name: 'c', image: 'i' }], ...spec } });
+  const tpl = (labels: Record<string, string>, spec: Partial<V1PodSpec> = {}): Template => ({
+    metadata: { labels },
+    spec: { containers: [{ name: 'c', image: 'i' }], ...spec },
+  });
   const gw = { 'wpgw.io/gateway': NS };
   const objects: Obj[] = [
     // opted in: the webhook only admits there, and its caches keep workloads only of namespaces wpgw works in
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: NS, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' } },
+    },
     workload('Deployment', 'win-opted-out', tpl({ app: 'out', [INJECT]: 'false' }, { os: { name: 'windows' } })),
     workload('Deployment', 'linux-opted-in', tpl({ app: 'in', [INJECT]: 'true' })),
     workload('Deployment', 'win-host', tpl({ app: 'host' }, { os: { name: 'windows' }, hostNetwork: true })),
-    serviceObject({ name: 'web', selector: gw, ports: [{ port: 8080, targetPort: 20001 }], recorded: 'valid', ours: false, clusterIP: undefined }),
-    serviceObject({ name: 'by-app', selector: { app: 'wpgw' }, ports: [{ port: 9090, targetPort: 15021 }], recorded: 'none', ours: false, clusterIP: undefined }),
-    serviceObject({ name: 'left', selector: { app: 'x' }, ports: [{ port: 7070, targetPort: 20002 }], recorded: 'unparsable', ours: false, clusterIP: undefined }),
+    serviceObject({
+      name: 'web',
+      selector: gw,
+      ports: [{ port: 8080, targetPort: 20001 }],
+      recorded: 'valid',
+      ours: false,
+      clusterIP: undefined,
+    }),
+    serviceObject({
+      name: 'by-app',
+      selector: { app: 'wpgw' },
+      ports: [{ port: 9090, targetPort: 15021 }],
+      recorded: 'none',
+      ours: false,
+      clusterIP: undefined,
+    }),
+    serviceObject({
+      name: 'left',
+      selector: { app: 'x' },
+      ports: [{ port: 7070, targetPort: 20002 }],
+      recorded: 'unparsable',
+      ours: false,
+      clusterIP: undefined,
+    }),
   ];
 
   it('opted-out Windows templates are not Windows, opted-in ones are, host-network ones are unmanaged; gateway selection is by the gateway pods labels', async () => {
@@ -248,11 +459,19 @@ describe('the disagreements issue 11 names, in both views', () => {
     world.objects = structuredClone(objects);
     const views = {
       cache: cacheAdmissionContext(await startCache(world, WEBHOOK_RESOURCES)),
-      render: inputContext(structuredClone(objects) as InputObject[], { gatewayIP: GATEWAY_IP, dnsIP: DNS_IP, defaultNamespace: 'default', clusterDomain: 'cluster.local' }).ctx,
+      render: inputContext(structuredClone(objects) as InputObject[], {
+        gatewayIP: GATEWAY_IP,
+        dnsIP: DNS_IP,
+        defaultNamespace: 'default',
+        clusterDomain: 'cluster.local',
+      }).ctx,
     };
     for (const [which, ctx] of Object.entries(views)) {
       expect(ctx.windowsLabelSets(NS), which).toEqual([{ app: 'in', [INJECT]: 'true' }]);
-      expect(ctx.unmanagedWorkloads(NS).map((w) => `${w.workload} (${w.why})`), which).toEqual(['Deployment/win-host (host network)', 'Deployment/win-opted-out (opted out)']);
+      expect(
+        ctx.unmanagedWorkloads(NS).map((w) => `${w.workload} (${w.why})`),
+        which,
+      ).toEqual(['Deployment/win-host (host network)', 'Deployment/win-opted-out (opted out)']);
       // `web` (re-pointed) and `by-app` (app=wpgw is a gateway pod label) select the gateway pods; `left` does not.
       expect([...ctx.gatewaySelectingServicePorts(NS, 'new')].sort(), which).toEqual([8080, 9090]);
       // Any recorded original holds its targetPorts, even one that no longer parses.
@@ -271,21 +490,46 @@ describe('dev mode (wpgw webhook --dev) answers from what it admitted, through t
       dev.remember(body, result);
       return result;
     };
-    const pod = post('Pod', { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'legacy-1', namespace: NS, labels: { app: 'legacy' } }, spec: { containers: [{ name: 'c', image: 'i' }], os: { name: 'windows' } } });
+    const pod = post('Pod', {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'legacy-1', namespace: NS, labels: { app: 'legacy' } },
+      spec: { containers: [{ name: 'c', image: 'i' }], os: { name: 'windows' } },
+    });
     expect(pod.ok && pod.decision.reason).toBe('injected');
     expect(dev.windowsLabelSets(NS).map((l) => l.app)).toEqual(['legacy']);
     const ports = [{ port: 8080, targetPort: 8080 }];
-    const first = post('Service', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: NS }, spec: { selector: { app: 'legacy' }, ports } });
-    const second = post('Service', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy2', namespace: NS }, spec: { selector: { app: 'legacy' }, ports } });
+    const first = post('Service', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: NS },
+      spec: { selector: { app: 'legacy' }, ports },
+    });
+    const second = post('Service', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy2', namespace: NS },
+      spec: { selector: { app: 'legacy' }, ports },
+    });
     expect(first.ok && first.decision.reason).toBe('repointed');
     expect(second.ok && second.decision.reason).toBe('repointed');
     const taken = [...dev.takenInboundPorts(NS, 'none')];
     expect(taken).toHaveLength(2);
     expect(new Set(taken).size).toBe(2);
     // A user's own legacy3-app blocks re-pointing legacy3, as with the real caches.
-    post('Service', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy3-app', namespace: NS }, spec: { selector: { app: 'other' }, ports } });
+    post('Service', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy3-app', namespace: NS },
+      spec: { selector: { app: 'other' }, ports },
+    });
     expect(dev.serviceOwner(NS, 'legacy3-app')).toBe('user');
-    const third = post('Service', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy3', namespace: NS }, spec: { selector: { app: 'legacy' }, ports } });
+    const third = post('Service', {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy3', namespace: NS },
+      spec: { selector: { app: 'legacy' }, ports },
+    });
     expect(third.ok && third.decision.reason).toBe('app_service_taken');
   });
 });

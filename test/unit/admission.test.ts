@@ -3,7 +3,11 @@ import jsonpatch from 'fast-json-patch';
 import { admit } from '../../src/core/admission.js';
 import { review as reviewOf, staticContext } from '../lib/admission.js';
 
-const ctx = staticContext({ gatewayIPs: { shop: '10.96.0.50' }, dnsIP: undefined, windowsLabelSets: { shop: [{ app: 'legacy' }] } });
+const ctx = staticContext({
+  gatewayIPs: { shop: '10.96.0.50' },
+  dnsIP: undefined,
+  windowsLabelSets: { shop: [{ app: 'legacy' }] },
+});
 
 /** A review of `object` in shop (uid u-1); `extra` are further request fields. */
 function review(kind: string, object: unknown, operation = 'CREATE', extra: Record<string, unknown> = {}) {
@@ -33,7 +37,13 @@ describe('admit()', () => {
     const r = admit(review('Pod', pod), ctx);
     if (!r.ok) throw new Error(r.message);
     expect(r.review.response).toMatchObject({ uid: 'u-1', allowed: true, patchType: 'JSONPatch' });
-    expect(r.decision).toMatchObject({ decision: 'patched', reason: 'injected', kind: 'Pod', namespace: 'shop', name: 'legacy-7d9f-*' });
+    expect(r.decision).toMatchObject({
+      decision: 'patched',
+      reason: 'injected',
+      kind: 'Pod',
+      namespace: 'shop',
+      name: 'legacy-7d9f-*',
+    });
     const { ops, result } = applyResponse(pod, r.review.response.patch);
     expect(result.spec.hostAliases).toEqual([{ ip: '10.96.0.50', hostnames: ['example.com'] }]);
     expect(result.metadata.labels['example.com/a~b']).toBe('x');
@@ -47,14 +57,27 @@ describe('admit()', () => {
   });
 
   it('re-points a Service on CREATE and keeps it on UPDATE', () => {
-    const service = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] } };
+    const service = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] },
+    };
     const r = admit(review('Service', service), ctx);
     if (!r.ok) throw new Error(r.message);
     const { result } = applyResponse(service, r.review.response.patch);
     expect(result.spec.selector).toEqual({ 'wpgw.io/gateway': 'shop' });
-    const update = admit(review('Service', { ...result, spec: { ...result.spec, selector: { app: 'legacy' } } }, 'UPDATE', { oldObject: result }), ctx);
+    const update = admit(
+      review('Service', { ...result, spec: { ...result.spec, selector: { app: 'legacy' } } }, 'UPDATE', {
+        oldObject: result,
+      }),
+      ctx,
+    );
     if (!update.ok) throw new Error(update.message);
-    const { result: updated } = applyResponse({ ...result, spec: { ...result.spec, selector: { app: 'legacy' } } }, update.review.response.patch);
+    const { result: updated } = applyResponse(
+      { ...result, spec: { ...result.spec, selector: { app: 'legacy' } } },
+      update.review.response.patch,
+    );
     expect(updated.spec).toEqual(result.spec);
   });
 
@@ -81,7 +104,10 @@ describe('admit()', () => {
       review('Pod', pod, 'DELETE'),
       review('ConfigMap', { metadata: { name: 'x' } }),
       { ...review('Pod', pod), request: { ...review('Pod', pod).request, subResource: 'status' } },
-      { ...review('Pod', pod), request: { ...review('Pod', pod).request, kind: { group: 'apps', version: 'v1', kind: 'Pod' } } },
+      {
+        ...review('Pod', pod),
+        request: { ...review('Pod', pod).request, kind: { group: 'apps', version: 'v1', kind: 'Pod' } },
+      },
     ]) {
       const r = admit(body, ctx);
       if (!r.ok) throw new Error(r.message);
@@ -93,13 +119,22 @@ describe('admit()', () => {
   it.each([
     [null, 'JSON object'],
     [[], 'JSON object'],
-    [{ apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} }, 'apiVersion must be "admission.k8s.io/v1"'],
+    [
+      { apiVersion: 'admission.k8s.io/v1beta1', kind: 'AdmissionReview', request: {} },
+      'apiVersion must be "admission.k8s.io/v1"',
+    ],
     [{ apiVersion: 'admission.k8s.io/v1', kind: 'Review' }, 'kind must be "AdmissionReview"'],
     [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview' }, 'request must be an object'],
     [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 5 } }, 'request.uid'],
-    [{ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'a', kind: 'Pod' } }, 'request.kind'],
+    [
+      { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 'a', kind: 'Pod' } },
+      'request.kind',
+    ],
     [review('Pod', 'not an object'), 'request.object must be an object'],
-    [review('Pod', { metadata: { labels: { a: 1 } }, spec: { containers: [] } }), 'metadata.labels["a"] must be a string'],
+    [
+      review('Pod', { metadata: { labels: { a: 1 } }, spec: { containers: [] } }),
+      'metadata.labels["a"] must be a string',
+    ],
     [review('Pod', { metadata: {}, spec: { containers: 'x' } }), 'spec.containers must be a list'],
     [review('Pod', { metadata: {}, spec: { containers: [], hostAliases: [{ hostnames: 'x' }] } }), 'hostAliases'],
     [review('Service', { metadata: {}, spec: { ports: 'x' } }), 'spec.ports'],

@@ -1,7 +1,18 @@
 // The pure half of `npm run bench:datapath`: vegeta's CSV, latencies from the intended send time
 // (no coordinated omission), the summaries over rounds and the PASS/MISS of issue 10's targets.
 import { describe, expect, it } from 'vitest';
-import { formatReport, openLoop, parseCsv, summarize, throughput, vcpuPer1k, vegetaResults, verdicts, type RoundResult, type VegetaResult } from '../datapath/report.js';
+import {
+  formatReport,
+  openLoop,
+  parseCsv,
+  summarize,
+  throughput,
+  vcpuPer1k,
+  vegetaResults,
+  verdicts,
+  type RoundResult,
+  type VegetaResult,
+} from '../datapath/report.js';
 
 const T = 1_800_000_000_000_000_000n; // ns since the epoch: beyond Number's exact range
 /** A result started `startMs` after T, answered after `latencyMs`. */
@@ -19,11 +30,18 @@ describe('vegeta CSV', () => {
       ['a', 'b,c', 'say "hi"', ''],
       ['x\ny', '2'],
     ]);
-    const csv = '1800000000000000001,200,1500000,0,512,,,,0,GET,http://x/,\n1800000000000000002,0,30000000000,0,0,"Get ""http://x/"": dial tcp: connection refused",,,1,GET,http://x/,\n';
+    const csv =
+      '1800000000000000001,200,1500000,0,512,,,,0,GET,http://x/,\n1800000000000000002,0,30000000000,0,0,"Get ""http://x/"": dial tcp: connection refused",,,1,GET,http://x/,\n';
     const r = vegetaResults(csv);
     expect(r).toEqual([
       { startNs: 1800000000000000001n, code: 200, latencyNs: 1500000, error: '', seq: 0 },
-      { startNs: 1800000000000000002n, code: 0, latencyNs: 30000000000, error: 'Get "http://x/": dial tcp: connection refused', seq: 1 },
+      {
+        startNs: 1800000000000000002n,
+        code: 0,
+        latencyNs: 30000000000,
+        error: 'Get "http://x/": dial tcp: connection refused',
+        seq: 1,
+      },
     ]);
   });
 
@@ -52,13 +70,25 @@ describe('open-loop latency from the intended send time', () => {
   });
 
   it('counts failures by error, without a latency', () => {
-    const r = openLoop([res(0, 0, 1), res(1, 1, 2, 503, '503 Service Unavailable'), res(2, 2, 30, 0, 'timeout'), res(3, 3, 1, 503, '503 Service Unavailable')], 1000);
+    const r = openLoop(
+      [
+        res(0, 0, 1),
+        res(1, 1, 2, 503, '503 Service Unavailable'),
+        res(2, 2, 30, 0, 'timeout'),
+        res(3, 3, 1, 503, '503 Service Unavailable'),
+      ],
+      1000,
+    );
     expect(r).toMatchObject({ ok: 1, failed: 3, errors: { '503 Service Unavailable': 2, timeout: 1 } });
     expect(r.latenciesMs).toHaveLength(1);
   });
 
   it('closed-loop throughput: answers over first start to last end', () => {
-    expect(throughput([res(0, 0, 10), res(1, 0, 10), res(2, 10, 10), res(3, 10, 10, 500)])).toEqual({ rps: 150, ok: 3, failed: 1 });
+    expect(throughput([res(0, 0, 10), res(1, 0, 10), res(2, 10, 10), res(3, 10, 10, 500)])).toEqual({
+      rps: 150,
+      ok: 3,
+      failed: 1,
+    });
   });
 });
 
@@ -76,7 +106,12 @@ function round(path: RoundResult['path'], n: number, maxMs: number, proxy?: { cp
     seconds: 100 / rate,
     ...(proxy ? { proxy: { cpuSeconds: proxy.cpu / 10, requests: 100, rssMiB: 40 + n } } : {}),
   });
-  return { path, round: n, runs: [run(200), run(1000)], saturation: { rps: 3000 + n * 100, ok: 100, failed: 0, workers: 16 } };
+  return {
+    path,
+    round: n,
+    runs: [run(200), run(1000)],
+    saturation: { rps: 3000 + n * 100, ok: 100, failed: 0, workers: 16 },
+  };
 }
 
 describe('summaries and targets', () => {
@@ -99,7 +134,12 @@ describe('summaries and targets', () => {
 
   it('PASS when (c),(d) stay within 1.1x of (b) and 1 ms of (a) and the gateway within 0.35 vCPU; MISS otherwise', () => {
     // (a) p90 1.8 ms, (b) 3.6, (c) 3.78 (1.05x of b but +1.98 ms over a), (d) 4.5 (1.25x)
-    const rounds = [round('a', 0, 2), round('b', 0, 4, { cpu: 0.2 }), round('c', 0, 4.2, { cpu: 0.2 }), round('d', 0, 5, { cpu: 0.5 })];
+    const rounds = [
+      round('a', 0, 2),
+      round('b', 0, 4, { cpu: 0.2 }),
+      round('c', 0, 4.2, { cpu: 0.2 }),
+      round('d', 0, 5, { cpu: 0.5 }),
+    ];
     const v = verdicts(summarize(rounds));
     const by = Object.fromEntries(v.map((x) => [x.what, x.pass]));
     expect(by).toEqual({
@@ -113,16 +153,23 @@ describe('summaries and targets', () => {
     const text = formatReport(summarize(rounds), v, ['# header']);
     expect(text).toContain('PASS  (c) mesh -> wpgw -> Windows: p90 vs (b) at 1000/s: 1.05x');
     expect(text).toContain('MISS  (d) Windows -> wpgw -> mesh: wpgw CPU at 1000/s: 0.500 vCPU per 1,000 req/s');
-    expect(text).toMatch(/\| \(c\) mesh app sidecar -> wpgw -> Windows app \| 1000 \| 2\.10 \| 3\.78 \(3\.78-3\.78\) \| 4\.16 \| 100 of 100 \/ 0 \|/);
+    expect(text).toMatch(
+      /\| \(c\) mesh app sidecar -> wpgw -> Windows app \| 1000 \| 2\.10 \| 3\.78 \(3\.78-3\.78\) \| 4\.16 \| 100 of 100 \/ 0 \|/,
+    );
     expect(text.split('\n').pop()).toMatch(/^MISS: /);
     expect(text, 'saturation 3,000+ req/s: 1,000 req/s is not over it').not.toContain('over saturation');
     // at another rate, without the CPU target; a path faster than (a) shows a minus
     const at200 = verdicts(summarize([round('a', 0, 5), round('c', 0, 4)]), 200, false);
-    expect(at200.map((x) => [x.what, x.value, x.pass])).toEqual([['(c) mesh -> wpgw -> Windows: p90 over (a) at 200/s', '-0.90 ms (3.60 vs 4.50 ms)', true]]);
+    expect(at200.map((x) => [x.what, x.value, x.pass])).toEqual([
+      ['(c) mesh -> wpgw -> Windows: p90 over (a) at 200/s', '-0.90 ms (3.60 vs 4.50 ms)', true],
+    ]);
   });
 
   it('says when a rate is over a path`s saturation (the latency is queueing, not the hop)', () => {
-    const slow = (path: RoundResult['path'], maxMs: number) => ({ ...round(path, 0, maxMs), saturation: { rps: 800, ok: 100, failed: 0, workers: 8 } });
+    const slow = (path: RoundResult['path'], maxMs: number) => ({
+      ...round(path, 0, maxMs),
+      saturation: { rps: 800, ok: 100, failed: 0, workers: 8 },
+    });
     const s = summarize([round('a', 0, 2), slow('b', 4), slow('c', 4.2)]);
     const v = verdicts(s);
     expect(v[0]!.note).toBe(' [1000/s is over the saturation of (b), (c) on this machine: queueing]');

@@ -103,15 +103,18 @@ describe('usage errors', () => {
     ['uninstall', '--timeout', 'later'],
     ['uninstall', '--install-namespace', 'Not_A_Namespace'],
     ['uninstall', '--frobnicate'],
-  ])('wpgw %s %s ... exits 2 with one line naming the problem, before touching a cluster', async (...argv: string[]) => {
-    const r = await cli(...argv);
-    expect(r.code).toBe(2);
-    const [first, second, ...rest] = r.err.trimEnd().split('\n');
-    expect(first).toMatch(new RegExp(`^wpgw ${argv[0]}: \\S`));
-    expect(second).toBe(`Run "wpgw ${argv[0]} --help" for its options.`);
-    expect(rest).toEqual([]);
-    expect(r.out).toBe('');
-  });
+  ])(
+    'wpgw %s %s ... exits 2 with one line naming the problem, before touching a cluster',
+    async (...argv: string[]) => {
+      const r = await cli(...argv);
+      expect(r.code).toBe(2);
+      const [first, second, ...rest] = r.err.trimEnd().split('\n');
+      expect(first).toMatch(new RegExp(`^wpgw ${argv[0]}: \\S`));
+      expect(second).toBe(`Run "wpgw ${argv[0]} --help" for its options.`);
+      expect(rest).toEqual([]);
+      expect(r.out).toBe('');
+    },
+  );
 
   it('an unknown command exits 2; no command prints the usage and exits 2', async () => {
     expect((await cli('frobnicate')).code).toBe(2);
@@ -145,15 +148,18 @@ describe('structured output', () => {
 });
 
 describe('help and version', () => {
-  it.each(['webhook', 'controller', 'render', 'status', 'suggest', 'check', 'check-inject'])('"%s --help" and "help %s" print its options on stdout and exit 0', async (command) => {
-    const direct = await cli(command, '--help');
-    const viaHelp = await cli('help', command);
-    expect(direct.code).toBe(0);
-    expect(direct.out).toMatch(/Usage: wpgw/);
-    expect(direct.out).toMatch(/--\w/);
-    expect(direct.err).toBe('');
-    expect(viaHelp).toEqual(direct);
-  });
+  it.each(['webhook', 'controller', 'render', 'status', 'suggest', 'check', 'check-inject'])(
+    '"%s --help" and "help %s" print its options on stdout and exit 0',
+    async (command) => {
+      const direct = await cli(command, '--help');
+      const viaHelp = await cli('help', command);
+      expect(direct.code).toBe(0);
+      expect(direct.out).toMatch(/Usage: wpgw/);
+      expect(direct.out).toMatch(/--\w/);
+      expect(direct.err).toBe('');
+      expect(viaHelp).toEqual(direct);
+    },
+  );
 
   it('--version prints the package version', async () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
@@ -163,7 +169,9 @@ describe('help and version', () => {
 
 describe('Node version gate', () => {
   it('refuses older majors in one line naming both versions, accepts the minimum and newer', () => {
-    expect(nodeVersionProblem('20.20.2')).toMatch(new RegExp(`needs Node.js ${MIN_NODE_MAJOR} or newer; this is Node.js 20.20.2`));
+    expect(nodeVersionProblem('20.20.2')).toMatch(
+      new RegExp(`needs Node.js ${MIN_NODE_MAJOR} or newer; this is Node.js 20.20.2`),
+    );
     expect(nodeVersionProblem('20.20.2')).not.toContain('\n');
     expect(nodeVersionProblem(`${MIN_NODE_MAJOR}.0.0`)).toBeUndefined();
     expect(nodeVersionProblem(`${MIN_NODE_MAJOR + 1}.3.1`)).toBeUndefined();
@@ -178,7 +186,9 @@ describe('Node version gate', () => {
 describe('API server preflight', () => {
   it('resolves once /version answers', async () => {
     const url = await serve((req, res) => {
-      res.writeHead(req.url === '/version' ? 200 : 404, { 'content-type': 'application/json' }).end('{"gitVersion":"v1.36.3"}');
+      res
+        .writeHead(req.url === '/version' ? 200 : 404, { 'content-type': 'application/json' })
+        .end('{"gitVersion":"v1.36.3"}');
     });
     await expect(checkApiServer(kubeconfigFor(url), { timeoutMs: 5_000 })).resolves.toBeUndefined();
   });
@@ -193,7 +203,9 @@ describe('API server preflight', () => {
   });
 
   it('refused credentials fail at once instead of waiting out the deadline', async () => {
-    const url = await serve((_req, res) => res.writeHead(401, { 'content-type': 'application/json' }).end('{"kind":"Status","message":"Unauthorized"}'));
+    const url = await serve((_req, res) =>
+      res.writeHead(401, { 'content-type': 'application/json' }).end('{"kind":"Status","message":"Unauthorized"}'),
+    );
     const t0 = Date.now();
     const err = await checkApiServer(kubeconfigFor(url), { timeoutMs: 60_000 }).catch((e: unknown) => e);
     expect((err as Error).message).toContain(`${url} refused the credentials`);
@@ -221,9 +233,15 @@ describe("kubectl's global flags (kubectl wpgw ...)", () => {
     const [a, b] = [await closedPort(), await closedPort()];
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'a', server: a, skipTLSVerify: true }, { name: 'b', server: b, skipTLSVerify: true }],
+      clusters: [
+        { name: 'a', server: a, skipTLSVerify: true },
+        { name: 'b', server: b, skipTLSVerify: true },
+      ],
       users: [{ name: 'u', token: 't' }],
-      contexts: [{ name: 'ctx-a', cluster: 'a', user: 'u' }, { name: 'ctx-b', cluster: 'b', user: 'u' }],
+      contexts: [
+        { name: 'ctx-a', cluster: 'a', user: 'u' },
+        { name: 'ctx-b', cluster: 'b', user: 'u' },
+      ],
       currentContext: 'ctx-a',
     });
     const fs = await import('node:fs');
@@ -237,35 +255,66 @@ describe("kubectl's global flags (kubectl wpgw ...)", () => {
     expect(viaA.err).toContain(`cannot reach the Kubernetes API server ${a} `);
     const unknown = await cli('status', '--kubeconfig', file, '--context', 'nope');
     expect(unknown.code).toBe(1);
-    expect(unknown.err).toBe(`wpgw status: --context nope: no such context in the kubeconfig from KUBECONFIG=${file} (it has: ctx-a, ctx-b)\n`);
+    expect(unknown.err).toBe(
+      `wpgw status: --context nope: no such context in the kubeconfig from KUBECONFIG=${file} (it has: ctx-a, ctx-b)\n`,
+    );
     // The flags held for those runs only.
     expect(process.env.KUBECONFIG).toBe(before);
     expect((await cli('status', '--context')).code).toBe(2);
   });
 
   it('package.json installs the same CLI as kubectl-wpgw, the name kubectl looks for on PATH', () => {
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { bin: Record<string, string> };
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      bin: Record<string, string>;
+    };
     expect(pkg.bin['kubectl-wpgw']).toBe(pkg.bin.wpgw);
   });
 });
 
 describe('start-up against a cluster that is not there', () => {
-  it.each(['controller', 'webhook', 'status', 'check'])('wpgw %s exits 1 with one line naming the server', async (command) => {
-    const url = await closedPort();
-    const dir = (await import('node:fs')).mkdtempSync('/tmp/wpgw-cli-');
-    const file = `${dir}/kubeconfig`;
-    (await import('node:fs')).writeFileSync(file, kubeconfigFor(url).exportConfig());
-    const saved = process.env.KUBECONFIG;
-    process.env.KUBECONFIG = file;
-    try {
-      // The controller also gets the --istio-revision the Helm chart passes: accepted (exit 1 here, not 2).
-      const extra = command === 'controller' ? ['--istio-revision', 'asm-1-26', '--cluster-cidrs', '10.244.0.0/16, fd00:10::/56', '--istio-namespace', 'aks-istio-system', '--external-names', 'gateway', '--external-dns-server', '10.96.0.10:53', '--discover-node-ranges=false'] : [];
-      const r = await cli(command, ...(command === 'status' || command === 'check' ? [] : ['--api-timeout', '300ms', '--port', '0', ...extra]));
-      expect(r.code).toBe(1);
-      expect(r.err.trimEnd().split('\n')).toEqual([expect.stringMatching(new RegExp(`^wpgw ${command}: cannot reach the Kubernetes API server ${url} \\(kubeconfig: KUBECONFIG=${file}\\)`))]);
-    } finally {
-      if (saved === undefined) delete process.env.KUBECONFIG;
-      else process.env.KUBECONFIG = saved;
-    }
-  });
+  it.each(['controller', 'webhook', 'status', 'check'])(
+    'wpgw %s exits 1 with one line naming the server',
+    async (command) => {
+      const url = await closedPort();
+      const dir = (await import('node:fs')).mkdtempSync('/tmp/wpgw-cli-');
+      const file = `${dir}/kubeconfig`;
+      (await import('node:fs')).writeFileSync(file, kubeconfigFor(url).exportConfig());
+      const saved = process.env.KUBECONFIG;
+      process.env.KUBECONFIG = file;
+      try {
+        // The controller also gets the --istio-revision the Helm chart passes: accepted (exit 1 here, not 2).
+        const extra =
+          command === 'controller'
+            ? [
+                '--istio-revision',
+                'asm-1-26',
+                '--cluster-cidrs',
+                '10.244.0.0/16, fd00:10::/56',
+                '--istio-namespace',
+                'aks-istio-system',
+                '--external-names',
+                'gateway',
+                '--external-dns-server',
+                '10.96.0.10:53',
+                '--discover-node-ranges=false',
+              ]
+            : [];
+        const r = await cli(
+          command,
+          ...(command === 'status' || command === 'check' ? [] : ['--api-timeout', '300ms', '--port', '0', ...extra]),
+        );
+        expect(r.code).toBe(1);
+        expect(r.err.trimEnd().split('\n')).toEqual([
+          expect.stringMatching(
+            new RegExp(
+              `^wpgw ${command}: cannot reach the Kubernetes API server ${url} \\(kubeconfig: KUBECONFIG=${file}\\)`,
+            ),
+          ),
+        ]);
+      } finally {
+        if (saved === undefined) delete process.env.KUBECONFIG;
+        else process.env.KUBECONFIG = saved;
+      }
+    },
+  );
 });

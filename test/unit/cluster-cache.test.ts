@@ -13,19 +13,33 @@ const ns = (name: string, extra: Partial<Obj['metadata']> = {}): Obj => ({
   kind: 'Namespace',
   metadata: { name, resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' }, ...extra },
 });
-const svc = (name: string, spec: Record<string, unknown>, meta: Partial<NonNullable<Obj['metadata']>> = {}, namespace = 'shop'): Obj => ({
+const svc = (
+  name: string,
+  spec: Record<string, unknown>,
+  meta: Partial<NonNullable<Obj['metadata']>> = {},
+  namespace = 'shop',
+): Obj => ({
   apiVersion: 'v1',
   kind: 'Service',
   metadata: { name, namespace, resourceVersion: '1', ...meta },
   spec,
 });
-const workload = (kind: string, name: string, podSpec: Record<string, unknown>, labels: Record<string, string>, namespace = 'shop'): Obj => {
+const workload = (
+  kind: string,
+  name: string,
+  podSpec: Record<string, unknown>,
+  labels: Record<string, string>,
+  namespace = 'shop',
+): Obj => {
   const template = { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'i' }], ...podSpec } };
   return {
     apiVersion: kind === 'Job' || kind === 'CronJob' ? 'batch/v1' : 'apps/v1',
     kind,
     metadata: { name, namespace, resourceVersion: '1' },
-    spec: kind === 'CronJob' ? { schedule: '* * * * *', jobTemplate: { spec: { template } } } : { selector: { matchLabels: labels }, template },
+    spec:
+      kind === 'CronJob'
+        ? { schedule: '* * * * *', jobTemplate: { spec: { template } } }
+        : { selector: { matchLabels: labels }, template },
   };
 };
 const WIN = { nodeSelector: { 'kubernetes.io/os': 'windows' } };
@@ -33,7 +47,20 @@ const WIN = { nodeSelector: { 'kubernetes.io/os': 'windows' } };
 describe('watchSpecs', () => {
   it('the webhook set watches only what admission needs, managed pods by label', () => {
     const specs = watchSpecs(WEBHOOK_RESOURCES);
-    expect(specs.map((s) => s.name)).toEqual(['namespaces', 'services', 'managedPods', 'deployments', 'statefulsets', 'daemonsets', 'replicasets', 'jobs', 'cronjobs', 'rollouts', 'runtimeclasses', 'ingresses']);
+    expect(specs.map((s) => s.name)).toEqual([
+      'namespaces',
+      'services',
+      'managedPods',
+      'deployments',
+      'statefulsets',
+      'daemonsets',
+      'replicasets',
+      'jobs',
+      'cronjobs',
+      'rollouts',
+      'runtimeclasses',
+      'ingresses',
+    ]);
     expect(specs.find((s) => s.name === 'managedPods')?.labelSelector).toBe('wpgw.io/managed');
   });
 
@@ -60,15 +87,40 @@ describe('ClusterCache', () => {
       ns('shop'),
       svc('wpgw', {}, { labels: OURS }),
       svc('legacy', {}),
-      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'wpgw', namespace: 'shop', labels: OURS, resourceVersion: '1' } },
-      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'user', namespace: 'shop', resourceVersion: '1' } },
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'wpgw-dns', namespace: 'shop', labels: OURS, resourceVersion: '1' } },
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'wpgw', namespace: 'shop', labels: OURS, resourceVersion: '1' },
+      },
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'user', namespace: 'shop', resourceVersion: '1' },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'wpgw-dns', namespace: 'shop', labels: OURS, resourceVersion: '1' },
+      },
       { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'user-cm', namespace: 'shop', resourceVersion: '1' } },
-      { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'wpgw', namespace: 'shop', labels: OURS, resourceVersion: '1' } },
-      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'left', namespace: 'old', labels: OURS, resourceVersion: '1' } },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'Gateway',
+        metadata: { name: 'wpgw', namespace: 'shop', labels: OURS, resourceVersion: '1' },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'left', namespace: 'old', labels: OURS, resourceVersion: '1' },
+      },
     ];
     const c = await startCache(w, CONTROLLER_RESOURCES);
-    expect(c.managedObjects('shop').map((o) => `${o.kind}/${o.metadata.name}`).sort()).toEqual(['ConfigMap/wpgw-dns', 'Deployment/wpgw', 'Gateway/wpgw', 'Service/wpgw']);
+    expect(
+      c
+        .managedObjects('shop')
+        .map((o) => `${o.kind}/${o.metadata.name}`)
+        .sort(),
+    ).toEqual(['ConfigMap/wpgw-dns', 'Deployment/wpgw', 'Gateway/wpgw', 'Service/wpgw']);
     expect(c.namespacesWithManagedObjects().sort()).toEqual(['old', 'shop']);
     expect(c.missingKinds()).toEqual([]);
   });
@@ -77,15 +129,29 @@ describe('ClusterCache', () => {
     const w = new World();
     w.objects = [
       ns('shop'),
-      { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'wpgw-in-legacy', namespace: 'shop', labels: OURS, resourceVersion: '1' } },
-      { apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'legacy-routes', namespace: 'shop', resourceVersion: '1' } },
-      { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'legacy-app', namespace: 'shop', resourceVersion: '1' } },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'wpgw-in-legacy', namespace: 'shop', labels: OURS, resourceVersion: '1' },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'VirtualService',
+        metadata: { name: 'legacy-routes', namespace: 'shop', resourceVersion: '1' },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1',
+        kind: 'DestinationRule',
+        metadata: { name: 'legacy-app', namespace: 'shop', resourceVersion: '1' },
+      },
     ];
     const c = await startCache(w, CONTROLLER_RESOURCES);
     const r = c.istioObjects('shop');
     expect(r.virtualServices.map((o) => o.metadata.name).sort()).toEqual(['legacy-routes', 'wpgw-in-legacy']);
     expect(r.destinationRules.map((o) => o.metadata.name)).toEqual(['legacy-app']);
-    expect(c.managedObjects('shop').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['VirtualService/wpgw-in-legacy']);
+    expect(c.managedObjects('shop').map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'VirtualService/wpgw-in-legacy',
+    ]);
   });
 
   it('reports a missing CRD kind without blocking sync', async () => {
@@ -98,7 +164,10 @@ describe('ClusterCache', () => {
     expect(c.isKindMissing('networking.istio.io/v1', 'Gateway')).toBe(true);
     expect(c.isKindMissing('v1', 'ConfigMap')).toBe(false);
     expect(c.isKindMissing('networking.istio.io/v1', 'VirtualService')).toBe(true); // its full watch
-    expect(c.missingKinds().sort()).toEqual(['networking.istio.io/v1 Gateway', 'networking.istio.io/v1 VirtualService']);
+    expect(c.missingKinds().sort()).toEqual([
+      'networking.istio.io/v1 Gateway',
+      'networking.istio.io/v1 VirtualService',
+    ]);
   });
 
   it('exports watch metrics for the webhook', async () => {
@@ -150,7 +219,13 @@ describe('cacheAdmissionContext', () => {
       svc('wpgw', { clusterIP: '10.96.0.10' }, { labels: OURS }),
       svc('wpgw-dns', { clusterIP: '10.96.0.53' }, { labels: OURS }),
       svc('wpgw', { clusterIP: 'None' }, {}, 'headless'),
-      { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'win', resourceVersion: '1' }, handler: 'x', scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } } },
+      {
+        apiVersion: 'node.k8s.io/v1',
+        kind: 'RuntimeClass',
+        metadata: { name: 'win', resourceVersion: '1' },
+        handler: 'x',
+        scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } },
+      },
     ]);
     expect(x.gatewayIP('shop')).toBe('10.96.0.10');
     expect(x.dnsIP('shop')).toBe('10.96.0.53');
@@ -165,18 +240,64 @@ describe('cacheAdmissionContext', () => {
   it('collects Windows label sets from managed pods and Windows workload templates of the namespace', async () => {
     const { ctx: x } = await ctx([
       ns('shop'),
-      { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'win', resourceVersion: '1' }, handler: 'x', scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } } },
-      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p1', namespace: 'shop', resourceVersion: '1', labels: { 'wpgw.io/managed': 'true', app: 'legacy' } } },
-      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p2', namespace: 'shop', resourceVersion: '1', labels: { 'wpgw.io/managed': 'true', app: 'legacy' } } },
-      { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'linux', namespace: 'shop', resourceVersion: '1', labels: { app: 'nginx' } } },
+      {
+        apiVersion: 'node.k8s.io/v1',
+        kind: 'RuntimeClass',
+        metadata: { name: 'win', resourceVersion: '1' },
+        handler: 'x',
+        scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'p1',
+          namespace: 'shop',
+          resourceVersion: '1',
+          labels: { 'wpgw.io/managed': 'true', app: 'legacy' },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: {
+          name: 'p2',
+          namespace: 'shop',
+          resourceVersion: '1',
+          labels: { 'wpgw.io/managed': 'true', app: 'legacy' },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'linux', namespace: 'shop', resourceVersion: '1', labels: { app: 'nginx' } },
+      },
       workload('Deployment', 'd', WIN, { app: 'deploy' }),
       workload('StatefulSet', 's', { os: { name: 'windows' } }, { app: 'sts' }),
       workload('DaemonSet', 'ds', { runtimeClassName: 'win' }, { app: 'ds' }),
-      workload('CronJob', 'cj', { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }] } } } }, { app: 'cron' }),
+      workload(
+        'CronJob',
+        'cj',
+        {
+          affinity: {
+            nodeAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: {
+                nodeSelectorTerms: [
+                  { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] },
+                ],
+              },
+            },
+          },
+        },
+        { app: 'cron' },
+      ),
       workload('Deployment', 'linux', {}, { app: 'linux' }),
       workload('Deployment', 'elsewhere', WIN, { app: 'elsewhere' }, 'other'),
     ]);
-    const sets = x.windowsLabelSets('shop').map((l) => l.app).sort();
+    const sets = x
+      .windowsLabelSets('shop')
+      .map((l) => l.app)
+      .sort();
     expect(sets).toEqual(['cron', 'deploy', 'ds', 'legacy', 'sts']);
   });
 
@@ -185,7 +306,10 @@ describe('cacheAdmissionContext', () => {
       apiVersion: 'argoproj.io/v1alpha1',
       kind: 'Rollout',
       metadata: { name, namespace: 'shop', resourceVersion: '1' },
-      spec: { selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'i' }], ...WIN } } },
+      spec: {
+        selector: { matchLabels: labels },
+        template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'i' }], ...WIN } },
+      },
     });
     const w = new World();
     w.objects = [ns('shop'), rollout('web', { app: 'web' })];
@@ -198,7 +322,8 @@ describe('cacheAdmissionContext', () => {
     // The CRD is installed: the next re-check (backoff maxMs, 20 ms here) lists Rollouts.
     w.missing.delete('Rollout');
     const deadline = Date.now() + 5000;
-    while (x.windowsLabelSets('shop').length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    while (x.windowsLabelSets('shop').length === 0 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 10));
     expect(x.windowsLabelSets('shop')).toEqual([{ app: 'web' }]);
   });
 
@@ -222,17 +347,50 @@ describe('cacheAdmissionContext', () => {
     const first = x.windowsLabelSets('shop');
     expect(x.windowsLabelSets('shop')).toBe(first);
     w.emit('ADDED', workload('Deployment', 'e', WIN, { app: 'b' }));
-    expect(x.windowsLabelSets('shop').map((l) => l.app).sort()).toEqual(['a', 'b']);
+    expect(
+      x
+        .windowsLabelSets('shop')
+        .map((l) => l.app)
+        .sort(),
+    ).toEqual(['a', 'b']);
   });
 
   it('computes taken inbound ports and gateway-selecting Service ports, excluding the named Service', async () => {
     const gw = { 'wpgw.io/gateway': 'shop' };
     const { ctx: x } = await ctx([
       ns('shop'),
-      svc('legacy', { selector: gw, ports: [{ port: 8080, targetPort: 30000 }, { port: 8443, targetPort: 30001 }] }, { annotations: { 'wpgw.io/original': '{}' } }),
-      svc('billing', { selector: gw, ports: [{ port: 80, targetPort: 30002 }] }, { annotations: { 'wpgw.io/original': '{}' } }),
-      svc('named', { selector: { app: 'x' }, ports: [{ port: 81, targetPort: 'http' }] }, { annotations: { 'wpgw.io/original': '{}' } }),
-      svc('wpgw', { selector: gw, ports: [{ port: 80, targetPort: 20000 }, { port: 15021, targetPort: 15021 }] }, { labels: OURS }),
+      svc(
+        'legacy',
+        {
+          selector: gw,
+          ports: [
+            { port: 8080, targetPort: 30000 },
+            { port: 8443, targetPort: 30001 },
+          ],
+        },
+        { annotations: { 'wpgw.io/original': '{}' } },
+      ),
+      svc(
+        'billing',
+        { selector: gw, ports: [{ port: 80, targetPort: 30002 }] },
+        { annotations: { 'wpgw.io/original': '{}' } },
+      ),
+      svc(
+        'named',
+        { selector: { app: 'x' }, ports: [{ port: 81, targetPort: 'http' }] },
+        { annotations: { 'wpgw.io/original': '{}' } },
+      ),
+      svc(
+        'wpgw',
+        {
+          selector: gw,
+          ports: [
+            { port: 80, targetPort: 20000 },
+            { port: 15021, targetPort: 15021 },
+          ],
+        },
+        { labels: OURS },
+      ),
       svc('superset', { selector: { ...gw, extra: 'y' }, ports: [{ port: 9999 }] }),
       svc('plain', { selector: { app: 'legacy' }, ports: [{ port: 7000, targetPort: 7000 }] }),
     ]);
@@ -244,7 +402,15 @@ describe('cacheAdmissionContext', () => {
 
   it('stays flat: answers for one namespace do not depend on the size of others', async () => {
     const objects: Obj[] = [ns('shop'), svc('wpgw', { clusterIP: '10.0.0.1' })];
-    for (let i = 0; i < 3000; i++) objects.push(svc(`s${i}`, { selector: { app: 'x' }, ports: [{ port: 80 }] }, { annotations: { 'wpgw.io/original': '{}' } }, `ns${i % 300}`));
+    for (let i = 0; i < 3000; i++)
+      objects.push(
+        svc(
+          `s${i}`,
+          { selector: { app: 'x' }, ports: [{ port: 80 }] },
+          { annotations: { 'wpgw.io/original': '{}' } },
+          `ns${i % 300}`,
+        ),
+      );
     const { ctx: x } = await ctx(objects);
     const t0 = performance.now();
     for (let i = 0; i < 1000; i++) x.takenInboundPorts('shop', 'a');
@@ -256,9 +422,14 @@ describe('isWindowsPodSpec / podTemplateOf', () => {
   it('detects the four kinds of Windows evidence and nothing else', () => {
     expect(isWindowsPodSpec({ containers: [], os: { name: 'windows' } })).toBe(true);
     expect(isWindowsPodSpec({ containers: [], nodeSelector: { 'kubernetes.io/os': 'windows' } })).toBe(true);
-    expect(isWindowsPodSpec({ containers: [], runtimeClassName: 'w' }, (n) => (n === 'w' ? 'windows' : undefined))).toBe(true);
+    expect(
+      isWindowsPodSpec({ containers: [], runtimeClassName: 'w' }, (n) => (n === 'w' ? 'windows' : undefined)),
+    ).toBe(true);
     const term = (values: string[]) => ({ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values }] });
-    const aff = (terms: ReturnType<typeof term>[]) => ({ containers: [], affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } });
+    const aff = (terms: ReturnType<typeof term>[]) => ({
+      containers: [],
+      affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } },
+    });
     expect(isWindowsPodSpec(aff([term(['windows'])]))).toBe(true);
     expect(isWindowsPodSpec(aff([term(['windows']), term(['linux'])]))).toBe(false);
     expect(isWindowsPodSpec(aff([term(['windows', 'linux'])]))).toBe(false);
@@ -268,8 +439,13 @@ describe('isWindowsPodSpec / podTemplateOf', () => {
   });
 
   it('finds templates of workloads and CronJobs', () => {
-    expect(podTemplateOf({ spec: { template: { metadata: { labels: { a: '1' } } } } })?.metadata?.labels).toEqual({ a: '1' });
-    expect(podTemplateOf({ spec: { jobTemplate: { spec: { template: { metadata: { labels: { b: '1' } } } } } } })?.metadata?.labels).toEqual({ b: '1' });
+    expect(podTemplateOf({ spec: { template: { metadata: { labels: { a: '1' } } } } })?.metadata?.labels).toEqual({
+      a: '1',
+    });
+    expect(
+      podTemplateOf({ spec: { jobTemplate: { spec: { template: { metadata: { labels: { b: '1' } } } } } } })?.metadata
+        ?.labels,
+    ).toEqual({ b: '1' });
     expect(podTemplateOf({})).toBeUndefined();
   });
 });

@@ -49,8 +49,14 @@ describe('RawKubeClient connection reuse', () => {
     const before = handshakes;
     authHeaders.length = 0;
     for (let round = 0; round < 3; round++) {
-      const got = await Promise.all(Array.from({ length: 10 }, (_, i) => client.request<{ metadata: { extra: string } }>('GET', `/api/v1/namespaces/n${round}-${i}`)));
-      expect(got.map((g) => g.metadata.extra)).toEqual(Array.from({ length: 10 }, (_, i) => `/api/v1/namespaces/n${round}-${i}`));
+      const got = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          client.request<{ metadata: { extra: string } }>('GET', `/api/v1/namespaces/n${round}-${i}`),
+        ),
+      );
+      expect(got.map((g) => g.metadata.extra)).toEqual(
+        Array.from({ length: 10 }, (_, i) => `/api/v1/namespaces/n${round}-${i}`),
+      );
     }
     // 10 in flight need 10 connections; later rounds reuse them (one still finishing its response
     // when the next round starts may add a few). Without the pool it is one per request: 30.
@@ -70,7 +76,12 @@ describe('RawKubeClient connection reuse', () => {
   it('opens a new pool when the client certificate changes', async () => {
     const { ca } = await makePki(LOCAL_IDENTITY);
     const mk = async (cn: string) => {
-      const leaf = await generateLeaf({ ca, identity: { dnsNames: [cn], ipAddresses: [] }, now: new Date(), validityMs: 86_400_000 });
+      const leaf = await generateLeaf({
+        ca,
+        identity: { dnsNames: [cn], ipAddresses: [] },
+        now: new Date(),
+        validityMs: 86_400_000,
+      });
       return { certData: Buffer.from(leaf.cert).toString('base64'), keyData: Buffer.from(leaf.key).toString('base64') };
     };
     const kc = kubeconfig(await mk('first'));

@@ -13,7 +13,12 @@ import { GATEWAY_EGRESS_POLICY } from '../../src/core/desired/egress.js';
 import type { DesiredOptions } from '../../src/core/desired-types.js';
 import { get, injectedPod, namespaceObject, spec } from './helpers/builders.js';
 
-const node = (name: string, podCIDRs: string[], addresses: Array<[string, string]>, rv = '1'): NodeLike & KubeObjectLike => ({
+const node = (
+  name: string,
+  podCIDRs: string[],
+  addresses: Array<[string, string]>,
+  rv = '1',
+): NodeLike & KubeObjectLike => ({
   apiVersion: 'v1',
   kind: 'Node',
   metadata: { name, resourceVersion: rv },
@@ -23,13 +28,17 @@ const node = (name: string, podCIDRs: string[], addresses: Array<[string, string
 
 describe('nodeRanges / serviceCidrRanges / mergeRanges', () => {
   it('pod CIDRs as they are (canonical), InternalIP and ExternalIP as /32 or /128; names and garbage skipped', () => {
-    const n = node('win-1', ['10.244.7.9/24', 'fd00:10:244:7::/64'], [
-      ['InternalIP', '10.1.0.4'],
-      ['ExternalIP', '2001:db8::7'],
-      ['Hostname', 'win-1'],
-      ['InternalDNS', 'win-1.internal'],
-      ['InternalIP', 'not-an-ip'],
-    ]);
+    const n = node(
+      'win-1',
+      ['10.244.7.9/24', 'fd00:10:244:7::/64'],
+      [
+        ['InternalIP', '10.1.0.4'],
+        ['ExternalIP', '2001:db8::7'],
+        ['Hostname', 'win-1'],
+        ['InternalDNS', 'win-1.internal'],
+        ['InternalIP', 'not-an-ip'],
+      ],
+    );
     expect(nodeRanges([n])).toEqual([
       { cidr: '10.244.7.0/24', source: 'node win-1 podCIDR' },
       { cidr: 'fd00:10:244:7::/64', source: 'node win-1 podCIDR' },
@@ -37,15 +46,27 @@ describe('nodeRanges / serviceCidrRanges / mergeRanges', () => {
       { cidr: '2001:db8::7/128', source: 'node win-1 ExternalIP' },
     ]);
     // a node with no pod CIDR yet (before the node IPAM controller assigns one) gives its addresses only
-    expect(nodeRanges([{ metadata: { name: 'new' }, status: { addresses: [{ type: 'InternalIP', address: '::ffff:203.0.113.9' }] } }])).toEqual([{ cidr: '203.0.113.9/32', source: 'node new InternalIP' }]);
-    expect(serviceCidrRanges([{ metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/16', 'fd00:96::/108', 'bad'] } }])).toEqual([
+    expect(
+      nodeRanges([
+        { metadata: { name: 'new' }, status: { addresses: [{ type: 'InternalIP', address: '::ffff:203.0.113.9' }] } },
+      ]),
+    ).toEqual([{ cidr: '203.0.113.9/32', source: 'node new InternalIP' }]);
+    expect(
+      serviceCidrRanges([
+        { metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/16', 'fd00:96::/108', 'bad'] } },
+      ]),
+    ).toEqual([
       { cidr: '10.96.0.0/16', source: 'ServiceCIDR kubernetes' },
       { cidr: 'fd00:96::/108', source: 'ServiceCIDR kubernetes' },
     ]);
   });
 
   it('mergeRanges: one entry per CIDR, the same list whatever the order the watch delivered them in', () => {
-    const nodes = [node('a', ['203.0.113.0/25'], [['InternalIP', '198.51.100.1']]), node('b', ['203.0.113.128/25'], [['InternalIP', '198.51.100.1']]), node('c', ['10.244.0.0/24'], [['ExternalIP', '2001:db8::1']])];
+    const nodes = [
+      node('a', ['203.0.113.0/25'], [['InternalIP', '198.51.100.1']]),
+      node('b', ['203.0.113.128/25'], [['InternalIP', '198.51.100.1']]),
+      node('c', ['10.244.0.0/24'], [['ExternalIP', '2001:db8::1']]),
+    ];
     const want = mergeRanges(nodeRanges(nodes)).map((r) => r.cidr);
     expect(want).toEqual(['10.244.0.0/24', '198.51.100.1/32', '203.0.113.0/25', '203.0.113.128/25', '2001:db8::1/128']);
     fc.assert(
@@ -56,7 +77,14 @@ describe('nodeRanges / serviceCidrRanges / mergeRanges', () => {
   });
 
   it('the slim Node keeps pod CIDRs and addresses only (no conditions, images, capacity)', () => {
-    const full = { ...node('n', ['10.244.0.0/24'], [['InternalIP', '10.1.0.4']]), status: { addresses: [{ type: 'InternalIP', address: '10.1.0.4' }], images: [{ names: ['x'] }], conditions: [{ type: 'Ready' }] } };
+    const full = {
+      ...node('n', ['10.244.0.0/24'], [['InternalIP', '10.1.0.4']]),
+      status: {
+        addresses: [{ type: 'InternalIP', address: '10.1.0.4' }],
+        images: [{ names: ['x'] }],
+        conditions: [{ type: 'Ready' }],
+      },
+    };
     const slim = slimObject('node', full) as NodeLike & { status: Record<string, unknown> };
     expect(Object.keys(slim.status)).toEqual(['addresses']);
     expect(nodeRanges([slim])).toEqual(nodeRanges([full]));
@@ -65,15 +93,45 @@ describe('nodeRanges / serviceCidrRanges / mergeRanges', () => {
 
 describe('discovered ranges in wpgw-gateway-egress', () => {
   const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' };
-  const pod = injectedPod({ name: 'legacy-abc', labels: { app: 'legacy' }, outbound: 'example.com:443+tls', ip: '10.244.64.10' });
+  const pod = injectedPod({
+    name: 'legacy-abc',
+    labels: { app: 'legacy' },
+    outbound: 'example.com:443+tls',
+    ip: '10.244.64.10',
+  });
   const excepts = (clusterAddresses: string[], allow?: string) => {
-    const s = desiredNamespaceState({ namespace: namespaceObject('shop', allow ? { 'wpgw.io/egress-allow-cidrs': allow } : {}), pods: [pod], services: [], clusterAddresses }, OPTS);
-    const rules = spec(get(s.objects, 'NetworkPolicy', GATEWAY_EGRESS_POLICY)).egress as Array<{ to: Array<{ ipBlock?: { cidr: string; except?: string[] } }> }>;
-    return { blocks: rules.flatMap((r) => r.to.flatMap((t) => (t.ipBlock ? [t.ipBlock] : []))), conflicts: s.conflicts };
+    const s = desiredNamespaceState(
+      {
+        namespace: namespaceObject('shop', allow ? { 'wpgw.io/egress-allow-cidrs': allow } : {}),
+        pods: [pod],
+        services: [],
+        clusterAddresses,
+      },
+      OPTS,
+    );
+    const rules = spec(get(s.objects, 'NetworkPolicy', GATEWAY_EGRESS_POLICY)).egress as Array<{
+      to: Array<{ ipBlock?: { cidr: string; except?: string[] } }>;
+    }>;
+    return {
+      blocks: rules.flatMap((r) => r.to.flatMap((t) => (t.ipBlock ? [t.ipBlock] : []))),
+      conflicts: s.conflicts,
+    };
   };
 
   it('a public pod CIDR and node addresses are excepted from the internet rule; private ones add nothing (already denied)', () => {
-    const discovered = mergeRanges(nodeRanges([node('n1', ['203.0.113.0/24'], [['ExternalIP', '198.51.100.7'], ['InternalIP', '10.1.0.4']]), node('n2', [], [['ExternalIP', '2001:db8::7']])])).map((r) => r.cidr);
+    const discovered = mergeRanges(
+      nodeRanges([
+        node(
+          'n1',
+          ['203.0.113.0/24'],
+          [
+            ['ExternalIP', '198.51.100.7'],
+            ['InternalIP', '10.1.0.4'],
+          ],
+        ),
+        node('n2', [], [['ExternalIP', '2001:db8::7']]),
+      ]),
+    ).map((r) => r.cidr);
     const { blocks } = excepts(discovered);
     const v4 = blocks.find((b) => b.cidr === '0.0.0.0/0')!;
     expect(v4.except).toEqual(expect.arrayContaining(['198.51.100.7/32', '203.0.113.0/24', '10.0.0.0/8']));
@@ -122,7 +180,14 @@ describe('ClusterRangeWatch', () => {
     const nodes = new FakeSource();
     const cidrs = new FakeSource();
     nodes.items = [node('n1', ['203.0.113.0/24'], [['InternalIP', '10.1.0.4']])];
-    cidrs.items = [{ apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'kubernetes', resourceVersion: '1' }, spec: { cidrs: ['10.96.0.0/16'] } } as KubeObjectLike];
+    cidrs.items = [
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'ServiceCIDR',
+        metadata: { name: 'kubernetes', resourceVersion: '1' },
+        spec: { cidrs: ['10.96.0.0/16'] },
+      } as KubeObjectLike,
+    ];
     const w = new ClusterRangeWatch({ nodes: true, batchMs: 50, sourceFactory: (k) => (k === 'Node' ? nodes : cidrs) });
     watches.push(w);
     const changes: string[][] = [];
@@ -138,13 +203,22 @@ describe('ClusterRangeWatch', () => {
     expect(changes).toEqual([]); // the first set is no change: reconciles wait for ready()
     await until(() => nodes.onEvent !== undefined);
     // heartbeats: new resourceVersions, same ranges
-    for (let rv = 2; rv < 6; rv++) nodes.onEvent!('MODIFIED', node('n1', ['203.0.113.0/24'], [['InternalIP', '10.1.0.4']], String(rv)));
+    for (let rv = 2; rv < 6; rv++)
+      nodes.onEvent!('MODIFIED', node('n1', ['203.0.113.0/24'], [['InternalIP', '10.1.0.4']], String(rv)));
     await new Promise((r) => setTimeout(r, 150));
     expect(changes).toEqual([]);
     // three nodes join in a burst: one change
-    for (const [i, c] of ['198.51.100.0/26', '198.51.100.64/26', '198.51.100.128/26'].entries()) nodes.onEvent!('ADDED', node(`n${i + 2}`, [c], [], '10'));
+    for (const [i, c] of ['198.51.100.0/26', '198.51.100.64/26', '198.51.100.128/26'].entries())
+      nodes.onEvent!('ADDED', node(`n${i + 2}`, [c], [], '10'));
     await until(() => changes.length === 1);
-    expect(changes[0]).toEqual(['10.1.0.4/32', '10.96.0.0/16', '198.51.100.0/26', '198.51.100.64/26', '198.51.100.128/26', '203.0.113.0/24']);
+    expect(changes[0]).toEqual([
+      '10.1.0.4/32',
+      '10.96.0.0/16',
+      '198.51.100.0/26',
+      '198.51.100.64/26',
+      '198.51.100.128/26',
+      '203.0.113.0/24',
+    ]);
     nodes.onEvent!('DELETED', node('n1', ['203.0.113.0/24'], [['InternalIP', '10.1.0.4']], '11'));
     await until(() => changes.length === 2);
     expect(changes[1]).not.toContain('203.0.113.0/24');
@@ -156,12 +230,19 @@ describe('ClusterRangeWatch', () => {
     const nodes = new FakeSource();
     const cidrs = new FakeSource();
     cidrs.listError = Object.assign(new Error('forbidden'), { code: 403 });
-    const w = new ClusterRangeWatch({ nodes: false, batchMs: 50, sourceFactory: (k) => (k === 'Node' ? nodes : cidrs) });
+    const w = new ClusterRangeWatch({
+      nodes: false,
+      batchMs: 50,
+      sourceFactory: (k) => (k === 'Node' ? nodes : cidrs),
+    });
     watches.push(w);
     w.start();
     await until(() => w.ready());
     expect(nodes.lists).toBe(0);
     expect(w.ranges()).toEqual([]);
-    expect(w.discovery()).toEqual({ nodes: 'off (--discover-node-ranges=false)', serviceCIDRs: 'unavailable (not served, or forbidden): see the controller log' });
+    expect(w.discovery()).toEqual({
+      nodes: 'off (--discover-node-ranges=false)',
+      serviceCIDRs: 'unavailable (not served, or forbidden): see the controller log',
+    });
   });
 });

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Reflector, type ChangeType, type ListResult, type ListWatchSource, type WatchHandle } from '../../src/cluster/reflector.js';
+import {
+  Reflector,
+  type ChangeType,
+  type ListResult,
+  type ListWatchSource,
+  type WatchHandle,
+} from '../../src/cluster/reflector.js';
 import type { KubeObjectLike } from '../../src/cluster/store.js';
 
 type Obj = KubeObjectLike & { data?: string };
@@ -226,7 +232,9 @@ describe('Reflector: transform and namespace backfill', () => {
     gate: Promise<void> = Promise.resolve();
     clusterGate: Promise<void> = Promise.resolve();
     nsLists: string[] = [];
-    override async list(opts: { namespace?: string; transform?: (o: Obj) => Obj | undefined } = {}): Promise<ListResult<Obj>> {
+    override async list(
+      opts: { namespace?: string; transform?: (o: Obj) => Obj | undefined } = {},
+    ): Promise<ListResult<Obj>> {
       if (opts.namespace) {
         this.nsLists.push(opts.namespace);
         const snapshot = structuredClone(this.items.filter((i) => i.metadata?.namespace === opts.namespace));
@@ -274,7 +282,12 @@ describe('Reflector: transform and namespace backfill', () => {
 
   it('backfills a namespace: newer resourceVersions win, deletions seen meanwhile are not resurrected', async () => {
     const src = new GatedSource();
-    src.items = [obj('keep', '5', 'elsewhere'), obj('gone', '6', 'elsewhere'), obj('newer', '7', 'elsewhere'), obj('x', '8', 'shop')];
+    src.items = [
+      obj('keep', '5', 'elsewhere'),
+      obj('gone', '6', 'elsewhere'),
+      obj('newer', '7', 'elsewhere'),
+      obj('x', '8', 'shop'),
+    ];
     const hidden = new Set(['elsewhere']);
     const { r, events } = startWithout(src, hidden);
     await r.waitForSync();
@@ -290,8 +303,16 @@ describe('Reflector: transform and namespace backfill', () => {
     src.current.onEvent('MODIFIED', obj('newer', '21', 'elsewhere'));
     release();
     await filled;
-    expect(r.store.list('elsewhere').map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`).sort()).toEqual(['keep@5', 'newer@21']);
-    expect(events.slice(1)).toEqual([['add', 'newer@21'], ['add', 'keep@5']]);
+    expect(
+      r.store
+        .list('elsewhere')
+        .map((o) => `${o.metadata?.name}@${o.metadata?.resourceVersion}`)
+        .sort(),
+    ).toEqual(['keep@5', 'newer@21']);
+    expect(events.slice(1)).toEqual([
+      ['add', 'newer@21'],
+      ['add', 'keep@5'],
+    ]);
     // A replayed older event does not move an object back.
     src.current.onEvent('MODIFIED', obj('newer', '7', 'elsewhere'));
     expect(r.store.get('elsewhere', 'newer')?.metadata?.resourceVersion).toBe('21');

@@ -6,7 +6,16 @@ import fc from 'fast-check';
 import type { V1Ingress, V1Namespace, V1Pod, V1Service } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { cacheAdmissionContext, type AdmissionCacheView } from '../../src/cluster/admission-context.js';
-import { CONTROLLER_RESOURCES, ClusterCache, WEBHOOK_RESOURCES, WEBHOOK_SCOPED, watchSpecs, type ResourceKey, type Workload, type WorkloadResource } from '../../src/cluster/cache.js';
+import {
+  CONTROLLER_RESOURCES,
+  ClusterCache,
+  WEBHOOK_RESOURCES,
+  WEBHOOK_SCOPED,
+  watchSpecs,
+  type ResourceKey,
+  type Workload,
+  type WorkloadResource,
+} from '../../src/cluster/cache.js';
 import { slimObject } from '../../src/cluster/slim.js';
 import { needsApply } from '../../src/controller/compare.js';
 import { DEFAULT_DESIRED_OPTIONS } from '../../src/defaults.js';
@@ -29,14 +38,30 @@ const NAMESPACES = ['shop', 'pay', 'elsewhere'] as const;
 // ---- noise: fields no decision reads, as the API server sends them ------------------------------
 
 const managedFields = [
-  { manager: 'kubectl-client-side-apply', operation: 'Update', apiVersion: 'v1', time: '2026-01-01T00:00:00Z', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:labels': { '.': {} } } } },
-  { manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:status': {} } },
+  {
+    manager: 'kubectl-client-side-apply',
+    operation: 'Update',
+    apiVersion: 'v1',
+    time: '2026-01-01T00:00:00Z',
+    fieldsType: 'FieldsV1',
+    fieldsV1: { 'f:metadata': { 'f:labels': { '.': {} } } },
+  },
+  {
+    manager: 'kube-controller-manager',
+    operation: 'Update',
+    apiVersion: 'v1',
+    fieldsType: 'FieldsV1',
+    fieldsV1: { 'f:status': {} },
+  },
 ];
 const noiseMeta = {
   managedFields,
   generation: 3,
   finalizers: ['example.com/keep'],
-  annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{"big":"object"}', 'deployment.kubernetes.io/revision': '4' },
+  annotations: {
+    'kubectl.kubernetes.io/last-applied-configuration': '{"big":"object"}',
+    'deployment.kubernetes.io/revision': '4',
+  },
 };
 const bigContainer = (name: string, hostProcess: boolean | undefined) => ({
   name,
@@ -68,12 +93,23 @@ const windowsEvidence = fc.constantFrom(
   { runtimeClassName: 'win' },
   { runtimeClassName: 'lin' },
   { runtimeClassName: 'absent' },
-  { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }] } } } },
   {
     affinity: {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }, { matchExpressions: [{ key: 'x', operator: 'Exists' }] }],
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }],
+        },
+      },
+    },
+  },
+  {
+    affinity: {
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] },
+            { matchExpressions: [{ key: 'x', operator: 'Exists' }] },
+          ],
         },
       },
       podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [] },
@@ -89,14 +125,21 @@ const podTemplate = fc
     podHostProcess: fc.option(fc.boolean(), { nil: undefined }),
     containerHostProcess: fc.option(fc.boolean(), { nil: undefined }),
     init: fc.boolean(),
-    templateAnnotations: fc.constantFrom({}, { 'wpgw.io/inject': 'false' }, { 'wpgw.io/restartedAt': '2026-01-01T00:00:00Z' }, { 'prometheus.io/scrape': 'true' }),
+    templateAnnotations: fc.constantFrom(
+      {},
+      { 'wpgw.io/inject': 'false' },
+      { 'wpgw.io/restartedAt': '2026-01-01T00:00:00Z' },
+      { 'prometheus.io/scrape': 'true' },
+    ),
   })
   .map((t) => ({
     metadata: { labels: t.labels, annotations: t.templateAnnotations },
     spec: {
       ...t.evidence,
       ...(t.hostNetwork ? { hostNetwork: true } : {}),
-      ...(t.podHostProcess === undefined ? {} : { securityContext: { windowsOptions: { hostProcess: t.podHostProcess }, runAsNonRoot: true } }),
+      ...(t.podHostProcess === undefined
+        ? {}
+        : { securityContext: { windowsOptions: { hostProcess: t.podHostProcess }, runAsNonRoot: true } }),
       containers: [bigContainer('app', t.containerHostProcess), bigContainer('side', undefined)],
       ...(t.init ? { initContainers: [bigContainer('init', t.containerHostProcess)] } : {}),
       volumes: [{ name: 'data', emptyDir: {} }],
@@ -116,29 +159,43 @@ const WORKLOAD_KINDS = [
 ] as const;
 
 const workloadArb = (namespace: string, i: number) =>
-  fc.record({ kind: fc.constantFrom(...WORKLOAD_KINDS), template: podTemplate, owned: fc.boolean() }).map(({ kind: k, template, owned }): Obj => {
-    const kind: string = k[0];
-    const apiVersion: string = k[1];
-    return obj({
-    apiVersion,
-    kind,
-    metadata: {
-      name: `${kind.toLowerCase()}-${i}`,
-      namespace,
-      uid: `${namespace}-${kind}-${i}`,
-      resourceVersion: '1',
-      labels: { app: template.metadata.labels.app },
-      creationTimestamp: '2026-01-01T00:00:00Z',
-      ...noiseMeta,
-      ...(owned && kind === 'ReplicaSet' ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'deployment-0', uid: 'd0', controller: true }] } : {}),
-    },
-    spec:
-      kind === 'CronJob'
-        ? { schedule: '* * * * *', jobTemplate: { spec: { template } } }
-        : { replicas: 0, selector: { matchLabels: template.metadata.labels }, template, revisionHistoryLimit: 10, ...(kind === 'Rollout' ? { restartAt: owned ? '2026-02-01T00:00:00Z' : undefined } : {}) },
-    status: { replicas: 0, observedGeneration: 3, conditions: [{ type: 'Available', status: 'True' }] },
-  });
-  });
+  fc
+    .record({ kind: fc.constantFrom(...WORKLOAD_KINDS), template: podTemplate, owned: fc.boolean() })
+    .map(({ kind: k, template, owned }): Obj => {
+      const kind: string = k[0];
+      const apiVersion: string = k[1];
+      return obj({
+        apiVersion,
+        kind,
+        metadata: {
+          name: `${kind.toLowerCase()}-${i}`,
+          namespace,
+          uid: `${namespace}-${kind}-${i}`,
+          resourceVersion: '1',
+          labels: { app: template.metadata.labels.app },
+          creationTimestamp: '2026-01-01T00:00:00Z',
+          ...noiseMeta,
+          ...(owned && kind === 'ReplicaSet'
+            ? {
+                ownerReferences: [
+                  { apiVersion: 'apps/v1', kind: 'Deployment', name: 'deployment-0', uid: 'd0', controller: true },
+                ],
+              }
+            : {}),
+        },
+        spec:
+          kind === 'CronJob'
+            ? { schedule: '* * * * *', jobTemplate: { spec: { template } } }
+            : {
+                replicas: 0,
+                selector: { matchLabels: template.metadata.labels },
+                template,
+                revisionHistoryLimit: 10,
+                ...(kind === 'Rollout' ? { restartAt: owned ? '2026-02-01T00:00:00Z' : undefined } : {}),
+              },
+        status: { replicas: 0, observedGeneration: 3, conditions: [{ type: 'Available', status: 'True' }] },
+      });
+    });
 
 const serviceArb = (namespace: string, i: number) =>
   fc
@@ -152,21 +209,35 @@ const serviceArb = (namespace: string, i: number) =>
       affinity: fc.boolean(),
     })
     .map((s): Obj => {
-      const base = service(`svc-${i}`, namespace, s.selector ?? {}, [{ name: 'http', port: 80 + i, targetPort: s.targetPort, protocol: 'TCP' }]);
+      const base = service(`svc-${i}`, namespace, s.selector ?? {}, [
+        { name: 'http', port: 80 + i, targetPort: s.targetPort, protocol: 'TCP' },
+      ]);
       base.spec = {
         ...base.spec,
         ...(s.selector ? {} : { selector: undefined }),
         type: s.type as V1Service['spec'] extends infer X ? (X extends { type?: infer T } ? T : never) : never,
         clusterIP: s.headless ? 'None' : `10.96.${i}.1`,
-        ...(s.affinity ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } } } : {}),
+        ...(s.affinity
+          ? { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 600 } } }
+          : {}),
         ...(s.type === 'ExternalName' ? { externalName: 'db.example.com' } : {}),
         ipFamilies: ['IPv4'],
       };
-      base.metadata = { ...base.metadata, uid: `${namespace}-svc-${i}`, resourceVersion: '1', ...(s.nonMesh ? { annotations: { 'wpgw.io/non-mesh-clients': 'true' } } : {}) };
-      const svc = s.repointed && s.selector && s.type === 'ClusterIP' && !s.headless ? tryRepoint(base, s.selector) : base;
+      base.metadata = {
+        ...base.metadata,
+        uid: `${namespace}-svc-${i}`,
+        resourceVersion: '1',
+        ...(s.nonMesh ? { annotations: { 'wpgw.io/non-mesh-clients': 'true' } } : {}),
+      };
+      const svc =
+        s.repointed && s.selector && s.type === 'ClusterIP' && !s.headless ? tryRepoint(base, s.selector) : base;
       return obj({
         ...svc,
-        metadata: { ...svc.metadata, ...noiseMeta, annotations: { ...noiseMeta.annotations, ...svc.metadata?.annotations } },
+        metadata: {
+          ...svc.metadata,
+          ...noiseMeta,
+          annotations: { ...noiseMeta.annotations, ...svc.metadata?.annotations },
+        },
         status: { loadBalancer: { ingress: [{ ip: '1.2.3.4' }] } },
       });
     });
@@ -180,40 +251,104 @@ function tryRepoint(svc: V1Service, labels: Record<string, string>): V1Service {
 }
 
 const podArb = (namespace: string, i: number) =>
-  fc.record({ labels: labelsArb, owner: fc.constantFrom('rs', 'ss', 'none'), phase: fc.constantFrom('Running', 'Succeeded', 'Pending') }).map(({ labels, owner, phase }): Obj => {
-    const { ['wpgw.io/inject']: _drop, ...podLabels } = labels;
-    const pod = injectedPod({ name: `pod-${i}`, namespace, labels: podLabels, ip: `10.1.${i}.1`, outbound: 'db.example.com:5432' });
-    return obj({
-      ...pod,
-      metadata: {
-        ...pod.metadata,
-        uid: `${namespace}-pod-${i}`,
-        resourceVersion: '1',
-        creationTimestamp: '2026-01-15T00:00:00Z',
-        managedFields,
-        ownerReferences:
-          owner === 'rs'
-            ? [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'replicaset-1', uid: 'rs1', controller: true }]
-            : owner === 'ss'
-              ? [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'statefulset-2', uid: 'ss2', controller: true }]
-              : [],
-      },
-      status: { ...pod.status, phase, hostIP: '10.0.0.1', conditions: [{ type: 'Ready', status: 'True' }], containerStatuses: [{ name: 'app', ready: true }] },
+  fc
+    .record({
+      labels: labelsArb,
+      owner: fc.constantFrom('rs', 'ss', 'none'),
+      phase: fc.constantFrom('Running', 'Succeeded', 'Pending'),
+    })
+    .map(({ labels, owner, phase }): Obj => {
+      const { ['wpgw.io/inject']: _drop, ...podLabels } = labels;
+      const pod = injectedPod({
+        name: `pod-${i}`,
+        namespace,
+        labels: podLabels,
+        ip: `10.1.${i}.1`,
+        outbound: 'db.example.com:5432',
+      });
+      return obj({
+        ...pod,
+        metadata: {
+          ...pod.metadata,
+          uid: `${namespace}-pod-${i}`,
+          resourceVersion: '1',
+          creationTimestamp: '2026-01-15T00:00:00Z',
+          managedFields,
+          ownerReferences:
+            owner === 'rs'
+              ? [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'replicaset-1', uid: 'rs1', controller: true }]
+              : owner === 'ss'
+                ? [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'statefulset-2', uid: 'ss2', controller: true }]
+                : [],
+        },
+        status: {
+          ...pod.status,
+          phase,
+          hostIP: '10.0.0.1',
+          conditions: [{ type: 'Ready', status: 'True' }],
+          containerStatuses: [{ name: 'app', ready: true }],
+        },
+      });
     });
-  });
 
 const ingressArb = (namespace: string) =>
   fc.constantFrom<Obj[]>(
     [],
-    [obj({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'ing', namespace, resourceVersion: '1', managedFields }, spec: { ingressClassName: 'nginx', defaultBackend: { service: { name: 'svc-0', port: { number: 80 } } } }, status: { loadBalancer: {} } })],
+    [
+      obj({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: { name: 'ing', namespace, resourceVersion: '1', managedFields },
+        spec: { ingressClassName: 'nginx', defaultBackend: { service: { name: 'svc-0', port: { number: 80 } } } },
+        status: { loadBalancer: {} },
+      }),
+    ],
   );
 
 function managedOutputs(namespace: string): Obj[] {
-  const apply = { manager: FIELD_MANAGER, operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:app.kubernetes.io/managed-by': {} } }, 'f:spec': { 'f:extra': {} } } };
+  const apply = {
+    manager: FIELD_MANAGER,
+    operation: 'Apply',
+    fieldsType: 'FieldsV1',
+    fieldsV1: { 'f:metadata': { 'f:labels': { 'f:app.kubernetes.io/managed-by': {} } }, 'f:spec': { 'f:extra': {} } },
+  };
   return [
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'wpgw', namespace, resourceVersion: '1', labels: { ...OURS }, managedFields: [...managedFields, apply] }, spec: { clusterIP: '10.96.200.10', selector: { 'wpgw.io/gateway': namespace }, ports: [{ port: 15021 }] } },
-    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'wpgw', namespace, resourceVersion: '1', labels: { ...OURS }, managedFields: [...managedFields, apply] }, spec: { replicas: 2, template: { metadata: { labels: { 'wpgw.io/gateway': namespace } }, spec: { containers: [{ name: 'istio-proxy', image: 'auto' }] } } }, status: { readyReplicas: 2 } },
-    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'wpgw', namespace, resourceVersion: '1', labels: { ...OURS }, managedFields: [apply] } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: {
+        name: 'wpgw',
+        namespace,
+        resourceVersion: '1',
+        labels: { ...OURS },
+        managedFields: [...managedFields, apply],
+      },
+      spec: { clusterIP: '10.96.200.10', selector: { 'wpgw.io/gateway': namespace }, ports: [{ port: 15021 }] },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        name: 'wpgw',
+        namespace,
+        resourceVersion: '1',
+        labels: { ...OURS },
+        managedFields: [...managedFields, apply],
+      },
+      spec: {
+        replicas: 2,
+        template: {
+          metadata: { labels: { 'wpgw.io/gateway': namespace } },
+          spec: { containers: [{ name: 'istio-proxy', image: 'auto' }] },
+        },
+      },
+      status: { readyReplicas: 2 },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name: 'wpgw', namespace, resourceVersion: '1', labels: { ...OURS }, managedFields: [apply] },
+    },
   ].map(obj);
 }
 
@@ -231,8 +366,12 @@ const clusterArb: fc.Arbitrary<Cluster> = fc
           { 'wpgw.io/resolver': 'dnsConfig', 'kubectl.kubernetes.io/last-applied-configuration': '{}' },
           { 'wpgw.io/restart-on-ip-change': 'false', 'wpgw.io/gateway-replicas': '3', 'wpgw.io/dns-server': 'enabled' },
         ),
-        workloads: fc.array(fc.nat(), { maxLength: 7 }).chain((xs) => fc.tuple(...xs.map((_, i) => workloadArb(namespace, i)))),
-        services: fc.array(fc.nat(), { maxLength: 5 }).chain((xs) => fc.tuple(...xs.map((_, i) => serviceArb(namespace, i)))),
+        workloads: fc
+          .array(fc.nat(), { maxLength: 7 })
+          .chain((xs) => fc.tuple(...xs.map((_, i) => workloadArb(namespace, i)))),
+        services: fc
+          .array(fc.nat(), { maxLength: 5 })
+          .chain((xs) => fc.tuple(...xs.map((_, i) => serviceArb(namespace, i)))),
         pods: fc.array(fc.nat(), { maxLength: 4 }).chain((xs) => fc.tuple(...xs.map((_, i) => podArb(namespace, i)))),
         ingresses: ingressArb(namespace),
         outputs: fc.boolean(),
@@ -241,19 +380,45 @@ const clusterArb: fc.Arbitrary<Cluster> = fc
   )
   .map((perNs) => {
     const objects: Obj[] = [
-      { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'win', resourceVersion: '1', managedFields }, handler: 'runhcs-wcow-process', scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } } },
-      { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'lin', resourceVersion: '1' }, handler: 'runc', scheduling: { nodeSelector: { 'kubernetes.io/os': 'linux' } } },
-      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'kube-dns', namespace: 'kube-system', resourceVersion: '1', managedFields }, spec: { clusterIP: '10.96.0.10', ports: [{ port: 53 }] } },
+      {
+        apiVersion: 'node.k8s.io/v1',
+        kind: 'RuntimeClass',
+        metadata: { name: 'win', resourceVersion: '1', managedFields },
+        handler: 'runhcs-wcow-process',
+        scheduling: { nodeSelector: { 'kubernetes.io/os': 'windows' } },
+      },
+      {
+        apiVersion: 'node.k8s.io/v1',
+        kind: 'RuntimeClass',
+        metadata: { name: 'lin', resourceVersion: '1' },
+        handler: 'runc',
+        scheduling: { nodeSelector: { 'kubernetes.io/os': 'linux' } },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'kube-dns', namespace: 'kube-system', resourceVersion: '1', managedFields },
+        spec: { clusterIP: '10.96.0.10', ports: [{ port: 53 }] },
+      },
     ].map(obj);
     perNs.forEach((n, i) => {
       const name = NAMESPACES[i]!;
-      objects.push(obj({
-        apiVersion: 'v1',
-        kind: 'Namespace',
-        metadata: { name, resourceVersion: '1', uid: `ns-${name}`, labels: { 'kubernetes.io/metadata.name': name, ...(n.optedIn ? OPTED : {}) }, annotations: n.annotations, managedFields },
-        spec: { finalizers: ['kubernetes'] },
-        status: { phase: 'Active' },
-      }));
+      objects.push(
+        obj({
+          apiVersion: 'v1',
+          kind: 'Namespace',
+          metadata: {
+            name,
+            resourceVersion: '1',
+            uid: `ns-${name}`,
+            labels: { 'kubernetes.io/metadata.name': name, ...(n.optedIn ? OPTED : {}) },
+            annotations: n.annotations,
+            managedFields,
+          },
+          spec: { finalizers: ['kubernetes'] },
+          status: { phase: 'Active' },
+        }),
+      );
       objects.push(...n.workloads, ...n.services, ...n.ingresses);
       // Managed pods and outputs in a namespace that is not opted in: what an opt-out leaves to undo.
       if (n.optedIn || n.outputs) objects.push(...n.pods);
@@ -264,12 +429,16 @@ const clusterArb: fc.Arbitrary<Cluster> = fc
 
 // ---- the reference: the full objects, read the way the cache served them before ------------------
 
-const WORKLOAD_KIND = Object.fromEntries(watchSpecs(WEBHOOK_RESOURCES).map((w) => [w.resource, w.info.kind])) as Record<WorkloadResource, string>;
+const WORKLOAD_KIND = Object.fromEntries(watchSpecs(WEBHOOK_RESOURCES).map((w) => [w.resource, w.info.kind])) as Record<
+  WorkloadResource,
+  string
+>;
 
 type View = AdmissionCacheView & InputCacheView & Pick<ClusterCache, 'workload' | 'managedObjects' | 'namespace'>;
 
 function fullView(objects: readonly Obj[]): View {
-  const of = (kind: string, ns: string) => objects.filter((o) => o.kind === kind && (o.metadata?.namespace ?? '') === ns);
+  const of = (kind: string, ns: string) =>
+    objects.filter((o) => o.kind === kind && (o.metadata?.namespace ?? '') === ns);
   const one = (kind: string, ns: string, name: string) => of(kind, ns).find((o) => o.metadata?.name === name);
   return {
     namespace: (name) => one('Namespace', '', name) as V1Namespace | undefined,
@@ -278,14 +447,30 @@ function fullView(objects: readonly Obj[]): View {
     managedPods: (ns) => of('Pod', ns).filter((p) => p.metadata?.labels?.['wpgw.io/managed'] !== undefined) as V1Pod[],
     runtimeClass: (name) => one('RuntimeClass', '', name) as never,
     workloads: (r, ns) => of(WORKLOAD_KIND[r], ns) as Workload[],
-    workload: <T extends Workload>(r: WorkloadResource, ns: string, name: string) => one(WORKLOAD_KIND[r], ns, name) as T | undefined,
+    workload: <T extends Workload>(r: WorkloadResource, ns: string, name: string) =>
+      one(WORKLOAD_KIND[r], ns, name) as T | undefined,
     ingresses: (ns) => of('Ingress', ns) as V1Ingress[],
     generation: () => 0,
     allServices: () => objects.filter((o) => o.kind === 'Service') as V1Service[],
     sidecars: (ns) => of('Sidecar', ns) as never,
-    istioObjects: (ns) => ({ virtualServices: of('VirtualService', ns) as KubeObject[], destinationRules: of('DestinationRule', ns) as KubeObject[], authorizationPolicies: of('AuthorizationPolicy', ns) as KubeObject[], peerAuthentications: of('PeerAuthentication', ns) as KubeObject[], requestAuthentications: of('RequestAuthentication', ns) as KubeObject[] }),
-    allRouting: () => ({ virtualServices: objects.filter((o) => o.kind === 'VirtualService') as KubeObject[], destinationRules: objects.filter((o) => o.kind === 'DestinationRule') as KubeObject[] }),
-    managedObjects: (ns) => objects.filter((o) => (o.metadata?.namespace ?? '') === ns && o.kind !== 'Pod' && o.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'wpgw') as KubeObject[],
+    istioObjects: (ns) => ({
+      virtualServices: of('VirtualService', ns) as KubeObject[],
+      destinationRules: of('DestinationRule', ns) as KubeObject[],
+      authorizationPolicies: of('AuthorizationPolicy', ns) as KubeObject[],
+      peerAuthentications: of('PeerAuthentication', ns) as KubeObject[],
+      requestAuthentications: of('RequestAuthentication', ns) as KubeObject[],
+    }),
+    allRouting: () => ({
+      virtualServices: objects.filter((o) => o.kind === 'VirtualService') as KubeObject[],
+      destinationRules: objects.filter((o) => o.kind === 'DestinationRule') as KubeObject[],
+    }),
+    managedObjects: (ns) =>
+      objects.filter(
+        (o) =>
+          (o.metadata?.namespace ?? '') === ns &&
+          o.kind !== 'Pod' &&
+          o.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'wpgw',
+      ) as KubeObject[],
   };
 }
 
@@ -295,9 +480,41 @@ function fullView(objects: readonly Obj[]): View {
 function probes(namespace: string): Array<Record<string, unknown>> {
   const out: Array<Record<string, unknown>> = [];
   for (const a of ['web', 'api', 'db']) {
-    out.push(review({ kind: 'Pod', namespace, object: { metadata: { name: `p-${a}`, namespace, labels: { app: a }, annotations: { 'wpgw.io/outbound': `svc-0.${namespace}:80,db.example.com:5432` } }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, runtimeClassName: 'win', containers: [{ name: 'c', image: 'i' }] } } }));
-    out.push(review({ kind: 'Service', namespace, object: service(`probe-${a}`, namespace, { app: a }, [{ port: 8080, targetPort: 8080 }]) }));
-    out.push(review({ kind: 'Service', namespace, object: service('svc-0', namespace, { app: a }, [{ port: 80, targetPort: 9090 }]), operation: 'UPDATE', oldObject: service('svc-0', namespace, { app: a }, [{ port: 80, targetPort: 9090 }]) }));
+    out.push(
+      review({
+        kind: 'Pod',
+        namespace,
+        object: {
+          metadata: {
+            name: `p-${a}`,
+            namespace,
+            labels: { app: a },
+            annotations: { 'wpgw.io/outbound': `svc-0.${namespace}:80,db.example.com:5432` },
+          },
+          spec: {
+            nodeSelector: { 'kubernetes.io/os': 'windows' },
+            runtimeClassName: 'win',
+            containers: [{ name: 'c', image: 'i' }],
+          },
+        },
+      }),
+    );
+    out.push(
+      review({
+        kind: 'Service',
+        namespace,
+        object: service(`probe-${a}`, namespace, { app: a }, [{ port: 8080, targetPort: 8080 }]),
+      }),
+    );
+    out.push(
+      review({
+        kind: 'Service',
+        namespace,
+        object: service('svc-0', namespace, { app: a }, [{ port: 80, targetPort: 9090 }]),
+        operation: 'UPDATE',
+        oldObject: service('svc-0', namespace, { app: a }, [{ port: 80, targetPort: 9090 }]),
+      }),
+    );
   }
   return out;
 }
@@ -329,7 +546,8 @@ function decisions(v: View, namespace: string): Record<string, unknown> {
   const managed = v.managedObjects(namespace);
   const byKey = (o: { kind?: string; metadata?: { name?: string } }) => `${o.kind}/${o.metadata?.name}`;
   const live = new Map(managed.map((o) => [byKey(o), o]));
-  const sortObj = <T extends { metadata?: { name?: string } }>(xs: T[]) => [...xs].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+  const sortObj = <T extends { metadata?: { name?: string } }>(xs: T[]) =>
+    [...xs].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
   return {
     ...admissionDecisions(v, namespace),
     desired,
@@ -347,8 +565,18 @@ afterEach(async () => {
   await Promise.all(caches.splice(0).map((c) => c.stop()));
 });
 
-async function slimCache(world: World, resources: readonly ResourceKey[], scoped?: readonly ResourceKey[]): Promise<ClusterCache> {
-  const c = new ClusterCache({ resources, ...(scoped ? { scoped } : {}), sourceFactory: (info, sel) => world.source(info, sel), relistIntervalMs: 0, backoff: { initialMs: 5, maxMs: 20, jitter: 0 } });
+async function slimCache(
+  world: World,
+  resources: readonly ResourceKey[],
+  scoped?: readonly ResourceKey[],
+): Promise<ClusterCache> {
+  const c = new ClusterCache({
+    resources,
+    ...(scoped ? { scoped } : {}),
+    sourceFactory: (info, sel) => world.source(info, sel),
+    relistIntervalMs: 0,
+    backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
+  });
   caches.push(c);
   c.start();
   await c.waitForSync();
@@ -357,7 +585,11 @@ async function slimCache(world: World, resources: readonly ResourceKey[], scoped
 
 /** Opted-in namespaces: where the webhook is called. */
 function optedIn(objects: readonly Obj[]): string[] {
-  return NAMESPACES.filter((n) => objects.some((o) => o.kind === 'Namespace' && o.metadata?.name === n && o.metadata.labels?.['wpgw.io/inject'] === 'enabled'));
+  return NAMESPACES.filter((n) =>
+    objects.some(
+      (o) => o.kind === 'Namespace' && o.metadata?.name === n && o.metadata.labels?.['wpgw.io/inject'] === 'enabled',
+    ),
+  );
 }
 
 /** Namespaces wpgw works in: opted in, or holding managed pods or outputs. */
@@ -366,7 +598,9 @@ function workedIn(objects: readonly Obj[]): string[] {
     objects.some(
       (o) =>
         (o.kind === 'Namespace' && o.metadata?.name === n && o.metadata.labels?.['wpgw.io/inject'] === 'enabled') ||
-        (o.metadata?.namespace === n && (o.metadata.labels?.['wpgw.io/managed'] !== undefined || o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw')),
+        (o.metadata?.namespace === n &&
+          (o.metadata.labels?.['wpgw.io/managed'] !== undefined ||
+            o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw')),
     ),
   );
 }
@@ -386,7 +620,9 @@ describe('slim caches change no decision', () => {
           const want = decisions(full, ns);
           expect(decisions(cache as unknown as View, ns)).toEqual(want);
           compared++;
-          patched += (want.admissions as Array<{ ok: boolean; review?: { response: { patch?: string } } }>).filter((a) => a.ok && a.review?.response.patch).length;
+          patched += (want.admissions as Array<{ ok: boolean; review?: { response: { patch?: string } } }>).filter(
+            (a) => a.ok && a.review?.response.patch,
+          ).length;
           desiredObjects += (want.desired as { objects: unknown[] } | undefined)?.objects.length ?? 0;
         }
         // Start-up: one cluster-wide list per kind, no per-namespace round trips.
@@ -416,7 +652,14 @@ describe('slim caches change no decision', () => {
         }
         // Services of namespaces it is never called for are not kept, unless a decision reads them anywhere.
         const kept = NAMESPACES.filter((n) => !workedIn(objects).includes(n)).flatMap((n) => webhook.services(n));
-        expect(kept.every((s) => s.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' || 'wpgw.io/original' in (s.metadata?.annotations ?? {}) || 'wpgw.io/repointed' in (s.metadata?.labels ?? {}))).toBe(true);
+        expect(
+          kept.every(
+            (s) =>
+              s.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' ||
+              'wpgw.io/original' in (s.metadata?.annotations ?? {}) ||
+              'wpgw.io/repointed' in (s.metadata?.labels ?? {}),
+          ),
+        ).toBe(true);
         await webhook.stop();
       }),
       { numRuns: 60 },
@@ -432,8 +675,14 @@ describe('slim caches change no decision', () => {
         const cache = await slimCache(world, WEBHOOK_RESOURCES, WEBHOOK_SCOPED);
         const elsewhere = world.objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'elsewhere')!;
         const hadObjects = cache.workloads('deployments', 'elsewhere').length;
-        const hadServices = cache.services('elsewhere').map((o) => o.metadata?.name).sort();
-        world.emit('MODIFIED', { ...elsewhere, metadata: { ...elsewhere.metadata, labels: { ...elsewhere.metadata?.labels, ...OPTED } } });
+        const hadServices = cache
+          .services('elsewhere')
+          .map((o) => o.metadata?.name)
+          .sort();
+        world.emit('MODIFIED', {
+          ...elsewhere,
+          metadata: { ...elsewhere.metadata, labels: { ...elsewhere.metadata?.labels, ...OPTED } },
+        });
         expect(cache.namespaceSynced('elsewhere')).toBe(false);
         await expect.poll(() => cache.namespaceSynced('elsewhere'), { timeout: 2000, interval: 5 }).toBe(true);
         // One namespaced list per scoped kind, of that namespace only.
@@ -442,13 +691,34 @@ describe('slim caches change no decision', () => {
         expect(backfills.length).toBe(9); // workloads (7 kinds), Ingresses and (the webhook's) Services
         const ctx = (v: AdmissionCacheView) => {
           const c = cacheAdmissionContext(v);
-          return { sets: [...c.windowsLabelSets('elsewhere')].map((l) => JSON.stringify(l)).sort(), unmanaged: c.unmanagedWorkloads('elsewhere'), admissions: probes('elsewhere').map((r) => admit(r, c)) };
+          return {
+            sets: [...c.windowsLabelSets('elsewhere')].map((l) => JSON.stringify(l)).sort(),
+            unmanaged: c.unmanagedWorkloads('elsewhere'),
+            admissions: probes('elsewhere').map((r) => admit(r, c)),
+          };
         };
         expect(ctx(cache)).toEqual(ctx(fullView(world.objects)));
         // Before the opt-in only the workloads and Services a decision reads anywhere were kept.
-        const keptAnywhere = (o: Obj) => o.metadata?.namespace === 'elsewhere' && (o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' || 'wpgw.io/original' in (o.metadata.annotations ?? {}) || 'wpgw.io/repointed' in (o.metadata.labels ?? {}));
-        expect(hadServices).toEqual(world.objects.filter((o) => o.kind === 'Service' && keptAnywhere(o)).map((o) => o.metadata?.name).sort());
-        expect(hadObjects).toBe(world.objects.filter((o) => o.metadata?.namespace === 'elsewhere' && o.kind === 'Deployment' && (o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' || 'wpgw.io/original' in (o.metadata.annotations ?? {}))).length);
+        const keptAnywhere = (o: Obj) =>
+          o.metadata?.namespace === 'elsewhere' &&
+          (o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' ||
+            'wpgw.io/original' in (o.metadata.annotations ?? {}) ||
+            'wpgw.io/repointed' in (o.metadata.labels ?? {}));
+        expect(hadServices).toEqual(
+          world.objects
+            .filter((o) => o.kind === 'Service' && keptAnywhere(o))
+            .map((o) => o.metadata?.name)
+            .sort(),
+        );
+        expect(hadObjects).toBe(
+          world.objects.filter(
+            (o) =>
+              o.metadata?.namespace === 'elsewhere' &&
+              o.kind === 'Deployment' &&
+              (o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw' ||
+                'wpgw.io/original' in (o.metadata.annotations ?? {})),
+          ).length,
+        );
         await cache.stop();
       }),
       { numRuns: 40 },
@@ -461,7 +731,20 @@ describe('slimObject', () => {
     fc.assert(
       fc.property(clusterArb, ({ objects }) => {
         for (const o of objects) {
-          const kind = o.kind === 'Namespace' ? 'namespace' : o.kind === 'Service' ? 'service' : o.kind === 'Pod' ? 'managedPod' : o.kind === 'Ingress' ? 'ingress' : o.kind === 'RuntimeClass' ? 'runtimeClass' : o.kind === 'ServiceAccount' ? 'managedOutput' : 'workload';
+          const kind =
+            o.kind === 'Namespace'
+              ? 'namespace'
+              : o.kind === 'Service'
+                ? 'service'
+                : o.kind === 'Pod'
+                  ? 'managedPod'
+                  : o.kind === 'Ingress'
+                    ? 'ingress'
+                    : o.kind === 'RuntimeClass'
+                      ? 'runtimeClass'
+                      : o.kind === 'ServiceAccount'
+                        ? 'managedOutput'
+                        : 'workload';
           const s = slimObject(kind, o);
           expect(slimObject(kind, s)).toEqual(s);
           expect(isSubtree(s, o)).toBe(true);
@@ -476,11 +759,22 @@ describe('slimObject', () => {
 
   it('drops what no decision reads from a user workload', () => {
     const d = fc.sample(workloadArb('shop', 0), { numRuns: 1, seed: 7 })[0]!;
-    const s = slimObject('workload', d) as Obj & { spec: { template?: { spec: { containers: unknown[]; volumes?: unknown } } } };
+    const s = slimObject('workload', d) as Obj & {
+      spec: { template?: { spec: { containers: unknown[]; volumes?: unknown } } };
+    };
     expect(s.status).toBeUndefined();
     // of the workload's own annotations only wpgw's (the misplaced-setting hints read them)
     expect(Object.keys(s.metadata?.annotations ?? {}).filter((k) => !k.startsWith('wpgw.io/'))).toEqual([]);
-    const own = slimObject('workload', { ...d, metadata: { ...d.metadata, annotations: { 'wpgw.io/outbound': 'example.com:443', 'kubectl.kubernetes.io/last-applied-configuration': '{}' } } });
+    const own = slimObject('workload', {
+      ...d,
+      metadata: {
+        ...d.metadata,
+        annotations: {
+          'wpgw.io/outbound': 'example.com:443',
+          'kubectl.kubernetes.io/last-applied-configuration': '{}',
+        },
+      },
+    });
     expect(own.metadata?.annotations).toEqual({ 'wpgw.io/outbound': 'example.com:443' });
     expect(JSON.stringify(s).length).toBeLessThan(JSON.stringify(d).length / 3);
   });
@@ -489,11 +783,14 @@ describe('slimObject', () => {
 /** Every value in `part` is at the same path in `whole` (arrays element-wise). */
 function isSubtree(part: unknown, whole: unknown): boolean {
   if (part === whole) return true;
-  if (Array.isArray(part)) return Array.isArray(whole) && part.length === whole.length && part.every((p, i) => isSubtree(p, whole[i]));
+  if (Array.isArray(part))
+    return Array.isArray(whole) && part.length === whole.length && part.every((p, i) => isSubtree(p, whole[i]));
   if (part && typeof part === 'object') {
     if (!whole || typeof whole !== 'object') return false;
     // managedFields keep a subset of the entries (the Apply ones), checked separately.
-    return Object.entries(part).every(([k, v]) => k in whole && (k === 'managedFields' || isSubtree(v, (whole as Record<string, unknown>)[k])));
+    return Object.entries(part).every(
+      ([k, v]) => k in whole && (k === 'managedFields' || isSubtree(v, (whole as Record<string, unknown>)[k])),
+    );
   }
   return false;
 }

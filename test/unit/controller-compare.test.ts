@@ -10,7 +10,12 @@ describe('isSubset (desired vs live)', () => {
   };
   const live = {
     ...desired,
-    metadata: { ...desired.metadata, uid: 'u1', resourceVersion: '7', labels: { ...desired.metadata.labels, extra: 'x' } },
+    metadata: {
+      ...desired.metadata,
+      uid: 'u1',
+      resourceVersion: '7',
+      labels: { ...desired.metadata.labels, extra: 'x' },
+    },
     spec: {
       ...desired.spec,
       clusterIP: '10.96.0.10',
@@ -65,8 +70,15 @@ describe('isSubset (desired vs live)', () => {
   });
 
   it('compares quantities under resources by value', () => {
-    expect(isSubset({ resources: { requests: { cpu: '0.1', memory: '1024Mi' } } }, { resources: { requests: { cpu: '100m', memory: '1Gi' } } })).toBe(true);
-    expect(isSubset({ resources: { requests: { cpu: '200m' } } }, { resources: { requests: { cpu: '100m' } } })).toBe(false);
+    expect(
+      isSubset(
+        { resources: { requests: { cpu: '0.1', memory: '1024Mi' } } },
+        { resources: { requests: { cpu: '100m', memory: '1Gi' } } },
+      ),
+    ).toBe(true);
+    expect(isSubset({ resources: { requests: { cpu: '200m' } } }, { resources: { requests: { cpu: '100m' } } })).toBe(
+      false,
+    );
     // Outside resources, strings are strings.
     expect(isSubset({ labels: { v: '1k' } }, { labels: { v: '1000' } })).toBe(false);
   });
@@ -93,7 +105,14 @@ describe('ownsFieldsBeyond / needsApply', () => {
       name: 'x',
       labels: { a: '1', b: '2' },
       managedFields: [
-        { manager: 'wpgw', operation: 'Apply', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:a': {}, 'f:b': {} } }, 'f:spec': { 'f:ports': { 'k:{"port":80,"protocol":"TCP"}': { '.': {}, 'f:port': {} } } } } },
+        {
+          manager: 'wpgw',
+          operation: 'Apply',
+          fieldsV1: {
+            'f:metadata': { 'f:labels': { 'f:a': {}, 'f:b': {} } },
+            'f:spec': { 'f:ports': { 'k:{"port":80,"protocol":"TCP"}': { '.': {}, 'f:port': {} } } },
+          },
+        },
         { manager: 'kubectl', operation: 'Update', fieldsV1: { 'f:metadata': { 'f:labels': { 'f:c': {} } } } },
       ],
     },

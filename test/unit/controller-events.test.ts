@@ -40,7 +40,14 @@ function recorder(rest: Events) {
       return rest.request('POST', '/api/v1/namespaces/shop/events', { body });
     },
   };
-  return { writes, r: new EventRecorder(rest, writer, { instance: 'pod-1', logger: pino({ level: 'silent' }), now: () => new Date('2026-03-01T10:00:00.123Z') }) };
+  return {
+    writes,
+    r: new EventRecorder(rest, writer, {
+      instance: 'pod-1',
+      logger: pino({ level: 'silent' }),
+      now: () => new Date('2026-03-01T10:00:00.123Z'),
+    }),
+  };
 }
 
 describe('EventRecorder', () => {

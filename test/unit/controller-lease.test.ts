@@ -5,7 +5,11 @@ import { LeaderElector, decideLease, microTime, type LeaseObject } from '../../s
 const T0 = Date.parse('2026-03-01T12:00:00Z');
 
 describe('decideLease', () => {
-  const held = (holder: string, renewedAt: number, seconds = 15) => ({ holderIdentity: holder, leaseDurationSeconds: seconds, renewTime: microTime(renewedAt) });
+  const held = (holder: string, renewedAt: number, seconds = 15) => ({
+    holderIdentity: holder,
+    leaseDurationSeconds: seconds,
+    renewTime: microTime(renewedAt),
+  });
 
   it('creates a missing lease', () => {
     expect(decideLease({ lease: undefined, identity: 'a', now: T0 })).toEqual({ action: 'create' });
@@ -16,14 +20,18 @@ describe('decideLease', () => {
   });
 
   it('acquires a released lease', () => {
-    expect(decideLease({ lease: { holderIdentity: null, leaseDurationSeconds: 1 }, identity: 'a', now: T0 }).action).toBe('acquire');
+    expect(
+      decideLease({ lease: { holderIdentity: null, leaseDurationSeconds: 1 }, identity: 'a', now: T0 }).action,
+    ).toBe('acquire');
     expect(decideLease({ lease: { holderIdentity: '' }, identity: 'a', now: T0 }).action).toBe('acquire');
   });
 
   it('waits while a foreign lease is fresh, measured from when we observed it', () => {
     const d = decideLease({ lease: held('b', T0), identity: 'a', now: T0 + 5_000, observedAt: T0 });
     expect(d).toEqual({ action: 'wait', holder: 'b', until: T0 + 15_000 });
-    expect(decideLease({ lease: held('b', T0), identity: 'a', now: T0 + 15_000, observedAt: T0 }).action).toBe('acquire');
+    expect(decideLease({ lease: held('b', T0), identity: 'a', now: T0 + 15_000, observedAt: T0 }).action).toBe(
+      'acquire',
+    );
   });
 
   it('is immune to a skewed holder clock: a renewTime in the "past" does not expire a record we just saw change', () => {

@@ -2,7 +2,15 @@ import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { nudgeValue, selectNudges } from '../../src/controller/nudge.js';
 
-function svc(name: string, selector: Record<string, string> | undefined, extra: { annotations?: Record<string, string>; labels?: Record<string, string>; spec?: Partial<NonNullable<V1Service['spec']>> } = {}): V1Service {
+function svc(
+  name: string,
+  selector: Record<string, string> | undefined,
+  extra: {
+    annotations?: Record<string, string>;
+    labels?: Record<string, string>;
+    spec?: Partial<NonNullable<V1Service['spec']>>;
+  } = {},
+): V1Service {
   return {
     metadata: { name, namespace: 'shop', annotations: extra.annotations, labels: extra.labels },
     spec: { ...(selector ? { selector } : {}), ports: [{ port: 80 }], ...extra.spec },
@@ -10,15 +18,28 @@ function svc(name: string, selector: Record<string, string> | undefined, extra: 
 }
 
 function pod(name: string, labels: Record<string, string>, terminating = false): V1Pod {
-  return { metadata: { name, namespace: 'shop', labels: { 'wpgw.io/managed': 'true', ...labels }, ...(terminating ? { deletionTimestamp: new Date() } : {}) } };
+  return {
+    metadata: {
+      name,
+      namespace: 'shop',
+      labels: { 'wpgw.io/managed': 'true', ...labels },
+      ...(terminating ? { deletionTimestamp: new Date() } : {}),
+    },
+  };
 }
 
-const pods = [pod('legacy-1', { app: 'legacy', 'pod-template-hash': 'a' }), pod('legacy-2', { app: 'legacy', 'pod-template-hash': 'a' }), pod('billing-1', { app: 'billing' })];
+const pods = [
+  pod('legacy-1', { app: 'legacy', 'pod-template-hash': 'a' }),
+  pod('legacy-2', { app: 'legacy', 'pod-template-hash': 'a' }),
+  pod('billing-1', { app: 'billing' }),
+];
 
 describe('selectNudges', () => {
   it('nudges plain Services whose selector matches a managed pod', () => {
     const out = selectNudges([svc('legacy', { app: 'legacy' }), svc('unrelated', { app: 'nginx' })], pods);
-    expect(out).toEqual([{ service: 'legacy', value: nudgeValue([pods[0]!.metadata!.labels!]), why: 'repoint', access: [] }]);
+    expect(out).toEqual([
+      { service: 'legacy', value: nudgeValue([pods[0]!.metadata!.labels!]), why: 'repoint', access: [] },
+    ]);
   });
 
   it('skips re-pointed, wpgw-managed, headless, ExternalName, selector-less and opted-out Services', () => {
@@ -36,15 +57,21 @@ describe('selectNudges', () => {
 
   it('is idempotent: no nudge when the annotation already has the value, or this process wrote it', () => {
     const value = nudgeValue([pods[0]!.metadata!.labels!]);
-    expect(selectNudges([svc('legacy', { app: 'legacy' }, { annotations: { 'wpgw.io/nudge': value } })], pods)).toEqual([]);
+    expect(selectNudges([svc('legacy', { app: 'legacy' }, { annotations: { 'wpgw.io/nudge': value } })], pods)).toEqual(
+      [],
+    );
     expect(selectNudges([svc('legacy', { app: 'legacy' })], pods, () => value)).toEqual([]);
     // A new distinct set of pods gives a new value: one more nudge.
     const rolled = [pod('legacy-3', { app: 'legacy', 'pod-template-hash': 'b' })];
-    expect(selectNudges([svc('legacy', { app: 'legacy' }, { annotations: { 'wpgw.io/nudge': value } })], rolled)).toHaveLength(1);
+    expect(
+      selectNudges([svc('legacy', { app: 'legacy' }, { annotations: { 'wpgw.io/nudge': value } })], rolled),
+    ).toHaveLength(1);
   });
 
   it('ignores terminating pods', () => {
-    expect(selectNudges([svc('billing', { app: 'billing' })], [pod('billing-1', { app: 'billing' }, true)])).toEqual([]);
+    expect(selectNudges([svc('billing', { app: 'billing' })], [pod('billing-1', { app: 'billing' }, true)])).toEqual(
+      [],
+    );
   });
 });
 

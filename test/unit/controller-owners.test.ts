@@ -10,8 +10,14 @@ function owned(kind: string, name: string) {
   return [{ apiVersion: 'apps/v1', kind, name, uid: `${kind}-${name}-uid`, controller: true }];
 }
 
-function pod(name: string, opts: { owner?: [string, string]; gatewayIP?: string; mode?: string; created?: string; phase?: string } = {}): V1Pod {
-  const status = opts.gatewayIP !== undefined ? JSON.stringify({ v: 1, mode: opts.mode ?? 'hostAliases', gatewayIP: opts.gatewayIP, outbound: [] }) : undefined;
+function pod(
+  name: string,
+  opts: { owner?: [string, string]; gatewayIP?: string; mode?: string; created?: string; phase?: string } = {},
+): V1Pod {
+  const status =
+    opts.gatewayIP !== undefined
+      ? JSON.stringify({ v: 1, mode: opts.mode ?? 'hostAliases', gatewayIP: opts.gatewayIP, outbound: [] })
+      : undefined;
   return {
     metadata: {
       name,
@@ -25,8 +31,15 @@ function pod(name: string, opts: { owner?: [string, string]; gatewayIP?: string;
   };
 }
 
-function lookup(objs: { rs?: V1ReplicaSet[]; deploy?: V1Deployment[]; sts?: V1StatefulSet[]; ds?: V1DaemonSet[]; ro?: Rollout[] }): OwnerLookup {
-  const find = <T extends { metadata?: { name?: string } }>(list: T[] | undefined, name: string) => list?.find((o) => o.metadata?.name === name);
+function lookup(objs: {
+  rs?: V1ReplicaSet[];
+  deploy?: V1Deployment[];
+  sts?: V1StatefulSet[];
+  ds?: V1DaemonSet[];
+  ro?: Rollout[];
+}): OwnerLookup {
+  const find = <T extends { metadata?: { name?: string } }>(list: T[] | undefined, name: string) =>
+    list?.find((o) => o.metadata?.name === name);
   return {
     replicaSet: (_ns, n) => find(objs.rs, n),
     deployment: (_ns, n) => find(objs.deploy, n),
@@ -36,33 +49,66 @@ function lookup(objs: { rs?: V1ReplicaSet[]; deploy?: V1Deployment[]; sts?: V1St
   };
 }
 
-const deploy: V1Deployment = { metadata: { name: 'legacy', namespace: NS, uid: 'd-uid' }, spec: { selector: {}, template: {} } };
-const rs: V1ReplicaSet = { metadata: { name: 'legacy-abc', namespace: NS, ownerReferences: owned('Deployment', 'legacy') }, spec: { selector: {} } };
+const deploy: V1Deployment = {
+  metadata: { name: 'legacy', namespace: NS, uid: 'd-uid' },
+  spec: { selector: {}, template: {} },
+};
+const rs: V1ReplicaSet = {
+  metadata: { name: 'legacy-abc', namespace: NS, ownerReferences: owned('Deployment', 'legacy') },
+  spec: { selector: {} },
+};
 const orphanRs: V1ReplicaSet = { metadata: { name: 'orphan-rs', namespace: NS }, spec: { selector: {} } };
-const sts: V1StatefulSet = { metadata: { name: 'db', namespace: NS }, spec: { selector: {}, serviceName: 'db', template: {} } };
+const sts: V1StatefulSet = {
+  metadata: { name: 'db', namespace: NS },
+  spec: { selector: {}, serviceName: 'db', template: {} },
+};
 const world = lookup({ rs: [rs, orphanRs], deploy: [deploy], sts: [sts] });
 
 describe('resolveTopOwner', () => {
   it('walks Pod → ReplicaSet → Deployment', () => {
-    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'legacy-abc'] }), world)).toEqual({ kind: 'Deployment', name: 'legacy', uid: 'd-uid' });
+    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'legacy-abc'] }), world)).toEqual({
+      kind: 'Deployment',
+      name: 'legacy',
+      uid: 'd-uid',
+    });
   });
   it('walks Pod → ReplicaSet → Argo Rollout, and stops at the ReplicaSet when the Rollout is not cached', () => {
     const roRs: V1ReplicaSet = {
-      metadata: { name: 'web-5d8f', namespace: NS, ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'r-uid', controller: true }] },
+      metadata: {
+        name: 'web-5d8f',
+        namespace: NS,
+        ownerReferences: [
+          { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'r-uid', controller: true },
+        ],
+      },
       spec: { selector: {} },
     };
     const ro: Rollout = { metadata: { name: 'web', namespace: NS, uid: 'r-uid' }, spec: { template: {} } };
-    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'web-5d8f'] }), lookup({ rs: [roRs], ro: [ro] }))).toEqual({ kind: 'Rollout', name: 'web', uid: 'r-uid' });
-    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'web-5d8f'] }), lookup({ rs: [roRs] })).kind).toBe('ReplicaSet');
+    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'web-5d8f'] }), lookup({ rs: [roRs], ro: [ro] }))).toEqual({
+      kind: 'Rollout',
+      name: 'web',
+      uid: 'r-uid',
+    });
+    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'web-5d8f'] }), lookup({ rs: [roRs] })).kind).toBe(
+      'ReplicaSet',
+    );
   });
   it('stops at a ReplicaSet without a Deployment, or whose Deployment is not cached', () => {
     expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'orphan-rs'] }), world).kind).toBe('ReplicaSet');
-    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'legacy-abc'] }), lookup({ rs: [rs] })).kind).toBe('ReplicaSet');
+    expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'legacy-abc'] }), lookup({ rs: [rs] })).kind).toBe(
+      'ReplicaSet',
+    );
     expect(resolveTopOwner(pod('p', { owner: ['ReplicaSet', 'unknown'] }), world).kind).toBe('ReplicaSet');
   });
   it('returns StatefulSet / DaemonSet / Job owners directly, and the pod itself when bare', () => {
-    expect(resolveTopOwner(pod('p', { owner: ['StatefulSet', 'db'] }), world)).toMatchObject({ kind: 'StatefulSet', name: 'db' });
-    expect(resolveTopOwner(pod('p', { owner: ['DaemonSet', 'agent'] }), world)).toMatchObject({ kind: 'DaemonSet', name: 'agent' });
+    expect(resolveTopOwner(pod('p', { owner: ['StatefulSet', 'db'] }), world)).toMatchObject({
+      kind: 'StatefulSet',
+      name: 'db',
+    });
+    expect(resolveTopOwner(pod('p', { owner: ['DaemonSet', 'agent'] }), world)).toMatchObject({
+      kind: 'DaemonSet',
+      name: 'agent',
+    });
     expect(resolveTopOwner(pod('p', { owner: ['Job', 'once'] }), world)).toMatchObject({ kind: 'Job', name: 'once' });
     expect(resolveTopOwner(pod('bare'), world)).toEqual({ kind: 'Pod', name: 'bare', uid: 'bare-uid' });
   });
@@ -97,7 +143,14 @@ describe('planDriftActions', () => {
       ['Deployment', 'legacy', ['legacy-abc-1', 'legacy-abc-2']],
       ['StatefulSet', 'db', ['db-0']],
     ]);
-    expect(plan.warnings).toEqual([{ subject: { kind: 'Pod', name: 'bare', uid: 'bare-uid' }, pods: ['bare'], toIP: '10.0.0.2', why: 'not-restartable' }]);
+    expect(plan.warnings).toEqual([
+      {
+        subject: { kind: 'Pod', name: 'bare', uid: 'bare-uid' },
+        pods: ['bare'],
+        toIP: '10.0.0.2',
+        why: 'not-restartable',
+      },
+    ]);
   });
 
   it('only warns when the namespace disabled restarts', () => {
@@ -111,26 +164,71 @@ describe('planDriftActions', () => {
   });
 
   it('restarts once per owner per IP (memory), and not again after a restart stamped later than the pod', () => {
-    const memo = planDriftActions({ pods, currentIP: '10.0.0.2', restartEnabled: true, lookup: world, restartedFor: (k) => (k === 'Deployment/legacy' ? '10.0.0.2' : undefined) });
+    const memo = planDriftActions({
+      pods,
+      currentIP: '10.0.0.2',
+      restartEnabled: true,
+      lookup: world,
+      restartedFor: (k) => (k === 'Deployment/legacy' ? '10.0.0.2' : undefined),
+    });
     expect(memo.restarts.map((r) => r.owner.name)).toEqual(['db']);
-    const stamped: V1StatefulSet = { ...sts, spec: { ...sts.spec!, template: { metadata: { annotations: { 'wpgw.io/restartedAt': '2026-01-02T00:00:00Z' } } } } };
-    const durable = planDriftActions({ pods, currentIP: '10.0.0.2', restartEnabled: true, lookup: lookup({ rs: [rs], deploy: [deploy], sts: [stamped] }) });
+    const stamped: V1StatefulSet = {
+      ...sts,
+      spec: {
+        ...sts.spec!,
+        template: { metadata: { annotations: { 'wpgw.io/restartedAt': '2026-01-02T00:00:00Z' } } },
+      },
+    };
+    const durable = planDriftActions({
+      pods,
+      currentIP: '10.0.0.2',
+      restartEnabled: true,
+      lookup: lookup({ rs: [rs], deploy: [deploy], sts: [stamped] }),
+    });
     expect(durable.restarts.map((r) => r.owner.name)).toEqual(['legacy']);
     // Another IP change later: the memory is per IP.
-    const again = planDriftActions({ pods, currentIP: '10.0.0.3', restartEnabled: true, lookup: world, restartedFor: () => '10.0.0.2' });
+    const again = planDriftActions({
+      pods,
+      currentIP: '10.0.0.3',
+      restartEnabled: true,
+      lookup: world,
+      restartedFor: () => '10.0.0.2',
+    });
     expect(again.restarts.map((r) => r.owner.name)).toEqual(['legacy', 'db']);
   });
 
-  it('restartPatch sets the template annotation, or a Rollout\'s spec.restartAt', () => {
-    expect(restartPatch(new Date('2026-01-01T00:00:00Z'))).toEqual({ spec: { template: { metadata: { annotations: { 'wpgw.io/restartedAt': '2026-01-01T00:00:00.000Z' } } } } });
-    expect(restartPatch(new Date('2026-01-01T00:00:00Z'), 'Rollout')).toEqual({ spec: { restartAt: '2026-01-01T00:00:00.000Z' } });
+  it("restartPatch sets the template annotation, or a Rollout's spec.restartAt", () => {
+    expect(restartPatch(new Date('2026-01-01T00:00:00Z'))).toEqual({
+      spec: { template: { metadata: { annotations: { 'wpgw.io/restartedAt': '2026-01-01T00:00:00.000Z' } } } },
+    });
+    expect(restartPatch(new Date('2026-01-01T00:00:00Z'), 'Rollout')).toEqual({
+      spec: { restartAt: '2026-01-01T00:00:00.000Z' },
+    });
   });
 
   it('a Rollout whose spec.restartAt is later than the pod is not restarted again', () => {
-    const roRs: V1ReplicaSet = { metadata: { name: 'web-1', namespace: NS, ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'r', controller: true }] }, spec: { selector: {} } };
+    const roRs: V1ReplicaSet = {
+      metadata: {
+        name: 'web-1',
+        namespace: NS,
+        ownerReferences: [
+          { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'web', uid: 'r', controller: true },
+        ],
+      },
+      spec: { selector: {} },
+    };
     const drifted = [pod('web-1-a', { owner: ['ReplicaSet', 'web-1'], gatewayIP: '10.0.0.1' })];
-    const at = (restartAt?: string): Rollout => ({ metadata: { name: 'web', namespace: NS, uid: 'r' }, spec: { template: {}, ...(restartAt ? { restartAt } : {}) } });
-    const plan = (ro: Rollout) => planDriftActions({ pods: drifted, currentIP: '10.0.0.2', restartEnabled: true, lookup: lookup({ rs: [roRs], ro: [ro] }) }).restarts.map((r) => `${r.owner.kind}/${r.owner.name}`);
+    const at = (restartAt?: string): Rollout => ({
+      metadata: { name: 'web', namespace: NS, uid: 'r' },
+      spec: { template: {}, ...(restartAt ? { restartAt } : {}) },
+    });
+    const plan = (ro: Rollout) =>
+      planDriftActions({
+        pods: drifted,
+        currentIP: '10.0.0.2',
+        restartEnabled: true,
+        lookup: lookup({ rs: [roRs], ro: [ro] }),
+      }).restarts.map((r) => `${r.owner.kind}/${r.owner.name}`);
     expect(plan(at())).toEqual(['Rollout/web']);
     expect(plan(at('2026-01-02T00:00:00Z'))).toEqual([]);
   });

@@ -4,16 +4,33 @@ import { objectKey, selectPrunes } from '../../src/controller/prune.js';
 
 const OURS = { 'app.kubernetes.io/managed-by': 'wpgw' };
 
-function obj(apiVersion: string, kind: string, name: string, labels: Record<string, string> | null = OURS, extra: Partial<KubeObject['metadata']> & Record<string, unknown> = {}): KubeObject {
+function obj(
+  apiVersion: string,
+  kind: string,
+  name: string,
+  labels: Record<string, string> | null = OURS,
+  extra: Partial<KubeObject['metadata']> & Record<string, unknown> = {},
+): KubeObject {
   return { apiVersion, kind, metadata: { name, namespace: 'shop', ...(labels ? { labels } : {}), ...extra } };
 }
 
 describe('selectPrunes', () => {
-  const desired = [obj('v1', 'Service', 'wpgw'), obj('apps/v1', 'Deployment', 'wpgw'), obj('networking.istio.io/v1', 'Gateway', 'wpgw')];
+  const desired = [
+    obj('v1', 'Service', 'wpgw'),
+    obj('apps/v1', 'Deployment', 'wpgw'),
+    obj('networking.istio.io/v1', 'Gateway', 'wpgw'),
+  ];
 
   it('deletes our objects that are no longer desired, keeps desired ones', () => {
-    const live = [...desired, obj('v1', 'Service', 'legacy-app'), obj('networking.istio.io/v1', 'VirtualService', 'out-80')];
-    expect(selectPrunes('shop', desired, live).map(objectKey)).toEqual(['/Service/shop/legacy-app', 'networking.istio.io/VirtualService/shop/out-80']);
+    const live = [
+      ...desired,
+      obj('v1', 'Service', 'legacy-app'),
+      obj('networking.istio.io/v1', 'VirtualService', 'out-80'),
+    ];
+    expect(selectPrunes('shop', desired, live).map(objectKey)).toEqual([
+      '/Service/shop/legacy-app',
+      'networking.istio.io/VirtualService/shop/out-80',
+    ]);
   });
 
   it('never touches objects without the managed-by=wpgw label', () => {
@@ -28,7 +45,11 @@ describe('selectPrunes', () => {
 
   it('with an empty desired set (opted out) removes everything we made, and only that', () => {
     const live = [...desired, obj('v1', 'Service', 'legacy', { app: 'legacy' })];
-    expect(selectPrunes('shop', [], live).map((o) => o.metadata.name).sort()).toEqual(['wpgw', 'wpgw', 'wpgw']);
+    expect(
+      selectPrunes('shop', [], live)
+        .map((o) => o.metadata.name)
+        .sort(),
+    ).toEqual(['wpgw', 'wpgw', 'wpgw']);
   });
 
   it('ignores objects of unmanaged kinds, of other namespaces, and already terminating', () => {

@@ -46,7 +46,13 @@ describe('WorkQueue', () => {
 
   it('retries with exponential backoff per key and resets on forget', async () => {
     const q = new WorkQueue<string>({ baseDelayMs: 100, maxDelayMs: 1000 });
-    const delays = [q.addRateLimited('a'), q.addRateLimited('a'), q.addRateLimited('a'), q.addRateLimited('a'), q.addRateLimited('a')];
+    const delays = [
+      q.addRateLimited('a'),
+      q.addRateLimited('a'),
+      q.addRateLimited('a'),
+      q.addRateLimited('a'),
+      q.addRateLimited('a'),
+    ];
     expect(delays).toEqual([100, 200, 400, 800, 1000]);
     expect(q.retries('a')).toBe(5);
     q.forget('a');

@@ -1,4 +1,12 @@
-import { ApiException, type V1Deployment, type V1Ingress, type V1Namespace, type V1Pod, type V1RuntimeClass, type V1Service } from '@kubernetes/client-node';
+import {
+  ApiException,
+  type V1Deployment,
+  type V1Ingress,
+  type V1Namespace,
+  type V1Pod,
+  type V1RuntimeClass,
+  type V1Service,
+} from '@kubernetes/client-node';
 import type { Sidecar } from '../../src/core/mesh-scope.js';
 import { pino } from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -13,12 +21,28 @@ import { injectedPod } from './helpers/builders.js';
 
 // ---- the toolkit's in-memory API server: the cache view reads it and the real Writer writes ----
 
-const MANAGED = new Set(['ServiceAccount', 'Service', 'ConfigMap', 'Deployment', 'Gateway', 'VirtualService', 'DestinationRule']);
+const MANAGED = new Set([
+  'ServiceAccount',
+  'Service',
+  'ConfigMap',
+  'Deployment',
+  'Gateway',
+  'VirtualService',
+  'DestinationRule',
+]);
 const MISSING = new Set<string>();
 
 function cacheView(api: FakeApiServer): ReconcileCacheView {
   const workload = (kind: string) => (ns: string, name: string) => api.get(kind, ns, name);
-  const kinds: Record<string, string> = { deployments: 'Deployment', replicasets: 'ReplicaSet', statefulsets: 'StatefulSet', daemonsets: 'DaemonSet', rollouts: 'Rollout', jobs: 'Job', cronjobs: 'CronJob' };
+  const kinds: Record<string, string> = {
+    deployments: 'Deployment',
+    replicasets: 'ReplicaSet',
+    statefulsets: 'StatefulSet',
+    daemonsets: 'DaemonSet',
+    rollouts: 'Rollout',
+    jobs: 'Job',
+    cronjobs: 'CronJob',
+  };
   return {
     namespace: (n) => api.get('Namespace', '', n) as V1Namespace | undefined,
     services: (ns) => api.list('Service', ns) as V1Service[],
@@ -26,15 +50,26 @@ function cacheView(api: FakeApiServer): ReconcileCacheView {
     managedPods: (ns) => api.list('Pod', ns).filter((p) => p.metadata.labels?.['wpgw.io/managed']) as V1Pod[],
     managedObjects: (ns) =>
       [...api.objects.values()].filter(
-        (o) => MANAGED.has(o.kind) && o.metadata.namespace === ns && o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw',
+        (o) =>
+          MANAGED.has(o.kind) &&
+          o.metadata.namespace === ns &&
+          o.metadata.labels?.['app.kubernetes.io/managed-by'] === 'wpgw',
       ) as KubeObject[],
-    workload: ((resource: string, ns: string, name: string) => workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
+    workload: ((resource: string, ns: string, name: string) =>
+      workload(kinds[resource]!)(ns, name)) as ReconcileCacheView['workload'],
     isKindMissing: (_v, kind) => MISSING.has(kind),
     ingresses: (ns) => api.list('Ingress', ns) as V1Ingress[],
     workloads: ((resource: string, ns: string) => api.list(kinds[resource]!, ns)) as ReconcileCacheView['workloads'],
     runtimeClass: (n) => api.get('RuntimeClass', '', n) as V1RuntimeClass | undefined,
-    istioObjects: (ns) => ({ virtualServices: api.list('VirtualService', ns) as KubeObject[], destinationRules: api.list('DestinationRule', ns) as KubeObject[], authorizationPolicies: api.list('AuthorizationPolicy', ns) as KubeObject[] }),
-    allRouting: () => ({ virtualServices: api.list('VirtualService') as KubeObject[], destinationRules: api.list('DestinationRule') as KubeObject[] }),
+    istioObjects: (ns) => ({
+      virtualServices: api.list('VirtualService', ns) as KubeObject[],
+      destinationRules: api.list('DestinationRule', ns) as KubeObject[],
+      authorizationPolicies: api.list('AuthorizationPolicy', ns) as KubeObject[],
+    }),
+    allRouting: () => ({
+      virtualServices: api.list('VirtualService') as KubeObject[],
+      destinationRules: api.list('DestinationRule') as KubeObject[],
+    }),
     allServices: () => [...api.objects.values()].filter((o) => o.kind === 'Service') as V1Service[],
     sidecars: (ns) => api.list('Sidecar', ns) as Sidecar[],
   };
@@ -52,7 +87,14 @@ function fakeDesired(input: NamespaceInput): DesiredState {
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name: 'wpgw', namespace: ns, labels: OURS() },
-      spec: { replicas: 2, selector: { matchLabels: { 'wpgw.io/gateway': ns } }, template: { metadata: { labels: { 'wpgw.io/gateway': ns } }, spec: { containers: [{ name: 'istio-proxy', image: 'auto', resources: { requests: { cpu: '0.1' } } }] } } },
+      spec: {
+        replicas: 2,
+        selector: { matchLabels: { 'wpgw.io/gateway': ns } },
+        template: {
+          metadata: { labels: { 'wpgw.io/gateway': ns } },
+          spec: { containers: [{ name: 'istio-proxy', image: 'auto', resources: { requests: { cpu: '0.1' } } }] },
+        },
+      },
     },
     {
       apiVersion: 'v1',
@@ -60,11 +102,21 @@ function fakeDesired(input: NamespaceInput): DesiredState {
       metadata: { name: 'wpgw', namespace: ns, labels: OURS() },
       spec: { selector: { 'wpgw.io/gateway': ns }, ports: [{ name: 'http-out-80', port: 80, targetPort: 20000 }] },
     },
-    { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'wpgw', namespace: ns, labels: OURS() }, spec: { selector: { 'wpgw.io/gateway': ns } } },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'wpgw', namespace: ns, labels: OURS() },
+      spec: { selector: { 'wpgw.io/gateway': ns } },
+    },
   ];
   for (const s of input.services) {
     if (s.metadata?.annotations?.['wpgw.io/original']) {
-      objects.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: `${s.metadata.name}-app`, namespace: ns, labels: OURS(`service.${s.metadata.name}`) }, spec: { selector: { app: 'legacy' }, ports: [{ port: 8080, targetPort: 80 }] } });
+      objects.push({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: `${s.metadata.name}-app`, namespace: ns, labels: OURS(`service.${s.metadata.name}`) },
+        spec: { selector: { app: 'legacy' }, ports: [{ port: 8080, targetPort: 80 }] },
+      });
     }
   }
   const conflicts = input.pods
@@ -80,7 +132,11 @@ const log = pino({ level: 'silent' });
 function setup(opts: { leader?: () => boolean } = {}) {
   const api = new FakeApiServer();
   const writer = new Writer(api, { isLeader: opts.leader ?? (() => true) });
-  const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date('2026-03-01T00:00:00Z') });
+  const events = new EventRecorder(api, writer, {
+    instance: 'test',
+    logger: log,
+    now: () => new Date('2026-03-01T00:00:00Z'),
+  });
   const r = new Reconciler({
     cache: cacheView(api),
     writer,
@@ -99,7 +155,10 @@ function eventsOf(api: FakeApiServer, reason?: string): Obj[] {
   return [...api.objects.values()].filter((o) => o.kind === 'Event' && (!reason || o.reason === reason));
 }
 
-function windowsPod(name: string, extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {}): Obj {
+function windowsPod(
+  name: string,
+  extra: { labels?: Record<string, string>; annotations?: Record<string, string>; owner?: [string, string] } = {},
+): Obj {
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -108,7 +167,13 @@ function windowsPod(name: string, extra: { labels?: Record<string, string>; anno
       namespace: 'shop',
       labels: { 'wpgw.io/managed': 'true', app: 'legacy', ...extra.labels },
       annotations: extra.annotations ?? {},
-      ...(extra.owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: extra.owner[0], name: extra.owner[1], uid: 'x', controller: true }] } : {}),
+      ...(extra.owner
+        ? {
+            ownerReferences: [
+              { apiVersion: 'apps/v1', kind: extra.owner[0], name: extra.owner[1], uid: 'x', controller: true },
+            ],
+          }
+        : {}),
     },
   };
 }
@@ -120,7 +185,12 @@ describe('Reconciler: apply', () => {
     const { api, writer, r } = setup();
     const first = await r.reconcile('shop');
     expect(first.applied).toEqual(['ServiceAccount/wpgw', 'Deployment/wpgw', 'Service/wpgw', 'Gateway/wpgw']);
-    expect(writer.writeCounts().byVerbKind).toEqual({ 'apply/ServiceAccount': 1, 'apply/Deployment': 1, 'apply/Service': 1, 'apply/Gateway': 1 });
+    expect(writer.writeCounts().byVerbKind).toEqual({
+      'apply/ServiceAccount': 1,
+      'apply/Deployment': 1,
+      'apply/Service': 1,
+      'apply/Gateway': 1,
+    });
     expect(api.writes().every((w) => w.startsWith('PATCH') && w.endsWith('application/apply-patch+yaml'))).toBe(true);
 
     const before = writer.writeCounts().total;
@@ -211,14 +281,25 @@ describe('Reconciler: prune', () => {
     const { api, r } = setup();
     await r.reconcile('shop');
     api.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'stale', namespace: 'shop', labels: OURS() } });
-    api.put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'users', namespace: 'shop', labels: { app: 'x' } } });
-    api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: { app: 'other' } } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'users', namespace: 'shop', labels: { app: 'x' } },
+    });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: { selector: { app: 'other' } },
+    });
     const res = await r.reconcile('shop');
     expect(res.pruned).toEqual(['ConfigMap/stale']);
     expect(api.get('ConfigMap', 'shop', 'stale')).toBeUndefined();
     expect(api.get('ConfigMap', 'shop', 'users')).toBeDefined();
     expect(api.get('Service', 'shop', 'legacy')).toBeDefined();
-    expect(api.writes().filter((w) => w.startsWith('DELETE'))).toEqual(['DELETE /api/v1/namespaces/shop/configmaps/stale']);
+    expect(api.writes().filter((w) => w.startsWith('DELETE'))).toEqual([
+      'DELETE /api/v1/namespaces/shop/configmaps/stale',
+    ]);
     expect(eventsOf(api, 'Pruned')).toHaveLength(1);
   });
 
@@ -229,26 +310,62 @@ describe('Reconciler: prune', () => {
     api.put({
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: 'legacy', namespace: 'shop', labels: { 'wpgw.io/repointed': 'true', team: 'a' }, annotations: { 'wpgw.io/original': JSON.stringify(original), 'wpgw.io/nudge': 'abc', note: 'x' } },
-      spec: { selector: { 'wpgw.io/gateway': 'shop', app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 30001 }] },
+      metadata: {
+        name: 'legacy',
+        namespace: 'shop',
+        labels: { 'wpgw.io/repointed': 'true', team: 'a' },
+        annotations: { 'wpgw.io/original': JSON.stringify(original), 'wpgw.io/nudge': 'abc', note: 'x' },
+      },
+      spec: {
+        selector: { 'wpgw.io/gateway': 'shop', app: 'legacy' },
+        ports: [{ name: 'http', port: 8080, targetPort: 30001 }],
+      },
     });
-    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { template: { metadata: {} } } });
-    const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.0.12', hostnames: ['orders'], outbound: ['orders:80'] });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: { template: { metadata: {} } },
+    });
+    const status = JSON.stringify({
+      v: 1,
+      mode: 'hostAliases',
+      gatewayIP: '10.96.0.12',
+      hostnames: ['orders'],
+      outbound: ['orders:80'],
+    });
     api.put(windowsPod('legacy-1', { annotations: { 'wpgw.io/status': status }, owner: ['Deployment', 'legacy'] }));
     await r.reconcile('shop');
-    api.put({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'wpgw-in-legacy', namespace: 'shop', labels: OURS('service.legacy') }, spec: { host: 'legacy.shop.svc.cluster.local' } });
-    api.put({ apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'wpgw-app-legacy', namespace: 'shop', labels: OURS('service.legacy') }, spec: { host: 'legacy-app.shop.svc.cluster.local' } });
+    api.put({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'wpgw-in-legacy', namespace: 'shop', labels: OURS('service.legacy') },
+      spec: { host: 'legacy.shop.svc.cluster.local' },
+    });
+    api.put({
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'DestinationRule',
+      metadata: { name: 'wpgw-app-legacy', namespace: 'shop', labels: OURS('service.legacy') },
+      spec: { host: 'legacy-app.shop.svc.cluster.local' },
+    });
     delete api.get('Namespace', '', 'shop')!.metadata.labels['wpgw.io/inject'];
 
     let res = await r.reconcile('shop');
     expect(res.restorePhase).toBe('gateway');
-    expect(api.get('Deployment', 'shop', 'wpgw')!.spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(api.get('Deployment', 'shop', 'wpgw')!.spec.template.metadata.labels['security.istio.io/tlsMode']).toBe(
+      'istio',
+    );
     expect(api.get('DestinationRule', 'shop', 'wpgw-in-legacy')).toBeDefined();
     // Waits for the labelled gateway pods to roll out.
     const writes = api.writes().length;
     expect((await r.reconcile('shop')).restorePhase).toBe('gateway');
     expect(api.writes().length).toBe(writes);
-    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
+    api.update(
+      'Deployment',
+      'shop',
+      'wpgw',
+      (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }),
+    );
 
     res = await r.reconcile('shop');
     expect(res.restorePhase).toBe('callers');
@@ -271,14 +388,23 @@ describe('Reconciler: prune', () => {
     expect(res.restorePhase).toBe('pods');
     expect(res.restarted).toEqual(['Deployment/legacy']);
     expect(res.pruned).toEqual([]);
-    expect(api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations['wpgw.io/restartedAt']).toBeDefined();
+    expect(
+      api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations['wpgw.io/restartedAt'],
+    ).toBeDefined();
     expect((await r.reconcile('shop')).restarted).toEqual([]);
     expect(api.get('Service', 'shop', 'wpgw')).toBeDefined();
 
     api.objects.delete('Pod/shop/legacy-1');
     res = await r.reconcile('shop');
     expect(res.restorePhase).toBe('cleanup');
-    expect(res.pruned.sort()).toEqual(['Deployment/wpgw', 'DestinationRule/wpgw-app-legacy', 'Gateway/wpgw', 'Service/legacy-app', 'Service/wpgw', 'ServiceAccount/wpgw']);
+    expect(res.pruned.sort()).toEqual([
+      'Deployment/wpgw',
+      'DestinationRule/wpgw-app-legacy',
+      'Gateway/wpgw',
+      'Service/legacy-app',
+      'Service/wpgw',
+      'ServiceAccount/wpgw',
+    ]);
     expect(api.get('Deployment', 'shop', 'legacy')).toBeDefined();
     const phases = eventsOf(api, 'OptingOut').map((e) => e.message as string);
     expect(phases.some((m) => m.includes('STRICT'))).toBe(true);
@@ -292,7 +418,12 @@ describe('Reconciler: prune', () => {
   it('reports instead of rolling when wpgw.io/restart-on-ip-change is "false"', async () => {
     const { api, r } = setup();
     api.get('Namespace', '', 'shop')!.metadata.annotations = { 'wpgw.io/restart-on-ip-change': 'false' };
-    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { template: { metadata: {} } } });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: { template: { metadata: {} } },
+    });
     const status = JSON.stringify({ v: 1, mode: 'dnsConfig', dnsIP: '10.96.0.13', outbound: [] });
     api.put(windowsPod('legacy-1', { annotations: { 'wpgw.io/status': status }, owner: ['Deployment', 'legacy'] }));
     await r.reconcile('shop');
@@ -309,7 +440,12 @@ describe('Reconciler: nudges', () => {
   it('nudges a Service selecting managed pods once, with an Event', async () => {
     const { api, r } = setup();
     api.put(windowsPod('legacy-1'));
-    api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] },
+    });
     const res = await r.reconcile('shop');
     expect(res.nudged).toEqual(['legacy']);
     expect(api.get('Service', 'shop', 'legacy')!.metadata.annotations['wpgw.io/nudge']).toMatch(/^[0-9a-f]{16}$/);
@@ -330,7 +466,13 @@ describe('Reconciler: misplaced settings (core/hints.ts) as Events on the object
       apiVersion: 'apps/v1',
       kind: 'Deployment',
       metadata: { name, namespace: 'shop', uid: `uid-${name}`, annotations: own },
-      spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name }, ...template }, spec: { containers: [{ name: 'c', image: 'i' }] } } },
+      spec: {
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name }, ...template },
+          spec: { containers: [{ name: 'c', image: 'i' }] },
+        },
+      },
     });
     api.put(deployment('own-meta', { 'wpgw.io/outbound': 'api.example.com:443' }, {}));
     api.put(deployment('linux', {}, { annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }));
@@ -338,14 +480,34 @@ describe('Reconciler: misplaced settings (core/hints.ts) as Events on the object
     (ok.spec.template as { spec: Record<string, unknown> }).spec.nodeSelector = { 'kubernetes.io/os': 'windows' };
     api.put(ok);
     // A ReplicaSet of own-meta copies its annotations: it is named by its owner, not warned twice.
-    api.put({ ...deployment('own-meta-abc', { 'wpgw.io/outbound': 'api.example.com:443' }, {}), kind: 'ReplicaSet', metadata: { name: 'own-meta-abc', namespace: 'shop', annotations: { 'wpgw.io/outbound': 'api.example.com:443' }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'own-meta', uid: 'uid-own-meta', controller: true }] } });
+    api.put({
+      ...deployment('own-meta-abc', { 'wpgw.io/outbound': 'api.example.com:443' }, {}),
+      kind: 'ReplicaSet',
+      metadata: {
+        name: 'own-meta-abc',
+        namespace: 'shop',
+        annotations: { 'wpgw.io/outbound': 'api.example.com:443' },
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', name: 'own-meta', uid: 'uid-own-meta', controller: true },
+        ],
+      },
+    });
     await r.reconcile('shop');
     const events = eventsOf(api, 'MisplacedSetting');
-    expect(events.map((e) => `${(e.involvedObject as { kind: string }).kind}/${(e.involvedObject as { name: string }).name}`).sort()).toEqual(['Deployment/linux', 'Deployment/own-meta']);
+    expect(
+      events
+        .map((e) => `${(e.involvedObject as { kind: string }).kind}/${(e.involvedObject as { name: string }).name}`)
+        .sort(),
+    ).toEqual(['Deployment/linux', 'Deployment/own-meta']);
     const byName = (n: string) => events.find((e) => (e.involvedObject as { name: string }).name === n)!;
     expect(byName('own-meta').type).toBe('Warning');
-    expect(byName('own-meta').message).toContain("wpgw.io/outbound is on the Deployment's own metadata, where it has no effect");
-    expect((byName('own-meta').involvedObject as { uid?: string; apiVersion?: string })).toMatchObject({ uid: 'uid-own-meta', apiVersion: 'apps/v1' });
+    expect(byName('own-meta').message).toContain(
+      "wpgw.io/outbound is on the Deployment's own metadata, where it has no effect",
+    );
+    expect(byName('own-meta').involvedObject as { uid?: string; apiVersion?: string }).toMatchObject({
+      uid: 'uid-own-meta',
+      apiVersion: 'apps/v1',
+    });
     expect(byName('linux').message).toContain('its pod template has wpgw.io/outbound but is not recognised as Windows');
     // Once per distinct hint: the next pass writes nothing.
     await r.reconcile('shop');
@@ -354,21 +516,50 @@ describe('Reconciler: misplaced settings (core/hints.ts) as Events on the object
 
   it('warns on the Namespace for a setting given as a label where an annotation is read', async () => {
     const { api, r } = setup();
-    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', uid: 'ns-uid', labels: { 'wpgw.io/inject': 'enabled', 'wpgw.io/resolver': 'dnsConfig' } } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: 'shop',
+        uid: 'ns-uid',
+        labels: { 'wpgw.io/inject': 'enabled', 'wpgw.io/resolver': 'dnsConfig' },
+      },
+    });
     await r.reconcile('shop');
     const [event, ...more] = eventsOf(api, 'MisplacedSetting');
     expect(more).toEqual([]);
     expect(event!.involvedObject).toMatchObject({ kind: 'Namespace', name: 'shop', uid: 'ns-uid' });
-    expect(event!.message).toBe('wpgw.io/resolver is set as a label, but wpgw reads it as an annotation: kubectl annotate namespace shop wpgw.io/resolver=dnsConfig');
+    expect(event!.message).toBe(
+      'wpgw.io/resolver is set as a label, but wpgw reads it as an annotation: kubectl annotate namespace shop wpgw.io/resolver=dnsConfig',
+    );
   });
 });
 
 describe('Reconciler: gateway address drift', () => {
   function withDrift(api: FakeApiServer) {
-    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: {}, template: { metadata: {} } } });
-    api.put({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'legacy-abc', namespace: 'shop', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', uid: 'd', controller: true }] } });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: { selector: {}, template: { metadata: {} } },
+    });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: 'legacy-abc',
+        namespace: 'shop',
+        ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', uid: 'd', controller: true }],
+      },
+    });
     const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.99.99', outbound: [] });
-    api.put(windowsPod('legacy-abc-1', { annotations: { 'wpgw.io/status': status }, owner: ['ReplicaSet', 'legacy-abc'], labels: { app: 'x' } }));
+    api.put(
+      windowsPod('legacy-abc-1', {
+        annotations: { 'wpgw.io/status': status },
+        owner: ['ReplicaSet', 'legacy-abc'],
+        labels: { app: 'x' },
+      }),
+    );
   }
 
   it('rolls the owning Deployment once per new address', async () => {
@@ -376,9 +567,15 @@ describe('Reconciler: gateway address drift', () => {
     withDrift(api);
     const res = await r.reconcile('shop');
     expect(res.restarted).toEqual(['Deployment/legacy']);
-    expect(api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations['wpgw.io/restartedAt']).toBe('2026-03-01T00:00:00.000Z');
+    expect(api.get('Deployment', 'shop', 'legacy')!.spec.template.metadata.annotations['wpgw.io/restartedAt']).toBe(
+      '2026-03-01T00:00:00.000Z',
+    );
     expect(eventsOf(api, 'OwnerRestarted')).toHaveLength(1);
-    expect(eventsOf(api, 'OwnerRestarted')[0]!.involvedObject).toMatchObject({ kind: 'Deployment', name: 'legacy', namespace: 'shop' });
+    expect(eventsOf(api, 'OwnerRestarted')[0]!.involvedObject).toMatchObject({
+      kind: 'Deployment',
+      name: 'legacy',
+      namespace: 'shop',
+    });
     const after = api.writes().length;
     expect((await r.reconcile('shop')).restarted).toEqual([]);
     expect(api.writes().length).toBe(after);
@@ -386,16 +583,43 @@ describe('Reconciler: gateway address drift', () => {
 
   it('restarts an owning Argo Rollout the way kubectl argo rollouts restart does (spec.restartAt), once', async () => {
     const { api, r } = setup();
-    api.put({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', metadata: { name: 'legacy', namespace: 'shop', uid: 'ro' }, spec: { template: { metadata: {} } } });
-    api.put({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'legacy-abc', namespace: 'shop', ownerReferences: [{ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'legacy', uid: 'ro', controller: true }] } });
+    api.put({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      metadata: { name: 'legacy', namespace: 'shop', uid: 'ro' },
+      spec: { template: { metadata: {} } },
+    });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: 'legacy-abc',
+        namespace: 'shop',
+        ownerReferences: [
+          { apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'legacy', uid: 'ro', controller: true },
+        ],
+      },
+    });
     const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.99.99', outbound: [] });
-    api.put(windowsPod('legacy-abc-1', { annotations: { 'wpgw.io/status': status }, owner: ['ReplicaSet', 'legacy-abc'], labels: { app: 'x' } }));
+    api.put(
+      windowsPod('legacy-abc-1', {
+        annotations: { 'wpgw.io/status': status },
+        owner: ['ReplicaSet', 'legacy-abc'],
+        labels: { app: 'x' },
+      }),
+    );
     const res = await r.reconcile('shop');
     expect(res.restarted).toEqual(['Rollout/legacy']);
-    expect(api.writes()).toContain('PATCH /apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/legacy application/merge-patch+json');
+    expect(api.writes()).toContain(
+      'PATCH /apis/argoproj.io/v1alpha1/namespaces/shop/rollouts/legacy application/merge-patch+json',
+    );
     expect(api.get('Rollout', 'shop', 'legacy')!.spec.restartAt).toBe('2026-03-01T00:00:00.000Z');
     expect(api.get('Rollout', 'shop', 'legacy')!.spec.template).toEqual({ metadata: {} });
-    expect(eventsOf(api, 'OwnerRestarted')[0]!.involvedObject).toMatchObject({ apiVersion: 'argoproj.io/v1alpha1', kind: 'Rollout', name: 'legacy' });
+    expect(eventsOf(api, 'OwnerRestarted')[0]!.involvedObject).toMatchObject({
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'Rollout',
+      name: 'legacy',
+    });
     const after = api.writes().length;
     expect((await r.reconcile('shop')).restarted).toEqual([]);
     expect(api.writes().length).toBe(after);
@@ -502,24 +726,69 @@ describe('Reconciler: external names pinned by the controller (real desired stat
   function setupPinned(answers: Record<string, string[]>) {
     const api = new FakeApiServer();
     const writer = new Writer(api, { isLeader: () => true });
-    const events = new EventRecorder(api, writer, { instance: 'test', logger: log, now: () => new Date('2026-03-01T00:00:00Z') });
+    const events = new EventRecorder(api, writer, {
+      instance: 'test',
+      logger: log,
+      now: () => new Date('2026-03-01T00:00:00Z'),
+    });
     const lookups: string[] = [];
     const resolver = new ExternalResolver({ lookup: async (h) => (lookups.push(h), answers[h] ?? []) });
-    const r = new Reconciler({ cache: cacheView(api), writer, events, desired: desiredNamespaceState, desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' }, logger: log, resolver });
+    const r = new Reconciler({
+      cache: cacheView(api),
+      writer,
+      events,
+      desired: desiredNamespaceState,
+      desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' },
+      logger: log,
+      resolver,
+    });
     api.onChange = (o) => r.observe(o);
-    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } });
-    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { selector: { matchLabels: { app: 'legacy' } }, template: { metadata: { labels: { app: 'legacy' } }, spec: { containers: [] } } } });
-    api.put({ apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'legacy-5c7d9', namespace: 'shop', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', uid: 'uid-Deployment-legacy', controller: true }] } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } },
+    });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: {
+        selector: { matchLabels: { app: 'legacy' } },
+        template: { metadata: { labels: { app: 'legacy' } }, spec: { containers: [] } },
+      },
+    });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'ReplicaSet',
+      metadata: {
+        name: 'legacy-5c7d9',
+        namespace: 'shop',
+        ownerReferences: [
+          { apiVersion: 'apps/v1', kind: 'Deployment', name: 'legacy', uid: 'uid-Deployment-legacy', controller: true },
+        ],
+      },
+    });
     for (const name of ['legacy-5c7d9-a', 'legacy-5c7d9-b']) {
-      const pod = injectedPod({ name, labels: { app: 'legacy' }, outbound: 'meta.evil.example:80 example.com:80+tls orders.sales.svc:9080 *.zone.example:8080', resolver: 'dnsConfig', ip: '10.244.64.10' });
-      pod.metadata!.ownerReferences = [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'legacy-5c7d9', uid: 'rs', controller: true }];
+      const pod = injectedPod({
+        name,
+        labels: { app: 'legacy' },
+        outbound: 'meta.evil.example:80 example.com:80+tls orders.sales.svc:9080 *.zone.example:8080',
+        resolver: 'dnsConfig',
+        ip: '10.244.64.10',
+      });
+      pod.metadata!.ownerReferences = [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'legacy-5c7d9', uid: 'rs', controller: true },
+      ];
       api.put({ apiVersion: 'v1', kind: 'Pod', ...pod } as Obj);
     }
     return { api, r, lookups };
   }
 
   it('looks up only concrete external names, pins the good one, refuses the one resolving to the metadata address with one Event on the Deployment', async () => {
-    const { api, r, lookups } = setupPinned({ 'meta.evil.example': ['169.254.169.254'], 'example.com': ['93.184.216.34'] });
+    const { api, r, lookups } = setupPinned({
+      'meta.evil.example': ['169.254.169.254'],
+      'example.com': ['93.184.216.34'],
+    });
     const report = await r.reconcile('shop');
     expect(lookups.sort()).toEqual(['example.com', 'meta.evil.example']); // not the Service, not the wildcard
     expect(report.refusedNames).toEqual({ ForbiddenAddress: 1 }); // one route (two pods declare it), counted by the metric
@@ -530,11 +799,18 @@ describe('Reconciler: external names pinned by the controller (real desired stat
     ]);
     const refusals = eventsOf(api, 'ConflictDetected').filter((e) => String(e.message).startsWith('ForbiddenAddress'));
     expect(refusals).toHaveLength(1);
-    expect(refusals[0]!.involvedObject).toMatchObject({ kind: 'Deployment', name: 'legacy', uid: 'uid-Deployment-legacy', apiVersion: 'apps/v1' });
+    expect(refusals[0]!.involvedObject).toMatchObject({
+      kind: 'Deployment',
+      name: 'legacy',
+      uid: 'uid-Deployment-legacy',
+      apiVersion: 'apps/v1',
+    });
     expect(refusals[0]!.message).toContain('meta.evil.example resolves to 169.254.169.254');
     // the same refusal again writes no new Event
     await r.reconcile('shop');
-    expect(eventsOf(api, 'ConflictDetected').filter((e) => String(e.message).startsWith('ForbiddenAddress'))).toHaveLength(1);
+    expect(
+      eventsOf(api, 'ConflictDetected').filter((e) => String(e.message).startsWith('ForbiddenAddress')),
+    ).toHaveLength(1);
   });
 });
 describe('Reconciler: one Service handed back while the namespace stays in', () => {
@@ -546,8 +822,18 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
       const name = s.metadata!.name!;
       const labels = OURS(`service.${name}`);
       state.objects.push(
-        { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: `wpgw-in-${name}`, namespace: ns, labels }, spec: { selector: { 'wpgw.io/gateway': ns } } },
-        { apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: `wpgw-in-${name}`, namespace: ns, labels }, spec: { host: `${name}.${ns}.svc.cluster.local`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } } },
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'Gateway',
+          metadata: { name: `wpgw-in-${name}`, namespace: ns, labels },
+          spec: { selector: { 'wpgw.io/gateway': ns } },
+        },
+        {
+          apiVersion: 'networking.istio.io/v1',
+          kind: 'DestinationRule',
+          metadata: { name: `wpgw-in-${name}`, namespace: ns, labels },
+          spec: { host: `${name}.${ns}.svc.cluster.local`, trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
+        },
       );
     }
     return state;
@@ -561,21 +847,58 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
     const view: ReconcileCacheView = {
       ...cacheView(api),
       ...(windowsTemplates
-        ? { workloads: ((resource: string, ns: string) => (resource === 'deployments' ? api.list('Deployment', ns).filter((d) => !d.metadata.labels?.['app.kubernetes.io/managed-by']) : [])) as ReconcileCacheView['workloads'], runtimeClass: () => undefined }
+        ? {
+            workloads: ((resource: string, ns: string) =>
+              resource === 'deployments'
+                ? api.list('Deployment', ns).filter((d) => !d.metadata.labels?.['app.kubernetes.io/managed-by'])
+                : []) as ReconcileCacheView['workloads'],
+            runtimeClass: () => undefined,
+          }
         : {}),
     };
-    const r = new Reconciler({ cache: view, writer, events, desired: withInbound, desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' }, logger: log, now: () => new Date(now), listenerGraceMs: 20_000 });
+    const r = new Reconciler({
+      cache: view,
+      writer,
+      events,
+      desired: withInbound,
+      desiredOptions: { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'coredns' },
+      logger: log,
+      now: () => new Date(now),
+      listenerGraceMs: 20_000,
+    });
     api.onChange = (o) => r.observe(o);
-    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } },
+    });
     const original = { selector: { app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 80 }] };
     // Helm's three-way merge leaves the user's key beside the gateway's.
     api.put({
       apiVersion: 'v1',
       kind: 'Service',
-      metadata: { name: 'legacy', namespace: 'shop', labels: { 'wpgw.io/repointed': 'true', 'app.kubernetes.io/managed-by': 'Helm' }, annotations: { 'wpgw.io/original': JSON.stringify(original), 'meta.helm.sh/release-name': 'legacy' } },
-      spec: { selector: { 'wpgw.io/gateway': 'shop', app: 'legacy' }, ports: [{ name: 'http', port: 8080, targetPort: 30001 }] },
+      metadata: {
+        name: 'legacy',
+        namespace: 'shop',
+        labels: { 'wpgw.io/repointed': 'true', 'app.kubernetes.io/managed-by': 'Helm' },
+        annotations: { 'wpgw.io/original': JSON.stringify(original), 'meta.helm.sh/release-name': 'legacy' },
+      },
+      spec: {
+        selector: { 'wpgw.io/gateway': 'shop', app: 'legacy' },
+        ports: [{ name: 'http', port: 8080, targetPort: 30001 }],
+      },
     });
-    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'shop' }, spec: { template: { metadata: { labels: { app: 'legacy' } }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [] } } } });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'legacy', namespace: 'shop' },
+      spec: {
+        template: {
+          metadata: { labels: { app: 'legacy' } },
+          spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [] },
+        },
+      },
+    });
     return { api, r, advance: (ms: number) => (now += ms) };
   }
 
@@ -587,10 +910,17 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
 
     let res = await r.reconcile('shop');
     expect(res.leaving).toEqual([{ service: 'legacy', reason: 'opted_out', phase: 'gateway' }]);
-    expect(api.get('Deployment', 'shop', 'wpgw')!.spec.template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(api.get('Deployment', 'shop', 'wpgw')!.spec.template.metadata.labels['security.istio.io/tlsMode']).toBe(
+      'istio',
+    );
     expect(api.get('DestinationRule', 'shop', 'wpgw-in-legacy')).toBeDefined();
     expect((await r.reconcile('shop')).leaving[0]!.phase).toBe('gateway');
-    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
+    api.update(
+      'Deployment',
+      'shop',
+      'wpgw',
+      (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }),
+    );
 
     res = await r.reconcile('shop');
     expect(res.leaving[0]!.phase).toBe('callers');
@@ -620,9 +950,19 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
     expect(res.leaving).toEqual([]);
     expect(res.pruned.sort()).toEqual(['Gateway/wpgw-in-legacy', 'Service/legacy-app']);
     expect(res.applied).toContain('Deployment/wpgw'); // the tlsMode label is no longer desired
-    const reasons = eventsOf(api).filter((e) => e.involvedObject.name === 'legacy').map((e) => `${e.reason}: ${e.message}`);
-    expect(reasons.filter((m) => m.startsWith('LeavingGateway')).map((m) => /: handing it back from the wpgw gateway: (\w+)/.exec(m)?.[1])).toEqual(['labelling', 'deleting', 'restored']);
-    expect(reasons.some((m) => m.startsWith('ServiceRestored: labelled wpgw.io/inject=false: restored the original selector'))).toBe(true);
+    const reasons = eventsOf(api)
+      .filter((e) => e.involvedObject.name === 'legacy')
+      .map((e) => `${e.reason}: ${e.message}`);
+    expect(
+      reasons
+        .filter((m) => m.startsWith('LeavingGateway'))
+        .map((m) => /: handing it back from the wpgw gateway: (\w+)/.exec(m)?.[1]),
+    ).toEqual(['labelling', 'deleting', 'restored']);
+    expect(
+      reasons.some((m) =>
+        m.startsWith('ServiceRestored: labelled wpgw.io/inject=false: restored the original selector'),
+      ),
+    ).toBe(true);
     expect(reasons.every((m) => !m.startsWith('LeavingGateway') || m.includes('STRICT PeerAuthentication'))).toBe(true);
     // Converged: nothing more is written.
     const n = api.writes().filter((w) => !w.includes('/events')).length;
@@ -634,13 +974,27 @@ describe('Reconciler: one Service handed back while the namespace stays in', () 
     const { api, r } = leaveSetup(true);
     await r.reconcile('shop');
     expect((await r.reconcile('shop')).leaving).toEqual([]);
-    api.update('Deployment', 'shop', 'legacy', (d) => (d.spec.template.spec.nodeSelector = { 'kubernetes.io/os': 'linux' }));
-    expect((await r.reconcile('shop')).leaving).toEqual([{ service: 'legacy', reason: 'no_windows_pods', phase: 'gateway' }]);
-    api.update('Deployment', 'shop', 'wpgw', (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }));
+    api.update(
+      'Deployment',
+      'shop',
+      'legacy',
+      (d) => (d.spec.template.spec.nodeSelector = { 'kubernetes.io/os': 'linux' }),
+    );
+    expect((await r.reconcile('shop')).leaving).toEqual([
+      { service: 'legacy', reason: 'no_windows_pods', phase: 'gateway' },
+    ]);
+    api.update(
+      'Deployment',
+      'shop',
+      'wpgw',
+      (d) => (d.status = { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }),
+    );
     expect((await r.reconcile('shop')).pruned).toEqual(['DestinationRule/wpgw-in-legacy']);
     const res = await r.reconcile('shop');
     expect(res.restored).toEqual(['legacy']);
     expect(api.get('Service', 'shop', 'legacy')!.spec.selector).toEqual({ app: 'legacy' });
-    expect(eventsOf(api, 'ServiceRestored')[0]!.message).toMatch(/^no Windows workload or pod matches it any more: restored/);
+    expect(eventsOf(api, 'ServiceRestored')[0]!.message).toMatch(
+      /^no Windows workload or pod matches it any more: restored/,
+    );
   });
 });

@@ -16,8 +16,18 @@ function desired(input: NamespaceInput): DesiredState {
   const ns = input.namespace.metadata!.name!;
   const objects: KubeObject[] = [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'wpgw', namespace: ns, labels: OURS } },
-    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'wpgw', namespace: ns, labels: OURS }, spec: { selector: { 'wpgw.io/gateway': ns }, ports: [{ name: 'status', port: 15021, targetPort: 15021 }] } },
-    { apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'wpgw', namespace: ns, labels: OURS }, spec: { selector: { 'wpgw.io/gateway': ns } } },
+    {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'wpgw', namespace: ns, labels: OURS },
+      spec: { selector: { 'wpgw.io/gateway': ns }, ports: [{ name: 'status', port: 15021, targetPort: 15021 }] },
+    },
+    {
+      apiVersion: 'networking.istio.io/v1',
+      kind: 'Gateway',
+      metadata: { name: 'wpgw', namespace: ns, labels: OURS },
+      spec: { selector: { 'wpgw.io/gateway': ns } },
+    },
   ];
   return { objects, conflicts: [], notes: ['stub desired state'] };
 }
@@ -32,7 +42,12 @@ beforeAll(async () => {
   api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'wpgw-system' } });
   api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop', labels: { 'wpgw.io/inject': 'enabled' } } });
   api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'quiet' } });
-  api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'kube-dns', namespace: 'kube-system' }, spec: { clusterIP: '10.96.0.2' } });
+  api.put({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'kube-dns', namespace: 'kube-system' },
+    spec: { clusterIP: '10.96.0.2' },
+  });
 });
 
 afterEach(async () => {
@@ -55,7 +70,15 @@ function start(identity: string, leaderElection = true): ControllerHandle {
     namespace: 'wpgw-system',
     logger: pino({ level: process.env.DEBUG_TEST ? 'debug' : 'silent' }),
     registry: new Registry(),
-    options: { identity, leaderElection, desiredFn: desired, renewIntervalMs: 100, leaseDurationMs: 3000, renewDeadlineMs: 2000, retryBaseMs: 20 },
+    options: {
+      identity,
+      leaderElection,
+      desiredFn: desired,
+      renewIntervalMs: 100,
+      leaseDurationMs: 3000,
+      renewDeadlineMs: 2000,
+      retryBaseMs: 20,
+    },
   });
   running.push(c);
   return c;
@@ -72,7 +95,11 @@ describe('startController', () => {
     expect(api.get('Gateway', 'shop', 'wpgw')).toBeDefined();
     expect(api.get('ServiceAccount', 'quiet', 'wpgw')).toBeUndefined();
     const stats = c.stats();
-    expect(stats.writes.byVerbKind).toMatchObject({ 'apply/ServiceAccount': 1, 'apply/Service': 1, 'apply/Gateway': 1 });
+    expect(stats.writes.byVerbKind).toMatchObject({
+      'apply/ServiceAccount': 1,
+      'apply/Service': 1,
+      'apply/Gateway': 1,
+    });
     expect(stats.watchEvents).toBeGreaterThan(0);
     expect(stats.missingKinds).toEqual([]);
 
@@ -104,8 +131,23 @@ describe('startController', () => {
   });
 
   it('keeps no workloads of a namespace that is not opted in (its Services only slimmed); opting it in lists its objects and converges it', async () => {
-    api.put({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: 'late' }, spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] } });
-    api.put({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'legacy', namespace: 'late' }, spec: { template: { metadata: { labels: { app: 'legacy' } }, spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'c', image: 'i' }] } } } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: 'late' },
+      spec: { selector: { app: 'legacy' }, ports: [{ port: 80 }] },
+    });
+    api.put({
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: 'legacy', namespace: 'late' },
+      spec: {
+        template: {
+          metadata: { labels: { app: 'legacy' } },
+          spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'c', image: 'i' }] },
+        },
+      },
+    });
     const late = api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'late' } });
     const c = start('replica-a');
     expect(await c.waitForIdle(10_000)).toBe(true);
@@ -120,7 +162,10 @@ describe('startController', () => {
     // Slim: the template's Windows evidence is kept, its containers only by name.
     expect(c.cache.service('late', 'legacy')?.spec?.selector).toEqual({ app: 'legacy' });
     const d = c.cache.workload<V1Deployment>('deployments', 'late', 'legacy');
-    expect(d?.spec?.template?.spec).toEqual({ nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'c' }] });
+    expect(d?.spec?.template?.spec).toEqual({
+      nodeSelector: { 'kubernetes.io/os': 'windows' },
+      containers: [{ name: 'c' }],
+    });
     expect(c.cache.namespaceSynced('late')).toBe(true);
     await c.stop();
     for (const kind of ['Service', 'Deployment', 'ServiceAccount', 'Gateway']) {
@@ -159,21 +204,39 @@ describe('startController', () => {
   });
 
   it("discovers Nodes' ranges (batched, following churn) into its egress report, which wpgw status shows", async () => {
-    api.put({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-1' }, spec: { podCIDR: '198.51.100.0/24', podCIDRs: ['198.51.100.0/24'] }, status: { addresses: [{ type: 'InternalIP', address: '10.1.0.9' }] } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: { name: 'edge-1' },
+      spec: { podCIDR: '198.51.100.0/24', podCIDRs: ['198.51.100.0/24'] },
+      status: { addresses: [{ type: 'InternalIP', address: '10.1.0.9' }] },
+    });
     const c = start('replica-r', false);
     expect(await c.waitForIdle(10_000)).toBe(true);
-    const discovered = () => JSON.parse(api.get('ConfigMap', 'shop', 'wpgw-egress-report')?.data?.['report.json'] ?? '{}').clusterRanges?.discovered as Array<{ cidr: string; source: string }> | undefined;
+    const discovered = () =>
+      JSON.parse(api.get('ConfigMap', 'shop', 'wpgw-egress-report')?.data?.['report.json'] ?? '{}').clusterRanges
+        ?.discovered as Array<{ cidr: string; source: string }> | undefined;
     expect(discovered()).toEqual([{ cidr: '198.51.100.0/24', source: 'node edge-1 podCIDR' }]); // 10.1.0.9 lies in 10/8: denied anyway, not listed
     api.put({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'edge-2' }, spec: { podCIDRs: ['203.0.113.0/24'] } });
-    await vi.waitFor(() => expect(discovered()?.map((d) => d.cidr)).toEqual(['198.51.100.0/24', '203.0.113.0/24']), { timeout: 10_000 });
+    await vi.waitFor(() => expect(discovered()?.map((d) => d.cidr)).toEqual(['198.51.100.0/24', '203.0.113.0/24']), {
+      timeout: 10_000,
+    });
     const text = formatStatus(await collectStatus(kc, { namespace: 'shop', desiredFn: desired }));
-    expect(text).toContain('  egress ranges: --cluster-cidrs none; discovered: nodes watched, ServiceCIDRs unavailable (not served, or forbidden): see the controller log\n');
-    expect(text).toContain('  egress ranges: discovered, excepted from external egress: 198.51.100.0/24 (node edge-1 podCIDR), 203.0.113.0/24 (node edge-2 podCIDR)\n');
+    expect(text).toContain(
+      '  egress ranges: --cluster-cidrs none; discovered: nodes watched, ServiceCIDRs unavailable (not served, or forbidden): see the controller log\n',
+    );
+    expect(text).toContain(
+      '  egress ranges: discovered, excepted from external egress: 198.51.100.0/24 (node edge-1 podCIDR), 203.0.113.0/24 (node edge-2 podCIDR)\n',
+    );
     for (const n of api.list('Node')) api.remove(n);
   });
 
   it('wpgw status also shows a namespace that meant to opt in with an annotation, with the hint (the controller never reconciles it)', async () => {
-    api.put({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'meant', annotations: { 'wpgw.io/inject': 'enabled' } } });
+    api.put({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: 'meant', annotations: { 'wpgw.io/inject': 'enabled' } },
+    });
     const report = await collectStatus(kc, { desiredFn: desired });
     expect(report.errors).toEqual([]);
     expect(report.namespaces.map((n) => n.namespace)).toEqual(['meant', 'shop']);
@@ -182,7 +245,8 @@ describe('startController', () => {
     expect(meant.hints).toEqual([
       {
         subject: 'Namespace/meant',
-        message: 'wpgw.io/inject is set as an annotation, but opting in is the label (the webhook configuration selects on it): kubectl label namespace meant wpgw.io/inject=enabled',
+        message:
+          'wpgw.io/inject is set as an annotation, but opting in is the label (the webhook configuration selects on it): kubectl label namespace meant wpgw.io/inject=enabled',
       },
     ]);
     expect(formatStatus(report)).toContain('  hint:         Namespace/meant: wpgw.io/inject is set as an annotation');

@@ -27,7 +27,15 @@ describe('container env as kubelet resolves it', () => {
       },
       async (name, key) => `${name}/${key}`,
     );
-    expect(env).toEqual({ POD_NAMESPACE: 'shop', INSTANCE_IP: '10.244.0.3', SA: 'wpgw', APP: 'wpgw', DOMAIN: 'shop.svc.cluster.local', UNKNOWN: '$(NOPE)', KEY: 's/k' });
+    expect(env).toEqual({
+      POD_NAMESPACE: 'shop',
+      INSTANCE_IP: '10.244.0.3',
+      SA: 'wpgw',
+      APP: 'wpgw',
+      DOMAIN: 'shop.svc.cluster.local',
+      UNKNOWN: '$(NOPE)',
+      KEY: 's/k',
+    });
   });
 
   it('resourceFieldRef: limits in divisor units, rounded up; no limit means the node allocatable', async () => {
@@ -45,7 +53,11 @@ describe('container env as kubelet resolves it', () => {
       async () => '',
     );
     expect(env).toEqual({ GOMEMLIMIT: String(1024 ** 3), CPU: '2', MEM_MI: '1024' });
-    const none = await resolveEnv(pod, { name: 'c', env: [{ name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } }] }, async () => '');
+    const none = await resolveEnv(
+      pod,
+      { name: 'c', env: [{ name: 'CPU', valueFrom: { resourceFieldRef: { resource: 'limits.cpu' } } }] },
+      async () => '',
+    );
     expect(none.CPU).toBe('32');
   });
 

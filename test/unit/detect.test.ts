@@ -11,7 +11,11 @@ describe('Windows detection', () => {
     expect(windowsEvidence({ ...base, nodeSelector: { 'kubernetes.io/os': 'windows' } }, rc)).toBe('nodeSelector');
     expect(windowsEvidence({ ...base, runtimeClassName: 'windows-2022' }, rc)).toBe('runtimeClass');
     const affinity = (values: string[], op = 'In') => ({
-      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: op, values }] }] } },
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: op, values }] }],
+        },
+      },
     });
     expect(windowsEvidence({ ...base, affinity: affinity(['windows']) }, rc)).toBe('nodeAffinity');
     expect(windowsEvidence({ ...base, affinity: affinity(['windows', 'linux']) }, rc)).toBeUndefined();
@@ -45,7 +49,9 @@ describe('Windows detection', () => {
 
   it('spots HostProcess at pod and container level', () => {
     expect(isHostProcess({ ...base, securityContext: { windowsOptions: { hostProcess: true } } })).toBe(true);
-    expect(isHostProcess({ containers: [{ name: 'a', securityContext: { windowsOptions: { hostProcess: true } } }] })).toBe(true);
+    expect(
+      isHostProcess({ containers: [{ name: 'a', securityContext: { windowsOptions: { hostProcess: true } } }] }),
+    ).toBe(true);
     expect(isHostProcess(base)).toBe(false);
   });
 });

@@ -9,12 +9,22 @@ import { egressRanges, forbiddenRange, GATEWAY_EGRESS_POLICY } from '../../src/c
 import type { DesiredOptions, DesiredState, NamespaceInput } from '../../src/core/desired-types.js';
 import { get, injectedPod, namespaceObject, repointedService, service, spec } from './helpers/builders.js';
 
-const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'registry.example/coredns:test' };
+const OPTS: DesiredOptions = {
+  clusterDomain: 'cluster.local',
+  defaultGatewayReplicas: 2,
+  corednsImage: 'registry.example/coredns:test',
+};
 type Rule = { to: Array<Record<string, any>>; ports?: Array<{ protocol: string; port: number | string }> };
 
 function state(input: Partial<NamespaceInput>, opts: Partial<DesiredOptions> = {}): DesiredState {
   return desiredNamespaceState(
-    { namespace: input.namespace ?? namespaceObject('shop'), pods: input.pods ?? [], services: input.services ?? [], clusterDnsIP: '10.96.0.10', ...input },
+    {
+      namespace: input.namespace ?? namespaceObject('shop'),
+      pods: input.pods ?? [],
+      services: input.services ?? [],
+      clusterDnsIP: '10.96.0.10',
+      ...input,
+    },
     { ...OPTS, ...opts },
   );
 }
@@ -26,25 +36,52 @@ const egressOf = (s: DesiredState): Rule[] => {
 };
 const ipRules = (rules: Rule[]) => rules.filter((r) => r.to.some((t) => t.ipBlock));
 const pod = (outbound: string, o: { resolver?: 'dnsConfig'; name?: string } = {}): V1Pod =>
-  injectedPod({ name: o.name ?? 'legacy-abc', labels: { app: 'legacy' }, outbound, ip: '10.244.64.10', ...(o.resolver ? { resolver: o.resolver } : {}) });
+  injectedPod({
+    name: o.name ?? 'legacy-abc',
+    labels: { app: 'legacy' },
+    outbound,
+    ip: '10.244.64.10',
+    ...(o.resolver ? { resolver: o.resolver } : {}),
+  });
 
 const DNS: Rule = {
-  to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+  to: [
+    {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } },
+      podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+    },
+  ],
   ports: [
     { protocol: 'UDP', port: 53 },
     { protocol: 'TCP', port: 53 },
   ],
 };
 const ISTIOD: Rule = {
-  to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'istio-system' } }, podSelector: { matchLabels: { app: 'istiod' } } }],
+  to: [
+    {
+      namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'istio-system' } },
+      podSelector: { matchLabels: { app: 'istiod' } },
+    },
+  ],
   ports: [{ protocol: 'TCP', port: 15012 }],
 };
 /** The internet rule's except lists with no allowlist and no cluster ranges. */
-const V4_EXCEPT = ['0.0.0.0/8', '10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '168.63.129.16/32', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'];
+const V4_EXCEPT = [
+  '0.0.0.0/8',
+  '10.0.0.0/8',
+  '100.64.0.0/10',
+  '127.0.0.0/8',
+  '168.63.129.16/32',
+  '169.254.0.0/16',
+  '172.16.0.0/12',
+  '192.168.0.0/16',
+];
 const V6_EXCEPT = ['::/128', '::1/128', 'fc00::/7', 'fe80::/10'];
 
 const stock: V1Service = service('stock', 'sales', { app: 'stock' }, [{ name: 'http', port: 9080, targetPort: 8080 }]);
-const named: V1Service = service('orders', 'sales', { app: 'orders' }, [{ name: 'http', port: 9080, targetPort: 'web' as unknown as number }]);
+const named: V1Service = service('orders', 'sales', { app: 'orders' }, [
+  { name: 'http', port: 9080, targetPort: 'web' as unknown as number },
+]);
 
 describe('gateway egress: always', () => {
   it('an empty namespace: only cluster DNS and istiod (no wpgw-dns, no ipBlock)', () => {
@@ -54,13 +91,22 @@ describe('gateway egress: always', () => {
   });
 
   it('istiod in the namespace the operator names', () => {
-    expect(egressOf(state({}, { istioNamespace: 'aks-istio-system' }))[1]!.to[0]!.namespaceSelector).toEqual({ matchLabels: { 'kubernetes.io/metadata.name': 'aks-istio-system' } });
+    expect(egressOf(state({}, { istioNamespace: 'aks-istio-system' }))[1]!.to[0]!.namespaceSelector).toEqual({
+      matchLabels: { 'kubernetes.io/metadata.name': 'aks-istio-system' },
+    });
   });
 
   it('inbound: the Windows pods behind each <name>-app Service, on their target ports', () => {
-    const legacy = repointedService(service('legacy', 'shop', { app: 'legacy' }, [{ name: 'http', port: 8080, targetPort: 80 }]), { app: 'legacy' }, { uid: 'u1' });
+    const legacy = repointedService(
+      service('legacy', 'shop', { app: 'legacy' }, [{ name: 'http', port: 8080, targetPort: 80 }]),
+      { app: 'legacy' },
+      { uid: 'u1' },
+    );
     const rules = egressOf(state({ pods: [pod('example.com:80')], services: [legacy] }));
-    expect(rules).toContainEqual({ to: [{ podSelector: { matchLabels: { app: 'legacy' } } }], ports: [{ protocol: 'TCP', port: 80 }] });
+    expect(rules).toContainEqual({
+      to: [{ podSelector: { matchLabels: { app: 'legacy' } } }],
+      ports: [{ protocol: 'TCP', port: 80 }],
+    });
   });
 });
 
@@ -73,7 +119,15 @@ describe('gateway egress: in-cluster destinations', () => {
     expect(a).toEqual([
       DNS,
       ISTIOD,
-      { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } }, podSelector: { matchLabels: { app: 'stock' } } }], ports: [{ protocol: 'TCP', port: 8080 }] },
+      {
+        to: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } },
+            podSelector: { matchLabels: { app: 'stock' } },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
     ]);
     expect(ipRules(a)).toEqual([]);
   });
@@ -81,17 +135,30 @@ describe('gateway egress: in-cluster destinations', () => {
   it('a named target port stays named (the policy resolves it on the destination pods)', () => {
     const rules = egressOf(state({ pods: [pod('orders.sales.svc:9080')], destinationServices: [named] }));
     expect(rules.at(-1)).toEqual({
-      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } }, podSelector: { matchLabels: { app: 'orders' } } }],
+      to: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } },
+          podSelector: { matchLabels: { app: 'orders' } },
+        },
+      ],
       ports: [{ protocol: 'TCP', port: 'web' }],
     });
   });
 
   it('a Service not (yet) known, or without a selector: its namespace on the dialled port only', () => {
     const selectorless: V1Service = { metadata: { name: 'db', namespace: 'data' }, spec: { ports: [{ port: 5432 }] } };
-    const rules = egressOf(state({ pods: [pod('tcp://db.data.svc:5432, orders.sales.svc:9080')], destinationServices: [selectorless] }));
+    const rules = egressOf(
+      state({ pods: [pod('tcp://db.data.svc:5432, orders.sales.svc:9080')], destinationServices: [selectorless] }),
+    );
     expect(rules.slice(2)).toEqual([
-      { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'data' } } }], ports: [{ protocol: 'TCP', port: 5432 }] },
-      { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } } }], ports: [{ protocol: 'TCP', port: 9080 }] },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'data' } } }],
+        ports: [{ protocol: 'TCP', port: 5432 }],
+      },
+      {
+        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } } }],
+        ports: [{ protocol: 'TCP', port: 9080 }],
+      },
     ]);
   });
 
@@ -100,10 +167,17 @@ describe('gateway egress: in-cluster destinations', () => {
       { name: 'http', port: 9080, targetPort: 8080 },
       { name: 'http-admin', port: 9081, targetPort: 8081 },
     ]);
-    const rules = egressOf(state({ pods: [pod('stock.sales.svc:9080 stock.sales.svc:9081')], destinationServices: [two] }));
+    const rules = egressOf(
+      state({ pods: [pod('stock.sales.svc:9080 stock.sales.svc:9081')], destinationServices: [two] }),
+    );
     expect(rules.slice(2)).toEqual([
       {
-        to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } }, podSelector: { matchLabels: { app: 'stock' } } }],
+        to: [
+          {
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } },
+            podSelector: { matchLabels: { app: 'stock' } },
+          },
+        ],
         ports: [
           { protocol: 'TCP', port: 8080 },
           { protocol: 'TCP', port: 8081 },
@@ -115,7 +189,9 @@ describe('gateway egress: in-cluster destinations', () => {
 
 describe('gateway egress: external destinations', () => {
   it('the internet minus link-local, loopback, metadata and private ranges, on the upstream ports only', () => {
-    const rules = egressOf(state({ pods: [pod('example.com:80+tls tls://api.example.net:8443 tcp://mq.example.org:5671')] }));
+    const rules = egressOf(
+      state({ pods: [pod('example.com:80+tls tls://api.example.net:8443 tcp://mq.example.org:5671')] }),
+    );
     expect(ipRules(rules)).toEqual([
       {
         to: [{ ipBlock: { cidr: '0.0.0.0/0', except: V4_EXCEPT } }, { ipBlock: { cidr: '::/0', except: V6_EXCEPT } }],
@@ -127,13 +203,27 @@ describe('gateway egress: external destinations', () => {
   });
 
   it('mixed: in-cluster pods and the internet; wildcards (dnsConfig) too', () => {
-    const rules = egressOf(state({ pods: [pod('stock.sales.svc:9080 *.zone.example:80', { resolver: 'dnsConfig' })], destinationServices: [stock] }));
-    expect(rules.map((r) => (r.to[0]!.ipBlock ? 'internet' : r.to[0]!.namespaceSelector?.matchLabels['kubernetes.io/metadata.name']))).toEqual(['kube-system', 'istio-system', 'sales', 'internet']);
+    const rules = egressOf(
+      state({
+        pods: [pod('stock.sales.svc:9080 *.zone.example:80', { resolver: 'dnsConfig' })],
+        destinationServices: [stock],
+      }),
+    );
+    expect(
+      rules.map((r) =>
+        r.to[0]!.ipBlock ? 'internet' : r.to[0]!.namespaceSelector?.matchLabels['kubernetes.io/metadata.name'],
+      ),
+    ).toEqual(['kube-system', 'istio-system', 'sales', 'internet']);
     expect(ipRules(rules)[0]!.ports).toEqual([{ protocol: 'TCP', port: 80 }]);
   });
 
   it("the cluster's own ranges (operator-set and discovered) are excepted, inside or outside the private ranges", () => {
-    const rules = egressOf(state({ pods: [pod('example.com:80')], clusterAddresses: ['34.1.2.3'] }, { clusterCIDRs: ['10.244.0.0/16', '203.0.113.0/24', 'fd10::/48', '2001:db8:1::/64'] }));
+    const rules = egressOf(
+      state(
+        { pods: [pod('example.com:80')], clusterAddresses: ['34.1.2.3'] },
+        { clusterCIDRs: ['10.244.0.0/16', '203.0.113.0/24', 'fd10::/48', '2001:db8:1::/64'] },
+      ),
+    );
     const [v4, v6] = ipRules(rules)[0]!.to.map((t) => t.ipBlock.except as string[]);
     expect(v4).toContain('203.0.113.0/24');
     expect(v4).toContain('34.1.2.3/32');
@@ -147,7 +237,10 @@ describe('gateway egress: the namespace allowlist (wpgw.io/egress-allow-cidrs)',
   const ns = (v: string) => namespaceObject('shop', { 'wpgw.io/egress-allow-cidrs': v });
 
   it('re-opens a private range on the external ports, still without the cluster ranges inside it', () => {
-    const s = state({ namespace: ns('10.20.0.0/16, 192.168.7.0/24'), pods: [pod('erp.corp.example:443+tls')] }, { clusterCIDRs: ['10.20.128.0/17'] });
+    const s = state(
+      { namespace: ns('10.20.0.0/16, 192.168.7.0/24'), pods: [pod('erp.corp.example:443+tls')] },
+      { clusterCIDRs: ['10.20.128.0/17'] },
+    );
     expect(s.conflicts).toEqual([]);
     const [internet, allow] = ipRules(egressOf(s));
     expect(internet!.to[0]!.ipBlock.except).toContain('10.0.0.0/8');
@@ -158,18 +251,35 @@ describe('gateway egress: the namespace allowlist (wpgw.io/egress-allow-cidrs)',
   });
 
   it('a whole private range re-opened leaves the internet rule without it', () => {
-    const [internet, allow] = ipRules(egressOf(state({ namespace: ns('172.16.0.0/12'), pods: [pod('erp.corp.example:80')] })));
+    const [internet, allow] = ipRules(
+      egressOf(state({ namespace: ns('172.16.0.0/12'), pods: [pod('erp.corp.example:80')] })),
+    );
     expect(internet!.to[0]!.ipBlock.except).not.toContain('172.16.0.0/12');
     expect(allow!.to).toEqual([{ ipBlock: { cidr: '172.16.0.0/12' } }]);
   });
 
   it('never re-opens metadata, link-local, loopback or the cluster; bad text is named; nothing is widened', () => {
     const s = state(
-      { namespace: ns('169.254.169.254/32 127.0.0.1 10.244.3.0/24 fe80::1 not-a-cidr 10.0.0.0/33 ::ffff:169.254.169.254'), pods: [pod('example.com:80')] },
+      {
+        namespace: ns(
+          '169.254.169.254/32 127.0.0.1 10.244.3.0/24 fe80::1 not-a-cidr 10.0.0.0/33 ::ffff:169.254.169.254',
+        ),
+        pods: [pod('example.com:80')],
+      },
       { clusterCIDRs: ['10.244.0.0/16'] },
     );
-    expect(s.conflicts.map((c) => c.reason)).toEqual(['EgressAllowRefused', 'EgressAllowRefused', 'EgressAllowRefused', 'EgressAllowRefused', 'InvalidEgressAllow', 'InvalidEgressAllow', 'InvalidEgressAllow']);
-    expect(s.conflicts[6]!.message).toBe('wpgw.io/egress-allow-cidrs: "::ffff:169.254.169.254" is an IPv4-mapped IPv6 address: write it as IPv4; ignored');
+    expect(s.conflicts.map((c) => c.reason)).toEqual([
+      'EgressAllowRefused',
+      'EgressAllowRefused',
+      'EgressAllowRefused',
+      'EgressAllowRefused',
+      'InvalidEgressAllow',
+      'InvalidEgressAllow',
+      'InvalidEgressAllow',
+    ]);
+    expect(s.conflicts[6]!.message).toBe(
+      'wpgw.io/egress-allow-cidrs: "::ffff:169.254.169.254" is an IPv4-mapped IPv6 address: write it as IPv4; ignored',
+    );
     expect(s.conflicts[0]!.message).toBe(
       'wpgw.io/egress-allow-cidrs: 169.254.169.254/32 lies in 169.254.0.0/16 (link-local, incl. the cloud metadata address 169.254.169.254), which the gateway never reaches for external destinations; ignored',
     );
@@ -179,12 +289,24 @@ describe('gateway egress: the namespace allowlist (wpgw.io/egress-allow-cidrs)',
   });
 
   it('a range around a forbidden one is accepted with the forbidden part excepted', () => {
-    const [, allow] = ipRules(egressOf(state({ namespace: ns('168.63.0.0/16 fd00::/8'), pods: [pod('example.com:80')] })));
-    expect(allow!.to).toEqual([{ ipBlock: { cidr: '168.63.0.0/16', except: ['168.63.129.16/32'] } }, { ipBlock: { cidr: 'fd00::/8', except: ['fd00:ec2::254/128'] } }]);
+    const [, allow] = ipRules(
+      egressOf(state({ namespace: ns('168.63.0.0/16 fd00::/8'), pods: [pod('example.com:80')] })),
+    );
+    expect(allow!.to).toEqual([
+      { ipBlock: { cidr: '168.63.0.0/16', except: ['168.63.129.16/32'] } },
+      { ipBlock: { cidr: 'fd00::/8', except: ['fd00:ec2::254/128'] } },
+    ]);
   });
 
   it('IPv6: a ULA corporate range re-opened beside IPv4', () => {
-    const [internet, allow] = ipRules(egressOf(state({ namespace: ns('fd12:3456::/32'), pods: [pod('erp.corp.example:80')] }, { clusterCIDRs: ['fd12:3456:1::/48'] })));
+    const [internet, allow] = ipRules(
+      egressOf(
+        state(
+          { namespace: ns('fd12:3456::/32'), pods: [pod('erp.corp.example:80')] },
+          { clusterCIDRs: ['fd12:3456:1::/48'] },
+        ),
+      ),
+    );
     expect(internet!.to[1]!.ipBlock.except).toContain('fc00::/7');
     expect(allow!.to).toEqual([{ ipBlock: { cidr: 'fd12:3456::/32', except: ['fd12:3456:1::/48'] } }]);
   });
@@ -224,7 +346,17 @@ describe('cidr', () => {
     expect(() => parseCidr('::ffff:169.254.169.254')).toThrow('is an IPv4-mapped IPv6 address: write it as IPv4');
     expect(addressCidr('::ffff:169.254.169.254').text).toBe('169.254.169.254/32');
     expect(parseCidr('::/0').text).toBe('::/0');
-    for (const bad of ['', '10.0.0.0/', '10.0.0.0/33', '::/129', '10.0.0.0/8/8', 'example.com', '10.0.0.256', '10.0.0.0/-1', '10.0.0.0/ 8']) {
+    for (const bad of [
+      '',
+      '10.0.0.0/',
+      '10.0.0.0/33',
+      '::/129',
+      '10.0.0.0/8/8',
+      'example.com',
+      '10.0.0.256',
+      '10.0.0.0/-1',
+      '10.0.0.0/ 8',
+    ]) {
       expect(() => parseCidr(bad), bad).toThrow(CidrError);
     }
   });
@@ -246,18 +378,28 @@ describe('cidr', () => {
       .map(([ip, p]) => `${ip}/${p}`)
       .filter((c) => !/^::ffff:/i.test(parseCidr(c.replace(/\/\d+$/, '/128')).text)); // operator ranges are validated: no IPv4-mapped
     fc.assert(
-      fc.property(fc.array(fc.oneof(v4, v6), { maxLength: 5 }), fc.array(fc.oneof(v4, v6), { maxLength: 4 }), (allow, cluster) => {
-        const s = state({ namespace: namespaceObject('shop', { 'wpgw.io/egress-allow-cidrs': allow.join(',') }), pods: [pod('example.com:80')] }, { clusterCIDRs: cluster });
-        for (const rule of ipRules(egressOf(s))) {
-          for (const { ipBlock } of rule.to) {
-            const cidr = parseCidr(ipBlock.cidr);
-            for (const e of (ipBlock.except ?? []) as string[]) {
-              const c = parseCidr(e);
-              expect(contains(cidr, c) && c.prefix > cidr.prefix, `${e} in ${ipBlock.cidr}`).toBe(true);
+      fc.property(
+        fc.array(fc.oneof(v4, v6), { maxLength: 5 }),
+        fc.array(fc.oneof(v4, v6), { maxLength: 4 }),
+        (allow, cluster) => {
+          const s = state(
+            {
+              namespace: namespaceObject('shop', { 'wpgw.io/egress-allow-cidrs': allow.join(',') }),
+              pods: [pod('example.com:80')],
+            },
+            { clusterCIDRs: cluster },
+          );
+          for (const rule of ipRules(egressOf(s))) {
+            for (const { ipBlock } of rule.to) {
+              const cidr = parseCidr(ipBlock.cidr);
+              for (const e of (ipBlock.except ?? []) as string[]) {
+                const c = parseCidr(e);
+                expect(contains(cidr, c) && c.prefix > cidr.prefix, `${e} in ${ipBlock.cidr}`).toBe(true);
+              }
             }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 200 },
     );
   });
@@ -267,7 +409,10 @@ describe('controller input for the egress policy (src/controller/input.ts)', () 
   it("adds the declared Services of other namespaces and the kubernetes Service's address from the cache", async () => {
     const { buildNamespaceInput } = await import('../../src/controller/input.js');
     const windows = pod('stock.sales.svc:9080 orders.sales.svc:9080 local:80 example.com:80');
-    const kubernetes: V1Service = { metadata: { name: 'kubernetes', namespace: 'default' }, spec: { clusterIP: '10.96.0.1', ports: [{ port: 443 }] } };
+    const kubernetes: V1Service = {
+      metadata: { name: 'kubernetes', namespace: 'default' },
+      spec: { clusterIP: '10.96.0.1', ports: [{ port: 443 }] },
+    };
     const all = [stock, kubernetes, service('local', 'shop', { app: 'local' }, [{ port: 80 }])];
     const view = {
       managedPods: (ns: string) => (ns === 'shop' ? [windows] : []),
@@ -282,9 +427,16 @@ describe('controller input for the egress policy (src/controller/input.ts)', () 
     expect(input.destinationServices).toEqual([stock]); // orders does not exist (yet); local is in input.services
     expect(input.clusterAddresses).toEqual(['10.96.0.1']);
     // never re-opened, even by an allowlist of all of 10/8
-    expect(forbiddenRange(egressRanges('shop', '10.0.0.0/8', input.clusterAddresses!), parseCidr('10.96.0.1'))?.text).toBe('10.96.0.1/32');
+    expect(
+      forbiddenRange(egressRanges('shop', '10.0.0.0/8', input.clusterAddresses!), parseCidr('10.96.0.1'))?.text,
+    ).toBe('10.96.0.1/32');
     expect(egressOf(desiredNamespaceState(input, OPTS))).toContainEqual({
-      to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } }, podSelector: { matchLabels: { app: 'stock' } } }],
+      to: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'sales' } },
+          podSelector: { matchLabels: { app: 'stock' } },
+        },
+      ],
       ports: [{ protocol: 'TCP', port: 8080 }],
     });
   });
@@ -293,20 +445,30 @@ describe('controller input for the egress policy (src/controller/input.ts)', () 
 describe("Istio's reserved ports as external upstream ports (loopback, which NetworkPolicy cannot see)", () => {
   it('are denied at admission and not routed for pods admitted before', async () => {
     const { reviewDestinations, parseOutbound } = await import('../../src/core/outbound.js');
-    for (const [entry, port] of [['evil.example:15000', 15000], ['evil.example:80+tls:15021', 15021], ['tls://evil.example:15090', 15090]] as const) {
+    for (const [entry, port] of [
+      ['evil.example:15000', 15000],
+      ['evil.example:80+tls:15021', 15021],
+      ['tls://evil.example:15090', 15090],
+    ] as const) {
       const r = reviewDestinations(parseOutbound(entry), 'shop', 'cluster.local');
       expect(r.error?.message, entry).toBe(
         `invalid wpgw.io/outbound entry "${entry}": upstream port ${port} is in Istio's reserved range 15000-15090 (the gateway's own admin, agent and health ports): an external name resolving to loopback would reach them`,
       );
     }
     // in-mesh destinations are routed to Service endpoints, not by name: allowed; 15091 and 14999 too
-    for (const entry of ['istiod.istio-system.svc:15014', 'example.com:15091', 'example.com:14999']) expect(reviewDestinations(parseOutbound(entry), 'shop', 'cluster.local').error, entry).toBeUndefined();
+    for (const entry of ['istiod.istio-system.svc:15014', 'example.com:15091', 'example.com:14999'])
+      expect(reviewDestinations(parseOutbound(entry), 'shop', 'cluster.local').error, entry).toBeUndefined();
     // a status annotation recorded before the rule: a conflict, no route, no ServiceEntry
     const old = pod('example.com:80');
     const status = JSON.parse(old.metadata!.annotations!['wpgw.io/status']!);
-    old.metadata!.annotations!['wpgw.io/status'] = JSON.stringify({ ...status, outbound: ['example.com:15000', 'example.org:80'] });
+    old.metadata!.annotations!['wpgw.io/status'] = JSON.stringify({
+      ...status,
+      outbound: ['example.com:15000', 'example.org:80'],
+    });
     const s = state({ pods: [old] });
     expect(s.conflicts.map((c) => [c.subject, c.reason])).toEqual([['Pod/legacy-abc', 'ReservedUpstreamPort']]);
-    expect(s.objects.filter((o) => o.kind === 'ServiceEntry').map((o) => o.metadata.name)).toEqual(['wpgw-ext-example.org']);
+    expect(s.objects.filter((o) => o.kind === 'ServiceEntry').map((o) => o.metadata.name)).toEqual([
+      'wpgw-ext-example.org',
+    ]);
   });
 });

@@ -66,29 +66,52 @@ function withoutValueTwins(f: Fixture): PodLike {
   const annotations = want.metadata?.annotations ?? {};
   const cni = f.injected.spec!.initContainers?.some((c) => c.name === 'istio-validation');
   for (const key of Object.keys(annotations)) {
-    const defaultContainer = /^kubectl\.kubernetes\.io\/default-(logs-)?container$/.test(key) && annotations[key] === want.spec!.containers[0]!.name;
-    if (defaultContainer || (cni && /^traffic\.sidecar\.istio\.io\/|^sidecar\.istio\.io\/interceptionMode$/.test(key))) delete annotations[key];
+    const defaultContainer =
+      /^kubectl\.kubernetes\.io\/default-(logs-)?container$/.test(key) &&
+      annotations[key] === want.spec!.containers[0]!.name;
+    if (defaultContainer || (cni && /^traffic\.sidecar\.istio\.io\/|^sidecar\.istio\.io\/interceptionMode$/.test(key)))
+      delete annotations[key];
   }
   return want;
 }
 
-const statusOf = (pod: PodLike) => JSON.parse(pod.metadata!.annotations!['sidecar.istio.io/status']!) as Record<string, unknown>;
+const statusOf = (pod: PodLike) =>
+  JSON.parse(pod.metadata!.annotations!['sidecar.istio.io/status']!) as Record<string, unknown>;
 
 describe("istiod's real injection, undone", () => {
   it('has the captured fixtures: classic and native sidecars, Istio CNI, probes, prometheus merge', () => {
     expect(fixtures.map((f) => f.case)).toEqual(
-      expect.arrayContaining(['classic-probes-prometheus', 'native-probes-initcontainers', 'classic-bare-pod-no-prometheus', 'classic-hold-application', 'native-network-path', 'cni-classic-pull-secrets', 'cni-native']),
+      expect.arrayContaining([
+        'classic-probes-prometheus',
+        'native-probes-initcontainers',
+        'classic-bare-pod-no-prometheus',
+        'classic-hold-application',
+        'native-network-path',
+        'cni-classic-pull-secrets',
+        'cni-native',
+      ]),
     );
     // The sidecar templates of older releases (test/istio/legacy-templates), as AKS's asm-1-2x run them.
     for (const v of ['1.22.8', '1.24.6', '1.26.8', '1.28.10']) {
-      expect(fixtures.map((f) => f.case)).toEqual(expect.arrayContaining(['classic-probes-prometheus', 'classic-bare-pod-no-prometheus', 'classic-hold-application', 'native-probes-initcontainers'].map((c) => `${c}@${v}`)));
+      expect(fixtures.map((f) => f.case)).toEqual(
+        expect.arrayContaining(
+          [
+            'classic-probes-prometheus',
+            'classic-bare-pod-no-prometheus',
+            'classic-hold-application',
+            'native-probes-initcontainers',
+          ].map((c) => `${c}@${v}`),
+        ),
+      );
     }
     // The fixtures really are injected the ways their names say (guards a silent re-capture change).
     const byCase = Object.fromEntries(fixtures.map((f) => [f.case, f.injected]));
     expect(byCase['classic-probes-prometheus']!.spec!.containers.map((c) => c.name)).toContain('istio-proxy');
     for (const [name, pod] of Object.entries(byCase)) {
       const native = pod.spec!.initContainers?.find((c) => c.name === 'istio-proxy');
-      expect(native ? 'native' : 'classic', name).toBe(name.startsWith('native-') || name === 'cni-native' ? 'native' : 'classic');
+      expect(native ? 'native' : 'classic', name).toBe(
+        name.startsWith('native-') || name === 'cni-native' ? 'native' : 'classic',
+      );
       if (native) expect(native.restartPolicy).toBe('Always');
     }
     expect(byCase['cni-native']!.spec!.initContainers!.map((c) => c.name)).toContain('istio-validation');
@@ -136,7 +159,12 @@ describe("istiod's real injection, undone", () => {
     it('wpgw render of a Deployment whose template Istio injected (istioctl kube-inject): the original template', () => {
       const { metadata, spec } = withoutManagedFields(f.injected);
       const name = 'orders-win';
-      const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: metadata!.namespace }, spec: { selector: { matchLabels: { app: 'x' } }, template: { metadata, spec } } };
+      const deployment = {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name, namespace: metadata!.namespace },
+        spec: { selector: { matchLabels: { app: 'x' } }, template: { metadata, spec } },
+      };
       const out = render(stringify(deployment), { gatewayIP: '10.96.100.10' });
       expect(out.errors).toEqual([]);
       expect(out.report.join('\n')).toMatch(/removed Istio's sidecar injection/);

@@ -7,33 +7,44 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(import.meta.dirname, '../..');
 const docs = readdirSync(join(ROOT, 'manifests'))
   .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
-  .flatMap((f) => parseAllDocuments(readFileSync(join(ROOT, 'manifests', f), 'utf8')).map((d) => ({ file: f, obj: d.toJS() as any })))
+  .flatMap((f) =>
+    parseAllDocuments(readFileSync(join(ROOT, 'manifests', f), 'utf8')).map((d) => ({ file: f, obj: d.toJS() as any })),
+  )
   .filter((d) => d.obj);
 const ofKind = (kind: string) => docs.filter((d) => d.obj.kind === kind).map((d) => d.obj);
 
 describe('manifests', () => {
   it('kustomization lists every manifest file', () => {
-    const k = parseAllDocuments(readFileSync(join(ROOT, 'manifests/kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[] };
+    const k = parseAllDocuments(readFileSync(join(ROOT, 'manifests/kustomization.yaml'), 'utf8'))[0]!.toJS() as {
+      resources: string[];
+    };
     expect([...new Set(docs.map((d) => d.file))].sort()).toEqual([...k.resources].sort());
   });
 
-  it.each(['wpgw-webhook', 'wpgw-controller'])('%s runs non-root, read-only, no capabilities, seccomp, Linux, with probes and resources', (name) => {
-    const d = ofKind('Deployment').find((x) => x.metadata.name === name);
-    const pod = d.spec.template.spec;
-    expect(d.spec.replicas).toBe(2);
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
-    expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
-    for (const c of pod.containers) {
-      expect(c.securityContext).toEqual({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
-      expect(c.readinessProbe.httpGet.scheme).toBe('HTTPS');
-      expect(c.livenessProbe.httpGet.scheme).toBe('HTTPS');
-      expect(c.resources.requests).toBeDefined();
-      expect(c.resources.limits.memory).toBeDefined();
-    }
-    const pdb = ofKind('PodDisruptionBudget').find((x) => x.metadata.name === name);
-    expect(pdb.spec.selector.matchLabels).toEqual(d.spec.selector.matchLabels);
-  });
+  it.each(['wpgw-webhook', 'wpgw-controller'])(
+    '%s runs non-root, read-only, no capabilities, seccomp, Linux, with probes and resources',
+    (name) => {
+      const d = ofKind('Deployment').find((x) => x.metadata.name === name);
+      const pod = d.spec.template.spec;
+      expect(d.spec.replicas).toBe(2);
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(pod.securityContext.runAsUser).toBeGreaterThan(0);
+      expect(pod.nodeSelector).toEqual({ 'kubernetes.io/os': 'linux' });
+      for (const c of pod.containers) {
+        expect(c.securityContext).toEqual({
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          capabilities: { drop: ['ALL'] },
+        });
+        expect(c.readinessProbe.httpGet.scheme).toBe('HTTPS');
+        expect(c.livenessProbe.httpGet.scheme).toBe('HTTPS');
+        expect(c.resources.requests).toBeDefined();
+        expect(c.resources.limits.memory).toBeDefined();
+      }
+      const pdb = ofKind('PodDisruptionBudget').find((x) => x.metadata.name === name);
+      expect(pdb.spec.selector.matchLabels).toEqual(d.spec.selector.matchLabels);
+    },
+  );
 
   it('the MutatingWebhookConfiguration selects opted-in namespaces only and is safe to re-invoke', () => {
     const [mwc] = ofKind('MutatingWebhookConfiguration');
@@ -45,8 +56,17 @@ describe('manifests', () => {
     expect(mwc.metadata.annotations['admissions.enforcer/disabled']).toBe('true');
     for (const w of mwc.webhooks) {
       expect(w.namespaceSelector.matchLabels).toEqual({ 'wpgw.io/inject': 'enabled' });
-      expect(w.namespaceSelector.matchExpressions).toContainEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['wpgw-system', 'kube-system'] });
-      expect(w).toMatchObject({ sideEffects: 'None', admissionReviewVersions: ['v1'], reinvocationPolicy: 'IfNeeded', failurePolicy: 'Fail' });
+      expect(w.namespaceSelector.matchExpressions).toContainEqual({
+        key: 'kubernetes.io/metadata.name',
+        operator: 'NotIn',
+        values: ['wpgw-system', 'kube-system'],
+      });
+      expect(w).toMatchObject({
+        sideEffects: 'None',
+        admissionReviewVersions: ['v1'],
+        reinvocationPolicy: 'IfNeeded',
+        failurePolicy: 'Fail',
+      });
       expect(w.timeoutSeconds).toBeLessThanOrEqual(10);
       expect(w.clientConfig.service).toMatchObject({ name: 'wpgw-webhook', namespace: 'wpgw-system', path: '/mutate' });
     }
@@ -68,7 +88,9 @@ describe('manifests', () => {
     for (const role of ofKind('ClusterRole')) {
       expect(role.rules.some((r: any) => r.resources.includes('secrets'))).toBe(false);
     }
-    const webhookMwc = ofKind('ClusterRole').find((r) => r.metadata.name === 'wpgw-webhook').rules.find((r: any) => r.resources.includes('mutatingwebhookconfigurations'));
+    const webhookMwc = ofKind('ClusterRole')
+      .find((r) => r.metadata.name === 'wpgw-webhook')
+      .rules.find((r: any) => r.resources.includes('mutatingwebhookconfigurations'));
     expect(webhookMwc.resourceNames).toEqual(['wpgw']);
   });
 

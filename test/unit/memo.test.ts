@@ -21,7 +21,11 @@ describe('BoundedMemo', () => {
 
   it('caches nothing when the computation throws, and rejects a useless capacity', () => {
     const memo = new BoundedMemo<number>(4);
-    expect(() => memo.get('x', () => { throw new Error('boom'); })).toThrow('boom');
+    expect(() =>
+      memo.get('x', () => {
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
     expect(memo.size).toBe(0);
     expect(memo.get('x', () => 1)).toBe(1);
     expect(() => new BoundedMemo(0)).toThrow(/positive integer/);
@@ -31,7 +35,11 @@ describe('BoundedMemo', () => {
 describe('outbound memo in pod mutation', () => {
   const ctx = staticContext({ gatewayIPs: { shop: '10.96.0.50', depot: '10.96.0.60' }, dnsIP: undefined });
   const pod = (ns: string): PodLike => ({
-    metadata: { name: 'legacy-1', namespace: ns, annotations: { 'wpgw.io/outbound': 'orders:9080, example.com:80+tls' } },
+    metadata: {
+      name: 'legacy-1',
+      namespace: ns,
+      annotations: { 'wpgw.io/outbound': 'orders:9080, example.com:80+tls' },
+    },
     spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }] },
   });
   const names = (p: PodLike) => p.spec?.hostAliases?.at(-1)?.hostnames;
@@ -42,10 +50,16 @@ describe('outbound memo in pod mutation', () => {
     names(first.pod)!.push('evil.example.com');
     const second = mutatePod({ pod: pod('shop'), namespace: 'shop', ctx });
     if (second.action !== 'mutate') throw new Error('expected mutate');
-    expect(names(second.pod)).toEqual(['example.com', 'orders', 'orders.shop', 'orders.shop.svc', 'orders.shop.svc.cluster.local']);
+    expect(names(second.pod)).toEqual([
+      'example.com',
+      'orders',
+      'orders.shop',
+      'orders.shop.svc',
+      'orders.shop.svc.cluster.local',
+    ]);
   });
 
-  it('expands the same text per namespace (a bare name is a Service of the pod\'s own namespace)', () => {
+  it("expands the same text per namespace (a bare name is a Service of the pod's own namespace)", () => {
     mutatePod({ pod: pod('shop'), namespace: 'shop', ctx });
     const depot = mutatePod({ pod: pod('depot'), namespace: 'depot', ctx });
     if (depot.action !== 'mutate') throw new Error('expected mutate');
@@ -54,7 +68,10 @@ describe('outbound memo in pod mutation', () => {
   });
 
   it('denies a bad annotation every time, not only the first', () => {
-    const bad: PodLike = { ...pod('shop'), metadata: { name: 'x', annotations: { 'wpgw.io/outbound': 'https://example.com:443' } } };
+    const bad: PodLike = {
+      ...pod('shop'),
+      metadata: { name: 'x', annotations: { 'wpgw.io/outbound': 'https://example.com:443' } },
+    };
     for (let i = 0; i < 2; i++) {
       const out = mutatePod({ pod: bad, namespace: 'shop', ctx });
       expect(out).toMatchObject({ action: 'deny', reason: 'invalid_outbound' });

@@ -13,22 +13,33 @@ function sourceFiles(dir: string): string[] {
   );
 }
 
-const publicNames = Object.values(names as Record<string, unknown>).filter((v): v is string => typeof v === 'string' && v.startsWith('wpgw.io/'));
+const publicNames = Object.values(names as Record<string, unknown>).filter(
+  (v): v is string => typeof v === 'string' && v.startsWith('wpgw.io/'),
+);
 
 describe('public names', () => {
   it('every wpgw.io/ label and annotation in src/names.ts has a row in the README reference table', () => {
     const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const table = readme.slice(readme.indexOf('## Annotation and label reference'), readme.indexOf('\n## ', readme.indexOf('## Annotation and label reference') + 1));
+    const table = readme.slice(
+      readme.indexOf('## Annotation and label reference'),
+      readme.indexOf('\n## ', readme.indexOf('## Annotation and label reference') + 1),
+    );
     const rows = table.split('\n').filter((l) => l.startsWith('| `'));
     expect(publicNames.length).toBeGreaterThan(15);
-    const missing = publicNames.filter((n) => !rows.some((r) => r.split('|')[1]!.includes(`\`${n}`) || r.split('|')[1]!.includes(`, \`${n}\``)));
+    const missing = publicNames.filter(
+      (n) => !rows.some((r) => r.split('|')[1]!.includes(`\`${n}`) || r.split('|')[1]!.includes(`, \`${n}\``)),
+    );
     expect(missing).toEqual([]);
   });
 
   it('no source file outside src/names.ts spells a wpgw.io/ name as a string literal', () => {
     const spelled = sourceFiles('src')
       .filter((f) => f !== join('src', 'names.ts'))
-      .flatMap((f) => [...readFileSync(join(root, f), 'utf8').matchAll(/['"](wpgw\.io\/[A-Za-z][\w.-]*)['"]/g)].map((m) => `${f}: ${m[1]}`));
+      .flatMap((f) =>
+        [...readFileSync(join(root, f), 'utf8').matchAll(/['"](wpgw\.io\/[A-Za-z][\w.-]*)['"]/g)].map(
+          (m) => `${f}: ${m[1]}`,
+        ),
+      );
     expect(spelled).toEqual([]);
   });
 });

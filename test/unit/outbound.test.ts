@@ -1,17 +1,30 @@
 import { describe, expect, it } from 'vitest';
-import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, reviewDestinations } from '../../src/core/outbound.js';
+import {
+  classifyHost,
+  dialNames,
+  formatDestination,
+  OutboundParseError,
+  parseOutbound,
+  reviewDestinations,
+} from '../../src/core/outbound.js';
 import { mutatePod } from '../../src/core/pod.js';
 import { staticContext } from '../lib/admission.js';
 
 describe('wpgw.io/outbound grammar', () => {
   it('accepts host:port entries separated by commas, spaces and newlines', () => {
     const d = parseOutbound('orders.shop.svc.cluster.local:9080, example.com:80\n  api.example.com:8080 ');
-    expect(d.map(formatDestination)).toEqual(['orders.shop.svc.cluster.local:9080', 'example.com:80', 'api.example.com:8080']);
+    expect(d.map(formatDestination)).toEqual([
+      'orders.shop.svc.cluster.local:9080',
+      'example.com:80',
+      'api.example.com:8080',
+    ]);
     expect(d.every((x) => x.protocol === 'http' && !x.originateTls)).toBe(true);
   });
 
   it('reads protocols and TLS origination', () => {
-    const [a, b, c, e] = parseOutbound('example.com:80+tls tls://secure.example.com:443 tcp://db.example.com:5432 partner.example.com:8080+tls:8443');
+    const [a, b, c, e] = parseOutbound(
+      'example.com:80+tls tls://secure.example.com:443 tcp://db.example.com:5432 partner.example.com:8080+tls:8443',
+    );
     expect(a).toMatchObject({ protocol: 'http', host: 'example.com', port: 80, originateTls: true, upstreamPort: 443 });
     expect(b).toMatchObject({ protocol: 'tls', port: 443, originateTls: false, upstreamPort: 443 });
     expect(c).toMatchObject({ protocol: 'tcp', host: 'db.example.com', port: 5432 });
@@ -61,40 +74,70 @@ describe('wpgw.io/outbound grammar', () => {
 
   it('bounds the annotation size and entry count', () => {
     expect(() => parseOutbound('a'.repeat(20_000))).toThrow(/longer than/);
-    expect(() => parseOutbound(Array.from({ length: 300 }, (_, i) => `h${i}.example.com:80`).join(','))).toThrow(/more than 256/);
+    expect(() => parseOutbound(Array.from({ length: 300 }, (_, i) => `h${i}.example.com:80`).join(','))).toThrow(
+      /more than 256/,
+    );
   });
 });
 
 describe('where a host lives', () => {
   it('treats single labels and .svc names as Services, everything else as external', () => {
-    expect(classifyHost('orders', 'shop', 'cluster.local')).toEqual({ kind: 'service', service: 'orders', namespace: 'shop', fqdn: 'orders.shop.svc.cluster.local' });
-    expect(classifyHost('orders.sales.svc', 'shop', 'cluster.local')).toMatchObject({ kind: 'service', namespace: 'sales' });
-    expect(classifyHost('orders.sales.svc.cluster.local', 'shop', 'cluster.local')).toMatchObject({ kind: 'service', service: 'orders' });
+    expect(classifyHost('orders', 'shop', 'cluster.local')).toEqual({
+      kind: 'service',
+      service: 'orders',
+      namespace: 'shop',
+      fqdn: 'orders.shop.svc.cluster.local',
+    });
+    expect(classifyHost('orders.sales.svc', 'shop', 'cluster.local')).toMatchObject({
+      kind: 'service',
+      namespace: 'sales',
+    });
+    expect(classifyHost('orders.sales.svc.cluster.local', 'shop', 'cluster.local')).toMatchObject({
+      kind: 'service',
+      service: 'orders',
+    });
     expect(classifyHost('orders.shop', 'shop', 'cluster.local')).toEqual({ kind: 'external', host: 'orders.shop' });
     expect(classifyHost('a.b.c.svc.cluster.local', 'shop', 'cluster.local').kind).toBe('external');
   });
 
   it('expands the names an app may dial; the bare name only in its own namespace', () => {
-    const same = dialNames(classifyHost('orders.shop.svc.cluster.local', 'shop', 'cluster.local'), 'shop', 'cluster.local');
+    const same = dialNames(
+      classifyHost('orders.shop.svc.cluster.local', 'shop', 'cluster.local'),
+      'shop',
+      'cluster.local',
+    );
     expect(same).toEqual(['orders', 'orders.shop', 'orders.shop.svc', 'orders.shop.svc.cluster.local']);
-    const other = dialNames(classifyHost('orders.sales.svc.cluster.local', 'shop', 'cluster.local'), 'shop', 'cluster.local');
+    const other = dialNames(
+      classifyHost('orders.sales.svc.cluster.local', 'shop', 'cluster.local'),
+      'shop',
+      'cluster.local',
+    );
     expect(other).toEqual(['orders.sales', 'orders.sales.svc', 'orders.sales.svc.cluster.local']);
-    expect(dialNames(classifyHost('example.com', 'shop', 'cluster.local'), 'shop', 'cluster.local')).toEqual(['example.com']);
+    expect(dialNames(classifyHost('example.com', 'shop', 'cluster.local'), 'shop', 'cluster.local')).toEqual([
+      'example.com',
+    ]);
   });
 });
 
-describe('one pod\'s destinations as a whole (reviewDestinations)', () => {
+describe("one pod's destinations as a whole (reviewDestinations)", () => {
   const review = (text: string) => reviewDestinations(parseOutbound(text), 'shop', 'cluster.local');
 
-  it.each(['localhost:8080', 'LOCALHOST.:80', 'api.localhost:80', 'localhost.localdomain:80', 'ip6-localhost:80', 'tls://localhost:443'])(
-    'a loopback name (%s) is rejected: it can never reach the gateway',
-    (entry) => {
-      expect(() => parseOutbound(entry)).toThrow(/is a loopback name: it always resolves to the pod itself/);
-    },
-  );
+  it.each([
+    'localhost:8080',
+    'LOCALHOST.:80',
+    'api.localhost:80',
+    'localhost.localdomain:80',
+    'ip6-localhost:80',
+    'tls://localhost:443',
+  ])('a loopback name (%s) is rejected: it can never reach the gateway', (entry) => {
+    expect(() => parseOutbound(entry)).toThrow(/is a loopback name: it always resolves to the pod itself/);
+  });
 
   it('names that merely contain "localhost" are ordinary hosts', () => {
-    expect(parseOutbound('localhost.example.com:80, mylocalhost:80').map((d) => d.host)).toEqual(['localhost.example.com', 'mylocalhost']);
+    expect(parseOutbound('localhost.example.com:80, mylocalhost:80').map((d) => d.host)).toEqual([
+      'localhost.example.com',
+      'mylocalhost',
+    ]);
   });
 
   it.each([
@@ -110,14 +153,28 @@ describe('one pod\'s destinations as a whole (reviewDestinations)', () => {
   });
 
   it('+tls to an in-mesh Service is denied at admission', () => {
-    expect(review('orders.sales.svc:9080+tls').error?.message).toMatch(/"orders.sales.svc:9080\+tls".*in-mesh destinations already get Istio mTLS/);
+    expect(review('orders.sales.svc:9080+tls').error?.message).toMatch(
+      /"orders.sales.svc:9080\+tls".*in-mesh destinations already get Istio mTLS/,
+    );
   });
 
   it.each([
-    ['tcp://db1.example.com:5432, tcp://db2.example.com:5432', 'tcp://db2.example.com:5432', /only "tcp:\/\/db1.example.com:5432" can be/],
-    ['a.example.com:8443, tls://b.example.com:8443', 'tls://b.example.com:8443', /needs a tls listener on port 8443, which "a.example.com:8443" takes as http/],
+    [
+      'tcp://db1.example.com:5432, tcp://db2.example.com:5432',
+      'tcp://db2.example.com:5432',
+      /only "tcp:\/\/db1.example.com:5432" can be/,
+    ],
+    [
+      'a.example.com:8443, tls://b.example.com:8443',
+      'tls://b.example.com:8443',
+      /needs a tls listener on port 8443, which "a.example.com:8443" takes as http/,
+    ],
     ['tcp://db.example.com:80, example.com:80', 'example.com:80', /needs a http listener on port 80/],
-    ['example.com:80+tls, tls://example.com:443', 'tls://example.com:443', /needs example.com:443 as TLS, but "example.com:80\+tls" needs it as HTTPS/],
+    [
+      'example.com:80+tls, tls://example.com:443',
+      'tls://example.com:443',
+      /needs example.com:443 as TLS, but "example.com:80\+tls" needs it as HTTPS/,
+    ],
   ])('%s: the later entry is denied, naming the one that would be routed', (text, later, reason) => {
     const r = review(text);
     expect(r.error?.entry).toBe(later);
@@ -125,7 +182,11 @@ describe('one pod\'s destinations as a whole (reviewDestinations)', () => {
   });
 
   it('entries that can share the gateway pass without advice', () => {
-    expect(review('orders.sales.svc:9080, rates:8080, example.com:80+tls, tls://secure.example.com:443, tcp://db.example.com:5432')).toEqual({ advice: [] });
+    expect(
+      review(
+        'orders.sales.svc:9080, rates:8080, example.com:80+tls, tls://secure.example.com:443, tcp://db.example.com:5432',
+      ),
+    ).toEqual({ advice: [] });
   });
 
   it('plain HTTP to a TLS port gets advice with both ways to write it', () => {
@@ -147,9 +208,14 @@ describe('one pod\'s destinations as a whole (reviewDestinations)', () => {
 
 describe('advice reaches the admission response', () => {
   it('a pod with plain HTTP to 443 is admitted with a warning naming the pod and the entry', () => {
-    const pod = { metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'api.example.com:443' } }, spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] } };
+    const pod = {
+      metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'api.example.com:443' } },
+      spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] },
+    };
     const out = mutatePod({ pod, namespace: 'shop', ctx: staticContext() });
     if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
-    expect(out.warnings).toEqual([expect.stringMatching(/^pod "legacy": wpgw.io\/outbound "api.example.com:443" is plain HTTP to port 443/)]);
+    expect(out.warnings).toEqual([
+      expect.stringMatching(/^pod "legacy": wpgw.io\/outbound "api.example.com:443" is plain HTTP to port 443/),
+    ]);
   });
 });

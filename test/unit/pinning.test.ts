@@ -6,15 +6,39 @@ import { desiredNamespaceState } from '../../src/core/desired.js';
 import type { DesiredOptions, DesiredState, NamespaceInput } from '../../src/core/desired-types.js';
 import { find, get, injectedPod, namespaceObject, ofKind, spec } from './helpers/builders.js';
 
-const OPTS: DesiredOptions = { clusterDomain: 'cluster.local', defaultGatewayReplicas: 2, corednsImage: 'registry.example/coredns:test' };
+const OPTS: DesiredOptions = {
+  clusterDomain: 'cluster.local',
+  defaultGatewayReplicas: 2,
+  corednsImage: 'registry.example/coredns:test',
+};
 
-function state(outbound: string, resolved: NamespaceInput['resolved'], o: { annotations?: Record<string, string>; resolver?: 'dnsConfig' } = {}): DesiredState {
-  const pod = injectedPod({ name: 'legacy-abc', labels: { app: 'legacy' }, outbound, ip: '10.244.64.10', ...(o.resolver ? { resolver: o.resolver } : {}) });
-  return desiredNamespaceState({ namespace: namespaceObject('shop', o.annotations), pods: [pod], services: [], clusterDnsIP: '10.96.0.10', ...(resolved ? { resolved } : {}) }, OPTS);
+function state(
+  outbound: string,
+  resolved: NamespaceInput['resolved'],
+  o: { annotations?: Record<string, string>; resolver?: 'dnsConfig' } = {},
+): DesiredState {
+  const pod = injectedPod({
+    name: 'legacy-abc',
+    labels: { app: 'legacy' },
+    outbound,
+    ip: '10.244.64.10',
+    ...(o.resolver ? { resolver: o.resolver } : {}),
+  });
+  return desiredNamespaceState(
+    {
+      namespace: namespaceObject('shop', o.annotations),
+      pods: [pod],
+      services: [],
+      clusterDnsIP: '10.96.0.10',
+      ...(resolved ? { resolved } : {}),
+    },
+    OPTS,
+  );
 }
 const entry = (s: DesiredState, host: string) => find(s.objects, 'ServiceEntry', `wpgw-ext-${host}`);
 const vsHosts = (s: DesiredState) => ofKind(s.objects, 'VirtualService').flatMap((v) => spec(v).hosts as string[]);
-const servicePorts = (s: DesiredState) => (spec(get(s.objects, 'Service', 'wpgw')).ports as Array<{ port: number }>).map((p) => p.port);
+const servicePorts = (s: DesiredState) =>
+  (spec(get(s.objects, 'Service', 'wpgw')).ports as Array<{ port: number }>).map((p) => p.port);
 
 describe('pinned external names', () => {
   it('public answers: ServiceEntry STATIC with exactly the checked addresses (sorted, de-duplicated)', () => {
@@ -31,11 +55,16 @@ describe('pinned external names', () => {
     });
     expect(spec(entry(s, 'api.example.net')).endpoints).toEqual([{ address: '203.0.113.20' }]);
     // the TLS origination rule still names the host for SNI and the certificate check
-    expect(spec(get(s.objects, 'DestinationRule', 'wpgw-tls-example.com')).trafficPolicy.portLevelSettings[0].tls).toMatchObject({ sni: 'example.com', subjectAltNames: ['example.com'] });
+    expect(
+      spec(get(s.objects, 'DestinationRule', 'wpgw-tls-example.com')).trafficPolicy.portLevelSettings[0].tls,
+    ).toMatchObject({ sni: 'example.com', subjectAltNames: ['example.com'] });
   });
 
   it('a name resolving to the metadata address is not routed at all, and the conflict names the pod, answer and range', () => {
-    const s = state('meta.evil.example:80 example.com:8080', { 'meta.evil.example': { addresses: ['169.254.169.254'] }, 'example.com': { addresses: ['93.184.216.34'] } });
+    const s = state('meta.evil.example:80 example.com:8080', {
+      'meta.evil.example': { addresses: ['169.254.169.254'] },
+      'example.com': { addresses: ['93.184.216.34'] },
+    });
     expect(s.conflicts).toEqual([
       {
         subject: 'Pod/legacy-abc',
@@ -52,9 +81,24 @@ describe('pinned external names', () => {
   });
 
   it('one forbidden answer among public ones refuses the name (rebinding, round-robin tricks); loopback, node, cluster and IPv6 metadata too', () => {
-    for (const bad of ['127.0.0.1', '10.244.0.17', '192.168.1.1', '100.100.100.200', '168.63.129.16', 'fd00:ec2::254', '::1', 'fe80::1', '::ffff:169.254.169.254', '::ffff:7f00:1', '0.0.0.0']) {
+    for (const bad of [
+      '127.0.0.1',
+      '10.244.0.17',
+      '192.168.1.1',
+      '100.100.100.200',
+      '168.63.129.16',
+      'fd00:ec2::254',
+      '::1',
+      'fe80::1',
+      '::ffff:169.254.169.254',
+      '::ffff:7f00:1',
+      '0.0.0.0',
+    ]) {
       const s = state('x.example.com:80', { 'x.example.com': { addresses: ['93.184.216.34', bad] } });
-      expect(s.conflicts.map((c) => c.reason), bad).toEqual(['ForbiddenAddress']);
+      expect(
+        s.conflicts.map((c) => c.reason),
+        bad,
+      ).toEqual(['ForbiddenAddress']);
       expect(s.conflicts[0]!.message, bad).toContain(`resolves to ${bad} (in `);
       expect(entry(s, 'x.example.com'), bad).toBeUndefined();
     }
@@ -81,7 +125,12 @@ describe('pinned external names', () => {
   it('an unresolved name is pinned to nothing (fail closed) and reported; the route stays for when it resolves', () => {
     const s = state('gone.example.com:80', { 'gone.example.com': { addresses: [], error: 'ENOTFOUND' } });
     expect(s.conflicts).toEqual([
-      { subject: 'Pod/legacy-abc', reason: 'ExternalNameUnresolved', message: '"gone.example.com:80": gone.example.com did not resolve (ENOTFOUND); the gateway has no address to send it to until it does' },
+      {
+        subject: 'Pod/legacy-abc',
+        reason: 'ExternalNameUnresolved',
+        message:
+          '"gone.example.com:80": gone.example.com did not resolve (ENOTFOUND); the gateway has no address to send it to until it does',
+      },
     ]);
     expect(spec(entry(s, 'gone.example.com'))).toMatchObject({ resolution: 'STATIC', endpoints: [] });
   });
@@ -89,7 +138,10 @@ describe('pinned external names', () => {
   it('wildcards (dnsConfig) cannot be pinned and stay DYNAMIC_DNS; without resolutions (render) names stay DNS', () => {
     const s = state('*.zone.example:80', {}, { resolver: 'dnsConfig' });
     expect(s.conflicts).toEqual([]);
-    expect(spec(entry(s, 'wildcard.zone.example'))).toMatchObject({ hosts: ['*.zone.example'], resolution: 'DYNAMIC_DNS' });
+    expect(spec(entry(s, 'wildcard.zone.example'))).toMatchObject({
+      hosts: ['*.zone.example'],
+      resolution: 'DYNAMIC_DNS',
+    });
     const offline = state('example.com:80', undefined);
     expect(spec(entry(offline, 'example.com'))).toMatchObject({ resolution: 'DNS' });
     expect(spec(entry(offline, 'example.com')).endpoints).toBeUndefined();
@@ -123,7 +175,9 @@ describe('ExternalResolver (the controller side)', () => {
 
   it('resolves, de-duplicates and sorts; reuses answers within the TTL', async () => {
     const { r, calls, tick } = resolver({ 'a.example': ['93.184.216.35', '93.184.216.34', '93.184.216.34'] });
-    expect(await r.resolve('shop', ['a.example'])).toEqual({ 'a.example': { addresses: ['93.184.216.34', '93.184.216.35'] } });
+    expect(await r.resolve('shop', ['a.example'])).toEqual({
+      'a.example': { addresses: ['93.184.216.34', '93.184.216.35'] },
+    });
     await r.resolve('shop', ['a.example']);
     expect(calls).toEqual(['a.example']);
     tick(1001);
@@ -132,7 +186,10 @@ describe('ExternalResolver (the controller side)', () => {
   });
 
   it('a failed lookup keeps the last good answer; with none it reports the error; a hung lookup times out', async () => {
-    const answers: Record<string, string[] | Error> = { 'a.example': ['93.184.216.34'], 'b.example': Object.assign(new Error('nx'), { code: 'ENOTFOUND' }) };
+    const answers: Record<string, string[] | Error> = {
+      'a.example': ['93.184.216.34'],
+      'b.example': Object.assign(new Error('nx'), { code: 'ENOTFOUND' }),
+    };
     const { r, tick } = resolver(answers);
     await r.resolve('shop', ['a.example']);
     answers['a.example'] = Object.assign(new Error('fail'), { code: 'ESERVFAIL' });
@@ -168,7 +225,14 @@ describe('serverLookup (--external-dns-server): A and AAAA from one real DNS ser
     const port = await new Promise<number>((r) => probe.bind(0, '127.0.0.1', () => r(probe.address().port)));
     probe.close();
     // the data-path suite's DNS stand-in (test/datapath/apps/dns.mjs): A records, NOERROR without answers for AAAA
-    const dns = spawn(process.execPath, ['test/datapath/apps/dns.mjs'], { env: { ...process.env, DNS_RECORDS: JSON.stringify({ 'meta.test': '169.254.169.254' }), DNS_BIND: `127.0.0.1:${port}` }, stdio: 'ignore' });
+    const dns = spawn(process.execPath, ['test/datapath/apps/dns.mjs'], {
+      env: {
+        ...process.env,
+        DNS_RECORDS: JSON.stringify({ 'meta.test': '169.254.169.254' }),
+        DNS_BIND: `127.0.0.1:${port}`,
+      },
+      stdio: 'ignore',
+    });
     try {
       const lookup = serverLookup(`127.0.0.1:${port}`);
       const answer = async () => {

@@ -8,7 +8,10 @@ const ctx = staticContext({
   namespaceAnnotations: { dns: { 'wpgw.io/resolver': 'dnsConfig' } },
 });
 
-function windowsPod(annotations: Record<string, string> = {}, extra: Partial<NonNullable<PodLike['spec']>> = {}): PodLike {
+function windowsPod(
+  annotations: Record<string, string> = {},
+  extra: Partial<NonNullable<PodLike['spec']>> = {},
+): PodLike {
   return {
     metadata: { name: 'legacy-1', namespace: 'shop', labels: { app: 'legacy' }, annotations },
     spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'app' }], ...extra },
@@ -26,11 +29,19 @@ describe('pod mutation, hostAliases mode', () => {
     if (out.action !== 'mutate') return;
     expect(out.pod.spec?.hostAliases).toEqual([
       { ip: '192.168.1.1', hostnames: ['legacy-db'] },
-      { ip: '10.96.0.50', hostnames: ['example.com', 'orders', 'orders.shop', 'orders.shop.svc', 'orders.shop.svc.cluster.local'] },
+      {
+        ip: '10.96.0.50',
+        hostnames: ['example.com', 'orders', 'orders.shop', 'orders.shop.svc', 'orders.shop.svc.cluster.local'],
+      },
     ]);
     expect(out.pod.metadata?.labels?.['wpgw.io/managed']).toBe('true');
     const status = JSON.parse(out.pod.metadata?.annotations?.['wpgw.io/status'] ?? '{}');
-    expect(status).toMatchObject({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.0.50', outbound: ['orders.shop.svc.cluster.local:9080', 'example.com:80+tls'] });
+    expect(status).toMatchObject({
+      v: 1,
+      mode: 'hostAliases',
+      gatewayIP: '10.96.0.50',
+      outbound: ['orders.shop.svc.cluster.local:9080', 'example.com:80+tls'],
+    });
     // The input object is not modified.
     expect(pod.spec?.hostAliases).toHaveLength(1);
   });
@@ -74,11 +85,16 @@ describe('pod mutation, hostAliases mode', () => {
   });
 
   it('denies wildcards outside dnsConfig mode and bad resolver values', () => {
-    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'tls://*.example.com:443' }), namespace: 'shop', ctx })).toMatchObject({
+    expect(
+      mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'tls://*.example.com:443' }), namespace: 'shop', ctx }),
+    ).toMatchObject({
       action: 'deny',
       reason: 'wildcard_needs_dns',
     });
-    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/resolver': 'hosts' }), namespace: 'shop', ctx })).toMatchObject({ action: 'deny', reason: 'invalid_resolver' });
+    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/resolver': 'hosts' }), namespace: 'shop', ctx })).toMatchObject({
+      action: 'deny',
+      reason: 'invalid_resolver',
+    });
   });
 });
 
@@ -86,7 +102,10 @@ describe('pod mutation, dnsConfig mode', () => {
   it('points the resolver at wpgw-dns and restores the previous DNS settings when stripped', () => {
     const pod = windowsPod(
       { 'wpgw.io/outbound': 'tls://*.example.com:443', 'wpgw.io/resolver': 'dnsConfig' },
-      { dnsPolicy: 'ClusterFirst', dnsConfig: { searches: ['corp.example'], options: [{ name: 'timeout', value: '2' }] } },
+      {
+        dnsPolicy: 'ClusterFirst',
+        dnsConfig: { searches: ['corp.example'], options: [{ name: 'timeout', value: '2' }] },
+      },
     );
     const out = mutatePod({ pod, namespace: 'shop', ctx });
     if (out.action !== 'mutate') throw new Error(`expected mutate, got ${JSON.stringify(out)}`);
@@ -94,7 +113,10 @@ describe('pod mutation, dnsConfig mode', () => {
     expect(out.pod.spec?.dnsConfig).toEqual({
       nameservers: ['10.96.0.53'],
       searches: ['shop.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'corp.example'],
-      options: [{ name: 'ndots', value: '5' }, { name: 'timeout', value: '2' }],
+      options: [
+        { name: 'ndots', value: '5' },
+        { name: 'timeout', value: '2' },
+      ],
     });
     expect(out.pod.spec?.hostAliases).toBeUndefined();
     const stripped = stripInjection(out.pod);
@@ -110,13 +132,20 @@ describe('pod mutation, dnsConfig mode', () => {
 });
 
 describe('pods with their own DNS', () => {
-  const adDns = { dnsPolicy: 'None', dnsConfig: { nameservers: ['10.1.0.4', '10.1.0.5'], searches: ['corp.example.com'] } } as const;
+  const adDns = {
+    dnsPolicy: 'None',
+    dnsConfig: { nameservers: ['10.1.0.4', '10.1.0.5'], searches: ['corp.example.com'] },
+  } as const;
 
   it.each([
     ['dnsPolicy None with its own nameservers', adDns],
     ['ClusterFirst plus extra nameservers', { dnsPolicy: 'ClusterFirst', dnsConfig: { nameservers: ['10.1.0.4'] } }],
   ])('%s in dnsConfig mode is denied, naming the nameservers and the way out', (_what, extra) => {
-    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' }, extra as never), namespace: 'shop', ctx });
+    const out = mutatePod({
+      pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' }, extra as never),
+      namespace: 'shop',
+      ctx,
+    });
     if (out.action !== 'deny') throw new Error(JSON.stringify(out));
     expect(out.reason).toBe('own_nameservers');
     expect(out.message).toContain('pod "legacy-1"');
@@ -125,7 +154,11 @@ describe('pods with their own DNS', () => {
   });
 
   it('in hostAliases mode keeps its DNS exactly as written', () => {
-    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, adDns as never), namespace: 'shop', ctx });
+    const out = mutatePod({
+      pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, adDns as never),
+      namespace: 'shop',
+      ctx,
+    });
     if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
     expect(out.pod.spec?.dnsPolicy).toBe('None');
     expect(out.pod.spec?.dnsConfig).toEqual(adDns.dnsConfig);
@@ -133,15 +166,34 @@ describe('pods with their own DNS', () => {
   });
 
   it('dnsPolicy Default without nameservers is admitted with a warning that the NetworkPolicy cannot know the node resolvers', () => {
-    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, { dnsPolicy: 'Default' }), namespace: 'shop', ctx });
+    const out = mutatePod({
+      pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, { dnsPolicy: 'Default' }),
+      namespace: 'shop',
+      ctx,
+    });
     if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
-    expect(out.warnings).toEqual([expect.stringMatching(/^pod "legacy-1": uses dnsPolicy Default .* list the node's resolvers in dnsConfig.nameservers/)]);
-    const listed = mutatePod({ pod: windowsPod({}, { dnsPolicy: 'Default', dnsConfig: { nameservers: ['168.63.129.16'] } }), namespace: 'shop', ctx });
+    expect(out.warnings).toEqual([
+      expect.stringMatching(
+        /^pod "legacy-1": uses dnsPolicy Default .* list the node's resolvers in dnsConfig.nameservers/,
+      ),
+    ]);
+    const listed = mutatePod({
+      pod: windowsPod({}, { dnsPolicy: 'Default', dnsConfig: { nameservers: ['168.63.129.16'] } }),
+      namespace: 'shop',
+      ctx,
+    });
     expect(listed.action === 'mutate' && listed.warnings).toEqual([]);
   });
 
   it('dnsPolicy Default in dnsConfig mode is replaced by wpgw-dns (which forwards to cluster DNS) without a warning', () => {
-    const out = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' }, { dnsPolicy: 'Default' }), namespace: 'shop', ctx });
+    const out = mutatePod({
+      pod: windowsPod(
+        { 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' },
+        { dnsPolicy: 'Default' },
+      ),
+      namespace: 'shop',
+      ctx,
+    });
     if (out.action !== 'mutate') throw new Error(JSON.stringify(out));
     expect(out.pod.spec?.dnsPolicy).toBe('None');
     expect(out.warnings).toEqual([]);
@@ -156,7 +208,10 @@ describe('which pods are touched', () => {
     expect(mutatePod({ pod: optedIn, namespace: 'shop', ctx }).action).toBe('mutate');
     const optedOut = windowsPod({ 'wpgw.io/inject': 'false', 'wpgw.io/outbound': 'example.com:80' });
     expect(mutatePod({ pod: optedOut, namespace: 'shop', ctx })).toMatchObject({ action: 'skip', reason: 'opted_out' });
-    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/inject': 'maybe' }), namespace: 'shop', ctx })).toMatchObject({ action: 'deny', reason: 'invalid_inject_value' });
+    expect(mutatePod({ pod: windowsPod({ 'wpgw.io/inject': 'maybe' }), namespace: 'shop', ctx })).toMatchObject({
+      action: 'deny',
+      reason: 'invalid_inject_value',
+    });
   });
 
   it('the label wins over the annotation', () => {
@@ -170,7 +225,10 @@ describe('which pods are touched', () => {
     expect(hostNet).toMatchObject({ action: 'skip', reason: 'host_network' });
     if (hostNet.action === 'skip') expect(hostNet.warnings[0]).toMatch(/hostNetwork/);
     const hp = mutatePod({
-      pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }, { securityContext: { windowsOptions: { hostProcess: true } } }),
+      pod: windowsPod(
+        { 'wpgw.io/outbound': 'example.com:80' },
+        { securityContext: { windowsOptions: { hostProcess: true } } },
+      ),
       namespace: 'shop',
       ctx,
     });
@@ -180,7 +238,13 @@ describe('which pods are touched', () => {
   it('strips an injection copied onto a pod that opted out', () => {
     const first = mutatePod({ pod: windowsPod({ 'wpgw.io/outbound': 'example.com:80' }), namespace: 'shop', ctx });
     if (first.action !== 'mutate') throw new Error('expected mutate');
-    const copied: PodLike = { ...first.pod, metadata: { ...first.pod.metadata, annotations: { ...first.pod.metadata?.annotations, 'wpgw.io/inject': 'false' } } };
+    const copied: PodLike = {
+      ...first.pod,
+      metadata: {
+        ...first.pod.metadata,
+        annotations: { ...first.pod.metadata?.annotations, 'wpgw.io/inject': 'false' },
+      },
+    };
     const out = mutatePod({ pod: copied, namespace: 'shop', ctx });
     expect(out.action).toBe('mutate');
     if (out.action === 'mutate') {
@@ -206,11 +270,28 @@ describe('Istio sidecar injection', () => {
 
   it("undoes Istio's injection when its webhook ran first", () => {
     const pod = windowsPod(
-      { 'wpgw.io/outbound': 'example.com:80', 'sidecar.istio.io/status': JSON.stringify({ initContainers: ['istio-init'], containers: ['istio-proxy'], volumes: ['istio-envoy', 'istio-data'] }) },
       {
-        initContainers: [{ name: 'istio-init', image: 'proxyv2' }, { name: 'setup', image: 'setup' }],
-        containers: [{ name: 'app', image: 'app' }, { name: 'istio-proxy', image: 'proxyv2' }],
-        volumes: [{ name: 'istio-envoy', emptyDir: {} }, { name: 'istio-data', emptyDir: {} }, { name: 'data', emptyDir: {} }],
+        'wpgw.io/outbound': 'example.com:80',
+        'sidecar.istio.io/status': JSON.stringify({
+          initContainers: ['istio-init'],
+          containers: ['istio-proxy'],
+          volumes: ['istio-envoy', 'istio-data'],
+        }),
+      },
+      {
+        initContainers: [
+          { name: 'istio-init', image: 'proxyv2' },
+          { name: 'setup', image: 'setup' },
+        ],
+        containers: [
+          { name: 'app', image: 'app' },
+          { name: 'istio-proxy', image: 'proxyv2' },
+        ],
+        volumes: [
+          { name: 'istio-envoy', emptyDir: {} },
+          { name: 'istio-data', emptyDir: {} },
+          { name: 'data', emptyDir: {} },
+        ],
       },
     );
     const out = mutatePod({ pod, namespace: 'shop', ctx });
@@ -225,10 +306,19 @@ describe('Istio sidecar injection', () => {
   it('drops a malformed status record instead of restoring it', () => {
     const pod = windowsPod({
       'wpgw.io/outbound': 'example.com:80',
-      'wpgw.io/status': JSON.stringify({ v: 1, mode: 'dnsConfig', dnsIP: '10.96.0.53', outbound: [], previousDnsConfig: { evil: { deep: [1] } } }),
+      'wpgw.io/status': JSON.stringify({
+        v: 1,
+        mode: 'dnsConfig',
+        dnsIP: '10.96.0.53',
+        outbound: [],
+        previousDnsConfig: { evil: { deep: [1] } },
+      }),
     });
     const out = mutatePod({ pod, namespace: 'shop', ctx });
     if (out.action !== 'mutate') throw new Error('expected mutate');
-    expect(JSON.parse(out.pod.metadata?.annotations?.['wpgw.io/status'] ?? '{}')).toMatchObject({ mode: 'hostAliases', gatewayIP: '10.96.0.50' });
+    expect(JSON.parse(out.pod.metadata?.annotations?.['wpgw.io/status'] ?? '{}')).toMatchObject({
+      mode: 'hostAliases',
+      gatewayIP: '10.96.0.50',
+    });
   });
 });

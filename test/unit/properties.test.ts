@@ -15,7 +15,14 @@
 // => 3,450 generated cases (the Windows-pod property also checks each resolver mode got
 // more than 50 injections: ~64 and ~71 of 400 on average, so 800 keep that far from chance).
 import fc from 'fast-check';
-import type { V1Affinity, V1Container, V1HostAlias, V1PodDNSConfig, V1Service, V1ServicePort } from '@kubernetes/client-node';
+import type {
+  V1Affinity,
+  V1Container,
+  V1HostAlias,
+  V1PodDNSConfig,
+  V1Service,
+  V1ServicePort,
+} from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { admit } from '../../src/core/admission.js';
 import type { AdmitResult } from '../../src/core/admission-types.js';
@@ -112,13 +119,22 @@ function shareable(a: GenDest, b: GenDest): boolean {
   if (a.port === b.port && (a.proto !== b.proto || a.proto === 'tcp')) return false;
   const kind = (d: GenDest) => (d.proto === 'http' ? (d.originate ? 'https' : 'http') : d.proto);
   const external = (d: GenDest) => d.host.kind !== 'service';
-  return !(external(a) && external(b) && a.host.host === b.host.host && a.upstream === b.upstream && kind(a) !== kind(b));
+  return !(
+    external(a) &&
+    external(b) &&
+    a.host.host === b.host.host &&
+    a.upstream === b.upstream &&
+    kind(a) !== kind(b)
+  );
 }
 
 const destsArb = fc
   .uniqueArray(destArb, { selector: (d) => `${d.host.host}:${d.port}`, maxLength: 5 })
   .filter((ds) => ds.every((d, i) => ds.slice(0, i).every((e) => shareable(e, d))));
-const separators = fc.array(fc.constantFrom(',', ' ', '\n', ', ', ',\n  ', '\t', ' ,, '), { minLength: 8, maxLength: 8 });
+const separators = fc.array(fc.constantFrom(',', ' ', '\n', ', ', ',\n  ', '\t', ' ,, '), {
+  minLength: 8,
+  maxLength: 8,
+});
 
 function joinEntries(entries: string[], seps: string[]): string {
   return entries.map((e, i) => (i === 0 ? e : `${seps[i % seps.length]}${e}`)).join('');
@@ -162,20 +178,34 @@ const containerArb: fc.Arbitrary<V1Container> = fc
 // such an entry is indistinguishable from the injected one when re-admission strips it).
 const userHostAlias: fc.Arbitrary<V1HostAlias> = fc
   .record({
-    ip: fc.oneof(fc.ipV4().filter((ip) => ip !== GATEWAY_IP), fc.constant(GATEWAY_IP)),
+    ip: fc.oneof(
+      fc.ipV4().filter((ip) => ip !== GATEWAY_IP),
+      fc.constant(GATEWAY_IP),
+    ),
     hostnames: fc.array(fc.oneof(externalHost, dnsLabel), { minLength: 1, maxLength: 3 }),
   })
-  .map(({ ip, hostnames }) => ({ ip, hostnames: ip === GATEWAY_IP ? [...hostnames, 'user-only.internal'] : hostnames }));
+  .map(({ ip, hostnames }) => ({
+    ip,
+    hostnames: ip === GATEWAY_IP ? [...hostnames, 'user-only.internal'] : hostnames,
+  }));
 
 const dnsConfigArb: fc.Arbitrary<V1PodDNSConfig> = fc
   .record({
     // Rarer than the other fields: own nameservers deny dnsConfig mode, and the dnsConfig-mode
     // coverage check below needs enough injections.
-    nameservers: fc.oneof({ arbitrary: fc.constant(undefined), weight: 3 }, { arbitrary: fc.array(fc.ipV4(), { minLength: 1, maxLength: 2 }), weight: 1 }),
-    searches: fc.option(fc.array(fc.oneof(externalHost, fc.constant('cluster.local')), { maxLength: 3 }), { nil: undefined }),
+    nameservers: fc.oneof(
+      { arbitrary: fc.constant(undefined), weight: 3 },
+      { arbitrary: fc.array(fc.ipV4(), { minLength: 1, maxLength: 2 }), weight: 1 },
+    ),
+    searches: fc.option(fc.array(fc.oneof(externalHost, fc.constant('cluster.local')), { maxLength: 3 }), {
+      nil: undefined,
+    }),
     options: fc.option(
       fc.array(
-        fc.record({ name: fc.constantFrom('ndots', 'timeout', 'attempts', 'edns0'), value: fc.option(fc.stringMatching(/^[0-9]{1,2}$/), { nil: undefined }) }),
+        fc.record({
+          name: fc.constantFrom('ndots', 'timeout', 'attempts', 'edns0'),
+          value: fc.option(fc.stringMatching(/^[0-9]{1,2}$/), { nil: undefined }),
+        }),
         { maxLength: 3 },
       ),
       { nil: undefined },
@@ -184,11 +214,19 @@ const dnsConfigArb: fc.Arbitrary<V1PodDNSConfig> = fc
   .map(({ nameservers, searches, options }) => ({
     ...(nameservers ? { nameservers } : {}),
     ...(searches ? { searches } : {}),
-    ...(options ? { options: options.map((o) => (o.value === undefined ? { name: o.name } : { name: o.name, value: o.value })) } : {}),
+    ...(options
+      ? { options: options.map((o) => (o.value === undefined ? { name: o.name } : { name: o.name, value: o.value })) }
+      : {}),
   }));
 
 const windowsTerm = fc
-  .option(fc.record({ key: fc.constantFrom('topology.kubernetes.io/zone', 'node.kubernetes.io/windows-build'), values: fc.array(dnsLabel, { minLength: 1, maxLength: 2 }) }), { nil: undefined })
+  .option(
+    fc.record({
+      key: fc.constantFrom('topology.kubernetes.io/zone', 'node.kubernetes.io/windows-build'),
+      values: fc.array(dnsLabel, { minLength: 1, maxLength: 2 }),
+    }),
+    { nil: undefined },
+  )
   .map((extra) => ({
     matchExpressions: [
       { key: 'kubernetes.io/os', operator: 'In', values: ['windows'] },
@@ -244,7 +282,9 @@ function buildWindowsPod(c: WindowsPodCase): { pod: PodLike; outboundText?: stri
   if (ev.has('os')) spec.os = { name: 'windows' };
   if (ev.has('nodeSelector')) spec.nodeSelector = { ...c.extraNodeSelector, 'kubernetes.io/os': 'windows' };
   if (ev.has('affinity')) {
-    spec.affinity = { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: c.affinityTerms } } } satisfies V1Affinity;
+    spec.affinity = {
+      nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: c.affinityTerms } },
+    } satisfies V1Affinity;
   }
   if (ev.has('runtimeClass')) spec.runtimeClassName = 'windows-rc';
   if (c.hostAliases) spec.hostAliases = c.hostAliases;
@@ -257,7 +297,11 @@ function buildWindowsPod(c: WindowsPodCase): { pod: PodLike; outboundText?: stri
   if (l) metadata.labels = l;
   if (a) metadata.annotations = a;
   const mode: Mode = c.podMode ?? c.nsMode ?? 'hostAliases';
-  return { pod: deepCopy({ apiVersion: 'v1', kind: 'Pod', metadata, spec }) as unknown as PodLike, ...(outboundText !== undefined ? { outboundText } : {}), mode };
+  return {
+    pod: deepCopy({ apiVersion: 'v1', kind: 'Pod', metadata, spec }) as unknown as PodLike,
+    ...(outboundText !== undefined ? { outboundText } : {}),
+    mode,
+  };
 }
 
 function ctxFor(nsMode: Mode | undefined) {
@@ -275,7 +319,7 @@ function expectOk(res: AdmitResult): asserts res is Extract<AdmitResult, { ok: t
 // ---- pods ---------------------------------------------------------------------------------------
 
 describe('properties: Windows pods', () => {
-  it('are denied with a message or patched cleanly; the patch is idempotent and keeps the user\'s spec', () => {
+  it("are denied with a message or patched cleanly; the patch is idempotent and keeps the user's spec", () => {
     let patched = 0;
     let denied = 0;
     const injected = { hostAliases: 0, dnsConfig: 0 };
@@ -294,7 +338,9 @@ describe('properties: Windows pods', () => {
           denied++;
           expect(res.decision.decision).toBe('denied');
           expect(res.decision.reason).toBe('invalid_outbound');
-          expect(res.review.response.status?.message).toContain(`"${reserved.text}": upstream port ${reserved.upstream} is in Istio's reserved range`);
+          expect(res.review.response.status?.message).toContain(
+            `"${reserved.text}": upstream port ${reserved.upstream} is in Istio's reserved range`,
+          );
           return;
         }
         const wildcard = dests.find((d) => d.wildcard);
@@ -345,7 +391,8 @@ describe('properties: Windows pods', () => {
           expect(cfg?.searches?.slice(0, 3)).toEqual([`${NS}.svc.cluster.local`, 'svc.cluster.local', 'cluster.local']);
           for (const s of pod.spec?.dnsConfig?.searches ?? []) expect(cfg?.searches).toContain(s);
           expect(cfg?.options?.filter((o) => o.name === 'ndots')).toEqual([{ name: 'ndots', value: '5' }]);
-          for (const o of (pod.spec?.dnsConfig?.options ?? []).filter((o) => o.name !== 'ndots')) expect(cfg?.options).toContainEqual(o);
+          for (const o of (pod.spec?.dnsConfig?.options ?? []).filter((o) => o.name !== 'ndots'))
+            expect(cfg?.options).toContainEqual(o);
           expect(status.dnsIP).toBe(DNS_IP);
           expect(status.previousDnsPolicy).toBe(pod.spec?.dnsPolicy ?? null);
           expect(status.previousDnsConfig).toEqual(pod.spec?.dnsConfig ?? null);
@@ -362,7 +409,12 @@ describe('properties: Windows pods', () => {
           labels: { [ISTIO_INJECT]: 'false', ...expected.metadata?.labels, [MANAGED]: 'true' },
           annotations: { ...expected.metadata?.annotations, [STATUS]: stored.metadata!.annotations![STATUS]! },
         };
-        expected.spec = { ...expected.spec!, hostAliases: stored.spec?.hostAliases, dnsPolicy: stored.spec?.dnsPolicy, dnsConfig: stored.spec?.dnsConfig };
+        expected.spec = {
+          ...expected.spec!,
+          hostAliases: stored.spec?.hostAliases,
+          dnsPolicy: stored.spec?.dnsPolicy,
+          dnsConfig: stored.spec?.dnsConfig,
+        };
         expect(stored).toEqual(expected);
 
         // Idempotency: admitting the stored pod again changes nothing.
@@ -386,14 +438,27 @@ describe('properties: Windows pods', () => {
 const nonWindowsSpecArb = fc
   .record({
     os: fc.constantFrom<string | undefined>(undefined, 'linux'),
-    nodeSelector: fc.constantFrom<Record<string, string> | undefined>(undefined, { 'kubernetes.io/os': 'linux' }, { disk: 'ssd' }, { 'kubernetes.io/os': 'Windows' }),
-    affinity: fc.constantFrom<'none' | 'linux' | 'mixed' | 'notin' | 'empty-values'>('none', 'linux', 'mixed', 'notin', 'empty-values'),
+    nodeSelector: fc.constantFrom<Record<string, string> | undefined>(
+      undefined,
+      { 'kubernetes.io/os': 'linux' },
+      { disk: 'ssd' },
+      { 'kubernetes.io/os': 'Windows' },
+    ),
+    affinity: fc.constantFrom<'none' | 'linux' | 'mixed' | 'notin' | 'empty-values'>(
+      'none',
+      'linux',
+      'mixed',
+      'notin',
+      'empty-values',
+    ),
     runtimeClassName: fc.constantFrom<string | undefined>(undefined, 'linux-rc', 'unknown-rc'),
     containers: fc.array(containerArb, { minLength: 1, maxLength: 2 }),
     hostAliases: fc.option(fc.array(userHostAlias, { minLength: 1, maxLength: 2 }), { nil: undefined }),
   })
   .map((r) => {
-    const term = (operator: string, values: string[]) => ({ matchExpressions: [{ key: 'kubernetes.io/os', operator, values }] });
+    const term = (operator: string, values: string[]) => ({
+      matchExpressions: [{ key: 'kubernetes.io/os', operator, values }],
+    });
     const terms = {
       none: undefined,
       linux: [term('In', ['linux'])],
@@ -406,7 +471,13 @@ const nonWindowsSpecArb = fc
       containers: r.containers,
       ...(r.os ? { os: { name: r.os } } : {}),
       ...(r.nodeSelector ? { nodeSelector: r.nodeSelector } : {}),
-      ...(terms ? { affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } } } } : {}),
+      ...(terms
+        ? {
+            affinity: {
+              nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: terms } },
+            },
+          }
+        : {}),
       ...(r.runtimeClassName ? { runtimeClassName: r.runtimeClassName } : {}),
       ...(r.hostAliases ? { hostAliases: r.hostAliases } : {}),
     };
@@ -416,10 +487,24 @@ describe('properties: non-Windows pods', () => {
   it('without any wpgw.io/* key are never touched', () => {
     fc.assert(
       fc.property(
-        fc.record({ name: dnsLabel, labels: metaMap, annotations: metaMap, foreignOutbound: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }), spec: nonWindowsSpecArb }),
+        fc.record({
+          name: dnsLabel,
+          labels: metaMap,
+          annotations: metaMap,
+          foreignOutbound: fc.option(fc.string({ maxLength: 40 }), { nil: undefined }),
+          spec: nonWindowsSpecArb,
+        }),
         ({ name, labels, annotations, foreignOutbound, spec }) => {
-          const a = { ...annotations, ...(foreignOutbound !== undefined ? { 'example.com/outbound': foreignOutbound } : {}) };
-          const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, ...(nonEmpty(labels) ? { labels } : {}), ...(nonEmpty(a) ? { annotations: a } : {}) }, spec };
+          const a = {
+            ...annotations,
+            ...(foreignOutbound !== undefined ? { 'example.com/outbound': foreignOutbound } : {}),
+          };
+          const pod = {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            metadata: { name, ...(nonEmpty(labels) ? { labels } : {}), ...(nonEmpty(a) ? { annotations: a } : {}) },
+            spec,
+          };
           const res = admit(podReview(pod), staticContext());
           expectOk(res);
           expect(res.decision).toMatchObject({ allowed: true, decision: 'skipped', reason: 'not_windows' });
@@ -436,21 +521,33 @@ describe('properties: non-Windows pods', () => {
 const port = fc.integer({ min: 1, max: 65535 });
 /** Entries the documented grammar rejects, each with the rule it breaks. */
 const garbageArb: fc.Arbitrary<string> = fc.oneof(
-  fc.tuple(fc.stringMatching(/^[a-z]{1,8}$/).filter((s) => !['http', 'tls', 'tcp'].includes(s)), externalHost, port).map(([s, h, p]) => `${s}://${h}:${p}`), // unknown scheme
+  fc
+    .tuple(
+      fc.stringMatching(/^[a-z]{1,8}$/).filter((s) => !['http', 'tls', 'tcp'].includes(s)),
+      externalHost,
+      port,
+    )
+    .map(([s, h, p]) => `${s}://${h}:${p}`), // unknown scheme
   fc.tuple(externalHost, fc.constantFrom('', '/x')).map(([h, tail]) => `${h}${tail}`), // no port
   fc.tuple(externalHost, fc.oneof(fc.constant(0), fc.integer({ min: 65536, max: 99999 }))).map(([h, p]) => `${h}:${p}`), // port out of range
-  fc.tuple(dnsLabel, fc.constantFrom('_', '!', '$', '@', '&'), externalHost, port).map(([l, ch, h, p]) => `${l}${ch}x.${h}:${p}`), // bad character
+  fc
+    .tuple(dnsLabel, fc.constantFrom('_', '!', '$', '@', '&'), externalHost, port)
+    .map(([l, ch, h, p]) => `${l}${ch}x.${h}:${p}`), // bad character
   fc.tuple(fc.ipV4(), port).map(([ip, p]) => `${ip}:${p}`), // IP literal
   fc.tuple(fc.constantFrom('tls', 'tcp'), externalHost, port).map(([s, h, p]) => `${s}://${h}:${p}+tls`), // +tls on tls/tcp
   fc.tuple(externalHost, port).map(([h, p]) => `tcp://*.${h}:${p}`), // wildcard tcp
   fc.tuple(externalHost, port).map(([h, p]) => `*.${h}:${p}+tls`), // wildcard with origination
   fc.tuple(externalHost, port).map(([h, p]) => `${'a'.repeat(64)}.${h}:${p}`), // label longer than 63
-  fc.tuple(dnsLabel, externalHost, port, fc.boolean()).map(([l, h, p, lead]) => `${lead ? `-${l}` : `${l}-`}.${h}:${p}`), // hyphen at a label edge
+  fc
+    .tuple(dnsLabel, externalHost, port, fc.boolean())
+    .map(([l, h, p, lead]) => `${lead ? `-${l}` : `${l}-`}.${h}:${p}`), // hyphen at a label edge
   fc.tuple(dnsLabel, externalHost, port).map(([l, h, p]) => `*${l}.${h}:${p}`), // "*" inside a label
   fc.tuple(externalHost, port).map(([h, p]) => `${h}:${p}/path`), // a path
   port.map((p) => `:${p}`), // no host
   fc.tuple(externalHost, port).map(([h, p]) => `ex\u00e4mple.${h}:${p}`), // not ASCII
-  fc.tuple(externalHost, port, fc.oneof(fc.constant(0), fc.integer({ min: 65536, max: 99999 }))).map(([h, p, u]) => `${h}:${p}+tls:${u}`), // upstream out of range
+  fc
+    .tuple(externalHost, port, fc.oneof(fc.constant(0), fc.integer({ min: 65536, max: 99999 })))
+    .map(([h, p, u]) => `${h}:${p}+tls:${u}`), // upstream out of range
   fc.tuple(externalHost, port).map(([h, p]) => `https://${h}:${p}`), // https is not a protocol here
   fc.tuple(externalHost, port).map(([h, p]) => `${h}:${p}+ssl`), // unknown suffix
 );
@@ -458,7 +555,10 @@ const garbageArb: fc.Arbitrary<string> = fc.oneof(
 describe('properties: invalid outbound annotations', () => {
   function check(garbage: string, before: GenDest[], after: GenDest[], seps: string[]): void {
     const text = joinEntries([...before.map((d) => d.text), garbage, ...after.map((d) => d.text)], seps);
-    const pod = { metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': text } }, spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] } };
+    const pod = {
+      metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': text } },
+      spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] },
+    };
     const res = admit(podReview(pod), staticContext());
     expectOk(res);
     expect(res.decision).toMatchObject({ allowed: false, decision: 'denied', reason: 'invalid_outbound' });
@@ -472,9 +572,11 @@ describe('properties: invalid outbound annotations', () => {
   }
 
   // Valid entries around the bad one must not collide with each other (that is its own error).
-  const context = fc
-    .tuple(destsArb, fc.nat(), separators)
-    .map(([dests, cut, seps]) => ({ before: dests.slice(0, cut % (dests.length + 1)), after: dests.slice(cut % (dests.length + 1)), seps }));
+  const context = fc.tuple(destsArb, fc.nat(), separators).map(([dests, cut, seps]) => ({
+    before: dests.slice(0, cut % (dests.length + 1)),
+    after: dests.slice(cut % (dests.length + 1)),
+    seps,
+  }));
 
   it('entries breaking a grammar rule are denied naming the entry', () => {
     fc.assert(
@@ -498,22 +600,34 @@ describe('properties: invalid outbound annotations', () => {
           return true;
         }
       });
-    fc.assert(fc.property(token, context, (garbage, { before, after, seps }) => check(garbage, before, after, seps)), { numRuns: 300 });
+    fc.assert(
+      fc.property(token, context, (garbage, { before, after, seps }) => check(garbage, before, after, seps)),
+      { numRuns: 300 },
+    );
   });
 
   it('two entries of one pod the gateway cannot route side by side are denied naming the later one, whatever else is declared', () => {
     // Istio's reserved ports are denied for their own reason first (the Windows pods property above).
     const port = fc.integer({ min: 1, max: 65535 }).filter((p) => p < 15000 || p > 15090);
     const pair = fc.oneof(
-      fc.tuple(externalHost, externalHost, port).filter(([a, b]) => a !== b).map(([a, b, p]) => [`tcp://${a}:${p}`, `tcp://${b}:${p}`] as const),
+      fc
+        .tuple(externalHost, externalHost, port)
+        .filter(([a, b]) => a !== b)
+        .map(([a, b, p]) => [`tcp://${a}:${p}`, `tcp://${b}:${p}`] as const),
       fc.tuple(externalHost, externalHost, port).map(([a, b, p]) => [`${a}:${p}`, `tls://${b}.x:${p}`] as const),
-      fc.tuple(externalHost, port, port).filter(([, p, q]) => p !== q).map(([h, p, q]) => [`${h}:${p}+tls:${q}`, `tls://${h}:${q}`] as const),
+      fc
+        .tuple(externalHost, port, port)
+        .filter(([, p, q]) => p !== q)
+        .map(([h, p, q]) => [`${h}:${p}+tls:${q}`, `tls://${h}:${q}`] as const),
       fc.tuple(serviceHost, port).map(([h, p]) => [`${h.host}:${p}+tls`, ''] as const),
     );
     fc.assert(
       fc.property(pair, fc.boolean(), ([first, second], swap) => {
         const entries = second === '' ? [first] : swap ? [second, first] : [first, second];
-        const pod = { metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': entries.join(', ') } }, spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] } };
+        const pod = {
+          metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': entries.join(', ') } },
+          spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] },
+        };
         const res = admit(podReview(pod), staticContext());
         expectOk(res);
         expect(res.decision.reason).toBe('invalid_outbound');
@@ -526,7 +640,10 @@ describe('properties: invalid outbound annotations', () => {
 
   it('a second declaration of one host:port with other settings is denied naming the second', () => {
     const pod = {
-      metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'example.com:443, orders.sales.svc:9080 tls://EXAMPLE.com.:443' } },
+      metadata: {
+        name: 'legacy',
+        annotations: { 'wpgw.io/outbound': 'example.com:443, orders.sales.svc:9080 tls://EXAMPLE.com.:443' },
+      },
       spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] },
     };
     const res = admit(podReview(pod), staticContext());
@@ -538,7 +655,10 @@ describe('properties: invalid outbound annotations', () => {
 
   it('an entry longer than 120 characters is quoted by its first 117 characters', () => {
     const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.com:80/x`;
-    const pod = { metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': `example.com:80 ${long}` } }, spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] } };
+    const pod = {
+      metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': `example.com:80 ${long}` } },
+      spec: { os: { name: 'windows' }, containers: [{ name: 'c' }] },
+    };
     const res = admit(podReview(pod), staticContext());
     expectOk(res);
     expect(res.decision.reason).toBe('invalid_outbound');
@@ -548,17 +668,33 @@ describe('properties: invalid outbound annotations', () => {
 
 // ---- Services -------------------------------------------------------------------------------------
 
-const labelKey = fc.oneof(fc.stringMatching(/^([a-z0-9.-]{1,10}\/)?[a-z][a-z0-9._-]{0,10}$/), fc.constantFrom('app', 'app.kubernetes.io/name', 'tier'));
+const labelKey = fc.oneof(
+  fc.stringMatching(/^([a-z0-9.-]{1,10}\/)?[a-z][a-z0-9._-]{0,10}$/),
+  fc.constantFrom('app', 'app.kubernetes.io/name', 'tier'),
+);
 const labelValue = fc.stringMatching(/^([a-z0-9][a-z0-9._-]{0,10})?$/);
 const windowsLabelsArb = fc
-  .uniqueArray(fc.tuple(labelKey.filter((k) => !k.startsWith('wpgw.io/')), labelValue), { selector: ([k]) => k, minLength: 1, maxLength: 4 })
+  .uniqueArray(
+    fc.tuple(
+      labelKey.filter((k) => !k.startsWith('wpgw.io/')),
+      labelValue,
+    ),
+    { selector: ([k]) => k, minLength: 1, maxLength: 4 },
+  )
   .map((e) => Object.fromEntries(e) as Record<string, string>);
 
 const servicePortsArb: fc.Arbitrary<V1ServicePort[]> = fc
   .uniqueArray(
     fc.record({
-      port: fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max })),
-      target: fc.oneof(fc.constant(undefined), fc.integer({ min: 1, max: 65535 }), fc.constantFrom('http', 'web', 'metrics')),
+      port: fc.oneof(
+        fc.integer({ min: 1, max: 65535 }),
+        fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max }),
+      ),
+      target: fc.oneof(
+        fc.constant(undefined),
+        fc.integer({ min: 1, max: 65535 }),
+        fc.constantFrom('http', 'web', 'metrics'),
+      ),
       protocol: fc.constantFrom<string | undefined>(undefined, 'TCP'),
       appProtocol: fc.constantFrom<string | undefined>(undefined, 'http', 'kubernetes.io/h2c'),
       prefix: fc.constantFrom('http', 'tcp', 'grpc', 'web'),
@@ -577,23 +713,33 @@ const servicePortsArb: fc.Arbitrary<V1ServicePort[]> = fc
     })),
   );
 
-const serviceCaseArb = windowsLabelsArb.chain((windowsLabels) =>
-  fc.record({
-    windowsLabels: fc.constant(windowsLabels),
-    selectorKeys: fc.subarray(Object.keys(windowsLabels), { minLength: 1 }),
-    name: dnsLabel,
-    ports: servicePortsArb,
-    type: fc.constantFrom<string | undefined>(undefined, 'ClusterIP', 'NodePort', 'LoadBalancer'),
-    labels: metaMap,
-    annotations: metaMap,
-    taken: fc.uniqueArray(fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max }), { maxLength: 30 }),
-    selecting: fc.uniqueArray(fc.oneof(fc.integer({ min: 1, max: 65535 }), fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max })), { maxLength: 10 }),
-    otherLabels: windowsLabelsArb,
-  }),
-).map((c) =>
-  // NodePort and LoadBalancer Services are re-pointed only when the user asks (service-rules.test.ts).
-  c.type === 'NodePort' || c.type === 'LoadBalancer' ? { ...c, annotations: { ...c.annotations, 'wpgw.io/inject': 'true' } } : c,
-);
+const serviceCaseArb = windowsLabelsArb
+  .chain((windowsLabels) =>
+    fc.record({
+      windowsLabels: fc.constant(windowsLabels),
+      selectorKeys: fc.subarray(Object.keys(windowsLabels), { minLength: 1 }),
+      name: dnsLabel,
+      ports: servicePortsArb,
+      type: fc.constantFrom<string | undefined>(undefined, 'ClusterIP', 'NodePort', 'LoadBalancer'),
+      labels: metaMap,
+      annotations: metaMap,
+      taken: fc.uniqueArray(fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max }), { maxLength: 30 }),
+      selecting: fc.uniqueArray(
+        fc.oneof(
+          fc.integer({ min: 1, max: 65535 }),
+          fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max }),
+        ),
+        { maxLength: 10 },
+      ),
+      otherLabels: windowsLabelsArb,
+    }),
+  )
+  .map((c) =>
+    // NodePort and LoadBalancer Services are re-pointed only when the user asks (service-rules.test.ts).
+    c.type === 'NodePort' || c.type === 'LoadBalancer'
+      ? { ...c, annotations: { ...c.annotations, 'wpgw.io/inject': 'true' } }
+      : c,
+  );
 
 describe('properties: Services selecting Windows pods', () => {
   it('are re-pointed at the gateway, recorded, stable on re-admission and on re-apply of the user spec', () => {
@@ -603,7 +749,12 @@ describe('properties: Services selecting Windows pods', () => {
         const user: V1Service = deepCopy({
           apiVersion: 'v1',
           kind: 'Service',
-          metadata: { name: c.name, namespace: NS, ...(nonEmpty(c.labels) ? { labels: c.labels } : {}), ...(nonEmpty(c.annotations) ? { annotations: c.annotations } : {}) },
+          metadata: {
+            name: c.name,
+            namespace: NS,
+            ...(nonEmpty(c.labels) ? { labels: c.labels } : {}),
+            ...(nonEmpty(c.annotations) ? { annotations: c.annotations } : {}),
+          },
           spec: { ...(c.type ? { type: c.type } : {}), selector, ports: c.ports },
         });
         const ctx = staticContext({
@@ -619,7 +770,11 @@ describe('properties: Services selecting Windows pods', () => {
         const stored = applyResponse(user, first);
 
         expect(stored.spec?.selector).toEqual({ 'wpgw.io/gateway': NS });
-        expect(stored.metadata?.labels).toEqual({ ...c.labels, 'wpgw.io/repointed': 'true', 'experimental.istio.io/disable-gateway-port-translation': 'true' });
+        expect(stored.metadata?.labels).toEqual({
+          ...c.labels,
+          'wpgw.io/repointed': 'true',
+          'experimental.istio.io/disable-gateway-port-translation': 'true',
+        });
         const targets = (stored.spec?.ports ?? []).map((p) => p.targetPort);
         const forbidden = new Set([...c.taken, ...c.selecting, ...c.ports.map((p) => p.port)]);
         for (const t of targets) {
@@ -630,19 +785,31 @@ describe('properties: Services selecting Windows pods', () => {
         }
         expect(new Set(targets).size).toBe(targets.length);
         // Port by port: only targetPort changed (names, protocols, nodePorts stay).
-        expect(stored.spec?.ports?.map(({ targetPort: _t, ...rest }) => rest)).toEqual(c.ports.map(({ targetPort: _t, ...rest }) => rest));
+        expect(stored.spec?.ports?.map(({ targetPort: _t, ...rest }) => rest)).toEqual(
+          c.ports.map(({ targetPort: _t, ...rest }) => rest),
+        );
         // The original is recorded, without nodePorts.
-        const recorded = JSON.parse(stored.metadata?.annotations?.['wpgw.io/original'] ?? 'null') as { selector: unknown; ports: V1ServicePort[] };
+        const recorded = JSON.parse(stored.metadata?.annotations?.['wpgw.io/original'] ?? 'null') as {
+          selector: unknown;
+          ports: V1ServicePort[];
+        };
         expect(recorded.selector).toEqual(selector);
         expect(recorded.ports).toEqual(c.ports.map(({ nodePort: _n, ...rest }) => rest));
         // Everything else is the user's.
-        expect({ ...stored, metadata: { ...stored.metadata, labels: c.labels, annotations: c.annotations }, spec: { ...stored.spec, selector, ports: c.ports } }).toEqual({
+        expect({
+          ...stored,
+          metadata: { ...stored.metadata, labels: c.labels, annotations: c.annotations },
+          spec: { ...stored.spec, selector, ports: c.ports },
+        }).toEqual({
           ...user,
           metadata: { ...user.metadata, labels: c.labels, annotations: c.annotations },
         });
 
         // Re-admitting the stored Service (any UPDATE, e.g. a label change elsewhere) is a no-op.
-        const again = admit(review({ kind: 'Service', operation: 'UPDATE', namespace: NS, object: stored, oldObject: stored }), ctx);
+        const again = admit(
+          review({ kind: 'Service', operation: 'UPDATE', namespace: NS, object: stored, oldObject: stored }),
+          ctx,
+        );
         expectOk(again);
         expect(again.decision.decision).toBe('unchanged');
         expect(again.review.response.patch).toBeUndefined();
@@ -652,13 +819,26 @@ describe('properties: Services selecting Windows pods', () => {
         const userWithIds = { ...deepCopy(user), metadata: { ...user.metadata, uid: 'svc-uid', resourceVersion: '7' } };
         for (const update of [
           userWithIds,
-          { ...userWithIds, metadata: { ...userWithIds.metadata, labels: stored.metadata?.labels, annotations: stored.metadata?.annotations } },
+          {
+            ...userWithIds,
+            metadata: {
+              ...userWithIds.metadata,
+              labels: stored.metadata?.labels,
+              annotations: stored.metadata?.annotations,
+            },
+          },
         ]) {
-          const reapply = admit(review({ kind: 'Service', operation: 'UPDATE', namespace: NS, object: update, oldObject: stored }), ctx);
+          const reapply = admit(
+            review({ kind: 'Service', operation: 'UPDATE', namespace: NS, object: update, oldObject: stored }),
+            ctx,
+          );
           expectOk(reapply);
           expect(reapply.decision.decision).toBe('patched');
           const restored = applyResponse(update, reapply);
-          expect(restored).toEqual({ ...stored, metadata: { ...stored.metadata, uid: 'svc-uid', resourceVersion: '7' } });
+          expect(restored).toEqual({
+            ...stored,
+            metadata: { ...stored.metadata, uid: 'svc-uid', resourceVersion: '7' },
+          });
         }
       }),
       { numRuns: 300 },
@@ -667,11 +847,20 @@ describe('properties: Services selecting Windows pods', () => {
 
   it('allocation never hands out a port the Service itself exposes (Istio would translate through it)', () => {
     const ctx = staticContext({ windowsLabelSets: { [NS]: [{ app: 'win' }] } });
-    const make = (ports: V1ServicePort[]) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'legacy', namespace: NS }, spec: { selector: { app: 'win' }, ports } });
+    const make = (ports: V1ServicePort[]) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'legacy', namespace: NS },
+      spec: { selector: { app: 'win' }, ports },
+    });
     const single = make([{ name: 'http', port: 8080, targetPort: 80 }]);
-    const preferred = applyResponse(single, admit(review({ kind: 'Service', namespace: NS, object: single }), ctx)).spec.ports[0]!.targetPort as number;
+    const preferred = applyResponse(single, admit(review({ kind: 'Service', namespace: NS, object: single }), ctx)).spec
+      .ports[0]!.targetPort as number;
     // Same Service, now also exposing the pod port 8080 would have been given.
-    const both = make([{ name: 'http', port: 8080, targetPort: 80 }, { name: 'http-alt', port: preferred, targetPort: 81 }]);
+    const both = make([
+      { name: 'http', port: 8080, targetPort: 80 },
+      { name: 'http-alt', port: preferred, targetPort: 81 },
+    ]);
     const stored = applyResponse(both, admit(review({ kind: 'Service', namespace: NS, object: both }), ctx));
     const targets = stored.spec.ports.map((p) => p.targetPort as number);
     expect(targets).not.toContain(preferred);
@@ -683,15 +872,27 @@ describe('properties: Services selecting Windows pods', () => {
     const size = INBOUND_POD_PORTS.max - INBOUND_POD_PORTS.min + 1;
     fc.assert(
       fc.property(
-        fc.uniqueArray(fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max }), { minLength: 0, maxLength: 4 }),
+        fc.uniqueArray(fc.integer({ min: INBOUND_POD_PORTS.min, max: INBOUND_POD_PORTS.max }), {
+          minLength: 0,
+          maxLength: 4,
+        }),
         fc.integer({ min: 1, max: 4 }),
         dnsLabel,
         (free, nPorts, name) => {
           const freeSet = new Set(free);
           const taken: number[] = [];
           for (let p = INBOUND_POD_PORTS.min; p < INBOUND_POD_PORTS.min + size; p++) if (!freeSet.has(p)) taken.push(p);
-          const ports = Array.from({ length: nPorts }, (_, i) => ({ name: `http-${i}`, port: 8080 + i, targetPort: 80 + i }));
-          const user = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: 'win' }, ports } };
+          const ports = Array.from({ length: nPorts }, (_, i) => ({
+            name: `http-${i}`,
+            port: 8080 + i,
+            targetPort: 80 + i,
+          }));
+          const user = {
+            apiVersion: 'v1',
+            kind: 'Service',
+            metadata: { name, namespace: NS },
+            spec: { selector: { app: 'win' }, ports },
+          };
           const ctx = staticContext({ windowsLabelSets: { [NS]: [{ app: 'win' }] }, takenInboundPorts: taken });
           const res = admit(review({ kind: 'Service', namespace: NS, object: user }), ctx);
           expectOk(res);
@@ -753,18 +954,44 @@ const anyJson = fc.jsonValue({ maxDepth: 3 });
 const validReviewArb: fc.Arbitrary<Record<string, unknown>> = fc.oneof(
   fc.tuple(windowsPodArb, fc.option(garbageArb, { nil: undefined })).map(([c, garbage]) => {
     const { pod } = buildWindowsPod(c);
-    if (garbage !== undefined) pod.metadata = { ...pod.metadata, annotations: { ...pod.metadata?.annotations, 'wpgw.io/outbound': garbage } };
+    if (garbage !== undefined)
+      pod.metadata = { ...pod.metadata, annotations: { ...pod.metadata?.annotations, 'wpgw.io/outbound': garbage } };
     return review({ kind: 'Pod', namespace: NS, object: pod });
   }),
-  fc.tuple(dnsLabel, servicePortsArb, fc.boolean(), fc.constantFrom<'CREATE' | 'UPDATE'>('CREATE', 'UPDATE')).map(([name, ports, udp, operation]) => {
-    const object = { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: NS }, spec: { selector: { app: 'win' }, ports: udp ? [{ ...ports[0], protocol: 'UDP' }, ...ports.slice(1)] : ports } };
-    return review({ kind: 'Service', operation, namespace: NS, object, ...(operation === 'UPDATE' ? { oldObject: object } : {}) });
-  }),
+  fc
+    .tuple(dnsLabel, servicePortsArb, fc.boolean(), fc.constantFrom<'CREATE' | 'UPDATE'>('CREATE', 'UPDATE'))
+    .map(([name, ports, udp, operation]) => {
+      const object = {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name, namespace: NS },
+        spec: { selector: { app: 'win' }, ports: udp ? [{ ...ports[0], protocol: 'UDP' }, ...ports.slice(1)] : ports },
+      };
+      return review({
+        kind: 'Service',
+        operation,
+        namespace: NS,
+        object,
+        ...(operation === 'UPDATE' ? { oldObject: object } : {}),
+      });
+    }),
 );
 const ENVELOPE_PATHS = [
-  ['apiVersion'], ['kind'], ['request'], ['request', 'uid'], ['request', 'kind'], ['request', 'kind', 'group'], ['request', 'kind', 'kind'],
-  ['request', 'operation'], ['request', 'namespace'], ['request', 'name'], ['request', 'object'], ['request', 'object', 'metadata'],
-  ['request', 'object', 'metadata', 'labels'], ['request', 'object', 'metadata', 'annotations'], ['request', 'object', 'spec'],
+  ['apiVersion'],
+  ['kind'],
+  ['request'],
+  ['request', 'uid'],
+  ['request', 'kind'],
+  ['request', 'kind', 'group'],
+  ['request', 'kind', 'kind'],
+  ['request', 'operation'],
+  ['request', 'namespace'],
+  ['request', 'name'],
+  ['request', 'object'],
+  ['request', 'object', 'metadata'],
+  ['request', 'object', 'metadata', 'labels'],
+  ['request', 'object', 'metadata', 'annotations'],
+  ['request', 'object', 'spec'],
   ['request', 'subResource'],
 ];
 const DELETE = Symbol('delete');
@@ -805,8 +1032,26 @@ const corruptedReviewArb = fc
 // Fields the shape check does not descend into, read by the mutations.
 const DEEP_PATHS = [
   ['spec', 'affinity', 'nodeAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms'],
-  ['spec', 'affinity', 'nodeAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms', '0', 'matchExpressions'],
-  ['spec', 'affinity', 'nodeAffinity', 'requiredDuringSchedulingIgnoredDuringExecution', 'nodeSelectorTerms', '0', 'matchExpressions', '0', 'values'],
+  [
+    'spec',
+    'affinity',
+    'nodeAffinity',
+    'requiredDuringSchedulingIgnoredDuringExecution',
+    'nodeSelectorTerms',
+    '0',
+    'matchExpressions',
+  ],
+  [
+    'spec',
+    'affinity',
+    'nodeAffinity',
+    'requiredDuringSchedulingIgnoredDuringExecution',
+    'nodeSelectorTerms',
+    '0',
+    'matchExpressions',
+    '0',
+    'values',
+  ],
   ['spec', 'dnsConfig', 'options'],
   ['spec', 'dnsConfig', 'searches'],
   ['spec', 'dnsConfig', 'options', '0'],
@@ -848,7 +1093,8 @@ describe('properties: malformed AdmissionReviews', () => {
     );
     // The generator reaches every outcome, including the mutations. The rarest ('skipped') comes
     // 7-13 times in 500 runs, so the floor is 1: it fails when an outcome is never generated, not by chance.
-    for (const outcome of ['not ok', 'skipped', 'patched', 'denied']) expect(seen.get(outcome) ?? 0, outcome).toBeGreaterThan(0);
+    for (const outcome of ['not ok', 'skipped', 'patched', 'denied'])
+      expect(seen.get(outcome) ?? 0, outcome).toBeGreaterThan(0);
   });
 
   it('wrong types deep inside a pod that the shape check does not look at are answered, never thrown', () => {
@@ -856,9 +1102,20 @@ describe('properties: malformed AdmissionReviews', () => {
     const basePod = {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'legacy', annotations: { 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' } },
+      metadata: {
+        name: 'legacy',
+        annotations: { 'wpgw.io/outbound': 'example.com:80', 'wpgw.io/resolver': 'dnsConfig' },
+      },
       spec: {
-        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] }] } } },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [
+                { matchExpressions: [{ key: 'kubernetes.io/os', operator: 'In', values: ['windows'] }] },
+              ],
+            },
+          },
+        },
         containers: [{ name: 'app' }],
         hostAliases: [{ ip: '172.16.0.1', hostnames: ['db.internal'] }],
         dnsConfig: { searches: ['corp.example'], options: [{ name: 'timeout', value: '2' }] },

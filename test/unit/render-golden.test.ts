@@ -9,7 +9,9 @@ import { runCli } from '../../src/commands/main.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const GOLDEN = join(ROOT, 'test/unit/testdata/render-golden');
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
-const examples = readdirSync(join(ROOT, 'examples')).filter((f) => /\.ya?ml$/.test(f)).sort();
+const examples = readdirSync(join(ROOT, 'examples'))
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 
 describe('golden render of examples/', () => {
   it('has examples to render', () => expect(examples.length).toBeGreaterThan(0));
@@ -22,7 +24,10 @@ describe('golden render of examples/', () => {
       stderr: (t) => void (err += t),
     });
     // One file holds all of it: the exit code, the report (stderr) and the objects (stdout).
-    const got = `# exit code: ${code}\n# --- report (stderr)\n${err}# --- objects (stdout)\n${out}`.replaceAll(ROOT, '<repo>');
+    const got = `# exit code: ${code}\n# --- report (stderr)\n${err}# --- objects (stdout)\n${out}`.replaceAll(
+      ROOT,
+      '<repo>',
+    );
     const path = join(GOLDEN, file.replace(/\.ya?ml$/, '.golden.yaml'));
     if (UPDATE) writeFileSync(path, got);
     const want = readFileSync(path, 'utf8');

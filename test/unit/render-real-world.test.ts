@@ -10,9 +10,11 @@ import { render } from '../../src/render.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const REAL = readFileSync(join(ROOT, 'examples/real-world.yaml'), 'utf8');
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Doc = any;
-const docsOf = (yaml: string): Doc[] => parseAllDocuments(yaml).map((d) => d.toJS() as Doc).filter((d) => d !== null);
+const docsOf = (yaml: string): Doc[] =>
+  parseAllDocuments(yaml)
+    .map((d) => d.toJS() as Doc)
+    .filter((d) => d !== null);
 const pick = (all: Doc[], kind: string, name: string): Doc => {
   const found = all.filter((d) => d.kind === kind && d.metadata?.name === name);
   expect(found, `${kind}/${name}`).toHaveLength(1);
@@ -33,7 +35,12 @@ describe('render: examples/real-world.yaml', () => {
 
   it('an Argo Rollout is a workload: its Windows template is injected and its stable Service re-pointed', () => {
     const tpl = pick(out, 'Rollout', 'checkout').spec.template;
-    expect(tpl.spec.hostAliases).toEqual([{ ip: '10.96.100.10', hostnames: ['payments', 'payments.store', 'payments.store.svc', 'payments.store.svc.cluster.local'] }]);
+    expect(tpl.spec.hostAliases).toEqual([
+      {
+        ip: '10.96.100.10',
+        hostnames: ['payments', 'payments.store', 'payments.store.svc', 'payments.store.svc.cluster.local'],
+      },
+    ]);
     expect(tpl.metadata.labels['wpgw.io/managed']).toBe('true');
     expect(pick(out, 'Rollout', 'checkout').spec.strategy).toEqual(pick(input, 'Rollout', 'checkout').spec.strategy);
     expect(pick(out, 'Service', 'checkout').spec.selector).toEqual({ 'wpgw.io/gateway': 'store' });
@@ -42,26 +49,54 @@ describe('render: examples/real-world.yaml', () => {
   });
 
   it('ClientIP affinity is carried to the gateway -> checkout-app hop and said so', () => {
-    expect(pick(out, 'DestinationRule', 'wpgw-app-checkout').spec.trafficPolicy).toEqual({ tls: { mode: 'DISABLE' }, loadBalancer: { consistentHash: { useSourceIp: true } } });
-    expect(r.report.some((l) => l.startsWith('warning: Service/checkout in namespace store: service "checkout": sessionAffinity ClientIP is carried'))).toBe(true);
+    expect(pick(out, 'DestinationRule', 'wpgw-app-checkout').spec.trafficPolicy).toEqual({
+      tls: { mode: 'DISABLE' },
+      loadBalancer: { consistentHash: { useSourceIp: true } },
+    });
+    expect(
+      r.report.some((l) =>
+        l.startsWith(
+          'warning: Service/checkout in namespace store: service "checkout": sessionAffinity ClientIP is carried',
+        ),
+      ),
+    ).toBe(true);
   });
 
   it('the LoadBalancer Service Prometheus scrapes is left alone, said so, and its clients let through to the Windows pods', () => {
     expect(pick(out, 'Service', 'portal-public')).toEqual(pick(input, 'Service', 'portal-public'));
     expect(out.some((d) => d.kind === 'Service' && d.metadata.name === 'portal-public-app')).toBe(false);
     expect(r.report).toContain('Service/portal-public in namespace store: unchanged (non_mesh_clients)');
-    expect(r.report.some((l) => /^warning: Service\/portal-public .*is left alone .*type LoadBalancer.*prometheus\.io\/scrape/.test(l))).toBe(true);
-    expect(r.report.some((l) => l.startsWith('conflict: namespace store: Service/portal-public: is left alone'))).toBe(true);
+    expect(
+      r.report.some((l) =>
+        /^warning: Service\/portal-public .*is left alone .*type LoadBalancer.*prometheus\.io\/scrape/.test(l),
+      ),
+    ).toBe(true);
+    expect(r.report.some((l) => l.startsWith('conflict: namespace store: Service/portal-public: is left alone'))).toBe(
+      true,
+    );
     const np = pick(out, 'NetworkPolicy', 'wpgw-direct-portal-public');
     expect(np.spec.podSelector.matchLabels).toEqual({ app: 'portal', 'wpgw.io/managed': 'true' });
-    expect(np.spec.ingress).toEqual([{ ports: [{ protocol: 'TCP', port: 'http' }, { protocol: 'TCP', port: 9102 }] }]);
+    expect(np.spec.ingress).toEqual([
+      {
+        ports: [
+          { protocol: 'TCP', port: 'http' },
+          { protocol: 'TCP', port: 9102 },
+        ],
+      },
+    ]);
     // The mesh-facing Service of the same pods is re-pointed.
     expect(pick(out, 'Service', 'portal').spec.selector).toEqual({ 'wpgw.io/gateway': 'store' });
   });
 
   it('a Service shared with a Linux Deployment is re-pointed with catalog-app narrowed to the Windows pods, naming the Linux one', () => {
     expect(pick(out, 'Service', 'catalog-app').spec.selector).toEqual({ app: 'catalog', 'wpgw.io/managed': 'true' });
-    expect(r.report.some((l) => l.includes('service "catalog": its selector also matches workloads wpgw does not manage: Deployment/catalog-linux (not Windows)'))).toBe(true);
+    expect(
+      r.report.some((l) =>
+        l.includes(
+          'service "catalog": its selector also matches workloads wpgw does not manage: Deployment/catalog-linux (not Windows)',
+        ),
+      ),
+    ).toBe(true);
     expect(pick(out, 'Deployment', 'catalog-linux')).toEqual(pick(input, 'Deployment', 'catalog-linux'));
   });
 });
@@ -105,7 +140,9 @@ spec:
   ports: [{port: 80}]
 `);
     expect(r.errors).toHaveLength(1);
-    expect(r.errors[0]).toMatch(/^Service\/legacy in namespace shop: service "legacy": .*"legacy-app", and a Service of that name already exists that wpgw does not manage/);
+    expect(r.errors[0]).toMatch(
+      /^Service\/legacy in namespace shop: service "legacy": .*"legacy-app", and a Service of that name already exists that wpgw does not manage/,
+    );
   });
 });
 
@@ -127,7 +164,14 @@ spec:
     expect(r.errors).toEqual([]);
     const out = docsOf(r.yaml);
     expect(pick(out, 'Service', 'portal').spec.selector).toEqual({ app: 'portal' });
-    expect(r.report.some((l) => l.includes('service "portal": is left alone') && l.includes('sent to by Ingress/storefront (class nginx)'))).toBe(true);
-    expect(pick(out, 'NetworkPolicy', 'wpgw-direct-portal').spec.ingress).toEqual([{ ports: [{ protocol: 'TCP', port: 'http' }] }]);
+    expect(
+      r.report.some(
+        (l) =>
+          l.includes('service "portal": is left alone') && l.includes('sent to by Ingress/storefront (class nginx)'),
+      ),
+    ).toBe(true);
+    expect(pick(out, 'NetworkPolicy', 'wpgw-direct-portal').spec.ingress).toEqual([
+      { ports: [{ protocol: 'TCP', port: 'http' }] },
+    ]);
   });
 });

@@ -6,11 +6,19 @@ import type { KubeObject } from '../../src/core/desired-types.js';
 import { planRestore, serviceRestorePatch } from '../../src/core/restore.js';
 import { applyMergePatch } from '../lib/merge-patch.js';
 
-
-const ORIGINAL = { selector: { app: 'legacy', tier: 'web' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }, { name: 'grpc', port: 9000, targetPort: 9000 }] };
+const ORIGINAL = {
+  selector: { app: 'legacy', tier: 'web' },
+  ports: [
+    { name: 'http', port: 80, targetPort: 'http' },
+    { name: 'grpc', port: 9000, targetPort: 9000 },
+  ],
+};
 const USER_SPEC = { type: 'ClusterIP', clusterIP: '10.96.0.7', selector: ORIGINAL.selector, ports: ORIGINAL.ports };
 
-function repointed(selector: Record<string, string>, extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {}): V1Service {
+function repointed(
+  selector: Record<string, string>,
+  extra: { labels?: Record<string, string>; annotations?: Record<string, string> } = {},
+): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
@@ -19,9 +27,22 @@ function repointed(selector: Record<string, string>, extra: { labels?: Record<st
       namespace: 'shop',
       resourceVersion: '42',
       labels: { 'wpgw.io/repointed': 'true', team: 'a', ...extra.labels },
-      annotations: { 'wpgw.io/original': JSON.stringify(ORIGINAL), 'wpgw.io/nudge': '0123', 'kubectl.kubernetes.io/last-applied-configuration': '{}', ...extra.annotations },
+      annotations: {
+        'wpgw.io/original': JSON.stringify(ORIGINAL),
+        'wpgw.io/nudge': '0123',
+        'kubectl.kubernetes.io/last-applied-configuration': '{}',
+        ...extra.annotations,
+      },
     },
-    spec: { type: 'ClusterIP', clusterIP: '10.96.0.7', selector, ports: [{ name: 'http', port: 80, targetPort: 31001 }, { name: 'grpc', port: 9000, targetPort: 31002 }] },
+    spec: {
+      type: 'ClusterIP',
+      clusterIP: '10.96.0.7',
+      selector,
+      ports: [
+        { name: 'http', port: 80, targetPort: 31001 },
+        { name: 'grpc', port: 9000, targetPort: 31002 },
+      ],
+    },
   };
 }
 
@@ -48,7 +69,7 @@ describe('serviceRestorePatch: the live Service ends with exactly the original s
     expect(out.metadata!.annotations).toEqual({ 'kubectl.kubernetes.io/last-applied-configuration': '{}' });
   });
 
-  it('keeps a selector key the user added since (it is the user\'s, not ours)', () => {
+  it("keeps a selector key the user added since (it is the user's, not ours)", () => {
     const out = restoredBy(repointed({ 'wpgw.io/gateway': 'shop', app: 'legacy', tier: 'web', track: 'stable' }));
     expect(out.spec!.selector).toMatchObject({ ...ORIGINAL.selector, track: 'stable' });
     expect(out.spec!.selector!['wpgw.io/gateway']).toBeUndefined();
@@ -56,7 +77,9 @@ describe('serviceRestorePatch: the live Service ends with exactly the original s
 
   it('leaves alone what is not re-pointed by wpgw', () => {
     expect(serviceRestorePatch({ metadata: { name: 'x' }, spec: { selector: { app: 'x' } } })).toBeUndefined();
-    expect(serviceRestorePatch({ metadata: { name: 'x', annotations: { 'wpgw.io/original': 'not json' } }, spec: {} })).toBeUndefined();
+    expect(
+      serviceRestorePatch({ metadata: { name: 'x', annotations: { 'wpgw.io/original': 'not json' } }, spec: {} }),
+    ).toBeUndefined();
     const ours = repointed({ 'wpgw.io/gateway': 'shop' }, { labels: { 'app.kubernetes.io/managed-by': 'wpgw' } });
     expect(serviceRestorePatch(ours)).toBeUndefined();
   });
@@ -73,15 +96,37 @@ const gateway = (labelled: boolean, ready: boolean) =>
   ({
     ...obj('Deployment', 'wpgw', 'namespace', {
       replicas: 2,
-      template: { metadata: { labels: { 'wpgw.io/gateway': 'shop', ...(labelled ? { 'security.istio.io/tlsMode': 'istio' } : {}) } } },
+      template: {
+        metadata: {
+          labels: { 'wpgw.io/gateway': 'shop', ...(labelled ? { 'security.istio.io/tlsMode': 'istio' } : {}) },
+        },
+      },
     }),
     status: ready ? { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 } : {},
   }) as KubeObject;
-const callerRule = obj('DestinationRule', 'wpgw-in-legacy', 'service.legacy', { host: 'legacy.shop.svc.cluster.local' });
-const appRule = obj('DestinationRule', 'wpgw-app-legacy', 'service.legacy', { host: 'legacy-app.shop.svc.cluster.local' });
+const callerRule = obj('DestinationRule', 'wpgw-in-legacy', 'service.legacy', {
+  host: 'legacy.shop.svc.cluster.local',
+});
+const appRule = obj('DestinationRule', 'wpgw-app-legacy', 'service.legacy', {
+  host: 'legacy-app.shop.svc.cluster.local',
+});
 const appService = obj('Service', 'legacy-app', 'service.legacy');
-const status = JSON.stringify({ v: 1, mode: 'hostAliases', gatewayIP: '10.96.0.9', hostnames: ['orders'], outbound: ['orders:80'] });
-const pod = (name: string, extra: Partial<V1Pod> = {}): V1Pod => ({ metadata: { name, namespace: 'shop', labels: { 'wpgw.io/managed': 'true' }, annotations: { 'wpgw.io/status': status } }, ...extra });
+const status = JSON.stringify({
+  v: 1,
+  mode: 'hostAliases',
+  gatewayIP: '10.96.0.9',
+  hostnames: ['orders'],
+  outbound: ['orders:80'],
+});
+const pod = (name: string, extra: Partial<V1Pod> = {}): V1Pod => ({
+  metadata: {
+    name,
+    namespace: 'shop',
+    labels: { 'wpgw.io/managed': 'true' },
+    annotations: { 'wpgw.io/status': status },
+  },
+  ...extra,
+});
 
 describe('planRestore: one phase at a time, in an order that keeps callers working', () => {
   const svc = repointed({ 'wpgw.io/gateway': 'shop' });
@@ -90,7 +135,9 @@ describe('planRestore: one phase at a time, in an order that keeps callers worki
     const managed = [gateway(false, true), callerRule, appRule, appService];
     let p = planRestore({ namespace: 'shop', services: [svc], pods: [pod('w-1')], managed });
     expect(p.phase).toBe('gateway');
-    expect(p.gatewayPatch).toEqual({ spec: { template: { metadata: { labels: { 'security.istio.io/tlsMode': 'istio' } } } } });
+    expect(p.gatewayPatch).toEqual({
+      spec: { template: { metadata: { labels: { 'security.istio.io/tlsMode': 'istio' } } } },
+    });
     expect(p.deletions).toEqual([]);
     expect(p.services).toEqual([]);
     p = planRestore({ namespace: 'shop', services: [svc], pods: [], managed: [gateway(true, false), callerRule] });
@@ -106,7 +153,10 @@ describe('planRestore: one phase at a time, in an order that keeps callers worki
       { replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 1 },
     ]) {
       const gw = { ...gateway(true, true), status } as KubeObject;
-      expect(planRestore({ namespace: 'shop', services: [svc], pods: [], managed: [gw, callerRule] }).phase, JSON.stringify(status)).toBe('gateway');
+      expect(
+        planRestore({ namespace: 'shop', services: [svc], pods: [], managed: [gw, callerRule] }).phase,
+        JSON.stringify(status),
+      ).toBe('gateway');
     }
   });
 
@@ -115,7 +165,12 @@ describe('planRestore: one phase at a time, in an order that keeps callers worki
     let p = planRestore({ namespace: 'shop', services: [svc], pods: [pod('w-1')], managed });
     expect(p.phase).toBe('callers');
     expect(p.deletions.map((o) => o.metadata.name)).toEqual(['wpgw-in-legacy']);
-    p = planRestore({ namespace: 'shop', services: [svc], pods: [pod('w-1')], managed: [gateway(true, true), appRule, appService] });
+    p = planRestore({
+      namespace: 'shop',
+      services: [svc],
+      pods: [pod('w-1')],
+      managed: [gateway(true, true), appRule, appService],
+    });
     expect(p.phase).toBe('services');
     expect(p.services.map((s) => s.service)).toEqual(['legacy']);
     expect(p.deletions).toEqual([]);
@@ -133,13 +188,20 @@ describe('planRestore: one phase at a time, in an order that keeps callers worki
     expect(p.deletions).toEqual([]);
     p = planRestore({ namespace: 'shop', services: [restored], pods: [done, going, clean], managed });
     expect(p.phase).toBe('cleanup');
-    expect(p.deletions.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['Deployment/wpgw', 'DestinationRule/wpgw-app-legacy', 'Service/legacy-app']);
+    expect(p.deletions.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      'Deployment/wpgw',
+      'DestinationRule/wpgw-app-legacy',
+      'Service/legacy-app',
+    ]);
     expect(planRestore({ namespace: 'shop', services: [restored], pods: [], managed: [] }).phase).toBe('done');
   });
 
-  it('never deletes an object without both of the controller\'s labels', () => {
+  it("never deletes an object without both of the controller's labels", () => {
     const user = { ...appRule, metadata: { ...appRule.metadata, labels: {} } };
-    const install = { ...appRule, metadata: { ...appRule.metadata, labels: { 'app.kubernetes.io/managed-by': 'wpgw' } } };
+    const install = {
+      ...appRule,
+      metadata: { ...appRule.metadata, labels: { 'app.kubernetes.io/managed-by': 'wpgw' } },
+    };
     expect(planRestore({ namespace: 'shop', services: [], pods: [], managed: [user, install] }).phase).toBe('done');
   });
 });

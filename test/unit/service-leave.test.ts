@@ -35,17 +35,28 @@ function gateway(labelled: boolean, ready: boolean): KubeObject {
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
-    metadata: { name: 'wpgw', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'namespace' }, generation: 2 } as KubeObject['metadata'],
+    metadata: {
+      name: 'wpgw',
+      namespace: NS,
+      labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'namespace' },
+      generation: 2,
+    } as KubeObject['metadata'],
     spec: { replicas: 2, template: { metadata: { labels: labelled ? { 'security.istio.io/tlsMode': 'istio' } : {} } } },
     // Not ready: the labelled pods are up but a pod of the old template still serves.
-    status: ready ? { observedGeneration: 2, replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 } : { observedGeneration: 2, replicas: 3, readyReplicas: 3, updatedReplicas: 2, availableReplicas: 3 },
+    status: ready
+      ? { observedGeneration: 2, replicas: 2, readyReplicas: 2, updatedReplicas: 2, availableReplicas: 2 }
+      : { observedGeneration: 2, replicas: 3, readyReplicas: 3, updatedReplicas: 2, availableReplicas: 3 },
   } as KubeObject;
 }
 
 const callerRule: KubeObject = {
   apiVersion: 'networking.istio.io/v1',
   kind: 'DestinationRule',
-  metadata: { name: 'wpgw-in-legacy', namespace: NS, labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'service.legacy' } },
+  metadata: {
+    name: 'wpgw-in-legacy',
+    namespace: NS,
+    labels: { 'app.kubernetes.io/managed-by': 'wpgw', 'wpgw.io/for': 'service.legacy' },
+  },
   spec: { host: 'legacy.shop.svc.cluster.local', trafficPolicy: { tls: { mode: 'ISTIO_MUTUAL' } } },
 };
 
@@ -54,8 +65,15 @@ function staged(services: V1Service[], managed: KubeObject[], lingering: V1Servi
   const plan = planServiceLeaves({ namespace: NS, services, windowsLabelSets: [WIN], managed, lingering });
   // The live gateway, as the controller's input carries it (a gateway from before the tlsMode
   // label keeps its caller rules until it has rolled out with it).
-  const gatewayDeployment = managed.find((o) => o.kind === 'Deployment' && o.metadata.name === 'wpgw') as V1Deployment | undefined;
-  const input: NamespaceInput = { namespace: namespaceObject(NS), pods, services: plan.services, clusterDnsIP: '10.96.0.10', ...(gatewayDeployment ? { gatewayDeployment } : {}) };
+  const gatewayDeployment = managed.find((o) => o.kind === 'Deployment' && o.metadata.name === 'wpgw') as
+    V1Deployment | undefined;
+  const input: NamespaceInput = {
+    namespace: namespaceObject(NS),
+    pods,
+    services: plan.services,
+    clusterDnsIP: '10.96.0.10',
+    ...(gatewayDeployment ? { gatewayDeployment } : {}),
+  };
   return { plan, state: stageLeaving(desiredNamespaceState(input, OPTS), plan, input) };
 }
 
@@ -70,7 +88,9 @@ describe('leaveReason', () => {
     // Unknown (render has no workload list): never guessed as unbacked.
     expect(leaveReason(live, NS, undefined)).toBeUndefined();
     expect(leaveReason(optedOut(user()), NS, [])).toBeUndefined();
-    expect(leaveReason({ ...live, metadata: { ...live.metadata, deletionTimestamp: new Date() } }, NS, [])).toBeUndefined();
+    expect(
+      leaveReason({ ...live, metadata: { ...live.metadata, deletionTimestamp: new Date() } }, NS, []),
+    ).toBeUndefined();
   });
 });
 
@@ -82,10 +102,17 @@ describe('planServiceLeaves + stageLeaving: the namespace-opt-out order, for one
       const { plan, state } = staged([live], [gw, callerRule]);
       expect(plan.leaving).toEqual([{ service: 'legacy', reason: 'opted_out', phase: 'gateway' }]);
       expect(plan.restores).toEqual([]);
-      expect(spec(find(state.objects, 'Deployment', 'wpgw')).template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
-      expect(spec(find(state.objects, 'DestinationRule', 'wpgw-in-legacy')).trafficPolicy.tls.mode).toBe('ISTIO_MUTUAL');
+      expect(
+        spec(find(state.objects, 'Deployment', 'wpgw')).template.metadata.labels['security.istio.io/tlsMode'],
+      ).toBe('istio');
+      expect(spec(find(state.objects, 'DestinationRule', 'wpgw-in-legacy')).trafficPolicy.tls.mode).toBe(
+        'ISTIO_MUTUAL',
+      );
       // Its clients will reach the Windows pods directly: admitted before anything changes for them.
-      expect(spec(find(state.objects, 'NetworkPolicy', 'wpgw-direct-legacy'))).toMatchObject({ podSelector: { matchLabels: { app: 'legacy', 'wpgw.io/managed': 'true' } }, ingress: [{ ports: [{ protocol: 'TCP', port: 80 }] }] });
+      expect(spec(find(state.objects, 'NetworkPolicy', 'wpgw-direct-legacy'))).toMatchObject({
+        podSelector: { matchLabels: { app: 'legacy', 'wpgw.io/managed': 'true' } },
+        ingress: [{ ports: [{ protocol: 'TCP', port: 80 }] }],
+      });
     }
   });
 
@@ -109,30 +136,54 @@ describe('planServiceLeaves + stageLeaving: the namespace-opt-out order, for one
   });
 
   it('lingering: a restored Service keeps its listener, <name>-app and gateway label, not its caller rule', () => {
-    const restored = applyMergePatch(live, planServiceLeaves({ namespace: NS, services: [live], windowsLabelSets: [WIN], managed: [] }).restores[0]!.patch) as V1Service;
+    const restored = applyMergePatch(
+      live,
+      planServiceLeaves({ namespace: NS, services: [live], windowsLabelSets: [WIN], managed: [] }).restores[0]!.patch,
+    ) as V1Service;
     const { plan, state } = staged([restored], [gateway(true, true)], [live]);
     expect(plan.leaving).toEqual([{ service: 'legacy', reason: 'opted_out', phase: 'lingering' }]);
     expect(plan.restores).toEqual([]);
-    for (const [kind, name] of [['Gateway', 'wpgw-in-legacy'], ['VirtualService', 'wpgw-in-legacy'], ['Service', 'legacy-app'], ['NetworkPolicy', 'wpgw-direct-legacy']]) {
+    for (const [kind, name] of [
+      ['Gateway', 'wpgw-in-legacy'],
+      ['VirtualService', 'wpgw-in-legacy'],
+      ['Service', 'legacy-app'],
+      ['NetworkPolicy', 'wpgw-direct-legacy'],
+    ]) {
       expect(find(state.objects, kind!, name!), `${kind}/${name}`).toBeDefined();
     }
     expect(find(state.objects, 'DestinationRule', 'wpgw-in-legacy')).toBeUndefined();
-    expect(spec(find(state.objects, 'Deployment', 'wpgw')).template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(spec(find(state.objects, 'Deployment', 'wpgw')).template.metadata.labels['security.istio.io/tlsMode']).toBe(
+      'istio',
+    );
     // Grace over: the ordinary desired state of a namespace without that Service re-pointed.
     const done = staged([restored], [gateway(true, true)]);
     expect(done.plan.leaving).toEqual([]);
     expect(find(done.state.objects, 'Gateway', 'wpgw-in-legacy')).toBeUndefined();
     // the gateway pods always carry the label (callers' auto-mTLS, docs/user-policies.md): no rollout back
-    expect(spec(find(done.state.objects, 'Deployment', 'wpgw')).template.metadata.labels['security.istio.io/tlsMode']).toBe('istio');
+    expect(
+      spec(find(done.state.objects, 'Deployment', 'wpgw')).template.metadata.labels['security.istio.io/tlsMode'],
+    ).toBe('istio');
     expect(find(done.state.objects, 'NetworkPolicy', 'wpgw-direct-legacy')).toBeDefined();
   });
 
   it('a Service no Windows pods back any more goes the same way; the others stay as they are', () => {
-    const stays = repointedService(service('billing', NS, { app: 'billing' }, [{ port: 9090, targetPort: 90 }]), { app: 'billing' });
+    const stays = repointedService(service('billing', NS, { app: 'billing' }, [{ port: 9090, targetPort: 90 }]), {
+      app: 'billing',
+    });
     const unbacked = repointedService(user(), WIN);
-    const plan = planServiceLeaves({ namespace: NS, services: [stays, unbacked], windowsLabelSets: [{ app: 'billing' }], managed: [gateway(false, true), callerRule] });
+    const plan = planServiceLeaves({
+      namespace: NS,
+      services: [stays, unbacked],
+      windowsLabelSets: [{ app: 'billing' }],
+      managed: [gateway(false, true), callerRule],
+    });
     expect(plan.leaving).toEqual([{ service: 'legacy', reason: 'no_windows_pods', phase: 'gateway' }]);
-    const none = planServiceLeaves({ namespace: NS, services: [stays, unbacked], windowsLabelSets: [{ app: 'billing' }, WIN], managed: [gateway(false, true), callerRule] });
+    const none = planServiceLeaves({
+      namespace: NS,
+      services: [stays, unbacked],
+      windowsLabelSets: [{ app: 'billing' }, WIN],
+      managed: [gateway(false, true), callerRule],
+    });
     expect(none.leaving).toEqual([]);
     const input: NamespaceInput = { namespace: namespaceObject(NS), pods: [], services: none.services };
     const state = desiredNamespaceState(input, OPTS);
@@ -149,7 +200,9 @@ describe('the webhook keeps an opted-out Service re-pointed for the controller, 
     expect(out).toMatchObject({ action: 'mutate', reason: 'restored' });
     if (out.action === 'mutate') {
       expect(out.service.spec!.selector).toEqual({ app: 'legacy' });
-      expect(out.warnings.join('\n')).toMatch(/53\/UDP cannot go through the wpgw gateway; restored to its original selector now/);
+      expect(out.warnings.join('\n')).toMatch(
+        /53\/UDP cannot go through the wpgw gateway; restored to its original selector now/,
+      );
     }
   });
 });

@@ -12,16 +12,29 @@ const line = (ip: string, type: string, name: string, rcode: string) =>
 function owned(pod: V1Pod, deployment: string, hash: string): V1Pod {
   return {
     ...pod,
-    metadata: { ...pod.metadata, labels: { ...pod.metadata?.labels, 'pod-template-hash': hash }, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${deployment}-${hash}`, uid: 'u', controller: true }] },
+    metadata: {
+      ...pod.metadata,
+      labels: { ...pod.metadata?.labels, 'pod-template-hash': hash },
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `${deployment}-${hash}`, uid: 'u', controller: true },
+      ],
+    },
   };
 }
 
-const svc = (name: string, namespace: string, ports: V1Service['spec'] extends infer S ? (S extends { ports?: infer P } ? P : never) : never): V1Service => ({ metadata: { name, namespace }, spec: { ports } });
+const svc = (
+  name: string,
+  namespace: string,
+  ports: V1Service['spec'] extends infer S ? (S extends { ports?: infer P } ? P : never) : never,
+): V1Service => ({ metadata: { name, namespace }, spec: { ports } });
 
 const CLUSTER: V1Service[] = [
   svc('orders', 'sales', [{ name: 'http', port: 9080 }]),
   svc('db', 'sales', [{ name: 'tcp-pg', port: 5432 }]),
-  svc('mixed', 'sales', [{ name: 'http', port: 8080 }, { name: 'tls-x', port: 8443 }]),
+  svc('mixed', 'sales', [
+    { name: 'http', port: 8080 },
+    { name: 'tls-x', port: 8443 },
+  ]),
   svc('cache', 'shop', [{ name: 'redis', port: 6379 }]),
 ];
 
@@ -41,8 +54,21 @@ describe('wpgw suggest', () => {
   });
 
   it('per workload: external names and uncovered Services with the exact entry; declared, covered, search-path misses and other pods left out', () => {
-    const legacy = owned(injectedPod({ name: 'legacy-6d4f-abcde', outbound: 'orders.sales.svc:9080, example.com:80+tls, tls://*.zone.test:443', ip: '10.244.64.10', resolver: 'dnsConfig' }), 'legacy', '6d4f');
-    const meshy = owned(injectedPod({ name: 'meshy-77aa-xyz12', mesh: 'sales/*', ip: '10.244.64.11' }), 'meshy', '77aa');
+    const legacy = owned(
+      injectedPod({
+        name: 'legacy-6d4f-abcde',
+        outbound: 'orders.sales.svc:9080, example.com:80+tls, tls://*.zone.test:443',
+        ip: '10.244.64.10',
+        resolver: 'dnsConfig',
+      }),
+      'legacy',
+      '6d4f',
+    );
+    const meshy = owned(
+      injectedPod({ name: 'meshy-77aa-xyz12', mesh: 'sales/*', ip: '10.244.64.11' }),
+      'meshy',
+      '77aa',
+    );
     const log = parseQueryLog(
       [
         // legacy: its declared names, then an undeclared external host (after the search path) and a Service
@@ -66,20 +92,49 @@ describe('wpgw suggest', () => {
     );
     const input = { namespace: namespaceObject('shop'), pods: [legacy, meshy], services: [], clusterServices: CLUSTER };
     const out = suggestEntries(input, log, 'cluster.local');
-    expect(out.map((w) => ({ workload: w.workload, pods: w.pods, entries: w.suggestions.flatMap((s) => s.entries), queries: w.suggestions.map((s) => s.queries) }))).toEqual([
-      { workload: 'Deployment/legacy', pods: ['legacy-6d4f-abcde'], entries: ['tls://api.partner.test:443', 'tcp://cache.shop.svc:6379'], queries: [2, 1] },
-      { workload: 'Deployment/meshy', pods: ['meshy-77aa-xyz12'], entries: ['tcp://db.sales.svc:5432', 'tls://mixed.sales.svc:8443'], queries: [1, 1] },
+    expect(
+      out.map((w) => ({
+        workload: w.workload,
+        pods: w.pods,
+        entries: w.suggestions.flatMap((s) => s.entries),
+        queries: w.suggestions.map((s) => s.queries),
+      })),
+    ).toEqual([
+      {
+        workload: 'Deployment/legacy',
+        pods: ['legacy-6d4f-abcde'],
+        entries: ['tls://api.partner.test:443', 'tcp://cache.shop.svc:6379'],
+        queries: [2, 1],
+      },
+      {
+        workload: 'Deployment/meshy',
+        pods: ['meshy-77aa-xyz12'],
+        entries: ['tcp://db.sales.svc:5432', 'tls://mixed.sales.svc:8443'],
+        queries: [1, 1],
+      },
     ]);
     const text = formatSuggestions('shop', out);
-    expect(text).toContain('  Deployment/legacy (pods legacy-6d4f-abcde): add to wpgw.io/outbound of its pod template\n    tls://api.partner.test:443\n      # api.partner.test: 2 queries; external: DNS carries no port, 443');
-    expect(text).toContain('    tcp://db.sales.svc:5432\n      # db.sales.svc.cluster.local: 1 query; in the mesh-wide scope, but TCP or app-TLS: not routable without an entry');
+    expect(text).toContain(
+      '  Deployment/legacy (pods legacy-6d4f-abcde): add to wpgw.io/outbound of its pod template\n    tls://api.partner.test:443\n      # api.partner.test: 2 queries; external: DNS carries no port, 443',
+    );
+    expect(text).toContain(
+      '    tcp://db.sales.svc:5432\n      # db.sales.svc.cluster.local: 1 query; in the mesh-wide scope, but TCP or app-TLS: not routable without an entry',
+    );
     expect(formatSuggestions('quiet', [])).toMatch(/nothing to suggest/);
   });
 
   it('names the workload of a pod: a Deployment through its ReplicaSet, else the owner, else the pod', () => {
     const base = injectedPod({ name: 'p-1', outbound: 'example.com:80' });
     expect(workloadOf(owned(base, 'web', 'abc12'))).toBe('Deployment/web');
-    expect(workloadOf({ ...base, metadata: { ...base.metadata, ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', uid: 'u', controller: true }] } })).toBe('StatefulSet/db');
+    expect(
+      workloadOf({
+        ...base,
+        metadata: {
+          ...base.metadata,
+          ownerReferences: [{ apiVersion: 'apps/v1', kind: 'StatefulSet', name: 'db', uid: 'u', controller: true }],
+        },
+      }),
+    ).toBe('StatefulSet/db');
     expect(workloadOf(base)).toBe('Pod/p-1');
   });
 });

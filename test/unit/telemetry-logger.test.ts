@@ -5,7 +5,10 @@ import { createLogger, isoTimestamp } from '../../src/telemetry/logger.js';
 
 describe('isoTimestamp', () => {
   it('matches Date#toISOString across millisecond, second, day and year boundaries', () => {
-    const times = [0, 7, 99, 100, 999, 1000, 1001, 59_999, 60_000, 86_399_999, 86_400_000, 1_795_000_000_000, 1_798_761_599_999, 1_798_761_600_000];
+    const times = [
+      0, 7, 99, 100, 999, 1000, 1001, 59_999, 60_000, 86_399_999, 86_400_000, 1_795_000_000_000, 1_798_761_599_999,
+      1_798_761_600_000,
+    ];
     for (let t = 1_795_000_000_000; t < 1_795_000_003_000; t += 37) times.push(t);
     let now = 0;
     const stamp = isoTimestamp(() => now);

@@ -19,7 +19,11 @@ describe('caBundlePatch (pure)', () => {
   const bundle = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
 
   it('touches nothing without one of our labels', () => {
-    for (const labels of [{}, { 'app.kubernetes.io/managed-by': 'Helm' }, { 'wpgw.io/ca-bundle': 'cert-manager' }] as Record<string, string>[]) {
+    for (const labels of [
+      {},
+      { 'app.kubernetes.io/managed-by': 'Helm' },
+      { 'wpgw.io/ca-bundle': 'cert-manager' },
+    ] as Record<string, string>[]) {
       expect(caBundlePatch(webhookConfig('wpgw', labels, [undefined]), bundle)).toEqual({ owned: false, ops: [] });
     }
   });
@@ -30,7 +34,10 @@ describe('caBundlePatch (pure)', () => {
   });
 
   it('is empty when every caBundle already has the same bytes', () => {
-    expect(caBundlePatch(webhookConfig('wpgw', OURS, [b64(bundle), b64(bundle)]), bundle)).toEqual({ owned: true, ops: [] });
+    expect(caBundlePatch(webhookConfig('wpgw', OURS, [b64(bundle), b64(bundle)]), bundle)).toEqual({
+      owned: true,
+      ops: [],
+    });
   });
 
   it('adds or replaces only the differing entries, each guarded by a test on its name', () => {
@@ -82,9 +89,13 @@ describe('createCaBundlePatcher', () => {
     api.put(webhookConfig('wpgw', OURS, [undefined]));
     api.put(webhookConfig('wpgw-canary', OURS, [undefined]));
     const { logger } = captureLogs();
-    expect(await createCaBundlePatcher({ api, logger, name: 'wpgw-canary', sleep: noSleep }).ensure(bundle)).toBe('patched');
+    expect(await createCaBundlePatcher({ api, logger, name: 'wpgw-canary', sleep: noSleep }).ensure(bundle)).toBe(
+      'patched',
+    );
     expect(api.stored.get('wpgw')?.webhooks?.[0]?.clientConfig.caBundle).toBeUndefined();
-    expect(await createCaBundlePatcher({ api, logger, name: 'absent', sleep: noSleep }).ensure(bundle)).toBe('not-found');
+    expect(await createCaBundlePatcher({ api, logger, name: 'absent', sleep: noSleep }).ensure(bundle)).toBe(
+      'not-found',
+    );
   });
 
   it('retries conflicts and server errors with growing backoff, not forbidden', async () => {
@@ -141,7 +152,13 @@ const DAY = 24 * 60 * MIN;
 
 /** Cluster mode: a rotation policy with days-long lifetimes, the Secret API and our webhook configuration (no caBundle yet). */
 function clusterFixture() {
-  const policy: RotationPolicy = { caValidityMs: 30 * DAY, leafValidityMs: 10 * DAY, renewFraction: 1 / 3, minOverlapMs: 10 * MIN, oldCaGraceMs: 15 * MIN };
+  const policy: RotationPolicy = {
+    caValidityMs: 30 * DAY,
+    leafValidityMs: 10 * DAY,
+    renewFraction: 1 / 3,
+    minOverlapMs: 10 * MIN,
+    oldCaGraceMs: 15 * MIN,
+  };
   const identity = webhookIdentity({ service: 'wpgw', namespace: 'wpgw-system' });
   const secrets = new FakeSecrets();
   const configs = new FakeWebhookConfigs();
@@ -164,7 +181,8 @@ describe('cluster mode: two replicas, one Secret, one webhook configuration', ()
         intervalMs: 3_600_000,
         publishBundle: (b) => createCaBundlePatcher({ api: configs, logger, sleep: noSleep }).publish(b),
       });
-    const apiServerBundle = () => Buffer.from(configs.stored.get('wpgw')?.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString();
+    const apiServerBundle = () =>
+      Buffer.from(configs.stored.get('wpgw')?.webhooks?.[0]?.clientConfig.caBundle ?? '', 'base64').toString();
     const trusts = (leafPem: string) =>
       splitPemBundle(apiServerBundle()).some((ca) => {
         const leaf = new X509Certificate(leafPem);

@@ -21,7 +21,11 @@ import { DEFAULT_ROTATION_POLICY } from '../../src/tls/rotation.js';
 import { captureLogs, handshake } from './webhook-helpers.js';
 
 const DAY = 24 * 60 * 60_000;
-const identity = webhookIdentity({ service: 'wpgw', namespace: 'wpgw-system', extraNames: ['localhost', '127.0.0.1', '::1'] });
+const identity = webhookIdentity({
+  service: 'wpgw',
+  namespace: 'wpgw-system',
+  extraNames: ['localhost', '127.0.0.1', '::1'],
+});
 
 describe('identity', () => {
   it('lists the four Service names and splits extra names into DNS and IP SANs', () => {

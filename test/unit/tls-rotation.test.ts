@@ -65,7 +65,9 @@ describe('planRotation: single steps', () => {
   it('creates CA + leaf from nothing, and from partial or broken data', () => {
     expect(planRotation({ data: undefined, now: t0, identity, policy, bundlePublished: false }).kind).toBe('create');
     expect(planRotation({ data: {}, now: t0, identity, policy, bundlePublished: false }).kind).toBe('create');
-    expect(planRotation({ data: { ...fresh, 'ca.crt': 'junk' }, now: t0, identity, policy, bundlePublished: true }).kind).toBe('create');
+    expect(
+      planRotation({ data: { ...fresh, 'ca.crt': 'junk' }, now: t0, identity, policy, bundlePublished: true }).kind,
+    ).toBe('create');
     const otherKey = { ...fresh, 'ca.key': fresh['tls.key'] };
     expect(planRotation({ data: otherKey, now: t0, identity, policy, bundlePublished: true })).toEqual({
       kind: 'create',
@@ -76,23 +78,33 @@ describe('planRotation: single steps', () => {
   it('leaves a fresh state alone', () => {
     expect(caCount(fresh)).toBe(1);
     expect(verifies(fresh['tls.crt'], fresh['ca.crt'], t0)).toBe(true);
-    expect(planRotation({ data: fresh, now: new Date(t0.getTime() + DAY), identity, policy, bundlePublished: true })).toEqual({ kind: 'none' });
+    expect(
+      planRotation({ data: fresh, now: new Date(t0.getTime() + DAY), identity, policy, bundlePublished: true }),
+    ).toEqual({ kind: 'none' });
   });
 
   it('recreates everything once the CA expired', () => {
     const late = new Date(t0.getTime() + 31 * DAY);
-    expect(planRotation({ data: fresh, now: late, identity, policy, bundlePublished: true })).toMatchObject({ kind: 'create', reason: 'CA expired' });
+    expect(planRotation({ data: fresh, now: late, identity, policy, bundlePublished: true })).toMatchObject({
+      kind: 'create',
+      reason: 'CA expired',
+    });
   });
 
   it('renews the leaf (same CA) when it is due, when SANs change, or when it is broken', async () => {
     const due = new Date(t0.getTime() + 7 * DAY);
-    expect(planRotation({ data: fresh, now: due, identity, policy, bundlePublished: true })).toMatchObject({ kind: 'renew-leaf' });
+    expect(planRotation({ data: fresh, now: due, identity, policy, bundlePublished: true })).toMatchObject({
+      kind: 'renew-leaf',
+    });
     const renamed = { ...identity, dnsNames: ['other'] };
     expect(planRotation({ data: fresh, now: t0, identity: renamed, policy, bundlePublished: true })).toEqual({
       kind: 'renew-leaf',
       reason: 'SANs changed',
     });
-    expect(planRotation({ data: { ...fresh, 'tls.key': fresh['ca.key'] }, now: t0, identity, policy, bundlePublished: true }).kind).toBe('renew-leaf');
+    expect(
+      planRotation({ data: { ...fresh, 'tls.key': fresh['ca.key'] }, now: t0, identity, policy, bundlePublished: true })
+        .kind,
+    ).toBe('renew-leaf');
 
     const foreignCa = await generateCa({ now: t0, validityMs: 30 * DAY });
     const foreignLeaf = await generateLeaf({ ca: foreignCa, identity, now: t0, validityMs: DAY });
@@ -117,7 +129,9 @@ describe('planRotation: single steps', () => {
     expect(rotated.action.kind).toBe('rotate-ca');
     // Never published: wait while the leaf has time left...
     const d21 = new Date(t0.getTime() + 21 * DAY);
-    expect(planRotation({ data: rotated.data, now: d21, identity, policy, bundlePublished: false })).toEqual({ kind: 'none' });
+    expect(planRotation({ data: rotated.data, now: d21, identity, policy, bundlePublished: false })).toEqual({
+      kind: 'none',
+    });
     // ...but switch rather than let it lapse (leaf issued day 14 expires day 24; 1/6 left at ~day 22.3).
     const d23 = new Date(t0.getTime() + 23 * DAY);
     expect(planRotation({ data: rotated.data, now: d23, identity, policy, bundlePublished: false })).toEqual({
@@ -131,7 +145,10 @@ describe('planRotation: single steps', () => {
     const withOld = { ...fresh, 'ca.crt': fresh['ca.crt'] + caOld.cert };
     const before = new Date(t0.getTime() + 1 * DAY);
     // within validity but leaf (issued t0) is way past the grace period: dropped anyway
-    expect(planRotation({ data: withOld, now: before, identity, policy, bundlePublished: true })).toEqual({ kind: 'drop-old-cas', keep: 0 });
+    expect(planRotation({ data: withOld, now: before, identity, policy, bundlePublished: true })).toEqual({
+      kind: 'drop-old-cas',
+      keep: 0,
+    });
     const dropped = await step(withOld, new Date(t0.getTime() + 3 * DAY), true);
     expect(dropped.action).toEqual({ kind: 'drop-old-cas', keep: 0 });
     expect(dropped.data['ca.crt']).toBe(fresh['ca.crt']);
@@ -149,7 +166,9 @@ describe('a full rotation, checked with real TLS handshakes', () => {
 
   beforeAll(async () => {
     const pki = await step(undefined, new Date(), false);
-    server = createTlsServer({ cert: pki.data['tls.crt'], key: pki.data['tls.key'], minVersion: 'TLSv1.2' }, (s) => s.end());
+    server = createTlsServer({ cert: pki.data['tls.crt'], key: pki.data['tls.key'], minVersion: 'TLSv1.2' }, (s) =>
+      s.end(),
+    );
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
   });
@@ -234,7 +253,10 @@ describe('property: random reconcile schedules and publish outcomes', () => {
     const seen = new Map<string, number>();
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ advanceMs: fc.integer({ min: MIN, max: DAY }), publishOk: fc.boolean() }), { minLength: 40, maxLength: 90 }),
+        fc.array(fc.record({ advanceMs: fc.integer({ min: MIN, max: DAY }), publishOk: fc.boolean() }), {
+          minLength: 40,
+          maxLength: 90,
+        }),
         async (schedule) => {
           let now = new Date('2031-03-01T00:00:00Z');
           let data = (await step(undefined, now, false)).data;
@@ -262,6 +284,7 @@ describe('property: random reconcile schedules and publish outcomes', () => {
       { numRuns: 15 },
     );
     // The schedules are long enough to go through whole rotations.
-    for (const kind of ['renew-leaf', 'rotate-ca', 'switch-leaf', 'drop-old-cas', 'none']) expect(seen.get(kind) ?? 0).toBeGreaterThan(0);
+    for (const kind of ['renew-leaf', 'rotate-ca', 'switch-leaf', 'drop-old-cas', 'none'])
+      expect(seen.get(kind) ?? 0).toBeGreaterThan(0);
   }, 120_000);
 });

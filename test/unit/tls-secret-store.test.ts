@@ -15,7 +15,13 @@ const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 const identity = webhookIdentity({ service: 'wpgw', namespace: 'wpgw-system' });
 const ref = { namespace: 'wpgw-system', name: 'wpgw-webhook-tls' };
-const policy: RotationPolicy = { caValidityMs: 30 * DAY, leafValidityMs: 10 * DAY, renewFraction: 1 / 3, minOverlapMs: 10 * MIN, oldCaGraceMs: 15 * MIN };
+const policy: RotationPolicy = {
+  caValidityMs: 30 * DAY,
+  leafValidityMs: 10 * DAY,
+  renewFraction: 1 / 3,
+  minOverlapMs: 10 * MIN,
+  oldCaGraceMs: 15 * MIN,
+};
 
 const decoded = (s: V1Secret | undefined, key: string) => Buffer.from(s?.data?.[key] ?? '', 'base64').toString('utf8');
 
@@ -41,7 +47,9 @@ describe('secretCertStore', () => {
     const api = new FakeSecrets();
     const now = new Date('2030-05-01T00:00:00Z');
     const results = await Promise.all(
-      [1, 2, 3].map(() => reconcileCertStore(secretCertStore(api, ref), { now, identity, policy, isPublished: () => true })),
+      [1, 2, 3].map(() =>
+        reconcileCertStore(secretCertStore(api, ref), { now, identity, policy, isPublished: () => true }),
+      ),
     );
     expect(api.calls.create).toBe(3);
     expect(api.calls.create409).toBe(2);
@@ -58,10 +66,15 @@ describe('secretCertStore', () => {
     const t0 = new Date('2030-05-01T00:00:00Z');
     await reconcileCertStore(secretCertStore(api, ref), { now: t0, identity, policy, isPublished: () => true });
     const d14 = new Date(t0.getTime() + 14 * DAY); // a running replica renewed the leaf meanwhile
-    expect((await reconcileCertStore(secretCertStore(api, ref), { now: d14, identity, policy, isPublished: () => true })).action.kind).toBe('renew-leaf');
+    expect(
+      (await reconcileCertStore(secretCertStore(api, ref), { now: d14, identity, policy, isPublished: () => true }))
+        .action.kind,
+    ).toBe('renew-leaf');
     const due = new Date(t0.getTime() + 20.5 * DAY); // CA < 1/3 left
     const [a, b] = await Promise.all(
-      [1, 2].map(() => reconcileCertStore(secretCertStore(api, ref), { now: due, identity, policy, isPublished: () => false })),
+      [1, 2].map(() =>
+        reconcileCertStore(secretCertStore(api, ref), { now: due, identity, policy, isPublished: () => false }),
+      ),
     );
     expect(api.calls.replace409).toBe(1);
     expect([a!.action.kind, b!.action.kind].sort()).toEqual(['none', 'rotate-ca']);
@@ -78,7 +91,12 @@ describe('secretCertStore', () => {
     s.data!['extra'] = Buffer.from('mine').toString('base64');
 
     const renamed = { ...identity, dnsNames: [...identity.dnsNames, 'wpgw.example'] };
-    const r = await reconcileCertStore(secretCertStore(api, ref), { now: t0, identity: renamed, policy, isPublished: () => true });
+    const r = await reconcileCertStore(secretCertStore(api, ref), {
+      now: t0,
+      identity: renamed,
+      policy,
+      isPublished: () => true,
+    });
     expect(r.action.kind).toBe('renew-leaf');
     const after = api.stored.get('wpgw-system/wpgw-webhook-tls')!;
     expect(after.metadata?.annotations).toEqual({ 'helm.sh/resource-policy': 'keep' });
@@ -90,8 +108,16 @@ describe('secretCertStore', () => {
 
   it('fills a pre-created empty Secret (e.g. from a chart) instead of creating one', async () => {
     const api = new FakeSecrets();
-    await api.createNamespacedSecret({ namespace: ref.namespace, body: { metadata: { name: ref.name }, type: 'Opaque' } });
-    const r = await reconcileCertStore(secretCertStore(api, ref), { now: new Date(), identity, policy, isPublished: () => true });
+    await api.createNamespacedSecret({
+      namespace: ref.namespace,
+      body: { metadata: { name: ref.name }, type: 'Opaque' },
+    });
+    const r = await reconcileCertStore(secretCertStore(api, ref), {
+      now: new Date(),
+      identity,
+      policy,
+      isPublished: () => true,
+    });
     expect(r.action.kind).toBe('create');
     expect(api.calls.create).toBe(1);
     expect(api.calls.replace).toBe(1);

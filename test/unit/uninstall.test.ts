@@ -14,20 +14,33 @@ const pa = (ns: string, name: string, mode: string, selector?: Record<string, st
 });
 
 describe('strictDestinations', () => {
-  const pod = injectedPod({ name: 'legacy-1', outbound: 'orders.sales.svc.cluster.local:9080, rates:8080, example.com:80+tls', ip: '10.0.0.1' });
+  const pod = injectedPod({
+    name: 'legacy-1',
+    outbound: 'orders.sales.svc.cluster.local:9080, rates:8080, example.com:80+tls',
+    ip: '10.0.0.1',
+  });
 
   it('names each in-mesh destination a STRICT PeerAuthentication guards, and only those', () => {
     expect(strictDestinations(pod, [])).toEqual([]);
-    expect(strictDestinations(pod, [pa('sales', 'default', 'STRICT')])).toEqual([{ destination: 'orders.sales.svc.cluster.local:9080', policy: 'sales/default' }]);
+    expect(strictDestinations(pod, [pa('sales', 'default', 'STRICT')])).toEqual([
+      { destination: 'orders.sales.svc.cluster.local:9080', policy: 'sales/default' },
+    ]);
     // A bare name is a Service in the pod's own namespace; external hosts never count.
-    expect(strictDestinations(pod, [pa('shop', 'only-rates', 'STRICT', { app: 'rates' }), pa('example', 'x', 'STRICT')])).toEqual([{ destination: 'rates:8080', policy: 'shop/only-rates' }]);
+    expect(
+      strictDestinations(pod, [pa('shop', 'only-rates', 'STRICT', { app: 'rates' }), pa('example', 'x', 'STRICT')]),
+    ).toEqual([{ destination: 'rates:8080', policy: 'shop/only-rates' }]);
     expect(strictDestinations(pod, [pa('sales', 'default', 'PERMISSIVE')])).toEqual([]);
   });
 
   it('mesh-wide STRICT in the root namespace applies unless the destination namespace says otherwise', () => {
     const mesh = pa('istio-system', 'default', 'STRICT');
-    expect(strictDestinations(pod, [mesh]).map((s) => s.destination)).toEqual(['orders.sales.svc.cluster.local:9080', 'rates:8080']);
-    expect(strictDestinations(pod, [mesh, pa('sales', 'default', 'PERMISSIVE')]).map((s) => s.destination)).toEqual(['rates:8080']);
+    expect(strictDestinations(pod, [mesh]).map((s) => s.destination)).toEqual([
+      'orders.sales.svc.cluster.local:9080',
+      'rates:8080',
+    ]);
+    expect(strictDestinations(pod, [mesh, pa('sales', 'default', 'PERMISSIVE')]).map((s) => s.destination)).toEqual([
+      'rates:8080',
+    ]);
     expect(strictDestinations(pod, [pa('istio-system', 'only-some', 'STRICT', { app: 'x' })])).toEqual([]);
     expect(strictDestinations(pod, [pa('mesh-root', 'default', 'STRICT')], 'mesh-root')).toHaveLength(2);
   });
@@ -36,10 +49,13 @@ describe('strictDestinations', () => {
     const [b] = leavingMeshBlockers([pod], [pa('sales', 'default', 'STRICT')]);
     expect(b).toEqual({
       subject: 'Pod shop/legacy-1',
-      message: 'once replaced without wpgw it calls orders.sales.svc.cluster.local:9080 (PeerAuthentication sales/default is STRICT) directly, without mTLS: those calls fail. Make them PERMISSIVE for it first',
+      message:
+        'once replaced without wpgw it calls orders.sales.svc.cluster.local:9080 (PeerAuthentication sales/default is STRICT) directly, without mTLS: those calls fail. Make them PERMISSIVE for it first',
     });
     // A pod without wpgw's record (never injected, or already replaced) is not named.
-    expect(leavingMeshBlockers([{ metadata: { name: 'plain', namespace: 'shop' } }], [pa('sales', 'default', 'STRICT')])).toEqual([]);
+    expect(
+      leavingMeshBlockers([{ metadata: { name: 'plain', namespace: 'shop' } }], [pa('sales', 'default', 'STRICT')]),
+    ).toEqual([]);
   });
 });
 
@@ -48,8 +64,15 @@ describe('installObjects', () => {
     const dir = join(import.meta.dirname, '../../manifests');
     const installed = readdirSync(dir)
       .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
-      .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null))
-      .filter((o): o is { kind: string; metadata: { name: string } } => Boolean(o?.kind) && o!.kind !== 'Namespace' && o!.kind !== 'MutatingWebhookConfiguration')
+      .flatMap((f) =>
+        parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map(
+          (d) => d.toJS() as { kind?: string; metadata?: { name?: string } } | null,
+        ),
+      )
+      .filter(
+        (o): o is { kind: string; metadata: { name: string } } =>
+          Boolean(o?.kind) && o!.kind !== 'Namespace' && o!.kind !== 'MutatingWebhookConfiguration',
+      )
       .map((o) => `${o.kind.toLowerCase()}s/${o.metadata.name}`);
     const removed = installObjects('wpgw-system').map((o) => o.what.replace(/ in wpgw-system$/, ''));
     expect(installed.length).toBeGreaterThan(10);

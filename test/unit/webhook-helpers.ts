@@ -34,7 +34,15 @@ export function httpsCall(
 ): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
-      { host: '127.0.0.1', port, method: opts.method ?? 'GET', path: opts.path, headers: opts.headers, ca: opts.ca, agent: false },
+      {
+        host: '127.0.0.1',
+        port,
+        method: opts.method ?? 'GET',
+        path: opts.path,
+        headers: opts.headers,
+        ca: opts.ca,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -50,7 +58,12 @@ export function httpsCall(
   });
 }
 
-export function postJson(port: number, ca: string, body: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
+export function postJson(
+  port: number,
+  ca: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpResult> {
   return httpsCall(port, {
     method: 'POST',
     path: '/mutate',
@@ -75,7 +88,9 @@ export function handshake(port: number, opts: ConnectionOptions = {}): Promise<H
       socket.end();
       resolve(result);
     });
-    socket.on('error', (err) => resolve({ ok: false, error: `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}` }));
+    socket.on('error', (err) =>
+      resolve({ ok: false, error: `${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}` }),
+    );
   });
 }
 
@@ -96,7 +111,14 @@ export function captureLogs(level = 'debug'): { logger: Logger; lines: () => Rec
 /** A Pod review in namespace apps (the stub handler below answers by kind). */
 export function review(overrides: { uid?: string; kind?: string; operation?: string; name?: string } = {}): unknown {
   const name = overrides.name ?? 'web-0';
-  return reviewOf({ kind: overrides.kind ?? 'Pod', operation: overrides.operation ?? 'CREATE', namespace: 'apps', name, object: { metadata: { name } }, uid: overrides.uid ?? 'uid-1' });
+  return reviewOf({
+    kind: overrides.kind ?? 'Pod',
+    operation: overrides.operation ?? 'CREATE',
+    namespace: 'apps',
+    name,
+    object: { metadata: { name } },
+    uid: overrides.uid ?? 'uid-1',
+  });
 }
 
 /**
@@ -119,7 +141,9 @@ export const stubHandler: AdmissionHandler = (body) => {
         uid,
         allowed: true,
         patchType: 'JSONPatch',
-        patch: Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }])).toString('base64'),
+        patch: Buffer.from(JSON.stringify([{ op: 'add', path: '/metadata/labels', value: { a: 'b' } }])).toString(
+          'base64',
+        ),
         warnings: ['stub warning'],
       },
     },
@@ -145,7 +169,11 @@ export function sample(text: string, series: string): number | undefined {
   return undefined;
 }
 
-export async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 5_000, stepMs = 50): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 5_000,
+  stepMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -212,7 +240,6 @@ export class FakeSecrets implements KubeRest {
   }
 }
 
-
 /** In-memory MutatingWebhookConfigurations applying real JSON Patches (a failed `test` op → 422). */
 export class FakeWebhookConfigs implements KubeRest {
   readonly stored = new Map<string, V1MutatingWebhookConfiguration>();
@@ -230,7 +257,8 @@ export class FakeWebhookConfigs implements KubeRest {
     if (!m) throw new Error(`FakeWebhookConfigs: unexpected ${method} ${path}`);
     const name = decodeURIComponent(m[1]!);
     if (method === 'GET') return (await this.readMutatingWebhookConfiguration({ name })) as T;
-    if (method === 'PATCH' && opts.contentType === 'application/json-patch+json') return (await this.patchMutatingWebhookConfiguration({ name, body: opts.body })) as T;
+    if (method === 'PATCH' && opts.contentType === 'application/json-patch+json')
+      return (await this.patchMutatingWebhookConfiguration({ name, body: opts.body })) as T;
     throw new Error(`FakeWebhookConfigs: unexpected ${method} ${path} (${opts.contentType ?? 'no content type'})`);
   }
 
@@ -259,7 +287,11 @@ export class FakeWebhookConfigs implements KubeRest {
   }
 }
 
-export function webhookConfig(name: string, labels: Record<string, string>, caBundles: (string | undefined)[]): V1MutatingWebhookConfiguration {
+export function webhookConfig(
+  name: string,
+  labels: Record<string, string>,
+  caBundles: (string | undefined)[],
+): V1MutatingWebhookConfiguration {
   return {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
@@ -268,7 +300,10 @@ export function webhookConfig(name: string, labels: Record<string, string>, caBu
       name: `hook-${i}.wpgw.io`,
       admissionReviewVersions: ['v1'],
       sideEffects: 'None',
-      clientConfig: { service: { name: 'wpgw', namespace: 'wpgw-system', path: '/mutate' }, ...(caBundle === undefined ? {} : { caBundle }) },
+      clientConfig: {
+        service: { name: 'wpgw', namespace: 'wpgw-system', path: '/mutate' },
+        ...(caBundle === undefined ? {} : { caBundle }),
+      },
     })),
   };
 }

@@ -10,7 +10,15 @@ import { createMetrics, createCaBundleMetrics, registerCertificateMetrics } from
 import { createRegistry, registerBuildInfo } from '../../src/telemetry/registry.js';
 import { serveMetrics, type MetricsServer } from '../../src/telemetry/metrics-server.js';
 import { startWebhook, type RunningWebhook } from '../../src/webhook/start.js';
-import { captureLogs, FakeWebhookConfigs, LOCAL_IDENTITY, makePki, sample, stubHandler, webhookConfig } from './webhook-helpers.js';
+import {
+  captureLogs,
+  FakeWebhookConfigs,
+  LOCAL_IDENTITY,
+  makePki,
+  sample,
+  stubHandler,
+  webhookConfig,
+} from './webhook-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -29,7 +37,14 @@ describe('the plain-HTTP metrics port', () => {
     const { logger } = captureLogs();
     const metrics = createMetrics({ defaultMetrics: false });
     registerBuildInfo(metrics.registry, 'webhook', '9.9.9');
-    const running: RunningWebhook = await startWebhook({ handler: stubHandler, logger, tls: { mode: 'dev', dir, identity: LOCAL_IDENTITY }, host: '127.0.0.1', port: 0, metrics });
+    const running: RunningWebhook = await startWebhook({
+      handler: stubHandler,
+      logger,
+      tls: { mode: 'dev', dir, identity: LOCAL_IDENTITY },
+      host: '127.0.0.1',
+      port: 0,
+      metrics,
+    });
     cleanups.push(() => running.close());
     const server: MetricsServer = await serveMetrics({ registry: metrics.registry, host: '127.0.0.1', port: 0 });
     cleanups.push(() => server.close());
@@ -38,11 +53,15 @@ describe('the plain-HTTP metrics port', () => {
     const r = await get(`${server.address}/metrics`);
     expect(r.status).toBe(200);
     expect(r.type).toContain('text/plain');
-    expect(sample(r.body, `wpgw_build_info{component="webhook",version="9.9.9",node="${process.versions.node}"}`)).toBe(1);
+    expect(sample(r.body, `wpgw_build_info{component="webhook",version="9.9.9",node="${process.versions.node}"}`)).toBe(
+      1,
+    );
     expect(r.body).toContain('# TYPE wpgw_admission_duration_seconds histogram');
     // The expiry gauges are the certificates actually served: the dev leaf and the dev CA.
     const leaf = new X509Certificate(running.tls.current().cert);
-    expect(sample(r.body, 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="serving"}')).toBe(Math.floor(leaf.validToDate.getTime() / 1000));
+    expect(sample(r.body, 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="serving"}')).toBe(
+      Math.floor(leaf.validToDate.getTime() / 1000),
+    );
     const ca = sample(r.body, 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="ca"}');
     expect(ca).toBeGreaterThanOrEqual(Math.floor(leaf.validToDate.getTime() / 1000));
 
@@ -56,7 +75,9 @@ describe('the plain-HTTP metrics port', () => {
     const registry = createRegistry({ defaultMetrics: false });
     const first = await serveMetrics({ registry, host: '127.0.0.1', port: 0 });
     cleanups.push(() => first.close());
-    await expect(serveMetrics({ registry, host: '127.0.0.1', port: first.port })).rejects.toThrow(/EADDRINUSE.*127\.0\.0\.1/);
+    await expect(serveMetrics({ registry, host: '127.0.0.1', port: first.port })).rejects.toThrow(
+      /EADDRINUSE.*127\.0\.0\.1/,
+    );
   });
 });
 
@@ -68,12 +89,16 @@ describe('certificate expiry gauges', () => {
     registerCertificateMetrics(registry, () => pems());
     const text = await registry.metrics();
     // The leaf (10 days) expires before its CA (30 days): the chain's earliest wins.
-    expect(sample(text, 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="serving"}')).toBe(Math.floor(new X509Certificate(a.leaf.cert).validToDate.getTime() / 1000));
+    expect(sample(text, 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="serving"}')).toBe(
+      Math.floor(new X509Certificate(a.leaf.cert).validToDate.getTime() / 1000),
+    );
     expect(sample(text, 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="ca"}')).toBeUndefined();
     pems = () => {
       throw new Error('no certificate loaded');
     };
-    expect(sample(await registry.metrics(), 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="serving"}')).toBeUndefined();
+    expect(
+      sample(await registry.metrics(), 'wpgw_webhook_certificate_expiry_timestamp_seconds{certificate="serving"}'),
+    ).toBeUndefined();
   });
 });
 

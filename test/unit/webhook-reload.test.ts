@@ -13,7 +13,17 @@ import { startManagedTls } from '../../src/tls/managed-tls.js';
 import { createMetrics } from '../../src/webhook/metrics.js';
 import { createWebhookServer, type WebhookServer } from '../../src/webhook/server.js';
 import type { TlsSource } from '../../src/tls/tls.js';
-import { captureLogs, handshake, httpsCall, LOCAL_IDENTITY, makePki, postJson, review, stubHandler, waitFor } from './webhook-helpers.js';
+import {
+  captureLogs,
+  handshake,
+  httpsCall,
+  LOCAL_IDENTITY,
+  makePki,
+  postJson,
+  review,
+  stubHandler,
+  waitFor,
+} from './webhook-helpers.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -22,8 +32,17 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function serve(tls: TlsSource, logger: ReturnType<typeof captureLogs>['logger']): Promise<{ app: WebhookServer; port: number }> {
-  const app = createWebhookServer({ handler: stubHandler, ready: () => true, tls, logger, metrics: createMetrics({ defaultMetrics: false }) });
+async function serve(
+  tls: TlsSource,
+  logger: ReturnType<typeof captureLogs>['logger'],
+): Promise<{ app: WebhookServer; port: number }> {
+  const app = createWebhookServer({
+    handler: stubHandler,
+    ready: () => true,
+    tls,
+    logger,
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
   await app.listen({ host: '127.0.0.1', port: 0 });
   cleanups.push(() => app.close());
   return { app, port: (app.server.address() as { port: number }).port };
@@ -44,7 +63,11 @@ async function tempDir(): Promise<string> {
 }
 
 /** A fresh PKI with its leaf written to tls.crt / tls.key in a temporary directory. */
-async function servingPairFiles(): Promise<{ certFile: string; keyFile: string; pki: Awaited<ReturnType<typeof makePki>> }> {
+async function servingPairFiles(): Promise<{
+  certFile: string;
+  keyFile: string;
+  pki: Awaited<ReturnType<typeof makePki>>;
+}> {
   const dir = await tempDir();
   const certFile = join(dir, 'tls.crt');
   const keyFile = join(dir, 'tls.key');
@@ -69,13 +92,20 @@ describe('file source (--tls-cert-file / --tls-key-file)', () => {
     const next = await generateLeaf({ ca: pki.ca, identity: LOCAL_IDENTITY, now: new Date(), validityMs: 3_600_000 });
     await writeFile(certFile, next.cert);
     await writeFile(keyFile, next.key);
-    await waitFor(async () => ((await servedFingerprint(port, pki.ca.cert)) === fingerprint(next.cert) ? true : undefined));
+    await waitFor(async () =>
+      (await servedFingerprint(port, pki.ca.cert)) === fingerprint(next.cert) ? true : undefined,
+    );
 
     expect(app.server).toBe(listener);
     expect(app.server.listening).toBe(true);
     expect((await postJson(port, pki.ca.cert, review())).status).toBe(200);
     // minVersion survives the context swap.
-    const old = await handshake(port, { ca: pki.ca.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+    const old = await handshake(port, {
+      ca: pki.ca.cert,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+    });
     expect(old.ok).toBe(false);
     expect(logs.lines().some((l) => l['msg'] === 'serving certificate swapped')).toBe(true);
   });
@@ -96,7 +126,10 @@ describe('file source (--tls-cert-file / --tls-key-file)', () => {
     expect(await servedFingerprint(port, pki.ca.cert)).toBe(fingerprint(pki.leaf.cert));
     const rejected = logs.lines().filter((l) => l['msg'] === 'new TLS files rejected; keeping the current certificate');
     expect(rejected).toHaveLength(1);
-    expect(rejected[0]).toMatchObject({ level: 'error', err: { message: 'private key does not match the certificate' } });
+    expect(rejected[0]).toMatchObject({
+      level: 'error',
+      err: { message: 'private key does not match the certificate' },
+    });
 
     // Truncated certificate: still the old pair.
     await writeFile(certFile, next.cert.slice(0, 200));
@@ -120,7 +153,9 @@ describe('file source (--tls-cert-file / --tls-key-file)', () => {
     await expect(
       createFileTlsSource({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), logger }),
     ).rejects.toThrow(/does not match/);
-    await expect(createFileTlsSource({ certFile: join(dir, 'missing.crt'), keyFile: join(dir, 'tls.key'), logger })).rejects.toThrow(/ENOENT/);
+    await expect(
+      createFileTlsSource({ certFile: join(dir, 'missing.crt'), keyFile: join(dir, 'tls.key'), logger }),
+    ).rejects.toThrow(/ENOENT/);
   });
 });
 
@@ -130,7 +165,13 @@ describe('managed source', () => {
     const logs = captureLogs();
     // Short lifetimes and a clock that starts 45 minutes ago, so the renewal is due "now"
     // while every certificate is valid in real time for the handshakes.
-    const policy = { caValidityMs: 3 * HOUR, leafValidityMs: HOUR, renewFraction: 1 / 3, minOverlapMs: MIN, oldCaGraceMs: MIN };
+    const policy = {
+      caValidityMs: 3 * HOUR,
+      leafValidityMs: HOUR,
+      renewFraction: 1 / 3,
+      minOverlapMs: MIN,
+      oldCaGraceMs: MIN,
+    };
     let clock = new Date(Date.now() - 45 * MIN);
     const tls = await startManagedTls({
       store: dirCertStore(dir),

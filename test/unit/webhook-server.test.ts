@@ -250,18 +250,30 @@ describe('TLS edge', () => {
   });
 
   it('refuses a TLS 1.1 client', async () => {
-    const hs = await handshake(port, { ca, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+    const hs = await handshake(port, {
+      ca,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT:@SECLEVEL=0',
+    });
     expect(hs.ok).toBe(false);
   });
 
   it('(control) the same TLS 1.1 client can talk to a server that allows TLS 1.1', async () => {
     // Proves the refusal above comes from the webhook's minVersion, not from the client alone.
     const pki = await makePki();
-    const permissive = createTlsServer({ ...pki.leaf, minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' }, (s) => s.end());
+    const permissive = createTlsServer({ ...pki.leaf, minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' }, (s) =>
+      s.end(),
+    );
     await new Promise<void>((r) => permissive.listen(0, '127.0.0.1', r));
     const p = (permissive.address() as { port: number }).port;
     try {
-      const hs = await handshake(p, { ca: pki.ca.cert, minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' });
+      const hs = await handshake(p, {
+        ca: pki.ca.cert,
+        minVersion: 'TLSv1',
+        maxVersion: 'TLSv1.1',
+        ciphers: 'DEFAULT:@SECLEVEL=0',
+      });
       expect(hs).toMatchObject({ ok: true, protocol: 'TLSv1.1' });
     } finally {
       permissive.close();

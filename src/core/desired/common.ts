@@ -12,7 +12,12 @@ export function ownerValue(owner: Owner): string {
   return value.length <= 63 ? value : `service.${owner.name.slice(0, 45)}.${shortHash(owner.name)}`;
 }
 
-export function meta(name: string, namespace: string, owner: Owner, extraLabels: Record<string, string> = {}): KubeObject['metadata'] {
+export function meta(
+  name: string,
+  namespace: string,
+  owner: Owner,
+  extraLabels: Record<string, string> = {},
+): KubeObject['metadata'] {
   return {
     name,
     namespace,

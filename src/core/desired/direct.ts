@@ -10,7 +10,13 @@ import { INJECT_KEY, MANAGED_BY_LABEL, MANAGED_BY_VALUE, MANAGED_LABEL, appServi
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { readOriginal } from '../records.js';
 import { selectorMatches } from '../labels.js';
-import { appServiceBlocker, blockingNonMeshAccess, nonMeshMessage, serviceInjectValue, serviceOwnerOf } from '../service-rules.js';
+import {
+  appServiceBlocker,
+  blockingNonMeshAccess,
+  nonMeshMessage,
+  serviceInjectValue,
+  serviceOwnerOf,
+} from '../service-rules.js';
 import { meta, objectName } from './common.js';
 
 export interface DirectAccessResult {
@@ -25,19 +31,33 @@ const SCRAPE_PORT_ANNOTATION = 'prometheus.io/port';
  * Why the webhook leaves this Service selecting the pods directly: non-mesh clients reach it, or
  * its `<name>-app` cannot exist (an existing Service; a new one is denied). Undefined otherwise.
  */
-function reasonNotRepointed(svc: V1Service, services: readonly V1Service[], ingresses: readonly V1Ingress[]): string | undefined {
+function reasonNotRepointed(
+  svc: V1Service,
+  services: readonly V1Service[],
+  ingresses: readonly V1Ingress[],
+): string | undefined {
   // Left alone on purpose, but its clients still dial the pods: the messages that suggest these
   // ways out (opt the Service out, use a headless Service) must work.
-  if (serviceInjectValue(svc) === 'false') return `is opted out (${INJECT_KEY}: "false"): its clients reach its wpgw-managed pods directly, not through the gateway`;
-  if (svc.spec?.clusterIP === 'None') return 'is headless: its clients reach its wpgw-managed pods at their own addresses, not through the gateway';
+  if (serviceInjectValue(svc) === 'false')
+    return `is opted out (${INJECT_KEY}: "false"): its clients reach its wpgw-managed pods directly, not through the gateway`;
+  if (svc.spec?.clusterIP === 'None')
+    return 'is headless: its clients reach its wpgw-managed pods at their own addresses, not through the gateway';
   const access = blockingNonMeshAccess(svc, ingresses);
   if (access.length > 0) return nonMeshMessage(access, false);
   const name = svc.metadata?.name ?? '';
-  const blocker = appServiceBlocker(name, serviceOwnerOf(services.find((s) => s.metadata?.name === appServiceName(name))));
+  const blocker = appServiceBlocker(
+    name,
+    serviceOwnerOf(services.find((s) => s.metadata?.name === appServiceName(name))),
+  );
   return blocker ? `is not re-pointed: it ${blocker.message}` : undefined;
 }
 
-export function directAccess(namespace: string, services: readonly V1Service[], managedPods: readonly V1Pod[], ingresses: readonly V1Ingress[]): DirectAccessResult {
+export function directAccess(
+  namespace: string,
+  services: readonly V1Service[],
+  managedPods: readonly V1Pod[],
+  ingresses: readonly V1Ingress[],
+): DirectAccessResult {
   const objects: KubeObject[] = [];
   const conflicts: Conflict[] = [];
   const sorted = [...services].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
@@ -48,10 +68,16 @@ export function directAccess(namespace: string, services: readonly V1Service[], 
     const name = svc.metadata?.name ?? '';
     const why = reasonNotRepointed(svc, services, ingresses);
     if (!why) continue;
-    if (!managedPods.some((p) => !p.metadata?.deletionTimestamp && selectorMatches(selector, p.metadata?.labels ?? {}))) continue;
+    if (!managedPods.some((p) => !p.metadata?.deletionTimestamp && selectorMatches(selector, p.metadata?.labels ?? {})))
+      continue;
     const ports = (svc.spec?.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.targetPort ?? p.port }));
     const scrapePort = Number(svc.metadata?.annotations?.[SCRAPE_PORT_ANNOTATION]);
-    if (Number.isInteger(scrapePort) && scrapePort > 0 && scrapePort < 65536 && !ports.some((p) => p.port === scrapePort && p.protocol === 'TCP')) {
+    if (
+      Number.isInteger(scrapePort) &&
+      scrapePort > 0 &&
+      scrapePort < 65536 &&
+      !ports.some((p) => p.port === scrapePort && p.protocol === 'TCP')
+    ) {
       ports.push({ protocol: 'TCP', port: scrapePort });
     }
     objects.push({

@@ -18,7 +18,13 @@ export function corefile(groups: PortGroup[], gatewayIP: string | undefined, ups
   // pods/log permission) to propose the entries a pod is missing. It never leaves the cluster.
   const lines = [`.:${DNS_CONTAINER_PORT} {`, '    errors', '    log', '    health :8080', '    ready :8181'];
   if (gatewayIP && exact.length > 0) {
-    lines.push('    hosts {', `        ${gatewayIP} ${exact.join(' ')}`, '        ttl 30', '        fallthrough', '    }');
+    lines.push(
+      '    hosts {',
+      `        ${gatewayIP} ${exact.join(' ')}`,
+      '        ttl 30',
+      '        fallthrough',
+      '    }',
+    );
   }
   if (gatewayIP) {
     for (const w of wildcards) {
@@ -71,7 +77,12 @@ export function dnsObjects(
             nodeSelector: { [OS_LABEL]: 'linux' },
             securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
             topologySpreadConstraints: [
-              { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labels } },
+              {
+                maxSkew: 1,
+                topologyKey: 'kubernetes.io/hostname',
+                whenUnsatisfiable: 'ScheduleAnyway',
+                labelSelector: { matchLabels: labels },
+              },
             ],
             containers: [
               {
@@ -84,7 +95,11 @@ export function dnsObjects(
                 ],
                 readinessProbe: { httpGet: { path: '/ready', port: 8181 } },
                 livenessProbe: { httpGet: { path: '/health', port: 8080 }, initialDelaySeconds: 10 },
-                securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  readOnlyRootFilesystem: true,
+                  capabilities: { drop: ['ALL'] },
+                },
                 resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '128Mi' } },
                 volumeMounts: [{ name: 'config', mountPath: '/etc/coredns', readOnly: true }],
               },

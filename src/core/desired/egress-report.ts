@@ -59,7 +59,10 @@ export function egressReport(i: EgressReportInput): EgressReport {
     },
     refusals: i.refusals
       .map((r) => ({ ...r, workload: i.ownerOf(r.pod) }))
-      .sort((a, b) => a.workload.localeCompare(b.workload) || a.host.localeCompare(b.host) || a.entry.localeCompare(b.entry)),
+      .sort(
+        (a, b) =>
+          a.workload.localeCompare(b.workload) || a.host.localeCompare(b.host) || a.entry.localeCompare(b.entry),
+      ),
   };
 }
 
@@ -89,9 +92,15 @@ export function formatEgressReport(namespace: string, r: EgressReport): string[]
   const lines: string[] = [];
   const c = r.clusterRanges;
   const discovered = c.discovered.map((d) => `${d.cidr} (${d.source})`);
-  lines.push(`egress ranges: --cluster-cidrs ${c.flags.length > 0 ? c.flags.join(', ') : 'none'}; discovered: nodes ${c.discovery.nodes}, ServiceCIDRs ${c.discovery.serviceCIDRs}`);
-  if (discovered.length > 0) lines.push(`egress ranges: discovered, excepted from external egress: ${discovered.join(', ')}`);
-  if (c.coveredAnyway) lines.push(`egress ranges: ${discovered.length > 0 ? 'the other' : 'the'} discovered ranges lie in ranges denied anyway (loopback, link-local, private)`);
+  lines.push(
+    `egress ranges: --cluster-cidrs ${c.flags.length > 0 ? c.flags.join(', ') : 'none'}; discovered: nodes ${c.discovery.nodes}, ServiceCIDRs ${c.discovery.serviceCIDRs}`,
+  );
+  if (discovered.length > 0)
+    lines.push(`egress ranges: discovered, excepted from external egress: ${discovered.join(', ')}`);
+  if (c.coveredAnyway)
+    lines.push(
+      `egress ranges: ${discovered.length > 0 ? 'the other' : 'the'} discovered ranges lie in ranges denied anyway (loopback, link-local, private)`,
+    );
   for (const f of r.refusals) {
     if (f.reason === FORBIDDEN_ADDRESS) {
       const addrs = f.addresses.map((a) => `${a.address} (in ${a.range}, ${a.what})`).join(', ');
@@ -99,9 +108,13 @@ export function formatEgressReport(namespace: string, r: EgressReport): string[]
       const hint = allowable
         ? `if it is meant, add ${f.addresses.map((a) => addressCidr(a.address).text).join(', ')} to the Namespace annotation ${EGRESS_ALLOW_ANNOTATION} of ${namespace}`
         : `never allowed (link-local, loopback, metadata or the cluster's own range; ${EGRESS_ALLOW_ANNOTATION} cannot re-open it)`;
-      lines.push(`refused:      ${f.workload} (pod ${f.pod}): "${f.entry}": ${f.host} resolves to ${addrs}; not routed; ${hint}`);
+      lines.push(
+        `refused:      ${f.workload} (pod ${f.pod}): "${f.entry}": ${f.host} resolves to ${addrs}; not routed; ${hint}`,
+      );
     } else {
-      lines.push(`unresolved:   ${f.workload} (pod ${f.pod}): "${f.entry}": ${f.host} did not resolve (${f.error ?? 'no addresses'}); no address to send it to until it does`);
+      lines.push(
+        `unresolved:   ${f.workload} (pod ${f.pod}): "${f.entry}": ${f.host} did not resolve (${f.error ?? 'no addresses'}); no address to send it to until it does`,
+      );
     }
   }
   return lines;

@@ -60,7 +60,11 @@ export interface EgressRanges {
  * The ranges for one namespace: its allowlist annotation checked against what can never be
  * re-opened. A bad entry is reported (and ignored), never widens anything.
  */
-export function egressRanges(namespace: string, annotation: string | undefined, clusterRanges: readonly string[]): EgressRanges {
+export function egressRanges(
+  namespace: string,
+  annotation: string | undefined,
+  clusterRanges: readonly string[],
+): EgressRanges {
   const conflicts: Conflict[] = [];
   const never = outermost([...ALWAYS_DENIED.map((c) => parseCidr(c)), ...clusterRanges.map((c) => parseCidr(c))]);
   const allowed: Cidr[] = [];
@@ -69,7 +73,11 @@ export function egressRanges(namespace: string, annotation: string | undefined, 
     try {
       c = parseCidr(text);
     } catch (e) {
-      conflicts.push({ subject: `Namespace/${namespace}`, reason: 'InvalidEgressAllow', message: `${EGRESS_ALLOW_ANNOTATION}: ${e instanceof CidrError ? e.message : String(e)}; ignored` });
+      conflicts.push({
+        subject: `Namespace/${namespace}`,
+        reason: 'InvalidEgressAllow',
+        message: `${EGRESS_ALLOW_ANNOTATION}: ${e instanceof CidrError ? e.message : String(e)}; ignored`,
+      });
       continue;
     }
     const inside = never.find((n) => contains(n, c));
@@ -130,7 +138,12 @@ export function gatewayEgressPolicy(i: GatewayEgressInput): KubeObject {
   const egress: Record<string, unknown>[] = [
     clusterDnsEgress(),
     {
-      to: [{ namespaceSelector: { matchLabels: namespaceLabel(i.istioNamespace) }, podSelector: { matchLabels: { app: 'istiod' } } }],
+      to: [
+        {
+          namespaceSelector: { matchLabels: namespaceLabel(i.istioNamespace) },
+          podSelector: { matchLabels: { app: 'istiod' } },
+        },
+      ],
       ports: [{ protocol: 'TCP', port: ISTIOD_XDS_PORT }],
     },
   ];
@@ -144,8 +157,14 @@ export function gatewayEgressPolicy(i: GatewayEgressInput): KubeObject {
     peers.set(key, entry);
   };
   for (const app of i.appServices) {
-    const s = app.spec as { selector?: Record<string, string>; ports?: Array<{ targetPort?: number | string; port: number; protocol?: string }> };
-    add({ podSelector: { matchLabels: s.selector ?? {} } }, (s.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.targetPort ?? p.port })));
+    const s = app.spec as {
+      selector?: Record<string, string>;
+      ports?: Array<{ targetPort?: number | string; port: number; protocol?: string }>;
+    };
+    add(
+      { podSelector: { matchLabels: s.selector ?? {} } },
+      (s.ports ?? []).map((p) => ({ protocol: p.protocol ?? 'TCP', port: p.targetPort ?? p.port })),
+    );
   }
   // By namespace/name, the first listed winning (the namespace's own before other namespaces'):
   // with mesh-wide outbound there are as many routes as Services, so no scan per route.
@@ -167,7 +186,10 @@ export function gatewayEgressPolicy(i: GatewayEgressInput): KubeObject {
     const port = svc?.spec?.ports?.find((p) => p.port === route.routePort);
     const nsPeer = { namespaceSelector: { matchLabels: namespaceLabel(namespace) } };
     // Unknown Service or no selector (manual endpoints): its namespace on the dialled port, no wider.
-    if (selector && Object.keys(selector).length > 0 && port) add({ ...nsPeer, podSelector: { matchLabels: selector } }, [{ protocol: port.protocol ?? 'TCP', port: port.targetPort ?? port.port }]);
+    if (selector && Object.keys(selector).length > 0 && port)
+      add({ ...nsPeer, podSelector: { matchLabels: selector } }, [
+        { protocol: port.protocol ?? 'TCP', port: port.targetPort ?? port.port },
+      ]);
     else add(nsPeer, [{ protocol: port?.protocol ?? 'TCP', port: route.routePort }]);
   }
   for (const { peer, ports } of [...peers.values()]) {
@@ -177,7 +199,8 @@ export function gatewayEgressPolicy(i: GatewayEgressInput): KubeObject {
     const ports = [...externalPorts].sort((a, b) => a - b).map((port) => ({ protocol: 'TCP', port }));
     const internetExcept = outermost([...i.ranges.never, ...i.ranges.privateDenied]);
     egress.push({ to: (['0.0.0.0/0', '::/0'] as const).map((c) => ipBlock(parseCidr(c), internetExcept)), ports });
-    if (i.ranges.allowed.length > 0) egress.push({ to: i.ranges.allowed.map((c) => ipBlock(c, i.ranges.never)), ports });
+    if (i.ranges.allowed.length > 0)
+      egress.push({ to: i.ranges.allowed.map((c) => ipBlock(c, i.ranges.never)), ports });
   }
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -189,12 +212,16 @@ export function gatewayEgressPolicy(i: GatewayEgressInput): KubeObject {
 
 /** `cidr` minus the denied ranges inside it (NetworkPolicy's except must lie strictly within cidr). */
 function ipBlock(cidr: Cidr, denied: readonly Cidr[]): Record<string, unknown> {
-  const except = denied.filter((d) => d.family === cidr.family && d.prefix > cidr.prefix && contains(cidr, d)).map((d) => d.text);
+  const except = denied
+    .filter((d) => d.family === cidr.family && d.prefix > cidr.prefix && contains(cidr, d))
+    .map((d) => d.text);
   return { ipBlock: { cidr: cidr.text, ...(except.length > 0 ? { except } : {}) } };
 }
 
 /** Drops ranges inside another of the list; sorted by family, then address. */
 function outermost(ranges: readonly Cidr[]): Cidr[] {
-  const out = ranges.filter((r, i) => !ranges.some((o, j) => j !== i && contains(o, r) && (o.prefix < r.prefix || j < i)));
+  const out = ranges.filter(
+    (r, i) => !ranges.some((o, j) => j !== i && contains(o, r) && (o.prefix < r.prefix || j < i)),
+  );
   return out.sort(compareCidr);
 }

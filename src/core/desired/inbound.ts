@@ -39,7 +39,11 @@ export function inboundObjects(
   // Never take over a user's Service, never try a name the API server refuses.
   const blocked = appServiceBlocker(name, ownerOfApp);
   if (blocked) {
-    conflicts.push({ subject: `Service/${name}`, reason: blocked.reason === 'app_name_too_long' ? 'NameTooLong' : 'AppServiceTaken', message: `${blocked.message}; re-apply the Service afterwards` });
+    conflicts.push({
+      subject: `Service/${name}`,
+      reason: blocked.reason === 'app_name_too_long' ? 'NameTooLong' : 'AppServiceTaken',
+      message: `${blocked.message}; re-apply the Service afterwards`,
+    });
     return { objects: [], conflicts, podPorts: [] };
   }
   // Pair each original port with the gateway pod port the webhook gave it.
@@ -47,7 +51,11 @@ export function inboundObjects(
   for (const port of original.ports) {
     const live = service.spec?.ports?.find((p) => p.port === port.port);
     if (typeof live?.targetPort !== 'number') {
-      conflicts.push({ subject: `Service/${name}`, reason: 'PortNotRepointed', message: `port ${port.port} has no gateway pod port; re-apply the Service` });
+      conflicts.push({
+        subject: `Service/${name}`,
+        reason: 'PortNotRepointed',
+        message: `port ${port.port} has no gateway pod port; re-apply the Service`,
+      });
       continue;
     }
     pairs.push({ port, podPort: live.targetPort });
@@ -62,7 +70,9 @@ export function inboundObjects(
       metadata: {
         ...meta(app, namespace, owner),
         // Deleting `<name>` deletes `<name>-app` (garbage collection); render has no UID to point at.
-        ...(uid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid, blockOwnerDeletion: true }] } : {}),
+        ...(uid
+          ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Service', name, uid, blockOwnerDeletion: true }] }
+          : {}),
       },
       spec: {
         type: 'ClusterIP',
@@ -88,7 +98,11 @@ export function inboundObjects(
           // ISTIO_MUTUAL: the gateway presents its workload certificate and requires the caller's.
           // hosts "./*" gives no SNI match, so sidecars' outbound_.<port>_._.<fqdn> SNI is accepted.
           servers: pairs.map(({ port, podPort }) => ({
-            port: { number: podPort, name: `${isHttpPort(port) ? 'https' : 'tls'}-in-${port.port}`, protocol: isHttpPort(port) ? 'HTTPS' : 'TLS' },
+            port: {
+              number: podPort,
+              name: `${isHttpPort(port) ? 'https' : 'tls'}-in-${port.port}`,
+              protocol: isHttpPort(port) ? 'HTTPS' : 'TLS',
+            },
             hosts: ['./*'],
             tls: { mode: 'ISTIO_MUTUAL' },
           })),
@@ -120,7 +134,13 @@ export function inboundObjects(
   return { objects, conflicts, podPorts: pairs.map((p) => p.podPort), served };
 }
 
-function callerDestinationRule(objName: string, name: string, namespace: string, clusterDomain: string, owner: Owner): KubeObject {
+function callerDestinationRule(
+  objName: string,
+  name: string,
+  namespace: string,
+  clusterDomain: string,
+  owner: Owner,
+): KubeObject {
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'DestinationRule',
@@ -135,14 +155,25 @@ function callerDestinationRule(objName: string, name: string, namespace: string,
  * Its workloadSelector (the gateway pods) makes istiod pick it over selector-less DRs for that host
  * for the wpgw, whatever their creation order (pilot SidecarScope.DestinationRule).
  */
-function appRuleSpec(service: V1Service, namespace: string, appHost: string, user: UserRouting['appPolicy'], conflicts: Conflict[]): Record<string, unknown> {
+function appRuleSpec(
+  service: V1Service,
+  namespace: string,
+  appHost: string,
+  user: UserRouting['appPolicy'],
+  conflicts: Conflict[],
+): Record<string, unknown> {
   const affinity = clientIPAffinity(service);
   const base = { host: appHost, exportTo: ['.'], workloadSelector: { matchLabels: gatewayLabels(namespace) } };
   if (!user) return { ...base, trafficPolicy: { tls: { mode: 'DISABLE' }, ...affinity } };
   const trafficPolicy = { ...user.trafficPolicy };
   if (affinity.loadBalancer) {
     if (trafficPolicy.loadBalancer === undefined) trafficPolicy.loadBalancer = affinity.loadBalancer;
-    else conflicts.push({ subject: `DestinationRule/${user.from}`, reason: 'AffinityOverridden', message: `its loadBalancer replaces the ClientIP session affinity of Service ${service.metadata?.name ?? ''} at the wpgw hop` });
+    else
+      conflicts.push({
+        subject: `DestinationRule/${user.from}`,
+        reason: 'AffinityOverridden',
+        message: `its loadBalancer replaces the ClientIP session affinity of Service ${service.metadata?.name ?? ''} at the wpgw hop`,
+      });
   }
   return { ...base, trafficPolicy, ...(user.subsets ? { subsets: user.subsets } : {}) };
 }
@@ -152,7 +183,9 @@ function appRuleSpec(service: V1Service, namespace: string, appHost: string, use
  * per request, so carry it as ring hashing on the source address the gateway sees (see service-rules.ts).
  */
 function clientIPAffinity(service: V1Service): Record<string, unknown> {
-  return service.spec?.sessionAffinity === 'ClientIP' ? { loadBalancer: { consistentHash: { useSourceIp: true } } } : {};
+  return service.spec?.sessionAffinity === 'ClientIP'
+    ? { loadBalancer: { consistentHash: { useSourceIp: true } } }
+    : {};
 }
 
 function inboundRoutes(
@@ -167,10 +200,19 @@ function inboundRoutes(
   });
   // The user's delegate first; after it the plain route, for requests no delegate route matches
   // and for the moment a deleted delegate is still in this root (Istio then drops only that route).
-  const handOver = (p: { port: V1ServicePort; podPort: number }) => [{ name: `user-${p.port.port}`, match: [{ port: p.podPort }], delegate }, route(p)];
+  const handOver = (p: { port: V1ServicePort; podPort: number }) => [
+    { name: `user-${p.port.port}`, match: [{ port: p.podPort }], delegate },
+    route(p),
+  ];
   const http = pairs.filter((p) => isHttpPort(p.port)).flatMap((p) => (delegate ? handOver(p) : [route(p)]));
   const tcp = pairs.filter((p) => !isHttpPort(p.port)).map(route);
   // One gateway resource per Service, so this "*" host catches every Host on its servers only
   // (ingress traffic keeps its external Host; mesh callers may send a short name).
-  return { hosts: ['*'], gateways: [gateway], exportTo: ['.'], ...(http.length ? { http } : {}), ...(tcp.length ? { tcp } : {}) };
+  return {
+    hosts: ['*'],
+    gateways: [gateway],
+    exportTo: ['.'],
+    ...(http.length ? { http } : {}),
+    ...(tcp.length ? { tcp } : {}),
+  };
 }

@@ -2,9 +2,22 @@
 // with (their status record) and the namespace's own wpgw.io/mesh-outbound, narrowed by the
 // namespace's Istio Sidecar; then the Services of the cluster it covers (core/mesh-scope.ts).
 import type { V1Pod } from '@kubernetes/client-node';
-import { MESH_OUTBOUND_ANNOTATION, OUTBOUND_ANNOTATION, POD_STATUS_ANNOTATION, RESOLVER_ANNOTATION } from '../../names.js';
+import {
+  MESH_OUTBOUND_ANNOTATION,
+  OUTBOUND_ANNOTATION,
+  POD_STATUS_ANNOTATION,
+  RESOLVER_ANNOTATION,
+} from '../../names.js';
 import type { Conflict, NamespaceInput } from '../desired-types.js';
-import { formatScope, MeshScopeError, namespaceSidecar, parseMeshScope, planMesh, type MeshPlan, type ScopeEntry } from '../mesh-scope.js';
+import {
+  formatScope,
+  MeshScopeError,
+  namespaceSidecar,
+  parseMeshScope,
+  planMesh,
+  type MeshPlan,
+  type ScopeEntry,
+} from '../mesh-scope.js';
 import { parseStatus } from '../records.js';
 
 export interface NamespaceMesh {
@@ -33,7 +46,11 @@ export function namespaceMesh(input: NamespaceInput, namespace: string, clusterD
   }
   const sidecar = entries.length > 0 ? namespaceSidecar(input.sidecars ?? []) : undefined;
   if (sidecar && sidecar.invalid.length > 0) {
-    conflicts.push({ subject: sidecar.name, reason: 'InvalidSidecarHost', message: `egress hosts not in "namespace/dnsName" form are ignored: ${sidecar.invalid.join(', ')}` });
+    conflicts.push({
+      subject: sidecar.name,
+      reason: 'InvalidSidecarHost',
+      message: `egress hosts not in "namespace/dnsName" form are ignored: ${sidecar.invalid.join(', ')}`,
+    });
   }
   if (entries.length > 0 && input.sidecarsUnreadable) {
     conflicts.push({
@@ -89,5 +106,7 @@ export function scopeInUse(
 }
 
 function list(items: readonly string[]): string {
-  return items.length > MAX_LISTED ? `${items.slice(0, MAX_LISTED).join(', ')} and ${items.length - MAX_LISTED} more` : items.join(', ');
+  return items.length > MAX_LISTED
+    ? `${items.slice(0, MAX_LISTED).join(', ')} and ${items.length - MAX_LISTED} more`
+    : items.join(', ');
 }

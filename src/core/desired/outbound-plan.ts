@@ -4,7 +4,18 @@
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { appServiceName, OUTBOUND_POD_PORTS, POD_STATUS_ANNOTATION, type ResolverMode } from '../../names.js';
 import type { Conflict } from '../desired-types.js';
-import { classifyHost, dialNames, formatDestination, OutboundParseError, parseOutbound, reservedUpstreamPort, sharingConflict, type AppProtocol, type Destination, type HostTarget } from '../outbound.js';
+import {
+  classifyHost,
+  dialNames,
+  formatDestination,
+  OutboundParseError,
+  parseOutbound,
+  reservedUpstreamPort,
+  sharingConflict,
+  type AppProtocol,
+  type Destination,
+  type HostTarget,
+} from '../outbound.js';
 import { parseStatus, readOriginal } from '../records.js';
 
 export interface OutboundRoute {
@@ -63,10 +74,12 @@ export function planOutbound(
   for (const pod of [...pods].sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))) {
     const podName = pod.metadata?.name ?? pod.metadata?.generateName ?? '<unnamed>';
     const status = parseStatus(pod.metadata?.annotations?.[POD_STATUS_ANNOTATION]);
-    for (const ip of pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : [])) sourceIPs.add(ip);
+    for (const ip of pod.status?.podIPs?.map((p) => p.ip) ?? (pod.status?.podIP ? [pod.status.podIP] : []))
+      sourceIPs.add(ip);
     if (!status) continue;
     modes.add(status.mode);
-    if (status.mode === 'hostAliases' && status.gatewayIP) ipVotes.set(status.gatewayIP, (ipVotes.get(status.gatewayIP) ?? 0) + 1);
+    if (status.mode === 'hostAliases' && status.gatewayIP)
+      ipVotes.set(status.gatewayIP, (ipVotes.get(status.gatewayIP) ?? 0) + 1);
     if (status.mode === 'dnsConfig' && status.dnsIP) dnsVotes.set(status.dnsIP, (dnsVotes.get(status.dnsIP) ?? 0) + 1);
     let dests: Destination[];
     try {
@@ -96,7 +109,9 @@ export function planOutbound(
   // External host:port -> the ServiceEntry protocol it needs; TLS origination (HTTPS) and TLS
   // passthrough cannot share one upstream port of one host.
   const upstreams = new Map<string, Destination>();
-  const sorted = [...byHostPort.values()].sort((a, b) => a.dest.port - b.dest.port || a.dest.host.localeCompare(b.dest.host));
+  const sorted = [...byHostPort.values()].sort(
+    (a, b) => a.dest.port - b.dest.port || a.dest.host.localeCompare(b.dest.host),
+  );
   // Mesh-wide routes come after every declared one: a declared entry keeps its host and port
   // (same or other meaning) and its port's protocol family. What cannot be routed is summed up
   // in one conflict per reason, not one Event per Service.
@@ -109,12 +124,15 @@ export function planOutbound(
       return `${t.kind === 'service' ? t.fqdn : dest.host}:${dest.port}`;
     }),
   );
-  for (const dest of mesh) if (!declaredTargets.has(`${dest.host}:${dest.port}`)) sorted.push({ dest, from: MESH_FROM });
+  for (const dest of mesh)
+    if (!declaredTargets.has(`${dest.host}:${dest.port}`)) sorted.push({ dest, from: MESH_FROM });
   for (const [i, { dest, from }] of sorted.entries()) {
     const isMesh = i >= declared;
     const group = groups.get(dest.port);
     if (isMesh && (inboundPodPorts.has(dest.port) || (group && group.family !== 'http'))) {
-      const why = inboundPodPorts.has(dest.port) ? `port ${dest.port} is the gateway pod port of an inbound Service here` : `port ${dest.port} is declared as ${group!.family}`;
+      const why = inboundPodPorts.has(dest.port)
+        ? `port ${dest.port} is the gateway pod port of an inbound Service here`
+        : `port ${dest.port} is declared as ${group!.family}`;
       meshSkipped.set(why, [...(meshSkipped.get(why) ?? []), `${dest.host}:${dest.port}`]);
       continue;
     }
@@ -130,7 +148,11 @@ export function planOutbound(
     }
     const portConflict = group ? sharingConflict(group.routes[0]!.dest, dest, () => false) : undefined;
     if (portConflict) {
-      conflicts.push({ subject: `Pod/${from}`, reason: portConflict.reason, message: `${portConflict.message}; not routed` });
+      conflicts.push({
+        subject: `Pod/${from}`,
+        reason: portConflict.reason,
+        message: `${portConflict.message}; not routed`,
+      });
       continue;
     }
     const target = classifyHost(dest.host, namespace, clusterDomain);
@@ -144,7 +166,11 @@ export function planOutbound(
     }
     const reserved = target.kind === 'external' ? reservedUpstreamPort(dest) : undefined;
     if (reserved) {
-      conflicts.push({ subject: `Pod/${from}`, reason: 'ReservedUpstreamPort', message: `"${dest.raw}": ${reserved}; not routed` });
+      conflicts.push({
+        subject: `Pod/${from}`,
+        reason: 'ReservedUpstreamPort',
+        message: `"${dest.raw}": ${reserved}; not routed`,
+      });
       continue;
     }
     if (target.kind === 'external') {
@@ -152,12 +178,17 @@ export function planOutbound(
       const prev = upstreams.get(key);
       const upstreamConflict = prev ? sharingConflict(prev, dest, () => true) : undefined;
       if (upstreamConflict) {
-        conflicts.push({ subject: `Pod/${from}`, reason: upstreamConflict.reason, message: `${upstreamConflict.message}; not routed` });
+        conflicts.push({
+          subject: `Pod/${from}`,
+          reason: upstreamConflict.reason,
+          message: `${upstreamConflict.message}; not routed`,
+        });
         continue;
       }
       if (!prev) upstreams.set(key, dest);
     }
-    const neighbour = target.kind === 'service' && target.namespace === namespace ? repointed.get(target.service) : undefined;
+    const neighbour =
+      target.kind === 'service' && target.namespace === namespace ? repointed.get(target.service) : undefined;
     const route: OutboundRoute = {
       dest,
       target,

@@ -9,7 +9,11 @@ const NS_OWNER: Owner = { kind: 'namespace' };
 export const OUTBOUND_GATEWAY = 'wpgw-out';
 
 /** `pins`: external hosts the controller resolved and checked (src/core/desired/pinning.ts). */
-export function outboundObjects(namespace: string, groups: PortGroup[], pins: ReadonlyMap<string, string[]> = new Map()): KubeObject[] {
+export function outboundObjects(
+  namespace: string,
+  groups: PortGroup[],
+  pins: ReadonlyMap<string, string[]> = new Map(),
+): KubeObject[] {
   if (groups.length === 0) return [];
   const objects: KubeObject[] = [
     {
@@ -56,7 +60,11 @@ function destination(route: OutboundRoute): Record<string, unknown> {
   return { host: route.routeHost, port: { number: route.routePort } };
 }
 
-function httpRoute(group: PortGroup, route: OutboundRoute, extraMatch: Record<string, unknown> = {}): Record<string, unknown> {
+function httpRoute(
+  group: PortGroup,
+  route: OutboundRoute,
+  extraMatch: Record<string, unknown> = {},
+): Record<string, unknown> {
   const external = route.target.kind === 'external';
   return {
     match: [{ port: group.podPort, ...extraMatch }],
@@ -77,7 +85,9 @@ function virtualService(namespace: string, group: PortGroup, route: OutboundRout
     // a bare short name cannot be a classic host, so such a route takes "*" (its match still
     // names every SNI exactly).
     if (route.names.some((n) => !n.includes('.'))) spec.hosts = ['*'];
-    spec.tls = [{ match: [{ port: group.podPort, sniHosts: route.names }], route: [{ destination: destination(route) }] }];
+    spec.tls = [
+      { match: [{ port: group.podPort, sniHosts: route.names }], route: [{ destination: destination(route) }] },
+    ];
   } else spec.tcp = [{ match: [{ port: group.podPort }], route: [{ destination: destination(route) }] }];
   return {
     apiVersion: 'networking.istio.io/v1',
@@ -87,7 +97,10 @@ function virtualService(namespace: string, group: PortGroup, route: OutboundRout
   };
 }
 
-function shortNameService(namespace: string, routes: Array<{ group: PortGroup; route: OutboundRoute; name: string }>): KubeObject {
+function shortNameService(
+  namespace: string,
+  routes: Array<{ group: PortGroup; route: OutboundRoute; name: string }>,
+): KubeObject {
   return {
     apiVersion: 'networking.istio.io/v1',
     kind: 'VirtualService',
@@ -97,7 +110,9 @@ function shortNameService(namespace: string, routes: Array<{ group: PortGroup; r
       gateways: [OUTBOUND_GATEWAY],
       exportTo: ['.'],
       // Every route has a match, so a Host nobody declared still gets 404: no open proxy.
-      http: routes.map(({ group, route, name }) => httpRoute(group, route, { authority: { regex: `^${escapeRegex(name)}(:[0-9]+)?$` } })),
+      http: routes.map(({ group, route, name }) =>
+        httpRoute(group, route, { authority: { regex: `^${escapeRegex(name)}(:[0-9]+)?$` } }),
+      ),
     },
   };
 }
@@ -129,7 +144,9 @@ function serviceEntries(namespace: string, groups: PortGroup[], pins: ReadonlyMa
         // them. Else (offline render, wildcards) the gateway resolves with cluster DNS (never
         // wpgw-dns, so no loop back to itself).
         resolution: pinned ? 'STATIC' : wildcard ? 'DYNAMIC_DNS' : 'DNS',
-        ports: [...ports.entries()].sort((a, b) => a[0] - b[0]).map(([number, p]) => ({ number, name: p.name, protocol: p.protocol })),
+        ports: [...ports.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([number, p]) => ({ number, name: p.name, protocol: p.protocol })),
         ...(pinned ? { endpoints: pinned.map((address) => ({ address })) } : {}),
       },
     };
@@ -152,11 +169,13 @@ function tlsOriginationRules(namespace: string, groups: PortGroup[]): KubeObject
       host,
       exportTo: ['.'],
       trafficPolicy: {
-        portLevelSettings: [...ports].sort((a, b) => a - b).map((number) => ({
-          port: { number },
-          // caCertificates "system": the OS trust store, said explicitly (Istio's analyzer IST0129).
-          tls: { mode: 'SIMPLE', sni: host, subjectAltNames: [host], caCertificates: 'system' },
-        })),
+        portLevelSettings: [...ports]
+          .sort((a, b) => a - b)
+          .map((number) => ({
+            port: { number },
+            // caCertificates "system": the OS trust store, said explicitly (Istio's analyzer IST0129).
+            tls: { mode: 'SIMPLE', sni: host, subjectAltNames: [host], caCertificates: 'system' },
+          })),
       },
     },
   }));

@@ -47,7 +47,11 @@ export const UNRESOLVED_NAME = 'ExternalNameUnresolved';
  * Otherwise every concrete external host is pinned to its addresses, or refused: a route whose
  * name has any forbidden answer is not routed at all (the name is under someone else's control).
  */
-export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonly<Record<string, Resolution>> | undefined, ranges: EgressRanges): PinResult {
+export function pinExternalNames(
+  groups: readonly PortGroup[],
+  resolved: Readonly<Record<string, Resolution>> | undefined,
+  ranges: EgressRanges,
+): PinResult {
   const pins = new Map<string, string[]>();
   const conflicts: Conflict[] = [];
   const refusals: Refusal[] = [];
@@ -72,7 +76,12 @@ export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonl
         reason: FORBIDDEN_ADDRESS,
         entry: route.dest.raw,
         host,
-        addresses: bad.map((b) => ({ address: b.a, range: b.range!.text, what: describeRange(b.range!), allowable: !ranges.never.includes(b.range!) })),
+        addresses: bad.map((b) => ({
+          address: b.a,
+          range: b.range!.text,
+          what: describeRange(b.range!),
+          allowable: !ranges.never.includes(b.range!),
+        })),
       });
       report({
         subject: `Pod/${route.from}`,
@@ -82,7 +91,14 @@ export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonl
       continue;
     }
     if (addresses.length === 0) {
-      refusals.push({ pod: route.from, reason: UNRESOLVED_NAME, entry: route.dest.raw, host, addresses: [], error: r.error ?? 'no addresses' });
+      refusals.push({
+        pod: route.from,
+        reason: UNRESOLVED_NAME,
+        entry: route.dest.raw,
+        host,
+        addresses: [],
+        error: r.error ?? 'no addresses',
+      });
       report({
         subject: `Pod/${route.from}`,
         reason: UNRESOLVED_NAME,
@@ -91,7 +107,9 @@ export function pinExternalNames(groups: readonly PortGroup[], resolved: Readonl
     }
     pins.set(host, addresses);
   }
-  const kept = groups.map((g) => ({ ...g, routes: g.routes.filter((r) => r.target.kind !== 'external' || !refused.has(r.dest.host)) })).filter((g) => g.routes.length > 0);
+  const kept = groups
+    .map((g) => ({ ...g, routes: g.routes.filter((r) => r.target.kind !== 'external' || !refused.has(r.dest.host)) }))
+    .filter((g) => g.routes.length > 0);
   for (const host of refused) pins.delete(host);
   return { groups: kept, pins, conflicts, refusals };
 }

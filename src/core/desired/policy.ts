@@ -16,7 +16,12 @@ export const DNS_PORTS = [
 /** Egress to cluster DNS (kube-system, k8s-app=kube-dns): judged after the kube-dns ClusterIP's translation. */
 export function clusterDnsEgress(): Record<string, unknown> {
   return {
-    to: [{ namespaceSelector: { matchLabels: namespaceLabel('kube-system') }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+    to: [
+      {
+        namespaceSelector: { matchLabels: namespaceLabel('kube-system') },
+        podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } },
+      },
+    ],
     ports: DNS_PORTS.map((p) => ({ ...p })),
   };
 }
@@ -27,7 +32,13 @@ export function namespaceLabel(namespace: string): Record<string, string> {
 }
 
 /** `userAllowPorts`: inbound ports a user's own ALLOW policy governs (user-authz.ts): left out here. */
-export function authorizationPolicy(namespace: string, groups: PortGroup[], sourceIPs: string[], inboundPodPorts: number[], userAllowPorts: readonly number[] = []): KubeObject {
+export function authorizationPolicy(
+  namespace: string,
+  groups: PortGroup[],
+  sourceIPs: string[],
+  inboundPodPorts: number[],
+  userAllowPorts: readonly number[] = [],
+): KubeObject {
   const rules: Record<string, unknown>[] = [];
   // Outbound: only this namespace's managed pods (by IP: gateway listeners see the pod's source
   // address), only declared host:port pairs. Authz hosts match exactly, so add "name:*" too.
@@ -41,7 +52,12 @@ export function authorizationPolicy(namespace: string, groups: PortGroup[], sour
     if (http.length > 0) {
       rules.push({
         from,
-        to: http.map((g) => ({ operation: { ports: [String(g.podPort)], hosts: g.routes.flatMap((r) => r.names.flatMap((n) => authzHosts(n, g.port))) } })),
+        to: http.map((g) => ({
+          operation: {
+            ports: [String(g.podPort)],
+            hosts: g.routes.flatMap((r) => r.names.flatMap((n) => authzHosts(n, g.port))),
+          },
+        })),
       });
     }
     if (opaque.length > 0) rules.push({ from, to: [{ operation: { ports: opaque.map((g) => String(g.podPort)) } }] });
@@ -85,19 +101,34 @@ export function ownNameservers(pods: readonly V1Pod[]): string[] {
   return [...ips].sort();
 }
 
-export function networkPolicies(namespace: string, groups: PortGroup[], inboundPodPorts: number[], dnsMode: boolean, nameservers: readonly string[] = []): KubeObject[] {
+export function networkPolicies(
+  namespace: string,
+  groups: PortGroup[],
+  inboundPodPorts: number[],
+  dnsMode: boolean,
+  nameservers: readonly string[] = [],
+): KubeObject[] {
   const gw = { podSelector: { matchLabels: gatewayLabels(namespace) } };
   const managed = { podSelector: { matchLabels: { [MANAGED_LABEL]: 'true' } } };
   const dnsPorts = DNS_PORTS.map((p) => ({ ...p }));
   const egress: Record<string, unknown>[] = [{ to: [gw] }, clusterDnsEgress()];
-  if (dnsMode) egress.push({ to: [{ podSelector: { matchLabels: { [DNS_POD_LABEL]: namespace } } }], ports: dnsPorts.map((p) => ({ ...p, port: DNS_CONTAINER_PORT })) });
+  if (dnsMode)
+    egress.push({
+      to: [{ podSelector: { matchLabels: { [DNS_POD_LABEL]: namespace } } }],
+      ports: dnsPorts.map((p) => ({ ...p, port: DNS_CONTAINER_PORT })),
+    });
   if (nameservers.length > 0) {
-    egress.push({ to: nameservers.map((ip) => ({ ipBlock: { cidr: `${ip}/${isIP(ip) === 6 ? 128 : 32}` } })), ports: dnsPorts });
+    egress.push({
+      to: nameservers.map((ip) => ({ ipBlock: { cidr: `${ip}/${isIP(ip) === 6 ? 128 : 32}` } })),
+      ports: dnsPorts,
+    });
   }
   const gatewayIngress: Record<string, unknown>[] = [];
   // An ingress rule without "ports" allows every port, so add rules only when there are ports.
-  if (groups.length > 0) gatewayIngress.push({ from: [managed], ports: groups.map((g) => ({ protocol: 'TCP', port: g.podPort })) });
-  if (inboundPodPorts.length > 0) gatewayIngress.push({ ports: inboundPodPorts.map((port) => ({ protocol: 'TCP', port })) });
+  if (groups.length > 0)
+    gatewayIngress.push({ from: [managed], ports: groups.map((g) => ({ protocol: 'TCP', port: g.podPort })) });
+  if (inboundPodPorts.length > 0)
+    gatewayIngress.push({ ports: inboundPodPorts.map((port) => ({ protocol: 'TCP', port })) });
   gatewayIngress.push({ ports: [{ protocol: 'TCP', port: STATUS_PORT }] });
   return [
     {

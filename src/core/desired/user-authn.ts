@@ -22,7 +22,8 @@ const matchLabelsOf = (o: KubeObject): Record<string, string> | undefined => {
   const l = specOf(o).selector?.matchLabels as Record<string, string> | undefined;
   return l && Object.keys(l).length > 0 ? l : undefined;
 };
-const hasTargetRefs = (o: KubeObject): boolean => (Array.isArray(specOf(o).targetRefs) && specOf(o).targetRefs.length > 0) || !!specOf(o).targetRef;
+const hasTargetRefs = (o: KubeObject): boolean =>
+  (Array.isArray(specOf(o).targetRefs) && specOf(o).targetRefs.length > 0) || !!specOf(o).targetRef;
 /** Namespace-wide (or, in the root namespace, mesh-wide): no selector, no targetRefs. */
 const isWide = (o: KubeObject): boolean => !matchLabelsOf(o) && !hasTargetRefs(o);
 
@@ -46,7 +47,8 @@ export interface AuthnCarry {
 /** One JWT rule as a comparable key (the fields in a fixed order). */
 const ruleKey = (r: unknown): string => JSON.stringify(r, Object.keys((r ?? {}) as object).sort());
 const jwtRules = (o: KubeObject): Spec[] => (Array.isArray(specOf(o).jwtRules) ? specOf(o).jwtRules : []);
-const issuers = (keys: Iterable<string>): string => [...new Set([...keys].map((k) => String(JSON.parse(k).issuer ?? '?')))].sort().join(', ') || 'none';
+const issuers = (keys: Iterable<string>): string =>
+  [...new Set([...keys].map((k) => String(JSON.parse(k).issuer ?? '?')))].sort().join(', ') || 'none';
 
 export function userAuthentication(i: AuthnInput): AuthnCarry {
   const out: AuthnCarry = { objects: [], conflicts: [], notes: [] };
@@ -58,7 +60,9 @@ export function userAuthentication(i: AuthnInput): AuthnCarry {
 }
 
 function requestAuthentications(i: AuthnInput, out: AuthnCarry): void {
-  const own = (i.user?.requestAuthentications ?? []).filter((o) => isUsers(o) && o.metadata.namespace === i.namespace).sort(byAge);
+  const own = (i.user?.requestAuthentications ?? [])
+    .filter((o) => isUsers(o) && o.metadata.namespace === i.namespace)
+    .sort(byAge);
   const meshWide = (i.mesh?.objects.requestAuthentications ?? []).filter((o) => isUsers(o) && isWide(o)).sort(byAge);
   // Already on the gateway pods as they are: namespace- and mesh-wide ones, and one aimed at the wpgw pods.
   const native = [...own.filter((o) => isWide(o) || gatewaySelected(matchLabelsOf(o), i.namespace)), ...meshWide];
@@ -67,23 +71,32 @@ function requestAuthentications(i: AuthnInput, out: AuthnCarry): void {
   for (const ra of own) {
     const subject = `RequestAuthentication/${ra.metadata.name}`;
     if (isWide(ra)) {
-      out.notes.push(`authentication: RequestAuthentication ${ra.metadata.name} is namespace-wide: it applies to the wpgw pods as it is (every re-pointed Service behind them)`);
+      out.notes.push(
+        `authentication: RequestAuthentication ${ra.metadata.name} is namespace-wide: it applies to the wpgw pods as it is (every re-pointed Service behind them)`,
+      );
       continue;
     }
     if (gatewaySelected(matchLabelsOf(ra), i.namespace)) continue; // aimed at the wpgw itself: native
     const t = policyTargets(ra, i.services, i.pods);
     if (!t || t.services.length === 0) continue;
     for (const name of t.partial) {
-      out.conflicts.push({ subject, reason: 'PolicySelectsPartOfService', message: `selects only some of Service ${name}'s Windows pods; at the wpgw its JWT rules act on all of ${name}'s traffic` });
+      out.conflicts.push({
+        subject,
+        reason: 'PolicySelectsPartOfService',
+        message: `selects only some of Service ${name}'s Windows pods; at the wpgw its JWT rules act on all of ${name}'s traffic`,
+      });
     }
     selecting.push({ ra, services: t.services });
   }
   for (const ra of meshWide) {
-    out.notes.push(`authentication: RequestAuthentication ${i.mesh!.namespace}/${ra.metadata.name} is mesh-wide: it applies to the wpgw pods as it is`);
+    out.notes.push(
+      `authentication: RequestAuthentication ${i.mesh!.namespace}/${ra.metadata.name} is mesh-wide: it applies to the wpgw pods as it is`,
+    );
   }
   // The JWT rules each Service has at the wpgw if the selecting ones were carried: equal for all, or not faithful.
   const perService = new Map(i.services.map((s) => [s.name, new Set<string>()]));
-  for (const { ra, services } of selecting) for (const s of services) for (const r of jwtRules(ra)) perService.get(s.name)!.add(ruleKey(r));
+  for (const { ra, services } of selecting)
+    for (const s of services) for (const r of jwtRules(ra)) perService.get(s.name)!.add(ruleKey(r));
   const sets = [...perService.entries()].map(([name, keys]) => ({ name, keys, text: [...keys].sort().join('\n') }));
   const faithful = sets.every((x) => x.text === sets[0]!.text);
   if (selecting.length > 0 && !faithful) {
@@ -107,7 +120,9 @@ function requestAuthentications(i: AuthnInput, out: AuthnCarry): void {
       metadata: meta(objectName('wpgw-authn', ra.metadata.name), i.namespace, NS_OWNER),
       spec: { selector: { matchLabels: gatewayLabels(i.namespace) }, jwtRules: rules },
     });
-    out.notes.push(`authentication: ${objectName('wpgw-authn', ra.metadata.name)} on the gateway carries RequestAuthentication ${ra.metadata.name} (every re-pointed Service has the same JWT rules)`);
+    out.notes.push(
+      `authentication: ${objectName('wpgw-authn', ra.metadata.name)} on the gateway carries RequestAuthentication ${ra.metadata.name} (every re-pointed Service has the same JWT rules)`,
+    );
   }
   // JWT rules at the wpgw (carried, namespace- or mesh-wide) also act on the Windows egress.
   const inForce = [...native, ...(faithful ? selecting.map((s) => s.ra) : [])];
@@ -123,8 +138,12 @@ function requestAuthentications(i: AuthnInput, out: AuthnCarry): void {
     }
   }
   // An AuthorizationPolicy that needs a request principal where no JWT is validated denies (or never matches).
-  const jwtFor = new Set(i.services.filter((s) => nativeKeys.size > 0 || (faithful && perService.get(s.name)!.size > 0)).map((s) => s.name));
-  for (const ap of (i.user?.authorizationPolicies ?? []).filter((o) => isUsers(o) && o.metadata.namespace === i.namespace)) {
+  const jwtFor = new Set(
+    i.services.filter((s) => nativeKeys.size > 0 || (faithful && perService.get(s.name)!.size > 0)).map((s) => s.name),
+  );
+  for (const ap of (i.user?.authorizationPolicies ?? []).filter(
+    (o) => isUsers(o) && o.metadata.namespace === i.namespace,
+  )) {
     if (!JSON.stringify(specOf(ap).rules ?? []).match(/"(notR|r)equestPrincipals"|"request\.auth\./)) continue;
     const t = policyTargets(ap, i.services, i.pods);
     const without = (t?.services ?? []).filter((s) => !jwtFor.has(s.name)).map((s) => s.name);
@@ -146,7 +165,9 @@ function peerModes(pa: KubeObject): Array<{ where: string; port?: string; mode: 
   const s = specOf(pa);
   return [
     ...(s.mtls?.mode ? [{ where: 'mode', mode: String(s.mtls.mode) }] : []),
-    ...Object.entries((s.portLevelMtls ?? {}) as Record<string, Spec>).flatMap(([port, v]) => (v?.mode ? [{ where: `port ${port}`, port, mode: String(v.mode) }] : [])),
+    ...Object.entries((s.portLevelMtls ?? {}) as Record<string, Spec>).flatMap(([port, v]) =>
+      v?.mode ? [{ where: `port ${port}`, port, mode: String(v.mode) }] : [],
+    ),
   ];
 }
 
@@ -174,8 +195,14 @@ function peerAuthentications(i: AuthnInput, out: AuthnCarry): void {
     const weak = modes.filter((m) => m.mode === 'PERMISSIVE' || m.mode === 'DISABLE');
     for (const m of weak) {
       // portLevelMtls names the workload's (container) port: the Windows pods' targetPort.
-      const hit = m.port === undefined ? served : served.filter((p) => String(p.targetPort) === m.port || String(p.podPort) === m.port);
-      const which = hit.length > 0 ? [...new Set(hit.map((p) => `${p.service}:${p.port}`))].join(', ') : `no port of ${t.services.map((s) => s.name).join(', ')} (it matches nothing)`;
+      const hit =
+        m.port === undefined
+          ? served
+          : served.filter((p) => String(p.targetPort) === m.port || String(p.podPort) === m.port);
+      const which =
+        hit.length > 0
+          ? [...new Set(hit.map((p) => `${p.service}:${p.port}`))].join(', ')
+          : `no port of ${t.services.map((s) => s.name).join(', ')} (it matches nothing)`;
       out.conflicts.push({
         subject,
         reason: m.mode === 'PERMISSIVE' ? 'PeerAuthenticationPermissive' : 'PeerAuthenticationNotCarried',
@@ -185,10 +212,18 @@ function peerAuthentications(i: AuthnInput, out: AuthnCarry): void {
             : `${m.where} DISABLE for ${which}: the Windows pods have no sidecar, and the wpgw's listener in front of them still requires Istio mTLS (callers are unaffected: their auto-mTLS follows the wpgw pods); plaintext clients fail`,
       });
     }
-    if (weak.length === 0) out.notes.push(`authentication: PeerAuthentication ${pa.metadata.name} (STRICT or inherited) for ${t.services.map((s) => s.name).join(', ')}: the wpgw's listeners already require Istio mTLS`);
+    if (weak.length === 0)
+      out.notes.push(
+        `authentication: PeerAuthentication ${pa.metadata.name} (STRICT or inherited) for ${t.services.map((s) => s.name).join(', ')}: the wpgw's listeners already require Istio mTLS`,
+      );
   }
   // Mesh-wide DISABLE reaches the wpgw unless the namespace (or a policy for the wpgw) sets a mode.
-  const overridden = own.some((pa) => (isWide(pa) || gatewaySelected(matchLabelsOf(pa), i.namespace)) && specOf(pa).mtls?.mode && specOf(pa).mtls.mode !== 'UNSET');
+  const overridden = own.some(
+    (pa) =>
+      (isWide(pa) || gatewaySelected(matchLabelsOf(pa), i.namespace)) &&
+      specOf(pa).mtls?.mode &&
+      specOf(pa).mtls.mode !== 'UNSET',
+  );
   for (const pa of (i.mesh?.objects.peerAuthentications ?? []).filter((o) => isUsers(o) && isWide(o))) {
     if (overridden || specOf(pa).mtls?.mode !== 'DISABLE') continue;
     out.conflicts.push({
@@ -214,7 +249,11 @@ function meshAuthorization(i: AuthnInput, out: AuthnCarry): void {
     const sel = matchLabelsOf(ap);
     if (sel) {
       if (windows.some((p) => selectorMatches(sel, p.metadata?.labels ?? {}))) {
-        out.conflicts.push({ ...base, reason: 'PolicyNotCarried', message: `a root-namespace policy whose selector picks Windows pods of ${i.namespace} is not carried to the wpgw (wpgw carries the namespace's own); write it in ${i.namespace}` });
+        out.conflicts.push({
+          ...base,
+          reason: 'PolicyNotCarried',
+          message: `a root-namespace policy whose selector picks Windows pods of ${i.namespace} is not carried to the wpgw (wpgw carries the namespace's own); write it in ${i.namespace}`,
+        });
       }
       continue;
     }

@@ -34,11 +34,17 @@ const ACTIONS = new Set(['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']);
  * The re-pointed Services a policy (AuthorizationPolicy, RequestAuthentication, PeerAuthentication)
  * is about: by targetRefs, else by the Windows pods its selector picks; undefined: namespace-wide.
  */
-export function policyTargets(policy: KubeObject, services: readonly ServedService[], pods: readonly V1Pod[]): { services: ServedService[]; partial: string[] } | undefined {
+export function policyTargets(
+  policy: KubeObject,
+  services: readonly ServedService[],
+  pods: readonly V1Pod[],
+): { services: ServedService[]; partial: string[] } | undefined {
   const s = (policy.spec ?? {}) as Spec;
   const refs: Spec[] = [...(Array.isArray(s.targetRefs) ? s.targetRefs : []), ...(s.targetRef ? [s.targetRef] : [])];
   if (refs.length > 0) {
-    const names = new Set(refs.filter((r) => r?.kind === 'Service' && (r.group ?? '') === '').map((r) => String(r.name)));
+    const names = new Set(
+      refs.filter((r) => r?.kind === 'Service' && (r.group ?? '') === '').map((r) => String(r.name)),
+    );
     return { services: services.filter((x) => names.has(x.name)), partial: [] };
   }
   const labels = s.selector?.matchLabels as Record<string, string> | undefined;
@@ -48,14 +54,23 @@ export function policyTargets(policy: KubeObject, services: readonly ServedServi
   const hit = services.filter((x) => picked.some((p) => selectorMatches(x.selector, p.metadata?.labels ?? {})));
   // The wpgw cannot tell which backend pod a request will reach: a policy for only some of a
   // Service's pods becomes a policy for the whole Service.
-  const partial = hit.filter((x) => windows.some((p) => selectorMatches(x.selector, p.metadata?.labels ?? {}) && !picked.includes(p))).map((x) => x.name);
+  const partial = hit
+    .filter((x) => windows.some((p) => selectorMatches(x.selector, p.metadata?.labels ?? {}) && !picked.includes(p)))
+    .map((x) => x.name);
   return { services: hit, partial };
 }
 
-export function userAuthorization(namespace: string, policies: readonly KubeObject[], services: readonly ServedService[], pods: readonly V1Pod[]): AuthzCarry {
+export function userAuthorization(
+  namespace: string,
+  policies: readonly KubeObject[],
+  services: readonly ServedService[],
+  pods: readonly V1Pod[],
+): AuthzCarry {
   const out: AuthzCarry = { objects: [], conflicts: [], allowPorts: [] };
   const windowsPrincipals = new Set(
-    pods.filter((p) => p.metadata?.labels?.[MANAGED_LABEL] === 'true').map((p) => `/ns/${namespace}/sa/${p.spec?.serviceAccountName ?? 'default'}`),
+    pods
+      .filter((p) => p.metadata?.labels?.[MANAGED_LABEL] === 'true')
+      .map((p) => `/ns/${namespace}/sa/${p.spec?.serviceAccountName ?? 'default'}`),
   );
   for (const policy of policies.filter((p) => isUsers(p) && p.metadata.namespace === namespace).sort(byAge)) {
     const subject = `AuthorizationPolicy/${policy.metadata.name}`;
@@ -64,29 +79,48 @@ export function userAuthorization(namespace: string, policies: readonly KubeObje
     const t = policyTargets(policy, services, pods);
     if (!t) {
       if (services.length > 0 && !s.selector) {
-        out.conflicts.push({ subject, reason: 'NamespacePolicyOnGateway', message: `applies to every workload of ${namespace}, the wpgw included: it now also acts on the Windows pods' egress and on every re-pointed Service there` });
+        out.conflicts.push({
+          subject,
+          reason: 'NamespacePolicyOnGateway',
+          message: `applies to every workload of ${namespace}, the wpgw included: it now also acts on the Windows pods' egress and on every re-pointed Service there`,
+        });
       }
       continue;
     }
     if (t.services.length === 0) continue;
     if (!ACTIONS.has(action)) {
-      out.conflicts.push({ subject, reason: 'PolicyNotCarried', message: `action ${action} is not one wpgw knows; not carried to the wpgw` });
+      out.conflicts.push({
+        subject,
+        reason: 'PolicyNotCarried',
+        message: `action ${action} is not one wpgw knows; not carried to the wpgw`,
+      });
       continue;
     }
     for (const name of t.partial) {
-      out.conflicts.push({ subject, reason: 'PolicySelectsPartOfService', message: `selects only some of Service ${name}'s Windows pods; at the wpgw it acts on all of ${name}'s traffic` });
+      out.conflicts.push({
+        subject,
+        reason: 'PolicySelectsPartOfService',
+        message: `selects only some of Service ${name}'s Windows pods; at the wpgw it acts on all of ${name}'s traffic`,
+      });
     }
     const served = t.services.flatMap((x) => x.ports);
     const listen = [...new Set(served.map((p) => p.podPort))].sort((a, b) => a - b);
     if (action === 'ALLOW') out.allowPorts.push(...listen);
     const rules: Spec[] = Array.isArray(s.rules) ? s.rules : [];
     const problems = new Set<string>();
-    const scoped = rules.map((r) => scopeRule(r, listen, served, problems, windowsPrincipals)).filter((r): r is Spec => r !== undefined);
+    const scoped = rules
+      .map((r) => scopeRule(r, listen, served, problems, windowsPrincipals))
+      .filter((r): r is Spec => r !== undefined);
     for (const p of problems) out.conflicts.push({ subject, reason: 'PolicyNotFaithful', message: p });
     if (scoped.length === 0) {
       // ALLOW without (matching) rules: nothing is allowed on those ports, which leaving them out
       // of wpgw's own ALLOW already does. DENY/AUDIT/CUSTOM without rules match nothing.
-      if (rules.length > 0 && action !== 'ALLOW') out.conflicts.push({ subject, reason: 'PolicyNotCarried', message: 'none of its rules can match at the wpgw (see the other reports); nothing carried' });
+      if (rules.length > 0 && action !== 'ALLOW')
+        out.conflicts.push({
+          subject,
+          reason: 'PolicyNotCarried',
+          message: 'none of its rules can match at the wpgw (see the other reports); nothing carried',
+        });
       continue;
     }
     out.objects.push({
@@ -117,26 +151,44 @@ function listenerPorts(ports: unknown, served: ServedService['ports']): { mapped
   return { mapped: [...mapped].sort(), unknown };
 }
 
-function scopeRule(rule: Spec, listen: number[], served: ServedService['ports'], problems: Set<string>, windowsPrincipals: Set<string>): Spec | undefined {
+function scopeRule(
+  rule: Spec,
+  listen: number[],
+  served: ServedService['ports'],
+  problems: Set<string>,
+  windowsPrincipals: Set<string>,
+): Spec | undefined {
   const all = listen.map(String);
   for (const f of Array.isArray(rule?.from) ? rule.from : []) {
     const src = f?.source ?? {};
-    if (src.remoteIpBlocks || src.notRemoteIpBlocks) problems.add('remoteIpBlocks: the wpgw sees the remote address from its own connection (useRemoteAddress), which may differ from what the Windows pod saw');
+    if (src.remoteIpBlocks || src.notRemoteIpBlocks)
+      problems.add(
+        'remoteIpBlocks: the wpgw sees the remote address from its own connection (useRemoteAddress), which may differ from what the Windows pod saw',
+      );
     for (const pr of [...(src.principals ?? []), ...(src.notPrincipals ?? [])]) {
-      if ([...windowsPrincipals].some((w) => String(pr).endsWith(w))) problems.add(`source principal ${pr} is a Windows pod's ServiceAccount: Windows pods reach others as the wpgw (ns/…/sa/wpgw), so it never matches`);
+      if ([...windowsPrincipals].some((w) => String(pr).endsWith(w)))
+        problems.add(
+          `source principal ${pr} is a Windows pod's ServiceAccount: Windows pods reach others as the wpgw (ns/…/sa/wpgw), so it never matches`,
+        );
     }
   }
   for (const w of Array.isArray(rule?.when) ? rule.when : []) {
-    if (w?.key === 'destination.ip') problems.add('when destination.ip: at the wpgw the destination is the wpgw pod, not the Windows pod');
-    if (w?.key === 'destination.port') problems.add('when destination.port: at the wpgw the port is the gateway listener port');
-    if (w?.key === 'remote.ip') problems.add('when remote.ip: the wpgw sees the remote address from its own connection, which may differ');
+    if (w?.key === 'destination.ip')
+      problems.add('when destination.ip: at the wpgw the destination is the wpgw pod, not the Windows pod');
+    if (w?.key === 'destination.port')
+      problems.add('when destination.port: at the wpgw the port is the gateway listener port');
+    if (w?.key === 'remote.ip')
+      problems.add('when remote.ip: the wpgw sees the remote address from its own connection, which may differ');
   }
   const to: Spec[] = Array.isArray(rule?.to) && rule.to.length > 0 ? rule.to : [{ operation: {} }];
   const scopedTo = to.flatMap((t) => {
     const op: Spec = { ...(t?.operation ?? {}) };
     if (op.ports) {
       const { mapped, unknown } = listenerPorts(op.ports, served);
-      if (unknown.length > 0) problems.add(`ports ${unknown.join(', ')} are not ports of the Services it protects; at the wpgw they match nothing`);
+      if (unknown.length > 0)
+        problems.add(
+          `ports ${unknown.join(', ')} are not ports of the Services it protects; at the wpgw they match nothing`,
+        );
       if (mapped.length === 0) return [];
       op.ports = mapped;
     } else {

@@ -11,7 +11,12 @@ const specOf = (o: KubeObject): Spec => (o.spec && typeof o.spec === 'object' ? 
 function destinations(vs: KubeObject): Spec[] {
   const s = specOf(vs);
   const routes: Spec[] = [...(s.http ?? []), ...(s.tcp ?? []), ...(s.tls ?? [])];
-  return routes.flatMap((r) => [...(Array.isArray(r?.route) ? r.route.map((d: Spec) => d?.destination) : []), ...(r?.mirror ? [r.mirror] : [])]).filter(Boolean);
+  return routes
+    .flatMap((r) => [
+      ...(Array.isArray(r?.route) ? r.route.map((d: Spec) => d?.destination) : []),
+      ...(r?.mirror ? [r.mirror] : []),
+    ])
+    .filter(Boolean);
 }
 
 /**
@@ -21,15 +26,34 @@ function destinations(vs: KubeObject): Spec[] {
  */
 export function namedNamespaces(o: KubeObject): string[] {
   const s = specOf(o);
-  const hosts = [...(Array.isArray(s.hosts) ? s.hosts : []), ...(s.host ? [s.host] : []), ...destinations(o).map((d) => d?.host)];
-  return [...new Set(hosts.map((h) => String(h ?? '').split('.')).filter((p) => p.length >= 2 && p[1]).map((p) => p[1]!))];
+  const hosts = [
+    ...(Array.isArray(s.hosts) ? s.hosts : []),
+    ...(s.host ? [s.host] : []),
+    ...destinations(o).map((d) => d?.host),
+  ];
+  return [
+    ...new Set(
+      hosts
+        .map((h) => String(h ?? '').split('.'))
+        .filter((p) => p.length >= 2 && p[1])
+        .map((p) => p[1]!),
+    ),
+  ];
 }
 
 /** Of every VirtualService and DestinationRule, those of other namespaces that may name Services of `namespace`. */
-export function callerObjects(all: Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>, namespace: string): Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'> {
-  const naming = (o: KubeObject) => o.metadata.namespace !== namespace && isUsers(o) && namedNamespaces(o).includes(namespace);
-  const byNsName = (a: KubeObject, b: KubeObject) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`);
-  return { virtualServices: all.virtualServices.filter(naming).sort(byNsName), destinationRules: all.destinationRules.filter(naming).sort(byNsName) };
+export function callerObjects(
+  all: Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'>,
+  namespace: string,
+): Pick<UserIstioObjects, 'virtualServices' | 'destinationRules'> {
+  const naming = (o: KubeObject) =>
+    o.metadata.namespace !== namespace && isUsers(o) && namedNamespaces(o).includes(namespace);
+  const byNsName = (a: KubeObject, b: KubeObject) =>
+    `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`);
+  return {
+    virtualServices: all.virtualServices.filter(naming).sort(byNsName),
+    destinationRules: all.destinationRules.filter(naming).sort(byNsName),
+  };
 }
 
 /**
@@ -37,15 +61,24 @@ export function callerObjects(all: Pick<UserIstioObjects, 'virtualServices' | 'd
  * namespace, "~" nowhere). Only for objects outside the reconciled namespace.
  */
 function exportedTo(o: KubeObject): string[] {
-  const list: unknown[] = Array.isArray(specOf(o).exportTo) && specOf(o).exportTo.length > 0 ? specOf(o).exportTo : ['*'];
-  const out = list.map(String).filter((x) => x !== '~').map((x) => (x === '.' ? (o.metadata.namespace ?? '') : x === '*' ? 'every namespace' : x));
+  const list: unknown[] =
+    Array.isArray(specOf(o).exportTo) && specOf(o).exportTo.length > 0 ? specOf(o).exportTo : ['*'];
+  const out = list
+    .map(String)
+    .filter((x) => x !== '~')
+    .map((x) => (x === '.' ? (o.metadata.namespace ?? '') : x === '*' ? 'every namespace' : x));
   return [...new Set(out)];
 }
 
 /** TLS settings a caller-side DR may carry, at the top level or per port. */
 function tlsSettings(policy: Spec | undefined): Spec[] {
   if (!policy) return [];
-  return [...(policy.tls ? [policy.tls] : []), ...(Array.isArray(policy.portLevelSettings) ? policy.portLevelSettings.flatMap((p: Spec) => (p?.tls ? [p.tls] : [])) : [])];
+  return [
+    ...(policy.tls ? [policy.tls] : []),
+    ...(Array.isArray(policy.portLevelSettings)
+      ? policy.portLevelSettings.flatMap((p: Spec) => (p?.tls ? [p.tls] : []))
+      : []),
+  ];
 }
 
 /**
@@ -70,12 +103,17 @@ export function userConflicts(
   const oursQualified = new Set(wpgwGateways.map((g) => `${namespace}/${g}`));
   const mine = (o: KubeObject) => o.metadata.namespace === undefined || o.metadata.namespace === namespace;
   const own = (list: KubeObject[] | undefined) => (list ?? []).filter((o) => isUsers(o) && mine(o));
-  const foreign = (list: KubeObject[] | undefined) => (list ?? []).filter((o) => isUsers(o) && !mine(o) && exportedTo(o).length > 0);
+  const foreign = (list: KubeObject[] | undefined) =>
+    (list ?? []).filter((o) => isUsers(o) && !mine(o) && exportedTo(o).length > 0);
   // Where a caller's object acts, said in its reports; `full` names the Service from there.
   const at = (o: KubeObject) =>
     mine(o)
       ? { ns: {}, where: '', full: (svc: string) => svc }
-      : { ns: { subjectNamespace: o.metadata.namespace ?? '' }, where: ` (for callers in ${exportedTo(o).join(', ')})`, full: (svc: string) => `${svc}.${namespace}` };
+      : {
+          ns: { subjectNamespace: o.metadata.namespace ?? '' },
+          where: ` (for callers in ${exportedTo(o).join(', ')})`,
+          full: (svc: string) => `${svc}.${namespace}`,
+        };
   const vss = [...own(user?.virtualServices), ...foreign(callers?.virtualServices)];
   const drs = [...own(user?.destinationRules), ...foreign(callers?.destinationRules)];
 
@@ -111,8 +149,13 @@ export function userConflicts(
     if (!svc) continue;
     const subject = `DestinationRule/${dr.metadata.name}`;
     const { ns, where, full } = at(dr);
-    const tls = [...tlsSettings(s.trafficPolicy), ...(Array.isArray(s.subsets) ? s.subsets.flatMap((x: Spec) => tlsSettings(x?.trafficPolicy)) : [])];
-    const breaking = tls.filter((t) => (t.mode !== undefined && t.mode !== 'ISTIO_MUTUAL') || t.subjectAltNames || t.sni);
+    const tls = [
+      ...tlsSettings(s.trafficPolicy),
+      ...(Array.isArray(s.subsets) ? s.subsets.flatMap((x: Spec) => tlsSettings(x?.trafficPolicy)) : []),
+    ];
+    const breaking = tls.filter(
+      (t) => (t.mode !== undefined && t.mode !== 'ISTIO_MUTUAL') || t.subjectAltNames || t.sni,
+    );
     if (breaking.length > 0) {
       out.push({
         subject,
@@ -122,7 +165,12 @@ export function userConflicts(
       });
     }
     if (Array.isArray(s.subsets) && s.subsets.length > 0) {
-      out.push({ subject, ...ns, reason: 'CallerSubsets', message: `defines subsets of ${full(svc)}, which now selects the wpgw pods: the subsets select nothing there${where}. Define them in a DestinationRule for ${svc}-app${where ? ` in ${namespace}` : ''}` });
+      out.push({
+        subject,
+        ...ns,
+        reason: 'CallerSubsets',
+        message: `defines subsets of ${full(svc)}, which now selects the wpgw pods: the subsets select nothing there${where}. Define them in a DestinationRule for ${svc}-app${where ? ` in ${namespace}` : ''}`,
+      });
     }
     const endpointPolicy = ['outlierDetection', 'loadBalancer'].filter((k) => s.trafficPolicy?.[k] !== undefined);
     if (endpointPolicy.length > 0) {

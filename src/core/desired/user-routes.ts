@@ -36,7 +36,11 @@ const specOf = (o: KubeObject): Spec => (o.spec && typeof o.spec === 'object' ? 
 
 function httpDestinationHosts(vs: KubeObject): string[] {
   const http: Spec[] = Array.isArray(specOf(vs).http) ? specOf(vs).http : [];
-  return http.flatMap((r) => [...(Array.isArray(r?.route) ? r.route : []), ...(r?.mirror ? [{ destination: r.mirror }] : [])].map((d: Spec) => String(d?.destination?.host ?? d?.host ?? '')));
+  return http.flatMap((r) =>
+    [...(Array.isArray(r?.route) ? r.route : []), ...(r?.mirror ? [{ destination: r.mirror }] : [])].map((d: Spec) =>
+      String(d?.destination?.host ?? d?.host ?? ''),
+    ),
+  );
 }
 
 const isDelegate = (vs: KubeObject): boolean => !Array.isArray(specOf(vs).hosts) || specOf(vs).hosts.length === 0;
@@ -57,21 +61,37 @@ export function userRouting(
   const app = appServiceName(name);
   const appNames = new Set(serviceHostNames(app, namespace, clusterDomain));
   const selfNames = new Set(serviceHostNames(name, namespace, clusterDomain));
-  const otherApps = new Set(opts.otherServices.flatMap((s) => serviceHostNames(appServiceName(s), namespace, clusterDomain)));
+  const otherApps = new Set(
+    opts.otherServices.flatMap((s) => serviceHostNames(appServiceName(s), namespace, clusterDomain)),
+  );
 
   const candidates = user.virtualServices
-    .filter((vs) => isUsers(vs) && vs.metadata.namespace === namespace && isDelegate(vs) && httpDestinationHosts(vs).some((h) => appNames.has(h)))
+    .filter(
+      (vs) =>
+        isUsers(vs) &&
+        vs.metadata.namespace === namespace &&
+        isDelegate(vs) &&
+        httpDestinationHosts(vs).some((h) => appNames.has(h)),
+    )
     .sort(byAge);
   const usable: KubeObject[] = [];
   for (const vs of candidates) {
     const subject = `VirtualService/${vs.metadata.name}`;
     const s = specOf(vs);
     if (Array.isArray(s.gateways) && s.gateways.length > 0) {
-      conflicts.push({ subject, reason: 'DelegateWithGateways', message: `routes to ${app} but sets gateways; a delegate VirtualService (no hosts) must not set gateways, so wpgw does not use it for Service ${name}` });
+      conflicts.push({
+        subject,
+        reason: 'DelegateWithGateways',
+        message: `routes to ${app} but sets gateways; a delegate VirtualService (no hosts) must not set gateways, so wpgw does not use it for Service ${name}`,
+      });
       continue;
     }
     if (httpDestinationHosts(vs).some((h) => otherApps.has(h))) {
-      conflicts.push({ subject, reason: 'DelegateForSeveralServices', message: `routes to ${app} and to another re-pointed Service's -app host; one delegate serves one Service, so wpgw does not use it for Service ${name}` });
+      conflicts.push({
+        subject,
+        reason: 'DelegateForSeveralServices',
+        message: `routes to ${app} and to another re-pointed Service's -app host; one delegate serves one Service, so wpgw does not use it for Service ${name}`,
+      });
       continue;
     }
     usable.push(vs);
@@ -100,35 +120,65 @@ export function userRouting(
     });
   }
   const appPolicy = rule ? carriedPolicy(rule, app, conflicts) : undefined;
-  return { ...(chosen && opts.httpPorts > 0 ? { delegate: { name: chosen.metadata.name, namespace } } : {}), ...(appPolicy ? { appPolicy } : {}), conflicts };
+  return {
+    ...(chosen && opts.httpPorts > 0 ? { delegate: { name: chosen.metadata.name, namespace } } : {}),
+    ...(appPolicy ? { appPolicy } : {}),
+    conflicts,
+  };
 }
 
 /** What in a delegate cannot act at the wpgw hop: said, not dropped silently. */
-function delegateProblems(vs: KubeObject, name: string, app: string, selfNames: Set<string>, httpPorts: number): Conflict[] {
+function delegateProblems(
+  vs: KubeObject,
+  name: string,
+  app: string,
+  selfNames: Set<string>,
+  httpPorts: number,
+): Conflict[] {
   const subject = `VirtualService/${vs.metadata.name}`;
   const out: Conflict[] = [];
   const s = specOf(vs);
   if (httpPorts === 0) {
-    out.push({ subject, reason: 'DelegateWithoutHttpPort', message: `Service ${name} has no HTTP port (name it http-* or set appProtocol), so its wpgw routes are TCP/TLS and cannot hand over to this delegate` });
+    out.push({
+      subject,
+      reason: 'DelegateWithoutHttpPort',
+      message: `Service ${name} has no HTTP port (name it http-* or set appProtocol), so its wpgw routes are TCP/TLS and cannot hand over to this delegate`,
+    });
   }
   if (s.tcp || s.tls) {
-    out.push({ subject, reason: 'DelegateNonHttp', message: 'tcp and tls routes are ignored in a delegate VirtualService (Istio delegates HTTP routes only)' });
+    out.push({
+      subject,
+      reason: 'DelegateNonHttp',
+      message: 'tcp and tls routes are ignored in a delegate VirtualService (Istio delegates HTTP routes only)',
+    });
   }
   const http: Spec[] = Array.isArray(s.http) ? s.http : [];
   http.forEach((r, i) => {
     const label = r?.name ? `route "${r.name}"` : `http[${i}]`;
     for (const m of Array.isArray(r?.match) ? r.match : []) {
       if (m?.port !== undefined) {
-        out.push({ subject, reason: 'DelegatePortMatch', message: `${label} matches port ${m.port}, but at the wpgw the port is the gateway listener's: Istio drops this route (wpgw's root already matches each port; remove the port match)` });
+        out.push({
+          subject,
+          reason: 'DelegatePortMatch',
+          message: `${label} matches port ${m.port}, but at the wpgw the port is the gateway listener's: Istio drops this route (wpgw's root already matches each port; remove the port match)`,
+        });
       }
       for (const key of ['sourceLabels', 'sourceNamespace', 'gateways']) {
         if (m?.[key] !== undefined) {
-          out.push({ subject, reason: 'DelegateSourceMatch', message: `${label} matches ${key}, which the wpgw evaluates against itself, not the caller: it cannot be carried to the wpgw hop` });
+          out.push({
+            subject,
+            reason: 'DelegateSourceMatch',
+            message: `${label} matches ${key}, which the wpgw evaluates against itself, not the caller: it cannot be carried to the wpgw hop`,
+          });
         }
       }
     }
     if (httpDestinationHosts({ ...vs, spec: { http: [r] } }).some((h) => selfNames.has(h))) {
-      out.push({ subject, reason: 'DelegateLoop', message: `${label} routes to ${name}, which is the wpgw itself; route to ${app} (the Windows pods)` });
+      out.push({
+        subject,
+        reason: 'DelegateLoop',
+        message: `${label} routes to ${name}, which is the wpgw itself; route to ${app} (the Windows pods)`,
+      });
     }
   });
   return out;
@@ -147,19 +197,27 @@ function carriedPolicy(rule: KubeObject, app: string, conflicts: Conflict[]): Us
     const out: Spec = { ...(policy ?? {}) };
     const mode = out.tls?.mode;
     if (mode === 'ISTIO_MUTUAL') {
-      conflicts.push({ subject, reason: 'AppTlsIstioMutual', message: `${where} sets tls ISTIO_MUTUAL toward ${app}, but the Windows pods have no sidecar to terminate Istio mTLS; wpgw sends plaintext (DISABLE) instead` });
+      conflicts.push({
+        subject,
+        reason: 'AppTlsIstioMutual',
+        message: `${where} sets tls ISTIO_MUTUAL toward ${app}, but the Windows pods have no sidecar to terminate Istio mTLS; wpgw sends plaintext (DISABLE) instead`,
+      });
       out.tls = { mode: 'DISABLE' };
     } else if (mode === undefined && topLevel) {
       out.tls = { mode: 'DISABLE' };
     }
     if (Array.isArray(out.portLevelSettings)) {
-      out.portLevelSettings = out.portLevelSettings.map((p: Spec, i: number) => pin(p, `${where} portLevelSettings[${i}]`, false) ?? p);
+      out.portLevelSettings = out.portLevelSettings.map(
+        (p: Spec, i: number) => pin(p, `${where} portLevelSettings[${i}]`, false) ?? p,
+      );
     }
     return out;
   };
   const trafficPolicy = pin(s.trafficPolicy, 'trafficPolicy', true)!;
   const subsets = Array.isArray(s.subsets)
-    ? s.subsets.map((sub: Spec, i: number) => (sub?.trafficPolicy ? { ...sub, trafficPolicy: pin(sub.trafficPolicy, `subset ${sub.name ?? i}`, false) } : sub))
+    ? s.subsets.map((sub: Spec, i: number) =>
+        sub?.trafficPolicy ? { ...sub, trafficPolicy: pin(sub.trafficPolicy, `subset ${sub.name ?? i}`, false) } : sub,
+      )
     : undefined;
   return { trafficPolicy, ...(subsets ? { subsets } : {}), from: rule.metadata.name };
 }

@@ -40,7 +40,10 @@ export function admitAndApply<T>(
   ctx: AdmissionContext,
   operation: 'CREATE' | 'UPDATE' = 'CREATE',
 ): { result: AdmitResult; stored: T } {
-  const result = admit(review({ kind, namespace, object, operation, ...(operation === 'UPDATE' ? { oldObject: object } : {}) }), ctx);
+  const result = admit(
+    review({ kind, namespace, object, operation, ...(operation === 'UPDATE' ? { oldObject: object } : {}) }),
+    ctx,
+  );
   return { result, stored: applyResponse(object, result) };
 }
 
@@ -70,7 +73,8 @@ export function injectedPod(o: WindowsPodOptions): V1Pod {
     spec: { nodeSelector: { 'kubernetes.io/os': 'windows' }, containers: [{ name: 'app', image: 'example/app:1' }] },
   };
   const outcome = mutatePod({ pod, namespace, ctx: o.ctx ?? staticContext() });
-  if (outcome.action !== 'mutate') throw new Error(`test setup: pod ${o.name} was not injected: ${JSON.stringify(outcome)}`);
+  if (outcome.action !== 'mutate')
+    throw new Error(`test setup: pod ${o.name} was not injected: ${JSON.stringify(outcome)}`);
   const ips = o.ip === undefined ? [] : Array.isArray(o.ip) ? o.ip : [o.ip];
   return {
     ...(outcome.pod as V1Pod),
@@ -87,13 +91,19 @@ export function repointedService(
   const namespace = user.metadata?.namespace ?? 'shop';
   const ctx = opts.ctx ?? staticContext({ windowsLabelSets: { [namespace]: [windowsLabels] } });
   const outcome = mutateService(user, namespace, ctx);
-  if (outcome.action !== 'mutate') throw new Error(`test setup: service was not re-pointed: ${JSON.stringify(outcome)}`);
+  if (outcome.action !== 'mutate')
+    throw new Error(`test setup: service was not re-pointed: ${JSON.stringify(outcome)}`);
   const svc = deepCopy(outcome.service);
   if (opts.uid) svc.metadata = { ...svc.metadata, uid: opts.uid };
   return svc;
 }
 
-export function service(name: string, namespace: string, selector: Record<string, string>, ports: V1ServicePort[]): V1Service {
+export function service(
+  name: string,
+  namespace: string,
+  selector: Record<string, string>,
+  ports: V1ServicePort[],
+): V1Service {
   return { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace }, spec: { selector, ports } };
 }
 
@@ -122,7 +132,6 @@ export function ofKind(objects: KubeObject[], kind: string): KubeObject[] {
 }
 
 /** Loose accessor for the untyped spec of a generated object. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export function spec(o: KubeObject | undefined): any {
   return (o as { spec?: unknown } | undefined)?.spec;
 }

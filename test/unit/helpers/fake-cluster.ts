@@ -32,7 +32,9 @@ export class World {
         this.lists.push({ kind: info.kind, namespace: opts.namespace ?? '' });
         if (this.missing.has(info.kind)) throw Object.assign(new Error('404'), { code: 404 });
         if (this.forbidden.has(info.kind)) throw Object.assign(new Error('403'), { code: 403 });
-        const items = structuredClone(this.objects.filter((o) => matches(o) && (!opts.namespace || o.metadata?.namespace === opts.namespace)));
+        const items = structuredClone(
+          this.objects.filter((o) => matches(o) && (!opts.namespace || o.metadata?.namespace === opts.namespace)),
+        );
         return { items, resourceVersion: String(this.rv) };
       },
       watch: async (_rv, onEvent): Promise<WatchHandle> => {
@@ -46,7 +48,8 @@ export class World {
   /** A watch event; ADDED/MODIFIED also change what later lists return. */
   emit(type: string, o: Obj): void {
     o.metadata!.resourceVersion = String(++this.rv);
-    const same = (x: Obj) => x.kind === o.kind && x.metadata?.namespace === o.metadata?.namespace && x.metadata?.name === o.metadata?.name;
+    const same = (x: Obj) =>
+      x.kind === o.kind && x.metadata?.namespace === o.metadata?.namespace && x.metadata?.name === o.metadata?.name;
     if (type === 'DELETED') this.objects = this.objects.filter((x) => !same(x));
     else this.objects = [...this.objects.filter((x) => !same(x)), structuredClone(o)];
     for (const w of this.watchers) if (w.kind === o.kind) w.onEvent(type, structuredClone(o));
@@ -60,7 +63,12 @@ afterEach(async () => {
 
 /** A started cache over `world` (stopped after the test); startCache also waits for its sync. */
 export function runCache(world: World, resources: readonly ResourceKey[]): ClusterCache {
-  const c = new ClusterCache({ resources, sourceFactory: (info, sel) => world.source(info, sel), relistIntervalMs: 0, backoff: { initialMs: 5, maxMs: 20, jitter: 0 } });
+  const c = new ClusterCache({
+    resources,
+    sourceFactory: (info, sel) => world.source(info, sel),
+    relistIntervalMs: 0,
+    backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
+  });
   caches.push(c);
   c.start();
   return c;
@@ -71,4 +79,3 @@ export async function startCache(world: World, resources: readonly ResourceKey[]
   await c.waitForSync();
   return c;
 }
-
