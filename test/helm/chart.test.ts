@@ -162,6 +162,15 @@ describe('values', () => {
     expect(plain.filter((a) => a.startsWith('--cluster-cidrs') || a.startsWith('--istio-namespace'))).toEqual([]);
   });
 
+  it("istio.rootNamespace becomes the controller's --istio-root-namespace; unset, none; a bad name is refused by the schema", () => {
+    const set = template('--set', 'istio.rootNamespace=aks-istio-system');
+    expect(container(set, 'wpgw-controller').args).toContain('--istio-root-namespace=aks-istio-system');
+    expect(
+      (container(template(), 'wpgw-controller').args as string[]).filter((a) => a.startsWith('--istio-root-namespace')),
+    ).toEqual([]);
+    expect(() => template('--set', 'istio.rootNamespace=Not_A_Name')).toThrow(/rootNamespace/);
+  });
+
   it('gatewayEgress.discoverNodeRanges=false: the controller gets --discover-node-ranges=false and its ClusterRole no nodes rule; by default both are there', () => {
     const nodesRule = (objs: Obj[]) =>
       (find(objs, 'ClusterRole', 'wpgw-controller').rules as Array<{ resources: string[]; verbs: string[] }>).filter(
