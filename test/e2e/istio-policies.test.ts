@@ -11,7 +11,17 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apply, appService, controllerMetric, env, eventually, kubectl, list, printTestTimes, windowsDeployment } from './helpers.js';
+import {
+  apply,
+  appService,
+  controllerMetric,
+  env,
+  eventually,
+  kubectl,
+  list,
+  printTestTimes,
+  windowsDeployment,
+} from './helpers.js';
 import {
   analyzeCluster,
   autoMtls,
@@ -51,10 +61,16 @@ const istio = (kind: string, name: string, spec: Record<string, unknown>) => ({
 
 /** What the user applies (docs/user-policies.md, README "Your own Istio policies"). */
 function userObjects(): Record<string, unknown>[] {
-  const dest = (subset: string, weight?: number) => ({ destination: { host: 'legacy-app', subset }, ...(weight !== undefined ? { weight } : {}) });
+  const dest = (subset: string, weight?: number) => ({
+    destination: { host: 'legacy-app', subset },
+    ...(weight !== undefined ? { weight } : {}),
+  });
   return [
     // caller side: endpoint policy toward the wpgw pods, no tls
-    istio('DestinationRule', 'legacy-callers', { host: LEGACY, trafficPolicy: { connectionPool: { tcp: { maxConnections: 500 } } } }),
+    istio('DestinationRule', 'legacy-callers', {
+      host: LEGACY,
+      trafficPolicy: { connectionPool: { tcp: { maxConnections: 500 } } },
+    }),
     istio('DestinationRule', 'legacy-app', {
       host: 'legacy-app',
       trafficPolicy: { outlierDetection: { consecutive5xxErrors: 7, interval: '10s', baseEjectionTime: '30s' } },
@@ -67,12 +83,26 @@ function userObjects(): Record<string, unknown>[] {
       apiVersion: 'security.istio.io/v1',
       kind: 'AuthorizationPolicy',
       metadata: { name: 'legacy-deny', namespace: NS },
-      spec: { selector: { matchLabels: { app: 'legacy' } }, action: 'DENY', rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/frontend`] } }] }] },
+      spec: {
+        selector: { matchLabels: { app: 'legacy' } },
+        action: 'DENY',
+        rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/frontend`] } }] }],
+      },
     },
     istio('VirtualService', 'legacy-routes', {
       http: [
-        { name: 'abort', match: [{ headers: { 'x-fault': { exact: 'abort' } } }], fault: { abort: { httpStatus: 418, percentage: { value: 100 } } }, route: [dest('v1')] },
-        { name: 'canary', route: [dest('v1', 90), dest('v2', 10)], timeout: '7s', retries: { attempts: 4, perTryTimeout: '2s', retryOn: '5xx,connect-failure' } },
+        {
+          name: 'abort',
+          match: [{ headers: { 'x-fault': { exact: 'abort' } } }],
+          fault: { abort: { httpStatus: 418, percentage: { value: 100 } } },
+          route: [dest('v1')],
+        },
+        {
+          name: 'canary',
+          route: [dest('v1', 90), dest('v2', 10)],
+          timeout: '7s',
+          retries: { attempts: 4, perTryTimeout: '2s', retryOn: '5xx,connect-failure' },
+        },
       ],
     }),
   ];
@@ -81,18 +111,30 @@ function userObjects(): Record<string, unknown>[] {
 function v2Deployment(): Record<string, unknown> {
   const d = windowsDeployment('legacy-v2', NS, 'example.com:80', 1) as any;
   const labels = { app: 'legacy', version: 'v2' };
-  return { ...d, spec: { ...d.spec, selector: { matchLabels: labels }, template: { ...d.spec.template, metadata: { ...d.spec.template.metadata, labels } } } };
+  return {
+    ...d,
+    spec: {
+      ...d.spec,
+      selector: { matchLabels: labels },
+      template: { ...d.spec.template, metadata: { ...d.spec.template.metadata, labels } },
+    },
+  };
 }
 
-const podsOf = (selector: string) => list<any>(['pods', '-n', NS, '-l', selector]).filter((p) => !p.metadata.deletionTimestamp && p.status?.podIP);
+const podsOf = (selector: string) =>
+  list<any>(['pods', '-n', NS, '-l', selector]).filter((p) => !p.metadata.deletionTimestamp && p.status?.podIP);
 
 /** Dumps a proxy's xDS until `ready` holds; returns the last dump either way (a failure shows what Envoy got). */
 async function dump(selector: string, type: 'router' | 'sidecar', ready: (d: XdsDump) => boolean): Promise<XdsDump> {
   let last: XdsDump | undefined;
-  await eventually(`xDS of ${selector} converged`, () => {
-    last = xdsDump(istioEnv.ISTIO_XDSDUMP!, istioEnv.ISTIO_XDS_ADDRESS!, proxyForPod(podsOf(selector)[0], type));
-    return ready(last);
-  }, 120_000).catch(() => undefined);
+  await eventually(
+    `xDS of ${selector} converged`,
+    () => {
+      last = xdsDump(istioEnv.ISTIO_XDSDUMP!, istioEnv.ISTIO_XDS_ADDRESS!, proxyForPod(podsOf(selector)[0], type));
+      return ready(last);
+    },
+    120_000,
+  ).catch(() => undefined);
   if (!last) throw new Error(`no xDS for ${selector}`);
   return last;
 }
@@ -108,28 +150,86 @@ beforeAll(async () => {
   run('bash', [path.join(ISTIO_DIR, 'start.sh'), harnessState]);
   istioEnv = readJson(path.join(harnessState, 'istio-env.json'));
   kubectl(['delete', 'namespace', NS, '--ignore-not-found', '--wait=true']);
-  apply([{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS, labels: { 'wpgw.io/inject': 'enabled', 'istio-injection': 'enabled' } } }]);
-  await eventually(`Service wpgw in ${NS} with a ClusterIP`, () => list<any>(['services', '-n', NS]).find((s) => s.metadata.name === 'wpgw')?.spec?.clusterIP);
-  await eventually(`default ServiceAccount in ${NS}`, () => list<any>(['serviceaccounts', '-n', NS]).some((s) => s.metadata.name === 'default'));
-  apply([windowsDeployment('legacy', NS, 'example.com:80', 2, { version: 'v1' }), v2Deployment(), appService('legacy', NS), ...meshApp('frontend', NS, 8000)]);
+  apply([
+    {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: NS, labels: { 'wpgw.io/inject': 'enabled', 'istio-injection': 'enabled' } },
+    },
+  ]);
+  await eventually(
+    `Service wpgw in ${NS} with a ClusterIP`,
+    () => list<any>(['services', '-n', NS]).find((s) => s.metadata.name === 'wpgw')?.spec?.clusterIP,
+  );
+  await eventually(`default ServiceAccount in ${NS}`, () =>
+    list<any>(['serviceaccounts', '-n', NS]).some((s) => s.metadata.name === 'default'),
+  );
+  apply([
+    windowsDeployment('legacy', NS, 'example.com:80', 2, { version: 'v1' }),
+    v2Deployment(),
+    appService('legacy', NS),
+    ...meshApp('frontend', NS, 8000),
+  ]);
   apply(userObjects());
-  ips.v1 = (await eventually('2 legacy v1 pods', () => (podsOf('app=legacy,version=v1').length === 2 ? podsOf('app=legacy,version=v1') : undefined), 120_000)).map((p) => p.status.podIP).sort();
-  ips.v2 = (await eventually('1 legacy v2 pod', () => (podsOf('app=legacy,version=v2').length === 1 ? podsOf('app=legacy,version=v2') : undefined), 120_000)).map((p) => p.status.podIP);
-  ips.gw = (await eventually('2 wpgw pods', () => (podsOf(`wpgw.io/gateway=${NS}`).length === 2 ? podsOf(`wpgw.io/gateway=${NS}`) : undefined), 120_000)).map((p) => p.status.podIP).sort();
+  ips.v1 = (
+    await eventually(
+      '2 legacy v1 pods',
+      () => (podsOf('app=legacy,version=v1').length === 2 ? podsOf('app=legacy,version=v1') : undefined),
+      120_000,
+    )
+  )
+    .map((p) => p.status.podIP)
+    .sort();
+  ips.v2 = (
+    await eventually(
+      '1 legacy v2 pod',
+      () => (podsOf('app=legacy,version=v2').length === 1 ? podsOf('app=legacy,version=v2') : undefined),
+      120_000,
+    )
+  ).map((p) => p.status.podIP);
+  ips.gw = (
+    await eventually(
+      '2 wpgw pods',
+      () => (podsOf(`wpgw.io/gateway=${NS}`).length === 2 ? podsOf(`wpgw.io/gateway=${NS}`) : undefined),
+      120_000,
+    )
+  )
+    .map((p) => p.status.podIP)
+    .sort();
   await eventually('1 frontend pod', () => podsOf('app=frontend').length === 1, 120_000);
   inboundPort = await eventually('legacy re-pointed', () => {
     const s = list<any>(['services', '-n', NS]).find((x) => x.metadata.name === 'legacy');
     return s?.spec?.selector?.['wpgw.io/gateway'] === NS ? (s.spec.ports[0].targetPort as number) : undefined;
   });
   // the controller hands the root over to the user's delegate
-  await eventually('wpgw-in-legacy delegates to legacy-routes', () =>
-    list<any>(['virtualservices.networking.istio.io', '-n', NS]).find((v) => v.metadata.name === 'wpgw-in-legacy')?.spec?.http?.[0]?.delegate?.name === 'legacy-routes',
+  await eventually(
+    'wpgw-in-legacy delegates to legacy-routes',
+    () =>
+      list<any>(['virtualservices.networking.istio.io', '-n', NS]).find((v) => v.metadata.name === 'wpgw-in-legacy')
+        ?.spec?.http?.[0]?.delegate?.name === 'legacy-routes',
   );
-  await eventually('no wpgw DestinationRule for legacy (the gateway rolled out with the tlsMode label)', () =>
-    !list<any>(['destinationrules.networking.istio.io', '-n', NS, '-l', 'app.kubernetes.io/managed-by=wpgw']).some((d) => d.spec.host === LEGACY),
+  await eventually(
+    'no wpgw DestinationRule for legacy (the gateway rolled out with the tlsMode label)',
+    () =>
+      !list<any>(['destinationrules.networking.istio.io', '-n', NS, '-l', 'app.kubernetes.io/managed-by=wpgw']).some(
+        (d) => d.spec.host === LEGACY,
+      ),
   );
-  gw = await dump(`wpgw.io/gateway=${NS}`, 'router', (d) => endpointAddresses(d, subsetCluster('v2')).length === 1 && endpointAddresses(d, subsetCluster('v1')).length === 2 && !!listenerOnPort(d, inboundPort));
-  frontend = await dump('app=frontend', 'sidecar', (d) => endpointAddresses(d, `outbound|8080||${LEGACY}`).length === 2 && cluster(d, `outbound|8080||${LEGACY}`)?.circuit_breakers?.thresholds?.[0]?.max_connections === 500);
+  gw = await dump(
+    `wpgw.io/gateway=${NS}`,
+    'router',
+    (d) =>
+      endpointAddresses(d, subsetCluster('v2')).length === 1 &&
+      endpointAddresses(d, subsetCluster('v1')).length === 2 &&
+      !!listenerOnPort(d, inboundPort),
+  );
+  frontend = await dump(
+    'app=frontend',
+    'sidecar',
+    (d) =>
+      endpointAddresses(d, `outbound|8080||${LEGACY}`).length === 2 &&
+      cluster(d, `outbound|8080||${LEGACY}`)?.circuit_breakers?.thresholds?.[0]?.max_connections === 500,
+  );
 }, 60 * 60_000);
 
 afterAll(() => {
@@ -141,7 +241,13 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
   printTestTimes();
 
   it('item 5: with a user DestinationRule for legacy (no tls) the caller still sends Istio mTLS to every wpgw pod', () => {
-    const managedForLegacy = list<any>(['destinationrules.networking.istio.io', '-n', NS, '-l', 'app.kubernetes.io/managed-by=wpgw']).filter((d) => d.spec.host === LEGACY);
+    const managedForLegacy = list<any>([
+      'destinationrules.networking.istio.io',
+      '-n',
+      NS,
+      '-l',
+      'app.kubernetes.io/managed-by=wpgw',
+    ]).filter((d) => d.spec.host === LEGACY);
     expect(managedForLegacy, 'wpgw writes no DR for legacy').toEqual([]);
     const name = `outbound|8080||${LEGACY}`;
     const c = cluster(frontend, name);
@@ -183,17 +289,25 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
       expect(c, name).toBeDefined();
       // wpgw's DR (tls DISABLE, workloadSelector: the wpgw pods) wins over the user's for the
       // wpgw whatever their creation order (an earlier run, without the selector, got the user's)
-      expect(isPlaintextCluster(c), `${name}: ${JSON.stringify(c.transport_socket ?? c.transport_socket_matches)}`).toBe(true);
+      expect(
+        isPlaintextCluster(c),
+        `${name}: ${JSON.stringify(c.transport_socket ?? c.transport_socket_matches)}`,
+      ).toBe(true);
       expect(c.outlier_detection?.consecutive_5xx, name).toBe(7);
     }
   });
 
   it("item 3: the user's DENY for the legacy pods is in the wpgw's RBAC, scoped to legacy's listener port (not the egress port)", () => {
-    const egressPort = list<any>(['services', '-n', NS]).find((x) => x.metadata.name === 'wpgw').spec.ports.find((p: any) => p.port === 80).targetPort as number;
+    const egressPort = list<any>(['services', '-n', NS])
+      .find((x) => x.metadata.name === 'wpgw')
+      .spec.ports.find((p: any) => p.port === 80).targetPort as number;
     for (const port of [inboundPort, egressPort]) {
       const configs = httpRbac(listenerOnPort(gw, port));
       const deny = configs.filter((c: any) => c.rules?.action === 'DENY');
-      expect(deny.length, `listener ${port}: a DENY RBAC filter (Istio puts every policy on every chain)`).toBeGreaterThan(0);
+      expect(
+        deny.length,
+        `listener ${port}: a DENY RBAC filter (Istio puts every policy on every chain)`,
+      ).toBeGreaterThan(0);
       const text = JSON.stringify(deny);
       expect(text).toContain(`spiffe://cluster.local/ns/${NS}/sa/frontend`);
       // the DENY's permissions name only legacy's listener port
@@ -203,19 +317,29 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
   });
 
   it('conflicts: a second delegate for legacy is reported as a Warning Event on that VirtualService, in wpgw status and in wpgw_controller_conflicts', async () => {
-    apply([istio('VirtualService', 'legacy-routes-2', { http: [{ route: [{ destination: { host: 'legacy-app' } }] }] })]);
+    apply([
+      istio('VirtualService', 'legacy-routes-2', { http: [{ route: [{ destination: { host: 'legacy-app' } }] }] }),
+    ]);
     const ev = await eventually('Event on VirtualService/legacy-routes-2', () =>
-      list<any>(['events', '-n', NS, '--field-selector', 'involvedObject.name=legacy-routes-2']).find((e) => e.message.includes('MultipleDelegates')),
+      list<any>(['events', '-n', NS, '--field-selector', 'involvedObject.name=legacy-routes-2']).find((e) =>
+        e.message.includes('MultipleDelegates'),
+      ),
     );
     expect(ev.type).toBe('Warning');
     expect(ev.involvedObject).toMatchObject({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService' });
     expect(ev.involvedObject.uid).toBeTruthy();
     expect(ev.message).toContain('legacy-routes');
     // wpgw status (reading the namespace's Istio objects itself) and the controller's metric
-    const status = spawnSync(process.execPath, [path.resolve(import.meta.dirname, '../../dist/src/cli.js'), 'status', '-n', NS], { env: { ...process.env, KUBECONFIG: env().kubeconfig }, encoding: 'utf8' });
+    const status = spawnSync(
+      process.execPath,
+      [path.resolve(import.meta.dirname, '../../dist/src/cli.js'), 'status', '-n', NS],
+      { env: { ...process.env, KUBECONFIG: env().kubeconfig }, encoding: 'utf8' },
+    );
     expect(status.status, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/VirtualService\/legacy-routes-2: MultipleDelegates: /);
-    expect(await controllerMetric('wpgw_controller_conflicts', (l) => l.includes(`namespace="${NS}"`))).toBeGreaterThanOrEqual(1);
+    expect(
+      await controllerMetric('wpgw_controller_conflicts', (l) => l.includes(`namespace="${NS}"`)),
+    ).toBeGreaterThanOrEqual(1);
     kubectl(['delete', 'virtualservices.networking.istio.io', 'legacy-routes-2', '-n', NS]);
   });
 
@@ -224,7 +348,9 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
     const ours = out.messages.filter((m) => (m.origin ?? '').includes(` ${NS}/`));
     console.log(`[e2e] analyzer findings in ${NS}:\n  ${ours.map((m) => m.text).join('\n  ')}`);
     // The gateway pods keep "image: auto" (no injector here): IST0147 on them is a test artifact.
-    const errors = ours.filter((m) => m.level === 'Error' && !(m.code === 'IST0147' && (m.origin ?? '').startsWith(`Pod ${NS}/wpgw-`)));
+    const errors = ours.filter(
+      (m) => m.level === 'Error' && !(m.code === 'IST0147' && (m.origin ?? '').startsWith(`Pod ${NS}/wpgw-`)),
+    );
     expect(errors.map((m) => m.text)).toEqual([]);
   });
 });
