@@ -80,8 +80,12 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
 
   const after = 'pod' in outcome ? outcome.pod : outcome.service;
   let patch: JsonPatchOp[];
+  let patchText: string;
   try {
     patch = jsonDiff(withoutManagedFields(object), withoutManagedFields(after as Record<string, unknown>));
+    // Serialized here too: the patch shares the object's added values (no deep copy), so an object
+    // nested deeper than the stack allows fails here, not later as a 500.
+    patchText = JSON.stringify(patch);
   } catch (e) {
     // Only objects nested deeper than any real Pod or Service get here (the diff recurses).
     return { ok: false, message: `request.object could not be diffed: ${(e as Error).message}` };
@@ -101,7 +105,7 @@ export function admit(body: unknown, ctx: AdmissionContext, opts: AdmitOptions =
       uid: req.uid,
       allowed: true,
       patchType: 'JSONPatch',
-      patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+      patch: Buffer.from(patchText).toString('base64'),
       ...(outcome.warnings.length > 0 ? { warnings: outcome.warnings } : {}),
     }),
   };
