@@ -76,10 +76,14 @@ const runningPods = (ns: string, prefix: string, n: number) => runningMeshPods(s
  * The access-log entry of the request tagged `id` in any of these proxies: the answered one when
  * `until` sent the same id more than once (an attempt before the config arrived fails upstream).
  */
-function accessEntry(proxies: RunningPod[], id: string): any | undefined {
+/**
+ * The access-log entry for a request id. With `status`, only an entry answered so: until() sends the
+ * same id on every attempt, and an earlier refused attempt's entry can be flushed before the answered one.
+ */
+function accessEntry(proxies: RunningPod[], id: string, status?: string): any | undefined {
   for (const p of proxies) {
     const all = accessLog(p).filter((x) => x.id === id);
-    const e = all.find((x) => x.status === '200') ?? all[0];
+    const e = status ? all.find((x) => x.status === status) : (all.find((x) => x.status === '200') ?? all[0]);
     if (e) return { ...e, pod: p.name };
   }
   return undefined;
@@ -208,13 +212,13 @@ describe('data path through real Envoy', () => {
       expect(r.json?.pod).toMatch(/^legacy-/);
       expect(r.headers?.['x-echo-pod']).toMatch(/^legacy-/);
       const wpgw = podsOf(runner!, m.SHOP, 'wpgw-');
-      const hop = await eventually('the wpgw logged the request', () => accessEntry(wpgw, id), 30_000);
+      const hop = await eventually('the wpgw logged the request', () => accessEntry(wpgw, id, '200'), 30_000);
       expect(hop.peer).toBe('spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway');
       expect(hop.local_san).toBe(WPGW_SA(m.SHOP));
       expect(hop.down_tls).toMatch(/^TLSv1\.[23]$/);
       const ingress = await eventually(
         'the ingress logged the request',
-        () => accessEntry([pod(m.ISTIO_NS, 'istio-ingressgateway-')], id),
+        () => accessEntry([pod(m.ISTIO_NS, 'istio-ingressgateway-')], id, '200'),
         30_000,
       );
       expect(ingress.up_peer).toBe(WPGW_SA(m.SHOP));
@@ -237,7 +241,7 @@ describe('data path through real Envoy', () => {
       expect(r.json?.pod).toMatch(/^legacy-/);
       const hop = await eventually(
         'the wpgw logged the request',
-        () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id),
+        () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id, '200'),
         30_000,
       );
       expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
@@ -277,7 +281,7 @@ describe('data path through real Envoy', () => {
         expect(r.json?.headers?.['x-forwarded-client-cert'], name).toContain(`URI=${WPGW_SA(m.SHOP)}`);
         const hop = await eventually(
           'the wpgw logged the request',
-          () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id),
+          () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id, '200'),
           30_000,
         );
         // kube-proxy DNAT kept the pod's own address: what the AuthorizationPolicy ipBlocks match.
@@ -509,7 +513,7 @@ describe('data path through real Envoy', () => {
         expect(r.json?.headers?.['x-forwarded-client-cert'], name).toContain(`URI=${WPGW_SA(m.DEPOT)}`);
         const hop = await eventually(
           'the wpgw logged the request',
-          () => accessEntry(podsOf(runner!, m.DEPOT, 'wpgw-'), id),
+          () => accessEntry(podsOf(runner!, m.DEPOT, 'wpgw-'), id, '200'),
           30_000,
         );
         expect(hop.up_peer, name).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/${svc}`);
@@ -689,7 +693,7 @@ describe('data path through real Envoy', () => {
       expect((await callFrom(orders.netns, { url, headers: { host, 'x-dp-id': mtlsId } })).status).toBe(200);
       const hop = await eventually(
         'the wpgw logged the request',
-        () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), mtlsId),
+        () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), mtlsId, '200'),
         30_000,
       );
       expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
