@@ -1192,6 +1192,23 @@ describe('14: opting a namespace out under traffic', () => {
         }
         return false;
       };
+      // Start from a settled gateway: the flows before this one restart the controller and change
+      // shop's objects, and a gateway pod still being replaced then (kwok: Ready at once, Envoy not
+      // yet serving) failed a baseline call with EHOSTUNREACH before the opt-out had begun.
+      await eventually(
+        'shop gateway rolled out, every pod serving, none terminating',
+        async () => {
+          const d = json(['get', 'deployment', 'wpgw', '-n', m.SHOP]);
+          const want = d.spec?.replicas ?? 1;
+          const st = d.status ?? {};
+          if ((st.observedGeneration ?? 0) < d.metadata.generation) return false;
+          if (st.updatedReplicas !== want || st.readyReplicas !== want || (st.replicas ?? 0) !== want) return false;
+          const pods = json(['get', 'pods', '-n', m.SHOP, '-l', `wpgw.io/gateway=${m.SHOP}`]).items as any[];
+          if (pods.length !== want || pods.some((p) => p.metadata.deletionTimestamp)) return false;
+          return !(await gatewayUnready());
+        },
+        180_000,
+      );
       // A call whose pod's network namespace went away mid-call (teardown) counts as a failure.
       const call = (netns: string, req: Parameters<typeof callFrom>[1]): Promise<ClientResult> =>
         callFrom(netns, req).catch((e: Error) => ({ ok: false, error: e.message.split('\n')[0]!.slice(0, 120) }));
