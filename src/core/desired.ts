@@ -28,7 +28,7 @@ import {
 import { inboundObjects } from './desired/inbound.js';
 import { isHttpPort } from './desired/common.js';
 import { userRouting } from './desired/user-routes.js';
-import { userAuthorization } from './desired/user-authz.js';
+import { nativeAllows, userAuthorization } from './desired/user-authz.js';
 import { userConflicts } from './desired/user-conflicts.js';
 import { userAuthentication } from './desired/user-authn.js';
 import { outboundObjects } from './desired/outbound.js';
@@ -164,7 +164,23 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
     gatewayService(namespace, plan.groups, clusterIP),
     ...outboundObjects(namespace, plan.groups, pinned.pins),
     ...inbound.flatMap((r) => r.objects),
-    authorizationPolicy(namespace, plan.groups, plan.sourceIPs, inboundPodPorts, authz.allowPorts),
+    authorizationPolicy(
+      namespace,
+      plan.groups,
+      plan.sourceIPs,
+      inboundPodPorts,
+      // namespace- or mesh-wide ALLOWs govern every inbound port, as they would behind a sidecar
+      nativeAllows(
+        namespace,
+        input.istio?.authorizationPolicies ?? [],
+        input.meshIstio && {
+          namespace: input.meshIstio.namespace,
+          policies: input.meshIstio.objects.authorizationPolicies ?? [],
+        },
+      ).length > 0
+        ? inboundPodPorts
+        : authz.allowPorts,
+    ),
     ...authz.objects,
     ...authn.objects,
     ...networkPolicies(namespace, plan.groups, inboundPodPorts, dnsMode, ownNameservers(input.pods)),

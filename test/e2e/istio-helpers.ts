@@ -348,13 +348,16 @@ export function collect(obj: unknown, key: string, out: any[] = []): any[] {
 }
 
 /** The HTTP RBAC filter config(s) of a listener. */
-export function httpRbac(listener: any): any[] {
+/** The typed configs of the HTTP filters named `name` in every filter chain of a listener. */
+export function httpFilters(listener: any, name: string): any[] {
   return (listener.filter_chains ?? [])
     .map((c: any) => filterOf(c, HCM)?.typed_config)
     .filter(Boolean)
-    .flatMap((h: any) =>
-      (h.http_filters ?? []).filter((f: any) => f.name === HTTP_RBAC).map((f: any) => f.typed_config),
-    );
+    .flatMap((h: any) => (h.http_filters ?? []).filter((f: any) => f.name === name).map((f: any) => f.typed_config));
+}
+
+export function httpRbac(listener: any): any[] {
+  return httpFilters(listener, HTTP_RBAC);
 }
 
 export function readJson<T = any>(file: string): T {

@@ -6,9 +6,13 @@
 //   items 1-2: the user's delegate VirtualService and DestinationRule for <name>-app reach the
 //              wpgw's routes and clusters: 90/10 subsets by Windows pod labels, retries, timeout,
 //              fault, outlier detection; plaintext to the Windows pods;
+//   item 4:    the user's RequestAuthentication for the Windows pods is carried to the wpgw pods
+//              (the only re-pointed Service here, so faithful): its issuer and inline JWKS in the
+//              gateway's jwt_authn filter on legacy's listener; its reach onto the egress reported;
 //   conflicts: a second delegate is reported as an Event on the user's object;
 //   Istio's analyzers find no error in the namespace.
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -28,6 +32,7 @@ import {
   cluster,
   collect,
   endpointAddresses,
+  httpFilters,
   httpRbac,
   isIstioMutualUpstream,
   isPlaintextCluster,
@@ -48,6 +53,15 @@ const NS = 'e2e-policies';
 const LEGACY = `legacy.${NS}.svc.cluster.local`;
 const APP = `legacy-app.${NS}.svc.cluster.local`;
 const subsetCluster = (subset: string) => `outbound|8080|${subset}|${APP}`;
+const ISSUER = 'https://issuer.e2e-policies.test';
+const JWT_AUTHN = 'envoy.filters.http.jwt_authn';
+
+/** An inline JWKS with one fresh RSA key (istiod checks it; no JWKS fetch needed). */
+function jwks(): string {
+  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  return JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'e2e', alg: 'RS256', use: 'sig' }] });
+}
+const JWT_RULES = [{ issuer: ISSUER, jwks: jwks(), forwardOriginalToken: true }];
 
 let harnessState: string;
 let istioEnv: Record<string, string>;
@@ -88,6 +102,12 @@ function userObjects(): Record<string, unknown>[] {
         action: 'DENY',
         rules: [{ from: [{ source: { principals: [`cluster.local/ns/${NS}/sa/frontend`] } }] }],
       },
+    },
+    {
+      apiVersion: 'security.istio.io/v1',
+      kind: 'RequestAuthentication',
+      metadata: { name: 'legacy-jwt', namespace: NS },
+      spec: { selector: { matchLabels: { app: 'legacy' } }, jwtRules: JWT_RULES },
     },
     istio('VirtualService', 'legacy-routes', {
       http: [
@@ -221,7 +241,8 @@ beforeAll(async () => {
     (d) =>
       endpointAddresses(d, subsetCluster('v2')).length === 1 &&
       endpointAddresses(d, subsetCluster('v1')).length === 2 &&
-      !!listenerOnPort(d, inboundPort),
+      !!listenerOnPort(d, inboundPort) &&
+      httpFilters(listenerOnPort(d, inboundPort), JWT_AUTHN).length > 0,
   );
   frontend = await dump(
     'app=frontend',
@@ -314,6 +335,32 @@ describe("users' own Istio policies in the xDS a real istiod serves", () => {
       const ports = collect(deny, 'destination_port').sort();
       expect(ports, `listener ${port}: DENY scoped by destination_port`).toEqual([inboundPort]);
     }
+  });
+
+  it("item 4: the user's RequestAuthentication for the legacy pods is carried to the wpgw pods: its issuer and keys in the jwt_authn filter on legacy's listener; its reach onto the egress reported", async () => {
+    const carried = list<any>(['requestauthentications.security.istio.io', '-n', NS]).find(
+      (r) => r.metadata.name === 'wpgw-authn-legacy-jwt',
+    );
+    expect(carried, 'wpgw-authn-legacy-jwt').toBeDefined();
+    expect(carried.metadata.labels?.['app.kubernetes.io/managed-by']).toBe('wpgw');
+    expect(carried.spec.selector.matchLabels).toEqual({ 'wpgw.io/gateway': NS });
+    expect(carried.spec.jwtRules).toEqual(JWT_RULES);
+    const filters = httpFilters(listenerOnPort(gw, inboundPort), JWT_AUTHN);
+    expect(filters.length, `jwt_authn on listener ${inboundPort}`).toBeGreaterThan(0);
+    const providers = Object.values(filters[0].providers ?? {}) as any[];
+    const provider = providers.find((p) => p.issuer === ISSUER);
+    expect(provider, JSON.stringify(filters[0].providers)).toBeDefined();
+    // the keys are the user's (inline JWKS), not a fetched or placeholder set
+    expect(JSON.parse(provider.local_jwks.inline_string).keys[0].n).toBe(JSON.parse(JWT_RULES[0]!.jwks).keys[0].n);
+    expect(provider.forward).toBe(true);
+    // a gateway applies it on every listener, the Windows egress too: said on the user's object
+    const ev = await eventually('Event on RequestAuthentication/legacy-jwt', () =>
+      list<any>(['events', '-n', NS, '--field-selector', 'involvedObject.name=legacy-jwt']).find((e) =>
+        e.message.includes('RequestAuthenticationOnEgress'),
+      ),
+    );
+    expect(ev.type).toBe('Warning');
+    expect(ev.involvedObject).toMatchObject({ apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication' });
   });
 
   it('conflicts: a second delegate for legacy is reported as a Warning Event on that VirtualService, in wpgw status and in wpgw_controller_conflicts', async () => {

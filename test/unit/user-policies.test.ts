@@ -875,7 +875,7 @@ describe("Istio's root namespace: mesh-wide policies act on the wpgw natively; w
   });
   const inMesh = (s: DesiredState) => s.conflicts.map((c) => [c.subjectNamespace, c.subject, c.reason]);
 
-  it("a mesh-wide DENY acts on the egress listeners too; a mesh-wide ALLOW (allow-nothing) does not narrow the re-pointed Services (wpgw's ALLOW is ORed)", () => {
+  it("a mesh-wide DENY acts on the egress listeners too; a mesh-wide ALLOW (allow-nothing) governs the re-pointed Services (wpgw's ALLOW yields)", () => {
     const s = shop(
       {},
       mesh({
@@ -894,7 +894,7 @@ describe("Istio's root namespace: mesh-wide policies act on the wpgw natively; w
     ]);
     expect(s.conflicts[1]!.message).toMatch(/every listener, the Windows pods' egress included/);
     expect(s.conflicts[0]!.message).toMatch(
-      /ORed with wpgw's own ALLOW, so it does not narrow the re-pointed Services there \(legacy, stock/,
+      /governs the re-pointed Services at the wpgw in shop \(legacy, stock\) as it would a sidecar/,
     );
     // wpgw writes nothing for them: they apply natively
     expect(ofKind(s.objects, 'AuthorizationPolicy').map((o) => o.metadata.name)).toEqual(['wpgw']);
@@ -1147,5 +1147,107 @@ describe('notes: render and status say which user objects shape the wpgw', () =>
       'inbound: Service legacy: routes from delegate VirtualService legacy-routes, endpoint policy from DestinationRule legacy-app (at the wpgw -> legacy-app hop)',
     );
     expect(s.notes.filter((n) => n.startsWith('authorization: wpgw-authz-deny-frontend'))).toHaveLength(1);
+  });
+});
+
+describe("a default-deny the Windows pods would obey behind a sidecar binds them behind the wpgw: wpgw's own ALLOW yields on every inbound port", () => {
+  const inboundRules = (s: DesiredState) =>
+    (wpgwRules(s) ?? []).filter((r) => JSON.stringify(r.from).includes('"principals":["*"]'));
+  const egressRules = (s: DesiredState) =>
+    (wpgwRules(s) ?? []).filter((r) => JSON.stringify(r.from).includes('ipBlocks'));
+  const meshAllow = (spec: Record<string, unknown>) => ({
+    meshIstio: {
+      namespace: 'istio-system',
+      objects: {
+        virtualServices: [],
+        destinationRules: [],
+        authorizationPolicies: [secObjIn('istio-system', 'AuthorizationPolicy', 'mesh-allow', spec)],
+      },
+    },
+  });
+
+  it('without one, any authenticated caller is allowed on both Services; the egress is allowed', () => {
+    const s = shop({ authorizationPolicies: [] });
+    expect(inboundRules(s).flatMap((r) => r.to[0]!.operation.ports)).toEqual(
+      [...ports(s, 'legacy'), ...ports(s, 'stock')].sort(),
+    );
+    expect(egressRules(s)).toHaveLength(1);
+  });
+
+  for (const [what, input] of [
+    ['mesh-wide allow-nothing (spec: {})', () => shop({ authorizationPolicies: [] }, meshAllow({}))],
+    [
+      'mesh-wide ALLOW from one namespace',
+      () =>
+        shop({ authorizationPolicies: [] }, meshAllow({ rules: [{ from: [{ source: { namespaces: ['prod'] } }] }] })),
+    ],
+    [
+      'namespace-wide ALLOW',
+      () =>
+        shop({
+          authorizationPolicies: [
+            userPolicy('ns-allow', { rules: [{ from: [{ source: { namespaces: ['prod'] } }] }] }),
+          ],
+        }),
+    ],
+    [
+      'ALLOW selecting the gateway pods',
+      () =>
+        shop({
+          authorizationPolicies: [
+            userPolicy('gw-allow', {
+              selector: { matchLabels: { 'wpgw.io/gateway': 'shop' } },
+              rules: [{ from: [{ source: { namespaces: ['prod'] } }] }],
+            }),
+          ],
+        }),
+    ],
+  ] as const) {
+    it(`${what}: no inbound port opened by wpgw's ALLOW, the egress rule kept, the yield reported`, () => {
+      const s = input();
+      expect(inboundRules(s)).toEqual([]);
+      expect(egressRules(s)).toHaveLength(1);
+      if (!what.startsWith('ALLOW selecting')) {
+        const c = s.conflicts.find((x) => /NamespacePolicyOnGateway|MeshPolicyOnGateway/.test(x.reason));
+        expect(c?.message).toMatch(/wpgw's own ALLOW opens none of their ports/);
+      }
+    });
+  }
+
+  it("with a mesh-wide allow-nothing, a carried ALLOW for legacy's pods opens legacy's port to its callers only; stock stays denied", () => {
+    const s = shop(
+      {
+        authorizationPolicies: [
+          userPolicy('legacy-allow', {
+            selector: { matchLabels: { app: 'legacy' } },
+            rules: [{ from: [{ source: { principals: [FRONTEND] } }] }],
+          }),
+        ],
+      },
+      meshAllow({}),
+    );
+    expect(inboundRules(s)).toEqual([]);
+    const carried = spec(get(s.objects, 'AuthorizationPolicy', 'wpgw-authz-legacy-allow'));
+    expect(carried.action).toBe('ALLOW');
+    expect(JSON.stringify(carried.rules)).toContain(FRONTEND);
+    expect([...new Set((carried.rules as any[]).flatMap((r) => r.to.flatMap((t: any) => t.operation.ports)))]).toEqual(
+      ports(s, 'legacy'),
+    );
+  });
+
+  it('DENY, AUDIT and CUSTOM wide policies do not make wpgw yield (they are not ALLOWs); a wpgw-managed or other-namespace ALLOW neither', () => {
+    const managed = userPolicy('wpgw', { rules: [] });
+    managed.metadata.labels = { 'app.kubernetes.io/managed-by': 'wpgw' };
+    const s = shop({
+      authorizationPolicies: [
+        userPolicy('ns-deny', { action: 'DENY', rules: [{ from: [{ source: { namespaces: ['x'] } }] }] }),
+        userPolicy('ns-audit', { action: 'AUDIT', rules: [{}] }),
+        managed,
+        { ...userPolicy('elsewhere', {}), metadata: { ...userPolicy('elsewhere', {}).metadata, namespace: 'other' } },
+      ],
+    });
+    expect(inboundRules(s).flatMap((r) => r.to[0]!.operation.ports)).toEqual(
+      [...ports(s, 'legacy'), ...ports(s, 'stock')].sort(),
+    );
   });
 });

@@ -62,8 +62,8 @@ export function authorizationPolicy(
     }
     if (opaque.length > 0) rules.push({ from, to: [{ operation: { ports: opaque.map((g) => String(g.podPort)) } }] });
   }
-  // Inbound: any authenticated mesh identity (mTLS is required on these ports); narrow it with
-  // your own AuthorizationPolicy on the gateway.
+  // Inbound: any authenticated mesh identity (mTLS is required on these ports), on the ports no
+  // user ALLOW governs (the caller passes all of them when a wide ALLOW is in force: nativeAllows).
   const open = inboundPodPorts.filter((p) => !userAllowPorts.includes(p));
   if (open.length > 0) {
     rules.push({ from: [{ source: { principals: ['*'] } }], to: [{ operation: { ports: open.map(String) } }] });

@@ -12,20 +12,15 @@ import { GATEWAY_POD_LABEL, MANAGED_LABEL } from '../../names.js';
 import type { Conflict, KubeObject, UserIstioObjects } from '../desired-types.js';
 import { selectorMatches } from '../labels.js';
 import { gatewayLabels, meta, objectName, type Owner } from './common.js';
-import { policyTargets, type ServedService } from './user-authz.js';
+import { hasTargetRefs, policyTargets, selectorOf, type ServedService } from './user-authz.js';
 import { byAge, isUsers } from './user-routes.js';
 
 type Spec = Record<string, any>;
 const NS_OWNER: Owner = { kind: 'namespace' };
 const specOf = (o: KubeObject): Spec => (o.spec && typeof o.spec === 'object' ? (o.spec as Spec) : {});
-const matchLabelsOf = (o: KubeObject): Record<string, string> | undefined => {
-  const l = specOf(o).selector?.matchLabels as Record<string, string> | undefined;
-  return l && Object.keys(l).length > 0 ? l : undefined;
-};
-const hasTargetRefs = (o: KubeObject): boolean =>
-  (Array.isArray(specOf(o).targetRefs) && specOf(o).targetRefs.length > 0) || !!specOf(o).targetRef;
+
 /** Namespace-wide (or, in the root namespace, mesh-wide): no selector, no targetRefs. */
-const isWide = (o: KubeObject): boolean => !matchLabelsOf(o) && !hasTargetRefs(o);
+const isWide = (o: KubeObject): boolean => !selectorOf(o) && !hasTargetRefs(o);
 
 export interface AuthnInput {
   namespace: string;
@@ -65,7 +60,7 @@ function requestAuthentications(i: AuthnInput, out: AuthnCarry): void {
     .sort(byAge);
   const meshWide = (i.mesh?.objects.requestAuthentications ?? []).filter((o) => isUsers(o) && isWide(o)).sort(byAge);
   // Already on the gateway pods as they are: namespace- and mesh-wide ones, and one aimed at the wpgw pods.
-  const native = [...own.filter((o) => isWide(o) || gatewaySelected(matchLabelsOf(o), i.namespace)), ...meshWide];
+  const native = [...own.filter((o) => isWide(o) || gatewaySelected(selectorOf(o), i.namespace)), ...meshWide];
   const nativeKeys = new Set(native.flatMap((o) => jwtRules(o).map(ruleKey)));
   const selecting: Array<{ ra: KubeObject; services: ServedService[] }> = [];
   for (const ra of own) {
@@ -76,7 +71,7 @@ function requestAuthentications(i: AuthnInput, out: AuthnCarry): void {
       );
       continue;
     }
-    if (gatewaySelected(matchLabelsOf(ra), i.namespace)) continue; // aimed at the wpgw itself: native
+    if (gatewaySelected(selectorOf(ra), i.namespace)) continue; // aimed at the wpgw itself: native
     const t = policyTargets(ra, i.services, i.pods);
     if (!t || t.services.length === 0) continue;
     for (const name of t.partial) {
@@ -176,7 +171,7 @@ function peerAuthentications(i: AuthnInput, out: AuthnCarry): void {
   const names = i.services.map((s) => s.name).join(', ');
   for (const pa of own) {
     const subject = `PeerAuthentication/${pa.metadata.name}`;
-    const sel = matchLabelsOf(pa);
+    const sel = selectorOf(pa);
     const modes = peerModes(pa);
     if (isWide(pa) || gatewaySelected(sel, i.namespace)) {
       const off = modes.filter((m) => m.mode === 'DISABLE');
@@ -220,7 +215,7 @@ function peerAuthentications(i: AuthnInput, out: AuthnCarry): void {
   // Mesh-wide DISABLE reaches the wpgw unless the namespace (or a policy for the wpgw) sets a mode.
   const overridden = own.some(
     (pa) =>
-      (isWide(pa) || gatewaySelected(matchLabelsOf(pa), i.namespace)) &&
+      (isWide(pa) || gatewaySelected(selectorOf(pa), i.namespace)) &&
       specOf(pa).mtls?.mode &&
       specOf(pa).mtls.mode !== 'UNSET',
   );
@@ -246,7 +241,7 @@ function meshAuthorization(i: AuthnInput, out: AuthnCarry): void {
     const subject = `AuthorizationPolicy/${ap.metadata.name}`;
     const base = { subject, subjectNamespace: ap.metadata.namespace };
     const action = String(specOf(ap).action ?? 'ALLOW');
-    const sel = matchLabelsOf(ap);
+    const sel = selectorOf(ap);
     if (sel) {
       if (windows.some((p) => selectorMatches(sel, p.metadata?.labels ?? {}))) {
         out.conflicts.push({
@@ -263,7 +258,7 @@ function meshAuthorization(i: AuthnInput, out: AuthnCarry): void {
       reason: 'MeshPolicyOnGateway',
       message:
         action === 'ALLOW'
-          ? `mesh-wide ALLOW: at the wpgw in ${i.namespace} it is ORed with wpgw's own ALLOW, so it does not narrow the re-pointed Services there (${i.services.map((s) => s.name).join(', ')}: any authenticated caller) nor the Windows egress; narrow a Service with an ALLOW policy for its Windows pods in ${i.namespace} (carried to the wpgw)`
+          ? `mesh-wide ALLOW: it governs the re-pointed Services at the wpgw in ${i.namespace} (${i.services.map((s) => s.name).join(', ')}) as it would a sidecar in front of the Windows pods, and wpgw's own ALLOW opens none of their ports while it is in force: callers it does not allow get 403 unless an ALLOW for their Windows pods in ${i.namespace} (carried to the wpgw) allows them. The Windows egress keeps wpgw's own rule; the policy's ports match the gateway listener ports, not the Windows pods' ports`
           : `mesh-wide ${action}: it applies to the wpgw pods of ${i.namespace} too, on every listener, the Windows pods' egress included (a sidecar never checks outbound requests), and its ports match the gateway listener ports, not the Windows pods' ports`,
     });
   }

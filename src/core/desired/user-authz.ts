@@ -4,12 +4,15 @@
 // on the gateway pods, every rule scoped to the listener ports of the Services in front of those
 // pods, so other Services and the Windows egress on the same gateway are untouched. ALLOW is per
 // workload: the ports a user ALLOW governs leave wpgw's own ALLOW (policy.ts), which keeps
-// covering everything else. What cannot mean the same at the wpgw is reported.
+// covering everything else; an ALLOW that would govern the Windows pods behind a sidecar too
+// (namespace- or mesh-wide) takes every inbound port from it (nativeAllows). What cannot mean the
+// same at the wpgw is reported.
 import type { V1Pod } from '@kubernetes/client-node';
 import { MANAGED_LABEL } from '../../names.js';
 import type { Conflict, KubeObject } from '../desired-types.js';
 import { selectorMatches } from '../labels.js';
 import { gatewayLabels, meta, objectName, type Owner } from './common.js';
+import { gatewayPodLabels } from './gateway.js';
 import { byAge, isUsers } from './user-routes.js';
 
 /** A re-pointed Service as the gateway serves it: its selector and each port's listener. */
@@ -60,6 +63,46 @@ export function policyTargets(
   return { services: hit, partial };
 }
 
+const isAllow = (o: KubeObject): boolean => String(((o.spec ?? {}) as Spec).action ?? 'ALLOW') === 'ALLOW';
+/** Does a policy name its targets (targetRefs / targetRef) instead of selecting pods? */
+export const hasTargetRefs = (o: KubeObject): boolean => {
+  const s = (o.spec ?? {}) as Spec;
+  return (Array.isArray(s.targetRefs) && s.targetRefs.length > 0) || !!s.targetRef;
+};
+/** A policy's non-empty `selector.matchLabels`. */
+export const selectorOf = (o: KubeObject): Record<string, string> | undefined => {
+  const l = ((o.spec ?? {}) as Spec).selector?.matchLabels as Record<string, string> | undefined;
+  return l && Object.keys(l).length > 0 ? l : undefined;
+};
+
+/**
+ * User ALLOW policies that apply to the gateway pods as they are and would apply to the Windows
+ * pods behind a sidecar too: namespace-wide ones of the namespace and mesh-wide ones of Istio's
+ * root namespace (allow-nothing, a mesh default-deny, among them). ALLOW policies are ORed, so
+ * while any of them is in force wpgw's own ALLOW opens no inbound port (it would undo them):
+ * the re-pointed Services are governed by these and the carried ALLOWs, as a sidecar would be.
+ * One selecting the gateway pods themselves is counted too (the user narrowing the wpgw).
+ */
+export function nativeAllows(
+  namespace: string,
+  policies: readonly KubeObject[],
+  mesh: { namespace: string; policies: readonly KubeObject[] } | undefined,
+): KubeObject[] {
+  const gatewayPod = gatewayPodLabels(namespace);
+  const wide = (o: KubeObject) => !selectorOf(o) && !hasTargetRefs(o);
+  const own = policies.filter(
+    (o) =>
+      isUsers(o) &&
+      o.metadata.namespace === namespace &&
+      isAllow(o) &&
+      (wide(o) || (!hasTargetRefs(o) && selectorMatches(selectorOf(o)!, gatewayPod))),
+  );
+  const meshWide = (mesh?.policies ?? []).filter(
+    (o) => isUsers(o) && o.metadata.namespace === mesh!.namespace && isAllow(o) && wide(o),
+  );
+  return [...own, ...meshWide].sort(byAge);
+}
+
 export function userAuthorization(
   namespace: string,
   policies: readonly KubeObject[],
@@ -82,7 +125,10 @@ export function userAuthorization(
         out.conflicts.push({
           subject,
           reason: 'NamespacePolicyOnGateway',
-          message: `applies to every workload of ${namespace}, the wpgw included: it now also acts on the Windows pods' egress and on every re-pointed Service there`,
+          message:
+            action === 'ALLOW'
+              ? `applies to every workload of ${namespace}, the wpgw included: it governs every re-pointed Service there (${services.map((x) => x.name).join(', ')}) as it would a sidecar in front of the Windows pods, and wpgw's own ALLOW opens none of their ports while it is in force, so callers it does not allow get 403 (the Windows egress keeps wpgw's own rule); its ports match the gateway listener ports, not the Windows pods' ports`
+              : `applies to every workload of ${namespace}, the wpgw included: it now also acts on the Windows pods' egress and on every re-pointed Service there`,
         });
       }
       continue;
