@@ -742,6 +742,62 @@ describe('data path through real Envoy', () => {
     });
   });
 
+  it('11: a mesh-wide default-deny binds legacy at the wpgw as it would a sidecar: orders 403 until an ALLOW for legacy names it, then 200 there and still 403 on legacy-canary; the Windows egress outside the mesh keeps working', async () => {
+    await timed('flow 11 (default-deny)', async () => {
+      const orders = pod(m.SALES, 'orders-');
+      const via = (host: string, id: string) =>
+        callFrom(orders.netns, { url: 'http://127.0.0.1:8080/', headers: { host, 'x-dp-id': id } });
+      const LEGACY = `legacy.${m.SHOP}.svc.cluster.local:8080`;
+      const CANARY = `legacy-canary.${m.SHOP}.svc.cluster.local:8080`;
+      const windowsOut = () =>
+        callFrom(pod(m.SHOP, 'legacy-').netns, { url: `http://${m.EXT_HOST}/`, headers: { 'x-dp-id': rid('f11e') } });
+      try {
+        apply([m.meshDefaultDeny()]);
+        const id = rid('f11n');
+        const denied = await until(
+          'orders is denied on legacy under the default-deny',
+          () => via(LEGACY, id),
+          (x) => x.status === 403,
+        );
+        expect(denied.body).toContain('RBAC: access denied');
+        expect(denied.headers?.['x-echo-pod'], 'the denial came from the wpgw, not an app').toBeUndefined();
+        const hop = await eventually(
+          'the wpgw logged the denial',
+          () => accessEntry(podsOf(runner!, m.SHOP, 'wpgw-'), id, '403'),
+          30_000,
+        );
+        expect(hop.peer).toBe(`spiffe://cluster.local/ns/${m.SALES}/sa/orders`);
+        // the Windows pod's egress (wpgw's own rule, a sidecar's outbound is never checked either)
+        const out = await windowsOut();
+        expect(out.status, JSON.stringify(out)).toBe(200);
+        expect(out.json?.sni).toBe(m.EXT_HOST);
+
+        apply([m.allowPolicy('legacy', m.SHOP, `cluster.local/ns/${m.SALES}/sa/orders`)]);
+        const allowed = await until(
+          'orders is allowed on legacy by the carried ALLOW',
+          () => via(LEGACY, rid('f11y')),
+          (x) => x.status === 200,
+        );
+        expect(allowed.headers?.['x-echo-pod']).toMatch(/^legacy-/);
+        // the same caller on a Service of the same gateway that no ALLOW opens
+        const canary = await via(CANARY, rid('f11k'));
+        expect(canary.status, JSON.stringify(canary)).toBe(403);
+        expect((await windowsOut()).status).toBe(200);
+      } finally {
+        kubectl(['delete', 'authorizationpolicy', 'allow-nothing', '-n', m.ISTIO_NS, '--ignore-not-found']);
+        kubectl(['delete', 'authorizationpolicy', 'legacy-allow', '-n', m.SHOP, '--ignore-not-found']);
+      }
+      // Later flows call legacy and legacy-canary as orders: open again.
+      for (const host of [LEGACY, CANARY]) {
+        await until(
+          `orders reaches ${host} again`,
+          () => via(host, rid('f11r')),
+          (x) => x.status === 200,
+        );
+      }
+    });
+  });
+
   it('9: no proxy rejected or failed a config update', async () => {
     await timed('flow 9', async () => {
       expect(runner!.errors, 'every pod the runner saw started').toEqual([]);

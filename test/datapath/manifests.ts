@@ -170,6 +170,28 @@ export function denyPolicy(app: string, ns: string, principal: string): Obj[] {
     },
   ];
 }
+/** A mesh-wide default-deny: an ALLOW without rules in Istio's root namespace (binds every workload). */
+export function meshDefaultDeny(): Obj {
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: 'allow-nothing', namespace: ISTIO_NS },
+    spec: {},
+  };
+}
+/** An ALLOW for one Service (targetRefs, which sidecar-mode Istio ignores for a gateway: wpgw carries it). */
+export function allowPolicy(app: string, ns: string, principal: string): Obj {
+  return {
+    apiVersion: 'security.istio.io/v1',
+    kind: 'AuthorizationPolicy',
+    metadata: { name: `${app}-allow`, namespace: ns },
+    spec: {
+      targetRefs: [{ kind: 'Service', group: '', name: app }],
+      action: 'ALLOW',
+      rules: [{ from: [{ source: { principals: [principal] } }] }],
+    },
+  };
+}
 /** A Windows app with no list at all: mesh-wide outbound (wpgw.io/mesh-outbound) gives it its Services. */
 export function meshWindowsApp(name: string, ns: string, scope: string): Obj[] {
   return [
