@@ -15,6 +15,7 @@
 // --scale multiplies the (b) and (c) namespace counts (object counts per namespace stay).
 // --baseline DIR also measures another build (DIR/dist/src/cli.js, e.g. a copy of main) in every
 // phase, same cluster, same moment: the "before" next to the "after".
+import { execFileSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -201,6 +202,37 @@ async function heapMiB(port: number): Promise<{ used: number; total: number }> {
   return { used: value('nodejs_heap_size_used_bytes'), total: value('nodejs_heap_size_total_bytes') };
 }
 
+/**
+ * The stack's args that a build knows: an older baseline may not have options added since (its
+ * `<command> --help` lists the ones it has). Dropped options (with their value) are said once.
+ */
+const knownArgsCache = new Map<string, string[]>();
+function argsKnownTo(root: string, args: readonly string[]): string[] {
+  const key = `${root}\0${args.join('\0')}`;
+  const hit = knownArgsCache.get(key);
+  if (hit) return hit;
+  const help = execFileSync(process.execPath, [resolve(root, 'dist/src/cli.js'), args[0]!, '--help'], {
+    encoding: 'utf8',
+  });
+  const known = new Set(help.match(/--[a-z][a-z0-9-]*/g) ?? []);
+  const out: string[] = [args[0]!];
+  const dropped: string[] = [];
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i]!;
+    const name = a.split('=')[0]!;
+    const takesNext = !a.includes('=') && i + 1 < args.length && !args[i + 1]!.startsWith('--');
+    if (!a.startsWith('--') || known.has(name)) {
+      out.push(a);
+      continue;
+    }
+    dropped.push(takesNext ? `${a} ${args[i + 1]}` : a);
+    if (takesNext) i++;
+  }
+  if (dropped.length > 0) log(`[footprint] ${root}: ${args[0]} does not know ${dropped.join(', ')}: left out`);
+  knownArgsCache.set(key, out);
+  return out;
+}
+
 /** Restart one process (this build or the baseline's) and measure its start-up and memory. */
 async function restartAndMeasure(
   stack: Stack,
@@ -213,10 +245,13 @@ async function restartAndMeasure(
   const cp = controlPlanePids(stack);
   const cpu0 = { api: cp.apiserver ? cpuSeconds(cp.apiserver) : NaN, etcd: cp.etcd ? cpuSeconds(cp.etcd) : NaN };
   const t0 = performance.now();
-  startProcess(root, p, nodeFlags);
+  const child = startProcess(root, { ...p, args: argsKnownTo(root, p.args) }, nodeFlags);
+  let exited: string | undefined;
+  child.once('exit', (code, signal) => (exited = String(code ?? signal)));
   const port = which === 'webhook' ? stack.webhookPort : stack.controllerPort;
   const deadline = Date.now() + 300_000;
   while ((await getInsecure(`https://127.0.0.1:${port}/readyz`)).status !== 200) {
+    if (exited !== undefined) throw new Error(`${which} (${root}) exited (${exited}) before ready; see ${p.log}`);
     if (Date.now() > deadline) throw new Error(`${which} (${root}) not ready after 300 s; see ${p.log}`);
     await new Promise((r) => setTimeout(r, 50));
   }
