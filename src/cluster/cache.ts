@@ -120,6 +120,9 @@ const SCOPED: readonly ResourceKey[] = ['ingresses', ...WORKLOAD_RESOURCES];
  */
 export const WEBHOOK_SCOPED: readonly ResourceKey[] = [...SCOPED, 'services'];
 
+/** How long one scoped kind's start-up list may hold back the next (startInTurn). */
+const SCOPED_TURN_MS = 15_000;
+
 const SLIM_KIND: Record<ResourceKey, SlimKind> = {
   namespaces: 'namespace',
   services: 'service',
@@ -312,8 +315,30 @@ export class ClusterCache {
         for (const ns of r.store.namespaces()) if (this.isWatched(ns)) this.watched.add(ns);
       }
       this.scopedStarted = true;
-      for (const { r } of scoped) r.start();
+      void this.startInTurn(scoped.map(({ r }) => r));
     });
+  }
+
+  /**
+   * The scoped kinds' cluster-wide lists one after another: each is consumed at full speed instead
+   * of nine sharing one thread, so none falls behind its live events far enough for the API server
+   * to close it (which a busy cluster does, bench/README.md). One slow to sync (retrying, say)
+   * holds the next back at most SCOPED_TURN_MS.
+   */
+  private async startInTurn(reflectors: ReadonlyArray<Reflector<KubeObjectLike>>): Promise<void> {
+    for (const r of reflectors) {
+      if (this.stopped) return;
+      r.start();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        r.waitForSync(),
+        new Promise<void>((res) => {
+          timer = setTimeout(res, SCOPED_TURN_MS);
+          timer.unref?.();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
   }
 
   async stop(): Promise<void> {

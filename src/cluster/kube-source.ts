@@ -20,11 +20,17 @@ export interface KubeSourceOptions {
 
 /** The bookmark that ends a streaming list's initial events (KEP-3157). */
 const INITIAL_EVENTS_END = 'k8s.io/initial-events-end';
+/** Server-side end of a streaming list's watch. */
+const STREAM_TIMEOUT_S = 600;
+/** Streams cut short in a row before one list is paged instead (a proxy that always cuts them). */
+const MAX_INTERRUPTED = 3;
 
 export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchSource<T> {
   private readonly path: string;
   /** Cleared when the server refuses a streaming list (WatchList disabled, or too old). */
   private streaming: boolean;
+  /** Streaming lists cut short in a row (see streamList). */
+  private interrupted = 0;
 
   constructor(
     private readonly kc: KubeConfig,
@@ -37,10 +43,20 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
   }
 
   async list(opts: ListOptions<T> = {}): Promise<ListResult<T>> {
+    if (this.streaming && this.interrupted >= MAX_INTERRUPTED) {
+      this.interrupted = 0;
+      return this.pagedList(opts); // this once; the next list streams again
+    }
     if (this.streaming) {
       try {
-        return await this.streamList(opts);
+        const res = await this.streamList(opts);
+        this.interrupted = 0;
+        return res;
       } catch (err) {
+        if (err instanceof StreamingListInterrupted) {
+          this.interrupted++;
+          throw err; // the reflector retries with backoff
+        }
         const status = errorStatus(err);
         // 400/422: the server does not accept sendInitialEvents. No status: it ignored it and
         // never sent the closing bookmark (the watch timed out). Either way, paginate from now on.
@@ -90,11 +106,21 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
         if (kept) items.set(key, kept);
         else items.delete(key);
       };
+      const started = Date.now();
       const onDone = (err?: unknown): void => {
-        // Ended (or went quiet) after connecting, without the bookmark: sendInitialEvents was ignored.
-        const ignored =
-          errorStatus(err) === undefined && (!err || events > 0 || (err as { name?: unknown }).name === 'TimeoutError');
-        finish(() => reject(ignored ? new StreamingListUnsupported(err) : err));
+        // Ended without the bookmark. A server that ignored sendInitialEvents serves a plain watch,
+        // which stays open until its timeout. One that ends sooner was cut: the API server closes
+        // a watcher that falls behind its live events ("Forcing ... watcher close due to
+        // unresponsiveness"), which a busy start-up in a busy cluster meets. Paging from then on
+        // would read every page of full objects from etcd for the life of the process; retry.
+        if (errorStatus(err) !== undefined) return finish(() => reject(err));
+        const timedOut =
+          (err as { name?: unknown } | undefined)?.name === 'TimeoutError' ||
+          Date.now() - started >= (STREAM_TIMEOUT_S - 5) * 1000;
+        if (timedOut) {
+          return finish(() => reject(new StreamingListUnsupported(err)));
+        }
+        finish(() => reject(new StreamingListInterrupted(events, err)));
       };
       new Watch(this.kc)
         .watch(
@@ -104,7 +130,7 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
             resourceVersionMatch: 'NotOlderThan',
             allowWatchBookmarks: true,
             labelSelector: this.opts.labelSelector,
-            timeoutSeconds: 600,
+            timeoutSeconds: STREAM_TIMEOUT_S,
           },
           onEvent,
           onDone,
@@ -171,5 +197,14 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
 class StreamingListUnsupported extends Error {
   constructor(cause: unknown) {
     super(`streaming list ended before its ${INITIAL_EVENTS_END} bookmark`, { cause });
+  }
+}
+
+/** A streaming list the server (or the network) ended early, before its closing bookmark: retried. */
+export class StreamingListInterrupted extends Error {
+  constructor(events: number, cause: unknown) {
+    super(`streaming list cut short after ${events} events, before its ${INITIAL_EVENTS_END} bookmark; retrying`, {
+      cause,
+    });
   }
 }

@@ -190,6 +190,52 @@ describe('KubeListWatchSource + Reflector over HTTP', () => {
     }
   });
 
+  it('a streaming list the server cuts short (a watcher closed for falling behind) is streamed again, not paged from then on; three cut in a row page one list', async () => {
+    for (const cutAlways of [false, true]) {
+      seen.length = 0;
+      watchRes?.destroy();
+      watchRes = undefined;
+      let streams = 0;
+      handler = (s, res) => {
+        if (s.url.searchParams.get('watch') !== 'true')
+          return json(res, 200, {
+            kind: 'PodList',
+            metadata: { resourceVersion: '70' },
+            items: [{ metadata: { name: 'p1', namespace: 'shop', resourceVersion: '40' } }],
+          });
+        res.writeHead(200, { 'content-type': 'application/json' });
+        if (s.url.searchParams.get('sendInitialEvents') === 'true') {
+          streams++;
+          res.write(
+            `${JSON.stringify({ type: 'ADDED', object: { metadata: { name: 'p1', namespace: 'shop', resourceVersion: '40' } } })}\n`,
+          );
+          if (cutAlways || streams < 3) return res.end(); // the API server closed the watcher
+          res.write(
+            `${JSON.stringify({ type: 'BOOKMARK', object: { kind: 'Pod', metadata: { resourceVersion: '60', annotations: { 'k8s.io/initial-events-end': 'true' } } } })}\n`,
+          );
+        }
+        watchRes = res;
+      };
+      const src = new KubeListWatchSource(kc, new RawKubeClient(kc), kindInfo('v1', 'Pod'));
+      const r = new Reflector(src, {
+        name: 'pods',
+        relistIntervalMs: 0,
+        backoff: { initialMs: 10, maxMs: 50, jitter: 0 },
+      });
+      r.start();
+      try {
+        await r.waitForSync();
+        expect(r.store.all().map((o) => o.metadata?.name)).toEqual(['p1']);
+        const paged = seen.filter((x) => x.url.searchParams.get('watch') !== 'true');
+        expect(streams, `cutAlways=${cutAlways}`).toBe(3);
+        expect(paged.length, `cutAlways=${cutAlways}: paged lists`).toBe(cutAlways ? 1 : 0);
+        expect(r.stats().lastError ?? '', `cutAlways=${cutAlways}`).toMatch(/cut short after 1 events/);
+      } finally {
+        await r.stop();
+      }
+    }
+  });
+
   it('pages through lists where streaming lists are refused (422), fills in TypeMeta, then streams watch events', async () => {
     seen.length = 0;
     watchRes?.destroy();
