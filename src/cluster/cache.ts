@@ -29,6 +29,7 @@ import {
 import { RawKubeClient, type KubeRest } from './client.js';
 import { ROLLOUT_KIND, SIDECAR_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
 import { KubeListWatchSource } from './kube-source.js';
+import { Limiter } from './limiter.js';
 import { isManagedByWpgw, isOptedIn } from './objects.js';
 import { slimObject, type SlimKind } from './slim.js';
 import { Reflector, type ChangeType, type ListWatchSource, type ReflectorStats } from './reflector.js';
@@ -120,6 +121,8 @@ const SCOPED: readonly ResourceKey[] = ['ingresses', ...WORKLOAD_RESOURCES];
  */
 export const WEBHOOK_SCOPED: readonly ResourceKey[] = [...SCOPED, 'services'];
 
+/** Namespace backfill lists in flight at once, per process. */
+const BACKFILL_CONCURRENCY = 8;
 /** How long one scoped kind's start-up list may hold back the next (startInTurn). */
 const SCOPED_TURN_MS = 15_000;
 
@@ -255,6 +258,8 @@ export class ClusterCache {
   /** group/Kind → reflector holding that kind's wpgw-managed objects (possibly a full watch). */
   private readonly managedSource = new Map<string, { r: Reflector<KubeObjectLike>; filter: boolean }>();
   private readonly handlers: Array<(e: CacheEvent) => void> = [];
+  /** Backfill lists in flight at once (opting many namespaces in at once is a burst of them). */
+  private readonly backfills = new Limiter(BACKFILL_CONCURRENCY);
   /** Bumped by any change in a namespace; lets readers memoize per namespace. */
   private readonly nsGen = new Map<string, number>();
   private clusterGen = 0;
@@ -380,12 +385,14 @@ export class ClusterCache {
     const scoped = [...this.reflectors.values()].filter(({ spec }) => this.scoped.has(spec.resource));
     this.filling.set(namespace, (this.filling.get(namespace) ?? 0) + scoped.length);
     for (const { r } of scoped) {
-      void r.backfill(namespace).finally(() => {
-        const left = (this.filling.get(namespace) ?? 1) - 1;
-        if (left > 0) this.filling.set(namespace, left);
-        else this.filling.delete(namespace);
-        this.nsGen.set(namespace, (this.nsGen.get(namespace) ?? 0) + 1);
-      });
+      void this.backfills
+        .run(() => r.backfill(namespace))
+        .finally(() => {
+          const left = (this.filling.get(namespace) ?? 1) - 1;
+          if (left > 0) this.filling.set(namespace, left);
+          else this.filling.delete(namespace);
+          this.nsGen.set(namespace, (this.nsGen.get(namespace) ?? 0) + 1);
+        });
     }
   }
 
