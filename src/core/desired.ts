@@ -170,14 +170,7 @@ export function desiredNamespaceState(input: NamespaceInput, opts: DesiredOption
       plan.sourceIPs,
       inboundPodPorts,
       // namespace- or mesh-wide ALLOWs govern every inbound port, as they would behind a sidecar
-      nativeAllows(
-        namespace,
-        input.istio?.authorizationPolicies ?? [],
-        input.meshIstio && {
-          namespace: input.meshIstio.namespace,
-          policies: input.meshIstio.objects.authorizationPolicies ?? [],
-        },
-      ).length > 0
+      nativeAllows(namespace, input.istio?.authorizationPolicies ?? [], input.meshIstio).length > 0
         ? inboundPodPorts
         : authz.allowPorts,
     ),

@@ -8,19 +8,16 @@
 // Gateway server's TLS mode does: ISTIO_MUTUAL), so STRICT is already what the wpgw does and
 // PERMISSIVE/DISABLE are reported.
 import type { V1Pod } from '@kubernetes/client-node';
-import { GATEWAY_POD_LABEL, MANAGED_LABEL } from '../../names.js';
+import { MANAGED_LABEL } from '../../names.js';
 import type { Conflict, KubeObject, UserIstioObjects } from '../desired-types.js';
 import { selectorMatches } from '../labels.js';
 import { gatewayLabels, meta, objectName, type Owner } from './common.js';
-import { hasTargetRefs, policyTargets, selectorOf, type ServedService } from './user-authz.js';
+import { gatewaySelected, hasTargetRefs, isWide, policyTargets, selectorOf, type ServedService } from './user-authz.js';
 import { byAge, isUsers } from './user-routes.js';
 
 type Spec = Record<string, any>;
 const NS_OWNER: Owner = { kind: 'namespace' };
 const specOf = (o: KubeObject): Spec => (o.spec && typeof o.spec === 'object' ? (o.spec as Spec) : {});
-
-/** Namespace-wide (or, in the root namespace, mesh-wide): no selector, no targetRefs. */
-const isWide = (o: KubeObject): boolean => !selectorOf(o) && !hasTargetRefs(o);
 
 export interface AuthnInput {
   namespace: string;
@@ -149,10 +146,6 @@ function requestAuthentications(i: AuthnInput, out: AuthnCarry): void {
       message: `its rules match request principals (JWT), but no RequestAuthentication validates tokens for ${without.join(', ')} at the wpgw (see the RequestAuthentication reports): no request has a request principal there`,
     });
   }
-}
-
-function gatewaySelected(sel: Record<string, string> | undefined, namespace: string): boolean {
-  return !!sel && Object.keys(sel).length === 1 && sel[GATEWAY_POD_LABEL] === namespace;
 }
 
 /** Modes a PeerAuthentication sets: the workload's, then per port ("port N"). */

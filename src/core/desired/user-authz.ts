@@ -8,11 +8,10 @@
 // (namespace- or mesh-wide) takes every inbound port from it (nativeAllows). What cannot mean the
 // same at the wpgw is reported.
 import type { V1Pod } from '@kubernetes/client-node';
-import { MANAGED_LABEL } from '../../names.js';
-import type { Conflict, KubeObject } from '../desired-types.js';
+import { GATEWAY_POD_LABEL, MANAGED_LABEL } from '../../names.js';
+import type { Conflict, KubeObject, UserIstioObjects } from '../desired-types.js';
 import { selectorMatches } from '../labels.js';
 import { gatewayLabels, meta, objectName, type Owner } from './common.js';
-import { gatewayPodLabels } from './gateway.js';
 import { byAge, isUsers } from './user-routes.js';
 
 /** A re-pointed Service as the gateway serves it: its selector and each port's listener. */
@@ -69,6 +68,12 @@ export const hasTargetRefs = (o: KubeObject): boolean => {
   const s = (o.spec ?? {}) as Spec;
   return (Array.isArray(s.targetRefs) && s.targetRefs.length > 0) || !!s.targetRef;
 };
+/** Namespace-wide (or, in the root namespace, mesh-wide): no selector, no targetRefs. */
+export const isWide = (o: KubeObject): boolean => !selectorOf(o) && !hasTargetRefs(o);
+/** A selector that picks the wpgw pods themselves (the user aiming a policy at the gateway). */
+export function gatewaySelected(sel: Record<string, string> | undefined, namespace: string): boolean {
+  return !!sel && Object.keys(sel).length === 1 && sel[GATEWAY_POD_LABEL] === namespace;
+}
 /** A policy's non-empty `selector.matchLabels`. */
 export const selectorOf = (o: KubeObject): Record<string, string> | undefined => {
   const l = ((o.spec ?? {}) as Spec).selector?.matchLabels as Record<string, string> | undefined;
@@ -86,19 +91,17 @@ export const selectorOf = (o: KubeObject): Record<string, string> | undefined =>
 export function nativeAllows(
   namespace: string,
   policies: readonly KubeObject[],
-  mesh: { namespace: string; policies: readonly KubeObject[] } | undefined,
+  mesh: { namespace: string; objects: UserIstioObjects } | undefined,
 ): KubeObject[] {
-  const gatewayPod = gatewayPodLabels(namespace);
-  const wide = (o: KubeObject) => !selectorOf(o) && !hasTargetRefs(o);
   const own = policies.filter(
     (o) =>
       isUsers(o) &&
       o.metadata.namespace === namespace &&
       isAllow(o) &&
-      (wide(o) || (!hasTargetRefs(o) && selectorMatches(selectorOf(o)!, gatewayPod))),
+      (isWide(o) || gatewaySelected(selectorOf(o), namespace)),
   );
-  const meshWide = (mesh?.policies ?? []).filter(
-    (o) => isUsers(o) && o.metadata.namespace === mesh!.namespace && isAllow(o) && wide(o),
+  const meshWide = (mesh?.objects.authorizationPolicies ?? []).filter(
+    (o) => isUsers(o) && o.metadata.namespace === mesh!.namespace && isAllow(o) && isWide(o),
   );
   return [...own, ...meshWide].sort(byAge);
 }
