@@ -7,11 +7,12 @@ import { createHash } from 'node:crypto';
 import {
   ApiException,
   bufferFromFileOrString,
+  createConfiguration,
   HttpMethod,
   KubeConfig,
-  KubernetesObjectApi,
   PatchStrategy,
-  type KubernetesObject,
+  ServerConfiguration,
+  type HttpLibrary,
   type RequestContext,
   type ResponseContext,
 } from '@kubernetes/client-node';
@@ -32,48 +33,6 @@ export interface KubeRest {
     path: string,
     opts?: RequestOptions,
   ): Promise<T>;
-}
-
-const RAW = '__wpgw_raw_json__';
-
-class RawApi extends KubernetesObjectApi {
-  /** Authenticates requests with `auth` instead of the KubeConfig itself. */
-  useAuth(auth: { getName(): string; applySecurityAuthentication(ctx: RequestContext): Promise<void> }): void {
-    this.configuration.authMethods.default = auth;
-  }
-
-  async send<T>(method: HttpMethod, path: string, opts: RequestOptions): Promise<T> {
-    const ctx: RequestContext = this.configuration.baseServer.makeRequestContext(path, method);
-    ctx.setHeaderParam('Accept', 'application/json');
-    for (const [k, v] of Object.entries(opts.query ?? {})) {
-      if (v !== undefined) ctx.setQueryParam(k, String(v));
-    }
-    if (opts.body !== undefined) {
-      ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json');
-      ctx.setBody(JSON.stringify(opts.body));
-    }
-    return (await this.requestPromise(ctx, RAW)) as unknown as T;
-  }
-
-  protected override async processResponse<T extends KubernetesObject>(
-    response: ResponseContext,
-    type?: string,
-  ): Promise<T> {
-    if (type !== RAW) return super.processResponse<T>(response, type);
-    const text = await response.body.text();
-    if (response.httpStatusCode >= 200 && response.httpStatusCode <= 299) {
-      return (text ? JSON.parse(text) : {}) as T;
-    }
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      // keep the text
-    }
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(response.headers)) headers[k] = String(v);
-    throw new ApiException(response.httpStatusCode, statusMessage(body, response.httpStatusCode), body, headers);
-  }
 }
 
 function statusMessage(body: unknown, code: number): string {
@@ -148,23 +107,75 @@ export class PooledAuthentication {
   }
 }
 
+/**
+ * Requests go through client-node's HTTP layer and authentication, not through a typed API class:
+ * those (KubernetesObjectApi among them) deserialize with the generated models, and reaching them
+ * at all keeps every model's code in the webhook's and the controller's bundle (build/bundle.ts).
+ */
 export class RawKubeClient implements KubeRest {
-  private readonly api: RawApi;
+  private readonly server: ServerConfiguration<Record<string, string>>;
+  private readonly http: HttpLibrary;
   readonly auth: PooledAuthentication;
 
   constructor(readonly kubeconfig: KubeConfig) {
-    this.api = kubeconfig.makeApiClient(RawApi);
+    const cluster = kubeconfig.getCurrentCluster();
+    if (!cluster) throw new Error('the kubeconfig has no current cluster');
+    this.server = new ServerConfiguration(cluster.server, {});
+    this.http = createConfiguration({ baseServer: this.server }).httpApi;
     this.auth = new PooledAuthentication(kubeconfig);
-    this.api.useAuth(this.auth);
   }
 
-  request<T = unknown>(
+  async request<T = unknown>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     path: string,
     opts: RequestOptions = {},
   ): Promise<T> {
-    return this.api.send<T>(HttpMethod[method], path, opts);
+    const text = await this.send(method, path, opts, 'application/json');
+    return (text ? JSON.parse(text) : {}) as T;
   }
+
+  /** A GET whose answer is text, not JSON (a pod's log). */
+  getText(path: string, query?: Query): Promise<string> {
+    return this.send('GET', path, query ? { query } : {}, 'text/plain, */*');
+  }
+
+  private async send(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    opts: RequestOptions,
+    accept: string,
+  ): Promise<string> {
+    const ctx: RequestContext = this.server.makeRequestContext(path, HttpMethod[method]);
+    ctx.setHeaderParam('Accept', accept);
+    ctx.setHeaderParam('User-Agent', USER_AGENT);
+    for (const [k, v] of Object.entries(opts.query ?? {})) {
+      if (v !== undefined) ctx.setQueryParam(k, String(v));
+    }
+    if (opts.body !== undefined) {
+      ctx.setHeaderParam('Content-Type', opts.contentType ?? 'application/json');
+      ctx.setBody(JSON.stringify(opts.body));
+    }
+    await this.auth.applySecurityAuthentication(ctx);
+    return responseText(await this.http.send(ctx).toPromise());
+  }
+}
+
+/** Who is calling, in the API server's audit log and metrics. */
+const USER_AGENT = 'wpgw';
+
+/** The body of a 2xx answer; anything else is an ApiException carrying the API server's Status. */
+async function responseText(response: ResponseContext): Promise<string> {
+  const text = await response.body.text();
+  if (response.httpStatusCode >= 200 && response.httpStatusCode <= 299) return text;
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(response.headers)) headers[k] = String(v);
+  throw new ApiException(response.httpStatusCode, statusMessage(body, response.httpStatusCode), body, headers);
 }
 
 export const APPLY_CONTENT_TYPE = PatchStrategy.ServerSideApply;

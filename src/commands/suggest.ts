@@ -3,7 +3,7 @@
 // The query log is read with the caller's own credentials (pods/log on the wpgw-dns pods) and
 // only printed here: nothing is stored or sent anywhere.
 import { readFileSync } from 'node:fs';
-import { CoreV1Api, type V1Namespace, type V1Pod } from '@kubernetes/client-node';
+import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { checkApiServer, loadKubeConfig } from '../cluster/index.js';
 import { RawKubeClient, errorMessage } from '../cluster/client.js';
 import { collectionPath, kindInfo, objectPath } from '../cluster/kinds.js';
@@ -46,7 +46,6 @@ export async function suggestCommand(args: string[], io: CliIO): Promise<number>
   const kc = loadKubeConfig();
   await checkApiServer(kc, { timeoutMs: 5_000 });
   const rest = new RawKubeClient(kc);
-  const core = kc.makeApiClient(CoreV1Api);
   const nsInfo = kindInfo('v1', 'Namespace');
   const namespaces = values.namespace
     ? [await rest.request<V1Namespace>('GET', objectPath(nsInfo, undefined, values.namespace))]
@@ -75,8 +74,11 @@ export async function suggestCommand(args: string[], io: CliIO): Promise<number>
           errors.push(`namespace ${ns}: no wpgw-dns pods (dnsConfig mode is off there), so no query log to read`);
         const logs = await Promise.all(
           dnsPods.map((p) =>
-            core
-              .readNamespacedPodLog({ name: p.metadata?.name ?? '', namespace: ns, container: 'coredns', sinceSeconds })
+            rest
+              .getText(`${objectPath(kindInfo('v1', 'Pod'), ns, p.metadata?.name ?? '')}/log`, {
+                container: 'coredns',
+                sinceSeconds,
+              })
               .catch((err: unknown) => {
                 errors.push(`namespace ${ns}: log of pod ${p.metadata?.name}: ${errorMessage(err)}`);
                 return '';

@@ -4,13 +4,24 @@
 // least-privilege RBAC (ServiceAccount tokens from manifests/), the webhook registered by URL and
 // patching its own caBundle.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { eventually } from './poll.js';
-import { SERVER_NODE_FLAGS } from '../../src/node-flags.js';
+import { SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../src/node-flags.js';
 
 export interface ManagedProcess {
   args: string[];
@@ -57,9 +68,31 @@ export function freePort(): Promise<number> {
   });
 }
 
+const staged = new Map<string, string>();
+
 /**
- * Starts a wpgw process as the image does (node with SERVER_NODE_FLAGS); its pid goes to its pid
- * file. `nodeFlags` overrides the flags (bench:footprint's baseline build runs as it shipped).
+ * The file a wpgw process of `root`'s build starts from: SERVER_ENTRY in a copy laid out as the
+ * image is (package.json and the bundle, in a directory with no node_modules above it, so a
+ * dependency the bundle failed to take in fails here as it would in the image). A build without
+ * the bundle (bench:footprint's baseline, an older main) runs its compiled CLI.
+ */
+export function serverEntry(root: string): string {
+  const bundle = join(root, SERVER_ENTRY);
+  if (!existsSync(bundle)) return join(root, 'dist/src/cli.js');
+  let dir = staged.get(root);
+  if (!dir) {
+    dir = mkdtempSync(join(tmpdir(), 'wpgw-image-'));
+    cpSync(join(root, 'package.json'), join(dir, 'package.json'));
+    cpSync(dirname(bundle), join(dir, dirname(SERVER_ENTRY)), { recursive: true });
+    staged.set(root, dir);
+  }
+  return join(dir, SERVER_ENTRY);
+}
+
+/**
+ * Starts a wpgw process as the image does (node with SERVER_NODE_FLAGS, serverEntry); its pid goes
+ * to its pid file. `nodeFlags` overrides the flags (bench:footprint's baseline build runs as it
+ * shipped).
  */
 export function startProcess(
   root: string,
@@ -71,7 +104,7 @@ export function startProcess(
   // EPIPE at its next log line while the files after it still need it.
   const fd = openSync(p.log, 'a');
   try {
-    const proc = spawn(process.execPath, [...nodeFlags, join(root, 'dist/src/cli.js'), ...p.args], {
+    const proc = spawn(process.execPath, [...nodeFlags, serverEntry(root), ...p.args], {
       env: { ...process.env, ...p.env, KUBECONFIG: p.kubeconfig },
       stdio: ['ignore', fd, fd],
     });

@@ -87,6 +87,24 @@ describe('RawKubeClient', () => {
     expect((err as Error).message).toContain('not found');
   });
 
+  it('getText: a pod log as text, its query passed, sent as wpgw; an error is still an ApiException', async () => {
+    handler = (s, res) => {
+      if (s.url.searchParams.get('container') !== 'coredns') return json(res, 400, { kind: 'Status', message: 'no' });
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('[INFO] 10.0.0.7:53 - "A IN orders.sales.svc.cluster.local."\n');
+    };
+    const rest = new RawKubeClient(kc);
+    const log = await rest.getText('/api/v1/namespaces/shop/pods/wpgw-dns-0/log', {
+      container: 'coredns',
+      sinceSeconds: 60,
+    });
+    expect(log).toContain('orders.sales.svc.cluster.local');
+    expect(seen.at(-1)!.url.searchParams.get('sinceSeconds')).toBe('60');
+    expect(seen.at(-1)!.headers['user-agent']).toBe('wpgw');
+    const err = await rest.getText('/api/v1/namespaces/shop/pods/wpgw-dns-0/log').catch((e: unknown) => e);
+    expect(errorStatus(err)).toBe(400);
+  });
+
   it('Writer: server-side apply is a PATCH with the apply content type, fieldManager=wpgw and force', async () => {
     handler = (s, res) => json(res, 200, JSON.parse(s.body || '{}'));
     const w = new Writer(new RawKubeClient(kc), { isLeader: () => true });

@@ -102,11 +102,12 @@ describe('manifests', () => {
 
 describe('Dockerfile', () => {
   const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
-  it('is multi-stage on Node 24, runs non-root, with production dependencies only', () => {
+  it('is multi-stage on Node 24, runs non-root, and builds with the npm build script', () => {
     const froms = text.match(/^FROM .*/gm) ?? [];
     expect(froms.length).toBeGreaterThanOrEqual(2);
     expect(froms.every((f) => f.includes('node:24'))).toBe(true);
-    expect(text).toMatch(/npm prune --omit=dev/);
+    // The bundle (build/bundle.ts) is made by the same script as everywhere else.
+    expect(text).toMatch(/^RUN npm run build$/m);
     const user = /^USER (\d+)/m.exec(text);
     expect(Number(user?.[1])).toBeGreaterThan(0);
   });
