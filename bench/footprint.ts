@@ -31,7 +31,7 @@ import {
 } from '../test/lib/cluster-stack.js';
 import { scrape } from '../test/lib/metrics.js';
 import { cpuSeconds, procStatusMiB } from '../test/lib/proc.js';
-import { SERVER_NODE_FLAGS } from '../src/node-flags.js';
+import { nodeFlagsFor } from '../src/node-flags.js';
 import { controlPlanePids, optInWindowsApps, pidOf } from './stack-tools.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -285,7 +285,7 @@ async function measurePhase(stack: Stack, phase: string, builds: Array<[Build, s
   for (const [build, root] of [...builds].reverse()) {
     for (const which of ['webhook', 'controller'] as const) {
       log(`[footprint] ${phase}: restarting the ${which} (${build})`);
-      const s = await restartAndMeasure(stack, which, root, build === 'this' ? SERVER_NODE_FLAGS : BASELINE_FLAGS);
+      const s = await restartAndMeasure(stack, which, root, build === 'this' ? nodeFlagsFor(which) : BASELINE_FLAGS);
       rows.push({
         phase,
         build,
@@ -395,7 +395,9 @@ async function main(): Promise<void> {
       setup.push(
         `baseline: ${resolve(values.baseline)} (dist/src/cli.js), node flags [${BASELINE_FLAGS.join(' ')}], measured in the same phases`,
       );
-    setup.push(`this build: node flags [${SERVER_NODE_FLAGS.join(' ')}] (src/node-flags.ts)`);
+    setup.push(
+      `this build: node flags webhook [${nodeFlagsFor('webhook').join(' ')}], controller [${nodeFlagsFor('controller').join(' ')}] (src/node-flags.ts)`,
+    );
     for (const line of report(rows, setup)) process.stdout.write(`${line}\n`);
     process.stdout.write(`Total bench time ${((Date.now() - t0) / 1000).toFixed(0)} s.\n`);
   } finally {

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { parseAllDocuments, parse } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isIstioRevision } from '../../src/core/desired/gateway.js';
+import { CONTROLLER_NODE_FLAGS, SERVER_ENTRY } from '../../src/node-flags.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const CHART = join(ROOT, 'charts/wpgw');
@@ -131,6 +132,9 @@ describe('defaults: the same objects as manifests/', () => {
       });
     expect(container(objs, 'wpgw-webhook').image).toBe(`wpgw:${pkg.version}`);
     expect(container(objs, 'wpgw-controller').image).toBe(`wpgw:${pkg.version}`);
+    // The controller runs the image's entry with its own V8 flags; the webhook keeps the ENTRYPOINT.
+    expect(container(objs, 'wpgw-controller').command).toEqual(['node', ...CONTROLLER_NODE_FLAGS, SERVER_ENTRY]);
+    expect(container(objs, 'wpgw-webhook').command).toBeUndefined();
   });
 
   it('the release namespace replaces wpgw-system everywhere it is named', () => {

@@ -21,7 +21,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { eventually } from './poll.js';
-import { SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../src/node-flags.js';
+import { SERVER_ENTRY, nodeFlagsFor } from '../../src/node-flags.js';
 
 export interface ManagedProcess {
   args: string[];
@@ -90,14 +90,14 @@ export function serverEntry(root: string): string {
 }
 
 /**
- * Starts a wpgw process as the image does (node with SERVER_NODE_FLAGS, serverEntry); its pid goes
- * to its pid file. `nodeFlags` overrides the flags (bench:footprint's baseline build runs as it
- * shipped).
+ * Starts a wpgw process as its Deployment does (node with nodeFlagsFor(command), serverEntry); its
+ * pid goes to its pid file. `nodeFlags` overrides the flags (bench:footprint's baseline build runs
+ * as it shipped).
  */
 export function startProcess(
   root: string,
   p: ManagedProcess,
-  nodeFlags: readonly string[] = SERVER_NODE_FLAGS,
+  nodeFlags: readonly string[] = nodeFlagsFor(p.args[0] ?? ''),
 ): ChildProcess {
   // The log file itself is the child's stdout/stderr (not a pipe through this process): a test
   // file that restarts the controller ends, its worker exits, and a piped child would die of

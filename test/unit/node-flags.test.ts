@@ -3,7 +3,8 @@
 // measure that file with that list.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../src/node-flags.js';
+import { parseAllDocuments } from 'yaml';
+import { CONTROLLER_NODE_FLAGS, SERVER_ENTRY, SERVER_NODE_FLAGS, nodeFlagsFor } from '../../src/node-flags.js';
 
 describe('SERVER_NODE_FLAGS and SERVER_ENTRY', () => {
   it("are what the image's ENTRYPOINT passes to node", () => {
@@ -18,5 +19,15 @@ describe('SERVER_NODE_FLAGS and SERVER_ENTRY', () => {
     const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
     expect(runtime).toContain(`COPY --from=build /app/${SERVER_ENTRY.split('/').slice(0, -1).join('/')} `);
     expect(runtime).not.toContain('node_modules');
+  });
+
+  it("the controller's Deployment runs the same entry with CONTROLLER_NODE_FLAGS (the stack starts it so too)", () => {
+    const docs = parseAllDocuments(readFileSync(new URL('../../manifests/controller.yaml', import.meta.url), 'utf8'));
+    const deployment = docs.map((d) => d.toJSON()).find((o) => o?.kind === 'Deployment');
+    const container = deployment.spec.template.spec.containers.find((c: { name: string }) => c.name === 'controller');
+    expect(container.command).toEqual(['node', ...CONTROLLER_NODE_FLAGS, SERVER_ENTRY]);
+    expect(nodeFlagsFor('controller')).toEqual(CONTROLLER_NODE_FLAGS);
+    expect(nodeFlagsFor('webhook')).toEqual(SERVER_NODE_FLAGS);
+    expect(CONTROLLER_NODE_FLAGS).toContain('--optimize-for-size');
   });
 });
