@@ -30,6 +30,7 @@ import { RawKubeClient, type KubeRest } from './client.js';
 import { ROLLOUT_KIND, SIDECAR_KIND, groupKind, kindInfo, type KindInfo } from './kinds.js';
 import { KubeListWatchSource } from './kube-source.js';
 import { Limiter } from './limiter.js';
+import { waitAtMost } from './timeout.js';
 import { isManagedByWpgw, isOptedIn } from './objects.js';
 import { slimObject, type SlimKind } from './slim.js';
 import { Reflector, type ChangeType, type ListWatchSource, type ReflectorStats } from './reflector.js';
@@ -334,15 +335,7 @@ export class ClusterCache {
     for (const r of reflectors) {
       if (this.stopped) return;
       r.start();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        r.waitForSync(),
-        new Promise<void>((res) => {
-          timer = setTimeout(res, SCOPED_TURN_MS);
-          timer.unref?.();
-        }),
-      ]);
-      clearTimeout(timer);
+      await waitAtMost(r.waitForSync(), SCOPED_TURN_MS);
     }
   }
 

@@ -6,6 +6,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RawKubeClient, errorMessage, errorStatus } from './client.js';
+import { withTimeout } from './timeout.js';
 
 /** A start-up failure whose message is the whole story (printed as is, exit 1). */
 export class StartupError extends Error {
@@ -100,14 +101,4 @@ function describeNetworkError(err: unknown): string {
     return cause.message.includes(cause.code) ? cause.message : `${cause.code}: ${cause.message}`;
   if (cause?.message) return cause.message;
   return errorMessage(err);
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    }),
-  ]);
 }

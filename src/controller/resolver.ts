@@ -5,6 +5,7 @@
 // good answer (a DNS hiccup must not take a working destination away); `refresh()` re-resolves
 // every name in use and reports the namespaces whose names changed.
 import { lookup as dnsLookup, Resolver } from 'node:dns/promises';
+import { withTimeout } from '../cluster/timeout.js';
 import type { Resolution } from '../core/desired/pinning.js';
 
 export type LookupFn = (host: string) => Promise<string[]>;
@@ -91,7 +92,9 @@ export class ExternalResolver {
     const previous = this.answers.get(host);
     let entry: Entry;
     try {
-      const addresses = [...new Set(await withTimeout(this.lookup(host), this.o.timeoutMs ?? 5000))].sort();
+      const ms = this.o.timeoutMs ?? 5000;
+      const timedOut = () => Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEOUT' });
+      const addresses = [...new Set(await withTimeout(this.lookup(host), ms, timedOut))].sort();
       entry = { addresses, at: this.now() };
     } catch (err) {
       const error = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
@@ -108,12 +111,4 @@ export class ExternalResolver {
 
 function key(e: Entry): string {
   return `${e.addresses.join(',')}|${e.error ?? ''}`;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEOUT' })), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
