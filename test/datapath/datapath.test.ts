@@ -773,7 +773,7 @@ describe('data path through real Envoy', () => {
         expect(out.status, JSON.stringify(out)).toBe(200);
         expect(out.json?.sni).toBe(m.EXT_HOST);
 
-        apply([m.allowPolicy('legacy', m.SHOP, `cluster.local/ns/${m.SALES}/sa/orders`)]);
+        apply([m.servicePolicy('legacy', m.SHOP, 'ALLOW', `cluster.local/ns/${m.SALES}/sa/orders`)]);
         const allowed = await until(
           'orders is allowed on legacy by the carried ALLOW',
           () => via(LEGACY, rid('f11y')),

@@ -158,16 +158,7 @@ export function denyPolicy(app: string, ns: string, principal: string): Obj[] {
       metadata: { name: `${app}-canary`, namespace: ns },
       spec: { selector: { app, version: 'v2' }, ports: [{ name: 'http', port: 8080, targetPort: 'http' }] },
     },
-    {
-      apiVersion: 'security.istio.io/v1',
-      kind: 'AuthorizationPolicy',
-      metadata: { name: `${app}-deny`, namespace: ns },
-      spec: {
-        targetRefs: [{ kind: 'Service', group: '', name: app }],
-        action: 'DENY',
-        rules: [{ from: [{ source: { principals: [principal] } }] }],
-      },
-    },
+    servicePolicy(app, ns, 'DENY', principal),
   ];
 }
 /** A mesh-wide default-deny: an ALLOW without rules in Istio's root namespace (binds every workload). */
@@ -179,15 +170,18 @@ export function meshDefaultDeny(): Obj {
     spec: {},
   };
 }
-/** An ALLOW for one Service (targetRefs, which sidecar-mode Istio ignores for a gateway: wpgw carries it). */
-export function allowPolicy(app: string, ns: string, principal: string): Obj {
+/**
+ * An ALLOW or DENY for one Service and one caller principal (targetRefs, which sidecar-mode Istio
+ * ignores for a gateway: wpgw carries it), named `<app>-allow` / `<app>-deny`.
+ */
+export function servicePolicy(app: string, ns: string, action: 'ALLOW' | 'DENY', principal: string): Obj {
   return {
     apiVersion: 'security.istio.io/v1',
     kind: 'AuthorizationPolicy',
-    metadata: { name: `${app}-allow`, namespace: ns },
+    metadata: { name: `${app}-${action.toLowerCase()}`, namespace: ns },
     spec: {
       targetRefs: [{ kind: 'Service', group: '', name: app }],
-      action: 'ALLOW',
+      action,
       rules: [{ from: [{ source: { principals: [principal] } }] }],
     },
   };
