@@ -3,11 +3,16 @@
 // API writes per managed object, writes during a no-op resync, watch events handled per second
 // and peak RSS. A script that prints numbers, not a test: it fails only if the stack breaks.
 //
-//   npm run bench:controller [-- --namespaces 50 --services 20]
+//   npm run bench:controller [-- --namespaces 50 --services 20] [--controller-flags='--max-semi-space-size=4']
+//
+// --controller-flags runs the controller with other node flags than its Deployment's
+// (CONTROLLER_NODE_FLAGS, src/node-flags.ts): the cost of a V8 flag, run against run.
 import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { startStack, type Stack } from '../test/lib/cluster-stack.js';
+import { getInsecure, startProcess, startStack, stopProcess, type Stack } from '../test/lib/cluster-stack.js';
+import { nodeFlagsFor } from '../src/node-flags.js';
+import { elapsedUntil } from '../test/lib/poll.js';
 import { scrape } from '../test/lib/metrics.js';
 import { count, cpuAccounts, kubectl, metric, optInWindowsApps, peakRssMiB } from './stack-tools.js';
 
@@ -19,8 +24,13 @@ const { values } = parseArgs({
     services: { type: 'string', default: '20' },
     kubeconfig: { type: 'string' },
     resync: { type: 'string', default: '30s' },
+    'controller-flags': { type: 'string' },
   },
 });
+const CONTROLLER_FLAGS =
+  values['controller-flags'] !== undefined
+    ? values['controller-flags'].split(' ').filter(Boolean)
+    : nodeFlagsFor('controller');
 const N = Number(values.namespaces);
 const M = Number(values.services);
 const RESYNC_MS = Number(/^(\d+)s$/.exec(values.resync ?? '30s')?.[1] ?? 30) * 1000;
@@ -44,6 +54,15 @@ async function main(): Promise<void> {
     controllerArgs: ['--resync', values.resync ?? '30s'],
   });
   try {
+    if (values['controller-flags'] !== undefined) {
+      await stopProcess(stack.processes.controller);
+      startProcess(ROOT, stack.processes.controller, CONTROLLER_FLAGS);
+      await elapsedUntil(
+        'the controller restarted with --controller-flags',
+        async () => (await getInsecure(`https://127.0.0.1:${stack.controllerPort}/readyz`)).status === 200,
+        120_000,
+      );
+    }
     const namespaces = Array.from({ length: N }, (_, i) => `bench-${String(i).padStart(3, '0')}`);
     const watchStart = await metric(stack, 'wpgw_controller_watch_events_total');
     const accounts = cpuAccounts(stack);
@@ -120,6 +139,7 @@ async function main(): Promise<void> {
       ],
     ];
     process.stdout.write('\nwpgw controller scale (real kube-apiserver, kwok nodes)\n');
+    process.stdout.write(`  controller node flags [${CONTROLLER_FLAGS.join(' ')}]\n`);
     for (const [k, v, t] of rows) process.stdout.write(`  ${k.padEnd(50)} ${v.padEnd(44)} ${t}\n`);
     process.stdout.write('\nWrites by kind (controller metric) against managed objects of that kind\n');
     const objectsByKind = new Map<string, number>();
