@@ -5,7 +5,7 @@
 //   Reflectors and NamespacedStores) whose list/watch sources are in-memory fakes holding a
 //   synthetic cluster of N opted-in namespaces. Used by the cache-size run.
 import { cacheAdmissionContext } from '../src/cluster/admission-context.js';
-import { ClusterCache, WEBHOOK_RESOURCES, WEBHOOK_SCOPED } from '../src/cluster/cache.js';
+import { ClusterCache, WEBHOOK_CACHE } from '../src/cluster/cache.js';
 import type { ListResult, ListWatchSource, WatchHandle } from '../src/cluster/reflector.js';
 import type { KubeObjectLike } from '../src/cluster/store.js';
 import type { AdmissionContext } from '../src/core/context.js';
@@ -204,8 +204,7 @@ export async function cachedBenchContext(
   let objects = 0;
   for (const list of world.values()) objects += list.length;
   const cache = new ClusterCache({
-    resources: WEBHOOK_RESOURCES,
-    scoped: WEBHOOK_SCOPED,
+    ...WEBHOOK_CACHE,
     relistIntervalMs: 0,
     sourceFactory: (info, labelSelector) => fakeSource(world.get(info.kind) ?? [], labelSelector),
   });

@@ -122,6 +122,16 @@ const SCOPED: readonly ResourceKey[] = ['ingresses', ...WORKLOAD_RESOURCES];
  */
 export const WEBHOOK_SCOPED: readonly ResourceKey[] = [...SCOPED, 'services'];
 
+/**
+ * Where the webhook keeps less than the controller: of its managed pods only identity and labels
+ * (admission asks which label sets are Windows; the controller reads whole pods for restore and
+ * drift). 1,000 managed pods kept whole were ~20 MiB of the webhook's heap (bench/README.md).
+ */
+export const WEBHOOK_SLIM: Readonly<Partial<Record<ResourceKey, SlimKind>>> = { managedPods: 'admissionPod' };
+
+/** The webhook's cache, one definition for the webhook, its benchmarks and its property tests. */
+export const WEBHOOK_CACHE = { resources: WEBHOOK_RESOURCES, scoped: WEBHOOK_SCOPED, slim: WEBHOOK_SLIM } as const;
+
 /** Namespace backfill lists in flight at once, per process. */
 const BACKFILL_CONCURRENCY = 8;
 /** How long one scoped kind's start-up list may hold back the next (startInTurn). */
@@ -240,6 +250,8 @@ export interface ClusterCacheOptions {
   logger?: Logger;
   /** Resources kept only in the namespaces wpgw works in (default: SCOPED). */
   scoped?: readonly ResourceKey[];
+  /** Resources kept in another shape than SLIM_KIND's (WEBHOOK_SLIM). */
+  slim?: Readonly<Partial<Record<ResourceKey, SlimKind>>>;
 }
 
 export interface KubeCacheOptions extends Omit<ClusterCacheOptions, 'sourceFactory'> {
@@ -277,7 +289,7 @@ export class ClusterCache {
   constructor(opts: ClusterCacheOptions) {
     this.scoped = new Set(opts.scoped ?? SCOPED);
     for (const spec of watchSpecs(opts.resources)) {
-      const slim = SLIM_KIND[spec.resource];
+      const slim = opts.slim?.[spec.resource] ?? SLIM_KIND[spec.resource];
       const transform = this.scoped.has(spec.resource)
         ? (o: KubeObjectLike) =>
             this.isWatched(o.metadata?.namespace ?? '') || keptAnywhere(spec.resource, o)

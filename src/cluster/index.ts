@@ -3,7 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { AdmissionContext } from '../core/context.js';
 import { cacheAdmissionContext } from './admission-context.js';
-import { ClusterCache, WEBHOOK_RESOURCES, WEBHOOK_SCOPED } from './cache.js';
+import { ClusterCache, WEBHOOK_CACHE, WEBHOOK_RESOURCES, WEBHOOK_SCOPED } from './cache.js';
 
 export { cacheAdmissionContext, clusterIPOf } from './admission-context.js';
 export {
@@ -28,8 +28,7 @@ export function startAdmissionCache(
   opts: { logger?: Logger; relistIntervalMs?: number } = {},
 ): { cache: ClusterCache; context: AdmissionContext } {
   const cache = ClusterCache.fromKubeConfig(kc, {
-    resources: WEBHOOK_RESOURCES,
-    scoped: WEBHOOK_SCOPED,
+    ...WEBHOOK_CACHE,
     logger: opts.logger,
     relistIntervalMs: opts.relistIntervalMs,
   });

@@ -90,11 +90,14 @@ export type SlimKind =
   | 'istio'
   | 'virtualService'
   | 'managedPod'
+  | 'admissionPod'
   | 'managedOutput'
   | 'node'
   | 'serviceCIDR';
 
 const SHAPES: Record<Exclude<SlimKind, 'managedPod' | 'managedOutput'>, Shape> = {
+  // The webhook's managed pods: admission reads only which label sets are Windows (core/namespace-view.ts).
+  admissionPod: compile(META),
   // Every namespace (they are how an opt-in is noticed): labels; annotations in withOwnAnnotations.
   namespace: compile(META),
   // Selector, ports, type, addresses, session affinity and our annotations: the spec is small.

@@ -9,9 +9,10 @@ import { cacheAdmissionContext, type AdmissionCacheView } from '../../src/cluste
 import {
   CONTROLLER_RESOURCES,
   ClusterCache,
+  WEBHOOK_CACHE,
   WEBHOOK_RESOURCES,
-  WEBHOOK_SCOPED,
   watchSpecs,
+  type ClusterCacheOptions,
   type ResourceKey,
   type Workload,
   type WorkloadResource,
@@ -569,10 +570,12 @@ async function slimCache(
   world: World,
   resources: readonly ResourceKey[],
   scoped?: readonly ResourceKey[],
+  slim?: ClusterCacheOptions['slim'],
 ): Promise<ClusterCache> {
   const c = new ClusterCache({
     resources,
     ...(scoped ? { scoped } : {}),
+    ...(slim ? { slim } : {}),
     sourceFactory: (info, sel) => world.source(info, sel),
     relistIntervalMs: 0,
     backoff: { initialMs: 5, maxMs: 20, jitter: 0 },
@@ -643,7 +646,7 @@ describe('slim caches change no decision', () => {
       fc.asyncProperty(clusterArb, async ({ objects }) => {
         const world = new World();
         world.objects = structuredClone(objects);
-        const webhook = await slimCache(world, WEBHOOK_RESOURCES, WEBHOOK_SCOPED);
+        const webhook = await slimCache(world, WEBHOOK_CACHE.resources, WEBHOOK_CACHE.scoped, WEBHOOK_CACHE.slim);
         const full = fullView(objects);
         // The MutatingWebhookConfiguration selects opted-in namespaces only.
         for (const ns of optedIn(objects)) {
@@ -667,12 +670,48 @@ describe('slim caches change no decision', () => {
     expect(compared).toBeGreaterThan(40);
   });
 
+  it("the webhook keeps of a managed pod its identity and labels, and a bare pod's labels still make its Service Windows", async () => {
+    const world = new World();
+    const injected = injectedPod({
+      name: 'legacy-0',
+      namespace: 'shop',
+      labels: { app: 'legacy' },
+      ip: '10.1.0.9',
+      outbound: 'db.example.com:5432',
+    });
+    const pod = obj({
+      ...injected,
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { ...injected.metadata, uid: 'p1', resourceVersion: '1', managedFields },
+    });
+    world.objects = [
+      obj({
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name: 'shop', uid: 'ns', resourceVersion: '1', labels: { 'wpgw.io/inject': 'enabled' } },
+      }),
+      pod,
+    ];
+    const webhook = await slimCache(world, WEBHOOK_CACHE.resources, WEBHOOK_CACHE.scoped, WEBHOOK_CACHE.slim);
+    const [cached] = webhook.managedPods('shop');
+    expect(cached?.metadata?.labels).toEqual(pod.metadata?.labels);
+    expect(cached?.spec).toBeUndefined();
+    expect(cached?.metadata?.annotations).toBeUndefined();
+    const windows = [...cacheAdmissionContext(webhook).windowsLabelSets('shop')].map((l) => JSON.stringify(l));
+    const full = [...cacheAdmissionContext(fullView(world.objects)).windowsLabelSets('shop')].map((l) =>
+      JSON.stringify(l),
+    );
+    expect(windows).toEqual(full);
+    expect(windows.some((l) => JSON.parse(l).app === 'legacy')).toBe(true);
+  });
+
   it('after an opt-in, the backfilled namespace decides exactly as the full objects do', async () => {
     await fc.assert(
       fc.asyncProperty(clusterArb, async ({ objects }) => {
         const world = new World();
         world.objects = structuredClone(objects);
-        const cache = await slimCache(world, WEBHOOK_RESOURCES, WEBHOOK_SCOPED);
+        const cache = await slimCache(world, WEBHOOK_CACHE.resources, WEBHOOK_CACHE.scoped, WEBHOOK_CACHE.slim);
         const elsewhere = world.objects.find((o) => o.kind === 'Namespace' && o.metadata?.name === 'elsewhere')!;
         const hadObjects = cache.workloads('deployments', 'elsewhere').length;
         const hadServices = cache
@@ -748,6 +787,11 @@ describe('slimObject', () => {
           const s = slimObject(kind, o);
           expect(slimObject(kind, s)).toEqual(s);
           expect(isSubtree(s, o)).toBe(true);
+          if (kind === 'managedPod') {
+            const a = slimObject('admissionPod', o);
+            expect(slimObject('admissionPod', a)).toEqual(a);
+            expect(isSubtree(a, o)).toBe(true);
+          }
           // managedFields go, except the Apply entries of objects we manage (compare.ts reads those).
           const mf = (s.metadata as { managedFields?: Array<{ operation: string }> }).managedFields;
           expect(mf === undefined || mf.every((e) => e.operation === 'Apply')).toBe(true);
