@@ -125,7 +125,7 @@ export const WEBHOOK_SCOPED: readonly ResourceKey[] = [...SCOPED, 'services'];
 /**
  * Where the webhook keeps less than the controller: of its managed pods only identity and labels
  * (admission asks which label sets are Windows; the controller reads whole pods for restore and
- * drift). 1,000 managed pods kept whole were ~20 MiB of the webhook's heap (bench/README.md).
+ * drift). At the footprint bench's full (c) that took 6 MiB off the webhook's heap (bench/README.md).
  */
 export const WEBHOOK_SLIM: Readonly<Partial<Record<ResourceKey, SlimKind>>> = { managedPods: 'admissionPod' };
 
