@@ -10,7 +10,7 @@
 import { resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import { getInsecure, startProcess, startStack, stopProcess, type Stack } from '../test/lib/cluster-stack.js';
+import { isReady, startProcess, startStack, stopProcess, type Stack } from '../test/lib/cluster-stack.js';
 import { nodeFlagsFor } from '../src/node-flags.js';
 import { elapsedUntil } from '../test/lib/poll.js';
 import { scrape } from '../test/lib/metrics.js';
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
       startProcess(ROOT, stack.processes.controller, CONTROLLER_FLAGS);
       await elapsedUntil(
         'the controller restarted with --controller-flags',
-        async () => (await getInsecure(`https://127.0.0.1:${stack.controllerPort}/readyz`)).status === 200,
+        () => isReady(stack.controllerPort),
         120_000,
       );
     }

@@ -22,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { RawKubeClient, errorStatus } from '../src/cluster/client.js';
 import {
-  getInsecure,
+  isReady,
   startProcess,
   startStack,
   stopProcess,
@@ -250,7 +250,7 @@ async function restartAndMeasure(
   child.once('exit', (code, signal) => (exited = String(code ?? signal)));
   const port = which === 'webhook' ? stack.webhookPort : stack.controllerPort;
   const deadline = Date.now() + 300_000;
-  while ((await getInsecure(`https://127.0.0.1:${port}/readyz`)).status !== 200) {
+  while (!(await isReady(port))) {
     if (exited !== undefined) throw new Error(`${which} (${root}) exited (${exited}) before ready; see ${p.log}`);
     if (Date.now() > deadline) throw new Error(`${which} (${root}) not ready after 300 s; see ${p.log}`);
     await new Promise((r) => setTimeout(r, 50));

@@ -44,7 +44,14 @@ import * as m from './manifests.js';
 import { CLUSTER_DNS, meshPod, proxiesLive, proxyLive, runningMeshPods, script, useMeshStack } from './mesh-stack.js';
 import { NODE_ADDRESS, nsExec } from './network.js';
 import { KUBE_ROUTER, rejectedFor, startKubeRouter } from './netpol.js';
-import { freePort, getInsecure, startProcess, stopProcess, type ManagedProcess } from '../lib/cluster-stack.js';
+import {
+  freePort,
+  getInsecure,
+  isReady,
+  startProcess,
+  stopProcess,
+  type ManagedProcess,
+} from '../lib/cluster-stack.js';
 import { startProc, stopProc, type Proc } from './procs.js';
 import { RUNNER_LABEL, type RunningPod } from './runner.js';
 
@@ -1096,10 +1103,7 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
           ...original,
           args: [...original.args, '--external-names', 'pin', '--external-dns-server', `127.0.0.1:${dnsPort}`],
         });
-        await eventually(
-          'controller ready',
-          async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200,
-        );
+        await eventually('controller ready', () => isReady(inject('e2e').controllerPort));
       });
     }, 600_000);
 
@@ -1107,10 +1111,7 @@ describe('12: the gateway is no confused deputy (wpgw-gateway-egress, enforced b
       // the files after this one expect the harness's controller as global setup started it
       await stopProcess(original);
       startProcess(ROOT, original);
-      await eventually(
-        'controller ready again',
-        async () => (await getInsecure(`https://127.0.0.1:${inject('e2e').controllerPort}/readyz`)).status === 200,
-      );
+      await eventually('controller ready again', () => isReady(inject('e2e').controllerPort));
     });
 
     it("names answering loopback, link-local, another pod, the API server: not routed (Event on the owner, metric), the gateway's loopback not reached", async () => {

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProc, stopProc, type Proc } from '../datapath/procs.js';
-import { fetchInsecure, freePort, startProcess, stopProcess } from './global-setup.js';
+import { freePort, isReady, startProcess, stopProcess } from './global-setup.js';
 import {
   apply,
   createNamespace,
@@ -126,11 +126,7 @@ describe('issue 17: the cluster ranges from Nodes, and refusals in wpgw status',
       await stopProcess(e.processes.controller);
       startProcess('controller', e.processes.controller);
       if (dns) await stopProc(dns);
-      await eventually(
-        'controller ready again',
-        async () => (await fetchInsecure(`https://127.0.0.1:${e.controllerPort}/readyz`)) === 200,
-        60_000,
-      );
+      await eventually('controller ready again', () => isReady(e.controllerPort), 60_000);
     });
 
     it('wpgw status shows a name refused for its address, on its workload, with the hint', async () => {

@@ -10,7 +10,7 @@ import { connect as netConnect } from 'node:net';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { generateCa, generateLeaf } from '../../src/tls/certs.js';
-import { fetchInsecure, freePort, startProcess, stopProcess } from './global-setup.js';
+import { freePort, isReady, startProcess, stopProcess } from './global-setup.js';
 import {
   appService,
   apply,
@@ -86,10 +86,7 @@ describe('faults', () => {
     expect(rsEvents).toMatch(/failed calling webhook "pods\.wpgw\.io"/);
 
     startProcess('webhook', e.processes.webhook);
-    await eventually(
-      'webhook back',
-      async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200,
-    );
+    await eventually('webhook back', () => isReady(e.webhookPort));
     await eventually(
       'rollout finished with every pod on the new destinations',
       () => {
@@ -204,10 +201,7 @@ describe('faults', () => {
     const mwc = getJson(['mutatingwebhookconfiguration', 'wpgw']);
     const original = JSON.parse(JSON.stringify(mwc.webhooks.map((w: any) => w.clientConfig)));
     try {
-      await eventually(
-        'file-mode webhook ready',
-        async () => (await fetchInsecure(`https://127.0.0.1:${port}/readyz`)) === 200,
-      );
+      await eventually('file-mode webhook ready', () => isReady(port));
       const caBundle = Buffer.from(ca.cert).toString('base64');
       const patch = mwc.webhooks.map((_: unknown, i: number) => ({
         op: 'replace',
@@ -267,10 +261,7 @@ describe('faults', () => {
       }));
       k(['patch', 'mutatingwebhookconfiguration', 'wpgw', '--type=json', '-p', JSON.stringify(restore)]);
       startProcess('webhook', e.processes.webhook);
-      await eventually(
-        'Secret-mode webhook back',
-        async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200,
-      );
+      await eventually('Secret-mode webhook back', () => isReady(e.webhookPort));
     }
   });
 

@@ -6,6 +6,7 @@ import type { TestProject } from 'vitest/node';
 import {
   freePort,
   getInsecure,
+  isReady,
   startProcess as startStackProcess,
   startStack,
   stopProcess,
@@ -13,7 +14,7 @@ import {
   type Stack,
 } from '../lib/cluster-stack.js';
 
-export { freePort, stopProcess, type ManagedProcess };
+export { freePort, isReady, stopProcess, type ManagedProcess };
 
 /** What the suite sees of the running stack (test/lib/cluster-stack.ts). */
 export type E2eEnv = Omit<Stack, 'timings' | 'stop'>;
@@ -40,10 +41,8 @@ export default async function setup(
   extra: { controllerArgs?: string[] } = {},
 ): Promise<() => Promise<void>> {
   const t0 = Date.now();
-  // What `npm run build` does: tsc, then the bundle the image runs (build/bundle.ts), which the
-  // stack starts.
-  execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
-  execFileSync(process.execPath, [join(ROOT, 'dist/build/bundle.js')], { stdio: 'inherit' });
+  // The package's own build (tsc, then the bundle the image runs, which the stack starts).
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
   process.stdout.write(`[e2e setup] build wpgw (tsc + bundle): ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
   const stack = await startStack({
     root: ROOT,

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
+import { isReady, startProcess, stopProcess } from './global-setup.js';
 import {
   appService,
   apply,
@@ -417,11 +417,7 @@ describe('wpgw restore, with the controller gone', () => {
       expect(userView(ns, 'legacy')).toEqual(before);
     } finally {
       startProcess('controller', e.processes.controller);
-      await eventually(
-        'controller back',
-        async () => (await fetchInsecure(`https://127.0.0.1:${e.controllerPort}/readyz`)) === 200,
-        DEADLINE,
-      );
+      await eventually('controller back', () => isReady(e.controllerPort), DEADLINE);
     }
   });
 });

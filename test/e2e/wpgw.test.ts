@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { fetchInsecure, startProcess, stopProcess } from './global-setup.js';
+import { fetchInsecure, isReady, startProcess, stopProcess } from './global-setup.js';
 import {
   appService,
   apply,
@@ -341,10 +341,7 @@ describe('6. with the webhook stopped, failurePolicy Fail holds', () => {
 
     // Start it again (same Secret-held certificate): admissions resume.
     startProcess('webhook', e.processes.webhook);
-    await eventually(
-      'webhook back',
-      async () => (await fetchInsecure(`https://127.0.0.1:${e.webhookPort}/readyz`)) === 200,
-    );
+    await eventually('webhook back', () => isReady(e.webhookPort));
     const ok = kubectl(['apply', '-f', '-'], winPod('after-restart', ns));
     expect(ok.stderr).toBe('');
     expect(getJson(['pod', 'after-restart', '-n', ns]).spec.hostAliases?.[0]?.hostnames).toEqual(['example.org']);

@@ -12,9 +12,13 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readdirSync,
+  renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -68,23 +72,40 @@ export function freePort(): Promise<number> {
   });
 }
 
-const staged = new Map<string, string>();
-
 /**
  * The file a wpgw process of `root`'s build starts from: SERVER_ENTRY in a copy laid out as the
  * image is (package.json and the bundle, in a directory with no node_modules above it, so a
- * dependency the bundle failed to take in fails here as it would in the image). A build without
- * the bundle (bench:footprint's baseline, an older main) runs its compiled CLI.
+ * dependency the bundle failed to take in fails here as it would in the image). The copy is named
+ * by the bundle's content: every test process and benchmark starting the same build shares one
+ * (a process started from it may outlive whoever staged it, so none is ever removed under it),
+ * and a rebuilt bundle gets its own. A build without the bundle (bench:footprint's baseline, an
+ * older main) runs its compiled CLI.
  */
 export function serverEntry(root: string): string {
   const bundle = join(root, SERVER_ENTRY);
   if (!existsSync(bundle)) return join(root, 'dist/src/cli.js');
-  let dir = staged.get(root);
-  if (!dir) {
-    dir = mkdtempSync(join(tmpdir(), 'wpgw-image-'));
-    cpSync(join(root, 'package.json'), join(dir, 'package.json'));
-    cpSync(dirname(bundle), join(dir, dirname(SERVER_ENTRY)), { recursive: true });
-    staged.set(root, dir);
+  const files = [
+    'package.json',
+    ...readdirSync(dirname(bundle), { recursive: true, encoding: 'utf8' }).map((f) => join(dirname(SERVER_ENTRY), f)),
+  ]
+    .filter((f) => statSync(join(root, f)).isFile())
+    .sort();
+  const hash = createHash('sha256');
+  for (const f of files)
+    hash
+      .update(f)
+      .update('\0')
+      .update(readFileSync(join(root, f)));
+  const dir = join(tmpdir(), `wpgw-image-${hash.digest('hex').slice(0, 16)}`);
+  if (!existsSync(join(dir, SERVER_ENTRY))) {
+    // Staged beside it, then renamed into place: a parallel stager never sees half a copy.
+    const tmp = mkdtempSync(`${dir}.tmp-`);
+    for (const f of files) cpSync(join(root, f), join(tmp, f));
+    try {
+      renameSync(tmp, dir);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true }); // another process staged it first
+    }
   }
   return join(dir, SERVER_ENTRY);
 }
@@ -158,6 +179,11 @@ export function getInsecure(url: string): Promise<{ status: number; body: string
     });
     req.end();
   });
+}
+
+/** Whether the wpgw process serving health on `port` (this host) answers /readyz with 200. */
+export async function isReady(port: number): Promise<boolean> {
+  return (await getInsecure(`https://127.0.0.1:${port}/readyz`)).status === 200;
 }
 
 function tail(file: string, lines = 40): string {
@@ -291,16 +317,8 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         },
         90_000,
       );
-      await eventually(
-        'webhook ready',
-        async () => (await getInsecure(`https://127.0.0.1:${webhookPort}/readyz`)).status === 200,
-        90_000,
-      );
-      await eventually(
-        'controller ready',
-        async () => (await getInsecure(`https://127.0.0.1:${controllerPort}/readyz`)).status === 200,
-        90_000,
-      );
+      await eventually('webhook ready', () => isReady(webhookPort), 90_000);
+      await eventually('controller ready', () => isReady(controllerPort), 90_000);
     });
   } catch (e) {
     log(
