@@ -7,7 +7,8 @@
 //   (c) + 50 opted-in namespaces x 20 Windows apps (the bench:controller load, converged).
 // In each phase both processes are restarted one after the other: start-up = process start ->
 // /readyz 200, with the API server's (and etcd's) CPU time over that start-up printed beside it,
-// then RSS once settled and the process's peak (VmHWM). A script that prints numbers and
+// then RSS once settled and the process's peak (VmHWM); after a controller's restart the next waits
+// until it has stopped writing (a baseline controller rewrites the managed objects). A script that prints numbers and
 // PASS/MISS, not a test: it fails only if the stack breaks.
 //
 //   npm run bench:footprint [-- --scale 0.2] [--baseline DIR [--baseline-flags '--flag ...']] [--skip-c]
@@ -32,7 +33,7 @@ import {
 import { scrape } from '../test/lib/metrics.js';
 import { cpuSeconds, procStatusMiB } from '../test/lib/proc.js';
 import { nodeFlagsFor } from '../src/node-flags.js';
-import { controlPlanePids, optInWindowsApps, pidOf } from './stack-tools.js';
+import { controlPlanePids, metric, optInWindowsApps, pidOf } from './stack-tools.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -272,6 +273,22 @@ async function restartAndMeasure(
   };
 }
 
+/** Until the controller's queue is empty and it wrote nothing for 5 s (at most 5 min, then said). */
+async function controllerQuiet(stack: Stack, what: string): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  let last = NaN;
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    const writes = await metric(stack, 'wpgw_controller_writes_total');
+    const depth = await metric(stack, 'wpgw_controller_queue_depth');
+    if (writes !== last || depth !== 0) quietSince = Date.now();
+    last = writes;
+    if (Date.now() - quietSince >= 5000) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  log(`[footprint] ${what}: the controller was still writing after 5 min; going on`);
+}
+
 type Build = 'this' | 'baseline';
 type Row = { phase: string; build: Build; process: 'webhook' | 'controller'; s: Sample; runningPeakMiB?: number };
 
@@ -293,6 +310,9 @@ async function measurePhase(stack: Stack, phase: string, builds: Array<[Build, s
         s,
         ...(build === 'this' ? { runningPeakMiB: runningPeak[which] } : {}),
       });
+      // A controller of another build rewrites the managed objects to its own desired form: let
+      // it finish before the next process starts, so no start-up is measured amid that churn.
+      if (which === 'controller') await controllerQuiet(stack, `${phase}, ${build}`);
     }
   }
 }

@@ -13,9 +13,75 @@ export function kubectl(stack: Stack, args: string[], input?: string): Promise<s
   return kubectlAsync(stack.kubectl, stack.kubeconfig, args, input);
 }
 
-export async function count(stack: Stack, resource: string, selector: string): Promise<number> {
-  const out = await kubectl(stack, ['get', resource, '-A', '-l', selector, '-o', 'name']);
+export async function count(stack: Stack, resource: string, selector: string, fieldSelector?: string): Promise<number> {
+  const fields = fieldSelector ? ['--field-selector', fieldSelector] : [];
+  const out = await kubectl(stack, ['get', resource, '-A', '-l', selector, ...fields, '-o', 'name']);
   return out.split('\n').filter(Boolean).length;
+}
+
+interface NodeJson {
+  metadata: { annotations?: Record<string, string>; labels?: Record<string, string> };
+  status: { capacity?: Record<string, string>; allocatable?: { pods?: string }; nodeInfo?: unknown };
+}
+
+/**
+ * kwok Windows nodes enough for `pods` running pods: the harness has one (windows-1, 110 pods),
+ * and a pod that cannot be scheduled gets no IP, so the load would stop short of what it names.
+ * The extra nodes copy windows-1 (kwok manages them by its annotation) with their own pod CIDRs.
+ */
+export async function ensureWindowsCapacity(stack: Stack, pods: number): Promise<void> {
+  const base = JSON.parse(await kubectl(stack, ['get', 'node', 'windows-1', '-o', 'json'])) as NodeJson;
+  const perNode = Number(base.status.allocatable?.pods ?? 110);
+  const want = Math.ceil(pods / perNode) - 1;
+  const have = new Set((await kubectl(stack, ['get', 'nodes', '-o', 'name'])).split('\n').filter(Boolean));
+  const docs: unknown[] = [];
+  const names: string[] = [];
+  for (let i = 1; i <= want; i++) {
+    const name = `windows-bench-${i}`;
+    names.push(name);
+    if (have.has(`node/${name}`)) continue;
+    const cidr = `10.244.${64 + i}.0/24`;
+    docs.push({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name,
+        annotations: base.metadata.annotations,
+        labels: { ...base.metadata.labels, 'kubernetes.io/hostname': name },
+      },
+      spec: { podCIDR: cidr, podCIDRs: [cidr] },
+      status: {
+        addresses: [
+          { type: 'InternalIP', address: `127.0.101.${i}` },
+          { type: 'Hostname', address: name },
+        ],
+        capacity: base.status.capacity,
+        allocatable: base.status.allocatable,
+        nodeInfo: base.status.nodeInfo,
+      },
+    });
+  }
+  if (docs.length > 0) await kubectl(stack, ['create', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
+  if (names.length === 0) return;
+  await elapsedUntil(
+    `${names.length} more Windows nodes Ready`,
+    async () => {
+      const out = await kubectl(stack, [
+        'get',
+        'nodes',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
+      ]);
+      const ready = new Set(
+        out
+          .split('\n')
+          .filter((l) => l.endsWith(' True'))
+          .map((l) => l.split(' ')[0]),
+      );
+      return names.every((n) => ready.has(n));
+    },
+    300_000,
+  );
 }
 
 /** Sum of a controller metric's samples. */
@@ -108,6 +174,7 @@ export interface OptInTimes {
 /** Label namespaces opted in, apply M Windows apps to each, and wait until all is converged. */
 export async function optInWindowsApps(stack: Stack, namespaces: string[], m: number): Promise<OptInTimes> {
   const n = namespaces.length;
+  await ensureWindowsCapacity(stack, n * m);
   const labelledAt = Date.now();
   await kubectl(
     stack,
@@ -151,7 +218,8 @@ export async function optInWindowsApps(stack: Stack, namespaces: string[], m: nu
   await elapsedUntil(
     'convergence',
     async () =>
-      (await count(stack, 'pods', 'wpgw.io/managed=true')) >= total &&
+      // Running: scheduled and given an IP, which the gateway's policies list.
+      (await count(stack, 'pods', 'wpgw.io/managed=true', 'status.phase=Running')) >= total &&
       (await count(stack, 'services', 'wpgw.io/repointed=true')) >= total &&
       (await count(stack, 'services', 'app.kubernetes.io/managed-by=wpgw')) >= n + total &&
       (await count(stack, 'virtualservices.networking.istio.io', 'app.kubernetes.io/managed-by=wpgw')) >=
