@@ -22,6 +22,6 @@ COPY --from=build /app/dist/bundle ./dist/bundle
 # 65532: the conventional "nonroot" uid; the manifests also set runAsNonRoot and a read-only root.
 USER 65532:65532
 EXPOSE 8443 9443
-# V8 flags and entry: src/node-flags.ts (a smaller young generation, ~40 MiB less RSS per process).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "dist/bundle/cli.js"]
+# V8 flags and entry: src/node-flags.ts (a smaller young generation and fixed 1.5x heap steps: less RSS).
+ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/bundle/cli.js"]
 CMD ["webhook"]

@@ -8,17 +8,32 @@
 // 4 MiB, 118 at 2, 134 at 8. A smaller young generation means more scavenges on the admission
 // path (typical pod, in-process: 29 per 20,000 admissions by default, 197 at 4 MiB, 423 at 2);
 // 4 MiB keeps nearly all of the saving at half the scavenges of 2. bench/README.md, "Footprint".
-export const SERVER_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
+const YOUNG_GENERATION_FLAG = '--max-semi-space-size=4';
 
 /**
- * The controller adds --optimize-for-size (its Deployment's `command`, manifests/controller.yaml
- * and the chart): V8 then grows the heap in small steps and gives memory back, where by default a
- * controller converging 50 x 20 apps reserved twice the heap it used (95-160 MiB total for 50-75 in
- * use) and its RSS peaked at 232-306 MiB; with it, 179 (bench/README.md, "Footprint"). Not the
- * webhook: its admission CPU rose 25-40% with it (typical pod 0.74x -> 0.58x of the floor's
- * capacity), and admission is a latency path; the controller's reconciles are not.
+ * What the image's ENTRYPOINT passes to node (its default command is the webhook).
+ *
+ * --heap-growing-percent=50: after each full GC V8 sets the next old-generation limit at up to 4x
+ * the live heap when GC looks cheap, which it does while the webhook parses its start-up lists; a
+ * webhook starting beside 50 x 20 opted-in apps reserved 74 MiB of heap for 37 in use and its RSS
+ * peaked at 161-175 MiB. A fixed 1.5x step keeps the reserve to half the live heap: 45 MiB of heap,
+ * peak 125 MiB; under saturating admission load the webhook peaked at 204 MiB instead of 339. The
+ * price is more full GCs where requests are large: the 404 KiB pod's capacity fell from 0.62x to
+ * 0.55x of the floor's; the typical pod's did not move (0.63x, 0.65x). 15% gave the same peak (126)
+ * and cost the large pod 0.39x. A webhook that ran through the opt-in still peaks ~160 MiB: glibc's
+ * main arena, not V8's heap. bench/README.md, "Footprint".
  */
-export const CONTROLLER_NODE_FLAGS: readonly string[] = [...SERVER_NODE_FLAGS, '--optimize-for-size'];
+export const SERVER_NODE_FLAGS: readonly string[] = [YOUNG_GENERATION_FLAG, '--heap-growing-percent=50'];
+
+/**
+ * The controller's Deployment `command` (manifests/controller.yaml and the chart) adds
+ * --optimize-for-size instead: V8 then grows the heap in small steps and gives memory back, where
+ * by default a controller converging 50 x 20 apps reserved twice the heap it used (95-160 MiB total
+ * for 50-75 in use) and its RSS peaked at 232-306 MiB; with it, 179 (bench/README.md,
+ * "Footprint"). Not the webhook: its admission CPU rose 25-40% with it (typical pod 0.74x -> 0.58x
+ * of the floor's capacity), and admission is a latency path; the controller's reconciles are not.
+ */
+export const CONTROLLER_NODE_FLAGS: readonly string[] = [YOUNG_GENERATION_FLAG, '--optimize-for-size'];
 
 /** The node flags a wpgw server command runs with. */
 export function nodeFlagsFor(command: string): readonly string[] {

@@ -1,6 +1,6 @@
-// The image runs the webhook and controller with SERVER_NODE_FLAGS (src/node-flags.ts): the
-// Dockerfile's ENTRYPOINT must say the same, and start SERVER_ENTRY, since the benchmarks and e2e
-// measure that file with that list.
+// The image runs the webhook with SERVER_NODE_FLAGS (src/node-flags.ts), the controller with
+// CONTROLLER_NODE_FLAGS: the Dockerfile's ENTRYPOINT and the controller's Deployment must say the
+// same, and start SERVER_ENTRY, since the benchmarks and e2e measure that file with those lists.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
