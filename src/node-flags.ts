@@ -21,7 +21,7 @@ const YOUNG_GENERATION_FLAG = '--max-semi-space-size=4';
  * price is more full GCs where requests are large: the 404 KiB pod's capacity fell from 0.62x to
  * 0.55x of the floor's; the typical pod's did not move (0.63x, 0.65x). 15% gave the same peak (126)
  * and cost the large pod 0.39x. A webhook that ran through the opt-in still peaks ~160 MiB: glibc's
- * main arena, not V8's heap. bench/README.md, "Footprint".
+ * main arena and old-generation garbage promoted under admission load. bench/README.md, "Footprint".
  */
 export const SERVER_NODE_FLAGS: readonly string[] = [YOUNG_GENERATION_FLAG, '--heap-growing-percent=50'];
 
