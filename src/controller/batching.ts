@@ -6,7 +6,10 @@
 // gateway Service ports) rewritten on every short window: in `npm run bench:controller` those were
 // ~11 writes each. While the last reconcile of a namespace wrote something recently, events
 // wait for the longer window, so a burst costs a few writes; the first reconcile that finds
-// nothing to write ends the busy period. Like kube-controller-manager's
+// nothing to write ends the busy period. Events that arrive while a reconcile is writing (its own
+// writes' echoes, the rest of the burst) were queued with the short window; the controller moves
+// them to the long one once that reconcile has written (WorkQueue.postpone): they used to cost
+// each namespace-wide object one more write per burst. Like kube-controller-manager's
 // --endpoint-updates-batch-period, traded against a little latency, only under churn.
 
 export interface BatchWindowOptions {

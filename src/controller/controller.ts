@@ -253,10 +253,13 @@ export function startController(params: StartControllerParams): ControllerHandle
       if (r.outcome !== 'skipped') metrics.conflicts.set({ namespace: ns }, r.conflicts);
       else metrics.conflicts.remove({ namespace: ns });
       for (const [reason, n] of Object.entries(r.refusedNames)) metrics.externalRefusals.inc({ reason }, n);
-      if (r.outcome === 'degraded') queue.addAfter(ns, opts.degradedRecheckMs);
-      if (r.recheckAfterMs !== undefined) queue.addAfter(ns, r.recheckAfterMs);
       const changed = r.applied.length + r.pruned.length + r.nudged.length + r.restarted.length;
       windows.reconciled(ns, changed > 0);
+      // Events that came in while this reconcile wrote (its own writes' echoes, the rest of the
+      // burst) join the busy window instead of the short one they were queued with.
+      if (changed > 0) queue.postpone(ns, windows.delayFor(ns));
+      if (r.outcome === 'degraded') queue.addAfter(ns, opts.degradedRecheckMs);
+      if (r.recheckAfterMs !== undefined) queue.addAfter(ns, r.recheckAfterMs);
       (changed > 0 ? log.info.bind(log) : log.debug.bind(log))(
         {
           namespace: ns,

@@ -63,6 +63,25 @@ export class WorkQueue<K = string> {
     this.delayed.set(key, { at, timer });
   }
 
+  /**
+   * Moves a pending run of `key` to no sooner than `delayMs` from now: a delayed add due earlier, or
+   * a re-add made while the key was being processed (which done() would otherwise run at once).
+   * Call it while processing `key`, before done().
+   */
+  postpone(key: K, delayMs: number): void {
+    if (this.closed) return;
+    const at = Date.now() + delayMs;
+    const pending = this.delayed.get(key);
+    const rerun = this.processing.has(key) && this.dirty.has(key);
+    if (!rerun && (!pending || pending.at >= at)) return;
+    if (rerun) this.dirty.delete(key);
+    if (pending) {
+      clearTimeout(pending.timer);
+      this.delayed.delete(key);
+    }
+    this.addAfter(key, delayMs);
+  }
+
   /** Retry later with exponential backoff; returns the delay chosen. */
   addRateLimited(key: K): number {
     const n = this.failures.get(key) ?? 0;

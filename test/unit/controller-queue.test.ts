@@ -74,6 +74,37 @@ describe('WorkQueue', () => {
     expect(q.len()).toBe(1); // not added twice
   });
 
+  it('postpone moves an earlier delayed add later and leaves a later one alone', async () => {
+    const q = new WorkQueue<string>();
+    q.addAfter('a', 500);
+    q.addAfter('b', 9000);
+    q.postpone('a', 5000);
+    q.postpone('b', 5000);
+    q.postpone('c', 5000); // nothing pending: nothing added
+    await vi.advanceTimersByTimeAsync(4999);
+    expect(q.len()).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(q.len()).toBe(1);
+    expect(await q.get()).toBe('a');
+    await vi.advanceTimersByTimeAsync(4000);
+    expect(q.len()).toBe(1);
+    expect(await q.get()).toBe('b');
+    expect(q.stats().delayed).toBe(0);
+  });
+
+  it('postpone turns a re-add made during processing into a delayed one', async () => {
+    const q = new WorkQueue<string>();
+    q.add('a');
+    const key = await q.get();
+    q.add('a'); // while processing: done() would run it again at once
+    q.postpone('a', 2000);
+    q.done(key!);
+    expect(q.len()).toBe(0);
+    expect(q.stats().delayed).toBe(1);
+    await vi.advanceTimersByTimeAsync(2000);
+    expect(q.len()).toBe(1);
+  });
+
   it('shutdown releases waiting getters and drops pending work', async () => {
     const q = new WorkQueue<string>();
     const p = q.get();
