@@ -123,7 +123,13 @@ beforeAll(async () => {
   for (const p of processes) startProcess(p.args[0]!, p);
   await eventually(
     'webhook http-metrics',
-    () => scrape(webhookMetrics).then((t) => t.includes('wpgw_webhook_ca_bundle_patches_total{result="unchanged"}')),
+    // Its caBundle pass and its cache's start-up lists run independently: wait for both.
+    () =>
+      scrape(webhookMetrics).then(
+        (t) =>
+          t.includes('wpgw_webhook_ca_bundle_patches_total{result="unchanged"}') &&
+          /^wpgw_webhook_cache_synced 1$/m.test(t),
+      ),
     90_000,
   );
   await eventually(
