@@ -1,4 +1,4 @@
-// ListWatchSource over the real API server: paginated raw-JSON list + client-node's Watch stream.
+// ListWatchSource over the real API server: streaming or paginated raw-JSON lists + client-node's Watch stream.
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import { errorStatus, type KubeRest } from './client.js';
 import { collectionPath, type KindInfo } from './kinds.js';
@@ -43,6 +43,12 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
   }
 
   async list(opts: ListOptions<T> = {}): Promise<ListResult<T>> {
+    // One namespace's list (a backfill, when a namespace starts to matter) is paged. A streaming
+    // list is a watch that is aborted once its bookmark arrives, and HTTP/1.1 cannot reuse a
+    // connection cut mid-response: each cost a TCP and TLS handshake on both sides and a
+    // connection's buffers, and opting 50 namespaces in at once had ~430 of them open from the
+    // webhook (+46 MiB, bench/README.md). A namespace's page is small; paged GETs share the pool.
+    if (opts.namespace) return this.pagedList(opts);
     if (this.streaming && this.interrupted >= MAX_INTERRUPTED) {
       this.interrupted = 0;
       return this.pagedList(opts); // this once; the next list streams again
@@ -69,12 +75,11 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
   }
 
   /**
-   * A streaming list: one watch that first sends every object as an event, then a bookmark.
+   * A streaming list of the whole cluster: one watch that first sends every object as an event, then a bookmark.
    * Objects arrive one at a time and are slimmed as they come, so no page of full objects (and no
    * multi-MiB response buffer) is ever held; the API server serves it from its watch cache.
    */
   private async streamList(opts: ListOptions<T>): Promise<ListResult<T>> {
-    const path = opts.namespace ? collectionPath(this.info, opts.namespace) : this.path;
     const items = new Map<string, T>();
     return new Promise<ListResult<T>>((resolve, reject) => {
       let settled = false;
@@ -124,7 +129,7 @@ export class KubeListWatchSource<T extends KubeObjectLike> implements ListWatchS
       };
       new Watch(this.kc)
         .watch(
-          path,
+          this.path,
           {
             sendInitialEvents: true,
             resourceVersionMatch: 'NotOlderThan',
