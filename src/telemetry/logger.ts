@@ -13,7 +13,8 @@ export interface LoggerOptions {
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const options = {
-    name: 'wpgw',
+    // No pino `name`: lines carry the object's `name` (the admission line, the controller's), and a
+    // second "name" key made those lines ambiguous JSON (parsers keep one or the other, or refuse).
     level: opts.level ?? 'info',
     timestamp: isoTimestamp(),
     formatters: { level: (label: string) => ({ level: label }) },

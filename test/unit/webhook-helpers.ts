@@ -104,8 +104,41 @@ export function captureLogs(level = 'debug'): { logger: Logger; lines: () => Rec
         .join('')
         .split('\n')
         .filter((l) => l.trim() !== '')
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
+        .map(parseLogLine),
   };
+}
+
+/** One log line as JSON, refusing a line with a key twice at its top level (JSON.parse keeps the last). */
+export function parseLogLine(line: string): Record<string, unknown> {
+  const obj = JSON.parse(line) as Record<string, unknown>;
+  const seen = new Set<string>();
+  for (const k of topLevelKeys(line)) {
+    if (seen.has(k)) throw new Error(`log line has the key "${k}" twice: ${line}`);
+    seen.add(k);
+  }
+  return obj;
+}
+
+/** The keys of a JSON object's top level, in order, duplicates kept (a scan of valid JSON). */
+function topLevelKeys(json: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < json.length; i++) {
+    const c = json[i];
+    if (c === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      if (depth === 1 && expectKey) keys.push(JSON.parse(json.slice(i, j + 1)) as string);
+      expectKey = false;
+      i = j;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = c === '{' && depth === 1;
+    } else if (c === '}' || c === ']') depth--;
+    else if (c === ',' && depth === 1) expectKey = true;
+  }
+  return keys;
 }
 
 /** A Pod review in namespace apps (the stub handler below answers by kind). */
