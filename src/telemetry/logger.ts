@@ -2,6 +2,7 @@
 // pipelines can filter without a pino-specific mapping.
 
 import { type DestinationStream, type Logger, pino } from 'pino';
+import { LineBatcher } from './line-batcher.js';
 
 export type { Logger };
 
@@ -22,9 +23,13 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return pino(options, opts.destination ?? bufferedStdout());
 }
 
-/** Lines are written in batches of this many bytes, or after FLUSH_MS, whichever comes first. */
-const BUFFER_BYTES = 4096;
+/** Lines are written in batches of this many characters, or after FLUSH_MS, whichever comes first. */
+const BATCH_CHARS = 4096;
 const FLUSH_MS = 200;
+/** What is kept while stdout refuses writes (a full pipe) before the oldest lines are dropped. */
+const MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/** How long the exit waits for a full stdout to take the last lines. */
+const EXIT_DRAIN_MS = 1000;
 
 /**
  * stdout, written in batches: one write(2) per ~4 KiB instead of one per admission line (a
@@ -33,17 +38,10 @@ const FLUSH_MS = 200;
  * the last 200 ms of lines.
  */
 function bufferedStdout(): DestinationStream {
-  const dest = pino.destination({ dest: 1, sync: true, minLength: BUFFER_BYTES });
-  const flush = (): void => {
-    try {
-      dest.flushSync();
-    } catch {
-      // stdout closed or busy: the next flush or the exit retries
-    }
-  };
-  setInterval(flush, FLUSH_MS).unref();
-  process.once('exit', flush);
-  return dest;
+  const out = new LineBatcher({ fd: 1, batchChars: BATCH_CHARS, maxPendingBytes: MAX_PENDING_BYTES });
+  setInterval(() => out.flushSync(), FLUSH_MS).unref();
+  process.once('exit', () => out.drainSync(EXIT_DRAIN_MS));
+  return out;
 }
 
 /**
