@@ -53,7 +53,9 @@ function generate(
         newVal !== null &&
         Array.isArray(oldVal) === Array.isArray(newVal)
       ) {
-        generate(oldVal as Record<string, unknown>, newVal as Record<string, unknown>, ops, `${path}/${escape(key)}`);
+        // A subtree the mutation did not copy is the same object: no path to build, nothing to walk.
+        if (oldVal !== newVal)
+          generate(oldVal as Record<string, unknown>, newVal as Record<string, unknown>, ops, `${path}/${escape(key)}`);
       } else if (oldVal !== newVal) {
         ops.push({ op: 'replace', path: `${path}/${escape(key)}`, value: valueOf(newVal) });
       }
