@@ -2,7 +2,8 @@
 // src/telemetry/registry.ts.
 
 import { X509Certificate } from 'node:crypto';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { HotHistogram } from '../telemetry/hot-histogram.js';
 import { createRegistry } from '../telemetry/registry.js';
 import { splitPemBundle } from '../tls/certs.js';
 
@@ -14,7 +15,7 @@ export interface AdmissionMetrics {
     request(kind: string, operation: string): void;
     decision(kind: string, decision: string, reason: string): void;
   };
-  duration: Histogram<never>;
+  duration: HotHistogram;
   badRequests: Counter<'status'>;
   /** The admission handler threw (answered 500). */
   handlerErrors: Counter<never>;
@@ -55,7 +56,7 @@ export function createAdmissionMetrics(registry: Registry): AdmissionMetrics {
       decision: (kind, decision, reason) =>
         pendingDecisions.inc(`${kind}\0${decision}\0${reason}`, () => ({ kind, decision, reason })),
     },
-    duration: new Histogram({
+    duration: new HotHistogram({
       name: 'wpgw_admission_duration_seconds',
       help: 'Time from request start (including body parsing) to response, for admissions.',
       // Sub-millisecond for typical pods, up to 1 s (API server timeouts are 10-30 s; anything
