@@ -23,5 +23,5 @@ COPY --from=build /app/dist/bundle ./dist/bundle
 USER 65532:65532
 EXPOSE 8443 9443
 # V8 flags and entry: src/node-flags.ts (a smaller young generation and fixed 1.5x heap steps: less RSS).
-ENTRYPOINT ["node", "--max-semi-space-size=4", "--heap-growing-percent=50", "dist/bundle/cli.js"]
+ENTRYPOINT ["node", "--max-semi-space-size=8", "--heap-growing-percent=50", "dist/bundle/cli.js"]
 CMD ["webhook"]
