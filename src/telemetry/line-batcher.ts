@@ -18,8 +18,8 @@ export interface LineBatcherOptions {
   maxPendingBytes: number;
   /** fs.writeSync's shape; tests pass a descriptor that refuses or takes part of a write. */
   write?: (fd: number, buffer: Buffer, offset: number, length: number) => number;
-  /** The line that reports dropped bytes once writes succeed again (default: a JSON warn line). */
-  droppedLine?: (bytes: number) => string;
+  /** The line that reports dropped bytes once writes succeed again (in the logger's format). */
+  droppedLine: (bytes: number) => string;
 }
 
 export class LineBatcher {
@@ -30,8 +30,14 @@ export class LineBatcher {
   readonly #droppedLine: (bytes: number) => string;
   #lines: string[] = [];
   #chars = 0;
-  /** Bytes of earlier batches the descriptor has not taken yet; written before anything newer. */
-  #pending: Buffer | undefined;
+  /**
+   * Batches the descriptor has not taken yet (it refused them: EAGAIN), oldest first, each whole
+   * lines except where a write stopped part-way into the first; written before anything newer. A
+   * queue, not one growing Buffer: while stdout is stuck, each new batch is not a copy of all the
+   * waiting ones.
+   */
+  readonly #pending: Buffer[] = [];
+  #pendingBytes = 0;
   #dropped = 0;
 
   constructor(opts: LineBatcherOptions) {
@@ -39,10 +45,7 @@ export class LineBatcher {
     this.#batchChars = opts.batchChars;
     this.#maxPending = opts.maxPendingBytes;
     this.#write = opts.write ?? writeSync;
-    this.#droppedLine =
-      opts.droppedLine ??
-      ((bytes) =>
-        `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), msg: `${bytes} bytes of log lines were dropped: the log output did not take them` })}\n`);
+    this.#droppedLine = opts.droppedLine;
   }
 
   /** pino's destination contract: take one serialized line (with its newline). */
@@ -64,40 +67,49 @@ export class LineBatcher {
       const batch = Buffer.from(this.#lines.length === 1 ? this.#lines[0]! : this.#lines.join(''), 'utf8');
       this.#lines = [];
       this.#chars = 0;
-      this.#pending = this.#pending ? Buffer.concat([this.#pending, batch]) : batch;
+      this.#pending.push(batch);
+      this.#pendingBytes += batch.length;
     }
-    const buf = this.#pending;
-    if (!buf) return;
-    let offset = 0;
-    try {
-      while (offset < buf.length) offset += this.#write(this.#fd, buf, offset, buf.length - offset);
-      this.#pending = undefined;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EAGAIN') {
-        // The descriptor is gone (EPIPE, EBADF): nothing later can be written either.
-        this.#dropped += buf.length - offset;
-        this.#pending = undefined;
+    while (this.#pending.length > 0) {
+      const buf = this.#pending[0]!;
+      let offset = 0;
+      try {
+        while (offset < buf.length) offset += this.#write(this.#fd, buf, offset, buf.length - offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') {
+          // The descriptor is gone (EPIPE, EBADF): nothing later can be written either.
+          this.#dropped += this.#pendingBytes - offset;
+          this.#pending.length = 0;
+          this.#pendingBytes = 0;
+          return;
+        }
+        this.#pending[0] = buf.subarray(offset);
+        this.#pendingBytes -= offset;
+        this.#dropOldestBeyondMax();
         return;
       }
-      const rest = buf.subarray(offset);
-      if (rest.length <= this.#maxPending) {
-        this.#pending = rest;
-        return;
-      }
-      // Drop whole lines from the front (the oldest), so what is kept still starts with a line;
-      // the first byte of rest may be mid-line (a partial write), and that line goes too.
-      const cut = rest.indexOf(0x0a, rest.length - this.#maxPending - 1) + 1;
-      const kept = cut === 0 ? rest.subarray(rest.length) : rest.subarray(cut);
-      this.#dropped += rest.length - kept.length;
-      this.#pending = kept.length > 0 ? kept : undefined;
-      return;
+      this.#pending.shift();
+      this.#pendingBytes -= buf.length;
     }
     if (this.#dropped > 0) {
       const note = this.#droppedLine(this.#dropped);
       this.#dropped = 0;
       this.#lines.push(note);
       this.#chars += note.length;
+    }
+  }
+
+  // Drops whole lines from the front (the oldest), so what is kept still starts with a line; the
+  // first byte waiting may be mid-line (a partial write), and that line goes too.
+  #dropOldestBeyondMax(): void {
+    while (this.#pendingBytes > this.#maxPending) {
+      const head = this.#pending[0]!;
+      const over = this.#pendingBytes - this.#maxPending;
+      const cut = over >= head.length ? head.length : head.indexOf(0x0a, over - 1) + 1 || head.length;
+      this.#dropped += cut;
+      this.#pendingBytes -= cut;
+      if (cut === head.length) this.#pending.shift();
+      else this.#pending[0] = head.subarray(cut);
     }
   }
 
@@ -109,7 +121,7 @@ export class LineBatcher {
     const until = Date.now() + withinMs;
     this.flushSync();
     const pause = new Int32Array(new SharedArrayBuffer(4));
-    while (this.#pending && Date.now() < until) {
+    while (this.#pending.length > 0 && Date.now() < until) {
       Atomics.wait(pause, 0, 0, 10);
       this.flushSync();
     }

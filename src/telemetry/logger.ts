@@ -38,10 +38,25 @@ const EXIT_DRAIN_MS = 1000;
  * the last 200 ms of lines.
  */
 function bufferedStdout(): DestinationStream {
-  const out = new LineBatcher({ fd: 1, batchChars: BATCH_CHARS, maxPendingBytes: MAX_PENDING_BYTES });
+  const stamp = isoTimestamp();
+  const out = new LineBatcher({
+    fd: 1,
+    batchChars: BATCH_CHARS,
+    maxPendingBytes: MAX_PENDING_BYTES,
+    droppedLine: (bytes) => droppedLogLine(bytes, stamp),
+  });
   setInterval(() => out.flushSync(), FLUSH_MS).unref();
   process.once('exit', () => out.drainSync(EXIT_DRAIN_MS));
   return out;
+}
+
+/**
+ * The line the batcher writes after it had to drop lines: the same shape as the logger's (level
+ * label, time), written by the batcher itself because the logger cannot log from inside its own
+ * destination.
+ */
+export function droppedLogLine(bytes: number, stamp: () => string): string {
+  return `{"level":"warn"${stamp()},"msg":"${bytes} bytes of log lines were dropped: the log output did not take them"}\n`;
 }
 
 /**

@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LineBatcher } from '../../src/telemetry/line-batcher.js';
+import { droppedLogLine, isoTimestamp } from '../../src/telemetry/logger.js';
+import { parseLogLine } from './webhook-helpers.js';
 
 const line = (i: number): string => `{"level":"info","i":${i},"msg":"admission ü"}\n`;
 
@@ -71,7 +73,7 @@ describe('LineBatcher', () => {
     dirs.push(dir);
     const file = join(dir, 'out.log');
     const fd = openSync(file, 'w');
-    const b = new LineBatcher({ fd, batchChars: 4096, maxPendingBytes: 1 << 20 });
+    const b = new LineBatcher({ fd, batchChars: 4096, maxPendingBytes: 1 << 20, droppedLine: (n) => `DROPPED ${n}\n` });
     const lines = Array.from({ length: 500 }, (_, i) => line(i));
     for (const l of lines) b.write(l);
     b.flushSync();
@@ -130,6 +132,40 @@ describe('LineBatcher', () => {
     b.write(line(2));
     b.flushSync();
     expect(s.text()).toBe(`${line(2)}DROPPED ${Buffer.byteLength(line(1))}\n`);
+  });
+
+  it('keeps refused batches apart and in order while the descriptor stays full, dropping the oldest first', () => {
+    const s = sink();
+    const b = batcher(s, 100, 1000);
+    s.refuse(1e6);
+    const lines = Array.from({ length: 200 }, (_, i) => line(i));
+    for (const l of lines) b.write(l);
+    b.flushSync(); // still refused: the last lines join the queue too
+    s.refuse(0);
+    b.flushSync();
+    b.flushSync();
+    const out = s.text();
+    const kept = out.slice(0, out.indexOf('DROPPED'));
+    expect(kept.startsWith('{"level"')).toBe(true);
+    expect(lines.join('').endsWith(kept)).toBe(true);
+    expect(Buffer.byteLength(kept)).toBeLessThanOrEqual(1000);
+    expect(Buffer.byteLength(kept)).toBeGreaterThan(1000 - 2 * line(0).length);
+    expect(out.slice(out.indexOf('DROPPED'))).toBe(
+      `DROPPED ${Buffer.byteLength(lines.join('')) - Buffer.byteLength(kept)}\n`,
+    );
+  });
+
+  it("the logger's dropped-lines note is one of its own lines", () => {
+    const note = droppedLogLine(
+      1234,
+      isoTimestamp(() => 1_795_000_000_123),
+    );
+    expect(note.endsWith('\n')).toBe(true);
+    expect(parseLogLine(note.trimEnd())).toEqual({
+      level: 'warn',
+      time: '2026-11-18T11:06:40.123Z',
+      msg: '1234 bytes of log lines were dropped: the log output did not take them',
+    });
   });
 
   it('drainSync waits out a briefly full descriptor', () => {
