@@ -10,7 +10,7 @@
 // 4 MiB keeps nearly all of the saving at half the scavenges of 2. bench/README.md, "Footprint".
 const YOUNG_GENERATION_FLAG = '--max-semi-space-size=4';
 // The webhook takes 8 MiB: admission is its hot path and allocates ~60 KiB per typical pod, so at 4
-// MiB it scavenged every ~60 requests; with 8 a typical pod's capacity rose 0.64-0.71x -> 0.74-0.79x
+// MiB it scavenged every ~60 requests; with 8 a typical pod's capacity rose 0.66-0.71x -> 0.74-0.79x
 // of the floor's and the 404 KiB pod's 0.47x -> 0.53x (14-round A/B runs, 2026-12-04), for ~3 MiB of
 // RSS at the footprint's (c): 132.6 fresh / 138.1 running (bench/README.md, 2026-12-04 evening).
 const WEBHOOK_YOUNG_GENERATION_FLAG = '--max-semi-space-size=8';
