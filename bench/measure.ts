@@ -100,8 +100,13 @@ export interface Stats {
   non2xx: number;
   errors: number;
   serverCpu: number;
-  /** Server CPU time per answered request, µs: what one core's capacity is made of. */
+  /**
+   * Server CPU time per answered request, µs: what one core's capacity is made of. The median over
+   * the slices (one per round), so one slice the machine disturbed does not move it.
+   */
   cpuPerRequestUs: number;
+  /** The same per slice, in the order measured (slice i ran in round i). */
+  cpuPerRequestSlicesUs: number[];
   serverWait: number;
   clientCpu: number;
 }
@@ -110,6 +115,7 @@ export function summarize(samples: Sample[]): Stats {
   const all = Float64Array.from(samples.flatMap((s) => s.latencies)).sort();
   const seconds = samples.reduce((a, s) => a + s.seconds, 0);
   const requests = samples.reduce((a, s) => a + s.requests, 0);
+  const slices = samples.map((s) => (s.serverCpuSeconds / Math.max(1, s.requests)) * 1e6);
   return {
     rps: requests / seconds,
     p50: percentile(all, 0.5),
@@ -120,10 +126,31 @@ export function summarize(samples: Sample[]): Stats {
     non2xx: samples.reduce((a, s) => a + s.non2xx, 0),
     errors: samples.reduce((a, s) => a + s.errors, 0),
     serverCpu: samples.reduce((a, s) => a + s.serverCpu * s.seconds, 0) / seconds,
-    cpuPerRequestUs: (samples.reduce((a, s) => a + s.serverCpuSeconds, 0) / Math.max(1, requests)) * 1e6,
+    cpuPerRequestUs: median(slices),
+    cpuPerRequestSlicesUs: slices,
     serverWait: samples.reduce((a, s) => a + s.serverWait * s.seconds, 0) / seconds,
     clientCpu: samples.reduce((a, s) => a + s.clientCpu * s.seconds, 0) / seconds,
   };
+}
+
+/**
+ * floor CPU/req ÷ server CPU/req within each round (the two slices ran back to back, so drift of
+ * the machine hits both), as the median over the rounds and the range. This is the capacity
+ * ratio the targets are judged on: on a shared machine one slice can run 10-50% slow, which moves
+ * a ratio of pooled totals taken over two rounds by several points (bench/README.md).
+ */
+export function capacityRatio(s: Stats, floor: Stats): { median: number; min: number; max: number } {
+  const n = Math.min(s.cpuPerRequestSlicesUs.length, floor.cpuPerRequestSlicesUs.length);
+  const ratios = Array.from({ length: n }, (_, i) => floor.cpuPerRequestSlicesUs[i]! / s.cpuPerRequestSlicesUs[i]!);
+  return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+}
+
+/** The median (the mean of the middle two for an even count); NaN when there are none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 export type Body = string | string[];

@@ -5,7 +5,7 @@ import type { BenchConfig } from './run-options.js';
 import { TARGET } from './run-options.js';
 import type { PeerResult } from './istiod-peer.js';
 import type { Sample, ScheduleLag, Server, Stats } from './measure.js';
-import { summarize } from './measure.js';
+import { capacityRatio, summarize } from './measure.js';
 import type { Payload } from './payloads.js';
 
 // ---- formatting --------------------------------------------------------------------------------
@@ -25,14 +25,21 @@ export const saturationCells = (s: Stats): string[] => [
   Number.isFinite(s.serverWait) ? pct(s.serverWait) : '-',
   pct(s.clientCpu),
 ];
-/** wpgw's (or a peer's) ratios to the floor: req/s, p50, p99, p99.9, and the one-core capacity ratio. */
-export const floorRatios = (s: Stats, fl: Stats): string[] => [
-  ratio(s.rps, fl.rps),
-  ratio(s.p50, fl.p50),
-  ratio(s.p99, fl.p99),
-  ratio(s.p999, fl.p999),
-  f(fl.cpuPerRequestUs / s.cpuPerRequestUs),
-];
+/**
+ * wpgw's (or a peer's) ratios to the floor: req/s, p50, p99, p99.9, and the one-core capacity
+ * ratio (median of the rounds' paired ratios) with its range over the rounds.
+ */
+export const floorRatios = (s: Stats, fl: Stats): string[] => {
+  const c = capacityRatio(s, fl);
+  return [
+    ratio(s.rps, fl.rps),
+    ratio(s.p50, fl.p50),
+    ratio(s.p99, fl.p99),
+    ratio(s.p999, fl.p999),
+    f(c.median),
+    `${f(c.min)}-${f(c.max)}`,
+  ];
+};
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -78,6 +85,7 @@ export function istiodReport(cfg: BenchConfig, peer: PeerResult, typical: Payloa
         'x p99',
         'x p99.9',
         'x capacity',
+        'rounds',
       ],
       peer.rows.map(({ name, stats: s, peakRss, rss, patch }, i) => [
         name,
@@ -85,7 +93,7 @@ export function istiodReport(cfg: BenchConfig, peer: PeerResult, typical: Payloa
         f(peakRss, 1),
         f(rss, 1),
         patch,
-        ...(i === 0 ? ['', '', '', '', ''] : floorRatios(s, fl)),
+        ...(i === 0 ? ['', '', '', '', '', ''] : floorRatios(s, fl)),
       ]),
     ),
   );
@@ -179,12 +187,14 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
     const r = results.get(p.key)!;
     const fl = summarize(r.floor);
     const w = summarize(r.wpgw);
-    const tOk = w.rps / fl.rps >= TARGET.throughputRatio;
+    // Throughput judged on the capacity ratio (CPU per request, paired by round), which holds up
+    // when other processes take CPU time from a run; req/s does not.
+    const tOk = capacityRatio(w, fl).median >= TARGET.throughputRatio;
     const lOk = w.p99 / fl.p99 <= TARGET.p99Ratio;
     if (!tOk) misses.push(`${p.key} throughput`);
     if (!lOk) misses.push(`${p.key} p99`);
     const kb = `${Math.round(Buffer.byteLength(p.body) / 1024)} KiB`;
-    rows.push([`${p.label} [${kb}]`, 'floor', ...saturationCells(fl), '', '', '', '', '', '', '']);
+    rows.push([`${p.label} [${kb}]`, 'floor', ...saturationCells(fl), '', '', '', '', '', '', '', '']);
     rows.push([
       `  patch ${patchBytes.get(p.key)} B`,
       'wpgw',
@@ -217,17 +227,29 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
         'x p99',
         'x p99.9',
         'x capacity',
-        'req/s>=0.70x',
+        'rounds',
+        'capacity>=0.70x',
         'p99<=2x',
       ],
       rows,
     ),
   );
   out.push(
-    '(x …: wpgw / floor. CPU us/req: server CPU time per answer. x capacity: floor CPU/req ÷ wpgw CPU/req, the one-core throughput ratio\n' +
-      ' with scheduling noise removed. srv CPU / gen CPU: CPU time of the server / of the load generator over wall time; 100% = one core.\n' +
+    `(x …: wpgw / floor. CPU us/req: server CPU time per answer, median of the ${cfg.rounds} slices. x capacity: floor CPU/req ÷ wpgw CPU/req within each round\n` +
+      ' (the two slices back to back), median over the rounds; rounds: the lowest and highest of those ratios. It is the one-core throughput\n' +
+      ' ratio with scheduling noise removed, and what the throughput target is judged on.\n' +
+      ' srv CPU / gen CPU: CPU time of the server / of the load generator over wall time; 100% = one core.\n' +
       ' srv wait: time the server was ready to run but its core was busy with another process (from /proc/<pid>/schedstat); should be ~0%.)',
   );
+  const dest100 = results.get('dest100');
+  if (dest100) {
+    const us = summarize(dest100.wpgw).cpuPerRequestUs;
+    const ok = us < TARGET.dest100CpuUs;
+    if (!ok) misses.push('dest100 CPU/req');
+    out.push(
+      `Pod with 100 destinations: wpgw ${f(us, 0)} us CPU per admission (target < ${TARGET.dest100CpuUs} us): ${pass(ok)}`,
+    );
+  }
   out.push(...istiodReport(cfg, istiodPeer, typical));
 
   out.push('');
@@ -326,7 +348,7 @@ export function formatReport(cfg: BenchConfig, r: BenchResults): string {
   );
   out.push('');
   out.push(
-    `Targets: throughput >= 70% of floor, p99 <= 2x floor (every payload), p99 < 5 ms at 1,000/s: ${misses.length === 0 ? 'all PASS' : `MISS: ${misses.join(', ')}`}`,
+    `Targets: capacity >= 70% of floor, p99 <= 2x floor (every payload), 100-destination pod < ${TARGET.dest100CpuUs} us CPU, p99 < 5 ms at 1,000/s: ${misses.length === 0 ? 'all PASS' : `MISS: ${misses.join(', ')}`}`,
   );
   out.push(`Total bench time ${f(totalS, 0)} s.`);
   return `${out.join('\n')}\n`;
