@@ -108,8 +108,12 @@ function isPlainJson(body: string): boolean {
   }
 }
 
+// The media type before any parameters, case-insensitive; one test instead of split/trim/lower
+// copies on every admission.
+const JSON_MEDIA_TYPE_RE = /^\s*application\/json\s*(?:;|$)/i;
+
 function isJson(contentType: string | undefined): boolean {
-  return contentType?.split(';')[0]?.trim().toLowerCase() === 'application/json';
+  return contentType !== undefined && JSON_MEDIA_TYPE_RE.test(contentType);
 }
 
 /** uid/kind/operation from an unvalidated body, for metrics and logs before the core runs. */

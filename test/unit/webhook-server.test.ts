@@ -61,10 +61,13 @@ describe('POST /mutate', () => {
     expect(body.response).toMatchObject({ uid: 'abc', allowed: true, patchType: 'JSONPatch' });
   });
 
-  it('accepts a charset parameter on the content type', async () => {
-    const res = await postJson(port, ca, review(), { 'content-type': 'application/json; charset=utf-8' });
-    expect(res.status).toBe(200);
-  });
+  it.each(['application/json; charset=utf-8', 'Application/JSON', 'application/json ;charset=utf-8'])(
+    'accepts the content type %s (parameters, any case)',
+    async (type) => {
+      const res = await postJson(port, ca, review(), { 'content-type': type });
+      expect(res.status).toBe(200);
+    },
+  );
 
   it.each([
     ['text/plain', 'text/plain'],
