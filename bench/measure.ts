@@ -139,10 +139,47 @@ export function summarize(samples: Sample[]): Stats {
  * ratio the targets are judged on: on a shared machine one slice can run 10-50% slow, which moves
  * a ratio of pooled totals taken over two rounds by several points (bench/README.md).
  */
-export function capacityRatio(s: Stats, floor: Stats): { median: number; min: number; max: number } {
-  const n = Math.min(s.cpuPerRequestSlicesUs.length, floor.cpuPerRequestSlicesUs.length);
-  const ratios = Array.from({ length: n }, (_, i) => floor.cpuPerRequestSlicesUs[i]! / s.cpuPerRequestSlicesUs[i]!);
+export function capacityRatio(s: Stats, floor: Stats): PairedRatio {
+  return pairedCpuRatio(floor, s);
+}
+
+export interface PairedRatio {
+  median: number;
+  min: number;
+  max: number;
+}
+
+/** a's CPU/req ÷ b's within each round (slices paired by index): median and range over the rounds. */
+export function pairedCpuRatio(a: Stats, b: Stats): PairedRatio {
+  const n = Math.min(a.cpuPerRequestSlicesUs.length, b.cpuPerRequestSlicesUs.length);
+  const ratios = Array.from({ length: n }, (_, i) => a.cpuPerRequestSlicesUs[i]! / b.cpuPerRequestSlicesUs[i]!);
   return { median: median(ratios), min: Math.min(...ratios), max: Math.max(...ratios) };
+}
+
+/**
+ * Runs `rounds` slices on each of two servers, alternating and flipping the order every round so
+ * drift and noise hit both alike; slice i of each side belongs to round i (what pairedCpuRatio
+ * pairs).
+ */
+export async function alternate(
+  rounds: number,
+  a: { name: string; run: () => Promise<Sample> },
+  b: { name: string; run: () => Promise<Sample> },
+  label: string,
+): Promise<{ a: Sample[]; b: Sample[] }> {
+  const out = { a: [] as Sample[], b: [] as Sample[] };
+  for (let round = 0; round < rounds; round++) {
+    const sides = [
+      { side: a, into: out.a },
+      { side: b, into: out.b },
+    ];
+    if (round % 2 === 1) sides.reverse();
+    for (const { side, into } of sides) {
+      log(`  ${label}: ${side.name} round ${round + 1}/${rounds}`);
+      into.push(await side.run());
+    }
+  }
+  return out;
 }
 
 /** The median (the mean of the middle two for an even count); NaN when there are none. */

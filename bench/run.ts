@@ -16,6 +16,7 @@ import { procStatusMiB } from '../test/lib/proc.js';
 import { benchNamespace } from './context.js';
 import { istiodUnavailable, runIstiodPeer } from './istiod-peer.js';
 import {
+  alternate,
   cannon,
   checkPayload,
   log,
@@ -30,7 +31,7 @@ import {
   type Stats,
 } from './measure.js';
 import { legacyService, payloads, podReview, serviceReview, typicalPod } from './payloads.js';
-import { formatReport } from './report.js';
+import { type CacheRun, formatReport } from './report.js';
 import { parseBenchArgs, USAGE, type BenchConfig } from './run-options.js';
 
 async function main(cfg: BenchConfig): Promise<void> {
@@ -79,24 +80,14 @@ async function main(cfg: BenchConfig): Promise<void> {
     // Saturation: floor and wpgw alternate (order flipped each round) so drift hits both alike.
     const results = new Map<string, { floor: Sample[]; wpgw: Sample[] }>();
     for (const p of list) {
-      const r = { floor: [] as Sample[], wpgw: [] as Sample[] };
-      for (let round = 0; round < cfg.rounds; round++) {
-        const order: Array<[Server, Sample[]]> =
-          round % 2 === 0
-            ? [
-                [floor, r.floor],
-                [wpgw, r.wpgw],
-              ]
-            : [
-                [wpgw, r.wpgw],
-                [floor, r.floor],
-              ];
-        for (const [server, into] of order) {
-          log(`  ${p.key}: ${server.name} round ${round + 1}/${cfg.rounds}`);
-          into.push(await cannon(cfg, server, p.bodies ?? p.body, cfg.sliceS));
-        }
-      }
-      results.set(p.key, r);
+      const body = p.bodies ?? p.body;
+      const r = await alternate(
+        cfg.rounds,
+        { name: floor.name, run: () => cannon(cfg, floor, body, cfg.sliceS) },
+        { name: wpgw.name, run: () => cannon(cfg, wpgw, body, cfg.sliceS) },
+        p.key,
+      );
+      results.set(p.key, { floor: r.a, wpgw: r.b });
     }
 
     // Fixed rate, typical pod.
@@ -107,35 +98,48 @@ async function main(cfg: BenchConfig): Promise<void> {
     const fixedPacedW = summarize([await paced(cfg, wpgw, typical.body, cfg.fixedRate, cfg.fixedS, ca, scheduleLag)]);
     const fixedPacedF = summarize([await paced(cfg, floor, typical.body, cfg.fixedRate, cfg.fixedS, ca, scheduleLag)]);
 
-    // Cache size: the production CacheAdmissionContext with 10 vs cfg.largeNs namespaces; the same
-    // request mix spread over up to cfg.cacheBodies namespaces.
+    // Cache size: the production CacheAdmissionContext with 10 vs cfg.largeNs namespaces. Both get
+    // the same requests over the small cache's namespaces (what cluster size alone costs); the large
+    // one also gets them spread over cfg.cacheBodies namespaces (what many busy namespaces cost).
+    // Each comparison alternates its two sides in rounds and is judged per round, as capacity is.
     log('cache size …');
+    // Request j's namespace in a cache of n (7919 is prime: distinct namespaces up to n).
+    const nsOf = (n: number, j: number): number => (n <= cfg.cacheBodies ? j % n : (j * 7919) % n);
     const spread = (n: number, make: (ns: string) => string): string[] =>
-      Array.from({ length: cfg.cacheBodies }, (_, j) =>
-        make(benchNamespace(n <= cfg.cacheBodies ? j % n : (j * 7919) % n)),
-      );
-    const cacheRuns: Array<{ kind: string; size: number; server: Server; stats: Stats }> = [];
+      Array.from({ length: cfg.cacheBodies }, (_, j) => make(benchNamespace(nsOf(n, j))));
+    const wideNs = new Set(Array.from({ length: cfg.cacheBodies }, (_, j) => nsOf(cfg.largeNs, j))).size;
+    const slices = (server: Server, bodies: string[]) => ({
+      name: server.name,
+      run: () => cannon(cfg, server, bodies, cfg.sliceS),
+    });
+    const cacheRuns: CacheRun[] = [];
     for (const [kind, make] of [
       ['typical pod', (ns: string) => podReview(typicalPod(ns), ns)],
       ['Service re-point', (ns: string) => serviceReview(legacyService(ns), ns)],
     ] as const) {
-      for (const [size, server] of [
-        [cfg.smallNs, small],
-        [cfg.largeNs, large],
+      const same = spread(cfg.smallNs, make);
+      const wide = spread(cfg.largeNs, make);
+      for (const [server, bodies] of [
+        [small, same],
+        [large, same],
+        [large, wide],
       ] as const) {
-        const bodies = spread(size, make);
         const check = await postOnce(server.port, ca, bodies[bodies.length - 1]!);
         if ((check.json.response as { patch?: unknown } | undefined)?.patch === undefined) {
           throw new Error(`${server.name} did not patch the ${kind}: ${JSON.stringify(check.json).slice(0, 300)}`);
         }
         await cannon(cfg, server, bodies, cfg.warmupS);
-        cacheRuns.push({
-          kind,
-          size,
-          server,
-          stats: summarize([await cannon(cfg, server, bodies, cfg.sliceS * cfg.rounds)]),
-        });
       }
+      const size = await alternate(cfg.rounds, slices(small, same), slices(large, same), `${kind}, cluster size`);
+      const busy = await alternate(cfg.rounds, slices(large, same), slices(large, wide), `${kind}, busy namespaces`);
+      cacheRuns.push({
+        kind,
+        small: summarize(size.a),
+        large: summarize(size.b),
+        largeSame: summarize(busy.a),
+        largeWide: summarize(busy.b),
+        wideNs,
+      });
     }
 
     // Peer: istiod's sidecar injector on the typical pod (starts and stops its own control plane).

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capacityRatio, median, summarize, type Sample } from '../../bench/measure.js';
+import { alternate, capacityRatio, median, pairedCpuRatio, summarize, type Sample } from '../../bench/measure.js';
 
 // One slice of a saturation run: `requests` answers for `cpuSeconds` of server CPU.
 function slice(requests: number, cpuSeconds: number): Sample {
@@ -42,5 +42,25 @@ describe('bench capacity ratio', () => {
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(median([5])).toBe(5);
     expect(median([])).toBeNaN();
+  });
+
+  it('alternates two sides, flipping the order each round, and pairs their slices by round', async () => {
+    const order: string[] = [];
+    let clock = 0;
+    // Each slice's CPU/req grows with the machine's drift (clock); b costs 1.2x a in every round.
+    const run = (name: string, cost: number) => async () => {
+      order.push(name);
+      clock++;
+      return slice(1000, (cost * (1 + clock / 10)) / 1000);
+    };
+    const r = await alternate(4, { name: 'a', run: run('a', 1) }, { name: 'b', run: run('b', 1.2) }, 'test');
+    expect(order).toEqual(['a', 'b', 'b', 'a', 'a', 'b', 'b', 'a']);
+    expect(r.a).toHaveLength(4);
+    const ratio = pairedCpuRatio(summarize(r.b), summarize(r.a));
+    // Within a round the later slice pays one step of drift more, in alternating directions.
+    expect(ratio.median).toBeGreaterThan(1.1);
+    expect(ratio.median).toBeLessThan(1.3);
+    expect(ratio.min).toBeLessThan(1.2);
+    expect(ratio.max).toBeGreaterThan(1.2);
   });
 });
